@@ -1,0 +1,6 @@
+// herd run (placeholder while the layers below land).
+#include <cstdio>
+#include "commands.h"
+namespace herd::cli {
+int cmd_run(int, char**) { std::fprintf(stderr, "not yet\n"); return 1; }
+}  // namespace herd::cli

@@ -1,0 +1,9 @@
+// The herd subcommands. Each takes argv starting at the command name and
+// returns the process exit status (0 ok, 1 runtime error, 2 usage error).
+#pragma once
+
+namespace herd::cli {
+int cmd_run(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
+int cmd_make_model(int argc, char** argv);
+}  // namespace herd::cli

@@ -1,0 +1,40 @@
+// herd: entry point; dispatches to one function per subcommand (see commands.h).
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*fn)(int argc, char** argv);
+  const char* help;
+};
+
+const Command kCommands[] = {
+    {"run", herd::cli::cmd_run, "generate text from a prompt"},
+    {"inspect", herd::cli::cmd_inspect, "print a model's metadata, tensors and memory plan"},
+    {"make-model", herd::cli::cmd_make_model, "write a random-weight model in the real format"},
+};
+
+void usage() {
+  std::fprintf(stderr, "usage: herd COMMAND [options]\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(stderr, "  %-12s %s\n", c.name, c.help);
+  std::fprintf(stderr, "\n'herd COMMAND --help' describes a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : kCommands)
+    if (!std::strcmp(argv[1], c.name)) return c.fn(argc - 1, argv + 1);
+  std::fprintf(stderr, "herd: unknown command '%s'\n", argv[1]);
+  usage();
+  return 2;
+}

@@ -1,0 +1,36 @@
+// TensorView: a non-owning view of a tensor's bytes, its dtype and shape.
+//
+// Shapes are outermost first, last dimension contiguous ([rows, cols] for a
+// weight [out_features, in_features]); never ggml's reversed ne[] order.
+// Rows are packed: row r of a 2-D view starts at data + r * row_bytes(dtype, cols).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tensor/dtype.h"
+
+namespace herd {
+
+struct TensorView {
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;  // outermost first
+  const uint8_t* data = nullptr;
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  int64_t cols() const { return shape.empty() ? 1 : shape.back(); }
+  int64_t rows() const { return shape.empty() ? 1 : numel() / cols(); }
+  int64_t row_stride() const { return row_bytes(dtype, cols()); }
+  int64_t nbytes() const { return rows() * row_stride(); }
+  const uint8_t* row(int64_t r) const { return data + r * row_stride(); }
+};
+
+// "[4096, 14336]"
+std::string shape_string(const std::vector<int64_t>& shape);
+
+}  // namespace herd
