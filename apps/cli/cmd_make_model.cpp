@@ -1,6 +1,63 @@
-// herd make_model (placeholder while the layers below land).
+// herd make-model: write a random-weight Llama 3.x model in the real format.
 #include <cstdio>
+
+#include "args.h"
 #include "commands.h"
+#include "model/make_model.h"
+
 namespace herd::cli {
-int cmd_make_model(int, char**) { std::fprintf(stderr, "not yet\n"); return 1; }
+
+int cmd_make_model(int argc, char** argv) {
+  ArgParser p("make-model", "--shape SHAPE --dtype TYPE -o PATH [options]");
+  p.add("--shape", "SHAPE", "8b, 70b, 405b, 3.2-1b, 3.2-3b, tiny, or d_model=N,n_layers=N,n_heads=N,n_kv_heads=N,d_ff=N[,tied=1]");
+  p.add("--dtype", "TYPE", "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q4_k_m q5_k q5_k_m q6_k (default f16)");
+  p.add("-o,--output", "PATH", "output .gguf file, or directory for --format hf");
+  p.add("--format", "FMT", "gguf (default) or hf (safetensors + config.json + tokenizer.json)");
+  p.add("--seed", "N", "random seed (default 0); the same seed gives the same weights in every format");
+  p.add("--base", "", "a base model (eos <|end_of_text|>) instead of an instruct one (eos <|eot_id|>)");
+  p.add("--shard-size", "BYTES", "HF: largest shard (default 5368709120 = 5 GiB)");
+  p.add("-t,--threads", "N", "threads (default: all cores)");
+  p.add("-q,--quiet", "", "do not list tensors as they are written");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (!p.has("--shape") || !p.has("--output")) {
+    std::fprintf(stderr, "herd make-model: --shape and -o are required\n");
+    p.print_usage(stderr);
+    return 2;
+  }
+  Result<model::ModelShape> shape = model::parse_model_shape(p.get("--shape"));
+  if (!shape.has_value()) {
+    std::fprintf(stderr, "herd make-model: %s\n", shape.error().to_string().c_str());
+    return 2;
+  }
+  auto seed = p.get_int("--seed", 0, 0, INT64_MAX);
+  auto threads = p.get_int("--threads", default_threads(), 1, 1024);
+  auto shard = p.get_int("--shard-size", int64_t{5} << 30, 1, INT64_MAX);
+  for (const Status& s : {Status(seed.has_value() ? Status() : seed.error()), Status(threads.has_value() ? Status() : threads.error()),
+                          Status(shard.has_value() ? Status() : shard.error())}) {
+    if (!s.has_value()) {
+      std::fprintf(stderr, "herd make-model: %s\n", s.error().to_string().c_str());
+      return 2;
+    }
+  }
+  model::MakeModelOptions o;
+  o.shape = *shape;
+  o.dtype = p.get("--dtype", "f16");
+  o.format = p.get("--format", "gguf");
+  o.out = p.get("--output");
+  o.seed = static_cast<uint64_t>(*seed);
+  o.instruct = !p.has("--base");
+  o.max_shard_bytes = static_cast<uint64_t>(*shard);
+  ThreadPool pool(static_cast<int>(*threads));
+  std::fprintf(stderr, "herd make-model: writing a random-weight %s model (%s, %s) to %s\n", o.shape.name.c_str(),
+               o.dtype.c_str(), o.format.c_str(), o.out.c_str());
+  Status s = model::make_model(o, pool, p.has("--quiet") ? nullptr : stderr);
+  if (!s.has_value()) {
+    std::fprintf(stderr, "herd make-model: %s\n", s.error().to_string().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "herd make-model: done. Its weights are random: text it generates is noise.\n");
+  return 0;
+}
+
 }  // namespace herd::cli

@@ -1,6 +1,287 @@
-// herd run (placeholder while the layers below land).
+// herd run: evaluate a prompt and stream generated text to stdout.
+//
+// The prompt (text, or ids with --tokens) is evaluated in batches of -b
+// tokens; then tokens are sampled one at a time until -n tokens, an
+// end-of-generation token (<|end_of_text|>, <|eom_id|>, <|eot_id|>) or the
+// context limit. Timings and memory go to stderr, text to stdout, so stdout
+// holds exactly the generated text.
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdio>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include "args.h"
 #include "commands.h"
+#include "base/mapped_file.h"
+#include "formats/npy.h"
+#include "kernels/kernel_table.h"
+#include "model/llama_context.h"
+#include "model/model_tokenizer.h"
+#include "sampling/sampler.h"
+
 namespace herd::cli {
-int cmd_run(int, char**) { std::fprintf(stderr, "not yet\n"); return 1; }
+namespace {
+
+// Writes each tap of one evaluation as DIR/<name>.npy.
+class NpyTapSink : public model::TapSink {
+ public:
+  explicit NpyTapSink(std::string dir) : dir_(std::move(dir)) {}
+  void tap(const std::string& name, const float* data, int64_t rows, int64_t cols) override {
+    Status s = formats::write_npy_f32(dir_ + "/" + name + ".npy", {rows, cols}, data);
+    if (!s.has_value() && status_.has_value()) status_ = s;
+  }
+  Status status() const { return status_; }
+
+ private:
+  std::string dir_;
+  Status status_;
+};
+
+Result<std::vector<int32_t>> parse_token_list(const std::string& s) {
+  std::vector<int32_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end || v < 0 || v > INT32_MAX)
+      return err(ErrorCode::kInvalidArgument, "--tokens: '%s' is not a token id", item.c_str());
+    out.push_back(static_cast<int32_t>(v));
+  }
+  if (out.empty()) return err(ErrorCode::kInvalidArgument, "--tokens: no ids given");
+  return out;
+}
+
+double peak_rss_mib() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "herd run: %s\n", e.to_string().c_str());
+  return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  ArgParser p("run", "-m MODEL (-p PROMPT | --tokens ID,ID,...) [options]");
+  p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory");
+  p.add("-p,--prompt", "TEXT", "prompt text (tokenized with the model's tokenizer, BOS added)");
+  p.add("-f,--file", "PATH", "read the prompt text from a file");
+  p.add("--tokens", "IDS", "prompt as comma-separated token ids instead of text (no BOS added)");
+  p.add("--no-bos", "", "do not prepend <|begin_of_text|> to a text prompt");
+  p.add("-n,--n-predict", "N", "tokens to generate (default 128; 0 = only process the prompt)");
+  p.add("-c,--ctx-size", "N", "context size (default: prompt + n, at most the model's trained context)");
+  p.add("-b,--batch-size", "N", "prompt tokens evaluated per forward pass (default 64)");
+  p.add("-t,--threads", "N", "threads (default: all cores)");
+  p.add("--temp", "T", "temperature (default 0.6, Meta's; 0 = greedy)");
+  p.add("--top-k", "K", "keep the K most likely tokens (default 0 = off)");
+  p.add("--top-p", "P", "nucleus sampling mass (default 0.9)");
+  p.add("--min-p", "P", "drop tokens below P x the top probability (default 0 = off)");
+  p.add("--repeat-penalty", "R", "repetition penalty (default 1.0 = off)");
+  p.add("--repeat-last-n", "N", "tokens the penalties look back over (default 64, -1 = all)");
+  p.add("--frequency-penalty", "F", "subtract F x count (default 0)");
+  p.add("--presence-penalty", "P", "subtract P if present (default 0)");
+  p.add("--seed", "N", "sampling seed (default: random, printed)");
+  p.add("--ignore-eos", "", "keep generating past end-of-generation tokens");
+  p.add("--logits-out", "FILE.npy", "write float32 logits of every prompt position, [n_positions, vocab]");
+  p.add("--taps-out", "DIR", "write named activations of the prompt pass as DIR/<name>.npy (one batch)");
+  p.add("--pos-offset", "N", "debug: give the first token absolute position N with an empty prefix");
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (!p.has("--model")) {
+    std::fprintf(stderr, "herd run: -m MODEL is required\n");
+    p.print_usage(stderr);
+    return 2;
+  }
+  int given = p.has("--prompt") + p.has("--file") + p.has("--tokens");
+  if (given != 1) {
+    std::fprintf(stderr, "herd run: give exactly one of -p, -f or --tokens\n");
+    return 2;
+  }
+
+  auto n_predict = p.get_int("--n-predict", 128, 0, 1 << 30);
+  auto threads = p.get_int("--threads", default_threads(), 1, 1024);
+  auto batch = p.get_int("--batch-size", 64, 1, 1 << 16);
+  auto ctx_arg = p.get_int("--ctx-size", 0, 0, 1 << 30);
+  auto pos_offset = p.get_int("--pos-offset", 0, 0, int64_t{1} << 40);
+  auto top_k = p.get_int("--top-k", 0, 0, 1 << 30);
+  auto last_n = p.get_int("--repeat-last-n", 64, -1, 1 << 30);
+  auto temp = p.get_double("--temp", 0.6);
+  auto top_p = p.get_double("--top-p", 0.9);
+  auto min_p = p.get_double("--min-p", 0.0);
+  auto rep = p.get_double("--repeat-penalty", 1.0);
+  auto freq = p.get_double("--frequency-penalty", 0.0);
+  auto pres = p.get_double("--presence-penalty", 0.0);
+  auto seed_arg = p.get_int("--seed", -1, -1, INT64_MAX);
+  for (const Error* e : {n_predict.has_value() ? nullptr : &n_predict.error(), threads.has_value() ? nullptr : &threads.error(),
+                         batch.has_value() ? nullptr : &batch.error(), ctx_arg.has_value() ? nullptr : &ctx_arg.error(),
+                         pos_offset.has_value() ? nullptr : &pos_offset.error(), top_k.has_value() ? nullptr : &top_k.error(),
+                         last_n.has_value() ? nullptr : &last_n.error(), temp.has_value() ? nullptr : &temp.error(),
+                         top_p.has_value() ? nullptr : &top_p.error(), min_p.has_value() ? nullptr : &min_p.error(),
+                         rep.has_value() ? nullptr : &rep.error(), freq.has_value() ? nullptr : &freq.error(),
+                         pres.has_value() ? nullptr : &pres.error(), seed_arg.has_value() ? nullptr : &seed_arg.error()})
+    if (e) return fail(*e);
+
+  sampling::SamplingParams sp;
+  sp.temperature = static_cast<float>(*temp);
+  sp.top_k = static_cast<int32_t>(*top_k);
+  sp.top_p = static_cast<float>(*top_p);
+  sp.min_p = static_cast<float>(*min_p);
+  sp.repetition_penalty = static_cast<float>(*rep);
+  sp.frequency_penalty = static_cast<float>(*freq);
+  sp.presence_penalty = static_cast<float>(*pres);
+  sp.penalty_last_n = static_cast<int32_t>(*last_n);
+  sp.seed = *seed_arg >= 0 ? static_cast<uint64_t>(*seed_arg) : std::random_device{}();
+  if (Status s = sp.validate(); !s.has_value()) return fail(s.error());
+
+  Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
+  if (!table.has_value()) return fail(table.error());
+
+  const auto t_load = std::chrono::steady_clock::now();
+  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
+  if (!model.has_value()) return fail(model.error());
+  const model::LlamaConfig& cfg = model->config();
+
+  // The tokenizer is needed for text prompts and for printing output.
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  if (Result<tokenizer::Tokenizer> t = model::load_model_tokenizer(*model); t.has_value()) {
+    tok = std::make_unique<tokenizer::Tokenizer>(std::move(*t));
+  } else if (!p.has("--tokens")) {
+    return fail(t.error());
+  } else {
+    std::fprintf(stderr, "herd run: no usable tokenizer (%s); printing token ids\n", t.error().to_string().c_str());
+  }
+
+  std::vector<int32_t> prompt;
+  if (p.has("--tokens")) {
+    Result<std::vector<int32_t>> ids = parse_token_list(p.get("--tokens"));
+    if (!ids.has_value()) return fail(ids.error());
+    prompt = std::move(*ids);
+  } else {
+    std::string text = p.get("--prompt");
+    if (p.has("--file")) {
+      Result<std::string> f = read_text_file(p.get("--file"));
+      if (!f.has_value()) return fail(f.error());
+      text = std::move(*f);
+    }
+    prompt = tok->encode(text, !p.has("--no-bos"));
+    if (prompt.empty()) return fail(err(ErrorCode::kInvalidArgument, "the prompt is empty"));
+  }
+
+  const int64_t T = static_cast<int64_t>(prompt.size());
+  int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(T + *n_predict, std::max<int64_t>(cfg.n_ctx_train, T + 1));
+  if (T > n_ctx)
+    return fail(err(ErrorCode::kInvalidArgument, "the prompt has %lld tokens but the context is %lld",
+                    static_cast<long long>(T), static_cast<long long>(n_ctx)));
+  const bool want_taps = p.has("--taps-out");
+  const int64_t B = want_taps ? T : std::min<int64_t>(*batch, T);
+
+  ThreadPool pool(static_cast<int>(*threads));
+  kernels::ExecContext exec{&pool, &*table};
+  model::LlamaContext ctx(*model, n_ctx, B, exec);
+  ctx.set_pos_offset(*pos_offset);
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+  std::fprintf(stderr,
+               "herd run: %s (%s, %lld layers, d_model %lld), %lld prompt tokens, ctx %lld, %d threads, kernels %s\n",
+               cfg.name.c_str(), model->format() == model::ModelFormat::kGguf ? "gguf" : "hf",
+               static_cast<long long>(cfg.n_layers), static_cast<long long>(cfg.d_model), static_cast<long long>(T),
+               static_cast<long long>(n_ctx), pool.size(), table->isa);
+  if (*seed_arg < 0) std::fprintf(stderr, "herd run: seed %llu\n", static_cast<unsigned long long>(sp.seed));
+
+  // Prompt pass.
+  formats::NpyWriter logits_out;
+  const bool want_logits = p.has("--logits-out");
+  if (want_logits) {
+    if (Status s = logits_out.open(p.get("--logits-out"), {T, cfg.vocab_size}); !s.has_value()) return fail(s.error());
+  }
+  std::unique_ptr<NpyTapSink> taps;
+  if (want_taps) {
+    mkdir(p.get("--taps-out").c_str(), 0755);
+    taps = std::make_unique<NpyTapSink>(p.get("--taps-out"));
+  }
+  std::vector<float> logits;
+  logits.reserve(static_cast<size_t>(B * cfg.vocab_size));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < T; i += B) {
+    const int64_t n = std::min(B, T - i);
+    Status s = ctx.eval(std::span<const int32_t>(prompt.data() + i, static_cast<size_t>(n)), want_logits || want_taps,
+                        &logits, taps.get());
+    if (!s.has_value()) return fail(s.error());
+    if (want_logits) {
+      if (Status w = logits_out.append(logits.data(), n * cfg.vocab_size); !w.has_value()) return fail(w.error());
+    }
+  }
+  const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (want_logits) {
+    if (Status s = logits_out.close(); !s.has_value()) return fail(s.error());
+  }
+  if (taps && !taps->status().has_value()) return fail(taps->status().error());
+  if (want_logits || want_taps) {
+    // Keep only the last position's logits for sampling.
+    std::copy(logits.end() - cfg.vocab_size, logits.end(), logits.begin());
+    logits.resize(static_cast<size_t>(cfg.vocab_size));
+  }
+
+  // Generation.
+  sampling::Sampler sampler(sp);
+  std::vector<int32_t> history = prompt;
+  history.reserve(static_cast<size_t>(T + *n_predict));
+  std::unique_ptr<tokenizer::StreamDecoder> dec;
+  if (tok) dec = std::make_unique<tokenizer::StreamDecoder>(*tok);
+  std::vector<int32_t> stop_ids = cfg.eos_ids;
+  if (tok) {
+    for (const char* s : {"<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"})
+      if (int32_t id = tok->special_id(s); id >= 0) stop_ids.push_back(id);
+  }
+  int64_t generated = 0;
+  std::string stop_reason = *n_predict == 0 ? "prompt only" : "length";
+  const auto t1 = std::chrono::steady_clock::now();
+  while (generated < *n_predict) {
+    const int32_t id = sampler.sample(logits, history);
+    history.push_back(id);
+    ++generated;
+    const bool is_stop = std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end();
+    if (is_stop && !p.has("--ignore-eos")) {
+      stop_reason = tok ? std::string(tok->token_bytes(id)) : std::to_string(id);
+      break;
+    }
+    if (dec) {
+      std::string piece = tok->is_special(id) ? std::string() : dec->push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    } else {
+      std::fprintf(stdout, "%d ", id);
+    }
+    std::fflush(stdout);
+    if (generated >= *n_predict) break;
+    if (ctx.n_past() >= n_ctx) {
+      stop_reason = "context full";
+      break;
+    }
+    Status s = ctx.eval(std::span<const int32_t>(&history.back(), 1), false, &logits);
+    if (!s.has_value()) return fail(s.error());
+  }
+  if (dec) {
+    std::string rest = dec->flush();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+  }
+  if (generated > 0) std::fputc('\n', stdout);
+  const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  const double decode_evals = static_cast<double>(std::max<int64_t>(0, generated - 1));
+  std::fprintf(stderr,
+               "herd run: load %.2f s | prompt %lld tokens in %.2f s (%.2f tok/s) | generated %lld tokens in %.2f s "
+               "(%.2f tok/s) | stop: %s | peak RSS %.0f MiB\n",
+               load_s, static_cast<long long>(T), prefill_s, static_cast<double>(T) / std::max(prefill_s, 1e-9),
+               static_cast<long long>(generated), decode_s, decode_evals / std::max(decode_s, 1e-9), stop_reason.c_str(),
+               peak_rss_mib());
+  return 0;
+}
+
 }  // namespace herd::cli

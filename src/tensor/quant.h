@@ -30,4 +30,22 @@ void dequantize_row_ref(DType t, const void* src, float* y, int64_t n);
 // implies; see quant.cpp for the derivation per format). Used by tests.
 double quant_error_bound(DType t);
 
+// Absolute part of the same bound: every block scale is stored as fp16, which
+// rounds values below 2^-14 with an absolute error of up to 2^-25 (half the
+// smallest subnormal), so a block of tiny values (max|x| below ~1e-5) may lose
+// its scale entirely and dequantize to zeros.
+// The reference quantizer guarantees, per block,
+//   max|x - dequantize(quantize(x))| <= quant_error_bound(t) * max|x| + quant_error_floor(t).
+double quant_error_floor(DType t);
+
+namespace detail {
+// Per-family halves of the dispatch above (quant_legacy.cpp: Q4_0 Q4_1 Q5_0
+// Q5_1 Q8_0; quant_kquants.cpp: Q4_K Q5_K Q6_K). Each returns false, touching
+// nothing, when t is not in its family. Call quantize_row_ref instead.
+bool quantize_row_legacy(DType t, const float* x, uint8_t* dst, int64_t n);
+bool dequantize_row_legacy(DType t, const uint8_t* src, float* y, int64_t n);
+bool quantize_row_kquant(DType t, const float* x, uint8_t* dst, int64_t n);
+bool dequantize_row_kquant(DType t, const uint8_t* src, float* y, int64_t n);
+}  // namespace detail
+
 }  // namespace herd

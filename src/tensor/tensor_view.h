@@ -24,7 +24,7 @@ struct TensorView {
     return n;
   }
   int64_t cols() const { return shape.empty() ? 1 : shape.back(); }
-  int64_t rows() const { return shape.empty() ? 1 : numel() / cols(); }
+  int64_t rows() const { return shape.empty() ? 1 : cols() == 0 ? 0 : numel() / cols(); }
   int64_t row_stride() const { return row_bytes(dtype, cols()); }
   int64_t nbytes() const { return rows() * row_stride(); }
   const uint8_t* row(int64_t r) const { return data + r * row_stride(); }

@@ -1,0 +1,110 @@
+// ArgParser implementation.
+#include "args.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+namespace herd::cli {
+
+void ArgParser::add(const std::string& names, const std::string& value_name, const std::string& help) {
+  Option o;
+  std::stringstream ss(names);
+  std::string n;
+  while (std::getline(ss, n, ',')) o.names.push_back(n);
+  o.value_name = value_name;
+  o.help = help;
+  options_.push_back(o);
+}
+
+const ArgParser::Option* ArgParser::find(const std::string& name) const {
+  for (const auto& o : options_)
+    for (const auto& n : o.names)
+      if (n == name) return &o;
+  return nullptr;
+}
+
+bool ArgParser::parse(int argc, char** argv, int* exit_code) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      print_usage(stdout);
+      *exit_code = 0;
+      return false;
+    }
+    if (a.size() > 1 && a[0] == '-' && !(a.size() > 1 && (std::isdigit(static_cast<unsigned char>(a[1])) != 0))) {
+      std::string value;
+      bool inline_value = false;
+      if (auto eq = a.find('='); eq != std::string::npos && a.rfind("--", 0) == 0) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        inline_value = true;
+      }
+      const Option* o = find(a);
+      if (!o) {
+        std::fprintf(stderr, "herd %s: unknown option '%s'\n", command_.c_str(), a.c_str());
+        print_usage(stderr);
+        *exit_code = 2;
+        return false;
+      }
+      if (!o->value_name.empty() && !inline_value) {
+        if (i + 1 >= argc) {
+          std::fprintf(stderr, "herd %s: option '%s' needs a value (%s)\n", command_.c_str(), a.c_str(), o->value_name.c_str());
+          *exit_code = 2;
+          return false;
+        }
+        value = argv[++i];
+      }
+      values_[o->names.back()] = o->value_name.empty() ? "1" : value;
+    } else {
+      positionals_.push_back(a);
+    }
+  }
+  return true;
+}
+
+std::string ArgParser::get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+Result<int64_t> ArgParser::get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end || errno || v < lo || v > hi)
+    return err(ErrorCode::kInvalidArgument, "%s '%s' must be an integer in [%lld, %lld]", name.c_str(),
+               it->second.c_str(), static_cast<long long>(lo), static_cast<long long>(hi));
+  return static_cast<int64_t>(v);
+}
+
+Result<double> ArgParser::get_double(const std::string& name, double fallback) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  char* end = nullptr;
+  double v = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end)
+    return err(ErrorCode::kInvalidArgument, "%s '%s' is not a number", name.c_str(), it->second.c_str());
+  return v;
+}
+
+void ArgParser::print_usage(FILE* out) const {
+  std::fprintf(out, "usage: herd %s %s\n\noptions:\n", command_.c_str(), synopsis_.c_str());
+  for (const auto& o : options_) {
+    std::string names;
+    for (const auto& n : o.names) names += (names.empty() ? "" : ", ") + n;
+    if (!o.value_name.empty()) names += " " + o.value_name;
+    std::fprintf(out, "  %-28s %s\n", names.c_str(), o.help.c_str());
+  }
+}
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+}  // namespace herd::cli

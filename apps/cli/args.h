@@ -1,0 +1,52 @@
+// ArgParser: the small command-line parser the subcommands share.
+//
+// Each command declares its options (name, aliases, takes a value or not,
+// help); parse() then fills a map and collects positionals. Unknown options
+// and missing values are usage errors naming the option. Numbers are parsed
+// strictly (the whole string must be a number in range).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace herd::cli {
+
+class ArgParser {
+ public:
+  ArgParser(std::string command, std::string synopsis) : command_(std::move(command)), synopsis_(std::move(synopsis)) {}
+
+  // names: "-m,--model"; value_name empty for a flag.
+  void add(const std::string& names, const std::string& value_name, const std::string& help);
+
+  // argv[0] is the command name. Returns false after printing usage (for
+  // --help, *exit_code = 0) or an error (*exit_code = 2).
+  bool parse(int argc, char** argv, int* exit_code);
+
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const;
+  Result<int64_t> get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const;
+  Result<double> get_double(const std::string& name, double fallback) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+  void print_usage(FILE* out) const;
+
+ private:
+  struct Option {
+    std::vector<std::string> names;
+    std::string value_name;
+    std::string help;
+  };
+  const Option* find(const std::string& name) const;
+  std::string command_, synopsis_;
+  std::vector<Option> options_;
+  std::map<std::string, std::string> values_;  // keyed by the option's long (last) name
+  std::vector<std::string> positionals_;
+};
+
+// Threads to use when -t is not given: the hardware's, at least 1.
+int default_threads();
+
+}  // namespace herd::cli

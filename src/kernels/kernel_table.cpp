@@ -1,0 +1,49 @@
+// select_kernels: start from the reference table, then let each ISA file
+// override the entries it implements.
+#include "kernels/kernel_table.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "base/cpu_features.h"
+
+namespace herd::kernels {
+
+static bool has_avx2(const CpuFeatures& f) { return f.avx2 && f.fma && f.f16c; }
+static bool has_avx512(const CpuFeatures& f) {
+  return has_avx2(f) && f.avx512f && f.avx512bw && f.avx512vl;
+}
+
+std::vector<std::string> supported_isas() {
+  CpuFeatures f = detect_cpu_features();
+  std::vector<std::string> out = {"ref"};
+  if (has_avx2(f)) out.push_back("avx2");
+  if (has_avx512(f)) out.push_back("avx512");
+  return out;
+}
+
+Result<KernelTable> select_kernels(const std::string& requested) {
+  std::string isa = requested;
+  if (isa == "auto") {
+    const char* env = std::getenv("HERD_ISA");
+    isa = env && *env ? env : "auto";
+  }
+  CpuFeatures f = detect_cpu_features();
+  if (isa == "auto") isa = has_avx512(f) ? "avx512" : has_avx2(f) ? "avx2" : "ref";
+  KernelTable t = ref_kernels();
+  if (isa == "ref") return t;
+  if (isa == "avx2" || isa == "avx512") {
+    if (!has_avx2(f)) return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX2/FMA/F16C", isa.c_str());
+    avx2::fill_table(&t);
+    t.isa = "avx2";
+    if (isa == "avx512") {
+      if (!has_avx512(f)) return err(ErrorCode::kUnsupported, "ISA avx512 requested but this CPU lacks AVX-512 F/BW/VL");
+      avx512::fill_table(&t);
+      t.isa = "avx512";
+    }
+    return t;
+  }
+  return err(ErrorCode::kInvalidArgument, "unknown ISA '%s' (expected ref, avx2, avx512 or auto)", isa.c_str());
+}
+
+}  // namespace herd::kernels

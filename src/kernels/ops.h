@@ -1,0 +1,50 @@
+// The operations of a transformer forward pass, over plain f32 buffers and
+// weight TensorViews. Kernels know nothing of models: shapes come in as
+// arguments. Each op splits its work statically over ctx.pool (by output row
+// or by (token, head)), and every output element is reduced in a fixed order,
+// so results are identical for any thread count.
+//
+// Shapes use outermost-first notation; "[T, D]" is T rows of D contiguous f32.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/exec_context.h"
+#include "tensor/tensor_view.h"
+
+namespace herd::kernels {
+
+// out[T, N] = x[T, K] . W[N, K]^T  (W in any supported dtype; K == W.cols()).
+void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
+
+// y[T, D] = x / sqrt(mean(x^2) + eps) * weight[D]; sum of squares in double.
+// y may alias x.
+void rms_norm(const float* x, const float* weight, float eps, int64_t T, int64_t D, float* y);
+
+// Row r of an embedding table (any dtype) into dst[D].
+void embedding_row(const ExecContext& ctx, const TensorView& table, int64_t r, float* dst);
+
+enum class RopeStyle {
+  kInterleaved,  // Meta / GGUF order: pairs (x[2i], x[2i+1])
+  kHalves,       // HF order ("rotate_half"): pairs (x[i], x[i + hd/2])
+};
+
+// Rotates x[T, n_heads, hd] in place; token t is at position pos[t].
+// inv_freq[hd/2] are the (already llama3-scaled) inverse frequencies. Angles
+// are formed in double (pos * inv_freq) so large positions lose no precision.
+void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
+          const double* inv_freq, RopeStyle style);
+
+// g[T, F] = silu(g) * u, silu(z) = z / (1 + exp(-z)).
+void silu_mul(float* g, const float* u, int64_t n);
+
+// Causal grouped-query attention of T new queries against a cache.
+//   q[T, H, hd]; k_cache/v_cache rows [n_keys_max, KV * hd] hold post-RoPE keys
+//   and values for positions 0..; query t sees keys 0..n_past + t (inclusive).
+//   Query head h uses KV head h / (H / KV). out[T, H * hd].
+// scratch: ctx.pool->size() buffers of at least (n_past + T) floats each.
+void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV,
+               int64_t hd, const float* k_cache, const float* v_cache, int64_t n_past,
+               float* const* scratch, float* out);
+
+}  // namespace herd::kernels

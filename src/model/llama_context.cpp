@@ -1,0 +1,114 @@
+// The Llama 3.x forward pass (spec §2; Meta models/llama3/model.py):
+//   h = E[tokens]
+//   for each layer: h += Wo . attn(rope(Wq.norm(h)), rope(Wk.norm(h)), Wv.norm(h))
+//                   h += W_down . (silu(W_gate.norm(h)) * W_up.norm(h))
+//   logits = W_out . norm(h)
+// All arithmetic is f32 with f32 (or wider) accumulation; weights are read in
+// their file dtype through the kernel table.
+#include "model/llama_context.h"
+
+#include <algorithm>
+
+namespace herd::model {
+
+using kernels::matmul;
+
+LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_batch,
+                           kernels::ExecContext exec)
+    : model_(model), c_(model.config()), exec_(exec), n_ctx_(n_ctx), max_batch_(max_batch),
+      kv_(c_.n_layers, n_ctx, c_.n_kv_heads * c_.head_dim) {
+  const auto B = static_cast<size_t>(max_batch);
+  x_.resize(B * c_.d_model);
+  xn_.resize(B * c_.d_model);
+  q_.resize(B * c_.n_heads * c_.head_dim);
+  k_.resize(B * c_.n_kv_heads * c_.head_dim);
+  v_.resize(B * c_.n_kv_heads * c_.head_dim);
+  attn_.resize(B * c_.n_heads * c_.head_dim);
+  proj_.resize(B * c_.d_model);
+  gate_.resize(B * c_.d_ff);
+  up_.resize(B * c_.d_ff);
+  pos_.resize(B);
+  scores_.assign(static_cast<size_t>(exec_.pool->size()), std::vector<float>(static_cast<size_t>(n_ctx)));
+  for (auto& s : scores_) score_ptrs_.push_back(s.data());
+}
+
+uint64_t LlamaContext::state_bytes() const {
+  uint64_t act = (x_.size() + xn_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + proj_.size() +
+                  gate_.size() + up_.size()) * sizeof(float);
+  return kv_.bytes() + act + scores_.size() * static_cast<uint64_t>(n_ctx_) * sizeof(float);
+}
+
+void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {
+  const LayerWeights& L = model_.layers()[static_cast<size_t>(il)];
+  const int64_t D = c_.d_model, hd = c_.head_dim, H = c_.n_heads, KV = c_.n_kv_heads;
+  const int64_t kv_dim = KV * hd;
+  const std::string prefix = taps ? "blk." + std::to_string(il) + "." : std::string();
+  auto tap = [&](const char* name, const float* p, int64_t cols) {
+    if (taps) taps->tap(prefix + name, p, T, cols);
+  };
+
+  // Attention sublayer.
+  kernels::rms_norm(x_.data(), L.attn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
+  tap("attn_norm", xn_.data(), D);
+  matmul(exec_, xn_.data(), T, L.wq, q_.data());
+  matmul(exec_, xn_.data(), T, L.wk, k_.data());
+  matmul(exec_, xn_.data(), T, L.wv, v_.data());
+  kernels::rope(q_.data(), T, H, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
+  kernels::rope(k_.data(), T, KV, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
+  float* kc = kv_.k(il);
+  float* vc = kv_.v(il);
+  std::copy(k_.begin(), k_.begin() + T * kv_dim, kc + n_past_ * kv_dim);
+  std::copy(v_.begin(), v_.begin() + T * kv_dim, vc + n_past_ * kv_dim);
+  kernels::attention(exec_, q_.data(), T, H, KV, hd, kc, vc, n_past_, score_ptrs_.data(), attn_.data());
+  matmul(exec_, attn_.data(), T, L.wo, proj_.data());
+  tap("attn_out", proj_.data(), D);
+  for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
+  tap("ffn_inp", x_.data(), D);
+
+  // Feed-forward sublayer (SwiGLU).
+  kernels::rms_norm(x_.data(), L.ffn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
+  matmul(exec_, xn_.data(), T, L.w_gate, gate_.data());
+  matmul(exec_, xn_.data(), T, L.w_up, up_.data());
+  kernels::silu_mul(gate_.data(), up_.data(), T * c_.d_ff);
+  matmul(exec_, gate_.data(), T, L.w_down, proj_.data());
+  tap("ffn_out", proj_.data(), D);
+  for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
+  tap("out", x_.data(), D);
+}
+
+Status LlamaContext::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits,
+                          TapSink* taps) {
+  const auto T = static_cast<int64_t>(tokens.size());
+  const int64_t D = c_.d_model, V = c_.vocab_size;
+  if (T == 0) return err(ErrorCode::kInvalidArgument, "eval: no tokens");
+  if (T > max_batch_)
+    return err(ErrorCode::kInvalidArgument, "eval: %lld tokens exceed the batch size %lld",
+               static_cast<long long>(T), static_cast<long long>(max_batch_));
+  if (n_past_ + T > n_ctx_)
+    return err(ErrorCode::kOutOfRange, "context full: %lld cached + %lld new tokens exceed n_ctx %lld",
+               static_cast<long long>(n_past_), static_cast<long long>(T), static_cast<long long>(n_ctx_));
+  for (int64_t t = 0; t < T; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= V)
+      return err(ErrorCode::kInvalidArgument, "token %d at index %lld is outside the vocabulary [0, %lld)",
+                 tokens[t], static_cast<long long>(t), static_cast<long long>(V));
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    pos_[t] = pos_offset_ + n_past_ + t;
+    kernels::embedding_row(exec_, model_.tok_embd(), tokens[t], x_.data() + t * D);
+  }
+  if (taps) taps->tap("tok_embd", x_.data(), T, D);
+  for (int64_t il = 0; il < c_.n_layers; ++il) forward_layer(il, T, taps);
+
+  const int64_t first = all_logits ? 0 : T - 1;
+  const int64_t n_out = T - first;
+  kernels::rms_norm(x_.data() + first * D, model_.output_norm(), static_cast<float>(c_.rms_eps), n_out, D,
+                    xn_.data());
+  if (taps) taps->tap("result_norm", xn_.data(), n_out, D);
+  logits->resize(static_cast<size_t>(n_out * V));
+  matmul(exec_, xn_.data(), n_out, model_.output(), logits->data());
+  if (taps) taps->tap("logits", logits->data(), n_out, V);
+  n_past_ += T;
+  return Ok{};
+}
+
+}  // namespace herd::model

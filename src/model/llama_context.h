@@ -1,0 +1,74 @@
+// LlamaContext: one sequence being evaluated: its KV cache, the activation
+// buffers and the forward pass.
+//
+// The model (weights) is shared and immutable; the context owns the mutable
+// state (gemma.cpp's split). Buffers are allocated in the constructor for
+// `max_batch` tokens per call, so eval() does not allocate. A prompt longer
+// than max_batch is evaluated in chunks by the caller or by eval_all().
+//
+// Positions: cache index p holds the token at absolute RoPE position
+// pos_offset + p. pos_offset is 0 in normal use; a debug run may start at a
+// large offset with an empty prefix (`herd run --pos-offset`) to exercise the
+// llama3 frequency scaling past 8192 without evaluating 8192 tokens.
+//
+// Thread safety: one thread drives a context; kernels fan out on the pool.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/exec_context.h"
+#include "kv/kv_cache.h"
+#include "model/llama_model.h"
+#include "model/taps.h"
+
+namespace herd::model {
+
+class LlamaContext {
+ public:
+  LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_batch, kernels::ExecContext exec);
+
+  // Evaluates tokens at cache indices n_past() .. n_past()+T-1 (T <= max_batch)
+  // and appends them to the cache. Writes logits [T, vocab] when all_logits,
+  // else [1, vocab] for the last token, into `logits` (resized; reserve once
+  // to keep decode allocation-free). Errors: token id out of range, cache full.
+  Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits,
+              TapSink* taps = nullptr);
+
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t max_batch() const { return max_batch_; }
+  void reset() { n_past_ = 0; }
+  void set_pos_offset(int64_t off) { pos_offset_ = off; }
+  const LlamaModel& model() const { return model_; }
+  // Bytes of KV cache and activation buffers.
+  uint64_t state_bytes() const;
+
+ private:
+  void forward_layer(int64_t il, int64_t T, TapSink* taps);
+
+  const LlamaModel& model_;
+  const LlamaConfig& c_;
+  kernels::ExecContext exec_;
+  int64_t n_ctx_;
+  int64_t max_batch_;
+  int64_t n_past_ = 0;
+  int64_t pos_offset_ = 0;
+  kv::KvCache kv_;
+  // Activations for up to max_batch tokens (T = tokens in this call):
+  std::vector<float> x_;       // [T, d_model] residual stream
+  std::vector<float> xn_;      // [T, d_model] normed input of a sublayer
+  std::vector<float> q_;       // [T, n_heads * head_dim]
+  std::vector<float> k_;       // [T, n_kv_heads * head_dim]
+  std::vector<float> v_;       // [T, n_kv_heads * head_dim]
+  std::vector<float> attn_;    // [T, n_heads * head_dim]
+  std::vector<float> proj_;    // [T, d_model] output of wo / w_down
+  std::vector<float> gate_;    // [T, d_ff]
+  std::vector<float> up_;      // [T, d_ff]
+  std::vector<int64_t> pos_;   // [T] absolute positions
+  std::vector<std::vector<float>> scores_;  // [workers][n_ctx] attention scratch
+  std::vector<float*> score_ptrs_;
+};
+
+}  // namespace herd::model

@@ -1,0 +1,85 @@
+// LlamaModel: an opened Llama 3.x checkpoint: config, and views of every
+// weight, in the file's own dtype, straight into the mmapped file.
+//
+// Nothing is dequantized or copied at load except the small norm vectors
+// (converted to f32 when the file stores them otherwise), so resident memory
+// is the file's pages that the forward pass touches. The model is immutable
+// after load and may be shared by any number of LlamaContexts (which own the
+// KV cache and activations).
+//
+// Formats: a GGUF file (general.architecture = llama) or a Hugging Face
+// directory (config.json + model.safetensors or shards). Every expected tensor
+// is checked for presence, dtype and shape with an error naming the tensor,
+// the file, the expected and found shape, and a hint.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "model/llama_config.h"
+#include "tensor/tensor_view.h"
+
+namespace herd::formats {
+class GgufFile;
+class HfCheckpoint;
+}  // namespace herd::formats
+
+namespace herd::model {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [d_model]
+  TensorView wq;                     // [n_heads * head_dim, d_model]
+  TensorView wk;                     // [n_kv_heads * head_dim, d_model]
+  TensorView wv;                     // [n_kv_heads * head_dim, d_model]
+  TensorView wo;                     // [d_model, n_heads * head_dim]
+  const float* ffn_norm = nullptr;   // [d_model]
+  TensorView w_gate;                 // [d_ff, d_model]  (Meta w1, GGUF ffn_gate)
+  TensorView w_up;                   // [d_ff, d_model]  (Meta w3, GGUF ffn_up)
+  TensorView w_down;                 // [d_model, d_ff]  (Meta w2, GGUF ffn_down)
+};
+
+enum class ModelFormat { kGguf, kHf };
+
+class LlamaModel {
+ public:
+  // Opens a .gguf file or a Hugging Face directory.
+  static Result<LlamaModel> load(const std::string& path);
+
+  LlamaModel();
+  LlamaModel(LlamaModel&&) noexcept;
+  LlamaModel& operator=(LlamaModel&&) noexcept;
+  ~LlamaModel();
+
+  const LlamaConfig& config() const { return config_; }
+  ModelFormat format() const { return format_; }
+  const std::string& path() const { return path_; }
+
+  const TensorView& tok_embd() const { return tok_embd_; }  // [vocab_size, d_model]
+  const float* output_norm() const { return output_norm_; }  // [d_model]
+  const TensorView& output() const { return output_; }      // [vocab_size, d_model] (= tok_embd if tied)
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+
+  // The underlying file (exactly one is non-null), for inspect and tokenizer loading.
+  const formats::GgufFile* gguf() const { return gguf_.get(); }
+  const formats::HfCheckpoint* hf() const { return hf_.get(); }
+
+  // Bytes of all weight tensors as stored.
+  uint64_t weight_bytes() const;
+
+ private:
+  friend struct ModelBuilder;
+  LlamaConfig config_;
+  ModelFormat format_ = ModelFormat::kGguf;
+  std::string path_;
+  TensorView tok_embd_;
+  const float* output_norm_ = nullptr;
+  TensorView output_;
+  std::vector<LayerWeights> layers_;
+  std::unique_ptr<formats::GgufFile> gguf_;
+  std::unique_ptr<formats::HfCheckpoint> hf_;
+  std::vector<std::vector<float>> owned_f32_;  // norms converted from another dtype
+};
+
+}  // namespace herd::model

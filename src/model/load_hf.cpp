@@ -1,0 +1,88 @@
+// Loading a Llama model from a Hugging Face directory: config.json for the
+// hyperparameters (rope_scaling with rope_type llama3), safetensors weights.
+// HF stores q_proj/k_proj rows permuted (spec §2.4), so the model uses the
+// matching "halves" RoPE pairing instead of un-permuting a copy of the rows.
+#include "base/mapped_file.h"
+#include "formats/hf_checkpoint.h"
+#include "formats/hf_config.h"
+#include "formats/safetensors.h"
+#include "model/model_builder.h"
+
+namespace herd::model {
+namespace {
+
+const char* hf_role(const char* role) {
+  static const struct {
+    const char* role;
+    const char* hf;
+  } kMap[] = {{"attn_norm", "input_layernorm"},      {"wq", "self_attn.q_proj"},
+              {"wk", "self_attn.k_proj"},            {"wv", "self_attn.v_proj"},
+              {"wo", "self_attn.o_proj"},            {"ffn_norm", "post_attention_layernorm"},
+              {"w_gate", "mlp.gate_proj"},           {"w_up", "mlp.up_proj"},
+              {"w_down", "mlp.down_proj"}};
+  for (const auto& m : kMap)
+    if (std::string(m.role) == role) return m.hf;
+  return role;
+}
+
+}  // namespace
+
+Result<LlamaModel> load_hf_model(const std::string& dir) {
+  HERD_ASSIGN_OR_RETURN(std::string cfg_text, read_text_file(dir + "/config.json", 16u << 20));
+  Result<formats::HfLlamaConfig> hc = formats::parse_hf_config(cfg_text);
+  if (!hc.has_value()) return std::move(hc.error().with_context(dir + "/config.json"));
+  HERD_ASSIGN_OR_RETURN(formats::HfCheckpoint ckpt, formats::HfCheckpoint::open(dir));
+
+  LlamaModel m;
+  auto& ck = *(ModelBuilder::hf(m) = std::make_unique<formats::HfCheckpoint>(std::move(ckpt)));
+  ModelBuilder::set_format(m, ModelFormat::kHf, dir);
+  LlamaConfig& c = ModelBuilder::config(m);
+  c.name = dir;
+  c.d_model = hc->hidden_size;
+  c.d_ff = hc->intermediate_size;
+  c.n_layers = hc->num_hidden_layers;
+  c.n_heads = hc->num_attention_heads;
+  c.n_kv_heads = hc->num_key_value_heads;
+  c.head_dim = hc->head_dim;
+  c.vocab_size = hc->vocab_size;
+  c.n_ctx_train = hc->max_position_embeddings;
+  c.rms_eps = hc->rms_norm_eps;
+  c.rope_theta = hc->rope_theta;
+  c.bos_id = static_cast<int32_t>(hc->bos_token_id);
+  c.eos_ids.clear();
+  for (int64_t e : hc->eos_token_ids) c.eos_ids.push_back(static_cast<int32_t>(e));
+  c.rope_style = kernels::RopeStyle::kHalves;
+  std::vector<double> divisors;
+  if (hc->rope_scaling) {
+    Llama3RopeScaling s;
+    s.factor = hc->rope_scaling->factor;
+    s.low_freq_factor = hc->rope_scaling->low_freq_factor;
+    s.high_freq_factor = hc->rope_scaling->high_freq_factor;
+    s.original_context = static_cast<double>(hc->rope_scaling->original_max_position_embeddings);
+    divisors = llama3_rope_divisors(c.rope_theta, c.head_dim, s);
+  }
+  c.inv_freq = rope_inv_freq(c.rope_theta, c.head_dim, divisors);
+
+  ModelBuilder::Lookup lookup = [&ck](const std::string& name) -> Result<std::optional<TensorView>> {
+    const formats::StTensor* t = ck.find(name);
+    if (!t) return std::optional<TensorView>();
+    std::optional<TensorView> v = t->view();
+    if (!v)
+      return err(ErrorCode::kUnsupported, "tensor '%s' has dtype %s; herd reads F32, F16 and BF16 safetensors",
+                 name.c_str(), t->dtype_name.c_str());
+    return v;
+  };
+  ModelBuilder::Names names;
+  names.tok_embd = "model.embed_tokens.weight";
+  names.output_norm = "model.norm.weight";
+  names.output = "lm_head.weight";
+  names.layer = [](int i, const char* role) {
+    return "model.layers." + std::to_string(i) + "." + hf_role(role) + ".weight";
+  };
+  Result<LlamaModel> r = ModelBuilder::build(std::move(m), lookup, names);
+  if (r.has_value() && hc->tie_word_embeddings != r->config().tied_embeddings && !hc->tie_word_embeddings)
+    return err(ErrorCode::kNotFound, "config.json says tie_word_embeddings false but lm_head.weight is missing");
+  return r;
+}
+
+}  // namespace herd::model

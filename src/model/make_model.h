@@ -1,0 +1,51 @@
+// make_model: random-weight Llama 3.x models in the exact formats of the
+// real releases, for tests and benchmarks (no real weights can be fetched).
+//
+// A made model has the real tensor names, shapes, dtypes mix, metadata and
+// the real Llama 3.1 tokenizer (Meta's tokenizer.model, embedded in the
+// binary); only the numbers differ. Weights are drawn from a counter-based
+// RNG keyed by (seed, tensor name, Meta-order element index), so the same seed
+// gives the same model in GGUF and in HF form (HF q/k rows are the permuted
+// Meta rows), in any dtype, on any thread count.
+//
+// Scales keep activations in a realistic range: embeddings N(0, 0.05^2);
+// projections N(0, 1/in_features), with wo and w_down further scaled by
+// 1/sqrt(2 n_layers) so the residual stream grows slowly with depth; norm
+// weights 1 + N(0, 0.1^2); the LM head scaled so logits have a std of a few
+// units, like a trained model's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+#include "base/thread_pool.h"
+
+namespace herd::model {
+
+struct ModelShape {
+  std::string name;  // "8b", "3.2-1b", "tiny", "custom"
+  int64_t d_model = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, d_ff = 0, head_dim = 0;
+  bool tied = false;
+  double rope_factor = 8.0;
+  int64_t n_ctx_train = 131072;
+};
+
+// Presets 8b, 70b, 405b, 3.2-1b, 3.2-3b, tiny (d_model 256, 2 layers), or a
+// custom list "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512[,tied=1][,rope_factor=32]".
+Result<ModelShape> parse_model_shape(const std::string& spec);
+
+struct MakeModelOptions {
+  ModelShape shape;
+  std::string dtype = "f16";  // f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m
+  std::string format = "gguf";  // gguf | hf
+  std::string out;
+  uint64_t seed = 0;
+  bool instruct = true;          // eos <|eot_id|> (instruct) vs <|end_of_text|> (base)
+  uint64_t max_shard_bytes = 5ull << 30;  // HF shard size (HF's default 5 GB)
+};
+
+// Writes the model; progress lines go to `log` when non-null.
+Status make_model(const MakeModelOptions& opt, ThreadPool& pool, FILE* log);
+
+}  // namespace herd::model

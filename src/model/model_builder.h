@@ -1,0 +1,39 @@
+// ModelBuilder: the format-neutral half of loading. A format loader
+// (GGUF, HF) fills a LlamaConfig and hands over tensors by role; the builder
+// checks shapes and dtypes against the config and assembles the LlamaModel.
+// Internal to the model layer.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "model/llama_model.h"
+
+namespace herd::model {
+
+struct ModelBuilder {
+  // Looks a tensor up by its file name; nullopt when absent. `file_name` is
+  // how errors name it (GGUF or HF spelling).
+  using Lookup = std::function<Result<std::optional<TensorView>>(const std::string& file_name)>;
+  // Spellings of each role for one format.
+  struct Names {
+    std::string tok_embd, output_norm, output;
+    std::function<std::string(int layer, const char* role)> layer;  // role: attn_norm, wq, ...
+  };
+
+  static Result<LlamaModel> build(LlamaModel&& m, const Lookup& lookup, const Names& names);
+
+  static std::unique_ptr<formats::GgufFile>& gguf(LlamaModel& m) { return m.gguf_; }
+  static std::unique_ptr<formats::HfCheckpoint>& hf(LlamaModel& m) { return m.hf_; }
+  static LlamaConfig& config(LlamaModel& m) { return m.config_; }
+  static void set_format(LlamaModel& m, ModelFormat f, std::string path) {
+    m.format_ = f;
+    m.path_ = std::move(path);
+  }
+};
+
+Result<LlamaModel> load_gguf_model(const std::string& path);
+Result<LlamaModel> load_hf_model(const std::string& dir);
+
+}  // namespace herd::model

@@ -1,0 +1,98 @@
+// Sampler: the fixed transform chain documented in sampler.h.
+#include "sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace herd::sampling {
+
+Status SamplingParams::validate() const {
+  if (!(temperature >= 0) || !std::isfinite(temperature))
+    return err(ErrorCode::kInvalidArgument, "temperature %g must be >= 0", static_cast<double>(temperature));
+  if (!(top_p > 0 && top_p <= 1))
+    return err(ErrorCode::kInvalidArgument, "top_p %g must be in (0, 1]", static_cast<double>(top_p));
+  if (!(min_p >= 0 && min_p <= 1))
+    return err(ErrorCode::kInvalidArgument, "min_p %g must be in [0, 1]", static_cast<double>(min_p));
+  if (!(repetition_penalty > 0) || !std::isfinite(repetition_penalty))
+    return err(ErrorCode::kInvalidArgument, "repetition_penalty %g must be > 0", static_cast<double>(repetition_penalty));
+  if (!std::isfinite(frequency_penalty) || !std::isfinite(presence_penalty))
+    return err(ErrorCode::kInvalidArgument, "frequency/presence penalties must be finite");
+  if (penalty_last_n < -1)
+    return err(ErrorCode::kInvalidArgument, "penalty_last_n %d must be >= -1 (-1: whole sequence)", penalty_last_n);
+  return Ok{};
+}
+
+Sampler::Sampler(SamplingParams p) : p_(p), rng_(p.seed, p.stream) {}
+
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+  const auto V = static_cast<int32_t>(logits.size());
+  adjusted_.assign(logits.begin(), logits.end());
+  const bool penalize = p_.repetition_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f;
+  if (penalize && p_.penalty_last_n != 0) {
+    size_t n = p_.penalty_last_n < 0 ? history.size() : std::min<size_t>(history.size(), static_cast<size_t>(p_.penalty_last_n));
+    std::unordered_map<int32_t, int> counts;
+    for (size_t i = history.size() - n; i < history.size(); ++i) ++counts[history[i]];
+    for (const auto& [id, count] : counts) {
+      if (id < 0 || id >= V) continue;
+      float& l = adjusted_[static_cast<size_t>(id)];
+      l = l > 0 ? l / p_.repetition_penalty : l * p_.repetition_penalty;
+      l -= static_cast<float>(count) * p_.frequency_penalty + p_.presence_penalty;
+    }
+  }
+  ++step_;
+  if (p_.temperature <= 0.0f) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < V; ++i)
+      if (adjusted_[static_cast<size_t>(i)] > adjusted_[static_cast<size_t>(best)]) best = i;
+    return best;
+  }
+  cand_.resize(static_cast<size_t>(V));
+  float mx = -INFINITY;
+  for (int32_t i = 0; i < V; ++i) {
+    cand_[static_cast<size_t>(i)] = {i, adjusted_[static_cast<size_t>(i)] / p_.temperature, 0.0f};
+    mx = std::max(mx, cand_[static_cast<size_t>(i)].logit);
+  }
+  double sum = 0;
+  for (auto& c : cand_) {
+    c.p = std::exp(c.logit - mx);
+    sum += c.p;
+  }
+  for (auto& c : cand_) c.p = static_cast<float>(c.p / sum);
+  // Descending probability, ties by id, so the order is fully determined.
+  auto by_p = [](const Candidate& a, const Candidate& b) { return a.p > b.p || (a.p == b.p && a.id < b.id); };
+  size_t keep = cand_.size();
+  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < keep) {
+    keep = static_cast<size_t>(p_.top_k);
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(keep), cand_.end(), by_p);
+  } else {
+    std::sort(cand_.begin(), cand_.end(), by_p);
+  }
+  if (p_.top_p < 1.0f) {
+    // Meta: drop a token when the mass *before* it already exceeds p.
+    double cum = 0;
+    size_t i = 0;
+    for (; i < keep; ++i) {
+      if (cum > p_.top_p) break;
+      cum += cand_[i].p;
+    }
+    keep = std::max<size_t>(1, i);
+  }
+  if (p_.min_p > 0.0f) {
+    const float floor = p_.min_p * cand_[0].p;
+    size_t i = 1;
+    while (i < keep && cand_[i].p >= floor) ++i;
+    keep = i;
+  }
+  double mass = 0;
+  for (size_t i = 0; i < keep; ++i) mass += cand_[i].p;
+  const double r = rng_.next_double() * mass;
+  double cum = 0;
+  for (size_t i = 0; i < keep; ++i) {
+    cum += cand_[i].p;
+    if (r < cum) return cand_[i].id;
+  }
+  return cand_[keep - 1].id;
+}
+
+}  // namespace herd::sampling

@@ -1,0 +1,68 @@
+// Sampler: turns one position's logits into the next token.
+//
+// The transforms are a closed set applied in a fixed order:
+//   1. penalties over the last `penalty_last_n` tokens of the sequence:
+//      repetition (CTRL-style: positive logits / r, negative * r), frequency
+//      (- f * count) and presence (- p * [count > 0]), as llama.cpp and the
+//      OpenAI API define them;
+//   2. temperature <= 0: greedy argmax (lowest id on ties), done;
+//   3. logits / temperature, softmax (Meta applies temperature before top-p);
+//   4. top-k (k <= 0: off), 5. top-p (smallest prefix whose mass reaches p,
+//      at least one token, Meta's rule), 6. min-p (drop p < min_p * p_max);
+//   7. renormalise and draw with a counter-based RNG keyed by (seed, stream)
+//      at draw number `step`, so a sequence's tokens do not depend on
+//      anything else being sampled at the same time.
+// Defaults are Meta's generation defaults (temperature 0.6, top_p 0.9).
+//
+// Thread safety: a Sampler is owned by one sequence. sample() does not
+// allocate after the first call (buffers are reused).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "base/rng.h"
+
+namespace herd::sampling {
+
+struct SamplingParams {
+  float temperature = 0.6f;
+  int32_t top_k = 0;
+  float top_p = 0.9f;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  int32_t penalty_last_n = 64;
+  uint64_t seed = 0;
+  uint64_t stream = 0;  // e.g. request id
+
+  Status validate() const;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(SamplingParams p);
+
+  // Picks the next token from logits[vocab]; `history` is the sequence so far
+  // (prompt and generated) for the penalties. Advances the draw counter.
+  int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+
+  const SamplingParams& params() const { return p_; }
+
+ private:
+  struct Candidate {
+    int32_t id;
+    float logit;
+    float p;
+  };
+  SamplingParams p_;
+  Rng rng_;
+  uint64_t step_ = 0;
+  std::vector<Candidate> cand_;
+  std::vector<float> adjusted_;
+};
+
+}  // namespace herd::sampling

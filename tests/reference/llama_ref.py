@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+"""Llama 3.1 forward pass in float64 numpy: herd's independent reference.
+
+This file is for testing. It does not depend on herd's C++ code. It follows Meta's
+models/llama3/model.py semantics as written down in /work/shared/spec/llama31.md sections 2-3, and
+uses only numpy and the standard library (run it with /usr/bin/python3, which has Debian's numpy).
+
+Usage:
+  /usr/bin/python3 tests/reference/llama_ref.py MODEL --tokens 128000,9906,1917 \\
+      [--pos-offset N] --logits-out ref.npy [--taps-out DIR]
+
+  MODEL          a .gguf file (F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K tensors) or a
+                 Hugging Face directory (config.json + model.safetensors or sharded with
+                 model.safetensors.index.json; F32/F16/BF16).
+  --pos-offset N (alias --positions N) token i gets RoPE position N+i, and the tokens attend only
+                 to each other (causally). There is no prefix: this is NOT the same as having seen
+                 N earlier tokens. It matches herd's `--pos-offset` debug option, which starts the
+                 KV cache at position index N with an empty prefix, and exists to exercise
+                 positions past 8192 cheaply. Note: RoPE is relative, so with no prefix the
+                 exact logits do not depend on N (q.k only sees position differences < T);
+                 what N exercises is position handling and the float32 precision of large
+                 angles p*f in herd (compare.py budgets u*(N+T) for it).
+  --logits-out   float32 .npy of shape [T, V].
+  --taps-out DIR float32 .npy files, shape [T, ...], one per intermediate (names below); these
+                 are the names `herd run --taps-out DIR` writes, for tests/reference/compare.py.
+                 DIR also gets ref_meta.json (dimensions, tokens), which compare.py reads.
+
+Taps: tok_embd [T,D]; for each layer i: blk.{i}.attn_norm [T,D] (normed input to attention),
+blk.{i}.attn_out [T,D] (output of Wo, before the residual add), blk.{i}.ffn_inp [T,D] (residual
+after attention), blk.{i}.ffn_out [T,D] (output of w2), blk.{i}.out [T,D] (residual after the FFN);
+result_norm [T,D]; logits [T,V].
+
+Weights are dequantized/converted exactly to float64, so the reference sees the same weights as
+herd does; only herd's float32 arithmetic (and, optionally, its activation quantization)
+separates the two.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gguf_np import GGUFFile          # noqa: E402
+from safetensors_np import HFDir      # noqa: E402
+
+
+# ----------------------------------------------------------------------------------------------
+# The forward pass (Meta models/llama3/model.py semantics, float64). Weight names are GGUF's.
+# ----------------------------------------------------------------------------------------------
+
+def rmsnorm(x, w, eps):                       # x [T, D], w [D]
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+
+
+def rope(x, cos, sin):                        # x [T, n, hd]; cos, sin [T, hd/2]
+    """Interleaved pairs (x[2i], x[2i+1]) rotated by angle pos*inv_freq[i] (Meta/GGUF order)."""
+    xr, xi = x[..., 0::2], x[..., 1::2]       # [T, n, hd/2] real and imaginary parts
+    c, s = cos[:, None, :], sin[:, None, :]   # [T, 1, hd/2]
+    out = np.empty_like(x)                    # [T, n, hd]
+    out[..., 0::2] = xr * c - xi * s
+    out[..., 1::2] = xr * s + xi * c
+    return out
+
+
+def softmax(s):                               # s [..., n]
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def forward(m, tokens, pos0=0, tap=lambda name, x: None):
+    """m: Model; tokens: list of T ids at positions pos0..pos0+T-1. Returns logits [T, V]."""
+    T, H, KV, hd = len(tokens), m.H, m.KV, m.hd
+    pos = pos0 + np.arange(T, dtype=np.float64)               # [T]
+    ang = pos[:, None] * m.inv_freq[None, :]                  # [T, hd/2]
+    cos, sin = np.cos(ang), np.sin(ang)                       # [T, hd/2]
+    mask = np.triu(np.full((T, T), -np.inf), k=1)             # [T, T]: key j > query i masked
+
+    x = m.get("token_embd.weight", rows=np.asarray(tokens))   # [T, D] plain row lookup
+    tap("tok_embd", x)
+    for l in range(m.L):
+        b = f"blk.{l}."
+        h = rmsnorm(x, m.get(b + "attn_norm.weight"), m.eps)  # [T, D]
+        tap(b + "attn_norm", h)
+        q = m.linear(h, b + "attn_q.weight").reshape(T, H, hd)   # [T, H, hd]
+        k = m.linear(h, b + "attn_k.weight").reshape(T, KV, hd)  # [T, KV, hd]
+        v = m.linear(h, b + "attn_v.weight").reshape(T, KV, hd)  # [T, KV, hd]
+        q, k = rope(q, cos, sin), rope(k, cos, sin)           # v is not rotated
+        k = np.repeat(k, H // KV, axis=1)                     # [T, H, hd]: head h uses kv h//rep
+        v = np.repeat(v, H // KV, axis=1)                     # [T, H, hd]
+        s = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(hd) + mask   # [H, T, T]
+        tap(b + "kq", s)                                      # (only its RMS is kept, for compare.py)
+        p = softmax(s)                                        # [H, T, T] over keys j
+        o = np.einsum("hij,jhd->ihd", p, v).reshape(T, H * hd)      # [T, H*hd]
+        a = m.linear(o, b + "attn_output.weight")             # [T, D]
+        tap(b + "attn_out", a)
+        x = x + a                                             # [T, D]
+        tap(b + "ffn_inp", x)
+        h = rmsnorm(x, m.get(b + "ffn_norm.weight"), m.eps)   # [T, D]
+        g = m.linear(h, b + "ffn_gate.weight")                # [T, F]  w1
+        u = m.linear(h, b + "ffn_up.weight")                  # [T, F]  w3
+        f = m.linear(g / (1.0 + np.exp(-g)) * u, b + "ffn_down.weight")  # [T, D]  w2(silu(w1)*w3)
+        tap(b + "ffn_out", f)
+        x = x + f                                             # [T, D]
+        tap(b + "out", x)
+    x = rmsnorm(x, m.get("output_norm.weight"), m.eps)        # [T, D]
+    tap("result_norm", x)
+    logits = m.linear(x, m.output_name)                       # [T, V]
+    tap("logits", logits)
+    return logits
+
+
+# ----------------------------------------------------------------------------------------------
+# RoPE frequencies
+# ----------------------------------------------------------------------------------------------
+
+def llama3_rope_divisors(theta, n_rot, factor, low_freq_factor, high_freq_factor, old_ctx):
+    """Per-pair divisors d_i with f'_i = f_i / d_i (spec 3.2; the values GGUF rope_freqs stores)."""
+    f = theta ** (-np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)   # [n_rot/2]
+    wl = 2 * math.pi / f                                               # wavelengths in tokens
+    s = (old_ctx / wl - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    blend = 1.0 / ((1 - s) / factor + s)                               # 2048 <= wl <= 8192
+    return np.where(wl < old_ctx / high_freq_factor, 1.0,
+                    np.where(wl > old_ctx / low_freq_factor, factor, blend))
+
+
+# ----------------------------------------------------------------------------------------------
+# Model loading: weights by GGUF name, as float64 in PyTorch order ([out, in]).
+# ----------------------------------------------------------------------------------------------
+
+HF_NAMES = {"token_embd.weight": "model.embed_tokens.weight",
+            "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"}
+HF_LAYER = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj",
+            "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+            "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+            "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+
+
+def hf_name(name):
+    if name in HF_NAMES:
+        return HF_NAMES[name]
+    _, l, part, w = name.split(".")                            # blk.N.part.weight
+    return f"model.layers.{l}.{HF_LAYER[part]}.{w}"
+
+
+def unpermute_hf(w, n_heads):
+    """HF q/k rows -> Meta order: HF row c*(hd/2)+j of each head holds Meta row 2j+c."""
+    rows, cols = w.shape                                       # [n_heads*hd, D]
+    hd = rows // n_heads
+    return w.reshape(n_heads, 2, hd // 2, cols).transpose(0, 2, 1, 3).reshape(rows, cols)
+
+
+def permute_meta_to_hf(w, n_heads):
+    """Inverse of unpermute_hf (what HF's conversion script does); used by the test helpers."""
+    rows, cols = w.shape
+    hd = rows // n_heads
+    return w.reshape(n_heads, hd // 2, 2, cols).transpose(0, 2, 1, 3).reshape(rows, cols)
+
+
+class Model:
+    LINEAR_CHUNK_ROWS = 16384      # output/embedding matrices are dequantized in row chunks
+    rho = None                     # set to {} to record sum|a_i b_i| / |sum a_i b_i| per matmul
+
+    def __init__(self, path):
+        if os.path.isdir(path):
+            self._init_hf(HFDir(path))
+        else:
+            self._init_gguf(GGUFFile(path))
+        self.output_name = "output.weight" if self.has("output.weight") else "token_embd.weight"
+        assert self.H % self.KV == 0 and self.inv_freq.shape == (self.hd // 2,)
+
+    def _init_gguf(self, g):
+        md, a = g.metadata, g.metadata["general.architecture"]
+        self.src, self.kind = g, "gguf"
+        self.D, self.L = md[f"{a}.embedding_length"], md[f"{a}.block_count"]
+        self.F, self.H = md[f"{a}.feed_forward_length"], md[f"{a}.attention.head_count"]
+        self.KV = md.get(f"{a}.attention.head_count_kv", self.H)
+        self.hd = md.get(f"{a}.attention.key_length", self.D // self.H)
+        self.eps = md[f"{a}.attention.layer_norm_rms_epsilon"]
+        self.V = g.shape("token_embd.weight")[0]
+        theta = md.get(f"{a}.rope.freq_base", 10000.0)
+        n_rot = md.get(f"{a}.rope.dimension_count", self.hd)
+        assert n_rot == self.hd, "partial rotary embeddings are not supported (not Llama)"
+        div = g.get("rope_freqs.weight") if "rope_freqs.weight" in g.tensors else 1.0
+        self.inv_freq = theta ** (-np.arange(0, n_rot, 2, dtype=np.float64) / n_rot) / div
+
+    def _init_hf(self, d):
+        c = d.config
+        self.src, self.kind = d, "hf"
+        self.D, self.L, self.F = c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"]
+        self.H = c["num_attention_heads"]
+        self.KV = c.get("num_key_value_heads") or self.H
+        self.hd = c.get("head_dim") or self.D // self.H
+        self.eps = c["rms_norm_eps"]
+        self.V = d.shape("model.embed_tokens.weight")[0]
+        theta = c.get("rope_theta", 10000.0)
+        rs = c.get("rope_scaling")
+        div = 1.0
+        if rs:
+            rtype = rs.get("rope_type", rs.get("type"))
+            if rtype != "llama3":
+                raise ValueError(f"rope_scaling type {rtype!r} not supported by the reference")
+            div = llama3_rope_divisors(theta, self.hd, rs["factor"], rs["low_freq_factor"],
+                                       rs["high_freq_factor"],
+                                       rs["original_max_position_embeddings"])
+            # GGUF stores these divisors as float32 (rope_freqs.weight); round the same way so that
+            # the reference gives identical logits for the same model from HF and from GGUF. The
+            # effect (relative 6e-8 in a few frequencies) is far below any comparison tolerance.
+            div = div.astype(np.float32).astype(np.float64)
+        self.inv_freq = theta ** (-np.arange(0, self.hd, 2, dtype=np.float64) / self.hd) / div
+
+    def has(self, name):
+        return name in self.src.tensors if self.kind == "gguf" else self.src.has(hf_name(name))
+
+    def get(self, name, rows=None):
+        """float64 weight in PyTorch order, q/k in Meta (interleaved-pair) row order."""
+        if self.kind == "gguf":
+            return self.src.get(name, rows)
+        w = self.src.get(hf_name(name), None if name.endswith(("attn_q.weight", "attn_k.weight"))
+                         else rows)
+        if name.endswith("attn_q.weight"):
+            w = unpermute_hf(w, self.H)
+        elif name.endswith("attn_k.weight"):
+            w = unpermute_hf(w, self.KV)
+        else:
+            return w
+        return w if rows is None else w[rows]
+
+    def linear(self, x, name):                 # x [T, K] -> x @ W^T [T, N] with W [N, K]
+        """Big matrices (output / tied embedding) are dequantized in row chunks. If self.rho is a
+        dict, also records rho[name] = ||(|x| @ |W|^T)|| / ||x @ W^T|| (sum|a_i b_i| relative to
+        the result), which compare.py uses to size its rounding-error tolerances."""
+        n = self.V if name in ("output.weight", "token_embd.weight") else None
+        chunks = [None] if n is None else \
+            [slice(r, min(r + self.LINEAR_CHUNK_ROWS, n)) for r in range(0, n, self.LINEAR_CHUNK_ROWS)]
+        y, ya = [], []
+        for rows in chunks:
+            w = self.get(name, rows)                                  # [N or chunk, K]
+            y.append(x @ w.T)                                         # [T, N or chunk]
+            if self.rho is not None:
+                ya.append(np.abs(x) @ np.abs(w).T)                    # [T, N or chunk]
+        y = np.concatenate(y, axis=1)                                 # [T, N]
+        if self.rho is not None:
+            self.rho[name] = float(np.linalg.norm(np.concatenate(ya, axis=1)) /
+                                   max(np.linalg.norm(y), 1e-300))
+        return y
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("model", help=".gguf file or Hugging Face directory")
+    ap.add_argument("--tokens", required=True, help="comma-separated token ids")
+    ap.add_argument("--pos-offset", "--positions", dest="pos_offset", type=int, default=0,
+                    help="token i gets position N+i; attention only among the given tokens "
+                         "(no prefix), like herd's --pos-offset debug option")
+    ap.add_argument("--logits-out", required=True, help="float32 .npy [T, V]")
+    ap.add_argument("--taps-out", help="directory for float32 .npy taps + ref_meta.json")
+    args = ap.parse_args(argv)
+
+    tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
+    m = Model(args.model)
+    assert all(0 <= t < m.V for t in tokens), "token id out of range"
+    m.rho, score_rms = ({}, {}) if args.taps_out else (None, None)
+
+    def tap(name, x):
+        if not args.taps_out:
+            return
+        if name.endswith(".kq"):   # attention scores [H, T, T]: keep the RMS of unmasked entries
+            score_rms[name.split(".")[1]] = float(np.sqrt(np.mean(x[np.isfinite(x)] ** 2)))
+        else:
+            np.save(os.path.join(args.taps_out, name + ".npy"), x.astype(np.float32))
+    if args.taps_out:
+        os.makedirs(args.taps_out, exist_ok=True)
+    logits = forward(m, tokens, args.pos_offset, tap)                  # [T, V]
+    if args.taps_out:
+        meta = dict(D=m.D, L=m.L, F=m.F, H=m.H, KV=m.KV, hd=m.hd, V=m.V, eps=m.eps,
+                    tokens=tokens, pos_offset=args.pos_offset, model=args.model, kind=m.kind,
+                    rho=m.rho, score_rms=score_rms)
+        with open(os.path.join(args.taps_out, "ref_meta.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+    np.save(args.logits_out, logits.astype(np.float32))
+    top = np.argmax(logits, axis=-1)
+    print(f"{m.kind}: D={m.D} L={m.L} H={m.H} KV={m.KV} hd={m.hd} F={m.F} V={m.V}; "
+          f"T={len(tokens)} pos_offset={args.pos_offset}; argmax per position: {top.tolist()}")
+
+
+if __name__ == "__main__":
+    main()
