@@ -1,6 +1,131 @@
-// herd inspect (placeholder while the layers below land).
+// herd inspect: what a model file holds and what running it will cost.
+//
+// Prints the format's metadata (GGUF key/values, or config.json), the tensor
+// table (name, dtype, shape, bytes), the dtype mix, and a memory plan:
+// weights as stored (mmapped, paged in on use), the f32 KV cache per token
+// and at a few context sizes, and the activation buffers for a batch.
 #include <cstdio>
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "args.h"
+#include "base/mapped_file.h"
 #include "commands.h"
+#include "formats/gguf.h"
+#include "formats/hf_checkpoint.h"
+#include "formats/safetensors.h"
+#include "kv/kv_cache.h"
+#include "model/llama_model.h"
+
 namespace herd::cli {
-int cmd_inspect(int, char**) { std::fprintf(stderr, "not yet\n"); return 1; }
+namespace {
+
+double mib(uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); }
+
+struct TensorRow {
+  std::string name, dtype, shape;
+  uint64_t bytes;
+};
+
+}  // namespace
+
+int cmd_inspect(int argc, char** argv) {
+  ArgParser p("inspect", "MODEL [options]");
+  p.add("--no-tensors", "", "leave out the tensor table");
+  p.add("--max-elems", "N", "array elements shown per metadata value (default 8)");
+  p.add("-c,--ctx-size", "N", "context size for the memory plan (default 4096 and the trained context)");
+  p.add("-b,--batch-size", "N", "batch size for the activation plan (default 64)");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (p.positionals().size() != 1) {
+    std::fprintf(stderr, "herd inspect: give exactly one MODEL path\n");
+    p.print_usage(stderr);
+    return 2;
+  }
+  auto max_elems = p.get_int("--max-elems", 8, 0, 1 << 20);
+  auto ctx_arg = p.get_int("--ctx-size", 0, 0, 1 << 30);
+  auto batch = p.get_int("--batch-size", 64, 1, 1 << 16);
+  for (const auto* r : {&max_elems, &ctx_arg, &batch})
+    if (!r->has_value()) {
+      std::fprintf(stderr, "herd inspect: %s\n", r->error().to_string().c_str());
+      return 2;
+    }
+  const std::string path = p.positionals()[0];
+  Result<model::LlamaModel> m = model::LlamaModel::load(path);
+  if (!m.has_value()) {
+    std::fprintf(stderr, "herd inspect: %s\n", m.error().to_string().c_str());
+    return 1;
+  }
+  const model::LlamaConfig& c = m->config();
+  std::vector<TensorRow> rows;
+  uint64_t file_bytes = 0;
+  if (const formats::GgufFile* g = m->gguf()) {
+    std::printf("%s: GGUF v%u, %zu metadata keys, %zu tensors, alignment %llu, %.1f MiB\n\n", path.c_str(), g->version(),
+                g->metadata().size(), g->tensors().size(), static_cast<unsigned long long>(g->alignment()),
+                mib(g->file_size()));
+    std::printf("metadata:\n");
+    for (const auto& [k, v] : g->metadata())
+      std::printf("  %-42s %-14s %s\n", k.c_str(), v.type_string().c_str(),
+                  v.to_display_string(static_cast<size_t>(*max_elems)).c_str());
+    for (const auto& t : g->tensors())
+      rows.push_back({t.name, dtype_name(t.dtype), shape_string(t.shape), t.nbytes});
+    file_bytes = g->file_size();
+  } else {
+    const formats::HfCheckpoint* h = m->hf();
+    std::printf("%s: Hugging Face checkpoint, %zu safetensors file(s)\n\n", path.c_str(), h->files().size());
+    Result<std::string> cfg = read_text_file(path + "/config.json");
+    if (cfg.has_value()) std::printf("config.json:\n%s\n", cfg->c_str());
+    for (const formats::StTensor* t : h->tensors()) {
+      rows.push_back({t->name, t->dtype_name, shape_string(t->shape), t->nbytes});
+      file_bytes += t->nbytes;
+    }
+  }
+  std::map<std::string, std::pair<int, uint64_t>> mix;
+  for (const auto& r : rows) {
+    mix[r.dtype].first++;
+    mix[r.dtype].second += r.bytes;
+  }
+  if (!p.has("--no-tensors")) {
+    std::printf("\ntensors:\n  %-48s %-6s %-18s %12s\n", "name", "dtype", "shape", "bytes");
+    for (const auto& r : rows)
+      std::printf("  %-48s %-6s %-18s %12llu\n", r.name.c_str(), r.dtype.c_str(), r.shape.c_str(),
+                  static_cast<unsigned long long>(r.bytes));
+  }
+  std::printf("\ndtype mix:\n");
+  for (const auto& [d, v] : mix) std::printf("  %-6s %5d tensors %10.1f MiB\n", d.c_str(), v.first, mib(v.second));
+
+  std::printf("\nmodel: %s\n", c.name.c_str());
+  std::printf("  d_model %lld, d_ff %lld, n_layers %lld, n_heads %lld, n_kv_heads %lld, head_dim %lld, vocab %lld\n",
+              static_cast<long long>(c.d_model), static_cast<long long>(c.d_ff), static_cast<long long>(c.n_layers),
+              static_cast<long long>(c.n_heads), static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.head_dim),
+              static_cast<long long>(c.vocab_size));
+  std::printf("  trained context %lld, rope theta %g, rms eps %g, tied embeddings %s, rope pairs %s\n",
+              static_cast<long long>(c.n_ctx_train), c.rope_theta, c.rms_eps, c.tied_embeddings ? "yes" : "no",
+              c.rope_style == kernels::RopeStyle::kInterleaved ? "interleaved (Meta/GGUF order)" : "halves (HF order)");
+  double max_div = 1.0;
+  for (size_t i = 0; i < c.inv_freq.size(); ++i)
+    max_div = std::max(max_div, std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim)) / c.inv_freq[i]);
+  std::printf("  llama3 rope scaling: %s (largest frequency divisor %.4g)\n", max_div > 1.0001 ? "yes" : "no", max_div);
+
+  const int64_t kv_dim = c.n_kv_heads * c.head_dim;
+  const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim);
+  const int64_t B = *batch;
+  const uint64_t act = static_cast<uint64_t>(B) *
+                       static_cast<uint64_t>(4 * c.d_model + 2 * c.n_heads * c.head_dim + 2 * kv_dim + 2 * c.d_ff) * 4;
+  std::printf("\nmemory plan (weights are mmapped and paged in as used):\n");
+  std::printf("  weights           %10.1f MiB (as stored; file %.1f MiB)\n", mib(m->weight_bytes()), mib(file_bytes));
+  std::printf("  KV cache (f32)    %10.3f MiB per token\n", mib(per_tok));
+  std::vector<int64_t> ctxs = {*ctx_arg > 0 ? *ctx_arg : 4096};
+  if (*ctx_arg == 0 && c.n_ctx_train != 4096) ctxs.push_back(c.n_ctx_train);
+  for (int64_t n : ctxs) {
+    const uint64_t kvb = per_tok * static_cast<uint64_t>(n);
+    const uint64_t logits = static_cast<uint64_t>(c.vocab_size) * 4 * static_cast<uint64_t>(B);
+    std::printf("  ctx %-8lld      KV %9.1f MiB + activations (batch %lld) %.1f MiB + logits %.1f MiB -> total %.1f MiB\n",
+                static_cast<long long>(n), mib(kvb), static_cast<long long>(B), mib(act), mib(logits),
+                mib(m->weight_bytes() + kvb + act + logits));
+  }
+  return 0;
+}
+
 }  // namespace herd::cli

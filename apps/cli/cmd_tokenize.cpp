@@ -10,8 +10,7 @@
 // each piece is the token's bytes as UTF-8 (bytes that are not valid UTF-8 on their own,
 // e.g. part of an emoji, print as U+FFFD).
 //
-// GGUF models are not handled here yet: load_tokenizer_for_cli() is the single place the
-// model loader will be wired in.
+// A .gguf model is opened with the model loader and its tokenizer.ggml.* arrays are used.
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +21,8 @@
 
 #include "base/mapped_file.h"
 #include "base/result.h"
+#include "model/llama_model.h"
+#include "model/model_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -41,7 +42,7 @@ bool ends_with(const std::string& s, const char* suffix) {
 void usage() {
   std::fprintf(stderr,
                "usage: herd tokenize [-m PATH] [--json] [--no-bos] [--special] (TEXT | --file F)\n"
-               "  -m PATH     tokenizer.model, tokenizer.json or a directory with one\n"
+               "  -m PATH     a .gguf model, tokenizer.model, tokenizer.json or a directory with one\n"
                "              (default: the Llama 3.1 tokenizer built into herd)\n"
                "  --file F    tokenize the exact bytes of file F\n"
                "  --json      print {\"ids\": [...], \"pieces\": [...]}\n"
@@ -51,8 +52,8 @@ void usage() {
 
 }  // namespace
 
-// Loads a tokenizer from a path the user gave on the command line. The lead wires GGUF
-// and HF model directories through the model loader here later.
+// Loads a tokenizer from a path the user gave on the command line: a .gguf model,
+// tokenizer.model, tokenizer.json, or a directory (an HF model) holding one.
 Result<tk::Tokenizer> load_tokenizer_for_cli(const std::string& path) {
   std::error_code ec;
   std::string file = path;
@@ -69,10 +70,8 @@ Result<tk::Tokenizer> load_tokenizer_for_cli(const std::string& path) {
     }
   }
   if (ends_with(file, ".gguf")) {
-    return err(ErrorCode::kUnsupported,
-               "%s: reading the tokenizer from a GGUF is not wired into `herd tokenize` yet "
-               "(hint: pass the model's tokenizer.json or tokenizer.model)",
-               file.c_str());
+    HERD_ASSIGN_OR_RETURN(model::LlamaModel m, model::LlamaModel::load(file));
+    return model::load_model_tokenizer(m);
   }
   HERD_ASSIGN_OR_RETURN(std::string text, read_text_file(file, size_t{256} << 20));
   Result<tk::Vocab> vocab = ends_with(file, ".json") ? tk::vocab_from_hf_tokenizer_json(text)

@@ -6,4 +6,5 @@ namespace herd::cli {
 int cmd_run(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_make_model(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
 }  // namespace herd::cli

@@ -16,6 +16,7 @@ struct Command {
 const Command kCommands[] = {
     {"run", herd::cli::cmd_run, "generate text from a prompt"},
     {"inspect", herd::cli::cmd_inspect, "print a model's metadata, tensors and memory plan"},
+    {"tokenize", herd::cli::cmd_tokenize, "print the token ids and pieces of a text"},
     {"make-model", herd::cli::cmd_make_model, "write a random-weight model in the real format"},
 };
 

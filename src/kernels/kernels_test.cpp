@@ -1,0 +1,547 @@
+// Tests of the kernel table (every ISA the host supports) and the ops built on
+// it (matmul, rms_norm, rope, attention, silu_mul).
+//
+// Kernels are compared against the *dequantized* weights (the reference
+// dequantizer of tensor/quant.h), which isolates kernel error from
+// quantization error; quantization error itself is tested in tensor/.
+//
+// Tolerances, used throughout (u = 2^-24, the unit roundoff of float32):
+//  * A float sum of products reaches its result through a summation tree; if
+//    no term passes through more than d roundings, the classic bound is
+//    |err| <= gamma_d * sum|terms|, gamma_d = d*u / (1 - d*u). Every row dot
+//    here has d <= K + 2 (the AVX2 block kernels: 4 fused steps inside a 32-
+//    block, one per block in a lane accumulator, 3 for the horizontal sum, one
+//    for a non-fused tail product; the reference: one rounding of the double
+//    sum to float). For K >= 2, gamma_{K+2} < 2*K*u, and for K == 1 the only
+//    rounding is one product (u). So the bound is c = 2:
+//        |got - exact| <= 2 * K * u * sum|w_i x_i|.
+//    The exact value is a long-double sum of exact float*float products.
+//  * The bound is worst case, so on random signed data it is loose. To make
+//    sure it still catches real bugs (a skipped block, a wrong scale), each
+//    row is also tested with "coherent" activations x_i = sign(w_i)|r_i|, for
+//    which dot == sum|w x|, and the test asserts that leaving out any one
+//    block (or 32 elements) would exceed the bound.
+//  * Thread-count and batch-size invariance is required bit-for-bit (ops.h
+//    promises every output element is reduced in a fixed order).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/rng.h"
+#include "base/thread_pool.h"
+#include "kernels/exec_context.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+#include "tensor/dtype.h"
+#include "tensor/quant.h"
+#include "tensor/tensor_view.h"
+
+namespace herd::kernels {
+namespace {
+
+constexpr double kU = 1.0 / 16777216.0;  // 2^-24
+
+std::vector<float> normals(uint64_t seed, uint64_t stream, int64_t n, float scale = 1.0f) {
+  Rng r(seed, stream);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = r.next_normal() * scale;
+  return v;
+}
+
+std::vector<DType> every_dtype() {
+  int n = 0;
+  const DTypeInfo* all = all_dtypes(&n);
+  std::vector<DType> out;
+  for (int i = 0; i < n; ++i) out.push_back(all[i].dtype);
+  return out;
+}
+
+std::vector<uint8_t> quantize(DType t, const std::vector<float>& x) {
+  std::vector<uint8_t> b(static_cast<size_t>(row_bytes(t, static_cast<int64_t>(x.size()))));
+  quantize_row_ref(t, x.data(), b.data(), static_cast<int64_t>(x.size()));
+  return b;
+}
+
+std::vector<float> dequantize(DType t, const uint8_t* bytes, int64_t n) {
+  std::vector<float> y(static_cast<size_t>(n));
+  dequantize_row_ref(t, bytes, y.data(), n);
+  return y;
+}
+
+// Every ISA compiled into the binary; ones the host cannot run are skipped.
+class IsaTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::vector<std::string> have = supported_isas();
+    if (std::find(have.begin(), have.end(), GetParam()) == have.end()) {
+      GTEST_SKIP() << "this host's CPU cannot run ISA " << GetParam();
+    }
+    Result<KernelTable> t = select_kernels(GetParam());
+    ASSERT_TRUE(t) << t.error().to_string();
+    table_ = *t;
+    ASSERT_EQ(std::string(table_.isa), GetParam());
+  }
+  KernelTable table_;
+};
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::Values("ref", "avx2", "avx512"),
+                         [](const auto& info) { return info.param; });
+
+TEST(KernelTable, RefAlwaysSupportedAndUnknownRejected) {
+  const std::vector<std::string> have = supported_isas();
+  ASSERT_FALSE(have.empty());
+  EXPECT_EQ(have.front(), "ref");
+  Result<KernelTable> bad = select_kernels("sse9");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.error().message().find("sse9"), std::string::npos);
+}
+
+// --------------------------------------------------------------------------
+// Row dots
+
+std::vector<int64_t> ks_for(DType t) {
+  const int64_t be = dtype_info(t).block_elems;
+  if (be == 1) return {1, 7, 8, 15, 16, 17, 31, 32, 33, 100, 256, 4096};  // every tail length
+  return {be, 3 * be, 4096};
+}
+
+struct DotCheck {
+  long double exact = 0;
+  long double abs_sum = 0;
+};
+
+DotCheck exact_dot(const std::vector<float>& w, const float* x) {
+  DotCheck c;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const long double p = static_cast<long double>(w[i]) * x[i];  // exact: 48-bit product
+    c.exact += p;
+    c.abs_sum += std::fabs(p);
+  }
+  return c;
+}
+
+TEST_P(IsaTest, RowDotMatchesExactDotOfDequantizedRow) {
+  for (DType t : every_dtype()) {
+    RowDotFn dot = table_.dot_for(t);
+    ASSERT_NE(dot, nullptr) << "no row_dot for " << dtype_name(t) << " in " << table_.isa;
+    for (int64_t K : ks_for(t)) {
+      for (uint64_t row = 0; row < 4; ++row) {
+        // Weights from a mix of scales so blocks differ in their scale.
+        std::vector<float> src = normals(1000 + row, static_cast<uint64_t>(K), K);
+        for (int64_t i = 0; i < K; ++i) src[static_cast<size_t>(i)] *= 1.0f + static_cast<float>((i / 32) % 5);
+        const std::vector<uint8_t> bytes = quantize(t, src);
+        const std::vector<float> w = dequantize(t, bytes.data(), K);
+        std::vector<float> x = normals(2000 + row, static_cast<uint64_t>(K), K);
+        for (int coherent = 0; coherent < 2; ++coherent) {
+          if (coherent) {
+            for (int64_t i = 0; i < K; ++i) {
+              float& xi = x[static_cast<size_t>(i)];
+              xi = std::signbit(w[static_cast<size_t>(i)]) ? -std::fabs(xi) : std::fabs(xi);
+            }
+          }
+          const DotCheck c = exact_dot(w, x.data());
+          const double bound = 2.0 * static_cast<double>(K) * kU * static_cast<double>(c.abs_sum);
+          const float got = dot(bytes.data(), x.data(), K);
+          const double e = std::fabs(static_cast<double>(got) - static_cast<double>(c.exact));
+          EXPECT_LE(e, bound) << "isa=" << table_.isa << " dtype=" << dtype_name(t) << " K=" << K
+                              << " row=" << row << " coherent=" << coherent << " got=" << got
+                              << " exact=" << static_cast<double>(c.exact) << " bound=" << bound;
+          if (coherent && K == 4096) {
+            // Witness that this check can fail: any missing chunk of a block
+            // (or 32 elements) moves the result by more than the bound.
+            const int64_t chunk = std::max<int64_t>(32, dtype_info(t).block_elems);
+            for (int64_t b = 0; b < K; b += chunk) {
+              long double part = 0;
+              for (int64_t i = b; i < b + chunk; ++i)
+                part += std::fabs(static_cast<long double>(w[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)]);
+              ASSERT_GT(static_cast<double>(part), bound)
+                  << "test data too weak to detect a dropped chunk at " << b << " for " << dtype_name(t);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(IsaTest, RowToF32EqualsReferenceDequantizer) {
+  for (DType t : every_dtype()) {
+    RowToF32Fn to_f32 = table_.to_f32_for(t);
+    ASSERT_NE(to_f32, nullptr) << dtype_name(t);
+    for (int64_t K : ks_for(t)) {
+      const std::vector<uint8_t> bytes = quantize(t, normals(7, static_cast<uint64_t>(K), K, 3.0f));
+      const std::vector<float> want = dequantize(t, bytes.data(), K);
+      std::vector<float> got(static_cast<size_t>(K) + 1, -7.0f);  // +1 guard element
+      to_f32(bytes.data(), got.data(), K);
+      // Exact: dequantization is specified bit-for-bit by the reference.
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
+          << "isa=" << table_.isa << " dtype=" << dtype_name(t) << " K=" << K;
+      EXPECT_EQ(got.back(), -7.0f) << "wrote past the row";
+    }
+  }
+}
+
+const int64_t kTailSizes[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 4096};
+
+TEST_P(IsaTest, DotF32AllTails) {
+  for (int64_t n : kTailSizes) {
+    std::vector<float> a = normals(11, static_cast<uint64_t>(n), n), b = normals(12, static_cast<uint64_t>(n), n);
+    long double exact = 0, abs_sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const long double p = static_cast<long double>(a[static_cast<size_t>(i)]) * b[static_cast<size_t>(i)];
+      exact += p;
+      abs_sum += std::fabs(p);
+    }
+    // Same summation bound as the row dots (c = 2; n == 0 must give exactly 0).
+    const double bound = 2.0 * static_cast<double>(n) * kU * static_cast<double>(abs_sum);
+    const float got = table_.dot_f32(a.data(), b.data(), n);
+    EXPECT_LE(std::fabs(static_cast<double>(got) - static_cast<double>(exact)), bound)
+        << "isa=" << table_.isa << " n=" << n << " got=" << got << " exact=" << static_cast<double>(exact);
+  }
+}
+
+TEST_P(IsaTest, AxpyF32AllTails) {
+  for (int64_t n : kTailSizes) {
+    const float a = -0.75f;
+    std::vector<float> x = normals(21, static_cast<uint64_t>(n), n);
+    std::vector<float> y = normals(22, static_cast<uint64_t>(n), n);
+    y.push_back(123.0f);  // guard: must not be touched
+    const std::vector<float> y0 = y;
+    table_.axpy_f32(a, x.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const size_t s = static_cast<size_t>(i);
+      const double exact = static_cast<double>(y0[s]) + static_cast<double>(a) * x[s];
+      // One rounding with FMA, two without: |err| <= (2u + u^2)(|y| + |a x|).
+      const double bound = 2.0001 * kU * (std::fabs(y0[s]) + std::fabs(a * x[s]));
+      ASSERT_LE(std::fabs(y[s] - exact), bound) << "isa=" << table_.isa << " n=" << n << " i=" << i;
+    }
+    EXPECT_EQ(y.back(), 123.0f) << "isa=" << table_.isa << " n=" << n << ": wrote past the end";
+  }
+}
+
+// --------------------------------------------------------------------------
+// matmul
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+Weights make_weights(DType t, int64_t N, int64_t K, uint64_t seed) {
+  Weights w;
+  const std::vector<float> src = normals(seed, 0, N * K, 0.5f);
+  w.bytes.resize(static_cast<size_t>(N * row_bytes(t, K)));
+  for (int64_t n = 0; n < N; ++n)
+    quantize_row_ref(t, src.data() + n * K, w.bytes.data() + n * row_bytes(t, K), K);
+  w.view.dtype = t;
+  w.view.shape = {N, K};
+  w.view.data = w.bytes.data();
+  return w;
+}
+
+TEST_P(IsaTest, MatmulIndependentOfThreadsAndBatch) {
+  // N = 100 rows with grain 16 splits into 1, 2 and 3 ranges for the pools.
+  const int64_t N = 100, K = 256, T = 5;
+  for (DType t : every_dtype()) {
+    Weights w = make_weights(t, N, K, 77);
+    const std::vector<float> x = normals(78, 0, T * K);
+    std::vector<std::vector<float>> outs;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      ExecContext ctx{&pool, &table_};
+      std::vector<float> out(static_cast<size_t>(T * N), NAN);
+      matmul(ctx, x.data(), T, w.view, out.data());
+      outs.push_back(out);
+      // Decode: one token per call must give the same floats as the prefill.
+      for (int64_t tok = 0; tok < T; ++tok) {
+        std::vector<float> one(static_cast<size_t>(N), NAN);
+        matmul(ctx, x.data() + tok * K, 1, w.view, one.data());
+        ASSERT_EQ(std::memcmp(one.data(), out.data() + tok * N, static_cast<size_t>(N) * sizeof(float)), 0)
+            << "isa=" << table_.isa << " dtype=" << dtype_name(t) << " threads=" << threads
+            << ": T=1 call differs from row " << tok << " of a T=5 call";
+      }
+    }
+    for (size_t i = 1; i < outs.size(); ++i)
+      ASSERT_EQ(std::memcmp(outs[i].data(), outs[0].data(), outs[0].size() * sizeof(float)), 0)
+          << "isa=" << table_.isa << " dtype=" << dtype_name(t) << ": results depend on thread count";
+    // And every element is the table's row dot (matmul adds no arithmetic).
+    RowDotFn dot = table_.dot_for(t);
+    for (int64_t tok = 0; tok < T; ++tok)
+      for (int64_t n = 0; n < N; ++n)
+        ASSERT_EQ(outs[0][static_cast<size_t>(tok * N + n)], dot(w.view.row(n), x.data() + tok * K, K))
+            << dtype_name(t) << " t=" << tok << " n=" << n;
+  }
+}
+
+TEST_P(IsaTest, EmbeddingRowIsDequantizedRow) {
+  ThreadPool pool(1);
+  ExecContext ctx{&pool, &table_};
+  for (DType t : every_dtype()) {
+    Weights w = make_weights(t, 4, 256, 5);
+    std::vector<float> got(256);
+    embedding_row(ctx, w.view, 2, got.data());
+    const std::vector<float> want = dequantize(t, w.view.row(2), 256);
+    EXPECT_EQ(got, want) << dtype_name(t);  // exact: same reference dequantizer
+  }
+}
+
+// --------------------------------------------------------------------------
+// rms_norm
+
+TEST(Ops, RmsNormMatchesDouble) {
+  const int64_t T = 3, D = 4096 + 7;
+  const float eps = 1e-5f;
+  std::vector<float> x = normals(31, 0, T * D, 3.0f);
+  x[5] = 0.0f;
+  const std::vector<float> w = normals(32, 0, D);
+  std::vector<float> y(static_cast<size_t>(T * D));
+  rms_norm(x.data(), w.data(), eps, T, D, y.data());
+  for (int64_t t = 0; t < T; ++t) {
+    long double ss = 0;
+    for (int64_t i = 0; i < D; ++i) ss += static_cast<long double>(x[static_cast<size_t>(t * D + i)]) * x[static_cast<size_t>(t * D + i)];
+    const long double scale = 1.0L / std::sqrt(ss / D + static_cast<long double>(eps));
+    for (int64_t i = 0; i < D; ++i) {
+      const size_t s = static_cast<size_t>(t * D + i);
+      const double exact = static_cast<double>(x[s] * scale * w[static_cast<size_t>(i)]);
+      // Three float roundings (scale to float, x*scale, *w), each <= u
+      // relative, plus the double-precision mean (~1e-16): 3u + O(u^2);
+      // 3.01u leaves room for the second-order terms only.
+      const double bound = 3.01 * kU * std::fabs(exact);
+      ASSERT_LE(std::fabs(y[s] - exact), bound) << "t=" << t << " i=" << i << " got=" << y[s] << " exact=" << exact;
+    }
+  }
+  // In place (y aliases x) gives the same floats.
+  std::vector<float> xi = x;
+  rms_norm(xi.data(), w.data(), eps, T, D, xi.data());
+  EXPECT_EQ(xi, y);
+  // An all-zero row stays zero (eps keeps the scale finite).
+  std::vector<float> z(16, 0.0f), wz(16, 1.0f), yz(16, NAN);
+  rms_norm(z.data(), wz.data(), eps, 1, 16, yz.data());
+  for (float v : yz) EXPECT_EQ(v, 0.0f);
+}
+
+// --------------------------------------------------------------------------
+// rope
+
+std::vector<double> llama_inv_freq(int64_t hd) {
+  std::vector<double> f(static_cast<size_t>(hd / 2));
+  for (int64_t i = 0; i < hd / 2; ++i) f[static_cast<size_t>(i)] = std::pow(500000.0, -2.0 * static_cast<double>(i) / static_cast<double>(hd));
+  return f;
+}
+
+TEST(Ops, RopeInterleavedEqualsHalvesUnderHfPermutation) {
+  const int64_t T = 4, H = 3, hd = 128, half = hd / 2;
+  const std::vector<int64_t> pos = {0, 1, 17, 131071};
+  const std::vector<double> inv = llama_inv_freq(hd);
+  std::vector<float> meta = normals(41, 0, T * H * hd);
+  // HF's q_proj rows are permuted per head: HF row c*(hd/2)+j holds Meta row 2j+c.
+  std::vector<float> hf(meta.size());
+  for (int64_t th = 0; th < T * H; ++th)
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t j = 0; j < half; ++j)
+        hf[static_cast<size_t>(th * hd + c * half + j)] = meta[static_cast<size_t>(th * hd + 2 * j + c)];
+  rope(meta.data(), T, H, hd, pos.data(), inv.data(), RopeStyle::kInterleaved);
+  rope(hf.data(), T, H, hd, pos.data(), inv.data(), RopeStyle::kHalves);
+  // Un-permute and compare bit for bit: each pair sees the same two inputs,
+  // the same cos/sin and the same operations, so the floats must be equal.
+  for (int64_t th = 0; th < T * H; ++th)
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t j = 0; j < half; ++j)
+        ASSERT_EQ(hf[static_cast<size_t>(th * hd + c * half + j)], meta[static_cast<size_t>(th * hd + 2 * j + c)])
+            << "token/head " << th << " pair " << j << " component " << c;
+}
+
+TEST(Ops, RopePositionZeroIsIdentity) {
+  const int64_t H = 4, hd = 64;
+  const int64_t pos = 0;
+  const std::vector<double> inv = llama_inv_freq(hd);
+  for (RopeStyle style : {RopeStyle::kInterleaved, RopeStyle::kHalves}) {
+    std::vector<float> x = normals(51, 0, H * hd);
+    const std::vector<float> x0 = x;
+    rope(x.data(), 1, H, hd, &pos, inv.data(), style);
+    EXPECT_EQ(x, x0);  // cos 0 == 1 and sin 0 == 0 exactly
+  }
+}
+
+TEST(Ops, RopeMatchesDoubleAndPreservesPairNorms) {
+  const int64_t T = 5, H = 2, hd = 64, half = hd / 2;
+  const std::vector<int64_t> pos = {1, 2, 1000, 8191, 131071};
+  const std::vector<double> inv = llama_inv_freq(hd);
+  std::vector<float> x = normals(61, 0, T * H * hd);
+  const std::vector<float> x0 = x;
+  rope(x.data(), T, H, hd, pos.data(), inv.data(), RopeStyle::kInterleaved);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < half; ++i) {
+        const size_t a = static_cast<size_t>((t * H + h) * hd + 2 * i), b = a + 1;
+        const double ang = static_cast<double>(pos[static_cast<size_t>(t)]) * inv[static_cast<size_t>(i)];
+        const double e0 = x0[a] * std::cos(ang) - x0[b] * std::sin(ang);
+        const double e1 = x0[a] * std::sin(ang) + x0[b] * std::cos(ang);
+        const double r = std::hypot(static_cast<double>(x0[a]), static_cast<double>(x0[b]));
+        // Per component: cos/sin rounded to float (u*r), two products and a
+        // sum (each <= u*r since |x0 c| + |x1 s| <= r): 3u*r; 3.1u for the
+        // second-order terms and the double reference's own rounding.
+        const double comp = 3.1 * kU * r;
+        ASSERT_LE(std::fabs(x[a] - e0), comp) << "t=" << t << " h=" << h << " i=" << i;
+        ASSERT_LE(std::fabs(x[b] - e1), comp) << "t=" << t << " h=" << h << " i=" << i;
+        // The pair norm moves by at most the length of the error vector:
+        // sqrt(2) * 3.1u * r < 4.4u * r.
+        const double r2 = std::hypot(static_cast<double>(x[a]), static_cast<double>(x[b]));
+        ASSERT_LE(std::fabs(r2 - r), 4.4 * kU * r) << "t=" << t << " h=" << h << " i=" << i;
+      }
+}
+
+// --------------------------------------------------------------------------
+// attention
+
+struct AttnCase {
+  int64_t T, H, KV, hd, n_past;
+};
+
+// Naive causal GQA attention in long double; also returns, per output
+// element, the error bound derived below.
+void attention_reference(const AttnCase& c, const std::vector<float>& q, const std::vector<float>& k,
+                         const std::vector<float>& v, std::vector<double>* out, std::vector<double>* bound) {
+  const int64_t group = c.H / c.KV, kvs = c.KV * c.hd;
+  const long double scale = 1.0L / std::sqrt(static_cast<long double>(c.hd));
+  out->assign(static_cast<size_t>(c.T * c.H * c.hd), 0.0);
+  bound->assign(out->size(), 0.0);
+  for (int64_t t = 0; t < c.T; ++t)
+    for (int64_t h = 0; h < c.H; ++h) {
+      const int64_t kvh = h / group, n = c.n_past + t + 1;
+      const float* qv = q.data() + (t * c.H + h) * c.hd;
+      std::vector<long double> s(static_cast<size_t>(n));
+      long double mx = -INFINITY, max_ds = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const float* kv = k.data() + j * kvs + kvh * c.hd;
+        long double d = 0, ad = 0;
+        for (int64_t i = 0; i < c.hd; ++i) {
+          d += static_cast<long double>(qv[i]) * kv[i];
+          ad += std::fabs(static_cast<long double>(qv[i]) * kv[i]);
+        }
+        s[static_cast<size_t>(j)] = d * scale;
+        mx = std::max(mx, s[static_cast<size_t>(j)]);
+        // Score error: the float dot (2*hd*u*sum|qk|, as for row dots) times
+        // scale, the float scale itself and the multiply (2u|s|).
+        max_ds = std::max(max_ds, 2.0L * c.hd * kU * ad * scale + 2.0L * kU * std::fabs(d * scale));
+      }
+      long double sum = 0;
+      for (auto& sj : s) sum += (sj = std::exp(sj - mx));
+      for (int64_t i = 0; i < c.hd; ++i) {
+        long double o = 0, wabs = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          const long double vv = v[static_cast<size_t>(j * kvs + kvh * c.hd + i)];
+          o += s[static_cast<size_t>(j)] / sum * vv;
+          wabs += s[static_cast<size_t>(j)] / sum * std::fabs(vv);
+        }
+        const size_t idx = static_cast<size_t>((t * c.H + h) * c.hd + i);
+        (*out)[idx] = static_cast<double>(o);
+        // A score error ds changes exp(s - mx) by a factor e^{+-2ds} at most
+        // once normalised (numerator and max/denominator), so each weight has
+        // relative error <= 2.2 ds (ds << 1) + 4u (float exp, the float
+        // weight, the float 1/sum, their product). The weighted sum of v then
+        // adds one fused or two plain roundings per key: 2*n*u*sum w|v|.
+        const long double wrel = 2.2L * max_ds + 4.0L * kU;
+        (*bound)[idx] = static_cast<double>((wrel + 2.0L * n * kU) * wabs);
+      }
+    }
+}
+
+TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
+  const AttnCase cases[] = {
+      {1, 4, 4, 64, 0},   // decode, first token, MHA
+      {3, 8, 2, 64, 5},   // prefill continuation with GQA 4:1
+      {4, 6, 3, 20, 2},   // hd not a multiple of 8: SIMD tails
+      {2, 8, 1, 128, 9},  // MQA
+  };
+  for (const AttnCase& c : cases) {
+    const int64_t n_keys = c.n_past + c.T;
+    const std::vector<float> q = normals(91, 0, c.T * c.H * c.hd);
+    const std::vector<float> k = normals(92, 0, n_keys * c.KV * c.hd);
+    const std::vector<float> v = normals(93, 0, n_keys * c.KV * c.hd);
+    std::vector<double> want, bound;
+    attention_reference(c, q, k, v, &want, &bound);
+    std::vector<std::vector<float>> outs;
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      ExecContext ctx{&pool, &table_};
+      std::vector<std::vector<float>> scratch(static_cast<size_t>(threads), std::vector<float>(static_cast<size_t>(n_keys)));
+      std::vector<float*> sp;
+      for (auto& s : scratch) sp.push_back(s.data());
+      std::vector<float> out(want.size(), NAN);
+      attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), c.n_past, sp.data(), out.data());
+      outs.push_back(out);
+    }
+    const std::string where = "isa=" + std::string(table_.isa) + " T=" + std::to_string(c.T) +
+                              " H=" + std::to_string(c.H) + " KV=" + std::to_string(c.KV) +
+                              " hd=" + std::to_string(c.hd) + " n_past=" + std::to_string(c.n_past);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_LE(std::fabs(outs[0][i] - want[i]), bound[i])
+          << where << " element " << i << " got=" << outs[0][i] << " want=" << want[i] << " bound=" << bound[i];
+    ASSERT_EQ(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)), 0)
+        << where << ": 1 and 2 threads differ";
+  }
+}
+
+TEST_P(IsaTest, AttentionIsCausal) {
+  // Changing keys/values after position n_past + t must not change query t.
+  const AttnCase c{3, 4, 2, 32, 4};
+  const int64_t n_keys = c.n_past + c.T;
+  const std::vector<float> q = normals(101, 0, c.T * c.H * c.hd);
+  std::vector<float> k = normals(102, 0, n_keys * c.KV * c.hd);
+  std::vector<float> v = normals(103, 0, n_keys * c.KV * c.hd);
+  ThreadPool pool(1);
+  ExecContext ctx{&pool, &table_};
+  std::vector<float> scratch(static_cast<size_t>(n_keys));
+  float* sp = scratch.data();
+  std::vector<float> a(static_cast<size_t>(c.T * c.H * c.hd)), b(a.size());
+  attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), c.n_past, &sp, a.data());
+  const int64_t last = n_keys - 1;  // visible only to the last query
+  for (int64_t i = 0; i < c.KV * c.hd; ++i) {
+    k[static_cast<size_t>(last * c.KV * c.hd + i)] += 5.0f;
+    v[static_cast<size_t>(last * c.KV * c.hd + i)] += 5.0f;
+  }
+  attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), c.n_past, &sp, b.data());
+  const size_t per_token = static_cast<size_t>(c.H * c.hd);
+  for (size_t i = 0; i < per_token * static_cast<size_t>(c.T - 1); ++i) ASSERT_EQ(a[i], b[i]) << i;
+  bool last_changed = false;
+  for (size_t i = per_token * static_cast<size_t>(c.T - 1); i < a.size(); ++i) last_changed |= a[i] != b[i];
+  EXPECT_TRUE(last_changed) << "the last query should see the last key";
+}
+
+// --------------------------------------------------------------------------
+// silu_mul
+
+TEST(Ops, SiluMulMatchesDouble) {
+  std::vector<float> g, u;
+  for (int i = -400; i <= 400; ++i) {
+    g.push_back(static_cast<float>(i) * 0.05f);  // [-20, 20]
+    u.push_back(1.0f + static_cast<float>(i % 7) * 0.25f);
+  }
+  for (float big : {-88.0f, -90.0f, -200.0f, 88.0f, 200.0f}) {
+    g.push_back(big);
+    u.push_back(-1.5f);
+  }
+  std::vector<float> y = g;
+  silu_mul(y.data(), u.data(), static_cast<int64_t>(y.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const long double z = g[i];
+    const long double exact = z / (1.0L + std::exp(-z)) * u[i];
+    // exp in float is within 1 ulp (2u relative), so 1 + e has relative error
+    // <= 3u; the division and the product add u each: 5u relative. When
+    // exp(-g) overflows (g < -88.7) the result flushes to -0, an absolute
+    // error below |g u| e^g < 1e-36, hence the absolute floor.
+    const double bound = 5.0 * kU * std::fabs(static_cast<double>(exact)) + 1e-36;
+    ASSERT_LE(std::fabs(static_cast<double>(y[i] - exact)), bound) << "g=" << g[i] << " u=" << u[i] << " got=" << y[i];
+  }
+}
+
+}  // namespace
+}  // namespace herd::kernels

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# ctest "e2e": the herd command line on small made models, as a user drives it.
+# Each check prints what it ran; the first failure stops the script with the
+# command's output. HERD_BIN names the binary.
+set -uo pipefail
+HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
+tmp="$(mktemp -d /tmp/herd-e2e.XXXXXX)"
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2"; fails=$((fails + 1)); }
+
+# expect_rc RC NAME CMD... : runs CMD, checks its exit status.
+expect_rc() {
+  local want="$1" name="$2"; shift 2
+  out="$("$@" 2>&1)"; local rc=$?
+  if [ "$rc" -eq "$want" ]; then pass "$name"; else fail "$name (exit $rc, wanted $want)" "$out"; fi
+}
+# expect_err NAME PATTERN CMD... : CMD must fail cleanly (exit 1 or 2, no signal) naming PATTERN.
+expect_err() {
+  local name="$1" pat="$2"; shift 2
+  out="$("$@" 2>&1)"; local rc=$?
+  if [ "$rc" -ge 1 ] && [ "$rc" -le 2 ] && grep -q -- "$pat" <<<"$out"; then pass "$name"
+  else fail "$name (exit $rc, wanted a clean error matching '$pat')" "$out"; fi
+}
+
+m="$tmp/tiny.gguf"
+expect_rc 0 "make-model tiny q4_0" "$HERD" make-model --shape tiny --dtype q4_0 -o "$m" -q
+expect_rc 0 "make-model hf bf16" "$HERD" make-model --shape tiny --dtype bf16 --format hf -o "$tmp/hf" -q
+for f in config.json generation_config.json tokenizer.json tokenizer_config.json model.safetensors; do
+  [ -f "$tmp/hf/$f" ] && pass "hf dir has $f" || fail "hf dir has $f"
+done
+
+# run: text prompt, streaming, reproducible with --seed.
+a="$("$HERD" run -m "$m" -p "Hello world" -n 12 --seed 5 2>/dev/null)"
+b="$("$HERD" run -m "$m" -p "Hello world" -n 12 --seed 5 2>/dev/null)"
+c="$("$HERD" run -m "$m" -p "Hello world" -n 12 --seed 6 2>/dev/null)"
+[ -n "$a" ] && [ "$a" == "$b" ] && pass "same seed, same text" || fail "same seed, same text" "$a / $b"
+[ "$a" != "$c" ] && pass "different seed, different text" || fail "different seed, different text"
+g1="$("$HERD" run -m "$m" --tokens 128000,9906 -n 8 --temp 0 2>/dev/null)"
+g2="$("$HERD" run -m "$m" --tokens 128000,9906 -n 8 --temp 0 --seed 99 -t 1 2>/dev/null)"
+[ "$g1" == "$g2" ] && pass "greedy ignores seed and thread count" || fail "greedy ignores seed and thread count"
+expect_rc 0 "sampling options" "$HERD" run -m "$m" -p "x" -n 4 --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 \
+  --repeat-penalty 1.1 --frequency-penalty 0.2 --presence-penalty 0.1 --repeat-last-n 16 --seed 1
+expect_rc 0 "run an HF directory" "$HERD" run -m "$tmp/hf" -p "Hi" -n 4 --seed 1
+out="$("$HERD" run -m "$m" -p "Hello" -n 0 2>&1 >/dev/null)"
+grep -q "stop: prompt only" <<<"$out" && pass "-n 0 only processes the prompt" || fail "-n 0" "$out"
+
+# logits-out shape [n_positions, vocab]
+"$HERD" run -m "$m" --tokens 128000,9906,1917 -n 0 --logits-out "$tmp/l.npy" 2>/dev/null
+shape="$(/usr/bin/python3 -c "import numpy as np; print(np.load('$tmp/l.npy').shape)")"
+[ "$shape" == "(3, 128256)" ] && pass "logits-out shape $shape" || fail "logits-out shape" "$shape"
+
+# inspect and tokenize
+out="$("$HERD" inspect "$m" 2>&1)"
+grep -q "memory plan" <<<"$out" && grep -q "blk.1.ffn_down.weight" <<<"$out" && grep -q "q6_k" <<<"$out" \
+  && pass "inspect shows tensors, dtype mix, memory plan" || fail "inspect" "$out"
+out="$("$HERD" tokenize -m "$m" "Hello world" 2>&1)"
+grep -q "9906" <<<"$out" && pass "tokenize from a GGUF" || fail "tokenize from a GGUF" "$out"
+
+# Bad input: clear errors, never a crash.
+expect_err "missing model" "does not exist" "$HERD" run -m "$tmp/nope.gguf" -p x
+expect_err "token out of range" "outside the vocabulary" "$HERD" run -m "$m" --tokens 128000,999999 -n 0
+expect_err "bad token list" "not a token id" "$HERD" run -m "$m" --tokens 1,x -n 0
+expect_err "bad temperature" "temperature" "$HERD" run -m "$m" -p x --temp -1
+expect_err "unknown option" "unknown option" "$HERD" run -m "$m" -p x --bogus
+expect_err "unknown dtype" "unknown --dtype" "$HERD" make-model --shape tiny --dtype q3_x -o "$tmp/x.gguf"
+expect_err "unknown shape" "unknown shape" "$HERD" make-model --shape 9b --dtype f16 -o "$tmp/x.gguf"
+head -c 100000 "$m" > "$tmp/trunc.gguf"
+expect_err "truncated GGUF" "offset" "$HERD" run -m "$tmp/trunc.gguf" -p x
+printf 'GGUF\x01\x00\x00\x00' > "$tmp/v1.gguf"
+expect_err "GGUF version 1" "version" "$HERD" inspect "$tmp/v1.gguf"
+echo '{"model_type": "llama"}' > "$tmp/hf/config.json"
+expect_err "config.json missing keys" "config.json" "$HERD" run -m "$tmp/hf" -p x
+expect_err "context too small" "context" "$HERD" run -m "$m" -p "one two three four" -c 2
+
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]

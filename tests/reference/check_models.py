@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""herd against the float64 numpy reference, over every dtype and both file formats.
+
+For each case: `herd make-model` writes a small model (real tokenizer, real tensor names, the
+given dtype and format) into a temporary directory; `herd run --taps-out --logits-out` and
+`llama_ref.py --taps-out` evaluate the same prompt; compare.py checks every tap in forward order
+with the derived tolerances (see its header) and names the first diverging layer and tap.
+Quantized files are compared against the reference fed the dequantized weights (llama_ref.py
+dequantizes them itself, with its own numpy dequantizers).
+
+Then the exactness properties that need no reference, compared bit for bit:
+  * prefill == decode: logits of the prompt evaluated in one batch equal those of the prompt
+    evaluated one token at a time (every output element is one fixed-order reduction in herd);
+  * 1 thread == 2 threads (static partition, no cross-thread reductions);
+  * GGUF == HF: the same seed written as GGUF f32 (Meta row order, interleaved RoPE) and as an
+    HF f32 directory (permuted q/k rows, rotate-half RoPE) gives the same logits up to float32
+    rounding (the two RoPE formulas round differently: tolerance 1e-4 of the logits' std,
+    ~100x the observed difference, far below any real mismatch such as a missing permutation,
+    which changes logits by O(1)).
+
+Usage: check_models.py [--quick] [--only SUBSTRING]   (HERD_BIN names the herd binary)
+Exit 0 when every case passes.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = sys.executable
+HERD = os.environ.get("HERD_BIN", os.path.join(HERE, "..", "..", "build", "herd"))
+
+TINY = "tiny"  # d_model 256, 2 layers, 4 heads, 2 kv heads, d_ff 512
+TIED = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512,tied=1,rope_factor=32"
+# A 40-token prompt of varied ids, BOS first.
+TOKENS = [128000] + [(i * 7919 + 13) % 128000 for i in range(39)]
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError("command failed (%d): %s\n%s%s" % (r.returncode, " ".join(cmd), r.stdout, r.stderr))
+    return r.stdout
+
+
+def make(tmp, name, shape, dtype, fmt, seed=1):
+    path = os.path.join(tmp, name + (".gguf" if fmt == "gguf" else ""))
+    run([HERD, "make-model", "--shape", shape, "--dtype", dtype, "--format", fmt, "-o", path, "--seed",
+         str(seed), "-q"])
+    return path
+
+
+def herd_logits(model, tokens, extra=(), env=None):
+    with tempfile.NamedTemporaryFile(suffix=".npy") as f:
+        run([HERD, "run", "-m", model, "--tokens", ",".join(map(str, tokens)), "-n", "0", "--logits-out",
+             f.name] + list(extra), env=env)
+        return np.load(f.name)
+
+
+def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None):
+    hd, rd = os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")
+    toks = ",".join(map(str, tokens))
+    extra = ["--isa", isa] if isa else []
+    run([HERD, "run", "-m", model, "--tokens", toks, "-n", "0", "--taps-out", hd, "--pos-offset",
+         str(pos_offset)] + extra)
+    run([PY, os.path.join(HERE, "llama_ref.py"), model, "--tokens", toks, "--pos-offset", str(pos_offset),
+         "--logits-out", os.path.join(tmp, label + ".ref.npy"), "--taps-out", rd])
+    r = subprocess.run([PY, os.path.join(HERE, "compare.py"), hd, rd], capture_output=True, text=True)
+    last = (r.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return r.returncode == 0, last, r.stdout + r.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="a representative subset (for sanitizer runs)")
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+
+    gguf_dtypes = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k",
+                   "q4_k_m", "q5_k_m"]
+    hf_dtypes = ["f32", "f16", "bf16"]
+    if args.quick:
+        gguf_dtypes, hf_dtypes = ["f16", "q4_0", "q4_k_m"], ["bf16"]
+    cases = []  # (label, shape, dtype, fmt, pos_offset, isa)
+    for d in gguf_dtypes:
+        cases.append(("gguf-" + d, TINY, d, "gguf", 0, None))
+    for d in hf_dtypes:
+        cases.append(("hf-" + d, TINY, d, "hf", 0, None))
+    cases += [
+        ("gguf-q4_0-tied", TIED, "q4_0", "gguf", 0, None),
+        ("hf-bf16-tied", TIED, "bf16", "hf", 0, None),
+        # Positions past 8192, where the llama3 frequency scaling and large angles matter.
+        ("gguf-f16-pos10000", TINY, "f16", "gguf", 10000, None),
+        ("hf-bf16-tied-pos20000", TIED, "bf16", "hf", 20000, None),
+        ("gguf-q6_k-isa-ref", TINY, "q6_k", "gguf", 0, "ref"),
+    ]
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="herd-ref-") as tmp:
+        for label, shape, dtype, fmt, pos, isa in cases:
+            if args.only not in label:
+                continue
+            model = make(tmp, label, shape, dtype, fmt)
+            ok, last, full = reference_case(tmp, label, model, pos, isa=isa)
+            print("%-24s %s  %s" % (label, "ok  " if ok else "FAIL", last), flush=True)
+            if not ok:
+                failures += 1
+                print(full)
+            subprocess.run(["rm", "-rf", model, os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")])
+
+        if "exact" in "exact" + args.only or not args.only:
+            model = make(tmp, "exact", TINY, "q4_k_m", "gguf")
+            batch = herd_logits(model, TOKENS, ["-b", "64"])
+            single = herd_logits(model, TOKENS, ["-b", "1"])
+            t1 = herd_logits(model, TOKENS, ["-t", "1", "-b", "7"])
+            t2 = herd_logits(model, TOKENS, ["-t", "2", "-b", "7"])
+            for name, a, b in [("prefill == decode (bitwise)", batch, single),
+                               ("1 thread == 2 threads (bitwise)", t1, t2),
+                               ("batch 64 == batch 7 (bitwise)", batch, t1)]:
+                same = a.shape == b.shape and np.array_equal(a, b)
+                print("%-34s %s" % (name, "ok" if same else "FAIL max diff %g" % np.max(np.abs(a - b))))
+                failures += 0 if same else 1
+
+            g = herd_logits(make(tmp, "same-gguf", TINY, "f32", "gguf", seed=7), TOKENS)
+            h = herd_logits(make(tmp, "same-hf", TINY, "f32", "hf", seed=7), TOKENS)
+            rel = np.max(np.abs(g - h)) / np.std(g)
+            ok = rel < 1e-4
+            print("%-34s %s (max diff %.2e of the logits' std)" % ("GGUF f32 == HF f32 (same seed)", "ok" if ok else "FAIL", rel))
+            failures += 0 if ok else 1
+    print("%d failure(s)" % failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

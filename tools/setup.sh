@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages herd needs to build and test, and
+# nothing when they are already there (idempotent). Run as root (or with sudo).
+#
+#   g++ cmake make          the build
+#   libgtest-dev libgmock-dev googletest   unit tests
+#   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
+#   python3-numpy           the float64 reference (runs under /usr/bin/python3)
+#   clang libclang-rt-14-dev   libFuzzer targets and their sanitizer runtimes
+set -euo pipefail
+
+packages=(g++ cmake make libgtest-dev libgmock-dev googletest nlohmann-json3-dev python3-numpy
+  clang libclang-rt-14-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "setup: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
