@@ -4,10 +4,12 @@
 // tokens; then tokens are sampled one at a time until -n tokens, an
 // end-of-generation token (<|end_of_text|>, <|eom_id|>, <|eot_id|>) or the
 // context limit. Timings and memory go to stderr, text to stdout, so stdout
-// holds exactly the generated text.
+// holds the generated text followed by one newline (token ids separated by
+// spaces when the model carries no tokenizer).
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -91,6 +93,7 @@ int cmd_run(int argc, char** argv) {
   p.add("--seed", "N", "sampling seed (default: random, printed)");
   p.add("--ignore-eos", "", "keep generating past end-of-generation tokens");
   p.add("--logits-out", "FILE.npy", "write float32 logits of every prompt position, [n_positions, vocab]");
+  p.add("--logits-last", "N", "with --logits-out: only the last N prompt positions, [N, vocab] (default: all)");
   p.add("--taps-out", "DIR", "write named activations of the prompt pass as DIR/<name>.npy (one batch)");
   p.add("--pos-offset", "N", "debug: give the first token absolute position N with an empty prefix");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
@@ -121,14 +124,20 @@ int cmd_run(int argc, char** argv) {
   auto freq = p.get_double("--frequency-penalty", 0.0);
   auto pres = p.get_double("--presence-penalty", 0.0);
   auto seed_arg = p.get_int("--seed", -1, -1, INT64_MAX);
+  auto logits_last = p.get_int("--logits-last", INT64_MAX, 1, INT64_MAX);
   for (const Error* e : {n_predict.has_value() ? nullptr : &n_predict.error(), threads.has_value() ? nullptr : &threads.error(),
                          batch.has_value() ? nullptr : &batch.error(), ctx_arg.has_value() ? nullptr : &ctx_arg.error(),
                          pos_offset.has_value() ? nullptr : &pos_offset.error(), top_k.has_value() ? nullptr : &top_k.error(),
                          last_n.has_value() ? nullptr : &last_n.error(), temp.has_value() ? nullptr : &temp.error(),
                          top_p.has_value() ? nullptr : &top_p.error(), min_p.has_value() ? nullptr : &min_p.error(),
                          rep.has_value() ? nullptr : &rep.error(), freq.has_value() ? nullptr : &freq.error(),
-                         pres.has_value() ? nullptr : &pres.error(), seed_arg.has_value() ? nullptr : &seed_arg.error()})
+                         pres.has_value() ? nullptr : &pres.error(), seed_arg.has_value() ? nullptr : &seed_arg.error(),
+                         logits_last.has_value() ? nullptr : &logits_last.error()})
     if (e) return fail(*e);
+  if (p.has("--logits-last") && !p.has("--logits-out")) {
+    std::fprintf(stderr, "herd run: --logits-last needs --logits-out\n");
+    return 2;
+  }
 
   sampling::SamplingParams sp;
   sp.temperature = static_cast<float>(*temp);
@@ -196,11 +205,14 @@ int cmd_run(int argc, char** argv) {
                static_cast<long long>(n_ctx), pool.size(), table->isa);
   if (*seed_arg < 0) std::fprintf(stderr, "herd run: seed %llu\n", static_cast<unsigned long long>(sp.seed));
 
-  // Prompt pass.
+  // Prompt pass. --logits-out writes positions [first_logit, T): all of them, or the last
+  // --logits-last N; only batches overlapping that range compute every position's logits.
   formats::NpyWriter logits_out;
   const bool want_logits = p.has("--logits-out");
+  const int64_t first_logit = T - std::min<int64_t>(*logits_last, T);
   if (want_logits) {
-    if (Status s = logits_out.open(p.get("--logits-out"), {T, cfg.vocab_size}); !s.has_value()) return fail(s.error());
+    if (Status s = logits_out.open(p.get("--logits-out"), {T - first_logit, cfg.vocab_size}); !s.has_value())
+      return fail(s.error());
   }
   std::unique_ptr<NpyTapSink> taps;
   if (want_taps) {
@@ -212,11 +224,15 @@ int cmd_run(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < T; i += B) {
     const int64_t n = std::min(B, T - i);
-    Status s = ctx.eval(std::span<const int32_t>(prompt.data() + i, static_cast<size_t>(n)), want_logits || want_taps,
+    const bool batch_logits = want_logits && i + n > first_logit;  // overlaps the positions written
+    Status s = ctx.eval(std::span<const int32_t>(prompt.data() + i, static_cast<size_t>(n)), batch_logits || want_taps,
                         &logits, taps.get());
     if (!s.has_value()) return fail(s.error());
-    if (want_logits) {
-      if (Status w = logits_out.append(logits.data(), n * cfg.vocab_size); !w.has_value()) return fail(w.error());
+    if (batch_logits) {
+      const int64_t skip = std::max<int64_t>(0, first_logit - i);  // rows of this batch before the range
+      if (Status w = logits_out.append(logits.data() + skip * cfg.vocab_size, (n - skip) * cfg.vocab_size);
+          !w.has_value())
+        return fail(w.error());
     }
   }
   const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,9 +1,9 @@
 // ExecContext: what a kernel call may use besides its operands.
 //
-// The thread pool and the per-worker scratch buffers are owned by whoever runs
-// the model (one per engine) and passed down explicitly; kernels never reach
-// for globals. Scratch is sized once at start-up for the largest row a kernel
-// will see, so the decode loop does not allocate.
+// The thread pool and the kernel table are owned by whoever runs the model
+// (one per engine) and passed down explicitly; kernels never reach for
+// globals. Kernels that need scratch (attention) take per-worker buffers from
+// the caller, sized once at start-up, so the decode loop does not allocate.
 #pragma once
 
 #include <cstdint>

@@ -4,7 +4,7 @@
 // The model (weights) is shared and immutable; the context owns the mutable
 // state (gemma.cpp's split). Buffers are allocated in the constructor for
 // `max_batch` tokens per call, so eval() does not allocate. A prompt longer
-// than max_batch is evaluated in chunks by the caller or by eval_all().
+// than max_batch is evaluated in chunks by the caller.
 //
 // Positions: cache index p holds the token at absolute RoPE position
 // pos_offset + p. pos_offset is 0 in normal use; a debug run may start at a

@@ -7,7 +7,7 @@ uses only numpy and the standard library (run it with /usr/bin/python3, which ha
 
 Usage:
   /usr/bin/python3 tests/reference/llama_ref.py MODEL --tokens 128000,9906,1917 \\
-      [--pos-offset N] --logits-out ref.npy [--taps-out DIR]
+      [--pos-offset N] --logits-out ref.npy [--logits-last N] [--taps-out DIR]
 
   MODEL          a .gguf file (F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K tensors) or a
                  Hugging Face directory (config.json + model.safetensors or sharded with
@@ -21,6 +21,11 @@ Usage:
                  what N exercises is position handling and the float32 precision of large
                  angles p*f in herd (compare.py budgets u*(N+T) for it).
   --logits-out   float32 .npy of shape [T, V].
+  --logits-last N  only the last N positions' logits, [N, V] (like `herd run --logits-last`):
+                 the final norm and LM head run on those rows only (the result_norm and logits
+                 taps then have N rows too). With it, and attention computed in query chunks
+                 (never the whole [H, T, T] score matrix at once), memory stays bounded for long
+                 prompts: T ~ 8300 and one small layer need a few hundred MB.
   --taps-out DIR float32 .npy files, shape [T, ...], one per intermediate (names below); these
                  are the names `herd run --taps-out DIR` writes, for tests/reference/compare.py.
                  DIR also gets ref_meta.json (dimensions, tokens), which compare.py reads.
@@ -28,7 +33,8 @@ Usage:
 Taps: tok_embd [T,D]; for each layer i: blk.{i}.attn_norm [T,D] (normed input to attention),
 blk.{i}.attn_out [T,D] (output of Wo, before the residual add), blk.{i}.ffn_inp [T,D] (residual
 after attention), blk.{i}.ffn_out [T,D] (output of w2), blk.{i}.out [T,D] (residual after the FFN);
-result_norm [T,D]; logits [T,V].
+result_norm [T,D]; logits [T,V]. The attention scores [H,T,T] are not saved: ref_meta.json keeps
+their RMS over unmasked entries per layer ("score_rms", for compare.py's tolerance).
 
 Weights are dequantized/converted exactly to float64, so the reference sees the same weights as
 herd does; only herd's float32 arithmetic (and, optionally, its activation quantization)
@@ -70,13 +76,37 @@ def softmax(s):                               # s [..., n]
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def forward(m, tokens, pos0=0, tap=lambda name, x: None):
-    """m: Model; tokens: list of T ids at positions pos0..pos0+T-1. Returns logits [T, V]."""
+ATTN_CHUNK_ELEMS = 1 << 22     # attention scores [H, queries, keys] computed in chunks of <= this
+
+
+def attention(q, k, v, tap=lambda x: None):
+    """Causal softmax(q k^T / sqrt(hd)) v. q [T, H, hd]; k, v [T, H, hd] (kv heads already
+    repeated). Returns [T, H, hd]. Exactly softmax over the whole [H, T, T] score matrix, but
+    computed for a chunk of queries at a time (query i only sees keys 0..i, so a chunk ending at
+    query i1 needs keys 0..i1-1), so memory stays bounded for long prompts (T ~ 8000+).
+    tap(s) receives each chunk's scores [H, queries, keys], masked entries -inf."""
+    T, H, hd = q.shape
+    qh, kh, vh = q.transpose(1, 0, 2), k.transpose(1, 2, 0), v.transpose(1, 0, 2)  # [H,T,hd] [H,hd,T] [H,T,hd]
+    out = np.empty_like(q)                                    # [T, H, hd]
+    rows = max(1, ATTN_CHUNK_ELEMS // (H * T))                # queries per chunk
+    for i0 in range(0, T, rows):
+        i1 = min(i0 + rows, T)                                # queries i0..i1-1, keys 0..i1-1
+        mask = np.where(np.arange(i1)[None, :] > np.arange(i0, i1)[:, None], -np.inf, 0.0)  # [i1-i0, i1]
+        s = qh[:, i0:i1] @ kh[:, :, :i1] / math.sqrt(hd) + mask        # [H, i1-i0, i1]
+        tap(s)
+        p = softmax(s)                                        # [H, i1-i0, i1] over keys j
+        out[i0:i1] = (p @ vh[:, :i1]).transpose(1, 0, 2)      # [i1-i0, H, hd]
+    return out
+
+
+def forward(m, tokens, pos0=0, tap=lambda name, x: None, last=None):
+    """m: Model; tokens: list of T ids at positions pos0..pos0+T-1. Returns logits [T, V], or
+    only those of the last `last` positions [last, V] (the final norm and LM head then run on
+    those rows only; the result_norm and logits taps get the same rows)."""
     T, H, KV, hd = len(tokens), m.H, m.KV, m.hd
     pos = pos0 + np.arange(T, dtype=np.float64)               # [T]
     ang = pos[:, None] * m.inv_freq[None, :]                  # [T, hd/2]
     cos, sin = np.cos(ang), np.sin(ang)                       # [T, hd/2]
-    mask = np.triu(np.full((T, T), -np.inf), k=1)             # [T, T]: key j > query i masked
 
     x = m.get("token_embd.weight", rows=np.asarray(tokens))   # [T, D] plain row lookup
     tap("tok_embd", x)
@@ -90,10 +120,9 @@ def forward(m, tokens, pos0=0, tap=lambda name, x: None):
         q, k = rope(q, cos, sin), rope(k, cos, sin)           # v is not rotated
         k = np.repeat(k, H // KV, axis=1)                     # [T, H, hd]: head h uses kv h//rep
         v = np.repeat(v, H // KV, axis=1)                     # [T, H, hd]
-        s = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(hd) + mask   # [H, T, T]
-        tap(b + "kq", s)                                      # (only its RMS is kept, for compare.py)
-        p = softmax(s)                                        # [H, T, T] over keys j
-        o = np.einsum("hij,jhd->ihd", p, v).reshape(T, H * hd)      # [T, H*hd]
+        # scores [H, T, T] (query i, key j; j > i masked), tapped in query chunks: only their
+        # RMS is kept, for compare.py
+        o = attention(q, k, v, lambda s: tap(b + "kq", s)).reshape(T, H * hd)   # [T, H*hd]
         a = m.linear(o, b + "attn_output.weight")             # [T, D]
         tap(b + "attn_out", a)
         x = x + a                                             # [T, D]
@@ -105,9 +134,11 @@ def forward(m, tokens, pos0=0, tap=lambda name, x: None):
         tap(b + "ffn_out", f)
         x = x + f                                             # [T, D]
         tap(b + "out", x)
-    x = rmsnorm(x, m.get("output_norm.weight"), m.eps)        # [T, D]
+    if last is not None:
+        x = x[T - min(last, T):]                              # [last, D]
+    x = rmsnorm(x, m.get("output_norm.weight"), m.eps)        # [T or last, D]
     tap("result_norm", x)
-    logits = m.linear(x, m.output_name)                       # [T, V]
+    logits = m.linear(x, m.output_name)                       # [T or last, V]
     tap("logits", logits)
     return logits
 
@@ -262,34 +293,43 @@ def main(argv=None):
                     help="token i gets position N+i; attention only among the given tokens "
                          "(no prefix), like herd's --pos-offset debug option")
     ap.add_argument("--logits-out", required=True, help="float32 .npy [T, V]")
+    ap.add_argument("--logits-last", type=int, default=None, metavar="N",
+                    help="only the last N positions' logits, [N, V] (default: all)")
     ap.add_argument("--taps-out", help="directory for float32 .npy taps + ref_meta.json")
     args = ap.parse_args(argv)
 
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
     m = Model(args.model)
     assert all(0 <= t < m.V for t in tokens), "token id out of range"
-    m.rho, score_rms = ({}, {}) if args.taps_out else (None, None)
+    if args.logits_last is not None and args.logits_last < 1:
+        ap.error("--logits-last must be >= 1")
+    m.rho, score_sq = ({}, {}) if args.taps_out else (None, None)
 
     def tap(name, x):
         if not args.taps_out:
             return
-        if name.endswith(".kq"):   # attention scores [H, T, T]: keep the RMS of unmasked entries
-            score_rms[name.split(".")[1]] = float(np.sqrt(np.mean(x[np.isfinite(x)] ** 2)))
+        if name.endswith(".kq"):   # a chunk of attention scores: accumulate sum and count of s^2
+            fin = x[np.isfinite(x)]                                    # unmasked entries
+            acc = score_sq.setdefault(name.split(".")[1], [0.0, 0])
+            acc[0] += float(np.sum(fin * fin))
+            acc[1] += fin.size
         else:
             np.save(os.path.join(args.taps_out, name + ".npy"), x.astype(np.float32))
     if args.taps_out:
         os.makedirs(args.taps_out, exist_ok=True)
-    logits = forward(m, tokens, args.pos_offset, tap)                  # [T, V]
+    logits = forward(m, tokens, args.pos_offset, tap, last=args.logits_last)  # [T or N, V]
     if args.taps_out:
+        score_rms = {l: math.sqrt(ss / n) for l, (ss, n) in score_sq.items()}  # RMS of all chunks
         meta = dict(D=m.D, L=m.L, F=m.F, H=m.H, KV=m.KV, hd=m.hd, V=m.V, eps=m.eps,
                     tokens=tokens, pos_offset=args.pos_offset, model=args.model, kind=m.kind,
-                    rho=m.rho, score_rms=score_rms)
+                    rho=m.rho, score_rms=score_rms, logits_last=args.logits_last)
         with open(os.path.join(args.taps_out, "ref_meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
     np.save(args.logits_out, logits.astype(np.float32))
     top = np.argmax(logits, axis=-1)
     print(f"{m.kind}: D={m.D} L={m.L} H={m.H} KV={m.KV} hd={m.hd} F={m.F} V={m.V}; "
-          f"T={len(tokens)} pos_offset={args.pos_offset}; argmax per position: {top.tolist()}")
+          f"T={len(tokens)} pos_offset={args.pos_offset}; argmax per "
+          f"{'position' if args.logits_last is None else f'last-{len(top)} position'}: {top.tolist()}")
 
 
 if __name__ == "__main__":
