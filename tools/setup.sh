@@ -7,22 +7,37 @@
 #   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
 #   python3-numpy           the float64 reference (runs under /usr/bin/python3)
 #   clang libclang-rt-14-dev   libFuzzer targets and their sanitizer runtimes
+#   nodejs npm              only when node is absent: independent peers from the npm
+#                           registry (tests/peers/package.json, pinned by its lock file)
 set -euo pipefail
 
 packages=(g++ cmake make libgtest-dev libgmock-dev googletest nlohmann-json3-dev python3-numpy
   clang libclang-rt-14-dev)
+
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages present"
-  exit 0
+  echo "setup: all ${#packages[@]} Debian packages present"
+else
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "setup: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# npm peers: reinstall only when the lock file changed since the last install.
+peers="$(cd "$(dirname "$0")/.." && pwd)/tests/peers"
+stamp="$peers/node_modules/.herd-lock-installed"
+if [ ! -f "$stamp" ] || ! cmp -s "$peers/package-lock.json" "$stamp"; then
+  echo "setup: npm ci in tests/peers"
+  (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$peers/package-lock.json" "$stamp"
+else
+  echo "setup: npm peers present"
+fi
