@@ -91,7 +91,7 @@ class IsaTest : public ::testing::TestWithParam<std::string> {
 };
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::Values("ref", "avx2", "avx512"),
-                         [](const auto& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(KernelTable, RefAlwaysSupportedAndUnknownRejected) {
   const std::vector<std::string> have = supported_isas();
@@ -432,6 +432,10 @@ void attention_reference(const AttnCase& c, const std::vector<float>& q, const s
         // scale, the float scale itself and the multiply (2u|s|).
         max_ds = std::max(max_ds, 2.0L * c.hd * kU * ad * scale + 2.0L * kU * std::fabs(d * scale));
       }
+      // The float subtraction s_j - mx is rounded too: u * |s_j - mx|.
+      long double spread = 0;
+      for (long double sj : s) spread = std::max(spread, mx - sj);
+      const long double ds = 2.0L * max_ds + kU * spread;
       long double sum = 0;
       for (auto& sj : s) sum += (sj = std::exp(sj - mx));
       for (int64_t i = 0; i < c.hd; ++i) {
@@ -443,12 +447,13 @@ void attention_reference(const AttnCase& c, const std::vector<float>& q, const s
         }
         const size_t idx = static_cast<size_t>((t * c.H + h) * c.hd + i);
         (*out)[idx] = static_cast<double>(o);
-        // A score error ds changes exp(s - mx) by a factor e^{+-2ds} at most
-        // once normalised (numerator and max/denominator), so each weight has
-        // relative error <= 2.2 ds (ds << 1) + 4u (float exp, the float
-        // weight, the float 1/sum, their product). The weighted sum of v then
-        // adds one fused or two plain roundings per key: 2*n*u*sum w|v|.
-        const long double wrel = 2.2L * max_ds + 4.0L * kU;
+        // Each exponent s_j - mx is off by at most ds (its own score error,
+        // the max's, and the subtraction). Normalising, numerator and
+        // denominator each move by a factor e^{+-ds}, so each weight has
+        // relative error <= 2.2 ds (ds << 1) + 4u (float exp within 1 ulp =
+        // 2u, the float 1/sum, the product). The weighted sum of v then adds
+        // one fused or two plain roundings per key: 2*n*u*sum w|v|.
+        const long double wrel = 2.2L * ds + 4.0L * kU;
         (*bound)[idx] = static_cast<double>((wrel + 2.0L * n * kU) * wabs);
       }
     }

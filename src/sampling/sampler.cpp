@@ -3,13 +3,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_map>
 
 namespace herd::sampling {
 
 Status SamplingParams::validate() const {
-  if (!(temperature >= 0) || !std::isfinite(temperature))
-    return err(ErrorCode::kInvalidArgument, "temperature %g must be >= 0", static_cast<double>(temperature));
+  // 1e-4 keeps logit / temperature finite for any float logit (|logit| < 3.4e34
+  // stays below FLT_MAX after the division); use 0 for greedy.
+  if (!(temperature == 0 || (temperature >= 1e-4f && temperature <= 1e4f)))
+    return err(ErrorCode::kInvalidArgument, "temperature %g must be 0 (greedy) or in [1e-4, 1e4]",
+               static_cast<double>(temperature));
   if (!(top_p > 0 && top_p <= 1))
     return err(ErrorCode::kInvalidArgument, "top_p %g must be in (0, 1]", static_cast<double>(top_p));
   if (!(min_p >= 0 && min_p <= 1))
@@ -27,13 +29,21 @@ Sampler::Sampler(SamplingParams p) : p_(p), rng_(p.seed, p.stream) {}
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   const auto V = static_cast<int32_t>(logits.size());
+  HERD_CHECK(V > 0, "Sampler::sample: empty logits");
   adjusted_.assign(logits.begin(), logits.end());
   const bool penalize = p_.repetition_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f;
   if (penalize && p_.penalty_last_n != 0) {
     size_t n = p_.penalty_last_n < 0 ? history.size() : std::min<size_t>(history.size(), static_cast<size_t>(p_.penalty_last_n));
-    std::unordered_map<int32_t, int> counts;
-    for (size_t i = history.size() - n; i < history.size(); ++i) ++counts[history[i]];
-    for (const auto& [id, count] : counts) {
+    // Count occurrences by sorting a reused copy of the window: no allocation
+    // once the buffer has grown to the window size.
+    window_.assign(history.end() - static_cast<long>(n), history.end());
+    std::sort(window_.begin(), window_.end());
+    for (size_t i = 0; i < window_.size();) {
+      size_t j = i;
+      while (j < window_.size() && window_[j] == window_[i]) ++j;
+      const int32_t id = window_[i];
+      const auto count = static_cast<int>(j - i);
+      i = j;
       if (id < 0 || id >= V) continue;
       float& l = adjusted_[static_cast<size_t>(id)];
       l = l > 0 ? l / p_.repetition_penalty : l * p_.repetition_penalty;
@@ -69,11 +79,20 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     std::sort(cand_.begin(), cand_.end(), by_p);
   }
   if (p_.top_p < 1.0f) {
-    // Meta: drop a token when the mass *before* it already exceeds p.
+    // Meta: drop a token when the mass *before* it already exceeds p. The
+    // mass is that of the distribution top-k left, renormalised (as HF's
+    // warper chain, llama.cpp and vLLM compose top-k and top-p); without
+    // top-k, kept == 1 and this is Meta's rule exactly.
+    double kept = 1.0;
+    if (keep < cand_.size()) {
+      kept = 0;
+      for (size_t j = 0; j < keep; ++j) kept += cand_[j].p;
+    }
+    const double threshold = static_cast<double>(p_.top_p) * kept;
     double cum = 0;
     size_t i = 0;
     for (; i < keep; ++i) {
-      if (cum > p_.top_p) break;
+      if (cum > threshold) break;
       cum += cand_[i].p;
     }
     keep = std::max<size_t>(1, i);

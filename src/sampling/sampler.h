@@ -7,8 +7,9 @@
 //      OpenAI API define them;
 //   2. temperature <= 0: greedy argmax (lowest id on ties), done;
 //   3. logits / temperature, softmax (Meta applies temperature before top-p);
-//   4. top-k (k <= 0: off), 5. top-p (smallest prefix whose mass reaches p,
-//      at least one token, Meta's rule), 6. min-p (drop p < min_p * p_max);
+//   4. top-k (k <= 0: off), 5. top-p over what top-k kept, renormalised
+//      (smallest prefix whose mass reaches p, at least one token, Meta's
+//      rule), 6. min-p (drop p < min_p * p_max);
 //   7. renormalise and draw with a counter-based RNG keyed by (seed, stream)
 //      at draw number `step`, so a sequence's tokens do not depend on
 //      anything else being sampled at the same time.
@@ -63,6 +64,7 @@ class Sampler {
   uint64_t step_ = 0;
   std::vector<Candidate> cand_;
   std::vector<float> adjusted_;
+  std::vector<int32_t> window_;  // penalty window, sorted to count
 };
 
 }  // namespace herd::sampling
