@@ -1,6 +1,8 @@
 // herd tokenize: print the Llama 3.1 token ids of a text.
 //
 //   herd tokenize [-m PATH] [--json] [--no-bos] [--special] (TEXT | --file F)
+//   herd tokenize [-m PATH] [--no-bos] [--special] --jsonl F
+//   herd tokenize [-m PATH] [--special] --bench F [--min-seconds S]
 //
 // PATH is a tokenizer.model (tiktoken ranks), a tokenizer.json, or a directory holding
 // tokenizer.json (or tokenizer.model); without -m the tokenizer.model compiled into herd
@@ -10,8 +12,19 @@
 // each piece is the token's bytes as UTF-8 (bytes that are not valid UTF-8 on their own,
 // e.g. part of an emoji, print as U+FFFD).
 //
+//
+// --jsonl F is the batch mode the peer tests use (tests/e2e/test_tokenizer_peers.sh):
+// every line of F is one JSON string (so a text may hold CR, LF or NUL as escapes),
+// and each prints as one line {"ids":[...]}; a line that is not a JSON string is an
+// error naming the line. --bench F encodes F's bytes as one text on this thread, again
+// and again for at least S seconds (default 2), and prints the best run's throughput in
+// MB/s (10^6 bytes of input per second) with the token count (bench/tokenizer_bench.sh).
+//
 // A .gguf model is opened with the model loader and its tokenizer.ggml.* arrays are used.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -42,13 +55,86 @@ bool ends_with(const std::string& s, const char* suffix) {
 void usage() {
   std::fprintf(stderr,
                "usage: herd tokenize [-m PATH] [--json] [--no-bos] [--special] (TEXT | --file F)\n"
+               "       herd tokenize [-m PATH] [--no-bos] [--special] (--jsonl F | --bench F)\n"
                "  -m PATH     a .gguf model, tokenizer.model, tokenizer.json or a directory with one\n"
                "              (default: the Llama 3.1 tokenizer built into herd)\n"
                "  --file F    tokenize the exact bytes of file F\n"
                "  --json      print {\"ids\": [...], \"pieces\": [...]}\n"
                "  --no-bos    do not prepend <|begin_of_text|>\n"
-               "  --special   match special-token text (<|eot_id|>) as control tokens\n");
+               "  --special   match special-token text (<|eot_id|>) as control tokens\n"
+               "  --jsonl F   batch: each line of F is a JSON string; print {\"ids\":[...]} per line\n"
+               "  --bench F   print encode throughput (MB/s, one thread) on the bytes of F\n"
+               "  --min-seconds S  how long --bench repeats the encode (default 2)\n");
 }
+
+std::string ids_json(const std::vector<int32_t>& ids) {
+  std::string s = "{\"ids\":[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(ids[i]);
+  }
+  return s + "]}";
+}
+
+// --jsonl: one JSON string per line in, one {"ids":[...]} per line out.
+int run_jsonl(const tk::Tokenizer& tok, const std::string& path, bool bos, bool special) {
+  auto bytes = read_text_file(path);
+  if (!bytes) {
+    std::fprintf(stderr, "herd tokenize: %s\n", bytes.error().to_string().c_str());
+    return 1;
+  }
+  std::string out;
+  size_t line_no = 0, pos = 0;
+  const std::string& in = *bytes;
+  while (pos < in.size()) {
+    size_t end = in.find('\n', pos);
+    if (end == std::string::npos) end = in.size();
+    std::string_view line(in.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;  // a blank line holds no record (write "" for an empty text)
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_string()) {
+      std::fprintf(stderr, "herd tokenize: %s:%zu: not a JSON string\n", path.c_str(), line_no);
+      return 1;
+    }
+    out += ids_json(tok.encode(j.get_ref<const std::string&>(), bos, special));
+    out += '\n';
+    if (out.size() > (1u << 20)) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      out.clear();
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+// --bench: best-of-N single-thread encode throughput over the whole file as one text.
+int run_bench(const tk::Tokenizer& tok, const std::string& path, bool special, double min_s) {
+  auto bytes = read_text_file(path);
+  if (!bytes) {
+    std::fprintf(stderr, "herd tokenize: %s\n", bytes.error().to_string().c_str());
+    return 1;
+  }
+  using clock = std::chrono::steady_clock;
+  double best = 1e30, total = 0;
+  size_t n_tokens = 0;
+  int runs = 0;
+  while (total < min_s || runs < 3) {
+    const auto t0 = clock::now();
+    const std::vector<int32_t> ids = tok.encode(*bytes, false, special);
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    best = std::min(best, s);
+    total += s;
+    n_tokens = ids.size();
+    ++runs;
+  }
+  std::printf("herd: %zu bytes, %zu tokens, best of %d runs %.3f s, %.2f MB/s (1 thread)\n",
+              bytes->size(), n_tokens, runs, best, bytes->size() / best / 1e6);
+  return 0;
+}
+
 
 }  // namespace
 
@@ -81,7 +167,8 @@ Result<tk::Tokenizer> load_tokenizer_for_cli(const std::string& path) {
 }
 
 int cmd_tokenize(int argc, char** argv) {
-  std::string model_path, file_path, text;
+  std::string model_path, file_path, jsonl_path, bench_path, text;
+  double min_seconds = 2.0;
   bool have_text = false, json = false, bos = true, special = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -92,6 +179,12 @@ int cmd_tokenize(int argc, char** argv) {
       model_path = argv[++i];
     } else if (a == "--file" && i + 1 < argc) {
       file_path = argv[++i];
+    } else if (a == "--jsonl" && i + 1 < argc) {
+      jsonl_path = argv[++i];
+    } else if (a == "--bench" && i + 1 < argc) {
+      bench_path = argv[++i];
+    } else if (a == "--min-seconds" && i + 1 < argc) {
+      min_seconds = std::atof(argv[++i]);
     } else if (a == "--json") {
       json = true;
     } else if (a == "--no-bos") {
@@ -114,8 +207,10 @@ int cmd_tokenize(int argc, char** argv) {
       return 2;
     }
   }
-  if (have_text == !file_path.empty()) {
-    std::fprintf(stderr, "herd tokenize: give exactly one of TEXT or --file F\n");
+  const int n_inputs = int(have_text) + int(!file_path.empty()) + int(!jsonl_path.empty()) +
+                       int(!bench_path.empty());
+  if (n_inputs != 1) {
+    std::fprintf(stderr, "herd tokenize: give exactly one of TEXT, --file F, --jsonl F or --bench F\n");
     usage();
     return 2;
   }
@@ -132,6 +227,8 @@ int cmd_tokenize(int argc, char** argv) {
     std::fprintf(stderr, "herd tokenize: %s\n", tok.error().to_string().c_str());
     return 1;
   }
+  if (!jsonl_path.empty()) return run_jsonl(*tok, jsonl_path, bos, special);
+  if (!bench_path.empty()) return run_bench(*tok, bench_path, special, min_seconds);
   const std::vector<int32_t> ids = tok->encode(text, bos, special);
   if (json) {
     nlohmann::json out;
