@@ -46,6 +46,14 @@ class ArgParser {
   std::vector<std::string> positionals_;
 };
 
+// The first error among several parsed option values, or nullptr.
+template <typename... Rs>
+const Error* first_error(const Rs&... results) {
+  const Error* found = nullptr;
+  ((found = found ? found : (results.has_value() ? nullptr : &results.error())), ...);
+  return found;
+}
+
 // Threads to use when -t is not given: the hardware's, at least 1.
 int default_threads();
 

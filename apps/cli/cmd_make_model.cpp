@@ -33,12 +33,9 @@ int cmd_make_model(int argc, char** argv) {
   auto seed = p.get_int("--seed", 0, 0, INT64_MAX);
   auto threads = p.get_int("--threads", default_threads(), 1, 1024);
   auto shard = p.get_int("--shard-size", int64_t{5} << 30, 1, INT64_MAX);
-  for (const Status& s : {Status(seed.has_value() ? Status() : seed.error()), Status(threads.has_value() ? Status() : threads.error()),
-                          Status(shard.has_value() ? Status() : shard.error())}) {
-    if (!s.has_value()) {
-      std::fprintf(stderr, "herd make-model: %s\n", s.error().to_string().c_str());
-      return 2;
-    }
+  if (const Error* e = first_error(seed, threads, shard)) {
+    std::fprintf(stderr, "herd make-model: %s\n", e->to_string().c_str());
+    return 2;
   }
   model::MakeModelOptions o;
   o.shape = *shape;

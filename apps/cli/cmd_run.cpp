@@ -125,15 +125,9 @@ int cmd_run(int argc, char** argv) {
   auto pres = p.get_double("--presence-penalty", 0.0);
   auto seed_arg = p.get_int("--seed", -1, -1, INT64_MAX);
   auto logits_last = p.get_int("--logits-last", INT64_MAX, 1, INT64_MAX);
-  for (const Error* e : {n_predict.has_value() ? nullptr : &n_predict.error(), threads.has_value() ? nullptr : &threads.error(),
-                         batch.has_value() ? nullptr : &batch.error(), ctx_arg.has_value() ? nullptr : &ctx_arg.error(),
-                         pos_offset.has_value() ? nullptr : &pos_offset.error(), top_k.has_value() ? nullptr : &top_k.error(),
-                         last_n.has_value() ? nullptr : &last_n.error(), temp.has_value() ? nullptr : &temp.error(),
-                         top_p.has_value() ? nullptr : &top_p.error(), min_p.has_value() ? nullptr : &min_p.error(),
-                         rep.has_value() ? nullptr : &rep.error(), freq.has_value() ? nullptr : &freq.error(),
-                         pres.has_value() ? nullptr : &pres.error(), seed_arg.has_value() ? nullptr : &seed_arg.error(),
-                         logits_last.has_value() ? nullptr : &logits_last.error()})
-    if (e) return fail(*e);
+  if (const Error* e = first_error(n_predict, threads, batch, ctx_arg, pos_offset, top_k, last_n, temp, top_p,
+                                   min_p, rep, freq, pres, seed_arg, logits_last))
+    return fail(*e);
   if (p.has("--logits-last") && !p.has("--logits-out")) {
     std::fprintf(stderr, "herd run: --logits-last needs --logits-out\n");
     return 2;
@@ -289,6 +283,7 @@ int cmd_run(int argc, char** argv) {
     std::fwrite(rest.data(), 1, rest.size(), stdout);
   }
   if (generated > 0) std::fputc('\n', stdout);
+  std::fflush(stdout);
   const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   const double decode_evals = static_cast<double>(std::max<int64_t>(0, generated - 1));
   std::fprintf(stderr,
