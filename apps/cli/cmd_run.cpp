@@ -19,6 +19,7 @@
 #include "args.h"
 #include "commands.h"
 #include "base/mapped_file.h"
+#include "formats/hf_config.h"
 #include "formats/npy.h"
 #include "kernels/kernel_table.h"
 #include "model/llama_context.h"
@@ -82,7 +83,7 @@ int cmd_run(int argc, char** argv) {
   p.add("-c,--ctx-size", "N", "context size (default: prompt + n, at most the model's trained context)");
   p.add("-b,--batch-size", "N", "prompt tokens evaluated per forward pass (default 64)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
-  p.add("--temp", "T", "temperature (default 0.6, Meta's; 0 = greedy)");
+  p.add("--temp", "T", "temperature (default 0.6, Meta's, or generation_config.json's; 0 = greedy)");
   p.add("--top-k", "K", "keep the K most likely tokens (default 0 = off)");
   p.add("--top-p", "P", "nucleus sampling mass (default 0.9)");
   p.add("--min-p", "P", "drop tokens below P x the top probability (default 0 = off)");
@@ -143,7 +144,6 @@ int cmd_run(int argc, char** argv) {
   sp.presence_penalty = static_cast<float>(*pres);
   sp.penalty_last_n = static_cast<int32_t>(*last_n);
   sp.seed = *seed_arg >= 0 ? static_cast<uint64_t>(*seed_arg) : std::random_device{}();
-  if (Status s = sp.validate(); !s.has_value()) return fail(s.error());
 
   Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
   if (!table.has_value()) return fail(table.error());
@@ -152,6 +152,26 @@ int cmd_run(int argc, char** argv) {
   Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
   if (!model.has_value()) return fail(model.error());
   const model::LlamaConfig& cfg = model->config();
+  // An HF checkpoint's generation_config.json supplies the sampling defaults
+  // (as transformers does); options on the command line win.
+  std::vector<int32_t> extra_stop_ids;
+  if (model->format() == model::ModelFormat::kHf) {
+    const std::string gpath = p.get("--model") + "/generation_config.json";
+    if (Result<std::string> text = read_text_file(gpath, 1u << 20); text.has_value()) {
+      Result<formats::HfGenerationConfig> g = formats::parse_generation_config(*text);
+      if (!g.has_value()) return fail(g.error().with_context(gpath));
+      if (!g->do_sample && !p.has("--temp")) sp.temperature = 0.0f;
+      if (g->temperature && !p.has("--temp") && g->do_sample) sp.temperature = static_cast<float>(*g->temperature);
+      if (g->top_p && !p.has("--top-p")) sp.top_p = static_cast<float>(*g->top_p);
+      if (g->top_k && !p.has("--top-k")) sp.top_k = static_cast<int32_t>(*g->top_k);
+      if (g->repetition_penalty && !p.has("--repeat-penalty"))
+        sp.repetition_penalty = static_cast<float>(*g->repetition_penalty);
+      for (int64_t id : g->eos_token_ids) extra_stop_ids.push_back(static_cast<int32_t>(id));
+      std::fprintf(stderr, "herd run: sampling defaults from %s (temperature %g, top_p %g)\n", gpath.c_str(),
+                   static_cast<double>(sp.temperature), static_cast<double>(sp.top_p));
+    }
+  }
+  if (Status s = sp.validate(); !s.has_value()) return fail(s.error());
 
   // The tokenizer is needed for text prompts and for printing output.
   std::unique_ptr<tokenizer::Tokenizer> tok;
@@ -247,6 +267,7 @@ int cmd_run(int argc, char** argv) {
   std::unique_ptr<tokenizer::StreamDecoder> dec;
   if (tok) dec = std::make_unique<tokenizer::StreamDecoder>(*tok);
   std::vector<int32_t> stop_ids = cfg.eos_ids;
+  stop_ids.insert(stop_ids.end(), extra_stop_ids.begin(), extra_stop_ids.end());
   if (tok) {
     for (const char* s : {"<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"})
       if (int32_t id = tok->special_id(s); id >= 0) stop_ids.push_back(id);

@@ -43,6 +43,15 @@ g2="$("$HERD" run -m "$m" --tokens 128000,9906 -n 8 --temp 0 --seed 99 -t 1 2>/d
 expect_rc 0 "sampling options" "$HERD" run -m "$m" -p "x" -n 4 --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 \
   --repeat-penalty 1.1 --frequency-penalty 0.2 --presence-penalty 0.1 --repeat-last-n 16 --seed 1
 expect_rc 0 "run an HF directory" "$HERD" run -m "$tmp/hf" -p "Hi" -n 4 --seed 1
+# generation_config.json supplies the defaults: do_sample false means greedy,
+# so the seed no longer matters; --temp on the command line still wins.
+sed -i 's/"do_sample": true/"do_sample": false/' "$tmp/hf/generation_config.json"
+g1="$("$HERD" run -m "$tmp/hf" -p "Hi" -n 8 --seed 1 2>/dev/null)"
+g2="$("$HERD" run -m "$tmp/hf" -p "Hi" -n 8 --seed 2 2>/dev/null)"
+[ "$g1" == "$g2" ] && pass "generation_config.json do_sample=false is greedy" || fail "generation_config.json defaults" "$g1 / $g2"
+s1="$("$HERD" run -m "$tmp/hf" -p "Hi" -n 8 --seed 1 --temp 1.5 2>/dev/null)"
+s2="$("$HERD" run -m "$tmp/hf" -p "Hi" -n 8 --seed 2 --temp 1.5 2>/dev/null)"
+[ "$s1" != "$s2" ] && pass "--temp overrides generation_config.json" || fail "--temp overrides generation_config.json"
 out="$("$HERD" run -m "$m" -p "Hello" -n 0 2>&1 >/dev/null)"
 grep -q "stop: prompt only" <<<"$out" && pass "-n 0 only processes the prompt" || fail "-n 0" "$out"
 
