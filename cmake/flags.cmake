@@ -22,3 +22,6 @@ set(HERD_AVX2_FLAGS -mavx2 -mfma -mf16c)
 # Only what select_kernels() checks at run time (F, BW, VL): a file compiled
 # with more could emit instructions the check does not guard.
 set(HERD_AVX512_FLAGS -mavx2 -mavx512f -mavx512bw -mavx512vl -mfma -mf16c)
+# AVX512_VNNI has its own CPUID bit, checked by select_kernels() before any
+# *_avx512vnni.cpp entry is used.
+set(HERD_AVX512VNNI_FLAGS ${HERD_AVX512_FLAGS} -mavx512vnni)

@@ -3,6 +3,7 @@
 #   src/NAME/*_test.cpp       -> one GoogleTest binary NAME_test, label "unit"
 #   src/NAME/*_avx2.cpp       -> compiled with AVX2 flags only
 #   src/NAME/*_avx512.cpp     -> compiled with AVX-512 flags only
+#   src/NAME/*_avx512vnni.cpp -> compiled with AVX-512 + VNNI flags only
 #   src/NAME/*_fuzz.cpp       -> libFuzzer targets when HERD_FUZZ is on
 # Includes are written "NAME/file.h" relative to src/; a layer sees only its DEPS.
 find_package(GTest REQUIRED)
@@ -26,6 +27,8 @@ function(herd_add_layer name)
       set_source_files_properties(${f} PROPERTIES COMPILE_OPTIONS "${HERD_AVX2_FLAGS}")
     elseif(f MATCHES "_avx512\\.cpp$")
       set_source_files_properties(${f} PROPERTIES COMPILE_OPTIONS "${HERD_AVX512_FLAGS}")
+    elseif(f MATCHES "_avx512vnni\\.cpp$")
+      set_source_files_properties(${f} PROPERTIES COMPILE_OPTIONS "${HERD_AVX512VNNI_FLAGS}")
     endif()
   endforeach()
   add_library(herd_${name} STATIC ${lib_srcs})
@@ -44,7 +47,7 @@ function(herd_add_layer name)
     list(APPEND deps herd_${d})
   endforeach()
   target_link_libraries(herd_${name} PUBLIC ${deps} Threads::Threads)
-  if(name STREQUAL "formats" OR name STREQUAL "model" OR name STREQUAL "tokenizer")
+  if(name STREQUAL "formats" OR name STREQUAL "model" OR name STREQUAL "tokenizer" OR name STREQUAL "chat")
     target_link_libraries(herd_${name} PUBLIC nlohmann_json::nlohmann_json)
   endif()
   if(test_srcs)

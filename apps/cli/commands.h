@@ -7,4 +7,6 @@ int cmd_run(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_make_model(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+int cmd_template(int argc, char** argv);
 }  // namespace herd::cli

@@ -18,6 +18,8 @@ const Command kCommands[] = {
     {"inspect", herd::cli::cmd_inspect, "print a model's metadata, tensors and memory plan"},
     {"tokenize", herd::cli::cmd_tokenize, "print the token ids and pieces of a text"},
     {"make-model", herd::cli::cmd_make_model, "write a random-weight model in the real format"},
+    {"bench", herd::cli::cmd_bench, "measure prompt and decode speed (like llama-bench)"},
+    {"template", herd::cli::cmd_template, "print the chat prompt (or its token ids) for a conversation"},
 };
 
 void usage() {

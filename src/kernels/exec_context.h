@@ -17,6 +17,12 @@ namespace herd::kernels {
 struct ExecContext {
   ThreadPool* pool = nullptr;      // never null while kernels run
   const KernelTable* table = nullptr;
+  // Scratch for matmul's quantized activations (the q8 path): room for
+  // q8_blocks BlockQ8, at least T * K / 32 for every matmul on the hot path.
+  // Owned by the caller (LlamaContext sizes it for max_batch once). When it is
+  // missing or too small, matmul allocates a temporary (tests, tools).
+  BlockQ8* q8 = nullptr;
+  int64_t q8_blocks = 0;
 };
 
 }  // namespace herd::kernels

@@ -13,12 +13,14 @@ static bool has_avx2(const CpuFeatures& f) { return f.avx2 && f.fma && f.f16c; }
 static bool has_avx512(const CpuFeatures& f) {
   return has_avx2(f) && f.avx512f && f.avx512bw && f.avx512vl;
 }
+static bool has_avx512vnni(const CpuFeatures& f) { return has_avx512(f) && f.avx512vnni; }
 
 std::vector<std::string> supported_isas() {
   CpuFeatures f = detect_cpu_features();
   std::vector<std::string> out = {"ref"};
   if (has_avx2(f)) out.push_back("avx2");
   if (has_avx512(f)) out.push_back("avx512");
+  if (has_avx512vnni(f)) out.push_back("avx512vnni");
   return out;
 }
 
@@ -29,21 +31,29 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     isa = env && *env ? env : "auto";
   }
   CpuFeatures f = detect_cpu_features();
-  if (isa == "auto") isa = has_avx512(f) ? "avx512" : has_avx2(f) ? "avx2" : "ref";
+  if (isa == "auto") isa = has_avx512vnni(f) ? "avx512vnni" : has_avx512(f) ? "avx512" : has_avx2(f) ? "avx2" : "ref";
   KernelTable t = ref_kernels();
   if (isa == "ref") return t;
-  if (isa == "avx2" || isa == "avx512") {
+  if (isa == "avx2" || isa == "avx512" || isa == "avx512vnni") {
     if (!has_avx2(f)) return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX2/FMA/F16C", isa.c_str());
     avx2::fill_table(&t);
+    avx2::fill_table_q8(&t);
     t.isa = "avx2";
-    if (isa == "avx512") {
-      if (!has_avx512(f)) return err(ErrorCode::kUnsupported, "ISA avx512 requested but this CPU lacks AVX-512 F/BW/VL");
+    if (isa != "avx2") {
+      if (!has_avx512(f))
+        return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX-512 F/BW/VL", isa.c_str());
       avx512::fill_table(&t);
       t.isa = "avx512";
     }
+    if (isa == "avx512vnni") {
+      if (!has_avx512vnni(f))
+        return err(ErrorCode::kUnsupported, "ISA avx512vnni requested but this CPU lacks AVX512_VNNI");
+      avx512vnni::fill_table(&t);
+      t.isa = "avx512vnni";
+    }
     return t;
   }
-  return err(ErrorCode::kInvalidArgument, "unknown ISA '%s' (expected ref, avx2, avx512 or auto)", isa.c_str());
+  return err(ErrorCode::kInvalidArgument, "unknown ISA '%s' (expected ref, avx2, avx512, avx512vnni or auto)", isa.c_str());
 }
 
 }  // namespace herd::kernels

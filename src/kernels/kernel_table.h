@@ -32,21 +32,60 @@ using AxpyF32Fn = void (*)(float a, const float* x, float* y, int64_t n);
 
 constexpr int kMaxDTypeId = 31;  // DType values are ggml ids < 32
 
+// Integer dot products (the "q8" path). An activation row x[K] (K % 32 == 0)
+// is quantized once per matmul to K/32 blocks of 32 int8, as ggml's Q8_0:
+//   d = max|x_j| / 127 (f32), q_j = round_half_even(x_j * (1/d)) in [-127, 127]
+//   (q = 0 when d == 0), s = sum_j q_j (so offset-encoded weights can be
+//   corrected exactly: sum (w+c) q = sum w q + c s).
+// A weight row of a dtype with a q8 kernel is then dotted block by block in
+// exact int32 arithmetic:
+//   dot = sum_b (d_w[b] * d_x[b]) * isum_b,   isum_b = sum_j qw_j * q_j,
+// the scale product rounded to f32, the sum over blocks in f32 (SIMD: in 8
+// lanes, each lane taking one quarter-group of 4 elements of every block, then
+// one fixed horizontal sum; reference: in double). The error against the
+// f32-activation dot is the activation quantization error (<= d_x/2 per
+// element), see docs/kernels.md.
+struct BlockQ8 {
+  float d;           // scale
+  int32_t s;         // sum of qs
+  int8_t qs[32];     // quantized values
+};
+static_assert(sizeof(BlockQ8) == 40);
+
+// x[K] -> y[K/32].
+using QuantizeQ8Fn = void (*)(const float* x, BlockQ8* y, int64_t K);
+// A tile of weight rows times a tile of quantized activation rows:
+//   out[t * out_stride + r] = dot(w + r * w_stride, x + t * x_stride)
+// for r < n_rows, t < n_tok; w rows hold row_bytes(dtype, K) bytes, x rows K/32
+// blocks (x_stride in blocks). Each output is the same fixed-order reduction
+// whatever n_rows, n_tok and the output's position in the tile, so prefill
+// (many tokens) and decode (one) give bit-identical results. The weight blocks
+// are unpacked once per block and used for every token of the register tile.
+using TileDotQ8Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_rows, const BlockQ8* x,
+                             int64_t x_stride, int64_t n_tok, int64_t K, float* out, int64_t out_stride);
+
 struct KernelTable {
   const char* isa = "ref";
   RowDotFn row_dot[kMaxDTypeId] = {};
   RowToF32Fn row_to_f32[kMaxDTypeId] = {};
   DotF32Fn dot_f32 = nullptr;
   AxpyF32Fn axpy_f32 = nullptr;
+  // The q8 path: a dtype with tile_q8 set is multiplied through quantized
+  // activations (matmul); row_dot stays for f32 callers.
+  QuantizeQ8Fn quantize_q8 = nullptr;
+  TileDotQ8Fn tile_q8[kMaxDTypeId] = {};
 
   RowDotFn dot_for(DType t) const { return row_dot[static_cast<int>(t)]; }
   RowToF32Fn to_f32_for(DType t) const { return row_to_f32[static_cast<int>(t)]; }
+  TileDotQ8Fn tile_q8_for(DType t) const { return tile_q8[static_cast<int>(t)]; }
 };
 
 // The scalar reference table (always available).
 KernelTable ref_kernels();
 
-// "ref", "avx2", "avx512", or "auto" (best supported; HERD_ISA overrides auto).
+// "ref", "avx2", "avx512", "avx512vnni" or "auto" (best supported; HERD_ISA
+// overrides auto). avx512vnni = avx512 plus the VNNI integer dots; it needs
+// AVX512_VNNI, checked separately.
 // Errors name the ISA the CPU lacks.
 Result<KernelTable> select_kernels(const std::string& isa = "auto");
 
@@ -54,10 +93,14 @@ Result<KernelTable> select_kernels(const std::string& isa = "auto");
 std::vector<std::string> supported_isas();
 
 namespace avx2 {
-void fill_table(KernelTable* t);  // overrides the entries it accelerates
+void fill_table(KernelTable* t);     // overrides the entries it accelerates
+void fill_table_q8(KernelTable* t);  // kernels_q8_avx2.cpp
 }
 namespace avx512 {
 void fill_table(KernelTable* t);
+}
+namespace avx512vnni {
+void fill_table(KernelTable* t);  // kernels_avx512vnni.cpp
 }
 
 }  // namespace herd::kernels

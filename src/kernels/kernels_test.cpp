@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "base/half.h"
 #include "base/rng.h"
 #include "base/thread_pool.h"
 #include "kernels/exec_context.h"
@@ -90,7 +91,7 @@ class IsaTest : public ::testing::TestWithParam<std::string> {
   KernelTable table_;
 };
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::Values("ref", "avx2", "avx512"),
+INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::Values("ref", "avx2", "avx512", "avx512vnni"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(KernelTable, RefAlwaysSupportedAndUnknownRejected) {
@@ -227,6 +228,174 @@ TEST_P(IsaTest, AxpyF32AllTails) {
 }
 
 // --------------------------------------------------------------------------
+// The q8 path: activation quantization and integer tile kernels.
+//
+// Tolerances (u = 2^-24):
+//  * quantize_q8 is specified exactly (d = amax/127, q = round-half-even of
+//    x * (1/d), s = sum q), and every ISA computes the same float operations,
+//    so it must equal the reference bit for bit.
+//  * A tile output is sum_b c_b * isum_b with c_b = fl(d_w * d_x) and isum_b an
+//    exact integer. The reference sums in double (error below u * |result|
+//    after the final rounding to float). The SIMD kernels split isum_b into 8
+//    int32 lanes (exact; after the Q4_0 / Q8_0 offset corrections a lane may
+//    exceed its share, but |lane| <= L_b = sum_j (|qw_j| + 144) |qx_j|), convert
+//    them exactly and FMA each into its f32 lane accumulator (nb roundings),
+//    then sum 8 lanes (3 roundings). Classic bound: |err| <= gamma_{nb+3} *
+//    sum_b |c_b| * L_b, and (nb + 4) * u covers gamma plus the reference's own
+//    rounding. Bugs (a dropped block: |c_b isum_b| ~ sum/nb) exceed it by
+//    orders of magnitude; the witness check below asserts this on the data.
+//  * The reference itself is checked against the exact dot of the dequantized
+//    weights and the dequantized activations (d_x * q): its only roundings
+//    are c_b (u relative each) and the double sum, so 2u * sum|terms|.
+
+std::vector<DType> q8_dtypes(const KernelTable& t) {
+  std::vector<DType> out;
+  for (DType d : every_dtype())
+    if (t.tile_q8_for(d)) out.push_back(d);
+  return out;
+}
+
+TEST_P(IsaTest, QuantizeQ8EqualsReference) {
+  ASSERT_NE(table_.quantize_q8, nullptr);
+  const KernelTable ref = ref_kernels();
+  for (int64_t K : {32, 64, 96, 4096}) {
+    std::vector<float> x = normals(31, static_cast<uint64_t>(K), K, 3.0f);
+    for (int64_t j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = 0.0f;  // an all-zero block: d = 0
+    if (K >= 64) x[40] = 1e-30f;                                          // a tiny block value
+    std::vector<BlockQ8> a(static_cast<size_t>(K / 32)), b(a.size());
+    table_.quantize_q8(x.data(), a.data(), K);
+    ref.quantize_q8(x.data(), b.data(), K);
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i].d, b[i].d) << "isa=" << table_.isa << " K=" << K << " block " << i;
+      ASSERT_EQ(a[i].s, b[i].s) << "isa=" << table_.isa << " K=" << K << " block " << i;
+      ASSERT_EQ(std::memcmp(a[i].qs, b[i].qs, 32), 0) << "isa=" << table_.isa << " K=" << K << " block " << i;
+      int32_t s = 0;
+      for (int j = 0; j < 32; ++j) {
+        s += b[i].qs[j];
+        const float xj = x[i * 32 + static_cast<size_t>(j)];
+        // Reconstruction within half a step (plus the rounding of x * (1/d)).
+        ASSERT_LE(std::fabs(b[i].d * b[i].qs[j] - xj), 0.5f * b[i].d * (1.0f + 1e-5f) + 1e-38f);
+      }
+      ASSERT_EQ(s, b[i].s);
+    }
+  }
+}
+
+struct TileCase {
+  std::vector<uint8_t> w;        // [n_rows, row_bytes]
+  std::vector<BlockQ8> x;        // [n_tok, K/32]
+  int64_t rb = 0;
+};
+
+TileCase make_tile_case(DType t, int64_t n_rows, int64_t n_tok, int64_t K, uint64_t seed) {
+  TileCase c;
+  c.rb = row_bytes(t, K);
+  c.w.resize(static_cast<size_t>(n_rows * c.rb));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    std::vector<float> src = normals(seed, static_cast<uint64_t>(r), K);
+    for (int64_t i = 0; i < K; ++i) src[static_cast<size_t>(i)] *= 1.0f + static_cast<float>((i / 32) % 5);
+    quantize_row_ref(t, src.data(), c.w.data() + r * c.rb, K);
+  }
+  const KernelTable ref = ref_kernels();
+  c.x.resize(static_cast<size_t>(n_tok * K / 32));
+  for (int64_t tk = 0; tk < n_tok; ++tk) {
+    std::vector<float> xs = normals(seed + 1, static_cast<uint64_t>(tk), K);
+    ref.quantize_q8(xs.data(), c.x.data() + tk * (K / 32), K);
+  }
+  return c;
+}
+
+// For one (row, token): lane_mag = sum_b |c_b| * L_b with L_b = sum_j (|qw_j| + 256) |qx_j|
+// (|lane sums| after the offset corrections: Q4_0 adds at most 16 |qx_j| per
+// element, Q8_0 with VNNI 256 |qx_j|), term_mag = sum_b |c_b isum_b|, abs_mag =
+// sum_b |c_b| sum_j |qw_j qx_j|, exact = the long double dot of the
+// dequantized weights and activations. Block scales d_w are the f16 at the
+// start of every Q4_0 / Q8_0 block.
+void tile_magnitudes(DType t, const uint8_t* row, const BlockQ8* x, int64_t K, double* lane_mag, double* term_mag,
+                     double* abs_mag, long double* exact) {
+  const std::vector<float> w = dequantize(t, row, K);
+  const int64_t bb = row_bytes(t, 32);
+  *lane_mag = *term_mag = *abs_mag = 0;
+  *exact = 0;
+  for (int64_t b = 0; b < K / 32; ++b) {
+    uint16_t dh;
+    std::memcpy(&dh, row + b * bb, 2);
+    const double dw = f16_to_f32(dh);
+    const double c = std::fabs(dw * x[b].d);
+    double lm = 0, am = 0;
+    long double tm = 0;
+    for (int j = 0; j < 32; ++j) {
+      const float wj = w[static_cast<size_t>(b * 32 + j)];
+      const double qw = dw != 0 ? std::fabs(wj / dw) : 0;
+      const int qx = x[b].qs[j];
+      lm += (qw + 256.0) * std::abs(qx);
+      am += qw * std::abs(qx);
+      tm += static_cast<long double>(wj) * x[b].d * qx;
+      *exact += static_cast<long double>(wj) * (static_cast<long double>(x[b].d) * qx);
+    }
+    *term_mag += std::fabs(static_cast<double>(tm));
+    *lane_mag += c * lm;
+    *abs_mag += c * am;
+  }
+}
+
+TEST_P(IsaTest, TileQ8MatchesReferenceOnEveryTileShape) {
+  const KernelTable ref = ref_kernels();
+  const std::vector<DType> types = q8_dtypes(table_);
+  ASSERT_FALSE(types.empty());
+  for (DType t : types) {
+    ASSERT_NE(ref.tile_q8_for(t), nullptr) << "no reference q8 tile kernel for " << dtype_name(t);
+    for (int64_t K : {32, 96, 4096}) {
+      const int64_t nb = K / 32;
+      // Row and token counts that hit every remainder of 2x2 and 4x4 tiles.
+      const int64_t R = 9, TT = 7;
+      TileCase c = make_tile_case(t, R, TT, K, 500 + static_cast<uint64_t>(K));
+      std::vector<float> got(static_cast<size_t>(R * TT), NAN), want(got.size(), NAN);
+      table_.tile_q8_for(t)(c.w.data(), c.rb, R, c.x.data(), nb, TT, K, got.data(), R);
+      ref.tile_q8_for(t)(c.w.data(), c.rb, R, c.x.data(), nb, TT, K, want.data(), R);
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t tk = 0; tk < TT; ++tk) {
+          const BlockQ8* xr = c.x.data() + tk * nb;
+          const uint8_t* wr = c.w.data() + r * c.rb;
+          double lane_mag, term_mag, abs_mag;
+          long double exact;
+          tile_magnitudes(t, wr, xr, K, &lane_mag, &term_mag, &abs_mag, &exact);
+          const size_t i = static_cast<size_t>(tk * R + r);
+          const double ref_err = std::fabs(static_cast<double>(want[i]) - static_cast<double>(exact));
+          ASSERT_LE(ref_err, 2.0 * kU * term_mag + 1e-30)
+              << dtype_name(t) << " K=" << K << " r=" << r << " t=" << tk << ": reference tile vs exact";
+          // Bit-identical to a 1x1 tile (what decode of a lone row computes).
+          float one = NAN;
+          table_.tile_q8_for(t)(wr, 0, 1, xr, 0, 1, K, &one, 1);
+          ASSERT_EQ(std::memcmp(&one, &got[i], sizeof(float)), 0)
+              << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " r=" << r << " t=" << tk
+              << ": tile position changes the result (" << one << " vs " << got[i] << ")";
+        }
+      }
+      // Against the reference with the derived bound.
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t tk = 0; tk < TT; ++tk) {
+          const size_t i = static_cast<size_t>(tk * R + r);
+          double lane_mag, term_mag, abs_mag;
+          long double exact;
+          tile_magnitudes(t, c.w.data() + r * c.rb, c.x.data() + tk * nb, K, &lane_mag, &term_mag, &abs_mag, &exact);
+          const double bound = static_cast<double>(nb + 4) * kU * lane_mag;
+          const double e = std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
+          EXPECT_LE(e, bound) << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " r=" << r
+                              << " t=" << tk << " got=" << got[i] << " ref=" << want[i] << " bound=" << bound;
+          // Witness: with coherent signs (|dot| == abs_mag) an average block
+          // is larger than the bound, so a dropped block would be caught.
+          if (K == 4096 && r == 0 && tk == 0) {
+            EXPECT_GT(abs_mag / static_cast<double>(nb), bound)
+                << "test too weak for " << dtype_name(t) << ": a dropped block could hide in the bound";
+          }
+        }
+      }
+    }
+  }
+}
+
+// --------------------------------------------------------------------------
 // matmul
 
 struct Weights {
@@ -271,12 +440,22 @@ TEST_P(IsaTest, MatmulIndependentOfThreadsAndBatch) {
     for (size_t i = 1; i < outs.size(); ++i)
       ASSERT_EQ(std::memcmp(outs[i].data(), outs[0].data(), outs[0].size() * sizeof(float)), 0)
           << "isa=" << table_.isa << " dtype=" << dtype_name(t) << ": results depend on thread count";
-    // And every element is the table's row dot (matmul adds no arithmetic).
+    // And every element is the table's row dot, or for q8-path dtypes the
+    // 1x1 tile of the quantized row (matmul adds no arithmetic).
     RowDotFn dot = table_.dot_for(t);
-    for (int64_t tok = 0; tok < T; ++tok)
-      for (int64_t n = 0; n < N; ++n)
-        ASSERT_EQ(outs[0][static_cast<size_t>(tok * N + n)], dot(w.view.row(n), x.data() + tok * K, K))
-            << dtype_name(t) << " t=" << tok << " n=" << n;
+    TileDotQ8Fn tile = table_.tile_q8_for(t);
+    std::vector<BlockQ8> xq(static_cast<size_t>(K / 32));
+    for (int64_t tok = 0; tok < T; ++tok) {
+      if (tile) table_.quantize_q8(x.data() + tok * K, xq.data(), K);
+      for (int64_t n = 0; n < N; ++n) {
+        float want = 0;
+        if (tile)
+          tile(w.view.row(n), 0, 1, xq.data(), 0, 1, K, &want, 1);
+        else
+          want = dot(w.view.row(n), x.data() + tok * K, K);
+        ASSERT_EQ(outs[0][static_cast<size_t>(tok * N + n)], want) << dtype_name(t) << " t=" << tok << " n=" << n;
+      }
+    }
   }
 }
 

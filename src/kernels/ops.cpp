@@ -2,14 +2,54 @@
 // table's entries, chosen once at start-up.
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "base/check.h"
 
 namespace herd::kernels {
 
+namespace {
+
+// Tokens per pass over the weights in the q8 path: their quantized rows
+// (32 x K/32 x 40 bytes, 573 KB at K = 14336) stay in L2 while a thread's
+// weight rows stream past, each row block reused by every token of the tile.
+constexpr int64_t kQ8TokenChunk = 32;
+
+void matmul_q8(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out,
+               TileDotQ8Fn tile) {
+  const int64_t N = w.rows(), K = w.cols(), nb = K / 32;
+  std::vector<BlockQ8> tmp;
+  BlockQ8* xq = ctx.q8;
+  if (xq == nullptr || ctx.q8_blocks < T * nb) {
+    tmp.resize(static_cast<size_t>(T * nb));  // off the hot path only (see ExecContext)
+    xq = tmp.data();
+  }
+  const QuantizeQ8Fn quantize = ctx.table->quantize_q8;
+  ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * K, xq + t * nb, K);
+  });
+  const int64_t stride = w.row_stride();
+  ctx.pool->parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1, int) {
+        for (int64_t t0 = 0; t0 < T; t0 += kQ8TokenChunk) {
+          const int64_t tn = std::min(kQ8TokenChunk, T - t0);
+          tile(w.data + n0 * stride, stride, n1 - n0, xq + t0 * nb, nb, tn, K, out + t0 * N + n0, N);
+        }
+      },
+      16);
+}
+
+}  // namespace
+
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
+  if (TileDotQ8Fn tile = ctx.table->tile_q8_for(w.dtype); tile != nullptr && K % 32 == 0) {
+    matmul_q8(ctx, x, T, w, out, tile);
+    return;
+  }
   RowDotFn dot = ctx.table->dot_for(w.dtype);
   HERD_DCHECK(dot != nullptr, "no row dot for %s", dtype_name(w.dtype));
   const int64_t stride = w.row_stride();

@@ -15,6 +15,11 @@
 namespace herd::kernels {
 
 // out[T, N] = x[T, K] . W[N, K]^T  (W in any supported dtype; K == W.cols()).
+// Dtypes with a q8 kernel in the table (Q8_0, Q4_0) go through quantized
+// activations: each x row is quantized once to BlockQ8 (into ctx.q8) and the
+// products are integer (kernel_table.h); the others use the f32 row dots.
+// Either way each output element is one fixed-order reduction: identical for
+// any thread count and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
 
 // y[T, D] = x / sqrt(mean(x^2) + eps) * weight[D]; sum of squares in double.

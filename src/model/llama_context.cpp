@@ -28,6 +28,10 @@ LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_b
   gate_.resize(B * c_.d_ff);
   up_.resize(B * c_.d_ff);
   pos_.resize(B);
+  const int64_t max_k = std::max({c_.d_model, c_.d_ff, c_.n_heads * c_.head_dim});
+  xq_.resize(B * static_cast<size_t>(max_k / 32 + 1));
+  exec_.q8 = xq_.data();
+  exec_.q8_blocks = static_cast<int64_t>(xq_.size());
   scores_.assign(static_cast<size_t>(exec_.pool->size()), std::vector<float>(static_cast<size_t>(n_ctx)));
   for (auto& s : scores_) score_ptrs_.push_back(s.data());
 }
@@ -35,6 +39,7 @@ LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_b
 uint64_t LlamaContext::state_bytes() const {
   uint64_t act = (x_.size() + xn_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + proj_.size() +
                   gate_.size() + up_.size()) * sizeof(float);
+  act += xq_.size() * sizeof(kernels::BlockQ8);
   return kv_.bytes() + act + scores_.size() * static_cast<uint64_t>(n_ctx_) * sizeof(float);
 }
 

@@ -67,6 +67,9 @@ class LlamaContext {
   std::vector<float> gate_;    // [T, d_ff]
   std::vector<float> up_;      // [T, d_ff]
   std::vector<int64_t> pos_;   // [T] absolute positions
+  // [T, max(d_model, d_ff, n_heads * head_dim) / 32] a matmul's activations
+  // quantized for the integer dot kernels (exec_.q8 points here).
+  std::vector<kernels::BlockQ8> xq_;
   std::vector<std::vector<float>> scores_;  // [workers][n_ctx] attention scratch
   std::vector<float*> score_ptrs_;
 };

@@ -1,0 +1,292 @@
+// herd bench: prompt-processing and decode speed, like llama-bench.
+//
+// Tests (each repeated -r times, after one warm-up that faults in every weight
+// page):
+//   pp<P>: P random token ids evaluated from an empty context in batches of -b
+//          (default P), logits of the last token only;
+//   tg<N>: N tokens decoded one at a time from an empty context.
+// Token ids are random (uniform over the vocabulary, fixed seed): speed does
+// not depend on them, so no tokenizer is needed.
+//
+// Besides tokens/s (mean, standard deviation and median over repetitions) it
+// reports the process's peak RSS, a memory read bandwidth measured in the same
+// run (every pool thread streams its share of a buffer 8x larger than a 32 MiB
+// L3, best of several passes), and the decode roofline share:
+//   weight bytes read per token x tg tokens/s / read bandwidth.
+// The bandwidth buffer is allocated after the tests, so it is not in the
+// reported peak RSS.
+//
+// Output: a markdown table (default) or, with -o json, an array of objects
+// with llama-bench's field names plus herd's (isa, median_ts, peak_rss_bytes,
+// mem_read_gbs, weight_bytes_per_token, roofline_share).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "kernels/kernel_table.h"
+#include "model/llama_context.h"
+
+namespace herd::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TestResult {
+  std::string name;  // "pp512", "tg128"
+  int64_t n_prompt = 0, n_gen = 0;
+  std::vector<int64_t> ns;  // one per repetition
+  std::vector<double> ts;   // tokens/s per repetition
+};
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+double stddev(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size() - 1));  // sample stddev, as llama-bench
+}
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+uint64_t peak_rss_bytes() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// Multi-threaded streaming read of `bytes` bytes: each pool worker sums its
+// contiguous share (4 independent accumulators so the loads pipeline). Best
+// of `passes` passes, in GB/s (1e9 bytes/s).
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int passes) {
+  const size_t n = bytes / sizeof(uint64_t);
+  std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
+  for (size_t i = 0; i < n; ++i) buf[i] = i;  // fault every page in
+  std::vector<uint64_t> sinks(static_cast<size_t>(pool.size()) * 8, 0);  // one cache line per worker
+  double best = 0;
+  for (int p = 0; p < passes; ++p) {
+    const auto t0 = Clock::now();
+    pool.parallel_for(
+        static_cast<int64_t>(n / 64),
+        [&](int64_t b, int64_t e, int w) {
+          const uint64_t* q = buf.get() + b * 64;
+          const uint64_t* end = buf.get() + e * 64;
+          uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (; q < end; q += 8) {
+            s0 += q[0] ^ q[4];
+            s1 += q[1] ^ q[5];
+            s2 += q[2] ^ q[6];
+            s3 += q[3] ^ q[7];
+          }
+          sinks[static_cast<size_t>(w) * 8] += s0 + s1 + s2 + s3;
+        },
+        1);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / s / 1e9);
+  }
+  volatile uint64_t keep = 0;
+  for (uint64_t v : sinks) keep = keep + v;
+  (void)keep;
+  return best;
+}
+
+// Bytes of weights one decoded token reads: every matrix once, plus one
+// embedding row (the embedding table is read in full only when it is also
+// the output matrix) and the norm vectors.
+uint64_t weight_bytes_per_token(const model::LlamaModel& m) {
+  const auto& c = m.config();
+  uint64_t b = m.weight_bytes();
+  if (!c.tied_embeddings) b -= static_cast<uint64_t>(m.tok_embd().nbytes() - m.tok_embd().row_stride());
+  return b;
+}
+
+uint64_t n_params(const model::LlamaModel& m) {
+  uint64_t n = static_cast<uint64_t>(m.tok_embd().numel());
+  if (!m.config().tied_embeddings) n += static_cast<uint64_t>(m.output().numel());
+  for (const auto& l : m.layers())
+    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      n += static_cast<uint64_t>(t->numel());
+  n += static_cast<uint64_t>(m.config().d_model) * (2 * m.layers().size() + 1);
+  return n;
+}
+
+// "llama 8B Q4_0"-style description: the dtype of the largest matrix kind
+// (w_gate), as llama-bench names a file by its dominant type.
+std::string model_type(const model::LlamaModel& m, uint64_t params) {
+  char size[32];
+  const double p = static_cast<double>(params);
+  if (p >= 1e9)
+    std::snprintf(size, sizeof size, "%.0fB", p / 1e9);
+  else
+    std::snprintf(size, sizeof size, "%.0fM", p / 1e6);
+  std::string t = m.layers().empty() ? "?" : dtype_name(m.layers()[0].w_gate.dtype);
+  for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return std::string("llama ") + size + " " + t;
+}
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "herd bench: %s\n", e.to_string().c_str());
+  return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  ArgParser p("bench", "-m MODEL [-p N] [-n N] [-t N] [-r N] [-o md|json]");
+  p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory");
+  p.add("-p,--n-prompt", "N", "prompt tokens of the pp test (default 512; 0 skips it)");
+  p.add("-n,--n-gen", "N", "decoded tokens of the tg test (default 128; 0 skips it)");
+  p.add("-b,--batch-size", "N", "tokens per eval call in the pp test (default: all of them)");
+  p.add("-t,--threads", "N", "compute threads (default: all hardware threads)");
+  p.add("-r,--repetitions", "N", "repetitions of each test (default 3)");
+  p.add("-o,--output", "FMT", "md (default) or json");
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  p.add("--bw-mib", "N", "size of the bandwidth test buffer in MiB (default 256)");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (!p.has("--model")) {
+    std::fprintf(stderr, "herd bench: -m MODEL is required\n");
+    return 2;
+  }
+  Result<int64_t> n_prompt = p.get_int("--n-prompt", 512, 0, 1 << 20);
+  Result<int64_t> n_gen = p.get_int("--n-gen", 128, 0, 1 << 20);
+  Result<int64_t> threads = p.get_int("--threads", default_threads(), 1, 1024);
+  Result<int64_t> reps = p.get_int("--repetitions", 3, 1, 1000);
+  Result<int64_t> bw_mib = p.get_int("--bw-mib", 256, 16, 1 << 16);
+  for (const auto* r : {&n_prompt, &n_gen, &threads, &reps, &bw_mib})
+    if (!r->has_value()) return fail(r->error());
+  Result<int64_t> batch = p.get_int("--batch-size", std::max<int64_t>(*n_prompt, 1), 1, 1 << 20);
+  if (!batch.has_value()) return fail(batch.error());
+  const std::string fmt = p.get("--output", "md");
+  if (fmt != "md" && fmt != "json") {
+    std::fprintf(stderr, "herd bench: -o must be md or json, not '%s'\n", fmt.c_str());
+    return 2;
+  }
+
+  Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
+  if (!table.has_value()) return fail(table.error());
+  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
+  if (!model.has_value()) return fail(model.error());
+  const model::LlamaConfig& cfg = model->config();
+  ThreadPool pool(static_cast<int>(*threads));
+  kernels::ExecContext exec{&pool, &*table};
+  const int64_t B = std::min(*batch, std::max<int64_t>(*n_prompt, 1));
+  const int64_t n_ctx = std::max<int64_t>(std::max(*n_prompt, *n_gen), 1) + 1;
+  model::LlamaContext ctx(*model, n_ctx, B, exec);
+
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(cfg.vocab_size - 1));
+  std::vector<int32_t> toks(static_cast<size_t>(std::max(*n_prompt, *n_gen)));
+  for (auto& t : toks) t = dist(rng);
+  std::vector<float> logits;
+  logits.reserve(static_cast<size_t>(cfg.vocab_size));
+
+  // Warm-up: one decoded token reads every weight once (page faults, caches).
+  ctx.reset();
+  if (Status s = ctx.eval(std::span<const int32_t>(toks.data(), 1), false, &logits); !s.has_value())
+    return fail(s.error());
+
+  std::vector<TestResult> results;
+  auto run_test = [&](const std::string& name, int64_t np, int64_t ng) -> Status {
+    TestResult r;
+    r.name = name;
+    r.n_prompt = np;
+    r.n_gen = ng;
+    for (int64_t rep = 0; rep < *reps; ++rep) {
+      ctx.reset();
+      const auto t0 = Clock::now();
+      for (int64_t i = 0; i < np; i += B) {
+        const int64_t n = std::min(B, np - i);
+        if (Status s = ctx.eval(std::span<const int32_t>(toks.data() + i, static_cast<size_t>(n)), false, &logits);
+            !s.has_value())
+          return s;
+      }
+      for (int64_t i = 0; i < ng; ++i)
+        if (Status s = ctx.eval(std::span<const int32_t>(toks.data() + i, 1), false, &logits); !s.has_value())
+          return s;
+      const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+      r.ns.push_back(ns);
+      r.ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(std::max<int64_t>(ns, 1)));
+      std::fprintf(stderr, "herd bench: %s rep %lld: %.3f tok/s\n", name.c_str(), static_cast<long long>(rep + 1),
+                   r.ts.back());
+    }
+    results.push_back(std::move(r));
+    return Ok{};
+  };
+  if (*n_prompt > 0)
+    if (Status s = run_test("pp" + std::to_string(*n_prompt), *n_prompt, 0); !s.has_value()) return fail(s.error());
+  if (*n_gen > 0)
+    if (Status s = run_test("tg" + std::to_string(*n_gen), 0, *n_gen); !s.has_value()) return fail(s.error());
+
+  const uint64_t rss = peak_rss_bytes();
+  const double bw = measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 5);
+  const uint64_t wbt = weight_bytes_per_token(*model);
+  const uint64_t params = n_params(*model);
+  const std::string mtype = model_type(*model, params);
+  const std::string fname = p.get("--model");
+
+  if (fmt == "json") {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : results) {
+      std::vector<double> nsd(r.ns.begin(), r.ns.end());
+      nlohmann::json j;
+      j["model_filename"] = fname;
+      j["model_type"] = mtype;
+      j["model_size"] = model->weight_bytes();
+      j["model_n_params"] = params;
+      j["n_batch"] = B;
+      j["n_ubatch"] = B;
+      j["n_threads"] = *threads;
+      j["isa"] = table->isa;
+      j["n_prompt"] = r.n_prompt;
+      j["n_gen"] = r.n_gen;
+      j["avg_ns"] = static_cast<uint64_t>(mean(nsd));
+      j["stddev_ns"] = static_cast<uint64_t>(stddev(nsd));
+      j["avg_ts"] = mean(r.ts);
+      j["stddev_ts"] = stddev(r.ts);
+      j["median_ts"] = median(r.ts);
+      j["samples_ns"] = r.ns;
+      j["samples_ts"] = r.ts;
+      j["peak_rss_bytes"] = rss;
+      j["mem_read_gbs"] = bw;
+      j["weight_bytes_per_token"] = wbt;
+      if (r.n_gen > 0) j["roofline_share"] = static_cast<double>(wbt) * mean(r.ts) / (bw * 1e9);
+      arr.push_back(j);
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return 0;
+  }
+  std::printf("| model | size | params | isa | threads | test | t/s | median t/s | peak RSS | roofline |\n");
+  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const auto& r : results) {
+    char roof[32] = "";
+    if (r.n_gen > 0) std::snprintf(roof, sizeof roof, "%.0f%%", 100.0 * static_cast<double>(wbt) * mean(r.ts) / (bw * 1e9));
+    std::printf("| %s | %.2f GiB | %.2f B | %s | %lld | %s | %.2f ± %.2f | %.2f | %.2f GiB | %s |\n", mtype.c_str(),
+                static_cast<double>(model->weight_bytes()) / (1 << 30), static_cast<double>(params) / 1e9, table->isa,
+                static_cast<long long>(*threads), r.name.c_str(), mean(r.ts), stddev(r.ts), median(r.ts),
+                static_cast<double>(rss) / (1 << 30), roof);
+  }
+  std::printf("\nmemory read bandwidth %.1f GB/s (%lld threads, %lld MiB buffer); weights read per token %.3f GB\n", bw,
+              static_cast<long long>(*threads), static_cast<long long>(*bw_mib), static_cast<double>(wbt) / 1e9);
+  return 0;
+}
+
+}  // namespace herd::cli
