@@ -16,7 +16,9 @@
 #include "formats/hf_checkpoint.h"
 #include "formats/safetensors.h"
 #include "kv/kv_cache.h"
+#include "model/chat_template_info.h"
 #include "model/llama_model.h"
+#include "model/model_tokenizer.h"
 
 namespace herd::cli {
 namespace {
@@ -107,6 +109,13 @@ int cmd_inspect(int argc, char** argv) {
   for (size_t i = 0; i < c.inv_freq.size(); ++i)
     max_div = std::max(max_div, std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim)) / c.inv_freq[i]);
   std::printf("  llama3 rope scaling: %s (largest frequency divisor %.4g)\n", max_div > 1.0001 ? "yes" : "no", max_div);
+  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*m);
+  if (tok.has_value()) {
+    std::printf("  tokenizer: %d tokens, bos %d, eos %d\n", tok->n_vocab(), tok->vocab().bos_id, tok->vocab().eos_id);
+  } else {
+    std::printf("  tokenizer: none usable (%s)\n", tok.error().to_string().c_str());
+  }
+  std::printf("  chat format: %s\n", model::chat_template_info(*m, tok.has_value() ? &*tok : nullptr).description.c_str());
 
   const int64_t kv_dim = c.n_kv_heads * c.head_dim;
   const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim);

@@ -64,6 +64,8 @@ shape="$(/usr/bin/python3 -c "import numpy as np; print(np.load('$tmp/l.npy').sh
 out="$("$HERD" inspect "$m" 2>&1)"
 grep -q "memory plan" <<<"$out" && grep -q "blk.1.ffn_down.weight" <<<"$out" && grep -q "q6_k" <<<"$out" \
   && pass "inspect shows tensors, dtype mix, memory plan" || fail "inspect" "$out"
+grep -q "chat format: Llama 3.1 (herd's native renderer" <<<"$out" && pass "inspect names the chat format" \
+  || fail "inspect names the chat format" "$out"
 out="$("$HERD" tokenize -m "$m" "Hello world" 2>&1)"
 grep -q "9906" <<<"$out" && pass "tokenize from a GGUF" || fail "tokenize from a GGUF" "$out"
 
