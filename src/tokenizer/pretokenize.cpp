@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
@@ -27,7 +28,7 @@ struct Cp {
 
 constexpr uint32_t kInvalidCp = 0xFFFFFFFFu;
 
-Cls classify(uint32_t cp) {
+Cls classify_slow(uint32_t cp) {
   if (cp < 0x80) {
     if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') return Cls::kLetter;
     if (cp >= '0' && cp <= '9') return Cls::kNumber;
@@ -41,8 +42,38 @@ Cls classify(uint32_t cp) {
   return Cls::kOther;
 }
 
-Cp at(std::string_view text, size_t pos) {
+// classify_slow() precomputed for the Basic Multilingual Plane (64 KiB, built once,
+// thread-safe as a function-local static); the range tables' binary searches are the
+// main cost of non-ASCII text otherwise.
+constexpr uint32_t kTableSize = 0x10000;
+const Cls* bmp_classes() {
+  static const std::vector<Cls> table = [] {
+    std::vector<Cls> t(kTableSize);
+    for (uint32_t cp = 0; cp < kTableSize; ++cp) t[cp] = classify_slow(cp);
+    return t;
+  }();
+  return table.data();
+}
+
+Cls classify(uint32_t cp) { return cp < kTableSize ? bmp_classes()[cp] : classify_slow(cp); }
+
+// ASCII and well-formed 2- and 3-byte sequences decode inline; anything else (4-byte
+// sequences, invalid or truncated bytes) goes through the strict decoder (utf8.h).
+[[gnu::always_inline]] inline Cp at(std::string_view text, size_t pos) {
   if (pos >= text.size()) return {0, 0, Cls::kEnd};
+  static const Cls* const classes = bmp_classes();
+  const auto* p = reinterpret_cast<const uint8_t*>(text.data()) + pos;
+  const size_t avail = text.size() - pos;
+  const uint8_t b0 = p[0];
+  if (b0 < 0x80) return {b0, 1, classes[b0]};
+  if (b0 >= 0xC2 && b0 <= 0xDF && avail >= 2 && (p[1] & 0xC0) == 0x80) {
+    const uint32_t cp = (b0 & 0x1Fu) << 6 | (p[1] & 0x3Fu);
+    return {cp, 2, classes[cp]};
+  }
+  if ((b0 & 0xF0) == 0xE0 && avail >= 3 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+    const uint32_t cp = (b0 & 0x0Fu) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
+    if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) return {cp, 3, classes[cp]};  // else: strict path
+  }
   Utf8Step s = utf8_step(text, pos);
   if (s.status != Utf8Status::kValid) return {kInvalidCp, 1, Cls::kOther};  // one byte each
   return {s.cp, s.len, classify(s.cp)};
