@@ -9,4 +9,5 @@ int cmd_make_model(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_template(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
 }  // namespace herd::cli

@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"make-model", herd::cli::cmd_make_model, "write a random-weight model in the real format"},
     {"bench", herd::cli::cmd_bench, "measure prompt and decode speed (like llama-bench)"},
     {"template", herd::cli::cmd_template, "print the chat prompt (or its token ids) for a conversation"},
+    {"chat", herd::cli::cmd_chat, "chat with a Llama 3.1 Instruct model in the terminal"},
 };
 
 void usage() {

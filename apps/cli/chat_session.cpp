@@ -1,0 +1,287 @@
+// See chat_session.h.
+#include "chat_session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "chat/tool_calls.h"
+#include "sandbox.h"
+
+namespace herd::cli {
+namespace {
+
+constexpr int kMaxToolRounds = 8;  // generation rounds per user turn (tool loop)
+
+void out(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+ChatSession::ChatSession(model::LlamaContext& ctx, const tokenizer::Tokenizer& tok, ChatOptions opts,
+                         std::atomic<bool>* interrupt)
+    : ctx_(ctx),
+      tok_(tok),
+      opts_(std::move(opts)),
+      interrupt_(interrupt),
+      sampler_(opts_.sampling),
+      stops_(chat::StopTokens::from_tokenizer(tok)) {
+  if (opts_.allow_tools) tools_.builtin.push_back("code_interpreter");
+}
+
+std::vector<chat::Message> ChatSession::messages() const {
+  std::vector<chat::Message> all;
+  if (!system_.empty()) all.push_back({"system", system_, {}, "", ""});
+  all.insert(all.end(), msgs_.begin(), msgs_.end());
+  return all;
+}
+
+int64_t ChatSession::n_past() const { return ctx_.n_past(); }
+int64_t ChatSession::n_ctx() const { return ctx_.n_ctx(); }
+
+void ChatSession::set_system(std::string text) {
+  system_ = std::move(text);
+  cache_valid_ = false;
+}
+
+void ChatSession::set_tools(chat::ToolSet tools) {
+  tools_ = std::move(tools);
+  cache_valid_ = false;
+}
+
+void ChatSession::reset() {
+  msgs_.clear();
+  cache_ids_.clear();
+  ctx_.reset();
+  cache_valid_ = false;
+}
+
+void ChatSession::context_full_message(int64_t need) const {
+  std::printf(
+      "[context full: the conversation holds %lld of %lld tokens and this needs %lld more. "
+      "Use /reset to start a new conversation (or /save FILE first), or restart herd chat with a larger -c "
+      "(up to the model's trained context).]\n",
+      static_cast<long long>(cache_valid_ ? ctx_.n_past() : 0), static_cast<long long>(ctx_.n_ctx()),
+      static_cast<long long>(need));
+  std::fflush(stdout);
+}
+
+Status ChatSession::prefill(const std::vector<int32_t>& ids) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t B = ctx_.max_batch();
+  for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(B)) {
+    const size_t n = std::min(ids.size() - i, static_cast<size_t>(B));
+    Status s = ctx_.eval(std::span<const int32_t>(ids.data() + i, n), false, &logits_);
+    if (!s.has_value()) return s;
+    cache_ids_.insert(cache_ids_.end(), ids.begin() + static_cast<std::ptrdiff_t>(i),
+                      ids.begin() + static_cast<std::ptrdiff_t>(i + n));
+  }
+  last_prefill_ = static_cast<int64_t>(ids.size());
+  if (opts_.verbose)
+    std::fprintf(stderr, "[prefill %lld tokens in %.2f s, context %lld/%lld]\n", static_cast<long long>(ids.size()),
+                 seconds_since(t0), static_cast<long long>(ctx_.n_past()), static_cast<long long>(ctx_.n_ctx()));
+  return {};
+}
+
+// Renders and prefills `turn` (appending it to the conversation): the turn alone when
+// the cache is valid, else the whole conversation from an empty cache.
+Status ChatSession::prefill_turn(const std::vector<chat::Message>& turn, bool generation_prompt) {
+  chat::FormatOptions f = opts_.format;
+  f.add_generation_prompt = generation_prompt;
+  const bool rebuild = !cache_valid_;
+  Result<chat::Prompt> prompt = [&]() -> Result<chat::Prompt> {
+    if (!rebuild) return chat::format_messages(turn, f, /*add_bos=*/false);
+    std::vector<chat::Message> all = messages();
+    all.insert(all.end(), turn.begin(), turn.end());
+    return chat::render_prompt(all, tools_, f);
+  }();
+  if (!prompt.has_value()) return prompt.error();
+  Result<std::vector<int32_t>> ids = prompt->ids(tok_);
+  if (!ids.has_value()) return ids.error();
+  const int64_t need = static_cast<int64_t>(ids->size());
+  // Room for the turn plus at least one generated token and its closing token.
+  const int64_t base = rebuild ? 0 : ctx_.n_past();
+  if (base + need + (generation_prompt ? 2 : 0) > ctx_.n_ctx()) {
+    context_full_message(need);
+    return err(ErrorCode::kOutOfRange, "context full");
+  }
+  if (rebuild) {
+    ctx_.reset();
+    cache_ids_.clear();
+    cache_valid_ = false;
+  }
+  Status s = prefill(*ids);
+  if (!s.has_value()) {
+    cache_valid_ = false;
+    return s;
+  }
+  msgs_.insert(msgs_.end(), turn.begin(), turn.end());
+  cache_valid_ = true;
+  return {};
+}
+
+Result<ChatSession::GenEnd> ChatSession::generate_one() {
+  GenEnd end;
+  tokenizer::StreamDecoder dec(tok_);
+  chat::StreamingToolParser parser;
+  std::string shown;  // what push() returned
+  int64_t generated = 0;
+  int32_t close_id = stops_.eot;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    if (interrupt_ && interrupt_->load()) {
+      end.interrupted = true;
+      break;
+    }
+    if (generated >= opts_.n_predict) {
+      end.reason = chat::StopReason::kLength;
+      break;
+    }
+    const int32_t id = sampler_.sample(logits_, cache_ids_);
+    const chat::StopReason r = stops_.classify(id);
+    if (r != chat::StopReason::kNone && !opts_.ignore_eos) {
+      end.reason = r;
+      if (r == chat::StopReason::kEndOfMessage) close_id = id;
+      break;
+    }
+    if (ctx_.n_past() + 2 > ctx_.n_ctx()) {  // room for this token and the closing one
+      end.reason = chat::StopReason::kLength;
+      end.context_full = true;
+      break;
+    }
+    ++generated;
+    std::string text;
+    if (tok_.is_special(id)) {
+      text = dec.flush();
+      text += tok_.token_bytes(id);
+    } else {
+      text = dec.push(id);
+    }
+    const std::string show = parser.push(text);
+    shown += show;
+    out(show);
+    Status s = ctx_.eval(std::span<const int32_t>(&id, 1), false, &logits_);
+    if (!s.has_value()) return s.error();
+    cache_ids_.push_back(id);
+  }
+  {
+    const std::string show = parser.push(dec.flush());
+    shown += show;
+    out(show);
+  }
+  chat::ParsedOutput po = parser.finish();
+  out(po.content);
+  po.content = shown + po.content;  // push() results then finish().content = the content
+  // Close the message in the cache as the renderer would (eot, or eom for a call).
+  if (close_id >= 0) {
+    Status s = ctx_.eval(std::span<const int32_t>(&close_id, 1), false, &logits_);
+    if (!s.has_value()) return s.error();
+    cache_ids_.push_back(close_id);
+  }
+  chat::Message a{"assistant", po.content, po.tool_calls, "", ""};
+  std::printf("\n");
+  for (const chat::ToolCall& c : a.tool_calls) {
+    Result<std::string> call_text = chat::render_tool_call(c, opts_.format.tool_format);
+    const std::string body = call_text.has_value() ? *call_text : c.name + " " + c.arguments;
+    if (c.name == "code_interpreter")
+      std::printf("[tool call] code_interpreter:\n%s\n", body.c_str());
+    else
+      std::printf("[tool call] %s\n", body.c_str());
+  }
+  if (end.interrupted) std::printf("[interrupted]\n");
+  if (end.context_full) context_full_message(1);
+  std::fflush(stdout);
+  msgs_.push_back(std::move(a));
+  if (opts_.verbose) {
+    const double dt = seconds_since(t0);
+    std::fprintf(stderr, "[generated %lld tokens in %.2f s (%.1f tok/s), stop: %s, context %lld/%lld]\n",
+                 static_cast<long long>(generated), dt, static_cast<double>(generated) / std::max(dt, 1e-9),
+                 end.interrupted ? "interrupted" : end.context_full ? "context full" : chat::stop_reason_name(end.reason),
+                 static_cast<long long>(ctx_.n_past()), static_cast<long long>(ctx_.n_ctx()));
+    if (!po.rejected.empty()) std::fprintf(stderr, "[tool-call parse: %s]\n", po.rejected.c_str());
+  }
+  return end;
+}
+
+std::vector<chat::Message> ChatSession::run_tool_calls(const chat::Message& assistant) {
+  std::vector<chat::Message> results;
+  for (const chat::ToolCall& c : assistant.tool_calls) {
+    if (c.name != "code_interpreter") {
+      std::printf("[not executed: herd has no executor for %s]\n", c.name.c_str());
+      continue;
+    }
+    if (!opts_.allow_tools) {
+      std::printf("[not executed: code_interpreter runs only when herd chat is started with --allow-tools]\n");
+      continue;
+    }
+    const nlohmann::json args = nlohmann::json::parse(c.arguments, nullptr, /*allow_exceptions=*/false);
+    const std::string code = args.is_object() && args.contains("code") && args["code"].is_string()
+                                 ? args["code"].get<std::string>()
+                                 : std::string();
+    SandboxLimits limits;
+    limits.cancel = interrupt_;
+    limits.cpu_seconds = opts_.tool_cpu_seconds;
+    limits.wall_seconds = 3 * opts_.tool_cpu_seconds;
+    SandboxResult r = run_python_sandboxed(code, limits);
+    const std::string summary = r.summary();
+    std::printf("[ipython]\n%s\n", summary.c_str());
+    results.push_back({"ipython", summary, {}, c.id, ""});
+  }
+  std::fflush(stdout);
+  return results;
+}
+
+Status ChatSession::respond() {
+  for (int round = 0; round < kMaxToolRounds; ++round) {
+    Result<GenEnd> end = generate_one();
+    if (!end.has_value()) return end.error();
+    if (end->interrupted || end->context_full || end->reason == chat::StopReason::kLength) return {};
+    std::vector<chat::Message> results = run_tool_calls(msgs_.back());
+    if (results.empty()) return {};
+    Status s = prefill_turn(results, /*generation_prompt=*/true);
+    if (!s.has_value()) return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
+    if (interrupt_ && interrupt_->load()) return {};
+  }
+  std::printf("[stopped after %d tool rounds]\n", kMaxToolRounds);
+  return {};
+}
+
+Status ChatSession::user_turn(const std::string& text) {
+  Status s = prefill_turn({{"user", text, {}, "", ""}}, /*generation_prompt=*/true);
+  if (!s.has_value()) return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
+  return respond();
+}
+
+Status ChatSession::load(std::vector<chat::Message> messages) {
+  reset();
+  system_.clear();
+  if (!messages.empty() && messages.front().role == "system") {
+    system_ = messages.front().content;
+    messages.erase(messages.begin());
+  }
+  if (messages.empty() && system_.empty()) return {};
+  const bool pending_call = !messages.empty() && messages.back().role == "assistant" &&
+                            !messages.back().tool_calls.empty();
+  Status s = prefill_turn(messages, /*generation_prompt=*/false);
+  if (!s.has_value()) {
+    reset();
+    return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
+  }
+  if (!pending_call) return {};
+  // A conversation that ends in a tool call: handle the call as if just generated.
+  std::vector<chat::Message> results = run_tool_calls(msgs_.back());
+  if (results.empty()) return {};
+  s = prefill_turn(results, /*generation_prompt=*/true);
+  if (!s.has_value()) return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
+  return respond();
+}
+
+}  // namespace herd::cli

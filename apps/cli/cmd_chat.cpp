@@ -1,0 +1,286 @@
+// herd chat: an interactive multi-turn chat in the terminal, streamed.
+//
+//   herd chat -m MODEL [--system TEXT] [--allow-tools] [sampling options]
+//
+// Lines from stdin are user turns (plain reads, no readline; works when stdin is not a
+// terminal). The conversation is rendered in Meta's Llama 3.1 format and kept in the KV
+// cache across turns, so each turn prefills only its own tokens (chat_session.h).
+// Commands: /system TEXT, /reset, /save FILE, /load FILE, /tools FILE, /help, /quit.
+// Ctrl-C stops the current generation (or running tool code); at the prompt a second
+// Ctrl-C, /quit or end of input (Ctrl-D) exits. With --allow-tools the built-in
+// code_interpreter runs model-written Python in a sandbox (sandbox.h); without it
+// nothing is ever executed.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "args.h"
+#include "base/mapped_file.h"
+#include "chat_session.h"
+#include "commands.h"
+#include "kernels/kernel_table.h"
+#include "model/llama_context.h"
+#include "model/model_tokenizer.h"
+
+namespace herd::cli {
+namespace {
+
+std::atomic<bool> g_interrupt{false};
+int g_wake[2] = {-1, -1};  // self-pipe: the SIGINT handler writes a byte to wake poll()
+
+void on_sigint(int) {
+  g_interrupt.store(true);
+  const int saved = errno;
+  if (g_wake[1] >= 0) (void)!write(g_wake[1], "x", 1);
+  errno = saved;
+}
+
+void drain_wake() {
+  char tmp[64];
+  while (read(g_wake[0], tmp, sizeof tmp) > 0) {
+  }
+}
+
+// Reads lines from fd 0 with read(2), waiting in poll() on stdin and the self-pipe, so a
+// Ctrl-C at the prompt is seen however it races with the prompt being printed.
+class LineReader {
+ public:
+  enum class Got { kLine, kEof, kInterrupted };
+  Got next(std::string* line) {
+    for (;;) {
+      if (size_t nl = buf_.find('\n'); nl != std::string::npos) {
+        *line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        if (!line->empty() && line->back() == '\r') line->pop_back();
+        return Got::kLine;
+      }
+      if (eof_) {
+        if (buf_.empty()) return Got::kEof;
+        *line = std::move(buf_);
+        buf_.clear();
+        return Got::kLine;
+      }
+      if (g_interrupt.load()) return Got::kInterrupted;
+      struct pollfd fds[2] = {{0, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0) continue;  // EINTR: the flag or the pipe tells
+      if (fds[1].revents) {
+        drain_wake();
+        continue;
+      }
+      char tmp[4096];
+      ssize_t n = read(0, tmp, sizeof tmp);
+      if (n < 0 && errno == EINTR) {
+        if (g_interrupt.load()) return Got::kInterrupted;
+        continue;
+      }
+      if (n <= 0) {
+        eof_ = true;
+        continue;
+      }
+      buf_.append(tmp, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  std::string buf_;
+  bool eof_ = false;
+};
+
+const char kHelp[] =
+    "commands:\n"
+    "  /system TEXT   set the system prompt (empty clears it); the conversation is re-prefilled\n"
+    "  /reset         start a new conversation (keeps the system prompt and tools)\n"
+    "  /save FILE     write the conversation as JSON (OpenAI-shaped messages)\n"
+    "  /load FILE     replace the conversation with FILE's messages and prefill them\n"
+    "  /tools FILE    use the tools in FILE (JSON: function definitions and/or built-in names)\n"
+    "  /help          this text\n"
+    "  /quit          exit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
+    "Ctrl-C stops the reply being generated.\n";
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "herd chat: %s\n", e.to_string().c_str());
+  return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+// Runs one /command; false means quit.
+bool command(ChatSession& s, const std::string& line) {
+  const size_t sp = line.find(' ');
+  const std::string cmd = line.substr(0, sp);
+  std::string arg = sp == std::string::npos ? "" : line.substr(sp + 1);
+  while (!arg.empty() && arg.front() == ' ') arg.erase(0, 1);
+  while (!arg.empty() && arg.back() == ' ') arg.pop_back();
+  auto note = [](const std::string& t) {
+    std::printf("[%s]\n", t.c_str());
+    std::fflush(stdout);
+  };
+  if (cmd == "/quit" || cmd == "/exit") return false;
+  if (cmd == "/help") {
+    std::fputs(kHelp, stdout);
+  } else if (cmd == "/reset") {
+    s.reset();
+    note("new conversation");
+  } else if (cmd == "/system") {
+    s.set_system(arg);
+    note(arg.empty() ? "system prompt cleared" : "system prompt set; applies from the next turn");
+  } else if (cmd == "/save" || cmd == "/load" || cmd == "/tools") {
+    if (arg.empty()) {
+      note("usage: " + cmd + " FILE");
+    } else if (cmd == "/save") {
+      const std::string json = chat::messages_to_json(s.messages()) + "\n";
+      Status w = write_file(arg, json.data(), json.size());
+      note(w.has_value() ? "saved " + std::to_string(s.messages().size()) + " messages to " + arg
+                         : "cannot save: " + w.error().to_string());
+    } else {
+      Result<std::string> text = read_text_file(arg, size_t{64} << 20);
+      if (!text.has_value()) {
+        note("cannot read: " + text.error().to_string());
+      } else if (cmd == "/tools") {
+        Result<chat::ToolSet> tools = chat::parse_tools_json(*text);
+        if (!tools.has_value()) {
+          note(arg + ": " + tools.error().to_string());
+        } else {
+          const size_t n = tools->builtin.size() + tools->custom.size();
+          s.set_tools(std::move(*tools));
+          note(std::to_string(n) + " tools set; the conversation is re-prefilled on the next turn");
+        }
+      } else {
+        Result<std::vector<chat::Message>> msgs = chat::parse_messages_json(*text);
+        if (!msgs.has_value()) {
+          note(arg + ": " + msgs.error().to_string());
+        } else {
+          const size_t n = msgs->size();
+          note("loading " + std::to_string(n) + " messages from " + arg);
+          Status l = s.load(std::move(*msgs));
+          if (!l.has_value()) note("load failed: " + l.error().to_string());
+          else note("loaded; context " + std::to_string(s.n_past()) + "/" + std::to_string(s.n_ctx()));
+        }
+      }
+    }
+  } else {
+    note("unknown command " + cmd + "; /help lists them");
+  }
+  std::fflush(stdout);
+  return true;
+}
+
+}  // namespace
+
+int cmd_chat(int argc, char** argv) {
+  ArgParser p("chat", "-m MODEL [options]");
+  p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
+  p.add("--system", "TEXT", "system prompt");
+  p.add("--allow-tools", "", "run the model's code_interpreter calls (sandboxed python3); off by default");
+  p.add("--tool-cpu", "S", "with --allow-tools: CPU seconds a code run may use (default 10; wall clock 3x)");
+  p.add("-n,--n-predict", "N", "most tokens per reply (default 1024)");
+  p.add("-c,--ctx-size", "N", "context size (default: the model's trained context, at most 8192)");
+  p.add("-b,--batch-size", "N", "prompt tokens evaluated per forward pass (default 64)");
+  p.add("-t,--threads", "N", "threads (default: all cores)");
+  p.add("--temp", "T", "temperature (default 0.6; 0 = greedy)");
+  p.add("--top-k", "K", "keep the K most likely tokens (default 0 = off)");
+  p.add("--top-p", "P", "nucleus sampling mass (default 0.9)");
+  p.add("--seed", "N", "sampling seed (default: random)");
+  p.add("--date", "DATE", "the 'Today Date:' of the system lines, e.g. \"26 July 2024\" (default: today)");
+  p.add("--ignore-eos", "", "keep generating past end tokens (testing: only -n or Ctrl-C stops a reply)");
+  p.add("-v,--verbose", "", "print per-turn statistics (tokens prefilled, speed) on stderr");
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (!p.has("--model") || !p.positionals().empty()) {
+    std::fprintf(stderr, "herd chat: -m MODEL is required (and no positional arguments)\n");
+    p.print_usage(stderr);
+    return 2;
+  }
+  auto n_predict = p.get_int("--n-predict", 1024, 1, 1 << 30);
+  auto threads = p.get_int("--threads", default_threads(), 1, 1024);
+  auto batch = p.get_int("--batch-size", 64, 1, 1 << 16);
+  auto ctx_arg = p.get_int("--ctx-size", 0, 0, 1 << 30);
+  auto top_k = p.get_int("--top-k", 0, 0, 1 << 30);
+  auto temp = p.get_double("--temp", 0.6);
+  auto top_p = p.get_double("--top-p", 0.9);
+  auto seed_arg = p.get_int("--seed", -1, -1, INT64_MAX);
+  auto tool_cpu = p.get_int("--tool-cpu", 10, 1, 3600);
+  if (const Error* e = first_error(tool_cpu, n_predict, threads, batch, ctx_arg, top_k, temp, top_p, seed_arg)) return fail(*e);
+
+  ChatOptions o;
+  o.sampling.temperature = static_cast<float>(*temp);
+  o.sampling.top_k = static_cast<int32_t>(*top_k);
+  o.sampling.top_p = static_cast<float>(*top_p);
+  o.sampling.seed = *seed_arg >= 0 ? static_cast<uint64_t>(*seed_arg) : std::random_device{}();
+  if (Status s = o.sampling.validate(); !s.has_value()) return fail(s.error());
+  o.n_predict = *n_predict;
+  o.allow_tools = p.has("--allow-tools");
+  o.tool_cpu_seconds = static_cast<int>(*tool_cpu);
+  o.verbose = p.has("--verbose");
+  o.ignore_eos = p.has("--ignore-eos");
+  o.format.today = p.get("--date");
+
+  Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
+  if (!table.has_value()) return fail(table.error());
+  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
+  if (!model.has_value()) return fail(model.error());
+  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
+  if (!tok.has_value()) return fail(tok.error().with_context("herd chat needs the model's tokenizer"));
+  if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)
+    return fail(err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
+  const model::LlamaConfig& cfg = model->config();
+  const int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(std::max<int64_t>(cfg.n_ctx_train, 16), 8192);
+
+  ThreadPool pool(static_cast<int>(*threads));
+  kernels::ExecContext exec{&pool, &*table};
+  model::LlamaContext ctx(*model, n_ctx, std::min<int64_t>(*batch, n_ctx), exec);
+  ChatSession session(ctx, *tok, o, &g_interrupt);
+  if (p.has("--system")) session.set_system(p.get("--system"));
+
+  if (pipe(g_wake) != 0) return fail(err(ErrorCode::kIo, "pipe failed"));
+  for (int fd : g_wake) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  struct sigaction sa{};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a read at the prompt returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+
+  const bool tty = isatty(0);
+  std::fprintf(stderr, "herd chat: %s, ctx %lld, %d threads, kernels %s, tools %s. /help for commands.\n",
+               cfg.name.c_str(), static_cast<long long>(n_ctx), pool.size(), table->isa,
+               o.allow_tools ? "allowed (code_interpreter, sandboxed)" : "shown, never run");
+  LineReader reader;
+  bool warned = false;  // a Ctrl-C at the prompt; a second one exits
+  for (;;) {
+    g_interrupt.store(false);  // before anything the user may answer with a Ctrl-C
+    drain_wake();
+    if (warned) std::printf("\n[Ctrl-C again, /quit or Ctrl-D to exit]\n");
+    if (tty) {
+      std::fputs("> ", stdout);
+      std::fflush(stdout);
+    }
+    std::string line;
+    const LineReader::Got got = reader.next(&line);
+    if (got == LineReader::Got::kEof) break;
+    if (got == LineReader::Got::kInterrupted) {
+      if (warned) break;
+      warned = true;  // the note is printed at the loop's top, after the flag is cleared
+      continue;
+    }
+    warned = false;
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line[0] == '/') {
+      if (!command(session, line)) break;
+      continue;
+    }
+    Status s = session.user_turn(line);
+    if (!s.has_value()) std::printf("[error: %s]\n", s.error().to_string().c_str());
+    std::fflush(stdout);
+  }
+  if (tty) std::fputs("\n", stdout);
+  return 0;
+}
+
+}  // namespace herd::cli

@@ -1,0 +1,270 @@
+#!/usr/bin/python3
+"""Drives `herd chat` through a pseudo-terminal (stdlib only) for test_chat.sh.
+
+usage: chat_pty_driver.py HERD MODEL TMPDIR
+Prints "ok   NAME" / "FAIL NAME" lines; exits 1 if any check failed.
+"""
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+HERD, MODEL, TMP = sys.argv[1:4]
+DATE = "26 July 2024"
+fails = 0
+
+
+def check(name, cond, detail=""):
+    global fails
+    if cond:
+        print("ok   " + name)
+    else:
+        fails += 1
+        print("FAIL " + name + (("\n" + detail) if detail else ""))
+    sys.stdout.flush()
+
+
+class Chat:
+    def __init__(self, *args):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execv(HERD, [HERD, "chat", "-m", MODEL, "--date", DATE, "--seed", "1", "-t", "2", "-v"] + list(args))
+        self.buf = ""
+        self.pos = 0  # expect() searches from here
+        self.status = None
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return False
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            raise EOFError
+        self.buf += data.decode("utf-8", "replace")
+        return True
+
+    def expect(self, pattern, timeout=60):
+        """Waits for regex pattern after the cursor; returns the match (None on timeout/EOF)."""
+        rx = re.compile(pattern, re.S)
+        end = time.time() + timeout
+        while True:
+            m = rx.search(self.buf, self.pos)
+            if m:
+                self.pos = m.end()
+                return m
+            left = end - time.time()
+            if left <= 0:
+                return None
+            try:
+                self._read(min(left, 0.5))
+            except EOFError:
+                return rx.search(self.buf, self.pos)
+
+    def prompt(self, timeout=60):
+        return self.expect(r"\n> $|^> $|\n> (?=\S)", timeout) is not None or self.buf.endswith("> ")
+
+    def send(self, text):
+        os.write(self.fd, text.encode() + b"\n")
+
+    def raw(self, data):
+        os.write(self.fd, data)
+
+    def wait(self, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            pid, st = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = st
+                return os.waitstatus_to_exitcode(st)
+            try:
+                self._read(0.2)
+            except EOFError:
+                pass
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        return None
+
+    def tail(self):
+        return self.buf[-1500:]
+
+
+def n_ids(messages, *flags):
+    path = os.path.join(TMP, "ids.json")
+    with open(path, "w") as f:
+        json.dump(messages, f)
+    out = subprocess.run([HERD, "template", "-m", MODEL, "--ids", "--date", DATE, "--messages", path] + list(flags),
+                         check=True, capture_output=True, text=True).stdout
+    return len(out.split())
+
+
+def prefill(c):
+    m = c.expect(r"\[prefill (\d+) tokens")
+    return int(m.group(1)) if m else -1
+
+
+def turn_ids(text):  # the ids of one new user turn with the generation prompt, no BOS
+    return n_ids([{"role": "user", "content": text}], "--no-preamble") - 1
+
+
+# 1. Multi-turn: the first turn prefills the whole prompt, later ones only their own turn.
+c = Chat("-n", "8")
+check("prompt shown", c.prompt())
+c.send("hello there")
+n1 = prefill(c)
+check("turn 1 prefills the rendered prompt (%d)" % n1, n1 == n_ids([{"role": "user", "content": "hello there"}]))
+check("turn 1 reply", c.expect(r"\[generated \d+ tokens") is not None and c.prompt(), c.tail())
+c.send("and what comes next?")
+n2 = prefill(c)
+check("turn 2 prefills only the new turn (%d == %d)" % (n2, turn_ids("and what comes next?")),
+      n2 == turn_ids("and what comes next?"), c.tail())
+c.expect(r"\[generated \d+ tokens")
+c.prompt()
+
+# 2. /save, /load, /save: the same JSON; the load prefills the conversation; a turn after
+#    it prefills only itself.
+a, b = os.path.join(TMP, "a.json"), os.path.join(TMP, "b.json")
+c.send("/save " + a)
+check("/save", c.expect(r"\[saved 4 messages") is not None, c.tail())
+c.prompt()
+c.send("/load " + a)
+nl = prefill(c)
+check("/load reports loaded", c.expect(r"\[loaded; context") is not None, c.tail())
+c.prompt()
+c.send("/save " + b)
+c.expect(r"\[saved")
+c.prompt()
+saved = json.load(open(a))
+check("/save then /load reproduces the conversation JSON", open(a).read() == open(b).read())
+check("saved conversation has the turns",
+      [m["role"] for m in saved] == ["user", "assistant", "user", "assistant"]
+      and saved[0]["content"] == "hello there" and saved[2]["content"] == "and what comes next?", json.dumps(saved))
+check("/load prefills the whole conversation (%d)" % nl, nl == n_ids(saved, "--no-generation-prompt"))
+c.send("third")
+n3 = prefill(c)
+check("turn after /load prefills only itself", n3 == turn_ids("third"), c.tail())
+c.expect(r"\[generated")
+c.prompt()
+
+# 3. /reset: a fresh conversation prefills the full prompt again.
+c.send("/reset")
+check("/reset", c.expect(r"\[new conversation\]") is not None)
+c.prompt()
+c.send("hello there")
+check("after /reset the first turn prefills everything", prefill(c) == n1, c.tail())
+c.expect(r"\[generated")
+c.prompt()
+c.send("/help")
+check("/help", c.expect(r"/system TEXT") is not None)
+c.prompt()
+c.raw(b"\x04")  # Ctrl-D at the prompt
+check("Ctrl-D exits with status 0", c.wait() == 0)
+
+# 4. Ctrl-C stops a long generation, the program keeps working; two at the prompt exit.
+c = Chat("-n", "100000", "--ignore-eos")
+c.prompt()
+c.send("tell me a long story")
+prefill(c)
+time.sleep(1.5)
+c.raw(b"\x03")
+check("Ctrl-C stops the generation", c.expect(r"\[interrupted\]", 20) is not None, c.tail())
+check("back at the prompt", c.prompt(20))
+c.send("/save " + os.path.join(TMP, "c.json"))
+check("still works after Ctrl-C", c.expect(r"\[saved 2 messages") is not None, c.tail())
+c.prompt()
+c.send("again")
+n = prefill(c)
+check("the interrupted reply stays in the cache (next turn prefills %d)" % n, n == turn_ids("again"))
+time.sleep(0.5)
+c.raw(b"\x03")
+c.expect(r"\[interrupted\]", 20)
+c.prompt()
+c.raw(b"\x03")
+check("Ctrl-C at the prompt warns", c.expect(r"Ctrl-C again", 10) is not None, c.tail())
+c.raw(b"\x03")
+check("second Ctrl-C at the prompt exits", c.wait() == 0, c.tail())
+
+# 5. A full context says so and what to do; the program goes on.
+c = Chat("-c", "48", "-n", "100", "--ignore-eos")
+c.prompt()
+c.send("hello there")
+check("context full during a reply", c.expect(r"\[context full: .*/reset.*-c", 30) is not None, c.tail())
+c.prompt()
+c.send("more please")
+check("context full before a turn", c.expect(r"\[context full", 30) is not None, c.tail())
+c.prompt()
+c.send("/reset")
+c.expect(r"\[new conversation\]")
+c.prompt()
+c.send("hi")
+check("after /reset the chat works again", prefill(c) > 0, c.tail())
+c.expect(r"\[generated|\[context full")
+c.prompt()
+c.send("/quit")
+check("/quit exits with status 0", c.wait() == 0)
+
+
+# 6. Tool calls: shown, never executed without --allow-tools; sandboxed with it.
+def tool_conv(path, code):
+    json.dump([{"role": "user", "content": "run it"},
+               {"role": "assistant", "content": None,
+                "tool_calls": [{"id": "call_0", "type": "function",
+                                "function": {"name": "code_interpreter", "arguments": {"code": code}}}]}],
+              open(path, "w"))
+
+
+marker = os.path.join(TMP, "executed")
+t_exec = os.path.join(TMP, "t_exec.json")
+tool_conv(t_exec, "open(%r, 'w').write('x')\nprint('sandbox says', 6 * 7)" % marker)
+c = Chat("-n", "4")
+c.prompt()
+c.send("/load " + t_exec)
+check("tool call not executed without --allow-tools", c.expect(r"\[not executed: .*--allow-tools") is not None,
+      c.tail())
+c.expect(r"\[loaded")
+c.prompt()
+c.send("/quit")
+c.wait()
+check("no code ran without --allow-tools", not os.path.exists(marker))
+
+t_loop, t_net = os.path.join(TMP, "t_loop.json"), os.path.join(TMP, "t_net.json")
+tool_conv(t_loop, "while True:\n    pass")
+tool_conv(t_net, "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=3)\nprint('connected')")
+c = Chat("-n", "4", "--allow-tools", "--tool-cpu", "2")
+c.prompt()
+c.send("/load " + t_exec)
+check("--allow-tools runs the code, output shown as ipython",
+      c.expect(r"\[ipython\]\s*sandbox says 42") is not None, c.tail())
+check("generation continues after the tool result", c.expect(r"\[generated") is not None, c.tail())
+c.prompt()
+c.send("/save " + os.path.join(TMP, "tool.json"))
+c.expect(r"\[saved")
+c.prompt()
+roles = [m["role"] for m in json.load(open(os.path.join(TMP, "tool.json")))]
+check("tool result is an ipython message", roles[:4] == ["user", "assistant", "ipython", "assistant"], str(roles))
+c.send("/load " + t_loop)
+check("an endless loop is killed by the CPU limit", c.expect(r"\[killed: CPU time limit\]", 30) is not None,
+      c.tail())
+c.expect(r"\[loaded")
+c.prompt()
+if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0 or \
+        subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
+    c.send("/load " + t_net)
+    m = c.expect(r"\[ipython\](.*?)\[(exit status|loaded|generated)", 30)
+    check("no network in the sandbox", m is not None and "connected" not in m.group(1)
+          and re.search(r"OSError|unreachable|Errno", m.group(1)) is not None, c.tail())
+else:
+    c.send("/load " + t_net)
+    check("no network isolation: refuses to run", c.expect(r"refuses to run", 30) is not None, c.tail())
+c.prompt()
+c.send("/quit")
+check("tool session exits", c.wait() == 0)
+
+sys.exit(1 if fails else 0)
