@@ -7,12 +7,13 @@
 #   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
 #   python3-numpy           the float64 reference (runs under /usr/bin/python3)
 #   clang libclang-rt-14-dev   libFuzzer targets and their sanitizer runtimes
+#   bubblewrap              the file-system and network sandbox of `herd chat --allow-tools`
 #   nodejs npm              only when node is absent: independent peers from the npm
 #                           registry (tests/peers/package.json, pinned by its lock file)
 set -euo pipefail
 
 packages=(g++ cmake make libgtest-dev libgmock-dev googletest nlohmann-json3-dev python3-numpy
-  clang libclang-rt-14-dev)
+  clang libclang-rt-14-dev bubblewrap)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 

@@ -87,6 +87,29 @@ const std::vector<std::string>& network_isolation() {
   return cmd;
 }
 
+// bubblewrap (Debian package bubblewrap), when it works here: a fresh mount
+// namespace whose root holds only /usr read-only (with the /bin /lib symlinks
+// Debian's merged /usr needs), /proc, a minimal /dev and the code's temporary
+// directory mounted read-write at /sandbox; every namespace unshared (no
+// network, no other processes). Empty when bwrap is missing or refused.
+std::vector<std::string> bwrap_args(const std::string& bwrap, const std::string& dir) {
+  return {bwrap, "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+          "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev", "--bind", dir, "/sandbox",
+          "--chdir", "/sandbox", "--unshare-all", "--die-with-parent", "--"};
+}
+
+std::vector<std::string> bwrap_isolation(const std::string& dir) {
+  static const std::string bwrap = [] {
+    const std::string b = find_program("/usr/bin/bwrap", "bwrap");
+    if (b.empty()) return std::string();
+    std::vector<std::string> probe = bwrap_args(b, "/tmp");
+    probe.push_back("/usr/bin/true");
+    return runs_ok(probe) ? b : std::string();
+  }();
+  if (bwrap.empty()) return {};
+  return bwrap_args(bwrap, dir);
+}
+
 }  // namespace
 
 std::string SandboxResult::summary() const {
@@ -135,7 +158,10 @@ SandboxResult run_python_sandboxed(const std::string& code, const SandboxLimits&
     r.output = "[not run: pipe failed]";
     return r;
   }
-  std::vector<std::string> args = iso;
+  // Prefer bubblewrap (file system limited to /usr read-only plus the
+  // temporary directory); fall back to a network namespace only.
+  std::vector<std::string> args = bwrap_isolation(dir);
+  if (args.empty()) args = iso;
   args.insert(args.end(), {python, "-I", "main.py"});
   const std::string home = "HOME=" + dir;
   std::vector<std::string> env = {"PATH=/usr/bin:/bin", home, "LANG=C.UTF-8", "PYTHONIOENCODING=utf-8",

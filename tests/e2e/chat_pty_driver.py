@@ -234,12 +234,16 @@ c.send("/quit")
 c.wait()
 check("no code ran without --allow-tools", not os.path.exists(marker))
 
+t_run, t_fs = os.path.join(TMP, "t_run.json"), os.path.join(TMP, "t_fs.json")
+tool_conv(t_run, "open('local.txt', 'w').write('ok')\nprint('sandbox says', 6 * 7)")
+outside = os.path.join(TMP, "outside")
+tool_conv(t_fs, "open(%r, 'w').write('x')\nprint('wrote outside')" % outside)
 t_loop, t_net = os.path.join(TMP, "t_loop.json"), os.path.join(TMP, "t_net.json")
 tool_conv(t_loop, "while True:\n    pass")
 tool_conv(t_net, "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=3)\nprint('connected')")
 c = Chat("-n", "4", "--allow-tools", "--tool-cpu", "2")
 c.prompt()
-c.send("/load " + t_exec)
+c.send("/load " + t_run)
 check("--allow-tools runs the code, output shown as ipython",
       c.expect(r"\[ipython\]\s*sandbox says 42") is not None, c.tail())
 check("generation continues after the tool result", c.expect(r"\[generated") is not None, c.tail())
@@ -264,6 +268,13 @@ else:
     c.send("/load " + t_net)
     check("no network isolation: refuses to run", c.expect(r"refuses to run", 30) is not None, c.tail())
 c.prompt()
+if subprocess.run(["bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink",
+                   "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin", "--unshare-all", "--",
+                   "/usr/bin/true"], capture_output=True).returncode == 0:
+    c.send("/load " + t_fs)
+    c.expect(r"\[loaded", 30)
+    check("the sandbox cannot write outside its directory", not os.path.exists(outside), c.tail())
+    c.prompt()
 c.send("/quit")
 check("tool session exits", c.wait() == 0)
 
