@@ -7,13 +7,14 @@
 #   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
 #   python3-numpy           the float64 reference (runs under /usr/bin/python3)
 #   clang libclang-rt-14-dev   libFuzzer targets and their sanitizer runtimes
+#   libcpp-httplib-dev      the HTTP server of `herd serve` (apps/server)
 #   bubblewrap              the file-system and network sandbox of `herd chat --allow-tools`
 #   nodejs npm              only when node is absent: independent peers from the npm
 #                           registry (tests/peers/package.json, pinned by its lock file)
 set -euo pipefail
 
 packages=(g++ cmake make libgtest-dev libgmock-dev googletest nlohmann-json3-dev python3-numpy
-  clang libclang-rt-14-dev bubblewrap)
+  clang libclang-rt-14-dev bubblewrap libcpp-httplib-dev)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 

@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"bench", herd::cli::cmd_bench, "measure prompt and decode speed (like llama-bench)"},
     {"template", herd::cli::cmd_template, "print the chat prompt (or its token ids) for a conversation"},
     {"chat", herd::cli::cmd_chat, "chat with a Llama 3.1 Instruct model in the terminal"},
+    {"serve", herd::cli::cmd_serve, "serve the OpenAI-compatible HTTP API and a web chat page"},
 };
 
 void usage() {

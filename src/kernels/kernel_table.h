@@ -40,7 +40,9 @@ constexpr int kMaxDTypeId = 31;  // DType values are ggml ids < 32
 // A weight row of a dtype with a q8 kernel is then dotted block by block in
 // exact int32 arithmetic:
 //   dot = sum_b (d_w[b] * d_x[b]) * isum_b,   isum_b = sum_j qw_j * q_j,
-// the scale product rounded to f32, the sum over blocks in f32 (SIMD: in 8
+// the scale product rounded to f32 (K-quants: Q6_K has one scale per 16-element
+// half, fl(d sc_h d_x) * isum_h; Q4_K subtracts fl(dmin m d_x) * s; see
+// kernels_ref.cpp), the sum over blocks in f32 (SIMD: in 8
 // lanes, each lane taking one quarter-group of 4 elements of every block, then
 // one fixed horizontal sum; reference: in double). The error against the
 // f32-activation dot is the activation quantization error (<= d_x/2 per

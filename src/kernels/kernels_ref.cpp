@@ -63,44 +63,106 @@ void quantize_q8_ref(const float* x, BlockQ8* y, int64_t K) {
   }
 }
 
-// Weight block b of a row as 32 integers and its scale.
+// Weight block b (elements 32b..32b+31) of a row as 32 integers, the f32
+// scale of each 16-element half and an offset: w_j = dsc[j / 16] * q[j] - dmin
+// (the f32 products d * sc and dmin * m are exact: 11 x 8 significant bits).
+struct WeightInts {
+  int q[32];
+  float dsc[2];
+  float dmin = 0.0f;  // Q4_K's dmin * m; 0 for the symmetric formats
+};
+
 template <DType T>
-float weight_block_ints(const uint8_t* row, int64_t b, int* q);
+void weight_block_ints(const uint8_t* row, int64_t b, WeightInts* w);
 
 template <>
-float weight_block_ints<DType::kQ8_0>(const uint8_t* row, int64_t b, int* q) {
+void weight_block_ints<DType::kQ8_0>(const uint8_t* row, int64_t b, WeightInts* w) {
   const uint8_t* p = row + b * 34;
   uint16_t dh;
   std::memcpy(&dh, p, 2);
-  for (int j = 0; j < 32; ++j) q[j] = static_cast<int8_t>(p[2 + j]);
-  return f16_to_f32(dh);
+  for (int j = 0; j < 32; ++j) w->q[j] = static_cast<int8_t>(p[2 + j]);
+  w->dsc[0] = w->dsc[1] = f16_to_f32(dh);
 }
 
 template <>
-float weight_block_ints<DType::kQ4_0>(const uint8_t* row, int64_t b, int* q) {
+void weight_block_ints<DType::kQ4_0>(const uint8_t* row, int64_t b, WeightInts* w) {
   const uint8_t* p = row + b * 18;
   uint16_t dh;
   std::memcpy(&dh, p, 2);
   for (int j = 0; j < 16; ++j) {
-    q[j] = (p[2 + j] & 0x0f) - 8;
-    q[j + 16] = (p[2 + j] >> 4) - 8;
+    w->q[j] = (p[2 + j] & 0x0f) - 8;
+    w->q[j + 16] = (p[2 + j] >> 4) - 8;
   }
-  return f16_to_f32(dh);
+  w->dsc[0] = w->dsc[1] = f16_to_f32(dh);
 }
 
+// Q6_K super-block of 256 (ql[128] @0, qh[64] @128, int8 scales[16] @192, f16
+// d @208; tensor/quant_kquants.cpp). Its 32-block k = b % 8 is chunk n = k / 4,
+// group g = k % 4: low 4 bits from ql[64n + 32(g & 1) + j] (low nibble for
+// g < 2, high for g >= 2), top 2 bits from qh[32n + j] bits 2g..2g+1, minus 32;
+// the halves use scales[8n + 2g] and scales[8n + 2g + 1].
+template <>
+void weight_block_ints<DType::kQ6_K>(const uint8_t* row, int64_t b, WeightInts* w) {
+  const uint8_t* sb = row + (b / 8) * 210;
+  const int k = static_cast<int>(b % 8), n = k / 4, g = k % 4;
+  const uint8_t* ql = sb + 64 * n + 32 * (g & 1);
+  const uint8_t* qh = sb + 128 + 32 * n;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(sb + 192) + 8 * n + 2 * g;
+  uint16_t dh;
+  std::memcpy(&dh, sb + 208, 2);
+  for (int j = 0; j < 32; ++j) w->q[j] = (((ql[j] >> (4 * (g >> 1))) & 0x0f) | (((qh[j] >> (2 * g)) & 3) << 4)) - 32;
+  const float d = f16_to_f32(dh);
+  w->dsc[0] = d * static_cast<float>(sc[0]);
+  w->dsc[1] = d * static_cast<float>(sc[1]);
+}
+
+// Q4_K super-block of 256 (f16 d @0, f16 dmin @2, scales[12] @4, qs[128] @16;
+// tensor/quant_kquants.cpp): 32-block k = b % 8 is the low (k even) or high
+// (k odd) nibbles of qs[32 (k / 2) ..], scale and min the 6-bit pair k of the
+// 12 scale bytes.
+template <>
+void weight_block_ints<DType::kQ4_K>(const uint8_t* row, int64_t b, WeightInts* w) {
+  const uint8_t* sb = row + (b / 8) * 144;
+  const int k = static_cast<int>(b % 8);
+  const uint8_t* qs = sb + 16 + 32 * (k / 2);
+  const uint8_t* sc = sb + 4;
+  for (int j = 0; j < 32; ++j) w->q[j] = (qs[j] >> (4 * (k & 1))) & 0x0f;
+  int s, m;
+  if (k < 4) {
+    s = sc[k] & 63;
+    m = sc[k + 4] & 63;
+  } else {
+    s = (sc[k + 4] & 0x0f) | ((sc[k - 4] >> 6) << 4);
+    m = (sc[k + 4] >> 4) | ((sc[k] >> 6) << 4);
+  }
+  uint16_t dh, mh;
+  std::memcpy(&dh, sb, 2);
+  std::memcpy(&mh, sb + 2, 2);
+  w->dsc[0] = w->dsc[1] = f16_to_f32(dh) * static_cast<float>(s);
+  w->dmin = f16_to_f32(mh) * static_cast<float>(m);
+}
+
+// out = sum_b sum_h fl(dsc_h * d_x[b]) * isum_bh (isum_bh = sum over the 16
+// elements of half h of q_j * qx_j, exact), summed in double; for Q8_0/Q4_0
+// both halves share one scale, so this is sum_b fl(d_w d_x) isum_b. Q4_K
+// subtracts fl(dmin * d_x[b]) * s_b (s_b = sum of the block's qx).
 template <DType T>
 void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const BlockQ8* x, int64_t x_stride,
                  int64_t n_tok, int64_t K, float* out, int64_t out_stride) {
-  int q[32];
+  WeightInts wi;
   for (int64_t r = 0; r < n_rows; ++r) {
     for (int64_t t = 0; t < n_tok; ++t) {
       const BlockQ8* xb = x + t * x_stride;
       double acc = 0.0;
       for (int64_t b = 0; b < K / 32; ++b) {
-        const float dw = weight_block_ints<T>(w + r * w_stride, b, q);
-        int32_t isum = 0;
-        for (int j = 0; j < 32; ++j) isum += q[j] * xb[b].qs[j];
-        acc += static_cast<double>(dw * xb[b].d) * isum;  // scale product rounded to f32, as the SIMD paths
+        weight_block_ints<T>(w + r * w_stride, b, &wi);
+        int32_t isum[2] = {0, 0};
+        for (int j = 0; j < 32; ++j) isum[j / 16] += wi.q[j] * xb[b].qs[j];
+        // Scale products rounded to f32, as the SIMD paths. The double products
+        // (24 x 17 bits) and their sum are exact: the two scales of a Q6_K
+        // block differ by at most 2^8, so the sum needs < 53 bits.
+        acc += static_cast<double>(wi.dsc[0] * xb[b].d) * isum[0] + static_cast<double>(wi.dsc[1] * xb[b].d) * isum[1];
+        if (T == DType::kQ4_K) acc -= static_cast<double>(wi.dmin * xb[b].d) * xb[b].s;
       }
       out[t * out_stride + r] = static_cast<float>(acc);
     }
@@ -134,6 +196,8 @@ KernelTable ref_kernels() {
   t.quantize_q8 = quantize_q8_ref;
   t.tile_q8[static_cast<int>(DType::kQ8_0)] = tile_q8_ref<DType::kQ8_0>;
   t.tile_q8[static_cast<int>(DType::kQ4_0)] = tile_q8_ref<DType::kQ4_0>;
+  t.tile_q8[static_cast<int>(DType::kQ6_K)] = tile_q8_ref<DType::kQ6_K>;
+  t.tile_q8[static_cast<int>(DType::kQ4_K)] = tile_q8_ref<DType::kQ4_K>;
   return t;
 }
 

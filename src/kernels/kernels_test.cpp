@@ -305,37 +305,81 @@ TileCase make_tile_case(DType t, int64_t n_rows, int64_t n_tok, int64_t K, uint6
   return c;
 }
 
-// For one (row, token): lane_mag = sum_b |c_b| * L_b with L_b = sum_j (|qw_j| + 256) |qx_j|
-// (|lane sums| after the offset corrections: Q4_0 adds at most 16 |qx_j| per
-// element, Q8_0 with VNNI 256 |qx_j|), term_mag = sum_b |c_b isum_b|, abs_mag =
-// sum_b |c_b| sum_j |qw_j qx_j|, exact = the long double dot of the
-// dequantized weights and activations. Block scales d_w are the f16 at the
-// start of every Q4_0 / Q8_0 block.
+// The f32 scale of each 16-element half of weight block b (elements 32b..32b+31)
+// and the block's offset (w_j = dsc[j / 16] * q_j - mn), read from the bytes
+// independently of the kernels: the f16 at the start of every Q4_0 / Q8_0
+// block; Q6_K (210-byte super-blocks of 256: int8 scales[16] @192, f16 d @208):
+// d * scales[2 (b mod 8) + h]; Q4_K (144-byte super-blocks: f16 d @0, f16 dmin
+// @2, 6-bit scale/min pairs in 12 bytes @4): d * sc_k and dmin * m_k, k = b mod 8.
+void block_scales(DType t, const uint8_t* row, int64_t b, double dsc[2], double* mn) {
+  uint16_t dh;
+  *mn = 0;
+  if (t == DType::kQ6_K) {
+    const uint8_t* sb = row + (b / 8) * 210;
+    std::memcpy(&dh, sb + 208, 2);
+    const int8_t* sc = reinterpret_cast<const int8_t*>(sb + 192);
+    for (int h = 0; h < 2; ++h) dsc[h] = static_cast<double>(f16_to_f32(dh)) * sc[2 * (b % 8) + h];
+    return;
+  }
+  if (t == DType::kQ4_K) {
+    const uint8_t* sb = row + (b / 8) * 144;
+    const uint8_t* q = sb + 4;
+    const int k = static_cast<int>(b % 8);
+    const int sc = k < 4 ? q[k] & 63 : (q[k + 4] & 0x0f) | ((q[k - 4] >> 6) << 4);
+    const int m = k < 4 ? q[k + 4] & 63 : (q[k + 4] >> 4) | ((q[k] >> 6) << 4);
+    uint16_t mh;
+    std::memcpy(&dh, sb, 2);
+    std::memcpy(&mh, sb + 2, 2);
+    dsc[0] = dsc[1] = static_cast<double>(f16_to_f32(dh)) * sc;
+    *mn = static_cast<double>(f16_to_f32(mh)) * m;
+    return;
+  }
+  std::memcpy(&dh, row + b * row_bytes(t, 32), 2);
+  dsc[0] = dsc[1] = f16_to_f32(dh);
+}
+
+// For one (row, token), with the weight integers qw_j recovered from the
+// dequantized row and block_scales: lane_mag = sum_b [sum_h |c_bh| L_bh +
+// |m_b| sum_j |qx_j|], c_bh = dsc_h d_x the scale product of half h,
+// L_bh = sum_{j in h} (|qw_j| + 256) |qx_j| (|lane sums| after the offset
+// corrections: Q4_0 adds at most 16 |qx_j| per element, Q6_K 32 |qx_j|, Q8_0
+// with VNNI 256 |qx_j|), m_b = mn d_x (Q4_K's min term, its own FMA);
+// term_mag = sum_b (sum_h |c_bh isum_bh| + |m_b s_b|) (the products the
+// reference rounds, each by u relative), abs_mag = sum_bh |c_bh|
+// sum_j |qw_j qx_j|, exact = the long double dot of the exact weights
+// dsc * qw - mn and the dequantized activations d_x * qx.
 void tile_magnitudes(DType t, const uint8_t* row, const BlockQ8* x, int64_t K, double* lane_mag, double* term_mag,
                      double* abs_mag, long double* exact) {
   const std::vector<float> w = dequantize(t, row, K);
-  const int64_t bb = row_bytes(t, 32);
   *lane_mag = *term_mag = *abs_mag = 0;
   *exact = 0;
   for (int64_t b = 0; b < K / 32; ++b) {
-    uint16_t dh;
-    std::memcpy(&dh, row + b * bb, 2);
-    const double dw = f16_to_f32(dh);
-    const double c = std::fabs(dw * x[b].d);
-    double lm = 0, am = 0;
+    double dsc[2], mn;
+    block_scales(t, row, b, dsc, &mn);
     long double tm = 0;
-    for (int j = 0; j < 32; ++j) {
-      const float wj = w[static_cast<size_t>(b * 32 + j)];
-      const double qw = dw != 0 ? std::fabs(wj / dw) : 0;
-      const int qx = x[b].qs[j];
-      lm += (qw + 256.0) * std::abs(qx);
-      am += qw * std::abs(qx);
-      tm += static_cast<long double>(wj) * x[b].d * qx;
-      *exact += static_cast<long double>(wj) * (static_cast<long double>(x[b].d) * qx);
+    double sqx = 0;
+    int64_t sx = 0;
+    for (int h = 0; h < 2; ++h) {
+      long double th = 0;
+      const double c = std::fabs(dsc[h] * x[b].d);
+      double lm = 0, am = 0;
+      for (int j = 16 * h; j < 16 * h + 16; ++j) {
+        const double qw = dsc[h] != 0 ? std::nearbyint((w[static_cast<size_t>(b * 32 + j)] + mn) / dsc[h]) : 0;
+        const int qx = x[b].qs[j];
+        lm += (std::fabs(qw) + 256.0) * std::abs(qx);
+        am += std::fabs(qw) * std::abs(qx);
+        sqx += std::abs(qx);
+        sx += qx;
+        tm += (static_cast<long double>(dsc[h]) * qw - mn) * (static_cast<long double>(x[b].d) * qx);
+        th += static_cast<long double>(dsc[h]) * qw * x[b].d * qx;
+      }
+      *term_mag += std::fabs(static_cast<double>(th));
+      *lane_mag += c * lm;
+      *abs_mag += c * am;
     }
-    *term_mag += std::fabs(static_cast<double>(tm));
-    *lane_mag += c * lm;
-    *abs_mag += c * am;
+    *lane_mag += std::fabs(mn * x[b].d) * sqx;
+    *exact += tm;
+    *term_mag += std::fabs(mn * x[b].d * static_cast<double>(sx));
   }
 }
 
@@ -345,7 +389,9 @@ TEST_P(IsaTest, TileQ8MatchesReferenceOnEveryTileShape) {
   ASSERT_FALSE(types.empty());
   for (DType t : types) {
     ASSERT_NE(ref.tile_q8_for(t), nullptr) << "no reference q8 tile kernel for " << dtype_name(t);
-    for (int64_t K : {32, 96, 4096}) {
+    // One, three and 16 blocks of the weight format (32 or 256 elements).
+    const int64_t be = dtype_info(t).block_elems;
+    for (int64_t K : {be, 3 * be, int64_t{4096}}) {
       const int64_t nb = K / 32;
       // Row and token counts that hit every remainder of 2x2 and 4x4 tiles.
       const int64_t R = 9, TT = 7;
@@ -379,7 +425,9 @@ TEST_P(IsaTest, TileQ8MatchesReferenceOnEveryTileShape) {
           double lane_mag, term_mag, abs_mag;
           long double exact;
           tile_magnitudes(t, c.w.data() + r * c.rb, c.x.data() + tk * nb, K, &lane_mag, &term_mag, &abs_mag, &exact);
-          const double bound = static_cast<double>(nb + 4) * kU * lane_mag;
+          // Q4_K rounds twice per block and lane (its min term is a second FMA).
+          const double fmas = t == DType::kQ4_K ? 2.0 : 1.0;
+          const double bound = (fmas * static_cast<double>(nb) + 4) * kU * lane_mag;
           const double e = std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
           EXPECT_LE(e, bound) << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " r=" << r
                               << " t=" << tk << " got=" << got[i] << " ref=" << want[i] << " bound=" << bound;

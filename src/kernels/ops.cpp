@@ -17,19 +17,19 @@ namespace {
 // weight rows stream past, each row block reused by every token of the tile.
 constexpr int64_t kQ8TokenChunk = 32;
 
-void matmul_q8(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out,
-               TileDotQ8Fn tile) {
-  const int64_t N = w.rows(), K = w.cols(), nb = K / 32;
-  std::vector<BlockQ8> tmp;
-  BlockQ8* xq = ctx.q8;
-  if (xq == nullptr || ctx.q8_blocks < T * nb) {
-    tmp.resize(static_cast<size_t>(T * nb));  // off the hot path only (see ExecContext)
-    xq = tmp.data();
-  }
+// x[T, K] -> xq[T, K/32] (BlockQ8), one row per task.
+void quantize_rows(const ExecContext& ctx, const float* x, int64_t T, int64_t K, BlockQ8* xq) {
   const QuantizeQ8Fn quantize = ctx.table->quantize_q8;
+  const int64_t nb = K / 32;
   ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) quantize(x + t * K, xq + t * nb, K);
   });
+}
+
+// out[T, N] from already quantized activations xq[T, K/32].
+void matmul_q8(const ExecContext& ctx, const BlockQ8* xq, int64_t T, const TensorView& w, float* out,
+               TileDotQ8Fn tile) {
+  const int64_t N = w.rows(), K = w.cols(), nb = K / 32;
   const int64_t stride = w.row_stride();
   ctx.pool->parallel_for(
       N,
@@ -42,14 +42,8 @@ void matmul_q8(const ExecContext& ctx, const float* x, int64_t T, const TensorVi
       16);
 }
 
-}  // namespace
-
-void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
+void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
-  if (TileDotQ8Fn tile = ctx.table->tile_q8_for(w.dtype); tile != nullptr && K % 32 == 0) {
-    matmul_q8(ctx, x, T, w, out, tile);
-    return;
-  }
   RowDotFn dot = ctx.table->dot_for(w.dtype);
   HERD_DCHECK(dot != nullptr, "no row dot for %s", dtype_name(w.dtype));
   const int64_t stride = w.row_stride();
@@ -63,6 +57,40 @@ void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView&
         }
       },
       16);
+}
+
+TileDotQ8Fn tile_for(const ExecContext& ctx, const TensorView& w) {
+  TileDotQ8Fn tile = ctx.table->tile_q8_for(w.dtype);
+  return tile != nullptr && w.cols() % 32 == 0 ? tile : nullptr;
+}
+
+}  // namespace
+
+void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
+  matmul_shared_input(ctx, x, T, {MatmulOut{&w, out}});
+}
+
+void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std::initializer_list<MatmulOut> outs) {
+  std::vector<BlockQ8> tmp;
+  BlockQ8* xq = nullptr;  // quantized on first use, then shared
+  for (const MatmulOut& m : outs) {
+    const TensorView& w = *m.w;
+    const TileDotQ8Fn tile = tile_for(ctx, w);
+    if (tile == nullptr) {
+      matmul_f32(ctx, x, T, w, m.out);
+      continue;
+    }
+    const int64_t K = w.cols();
+    if (xq == nullptr) {
+      xq = ctx.q8;
+      if (xq == nullptr || ctx.q8_blocks < T * (K / 32)) {
+        tmp.resize(static_cast<size_t>(T * (K / 32)));  // off the hot path only (see ExecContext)
+        xq = tmp.data();
+      }
+      quantize_rows(ctx, x, T, K, xq);
+    }
+    matmul_q8(ctx, xq, T, w, m.out, tile);
+  }
 }
 
 void rms_norm(const float* x, const float* weight, float eps, int64_t T, int64_t D, float* y) {

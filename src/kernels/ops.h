@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "kernels/exec_context.h"
 #include "tensor/tensor_view.h"
@@ -15,12 +16,21 @@
 namespace herd::kernels {
 
 // out[T, N] = x[T, K] . W[N, K]^T  (W in any supported dtype; K == W.cols()).
-// Dtypes with a q8 kernel in the table (Q8_0, Q4_0) go through quantized
+// Dtypes with a q8 kernel in the table (Q8_0, Q4_0, Q4_K, Q6_K) go through quantized
 // activations: each x row is quantized once to BlockQ8 (into ctx.q8) and the
 // products are integer (kernel_table.h); the others use the f32 row dots.
 // Either way each output element is one fixed-order reduction: identical for
 // any thread count and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
+
+// Several matmuls of one input (wq/wk/wv; gate/up): out_i[T, N_i] = x[T, K] . W_i^T,
+// each W_i with K columns. x is quantized to BlockQ8 once, on the first q8-path
+// weight, and reused by the others; each output is exactly what matmul() gives.
+struct MatmulOut {
+  const TensorView* w;
+  float* out;
+};
+void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std::initializer_list<MatmulOut> outs);
 
 // y[T, D] = x / sqrt(mean(x^2) + eps) * weight[D]; sum of squares in double.
 // y may alias x.

@@ -55,9 +55,8 @@ void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {
   // Attention sublayer.
   kernels::rms_norm(x_.data(), L.attn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
   tap("attn_norm", xn_.data(), D);
-  matmul(exec_, xn_.data(), T, L.wq, q_.data());
-  matmul(exec_, xn_.data(), T, L.wk, k_.data());
-  matmul(exec_, xn_.data(), T, L.wv, v_.data());
+  // One activation quantization for the three projections of the same input.
+  kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
   kernels::rope(q_.data(), T, H, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
   kernels::rope(k_.data(), T, KV, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
   float* kc = kv_.k(il);
@@ -72,8 +71,7 @@ void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {
 
   // Feed-forward sublayer (SwiGLU).
   kernels::rms_norm(x_.data(), L.ffn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
-  matmul(exec_, xn_.data(), T, L.w_gate, gate_.data());
-  matmul(exec_, xn_.data(), T, L.w_up, up_.data());
+  kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
   kernels::silu_mul(gate_.data(), up_.data(), T * c_.d_ff);
   matmul(exec_, gate_.data(), T, L.w_down, proj_.data());
   tap("ffn_out", proj_.data(), D);

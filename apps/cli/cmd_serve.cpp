@@ -1,0 +1,145 @@
+// herd serve: loads the model, tokenizer and engine, then runs the HTTP server
+// (apps/server) until SIGINT/SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "args.h"
+#include "commands.h"
+#include "engine/engine.h"
+#include "model/llama_model.h"
+#include "model/model_tokenizer.h"
+#include "server.h"
+
+namespace herd::cli {
+namespace {
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "herd serve: %s\n", e.to_string().c_str());
+  return 1;
+}
+
+std::string basename_of(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+}  // namespace
+
+int cmd_serve(int argc, char** argv) {
+  ArgParser p("serve", "-m MODEL [options]");
+  p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
+  p.add("--host", "ADDR", "address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)");
+  p.add("--port", "N", "port (default 8080; 0 picks a free one and prints it)");
+  p.add("--parallel", "N", "sequences decoded together per step (default 4)");
+  p.add("-c,--ctx-size", "N", "KV cache tokens shared by all sequences (default: 4x the per-request limit)");
+  p.add("--max-seq-len", "N", "prompt + completion tokens of one request (default: trained context, at most 8192)");
+  p.add("--max-queue", "N", "waiting requests before 429 (default 64)");
+  p.add("-t,--threads", "N", "threads (default: all cores)");
+  p.add("--api-key", "KEY", "require 'Authorization: Bearer KEY' on every route but /health and the web page");
+  p.add("--api-key-file", "FILE", "read the API key from FILE (first line)");
+  p.add("--cors", "ORIGIN", "allow cross-origin requests from ORIGIN ('*' for any); off by default");
+  p.add("--allow-host", "NAME", "also accept this Host header (DNS rebinding protection; comma-separated)");
+  p.add("--alias", "NAME", "the model name clients use (default: the model file name)");
+  p.add("--max-body", "BYTES", "largest request body (default 4 MiB)");
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  p.add("-q,--quiet", "", "no per-request log lines");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (!p.has("--model") || !p.positionals().empty()) {
+    std::fprintf(stderr, "herd serve: -m MODEL is required (and no positional arguments)\n");
+    p.print_usage(stderr);
+    return 2;
+  }
+  if (p.has("--api-key") && p.has("--api-key-file")) {
+    std::fprintf(stderr, "herd serve: give --api-key or --api-key-file, not both\n");
+    return 2;
+  }
+  auto port = p.get_int("--port", 8080, 0, 65535);
+  auto parallel = p.get_int("--parallel", 4, 1, 1024);
+  auto ctx_size = p.get_int("--ctx-size", 0, 0, 1 << 30);
+  auto max_seq = p.get_int("--max-seq-len", 0, 0, 1 << 30);
+  auto max_queue = p.get_int("--max-queue", 64, 0, 1 << 20);
+  auto threads = p.get_int("--threads", default_threads(), 1, 1024);
+  auto max_body = p.get_int("--max-body", 4 << 20, 1024, int64_t{1} << 32);
+  if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body)) return fail(*e);
+
+  server::ServerOptions so;
+  so.host = p.get("--host", "127.0.0.1");
+  so.port = static_cast<int>(*port);
+  so.cors_origin = p.get("--cors");
+  so.max_body_bytes = static_cast<size_t>(*max_body);
+  so.log_requests = !p.has("--quiet");
+  so.api_key = p.get("--api-key");
+  if (p.has("--api-key-file")) {
+    std::ifstream f(p.get("--api-key-file"));
+    if (!f) return fail(err(ErrorCode::kIo, "cannot read --api-key-file %s", p.get("--api-key-file").c_str()));
+    std::getline(f, so.api_key);
+    while (!so.api_key.empty() && (so.api_key.back() == '\r' || so.api_key.back() == ' ')) so.api_key.pop_back();
+    if (so.api_key.empty()) return fail(err(ErrorCode::kInvalidArgument, "--api-key-file holds an empty key"));
+  }
+  {
+    std::stringstream hs(p.get("--allow-host"));
+    for (std::string h; std::getline(hs, h, ',');)
+      if (!h.empty()) so.allowed_hosts.push_back(h);
+  }
+
+  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
+  if (!model.has_value()) return fail(model.error());
+  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
+  if (!tok.has_value()) return fail(tok.error().with_context("herd serve needs the model's tokenizer"));
+  if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)
+    return fail(err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
+  const int64_t trained = std::max<int64_t>(model->config().n_ctx_train, 16);
+  so.max_seq_len = *max_seq > 0 ? *max_seq : std::min<int64_t>(trained, 8192);
+  so.model_id = p.has("--alias") ? p.get("--alias") : basename_of(p.get("--model"));
+  so.model_aliases = {basename_of(p.get("--model")), p.get("--model")};
+
+  engine::EngineOptions eo;
+  eo.threads = static_cast<int>(*threads);
+  eo.max_seq_len = so.max_seq_len;
+  eo.n_ctx = *ctx_size > 0 ? *ctx_size : so.max_seq_len * std::min<int64_t>(*parallel, 4);
+  eo.max_running = static_cast<int>(*parallel);
+  eo.max_queued = static_cast<int>(*max_queue);
+  eo.isa = p.get("--isa", "auto");
+  if (so.max_seq_len > eo.n_ctx) so.max_seq_len = eo.n_ctx;
+  so.http_threads = std::max<int>(64, eo.max_running + eo.max_queued + 16);
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(*model, eo);
+  if (!eng.has_value()) return fail(eng.error());
+  server::Server srv(**eng, *tok, so);
+  Result<int> bound = srv.bind();
+  if (!bound.has_value()) return fail(bound.error());
+  std::fprintf(stderr, "herd serve: %s on http://%s:%d (parallel %d, KV %lld tokens, %lld per request, queue %d%s)\n",
+               so.model_id.c_str(), so.host.c_str(), *bound, eo.max_running, static_cast<long long>(eo.n_ctx),
+               static_cast<long long>(so.max_seq_len), eo.max_queued, so.api_key.empty() ? "" : ", API key required");
+  std::printf("listening on %s:%d\n", so.host.c_str(), *bound);
+  std::fflush(stdout);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::fprintf(stderr, "herd serve: signal %d, stopping\n", sig);
+    srv.stop();
+  });
+  Status s = srv.listen();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if listen() ended on its own
+  waiter.join();
+  if (!s.has_value()) return fail(s.error());
+  return 0;
+}
+
+}  // namespace herd::cli

@@ -1,0 +1,232 @@
+// See openai_schema.h.
+#include "openai_schema.h"
+
+#include <cmath>
+#include <limits>
+
+namespace herd::server {
+namespace {
+
+using Json = nlohmann::json;
+
+// The first error of a parse; each helper returns false after setting it.
+struct Checker {
+  std::optional<ApiError> error;
+
+  bool fail(const std::string& path, const std::string& what) {
+    if (!error) error = bad_request(path, what);
+    return false;
+  }
+  bool expected(const std::string& path, const char* want, const Json& got) {
+    return fail(path, std::string("expected ") + want + ", got " + json_type_name(got));
+  }
+
+  // Optional number in [lo, hi]; absent or null keeps *out.
+  bool number(const Json& obj, const char* key, float lo, float hi, float* out) {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return true;
+    if (!it->is_number()) return expected(key, "number", *it);
+    const double v = it->get<double>();
+    if (!(v >= lo && v <= hi)) return fail(key, "must be in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(v));
+    *out = static_cast<float>(v);
+    return true;
+  }
+  bool integer(const Json& obj, const char* key, int64_t lo, int64_t hi, std::optional<int64_t>* out) {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return true;
+    if (!it->is_number_integer()) return expected(key, "integer", *it);
+    const int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+                          ? INT64_MAX
+                          : it->get<int64_t>();
+    if (v < lo || v > hi) return fail(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + it->dump());
+    *out = v;
+    return true;
+  }
+  bool boolean(const Json& obj, const char* key, const std::string& path, bool* out) {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return true;
+    if (!it->is_boolean()) return expected(path, "boolean", *it);
+    *out = it->get<bool>();
+    return true;
+  }
+  static std::string fmt(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return b;
+  }
+};
+
+bool parse_sampling(const Json& body, const SchemaLimits& limits, bool chat, Checker& c, SamplingFields& s) {
+  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
+    if (!it->is_string()) return c.expected("model", "string", *it);
+    s.model = it->get<std::string>();
+  }
+  std::optional<int64_t> v;
+  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+    v.reset();
+    if (!c.integer(body, key, 1, std::numeric_limits<int32_t>::max(), &v)) return false;
+    if (v) s.max_tokens = v;
+  }
+  if (!c.number(body, "temperature", 0.0f, 2.0f, &s.temperature)) return false;
+  if (!c.number(body, "top_p", 0.0f, 1.0f, &s.top_p)) return false;
+  if (s.top_p <= 0.0f) s.top_p = 1e-6f;  // OpenAI accepts 0: keep only the top token
+  if (!c.number(body, "presence_penalty", -2.0f, 2.0f, &s.presence_penalty)) return false;
+  if (!c.number(body, "frequency_penalty", -2.0f, 2.0f, &s.frequency_penalty)) return false;
+  v.reset();
+  if (auto it = body.find("seed"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer()) return c.expected("seed", "integer", *it);
+    s.seed = it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
+  }
+  v.reset();
+  if (!c.integer(body, "n", 1, limits.max_n, &v)) return false;
+  if (v) s.n = static_cast<int>(*v);
+  if (!c.boolean(body, "stream", "stream", &s.stream)) return false;
+  if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return c.expected("stream_options", "object", *it);
+    if (!c.boolean(*it, "include_usage", "stream_options.include_usage", &s.include_usage)) return false;
+  }
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      s.stop.push_back(it->get<std::string>());
+    } else if (it->is_array()) {
+      if (it->size() > 4) return c.fail("stop", "at most 4 stop sequences, got " + std::to_string(it->size()));
+      for (size_t i = 0; i < it->size(); ++i) {
+        if (!(*it)[i].is_string()) return c.expected("stop[" + std::to_string(i) + "]", "string", (*it)[i]);
+        s.stop.push_back((*it)[i].get<std::string>());
+      }
+    } else {
+      return c.expected("stop", "string or array of strings", *it);
+    }
+    for (size_t i = 0; i < s.stop.size(); ++i)
+      if (s.stop[i].empty()) return c.fail(it->is_string() ? "stop" : "stop[" + std::to_string(i) + "]", "must not be empty");
+  }
+  if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return c.expected("logit_bias", "object mapping token ids to numbers", *it);
+    for (const auto& [key, val] : it->items()) {
+      const std::string path = "logit_bias." + key;
+      char* end = nullptr;
+      const long id = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || *end != '\0' || id < 0 || (limits.vocab_size > 0 && id >= limits.vocab_size))
+        return c.fail(path, "key must be a token id in [0, " + std::to_string(limits.vocab_size) + ")");
+      if (!val.is_number()) return c.expected(path, "number", val);
+      const double b = val.get<double>();
+      if (!(b >= -100 && b <= 100)) return c.fail(path, "bias must be in [-100, 100]");
+      s.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(b));
+    }
+  }
+  if (chat) {
+    bool logprobs = false;
+    if (!c.boolean(body, "logprobs", "logprobs", &logprobs)) return false;
+    v.reset();
+    if (!c.integer(body, "top_logprobs", 0, 20, &v)) return false;
+    if (v && !logprobs) return c.fail("top_logprobs", "requires \"logprobs\": true");
+    if (logprobs) s.top_logprobs = v ? static_cast<int32_t>(*v) : 0;
+  } else {
+    v.reset();
+    if (!c.integer(body, "logprobs", 0, 5, &v)) return false;
+    if (v) s.top_logprobs = static_cast<int32_t>(*v);
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* json_type_name(const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned: return "integer";
+    case Json::value_t::number_float: return "number";
+    case Json::value_t::string: return "string";
+    case Json::value_t::array: return "array";
+    case Json::value_t::object: return "object";
+    default: return "value";
+  }
+}
+
+Parsed<Json> parse_body(const std::string& body) {
+  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return bad_request("", "the request body is not valid JSON");
+  if (!j.is_object()) return bad_request("", std::string("the request body must be a JSON object, got ") + json_type_name(j));
+  return j;
+}
+
+Parsed<ChatRequest> parse_chat_request(const Json& body, const SchemaLimits& limits) {
+  ChatRequest r;
+  Checker c;
+  if (!parse_sampling(body, limits, /*chat=*/true, c, r.s)) return *c.error;
+  auto msgs = body.find("messages");
+  if (msgs == body.end()) return bad_request("messages", "required");
+  if (!msgs->is_array()) return bad_request("messages", std::string("expected array, got ") + json_type_name(*msgs));
+  if (msgs->empty()) return bad_request("messages", "must hold at least one message");
+  Result<std::vector<chat::Message>> m = chat::parse_messages_json(msgs->dump());
+  if (!m.has_value()) return from_field_error(m.error());
+  r.messages = std::move(*m);
+  if (auto it = body.find("tools"); it != body.end() && !it->is_null()) {
+    if (!it->is_array()) return bad_request("tools", std::string("expected array, got ") + json_type_name(*it));
+    Result<chat::ToolSet> t = chat::parse_tools_json(it->dump());
+    if (!t.has_value()) return from_field_error(t.error());
+    r.tools = std::move(*t);
+  }
+  if (auto it = body.find("tool_choice"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      const std::string v = it->get<std::string>();
+      if (v == "auto") r.tool_choice = ToolChoice::kAuto;
+      else if (v == "none") r.tool_choice = ToolChoice::kNone;
+      else if (v == "required") r.tool_choice = ToolChoice::kRequired;
+      else return bad_request("tool_choice", "expected \"auto\", \"none\", \"required\" or a function object, got \"" + v + "\"");
+    } else if (it->is_object()) {
+      r.tool_choice = ToolChoice::kNamed;
+    } else {
+      return bad_request("tool_choice", std::string("expected string or object, got ") + json_type_name(*it));
+    }
+    if ((r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) && r.tools.empty())
+      return bad_request("tool_choice", "requires \"tools\"");
+  }
+  if (auto it = body.find("parallel_tool_calls"); it != body.end() && !it->is_null() && !it->is_boolean())
+    return bad_request("parallel_tool_calls", std::string("expected boolean, got ") + json_type_name(*it));
+  if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return bad_request("response_format", std::string("expected object, got ") + json_type_name(*it));
+    auto t = it->find("type");
+    if (t == it->end() || !t->is_string()) return bad_request("response_format.type", "expected a string");
+    if (*t != "text") return not_supported("response_format.type", "response_format \"" + t->get<std::string>() + "\"");
+  }
+  return r;
+}
+
+Parsed<CompletionRequest> parse_completion_request(const Json& body, const SchemaLimits& limits) {
+  CompletionRequest r;
+  Checker c;
+  if (!parse_sampling(body, limits, /*chat=*/false, c, r.s)) return *c.error;
+  auto p = body.find("prompt");
+  if (p == body.end()) return bad_request("prompt", "required");
+  Json prompt = *p;
+  if (prompt.is_array() && prompt.size() == 1 && (prompt[0].is_string() || prompt[0].is_array())) prompt = prompt[0];
+  if (prompt.is_string()) {
+    r.prompt = prompt.get<std::string>();
+  } else if (prompt.is_array()) {
+    r.prompt_is_ids = true;
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      const Json& v = prompt[i];
+      const std::string path = "prompt[" + std::to_string(i) + "]";
+      if (!v.is_number_integer()) return bad_request(path, std::string("expected a token id (integer), got ") + json_type_name(v));
+      const int64_t id = v.get<int64_t>();
+      if (id < 0 || (limits.vocab_size > 0 && id >= limits.vocab_size))
+        return bad_request(path, "token id " + std::to_string(id) + " is outside [0, " + std::to_string(limits.vocab_size) + ")");
+      r.prompt_ids.push_back(static_cast<int32_t>(id));
+    }
+    if (r.prompt_ids.empty()) return bad_request("prompt", "must not be empty");
+  } else {
+    return bad_request("prompt", std::string("expected string or array of token ids, got ") + json_type_name(prompt));
+  }
+  bool echo = false;
+  if (!c.boolean(body, "echo", "echo", &echo)) return *c.error;
+  if (echo) return not_supported("echo", "echo");
+  if (auto it = body.find("best_of"); it != body.end() && !it->is_null() && !(it->is_number_integer() && *it == 1))
+    return not_supported("best_of", "best_of > 1");
+  if (auto it = body.find("suffix"); it != body.end() && !it->is_null()) return not_supported("suffix", "suffix");
+  return r;
+}
+
+}  // namespace herd::server

@@ -1,0 +1,240 @@
+// POST /v1/chat/completions: validate -> render the Llama 3.1 prompt -> submit n
+// engine requests -> stream SSE chunks (or one JSON body) from the event queue.
+#include <chrono>
+#include <memory>
+
+#include "chat/llama3_format.h"
+#include "chat/tool_calls.h"
+#include "generation.h"
+#include "routes.h"
+#include "serve_run.h"
+#include "sse.h"
+
+namespace herd::server {
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+// One choice's progress.
+struct ChatChoice {
+  ChatChoice(const tokenizer::Tokenizer& tok, const std::vector<std::string>& stops) : text(tok, stops) {}
+  ChoiceText text;
+  chat::StreamingToolParser parser;
+  std::string content;  // shown so far
+  Json logprobs = Json::array();
+  std::vector<chat::ToolCall> calls;
+  std::string finish;
+  bool done = false;
+};
+
+// The response being produced for one request (shared with the content provider).
+class ChatRun {
+ public:
+  ChatRun(ServerContext& ctx, const ChatRequest& r, bool tools_active, std::unique_ptr<GenerationSet> set)
+      : ctx_(ctx), stream_(r.s.stream), include_usage_(r.s.include_usage), tools_(tools_active),
+        logprobs_(r.s.top_logprobs >= 0), set_(std::move(set)), id_(new_id("chatcmpl-")), created_(unix_time()) {
+    for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop);
+    ctx_.metrics.in_flight_add(1);
+  }
+  ~ChatRun() {
+    if (!finished_) set_->cancel_all();
+    ctx_.metrics.in_flight_add(-1);
+  }
+
+  bool finished() const { return finished_; }
+  GenerationSet& set() { return *set_; }
+
+  // Handles one event; in stream mode appends the SSE text to *out.
+  void on_event(const GenEvent& ev, std::string* out) {
+    ChatChoice& c = choices_[static_cast<size_t>(ev.index)];
+    if (ev.kind == GenEvent::kToken) {
+      if (c.done) return;
+      ++completion_tokens_;
+      Json lp;
+      if (logprobs_) {
+        lp = chat_logprob(*ctx_.tok, ev.token);
+        c.logprobs.push_back(lp);
+      }
+      std::string piece = c.text.push(ev.token.id);
+      if (c.text.stopped()) set_->cancel(ev.index);
+      const std::string shown = tools_ ? c.parser.push(piece) : piece;
+      c.content += shown;
+      if (stream_ && (!shown.empty() || logprobs_)) {
+        Json delta = {{"content", shown}};
+        Json lpj = logprobs_ ? Json{{"content", Json::array({lp})}} : Json();
+        *out += sse_data(chunk(ev.index, delta, Json(), lpj));
+      }
+      return;
+    }
+    // kDone
+    if (c.done) return;
+    c.done = true;
+    ++done_count_;
+    if (prompt_tokens_ == 0) prompt_tokens_ = ev.usage.prompt_tokens;
+    cached_tokens_ = std::max<int64_t>(cached_tokens_, ev.usage.cached_prompt_tokens);
+    if (ev.reason == engine::FinishReason::kError) {
+      error_ = ev.error.empty() ? "generation failed" : ev.error;
+      if (stream_) {
+        ApiError e;
+        e.status = 500;
+        e.type = "server_error";
+        e.message = error_;
+        *out += "data: " + error_json(e) + "\n\n";
+      }
+    }
+    std::string rest = c.text.finish();
+    std::string shown = tools_ ? c.parser.push(rest) : rest;
+    if (tools_) {
+      chat::ParsedOutput po = c.parser.finish();
+      c.calls = std::move(po.tool_calls);
+      if (po.content.size() > c.content.size() + shown.size() &&
+          po.content.compare(0, c.content.size() + shown.size(), c.content + shown) == 0)
+        shown += po.content.substr(c.content.size() + shown.size());
+      for (chat::ToolCall& call : c.calls) call.id = new_id("call_");
+    }
+    c.content += shown;
+    c.finish = openai_finish_reason(ev.reason, c.text.stopped(), !c.calls.empty());
+    if (stream_) {
+      if (!shown.empty()) *out += sse_data(chunk(ev.index, Json{{"content", shown}}, Json(), Json()));
+      if (!c.calls.empty()) {
+        Json tcs = Json::array();
+        for (size_t k = 0; k < c.calls.size(); ++k) {
+          tcs.push_back({{"index", k},
+                         {"id", c.calls[k].id},
+                         {"type", "function"},
+                         {"function", {{"name", c.calls[k].name}, {"arguments", c.calls[k].arguments}}}});
+        }
+        *out += sse_data(chunk(ev.index, Json{{"tool_calls", tcs}}, Json(), Json()));
+      }
+      *out += sse_data(chunk(ev.index, Json::object(), Json(c.finish), Json()));
+    }
+    if (done_count_ == static_cast<int>(choices_.size())) {
+      finished_ = true;
+      if (stream_) {
+        if (include_usage_) {
+          Json u = {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_},
+                    {"model", ctx_.opts.model_id}, {"choices", Json::array()}, {"usage", usage()}};
+          *out += sse_data(u);
+        }
+        *out += sse_done();
+      }
+    }
+  }
+
+  // The non-streaming body.
+  std::string body() const {
+    if (!error_.empty()) {
+      ApiError e;
+      e.status = 500;
+      e.type = "server_error";
+      e.message = error_;
+      return error_json(e);
+    }
+    Json choices = Json::array();
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      const ChatChoice& c = choices_[i];
+      Json msg = {{"role", "assistant"}, {"content", c.content}};
+      if (!c.calls.empty()) {
+        Json tcs = Json::array();
+        for (const chat::ToolCall& call : c.calls)
+          tcs.push_back({{"id", call.id}, {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+        msg["tool_calls"] = tcs;
+        if (c.content.empty()) msg["content"] = nullptr;
+      }
+      Json ch = {{"index", i}, {"message", msg}, {"finish_reason", c.finish}};
+      ch["logprobs"] = logprobs_ ? Json{{"content", c.logprobs}} : Json();
+      choices.push_back(ch);
+    }
+    Json j = {{"id", id_}, {"object", "chat.completion"}, {"created", created_}, {"model", ctx_.opts.model_id},
+              {"system_fingerprint", "herd"}, {"choices", choices}, {"usage", usage()}};
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+
+  bool stream() const { return stream_; }
+
+ private:
+  Json chunk(int index, Json delta, Json finish, Json logprobs) {
+    if (!role_sent_[index]) {
+      delta["role"] = "assistant";
+      role_sent_[index] = true;
+    }
+    Json ch = {{"index", index}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
+               {"finish_reason", std::move(finish)}};
+    return Json{{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_},
+                {"model", ctx_.opts.model_id}, {"system_fingerprint", "herd"}, {"choices", Json::array({ch})}};
+  }
+  Json usage() const {
+    return {{"prompt_tokens", prompt_tokens_},
+            {"completion_tokens", completion_tokens_},
+            {"total_tokens", prompt_tokens_ + completion_tokens_},
+            {"prompt_tokens_details", {{"cached_tokens", cached_tokens_}}}};
+  }
+
+  ServerContext& ctx_;
+  bool stream_, include_usage_, tools_, logprobs_;
+  std::unique_ptr<GenerationSet> set_;
+  std::string id_;
+  int64_t created_;
+  std::vector<ChatChoice> choices_;
+  std::map<int, bool> role_sent_;
+  int done_count_ = 0;
+  bool finished_ = false;
+  int64_t prompt_tokens_ = 0, completion_tokens_ = 0, cached_tokens_ = 0;
+  std::string error_;
+};
+
+void handle_chat(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+  Json body;
+  if (!read_body(req, res, body)) return;
+  Parsed<ChatRequest> parsed = parse_chat_request(body, ctx.limits());
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+  ChatRequest& r = std::get<ChatRequest>(parsed);
+  if (!check_model(ctx, r.s.model, res)) return;
+  if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed)
+    return send_error(res, not_supported("tool_choice", std::string("tool_choice ") +
+                                                            (r.tool_choice == ToolChoice::kRequired ? "\"required\"" : "naming a function") +
+                                                            " (it needs constrained decoding)"));
+  const bool tools_active = r.tool_choice != ToolChoice::kNone && !r.tools.empty();
+  chat::FormatOptions fo;
+  Result<chat::Prompt> prompt = chat::render_prompt(r.messages, tools_active ? r.tools : chat::ToolSet{}, fo);
+  if (!prompt.has_value()) return send_error(res, from_field_error(prompt.error()));
+  Result<std::vector<int32_t>> ids = prompt->ids(*ctx.tok);
+  if (!ids.has_value()) return send_error(res, from_field_error(ids.error()));
+  int64_t max_tokens = 0;
+  if (!check_context(ctx, static_cast<int64_t>(ids->size()), r.s.max_tokens, &max_tokens, res)) return;
+
+  engine::GenerationRequest base;
+  base.prompt = std::move(*ids);
+  base.max_tokens = static_cast<int32_t>(max_tokens);
+  base.sampling.temperature = r.s.temperature;
+  base.sampling.top_p = r.s.top_p;
+  base.sampling.presence_penalty = r.s.presence_penalty;
+  base.sampling.frequency_penalty = r.s.frequency_penalty;
+  base.logit_bias = r.s.logit_bias;
+  base.top_logprobs = r.s.top_logprobs;
+  for (int32_t id : {ctx.stop_tokens.eot, ctx.stop_tokens.eom, ctx.stop_tokens.end_of_text})
+    if (id >= 0) base.stop_ids.push_back(id);
+  const uint64_t seed = r.s.seed ? *r.s.seed : random_seed();
+  std::vector<engine::GenerationRequest> reqs;
+  for (int i = 0; i < r.s.n; ++i) {
+    reqs.push_back(base);
+    reqs.back().sampling.seed = seed + static_cast<uint64_t>(i);
+  }
+  auto started = GenerationSet::start(*ctx.engine, ctx.metrics, std::move(reqs));
+  if (auto* e = std::get_if<ApiError>(&started)) return send_error(res, *e);
+  auto run = std::make_shared<ChatRun>(ctx, r, tools_active, std::move(std::get<0>(started)));
+  serve_run(res, run);
+}
+
+}  // namespace
+
+void add_chat_routes(httplib::Server& http, ServerContext& ctx) {
+  http.Post("/v1/chat/completions",
+            [&ctx](const httplib::Request& req, httplib::Response& res) { handle_chat(req, res, ctx); });
+  http.Post("/chat/completions",
+            [&ctx](const httplib::Request& req, httplib::Response& res) { handle_chat(req, res, ctx); });
+}
+
+}  // namespace herd::server

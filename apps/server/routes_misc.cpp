@@ -1,0 +1,153 @@
+// Shared route helpers, and GET /v1/models, POST /tokenize, POST /detokenize,
+// GET /health, GET /metrics.
+#include <chrono>
+#include <random>
+
+#include "routes.h"
+
+namespace herd::server {
+
+using Json = nlohmann::json;
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(error_json(e), "application/json");
+}
+
+void send_json(httplib::Response& res, const Json& j, int status) {
+  res.status = status;
+  res.set_content(j.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+}
+
+bool read_body(const httplib::Request& req, httplib::Response& res, Json& out) {
+  Parsed<Json> p = parse_body(req.body);
+  if (auto* e = std::get_if<ApiError>(&p)) {
+    send_error(res, *e);
+    return false;
+  }
+  out = std::move(std::get<Json>(p));
+  return true;
+}
+
+bool check_model(const ServerContext& ctx, const std::string& model, httplib::Response& res) {
+  if (model.empty() || model == ctx.opts.model_id) return true;
+  for (const std::string& a : ctx.opts.model_aliases)
+    if (model == a) return true;
+  ApiError e;
+  e.status = 404;
+  e.param = "model";
+  e.code = "model_not_found";
+  e.message = "The model '" + model + "' does not exist; this server serves '" + ctx.opts.model_id + "'";
+  send_error(res, e);
+  return false;
+}
+
+bool check_context(const ServerContext& ctx, int64_t prompt_tokens, std::optional<int64_t> requested,
+                   int64_t* max_tokens, httplib::Response& res) {
+  const int64_t limit = ctx.opts.max_seq_len;
+  if (prompt_tokens >= limit || (requested && prompt_tokens + *requested > limit)) {
+    ApiError e;
+    e.code = "context_length_exceeded";
+    e.param = requested ? "max_tokens" : "messages";
+    e.message = "This model's maximum context length is " + std::to_string(limit) + " tokens. However, you requested " +
+                std::to_string(prompt_tokens + (requested ? *requested : 1)) + " tokens (" + std::to_string(prompt_tokens) +
+                " in the prompt, " + std::to_string(requested ? *requested : 1) +
+                " for the completion). Please reduce the prompt or max_tokens.";
+    send_error(res, e);
+    return false;
+  }
+  *max_tokens = requested ? *requested : limit - prompt_tokens;
+  return true;
+}
+
+std::string new_id(const char* prefix) {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  uint64_t v;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    v = rng();
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return std::string(prefix) + buf;
+}
+
+int64_t unix_time() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Json chat_logprob(const tokenizer::Tokenizer& tok, const engine::TokenEvent& t) {
+  auto entry = [&](int32_t id, float lp) {
+    const std::string s = tok.decode(std::span<const int32_t>(&id, 1));
+    Json bytes = Json::array();
+    for (unsigned char c : s) bytes.push_back(static_cast<int>(c));
+    return Json{{"token", s}, {"logprob", lp}, {"bytes", bytes}};
+  };
+  Json e = entry(t.id, t.logprob);
+  Json top = Json::array();
+  for (const auto& [id, lp] : t.top) top.push_back(entry(id, lp));
+  e["top_logprobs"] = top;
+  return e;
+}
+
+void add_misc_routes(httplib::Server& http, ServerContext& ctx) {
+  http.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+    const engine::EngineStats s = ctx.engine->stats();
+    send_json(res, {{"status", "ok"}, {"queued", s.queued}, {"running", s.running}});
+  });
+  http.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
+    res.set_content(ctx.metrics.render(ctx.engine->stats()), "text/plain; version=0.0.4");
+  });
+  auto models = [&ctx](const httplib::Request&, httplib::Response& res) {
+    send_json(res, {{"object", "list"},
+                    {"data", Json::array({{{"id", ctx.opts.model_id},
+                                           {"object", "model"},
+                                           {"created", 0},
+                                           {"owned_by", "herd"},
+                                           {"max_model_len", ctx.opts.max_seq_len}}})}});
+  };
+  http.Get("/v1/models", models);
+  http.Get("/models", models);
+  http.Post("/tokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    Json body;
+    if (!read_body(req, res, body)) return;
+    auto it = body.find("content");
+    if (it == body.end() || !it->is_string())
+      return send_error(res, bad_request("content", std::string("expected string, got ") +
+                                                        (it == body.end() ? "nothing" : json_type_name(*it))));
+    bool add_special = false, with_pieces = false;
+    for (auto [key, dst] : {std::pair{"add_special", &add_special}, std::pair{"with_pieces", &with_pieces}}) {
+      auto f = body.find(key);
+      if (f == body.end() || f->is_null()) continue;
+      if (!f->is_boolean()) return send_error(res, bad_request(key, std::string("expected boolean, got ") + json_type_name(*f)));
+      *dst = f->get<bool>();
+    }
+    const std::vector<int32_t> ids = ctx.tok->encode(it->get<std::string>(), add_special, /*parse_special=*/true);
+    Json tokens = Json::array();
+    for (int32_t id : ids) {
+      if (with_pieces) tokens.push_back({{"id", id}, {"piece", ctx.tok->decode(std::span<const int32_t>(&id, 1))}});
+      else tokens.push_back(id);
+    }
+    send_json(res, {{"tokens", tokens}});
+  });
+  http.Post("/detokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    Json body;
+    if (!read_body(req, res, body)) return;
+    auto it = body.find("tokens");
+    if (it == body.end() || !it->is_array())
+      return send_error(res, bad_request("tokens", std::string("expected array of token ids, got ") +
+                                                       (it == body.end() ? "nothing" : json_type_name(*it))));
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < it->size(); ++i) {
+      const Json& v = (*it)[i];
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= ctx.vocab_size)
+        return send_error(res, bad_request("tokens[" + std::to_string(i) + "]",
+                                           "expected a token id in [0, " + std::to_string(ctx.vocab_size) + ")"));
+      ids.push_back(v.get<int32_t>());
+    }
+    send_json(res, {{"content", ctx.tok->decode(ids)}});
+  });
+}
+
+}  // namespace herd::server

@@ -1,0 +1,56 @@
+// `herd serve`'s HTTP server: OpenAI-compatible routes over an engine::Engine.
+//
+//   POST /v1/chat/completions   POST /v1/completions   GET /v1/models
+//   POST /tokenize   POST /detokenize   GET /health   GET /metrics   GET / (web chat)
+//
+// The server owns no model: the caller loads the model, tokenizer and engine and
+// keeps them alive until listen() returns. Thread safety: stop() may be called
+// from any thread (e.g. a signal-watching one); the rest from one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace herd::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                      // 0: any free port (see bound_port())
+  std::string api_key;                  // empty: no key required
+  std::string cors_origin;              // empty: no CORS headers; "*" or an origin
+  std::vector<std::string> allowed_hosts;  // extra Host names (see auth.h)
+  std::string model_id = "herd";        // the name /v1/models lists and requests may use
+  std::vector<std::string> model_aliases;  // also accepted in "model"
+  int64_t max_seq_len = 4096;           // prompt + completion tokens of one request
+  int max_n = 16;                       // "n" at most
+  size_t max_body_bytes = 4u << 20;     // larger request bodies get 413
+  int http_threads = 64;                // concurrent connections served
+  bool log_requests = true;             // one line per request on stderr
+};
+
+class Server {
+ public:
+  Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds host:port. Returns the port (useful with port 0).
+  Result<int> bind();
+  // Serves until stop(); call after bind().
+  Status listen();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace herd::server

@@ -1,0 +1,415 @@
+// The HTTP layer against a scripted fake engine (no model): schema errors with
+// field paths, SSE framing, stop strings, tool calls, n>1, auth, Host check,
+// context overflow, 429 on a full queue, body limit, cancellation on disconnect.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "auth.h"
+#include "server.h"
+
+namespace herd::server {
+namespace {
+
+using Json = nlohmann::json;
+
+const tokenizer::Tokenizer& tok() {
+  static const tokenizer::Tokenizer* t = new tokenizer::Tokenizer(std::move(*tokenizer::Tokenizer::llama3()));
+  return *t;
+}
+
+// Replies with a scripted text chosen by the prompt (and the seed), one token per 2 ms.
+class FakeEngine : public engine::Engine {
+ public:
+  FakeEngine() : thread_([this] { loop(); }) {}
+  ~FakeEngine() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  Result<uint64_t> submit(engine::GenerationRequest r, engine::RequestCallbacks cb) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (static_cast<int>(jobs_.size()) >= max_jobs) return err(ErrorCode::kOutOfRange, "queue full");
+    Job j;
+    j.id = ++next_id_;
+    const std::string prompt = tok().decode(r.prompt);
+    std::string reply = "Hello world! Seed " + std::to_string(r.sampling.seed % 100) + ".";
+    if (prompt.find("get_weather") != std::string::npos && prompt.find("<|start_header_id|>ipython") == std::string::npos)
+      reply = "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}";
+    if (prompt.find("forever") != std::string::npos) reply = std::string(2000, 'a');
+    j.ids = tok().encode(reply, false, true);
+    j.req = std::move(r);
+    j.cb = std::move(cb);
+    jobs_.push_back(std::move(j));
+    cv_.notify_all();
+    return jobs_.back().id;
+  }
+  void cancel(uint64_t id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (Job& j : jobs_)
+      if (j.id == id) j.cancelled = true;
+    ++cancels;
+  }
+  engine::EngineStats stats() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    engine::EngineStats s;
+    s.running = static_cast<int64_t>(jobs_.size());
+    return s;
+  }
+  const model::LlamaModel& model() const override { std::abort(); }
+
+  int max_jobs = 64;
+  std::atomic<int> cancels{0};
+
+ private:
+  struct Job {
+    uint64_t id = 0;
+    engine::GenerationRequest req;
+    engine::RequestCallbacks cb;
+    std::vector<int32_t> ids;
+    size_t pos = 0;
+    bool cancelled = false;
+  };
+  void loop() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!quit_) {
+      if (jobs_.empty()) {
+        cv_.wait(l);
+        continue;
+      }
+      for (auto it = jobs_.begin(); it != jobs_.end();) {
+        Job& j = *it;
+        engine::FinishReason reason = engine::FinishReason::kStop;
+        bool done = j.cancelled;
+        if (done) reason = engine::FinishReason::kCancelled;
+        else if (static_cast<int32_t>(j.pos) >= j.req.max_tokens) done = true, reason = engine::FinishReason::kLength;
+        else if (j.pos >= j.ids.size()) done = true;
+        if (!done) {
+          engine::TokenEvent ev;
+          ev.id = j.ids[j.pos++];
+          ev.logprob = -0.5f;
+          for (int k = 0; k < j.req.top_logprobs; ++k) ev.top.push_back({ev.id + k, -0.5f - k});
+          if (!j.cb.on_token(ev)) j.cancelled = true;
+          ++it;
+          continue;
+        }
+        engine::Usage u;
+        u.prompt_tokens = static_cast<int64_t>(j.req.prompt.size());
+        u.completion_tokens = static_cast<int64_t>(j.pos);
+        j.cb.on_done(reason, reason == engine::FinishReason::kStop ? tok().special_id("<|eot_id|>") : -1, u, nullptr);
+        it = jobs_.erase(it);
+      }
+      l.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      l.lock();
+    }
+  }
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  uint64_t next_id_ = 0;
+  bool quit_ = false;
+  std::thread thread_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions o = {}) {
+    o.port = 0;
+    o.log_requests = false;
+    o.model_id = "tiny";
+    o.max_seq_len = 256;
+    o.max_body_bytes = 64 * 1024;
+    server_ = std::make_unique<Server>(engine_, tok(), o);
+    port_ = *server_->bind();
+    thread_ = std::thread([this] { (void)server_->listen(); });
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client_->set_read_timeout(10, 0);
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  httplib::Result post(const std::string& path, const Json& body, httplib::Headers h = {}) {
+    return client_->Post(path.c_str(), h, body.dump(), "application/json");
+  }
+  static Json chat(std::string user, Json extra = Json::object()) {
+    Json b = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", user}}}}, {"seed", 7}};
+    b.update(extra);
+    return b;
+  }
+  FakeEngine engine_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// The data: payloads of an SSE body.
+std::vector<std::string> sse_events(const std::string& body) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    const size_t end = body.find("\n\n", pos);
+    out.push_back(body.substr(pos + 6, end - pos - 6));
+    pos = end;
+  }
+  return out;
+}
+
+TEST(Auth, ConstantTimeEqualAndBearer) {
+  EXPECT_TRUE(constant_time_equal("secret", "secret"));
+  EXPECT_FALSE(constant_time_equal("secret", "secreT"));
+  EXPECT_FALSE(constant_time_equal("secret", "secret2"));
+  EXPECT_FALSE(constant_time_equal("", "x"));
+  EXPECT_EQ(bearer_token("Bearer abc"), "abc");
+  EXPECT_EQ(bearer_token("bearer  abc "), "abc");
+  EXPECT_EQ(bearer_token("Basic abc"), "");
+  EXPECT_TRUE(host_allowed("localhost:8080", "127.0.0.1", {}));
+  EXPECT_TRUE(host_allowed("127.0.0.1:1", "127.0.0.1", {}));
+  EXPECT_TRUE(host_allowed("[::1]:80", "127.0.0.1", {}));
+  EXPECT_FALSE(host_allowed("evil.example:8080", "127.0.0.1", {}));
+  EXPECT_TRUE(host_allowed("myhost:8080", "127.0.0.1", {"myhost"}));
+  EXPECT_TRUE(host_allowed("anything", "0.0.0.0", {}));
+}
+
+TEST_F(ServerTest, ChatNonStreaming) {
+  start();
+  auto r = post("/v1/chat/completions", chat("hi"));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  Json j = Json::parse(r->body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello world! Seed 7.");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 5);
+  EXPECT_EQ(j["usage"]["completion_tokens"].get<int>(), static_cast<int>(tok().encode("Hello world! Seed 7.", false).size()));
+}
+
+TEST_F(ServerTest, ChatStreamingWithUsageAndDone) {
+  start();
+  auto r = post("/v1/chat/completions", chat("hi", {{"stream", true}, {"stream_options", {{"include_usage", true}}}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/event-stream");
+  auto ev = sse_events(r->body);
+  ASSERT_GE(ev.size(), 3u);
+  EXPECT_EQ(ev.back(), "[DONE]");
+  std::string text, finish;
+  for (size_t i = 0; i + 2 < ev.size(); ++i) {
+    Json c = Json::parse(ev[i]);
+    EXPECT_EQ(c["object"], "chat.completion.chunk");
+    if (i == 0) EXPECT_EQ(c["choices"][0]["delta"]["role"], "assistant");
+    if (c["choices"][0]["delta"].contains("content")) text += c["choices"][0]["delta"]["content"].get<std::string>();
+    if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text, "Hello world! Seed 7.");
+  EXPECT_EQ(finish, "stop");
+  Json u = Json::parse(ev[ev.size() - 2]);
+  EXPECT_TRUE(u["choices"].empty());
+  EXPECT_GT(u["usage"]["total_tokens"].get<int>(), 0);
+}
+
+TEST_F(ServerTest, StopStringIsHeldBackAndCut) {
+  start();
+  auto r = post("/v1/chat/completions", chat("hi", {{"stop", {"world!"}}, {"stream", true}}));
+  ASSERT_TRUE(r);
+  std::string text;
+  for (auto& e : sse_events(r->body)) {
+    if (e == "[DONE]") continue;
+    Json c = Json::parse(e);
+    if (c["choices"][0]["delta"].contains("content")) text += c["choices"][0]["delta"]["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, "Hello ");
+  auto r2 = post("/v1/chat/completions", chat("hi", {{"stop", "Seed"}}));
+  EXPECT_EQ(Json::parse(r2->body)["choices"][0]["message"]["content"], "Hello world! ");
+  EXPECT_EQ(Json::parse(r2->body)["choices"][0]["finish_reason"], "stop");
+}
+
+TEST_F(ServerTest, NChoicesUseConsecutiveSeeds) {
+  start();
+  auto r = post("/v1/chat/completions", chat("hi", {{"n", 3}, {"seed", 10}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  Json j = Json::parse(r->body);
+  ASSERT_EQ(j["choices"].size(), 3u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(j["choices"][i]["message"]["content"], "Hello world! Seed " + std::to_string(10 + i) + ".");
+}
+
+TEST_F(ServerTest, Logprobs) {
+  start();
+  auto r = post("/v1/chat/completions", chat("hi", {{"logprobs", true}, {"top_logprobs", 2}, {"max_tokens", 3}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  Json j = Json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  Json c = j["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(c.size(), 3u);
+  EXPECT_EQ(c[0]["token"], "Hello");
+  EXPECT_EQ(c[0]["top_logprobs"].size(), 2u);
+}
+
+TEST_F(ServerTest, ToolCallRoundTrip) {
+  start();
+  Json tools = {{{"type", "function"},
+                 {"function", {{"name", "get_weather"}, {"description", "Weather"},
+                               {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}}};
+  auto r = post("/v1/chat/completions", chat("weather in Paris?", {{"tools", tools}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  Json m = Json::parse(r->body)["choices"][0];
+  EXPECT_EQ(m["finish_reason"], "tool_calls");
+  ASSERT_EQ(m["message"]["tool_calls"].size(), 1u);
+  EXPECT_EQ(m["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(Json::parse(m["message"]["tool_calls"][0]["function"]["arguments"].get<std::string>())["city"], "Paris");
+  EXPECT_TRUE(m["message"]["content"].is_null());
+  // Streamed: the call arrives as a tool_calls delta, no python_tag text leaks.
+  auto s = post("/v1/chat/completions", chat("weather in Paris?", {{"tools", tools}, {"stream", true}}));
+  EXPECT_EQ(s->body.find("python_tag"), std::string::npos);
+  EXPECT_NE(s->body.find("\"tool_calls\""), std::string::npos);
+  // tool_choice none: no tools rendered, plain text.
+  auto n = post("/v1/chat/completions", chat("weather?", {{"tools", tools}, {"tool_choice", "none"}}));
+  EXPECT_EQ(Json::parse(n->body)["choices"][0]["finish_reason"], "stop");
+  auto q = post("/v1/chat/completions", chat("weather?", {{"tools", tools}, {"tool_choice", "required"}}));
+  EXPECT_EQ(q->status, 400);
+  EXPECT_EQ(Json::parse(q->body)["error"]["param"], "tool_choice");
+}
+
+TEST_F(ServerTest, ValidationErrorsNameTheField) {
+  start();
+  struct Case {
+    Json body;
+    std::string param;
+  } cases[] = {
+      {chat("hi", {{"temperature", "hot"}}), "temperature"},
+      {chat("hi", {{"temperature", 3}}), "temperature"},
+      {chat("hi", {{"stream_options", {{"include_usage", 1}}}}), "stream_options.include_usage"},
+      {chat("hi", {{"stop", {"a", 5}}}), "stop[1]"},
+      {chat("hi", {{"n", 0}}), "n"},
+      {chat("hi", {{"logit_bias", {{"abc", 1}}}}), "logit_bias.abc"},
+      {{{"messages", {{{"role", 5}, {"content", "x"}}}}}, "messages[0].role"},
+      {{{"messages", {{{"role", "user"}, {"content", 5}}}}}, "messages[0].content"},
+      {{{"model", "tiny"}}, "messages"},
+  };
+  for (const Case& c : cases) {
+    auto r = post("/v1/chat/completions", c.body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << c.body.dump();
+    Json e = Json::parse(r->body)["error"];
+    EXPECT_EQ(e["param"], c.param) << r->body;
+    EXPECT_EQ(e["type"], "invalid_request_error");
+  }
+  auto bad = client_->Post("/v1/chat/completions", "{not json", "application/json");
+  EXPECT_EQ(bad->status, 400);
+  auto model = post("/v1/chat/completions", chat("hi", {{"model", "gpt-9"}}));
+  EXPECT_EQ(model->status, 404);
+  EXPECT_EQ(Json::parse(model->body)["error"]["code"], "model_not_found");
+  auto big = client_->Post("/v1/chat/completions", std::string(100 * 1024, ' '), "application/json");
+  EXPECT_EQ(big->status, 413);
+  EXPECT_TRUE(Json::parse(big->body).contains("error"));
+  auto none = client_->Get("/nope");
+  EXPECT_EQ(none->status, 404);
+  EXPECT_TRUE(Json::parse(none->body).contains("error"));
+}
+
+TEST_F(ServerTest, ContextOverflowNamesBothNumbers) {
+  start();
+  auto r = post("/v1/chat/completions", chat("hi", {{"max_tokens", 1000}}));
+  ASSERT_EQ(r->status, 400);
+  Json e = Json::parse(r->body)["error"];
+  EXPECT_EQ(e["code"], "context_length_exceeded");
+  const std::string msg = e["message"];
+  EXPECT_NE(msg.find("256"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1000"), std::string::npos) << msg;
+}
+
+TEST_F(ServerTest, QueueFullIs429) {
+  engine_.max_jobs = 1;
+  start();
+  std::thread t([&] {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(5, 0);
+    c.Post("/v1/chat/completions", chat("forever", {{"max_tokens", 200}}).dump(), "application/json");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto r = post("/v1/chat/completions", chat("hi"));
+  EXPECT_EQ(r->status, 429);
+  EXPECT_EQ(Json::parse(r->body)["error"]["type"], "rate_limit_error");
+  t.join();
+}
+
+TEST_F(ServerTest, ApiKeyHostAndPublicRoutes) {
+  ServerOptions o;
+  o.api_key = "sekrit";
+  start(o);
+  EXPECT_EQ(post("/v1/chat/completions", chat("hi"))->status, 401);
+  EXPECT_EQ(post("/v1/chat/completions", chat("hi"), {{"Authorization", "Bearer wrong"}})->status, 401);
+  EXPECT_EQ(post("/v1/chat/completions", chat("hi"), {{"Authorization", "Bearer sekrit"}})->status, 200);
+  EXPECT_EQ(client_->Get("/health")->status, 200);
+  EXPECT_EQ(client_->Get("/")->status, 200);
+  EXPECT_EQ(client_->Get("/v1/models")->status, 401);
+  auto evil = client_->Get("/health", {{"Host", "evil.example:8080"}});
+  EXPECT_EQ(evil->status, 403);
+  // No CORS headers unless --cors.
+  auto pre = client_->Options("/v1/chat/completions", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "");
+}
+
+TEST_F(ServerTest, DisconnectCancels) {
+  start();
+  const std::string body = chat("forever", {{"stream", true}, {"max_tokens", 200}}).dump();
+  const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  char buf[512];
+  ASSERT_GT(recv(fd, buf, sizeof buf, 0), 0);  // the stream started
+  close(fd);
+  for (int i = 0; i < 200 && engine_.stats().running > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(engine_.stats().running, 0);
+  EXPECT_GE(engine_.cancels.load(), 1);
+  auto m = client_->Get("/metrics");
+  EXPECT_NE(m->body.find("herd_http_generations_in_flight 0"), std::string::npos);
+}
+
+TEST_F(ServerTest, MetricsModelsTokenize) {
+  start();
+  ASSERT_EQ(post("/v1/chat/completions", chat("hi"))->status, 200);
+  auto m = client_->Get("/metrics");
+  EXPECT_NE(m->body.find("herd_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1"), std::string::npos)
+      << m->body;
+  EXPECT_NE(m->body.find("herd_time_to_first_token_seconds_bucket"), std::string::npos);
+  Json models = Json::parse(client_->Get("/v1/models")->body);
+  EXPECT_EQ(models["data"][0]["id"], "tiny");
+  Json t = Json::parse(post("/tokenize", {{"content", "Hello world"}})->body);
+  EXPECT_EQ(t["tokens"], Json(tok().encode("Hello world", false)));
+  Json d = Json::parse(post("/detokenize", {{"tokens", t["tokens"]}})->body);
+  EXPECT_EQ(d["content"], "Hello world");
+  EXPECT_EQ(post("/tokenize", {{"content", 3}})->status, 400);
+  auto c = post("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 4}, {"seed", 1}});
+  ASSERT_EQ(c->status, 200) << c->body;
+  EXPECT_EQ(Json::parse(c->body)["choices"][0]["text"], "Hello world! Seed");
+  EXPECT_NE(client_->Get("/")->body.find("<title>herd chat</title>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace herd::server

@@ -1,0 +1,395 @@
+// The engine's step loop: continuous batching over a shared block pool.
+// See engine.h for the contract, scheduler.h for the policy, sequence.h for
+// the lifecycle and llama_batch.h for the forward pass.
+//
+// One step: take new submissions and cancellations; plan (pure); apply the
+// plan to the pool (preempt, admit with prefix-cache hits, blocks for
+// decodes); one LlamaBatch::eval over every chunk; publish full blocks to the
+// prefix cache; sample the sequences whose chunk ended their pending tokens;
+// finish the ones that are done (blocks released before on_done).
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "base/thread_pool.h"
+#include "engine/scheduler.h"
+#include "engine/sequence.h"
+#include "kernels/kernel_table.h"
+#include "kv/block_pool.h"
+#include "model/llama_batch.h"
+#include "model/llama_model.h"
+
+namespace herd::engine {
+namespace {
+
+constexpr int64_t kBlockSize = 16;
+
+using SeqPtr = std::shared_ptr<Sequence>;
+
+class BatchEngine final : public Engine {
+ public:
+  BatchEngine(const model::LlamaModel& m, const EngineOptions& o, kernels::KernelTable table)
+      : model_(m), opt_(o), table_(table), pool_(o.threads),
+        kv_(m.config().n_layers, (o.n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize,
+            m.config().n_kv_heads * m.config().head_dim) {
+    kernels::ExecContext exec;
+    exec.pool = &pool_;
+    exec.table = &table_;
+    cfg_.max_running = o.max_running;
+    cfg_.prefill_chunk = o.prefill_chunk;
+    cfg_.block_size = kBlockSize;
+    batch_ = std::make_unique<model::LlamaBatch>(m, kv_, o.max_running + o.prefill_chunk, seq_limit(o), exec);
+    logits_.reserve(static_cast<size_t>(o.max_running * m.config().vocab_size));
+    stats_.kv_tokens_total = kv_.n_blocks() * kBlockSize;
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  ~BatchEngine() override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  Result<uint64_t> submit(GenerationRequest request, RequestCallbacks callbacks) override {
+    Status st = validate_request(request, model_.config().vocab_size, opt_);
+    if (!st) return st.error();
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stats_.queued >= opt_.max_queued)
+      return err(ErrorCode::kOutOfRange, "queue full: %lld requests waiting (max_queued %d)",
+                 static_cast<long long>(stats_.queued), opt_.max_queued);
+    const uint64_t id = next_id_++;
+    auto s = std::make_shared<Sequence>(id, std::move(request), std::move(callbacks));
+    s->t_submit = std::chrono::steady_clock::now();
+    s->tokens = s->req.prompt;
+    s->n_prompt = static_cast<int64_t>(s->tokens.size());
+    s->max_len = seq_limit(opt_);
+    incoming_.push_back(s);
+    live_[id] = s;
+    stats_.queued++;
+    cv_.notify_all();
+    return id;
+  }
+
+  void cancel(uint64_t request_id) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = live_.find(request_id);
+    if (it != live_.end()) it->second->cancel_requested = true;
+    cv_.notify_all();
+  }
+
+  EngineStats stats() const override {
+    std::lock_guard<std::mutex> lk(mu_);
+    return stats_;
+  }
+
+  const model::LlamaModel& model() const override { return model_; }
+
+ private:
+  static int64_t blocks_for(int64_t tokens) { return (tokens + kBlockSize - 1) / kBlockSize; }
+
+  void release_blocks(Sequence& s) {
+    for (int32_t b : s.blocks) kv_.release(b);
+    s.blocks.clear();
+    s.n_computed = 0;
+  }
+
+  void publish_stats() {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.queued = static_cast<int64_t>(waiting_.size() + incoming_.size());
+    stats_.running = static_cast<int64_t>(running_.size());
+    stats_.kv_tokens_used = kv_.used_blocks() * kBlockSize;
+  }
+
+  // Releases the blocks, then reports. `s` must already be out of running_/waiting_.
+  void finish(Sequence& s, FinishReason r, int32_t stop_id, const Error* e) {
+    release_blocks(s);
+    s.state = r == FinishReason::kCancelled ? SeqState::kCancelled : SeqState::kFinished;
+    Usage u;
+    u.prompt_tokens = s.n_prompt;
+    u.cached_prompt_tokens = s.n_cached;
+    u.completion_tokens = s.n_generated;
+    u.time_to_first_token_s = s.ttft_s < 0 ? 0 : s.ttft_s;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      live_.erase(s.id);
+      stats_.requests_done++;
+    }
+    publish_stats();
+    if (s.cb.on_done) s.cb.on_done(r, stop_id, u, e);
+  }
+
+  // Chained hashes of the first n full blocks of s.tokens.
+  void hashes_upto(Sequence& s, int64_t n) {
+    while (static_cast<int64_t>(s.block_hashes.size()) < n) {
+      const int64_t i = static_cast<int64_t>(s.block_hashes.size());
+      const uint64_t parent = i == 0 ? 0 : s.block_hashes.back();
+      s.block_hashes.push_back(kv::BlockPool::chain_hash(parent, s.tokens.data() + i * kBlockSize, kBlockSize));
+    }
+  }
+
+  // Cached blocks for a queued sequence's prefix (at least one token is left
+  // to compute, so the sampler gets logits and no shared block is written).
+  std::vector<int32_t> prefix_match(Sequence& s) {
+    std::vector<int32_t> m;
+    const int64_t max_blocks = (static_cast<int64_t>(s.tokens.size()) - 1) / kBlockSize;
+    hashes_upto(s, max_blocks);
+    for (int64_t i = 0; i < max_blocks; ++i) {
+      const int32_t b = kv_.lookup(s.block_hashes[static_cast<size_t>(i)]);
+      if (b < 0) break;
+      m.push_back(b);
+    }
+    return m;
+  }
+
+  // Takes cached and new blocks for s's whole pending tokens; false (nothing
+  // held) when the pool is short.
+  bool admit(Sequence& s) {
+    std::vector<int32_t> m = prefix_match(s);
+    for (int32_t b : m) kv_.retain(b);
+    s.blocks = m;
+    const int64_t want = blocks_for(static_cast<int64_t>(s.tokens.size()));
+    while (static_cast<int64_t>(s.blocks.size()) < want) {
+      const int32_t b = kv_.allocate();
+      if (b < 0) {
+        release_blocks(s);
+        return false;
+      }
+      s.blocks.push_back(b);
+    }
+    s.n_computed = static_cast<int64_t>(m.size()) * kBlockSize;
+    s.n_published = static_cast<int64_t>(m.size());
+    if (!s.admitted_once) {
+      s.admitted_once = true;
+      s.n_cached = std::min(s.n_computed, s.n_prompt);
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.prompt_tokens += s.n_prompt;
+      stats_.cached_prompt_tokens += s.n_cached;
+    }
+    s.state = SeqState::kPrefilling;
+    return true;
+  }
+
+  SchedSeq view(Sequence& s, bool queued) {
+    SchedSeq v;
+    v.id = s.id;
+    v.decoding = s.state == SeqState::kDecoding;
+    v.n_tokens = static_cast<int64_t>(s.tokens.size());
+    v.n_computed = s.n_computed;
+    v.blocks_held = static_cast<int64_t>(s.blocks.size());
+    for (int32_t b : s.blocks) v.blocks_freed += kv_.ref(b) == 1 ? 1 : 0;
+    if (queued) {
+      std::vector<int32_t> m = prefix_match(s);
+      int64_t matched_free = 0;
+      for (int32_t b : m) matched_free += kv_.ref(b) == 0 ? 1 : 0;
+      v.admit_blocks = blocks_for(v.n_tokens) - static_cast<int64_t>(m.size()) + matched_free;
+      v.admit_computed = static_cast<int64_t>(m.size()) * kBlockSize;
+    }
+    return v;
+  }
+
+  // Pulls submissions in, handles cancellations. False when stopping.
+  bool intake() {
+    std::vector<SeqPtr> cancelled;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !incoming_.empty() || !running_.empty() || !waiting_.empty(); });
+      if (stop_) return false;
+      for (auto& s : incoming_) waiting_.push_back(std::move(s));
+      incoming_.clear();
+    }
+    auto take_cancelled = [&](auto& list) {
+      for (auto it = list.begin(); it != list.end();) {
+        if ((*it)->cancel_requested) {
+          cancelled.push_back(*it);
+          it = list.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    };
+    take_cancelled(running_);
+    take_cancelled(waiting_);
+    for (auto& s : cancelled) finish(*s, FinishReason::kCancelled, -1, nullptr);
+    return true;
+  }
+
+  SeqPtr find_running(uint64_t id) {
+    for (auto& s : running_)
+      if (s->id == id) return s;
+    return nullptr;
+  }
+
+  void step() {
+    // Plan.
+    std::vector<SchedSeq> rv, qv;
+    for (auto& s : running_) rv.push_back(view(*s, false));
+    for (size_t i = 0; i < waiting_.size() && static_cast<int>(i) < opt_.max_running; ++i)
+      qv.push_back(view(*waiting_[i], true));
+    StepPlan plan = plan_step(rv, qv, kv_.free_blocks(), cfg_);
+
+    // Preempt (latest first, so pushing to the front keeps admission order).
+    for (uint64_t id : plan.preempt) {
+      auto it = std::find_if(running_.begin(), running_.end(), [&](const SeqPtr& s) { return s->id == id; });
+      if (it == running_.end()) continue;
+      SeqPtr s = *it;
+      running_.erase(it);
+      release_blocks(*s);
+      s->state = SeqState::kQueued;
+      waiting_.push_front(s);
+    }
+    // Blocks for decodes.
+    std::vector<uint64_t> dropped;
+    for (const StepPlan::Run& r : plan.run) {
+      SeqPtr s = find_running(r.id);
+      if (!s || s->state != SeqState::kDecoding) continue;
+      while (static_cast<int64_t>(s->blocks.size()) < blocks_for(s->n_computed + 1)) {
+        const int32_t b = kv_.allocate();
+        if (b < 0) break;
+        s->blocks.push_back(b);
+      }
+      if (static_cast<int64_t>(s->blocks.size()) < blocks_for(s->n_computed + 1)) dropped.push_back(s->id);
+    }
+    // Admit, in order; the first failure stops admission (FIFO).
+    bool admitting = true;
+    for (uint64_t id : plan.admit) {
+      if (!admitting) {
+        dropped.push_back(id);
+        continue;
+      }
+      auto it = std::find_if(waiting_.begin(), waiting_.end(), [&](const SeqPtr& s) { return s->id == id; });
+      if (it == waiting_.end() || !admit(**it)) {
+        admitting = false;
+        dropped.push_back(id);
+        continue;
+      }
+      running_.push_back(*it);
+      waiting_.erase(it);
+    }
+
+    // Chunks.
+    chunks_.clear();
+    chunk_seqs_.clear();
+    for (const StepPlan::Run& r : plan.run) {
+      if (std::find(dropped.begin(), dropped.end(), r.id) != dropped.end()) continue;
+      SeqPtr s = find_running(r.id);
+      if (!s) continue;
+      const int64_t n = std::min(r.n, static_cast<int64_t>(s->tokens.size()) - s->n_computed);
+      if (n <= 0) continue;
+      model::BatchChunk c;
+      c.tokens = s->tokens.data() + s->n_computed;
+      c.n = n;
+      c.n_past = s->n_computed;
+      c.block_table = s->blocks.data();
+      c.want_logits = s->n_computed + n == static_cast<int64_t>(s->tokens.size());
+      chunks_.push_back(c);
+      chunk_seqs_.push_back(s);
+    }
+    publish_stats();
+    if (chunks_.empty()) return;
+
+    Status st = batch_->eval(chunks_, &logits_);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.steps++;
+    }
+    if (!st) {
+      for (auto& s : chunk_seqs_) {
+        running_.erase(std::find(running_.begin(), running_.end(), s));
+        finish(*s, FinishReason::kError, -1, &st.error());
+      }
+      return;
+    }
+
+    // Advance, publish full blocks, sample.
+    const auto V = static_cast<size_t>(model_.config().vocab_size);
+    size_t out = 0;
+    for (size_t i = 0; i < chunks_.size(); ++i) {
+      Sequence& s = *chunk_seqs_[i];
+      s.n_computed += chunks_[i].n;
+      const int64_t full = s.n_computed / kBlockSize;
+      if (full > s.n_published) {
+        hashes_upto(s, full);
+        for (int64_t b = s.n_published; b < full; ++b)
+          kv_.publish(s.blocks[static_cast<size_t>(b)], s.block_hashes[static_cast<size_t>(b)]);
+        s.n_published = full;
+      }
+      if (!chunks_[i].want_logits) continue;
+      std::span<float> lg(logits_.data() + out * V, V);
+      ++out;
+      s.state = SeqState::kDecoding;
+      TokenOutcome o = process_logits(s, lg, &scratch_);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        stats_.generated_tokens++;
+      }
+      if (o.finished) {
+        running_.erase(std::find(running_.begin(), running_.end(), chunk_seqs_[i]));
+        finish(s, o.reason, o.stop_id, o.error ? &*o.error : nullptr);
+      }
+    }
+    publish_stats();
+  }
+
+  void loop() {
+    while (intake()) step();
+    // Shutdown: everything left is cancelled.
+    std::vector<SeqPtr> left(running_.begin(), running_.end());
+    left.insert(left.end(), waiting_.begin(), waiting_.end());
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      left.insert(left.end(), incoming_.begin(), incoming_.end());
+      incoming_.clear();
+    }
+    running_.clear();
+    waiting_.clear();
+    for (auto& s : left) finish(*s, FinishReason::kCancelled, -1, nullptr);
+  }
+
+  const model::LlamaModel& model_;
+  EngineOptions opt_;
+  kernels::KernelTable table_;
+  ThreadPool pool_;
+  kv::BlockPool kv_;
+  SchedConfig cfg_;
+  std::unique_ptr<model::LlamaBatch> batch_;
+  std::vector<float> logits_, scratch_;
+  std::vector<model::BatchChunk> chunks_;
+  std::vector<SeqPtr> chunk_seqs_;
+  // Engine thread only:
+  std::vector<SeqPtr> running_;  // admission order
+  std::deque<SeqPtr> waiting_;   // FIFO (preempted ones at the front)
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  uint64_t next_id_ = 1;
+  std::vector<SeqPtr> incoming_;
+  std::unordered_map<uint64_t, SeqPtr> live_;
+  EngineStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const EngineOptions& options) {
+  if (options.threads < 1) return err(ErrorCode::kInvalidArgument, "threads: %d must be >= 1", options.threads);
+  if (options.n_ctx < 2 || options.max_seq_len < 2)
+    return err(ErrorCode::kInvalidArgument, "n_ctx %lld and max_seq_len %lld must be >= 2",
+               static_cast<long long>(options.n_ctx), static_cast<long long>(options.max_seq_len));
+  if (options.max_running < 1 || options.max_queued < 0 || options.prefill_chunk < 1)
+    return err(ErrorCode::kInvalidArgument, "max_running and prefill_chunk must be >= 1, max_queued >= 0");
+  Result<kernels::KernelTable> table = kernels::select_kernels(options.isa);
+  if (!table) return table.error();
+  return std::unique_ptr<Engine>(new BatchEngine(model, options, *table));
+}
+
+}  // namespace herd::engine

@@ -1,0 +1,97 @@
+// Engine: runs many generation requests on one model, sharing each forward
+// step between them (continuous batching). The server and the CLI submit
+// already-tokenized requests and receive tokens through callbacks.
+//
+// Contract:
+//  - submit() validates the request (prompt length vs context, token ids,
+//    sampling params) and queues it; errors are returned, never thrown. A full
+//    queue is ErrorCode::kOutOfRange (the server answers 429).
+//  - Callbacks run on the engine thread, in order, one request at a time; they
+//    must be quick (push into a queue). on_token returning false cancels the
+//    request (client gone); cancel() does the same from any thread. A
+//    cancelled request's KV memory is freed before its on_done is called.
+//  - A request's tokens depend only on (model, prompt, sampling params incl.
+//    seed): never on what else is in the batch.
+//
+// Thread safety: submit(), cancel() and stats() may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "sampling/constraint.h"
+#include "sampling/sampler.h"
+
+namespace herd::model {
+class LlamaModel;
+}
+
+namespace herd::engine {
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;               // token ids, BOS included by the caller
+  sampling::SamplingParams sampling;         // seed + stream make the sequence reproducible
+  int32_t max_tokens = 256;                  // generated tokens at most
+  std::vector<int32_t> stop_ids;             // tokens that end the request (reported, not emitted)
+  std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logits before sampling
+  int32_t top_logprobs = -1;                 // -1: no logprobs; 0..20: chosen token + top N
+  std::shared_ptr<sampling::TokenConstraint> constraint;  // optional (grammars, forced calls)
+};
+
+struct TokenEvent {
+  int32_t id = 0;
+  float logprob = 0.0f;                            // of the chosen token (if requested)
+  std::vector<std::pair<int32_t, float>> top;      // top_logprobs alternatives
+};
+
+enum class FinishReason { kStop, kLength, kCancelled, kContextFull, kError };
+const char* finish_reason_name(FinishReason r);   // "stop", "length", "cancelled", ...
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // served from the prefix cache
+  int64_t completion_tokens = 0;
+  double time_to_first_token_s = 0;
+};
+
+struct RequestCallbacks {
+  std::function<bool(const TokenEvent&)> on_token;  // false: cancel
+  // stop_id: the stop token that ended it (-1 if none).
+  std::function<void(FinishReason, int32_t stop_id, const Usage&, const Error* error)> on_done;
+};
+
+struct EngineOptions {
+  int threads = 2;
+  int64_t n_ctx = 4096;        // KV tokens in the shared pool, all sequences together
+  int64_t max_seq_len = 4096;  // one sequence at most (prompt + generated)
+  int max_running = 4;         // sequences decoded together per step
+  int max_queued = 64;         // waiting requests before submit() refuses
+  int64_t prefill_chunk = 256; // prompt tokens per step (long prompts do not stall decoding)
+  std::string isa = "auto";
+};
+
+struct EngineStats {
+  int64_t queued = 0, running = 0;
+  int64_t kv_tokens_used = 0, kv_tokens_total = 0;
+  int64_t requests_done = 0, prompt_tokens = 0, generated_tokens = 0, cached_prompt_tokens = 0;
+  int64_t steps = 0;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual Result<uint64_t> submit(GenerationRequest request, RequestCallbacks callbacks) = 0;
+  virtual void cancel(uint64_t request_id) = 0;
+  virtual EngineStats stats() const = 0;
+  virtual const model::LlamaModel& model() const = 0;
+};
+
+// The engine for `model` (which must outlive it); starts its thread.
+Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const EngineOptions& options);
+
+}  // namespace herd::engine

@@ -1,0 +1,496 @@
+// Tests of the engine contract (engine/engine.h) on a tiny random-weight model
+// written by make_model into a temp dir.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "base/thread_pool.h"
+#include "engine/engine.h"
+#include "model/llama_model.h"
+#include "model/make_model.h"
+
+namespace herd::engine {
+namespace {
+
+const model::LlamaModel& tiny_model() {
+  static model::LlamaModel* m = [] {
+    std::string dir = std::filesystem::temp_directory_path().string() + "/herd_engine_test_" +
+                      std::to_string(static_cast<long>(getpid()));
+    std::filesystem::create_directories(dir);
+    model::MakeModelOptions o;
+    o.shape = *model::parse_model_shape("tiny");
+    o.dtype = "q4_0";
+    o.out = dir + "/tiny.gguf";
+    o.seed = 7;
+    ThreadPool pool(1);
+    Status st = model::make_model(o, pool, nullptr);
+    HERD_CHECK(st.has_value(), "make_model: %s", st.error().to_string().c_str());
+    auto r = model::LlamaModel::load(o.out);
+    HERD_CHECK(r.has_value(), "load: %s", r.error().to_string().c_str());
+    return new model::LlamaModel(std::move(*r));
+  }();
+  return *m;
+}
+
+struct Collected {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<TokenEvent> events;
+  bool done = false;
+  FinishReason reason = FinishReason::kError;
+  int32_t stop_id = -2;
+  Usage usage;
+  std::string error;
+  int done_calls = 0;
+  bool token_after_done = false;
+
+  RequestCallbacks callbacks(std::function<bool(const TokenEvent&)> extra = nullptr) {
+    RequestCallbacks cb;
+    cb.on_token = [this, extra](const TokenEvent& e) {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        if (done) token_after_done = true;
+        events.push_back(e);
+      }
+      cv.notify_all();
+      return extra ? extra(e) : true;
+    };
+    cb.on_done = [this](FinishReason r, int32_t stop, const Usage& u, const Error* e) {
+      std::lock_guard<std::mutex> lk(mu);
+      done = true;
+      ++done_calls;
+      reason = r;
+      stop_id = stop;
+      usage = u;
+      if (e) error = e->to_string();
+      cv.notify_all();
+    };
+    return cb;
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(120), [&] { return done; })) << "request never finished";
+  }
+  void wait_tokens(size_t n) {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait_for(lk, std::chrono::seconds(60), [&] { return events.size() >= n || done; });
+  }
+  std::vector<int32_t> ids() {
+    std::vector<int32_t> v;
+    for (auto& e : events) v.push_back(e.id);
+    return v;
+  }
+};
+
+EngineOptions small_options() {
+  EngineOptions o;
+  o.threads = 1;
+  o.n_ctx = 1024;
+  o.max_seq_len = 512;
+  o.max_running = 4;
+  o.max_queued = 16;
+  o.prefill_chunk = 32;
+  return o;
+}
+
+std::vector<int32_t> prompt_of(int n, int salt) {
+  std::vector<int32_t> p = {128000};
+  for (int i = 1; i < n; ++i) p.push_back(1000 + (i * 37 + salt * 101) % 5000);
+  return p;
+}
+
+GenerationRequest request(std::vector<int32_t> prompt, int max_tokens, float temp, uint64_t seed) {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = temp;
+  r.sampling.seed = seed;
+  r.top_logprobs = 3;
+  return r;
+}
+
+std::unique_ptr<Engine> make(const EngineOptions& o = small_options()) {
+  auto e = make_engine(tiny_model(), o);
+  HERD_CHECK(e.has_value(), "make_engine: %s", e.error().to_string().c_str());
+  return std::move(*e);
+}
+
+void wait_idle(Engine& e) {
+  for (int i = 0; i < 2000; ++i) {
+    EngineStats s = e.stats();
+    if (s.running == 0 && s.queued == 0 && s.kv_tokens_used == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+TEST(Engine, MaxTokensAndUsage) {
+  auto e = make();
+  Collected c;
+  auto id = e->submit(request(prompt_of(20, 1), 6, 0.0f, 1), c.callbacks());
+  ASSERT_TRUE(id.has_value()) << id.error().to_string();
+  c.wait();
+  EXPECT_EQ(c.reason, FinishReason::kLength);
+  EXPECT_EQ(c.stop_id, -1);
+  EXPECT_EQ(c.events.size(), 6u);
+  EXPECT_EQ(c.usage.prompt_tokens, 20);
+  EXPECT_EQ(c.usage.completion_tokens, 6);
+  EXPECT_GT(c.usage.time_to_first_token_s, 0.0);
+  EXPECT_EQ(c.done_calls, 1);
+  EXPECT_FALSE(c.token_after_done);
+  for (auto& ev : c.events) {
+    ASSERT_EQ(ev.top.size(), 3u);
+    EXPECT_EQ(ev.top[0].first, ev.id);  // greedy: the chosen token is the top one
+    EXPECT_EQ(ev.top[0].second, ev.logprob);
+    EXPECT_LE(ev.logprob, 0.0f);
+    EXPECT_GE(ev.top[0].second, ev.top[1].second);
+  }
+  wait_idle(*e);
+  EngineStats s = e->stats();
+  EXPECT_EQ(s.requests_done, 1);
+  EXPECT_EQ(s.generated_tokens, 6);
+  EXPECT_EQ(s.kv_tokens_used, 0);
+}
+
+// The same request alone and among 3 concurrent others: bit-identical tokens
+// and logprobs.
+TEST(Engine, BatchedEqualsAlone) {
+  auto e = make();
+  auto target = [] { return request(prompt_of(45, 9), 24, 0.9f, 1234); };
+  Collected alone;
+  ASSERT_TRUE(e->submit(target(), alone.callbacks()).has_value());
+  alone.wait();
+  ASSERT_EQ(alone.events.size(), 24u);
+
+  Collected others[3], again;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(e->submit(request(prompt_of(30 + 17 * i, i), 30 - 3 * i, 0.8f, 50 + i), others[i].callbacks())
+                    .has_value());
+  ASSERT_TRUE(e->submit(target(), again.callbacks()).has_value());
+  for (auto& o : others) o.wait();
+  again.wait();
+  ASSERT_EQ(again.events.size(), alone.events.size());
+  for (size_t i = 0; i < alone.events.size(); ++i) {
+    EXPECT_EQ(again.events[i].id, alone.events[i].id) << i;
+    EXPECT_EQ(std::memcmp(&again.events[i].logprob, &alone.events[i].logprob, sizeof(float)), 0) << i;
+    ASSERT_EQ(again.events[i].top.size(), alone.events[i].top.size());
+    for (size_t k = 0; k < alone.events[i].top.size(); ++k) {
+      EXPECT_EQ(again.events[i].top[k].first, alone.events[i].top[k].first);
+      EXPECT_EQ(std::memcmp(&again.events[i].top[k].second, &alone.events[i].top[k].second, sizeof(float)), 0);
+    }
+  }
+  wait_idle(*e);
+  EXPECT_EQ(e->stats().kv_tokens_used, 0);
+}
+
+TEST(Engine, CancelFreesKv) {
+  auto e = make();
+  Collected c;
+  auto id = e->submit(request(prompt_of(40, 3), 400, 0.7f, 3), c.callbacks());
+  ASSERT_TRUE(id.has_value());
+  c.wait_tokens(2);
+  EXPECT_GT(e->stats().kv_tokens_used, 0);
+  e->cancel(*id);
+  c.wait();
+  EXPECT_EQ(c.reason, FinishReason::kCancelled);
+  EXPECT_LT(c.events.size(), 400u);
+  wait_idle(*e);
+  EngineStats s = e->stats();
+  EXPECT_EQ(s.kv_tokens_used, 0);
+  EXPECT_EQ(s.running, 0);
+  EXPECT_EQ(s.queued, 0);
+
+  // on_token returning false cancels too.
+  Collected d;
+  int n = 0;
+  ASSERT_TRUE(e->submit(request(prompt_of(10, 4), 100, 0.7f, 4), d.callbacks([&](const TokenEvent&) {
+                         return ++n < 3;
+                       })).has_value());
+  d.wait();
+  EXPECT_EQ(d.reason, FinishReason::kCancelled);
+  EXPECT_EQ(d.events.size(), 3u);
+  wait_idle(*e);
+  EXPECT_EQ(e->stats().kv_tokens_used, 0);
+}
+
+TEST(Engine, QueueFull) {
+  EngineOptions o = small_options();
+  o.max_running = 1;
+  o.max_queued = 2;
+  auto e = make(o);
+  // The first request blocks the engine thread in its first on_token.
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  Collected first;
+  ASSERT_TRUE(e->submit(request(prompt_of(8, 1), 3, 0.0f, 1), first.callbacks([&](const TokenEvent&) {
+                         std::unique_lock<std::mutex> lk(gate_mu);
+                         gate_cv.wait(lk, [&] { return open; });
+                         return true;
+                       })).has_value());
+  first.wait_tokens(1);
+  Collected q[3];
+  ASSERT_TRUE(e->submit(request(prompt_of(8, 2), 2, 0.0f, 1), q[0].callbacks()).has_value());
+  ASSERT_TRUE(e->submit(request(prompt_of(8, 3), 2, 0.0f, 1), q[1].callbacks()).has_value());
+  auto r = e->submit(request(prompt_of(8, 4), 2, 0.0f, 1), q[2].callbacks());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kOutOfRange);
+  {
+    std::lock_guard<std::mutex> lk(gate_mu);
+    open = true;
+  }
+  gate_cv.notify_all();
+  first.wait();
+  q[0].wait();
+  q[1].wait();
+  EXPECT_EQ(q[0].reason, FinishReason::kLength);
+}
+
+TEST(Engine, ValidationErrors) {
+  auto e = make();
+  Collected c;
+  auto r = e->submit(request(prompt_of(600, 1), 4, 0.0f, 1), c.callbacks());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().to_string().find("600"), std::string::npos) << r.error().to_string();
+  EXPECT_NE(r.error().to_string().find("512"), std::string::npos) << r.error().to_string();
+
+  GenerationRequest bad = request(prompt_of(5, 1), 4, 0.0f, 1);
+  bad.prompt[2] = 200000;
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+  bad = request({}, 4, 0.0f, 1);
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+  bad = request(prompt_of(5, 1), 4, 0.0f, 1);
+  bad.top_logprobs = 21;
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+  bad = request(prompt_of(5, 1), 4, 0.0f, 1);
+  bad.sampling.top_p = 0;
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+  bad = request(prompt_of(5, 1), 0, 0.0f, 1);
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+}
+
+TEST(Engine, ContextFull) {
+  EngineOptions o = small_options();
+  o.max_seq_len = 40;
+  auto e = make(o);
+  Collected c;
+  ASSERT_TRUE(e->submit(request(prompt_of(30, 1), 100, 0.7f, 1), c.callbacks()).has_value());
+  c.wait();
+  EXPECT_EQ(c.reason, FinishReason::kContextFull);
+  EXPECT_EQ(c.events.size(), 10u);
+}
+
+TEST(Engine, StopIds) {
+  auto e = make();
+  Collected a;
+  ASSERT_TRUE(e->submit(request(prompt_of(12, 5), 8, 0.0f, 1), a.callbacks()).has_value());
+  a.wait();
+  std::vector<int32_t> ids = a.ids();
+  ASSERT_EQ(ids.size(), 8u);
+  // Stop at the first occurrence of ids[3].
+  size_t first = std::find(ids.begin(), ids.end(), ids[3]) - ids.begin();
+  GenerationRequest r = request(prompt_of(12, 5), 8, 0.0f, 1);
+  r.stop_ids = {ids[3]};
+  Collected b;
+  ASSERT_TRUE(e->submit(r, b.callbacks()).has_value());
+  b.wait();
+  EXPECT_EQ(b.reason, FinishReason::kStop);
+  EXPECT_EQ(b.stop_id, ids[3]);
+  EXPECT_EQ(b.ids(), std::vector<int32_t>(ids.begin(), ids.begin() + static_cast<long>(first)));
+}
+
+TEST(Engine, LogitBiasForcesToken) {
+  auto e = make();
+  GenerationRequest r = request(prompt_of(12, 6), 5, 0.9f, 2);
+  r.logit_bias = {{4242, 1000.0f}};
+  Collected c;
+  ASSERT_TRUE(e->submit(r, c.callbacks()).has_value());
+  c.wait();
+  ASSERT_EQ(c.events.size(), 5u);
+  for (auto& ev : c.events) {
+    EXPECT_EQ(ev.id, 4242);
+    EXPECT_NEAR(ev.logprob, 0.0f, 1e-6f);
+  }
+}
+
+// Allows only {100, 200, 300}; complete after 4 tokens.
+class SetConstraint : public sampling::TokenConstraint {
+ public:
+  void mask(std::span<float> logits) override {
+    ++masks;
+    for (size_t i = 0; i < logits.size(); ++i)
+      if (i != 100 && i != 200 && i != 300) logits[i] = -INFINITY;
+  }
+  void accept(int32_t id) override { accepted.push_back(id); }
+  bool complete() const override { return accepted.size() >= 4; }
+  int masks = 0;
+  std::vector<int32_t> accepted;
+};
+
+TEST(Engine, ConstraintMasksAndCompletes) {
+  auto e = make();
+  auto con = std::make_shared<SetConstraint>();
+  GenerationRequest r = request(prompt_of(12, 7), 50, 1.0f, 3);
+  r.top_logprobs = 5;
+  r.constraint = con;
+  Collected c;
+  ASSERT_TRUE(e->submit(r, c.callbacks()).has_value());
+  c.wait();
+  EXPECT_EQ(c.reason, FinishReason::kStop);
+  EXPECT_EQ(c.stop_id, -1);
+  ASSERT_EQ(c.events.size(), 4u);
+  EXPECT_EQ(con->masks, 4);
+  EXPECT_EQ(con->accepted, c.ids());
+  for (auto& ev : c.events) {
+    EXPECT_TRUE(ev.id == 100 || ev.id == 200 || ev.id == 300);
+    EXPECT_LE(ev.top.size(), 3u);  // masked tokens are not alternatives
+  }
+}
+
+TEST(Engine, PrefixCacheHits) {
+  auto e = make();
+  std::vector<int32_t> sys = prompt_of(70, 11);
+  Collected a;
+  ASSERT_TRUE(e->submit(request(sys, 4, 0.0f, 1), a.callbacks()).has_value());
+  a.wait();
+  EXPECT_EQ(a.usage.cached_prompt_tokens, 0);
+  // Same system prompt, different continuation: its full blocks are reused.
+  std::vector<int32_t> p2 = sys;
+  for (int i = 0; i < 10; ++i) p2.push_back(2000 + i);
+  Collected b;
+  ASSERT_TRUE(e->submit(request(p2, 4, 0.0f, 1), b.callbacks()).has_value());
+  b.wait();
+  EXPECT_GE(b.usage.cached_prompt_tokens, 64);
+  EXPECT_LT(b.usage.cached_prompt_tokens, static_cast<int64_t>(p2.size()));
+  // A cached result equals an uncached one.
+  auto fresh = make();
+  Collected b2;
+  ASSERT_TRUE(fresh->submit(request(p2, 4, 0.0f, 1), b2.callbacks()).has_value());
+  b2.wait();
+  EXPECT_EQ(b2.usage.cached_prompt_tokens, 0);
+  EXPECT_EQ(b.ids(), b2.ids());
+  for (size_t i = 0; i < b.events.size() && i < b2.events.size(); ++i)
+    EXPECT_EQ(b.events[i].logprob, b2.events[i].logprob);
+  wait_idle(*e);
+  EXPECT_EQ(e->stats().kv_tokens_used, 0);
+  EXPECT_GE(e->stats().cached_prompt_tokens, 64);
+}
+
+}  // namespace
+}  // namespace herd::engine
+
+namespace herd::engine {
+namespace {
+
+// A pool too small for all four: sequences are preempted and recomputed, and
+// still produce what they produce alone.
+TEST(Engine, PreemptionKeepsResults) {
+  EngineOptions o = small_options();
+  o.n_ctx = 160;  // 10 blocks of 16; each request needs up to 5
+  o.max_seq_len = 128;
+  auto e = make(o);
+  std::vector<std::vector<int32_t>> alone(4);
+  for (int i = 0; i < 4; ++i) {
+    Collected c;
+    ASSERT_TRUE(e->submit(request(prompt_of(30 + 5 * i, 20 + i), 40, 0.8f, 70 + i), c.callbacks()).has_value());
+    c.wait();
+    alone[static_cast<size_t>(i)] = c.ids();
+  }
+  Collected c[4];
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(e->submit(request(prompt_of(30 + 5 * i, 20 + i), 40, 0.8f, 70 + i), c[i].callbacks()).has_value());
+  for (int i = 0; i < 4; ++i) {
+    c[i].wait();
+    EXPECT_EQ(c[i].reason, FinishReason::kLength);
+    EXPECT_EQ(c[i].ids(), alone[static_cast<size_t>(i)]) << i;
+  }
+  wait_idle(*e);
+  EngineStats s = e->stats();
+  EXPECT_EQ(s.kv_tokens_used, 0);
+  EXPECT_EQ(s.kv_tokens_total, 160);
+}
+
+// Many concurrent requests with random cancels: all answered, KV back to idle.
+TEST(Engine, LoadWithCancelsReturnsToIdle) {
+  EngineOptions o = small_options();
+  o.max_queued = 64;
+  auto e = make(o);
+  constexpr int N = 24;
+  std::vector<std::unique_ptr<Collected>> c;
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < N; ++i) {
+    c.push_back(std::make_unique<Collected>());
+    auto id = e->submit(request(prompt_of(10 + 7 * (i % 5), i), 5 + i % 7, 0.7f, static_cast<uint64_t>(i)),
+                        c.back()->callbacks());
+    ASSERT_TRUE(id.has_value()) << id.error().to_string();
+    ids.push_back(*id);
+    if (i % 3 == 1) e->cancel(ids[static_cast<size_t>(i - 1)]);
+  }
+  for (auto& x : c) {
+    x->wait();
+    EXPECT_EQ(x->done_calls, 1);
+  }
+  wait_idle(*e);
+  EngineStats s = e->stats();
+  EXPECT_EQ(s.kv_tokens_used, 0);
+  EXPECT_EQ(s.running, 0);
+  EXPECT_EQ(s.queued, 0);
+  EXPECT_EQ(s.requests_done, N);
+}
+
+}  // namespace
+}  // namespace herd::engine
+
+namespace herd::engine {
+namespace {
+
+// Throughput figures (printed, not asserted) on the model named by
+// HERD_ENGINE_BENCH_MODEL (e.g. a 3.2-1b-shaped q4_0 made with
+// `herd make-model`); skipped when unset.
+TEST(EngineBench, DecodeThroughput) {
+  const char* path = std::getenv("HERD_ENGINE_BENCH_MODEL");
+  if (!path) GTEST_SKIP() << "HERD_ENGINE_BENCH_MODEL not set";
+  auto m = model::LlamaModel::load(path);
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  const char* th = std::getenv("HERD_ENGINE_BENCH_THREADS");
+  for (int conc : {1, 4, 8}) {
+    EngineOptions o;
+    o.threads = th ? std::atoi(th) : 2;
+    o.n_ctx = 4096;
+    o.max_seq_len = 1024;
+    o.max_running = conc;
+    auto e = make_engine(*m, o);
+    ASSERT_TRUE(e.has_value());
+    const int gen = 32;
+    std::vector<std::unique_ptr<Collected>> c;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < conc; ++i) {
+      c.push_back(std::make_unique<Collected>());
+      GenerationRequest r = request(prompt_of(16, i), gen, 0.7f, static_cast<uint64_t>(i));
+      r.top_logprobs = -1;
+      ASSERT_TRUE((*e)->submit(r, c.back()->callbacks()).has_value());
+    }
+    double ttft = 0;
+    for (auto& x : c) {
+      x->wait();
+      ttft += x->usage.time_to_first_token_s;
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("concurrency %d: %d tokens in %.2f s = %.1f tok/s aggregate, mean TTFT %.3f s, %lld steps\n", conc,
+                conc * gen, s, conc * gen / s, ttft / conc, static_cast<long long>((*e)->stats().steps));
+  }
+}
+
+}  // namespace
+}  // namespace herd::engine

@@ -1,0 +1,138 @@
+#include "model/llama_batch.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace herd::model {
+
+using kernels::matmul;
+
+LlamaBatch::LlamaBatch(const LlamaModel& model, kv::BlockPool& pool, int64_t max_tokens, int64_t max_seq_len,
+                       kernels::ExecContext exec)
+    : model_(model), c_(model.config()), kv_(pool), exec_(exec), max_tokens_(max_tokens),
+      max_seq_len_(max_seq_len) {
+  const auto B = static_cast<size_t>(max_tokens);
+  x_.resize(B * c_.d_model);
+  xn_.resize(B * c_.d_model);
+  q_.resize(B * c_.n_heads * c_.head_dim);
+  k_.resize(B * c_.n_kv_heads * c_.head_dim);
+  v_.resize(B * c_.n_kv_heads * c_.head_dim);
+  attn_.resize(B * c_.n_heads * c_.head_dim);
+  proj_.resize(B * c_.d_model);
+  gate_.resize(B * c_.d_ff);
+  up_.resize(B * c_.d_ff);
+  pos_.resize(B);
+  table_.resize(B);
+  out_rows_.reserve(B);
+  const int64_t max_k = std::max({c_.d_model, c_.d_ff, c_.n_heads * c_.head_dim});
+  xq_.resize(B * static_cast<size_t>(max_k / 32 + 1));
+  exec_.q8 = xq_.data();
+  exec_.q8_blocks = static_cast<int64_t>(xq_.size());
+  scores_.assign(static_cast<size_t>(exec_.pool->size()), std::vector<float>(static_cast<size_t>(max_seq_len)));
+}
+
+// kernels::attention's arithmetic (same dot/axpy kernels, same order), with
+// key/value rows found through each token's block table.
+void LlamaBatch::attention(int64_t il, int64_t T) {
+  const int64_t H = c_.n_heads, KV = c_.n_kv_heads, hd = c_.head_dim;
+  const int64_t group = H / KV;
+  const int64_t kv_stride = KV * hd;
+  const int64_t bs = kv_.block_size();
+  const float* kc = kv_.k(il);
+  const float* vc = kv_.v(il);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const kernels::DotF32Fn dot = exec_.table->dot_f32;
+  const kernels::AxpyF32Fn axpy = exec_.table->axpy_f32;
+  exec_.pool->parallel_for(T * H, [&](int64_t b, int64_t e, int worker) {
+    float* scores = scores_[static_cast<size_t>(worker)].data();
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t t = task / H, h = task % H, kvh = h / group;
+      const float* qv = q_.data() + (t * H + h) * hd;
+      const int32_t* tab = table_[static_cast<size_t>(t)];
+      const int64_t n_keys = pos_[static_cast<size_t>(t)] + 1;
+      auto row = [&](int64_t j) { return (static_cast<int64_t>(tab[j / bs]) * bs + j % bs) * kv_stride + kvh * hd; };
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        scores[j] = dot(qv, kc + row(j), hd) * scale;
+        mx = scores[j] > mx ? scores[j] : mx;
+      }
+      double sum = 0.0;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      float* o = attn_.data() + (t * H + h) * hd;
+      for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
+      for (int64_t j = 0; j < n_keys; ++j) axpy(scores[j] * inv, vc + row(j), o, hd);
+    }
+  });
+}
+
+void LlamaBatch::forward_layer(int64_t il, int64_t T) {
+  const LayerWeights& L = model_.layers()[static_cast<size_t>(il)];
+  const int64_t D = c_.d_model, hd = c_.head_dim, H = c_.n_heads, KV = c_.n_kv_heads;
+  const int64_t kv_dim = KV * hd;
+  const int64_t bs = kv_.block_size();
+
+  kernels::rms_norm(x_.data(), L.attn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
+  kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
+  kernels::rope(q_.data(), T, H, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
+  kernels::rope(k_.data(), T, KV, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
+  float* kc = kv_.k(il);
+  float* vc = kv_.v(il);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t p = pos_[static_cast<size_t>(t)];
+    const int64_t r = static_cast<int64_t>(table_[static_cast<size_t>(t)][p / bs]) * bs + p % bs;
+    std::copy(k_.begin() + t * kv_dim, k_.begin() + (t + 1) * kv_dim, kc + r * kv_dim);
+    std::copy(v_.begin() + t * kv_dim, v_.begin() + (t + 1) * kv_dim, vc + r * kv_dim);
+  }
+  attention(il, T);
+  matmul(exec_, attn_.data(), T, L.wo, proj_.data());
+  for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
+
+  kernels::rms_norm(x_.data(), L.ffn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
+  kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
+  kernels::silu_mul(gate_.data(), up_.data(), T * c_.d_ff);
+  matmul(exec_, gate_.data(), T, L.w_down, proj_.data());
+  for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
+}
+
+Status LlamaBatch::eval(std::span<const BatchChunk> chunks, std::vector<float>* logits) {
+  const int64_t D = c_.d_model, V = c_.vocab_size;
+  int64_t T = 0;
+  for (const BatchChunk& ch : chunks) T += ch.n;
+  if (T == 0) return err(ErrorCode::kInvalidArgument, "batch eval: no tokens");
+  if (T > max_tokens_)
+    return err(ErrorCode::kInvalidArgument, "batch eval: %lld tokens exceed the step size %lld",
+               static_cast<long long>(T), static_cast<long long>(max_tokens_));
+  out_rows_.clear();
+  int64_t t = 0;
+  for (const BatchChunk& ch : chunks) {
+    if (ch.n_past + ch.n > max_seq_len_)
+      return err(ErrorCode::kOutOfRange, "batch eval: %lld cached + %lld new tokens exceed %lld",
+                 static_cast<long long>(ch.n_past), static_cast<long long>(ch.n), static_cast<long long>(max_seq_len_));
+    for (int64_t i = 0; i < ch.n; ++i, ++t) {
+      const int32_t id = ch.tokens[i];
+      if (id < 0 || id >= V)
+        return err(ErrorCode::kInvalidArgument, "token %d is outside the vocabulary [0, %lld)", id,
+                   static_cast<long long>(V));
+      pos_[static_cast<size_t>(t)] = ch.n_past + i;
+      table_[static_cast<size_t>(t)] = ch.block_table;
+      kernels::embedding_row(exec_, model_.tok_embd(), id, x_.data() + t * D);
+    }
+    if (ch.want_logits) out_rows_.push_back(t - 1);
+  }
+  for (int64_t il = 0; il < c_.n_layers; ++il) forward_layer(il, T);
+
+  const auto n_out = static_cast<int64_t>(out_rows_.size());
+  logits->resize(static_cast<size_t>(n_out * V));
+  if (n_out == 0) return Ok{};
+  for (int64_t i = 0; i < n_out; ++i)
+    kernels::rms_norm(x_.data() + out_rows_[static_cast<size_t>(i)] * D, model_.output_norm(),
+                      static_cast<float>(c_.rms_eps), 1, D, xn_.data() + i * D);
+  matmul(exec_, xn_.data(), n_out, model_.output(), logits->data());
+  return Ok{};
+}
+
+}  // namespace herd::model

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# ctest "e2e": `herd serve` on 127.0.0.1 with a made tiny model, driven by the official
+# openai npm package (tests/peers/serve_client.mjs): chat (plain and streamed), stops,
+# n>1, seeds alone and concurrent, logprobs, tools round trip, completions, errors
+# (field paths, 401, context overflow, 404 model, 413, 429), disconnect burst -> idle.
+# HERD_BIN names the binary. The server is always killed at exit.
+set -uo pipefail
+HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
+here="$(cd "$(dirname "$0")" && pwd)"
+peers="$here/../peers"
+tmp="$(mktemp -d /tmp/herd-serve.XXXXXX)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+command -v node >/dev/null || { echo "SKIP: node not installed (tools/setup.sh)"; exit 0; }
+[ -d "$peers/node_modules/openai" ] || { echo "FAIL: tests/peers/node_modules/openai missing (run tools/setup.sh)"; exit 1; }
+"$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
+echo "test-key-$$" > "$tmp/key"
+"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 2 --max-queue 4 --max-seq-len 512 \
+  --threads 2 --api-key-file "$tmp/key" >"$tmp/out" 2>"$tmp/log" &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/out")"
+  [ -n "$port" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "FAIL: server did not start"; cat "$tmp/log"; exit 1; }
+base="http://127.0.0.1:$port"
+fail=0
+curl -sf "$base/health" >/dev/null || { echo "FAIL /health"; fail=1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/models")
+[ "$code" = 401 ] || { echo "FAIL: /v1/models without a key gave $code, want 401"; fail=1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: evil.example' "$base/health")
+[ "$code" = 403 ] || { echo "FAIL: rebinding Host gave $code, want 403"; fail=1; }
+curl -s "$base/" | grep -q '<title>herd chat</title>' || { echo "FAIL: web page"; fail=1; }
+(cd "$peers" && timeout 300 node serve_client.mjs "$base" "$(cat "$tmp/key")") || fail=1
+kill -0 "$pid" 2>/dev/null || { echo "FAIL: the server died"; fail=1; }
+lines=$(grep -c ' /v1/chat/completions ' "$tmp/log")
+[ "$lines" -gt 10 ] || { echo "FAIL: expected one log line per request, got $lines"; fail=1; }
+if [ $fail -ne 0 ]; then echo "--- server log (tail)"; tail -20 "$tmp/log"; exit 1; fi
+echo "all serve checks passed"
