@@ -132,6 +132,10 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
   GenEnd end;
   tokenizer::StreamDecoder dec(tok_);
   chat::StreamingToolParser parser;
+  // User stop strings: text passes through the matcher before the tool parser,
+  // which holds back a partial match until it is decided.
+  chat::StopStringMatcher stop_matcher(opts_.stop_strings);
+  bool stop_string_hit = false;
   std::string shown;  // what push() returned
   int64_t generated = 0;
   int32_t close_id = stops_.eot;
@@ -165,15 +169,29 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
     } else {
       text = dec.push(id);
     }
-    const std::string show = parser.push(text);
+    const chat::StopStringMatcher::Step step = stop_matcher.push(text);
+    const std::string show = parser.push(step.text);
     shown += show;
     out(show);
+    // The token is kept in the cache even when it completed a stop string, so
+    // the cache holds exactly the ids generated (the message text ends before
+    // the stop string).
     Status s = ctx_.eval(std::span<const int32_t>(&id, 1), false, &logits_);
     if (!s.has_value()) return s.error();
     cache_ids_.push_back(id);
+    if (step.stopped) {
+      end.reason = chat::StopReason::kStopString;
+      stop_string_hit = true;
+      break;
+    }
   }
   {
-    const std::string show = parser.push(dec.flush());
+    std::string rest;
+    if (!stop_string_hit) {
+      rest = stop_matcher.push(dec.flush()).text;
+      rest += stop_matcher.flush();
+    }
+    const std::string show = parser.push(rest);
     shown += show;
     out(show);
   }

@@ -42,6 +42,7 @@ struct ChatOptions {
   int tool_cpu_seconds = 10; // the sandbox's CPU limit; wall clock 3x
   bool verbose = false;      // statistics on stderr
   bool ignore_eos = false;   // keep generating past end tokens (for tests)
+  std::vector<std::string> stop_strings;  // end a reply when its text contains one (not shown)
   chat::FormatOptions format;
 };
 

@@ -188,6 +188,8 @@ int cmd_chat(int argc, char** argv) {
   p.add("--top-p", "P", "nucleus sampling mass (default 0.9)");
   p.add("--seed", "N", "sampling seed (default: random)");
   p.add("--date", "DATE", "the 'Today Date:' of the system lines, e.g. \"26 July 2024\" (default: today)");
+  p.add("--stop", "TEXT", "end a reply when it produces TEXT (not shown); more with --stop-file");
+  p.add("--stop-file", "FILE", "stop strings, one per line");
   p.add("--ignore-eos", "", "keep generating past end tokens (testing: only -n or Ctrl-C stops a reply)");
   p.add("-v,--verbose", "", "print per-turn statistics (tokens prefilled, speed) on stderr");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
@@ -220,6 +222,22 @@ int cmd_chat(int argc, char** argv) {
   o.tool_cpu_seconds = static_cast<int>(*tool_cpu);
   o.verbose = p.has("--verbose");
   o.ignore_eos = p.has("--ignore-eos");
+  if (p.has("--stop")) o.stop_strings.push_back(p.get("--stop"));
+  if (p.has("--stop-file")) {
+    Result<std::string> text = read_text_file(p.get("--stop-file"), 1u << 20);
+    if (!text.has_value()) {
+      std::fprintf(stderr, "herd chat: %s\n", text.error().to_string().c_str());
+      return 2;
+    }
+    size_t start = 0;
+    while (start <= text->size()) {
+      size_t nl = text->find('\n', start);
+      std::string line = text->substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      if (!line.empty()) o.stop_strings.push_back(line);
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
+  }
   o.format.today = p.get("--date");
 
   Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));

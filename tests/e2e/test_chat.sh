@@ -11,6 +11,13 @@ PY="${PYTHON:-/usr/bin/python3}"
 tmp="$(mktemp -d /tmp/herd-chat.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 "$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
+# User stop strings (stdin as a pipe): a greedy reply, then the same reply with
+# a stop string taken from its middle must end just before that string.
+full="$(printf 'hello\n' | "$HERD" chat -m "$tmp/m.gguf" --temp 0 -n 12 --date "26 July 2024" 2>/dev/null)"
+stop="$("$PY" -c 'import sys; t=sys.argv[1]; print(t[len(t)//2:len(t)//2+4])' "$full")"
+cut="$(printf 'hello\n' | "$HERD" chat -m "$tmp/m.gguf" --temp 0 -n 12 --date "26 July 2024" --stop "$stop" 2>/dev/null)"
+if [ -n "$stop" ] && [ "$cut" == "${full%%"$stop"*}" ]; then echo "ok   --stop ends the reply before the stop string"
+else echo "FAIL --stop: full [$full] stop [$stop] got [$cut]"; exit 1; fi
 if "$PY" "$(dirname "$0")/chat_pty_driver.py" "$HERD" "$tmp/m.gguf" "$tmp"; then
   echo "all chat checks passed"
 else
