@@ -284,9 +284,11 @@ TEST_F(ServerTest, ToolCallRoundTrip) {
   // tool_choice none: no tools rendered, plain text.
   auto n = post("/v1/chat/completions", chat("weather?", {{"tools", tools}, {"tool_choice", "none"}}));
   EXPECT_EQ(Json::parse(n->body)["choices"][0]["finish_reason"], "stop");
-  auto q = post("/v1/chat/completions", chat("weather?", {{"tools", tools}, {"tool_choice", "required"}}));
+  // A named function that is not in tools: 400 naming the field.
+  auto q = post("/v1/chat/completions",
+                chat("weather?", {{"tools", tools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}}));
   EXPECT_EQ(q->status, 400);
-  EXPECT_EQ(Json::parse(q->body)["error"]["param"], "tool_choice");
+  EXPECT_EQ(Json::parse(q->body)["error"]["param"], "tool_choice.function.name");
 }
 
 TEST_F(ServerTest, ValidationErrorsNameTheField) {
@@ -369,6 +371,20 @@ TEST_F(ServerTest, ApiKeyHostAndPublicRoutes) {
   EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "");
 }
 
+// The server records a request in /metrics after its last byte is written (the
+// HTTP logger hook), so a client can read /metrics before that; poll for up to
+// 5 s instead of assuming an order between connections.
+std::string metrics_with(httplib::Client& client, const std::string& needle) {
+  std::string body;
+  for (int i = 0; i < 250; ++i) {
+    auto m = client.Get("/metrics");
+    if (m) body = m->body;
+    if (body.find(needle) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return body;
+}
+
 TEST_F(ServerTest, DisconnectCancels) {
   start();
   const std::string body = chat("forever", {{"stream", true}, {"max_tokens", 200}}).dump();
@@ -387,17 +403,17 @@ TEST_F(ServerTest, DisconnectCancels) {
   for (int i = 0; i < 200 && engine_.stats().running > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(engine_.stats().running, 0);
   EXPECT_GE(engine_.cancels.load(), 1);
-  auto m = client_->Get("/metrics");
-  EXPECT_NE(m->body.find("herd_http_generations_in_flight 0"), std::string::npos);
+  const std::string m = metrics_with(*client_, "herd_http_generations_in_flight 0");
+  EXPECT_NE(m.find("herd_http_generations_in_flight 0"), std::string::npos) << m;
 }
 
 TEST_F(ServerTest, MetricsModelsTokenize) {
   start();
   ASSERT_EQ(post("/v1/chat/completions", chat("hi"))->status, 200);
-  auto m = client_->Get("/metrics");
-  EXPECT_NE(m->body.find("herd_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1"), std::string::npos)
-      << m->body;
-  EXPECT_NE(m->body.find("herd_time_to_first_token_seconds_bucket"), std::string::npos);
+  const std::string m =
+      metrics_with(*client_, "herd_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1");
+  EXPECT_NE(m.find("herd_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("herd_time_to_first_token_seconds_bucket"), std::string::npos);
   Json models = Json::parse(client_->Get("/v1/models")->body);
   EXPECT_EQ(models["data"][0]["id"], "tiny");
   Json t = Json::parse(post("/tokenize", {{"content", "Hello world"}})->body);
