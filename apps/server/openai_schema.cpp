@@ -178,6 +178,14 @@ Parsed<ChatRequest> parse_chat_request(const Json& body, const SchemaLimits& lim
       else return bad_request("tool_choice", "expected \"auto\", \"none\", \"required\" or a function object, got \"" + v + "\"");
     } else if (it->is_object()) {
       r.tool_choice = ToolChoice::kNamed;
+      auto fn = it->find("function");
+      if (fn == it->end() || !fn->is_object()) return bad_request("tool_choice.function", "expected an object");
+      auto name = fn->find("name");
+      if (name == fn->end() || !name->is_string()) return bad_request("tool_choice.function.name", "expected a string");
+      r.tool_choice_name = name->get<std::string>();
+      bool known = false;
+      for (const chat::ToolDef& d : r.tools.custom) known = known || d.name == r.tool_choice_name;
+      if (!known) return bad_request("tool_choice.function.name", "no function named \"" + r.tool_choice_name + "\" in tools");
     } else {
       return bad_request("tool_choice", std::string("expected string or object, got ") + json_type_name(*it));
     }
@@ -190,7 +198,21 @@ Parsed<ChatRequest> parse_chat_request(const Json& body, const SchemaLimits& lim
     if (!it->is_object()) return bad_request("response_format", std::string("expected object, got ") + json_type_name(*it));
     auto t = it->find("type");
     if (t == it->end() || !t->is_string()) return bad_request("response_format.type", "expected a string");
-    if (*t != "text") return not_supported("response_format.type", "response_format \"" + t->get<std::string>() + "\"");
+    const std::string type = t->get<std::string>();
+    if (type == "json_schema") {
+      auto js = it->find("json_schema");
+      if (js == it->end() || !js->is_object()) return bad_request("response_format.json_schema", "expected an object");
+      auto sc = js->find("schema");
+      if (sc == js->end()) r.response_schema = nlohmann::json::object();
+      else if (!sc->is_object() && !sc->is_boolean())
+        return bad_request("response_format.json_schema.schema", std::string("expected object, got ") + json_type_name(*sc));
+      else r.response_schema = *sc;
+      if (auto st = js->find("strict"); st != js->end() && !st->is_null() && !st->is_boolean())
+        return bad_request("response_format.json_schema.strict", std::string("expected boolean, got ") + json_type_name(*st));
+    } else if (type != "text" && type != "json_object") {
+      return bad_request("response_format.type", "expected \"text\", \"json_object\" or \"json_schema\", got \"" + type + "\"");
+    }
+    r.response_format = type;
   }
   return r;
 }

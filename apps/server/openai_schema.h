@@ -42,6 +42,10 @@ struct ChatRequest {
   std::vector<chat::Message> messages;
   chat::ToolSet tools;
   ToolChoice tool_choice = ToolChoice::kAuto;
+  std::string tool_choice_name;  // kNamed: the function
+  // response_format: "text", "json_object" or "json_schema" (then response_schema).
+  std::string response_format = "text";
+  nlohmann::json response_schema;
 };
 
 struct CompletionRequest {

@@ -1,6 +1,8 @@
 // Internal to apps/server: what each route file needs, and its registration.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include <httplib.h>
@@ -9,6 +11,7 @@
 #include "chat/stop.h"
 #include "engine/engine.h"
 #include "errors.h"
+#include "grammar/json_constraint.h"
 #include "metrics.h"
 #include "openai_schema.h"
 #include "server.h"
@@ -23,6 +26,14 @@ struct ServerContext {
   Metrics metrics;
   chat::StopTokens stop_tokens;
   int32_t vocab_size = 0;
+  // The tokenizer's vocabulary index for grammar constraints, built on first use.
+  std::shared_ptr<const grammar::VocabIndex> vocab_index() {
+    std::lock_guard<std::mutex> lock(grammar_mu);
+    if (!vocab_index_) vocab_index_ = grammar::VocabIndex::build(*tok);
+    return vocab_index_;
+  }
+  std::mutex grammar_mu;
+  std::shared_ptr<const grammar::VocabIndex> vocab_index_;
   SchemaLimits limits() const { return SchemaLimits{opts.max_n, vocab_size}; }
 };
 

@@ -192,10 +192,28 @@ void handle_chat(const httplib::Request& req, httplib::Response& res, ServerCont
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   ChatRequest& r = std::get<ChatRequest>(parsed);
   if (!check_model(ctx, r.s.model, res)) return;
-  if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed)
-    return send_error(res, not_supported("tool_choice", std::string("tool_choice ") +
-                                                            (r.tool_choice == ToolChoice::kRequired ? "\"required\"" : "naming a function") +
-                                                            " (it needs constrained decoding)"));
+  // Structured output: a grammar every choice's tokens must follow.
+  std::shared_ptr<const grammar::Grammar> grammar;
+  if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) {
+    std::vector<grammar::Grammar::Tool> tools;
+    for (const chat::ToolDef& d : r.tools.custom) {
+      if (r.tool_choice == ToolChoice::kNamed && d.name != r.tool_choice_name) continue;
+      nlohmann::json params = nlohmann::json::parse(d.parameters, nullptr, false);
+      if (params.is_discarded()) params = nlohmann::json::object();
+      tools.push_back({d.name, std::move(params)});
+    }
+    if (tools.empty())
+      return send_error(res, not_supported("tool_choice", "tool_choice \"required\" with only built-in tools"));
+    auto g = grammar::Grammar::tool_call(tools);
+    if (!g.has_value()) return send_error(res, bad_request("tools", g.error().message()));
+    grammar = *g;
+  } else if (r.response_format == "json_object") {
+    grammar = grammar::Grammar::any_json(/*object_only=*/true);
+  } else if (r.response_format == "json_schema") {
+    auto g = grammar::Grammar::from_schema(r.response_schema);
+    if (!g.has_value()) return send_error(res, bad_request("response_format.json_schema.schema", g.error().message()));
+    grammar = *g;
+  }
   const bool tools_active = r.tool_choice != ToolChoice::kNone && !r.tools.empty();
   chat::FormatOptions fo;
   Result<chat::Prompt> prompt = chat::render_prompt(r.messages, tools_active ? r.tools : chat::ToolSet{}, fo);
@@ -221,6 +239,7 @@ void handle_chat(const httplib::Request& req, httplib::Response& res, ServerCont
   for (int i = 0; i < r.s.n; ++i) {
     reqs.push_back(base);
     reqs.back().sampling.seed = seed + static_cast<uint64_t>(i);
+    if (grammar) reqs.back().constraint = std::make_shared<grammar::JsonSchemaConstraint>(grammar, ctx.vocab_index());
   }
   auto started = GenerationSet::start(*ctx.engine, ctx.metrics, std::move(reqs));
   if (auto* e = std::get_if<ApiError>(&started)) return send_error(res, *e);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ctest "e2e": `herd serve` on 127.0.0.1 with a made tiny model, driven by the official
 # openai npm package (tests/peers/serve_client.mjs): chat (plain and streamed), stops,
-# n>1, seeds alone and concurrent, logprobs, tools round trip, completions, errors
+# n>1, seeds alone and concurrent, logprobs, tools round trip, structured output
+# (tool_choice required / named, response_format json_schema / json_object), completions, errors
 # (field paths, 401, context overflow, 404 model, 413, 429), disconnect burst -> idle.
 # HERD_BIN names the binary. The server is always killed at exit.
 set -uo pipefail
@@ -37,7 +38,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/models")
 [ "$code" = 401 ] || { echo "FAIL: /v1/models without a key gave $code, want 401"; fail=1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: evil.example' "$base/health")
 [ "$code" = 403 ] || { echo "FAIL: rebinding Host gave $code, want 403"; fail=1; }
-curl -s "$base/" | grep -q '<title>herd chat</title>' || { echo "FAIL: web page"; fail=1; }
+# Read the whole page first: `curl | grep -q` under pipefail fails when grep
+# exits early and curl gets SIGPIPE.
+page="$(curl -s "$base/")"
+grep -q '<title>herd chat</title>' <<<"$page" || { echo "FAIL: web page"; fail=1; }
 (cd "$peers" && timeout 300 node serve_client.mjs "$base" "$(cat "$tmp/key")") || fail=1
 kill -0 "$pid" 2>/dev/null || { echo "FAIL: the server died"; fail=1; }
 lines=$(grep -c ' /v1/chat/completions ' "$tmp/log")

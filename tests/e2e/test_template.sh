@@ -49,7 +49,8 @@ out="$("$HERD" template --messages "$G/meta_user_assistant/messages.json" --tool
 
 # Without --date the Today Date line is today's, in Meta's format.
 today="$(LC_ALL=C date +'%d %B %Y')"
-"$HERD" template --messages "$G/meta_user_assistant/messages.json" | grep -q "^Today Date: $today\$" \
+rendered="$("$HERD" template --messages "$G/meta_user_assistant/messages.json")"
+grep -q "^Today Date: $today\$" <<<"$rendered" \
   && pass "default date is today" || fail "default date is today"
 
 [ "$fails" -eq 0 ] && echo "all template checks passed" || { echo "$fails template check(s) failed"; exit 1; }

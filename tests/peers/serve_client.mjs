@@ -88,8 +88,63 @@ const tr = await client.chat.completions.create({
 check(["stop", "length", "tool_calls"].includes(tr.choices[0].finish_reason), "tools: round trip with a tool result", tr.choices[0]);
 const ts = await streamText({ model: "m.gguf", max_tokens: 8, tools, messages: user("Weather?") });
 check(!ts.text.includes("<|python_tag|>"), "tools: streamed, no python_tag text");
-const req = await expectError(client.chat.completions.create({ model: "m.gguf", messages: user("x"), tools, tool_choice: "required" }));
-check(req?.status === 400 && req.error?.param === "tool_choice", "tools: tool_choice required -> clear 400", req?.error);
+
+// Structured output on random weights: only the grammar constraint can make these valid.
+// A validator for the JSON Schema subset used here.
+function valid(v, s) {
+  if (s.const !== undefined) return JSON.stringify(v) === JSON.stringify(s.const);
+  if (s.enum) return s.enum.some((e) => JSON.stringify(e) === JSON.stringify(v));
+  if (s.anyOf) return s.anyOf.some((a) => valid(v, a));
+  switch (s.type) {
+    case undefined: return true;
+    case "null": return v === null;
+    case "boolean": return typeof v === "boolean";
+    case "integer": return Number.isInteger(v);
+    case "number": return typeof v === "number";
+    case "string": return typeof v === "string" && (s.maxLength === undefined || [...v].length <= s.maxLength);
+    case "array": return Array.isArray(v) && (s.minItems ?? 0) <= v.length && v.length <= (s.maxItems ?? Infinity) && v.every((x) => !s.items || valid(x, s.items));
+    case "object": {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+      if ((s.required ?? []).some((k) => !(k in v))) return false;
+      return Object.entries(v).every(([k, x]) => (s.properties && k in s.properties) ? valid(x, s.properties[k]) : s.additionalProperties !== false);
+    }
+  }
+  return false;
+}
+function parses(text) { try { return { ok: true, v: JSON.parse(text) }; } catch { return { ok: false }; } }
+const toolsC = [
+  { type: "function", function: { name: "get_weather", description: "Current weather", parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 }, unit: { enum: ["c", "f"] } }, required: ["city", "unit"], additionalProperties: false } } },
+  { type: "function", function: { name: "add", description: "Adds", parameters: { type: "object", properties: { a: { type: "integer" }, b: { type: "integer" } }, required: ["a", "b"] } } },
+];
+const paramsOf = Object.fromEntries(toolsC.map((t) => [t.function.name, t.function.parameters]));
+function validCall(choice, names) {
+  const calls = choice.message.tool_calls ?? [];
+  if (choice.finish_reason !== "tool_calls" || calls.length !== 1) return false;
+  const f = calls[0].function;
+  const p = parses(f.arguments);
+  return names.includes(f.name) && p.ok && valid(p.v, paramsOf[f.name]);
+}
+for (const seed of [1, 2, 3]) {
+  const rq = await client.chat.completions.create({ model: "m.gguf", messages: user("Hello"), tools: toolsC, tool_choice: "required", max_tokens: 200, seed, temperature: 1 });
+  check(validCall(rq.choices[0], ["get_weather", "add"]), "structured: tool_choice required -> a valid call (seed " + seed + ")", rq.choices[0]);
+}
+const named = await client.chat.completions.create({ model: "m.gguf", messages: user("Hello"), tools: toolsC, tool_choice: { type: "function", function: { name: "add" } }, max_tokens: 200, seed: 4 });
+check(validCall(named.choices[0], ["add"]), "structured: named function -> a valid call to it", named.choices[0]);
+const namedS = await client.chat.completions.create({ model: "m.gguf", messages: user("Hello"), tools: toolsC, tool_choice: { type: "function", function: { name: "get_weather" } }, max_tokens: 200, seed: 5, stream: true });
+let sCalls = [], sFinish = null;
+for await (const c of namedS) for (const ch of c.choices) { if (ch.delta?.tool_calls) sCalls.push(...ch.delta.tool_calls); if (ch.finish_reason) sFinish = ch.finish_reason; }
+check(sFinish === "tool_calls" && sCalls.length === 1 && sCalls[0].function.name === "get_weather" && valid(JSON.parse(sCalls[0].function.arguments), paramsOf.get_weather), "structured: named function, streamed", sCalls);
+const personSchema = { type: "object", properties: { name: { type: "string", maxLength: 16 }, age: { type: "integer" }, pets: { type: "array", items: { enum: ["cat", "dog"] }, maxItems: 3 }, ok: { type: "boolean" } }, required: ["name", "age", "pets", "ok"], additionalProperties: false };
+for (const seed of [1, 2]) {
+  const js = await client.chat.completions.create({ model: "m.gguf", messages: user("A person"), max_tokens: 200, seed, response_format: { type: "json_schema", json_schema: { name: "person", schema: personSchema, strict: true } } });
+  const p = parses(js.choices[0].message.content);
+  check(js.choices[0].finish_reason === "stop" && p.ok && valid(p.v, personSchema), "structured: response_format json_schema parses and validates (seed " + seed + ")", js.choices[0]);
+}
+const jo = await client.chat.completions.create({ model: "m.gguf", messages: user("JSON please"), max_tokens: 300, seed: 3, response_format: { type: "json_object" } });
+const jop = parses(jo.choices[0].message.content);
+check(jo.choices[0].finish_reason !== "stop" || (jop.ok && typeof jop.v === "object" && !Array.isArray(jop.v)), "structured: json_object is an object when finished", jo.choices[0]);
+const badSchema = await expectError(client.chat.completions.create({ model: "m.gguf", messages: user("x"), response_format: { type: "json_schema", json_schema: { name: "x", schema: { $ref: "#/a" } } } }));
+check(badSchema?.status === 400 && badSchema.error?.param === "response_format.json_schema.schema", "structured: unsupported schema -> 400", badSchema?.error);
 
 // Legacy completions, models, tokenize/detokenize.
 const cp = await client.completions.create({ model: "m.gguf", prompt: "The sky", max_tokens: 5, logprobs: 2 });
