@@ -17,6 +17,14 @@ ApiError not_supported(std::string param, std::string what) {
   return bad_request(std::move(param), what + " is not supported yet by herd serve", "not_supported");
 }
 
+ApiError server_error(std::string message) {
+  ApiError e;
+  e.status = 500;
+  e.type = "server_error";
+  e.message = std::move(message);
+  return e;
+}
+
 ApiError from_field_error(const Error& e) {
   ApiError out;
   out.message = e.message();

@@ -20,6 +20,8 @@ struct ApiError {
 
 ApiError bad_request(std::string param, std::string message, std::string code = "");
 ApiError not_supported(std::string param, std::string what);
+// A 500 "server_error" (generation failed after the request was accepted).
+ApiError server_error(std::string message);
 
 // An Error from the chat layer ("messages[1].content: expected string, got number")
 // as a 400 whose param is the path before ": ".

@@ -76,11 +76,7 @@ class ChatRun {
     if (ev.reason == engine::FinishReason::kError) {
       error_ = ev.error.empty() ? "generation failed" : ev.error;
       if (stream_) {
-        ApiError e;
-        e.status = 500;
-        e.type = "server_error";
-        e.message = error_;
-        *out += "data: " + error_json(e) + "\n\n";
+        *out += "data: " + error_json(server_error(error_)) + "\n\n";
       }
     }
     std::string rest = c.text.finish();
@@ -125,11 +121,7 @@ class ChatRun {
   // The non-streaming body.
   std::string body() const {
     if (!error_.empty()) {
-      ApiError e;
-      e.status = 500;
-      e.type = "server_error";
-      e.message = error_;
-      return error_json(e);
+      return error_json(server_error(error_));
     }
     Json choices = Json::array();
     for (size_t i = 0; i < choices_.size(); ++i) {

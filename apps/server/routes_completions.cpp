@@ -69,11 +69,7 @@ class CompletionRun {
     c.finish = openai_finish_reason(ev.reason, c.text.stopped(), false);
     if (stream_) {
       if (!error_.empty()) {
-        ApiError e;
-        e.status = 500;
-        e.type = "server_error";
-        e.message = error_;
-        *out += "data: " + error_json(e) + "\n\n";
+        *out += "data: " + error_json(server_error(error_)) + "\n\n";
       }
       *out += sse_data(chunk(ev.index, rest, Json(c.finish), Json()));
     }
@@ -90,11 +86,7 @@ class CompletionRun {
 
   std::string body() const {
     if (!error_.empty()) {
-      ApiError e;
-      e.status = 500;
-      e.type = "server_error";
-      e.message = error_;
-      return error_json(e);
+      return error_json(server_error(error_));
     }
     Json choices = Json::array();
     for (size_t i = 0; i < choices_.size(); ++i) {

@@ -109,17 +109,14 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
   }));
 
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    ApiError e;
-    e.status = 500;
-    e.type = "server_error";
+    std::string message = "internal error";
     try {
       if (ep) std::rethrow_exception(ep);
     } catch (const std::exception& ex) {
-      e.message = std::string("internal error: ") + ex.what();
+      message += std::string(": ") + ex.what();
     } catch (...) {
-      e.message = "internal error";
     }
-    send_error(res, e);
+    send_error(res, server_error(message));
   });
 
   http.set_logger([&ctx](const httplib::Request& req, const httplib::Response& res) {
