@@ -4,17 +4,20 @@
 #
 #   g++ cmake make          the build
 #   libgtest-dev libgmock-dev googletest   unit tests
+#   libbenchmark-dev        kernel micro-benchmarks (bench/kernels_bench.cpp; built in CI, not run)
 #   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
 #   python3-numpy           the float64 reference (runs under /usr/bin/python3)
 #   clang libclang-rt-14-dev   libFuzzer targets and their sanitizer runtimes
 #   libcpp-httplib-dev      the HTTP server of `herd serve` (apps/server)
 #   bubblewrap              the file-system and network sandbox of `herd chat --allow-tools`
+#   chromium                headless browser for the web page test (tests/e2e/test_web_page.sh,
+#                           driven by playwright-core from tests/peers; no browser is downloaded)
 #   nodejs npm              only when node is absent: independent peers from the npm
 #                           registry (tests/peers/package.json, pinned by its lock file)
 set -euo pipefail
 
-packages=(g++ cmake make libgtest-dev libgmock-dev googletest nlohmann-json3-dev python3-numpy
-  clang libclang-rt-14-dev bubblewrap libcpp-httplib-dev)
+packages=(g++ cmake make libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev python3-numpy
+  clang libclang-rt-14-dev bubblewrap libcpp-httplib-dev chromium)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
@@ -34,6 +37,8 @@ else
 fi
 
 # npm peers: reinstall only when the lock file changed since the last install.
+# playwright-core drives Debian's /usr/bin/chromium; never let it fetch a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 peers="$(cd "$(dirname "$0")/.." && pwd)/tests/peers"
 stamp="$peers/node_modules/.herd-lock-installed"
 if [ ! -f "$stamp" ] || ! cmp -s "$peers/package-lock.json" "$stamp"; then

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# ctest "e2e": the web chat page of `herd serve` (GET /) in Debian's headless chromium,
+# driven by playwright-core (tests/peers/web_page_check.mjs) against a made tiny model
+# with an API key: load, key field, settings in the request, a streamed answer,
+# markdown (escaped), a tool call shown as such and answered, stop (UI ready, server
+# idle), no request to any other host, no console errors.
+# Needs /usr/bin/chromium and tests/peers/node_modules/playwright-core (tools/setup.sh
+# installs both); without them it prints SKIP, except under CI=true where it fails.
+# HERD_BIN names the binary. The server is always killed at exit.
+set -uo pipefail
+HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
+here="$(cd "$(dirname "$0")" && pwd)"
+peers="$here/../peers"
+chromium="${HERD_CHROMIUM:-/usr/bin/chromium}"
+missing() {
+  if [ "${CI:-}" = true ]; then echo "FAIL: $1 (tools/setup.sh installs it)"; exit 1; fi
+  echo "SKIP: $1 (run tools/setup.sh)"; exit 0
+}
+command -v node >/dev/null || missing "node not installed"
+[ -x "$chromium" ] || missing "$chromium not installed"
+[ -d "$peers/node_modules/playwright-core" ] || missing "tests/peers/node_modules/playwright-core missing"
+
+tmp="$(mktemp -d /tmp/herd-web.XXXXXX)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
+echo "web-key-$$" > "$tmp/key"
+"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 2 --max-seq-len 4096 \
+  --threads 2 --api-key-file "$tmp/key" >"$tmp/out" 2>"$tmp/log" &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/out")"
+  [ -n "$port" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "FAIL: server did not start"; cat "$tmp/log"; exit 1; }
+fail=0
+# The browser's profile and crash dumps go to $tmp, never to $HOME.
+(cd "$peers" && HOME="$tmp" XDG_CONFIG_HOME="$tmp" XDG_CACHE_HOME="$tmp" \
+  timeout 120 node web_page_check.mjs "http://127.0.0.1:$port" "$(cat "$tmp/key")") || fail=1
+kill -0 "$pid" 2>/dev/null || { echo "FAIL: the server died"; fail=1; }
+if [ $fail -ne 0 ]; then echo "--- server log (tail)"; tail -20 "$tmp/log"; exit 1; fi
+echo "all web page checks passed"
