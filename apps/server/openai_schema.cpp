@@ -192,8 +192,11 @@ Parsed<ChatRequest> parse_chat_request(const Json& body, const SchemaLimits& lim
     if ((r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) && r.tools.empty())
       return bad_request("tool_choice", "requires \"tools\"");
   }
-  if (auto it = body.find("parallel_tool_calls"); it != body.end() && !it->is_null() && !it->is_boolean())
-    return bad_request("parallel_tool_calls", std::string("expected boolean, got ") + json_type_name(*it));
+  if (auto it = body.find("parallel_tool_calls"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean())
+      return bad_request("parallel_tool_calls", std::string("expected boolean, got ") + json_type_name(*it));
+    r.parallel_tool_calls = it->get<bool>();
+  }
   if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) return bad_request("response_format", std::string("expected object, got ") + json_type_name(*it));
     auto t = it->find("type");
@@ -207,8 +210,11 @@ Parsed<ChatRequest> parse_chat_request(const Json& body, const SchemaLimits& lim
       else if (!sc->is_object() && !sc->is_boolean())
         return bad_request("response_format.json_schema.schema", std::string("expected object, got ") + json_type_name(*sc));
       else r.response_schema = *sc;
-      if (auto st = js->find("strict"); st != js->end() && !st->is_null() && !st->is_boolean())
-        return bad_request("response_format.json_schema.strict", std::string("expected boolean, got ") + json_type_name(*st));
+      if (auto st = js->find("strict"); st != js->end() && !st->is_null()) {
+        if (!st->is_boolean())
+          return bad_request("response_format.json_schema.strict", std::string("expected boolean, got ") + json_type_name(*st));
+        r.response_strict = st->get<bool>();
+      }
     } else if (type != "text" && type != "json_object") {
       return bad_request("response_format.type", "expected \"text\", \"json_object\" or \"json_schema\", got \"" + type + "\"");
     }

@@ -43,9 +43,11 @@ struct ChatRequest {
   chat::ToolSet tools;
   ToolChoice tool_choice = ToolChoice::kAuto;
   std::string tool_choice_name;  // kNamed: the function
+  bool parallel_tool_calls = true;  // false: at most one call per reply
   // response_format: "text", "json_object" or "json_schema" (then response_schema).
   std::string response_format = "text";
   nlohmann::json response_schema;
+  bool response_strict = false;  // json_schema.strict: unsupported keywords are a 400 (else ignored)
 };
 
 struct CompletionRequest {

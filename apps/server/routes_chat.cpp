@@ -1,10 +1,11 @@
 // POST /v1/chat/completions: validate -> render the Llama 3.1 prompt -> submit n
 // engine requests -> stream SSE chunks (or one JSON body) from the event queue.
 #include <chrono>
+#include <map>
 #include <memory>
 
 #include "chat/llama3_format.h"
-#include "chat/tool_calls.h"
+#include "chat/tool_call_stream.h"
 #include "generation.h"
 #include "routes.h"
 #include "serve_run.h"
@@ -16,11 +17,25 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
+// Calls one reply may hold when parallel tool calls are allowed (the grammar needs a
+// bound so that generation under tool_choice "required" ends).
+constexpr int kMaxParallelCalls = 8;
+
+// A grammar error's message without its "schema<path>: " lead (the param names the
+// place): "keyword \"multipleOf\" is not supported by herd's JSON grammar".
+std::string schema_message(const Error& e, const std::string& path) {
+  const std::string lead = "schema" + path + ": ";
+  const std::string& m = e.message();
+  return m.compare(0, lead.size(), lead) == 0 ? m.substr(lead.size()) : m;
+}
+
 // One choice's progress.
 struct ChatChoice {
-  ChatChoice(const tokenizer::Tokenizer& tok, const std::vector<std::string>& stops) : text(tok, stops) {}
+  ChatChoice(const tokenizer::Tokenizer& tok, const std::vector<std::string>& stops, int max_calls)
+      : text(tok, stops), calls_stream(max_calls) {}
   ChoiceText text;
-  chat::StreamingToolParser parser;
+  chat::ToolCallStream calls_stream;  // content vs tool calls, with streamed deltas
+  std::map<int, std::string> call_ids;  // call index -> its OpenAI id
   std::string content;  // shown so far
   Json logprobs = Json::array();
   std::vector<chat::ToolCall> calls;
@@ -34,7 +49,8 @@ class ChatRun {
   ChatRun(ServerContext& ctx, const ChatRequest& r, bool tools_active, std::unique_ptr<GenerationSet> set)
       : ctx_(ctx), stream_(r.s.stream), include_usage_(r.s.include_usage), tools_(tools_active),
         logprobs_(r.s.top_logprobs >= 0), set_(std::move(set)), id_(new_id("chatcmpl-")), created_(unix_time()) {
-    for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop);
+    const int max_calls = r.parallel_tool_calls ? kMaxParallelCalls : 1;
+    for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop, max_calls);
     ctx_.metrics.in_flight_add(1);
   }
   ~ChatRun() {
@@ -58,10 +74,15 @@ class ChatRun {
       }
       std::string piece = c.text.push(ev.token.id);
       if (c.text.stopped()) set_->cancel(ev.index);
-      const std::string shown = tools_ ? c.parser.push(piece) : piece;
-      c.content += shown;
-      if (stream_ && (!shown.empty() || logprobs_)) {
-        Json delta = {{"content", shown}};
+      chat::StreamStep st;
+      if (tools_) st = c.calls_stream.push(piece);
+      else st.content = std::move(piece);
+      c.content += st.content;
+      Json calls = call_deltas(c, st.deltas);
+      if (stream_ && (!st.content.empty() || logprobs_ || !calls.empty())) {
+        Json delta = Json::object();
+        if (!st.content.empty() || calls.empty()) delta["content"] = st.content;
+        if (!calls.empty()) delta["tool_calls"] = std::move(calls);
         Json lpj = logprobs_ ? Json{{"content", Json::array({lp})}} : Json();
         *out += sse_data(chunk(ev.index, delta, Json(), lpj));
       }
@@ -80,29 +101,23 @@ class ChatRun {
       }
     }
     std::string rest = c.text.finish();
-    std::string shown = tools_ ? c.parser.push(rest) : rest;
+    chat::StreamStep st;
     if (tools_) {
-      chat::ParsedOutput po = c.parser.finish();
-      c.calls = std::move(po.tool_calls);
-      if (po.content.size() > c.content.size() + shown.size() &&
-          po.content.compare(0, c.content.size() + shown.size(), c.content + shown) == 0)
-        shown += po.content.substr(c.content.size() + shown.size());
-      for (chat::ToolCall& call : c.calls) call.id = new_id("call_");
+      st = c.calls_stream.push(rest);
+      chat::ToolCallStream::Final fin = c.calls_stream.finish();
+      st.content += fin.rest.content;
+      st.deltas.insert(st.deltas.end(), fin.rest.deltas.begin(), fin.rest.deltas.end());
+      c.calls = std::move(fin.calls);
+    } else {
+      st.content = std::move(rest);
     }
-    c.content += shown;
+    Json calls = call_deltas(c, st.deltas);
+    for (size_t k = 0; k < c.calls.size(); ++k) c.calls[k].id = c.call_ids[static_cast<int>(k)];
+    c.content += st.content;
     c.finish = openai_finish_reason(ev.reason, c.text.stopped(), !c.calls.empty());
     if (stream_) {
-      if (!shown.empty()) *out += sse_data(chunk(ev.index, Json{{"content", shown}}, Json(), Json()));
-      if (!c.calls.empty()) {
-        Json tcs = Json::array();
-        for (size_t k = 0; k < c.calls.size(); ++k) {
-          tcs.push_back({{"index", k},
-                         {"id", c.calls[k].id},
-                         {"type", "function"},
-                         {"function", {{"name", c.calls[k].name}, {"arguments", c.calls[k].arguments}}}});
-        }
-        *out += sse_data(chunk(ev.index, Json{{"tool_calls", tcs}}, Json(), Json()));
-      }
+      if (!st.content.empty()) *out += sse_data(chunk(ev.index, Json{{"content", st.content}}, Json(), Json()));
+      if (!calls.empty()) *out += sse_data(chunk(ev.index, Json{{"tool_calls", calls}}, Json(), Json()));
       *out += sse_data(chunk(ev.index, Json::object(), Json(c.finish), Json()));
     }
     if (done_count_ == static_cast<int>(choices_.size())) {
@@ -147,6 +162,23 @@ class ChatRun {
   bool stream() const { return stream_; }
 
  private:
+  // OpenAI's streamed tool_calls entries for these deltas; a call's first delta gets
+  // its id (kept for the final message), type and name.
+  static Json call_deltas(ChatChoice& c, const std::vector<chat::ToolCallDelta>& deltas) {
+    Json out = Json::array();
+    for (const chat::ToolCallDelta& d : deltas) {
+      if (d.first) {
+        c.call_ids[d.index] = new_id("call_");
+        out.push_back({{"index", d.index},
+                       {"id", c.call_ids[d.index]},
+                       {"type", "function"},
+                       {"function", {{"name", d.name}, {"arguments", d.arguments}}}});
+      } else {
+        out.push_back({{"index", d.index}, {"function", {{"arguments", d.arguments}}}});
+      }
+    }
+    return out;
+  }
   Json chunk(int index, Json delta, Json finish, Json logprobs) {
     if (!role_sent_[index]) {
       delta["role"] = "assistant";
@@ -184,7 +216,9 @@ void handle_chat(const httplib::Request& req, httplib::Response& res, ServerCont
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   ChatRequest& r = std::get<ChatRequest>(parsed);
   if (!check_model(ctx, r.s.model, res)) return;
-  // Structured output: a grammar every choice's tokens must follow.
+  // Structured output: a grammar every choice's tokens must follow. Unsupported schema
+  // keywords are a 400 naming the keyword's path when strict is set (response_format
+  // json_schema.strict, a function's strict), and are ignored otherwise.
   std::shared_ptr<const grammar::Grammar> grammar;
   if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) {
     std::vector<grammar::Grammar::Tool> tools;
@@ -192,22 +226,39 @@ void handle_chat(const httplib::Request& req, httplib::Response& res, ServerCont
       if (r.tool_choice == ToolChoice::kNamed && d.name != r.tool_choice_name) continue;
       nlohmann::json params = nlohmann::json::parse(d.parameters, nullptr, false);
       if (params.is_discarded()) params = nlohmann::json::object();
-      tools.push_back({d.name, std::move(params)});
+      tools.push_back({d.name, std::move(params), d.strict});
     }
     if (tools.empty())
       return send_error(res, not_supported("tool_choice", "tool_choice \"required\" with only built-in tools"));
-    auto g = grammar::Grammar::tool_call(tools);
-    if (!g.has_value()) return send_error(res, bad_request("tools", g.error().message()));
+    // "required": one call, or several when parallel_tool_calls allows; a named
+    // function: exactly one call to it.
+    const int calls = r.tool_choice == ToolChoice::kRequired && r.parallel_tool_calls ? kMaxParallelCalls : 1;
+    std::string bad_tool, path;
+    auto g = grammar::Grammar::tool_call(tools, {}, calls, &bad_tool, &path);
+    if (!g.has_value()) {
+      std::string param = "tools";
+      const Json& list = body["tools"];
+      for (size_t i = 0; i < list.size(); ++i)
+        if (list[i].is_object() && list[i].contains("function") && list[i]["function"].is_object() &&
+            list[i]["function"].value("name", Json()) == Json(bad_tool))
+          param = "tools[" + std::to_string(i) + "].function.parameters" + path;
+      return send_error(res, bad_request(param, schema_message(g.error(), path)));
+    }
     grammar = *g;
   } else if (r.response_format == "json_object") {
     grammar = grammar::Grammar::any_json(/*object_only=*/true);
   } else if (r.response_format == "json_schema") {
-    auto g = grammar::Grammar::from_schema(r.response_schema);
-    if (!g.has_value()) return send_error(res, bad_request("response_format.json_schema.schema", g.error().message()));
+    grammar::Options go;
+    go.strict = r.response_strict;
+    std::string path;
+    auto g = grammar::Grammar::from_schema(r.response_schema, go, &path);
+    if (!g.has_value())
+      return send_error(res, bad_request("response_format.json_schema.schema" + path, schema_message(g.error(), path)));
     grammar = *g;
   }
   const bool tools_active = r.tool_choice != ToolChoice::kNone && !r.tools.empty();
   chat::FormatOptions fo;
+  fo.today = ctx.opts.today;
   Result<chat::Prompt> prompt = chat::render_prompt(r.messages, tools_active ? r.tools : chat::ToolSet{}, fo);
   if (!prompt.has_value()) return send_error(res, from_field_error(prompt.error()));
   Result<std::vector<int32_t>> ids = prompt->ids(*ctx.tok);

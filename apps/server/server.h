@@ -33,6 +33,7 @@ struct ServerOptions {
   size_t max_body_bytes = 4u << 20;     // larger request bodies get 413
   int http_threads = 64;                // concurrent connections served
   bool log_requests = true;             // one line per request on stderr
+  std::string today;                    // "Today Date:" of the system lines ("26 Jul 2024"); empty: today
 };
 
 class Server {

@@ -10,7 +10,8 @@
 //     renderer makes reach innerHTML;
 //   - Stop aborts the fetch; the server sees the closed stream and cancels;
 //   - settings: system prompt, temperature, top_p, max tokens, seed, tools (a JSON
-//     array in OpenAI's format) and tool_choice, API key; kept in localStorage;
+//     array in OpenAI's format) and tool_choice (one call per turn:
+//     parallel_tool_calls false), API key; kept in localStorage;
 //   - tool calls from `tool_calls` deltas are shown as their own element
 //     (.tool-call, name + arguments); the next message typed is then sent as the
 //     tool's result (role "tool", with the call's id).
@@ -213,7 +214,8 @@ function request_body(tools) {
     const v = $(k).value.trim();
     if (v !== "") b[k] = Number(v);
   }
-  if (tools) { b.tools = tools; b.tool_choice = $("tool_choice").value; }
+  // One call per turn: the next message typed answers it.
+  if (tools) { b.tools = tools; b.tool_choice = $("tool_choice").value; b.parallel_tool_calls = false; }
   return b;
 }
 

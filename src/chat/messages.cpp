@@ -182,6 +182,10 @@ Result<ToolDef> parse_function_tool(const Json& t, const std::string& path) {
     }
     def.parameters = p->dump();
   }
+  if (auto st = fn->find("strict"); st != fn->end() && !st->is_null()) {
+    if (!st->is_boolean()) return expected(fp + ".strict", "boolean", *st);
+    def.strict = st->get<bool>();
+  }
   return def;
 }
 
@@ -294,6 +298,7 @@ std::string tools_to_json(const ToolSet& tools) {
     fn["name"] = d.name;
     if (!d.description.empty()) fn["description"] = d.description;
     fn["parameters"] = Json::parse(d.parameters, nullptr, /*allow_exceptions=*/false);
+    if (d.strict) fn["strict"] = true;
     Json t = Json::object();
     t["type"] = "function";
     t["function"] = std::move(fn);

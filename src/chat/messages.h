@@ -52,6 +52,7 @@ struct ToolDef {
   std::string name;
   std::string description;
   std::string parameters = "{}";  // JSON Schema object text, key order preserved
+  bool strict = false;            // OpenAI's function.strict: unsupported schema keywords are errors
 };
 
 // The tools a conversation may use: Meta built-ins by name (in the order given, which

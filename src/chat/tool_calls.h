@@ -71,6 +71,10 @@ class StreamingToolParser {
   std::string push(std::string_view piece);
   ParsedOutput finish();  // also resets the parser for the next message
   bool holding() const { return emitted_ < all_.size(); }
+  // Held because it may be a call (not merely a possible marker prefix): everything
+  // from held_text() on stays held until finish(), and held_text() only grows.
+  bool held_mode() const { return mode_ == Mode::kHeld; }
+  std::string_view held_text() const { return std::string_view(all_).substr(emitted_); }
 
  private:
   enum class Mode { kUndecided, kText, kHeld };

@@ -1,23 +1,38 @@
+// See json_grammar.h. Grammar factories and the Matcher (the pushdown automaton).
 #include "grammar/json_grammar.h"
 
 #include <algorithm>
-#include <set>
+
+#include "grammar/schema_compiler.h"
 
 namespace herd::grammar {
 namespace {
 
 using Json = nlohmann::json;
 
-// Fixed nodes present in every grammar.
-constexpr int kAnyNode = 0;       // any JSON value
-constexpr int kAnyArrayNode = 1;  // array of any values (max_any_items)
-constexpr int kAnyObjectNode = 2; // object with any members (max_any_items)
-
-enum FrameKind : uint8_t { kValue, kObj, kArr, kStr, kNum, kLit, kTag };
+// Frame kinds and how each uses the Frame fields:
+//   kValue  node; ws: whitespace so far; aux 1: no leading whitespace allowed.
+//   kObj    node; phase ObjPhase; ws; aux: additional keys written; count: byte position
+//           in the listed key being written; lo/hi: its candidates; aux2: the key's index
+//           (-1: an additional key); used: listed keys written (bit per sorted key).
+//   kArr    node; phase ArrPhase; ws; count: items started.
+//   kStr    node (-1: a free string); phase StrPhase; aux: UTF-8 bytes pending or \u
+//           digits read; count: code points; lo/hi: range of the next UTF-8 byte
+//           (kSUnicode: lo 1 after a leading 'd'); aux2: most code points; used: DFA state.
+//   kNum    node (-1: free); phase NumPhase; ws 1: '-' read; aux 1: integer; count:
+//           chars; lo: integer digits; hi: exponent digits (ranged: fraction digits);
+//           aux2: fraction value (ranged); used: integer value (ranged).
+//   kLit    node (-2: true/false/null); count: byte position; lo/hi: candidates.
+//   kTag    node; phase TagPhase; count: byte position; lo/hi: name candidates; aux2:
+//           calls finished.
+//   kKey    node (the object's); count: byte position (with the quote); lo/hi: listed
+//           keys equal so far (lo -1: differs from all of them).
+enum FrameKind : uint8_t { kValue, kObj, kArr, kStr, kNum, kLit, kTag, kKey };
 enum ObjPhase : uint8_t { kOOpen, kOKey, kOColon, kOAfter, kOComma };
 enum ArrPhase : uint8_t { kAOpen, kAAfter, kAComma };
 enum StrPhase : uint8_t { kSClean, kSEscape, kSUnicode, kSUtf8 };
 enum NumPhase : uint8_t { kNSign, kNZero, kNInt, kNDot, kNFrac, kNE, kNESign, kNExp };
+enum TagPhase : uint8_t { kTName, kTSuffix, kTAfter, kTSep };
 
 bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 bool is_hex(uint8_t c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
@@ -32,8 +47,19 @@ Frame make_frame(FrameKind k, int node) {
   return f;
 }
 
+NumPrefix prefix_of(const Frame& f) {
+  NumPrefix p;
+  p.neg = f.ws == 1;
+  p.int_digits = f.lo;
+  p.int_value = f.used;
+  p.dot = f.phase == kNDot || f.phase == kNFrac;
+  p.frac_digits = f.hi;
+  p.frac_value = static_cast<uint32_t>(f.aux2);
+  return p;
+}
+
 // Narrows the sorted candidate range of f (sharing the first f.count bytes) to those
-// continuing with c and not excluded; false when none does.
+// continuing with c; false (f unchanged) unless one of them is not excluded.
 bool narrow(const std::vector<std::string>& L, Frame& f, uint8_t c, uint64_t excluded) {
   const size_t pos = static_cast<size_t>(f.count);
   int nlo = -1, nhi = -1;
@@ -44,6 +70,8 @@ bool narrow(const std::vector<std::string>& L, Frame& f, uint8_t c, uint64_t exc
       if (nlo < 0) nlo = i;
       nhi = i + 1;
       if (i >= 64 || !((excluded >> i) & 1)) viable = true;
+    } else if (nlo >= 0) {
+      break;  // sorted: the matches are contiguous
     }
   }
   if (!viable) return false;
@@ -57,224 +85,82 @@ bool lit_complete(const std::vector<std::string>& L, const Frame& f) {
   return L[static_cast<size_t>(f.lo)].size() == static_cast<size_t>(f.count);
 }
 
+const std::vector<std::string>& word_list() {
+  static const std::vector<std::string> kWords = {"false", "null", "true"};
+  return kWords;
+}
+
+// The byte a simple JSON escape letter stands for; -1 for 'u' or an invalid letter.
+int unescape(uint8_t e) {
+  switch (e) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return -1;
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------
-// Schema compilation
+// Grammar factories
 
-struct SchemaCompiler {
-  Grammar& g;
-  const Options& opts;
-
-  int add(Node n) {
-    g.nodes_.push_back(std::move(n));
-    return static_cast<int>(g.nodes_.size()) - 1;
-  }
-
-  static Error unsupported(const std::string& path, const std::string& what) {
-    return Error(ErrorCode::kUnsupported, "schema" + path + ": " + what + " is not supported by herd's JSON grammar");
-  }
-  static Error invalid(const std::string& path, const std::string& what) {
-    return Error(ErrorCode::kInvalidArgument, "schema" + path + ": " + what);
-  }
-
-  Result<int> literals(std::vector<std::string> texts) {
-    std::sort(texts.begin(), texts.end());
-    texts.erase(std::unique(texts.begin(), texts.end()), texts.end());
-    Node n;
-    n.kind = Node::kLiterals;
-    n.lits = std::move(texts);
-    return add(std::move(n));
-  }
-
-  Result<int> compile(const Json& s, const std::string& path, int depth) {
-    if (depth > 64) return unsupported(path, "nesting deeper than 64");
-    if (s.is_boolean()) {
-      if (s.get<bool>()) return kAnyNode;
-      return invalid(path, "false allows no value");
-    }
-    if (!s.is_object()) return invalid(path, "expected an object");
-    static const char* kRefused[] = {"$ref", "allOf", "not", "if", "pattern", "patternProperties", "minLength",
-                                     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-                                     "uniqueItems", "prefixItems", "minProperties", "maxProperties",
-                                     "dependentRequired", "dependentSchemas", "contains", "propertyNames"};
-    for (const char* k : kRefused)
-      if (s.contains(k)) return unsupported(path, std::string("\"") + k + "\"");
-    if (auto it = s.find("const"); it != s.end()) return literals({it->dump()});
-    if (auto it = s.find("enum"); it != s.end()) {
-      if (!it->is_array() || it->empty()) return invalid(path + ".enum", "expected a non-empty array");
-      std::vector<std::string> texts;
-      for (const Json& v : *it) texts.push_back(v.dump());
-      return literals(std::move(texts));
-    }
-    for (const char* key : {"anyOf", "oneOf"}) {
-      if (auto it = s.find(key); it != s.end()) {
-        if (!it->is_array() || it->empty()) return invalid(path + "." + key, "expected a non-empty array");
-        Node n;
-        n.kind = Node::kAnyOf;
-        for (size_t i = 0; i < it->size(); ++i) {
-          Result<int> a = compile((*it)[i], path + "." + key + "[" + std::to_string(i) + "]", depth + 1);
-          if (!a) return a.error();
-          n.alts.push_back(*a);
-        }
-        return add(std::move(n));
-      }
-    }
-    std::string type;
-    if (auto it = s.find("type"); it != s.end()) {
-      if (it->is_array()) {
-        Node n;
-        n.kind = Node::kAnyOf;
-        for (const Json& t : *it) {
-          Json one = s;
-          one["type"] = t;
-          Result<int> a = compile(one, path, depth + 1);
-          if (!a) return a.error();
-          n.alts.push_back(*a);
-        }
-        if (n.alts.empty()) return invalid(path + ".type", "empty type list");
-        return add(std::move(n));
-      }
-      if (!it->is_string()) return invalid(path + ".type", "expected a string or an array");
-      type = it->get<std::string>();
-    } else if (s.contains("properties")) {
-      type = "object";
-    } else if (s.contains("items")) {
-      type = "array";
-    } else {
-      return kAnyNode;
-    }
-    Node n;
-    if (type == "object") {
-      n.kind = Node::kObject;
-      auto props = s.find("properties");
-      auto addl = s.find("additionalProperties");
-      if (props != s.end() && !props->is_object()) return invalid(path + ".properties", "expected an object");
-      // Listed properties (even none) close the object: only they are produced.
-      const bool has_props = props != s.end();
-      if (!has_props) {
-        if (addl != s.end() && addl->is_object() && !addl->empty())
-          return unsupported(path, "additionalProperties with a schema and no properties");
-        n.free_keys = !(addl != s.end() && addl->is_boolean() && !addl->get<bool>());
-        if (auto r = s.find("required"); r != s.end() && r->is_array() && !r->empty() && !n.free_keys)
-          return invalid(path + ".required", "names properties that additionalProperties false forbids");
-        if (auto r = s.find("required"); r != s.end() && r->is_array() && !r->empty())
-          return unsupported(path, "required without properties");
-        if (n.free_keys) return kAnyObjectNode;
-        return add(std::move(n));
-      }
-      if (props->size() > 64) return unsupported(path, "more than 64 properties");
-      std::vector<std::pair<std::string, std::string>> keys;  // encoded, name
-      for (auto& [k, v] : props->items()) keys.emplace_back(Json(k).dump(), k);
-      std::sort(keys.begin(), keys.end());
-      for (auto& [enc, name] : keys) {
-        Result<int> c = compile((*props)[name], path + ".properties." + name, depth + 1);
-        if (!c) return c.error();
-        n.keys.push_back(enc);
-        n.key_nodes.push_back(*c);
-      }
-      if (auto r = s.find("required"); r != s.end()) {
-        if (!r->is_array()) return invalid(path + ".required", "expected an array");
-        for (const Json& name : *r) {
-          if (!name.is_string()) return invalid(path + ".required", "expected strings");
-          const std::string enc = name.dump();
-          auto it = std::find(n.keys.begin(), n.keys.end(), enc);
-          if (it == n.keys.end()) return unsupported(path + ".required", "a required name not in properties");
-          n.required |= uint64_t{1} << (it - n.keys.begin());
-        }
-      }
-    } else if (type == "array") {
-      n.kind = Node::kArray;
-      n.items = kAnyNode;
-      if (auto it = s.find("items"); it != s.end()) {
-        if (it->is_array()) return unsupported(path + ".items", "tuple items");
-        Result<int> c = compile(*it, path + ".items", depth + 1);
-        if (!c) return c.error();
-        n.items = *c;
-      }
-      if (auto it = s.find("minItems"); it != s.end()) {
-        if (!it->is_number_unsigned() && !it->is_number_integer()) return invalid(path + ".minItems", "expected an integer");
-        n.min_items = static_cast<int>(std::clamp<int64_t>(it->get<int64_t>(), 0, 1 << 20));
-      }
-      if (auto it = s.find("maxItems"); it != s.end()) {
-        if (!it->is_number_unsigned() && !it->is_number_integer()) return invalid(path + ".maxItems", "expected an integer");
-        n.max_items = static_cast<int>(std::clamp<int64_t>(it->get<int64_t>(), 0, 1 << 20));
-        if (n.max_items < n.min_items) return invalid(path, "maxItems < minItems");
-      }
-    } else if (type == "string") {
-      n.kind = Node::kString;
-      n.max_len = opts.max_string_bytes;
-      if (auto it = s.find("maxLength"); it != s.end() && it->is_number_integer())
-        n.max_len = static_cast<int>(std::clamp<int64_t>(it->get<int64_t>(), 0, opts.max_string_bytes));
-    } else if (type == "number") {
-      n.kind = Node::kNumber;
-    } else if (type == "integer") {
-      n.kind = Node::kInteger;
-    } else if (type == "boolean") {
-      return literals({"false", "true"});
-    } else if (type == "null") {
-      return literals({"null"});
-    } else {
-      return invalid(path + ".type", "unknown type \"" + type + "\"");
-    }
-    return add(std::move(n));
-  }
-};
-
-namespace {
-std::shared_ptr<Grammar> base_grammar(const Options&) { return std::make_shared<Grammar>(); }
-}  // namespace
-
-static void add_fixed_nodes(std::vector<Node>& nodes, const Options& opts) {
-  Node any;
-  any.kind = Node::kAny;
-  Node arr;
-  arr.kind = Node::kArray;
-  arr.items = kAnyNode;
-  arr.max_items = opts.max_any_items;
-  Node obj;
-  obj.kind = Node::kObject;
-  obj.free_keys = true;
-  nodes.push_back(any);
-  nodes.push_back(arr);
-  nodes.push_back(obj);
-}
-
-Result<std::shared_ptr<const Grammar>> Grammar::from_schema(const nlohmann::json& schema, Options opts) {
-  auto g = base_grammar(opts);
+Result<std::shared_ptr<const Grammar>> Grammar::from_schema(const nlohmann::json& schema, Options opts,
+                                                            std::string* error_path) {
+  auto g = std::make_shared<Grammar>();
   g->opts_ = opts;
-  add_fixed_nodes(g->nodes_, opts);
-  SchemaCompiler c{*g, g->opts_};
-  Result<int> root = c.compile(schema, "", 0);
-  if (!root) return root.error();
+  SchemaCompiler::add_fixed_nodes(*g);
+  SchemaCompiler c(*g, schema);
+  Result<int> root = c.compile(schema, "");
+  Status st = root.has_value() ? c.finish(*root) : Status(root.error());
+  if (!st.has_value()) {
+    if (error_path) *error_path = c.error_path();
+    return st.error();
+  }
   g->root_ = *root;
   return std::shared_ptr<const Grammar>(g);
 }
 
 std::shared_ptr<const Grammar> Grammar::any_json(bool object_only, Options opts) {
-  auto g = base_grammar(opts);
+  auto g = std::make_shared<Grammar>();
   g->opts_ = opts;
-  add_fixed_nodes(g->nodes_, opts);
+  SchemaCompiler::add_fixed_nodes(*g);
+  static const Json kEmpty = Json::object();
+  SchemaCompiler c(*g, kEmpty);
   g->root_ = object_only ? kAnyObjectNode : kAnyNode;
+  Status st = c.finish(g->root_);
+  (void)st;  // the fixed nodes always have values
   return g;
 }
 
-Result<std::shared_ptr<const Grammar>> Grammar::tool_call(const std::vector<Tool>& tools, Options opts) {
+Result<std::shared_ptr<const Grammar>> Grammar::tool_call(const std::vector<Tool>& tools, Options opts, int max_calls,
+                                                          std::string* error_tool, std::string* error_path) {
   if (tools.empty()) return Error(ErrorCode::kInvalidArgument, "no tools to call");
-  auto g = base_grammar(opts);
+  auto g = std::make_shared<Grammar>();
   g->opts_ = opts;
-  add_fixed_nodes(g->nodes_, opts);
-  SchemaCompiler c{*g, g->opts_};
+  SchemaCompiler::add_fixed_nodes(*g);
   std::vector<std::pair<std::string, int>> entries;
   for (const Tool& t : tools) {
-    Result<int> p = c.compile(t.parameters, " of tool " + t.name, 0);
-    if (!p) return p.error();
+    g->opts_.strict = t.strict;
+    SchemaCompiler c(*g, t.parameters);
+    Result<int> p = c.compile(t.parameters, "");
+    if (!p.has_value()) {
+      if (error_tool) *error_tool = t.name;
+      if (error_path) *error_path = c.error_path();
+      return p.error().with_context("parameters of tool \"" + t.name + "\"");
+    }
     entries.emplace_back("{\"name\": " + Json(t.name).dump() + ", \"parameters\": ", *p);
   }
+  g->opts_.strict = opts.strict;
   std::sort(entries.begin(), entries.end());
   for (size_t i = 1; i < entries.size(); ++i)
     if (entries[i].first == entries[i - 1].first)
-      return Error(ErrorCode::kInvalidArgument, "duplicate tool name");
+      return Error(ErrorCode::kInvalidArgument, "duplicate tool name in " + entries[i].first);
   Node n;
   n.kind = Node::kTagged;
   for (auto& [text, node] : entries) {
@@ -282,8 +168,23 @@ Result<std::shared_ptr<const Grammar>> Grammar::tool_call(const std::vector<Tool
     n.conts.push_back(node);
   }
   n.suffix = "}";
-  g->nodes_.push_back(std::move(n));
-  g->root_ = static_cast<int>(g->nodes_.size()) - 1;
+  n.sep = "; ";
+  n.max_repeat = std::max(1, max_calls);
+  static const Json kEmpty = Json::object();
+  SchemaCompiler fin(*g, kEmpty);
+  const int root = fin.add(std::move(n));
+  Status st = fin.finish(root);
+  for (size_t i = 0; i < entries.size() && st.has_value(); ++i) {
+    const int md = g->nodes_[static_cast<size_t>(entries[i].second)].min_depth;
+    if (md >= Node::kUnsat || md + 1 > g->opts_.max_nesting) {
+      const std::string name = Json::parse(entries[i].first + "0}")["name"];
+      if (error_tool) *error_tool = name;
+      if (error_path) error_path->clear();
+      return Error(ErrorCode::kInvalidArgument, "the parameters schema of tool \"" + name + "\" allows no value");
+    }
+  }
+  if (!st.has_value()) return st.error();
+  g->root_ = root;
   return std::shared_ptr<const Grammar>(g);
 }
 
@@ -293,13 +194,90 @@ Result<std::shared_ptr<const Grammar>> Grammar::tool_call(const std::vector<Tool
 Matcher::Matcher(std::shared_ptr<const Grammar> g) : g_(g.get()), hold_(std::move(g)) {
   Frame f = make_frame(kValue, g_->root());
   f.aux = 1;  // top level: no leading whitespace
-  stack_.reserve(32);
-  stack_.push_back(f);
+  frames_.reserve(64);
+  next_.reserve(64);
+  frames_.push_back(f);
+  ends_.push_back(1);
+}
+
+Matcher::Matcher(const Matcher& o) : g_(o.g_), hold_(o.hold_), frames_(o.frames_), ends_(o.ends_), failed_(o.failed_) {
+  frames_.reserve(64);
+  next_.reserve(64);
+}
+
+Matcher& Matcher::operator=(const Matcher& o) {
+  if (g_ != o.g_) {
+    g_ = o.g_;
+    hold_ = o.hold_;
+  }
+  frames_.assign(o.frames_.begin(), o.frames_.end());
+  ends_.assign(o.ends_.begin(), o.ends_.end());
+  failed_ = o.failed_;
+  return *this;
+}
+
+void Matcher::fork(int32_t node) {
+  const auto begin = static_cast<uint32_t>(fork_frames_.size());
+  fork_frames_.insert(fork_frames_.end(), next_.begin() + static_cast<ptrdiff_t>(base_), next_.end());
+  forks_.push_back({begin, static_cast<uint32_t>(fork_frames_.size()), node});
+}
+
+void Matcher::finish_stack() {
+  const size_t len = next_.size() - base_;
+  uint32_t prev = 0;
+  for (uint32_t e : next_ends_) {
+    if (e - prev == len && std::equal(next_.begin() + prev, next_.begin() + e, next_.begin() + static_cast<ptrdiff_t>(base_))) {
+      next_.resize(base_);
+      return;
+    }
+    prev = e;
+  }
+  if (next_ends_.size() >= static_cast<size_t>(g_->options().max_stacks)) {
+    next_.resize(base_);
+    return;
+  }
+  next_ends_.push_back(static_cast<uint32_t>(next_.size()));
 }
 
 bool Matcher::feed(uint8_t c) {
   if (failed_) return false;
-  if (!step(c)) failed_ = true;
+  next_ends_.clear();
+  forks_.clear();
+  fork_frames_.clear();
+  auto run_forks = [&] {
+    while (!forks_.empty()) {
+      const Fork f = forks_.back();
+      forks_.pop_back();
+      base_ = next_.size();
+      next_.insert(next_.end(), fork_frames_.begin() + f.begin, fork_frames_.begin() + f.end);
+      const bool ok = f.node >= 0 ? start_value(f.node, c) : start_extra_key(c);
+      if (ok) finish_stack();
+      else next_.resize(base_);
+    }
+  };
+  if (ends_.size() == 1) {
+    // One parse (the usual case): advance it in place.
+    next_.swap(frames_);
+    base_ = 0;
+    if (step(c)) finish_stack();
+    else next_.resize(0);
+    run_forks();
+  } else {
+    next_.clear();
+    uint32_t begin = 0;
+    for (uint32_t e : ends_) {
+      base_ = next_.size();
+      next_.insert(next_.end(), frames_.begin() + begin, frames_.begin() + e);
+      begin = e;
+      if (step(c)) finish_stack();
+      else next_.resize(base_);
+      run_forks();
+    }
+  }
+  frames_.swap(next_);
+  ends_.swap(next_ends_);
+  next_.clear();
+  if (ends_.empty()) failed_ = true;
   return !failed_;
 }
 
@@ -311,34 +289,186 @@ bool Matcher::feed(std::string_view s) {
 
 bool Matcher::accepts_end() const {
   if (failed_) return false;
-  if (stack_.empty()) return true;
-  if (stack_.size() != 1) return false;
-  const Frame& f = stack_.back();
-  if (f.kind == kNum) return num_can_end(f.phase);
-  if (f.kind == kLit) return lit_complete(g_->nodes()[static_cast<size_t>(f.node)].lits, f);
+  const Grammar& g = *g_;
+  uint32_t begin = 0;
+  for (uint32_t e : ends_) {
+    const uint32_t n = e - begin;
+    const Frame* f = n ? &frames_[e - 1] : nullptr;
+    begin = e;
+    if (n == 0) return true;
+    if (n != 1) continue;
+    if (f->kind == kNum) {
+      const Node* node = f->node >= 0 ? &g.nodes()[static_cast<size_t>(f->node)] : nullptr;
+      if (!num_can_end(f->phase)) continue;
+      if (node && node->range >= 0 && !g.ranges()[static_cast<size_t>(node->range)].contains(prefix_of(*f))) continue;
+      return true;
+    }
+    if (f->kind == kLit && lit_complete(f->node == -2 ? word_list() : g.nodes()[static_cast<size_t>(f->node)].lits, *f))
+      return true;
+    if (f->kind == kTag && f->phase == kTAfter) return true;
+  }
   return false;
 }
 
-bool Matcher::in_plain_string(int* room) const {
-  if (failed_ || stack_.empty()) return false;
-  const Frame& f = stack_.back();
-  if (f.kind != kStr || f.phase != kSClean) return false;
-  *room = f.aux2 - f.count;
+bool Matcher::can_continue() const {
+  if (failed_) return false;
+  Matcher m(*this);
+  for (int c = 0; c < 256; ++c) {
+    m = *this;
+    if (m.feed(static_cast<uint8_t>(c))) return true;
+  }
+  return false;
+}
+
+int Matcher::key_step(Frame& f, const std::vector<std::string>& keys, int max_chars, uint8_t c) {
+  if (c == '"') {
+    if (f.lo >= 0) {
+      Frame t = f;
+      if (narrow(keys, t, c, 0) && lit_complete(keys, t)) return -1;  // a listed key
+    }
+    return 1;
+  }
+  if (c < 0x20 || c > 0x7E || c == '\\' || f.count > max_chars) return -1;
+  if (f.lo < 0 || !narrow(keys, f, c, 0)) {
+    f.lo = -1;
+    ++f.count;
+  }
+  return 0;
+}
+
+int Matcher::string_step(const StringScan& ss, Frame& f, uint8_t c) {
+  if (ss.keys) return key_step(f, *ss.keys, ss.key_max, c);
+  const Dfa* dfa = ss.dfa;
+  const int min_len = ss.min_len;
+  // Moves the DFA by byte b; `chars` code points will have been written then.
+  auto dfa_ok = [&](uint8_t b, int chars) {
+    if (!dfa) return true;
+    const int t = dfa->step(static_cast<int>(f.used), b);
+    if (t < 0 || !dfa->can_finish(t, min_len - chars, f.aux2 - chars)) return false;
+    f.used = static_cast<uint64_t>(t);
+    return true;
+  };
+  switch (f.phase) {
+    case kSClean:
+      if (c == '"') {
+        if (f.count < min_len || (dfa && !dfa->accepting(static_cast<int>(f.used)))) return -1;
+        return 1;
+      }
+      if (c < 0x20 || f.count >= f.aux2) return -1;
+      if (c == '\\') {
+        if (dfa) {
+          // Some escape must keep the pattern satisfiable, or '\\' would be a dead end.
+          bool any = false;
+          for (uint8_t e : {'"', '\\', '/', 'b', 'f', 'n', 'r', 't'}) {
+            const int t = dfa->step(static_cast<int>(f.used), static_cast<uint8_t>(unescape(e)));
+            any = any || (t >= 0 && dfa->can_finish(t, min_len - f.count - 1, f.aux2 - f.count - 1));
+          }
+          if (!any) return -1;
+        }
+        ++f.count;
+        f.phase = kSEscape;
+        return 0;
+      }
+      if (c < 0x80) {
+        if (!dfa_ok(c, f.count + 1)) return -1;
+        ++f.count;
+        return 0;
+      }
+      if (c >= 0xC2 && c <= 0xDF) {
+        f.aux = 1; f.lo = 0x80; f.hi = 0xBF;
+      } else if (c == 0xE0) {
+        f.aux = 2; f.lo = 0xA0; f.hi = 0xBF;
+      } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+        f.aux = 2; f.lo = 0x80; f.hi = 0xBF;
+      } else if (c == 0xED) {
+        f.aux = 2; f.lo = 0x80; f.hi = 0x9F;
+      } else if (c == 0xF0) {
+        f.aux = 3; f.lo = 0x90; f.hi = 0xBF;
+      } else if (c >= 0xF1 && c <= 0xF3) {
+        f.aux = 3; f.lo = 0x80; f.hi = 0xBF;
+      } else if (c == 0xF4) {
+        f.aux = 3; f.lo = 0x80; f.hi = 0x8F;
+      } else {
+        return -1;
+      }
+      if (!dfa_ok(c, f.count + 1)) return -1;
+      ++f.count;
+      f.phase = kSUtf8;
+      return 0;
+    case kSUtf8:
+      if (c < f.lo || c > f.hi) return -1;
+      if (!dfa_ok(c, f.count)) return -1;
+      f.lo = 0x80;
+      f.hi = 0xBF;
+      if (--f.aux == 0) f.phase = kSClean;
+      return 0;
+    case kSEscape: {
+      const int b = unescape(c);
+      if (b >= 0) {
+        if (!dfa_ok(static_cast<uint8_t>(b), f.count)) return -1;
+        f.phase = kSClean;
+        return 0;
+      }
+      if (c == 'u' && !dfa) {
+        f.phase = kSUnicode;
+        f.aux = 0;
+        f.lo = 0;
+        return 0;
+      }
+      return -1;
+    }
+    case kSUnicode:
+      if (!is_hex(c)) return -1;
+      if (f.aux == 0 && (c == 'd' || c == 'D')) f.lo = 1;
+      if (f.aux == 1 && f.lo == 1 && !(c >= '0' && c <= '7')) return -1;  // no surrogates
+      if (++f.aux == 4) f.phase = kSClean;
+      return 0;
+  }
+  return -1;
+}
+
+bool Matcher::string_scan(StringScan* s) const {
+  if (failed_ || ends_.size() != 1 || frames_.empty()) return false;
+  const Frame& f = frames_.back();
+  s->frame = f;
+  if (f.kind == kKey) {
+    s->keys = &g_->nodes()[static_cast<size_t>(f.node)].keys;
+    s->key_max = g_->options().max_string_chars;
+    s->dfa = nullptr;
+    s->min_len = 0;
+    s->clean = true;
+    s->room = s->key_max + 1 - f.count;
+    return true;
+  }
+  if (f.kind != kStr) return false;
+  const Node* n = f.node >= 0 ? &g_->nodes()[static_cast<size_t>(f.node)] : nullptr;
+  s->keys = nullptr;
+  s->min_len = n ? n->min_len : 0;
+  s->dfa = n && n->dfa >= 0 ? &g_->dfas()[static_cast<size_t>(n->dfa)] : nullptr;
+  s->clean = f.phase == kSClean;
+  s->room = f.aux2 - f.count;
   return true;
 }
 
-// Whether a value of node may start with c (in the current depth).
-static bool can_start(const Grammar& g, int node, uint8_t c, size_t depth) {
+void Matcher::close_string(Matcher* out) const {
+  *out = *this;
+  out->frames_.pop_back();
+  --out->ends_.back();
+}
+
+// Whether a value of node may start with c, with `below` frames under its frame.
+bool Matcher::can_start(int node, uint8_t c, size_t below) const {
+  const Grammar& g = *g_;
   const Node& n = g.nodes()[static_cast<size_t>(node)];
+  if (below + static_cast<size_t>(n.min_depth) > static_cast<size_t>(g.options().max_nesting)) return false;
   switch (n.kind) {
     case Node::kAny:
-      if (c == '{' || c == '[') return depth < static_cast<size_t>(g.options().max_depth);
+      if (c == '{' || c == '[') return below + 1 <= static_cast<size_t>(g.options().max_depth);
       return c == '"' || c == '-' || is_digit(c) || c == 't' || c == 'f' || c == 'n';
     case Node::kObject: return c == '{';
     case Node::kArray: return c == '[';
     case Node::kString: return c == '"';
-    case Node::kNumber:
-    case Node::kInteger: return c == '-' || is_digit(c);
+    case Node::kNumber: return c == '-' || is_digit(c);
     case Node::kLiterals:
     case Node::kTagged:
       for (const std::string& s : n.lits)
@@ -346,72 +476,77 @@ static bool can_start(const Grammar& g, int node, uint8_t c, size_t depth) {
       return false;
     case Node::kAnyOf:
       for (int a : n.alts)
-        if (can_start(g, a, c, depth)) return true;
+        if (can_start(a, c, below)) return true;
       return false;
   }
   return false;
 }
 
-// Replaces the top kValue frame by the frame for node starting with c, consuming c.
-bool Matcher::start_kind(int node, uint8_t c) {
+// The top frame is a kValue frame for `node`: replaces it by the value's frame,
+// consuming c (can_start said yes).
+bool Matcher::start_value(int node, uint8_t c) {
   const Grammar& g = *g_;
   const Node& n = g.nodes()[static_cast<size_t>(node)];
   switch (n.kind) {
-    case Node::kAnyOf:
-      for (int a : n.alts)
-        if (can_start(g, a, c, stack_.size())) return start_kind(a, c);
-      return false;
+    case Node::kAnyOf: {
+      const size_t below = depth() - 1;
+      int first = -1;
+      for (int a : n.alts) {
+        if (!can_start(a, c, below)) continue;
+        if (first < 0) first = a;
+        else fork(a);
+      }
+      return first >= 0 && start_value(first, c);
+    }
     case Node::kAny:
-      if (!can_start(g, node, c, stack_.size())) return false;
-      if (c == '{') return start_kind(kAnyObjectNode, c);
-      if (c == '[') return start_kind(kAnyArrayNode, c);
+      if (c == '{') return start_value(kAnyObjectNode, c);
+      if (c == '[') return start_value(kAnyArrayNode, c);
       if (c == '"') {
         Frame f = make_frame(kStr, -1);
-        f.aux2 = g.options().max_string_bytes;
-        stack_.back() = f;
+        f.aux2 = g.options().max_string_chars;
+        top() = f;
         return true;
       }
       if (c == '-' || is_digit(c)) {
         Frame f = make_frame(kNum, -1);
         f.phase = kNSign;
-        stack_.back() = f;
+        top() = f;
         return step(c);
       }
       {
-        // true/false/null: a literal frame over a shared list.
-        Frame f = make_frame(kLit, -2);  // -2: the built-in word list
+        Frame f = make_frame(kLit, -2);  // true/false/null
         f.lo = 0;
         f.hi = 3;
-        stack_.back() = f;
+        top() = f;
         return step(c);
       }
     case Node::kObject: {
       if (c != '{') return false;
       Frame f = make_frame(kObj, node);
       f.phase = kOOpen;
-      stack_.back() = f;
+      f.aux2 = -1;
+      top() = f;
       return true;
     }
     case Node::kArray: {
       if (c != '[') return false;
       Frame f = make_frame(kArr, node);
       f.phase = kAOpen;
-      stack_.back() = f;
+      top() = f;
       return true;
     }
     case Node::kString: {
       if (c != '"') return false;
       Frame f = make_frame(kStr, node);
       f.aux2 = n.max_len;
-      stack_.back() = f;
+      top() = f;
       return true;
     }
-    case Node::kNumber:
-    case Node::kInteger: {
+    case Node::kNumber: {
       Frame f = make_frame(kNum, node);
       f.phase = kNSign;
-      f.aux = n.kind == Node::kInteger ? 1 : 0;
-      stack_.back() = f;
+      f.aux = n.integer ? 1 : 0;
+      top() = f;
       return step(c);
     }
     case Node::kLiterals:
@@ -419,21 +554,36 @@ bool Matcher::start_kind(int node, uint8_t c) {
       Frame f = make_frame(n.kind == Node::kLiterals ? kLit : kTag, node);
       f.lo = 0;
       f.hi = static_cast<int32_t>(n.lits.size());
-      stack_.back() = f;
+      top() = f;
       return step(c);
     }
   }
   return false;
 }
 
-static const std::vector<std::string>& word_list() {
-  static const std::vector<std::string> kWords = {"false", "null", "true"};
-  return kWords;
+// The top frame is an object between members and c is '"': begin an additional key.
+bool Matcher::start_extra_key(uint8_t c) {
+  const Node& n = g_->nodes()[static_cast<size_t>(top().node)];
+  Frame& f = top();
+  f.ws = 0;
+  f.phase = kOColon;
+  f.aux2 = -1;
+  ++f.aux;
+  Frame k = make_frame(kKey, f.node);
+  k.lo = 0;
+  k.hi = static_cast<int32_t>(n.keys.size());
+  if (n.keys.empty() || !narrow(n.keys, k, c, 0)) {
+    k.lo = -1;
+    k.count = 1;
+  }
+  push(k);
+  return true;
 }
 
 bool Matcher::step(uint8_t c) {
   const Grammar& g = *g_;
   const Options& o = g.options();
+  const auto& nodes = g.nodes();
   auto ws = [&](Frame& f) {
     if ((c == ' ' || c == '\n') && f.ws < o.max_ws) {
       ++f.ws;
@@ -441,55 +591,60 @@ bool Matcher::step(uint8_t c) {
     }
     return false;
   };
+  auto fits = [&](int node, size_t below) {
+    return below + static_cast<size_t>(nodes[static_cast<size_t>(node)].min_depth) <= static_cast<size_t>(o.max_nesting);
+  };
   for (;;) {
-    if (stack_.empty()) return false;
-    Frame& f = stack_.back();
+    if (depth() == 0) return false;
+    Frame& f = top();
     switch (f.kind) {
       case kValue: {
         if (!f.aux && ws(f)) return true;
-        if (!can_start(g, f.node, c, stack_.size())) return false;
-        return start_kind(f.node, c);
+        if (!can_start(f.node, c, depth() - 1)) return false;
+        return start_value(f.node, c);
       }
       case kObj: {
-        const Node& n = g.nodes()[static_cast<size_t>(f.node)];
+        const Node& n = nodes[static_cast<size_t>(f.node)];
         const int nkeys = static_cast<int>(n.keys.size());
+        // Listed keys that may still be written: unused, and their value fits in depth.
+        uint64_t blocked = f.used;
+        for (int i = 0; i < nkeys && i < 64; ++i)
+          if (!fits(n.key_nodes[static_cast<size_t>(i)], depth())) blocked |= uint64_t{1} << i;
         const uint64_t all = nkeys >= 64 ? ~uint64_t{0} : ((uint64_t{1} << nkeys) - 1);
-        const bool more_keys = n.free_keys ? f.count < o.max_any_items : (f.used & all) != all;
-        const bool can_close = n.free_keys || (f.used & n.required) == n.required;
+        const bool more_listed = (blocked & all) != all;
+        const bool more_extra = n.extra >= 0 && f.aux < o.max_any_items && fits(n.extra, depth());
+        const bool can_close = (f.used & n.required) == n.required;
         switch (f.phase) {
           case kOOpen:
           case kOComma:
           case kOAfter:
             if (ws(f)) return true;
             if (f.phase == kOAfter) {
-              if (c == ',' && more_keys) {
+              if (c == ',' && (more_listed || more_extra)) {
                 f.phase = kOComma;
                 f.ws = 0;
                 return true;
               }
-            } else if (c == '"' && more_keys) {
-              f.ws = 0;
-              if (n.free_keys) {
-                ++f.count;
-                f.phase = kOColon;
-                Frame s = make_frame(kStr, -1);
-                s.aux2 = o.max_string_bytes;
-                stack_.push_back(s);
-                return true;
+            } else if (c == '"') {
+              if (more_listed) {
+                if (more_extra) fork(-1);
+                f.ws = 0;
+                f.phase = kOKey;
+                f.lo = 0;
+                f.hi = nkeys;
+                f.count = 0;
+                return narrow(n.keys, f, c, blocked);
               }
-              f.phase = kOKey;
-              f.lo = 0;
-              f.hi = nkeys;
-              f.count = 0;
-              return narrow(n.keys, f, c, f.used);
+              if (more_extra) return start_extra_key(c);
+              return false;
             }
             if (c == '}' && f.phase != kOComma && can_close) {
-              stack_.pop_back();
+              pop();
               return true;
             }
             return false;
           case kOKey:
-            if (!narrow(n.keys, f, c, f.used)) return false;
+            if (!narrow(n.keys, f, c, blocked)) return false;
             if (lit_complete(n.keys, f)) {
               f.aux2 = f.lo;
               f.used |= uint64_t{1} << f.lo;
@@ -497,22 +652,28 @@ bool Matcher::step(uint8_t c) {
               f.ws = 0;
             }
             return true;
-          case kOColon:
+          case kOColon: {
             if (ws(f)) return true;
             if (c != ':') return false;
-            {
-              const int vnode = n.free_keys ? kAnyNode : n.key_nodes[static_cast<size_t>(f.aux2)];
-              f.phase = kOAfter;
-              f.ws = 0;
-              stack_.push_back(make_frame(kValue, vnode));
-            }
+            const int vnode = f.aux2 >= 0 ? n.key_nodes[static_cast<size_t>(f.aux2)] : n.extra;
+            f.phase = kOAfter;
+            f.ws = 0;
+            push(make_frame(kValue, vnode));
             return true;
+          }
         }
         return false;
       }
+      case kKey: {
+        const int r = key_step(f, nodes[static_cast<size_t>(f.node)].keys, o.max_string_chars, c);
+        if (r < 0) return false;
+        if (r > 0) pop();
+        return true;
+      }
       case kArr: {
-        const Node& n = g.nodes()[static_cast<size_t>(f.node)];
-        const bool more = n.max_items < 0 || f.count < n.max_items;
+        const Node& n = nodes[static_cast<size_t>(f.node)];
+        const int item = f.count < static_cast<int>(n.prefix.size()) ? n.prefix[static_cast<size_t>(f.count)] : n.items;
+        const bool more = (n.max_items < 0 || f.count < n.max_items) && item >= 0 && fits(item, depth());
         if (ws(f)) return true;
         if (f.phase == kAAfter) {
           if (c == ',' && more) {
@@ -520,34 +681,57 @@ bool Matcher::step(uint8_t c) {
             f.ws = 0;
             return true;
           }
-        } else if (more && can_start(g, n.items, c, stack_.size() + 1)) {
+        } else if (more && can_start(item, c, depth())) {
           ++f.count;
           f.phase = kAAfter;
           f.ws = 0;
-          Frame v = make_frame(kValue, n.items);
-          stack_.push_back(v);
-          continue;  // the value consumes c
+          push(make_frame(kValue, item));
+          continue;  // the item consumes c
         }
         if (c == ']' && f.phase != kAComma && f.count >= n.min_items) {
-          stack_.pop_back();
+          pop();
           return true;
         }
         return false;
       }
       case kStr: {
+        const Node* n = f.node >= 0 ? &nodes[static_cast<size_t>(f.node)] : nullptr;
+        const Dfa* dfa = n && n->dfa >= 0 ? &g.dfas()[static_cast<size_t>(n->dfa)] : nullptr;
+        const int min_len = n ? n->min_len : 0;
+        // Moves the DFA by byte b; `chars` code points will have been written.
+        auto dfa_step = [&](uint8_t b, int chars) {
+          if (!dfa) return true;
+          const int t = dfa->step(static_cast<int>(f.used), b);
+          if (t < 0 || !dfa->can_finish(t, min_len - chars, f.aux2 - chars)) return false;
+          f.used = static_cast<uint64_t>(t);
+          return true;
+        };
         switch (f.phase) {
           case kSClean:
             if (c == '"') {
-              stack_.pop_back();
+              if (f.count < min_len || (dfa && !dfa->accepting(static_cast<int>(f.used)))) return false;
+              pop();
               return true;
             }
             if (c < 0x20 || f.count >= f.aux2) return false;
-            ++f.count;
             if (c == '\\') {
+              if (dfa) {
+                bool any = false;
+                for (uint8_t e : {'"', '\\', '/', 'b', 'f', 'n', 'r', 't'}) {
+                  const int t = dfa->step(static_cast<int>(f.used), static_cast<uint8_t>(unescape(e)));
+                  any = any || (t >= 0 && dfa->can_finish(t, min_len - f.count - 1, f.aux2 - f.count - 1));
+                }
+                if (!any) return false;
+              }
+              ++f.count;
               f.phase = kSEscape;
               return true;
             }
-            if (c < 0x80) return true;
+            if (c < 0x80) {
+              if (!dfa_step(c, f.count + 1)) return false;
+              ++f.count;
+              return true;
+            }
             if (c >= 0xC2 && c <= 0xDF) {
               f.aux = 1; f.lo = 0x80; f.hi = 0xBF;
             } else if (c == 0xE0) {
@@ -565,39 +749,44 @@ bool Matcher::step(uint8_t c) {
             } else {
               return false;
             }
+            if (!dfa_step(c, f.count + 1)) return false;
+            ++f.count;
             f.phase = kSUtf8;
             return true;
           case kSUtf8:
             if (c < f.lo || c > f.hi) return false;
-            ++f.count;
+            if (!dfa_step(c, f.count)) return false;
             f.lo = 0x80;
             f.hi = 0xBF;
             if (--f.aux == 0) f.phase = kSClean;
             return true;
-          case kSEscape:
-            ++f.count;
-            if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
+          case kSEscape: {
+            const int b = unescape(c);
+            if (b >= 0) {
+              if (!dfa_step(static_cast<uint8_t>(b), f.count)) return false;
               f.phase = kSClean;
               return true;
             }
-            if (c == 'u') {
+            if (c == 'u' && !dfa) {
               f.phase = kSUnicode;
               f.aux = 0;
               f.lo = 0;
               return true;
             }
             return false;
+          }
           case kSUnicode:
             if (!is_hex(c)) return false;
             if (f.aux == 0 && (c == 'd' || c == 'D')) f.lo = 1;
             if (f.aux == 1 && f.lo == 1 && !(c >= '0' && c <= '7')) return false;  // no surrogates
-            ++f.count;
             if (++f.aux == 4) f.phase = kSClean;
             return true;
         }
         return false;
       }
       case kNum: {
+        const Node* n = f.node >= 0 ? &nodes[static_cast<size_t>(f.node)] : nullptr;
+        const NumberRange* range = n && n->range >= 0 ? &g.ranges()[static_cast<size_t>(n->range)] : nullptr;
         const bool integer = f.aux == 1;
         int next = -1;
         switch (f.phase) {
@@ -610,12 +799,12 @@ bool Matcher::step(uint8_t c) {
           case kNInt:
             if (f.phase == kNInt && is_digit(c)) next = kNInt;
             else if (!integer && c == '.') next = kNDot;
-            else if (!integer && (c == 'e' || c == 'E')) next = kNE;
+            else if (!integer && !range && (c == 'e' || c == 'E')) next = kNE;
             break;
           case kNDot:
           case kNFrac:
             if (is_digit(c)) next = kNFrac;
-            else if (f.phase == kNFrac && (c == 'e' || c == 'E')) next = kNE;
+            else if (f.phase == kNFrac && !range && (c == 'e' || c == 'E')) next = kNE;
             break;
           case kNE:
             if (c == '+' || c == '-') next = kNESign;
@@ -629,56 +818,87 @@ bool Matcher::step(uint8_t c) {
         if (next == kNSign && f.count != 0) next = -1;
         // Integer part at most 15 digits (exact in a double and in JavaScript), exponent
         // at most 2 digits (no overflow in any parser).
-        if (next == kNInt && f.lo >= 15) next = -1;
+        if (next == kNInt && f.lo >= NumberRange::kMaxIntDigits) next = -1;
         if (next == kNExp && f.hi >= 2) next = -1;
         if (next >= 0) {
-          if (next == kNInt || next == kNZero) ++f.lo;
-          if (next == kNExp) ++f.hi;
-          const int after = f.count + 1;
-          const bool ok = num_can_end(static_cast<uint8_t>(next)) ? after <= o.max_number_chars
-                                                                    : after < o.max_number_chars;
+          Frame t = f;
+          t.phase = static_cast<uint8_t>(next);
+          t.count = f.count + 1;
+          if (next == kNSign) t.ws = 1;
+          if (next == kNInt || next == kNZero) {
+            ++t.lo;
+            if (range) t.used = t.used * 10 + (c - '0');
+          }
+          if (next == kNExp) ++t.hi;
+          if (next == kNFrac && range) {
+            ++t.hi;
+            t.aux2 = t.hi <= NumberRange::kFracDigits ? t.aux2 * 10 + (c - '0') : t.aux2;
+          }
+          bool ok;
+          if (range) {
+            ok = t.hi <= NumberRange::kFracDigits && range->feasible(prefix_of(t));
+          } else {
+            ok = num_can_end(static_cast<uint8_t>(next)) ? t.count <= o.max_number_chars : t.count < o.max_number_chars;
+          }
           if (ok) {
-            f.phase = static_cast<uint8_t>(next);
-            f.count = after;
+            f = t;
             return true;
           }
         }
-        if (!num_can_end(f.phase)) return false;
-        stack_.pop_back();
-        if (stack_.empty()) return false;
-        continue;
+        if (!num_can_end(f.phase) || (range && !range->contains(prefix_of(f)))) return false;
+        pop();
+        continue;  // the enclosing frame takes c
       }
       case kLit: {
-        const std::vector<std::string>& L =
-            f.node == -2 ? word_list() : g.nodes()[static_cast<size_t>(f.node)].lits;
+        const std::vector<std::string>& L = f.node == -2 ? word_list() : nodes[static_cast<size_t>(f.node)].lits;
         Frame save = f;
         if (narrow(L, f, c, 0)) {
-          if (f.hi - f.lo == 1 && lit_complete(L, f)) stack_.pop_back();
+          if (f.hi - f.lo == 1 && lit_complete(L, f)) pop();
           return true;
         }
         f = save;
         if (!lit_complete(L, f)) return false;
-        stack_.pop_back();
-        if (stack_.empty()) return false;
+        pop();
         continue;
       }
       case kTag: {
-        const Node& n = g.nodes()[static_cast<size_t>(f.node)];
-        if (f.phase == 0) {
-          if (!narrow(n.lits, f, c, 0)) return false;
-          if (lit_complete(n.lits, f)) {
-            const int cont = n.conts[static_cast<size_t>(f.lo)];
-            f.phase = 1;
-            f.count = 0;
-            Frame v = make_frame(kValue, cont);
-            v.aux = 1;  // no whitespace: the prefix ends with one
-            stack_.push_back(v);
-          }
-          return true;
-        }
-        if (static_cast<size_t>(f.count) < n.suffix.size() && static_cast<uint8_t>(n.suffix[static_cast<size_t>(f.count)]) == c) {
-          if (static_cast<size_t>(++f.count) == n.suffix.size()) stack_.pop_back();
-          return true;
+        const Node& n = nodes[static_cast<size_t>(f.node)];
+        switch (f.phase) {
+          case kTName:
+            if (!narrow(n.lits, f, c, 0)) return false;
+            if (lit_complete(n.lits, f)) {
+              const int cont = n.conts[static_cast<size_t>(f.lo)];
+              f.phase = kTSuffix;
+              f.count = 0;
+              Frame v = make_frame(kValue, cont);
+              v.aux = 1;  // no whitespace: the prefix ends with one
+              push(v);
+            }
+            return true;
+          case kTSuffix:
+            if (static_cast<size_t>(f.count) >= n.suffix.size() ||
+                static_cast<uint8_t>(n.suffix[static_cast<size_t>(f.count)]) != c)
+              return false;
+            if (static_cast<size_t>(++f.count) == n.suffix.size()) {
+              ++f.aux2;
+              f.phase = kTAfter;
+              f.count = 0;
+              if (f.aux2 >= n.max_repeat) pop();
+            }
+            return true;
+          case kTAfter:
+          case kTSep:
+            if (static_cast<size_t>(f.count) >= n.sep.size() ||
+                static_cast<uint8_t>(n.sep[static_cast<size_t>(f.count)]) != c)
+              return false;
+            f.phase = kTSep;
+            if (static_cast<size_t>(++f.count) == n.sep.size()) {
+              f.phase = kTName;
+              f.count = 0;
+              f.lo = 0;
+              f.hi = static_cast<int32_t>(n.lits.size());
+            }
+            return true;
         }
         return false;
       }

@@ -2,8 +2,12 @@
 # ctest "e2e": `herd serve` on 127.0.0.1 with a made tiny model, driven by the official
 # openai npm package (tests/peers/serve_client.mjs): chat (plain and streamed), stops,
 # n>1, seeds alone and concurrent, logprobs, tools round trip, structured output
-# (tool_choice required / named, response_format json_schema / json_object), completions, errors
-# (field paths, 401, context overflow, 404 model, 413, 429), disconnect burst -> idle.
+# (tool_choice required with parallel calls / parallel_tool_calls false / named; streamed
+# tool-call deltas through the client's stream helper and runTools; response_format
+# json_schema with anyOf, $ref recursion, ranges, patterns, formats, strict vs lenient;
+# json_object), completions, errors (field paths, 401, context overflow, 404 model, 413,
+# 429), disconnect burst -> idle; then --date on a second server (the prompt's token count
+# equals `herd template --date` of the same conversation).
 # HERD_BIN names the binary. The server is always killed at exit.
 set -uo pipefail
 HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -11,8 +15,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 peers="$here/../peers"
 tmp="$(mktemp -d /tmp/herd-serve.XXXXXX)"
 pid=""
+pid2=""
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
+  if [ -n "$pid2" ]; then kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -20,7 +26,7 @@ command -v node >/dev/null || { echo "SKIP: node not installed (tools/setup.sh)"
 [ -d "$peers/node_modules/openai" ] || { echo "FAIL: tests/peers/node_modules/openai missing (run tools/setup.sh)"; exit 1; }
 "$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
 echo "test-key-$$" > "$tmp/key"
-"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 2 --max-queue 4 --max-seq-len 512 \
+"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 2 --max-queue 4 --max-seq-len 1024 \
   --threads 2 --api-key-file "$tmp/key" >"$tmp/out" 2>"$tmp/log" &
 pid=$!
 port=""
@@ -46,5 +52,31 @@ grep -q '<title>herd chat</title>' <<<"$page" || { echo "FAIL: web page"; fail=1
 kill -0 "$pid" 2>/dev/null || { echo "FAIL: the server died"; fail=1; }
 lines=$(grep -c ' /v1/chat/completions ' "$tmp/log")
 [ "$lines" -gt 10 ] || { echo "FAIL: expected one log line per request, got $lines"; fail=1; }
+
+# --date: "Today Date:" of the system lines. A date far longer than any real one makes the
+# prompt's token count show which date was rendered.
+date_str="the 26th of July in the year 2024"
+"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 1 --max-seq-len 512 --threads 2 -q \
+  --date "$date_str" >"$tmp/out2" 2>"$tmp/log2" &
+pid2=$!
+port2=""
+for _ in $(seq 1 100); do
+  port2="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/out2")"
+  [ -n "$port2" ] && break
+  kill -0 "$pid2" 2>/dev/null || break
+  sleep 0.1
+done
+echo '[{"role": "user", "content": "Hello"}]' >"$tmp/msgs.json"
+got=$(curl -s "http://127.0.0.1:$port2/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d "{\"messages\": $(cat "$tmp/msgs.json"), \"max_tokens\": 1}" |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).usage.prompt_tokens)}catch{console.log("none")}})')
+want=$("$HERD" template -m "$tmp/m.gguf" --messages "$tmp/msgs.json" --date "$date_str" --ids | wc -w)
+today=$("$HERD" template -m "$tmp/m.gguf" --messages "$tmp/msgs.json" --ids | wc -w)
+if [ -n "$port2" ] && [ "$got" = "$want" ] && [ "$want" != "$today" ]; then
+  echo "ok   serve --date: prompt has the given date ($got tokens)"
+else
+  echo "FAIL serve --date: prompt tokens $got, want $want (today's date gives $today)"; fail=1
+fi
+
 if [ $fail -ne 0 ]; then echo "--- server log (tail)"; tail -20 "$tmp/log"; exit 1; fi
 echo "all serve checks passed"

@@ -171,6 +171,10 @@ async function run(page, { requests, errors }) {
   await send("Weather in Paris?");
   const state2 = await finished();
   const call = lastAssistant().locator(".tool-call");
+  const toolReq = requests.filter((r) => r.method === "POST" && /chat\/completions/.test(r.url)).pop();
+  const toolBody = toolReq && toolReq.body ? JSON.parse(toolReq.body) : {};
+  check(toolBody.tool_choice === "required" && toolBody.parallel_tool_calls === false,
+        "tool call: sent with tool_choice required and one call per turn", { tool_choice: toolBody.tool_choice, parallel: toolBody.parallel_tool_calls });
   check(state2 === "done" && (await call.count()) === 1, "tool call: one .tool-call element", { state2, n: await call.count() });
   if ((await call.count()) === 1) {
     check((await call.getAttribute("data-name")) === "get_weather" && (await call.locator(".tool-head").textContent()) === "tool call: get_weather",
