@@ -25,3 +25,7 @@ set(HERD_AVX512_FLAGS -mavx2 -mavx512f -mavx512bw -mavx512vl -mfma -mf16c)
 # AVX512_VNNI has its own CPUID bit, checked by select_kernels() before any
 # *_avx512vnni.cpp entry is used.
 set(HERD_AVX512VNNI_FLAGS ${HERD_AVX512_FLAGS} -mavx512vnni)
+# AVX512_BF16 (vdpbf16ps) likewise: *_avx512bf16.cpp entries are used only
+# when select_kernels() has seen its CPUID bit (and VNNI's: the ISA level
+# avx512bf16 sits above avx512vnni).
+set(HERD_AVX512BF16_FLAGS ${HERD_AVX512VNNI_FLAGS} -mavx512bf16)

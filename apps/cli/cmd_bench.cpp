@@ -5,20 +5,24 @@
 //   pp<P>: P random token ids evaluated from an empty context in batches of -b
 //          (default P), logits of the last token only;
 //   tg<N>: N tokens decoded one at a time from an empty context.
+// With -d D both start instead after D tokens already in the context (filled
+// untimed before each repetition), as llama-bench's -d: "pp512 @ d4096".
 // Token ids are random (uniform over the vocabulary, fixed seed): speed does
 // not depend on them, so no tokenizer is needed.
 //
 // Besides tokens/s (mean, standard deviation and median over repetitions) it
-// reports the process's peak RSS, a memory read bandwidth measured in the same
+// reports the time split between kernel families (matmul, attention, the
+// rest: norms, RoPE, embedding, sampling-free glue), the process's peak RSS, a memory read bandwidth measured in the same
 // run (every pool thread streams its share of a buffer 8x larger than a 32 MiB
 // L3, best of several passes), and the decode roofline share:
-//   weight bytes read per token x tg tokens/s / read bandwidth.
+//   (weight bytes + KV cache bytes read per token) x tg tokens/s / read bandwidth.
 // The bandwidth buffer is allocated after the tests, so it is not in the
 // reported peak RSS.
 //
 // Output: a markdown table (default) or, with -o json, an array of objects
 // with llama-bench's field names plus herd's (isa, median_ts, peak_rss_bytes,
-// mem_read_gbs, weight_bytes_per_token, roofline_share).
+// mem_read_gbs, weight_bytes_per_token, kv_bytes_per_token, roofline_share, matmul_ns, attention_ns,
+// other_ns: per repetition, averaged).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -43,8 +47,9 @@ using Clock = std::chrono::steady_clock;
 
 struct TestResult {
   std::string name;  // "pp512", "tg128"
-  int64_t n_prompt = 0, n_gen = 0;
+  int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   std::vector<int64_t> ns;  // one per repetition
+  kernels::KernelTimes times;  // summed over repetitions
   std::vector<double> ts;   // tokens/s per repetition
 };
 
@@ -150,10 +155,11 @@ int fail(const Error& e) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  ArgParser p("bench", "-m MODEL [-p N] [-n N] [-t N] [-r N] [-o md|json]");
+  ArgParser p("bench", "-m MODEL [-p N] [-n N] [-d N] [-t N] [-r N] [-o md|json]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory");
   p.add("-p,--n-prompt", "N", "prompt tokens of the pp test (default 512; 0 skips it)");
   p.add("-n,--n-gen", "N", "decoded tokens of the tg test (default 128; 0 skips it)");
+  p.add("-d,--n-depth", "N", "tokens already in the context when each test starts (default 0)");
   p.add("-b,--batch-size", "N", "tokens per eval call in the pp test (default: all of them)");
   p.add("-t,--threads", "N", "compute threads (default: all hardware threads)");
   p.add("-r,--repetitions", "N", "repetitions of each test (default 3)");
@@ -170,6 +176,8 @@ int cmd_bench(int argc, char** argv) {
   Result<int64_t> n_gen = p.get_int("--n-gen", 128, 0, 1 << 20);
   Result<int64_t> threads = p.get_int("--threads", default_threads(), 1, 1024);
   Result<int64_t> reps = p.get_int("--repetitions", 3, 1, 1000);
+  Result<int64_t> depth = p.get_int("--n-depth", 0, 0, 1 << 20);
+  if (!depth.has_value()) return fail(depth.error());
   Result<int64_t> bw_mib = p.get_int("--bw-mib", 256, 16, 1 << 16);
   for (const auto* r : {&n_prompt, &n_gen, &threads, &reps, &bw_mib})
     if (!r->has_value()) return fail(r->error());
@@ -187,14 +195,17 @@ int cmd_bench(int argc, char** argv) {
   if (!model.has_value()) return fail(model.error());
   const model::LlamaConfig& cfg = model->config();
   ThreadPool pool(static_cast<int>(*threads));
+  model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
+  kernels::KernelTimes times;
   kernels::ExecContext exec{&pool, &*table};
-  const int64_t B = std::min(*batch, std::max<int64_t>(*n_prompt, 1));
-  const int64_t n_ctx = std::max<int64_t>(std::max(*n_prompt, *n_gen), 1) + 1;
+  exec.times = &times;
+  const int64_t B = std::min(*batch, std::max<int64_t>(std::max(*n_prompt, *depth), 1));
+  const int64_t n_ctx = *depth + std::max<int64_t>(std::max(*n_prompt, *n_gen), 1) + 1;
   model::LlamaContext ctx(*model, n_ctx, B, exec);
 
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(cfg.vocab_size - 1));
-  std::vector<int32_t> toks(static_cast<size_t>(std::max(*n_prompt, *n_gen)));
+  std::vector<int32_t> toks(static_cast<size_t>(std::max({*n_prompt, *n_gen, *depth})));
   for (auto& t : toks) t = dist(rng);
   std::vector<float> logits;
   logits.reserve(static_cast<size_t>(cfg.vocab_size));
@@ -210,8 +221,16 @@ int cmd_bench(int argc, char** argv) {
     r.name = name;
     r.n_prompt = np;
     r.n_gen = ng;
+    r.n_depth = *depth;
     for (int64_t rep = 0; rep < *reps; ++rep) {
       ctx.reset();
+      for (int64_t i = 0; i < *depth; i += B) {  // untimed: the context the test starts from
+        const int64_t n = std::min(B, *depth - i);
+        if (Status s = ctx.eval(std::span<const int32_t>(toks.data() + i, static_cast<size_t>(n)), false, &logits);
+            !s.has_value())
+          return s;
+      }
+      times = {};
       const auto t0 = Clock::now();
       for (int64_t i = 0; i < np; i += B) {
         const int64_t n = std::min(B, np - i);
@@ -224,6 +243,8 @@ int cmd_bench(int argc, char** argv) {
           return s;
       const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
       r.ns.push_back(ns);
+      r.times.matmul_ns += times.matmul_ns;
+      r.times.attention_ns += times.attention_ns;
       r.ts.push_back(static_cast<double>(np + ng) * 1e9 / static_cast<double>(std::max<int64_t>(ns, 1)));
       std::fprintf(stderr, "herd bench: %s rep %lld: %.3f tok/s\n", name.c_str(), static_cast<long long>(rep + 1),
                    r.ts.back());
@@ -231,14 +252,25 @@ int cmd_bench(int argc, char** argv) {
     results.push_back(std::move(r));
     return Ok{};
   };
+  const std::string at = *depth > 0 ? " @ d" + std::to_string(*depth) : "";
   if (*n_prompt > 0)
-    if (Status s = run_test("pp" + std::to_string(*n_prompt), *n_prompt, 0); !s.has_value()) return fail(s.error());
+    if (Status s = run_test("pp" + std::to_string(*n_prompt) + at, *n_prompt, 0); !s.has_value())
+      return fail(s.error());
   if (*n_gen > 0)
-    if (Status s = run_test("tg" + std::to_string(*n_gen), 0, *n_gen); !s.has_value()) return fail(s.error());
+    if (Status s = run_test("tg" + std::to_string(*n_gen) + at, 0, *n_gen); !s.has_value()) return fail(s.error());
 
   const uint64_t rss = peak_rss_bytes();
   const double bw = measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 5);
   const uint64_t wbt = weight_bytes_per_token(*model);
+  // A decoded token also reads the K and V rows of every earlier position (f32):
+  // averaged over the tg test, layers x (depth + (n_gen - 1) / 2) x kv_dim x 2 x 4.
+  auto kv_bytes_per_token = [&](const TestResult& r) {
+    const double avg_keys = static_cast<double>(r.n_depth) + static_cast<double>(r.n_gen - 1) / 2.0 + 1.0;
+    return static_cast<double>(cfg.n_layers) * avg_keys * static_cast<double>(cfg.n_kv_heads * cfg.head_dim) * 2 * 4;
+  };
+  auto roofline = [&](const TestResult& r) {
+    return (static_cast<double>(wbt) + kv_bytes_per_token(r)) * mean(r.ts) / (bw * 1e9);
+  };
   const uint64_t params = n_params(*model);
   const std::string mtype = model_type(*model, params);
   const std::string fname = p.get("--model");
@@ -258,6 +290,7 @@ int cmd_bench(int argc, char** argv) {
       j["isa"] = table->isa;
       j["n_prompt"] = r.n_prompt;
       j["n_gen"] = r.n_gen;
+      j["n_depth"] = r.n_depth;
       j["avg_ns"] = static_cast<uint64_t>(mean(nsd));
       j["stddev_ns"] = static_cast<uint64_t>(stddev(nsd));
       j["avg_ts"] = mean(r.ts);
@@ -268,7 +301,14 @@ int cmd_bench(int argc, char** argv) {
       j["peak_rss_bytes"] = rss;
       j["mem_read_gbs"] = bw;
       j["weight_bytes_per_token"] = wbt;
-      if (r.n_gen > 0) j["roofline_share"] = static_cast<double>(wbt) * mean(r.ts) / (bw * 1e9);
+      if (r.n_gen > 0) {
+        j["kv_bytes_per_token"] = kv_bytes_per_token(r);
+        j["roofline_share"] = roofline(r);
+      }
+      const auto reps_n = static_cast<int64_t>(r.ns.size());
+      j["matmul_ns"] = r.times.matmul_ns / reps_n;
+      j["attention_ns"] = r.times.attention_ns / reps_n;
+      j["other_ns"] = static_cast<int64_t>(mean(nsd)) - (r.times.matmul_ns + r.times.attention_ns) / reps_n;
       arr.push_back(j);
     }
     std::printf("%s\n", arr.dump(2).c_str());
@@ -278,11 +318,19 @@ int cmd_bench(int argc, char** argv) {
   std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& r : results) {
     char roof[32] = "";
-    if (r.n_gen > 0) std::snprintf(roof, sizeof roof, "%.0f%%", 100.0 * static_cast<double>(wbt) * mean(r.ts) / (bw * 1e9));
+    if (r.n_gen > 0) std::snprintf(roof, sizeof roof, "%.0f%%", 100.0 * roofline(r));
     std::printf("| %s | %.2f GiB | %.2f B | %s | %lld | %s | %.2f ± %.2f | %.2f | %.2f GiB | %s |\n", mtype.c_str(),
                 static_cast<double>(model->weight_bytes()) / (1 << 30), static_cast<double>(params) / 1e9, table->isa,
                 static_cast<long long>(*threads), r.name.c_str(), mean(r.ts), stddev(r.ts), median(r.ts),
                 static_cast<double>(rss) / (1 << 30), roof);
+  }
+  std::printf("\ntime split:");
+  for (const auto& r : results) {
+    double total = 0;
+    for (int64_t v : r.ns) total += static_cast<double>(v);
+    const double mm = static_cast<double>(r.times.matmul_ns), at_ns = static_cast<double>(r.times.attention_ns);
+    std::printf(" %s: matmul %.0f%%, attention %.0f%%, other %.0f%%;", r.name.c_str(), 100 * mm / total,
+                100 * at_ns / total, 100 * (total - mm - at_ns) / total);
   }
   std::printf("\nmemory read bandwidth %.1f GB/s (%lld threads, %lld MiB buffer); weights read per token %.3f GB\n", bw,
               static_cast<long long>(*threads), static_cast<long long>(*bw_mib), static_cast<double>(wbt) / 1e9);

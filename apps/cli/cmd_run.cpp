@@ -208,6 +208,7 @@ int cmd_run(int argc, char** argv) {
   const int64_t B = want_taps ? T : std::min<int64_t>(*batch, T);
 
   ThreadPool pool(static_cast<int>(*threads));
+  model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
   kernels::ExecContext exec{&pool, &*table};
   model::LlamaContext ctx(*model, n_ctx, B, exec);
   ctx.set_pos_offset(*pos_offset);

@@ -48,6 +48,7 @@ int cmd_serve(int argc, char** argv) {
   p.add("--allow-host", "NAME", "also accept this Host header (DNS rebinding protection; comma-separated)");
   p.add("--alias", "NAME", "the model name clients use (default: the model file name)");
   p.add("--max-body", "BYTES", "largest request body (default 4 MiB)");
+  p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
   p.add("-q,--quiet", "", "no per-request log lines");
   int code = 0;
@@ -77,6 +78,7 @@ int cmd_serve(int argc, char** argv) {
   so.max_body_bytes = static_cast<size_t>(*max_body);
   so.log_requests = !p.has("--quiet");
   so.api_key = p.get("--api-key");
+  so.today = p.get("--date");
   if (p.has("--api-key-file")) {
     std::ifstream f(p.get("--api-key-file"));
     if (!f) return fail(err(ErrorCode::kIo, "cannot read --api-key-file %s", p.get("--api-key-file").c_str()));
@@ -119,6 +121,12 @@ int cmd_serve(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  {  // the r8 weight layouts of the integer kernels, for the table the engine picks
+    Result<kernels::KernelTable> table = kernels::select_kernels(eo.isa);
+    if (!table.has_value()) return fail(table.error());
+    ThreadPool pool(eo.threads);
+    model->repack_weights(*table, pool);
+  }
   Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(*model, eo);
   if (!eng.has_value()) return fail(eng.error());
   server::Server srv(**eng, *tok, so);

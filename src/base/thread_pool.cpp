@@ -1,11 +1,58 @@
-// ThreadPool: static partition, condition-variable hand-off.
+// ThreadPool: static partition; hand-off by a bounded spin on atomics, then a
+// condition variable (thread_pool.h explains the protocol).
 #include "base/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 
 #include "base/check.h"
 
 namespace herd {
+namespace {
+
+// How long a waiting thread spins before it sleeps: long enough to cover the
+// serial work between two parallel_for calls of a decode step (norms, RoPE,
+// sampling: tens of microseconds), short enough not to burn a core when the
+// pool is idle.
+// HERD_SPIN_US overrides it (0: sleep at once). The default is decided by
+// measurement (docs/kernels.md): on a machine shared with other busy
+// processes, spinning steals the core the awaited thread needs.
+constexpr long kDefaultSpinUs = 0;
+std::chrono::microseconds spin_time() {
+  static const std::chrono::microseconds t = [] {
+    const char* e = std::getenv("HERD_SPIN_US");
+    return std::chrono::microseconds(e && *e ? std::max(0L, std::strtol(e, nullptr, 10)) : kDefaultSpinUs);
+  }();
+  return t;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until done() or kSpin has passed; true when done() became true. After
+// a few pauses it yields instead: on a machine with more runnable threads
+// than cores, the thread being waited for may need this core to run.
+template <class Done>
+bool spin_until(Done done) {
+  const auto limit = spin_time();
+  if (limit.count() == 0) return done();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    if (i < 256) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() - start > limit) return done();
+    }
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int w = 1; w < n_threads_; ++w) threads_.emplace_back([this, w] { worker_loop(w); });
@@ -33,44 +80,56 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain) {
     fn(0, n, 0);
     return;
   }
-  {
+  generation_.fetch_add(1);  // odd: the fields are being written
+  std::atomic_thread_fence(std::memory_order_release);
+  fn_.store(&fn, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  active_.store(parts, std::memory_order_relaxed);
+  pending_.store(parts - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1);  // even, seq_cst: publishes them
+  if (sleepers_.load() > 0) {
+    // Taking the lock orders this notify after a sleeper's predicate check.
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    active_ = parts;
-    pending_ = parts - 1;
-    ++generation_;
+    start_cv_.notify_all();
   }
-  start_cv_.notify_all();
   int64_t b, e;
   range_of(n, parts, 0, &b, &e);
   fn(b, e, 0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
-  fn_ = nullptr;
+  if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return pending_.load() == 0; });
+  }
 }
 
 void ThreadPool::worker_loop(int worker) {
   uint64_t seen = 0;
   for (;;) {
-    const RangeFn* fn;
-    int64_t n;
-    int parts;
-    {
+    auto ready = [&] {
+      const uint64_t g = generation_.load();
+      return stop_.load() || (g != seen && g % 2 == 0);
+    };
+    if (!spin_until(ready)) {
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      fn = fn_;
-      n = n_;
-      parts = active_;
+      sleepers_.fetch_add(1);  // seq_cst: the owner's later load of sleepers_ sees it, or we see its generation
+      start_cv_.wait(lock, ready);
+      sleepers_.fetch_sub(1);
     }
+    if (stop_.load()) return;
+    const uint64_t g = generation_.load();
+    const RangeFn* fn = fn_.load(std::memory_order_relaxed);
+    const int64_t n = n_.load(std::memory_order_relaxed);
+    const int parts = active_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (g % 2 != 0 || generation_.load() != g) continue;  // the owner moved on meanwhile: look again
+    seen = g;
     if (worker < parts) {
       int64_t b, e;
       range_of(n, parts, worker, &b, &e);
       (*fn)(b, e, worker);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu_);  // orders the notify after the owner's predicate check
+        done_cv_.notify_one();
+      }
     }
   }
 }

@@ -43,16 +43,25 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> threads_;
+  // Hand-off, a seqlock: the owner makes generation_ odd, writes fn_/n_/active_,
+  // sets pending_ and makes generation_ even again. Workers wait for an even
+  // generation they have not seen, read the fields and take them only if the
+  // generation is unchanged after the read (a worker left out of the previous
+  // call may race with the owner's next writes). Waiting spins for a short
+  // while (a decode step issues a parallel_for every few tens of
+  // microseconds, less than a futex sleep/wake round trip) and then sleeps on
+  // start_cv_; completion likewise spins on pending_ before done_cv_.
+  // sleepers_ lets the owner skip the notify syscall when nobody sleeps.
   std::mutex mu_;
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
-  // Guarded by mu_:
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
-  const RangeFn* fn_ = nullptr;
-  int64_t n_ = 0;
-  int active_ = 0;  // workers taking part in this generation
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<const RangeFn*> fn_{nullptr};
+  std::atomic<int64_t> n_{0};
+  std::atomic<int> active_{0};  // workers taking part in this generation
 };
 
 }  // namespace herd

@@ -14,6 +14,14 @@
 
 namespace herd::kernels {
 
+// Wall time spent in each kernel family, for herd bench's time split. The
+// ops add to it on the calling thread (the pool's owner) when
+// ExecContext::times is set; everything else in a forward pass is "other".
+struct KernelTimes {
+  int64_t matmul_ns = 0;
+  int64_t attention_ns = 0;
+};
+
 struct ExecContext {
   ThreadPool* pool = nullptr;      // never null while kernels run
   const KernelTable* table = nullptr;
@@ -23,6 +31,12 @@ struct ExecContext {
   // missing or too small, matmul allocates a temporary (tests, tools).
   BlockQ8* q8 = nullptr;
   int64_t q8_blocks = 0;
+  // Scratch for the bf16 path's rounded activations: room for bf16_elems
+  // uint16, at least T * K for every F16/BF16 matmul on the hot path; same
+  // ownership and fallback as q8.
+  uint16_t* bf16 = nullptr;
+  int64_t bf16_elems = 0;
+  KernelTimes* times = nullptr;  // null: not measured
 };
 
 }  // namespace herd::kernels

@@ -14,6 +14,7 @@ static bool has_avx512(const CpuFeatures& f) {
   return has_avx2(f) && f.avx512f && f.avx512bw && f.avx512vl;
 }
 static bool has_avx512vnni(const CpuFeatures& f) { return has_avx512(f) && f.avx512vnni; }
+static bool has_avx512bf16(const CpuFeatures& f) { return has_avx512vnni(f) && f.avx512bf16; }
 
 std::vector<std::string> supported_isas() {
   CpuFeatures f = detect_cpu_features();
@@ -21,6 +22,7 @@ std::vector<std::string> supported_isas() {
   if (has_avx2(f)) out.push_back("avx2");
   if (has_avx512(f)) out.push_back("avx512");
   if (has_avx512vnni(f)) out.push_back("avx512vnni");
+  if (has_avx512bf16(f)) out.push_back("avx512bf16");
   return out;
 }
 
@@ -31,29 +33,41 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     isa = env && *env ? env : "auto";
   }
   CpuFeatures f = detect_cpu_features();
-  if (isa == "auto") isa = has_avx512vnni(f) ? "avx512vnni" : has_avx512(f) ? "avx512" : has_avx2(f) ? "avx2" : "ref";
+  if (isa == "auto") isa = has_avx512bf16(f) ? "avx512bf16" : has_avx512vnni(f) ? "avx512vnni" : has_avx512(f) ? "avx512" : has_avx2(f) ? "avx2" : "ref";
   KernelTable t = ref_kernels();
   if (isa == "ref") return t;
-  if (isa == "avx2" || isa == "avx512" || isa == "avx512vnni") {
+  if (isa == "avx2" || isa == "avx512" || isa == "avx512vnni" || isa == "avx512bf16") {
     if (!has_avx2(f)) return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX2/FMA/F16C", isa.c_str());
     avx2::fill_table(&t);
     avx2::fill_table_q8(&t);
+    // No bf16 kernels below avx512bf16: F16/BF16 matmuls use the f32 row dots
+    // (the reference's scalar bf16 tile stays for ISA "ref" only).
+    t.round_bf16 = nullptr;
+    for (TileDotBf16Fn& e : t.tile_bf16) e = nullptr;
     t.isa = "avx2";
     if (isa != "avx2") {
       if (!has_avx512(f))
         return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX-512 F/BW/VL", isa.c_str());
       avx512::fill_table(&t);
+      avx512::fill_table_attention(&t);
       t.isa = "avx512";
     }
-    if (isa == "avx512vnni") {
+    if (isa == "avx512vnni" || isa == "avx512bf16") {
       if (!has_avx512vnni(f))
-        return err(ErrorCode::kUnsupported, "ISA avx512vnni requested but this CPU lacks AVX512_VNNI");
+        return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX512_VNNI", isa.c_str());
       avx512vnni::fill_table(&t);
+      avx512vnni::fill_table_r8(&t);
       t.isa = "avx512vnni";
+    }
+    if (isa == "avx512bf16") {
+      if (!has_avx512bf16(f))
+        return err(ErrorCode::kUnsupported, "ISA avx512bf16 requested but this CPU lacks AVX512_BF16");
+      avx512bf16::fill_table(&t);
+      t.isa = "avx512bf16";
     }
     return t;
   }
-  return err(ErrorCode::kInvalidArgument, "unknown ISA '%s' (expected ref, avx2, avx512, avx512vnni or auto)", isa.c_str());
+  return err(ErrorCode::kInvalidArgument, "unknown ISA '%s' (expected ref, avx2, avx512, avx512vnni, avx512bf16 or auto)", isa.c_str());
 }
 
 }  // namespace herd::kernels

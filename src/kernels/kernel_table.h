@@ -32,6 +32,27 @@ using AxpyF32Fn = void (*)(float a, const float* x, float* y, int64_t n);
 
 constexpr int kMaxDTypeId = 31;  // DType values are ggml ids < 32
 
+// Where the key and value rows of one KV head live: row j at
+// k + j * stride (contiguous cache), or, paged (blocks set), in block
+// blocks[j / block_rows] at row j % block_rows: k + (blocks[j / block_rows] *
+// block_rows + j % block_rows) * stride. k and v already point at the head.
+struct KvRows {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t stride = 0;
+  const int32_t* blocks = nullptr;
+  int64_t block_rows = 0;
+  int64_t row(int64_t j) const {
+    return blocks == nullptr ? j * stride : (static_cast<int64_t>(blocks[j / block_rows]) * block_rows + j % block_rows) * stride;
+  }
+};
+
+// Attention of g query rows sharing one KV head (the GQA group of one token)
+// over keys 0..n-1 (kernels/ops.h attention_rows gives the arithmetic):
+// q[g][hd] -> out[g][hd]; scratch holds g * n floats.
+using AttnRowsFn = void (*)(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale,
+                            float* scratch, float* out);
+
 // Integer dot products (the "q8" path). An activation row x[K] (K % 32 == 0)
 // is quantized once per matmul to K/32 blocks of 32 int8, as ggml's Q8_0:
 //   d = max|x_j| / 127 (f32), q_j = round_half_even(x_j * (1/d)) in [-127, 127]
@@ -66,28 +87,74 @@ using QuantizeQ8Fn = void (*)(const float* x, BlockQ8* y, int64_t K);
 using TileDotQ8Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_rows, const BlockQ8* x,
                              int64_t x_stride, int64_t n_tok, int64_t K, float* out, int64_t out_stride);
 
+// The row-interleaved q8 path ("r8", kernels/repack_r8.h): weights of a q8
+// dtype repacked once at load so that 8 rows' blocks sit side by side, one
+// 32-bit lane per row. A tile kernel multiplies n_groups groups of 8 rows
+// (w: the repacked bytes of the first group, consecutive groups
+// repacked_group_bytes() apart) by n_tok quantized activation rows:
+//   out[t * out_stride + 8 g + j] = dot(row 8 g + j, x + t * x_stride).
+// Per row and block the integer sum is exact, then one f32 FMA per block with
+// the scale product, so every output is the same arithmetic whatever n_tok
+// (prefill == decode bitwise) and whatever the group's place in the tile.
+using TileDotQ8R8Fn = void (*)(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t x_stride,
+                               int64_t n_tok, int64_t K, float* out, int64_t out_stride);
+
+// The bf16 path (AVX512_BF16 vdpbf16ps: two bf16 products per f32 lane).
+// An activation row x[K] is rounded once per matmul to bf16, round to nearest
+// even (base/half.h f32_to_bf16: NaN stays NaN, f32 subnormals round too):
+using RoundBf16Fn = void (*)(const float* x, uint16_t* y, int64_t K);
+// A tile of F16 or BF16 weight rows times a tile of bf16 activation rows:
+//   out[t * out_stride + r] = sum_j bf16(w[r][j]) * x[t * x_stride + j]
+// for r < n_rows, t < n_tok, any K >= 1; w rows are w_stride bytes apart,
+// x rows x_stride elements apart. BF16 weights are used as they are; F16
+// weights are rounded to bf16 (RNE of the exact f32 value) on the fly, once
+// per weight vector for every token of the register tile. Every product
+// bf16 * bf16 is exact in f32. The specification (kernels_ref.cpp) sums the
+// products in double and rounds once; SIMD sums them in f32, in 16 lanes, each
+// lane taking elements 32s + 2i and 32s + 2i + 1 of every 32-element step s,
+// then one fixed horizontal sum: |simd - spec| <= (2 ceil(K/32) + 6) u
+// sum_j |x_j w_j| (kernels_bf16_test.cpp, docs/kernels.md). Each output is the same fixed-order reduction whatever
+// n_rows, n_tok and its position in the tile: prefill and decode give
+// bit-identical results.
+using TileDotBf16Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_rows, const uint16_t* x,
+                               int64_t x_stride, int64_t n_tok, int64_t K, float* out, int64_t out_stride);
+
 struct KernelTable {
   const char* isa = "ref";
   RowDotFn row_dot[kMaxDTypeId] = {};
   RowToF32Fn row_to_f32[kMaxDTypeId] = {};
   DotF32Fn dot_f32 = nullptr;
   AxpyF32Fn axpy_f32 = nullptr;
+  // A faster attention_rows for hd % 64 == 0 and paged blocks of a multiple
+  // of 16 rows (kernels/attention_avx512.cpp); null: the generic one.
+  AttnRowsFn attn_rows = nullptr;
   // The q8 path: a dtype with tile_q8 set is multiplied through quantized
   // activations (matmul); row_dot stays for f32 callers.
   QuantizeQ8Fn quantize_q8 = nullptr;
   TileDotQ8Fn tile_q8[kMaxDTypeId] = {};
+  // Set where this ISA has a kernel for the r8 layout of the dtype; weights
+  // are repacked at load only then (so HERD_ISA=ref keeps the file layout).
+  TileDotQ8R8Fn tile_q8_r8[kMaxDTypeId] = {};
+  // The bf16 path (F16, BF16 weights): set in ref (the specification) and in
+  // avx512bf16; select_kernels clears it for ISAs without AVX512_BF16, whose
+  // F16/BF16 matmuls then keep the f32 row dots.
+  RoundBf16Fn round_bf16 = nullptr;
+  TileDotBf16Fn tile_bf16[kMaxDTypeId] = {};
 
   RowDotFn dot_for(DType t) const { return row_dot[static_cast<int>(t)]; }
   RowToF32Fn to_f32_for(DType t) const { return row_to_f32[static_cast<int>(t)]; }
   TileDotQ8Fn tile_q8_for(DType t) const { return tile_q8[static_cast<int>(t)]; }
+  TileDotQ8R8Fn tile_q8_r8_for(DType t) const { return tile_q8_r8[static_cast<int>(t)]; }
+  TileDotBf16Fn tile_bf16_for(DType t) const { return tile_bf16[static_cast<int>(t)]; }
 };
 
 // The scalar reference table (always available).
 KernelTable ref_kernels();
 
-// "ref", "avx2", "avx512", "avx512vnni" or "auto" (best supported; HERD_ISA
-// overrides auto). avx512vnni = avx512 plus the VNNI integer dots; it needs
-// AVX512_VNNI, checked separately.
+// "ref", "avx2", "avx512", "avx512vnni", "avx512bf16" or "auto" (best
+// supported; HERD_ISA overrides auto). avx512vnni = avx512 plus the VNNI
+// integer dots; it needs AVX512_VNNI, checked separately. avx512bf16 =
+// avx512vnni plus the bf16 path for F16/BF16 weights (AVX512_BF16).
 // Errors name the ISA the CPU lacks.
 Result<KernelTable> select_kernels(const std::string& isa = "auto");
 
@@ -100,9 +167,15 @@ void fill_table_q8(KernelTable* t);  // kernels_q8_avx2.cpp
 }
 namespace avx512 {
 void fill_table(KernelTable* t);
+void fill_table_attention(KernelTable* t);  // attention_avx512.cpp
+void exp16_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 }
 namespace avx512vnni {
-void fill_table(KernelTable* t);  // kernels_avx512vnni.cpp
+void fill_table(KernelTable* t);     // kernels_avx512vnni.cpp
+void fill_table_r8(KernelTable* t);  // kernels_r8_avx512vnni.cpp
+}
+namespace avx512bf16 {
+void fill_table(KernelTable* t);  // kernels_avx512bf16.cpp
 }
 
 }  // namespace herd::kernels

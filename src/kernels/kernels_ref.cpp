@@ -169,6 +169,37 @@ void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const Block
   }
 }
 
+// The bf16 path's specification (kernel_table.h, TileDotBf16Fn): activations
+// rounded to bf16 (RNE), weights BF16 as stored or F16 rounded to bf16 (RNE of
+// the exact f32 value), each product exact (8 x 8 significant bits), the sum
+// in double (error <= K 2^-53 sum|x w|, far below the f32 rounding) and
+// rounded once to f32.
+void round_bf16_ref(const float* x, uint16_t* y, int64_t K) {
+  for (int64_t j = 0; j < K; ++j) y[j] = f32_to_bf16(x[j]);
+}
+
+template <DType T>
+float weight_as_bf16(const uint8_t* row, int64_t j) {
+  uint16_t h;
+  std::memcpy(&h, row + 2 * j, 2);
+  if constexpr (T == DType::kF16) return bf16_to_f32(f32_to_bf16(f16_to_f32(h)));
+  return bf16_to_f32(h);
+}
+
+template <DType T>
+void tile_bf16_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const uint16_t* x, int64_t x_stride,
+                   int64_t n_tok, int64_t K, float* out, int64_t out_stride) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const uint16_t* xr = x + t * x_stride;
+      double acc = 0.0;
+      for (int64_t j = 0; j < K; ++j)
+        acc += static_cast<double>(weight_as_bf16<T>(w + r * w_stride, j)) * bf16_to_f32(xr[j]);
+      out[t * out_stride + r] = static_cast<float>(acc);
+    }
+  }
+}
+
 template <DType T>
 void set(KernelTable* t) {
   t->row_dot[static_cast<int>(T)] = row_dot_ref<T>;
@@ -198,6 +229,9 @@ KernelTable ref_kernels() {
   t.tile_q8[static_cast<int>(DType::kQ4_0)] = tile_q8_ref<DType::kQ4_0>;
   t.tile_q8[static_cast<int>(DType::kQ6_K)] = tile_q8_ref<DType::kQ6_K>;
   t.tile_q8[static_cast<int>(DType::kQ4_K)] = tile_q8_ref<DType::kQ4_K>;
+  t.round_bf16 = round_bf16_ref;
+  t.tile_bf16[static_cast<int>(DType::kF16)] = tile_bf16_ref<DType::kF16>;
+  t.tile_bf16[static_cast<int>(DType::kBF16)] = tile_bf16_ref<DType::kBF16>;
   return t;
 }
 

@@ -41,6 +41,7 @@
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
+#include "tensor/repack_r8.h"
 #include "tensor/tensor_view.h"
 
 namespace herd::kernels {
@@ -91,7 +92,7 @@ class IsaTest : public ::testing::TestWithParam<std::string> {
   KernelTable table_;
 };
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::Values("ref", "avx2", "avx512", "avx512vnni"),
+INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::Values("ref", "avx2", "avx512", "avx512vnni", "avx512bf16"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(KernelTable, RefAlwaysSupportedAndUnknownRejected) {
@@ -443,6 +444,91 @@ TEST_P(IsaTest, TileQ8MatchesReferenceOnEveryTileShape) {
   }
 }
 
+// The r8 layouts (tensor/repack_r8.h): the repacked kernel against the
+// file-layout reference with the same derived bound (it rounds less: exact
+// block sums, no lane split, no horizontal sum), bitwise the same for every
+// token-tile size, and repacking loses nothing (unpack gives the file bytes).
+TEST_P(IsaTest, TileQ8R8MatchesReferenceAndIgnoresTileSize) {
+  const KernelTable ref = ref_kernels();
+  int tested = 0;
+  for (DType t : every_dtype()) {
+    const TileDotQ8R8Fn r8 = table_.tile_q8_r8_for(t);
+    if (r8 == nullptr) continue;
+    ++tested;
+    const int64_t be = dtype_info(t).block_elems;
+    for (int64_t K : {be, 3 * be, int64_t{4096}}) {
+      const int64_t nb = K / 32, R = 16, TT = 11;  // 2 groups; 8 + 3 tokens
+      TileCase c = make_tile_case(t, R, TT, K, 900 + static_cast<uint64_t>(K));
+      std::vector<uint8_t> packed(static_cast<size_t>(R / 8 * r8_group_bytes(t, K)));
+      repack_r8(t, c.w.data(), R, K, packed.data());
+      for (int64_t r = 0; r < R; ++r) {
+        std::vector<uint8_t> back(static_cast<size_t>(c.rb));
+        unpack_row_r8(t, packed.data() + r / 8 * r8_group_bytes(t, K), K, static_cast<int>(r % 8), back.data());
+        ASSERT_EQ(std::memcmp(back.data(), c.w.data() + r * c.rb, static_cast<size_t>(c.rb)), 0)
+            << dtype_name(t) << " K=" << K << " row " << r << ": unpack(repack(row)) differs";
+      }
+      std::vector<float> got(static_cast<size_t>(R * TT), NAN), want(got.size(), NAN);
+      r8(packed.data(), R / 8, c.x.data(), nb, TT, K, got.data(), R);
+      ref.tile_q8_for(t)(c.w.data(), c.rb, R, c.x.data(), nb, TT, K, want.data(), R);
+      for (int64_t tk = 0; tk < TT; ++tk) {
+        // One token alone (decode) gives the same floats as the 11-token tile.
+        std::vector<float> one(static_cast<size_t>(R), NAN);
+        r8(packed.data(), R / 8, c.x.data() + tk * nb, nb, 1, K, one.data(), R);
+        ASSERT_EQ(std::memcmp(one.data(), got.data() + tk * R, static_cast<size_t>(R) * sizeof(float)), 0)
+            << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " t=" << tk
+            << ": the token-tile size changes the result";
+        for (int64_t r = 0; r < R; ++r) {
+          double lane_mag, term_mag, abs_mag;
+          long double exact;
+          tile_magnitudes(t, c.w.data() + r * c.rb, c.x.data() + tk * nb, K, &lane_mag, &term_mag, &abs_mag, &exact);
+          const double fmas = t == DType::kQ4_K || t == DType::kQ6_K ? 2.0 : 1.0;
+          const double bound = (fmas * static_cast<double>(nb) + 4) * kU * lane_mag;
+          const size_t i = static_cast<size_t>(tk * R + r);
+          EXPECT_LE(std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i])), bound)
+              << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " r=" << r << " t=" << tk
+              << " got=" << got[i] << " ref=" << want[i];
+        }
+      }
+    }
+  }
+  if (std::string(table_.isa) == "avx512vnni") EXPECT_EQ(tested, 4) << "Q4_0, Q8_0, Q4_K and Q6_K have r8 kernels";
+}
+
+TEST_P(IsaTest, MatmulOfRepackedWeightsEqualsR8Tiles) {
+  for (DType t : every_dtype()) {
+    const TileDotQ8R8Fn r8 = table_.tile_q8_r8_for(t);
+    if (r8 == nullptr) continue;
+    const int64_t N = 48, K = 512, T = 13;  // 6 groups over 1, 2 and 3 threads
+    TileCase c = make_tile_case(t, N, 1, K, 31);
+    std::vector<uint8_t> packed(static_cast<size_t>(N / 8 * r8_group_bytes(t, K)));
+    repack_r8(t, c.w.data(), N, K, packed.data());
+    TensorView w;
+    w.dtype = t;
+    w.shape = {N, K};
+    w.data = packed.data();
+    w.interleave = 8;
+    EXPECT_EQ(w.nbytes(), static_cast<int64_t>(packed.size()));
+    const std::vector<float> x = normals(32, 0, T * K);
+    std::vector<BlockQ8> xq(static_cast<size_t>(T * K / 32));
+    for (int64_t tk = 0; tk < T; ++tk) table_.quantize_q8(x.data() + tk * K, xq.data() + tk * (K / 32), K);
+    std::vector<float> want(static_cast<size_t>(T * N), NAN);
+    r8(packed.data(), N / 8, xq.data(), K / 32, T, K, want.data(), N);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      ExecContext ctx{&pool, &table_};
+      std::vector<float> out(static_cast<size_t>(T * N), NAN);
+      matmul(ctx, x.data(), T, w, out.data());
+      ASSERT_EQ(std::memcmp(out.data(), want.data(), out.size() * sizeof(float)), 0)
+          << "isa=" << table_.isa << " " << dtype_name(t) << " threads=" << threads;
+      // The embedding lookup of a repacked (tied) table is the file row's.
+      std::vector<float> e(static_cast<size_t>(K)), f(static_cast<size_t>(K));
+      embedding_row(ctx, w, 13, e.data());
+      table_.to_f32_for(t)(c.w.data() + 13 * c.rb, f.data(), K);
+      ASSERT_EQ(e, f) << dtype_name(t);
+    }
+  }
+}
+
 // --------------------------------------------------------------------------
 // matmul
 
@@ -492,13 +578,18 @@ TEST_P(IsaTest, MatmulIndependentOfThreadsAndBatch) {
     // 1x1 tile of the quantized row (matmul adds no arithmetic).
     RowDotFn dot = table_.dot_for(t);
     TileDotQ8Fn tile = table_.tile_q8_for(t);
+    TileDotBf16Fn tile_bf16 = table_.tile_bf16_for(t);  // F16/BF16 where the ISA has the bf16 path
     std::vector<BlockQ8> xq(static_cast<size_t>(K / 32));
+    std::vector<uint16_t> xb(static_cast<size_t>(K));
     for (int64_t tok = 0; tok < T; ++tok) {
       if (tile) table_.quantize_q8(x.data() + tok * K, xq.data(), K);
+      if (tile_bf16) table_.round_bf16(x.data() + tok * K, xb.data(), K);
       for (int64_t n = 0; n < N; ++n) {
         float want = 0;
         if (tile)
           tile(w.view.row(n), 0, 1, xq.data(), 0, 1, K, &want, 1);
+        else if (tile_bf16)
+          tile_bf16(w.view.row(n), 0, 1, xb.data(), 0, 1, K, &want, 1);
         else
           want = dot(w.view.row(n), x.data() + tok * K, K);
         ASSERT_EQ(outs[0][static_cast<size_t>(tok * N + n)], want) << dtype_name(t) << " t=" << tok << " n=" << n;
@@ -692,6 +783,7 @@ TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
       {3, 8, 2, 64, 5},   // prefill continuation with GQA 4:1
       {4, 6, 3, 20, 2},   // hd not a multiple of 8: SIMD tails
       {2, 8, 1, 128, 9},  // MQA
+      {3, 8, 2, 64, 37},  // several 16-key blocks and a tail
   };
   for (const AttnCase& c : cases) {
     const int64_t n_keys = c.n_past + c.T;
@@ -704,7 +796,8 @@ TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
       ExecContext ctx{&pool, &table_};
-      std::vector<std::vector<float>> scratch(static_cast<size_t>(threads), std::vector<float>(static_cast<size_t>(n_keys)));
+      std::vector<std::vector<float>> scratch(static_cast<size_t>(threads),
+                                              std::vector<float>(static_cast<size_t>(c.H / c.KV * n_keys)));
       std::vector<float*> sp;
       for (auto& s : scratch) sp.push_back(s.data());
       std::vector<float> out(want.size(), NAN);
@@ -722,6 +815,62 @@ TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
   }
 }
 
+// exp_ps (attention_avx512.cpp) on [-104, 0]: within 2 u of exp in long
+// double, relative, where the result is a normal float: the 2 u that the
+// attention bound above assumes for a float exp (measured worst: 1.39 u).
+// Below the normal range the result is tiny next to the row's largest weight
+// 1, so an absolute 2^-126 suffices there.
+TEST(Ops, ExpPsWithinBound) {
+  const std::vector<std::string> have = supported_isas();
+  if (std::find(have.begin(), have.end(), "avx512") == have.end()) GTEST_SKIP() << "no AVX-512";
+  double worst = 0;
+  float x[16], y[16];
+  for (int64_t i = 0; i <= 2000000; i += 16) {
+    for (int l = 0; l < 16; ++l) x[l] = -104.0f * static_cast<float>(i + l) / 2000000.0f;
+    if (i == 0) x[1] = -INFINITY;
+    avx512::exp16_for_test(x, y);
+    for (int l = 0; l < 16; ++l) {
+      const long double want = x[l] == -INFINITY ? 0.0L : std::exp(static_cast<long double>(x[l]));
+      if (want < 1.1754943508222875e-38L) {
+        ASSERT_LE(std::fabs(static_cast<long double>(y[l]) - want), 1.1754943508222875e-38L) << "x=" << x[l];
+        continue;
+      }
+      const double rel = static_cast<double>(std::fabs((static_cast<long double>(y[l]) - want) / want));
+      worst = std::max(worst, rel);
+      ASSERT_LE(rel, 2 * kU) << "x=" << x[l] << " got " << y[l];
+    }
+  }
+  std::printf("exp_ps worst relative error %.3g u\n", worst / kU);
+}
+
+// A paged cache (blocks of 16 rows in a scrambled order) gives the same floats
+// as the contiguous one: attention_rows sees the same keys either way.
+TEST_P(IsaTest, AttentionRowsPagedEqualsContiguous) {
+  const int64_t g = 4, hd = 64, n = 45, KV = 2, stride = KV * hd, bs = 16;
+  const std::vector<float> q = normals(111, 0, g * hd);
+  const std::vector<float> k = normals(112, 0, n * stride), v = normals(113, 0, n * stride);
+  const int32_t blocks[3] = {2, 0, 1};  // logical block b lives in physical block blocks[b]
+  std::vector<float> pk(static_cast<size_t>(3 * bs * stride)), pv(pk.size());
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < stride; ++i) {
+      const size_t dst = static_cast<size_t>((blocks[j / bs] * bs + j % bs) * stride + i);
+      pk[dst] = k[static_cast<size_t>(j * stride + i)];
+      pv[dst] = v[static_cast<size_t>(j * stride + i)];
+    }
+  ThreadPool pool(1);
+  ExecContext ctx{&pool, &table_};
+  std::vector<float> scratch(static_cast<size_t>(g * n)), a(static_cast<size_t>(g * hd)), b(a.size());
+  KvRows flat{k.data() + hd, v.data() + hd, stride};
+  KvRows paged{pk.data() + hd, pv.data() + hd, stride, blocks, bs};
+  attention_rows(ctx, q.data(), g, hd, flat, n, scratch.data(), a.data());
+  attention_rows(ctx, q.data(), g, hd, paged, n, scratch.data(), b.data());
+  ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "isa=" << table_.isa;
+  // And a row alone (g = 1) gives what it gives inside its group.
+  std::vector<float> one(static_cast<size_t>(hd));
+  attention_rows(ctx, q.data() + 2 * hd, 1, hd, flat, n, scratch.data(), one.data());
+  ASSERT_EQ(std::memcmp(one.data(), a.data() + 2 * hd, one.size() * sizeof(float)), 0) << "isa=" << table_.isa;
+}
+
 TEST_P(IsaTest, AttentionIsCausal) {
   // Changing keys/values after position n_past + t must not change query t.
   const AttnCase c{3, 4, 2, 32, 4};
@@ -731,7 +880,7 @@ TEST_P(IsaTest, AttentionIsCausal) {
   std::vector<float> v = normals(103, 0, n_keys * c.KV * c.hd);
   ThreadPool pool(1);
   ExecContext ctx{&pool, &table_};
-  std::vector<float> scratch(static_cast<size_t>(n_keys));
+  std::vector<float> scratch(static_cast<size_t>(c.H / c.KV * n_keys));
   float* sp = scratch.data();
   std::vector<float> a(static_cast<size_t>(c.T * c.H * c.hd)), b(a.size());
   attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), c.n_past, &sp, a.data());

@@ -3,19 +3,46 @@
 #include "kernels/ops.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
 #include "base/check.h"
+#include "kernels/matmul_bf16.h"
+#include "tensor/repack_r8.h"
 
 namespace herd::kernels {
 
 namespace {
 
+// Adds the wall time of its scope to *dst (when dst is set).
+class ScopeTimer {
+ public:
+  explicit ScopeTimer(int64_t* dst) : dst_(dst), t0_(dst ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{}) {}
+  ~ScopeTimer() {
+    if (dst_) *dst_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  ScopeTimer(const ScopeTimer&) = delete;
+  ScopeTimer& operator=(const ScopeTimer&) = delete;
+
+ private:
+  int64_t* dst_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 // Tokens per pass over the weights in the q8 path: their quantized rows
 // (32 x K/32 x 40 bytes, 573 KB at K = 14336) stay in L2 while a thread's
 // weight rows stream past, each row block reused by every token of the tile.
 constexpr int64_t kQ8TokenChunk = 32;
+
+// The r8 path streams each group's weights once per chunk of tokens, so a
+// larger chunk means fewer passes over the weights from memory: as many
+// tokens as fit about 512 KB of quantized activations (half of a Zen 4 L2),
+// 32 to 256 of them, a multiple of the 8-token register tile.
+int64_t r8_token_chunk(int64_t nb) {
+  const int64_t fit = (int64_t{512} << 10) / (nb * static_cast<int64_t>(sizeof(BlockQ8)));
+  return std::clamp<int64_t>(fit / 8 * 8, 32, 256);
+}
 
 // x[T, K] -> xq[T, K/32] (BlockQ8), one row per task.
 void quantize_rows(const ExecContext& ctx, const float* x, int64_t T, int64_t K, BlockQ8* xq) {
@@ -42,6 +69,22 @@ void matmul_q8(const ExecContext& ctx, const BlockQ8* xq, int64_t T, const Tenso
       16);
 }
 
+// The same for a weight in the r8 layout: threads split the groups of 8 rows.
+void matmul_q8_r8(const ExecContext& ctx, const BlockQ8* xq, int64_t T, const TensorView& w, float* out,
+                  TileDotQ8R8Fn tile) {
+  const int64_t N = w.rows(), K = w.cols(), nb = K / 32;
+  const int64_t gb = r8_group_bytes(w.dtype, K), chunk = r8_token_chunk(nb);
+  ctx.pool->parallel_for(
+      N / 8,
+      [&](int64_t g0, int64_t g1, int) {
+        for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+          const int64_t tn = std::min(chunk, T - t0);
+          tile(w.data + g0 * gb, g1 - g0, xq + t0 * nb, nb, tn, K, out + t0 * N + 8 * g0, N);
+        }
+      },
+      2);
+}
+
 void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
   RowDotFn dot = ctx.table->dot_for(w.dtype);
@@ -64,6 +107,15 @@ TileDotQ8Fn tile_for(const ExecContext& ctx, const TensorView& w) {
   return tile != nullptr && w.cols() % 32 == 0 ? tile : nullptr;
 }
 
+// A weight repacked at load needs the table it was repacked for.
+TileDotQ8R8Fn tile_r8_for(const ExecContext& ctx, const TensorView& w) {
+  if (w.interleave != 8) return nullptr;
+  TileDotQ8R8Fn tile = ctx.table->tile_q8_r8_for(w.dtype);
+  HERD_CHECK(tile != nullptr, "weight repacked to the r8 layout of %s but ISA %s has no kernel for it",
+             dtype_name(w.dtype), ctx.table->isa);
+  return tile;
+}
+
 }  // namespace
 
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
@@ -71,12 +123,19 @@ void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView&
 }
 
 void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std::initializer_list<MatmulOut> outs) {
+  const ScopeTimer timer(ctx.times ? &ctx.times->matmul_ns : nullptr);
   std::vector<BlockQ8> tmp;
   BlockQ8* xq = nullptr;  // quantized on first use, then shared
+  // F16/BF16 weights on AVX512_BF16: all in one parallel region (matmul_bf16.h).
+  detail::Bf16Input xb;
+  const int n_bf16 = detail::matmul_bf16(ctx, x, T, outs, &xb);
+  if (n_bf16 == static_cast<int>(outs.size())) return;
   for (const MatmulOut& m : outs) {
     const TensorView& w = *m.w;
-    const TileDotQ8Fn tile = tile_for(ctx, w);
-    if (tile == nullptr) {
+    if (n_bf16 > 0 && detail::takes_bf16_path(ctx, w)) continue;  // done above
+    const TileDotQ8R8Fn tile_r8 = tile_r8_for(ctx, w);
+    const TileDotQ8Fn tile = tile_r8 ? nullptr : tile_for(ctx, w);
+    if (tile == nullptr && tile_r8 == nullptr) {
       matmul_f32(ctx, x, T, w, m.out);
       continue;
     }
@@ -89,7 +148,10 @@ void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std:
       }
       quantize_rows(ctx, x, T, K, xq);
     }
-    matmul_q8(ctx, xq, T, w, m.out, tile);
+    if (tile_r8)
+      matmul_q8_r8(ctx, xq, T, w, m.out, tile_r8);
+    else
+      matmul_q8(ctx, xq, T, w, m.out, tile);
   }
 }
 
@@ -105,6 +167,14 @@ void rms_norm(const float* x, const float* weight, float eps, int64_t T, int64_t
 }
 
 void embedding_row(const ExecContext& ctx, const TensorView& table, int64_t r, float* dst) {
+  if (table.interleave == 8) {  // a tied output table repacked at load
+    uint8_t row[32768];         // a row of a q8-path dtype: at most 1.07 bytes per element
+    const int64_t K = table.cols();
+    HERD_CHECK(row_bytes(table.dtype, K) <= static_cast<int64_t>(sizeof row), "embedding row too long");
+    unpack_row_r8(table.dtype, table.data + r / 8 * r8_group_bytes(table.dtype, K), K, static_cast<int>(r % 8), row);
+    ctx.table->to_f32_for(table.dtype)(row, dst, K);
+    return;
+  }
   ctx.table->to_f32_for(table.dtype)(table.row(r), dst, table.cols());
 }
 
@@ -136,34 +206,50 @@ void silu_mul(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n,
+                    float* scratch, float* out) {
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  if (ctx.table->attn_rows != nullptr && hd % 64 == 0 && (kv.blocks == nullptr || kv.block_rows % 16 == 0)) {
+    ctx.table->attn_rows(q, g, hd, kv, n, scale, scratch, out);
+    return;
+  }
+  const DotF32Fn dot = ctx.table->dot_f32;
+  const AxpyF32Fn axpy = ctx.table->axpy_f32;
+  for (int64_t r = 0; r < g; ++r) {
+    const float* qv = q + r * hd;
+    float* scores = scratch + r * n;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+      scores[j] = dot(qv, kv.k + kv.row(j), hd) * scale;
+      mx = scores[j] > mx ? scores[j] : mx;
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; ++j) {
+      scores[j] = std::exp(scores[j] - mx);
+      sum += scores[j];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    float* o = out + r * hd;
+    for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
+    for (int64_t j = 0; j < n; ++j) axpy(scores[j] * inv, kv.v + kv.row(j), o, hd);
+  }
+}
+
 void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV,
                int64_t hd, const float* k_cache, const float* v_cache, int64_t n_past,
                float* const* scratch, float* out) {
+  const ScopeTimer timer(ctx.times ? &ctx.times->attention_ns : nullptr);
   const int64_t group = H / KV;
-  const int64_t kv_stride = KV * hd;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  const DotF32Fn dot = ctx.table->dot_f32;
-  const AxpyF32Fn axpy = ctx.table->axpy_f32;
-  ctx.pool->parallel_for(T * H, [&](int64_t b, int64_t e, int worker) {
-    float* scores = scratch[worker];
+  ctx.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = task / H, h = task % H, kvh = h / group;
-      const float* qv = q + (t * H + h) * hd;
-      const int64_t n_keys = n_past + t + 1;  // causal: keys 0..n_past+t
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = dot(qv, k_cache + j * kv_stride + kvh * hd, hd) * scale;
-        mx = scores[j] > mx ? scores[j] : mx;
-      }
-      double sum = 0.0;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      float* o = out + (t * H + h) * hd;
-      for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
-      for (int64_t j = 0; j < n_keys; ++j) axpy(scores[j] * inv, v_cache + j * kv_stride + kvh * hd, o, hd);
+      const int64_t t = task / KV, kvh = task % KV;
+      KvRows kv;
+      kv.k = k_cache + kvh * hd;
+      kv.v = v_cache + kvh * hd;
+      kv.stride = KV * hd;
+      const int64_t h0 = kvh * group;
+      attention_rows(ctx, q + (t * H + h0) * hd, group, hd, kv, n_past + t + 1, scratch[worker],
+                     out + (t * H + h0) * hd);
     }
   });
 }

@@ -19,8 +19,10 @@ namespace herd::kernels {
 // Dtypes with a q8 kernel in the table (Q8_0, Q4_0, Q4_K, Q6_K) go through quantized
 // activations: each x row is quantized once to BlockQ8 (into ctx.q8) and the
 // products are integer (kernel_table.h); the others use the f32 row dots.
-// Either way each output element is one fixed-order reduction: identical for
-// any thread count and any T.
+// F16/BF16 weights, where the table has the bf16 path (avx512bf16, ref), are
+// multiplied with x rounded once to bf16 (matmul_bf16.h). Each output element
+// is one fixed-order reduction on every path: identical for any thread count
+// and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
 
 // Several matmuls of one input (wq/wk/wv; gate/up): out_i[T, N_i] = x[T, K] . W_i^T,
@@ -57,9 +59,21 @@ void silu_mul(float* g, const float* u, int64_t n);
 //   q[T, H, hd]; k_cache/v_cache rows [n_keys_max, KV * hd] hold post-RoPE keys
 //   and values for positions 0..; query t sees keys 0..n_past + t (inclusive).
 //   Query head h uses KV head h / (H / KV). out[T, H * hd].
-// scratch: ctx.pool->size() buffers of at least (n_past + T) floats each.
+// scratch: ctx.pool->size() buffers of at least (H / KV) * (n_past + T) floats
+// each. Each (token, KV head) is one attention_rows call.
 void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV,
                int64_t hd, const float* k_cache, const float* v_cache, int64_t n_past,
                float* const* scratch, float* out);
+
+// The attention of g query rows q[g][hd] sharing one KV head over keys
+// 0..n-1 (kv: where they live), on the calling thread:
+//   s_rj = fl(dot(q_r, k_j)) * scale (f32), m_r = max_j s_rj,
+//   e_rj = exp(s_rj - m_r) (f32), sum_r = sum_j e_rj (in double),
+//   out_r = sum_j fl(e_rj * fl(1 / sum_r)) v_j  (f32, in key order).
+// The same arithmetic for a row whatever g and whichever call it is in, so
+// prefill and decode, contiguous and paged caches agree bitwise.
+// scratch: g * n floats.
+void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n,
+                    float* scratch, float* out);
 
 }  // namespace herd::kernels

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/llama_context.h"  // bf16_scratch_elems
+
 namespace herd::model {
 
 using kernels::matmul;
@@ -28,43 +30,33 @@ LlamaBatch::LlamaBatch(const LlamaModel& model, kv::BlockPool& pool, int64_t max
   xq_.resize(B * static_cast<size_t>(max_k / 32 + 1));
   exec_.q8 = xq_.data();
   exec_.q8_blocks = static_cast<int64_t>(xq_.size());
-  scores_.assign(static_cast<size_t>(exec_.pool->size()), std::vector<float>(static_cast<size_t>(max_seq_len)));
+  xb_.resize(static_cast<size_t>(bf16_scratch_elems(model, *exec_.table, max_tokens)));
+  exec_.bf16 = xb_.data();
+  exec_.bf16_elems = static_cast<int64_t>(xb_.size());
+  scores_.assign(static_cast<size_t>(exec_.pool->size()),
+                 std::vector<float>(static_cast<size_t>(c_.n_heads / c_.n_kv_heads * max_seq_len)));
 }
 
-// kernels::attention's arithmetic (same dot/axpy kernels, same order), with
-// key/value rows found through each token's block table.
+// kernels::attention's arithmetic (the same attention_rows per token and KV
+// head), with key/value rows found through each token's block table.
 void LlamaBatch::attention(int64_t il, int64_t T) {
   const int64_t H = c_.n_heads, KV = c_.n_kv_heads, hd = c_.head_dim;
   const int64_t group = H / KV;
-  const int64_t kv_stride = KV * hd;
-  const int64_t bs = kv_.block_size();
   const float* kc = kv_.k(il);
   const float* vc = kv_.v(il);
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  const kernels::DotF32Fn dot = exec_.table->dot_f32;
-  const kernels::AxpyF32Fn axpy = exec_.table->axpy_f32;
-  exec_.pool->parallel_for(T * H, [&](int64_t b, int64_t e, int worker) {
+  exec_.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
     float* scores = scores_[static_cast<size_t>(worker)].data();
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = task / H, h = task % H, kvh = h / group;
-      const float* qv = q_.data() + (t * H + h) * hd;
-      const int32_t* tab = table_[static_cast<size_t>(t)];
-      const int64_t n_keys = pos_[static_cast<size_t>(t)] + 1;
-      auto row = [&](int64_t j) { return (static_cast<int64_t>(tab[j / bs]) * bs + j % bs) * kv_stride + kvh * hd; };
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = dot(qv, kc + row(j), hd) * scale;
-        mx = scores[j] > mx ? scores[j] : mx;
-      }
-      double sum = 0.0;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      float* o = attn_.data() + (t * H + h) * hd;
-      for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
-      for (int64_t j = 0; j < n_keys; ++j) axpy(scores[j] * inv, vc + row(j), o, hd);
+      const int64_t t = task / KV, kvh = task % KV;
+      kernels::KvRows kv;
+      kv.k = kc + kvh * hd;
+      kv.v = vc + kvh * hd;
+      kv.stride = KV * hd;
+      kv.blocks = table_[static_cast<size_t>(t)];
+      kv.block_rows = kv_.block_size();
+      const int64_t h0 = kvh * group;
+      kernels::attention_rows(exec_, q_.data() + (t * H + h0) * hd, group, hd, kv, pos_[static_cast<size_t>(t)] + 1,
+                              scores, attn_.data() + (t * H + h0) * hd);
     }
   });
 }

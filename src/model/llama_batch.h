@@ -61,6 +61,7 @@ class LlamaBatch {
   std::vector<const int32_t*> table_;   // [T] block table of the token's sequence
   std::vector<int64_t> out_rows_;       // rows whose logits are wanted
   std::vector<kernels::BlockQ8> xq_;
+  std::vector<uint16_t> xb_;            // bf16 activations, as LlamaContext's
   std::vector<std::vector<float>> scores_;  // [workers][max_seq_len]
 };
 

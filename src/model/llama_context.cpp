@@ -32,15 +32,31 @@ LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_b
   xq_.resize(B * static_cast<size_t>(max_k / 32 + 1));
   exec_.q8 = xq_.data();
   exec_.q8_blocks = static_cast<int64_t>(xq_.size());
-  scores_.assign(static_cast<size_t>(exec_.pool->size()), std::vector<float>(static_cast<size_t>(n_ctx)));
+  xb_.resize(static_cast<size_t>(bf16_scratch_elems(model, *exec_.table, max_batch)));
+  exec_.bf16 = xb_.data();
+  exec_.bf16_elems = static_cast<int64_t>(xb_.size());
+  const int64_t group = c_.n_heads / c_.n_kv_heads;  // attention_rows scores a GQA group at once
+  scores_.assign(static_cast<size_t>(exec_.pool->size()), std::vector<float>(static_cast<size_t>(group * n_ctx)));
   for (auto& s : scores_) score_ptrs_.push_back(s.data());
+}
+
+int64_t bf16_scratch_elems(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens) {
+  int64_t max_k = 0;
+  auto see = [&](const TensorView& w) {
+    if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1) max_k = std::max(max_k, w.cols());
+  };
+  see(model.output());
+  for (const LayerWeights& L : model.layers())
+    for (const TensorView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) see(*w);
+  return max_tokens * max_k;
 }
 
 uint64_t LlamaContext::state_bytes() const {
   uint64_t act = (x_.size() + xn_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + proj_.size() +
                   gate_.size() + up_.size()) * sizeof(float);
   act += xq_.size() * sizeof(kernels::BlockQ8);
-  return kv_.bytes() + act + scores_.size() * static_cast<uint64_t>(n_ctx_) * sizeof(float);
+  act += xb_.size() * sizeof(uint16_t);
+  return kv_.bytes() + act + scores_.size() * static_cast<uint64_t>(scores_.empty() ? 0 : scores_[0].size()) * sizeof(float);
 }
 
 void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {

@@ -70,8 +70,17 @@ class LlamaContext {
   // [T, max(d_model, d_ff, n_heads * head_dim) / 32] a matmul's activations
   // quantized for the integer dot kernels (exec_.q8 points here).
   std::vector<kernels::BlockQ8> xq_;
-  std::vector<std::vector<float>> scores_;  // [workers][n_ctx] attention scratch
+  // [T, longest K of a bf16-path weight] a matmul's activations rounded to
+  // bf16 (exec_.bf16 points here); empty when no weight takes the bf16 path.
+  std::vector<uint16_t> xb_;
+  std::vector<std::vector<float>> scores_;  // [workers][group * n_ctx] attention scratch
   std::vector<float*> score_ptrs_;
 };
+
+// Elements of the bf16 activation scratch (ExecContext::bf16) that a context
+// for max_tokens tokens needs: max_tokens times the longest K among the
+// model's matmul weights that take the bf16 path in `table` (F16/BF16 on
+// avx512bf16 or ref; kernels/matmul_bf16.h), 0 when none does.
+int64_t bf16_scratch_elems(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens);
 
 }  // namespace herd::model

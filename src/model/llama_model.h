@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
 #include "model/llama_config.h"
 #include "tensor/tensor_view.h"
 
@@ -65,8 +67,17 @@ class LlamaModel {
   const formats::GgufFile* gguf() const { return gguf_.get(); }
   const formats::HfCheckpoint* hf() const { return hf_.get(); }
 
-  // Bytes of all weight tensors as stored.
+  // Bytes of all weight tensors as stored (after repack_weights: as repacked).
   uint64_t weight_bytes() const;
+
+  // Repacks, once, every matmul weight whose dtype has an r8 kernel in
+  // `table` (tensor/repack_r8.h) into owned memory and gives the file's pages
+  // of those tensors back to the OS, so resident memory stays about the file
+  // size. Call before any LlamaContext runs; contexts must then use a table
+  // with the same r8 kernels. HERD_REPACK=0 in the environment, or a table
+  // without r8 kernels (HERD_ISA=ref), keeps the file layout. Returns the
+  // number of tensors repacked.
+  int repack_weights(const kernels::KernelTable& table, ThreadPool& pool);
 
  private:
   friend struct ModelBuilder;
@@ -80,6 +91,7 @@ class LlamaModel {
   std::unique_ptr<formats::GgufFile> gguf_;
   std::unique_ptr<formats::HfCheckpoint> hf_;
   std::vector<std::vector<float>> owned_f32_;  // norms converted from another dtype
+  std::vector<std::unique_ptr<uint8_t[]>> owned_packed_;  // repacked weights
 };
 
 }  // namespace herd::model

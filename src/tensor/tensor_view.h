@@ -2,7 +2,11 @@
 //
 // Shapes are outermost first, last dimension contiguous ([rows, cols] for a
 // weight [out_features, in_features]); never ggml's reversed ne[] order.
-// Rows are packed: row r of a 2-D view starts at data + r * row_bytes(dtype, cols).
+// Rows are packed: row r of a 2-D view starts at data + r * row_bytes(dtype, cols),
+// unless the view is in a row-interleaved layout (interleave == 8, set when a
+// weight is repacked at load; tensor/repack_r8.h): then rows come in groups
+// of 8, group g at data + g * r8_group_bytes(dtype, cols), and row()/row_stride()
+// must not be used.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +21,7 @@ struct TensorView {
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;  // outermost first
   const uint8_t* data = nullptr;
+  int interleave = 1;  // 1: the file's row layout; 8: repack_r8.h's layout
 
   int64_t numel() const {
     int64_t n = 1;
@@ -26,7 +31,7 @@ struct TensorView {
   int64_t cols() const { return shape.empty() ? 1 : shape.back(); }
   int64_t rows() const { return shape.empty() ? 1 : cols() == 0 ? 0 : numel() / cols(); }
   int64_t row_stride() const { return row_bytes(dtype, cols()); }
-  int64_t nbytes() const { return rows() * row_stride(); }
+  int64_t nbytes() const;  // layout-aware
   const uint8_t* row(int64_t r) const { return data + r * row_stride(); }
 };
 

@@ -39,11 +39,11 @@ TIED = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512,tied=1,rope_facto
 TOKENS = [128000] + [(i * 7919 + 13) % 128000 for i in range(39)]
 
 
-def run(cmd, **kw):
+def run(cmd, with_stderr=False, **kw):
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if r.returncode != 0:
         raise RuntimeError("command failed (%d): %s\n%s%s" % (r.returncode, " ".join(cmd), r.stdout, r.stderr))
-    return r.stdout
+    return (r.stdout, r.stderr) if with_stderr else r.stdout
 
 
 def make(tmp, name, shape, dtype, fmt, seed=1):
@@ -69,17 +69,30 @@ def herd_logits(model, tokens, extra=(), env=None):
 # q4_1/q5_0/q5_1/q5_k files take the integer path for the head only; the per-layer q8 term then
 # over-budgets them (conservative: it only widens their tolerance by the q8 share).
 INT_DOT_DTYPES = {"q8_0", "q4_0", "q4_k", "q4_k_m", "q6_k", "q4_1", "q5_0", "q5_1", "q5_k", "q5_k_m"}
+# F16/BF16 files take the bf16 path (kernel_table.h TileDotBf16Fn) under the kernels named here
+# (herd run prints "kernels ISA"): matmul inputs rounded to bf16, and F16 weights too. compare.py
+# then adds that rounding to its budget (--act-quant bf16 [--weight-round bf16], see its header).
+# Under the other ISAs these files keep the f32 row dots and the default tolerance.
+BF16_PATH_ISAS = {"ref", "avx512bf16"}
+
+
+def bf16_flags(dtype, herd_stderr):
+    words = herd_stderr.split()
+    isa = words[words.index("kernels") + 1] if "kernels" in words[:-1] else None
+    if dtype not in ("f16", "bf16") or isa not in BF16_PATH_ISAS:
+        return []
+    return ["--act-quant", "bf16"] + (["--weight-round", "bf16"] if dtype == "f16" else [])
 
 
 def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None, dtype=None):
     hd, rd = os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")
     toks = ",".join(map(str, tokens))
     extra = ["--isa", isa] if isa else []
-    run([HERD, "run", "-m", model, "--tokens", toks, "-n", "0", "--taps-out", hd, "--pos-offset",
-         str(pos_offset)] + extra)
+    _, log = run([HERD, "run", "-m", model, "--tokens", toks, "-n", "0", "--taps-out", hd, "--pos-offset",
+                  str(pos_offset)] + extra, with_stderr=True)
     run([PY, os.path.join(HERE, "llama_ref.py"), model, "--tokens", toks, "--pos-offset", str(pos_offset),
          "--logits-out", os.path.join(tmp, label + ".ref.npy"), "--taps-out", rd])
-    act = ["--act-quant", "q8"] if dtype in INT_DOT_DTYPES else []
+    act = ["--act-quant", "q8"] if dtype in INT_DOT_DTYPES else bf16_flags(dtype, log)
     r = subprocess.run([PY, os.path.join(HERE, "compare.py"), hd, rd] + act, capture_output=True, text=True)
     last = (r.stdout.strip().splitlines() or ["(no output)"])[-1]
     return r.returncode == 0, last, r.stdout + r.stderr
@@ -123,8 +136,9 @@ def main():
             subprocess.run(["rm", "-rf", model, os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")])
 
         if "exact" in "exact" + args.only or not args.only:
-            # q4_k_m exercises the float-activation row dots, q4_0 the integer (q8) tiles.
-            for dt in ["q4_k_m", "q4_0"]:
+            # q4_k_m exercises the float-activation row dots, q4_0 the integer (q8) tiles, f16 the
+            # bf16 tiles (where the CPU has AVX512_BF16; the f32 row dots elsewhere).
+            for dt in ["q4_k_m", "q4_0", "f16"]:
                 model = make(tmp, "exact-" + dt, TINY, dt, "gguf")
                 batch = herd_logits(model, TOKENS, ["-b", "64"])
                 single = herd_logits(model, TOKENS, ["-b", "1"])

@@ -6,7 +6,8 @@ standard library.
 
 Usage:
   /usr/bin/python3 tests/reference/compare.py HERD_DIR REF_DIR [--atol-scale X]
-      [--act-quant none|q8] [--kv-type f32|f16|bf16] [--allow-missing]
+      [--act-quant none|q8|bf16] [--weight-round none|bf16] [--kv-type f32|f16|bf16]
+      [--allow-missing]
 
   HERD_DIR  written by `herd run --taps-out HERD_DIR` (float32 .npy, shape [T, ...])
   REF_DIR   written by `llama_ref.py MODEL --taps-out REF_DIR` (same names, plus ref_meta.json)
@@ -49,13 +50,28 @@ in the error. What remains is:
     p = 100000 (the --pos-offset tests), where it dominates the float32 budget.
  4. optionally (--kv-type f16/bf16) a reduced-precision KV cache: relative rounding 2^-11 / 2^-8
     per stored K/V element, entering the attention dots like activation rounding.
+ 5. optionally (--act-quant bf16) the bf16 matmul path (src/kernels/kernel_table.h TileDotBf16Fn:
+    F16/BF16 weights on CPUs with AVX512_BF16, and HERD_ISA=ref): every matmul input is rounded
+    to bf16 (8 significant bits, round to nearest even), and with --weight-round bf16 (F16 files)
+    every weight too; the products are exact and summed in float32, which item 1 already covers.
+    One rounding is an absolute error uniform in [-ulp/2, ulp/2] with ulp <= 2^-7 |v|, so its
+    relative error has RMS at most 2^-7/sqrt(12) = 2^-8/sqrt(3) (BF16_RMS_REL; the hard bound
+    is 2^-8). In y_n = sum_i a_i b_i the relative errors of the n_r rounded operands (1 or 2) are
+    independent across i, so the error of y_n has RMS BF16_RMS_REL * sqrt(n_r) * ||p_n||_2 with
+    p_ni = a_i b_i, and relative to the tap's scale that is BF16_RMS_REL * sqrt(n_r) * kappa,
+    kappa = sqrt(sum_n ||p_n||^2) / ||y||, which the reference measures for every matmul
+    (ref_meta.json "kappa"; about 1 for incoherent vectors, larger where products cancel or a few
+    large products dominate, e.g. activation outlier channels; 1 if not recorded). A layer adds
+    its 7 matmuls in quadrature (independent inputs and weights), the LM head is one more; the
+    worst case (all errors aligned) is n_r * 2^-8 * rho per matmul, added linearly. Unlike the q8
+    term there is no block crest factor: bf16 rounding is relative to each value itself.
 Attention amplification. An error of relative size e in q and k changes the scaled scores
 s = q.k/sqrt(hd) by about e*|s| each, so about 2*e*|s| together, and softmax turns a score error
 ds into a relative change ds of the probabilities. A layer's error is therefore multiplied by
 A_l = 1 + 2*s_l, where s_l is the RMS of the layer's unmasked scaled scores, recorded by the
 reference (ref_meta.json "score_rms"; typically 2-5). With Q8 activations this is what dominates.
 Compounding. Layer l introduces e_l = A_l*(u*sqrt(K)*rho_l + u*(P0+T) (+ Q8_LAYER_REL for q8)
-(+ kv term)), rho_l = the largest rho among the layer's matmuls, P0 = --pos-offset. The error carried by the residual stream is the sum of
+(+ the bf16 term) (+ kv term)), rho_l = the largest rho among the layer's matmuls, P0 = --pos-offset. The error carried by the residual stream is the sum of
 the errors of all earlier layers, each passed on through the residual connection with gain about
 1: independent errors add in quadrature, E(n) = sqrt(sum_{l<n} e_l^2) (estimate), and at worst
 linearly, W(n) = sum_{l<n} w_l with w_l = A_l*(u*K*rho_l (+ 7*sqrt(K)/254 for q8)) (bound).
@@ -89,6 +105,24 @@ Q8_CREST = 4.0
 Q8_MATMULS_PER_LAYER = 7
 Q8_LAYER_REL = math.sqrt(Q8_MATMULS_PER_LAYER) * Q8_CREST / (127 * math.sqrt(12))
 KV_REL = {"f32": 0.0, "f16": 2.0 ** -11, "bf16": 2.0 ** -8}
+# bf16 rounding of matmul operands (item 5 above): RMS bound of one relative rounding error, and
+# its hard bound (bf16's unit roundoff).
+BF16_RMS_REL = 2.0 ** -8 / math.sqrt(3)
+BF16_REL = 2.0 ** -8
+LAYER_MATMULS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+
+
+def bf16_terms(meta, l, n_rounded):
+    """(estimate, bound) of the bf16 rounding error that layer l (l == L: the LM head) adds,
+    relative to its output scale, with n_rounded operands rounded per product (1 or 2)."""
+    kappa, rho = meta.get("kappa") or {}, meta.get("rho") or {}
+    if l < meta["L"]:
+        names = [f"blk.{l}.{m}.weight" for m in LAYER_MATMULS]
+    else:
+        names = ["output.weight" if "output.weight" in rho else "token_embd.weight"]
+    est = BF16_RMS_REL * math.sqrt(n_rounded) * math.sqrt(sum(kappa.get(n, 1.0) ** 2 for n in names))
+    bnd = BF16_REL * n_rounded * sum(rho.get(n, math.sqrt(max(meta["D"], meta["F"]))) for n in names)
+    return est, bnd
 
 
 def tap_names(L):
@@ -98,7 +132,7 @@ def tap_names(L):
     return names + ["result_norm", "logits"]
 
 
-def budgets(meta, act_quant, kv_type):
+def budgets(meta, act_quant, kv_type, weight_round="none"):
     """Per-depth (estimate, bound) cumulative relative errors E(n), W(n) for n = 0..L+1."""
     D, F, L, T = meta["D"], meta["F"], meta["L"], len(meta["tokens"])
     K = max(D, F, meta["H"] * meta["hd"], T)
@@ -119,6 +153,9 @@ def budgets(meta, act_quant, kv_type):
         if act_quant == "q8":
             e += Q8_LAYER_REL if l < L else Q8_CREST / (127 * math.sqrt(12))  # LM head: one matmul
             w += Q8_REL * math.sqrt(k) * (Q8_MATMULS_PER_LAYER if l < L else 1)
+        elif act_quant == "bf16":
+            be, bw = bf16_terms(meta, l, 2 if weight_round == "bf16" else 1)
+            e, w = e + be, w + bw
         if l < L:                                # softmax amplification of errors in q and k
             amp = 1 + 2 * score_rms.get(str(l), 0.0)
             e, w = e * amp, w * amp
@@ -142,8 +179,11 @@ def main(argv=None):
     ap.add_argument("herd_dir")
     ap.add_argument("ref_dir")
     ap.add_argument("--atol-scale", type=float, default=1.0, help="multiplies every tolerance")
-    ap.add_argument("--act-quant", choices=["none", "q8"], default="none",
-                    help="herd quantized activations to 8 bits (Q8_0-style) for integer dots")
+    ap.add_argument("--act-quant", choices=["none", "q8", "bf16"], default="none",
+                    help="herd quantized activations to 8 bits (Q8_0-style) for integer dots, or "
+                         "rounded them to bf16 for the bf16 path (F16/BF16 weights)")
+    ap.add_argument("--weight-round", choices=["none", "bf16"], default="none",
+                    help="herd rounded the weights to bf16 too (F16 weights on the bf16 path)")
     ap.add_argument("--kv-type", choices=["f32", "f16", "bf16"], default="f32",
                     help="storage type of herd's KV cache")
     ap.add_argument("--allow-missing", action="store_true",
@@ -153,10 +193,10 @@ def main(argv=None):
     with open(os.path.join(a.ref_dir, "ref_meta.json")) as f:
         meta = json.load(f)
     L = meta["L"]
-    est, bound = budgets(meta, a.act_quant, a.kv_type)
+    est, bound = budgets(meta, a.act_quant, a.kv_type, a.weight_round)
     S = 4.0 * a.atol_scale
     print(f"model {meta.get('model')} L={L} D={meta['D']} F={meta['F']} T={len(meta['tokens'])} "
-          f"act_quant={a.act_quant} kv={a.kv_type} safety={S:g}")
+          f"act_quant={a.act_quant} weight_round={a.weight_round} kv={a.kv_type} safety={S:g}")
     print(f"{'tap':22s} {'max_abs':>10s} {'max_rel':>10s} {'tol_rel':>10s} {'bound':>10s}  status")
     first_fail, missing, worst = None, [], 0.0
     for name in tap_names(L):

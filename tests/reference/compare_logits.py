@@ -7,13 +7,15 @@ every position's logits or to compare every tap.
 
 Usage:
   /usr/bin/python3 tests/reference/compare_logits.py HERD.npy REF_DIR [--expect-fail MARGIN]
+      [--act-quant none|q8|bf16] [--weight-round none|bf16]
 
   HERD.npy  `herd run ... --logits-out HERD.npy --logits-last N`, float32 [N, V]
   REF_DIR   `llama_ref.py ... --logits-last N --taps-out REF_DIR`: logits.npy [N, V] and
             ref_meta.json (dimensions, tokens, pos_offset, rho and score_rms for the tolerance)
 
 The tolerance is compare.py's for the logits tap (depth L+1, float32 arithmetic, f32 KV cache,
-safety factor 4): tol = 4 * E(L+1), where E includes u*sqrt(K)*rho per layer with K >= T (the
+safety factor 4, plus its activation/weight rounding terms when --act-quant / --weight-round say
+herd used the q8 or bf16 matmul path): tol = 4 * E(L+1), where E includes u*sqrt(K)*rho per layer with K >= T (the
 softmax(QK) @ V sums over all T keys) and the float32 RoPE-angle term u*(pos_offset+T). The error
 is max |herd - ref| / std(ref row), over the N rows. Argmax must agree wherever the reference's
 top-2 gap exceeds 2 * tol * std.
@@ -39,6 +41,8 @@ def main(argv=None):
     ap.add_argument("--expect-fail", type=float, default=None, metavar="MARGIN",
                     help="negative control: succeed only if error > MARGIN x tolerance")
     ap.add_argument("--label", default="")
+    ap.add_argument("--act-quant", choices=["none", "q8", "bf16"], default="none")
+    ap.add_argument("--weight-round", choices=["none", "bf16"], default="none")
     a = ap.parse_args(argv)
 
     with open(os.path.join(a.ref_dir, "ref_meta.json")) as f:
@@ -49,7 +53,7 @@ def main(argv=None):
         print(f"{a.label}: shape mismatch: herd {h.shape} vs ref {r.shape}  FAIL")
         return 1
     L, T = meta["L"], len(meta["tokens"])
-    est, bound = budgets(meta, "none", "f32")
+    est, bound = budgets(meta, a.act_quant, "f32", a.weight_round)
     tol, bnd = 4.0 * est[depth("logits", L)], 4.0 * bound[depth("logits", L)]
     scale = np.maximum(r.std(axis=-1), 1e-30)                           # [N]
     rel_rows = np.abs(h - r).max(axis=-1) / scale                       # [N]

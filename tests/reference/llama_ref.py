@@ -34,7 +34,8 @@ Taps: tok_embd [T,D]; for each layer i: blk.{i}.attn_norm [T,D] (normed input to
 blk.{i}.attn_out [T,D] (output of Wo, before the residual add), blk.{i}.ffn_inp [T,D] (residual
 after attention), blk.{i}.ffn_out [T,D] (output of w2), blk.{i}.out [T,D] (residual after the FFN);
 result_norm [T,D]; logits [T,V]. The attention scores [H,T,T] are not saved: ref_meta.json keeps
-their RMS over unmasked entries per layer ("score_rms", for compare.py's tolerance).
+their RMS over unmasked entries per layer ("score_rms", for compare.py's tolerance), as well as
+each matmul's product-to-result norm ratios ("rho": 1-norm, "kappa": 2-norm; Model.linear).
 
 Weights are dequantized/converted exactly to float64, so the reference sees the same weights as
 herd does; only herd's float32 arithmetic (and, optionally, its activation quantization)
@@ -193,6 +194,7 @@ def permute_meta_to_hf(w, n_heads):
 class Model:
     LINEAR_CHUNK_ROWS = 16384      # output/embedding matrices are dequantized in row chunks
     rho = None                     # set to {} to record sum|a_i b_i| / |sum a_i b_i| per matmul
+    kappa = None                   # set to {} to record sqrt(sum (a_i b_i)^2) / |sum a_i b_i| too
 
     def __init__(self, path):
         if os.path.isdir(path):
@@ -262,17 +264,24 @@ class Model:
     def linear(self, x, name):                 # x [T, K] -> x @ W^T [T, N] with W [N, K]
         """Big matrices (output / tied embedding) are dequantized in row chunks. If self.rho is a
         dict, also records rho[name] = ||(|x| @ |W|^T)|| / ||x @ W^T|| (sum|a_i b_i| relative to
-        the result), which compare.py uses to size its rounding-error tolerances."""
+        the result), which compare.py uses to size its rounding-error tolerances; if self.kappa is
+        a dict, kappa[name] = sqrt(sum (x^2 @ (W^2)^T)) / ||x @ W^T|| (the products' 2-norm relative
+        to the result: the gain of independent relative errors in the operands, compare.py's bf16
+        term). Norms are over all T x N outputs."""
         n = self.V if name in ("output.weight", "token_embd.weight") else None
         chunks = [None] if n is None else \
             [slice(r, min(r + self.LINEAR_CHUNK_ROWS, n)) for r in range(0, n, self.LINEAR_CHUNK_ROWS)]
-        y, ya = [], []
+        y, ya, sq = [], [], 0.0
         for rows in chunks:
             w = self.get(name, rows)                                  # [N or chunk, K]
             y.append(x @ w.T)                                         # [T, N or chunk]
             if self.rho is not None:
                 ya.append(np.abs(x) @ np.abs(w).T)                    # [T, N or chunk]
+            if self.kappa is not None:
+                sq += float(np.sum((x * x) @ (w * w).T))              # sum of squared products
         y = np.concatenate(y, axis=1)                                 # [T, N]
+        if self.kappa is not None:
+            self.kappa[name] = math.sqrt(sq) / max(float(np.linalg.norm(y)), 1e-300)
         if self.rho is not None:
             self.rho[name] = float(np.linalg.norm(np.concatenate(ya, axis=1)) /
                                    max(np.linalg.norm(y), 1e-300))
@@ -303,7 +312,7 @@ def main(argv=None):
     assert all(0 <= t < m.V for t in tokens), "token id out of range"
     if args.logits_last is not None and args.logits_last < 1:
         ap.error("--logits-last must be >= 1")
-    m.rho, score_sq = ({}, {}) if args.taps_out else (None, None)
+    m.rho, m.kappa, score_sq = ({}, {}, {}) if args.taps_out else (None, None, None)
 
     def tap(name, x):
         if not args.taps_out:
@@ -322,7 +331,7 @@ def main(argv=None):
         score_rms = {l: math.sqrt(ss / n) for l, (ss, n) in score_sq.items()}  # RMS of all chunks
         meta = dict(D=m.D, L=m.L, F=m.F, H=m.H, KV=m.KV, hd=m.hd, V=m.V, eps=m.eps,
                     tokens=tokens, pos_offset=args.pos_offset, model=args.model, kind=m.kind,
-                    rho=m.rho, score_rms=score_rms, logits_last=args.logits_last)
+                    rho=m.rho, kappa=m.kappa, score_rms=score_rms, logits_last=args.logits_last)
         with open(os.path.join(args.taps_out, "ref_meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
     np.save(args.logits_out, logits.astype(np.float32))

@@ -1,0 +1,294 @@
+// AVX-512 BF16 tile kernels for F16 and BF16 weights: the bf16 path of
+// kernel_table.h (TileDotBf16Fn), built on 512-bit vdpbf16ps (32 bf16 pairs,
+// two exact products added into each of 16 f32 lanes per instruction).
+//
+//   BF16 weights: one 64-byte load is one operand (32 elements).
+//   F16 weights:  two vcvtph2ps (exact) and one vcvtne2ps2bf16 (RNE) make the
+//                 operand, once per weight vector for the TT tokens of the
+//                 register tile. F16 values are f32-normal, so the
+//                 instruction's DAZ does not apply: the result is f32_to_bf16
+//                 of the exact value, the reference's rounding.
+//   Activations:  rounded once per matmul by round_bf16, in integer arithmetic
+//                 (vcvtneps2bf16 would flush f32 subnormals; base/half.h
+//                 rounds them), so it equals the reference bit for bit.
+//
+// Each output (row r, token t) has its own accumulator, fed by the same
+// sequence of vdpbf16ps whatever the tile shape (32-element steps in order;
+// the K % 32 tail as one more step with masked, zero-filled loads, whose zero
+// products leave the lanes unchanged), then one fixed horizontal sum: prefill
+// and decode, 1 and N threads, give bit-identical results.
+//
+// Prefill uses register tiles of 4 rows x 6 tokens inside a cache blocking
+// (tile() below); decode reads the weights row by row in address order with
+// a software prefetch of the next row (the 3.2-1B F16 model streams 2.5 GB
+// per token).
+//
+// Compiled with the AVX-512 + VNNI flags plus -mavx512bf16; select_kernels()
+// uses it only when the CPU reports AVX512_BF16.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+
+#include "kernels/kernel_table.h"
+
+namespace herd::kernels::avx512bf16 {
+namespace {
+
+// 16 floats -> 16 bf16, round to nearest even; NaN -> quiet NaN. Exactly
+// base/half.h f32_to_bf16, lane by lane.
+inline __m256i round16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
+}
+
+void round_bf16(const float* x, uint16_t* y, int64_t K) {
+  int64_t j = 0;
+  for (; j + 16 <= K; j += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + j), round16(_mm512_loadu_ps(x + j)));
+  if (j < K) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (K - j)) - 1);
+    _mm256_mask_storeu_epi16(y + j, m, round16(_mm512_maskz_loadu_ps(m, x + j)));
+  }
+}
+
+inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh&>(v); }
+
+// One 32-element weight operand at p (64 bytes for both dtypes); the masked
+// forms read only the first n < 32 elements and zero the rest.
+struct LoadBF16 {
+  static __m512bh full(const uint8_t* p) { return as_bh(_mm512_loadu_si512(p)); }
+  static __m512bh part(const uint8_t* p, __mmask32 m) { return as_bh(_mm512_maskz_loadu_epi16(m, p)); }
+};
+struct LoadF16 {
+  static __m512bh full(const uint8_t* p) {
+    const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+    return _mm512_cvtne2ps_pbh(hi, lo);  // elements 0-15 from lo, 16-31 from hi
+  }
+  static __m512bh part(const uint8_t* p, __mmask32 m) {
+    const __m512 lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>(m), p));
+    const __m512 hi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>(m >> 16), p + 32));
+    return _mm512_cvtne2ps_pbh(hi, lo);
+  }
+};
+
+// The 16 lanes of each of a0..a3 summed in one fixed tree -- lanes i and i+8,
+// then i and i+4, then i and i+2, then 0 and 1 (the tree of GCC's
+// _mm512_reduce_add_ps) -- returned as 4 floats. Each sum involves only its
+// own accumulator's lanes, so it does not depend on the other three.
+inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  // [a0 h1 | a1 h1], h1[i] = a[i] + a[i + 8] (i < 8), and likewise a2, a3.
+  const __m512 b01 = _mm512_add_ps(_mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 b23 = _mm512_add_ps(_mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(3, 2, 3, 2)));
+  // Quarter j: h2 of a_j, h2[i] = h1[i] + h1[i + 4] (i < 4).
+  const __m512 c = _mm512_add_ps(_mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512 d = _mm512_add_ps(c, _mm512_permute_ps(c, _MM_SHUFFLE(1, 0, 3, 2)));  // h2[i] + h2[i + 2]
+  const __m512 e = _mm512_add_ps(d, _mm512_permute_ps(d, _MM_SHUFFLE(2, 3, 0, 1)));  // + the neighbour
+  return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), e));
+}
+
+// Where a micro-kernel call's accumulators start and end. With K split into
+// blocks, the 16-lane partial sums of each (row, token) are carried from one
+// block to the next through a buffer: storing and reloading a register does
+// not change a lane's sequence of additions, so the result is the same as in
+// one pass.
+struct Carry {
+  const float* in = nullptr;  // null: start from zero; else acc[r][t] = in[(r * row + t) * 16 ..]
+  float* out = nullptr;       // null: reduce into the output; else store like `in`
+  int64_t row = 0;            // tokens per buffer row
+};
+
+template <class W>
+struct Micro {
+  // out[t * os + r] (r < R, t < TT) = the dot of weight row r (w + r * ws,
+  // bytes) and activation row t (x + t * xs, elements) over K elements, or its
+  // partial sums per Carry. `prefetch`: fetch, per row and 64-byte step, the
+  // same step of the row R rows on (the next row tile), for weights that come
+  // from memory; prefill tiles already in L2 are faster without it.
+  template <int R, int TT>
+  static void run(const uint8_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t K, float* out, int64_t os,
+                  bool prefetch, const Carry& carry) {
+    __m512 acc[R][TT];
+    #pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+      #pragma GCC unroll 16
+      for (int t = 0; t < TT; ++t)
+        acc[r][t] = carry.in ? _mm512_load_ps(carry.in + (r * carry.row + t) * 16) : _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      __m512bh wv[R];
+      #pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* p = w + r * ws + 2 * k;
+        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(p + R * ws), _MM_HINT_T0);
+        wv[r] = W::full(p);
+      }
+      #pragma GCC unroll 16
+      for (int t = 0; t < TT; ++t) {
+        const __m512bh xv = as_bh(_mm512_loadu_si512(x + t * xs + k));
+        #pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+      }
+    }
+    if (k < K) {
+      const __mmask32 m = static_cast<__mmask32>((uint64_t{1} << (K - k)) - 1);
+      __m512bh wv[R];
+      #pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) wv[r] = W::part(w + r * ws + 2 * k, m);
+      #pragma GCC unroll 16
+      for (int t = 0; t < TT; ++t) {
+        const __m512bh xv = as_bh(_mm512_maskz_loadu_epi16(m, x + t * xs + k));
+        #pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+      }
+    }
+    if (carry.out) {
+      #pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+        #pragma GCC unroll 16
+        for (int t = 0; t < TT; ++t) _mm512_store_ps(carry.out + (r * carry.row + t) * 16, acc[r][t]);
+      return;
+    }
+    #pragma GCC unroll 16
+    for (int t = 0; t < TT; ++t) {
+      const __m512 z = _mm512_setzero_ps();
+      const __m128 v = reduce4(acc[0][t], R > 1 ? acc[R > 1 ? 1 : 0][t] : z, R > 2 ? acc[R > 2 ? 2 : 0][t] : z,
+                               R > 3 ? acc[R > 3 ? 3 : 0][t] : z);
+      if constexpr (R == 4)
+        _mm_storeu_ps(out + t * os, v);
+      else
+        _mm_mask_storeu_ps(out + t * os, static_cast<__mmask8>((1u << R) - 1), v);
+    }
+  }
+};
+
+// Register tile: 4 rows x 6 tokens (24 accumulators + 4 weight operands + 1
+// activation operand + 2 F16 conversion temporaries of 32 zmm; no spill).
+// 4 x 6, 5 x 5 and 3 x 8 measured alike; 6 x 4, 8 x 3 and 2 x 12 slower.
+constexpr int kRows = 4, kToks = 6;
+static_assert(kRows == 4, "reduce4 stores the sums of 4 rows");
+
+// Cache blocking of a prefill tile (tuned on Zen 5: 48 KB L1D, 1 MB L2):
+// a token tile's activations for one K block (kToks x kKBlock x 2 B = 24 KB)
+// stay in L1 while kRowBlock rows of weights (kRowBlock x kKBlock x 2 B =
+// 256 KB) come from L2, each row tile reused by every token tile of a group;
+// a group's activations (at most kGroupBytes) stay in L2. Single-thread F16,
+// K = 2048: 265 GFLOP/s (rows outer, activations from L2) -> 390 GFLOP/s.
+constexpr int64_t kKBlock = 2048;
+constexpr int64_t kRowBlock = 64;
+constexpr int64_t kGroupBytes = 512 * 1024;
+// K > kKBlock carries partial sums between K blocks (Carry) for kRowBlock rows
+// x kCarryTokens tokens at a time: 64 x 48 x 64 B = 192 KB, allocated once
+// per thread on its first such tile (prefill only: decode never splits K).
+// K = 8192 (w_down): 245 GFLOP/s without the split -> 325 GFLOP/s.
+constexpr int64_t kCarryTokens = 48;
+
+float* carry_buffer() {
+  struct Buffer {
+    float* p = nullptr;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer b;
+  if (b.p == nullptr) b.p = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kRowBlock * kCarryTokens * 16));
+  return b.p;
+}
+
+// run<RR, n> for a run-time n in 1..TT (the remainder of a token loop).
+template <class M, int RR, int TT>
+inline void run_n(int64_t n, const uint8_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t K, float* out,
+                  int64_t os, bool pf, const Carry& c) {
+  if constexpr (TT >= 1) {
+    if (n == TT)
+      M::template run<RR, TT>(w, ws, x, xs, K, out, os, pf, c);
+    else
+      run_n<M, RR, TT - 1>(n, w, ws, x, xs, K, out, os, pf, c);
+  }
+}
+
+// run<rr, n> for run-time rr in 1..RR, n in 1..kToks.
+template <class M, int RR>
+inline void run_rn(int64_t rr, int64_t n, const uint8_t* w, int64_t ws, const uint16_t* x, int64_t xs, int64_t K,
+                   float* out, int64_t os, bool pf, const Carry& c) {
+  if constexpr (RR >= 1) {
+    if (rr == RR)
+      run_n<M, RR, kToks>(n, w, ws, x, xs, K, out, os, pf, c);
+    else
+      run_rn<M, RR - 1>(rr, n, w, ws, x, xs, K, out, os, pf, c);
+  }
+}
+
+// Walks an [n_rows x n_tok] tile in register tiles of kRows x kToks (the
+// remainders use the smaller instantiations of the same micro-kernel).
+//  * Few tokens (decode): one row at a time against every token, so a
+//    thread reads its rows strictly in address order, prefetching the next
+//    row (2 threads, 268 MB of F16: 36-37 GB/s with 4 interleaved rows per
+//    tile, 43-47 GB/s row by row; the chain of one row's 64 dependent
+//    vdpbf16ps at K = 2048 is still far from limiting).
+//  * Prefill: row blocks x K blocks x token tiles x row tiles (above), with
+//    prefetch only on a block's first token tile, whose weights come from
+//    memory. Every output still gets the same per-lane additions, in the same
+//    order (carried across K blocks), and the same final tree: identical to
+//    the decode walk's, bit for bit.
+template <class M>
+void tile(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64_t xs, int64_t n_tok, int64_t K,
+          float* out, int64_t os) {
+  if (n_tok < kToks) {
+    for (int64_t r = 0; r < n_rows; ++r) run_n<M, 1, kToks - 1>(n_tok, w + r * ws, ws, x, xs, K, out + r, os, true, {});
+    return;
+  }
+  const bool split = K > kKBlock;
+  float* carry = split ? carry_buffer() : nullptr;
+  const int64_t group = split ? kCarryTokens : std::max<int64_t>(kToks, kGroupBytes / (2 * K) / kToks * kToks);
+  for (int64_t g0 = 0; g0 < n_tok; g0 += group) {
+    const int64_t gn = std::min(group, n_tok - g0);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kRowBlock) {
+      const int64_t rn = std::min(kRowBlock, n_rows - r0);
+      for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
+        const int64_t kn = std::min(kKBlock, K - k0);
+        for (int64_t t = 0; t < gn; t += kToks) {
+          const int64_t tn = std::min<int64_t>(kToks, gn - t);
+          for (int64_t r = 0; r < rn; r += kRows) {
+            Carry c;
+            if (split) {
+              c.row = gn;
+              if (k0 > 0) c.in = carry + (r * gn + t) * 16;
+              if (k0 + kn < K) c.out = carry + (r * gn + t) * 16;
+            }
+            const int64_t row = r0 + r, tok = g0 + t;
+            run_rn<M, kRows>(std::min<int64_t>(kRows, rn - r), tn, w + row * ws + 2 * k0, ws, x + tok * xs + k0, xs, kn,
+                             out + tok * os + row, os, t == 0, c);
+          }
+        }
+      }
+    }
+  }
+}
+
+void tile_bf16(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64_t xs, int64_t n_tok,
+               int64_t K, float* out, int64_t os) {
+  tile<Micro<LoadBF16>>(w, ws, n_rows, x, xs, n_tok, K, out, os);
+}
+void tile_f16(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64_t xs, int64_t n_tok,
+              int64_t K, float* out, int64_t os) {
+  tile<Micro<LoadF16>>(w, ws, n_rows, x, xs, n_tok, K, out, os);
+}
+
+}  // namespace
+
+void fill_table(KernelTable* t) {
+  t->round_bf16 = round_bf16;
+  t->tile_bf16[static_cast<int>(DType::kBF16)] = tile_bf16;
+  t->tile_bf16[static_cast<int>(DType::kF16)] = tile_f16;
+}
+
+}  // namespace herd::kernels::avx512bf16

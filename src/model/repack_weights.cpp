@@ -1,0 +1,76 @@
+// LlamaModel::repack_weights: the load-time conversion of matmul weights to
+// the row-interleaved r8 layouts the integer kernels stream
+// (tensor/repack_r8.h, kernels/kernels_r8_avx512vnni.cpp).
+//
+// Memory: each tensor is repacked into its own heap buffer and the file's
+// pages under it are then dropped with MADV_DONTNEED (the mapping is
+// read-only, so the pages simply leave this process; the page cache may keep
+// them), so peak resident memory is the file plus one tensor, not twice the
+// file. A tied output table is repacked once and serves the embedding lookup
+// too (kernels::embedding_row unpacks one row).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "model/llama_model.h"
+#include "tensor/repack_r8.h"
+
+namespace herd::model {
+namespace {
+
+bool repack_disabled() {
+  const char* e = std::getenv("HERD_REPACK");
+  return e != nullptr && std::strcmp(e, "0") == 0;
+}
+
+// Drops the whole pages inside [p, p + n) from this process.
+void release_pages(const uint8_t* p, int64_t n) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(n)) & ~(page - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
+}  // namespace
+
+int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& pool) {
+  if (repack_disabled()) return 0;
+  int n = 0;
+  auto repack = [&](TensorView* t) {
+    if (t->interleave != 1 || !has_r8_layout(t->dtype) || table.tile_q8_r8_for(t->dtype) == nullptr) return;
+    if (t->rows() % 8 != 0 || t->cols() % 32 != 0) return;
+    const int64_t K = t->cols(), groups = t->rows() / 8, gb = r8_group_bytes(t->dtype, K);
+    const int64_t rb = row_bytes(t->dtype, K);
+    auto buf = std::make_unique<uint8_t[]>(static_cast<size_t>(groups * gb));
+    uint8_t* dst = buf.get();
+    const uint8_t* src = t->data;
+    // In slices of about 16 MiB, each slice's source pages released as soon
+    // as it is copied: the transient is one slice, not one tensor (a tied
+    // 128256-row output table is 200+ MB). HF checkpoints may hold owned
+    // copies rather than the mapping, so only GGUF's mapped tensors are
+    // released (the q8 dtypes only come from GGUF anyway).
+    const int64_t slice = std::max<int64_t>(1, (int64_t{16} << 20) / (8 * rb));
+    for (int64_t s0 = 0; s0 < groups; s0 += slice) {
+      const int64_t s1 = std::min(groups, s0 + slice);
+      pool.parallel_for(s1 - s0, [&](int64_t g0, int64_t g1, int) {
+        repack_r8(t->dtype, src + (s0 + g0) * 8 * rb, (g1 - g0) * 8, K, dst + (s0 + g0) * gb);
+      });
+      if (format_ == ModelFormat::kGguf) release_pages(src + s0 * 8 * rb, (s1 - s0) * 8 * rb);
+    }
+    t->data = dst;
+    t->interleave = 8;
+    owned_packed_.push_back(std::move(buf));
+    ++n;
+  };
+  for (LayerWeights& l : layers_)
+    for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) repack(t);
+  const bool tied = output_.data == tok_embd_.data;
+  repack(&output_);
+  if (tied) tok_embd_ = output_;
+  return n;
+}
+
+}  // namespace herd::model
