@@ -2,25 +2,48 @@
 # Sets up, builds and runs every test herd has: the README's test command and
 # what CI runs.
 #   1. setup (Debian packages, idempotent) and a Release build
-#   2. ctest: unit, reference (herd vs the numpy float64 reference), e2e (the CLI)
-#   3. the unit tests and a reference subset again under ASan + UBSan
-#   4. each fuzz target for a bounded time (FUZZ_SECONDS, default 30)
+#   2. ctest: unit, reference (herd vs the numpy float64 reference), e2e (the CLI
+#      and the server, test_serve_load included with the Release binary)
+#   3. under ASan + UBSan (Debug, build-asan/, every target: the herd binary too):
+#      the unit tests, a reference subset, and the serve load test
+#      (tests/e2e/test_serve_load.sh with HERD_BIN=build-asan/herd)
+#   4. under TSan (build-tsan/, only the test binaries that run threads): the
+#      thread pool, KV pool, engine and server unit tests
+#   5. each fuzz target for a bounded time (FUZZ_SECONDS, default 30)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 start=$(date +%s)
+stage() { echo "== $1 ($(( $(date +%s) - start )) s so far)"; }
 bash tools/setup.sh
 bash tools/build.sh build
 
-echo "== ctest (unit, reference, e2e)"
+stage "ctest (unit, reference, e2e)"
 ctest --test-dir build --output-on-failure -j 2
 
-echo "== ASan + UBSan: unit tests and a reference subset"
+stage "ASan + UBSan: unit tests, a reference subset, the serve load test"
 bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=address,undefined
 ctest --test-dir build-asan --output-on-failure -L unit -j 2
 HERD_BIN="$root/build-asan/herd" /usr/bin/python3 tests/reference/check_models.py --quick
+# 64 clients x 20 requests against `herd serve` under ASan: every request answered
+# or refused cleanly, KV back to idle, clean SIGTERM exit, no sanitizer report.
+HERD_BIN="$root/build-asan/herd" bash tests/e2e/test_serve_load.sh
 
-echo "== fuzz (${FUZZ_SECONDS:-30} s per target)"
+stage "TSan: thread pool, KV pool, engine and server unit tests"
+# RelWithDebInfo: TSan slows memory accesses ~5-15x, and the engine tests run
+# real forward passes. Only the test binaries are built (not herd, not the rest).
+cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERD_SANITIZE=thread >/dev/null
+cmake --build "$root/build-tsan" -j "${JOBS:-$(nproc)}" --target base_test kv_test engine_test server_test
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+HERD_SOURCE_DIR="$root" build-tsan/base_test
+HERD_SOURCE_DIR="$root" build-tsan/kv_test
+# PreemptionKeepsResults is single-threaded scheduling logic and takes 80 s under
+# TSan; every engine test with concurrent submit/cancel/stats runs.
+HERD_SOURCE_DIR="$root" build-tsan/engine_test --gtest_filter='-Engine.PreemptionKeepsResults:EngineBench.*'
+HERD_SOURCE_DIR="$root" build-tsan/apps/server/server_test
+unset TSAN_OPTIONS
+
+stage "fuzz (${FUZZ_SECONDS:-30} s per target)"
 bash tools/run_fuzz.sh "${FUZZ_SECONDS:-30}"
 
 echo "== all tests passed in $(( $(date +%s) - start )) s"

@@ -37,7 +37,7 @@ int cmd_serve(int argc, char** argv) {
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
   p.add("--host", "ADDR", "address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)");
   p.add("--port", "N", "port (default 8080; 0 picks a free one and prints it)");
-  p.add("--parallel", "N", "sequences decoded together per step (default 4)");
+  p.add("--parallel", "N", "sequences decoded together per step (default 16)");
   p.add("-c,--ctx-size", "N", "KV cache tokens shared by all sequences (default: 4x the per-request limit)");
   p.add("--max-seq-len", "N", "prompt + completion tokens of one request (default: trained context, at most 8192)");
   p.add("--max-queue", "N", "waiting requests before 429 (default 64)");
@@ -63,7 +63,7 @@ int cmd_serve(int argc, char** argv) {
     return 2;
   }
   auto port = p.get_int("--port", 8080, 0, 65535);
-  auto parallel = p.get_int("--parallel", 4, 1, 1024);
+  auto parallel = p.get_int("--parallel", 16, 1, 1024);
   auto ctx_size = p.get_int("--ctx-size", 0, 0, 1 << 30);
   auto max_seq = p.get_int("--max-seq-len", 0, 0, 1 << 30);
   auto max_queue = p.get_int("--max-queue", 64, 0, 1 << 20);

@@ -10,6 +10,7 @@ std::variant<std::unique_ptr<GenerationSet>, ApiError> GenerationSet::start(
   std::unique_ptr<GenerationSet> set(new GenerationSet());
   set->engine_ = &engine;
   set->q_ = std::make_shared<Queue>();
+  std::vector<engine::RequestCallbacks> callbacks;
   for (size_t i = 0; i < requests.size(); ++i) {
     const int index = static_cast<int>(i);
     std::shared_ptr<Queue> q = set->q_;
@@ -47,21 +48,22 @@ std::variant<std::unique_ptr<GenerationSet>, ApiError> GenerationSet::start(
       }
       q->cv.notify_all();
     };
-    Result<uint64_t> id = engine.submit(std::move(requests[i]), std::move(cb));
-    if (!id.has_value()) {
-      set->cancel_all();
-      ApiError err;
-      err.message = id.error().message();
-      if (id.error().code() == ErrorCode::kOutOfRange) {
-        err.status = 429;
-        err.type = "rate_limit_error";
-        err.code = "queue_full";
-        err.message = "the server is busy (request queue full): " + err.message + "; retry later";
-      }
-      return err;
-    }
-    set->ids_.push_back(*id);
+    callbacks.push_back(std::move(cb));
   }
+  // All n choices are queued or none: each takes one slot of --max-queue.
+  Result<std::vector<uint64_t>> ids = engine.submit_all(std::move(requests), std::move(callbacks));
+  if (!ids.has_value()) {
+    ApiError err = from_field_error(ids.error());
+    if (ids.error().code() == ErrorCode::kOutOfRange) {
+      err = ApiError{};
+      err.status = 429;
+      err.type = "rate_limit_error";
+      err.code = "queue_full";
+      err.message = "the server is busy (request queue full): " + ids.error().message() + "; retry later";
+    }
+    return err;
+  }
+  set->ids_ = std::move(*ids);
   return set;
 }
 

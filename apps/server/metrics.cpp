@@ -71,7 +71,10 @@ std::string Metrics::render(const engine::EngineStats& s) const {
   }
   gauge(out, "herd_queue_depth", "gauge", "Requests waiting in the engine queue.", s.queued);
   gauge(out, "herd_running_sequences", "gauge", "Sequences the engine is decoding.", s.running);
-  gauge(out, "herd_kv_tokens_used", "gauge", "KV cache tokens in use.", s.kv_tokens_used);
+  gauge(out, "herd_kv_tokens_used", "gauge", "KV cache tokens held by queued or running sequences (0 when idle).",
+        s.kv_tokens_used);
+  gauge(out, "herd_kv_tokens_cached", "gauge",
+        "Free KV cache tokens still holding a reusable prompt prefix (prefix cache; not in use).", s.kv_tokens_cached);
   gauge(out, "herd_kv_tokens_total", "gauge", "KV cache tokens in the pool.", s.kv_tokens_total);
   gauge(out, "herd_engine_steps_total", "counter", "Engine forward steps.", s.steps);
   gauge(out, "herd_cached_prompt_tokens_total", "counter", "Prompt tokens served from the prefix cache.",

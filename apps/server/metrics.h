@@ -1,7 +1,9 @@
 // Prometheus text metrics (exposition format 0.0.4) for GET /metrics:
 // requests by route and status, prompt and generated tokens, HTTP requests in
 // flight, TTFT and inter-token latency histograms, plus the engine's gauges
-// (queue depth, running sequences, KV use) read at scrape time.
+// (queue depth, running sequences, KV tokens used / cached / total) read at
+// scrape time. Idle means running, queue depth, KV used and HTTP generations
+// in flight all 0; prefix-cache blocks show as cached, never as used.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once

@@ -5,8 +5,10 @@
 // One step: take new submissions and cancellations; plan (pure); apply the
 // plan to the pool (preempt, admit with prefix-cache hits, blocks for
 // decodes); one LlamaBatch::eval over every chunk; publish full blocks to the
-// prefix cache; sample the sequences whose chunk ended their pending tokens;
-// finish the ones that are done (blocks released before on_done).
+// prefix cache; sample the sequences whose chunk ended their pending tokens
+// (the draws in parallel on the pool, then applied and reported in batch
+// order on this thread); finish the ones that are done (blocks released
+// before on_done).
 #include "engine/engine.h"
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/check.h"
 #include "base/thread_pool.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
@@ -46,6 +49,7 @@ class BatchEngine final : public Engine {
     cfg_.block_size = kBlockSize;
     batch_ = std::make_unique<model::LlamaBatch>(m, kv_, o.max_running + o.prefill_chunk, seq_limit(o), exec);
     logits_.reserve(static_cast<size_t>(o.max_running * m.config().vocab_size));
+    scratch_.resize(static_cast<size_t>(pool_.size()));
     stats_.kv_tokens_total = kv_.n_blocks() * kBlockSize;
     thread_ = std::thread([this] { loop(); });
   }
@@ -60,29 +64,55 @@ class BatchEngine final : public Engine {
   }
 
   Result<uint64_t> submit(GenerationRequest request, RequestCallbacks callbacks) override {
-    Status st = validate_request(request, model_.config().vocab_size, opt_);
-    if (!st) return st.error();
+    std::vector<GenerationRequest> r;
+    std::vector<RequestCallbacks> c;
+    r.push_back(std::move(request));
+    c.push_back(std::move(callbacks));
+    Result<std::vector<uint64_t>> ids = submit_all(std::move(r), std::move(c));
+    if (!ids) return ids.error();
+    return ids->front();
+  }
+
+  Result<std::vector<uint64_t>> submit_all(std::vector<GenerationRequest> requests,
+                                           std::vector<RequestCallbacks> callbacks) override {
+    HERD_CHECK(requests.size() == callbacks.size(), "submit_all: %zu requests, %zu callbacks", requests.size(),
+               callbacks.size());
+    const auto n = static_cast<int64_t>(requests.size());
+    if (n == 0) return std::vector<uint64_t>{};
+    if (n > opt_.max_queued)
+      return err(ErrorCode::kInvalidArgument, "n: %lld choices exceed the request queue (%d slots; each choice takes one)",
+                 static_cast<long long>(n), opt_.max_queued);
+    for (const GenerationRequest& r : requests) {
+      Status st = validate_request(r, model_.config().vocab_size, opt_);
+      if (!st) return st.error();
+    }
+    std::vector<uint64_t> ids;
+    ids.reserve(requests.size());
     std::lock_guard<std::mutex> lk(mu_);
-    if (stats_.queued >= opt_.max_queued)
-      return err(ErrorCode::kOutOfRange, "queue full: %lld requests waiting (max_queued %d)",
-                 static_cast<long long>(stats_.queued), opt_.max_queued);
-    const uint64_t id = next_id_++;
-    auto s = std::make_shared<Sequence>(id, std::move(request), std::move(callbacks));
-    s->t_submit = std::chrono::steady_clock::now();
-    s->tokens = s->req.prompt;
-    s->n_prompt = static_cast<int64_t>(s->tokens.size());
-    s->max_len = seq_limit(opt_);
-    incoming_.push_back(s);
-    live_[id] = s;
-    stats_.queued++;
+    if (stats_.queued + n > opt_.max_queued)
+      return err(ErrorCode::kOutOfRange, "queue full: %lld requests waiting, %lld more asked (max_queued %d)",
+                 static_cast<long long>(stats_.queued), static_cast<long long>(n), opt_.max_queued);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const uint64_t id = next_id_++;
+      auto s = std::make_shared<Sequence>(id, std::move(requests[i]), std::move(callbacks[i]));
+      s->t_submit = std::chrono::steady_clock::now();
+      s->tokens = s->req.prompt;
+      s->n_prompt = static_cast<int64_t>(s->tokens.size());
+      s->max_len = seq_limit(opt_);
+      incoming_.push_back(s);
+      live_[id] = s;
+      ids.push_back(id);
+    }
+    stats_.queued += n;
     cv_.notify_all();
-    return id;
+    return ids;
   }
 
   void cancel(uint64_t request_id) override {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = live_.find(request_id);
     if (it != live_.end()) it->second->cancel_requested = true;
+    ++wake_;
     cv_.notify_all();
   }
 
@@ -107,6 +137,7 @@ class BatchEngine final : public Engine {
     stats_.queued = static_cast<int64_t>(waiting_.size() + incoming_.size());
     stats_.running = static_cast<int64_t>(running_.size());
     stats_.kv_tokens_used = kv_.used_blocks() * kBlockSize;
+    stats_.kv_tokens_cached = kv_.cached_free_blocks() * kBlockSize;
   }
 
   // Releases the blocks, then reports. `s` must already be out of running_/waiting_.
@@ -196,12 +227,19 @@ class BatchEngine final : public Engine {
     return v;
   }
 
-  // Pulls submissions in, handles cancellations. False when stopping.
-  bool intake() {
+  // Pulls submissions in, handles cancellations. False when stopping. After a
+  // step that could do nothing (`stalled`: nothing runs and the queue head
+  // cannot be admitted) it sleeps until a submission or cancellation changes
+  // that, rather than spinning.
+  bool intake(bool stalled) {
     std::vector<SeqPtr> cancelled;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !incoming_.empty() || !running_.empty() || !waiting_.empty(); });
+      cv_.wait(lk, [&] {
+        return stop_ || !incoming_.empty() || wake_ != seen_wake_ ||
+               (!stalled && (!running_.empty() || !waiting_.empty()));
+      });
+      seen_wake_ = wake_;
       if (stop_) return false;
       for (auto& s : incoming_) waiting_.push_back(std::move(s));
       incoming_.clear();
@@ -228,7 +266,8 @@ class BatchEngine final : public Engine {
     return nullptr;
   }
 
-  void step() {
+  // One step; false when it could do nothing at all (see intake()).
+  bool step() {
     // Plan.
     std::vector<SchedSeq> rv, qv;
     for (auto& s : running_) rv.push_back(view(*s, false));
@@ -294,7 +333,7 @@ class BatchEngine final : public Engine {
       chunk_seqs_.push_back(s);
     }
     publish_stats();
-    if (chunks_.empty()) return;
+    if (chunks_.empty()) return !plan.preempt.empty() || !plan.admit.empty();
 
     Status st = batch_->eval(chunks_, &logits_);
     {
@@ -306,12 +345,12 @@ class BatchEngine final : public Engine {
         running_.erase(std::find(running_.begin(), running_.end(), s));
         finish(*s, FinishReason::kError, -1, &st.error());
       }
-      return;
+      return true;
     }
 
-    // Advance, publish full blocks, sample.
+    // Advance and publish full blocks.
     const auto V = static_cast<size_t>(model_.config().vocab_size);
-    size_t out = 0;
+    to_sample_.clear();
     for (size_t i = 0; i < chunks_.size(); ++i) {
       Sequence& s = *chunk_seqs_[i];
       s.n_computed += chunks_[i].n;
@@ -322,25 +361,43 @@ class BatchEngine final : public Engine {
           kv_.publish(s.blocks[static_cast<size_t>(b)], s.block_hashes[static_cast<size_t>(b)]);
         s.n_published = full;
       }
-      if (!chunks_[i].want_logits) continue;
-      std::span<float> lg(logits_.data() + out * V, V);
-      ++out;
+      if (chunks_[i].want_logits) to_sample_.push_back(i);
+    }
+    // Sample: the draws (a full-vocabulary softmax and sort per sequence at
+    // temperature > 0, milliseconds each) run on the pool, one sequence per
+    // task; each touches only its own sequence and a per-worker scratch.
+    // Results do not depend on the split: every draw is a function of its own
+    // sequence (counter-based RNG).
+    sampled_.resize(to_sample_.size());
+    pool_.parallel_for(static_cast<int64_t>(to_sample_.size()), [&](int64_t b, int64_t e, int worker) {
+      for (int64_t k = b; k < e; ++k) {
+        const size_t i = to_sample_[static_cast<size_t>(k)];
+        std::span<float> lg(logits_.data() + static_cast<size_t>(k) * V, V);
+        sample_logits(*chunk_seqs_[i], lg, &scratch_[static_cast<size_t>(worker)], &sampled_[static_cast<size_t>(k)]);
+      }
+    });
+    // Apply in batch order on this thread (callbacks run here, one at a time).
+    for (size_t k = 0; k < to_sample_.size(); ++k) {
+      const SeqPtr& sp = chunk_seqs_[to_sample_[k]];
+      Sequence& s = *sp;
       s.state = SeqState::kDecoding;
-      TokenOutcome o = process_logits(s, lg, &scratch_);
+      TokenOutcome o = apply_token(s, sampled_[k]);
       {
         std::lock_guard<std::mutex> lk(mu_);
         stats_.generated_tokens++;
       }
       if (o.finished) {
-        running_.erase(std::find(running_.begin(), running_.end(), chunk_seqs_[i]));
+        running_.erase(std::find(running_.begin(), running_.end(), sp));
         finish(s, o.reason, o.stop_id, o.error ? &*o.error : nullptr);
       }
     }
     publish_stats();
+    return true;
   }
 
   void loop() {
-    while (intake()) step();
+    bool stalled = false;
+    while (intake(stalled)) stalled = !step();
     // Shutdown: everything left is cancelled.
     std::vector<SeqPtr> left(running_.begin(), running_.end());
     left.insert(left.end(), waiting_.begin(), waiting_.end());
@@ -361,9 +418,12 @@ class BatchEngine final : public Engine {
   kv::BlockPool kv_;
   SchedConfig cfg_;
   std::unique_ptr<model::LlamaBatch> batch_;
-  std::vector<float> logits_, scratch_;
+  std::vector<float> logits_;
+  std::vector<std::vector<float>> scratch_;  // [pool workers][V] top_logprobs selection
   std::vector<model::BatchChunk> chunks_;
   std::vector<SeqPtr> chunk_seqs_;
+  std::vector<size_t> to_sample_;            // indices into chunks_ whose logits are sampled
+  std::vector<SampledToken> sampled_;        // [to_sample_.size()]
   // Engine thread only:
   std::vector<SeqPtr> running_;  // admission order
   std::deque<SeqPtr> waiting_;   // FIFO (preempted ones at the front)
@@ -372,6 +432,7 @@ class BatchEngine final : public Engine {
   std::condition_variable cv_;
   bool stop_ = false;
   uint64_t next_id_ = 1;
+  uint64_t wake_ = 0, seen_wake_ = 0;  // cancel() bumps wake_; intake() wakes on a change
   std::vector<SeqPtr> incoming_;
   std::unordered_map<uint64_t, SeqPtr> live_;
   EngineStats stats_;
@@ -379,6 +440,22 @@ class BatchEngine final : public Engine {
 };
 
 }  // namespace
+
+Result<std::vector<uint64_t>> Engine::submit_all(std::vector<GenerationRequest> requests,
+                                                 std::vector<RequestCallbacks> callbacks) {
+  HERD_CHECK(requests.size() == callbacks.size(), "submit_all: %zu requests, %zu callbacks", requests.size(),
+             callbacks.size());
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    Result<uint64_t> id = submit(std::move(requests[i]), std::move(callbacks[i]));
+    if (!id) {
+      for (uint64_t done : ids) cancel(done);
+      return id.error();
+    }
+    ids.push_back(*id);
+  }
+  return ids;
+}
 
 Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const EngineOptions& options) {
   if (options.threads < 1) return err(ErrorCode::kInvalidArgument, "threads: %d must be >= 1", options.threads);

@@ -6,6 +6,9 @@
 //  - submit() validates the request (prompt length vs context, token ids,
 //    sampling params) and queues it; errors are returned, never thrown. A full
 //    queue is ErrorCode::kOutOfRange (the server answers 429).
+//  - submit_all() queues a group (the n choices of one API request) all or
+//    nothing: each request of the group takes one queue slot, and a group
+//    larger than the whole queue is kInvalidArgument (it can never fit).
 //  - Callbacks run on the engine thread, in order, one request at a time; they
 //    must be quick (push into a queue). on_token returning false cancels the
 //    request (client gone); cancel() does the same from any thread. A
@@ -77,7 +80,9 @@ struct EngineOptions {
 
 struct EngineStats {
   int64_t queued = 0, running = 0;
-  int64_t kv_tokens_used = 0, kv_tokens_total = 0;
+  // used: held by sequences (0 when idle); cached: free but still holding a
+  // prefix-cache entry (reusable, handed out when nothing else is free).
+  int64_t kv_tokens_used = 0, kv_tokens_total = 0, kv_tokens_cached = 0;
   int64_t requests_done = 0, prompt_tokens = 0, generated_tokens = 0, cached_prompt_tokens = 0;
   int64_t steps = 0;
 };
@@ -86,6 +91,11 @@ class Engine {
  public:
   virtual ~Engine() = default;
   virtual Result<uint64_t> submit(GenerationRequest request, RequestCallbacks callbacks) = 0;
+  // requests[i] with callbacks[i], all queued or none (see the contract above).
+  // The default submits one by one and cancels the submitted ones on a refusal;
+  // the batching engine checks the queue for the whole group at once.
+  virtual Result<std::vector<uint64_t>> submit_all(std::vector<GenerationRequest> requests,
+                                                   std::vector<RequestCallbacks> callbacks);
   virtual void cancel(uint64_t request_id) = 0;
   virtual EngineStats stats() const = 0;
   virtual const model::LlamaModel& model() const = 0;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -254,6 +255,72 @@ TEST(Engine, QueueFull) {
   q[0].wait();
   q[1].wait();
   EXPECT_EQ(q[0].reason, FinishReason::kLength);
+}
+
+// The n choices of one API request are queued together: each takes a slot, and
+// a group that does not fit is refused whole (nothing of it runs).
+TEST(Engine, GroupTakesOneQueueSlotPerRequest) {
+  EngineOptions o = small_options();
+  o.max_running = 1;
+  o.max_queued = 4;
+  // Declared before the engine, so they outlive it (its destructor reports
+  // the requests left as cancelled through these callbacks).
+  Collected first;
+  std::vector<std::unique_ptr<Collected>> a, b, c;
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  auto open_gate = [&] {
+    {
+      std::lock_guard<std::mutex> lk(gate_mu);
+      open = true;
+    }
+    gate_cv.notify_all();
+  };
+  auto e = make(o);
+  // Opens the gate however the test ends, so a failed ASSERT does not leave
+  // the engine thread blocked (and the engine's destructor waiting for it).
+  struct Opener {
+    std::function<void()> f;
+    ~Opener() { f(); }
+  } opener{open_gate};
+  ASSERT_TRUE(e->submit(request(prompt_of(8, 1), 3, 0.0f, 1), first.callbacks([&](const TokenEvent&) {
+                         std::unique_lock<std::mutex> lk(gate_mu);
+                         gate_cv.wait(lk, [&] { return open; });
+                         return true;
+                       })).has_value());
+  first.wait_tokens(1);  // the engine thread is held: the queue cannot drain
+  auto group = [&](int n, std::vector<std::unique_ptr<Collected>>* out) {
+    std::vector<GenerationRequest> rs;
+    std::vector<RequestCallbacks> cbs;
+    for (int i = 0; i < n; ++i) {
+      out->push_back(std::make_unique<Collected>());
+      rs.push_back(request(prompt_of(8, 10 + i), 2, 0.0f, static_cast<uint64_t>(i)));
+      cbs.push_back(out->back()->callbacks());
+    }
+    return e->submit_all(std::move(rs), std::move(cbs));
+  };
+  auto ra = group(3, &a);  // 3 of 4 slots
+  ASSERT_TRUE(ra.has_value()) << ra.error().to_string();
+  EXPECT_EQ(ra->size(), 3u);
+  EXPECT_EQ(e->stats().queued, 3);
+  auto rb = group(2, &b);  // 3 + 2 > 4: refused whole, although one slot is free
+  ASSERT_FALSE(rb.has_value());
+  EXPECT_EQ(rb.error().code(), ErrorCode::kOutOfRange);
+  EXPECT_EQ(e->stats().queued, 3);
+  auto rc = group(5, &c);  // larger than the whole queue: can never fit
+  ASSERT_FALSE(rc.has_value());
+  EXPECT_EQ(rc.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(rc.error().message().find("n: 5"), std::string::npos) << rc.error().message();
+  open_gate();
+  first.wait();
+  for (auto& x : a) {
+    x->wait();
+    EXPECT_EQ(x->reason, FinishReason::kLength);
+  }
+  for (auto& x : b) EXPECT_EQ(x->done_calls, 0) << "a refused group must not run";
+  wait_idle(*e);
+  EXPECT_EQ(e->stats().requests_done, 4);
 }
 
 TEST(Engine, ValidationErrors) {

@@ -67,27 +67,64 @@ Status validate_request(const GenerationRequest& r, int64_t vocab, const EngineO
   return Ok{};
 }
 
-TokenOutcome process_logits(Sequence& s, std::span<float> logits, std::vector<float>* scratch) {
-  TokenOutcome out;
+void sample_logits(Sequence& s, std::span<float> logits, std::vector<float>* scratch, SampledToken* out) {
+  *out = SampledToken{};
   const auto V = static_cast<int64_t>(logits.size());
-  for (const auto& [id, b] : s.req.logit_bias) logits[static_cast<size_t>(id)] += b;
+  // Plain pointer loops over the vocabulary: cheap in the unoptimised
+  // sanitizer builds too (the load test runs the server under ASan).
+  float* lg = logits.data();
+  for (const auto& [id, b] : s.req.logit_bias) lg[id] += b;
   if (s.req.constraint) s.req.constraint->mask(logits);
-  bool any = false;
-  for (float l : logits) {
-    if (l > -INFINITY) { any = true; break; }
-  }
-  if (!any) {
-    out.finished = true;
-    out.reason = FinishReason::kError;
-    out.error = Error(ErrorCode::kInternal, "every token is masked (constraint and logit_bias allow none)");
-    return out;
+  int64_t first_allowed = 0;
+  while (first_allowed < V && !(lg[first_allowed] > -INFINITY)) ++first_allowed;
+  if (first_allowed == V) {
+    out->masked_out = true;
+    return;
   }
   const int32_t id = s.sampler.sample(logits, s.tokens);
   ++s.n_generated;
   if (s.ttft_s < 0)
     s.ttft_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.t_submit).count();
+  out->event.id = id;
+  out->is_stop = std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), id) != s.req.stop_ids.end();
+  if (out->is_stop || s.req.top_logprobs < 0) return;
 
-  if (std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), id) != s.req.stop_ids.end()) {
+  // log-softmax of the final logits (after bias and mask), in double.
+  TokenEvent& ev = out->event;
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < V; ++i)
+    if (mx < lg[i]) mx = lg[i];
+  double sum = 0;
+  for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(lg[i]) - mx);
+  const double lse = mx + std::log(sum);
+  ev.logprob = static_cast<float>(lg[id] - lse);
+  if (s.req.top_logprobs > 0) {
+    // Partial selection of the top N ids (ties: lower id first).
+    scratch->assign(logits.begin(), logits.end());
+    float* sc = scratch->data();
+    const int n = static_cast<int>(std::min<int64_t>(s.req.top_logprobs, V));
+    ev.top.reserve(static_cast<size_t>(n));
+    for (int k = 0; k < n; ++k) {
+      int64_t best = -1;
+      for (int64_t i = 0; i < V; ++i)
+        if (sc[i] > -INFINITY && (best < 0 || sc[i] > sc[best])) best = i;
+      if (best < 0) break;
+      ev.top.emplace_back(static_cast<int32_t>(best), static_cast<float>(sc[best] - lse));
+      sc[best] = -INFINITY;
+    }
+  }
+}
+
+TokenOutcome apply_token(Sequence& s, SampledToken& t) {
+  TokenOutcome out;
+  if (t.masked_out) {
+    out.finished = true;
+    out.reason = FinishReason::kError;
+    out.error = Error(ErrorCode::kInternal, "every token is masked (constraint and logit_bias allow none)");
+    return out;
+  }
+  const int32_t id = t.event.id;
+  if (t.is_stop) {
     out.finished = true;
     out.reason = FinishReason::kStop;
     out.stop_id = id;
@@ -95,35 +132,8 @@ TokenOutcome process_logits(Sequence& s, std::span<float> logits, std::vector<fl
   }
   if (s.req.constraint) s.req.constraint->accept(id);
   s.tokens.push_back(id);
-
-  TokenEvent ev;
-  ev.id = id;
-  if (s.req.top_logprobs >= 0) {
-    // log-softmax of the final logits (after bias and mask), in double.
-    float mx = -INFINITY;
-    for (float l : logits) mx = std::max(mx, l);
-    double sum = 0;
-    for (float l : logits) sum += std::exp(static_cast<double>(l) - mx);
-    const double lse = mx + std::log(sum);
-    ev.logprob = static_cast<float>(logits[static_cast<size_t>(id)] - lse);
-    if (s.req.top_logprobs > 0) {
-      // Partial selection of the top N ids (ties: lower id first).
-      std::vector<float>& sc = *scratch;
-      sc.assign(logits.begin(), logits.end());
-      const int n = static_cast<int>(std::min<int64_t>(s.req.top_logprobs, V));
-      ev.top.reserve(static_cast<size_t>(n));
-      for (int k = 0; k < n; ++k) {
-        int64_t best = -1;
-        for (int64_t i = 0; i < V; ++i)
-          if (sc[i] > -INFINITY && (best < 0 || sc[i] > sc[best])) best = i;
-        if (best < 0) break;
-        ev.top.emplace_back(static_cast<int32_t>(best), static_cast<float>(sc[best] - lse));
-        sc[best] = -INFINITY;
-      }
-    }
-  }
   bool keep = true;
-  if (s.cb.on_token) keep = s.cb.on_token(ev);
+  if (s.cb.on_token) keep = s.cb.on_token(t.event);
   if (!keep) {
     out.finished = true;
     out.reason = FinishReason::kCancelled;
@@ -145,6 +155,12 @@ TokenOutcome process_logits(Sequence& s, std::span<float> logits, std::vector<fl
     return out;
   }
   return out;
+}
+
+TokenOutcome process_logits(Sequence& s, std::span<float> logits, std::vector<float>* scratch) {
+  SampledToken t;
+  sample_logits(s, logits, scratch, &t);
+  return apply_token(s, t);
 }
 
 }  // namespace herd::engine

@@ -61,9 +61,24 @@ struct TokenOutcome {
   std::optional<Error> error;
 };
 
-// Applies bias, constraint, logprobs, sampling and the stop rules to `logits`
-// (modified in place; V floats), appends the token and calls on_token.
-// `scratch` is reused for the log-softmax. Does not call on_done.
+// The draw of one position (phase 1), before it is applied to the sequence.
+struct SampledToken {
+  bool masked_out = false;  // every token masked: the request fails
+  TokenEvent event;         // id, and logprobs when requested (not for a stop id)
+  bool is_stop = false;     // id is one of req.stop_ids
+};
+
+// Phase 1 of a token, the costly part: bias, constraint mask, sampling and
+// logprobs over `logits` (modified in place; V floats). Touches only `s` (its
+// sampler and counters) and `scratch`, never a callback, so the engine runs it
+// for several sequences at once on its pool (one scratch buffer per worker).
+void sample_logits(Sequence& s, std::span<float> logits, std::vector<float>* scratch, SampledToken* out);
+
+// Phase 2, on the engine thread in batch order: stop ids, the constraint's
+// state, the token list, on_token, and the length limits. Does not call on_done.
+TokenOutcome apply_token(Sequence& s, SampledToken& t);
+
+// Both phases for one sequence.
 TokenOutcome process_logits(Sequence& s, std::span<float> logits, std::vector<float>* scratch);
 
 // Validates a request against the model and the options.

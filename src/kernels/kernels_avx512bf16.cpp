@@ -17,6 +17,9 @@
 // the K % 32 tail as one more step with masked, zero-filled loads, whose zero
 // products leave the lanes unchanged), then one fixed horizontal sum: prefill
 // and decode, 1 and N threads, give bit-identical results.
+// vdpbf16ps treats bf16 subnormal inputs (|x| < 2^-126) as zero and flushes
+// subnormal sums to zero: at most 2^-126 |w| per product away from the
+// specification, which uses them exactly (the unit tests' data stay clear).
 //
 // Prefill uses register tiles of 4 rows x 6 tokens inside a cache blocking
 // (tile() below); decode reads the weights row by row in address order with

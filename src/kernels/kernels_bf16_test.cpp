@@ -87,9 +87,11 @@ TEST_P(Bf16Test, PathPresentExactlyWhereTheIsaHasIt) {
   // No other dtype takes it (F32 stays on the f32 path, quantized ones on q8 or f32).
   int n = 0;
   const DTypeInfo* all = all_dtypes(&n);
-  for (int i = 0; i < n; ++i)
-    if (all[i].dtype != DType::kF16 && all[i].dtype != DType::kBF16)
+  for (int i = 0; i < n; ++i) {
+    if (all[i].dtype != DType::kF16 && all[i].dtype != DType::kBF16) {
       EXPECT_EQ(table_.tile_bf16_for(all[i].dtype), nullptr) << dtype_name(all[i].dtype);
+    }
+  }
 }
 
 TEST_P(Bf16Test, RoundBf16EqualsReference) {

@@ -42,12 +42,14 @@ void BlockPool::unlink(int32_t b) {
   prev_[i] = next_[i] = -1;
   in_free_[i] = 0;
   --n_free_;
+  if (has_hash_[i]) --n_free_cached_;
 }
 
 void BlockPool::push_free(int32_t b, bool front) {
   const auto i = static_cast<size_t>(b);
   in_free_[i] = 1;
   ++n_free_;
+  if (has_hash_[i]) ++n_free_cached_;
   if (front) {
     prev_[i] = -1;
     next_[i] = head_;
@@ -99,6 +101,7 @@ void BlockPool::publish(int32_t b, uint64_t h) {
   if (!inserted) return;
   hash_[i] = h;
   has_hash_[i] = 1;
+  if (in_free_[i]) ++n_free_cached_;  // (the engine publishes held blocks only)
 }
 
 }  // namespace herd::kv

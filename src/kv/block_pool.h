@@ -54,6 +54,9 @@ class BlockPool {
   // Blocks that allocate() can hand out (free, cached or not).
   int64_t free_blocks() const { return n_free_; }
   int64_t used_blocks() const { return n_blocks_ - n_free_; }
+  // Free blocks that still hold a published prefix (a subset of free_blocks()):
+  // memory the prefix cache keeps for reuse, not memory any sequence holds.
+  int64_t cached_free_blocks() const { return n_free_cached_; }
 
   // Prefix cache: the block holding the full block whose chained hash is h, or -1.
   int32_t lookup(uint64_t h) const;
@@ -77,6 +80,7 @@ class BlockPool {
   std::vector<uint8_t> in_free_;
   int32_t head_ = -1, tail_ = -1;
   int64_t n_free_ = 0;
+  int64_t n_free_cached_ = 0;  // free blocks with has_hash_ set
   std::vector<uint64_t> hash_;
   std::vector<uint8_t> has_hash_;
   std::unordered_map<uint64_t, int32_t> by_hash_;

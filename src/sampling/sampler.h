@@ -15,8 +15,12 @@
 //      anything else being sampled at the same time.
 // Defaults are Meta's generation defaults (temperature 0.6, top_p 0.9).
 //
+// Cost: O(V) per draw at temperature > 0 without top-k (a softmax and a
+// radix sort of the vocabulary by probability), O(V log k) with top-k.
+//
 // Thread safety: a Sampler is owned by one sequence. sample() does not
-// allocate after the first call (buffers are reused).
+// allocate after the first call (buffers are reused). Different Samplers may
+// sample concurrently (the engine draws for several sequences at once).
 #pragma once
 
 #include <cstdint>
@@ -59,10 +63,13 @@ class Sampler {
     float logit;
     float p;
   };
+  // cand_ (in ascending id order) sorted by descending p, ties by ascending id.
+  void sort_by_p();
   SamplingParams p_;
   Rng rng_;
   uint64_t step_ = 0;
   std::vector<Candidate> cand_;
+  std::vector<uint64_t> keys_, radix_tmp_;  // sort_by_p: packed (~bits(p), id) keys, two buffers
   std::vector<float> adjusted_;
   std::vector<int32_t> window_;  // penalty window, sorted to count
 };

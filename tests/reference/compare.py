@@ -28,7 +28,7 @@ activations (Llama's BOS "attention sink" rows) from hiding errors in ordinary r
 
 What separates herd from the reference. The reference is fed exactly the weights herd uses
 (F16/BF16 and quantized blocks are dequantized exactly into float64), so weight rounding is not
-in the error. What remains is:
+in the error (except the bf16 path's rounding of F16 weights, item 5). What remains is:
  1. float32 arithmetic with float32 accumulation. A dot product of length K has rounding error
     about sqrt(K) * u * sum_i |a_i b_i| (random-walk estimate, u = 2^-24), and at worst
     K * u * sum_i |a_i b_i| (the classical gamma_K bound). Relative to the result's scale this is
@@ -78,7 +78,8 @@ linearly, W(n) = sum_{l<n} w_l with w_l = A_l*(u*K*rho_l (+ 7*sqrt(K)/254 for q8
 Tolerance. tol = S * E(n) with S = 4 * --atol-scale. The safety factor 4 covers the max over
 all elements of a tap versus an RMS-type estimate (about 4-5 sigma for 10^6 elements), while the
 sqrt(K)*u*sum|a_i b_i| estimate itself is already pessimistic for float32 sums (a float32 run of
-the tiny self-test model lands at about 1-2% of tol; with Q8 activations at about 40%). The
+the tiny self-test model lands at about 1-2% of tol; with Q8 activations at about 40%; on the
+bf16 path at about 35%). The
 printed "worst error/tolerance ratio" shows the headroom; tighten with --atol-scale < 1. A tap over tol FAILS; one also
 over S * W(n) is labelled "beyond the worst-case rounding bound" (not explainable by rounding).
 Depth n: tok_embd 1 (only the exact-dequantize + float32 store; e = u), layer l's taps l+1,
