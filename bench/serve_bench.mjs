@@ -18,7 +18,7 @@
 const [base, concArg, maxTokArg, roundsArg] = process.argv.slice(2);
 const CONC = (concArg ?? "1,4,16").split(",").map(Number);
 const MAX_TOKENS = Number(maxTokArg ?? 64);
-const ROUNDS = Number(roundsArg ?? 2);
+const ROUNDS = Number(roundsArg ?? 3);
 
 const WORDS = "the a river stone quiet seven blue window morning letter garden silver road cloud paper green light".split(" ");
 let salt = 0;

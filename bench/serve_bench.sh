@@ -7,7 +7,7 @@
 #
 #   bench/serve_bench.sh [MODEL] [CONCURRENCIES] [MAX_TOKENS] [ROUNDS]
 #   defaults: /tmp/m/1b-q4_0.gguf (made with `herd make-model --shape 3.2-1b --dtype
-#   q4_0` if missing), 1,4,16, 64, 2.
+#   q4_0` if missing), 1,4,16, 64, 3.
 # Environment: HERD_BIN (default build/herd), THREADS (default: all cores),
 # PARALLEL (--parallel, default 16), SERVE_ARGS (extra `herd serve` flags).
 # Run it on an otherwise idle machine: other load skews every figure.
@@ -17,7 +17,7 @@ HERD="${HERD_BIN:-$root/build/herd}"
 model="${1:-/tmp/m/1b-q4_0.gguf}"
 conc="${2:-1,4,16}"
 max_tokens="${3:-64}"
-rounds="${4:-2}"
+rounds="${4:-3}"
 threads="${THREADS:-$(nproc)}"
 [ -x "$HERD" ] || { echo "no herd binary at $HERD (build first, or set HERD_BIN)"; exit 1; }
 command -v node >/dev/null || { echo "node is needed"; exit 1; }

@@ -77,6 +77,9 @@ std::string Metrics::render(const engine::EngineStats& s) const {
         "Free KV cache tokens still holding a reusable prompt prefix (prefix cache; not in use).", s.kv_tokens_cached);
   gauge(out, "herd_kv_tokens_total", "gauge", "KV cache tokens in the pool.", s.kv_tokens_total);
   gauge(out, "herd_engine_steps_total", "counter", "Engine forward steps.", s.steps);
+  gauge(out, "herd_preemptions_total", "counter",
+        "Running sequences sent back to the queue because the KV pool ran short (recomputed later).",
+        s.preemptions);
   gauge(out, "herd_cached_prompt_tokens_total", "counter", "Prompt tokens served from the prefix cache.",
         s.cached_prompt_tokens);
   ttft_.render("herd_time_to_first_token_seconds", "Time from submission to the first generated token.", out);

@@ -284,6 +284,8 @@ class BatchEngine final : public Engine {
       release_blocks(*s);
       s->state = SeqState::kQueued;
       waiting_.push_front(s);
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.preemptions++;
     }
     // Blocks for decodes.
     std::vector<uint64_t> dropped;
@@ -430,12 +432,14 @@ class BatchEngine final : public Engine {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  // Guarded by mu_:
   bool stop_ = false;
   uint64_t next_id_ = 1;
   uint64_t wake_ = 0, seen_wake_ = 0;  // cancel() bumps wake_; intake() wakes on a change
   std::vector<SeqPtr> incoming_;
   std::unordered_map<uint64_t, SeqPtr> live_;
   EngineStats stats_;
+
   std::thread thread_;
 };
 

@@ -85,6 +85,7 @@ struct EngineStats {
   int64_t kv_tokens_used = 0, kv_tokens_total = 0, kv_tokens_cached = 0;
   int64_t requests_done = 0, prompt_tokens = 0, generated_tokens = 0, cached_prompt_tokens = 0;
   int64_t steps = 0;
+  int64_t preemptions = 0;  // running sequences sent back to the queue (KV short), in all
 };
 
 class Engine {

@@ -194,6 +194,42 @@ TEST(Engine, BatchedEqualsAlone) {
   EXPECT_EQ(e->stats().kv_tokens_used, 0);
 }
 
+// The draws of a step run on the pool, one sequence per task: a batch sampled by
+// 3 workers (uneven split) gives every request the same tokens and logprobs as
+// one worker does.
+TEST(Engine, ParallelSamplingEqualsOneThread) {
+  auto run = [](int threads) {
+    EngineOptions o = small_options();
+    o.threads = threads;
+    o.max_running = 5;
+    auto e = make(o);
+    std::vector<std::unique_ptr<Collected>> c;
+    for (int i = 0; i < 5; ++i) {
+      c.push_back(std::make_unique<Collected>());
+      GenerationRequest r = request(prompt_of(12 + 3 * i, 40 + i), 12, i == 0 ? 0.0f : 0.7f + 0.1f * i, 90 + i);
+      r.sampling.top_p = i % 2 ? 0.9f : 1.0f;
+      r.top_logprobs = i % 3;
+      EXPECT_TRUE(e->submit(r, c.back()->callbacks()).has_value());
+    }
+    std::vector<std::vector<std::pair<int32_t, float>>> out;
+    for (auto& x : c) {
+      x->wait();
+      out.emplace_back();
+      for (const TokenEvent& ev : x->events) out.back().emplace_back(ev.id, ev.logprob);
+    }
+    return out;
+  };
+  const auto one = run(1), three = run(3);
+  ASSERT_EQ(one.size(), three.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    ASSERT_EQ(one[i].size(), three[i].size()) << "request " << i;
+    for (size_t k = 0; k < one[i].size(); ++k) {
+      EXPECT_EQ(one[i][k].first, three[i][k].first) << "request " << i << " token " << k;
+      EXPECT_EQ(std::memcmp(&one[i][k].second, &three[i][k].second, sizeof(float)), 0) << "request " << i;
+    }
+  }
+}
+
 TEST(Engine, CancelFreesKv) {
   auto e = make();
   Collected c;

@@ -28,9 +28,10 @@ start=$(date +%s)
 # first report (and the non-zero status) rather than a cascade.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-# --parallel 8 with a KV pool of 640 tokens (40 blocks) is short on purpose: long
-# prompts and n>1 force preemption. --max-queue 24 makes 429s part of the mix.
-"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 8 --ctx-size 1024 --max-seq-len 512 \
+# --parallel 8 with a KV pool of 512 tokens (32 blocks) is short on purpose: the
+# tool prompts (~320 tokens) and n>1 force preemption (herd_preemptions_total).
+# --max-queue 56 (< 64 clients x up to 3 choices) makes 429s part of the mix.
+"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 8 --ctx-size 512 --max-seq-len 512 \
   --max-queue 56 --max-body 65536 --threads 2 -q >"$tmp/out" 2>"$tmp/log" &
 pid=$!
 port=""

@@ -390,17 +390,21 @@ async function runProbe(i, what) {
 
 // ---- The run ------------------------------------------------------------------------
 
-async function metricsIdle(deadlineMs) {
+// Polls /metrics until the engine is idle and the request counter has caught up
+// with what the clients saw (the server logs a request just after its last byte).
+async function metricsIdle(deadlineMs, ok200) {
   let m = "";
   const g = (name) => Number((m.match(new RegExp("^" + name + " (\\d+)", "m")) || [])[1]);
+  const gens = () => [...m.matchAll(/^herd_requests_total\{route="\/v1\/(chat\/)?completions",status="200"\} (\d+)/gm)].reduce((s, x) => s + Number(x[2]), 0);
   const t0 = Date.now();
+  let idle = false;
   while (Date.now() - t0 < deadlineMs) {
     m = await (await fetch(base + "/metrics")).text();
-    if (g("herd_running_sequences") === 0 && g("herd_queue_depth") === 0 && g("herd_kv_tokens_used") === 0 && g("herd_http_generations_in_flight") === 0)
-      return { idle: true, m };
+    idle = g("herd_running_sequences") === 0 && g("herd_queue_depth") === 0 && g("herd_kv_tokens_used") === 0 && g("herd_http_generations_in_flight") === 0;
+    if (idle && gens() >= ok200) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { idle: false, m };
+  return { idle, m, gens: gens() };
 }
 
 // Watchdog: a stuck server (lost wake-up, leaked KV blocking the queue) fails the
@@ -442,11 +446,10 @@ await Promise.all(Array.from({ length: CLIENTS }, async (_, c) => {
 }));
 const tLoad = (Date.now() - t0) / 1000;
 
-const idle = await metricsIdle(30000);
-if (!idle.idle) fail("metrics not back to idle within 30 s", idle.m.split("\n").filter((l) => /^herd_(running|queue|kv_tokens|http)/.test(l)));
-const gens = [...idle.m.matchAll(/^herd_requests_total\{route="\/v1\/(chat\/)?completions",status="200"\} (\d+)/gm)].reduce((s, x) => s + Number(x[2]), 0);
 const ok200 = Object.entries(counts).filter(([k]) => k.startsWith("ok ")).reduce((s, [, v]) => s + v, 0);
-if (gens < ok200) fail("metrics count fewer 200s than the clients saw", [gens, ok200]);
+const idle = await metricsIdle(30000, ok200);
+if (!idle.idle) fail("metrics not back to idle within 30 s", idle.m.split("\n").filter((l) => /^herd_(running|queue|kv_tokens|http)/.test(l)));
+if (idle.gens < ok200) fail("metrics count fewer 200s than the clients saw", [idle.gens, ok200]);
 for (let i = 0; i < PROBES.length; i++) await runProbe(i, "probe " + i + " alone (after)");
 const health = await fetch(base + "/health").then((r) => r.status, () => 0);
 if (health !== 200) fail("server not healthy after the load", health);
@@ -454,7 +457,7 @@ if (health !== 200) fail("server not healthy after the load", health);
 const total = Object.entries(counts).filter(([k]) => k !== "probe same" && !k.startsWith("known")).reduce((s, [, v]) => s + v, 0);
 console.log(`load phase ${tLoad.toFixed(1)} s; outcomes (${total} requests incl. ${2 * PROBES.length} probes alone):`);
 for (const k of Object.keys(counts).sort()) console.log(`  ${k.padEnd(28)} ${counts[k]}`);
-console.log(idle.m.split("\n").filter((l) => /^herd_(running|queue|kv_tokens|http|engine_steps)/.test(l)).map((l) => "  " + l).join("\n"));
+console.log(idle.m.split("\n").filter((l) => /^herd_(running|queue|kv_tokens|http|engine_steps|preemptions)/.test(l)).map((l) => "  " + l).join("\n"));
 for (const l of failureLines) console.log(l);
 console.log(failures ? failures + " check(s) failed" : "all load checks passed");
 process.exit(failures ? 1 : 0);
