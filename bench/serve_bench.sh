@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Serving benchmark (printed, not asserted, not in CI): starts `herd serve` on a
 # 3.2-1B-shaped model and drives it with bench/serve_bench.mjs at concurrency 1, 4
-# and 16 (streamed /v1/completions, MAX_TOKENS tokens each, ROUNDS requests per
-# client). Prints a markdown table: output tokens/s, aggregate decode tokens/s and
-# its ratio to concurrency 1, TTFT and inter-token latency p50/p90/p99.
+# and 16 (ROUNDS rounds of c streamed /v1/completions requests sent together,
+# MAX_TOKENS tokens each; see the .mjs header for the definitions). Prints a
+# markdown table: output tokens/s, aggregate decode tokens/s and its ratio to
+# concurrency 1, TTFT and inter-token latency p50/p90/p99.
 #
 #   bench/serve_bench.sh [MODEL] [CONCURRENCIES] [MAX_TOKENS] [ROUNDS]
 #   defaults: /tmp/m/1b-q4_0.gguf (made with `herd make-model --shape 3.2-1b --dtype

@@ -111,14 +111,14 @@ std::string ChoiceText::finish() {
 }
 
 const char* openai_finish_reason(engine::FinishReason r, bool stopped_by_string, bool tool_calls) {
+  const bool cut = r == engine::FinishReason::kLength || r == engine::FinishReason::kContextFull;
+  // Cut off by max_tokens or the context: "length" even when a tool call was
+  // under way (its arguments are then partial JSON), as OpenAI answers; only a
+  // generation that ended on its own reports "tool_calls".
+  if (cut && !stopped_by_string) return "length";
   if (tool_calls) return "tool_calls";
   if (stopped_by_string) return "stop";
-  switch (r) {
-    case engine::FinishReason::kLength:
-    case engine::FinishReason::kContextFull: return "length";
-    case engine::FinishReason::kError: return "error";
-    default: return "stop";
-  }
+  return r == engine::FinishReason::kError ? "error" : "stop";
 }
 
 uint64_t random_seed() {

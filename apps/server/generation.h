@@ -80,7 +80,10 @@ class ChoiceText {
   bool stopped_ = false;
 };
 
-// "stop" | "length" | "tool_calls" ... for the OpenAI response.
+// "stop" | "length" | "tool_calls" | "error" for the OpenAI response: "length"
+// when max_tokens or the context cut the generation (even mid tool call, whose
+// arguments are then partial), else "tool_calls" when calls were parsed, else
+// "stop" (a stop string, a stop token, a completed constraint).
 const char* openai_finish_reason(engine::FinishReason r, bool stopped_by_string, bool tool_calls);
 
 // A random 64-bit seed (when the request has none).

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth.h"
+#include "generation.h"
 #include "server.h"
 
 namespace herd::server {
@@ -171,6 +172,20 @@ std::vector<std::string> sse_events(const std::string& body) {
     pos = end;
   }
   return out;
+}
+
+// A tool call cut off by max_tokens (partial arguments) was reported as
+// finish_reason "tool_calls"; OpenAI says "length" (found by test_serve_load).
+TEST(OpenAiFinishReason, ToolCallCutByMaxTokensIsLength) {
+  using engine::FinishReason;
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kLength, false, true), "length");
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kContextFull, false, true), "length");
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kStop, false, true), "tool_calls");
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kCancelled, true, true), "tool_calls");
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kCancelled, true, false), "stop");
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kLength, false, false), "length");
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kStop, false, false), "stop");
+  EXPECT_STREQ(openai_finish_reason(FinishReason::kError, false, false), "error");
 }
 
 TEST(Auth, ConstantTimeEqualAndBearer) {

@@ -135,6 +135,34 @@ void wait_idle(Engine& e) {
   }
 }
 
+// Holds the engine thread inside an on_token callback until opened. Declare it
+// (and the Collected objects) before the engine and an OpenOnExit after it: a
+// failed ASSERT then opens the gate before the engine's destructor joins its
+// thread, and the gate outlives that thread.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool is_open = false;
+  std::function<bool(const TokenEvent&)> hold() {
+    return [this](const TokenEvent&) {
+      std::unique_lock<std::mutex> lk(mu);
+      cv.wait(lk, [&] { return is_open; });
+      return true;
+    };
+  }
+  void open() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      is_open = true;
+    }
+    cv.notify_all();
+  }
+};
+struct OpenOnExit {
+  Gate& g;
+  ~OpenOnExit() { g.open(); }
+};
+
 TEST(Engine, MaxTokensAndUsage) {
   auto e = make();
   Collected c;
@@ -264,29 +292,19 @@ TEST(Engine, QueueFull) {
   EngineOptions o = small_options();
   o.max_running = 1;
   o.max_queued = 2;
+  Gate gate;
+  Collected first, q[3];
   auto e = make(o);
+  OpenOnExit opener{gate};
   // The first request blocks the engine thread in its first on_token.
-  std::mutex gate_mu;
-  std::condition_variable gate_cv;
-  bool open = false;
-  Collected first;
-  ASSERT_TRUE(e->submit(request(prompt_of(8, 1), 3, 0.0f, 1), first.callbacks([&](const TokenEvent&) {
-                         std::unique_lock<std::mutex> lk(gate_mu);
-                         gate_cv.wait(lk, [&] { return open; });
-                         return true;
-                       })).has_value());
+  ASSERT_TRUE(e->submit(request(prompt_of(8, 1), 3, 0.0f, 1), first.callbacks(gate.hold())).has_value());
   first.wait_tokens(1);
-  Collected q[3];
   ASSERT_TRUE(e->submit(request(prompt_of(8, 2), 2, 0.0f, 1), q[0].callbacks()).has_value());
   ASSERT_TRUE(e->submit(request(prompt_of(8, 3), 2, 0.0f, 1), q[1].callbacks()).has_value());
   auto r = e->submit(request(prompt_of(8, 4), 2, 0.0f, 1), q[2].callbacks());
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kOutOfRange);
-  {
-    std::lock_guard<std::mutex> lk(gate_mu);
-    open = true;
-  }
-  gate_cv.notify_all();
+  gate.open();
   first.wait();
   q[0].wait();
   q[1].wait();
@@ -299,32 +317,12 @@ TEST(Engine, GroupTakesOneQueueSlotPerRequest) {
   EngineOptions o = small_options();
   o.max_running = 1;
   o.max_queued = 4;
-  // Declared before the engine, so they outlive it (its destructor reports
-  // the requests left as cancelled through these callbacks).
+  Gate gate;
   Collected first;
   std::vector<std::unique_ptr<Collected>> a, b, c;
-  std::mutex gate_mu;
-  std::condition_variable gate_cv;
-  bool open = false;
-  auto open_gate = [&] {
-    {
-      std::lock_guard<std::mutex> lk(gate_mu);
-      open = true;
-    }
-    gate_cv.notify_all();
-  };
   auto e = make(o);
-  // Opens the gate however the test ends, so a failed ASSERT does not leave
-  // the engine thread blocked (and the engine's destructor waiting for it).
-  struct Opener {
-    std::function<void()> f;
-    ~Opener() { f(); }
-  } opener{open_gate};
-  ASSERT_TRUE(e->submit(request(prompt_of(8, 1), 3, 0.0f, 1), first.callbacks([&](const TokenEvent&) {
-                         std::unique_lock<std::mutex> lk(gate_mu);
-                         gate_cv.wait(lk, [&] { return open; });
-                         return true;
-                       })).has_value());
+  OpenOnExit opener{gate};
+  ASSERT_TRUE(e->submit(request(prompt_of(8, 1), 3, 0.0f, 1), first.callbacks(gate.hold())).has_value());
   first.wait_tokens(1);  // the engine thread is held: the queue cannot drain
   auto group = [&](int n, std::vector<std::unique_ptr<Collected>>* out) {
     std::vector<GenerationRequest> rs;
@@ -348,7 +346,7 @@ TEST(Engine, GroupTakesOneQueueSlotPerRequest) {
   ASSERT_FALSE(rc.has_value());
   EXPECT_EQ(rc.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(rc.error().message().find("n: 5"), std::string::npos) << rc.error().message();
-  open_gate();
+  gate.open();
   first.wait();
   for (auto& x : a) {
     x->wait();

@@ -5,17 +5,20 @@
 // input on the same machine within one process. Linear cost gives a ratio of 16 for 16x
 // the bytes; an O(n^2) pre-tokenizer or merge loop gives ~256 (O(n^1.5) ~64). The bound
 // 40 leaves 2.5x for noise (cache misses once 16 MB no longer fits, a busy shared CPU)
-// while still catching anything super-linear. The small size is timed as the best of 3
-// runs and the large one once, which biases the ratio upward (against passing), so a
-// pass is meaningful. About 2 s in Release (the 16 MB encode is most of it); in sanitizer builds the ratio holds as
-// both sizes slow down alike.
+// while still catching anything super-linear. Times are the thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID), not wall time, so being descheduled on a busy shared
+// machine does not count; the small size is the best of 3 runs and the large one the
+// best of 2. A comparison that fails is repeated up to twice more and the test fails
+// only if every attempt does: noise (another job thrashing the cache) is transient,
+// while a super-linear encode fails every attempt by a wide margin. About 3 s in
+// Release; in sanitizer builds the ratio holds as both sizes slow down alike.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdint>
 #include <string>
+#include <time.h>
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
@@ -81,12 +84,20 @@ std::string no_space_line(size_t bytes) {
   return s;
 }
 
+// CPU time this thread has used: unlike wall time, not advanced while the
+// thread waits for a core.
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 double seconds_to_encode(const std::string& text, int runs, size_t* n_tokens) {
   double best = 1e30;
   for (int r = 0; r < runs; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = thread_cpu_seconds();
     std::vector<int32_t> ids = llama3().encode(text, false);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best, thread_cpu_seconds() - t0);
     *n_tokens = ids.size();
   }
   return best;
@@ -98,12 +109,16 @@ void expect_linear(const std::string& small, const std::string& large, double sl
                    const char* what) {
   size_t small_tokens = 0, large_tokens = 0;
   (void)seconds_to_encode(small, 1, &small_tokens);  // warm-up: vocab pages, allocator
-  const double t_small = seconds_to_encode(small, 3, &small_tokens);
-  const double t_large = seconds_to_encode(large, 1, &large_tokens);
   const double size_ratio = double(large.size()) / double(small.size());
-  const double ratio = t_large / std::max(t_small, 1e-6);
-  std::printf("%s: %zu bytes %.3f s, %zu bytes %.3f s, time ratio %.1f for %.0fx the bytes\n", what,
-              small.size(), t_small, large.size(), t_large, ratio, size_ratio);
+  double t_small = 0, t_large = 0, ratio = 0;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    t_small = seconds_to_encode(small, 3, &small_tokens);
+    t_large = seconds_to_encode(large, 2, &large_tokens);
+    ratio = t_large / std::max(t_small, 1e-6);
+    std::printf("%s (attempt %d): %zu bytes %.3f s, %zu bytes %.3f s, time ratio %.1f for %.0fx the bytes\n",
+                what, attempt, small.size(), t_small, large.size(), t_large, ratio, size_ratio);
+    if (ratio <= slack * size_ratio) break;
+  }
   EXPECT_LE(ratio, slack * size_ratio)
       << what << ": " << small.size() << " bytes took " << t_small << " s, " << large.size()
       << " bytes took " << t_large << " s (ratio " << ratio << " for " << size_ratio
