@@ -296,22 +296,35 @@ void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t
   state.SetLabel(matmul_path(*env.table, views[0]));
 }
 
-void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past) {
+// The KV cache is f32 or f16 (kt == vt == t); f16 rows hold the f32 rows rounded.
+void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past, DType t) {
   const int64_t n_keys = n_past + T, kv_dim = kKvHeads * kHeadDim;
-  const int64_t cache_floats = n_keys * kv_dim;
-  const int64_t copies = copies_for(2 * cache_floats * 4);  // cold K and V, as in decode
-  const float* kf = env.fx->random_floats(cache_floats, copies, 11);
-  const float* vf = env.fx->random_floats(cache_floats, copies, 12);
+  const int64_t cache_elems = n_keys * kv_dim;
+  const int64_t elem = kv_elem_bytes(t);
+  const int64_t copies = copies_for(2 * cache_elems * elem);  // cold K and V, as in decode
+  const float* kf = env.fx->random_floats(cache_elems, copies, 11);
+  const float* vf = env.fx->random_floats(cache_elems, copies, 12);
+  std::vector<uint16_t> kh, vh;
+  if (t == DType::kF16) {
+    kh.resize(static_cast<size_t>(cache_elems * copies));
+    vh.resize(kh.size());
+    env.table->f32_to_f16(kf, kh.data(), cache_elems * copies);
+    env.table->f32_to_f16(vf, vh.data(), cache_elems * copies);
+  }
+  const auto* kb = t == DType::kF16 ? reinterpret_cast<const uint8_t*>(kh.data()) : reinterpret_cast<const uint8_t*>(kf);
+  const auto* vb = t == DType::kF16 ? reinterpret_cast<const uint8_t*>(vh.data()) : reinterpret_cast<const uint8_t*>(vf);
   const float* q = env.fx->random_floats(T * kHeads * kHeadDim, 1, 13);
   std::vector<float> out(static_cast<size_t>(T * kHeads * kHeadDim));
-  std::vector<std::vector<float>> scratch(static_cast<size_t>(env.pool->size()), std::vector<float>(n_keys));
+  std::vector<std::vector<float>> scratch(
+      static_cast<size_t>(env.pool->size()),
+      std::vector<float>(static_cast<size_t>(attention_scratch_floats(kHeads / kKvHeads, n_keys, kHeadDim))));
   std::vector<float*> scratch_ptrs;
   for (auto& s : scratch) scratch_ptrs.push_back(s.data());
   const ExecContext ctx{.pool = env.pool, .table = env.table};
   int64_t c = 0;
   for (auto _ : state) {
-    attention(ctx, q, T, kHeads, kKvHeads, kHeadDim, kf + c * cache_floats,
-              vf + c * cache_floats, n_past, scratch_ptrs.data(), out.data());
+    attention(ctx, q, T, kHeads, kKvHeads, kHeadDim, kb + c * cache_elems * elem, vb + c * cache_elems * elem, t, t,
+              n_past, scratch_ptrs.data(), out.data());
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
     if (++c == copies) c = 0;
@@ -319,7 +332,7 @@ void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past
   // Query t sees n_past + t + 1 keys: a dot and an axpy of hd per key and head.
   const double visible = static_cast<double>(T * n_past + T * (T + 1) / 2);
   set_rate(state, "GFLOP", 4.0 * static_cast<double>(kHeads * kHeadDim) * visible / 1e9);
-  set_rate(state, "GB", 2.0 * static_cast<double>(cache_floats) * 4 / 1e9);
+  set_rate(state, "GB", 2.0 * static_cast<double>(cache_elems * elem) / 1e9);
 }
 
 void bench_quantize_q8(benchmark::State& state, Env env, int64_t T, int64_t K) {
@@ -388,13 +401,14 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
   }
   const std::pair<int64_t, int64_t> attn[] = {{512, 0}, {1, 4096}};  // (T, n_past)
   for (auto [T, n_past] : attn)
-    for (const std::string& isa : isas)
-      for (const auto& p : pools) {
-        const Env env{fx, &tables.at(isa), p.get()};
-        add(fmt("attention/%s/T:%lld/n_past:%lld/pool:%d", isa.c_str(), static_cast<long long>(T),
-                static_cast<long long>(n_past), p->size()),
-            [=, T = T, n_past = n_past](benchmark::State& s) { bench_attention(s, env, T, n_past); });
-      }
+    for (DType kv : {DType::kF32, DType::kF16})
+      for (const std::string& isa : isas)
+        for (const auto& p : pools) {
+          const Env env{fx, &tables.at(isa), p.get()};
+          add(fmt("attention/%s/kv:%s/T:%lld/n_past:%lld/pool:%d", isa.c_str(), dtype_name(kv),
+                  static_cast<long long>(T), static_cast<long long>(n_past), p->size()),
+              [=, T = T, n_past = n_past](benchmark::State& s) { bench_attention(s, env, T, n_past, kv); });
+        }
   const std::pair<int64_t, int64_t> quant[] = {{1, 2048}, {1, 8192}, {512, 2048}};  // (T, K)
   for (auto [T, K] : quant)
     for (const std::string& isa : isas) {

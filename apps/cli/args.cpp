@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace herd::cli {
 
@@ -105,6 +106,25 @@ void ArgParser::print_usage(FILE* out) const {
 int default_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void add_cache_type_options(ArgParser& p) {
+  p.add("-ctk,--cache-type-k", "T", "KV cache key type: f16 (default) or f32");
+  p.add("-ctv,--cache-type-v", "T", "KV cache value type: f16 (default) or f32");
+}
+
+Result<CacheTypes> get_cache_types(const ArgParser& p) {
+  CacheTypes out;
+  for (auto [name, dst] : {std::pair{"--cache-type-k", &out.k}, std::pair{"--cache-type-v", &out.v}}) {
+    const std::string v = p.get(name, "f16");
+    if (v == "f16")
+      *dst = DType::kF16;
+    else if (v == "f32")
+      *dst = DType::kF32;
+    else
+      return err(ErrorCode::kInvalidArgument, "%s: '%s' is not a KV cache type (f16 or f32)", name, v.c_str());
+  }
+  return out;
 }
 
 }  // namespace herd::cli

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "tensor/dtype.h"
 
 namespace herd::cli {
 
@@ -56,5 +57,15 @@ const Error* first_error(const Rs&... results) {
 
 // Threads to use when -t is not given: the hardware's, at least 1.
 int default_threads();
+
+// The KV cache element types, named as llama.cpp names them:
+// -ctk/--cache-type-k and -ctv/--cache-type-v, each f16 (default) or f32.
+void add_cache_type_options(ArgParser& p);
+struct CacheTypes {
+  DType k = DType::kF16;
+  DType v = DType::kF16;
+};
+// Errors name the option and the types accepted.
+Result<CacheTypes> get_cache_types(const ArgParser& p);
 
 }  // namespace herd::cli

@@ -166,6 +166,7 @@ int cmd_bench(int argc, char** argv) {
   p.add("-o,--output", "FMT", "md (default) or json");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
   p.add("--bw-mib", "N", "size of the bandwidth test buffer in MiB (default 256)");
+  add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (!p.has("--model")) {
@@ -181,6 +182,8 @@ int cmd_bench(int argc, char** argv) {
   Result<int64_t> bw_mib = p.get_int("--bw-mib", 256, 16, 1 << 16);
   for (const auto* r : {&n_prompt, &n_gen, &threads, &reps, &bw_mib})
     if (!r->has_value()) return fail(r->error());
+  Result<CacheTypes> cache_types = get_cache_types(p);
+  if (!cache_types.has_value()) return fail(cache_types.error());
   Result<int64_t> batch = p.get_int("--batch-size", std::max<int64_t>(*n_prompt, 1), 1, 1 << 20);
   if (!batch.has_value()) return fail(batch.error());
   const std::string fmt = p.get("--output", "md");
@@ -201,7 +204,7 @@ int cmd_bench(int argc, char** argv) {
   exec.times = &times;
   const int64_t B = std::min(*batch, std::max<int64_t>(std::max(*n_prompt, *depth), 1));
   const int64_t n_ctx = *depth + std::max<int64_t>(std::max(*n_prompt, *n_gen), 1) + 1;
-  model::LlamaContext ctx(*model, n_ctx, B, exec);
+  model::LlamaContext ctx(*model, n_ctx, B, exec, cache_types->k, cache_types->v);
 
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(cfg.vocab_size - 1));
@@ -262,11 +265,13 @@ int cmd_bench(int argc, char** argv) {
   const uint64_t rss = peak_rss_bytes();
   const double bw = measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 5);
   const uint64_t wbt = weight_bytes_per_token(*model);
-  // A decoded token also reads the K and V rows of every earlier position (f32):
-  // averaged over the tg test, layers x (depth + (n_gen - 1) / 2) x kv_dim x 2 x 4.
+  // A decoded token also reads the K and V rows of every earlier position:
+  // averaged over the tg test, layers x (depth + (n_gen - 1) / 2) x kv_dim x
+  // (bytes of a K element + bytes of a V element).
   auto kv_bytes_per_token = [&](const TestResult& r) {
     const double avg_keys = static_cast<double>(r.n_depth) + static_cast<double>(r.n_gen - 1) / 2.0 + 1.0;
-    return static_cast<double>(cfg.n_layers) * avg_keys * static_cast<double>(cfg.n_kv_heads * cfg.head_dim) * 2 * 4;
+    return static_cast<double>(cfg.n_layers) * avg_keys * static_cast<double>(cfg.n_kv_heads * cfg.head_dim) *
+           static_cast<double>(kernels::kv_elem_bytes(cache_types->k) + kernels::kv_elem_bytes(cache_types->v));
   };
   auto roofline = [&](const TestResult& r) {
     return (static_cast<double>(wbt) + kv_bytes_per_token(r)) * mean(r.ts) / (bw * 1e9);
@@ -288,6 +293,8 @@ int cmd_bench(int argc, char** argv) {
       j["n_ubatch"] = B;
       j["n_threads"] = *threads;
       j["isa"] = table->isa;
+      j["type_k"] = dtype_name(cache_types->k);
+      j["type_v"] = dtype_name(cache_types->v);
       j["n_prompt"] = r.n_prompt;
       j["n_gen"] = r.n_gen;
       j["n_depth"] = r.n_depth;

@@ -193,6 +193,7 @@ int cmd_chat(int argc, char** argv) {
   p.add("--ignore-eos", "", "keep generating past end tokens (testing: only -n or Ctrl-C stops a reply)");
   p.add("-v,--verbose", "", "print per-turn statistics (tokens prefilled, speed) on stderr");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (!p.has("--model") || !p.positionals().empty()) {
@@ -209,7 +210,9 @@ int cmd_chat(int argc, char** argv) {
   auto top_p = p.get_double("--top-p", 0.9);
   auto seed_arg = p.get_int("--seed", -1, -1, INT64_MAX);
   auto tool_cpu = p.get_int("--tool-cpu", 10, 1, 3600);
-  if (const Error* e = first_error(tool_cpu, n_predict, threads, batch, ctx_arg, top_k, temp, top_p, seed_arg)) return fail(*e);
+  auto cache_types = get_cache_types(p);
+  if (const Error* e = first_error(tool_cpu, n_predict, threads, batch, ctx_arg, top_k, temp, top_p, seed_arg, cache_types))
+    return fail(*e);
 
   ChatOptions o;
   o.sampling.temperature = static_cast<float>(*temp);
@@ -254,7 +257,7 @@ int cmd_chat(int argc, char** argv) {
   ThreadPool pool(static_cast<int>(*threads));
   model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
   kernels::ExecContext exec{&pool, &*table};
-  model::LlamaContext ctx(*model, n_ctx, std::min<int64_t>(*batch, n_ctx), exec);
+  model::LlamaContext ctx(*model, n_ctx, std::min<int64_t>(*batch, n_ctx), exec, cache_types->k, cache_types->v);
   ChatSession session(ctx, *tok, o, &g_interrupt);
   if (p.has("--system")) session.set_system(p.get("--system"));
 

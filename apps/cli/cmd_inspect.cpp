@@ -38,6 +38,7 @@ int cmd_inspect(int argc, char** argv) {
   p.add("--max-elems", "N", "array elements shown per metadata value (default 8)");
   p.add("-c,--ctx-size", "N", "context size for the memory plan (default 4096 and the trained context)");
   p.add("-b,--batch-size", "N", "batch size for the activation plan (default 64)");
+  add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (p.positionals().size() != 1) {
@@ -53,6 +54,11 @@ int cmd_inspect(int argc, char** argv) {
       std::fprintf(stderr, "herd inspect: %s\n", r->error().to_string().c_str());
       return 2;
     }
+  auto cache_types = get_cache_types(p);
+  if (!cache_types.has_value()) {
+    std::fprintf(stderr, "herd inspect: %s\n", cache_types.error().to_string().c_str());
+    return 2;
+  }
   const std::string path = p.positionals()[0];
   Result<model::LlamaModel> m = model::LlamaModel::load(path);
   if (!m.has_value()) {
@@ -118,13 +124,15 @@ int cmd_inspect(int argc, char** argv) {
   std::printf("  chat format: %s\n", model::chat_template_info(*m, tok.has_value() ? &*tok : nullptr).description.c_str());
 
   const int64_t kv_dim = c.n_kv_heads * c.head_dim;
-  const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim);
+  const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim, cache_types->k, cache_types->v);
   const int64_t B = *batch;
   const uint64_t act = static_cast<uint64_t>(B) *
                        static_cast<uint64_t>(4 * c.d_model + 2 * c.n_heads * c.head_dim + 2 * kv_dim + 2 * c.d_ff) * 4;
   std::printf("\nmemory plan (weights are mmapped and paged in as used):\n");
   std::printf("  weights           %10.1f MiB (as stored; file %.1f MiB)\n", mib(m->weight_bytes()), mib(file_bytes));
-  std::printf("  KV cache (f32)    %10.3f MiB per token\n", mib(per_tok));
+  char kv_label[32];
+  std::snprintf(kv_label, sizeof kv_label, "KV cache (%s/%s)", dtype_name(cache_types->k), dtype_name(cache_types->v));
+  std::printf("  %-17s %10.3f MiB per token\n", kv_label, mib(per_tok));
   std::vector<int64_t> ctxs = {*ctx_arg > 0 ? *ctx_arg : 4096};
   if (*ctx_arg == 0 && c.n_ctx_train != 4096) ctxs.push_back(c.n_ctx_train);
   for (int64_t n : ctxs) {

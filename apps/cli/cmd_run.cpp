@@ -98,6 +98,7 @@ int cmd_run(int argc, char** argv) {
   p.add("--taps-out", "DIR", "write named activations of the prompt pass as DIR/<name>.npy (one batch)");
   p.add("--pos-offset", "N", "debug: give the first token absolute position N with an empty prefix");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (!p.has("--model")) {
@@ -126,8 +127,9 @@ int cmd_run(int argc, char** argv) {
   auto pres = p.get_double("--presence-penalty", 0.0);
   auto seed_arg = p.get_int("--seed", -1, -1, INT64_MAX);
   auto logits_last = p.get_int("--logits-last", INT64_MAX, 1, INT64_MAX);
+  auto cache_types = get_cache_types(p);
   if (const Error* e = first_error(n_predict, threads, batch, ctx_arg, pos_offset, top_k, last_n, temp, top_p,
-                                   min_p, rep, freq, pres, seed_arg, logits_last))
+                                   min_p, rep, freq, pres, seed_arg, logits_last, cache_types))
     return fail(*e);
   if (p.has("--logits-last") && !p.has("--logits-out")) {
     std::fprintf(stderr, "herd run: --logits-last needs --logits-out\n");
@@ -210,14 +212,16 @@ int cmd_run(int argc, char** argv) {
   ThreadPool pool(static_cast<int>(*threads));
   model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
   kernels::ExecContext exec{&pool, &*table};
-  model::LlamaContext ctx(*model, n_ctx, B, exec);
+  model::LlamaContext ctx(*model, n_ctx, B, exec, cache_types->k, cache_types->v);
   ctx.set_pos_offset(*pos_offset);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   std::fprintf(stderr,
-               "herd run: %s (%s, %lld layers, d_model %lld), %lld prompt tokens, ctx %lld, %d threads, kernels %s\n",
+               "herd run: %s (%s, %lld layers, d_model %lld), %lld prompt tokens, ctx %lld, %d threads, kernels %s, "
+               "KV %s/%s\n",
                cfg.name.c_str(), model->format() == model::ModelFormat::kGguf ? "gguf" : "hf",
                static_cast<long long>(cfg.n_layers), static_cast<long long>(cfg.d_model), static_cast<long long>(T),
-               static_cast<long long>(n_ctx), pool.size(), table->isa);
+               static_cast<long long>(n_ctx), pool.size(), table->isa, dtype_name(cache_types->k),
+               dtype_name(cache_types->v));
   if (*seed_arg < 0) std::fprintf(stderr, "herd run: seed %llu\n", static_cast<unsigned long long>(sp.seed));
 
   // Prompt pass. --logits-out writes positions [first_logit, T): all of them, or the last

@@ -50,6 +50,7 @@ int cmd_serve(int argc, char** argv) {
   p.add("--max-body", "BYTES", "largest request body (default 4 MiB)");
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  add_cache_type_options(p);
   p.add("-q,--quiet", "", "no per-request log lines");
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
@@ -69,7 +70,9 @@ int cmd_serve(int argc, char** argv) {
   auto max_queue = p.get_int("--max-queue", 64, 0, 1 << 20);
   auto threads = p.get_int("--threads", default_threads(), 1, 1024);
   auto max_body = p.get_int("--max-body", 4 << 20, 1024, int64_t{1} << 32);
-  if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body)) return fail(*e);
+  auto cache_types = get_cache_types(p);
+  if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body, cache_types))
+    return fail(*e);
 
   server::ServerOptions so;
   so.host = p.get("--host", "127.0.0.1");
@@ -110,6 +113,8 @@ int cmd_serve(int argc, char** argv) {
   eo.max_running = static_cast<int>(*parallel);
   eo.max_queued = static_cast<int>(*max_queue);
   eo.isa = p.get("--isa", "auto");
+  eo.cache_type_k = dtype_name(cache_types->k);
+  eo.cache_type_v = dtype_name(cache_types->v);
   if (so.max_seq_len > eo.n_ctx) so.max_seq_len = eo.n_ctx;
   so.http_threads = std::max<int>(64, eo.max_running + eo.max_queued + 16);
 

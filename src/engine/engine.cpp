@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -24,6 +25,7 @@
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
 #include "kernels/kernel_table.h"
+#include "kernels/ops.h"
 #include "kv/block_pool.h"
 #include "model/llama_batch.h"
 #include "model/llama_model.h"
@@ -40,7 +42,7 @@ class BatchEngine final : public Engine {
   BatchEngine(const model::LlamaModel& m, const EngineOptions& o, kernels::KernelTable table)
       : model_(m), opt_(o), table_(table), pool_(o.threads),
         kv_(m.config().n_layers, (o.n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize,
-            m.config().n_kv_heads * m.config().head_dim) {
+            m.config().n_kv_heads * m.config().head_dim, *parse_dtype(o.cache_type_k), *parse_dtype(o.cache_type_v)) {
     kernels::ExecContext exec;
     exec.pool = &pool_;
     exec.table = &table_;
@@ -468,6 +470,11 @@ Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, cons
                static_cast<long long>(options.n_ctx), static_cast<long long>(options.max_seq_len));
   if (options.max_running < 1 || options.max_queued < 0 || options.prefill_chunk < 1)
     return err(ErrorCode::kInvalidArgument, "max_running and prefill_chunk must be >= 1, max_queued >= 0");
+  for (const std::string* t : {&options.cache_type_k, &options.cache_type_v}) {
+    const std::optional<DType> d = parse_dtype(*t);
+    if (!d.has_value() || !kernels::is_kv_type(*d))
+      return err(ErrorCode::kInvalidArgument, "KV cache type '%s': f16 or f32", t->c_str());
+  }
   Result<kernels::KernelTable> table = kernels::select_kernels(options.isa);
   if (!table) return table.error();
   return std::unique_ptr<Engine>(new BatchEngine(model, options, *table));

@@ -76,6 +76,10 @@ struct EngineOptions {
   int max_queued = 64;         // waiting requests before submit() refuses
   int64_t prefill_chunk = 256; // prompt tokens per step (long prompts do not stall decoding)
   std::string isa = "auto";
+  // KV cache element types of the shared pool, by name (the server layer
+  // sees no tensor types): "f16" (default, as llama.cpp) or "f32".
+  std::string cache_type_k = "f16";
+  std::string cache_type_v = "f16";
 };
 
 struct EngineStats {

@@ -10,6 +10,10 @@
 //     in kernels_test.cpp's ExpPsWithinBound), the sum in double lanes.
 //   values: out += fl(e_j * inv) v_j for 4 rows x 64 columns held in 16 zmm
 //     accumulators, each v_j chunk loaded once for the 4 rows.
+// Keys and values are f32 or f16 (each its own type, a template parameter):
+// f16 rows are widened with vcvtph2ps as they are loaded (exact), so the
+// arithmetic is the same as on f32 rows holding the same values, and an f16
+// cache reads half the bytes.
 // hd must be a multiple of 64 and paged blocks a multiple of 16 rows
 // (attention_rows checks and otherwise takes the generic path).
 #include <immintrin.h>
@@ -61,19 +65,26 @@ inline __m512 reduce16(const __m512* v) {
                        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(f0), _mm512_castps_pd(f1))));
 }
 
+// 16 cache elements as f32.
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 // The key (0..15 within a block) whose partial goes into reduce16's v[i].
 constexpr int key_of(int i) { return 4 * (i % 4) + i / 4; }
 
 // Scores of one row against keys j0..j0+nk-1 (nk <= 16, all in one
 // contiguous run starting at k0), times scale, into s[0..nk).
-inline void score_block(const float* q, int64_t hd, const float* k0, int64_t stride, int nk, float scale, float* s) {
+template <typename KT>
+inline void score_block(const float* q, int64_t hd, const KT* k0, int64_t stride, int nk, float scale, float* s) {
   __m512 v[16];
   for (int i = 0; i < 16; ++i) {
     const int key = key_of(i);
     __m512 a = _mm512_setzero_ps();
     if (key < nk) {
-      const float* kr = k0 + key * stride;
-      for (int64_t c = 0; c < hd; c += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c), _mm512_loadu_ps(kr + c), a);
+      const KT* kr = k0 + key * stride;
+      for (int64_t c = 0; c < hd; c += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c), load16(kr + c), a);
     }
     v[i] = a;
   }
@@ -81,30 +92,34 @@ inline void score_block(const float* q, int64_t hd, const float* k0, int64_t str
   _mm512_mask_storeu_ps(s, static_cast<__mmask16>((1u << nk) - 1), d);
 }
 
-// Prefetches `rows` rows of `cols` floats, `stride` floats apart.
-inline void prefetch_rows(const float* p, int64_t stride, int64_t rows, int64_t cols) {
+// Prefetches `rows` rows of `cols` elements, `stride` elements apart (one
+// prefetch per 64-byte line).
+template <typename T>
+inline void prefetch_rows(const T* p, int64_t stride, int64_t rows, int64_t cols) {
+  constexpr int64_t kLine = 64 / sizeof(T);
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; c += 16) _mm_prefetch(reinterpret_cast<const char*>(p + r * stride + c), _MM_HINT_T0);
+    for (int64_t c = 0; c < cols; c += kLine) _mm_prefetch(reinterpret_cast<const char*>(p + r * stride + c), _MM_HINT_T0);
 }
 
 // The first row of the run of keys starting at j (a multiple of 16), which lies
 // in one cache block.
-inline const float* run_at(const float* base, const KvRows& kv, int64_t j) { return base + kv.row(j); }
+template <typename T>
+inline const T* run_at(const void* base, const KvRows& kv, int64_t j) { return static_cast<const T*>(base) + kv.row(j); }
 
 // out[rows][64-column chunk c0] += sum_j p[r][j] v_j[c0..c0+63] for RR rows.
-template <int RR>
+template <int RR, typename VT>
 void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float* out, int64_t hd) {
   __m512 acc[RR][4];
   for (int r = 0; r < RR; ++r)
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int nk = static_cast<int>(n - j0 < 16 ? n - j0 : 16);
-    const float* v0 = run_at(kv.v, kv, j0) + c0;
-    if (j0 + 16 < n) prefetch_rows(run_at(kv.v, kv, j0 + 16) + c0, kv.stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, 64);
+    const VT* v0 = run_at<VT>(kv.v, kv, j0) + c0;
+    if (j0 + 16 < n) prefetch_rows(run_at<VT>(kv.v, kv, j0 + 16) + c0, kv.stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, 64);
     for (int jj = 0; jj < nk; ++jj) {
-      const float* vr = v0 + jj * kv.stride;
-      const __m512 x0 = _mm512_loadu_ps(vr), x1 = _mm512_loadu_ps(vr + 16);
-      const __m512 x2 = _mm512_loadu_ps(vr + 32), x3 = _mm512_loadu_ps(vr + 48);
+      const VT* vr = v0 + jj * kv.stride;
+      const __m512 x0 = load16(vr), x1 = load16(vr + 16);
+      const __m512 x2 = load16(vr + 32), x3 = load16(vr + 48);
       for (int r = 0; r < RR; ++r) {
         const __m512 w = _mm512_set1_ps(p[r * n + j0 + jj]);
         acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
@@ -118,16 +133,17 @@ void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
 }
 
-void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
-               float* out) {
+template <typename KT, typename VT>
+void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
+                 float* out) {
   // Scores: key blocks of 16 (a paged block holds a whole number of them).
   // The rows of one KV head are strided (every KV head's row in between), too
   // irregular for the hardware prefetcher at long context: prefetch the next
   // block's 16 rows while this one is scored.
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int nk = static_cast<int>(n - j0 < 16 ? n - j0 : 16);
-    const float* k0 = run_at(kv.k, kv, j0);
-    if (j0 + 16 < n) prefetch_rows(run_at(kv.k, kv, j0 + 16), kv.stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, hd);
+    const KT* k0 = run_at<KT>(kv.k, kv, j0);
+    if (j0 + 16 < n) prefetch_rows(run_at<KT>(kv.k, kv, j0 + 16), kv.stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, hd);
     for (int64_t r = 0; r < g; ++r) score_block(q + r * hd, hd, k0, kv.stride, nk, scale, scratch + r * n + j0);
   }
   // Softmax per row: max, exp, sum in double, then the weights fl(e * inv).
@@ -159,19 +175,32 @@ void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t 
   // Values: up to 4 rows x 64 columns per pass over the value rows.
   for (int64_t c0 = 0; c0 < hd; c0 += 64) {
     int64_t r = 0;
-    for (; r + 4 <= g; r += 4) values_chunk<4>(scratch + r * n, n, kv, c0, out + r * hd, hd);
+    for (; r + 4 <= g; r += 4) values_chunk<4, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd);
     switch (g - r) {
-      case 3: values_chunk<3>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
-      case 2: values_chunk<2>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
-      case 1: values_chunk<1>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
+      case 3: values_chunk<3, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
+      case 2: values_chunk<2, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
+      case 1: values_chunk<1, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
       default: break;
     }
   }
 }
 
+void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
+               float* out) {
+  const bool k16 = kv.kt == DType::kF16, v16 = kv.vt == DType::kF16;
+  if (k16 && v16) return attn_rows_t<uint16_t, uint16_t>(q, g, hd, kv, n, scale, scratch, out);
+  if (k16) return attn_rows_t<uint16_t, float>(q, g, hd, kv, n, scale, scratch, out);
+  if (v16) return attn_rows_t<float, uint16_t>(q, g, hd, kv, n, scale, scratch, out);
+  attn_rows_t<float, float>(q, g, hd, kv, n, scale, scratch, out);
+}
+
 }  // namespace
 
-void fill_table_attention(KernelTable* t) { t->attn_rows = attn_rows; }
+void fill_table_attention(KernelTable* t) {
+  t->attn_rows = attn_rows;
+  t->attn_hd_multiple = 64;
+  t->attn_block_multiple = 16;
+}
 
 void exp16_for_test(const float* x, float* y) { _mm512_storeu_ps(y, exp_ps(_mm512_loadu_ps(x))); }
 

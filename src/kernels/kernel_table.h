@@ -33,19 +33,27 @@ using AxpyF32Fn = void (*)(float a, const float* x, float* y, int64_t n);
 constexpr int kMaxDTypeId = 31;  // DType values are ggml ids < 32
 
 // Where the key and value rows of one KV head live: row j at
-// k + j * stride (contiguous cache), or, paged (blocks set), in block
+// k + j * stride elements (contiguous cache), or, paged (blocks set), in block
 // blocks[j / block_rows] at row j % block_rows: k + (blocks[j / block_rows] *
 // block_rows + j % block_rows) * stride. k and v already point at the head.
+// Elements are f32 or f16 (kt, vt: DType::kF32 or kF16; kernels/ops.h
+// kv_store writes them), read exactly as their f32 values.
 struct KvRows {
-  const float* k = nullptr;
-  const float* v = nullptr;
-  int64_t stride = 0;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  int64_t stride = 0;  // elements
   const int32_t* blocks = nullptr;
   int64_t block_rows = 0;
+  DType kt = DType::kF32;
+  DType vt = DType::kF32;
   int64_t row(int64_t j) const {
     return blocks == nullptr ? j * stride : (static_cast<int64_t>(blocks[j / block_rows]) * block_rows + j % block_rows) * stride;
   }
 };
+
+// f32 -> f16 (IEEE binary16), round to nearest even, as base/half.h
+// f32_to_f16 (NaN stays NaN, overflow gives infinity): dst[i] = f16(src[i]).
+using F32ToF16Fn = void (*)(const float* src, uint16_t* dst, int64_t n);
 
 // Attention of g query rows sharing one KV head (the GQA group of one token)
 // over keys 0..n-1 (kernels/ops.h attention_rows gives the arithmetic):
@@ -125,9 +133,13 @@ struct KernelTable {
   RowToF32Fn row_to_f32[kMaxDTypeId] = {};
   DotF32Fn dot_f32 = nullptr;
   AxpyF32Fn axpy_f32 = nullptr;
-  // A faster attention_rows for hd % 64 == 0 and paged blocks of a multiple
-  // of 16 rows (kernels/attention_avx512.cpp); null: the generic one.
+  F32ToF16Fn f32_to_f16 = nullptr;  // KV cache stores (f16 rows)
+  // A faster attention_rows for hd % attn_hd_multiple == 0 and paged blocks
+  // of a multiple of attn_block_multiple rows (attention_avx2.cpp: 32 and 8;
+  // attention_avx512.cpp: 64 and 16); null: the generic one.
   AttnRowsFn attn_rows = nullptr;
+  int64_t attn_hd_multiple = 1;
+  int64_t attn_block_multiple = 1;
   // The q8 path: a dtype with tile_q8 set is multiplied through quantized
   // activations (matmul); row_dot stays for f32 callers.
   QuantizeQ8Fn quantize_q8 = nullptr;
@@ -164,6 +176,8 @@ std::vector<std::string> supported_isas();
 namespace avx2 {
 void fill_table(KernelTable* t);     // overrides the entries it accelerates
 void fill_table_q8(KernelTable* t);  // kernels_q8_avx2.cpp
+void fill_table_attention(KernelTable* t);     // attention_avx2.cpp
+void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 }
 namespace avx512 {
 void fill_table(KernelTable* t);

@@ -51,6 +51,15 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// vcvtps2ph with imm 0 rounds to nearest even whatever MXCSR says; the tail
+// goes through the scalar conversion (the same rounding).
+void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) dst[i] = herd::f32_to_f16(src[i]);
+}
+
 float dot_row_f32(const void* w, const float* x, int64_t K) {
   return dot_f32(static_cast<const float*>(w), x, K);
 }
@@ -150,6 +159,7 @@ float dot_row_blockwise(const void* w, const float* x, int64_t K) {
 void fill_table(KernelTable* t) {
   t->dot_f32 = dot_f32;
   t->axpy_f32 = axpy_f32;
+  t->f32_to_f16 = f32_to_f16;
   t->row_dot[static_cast<int>(DType::kF32)] = dot_row_f32;
   t->row_dot[static_cast<int>(DType::kF16)] = dot_row_f16;
   t->row_dot[static_cast<int>(DType::kBF16)] = dot_row_bf16;

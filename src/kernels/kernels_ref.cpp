@@ -45,6 +45,10 @@ void axpy_f32_ref(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void f32_to_f16_ref(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+}
+
 // The q8 path's specification (kernel_table.h, BlockQ8).
 void quantize_q8_ref(const float* x, BlockQ8* y, int64_t K) {
   for (int64_t b = 0; b < K / 32; ++b, x += 32) {
@@ -224,6 +228,7 @@ KernelTable ref_kernels() {
   set<DType::kQ6_K>(&t);
   t.dot_f32 = dot_f32_ref;
   t.axpy_f32 = axpy_f32_ref;
+  t.f32_to_f16 = f32_to_f16_ref;
   t.quantize_q8 = quantize_q8_ref;
   t.tile_q8[static_cast<int>(DType::kQ8_0)] = tile_q8_ref<DType::kQ8_0>;
   t.tile_q8[static_cast<int>(DType::kQ4_0)] = tile_q8_ref<DType::kQ4_0>;

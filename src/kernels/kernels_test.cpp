@@ -779,6 +779,28 @@ void attention_reference(const AttnCase& c, const std::vector<float>& q, const s
     }
 }
 
+// The cache rows attention reads for keys or values x of type t: the f32
+// values themselves, or x rounded to f16 (stored: the uint16 bits).
+struct CacheRows {
+  std::vector<float> f32;     // what the reference computes with
+  std::vector<uint16_t> f16;  // the stored bits when t is f16
+  const void* data() const { return f16.empty() ? static_cast<const void*>(f32.data()) : f16.data(); }
+};
+CacheRows cache_rows(const std::vector<float>& x, DType t) {
+  CacheRows r;
+  r.f32 = x;
+  if (t == DType::kF16) {
+    for (float& f : r.f32) {
+      r.f16.push_back(f32_to_f16(f));
+      f = f16_to_f32(r.f16.back());
+    }
+  }
+  return r;
+}
+
+// Each KV cache type pair: f32 keeps the rows, f16 rounds them (the
+// reference then computes with the rounded values, which attention reads
+// exactly, so the bound is the f32 one).
 TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
   const AttnCase cases[] = {
       {1, 4, 4, 64, 0},   // decode, first token, MHA
@@ -787,28 +809,33 @@ TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
       {2, 8, 1, 128, 9},  // MQA
       {3, 8, 2, 64, 37},  // several 16-key blocks and a tail
   };
-  for (const AttnCase& c : cases) {
+  const std::pair<DType, DType> types[] = {
+      {DType::kF32, DType::kF32}, {DType::kF16, DType::kF16}, {DType::kF16, DType::kF32}, {DType::kF32, DType::kF16}};
+  for (const AttnCase& c : cases)
+  for (const auto& [kt, vt] : types) {
     const int64_t n_keys = c.n_past + c.T;
     const std::vector<float> q = normals(91, 0, c.T * c.H * c.hd);
-    const std::vector<float> k = normals(92, 0, n_keys * c.KV * c.hd);
-    const std::vector<float> v = normals(93, 0, n_keys * c.KV * c.hd);
+    const CacheRows k = cache_rows(normals(92, 0, n_keys * c.KV * c.hd), kt);
+    const CacheRows v = cache_rows(normals(93, 0, n_keys * c.KV * c.hd), vt);
     std::vector<double> want, bound;
-    attention_reference(c, q, k, v, &want, &bound);
+    attention_reference(c, q, k.f32, v.f32, &want, &bound);
     std::vector<std::vector<float>> outs;
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
       ExecContext ctx{&pool, &table_};
-      std::vector<std::vector<float>> scratch(static_cast<size_t>(threads),
-                                              std::vector<float>(static_cast<size_t>(c.H / c.KV * n_keys)));
+      std::vector<std::vector<float>> scratch(
+          static_cast<size_t>(threads),
+          std::vector<float>(static_cast<size_t>(attention_scratch_floats(c.H / c.KV, n_keys, c.hd))));
       std::vector<float*> sp;
       for (auto& s : scratch) sp.push_back(s.data());
       std::vector<float> out(want.size(), NAN);
-      attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), c.n_past, sp.data(), out.data());
+      attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), kt, vt, c.n_past, sp.data(), out.data());
       outs.push_back(out);
     }
     const std::string where = "isa=" + std::string(table_.isa) + " T=" + std::to_string(c.T) +
                               " H=" + std::to_string(c.H) + " KV=" + std::to_string(c.KV) +
-                              " hd=" + std::to_string(c.hd) + " n_past=" + std::to_string(c.n_past);
+                              " hd=" + std::to_string(c.hd) + " n_past=" + std::to_string(c.n_past) +
+                              " kv=" + dtype_name(kt) + "/" + dtype_name(vt);
     for (size_t i = 0; i < want.size(); ++i)
       ASSERT_LE(std::fabs(outs[0][i] - want[i]), bound[i])
           << where << " element " << i << " got=" << outs[0][i] << " want=" << want[i] << " bound=" << bound[i];
@@ -817,42 +844,51 @@ TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
   }
 }
 
-// exp_ps (attention_avx512.cpp) on [-104, 0]: within 2 u of exp in long
-// double, relative, where the result is a normal float: the 2 u that the
-// attention bound above assumes for a float exp (measured worst: 1.39 u).
-// Below the normal range the result is tiny next to the row's largest weight
-// 1, so an absolute 2^-126 suffices there.
-TEST(Ops, ExpPsWithinBound) {
-  const std::vector<std::string> have = supported_isas();
-  if (std::find(have.begin(), have.end(), "avx512") == have.end()) GTEST_SKIP() << "no AVX-512";
+// exp_ps (attention_avx2.cpp, attention_avx512.cpp) on [-104, 0]: within 2 u
+// of exp in long double, relative, where the result is a normal float: the
+// 2 u that the attention bound above assumes for a float exp (measured worst:
+// 1.39 u for both). Below the normal range the result is tiny next to the
+// row's largest weight 1, so an absolute 2^-126 suffices there.
+void expect_exp_within_bound(const char* isa, int width, void (*exp_fn)(const float*, float*)) {
   double worst = 0;
   float x[16], y[16];
-  for (int64_t i = 0; i <= 2000000; i += 16) {
-    for (int l = 0; l < 16; ++l) x[l] = -104.0f * static_cast<float>(i + l) / 2000000.0f;
+  for (int64_t i = 0; i <= 2000000; i += width) {
+    for (int l = 0; l < width; ++l) x[l] = -104.0f * static_cast<float>(i + l) / 2000000.0f;
     if (i == 0) x[1] = -INFINITY;
-    avx512::exp16_for_test(x, y);
-    for (int l = 0; l < 16; ++l) {
+    exp_fn(x, y);
+    for (int l = 0; l < width; ++l) {
       const long double want = x[l] == -INFINITY ? 0.0L : std::exp(static_cast<long double>(x[l]));
       if (want < 1.1754943508222875e-38L) {
-        ASSERT_LE(std::fabs(static_cast<long double>(y[l]) - want), 1.1754943508222875e-38L) << "x=" << x[l];
+        ASSERT_LE(std::fabs(static_cast<long double>(y[l]) - want), 1.1754943508222875e-38L) << isa << " x=" << x[l];
         continue;
       }
       const double rel = static_cast<double>(std::fabs((static_cast<long double>(y[l]) - want) / want));
       worst = std::max(worst, rel);
-      ASSERT_LE(rel, 2 * kU) << "x=" << x[l] << " got " << y[l];
+      ASSERT_LE(rel, 2 * kU) << isa << " x=" << x[l] << " got " << y[l];
     }
   }
-  std::printf("exp_ps worst relative error %.3g u\n", worst / kU);
+  std::printf("%s exp_ps worst relative error %.3g u\n", isa, worst / kU);
+}
+
+TEST(Ops, ExpPsWithinBound) {
+  const std::vector<std::string> have = supported_isas();
+  if (std::find(have.begin(), have.end(), "avx2") == have.end()) GTEST_SKIP() << "no AVX2";
+  expect_exp_within_bound("avx2", 8, avx2::exp8_for_test);
+  if (std::find(have.begin(), have.end(), "avx512") != have.end())
+    expect_exp_within_bound("avx512", 16, avx512::exp16_for_test);
 }
 
 // A paged cache (blocks of 16 rows in a scrambled order) gives the same floats
 // as the contiguous one: attention_rows sees the same keys either way.
-TEST_P(IsaTest, AttentionRowsPagedEqualsContiguous) {
+// Also with an f16 cache: the f16 rows give exactly what f32 rows holding
+// the same (rounded) values give.
+template <typename E>
+void paged_equals_contiguous(const KernelTable& table, DType t, const std::vector<E>& k, const std::vector<E>& v,
+                             std::vector<float>* out_flat) {
   const int64_t g = 4, hd = 64, n = 45, KV = 2, stride = KV * hd, bs = 16;
   const std::vector<float> q = normals(111, 0, g * hd);
-  const std::vector<float> k = normals(112, 0, n * stride), v = normals(113, 0, n * stride);
   const int32_t blocks[3] = {2, 0, 1};  // logical block b lives in physical block blocks[b]
-  std::vector<float> pk(static_cast<size_t>(3 * bs * stride)), pv(pk.size());
+  std::vector<E> pk(static_cast<size_t>(3 * bs * stride)), pv(pk.size());
   for (int64_t j = 0; j < n; ++j)
     for (int64_t i = 0; i < stride; ++i) {
       const size_t dst = static_cast<size_t>((blocks[j / bs] * bs + j % bs) * stride + i);
@@ -860,17 +896,57 @@ TEST_P(IsaTest, AttentionRowsPagedEqualsContiguous) {
       pv[dst] = v[static_cast<size_t>(j * stride + i)];
     }
   ThreadPool pool(1);
-  ExecContext ctx{&pool, &table_};
-  std::vector<float> scratch(static_cast<size_t>(g * n)), a(static_cast<size_t>(g * hd)), b(a.size());
-  KvRows flat{k.data() + hd, v.data() + hd, stride};
-  KvRows paged{pk.data() + hd, pv.data() + hd, stride, blocks, bs};
+  ExecContext ctx{&pool, &table};
+  std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(g, n, hd)));
+  std::vector<float> a(static_cast<size_t>(g * hd)), b(a.size());
+  KvRows flat{k.data() + hd, v.data() + hd, stride, nullptr, 0, t, t};
+  KvRows paged{pk.data() + hd, pv.data() + hd, stride, blocks, bs, t, t};
   attention_rows(ctx, q.data(), g, hd, flat, n, scratch.data(), a.data());
   attention_rows(ctx, q.data(), g, hd, paged, n, scratch.data(), b.data());
-  ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "isa=" << table_.isa;
+  ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "isa=" << table.isa << " " << dtype_name(t);
   // And a row alone (g = 1) gives what it gives inside its group.
   std::vector<float> one(static_cast<size_t>(hd));
   attention_rows(ctx, q.data() + 2 * hd, 1, hd, flat, n, scratch.data(), one.data());
-  ASSERT_EQ(std::memcmp(one.data(), a.data() + 2 * hd, one.size() * sizeof(float)), 0) << "isa=" << table_.isa;
+  ASSERT_EQ(std::memcmp(one.data(), a.data() + 2 * hd, one.size() * sizeof(float)), 0)
+      << "isa=" << table.isa << " " << dtype_name(t);
+  *out_flat = a;
+}
+
+TEST_P(IsaTest, AttentionRowsPagedEqualsContiguous) {
+  const int64_t n = 45, stride = 2 * 64;
+  const CacheRows k = cache_rows(normals(112, 0, n * stride), DType::kF16);
+  const CacheRows v = cache_rows(normals(113, 0, n * stride), DType::kF16);
+  std::vector<float> from_f32, from_f16;
+  paged_equals_contiguous(table_, DType::kF32, k.f32, v.f32, &from_f32);
+  paged_equals_contiguous(table_, DType::kF16, k.f16, v.f16, &from_f16);
+  ASSERT_EQ(from_f32.size(), from_f16.size());
+  EXPECT_EQ(std::memcmp(from_f32.data(), from_f16.data(), from_f32.size() * sizeof(float)), 0)
+      << "isa=" << table_.isa << ": f16 rows and f32 rows of the same values differ";
+}
+
+// The KV store conversion equals base/half.h's scalar f32_to_f16 bit for bit
+// (ties to even, subnormals, overflow to infinity) on every tail length; NaN
+// stays NaN (its payload may differ).
+TEST_P(IsaTest, F32ToF16EqualsScalar) {
+  std::vector<float> x = normals(121, 0, 203);
+  const float specials[] = {0.0f, -0.0f, 65504.0f, 65520.0f, -65520.0f, 1e9f, -INFINITY, INFINITY,
+                            5.9604645e-8f, 2.9802322e-8f, 8.940697e-8f, 1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f,
+                            6.1035156e-5f, 6.097555e-5f, 1e-10f, -3.0e-6f};
+  for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); ++i) x[i * 11] = specials[i];
+  x[200] = NAN;
+  for (int64_t n : {1, 7, 8, 9, 16, 31, 203}) {
+    std::vector<uint16_t> got(static_cast<size_t>(n), 0xdead);
+    table_.f32_to_f16(x.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t want = f32_to_f16(x[static_cast<size_t>(i)]);
+      if (std::isnan(x[static_cast<size_t>(i)])) {
+        EXPECT_TRUE(std::isnan(f16_to_f32(got[static_cast<size_t>(i)]))) << "isa=" << table_.isa << " i=" << i;
+        continue;
+      }
+      ASSERT_EQ(got[static_cast<size_t>(i)], want)
+          << "isa=" << table_.isa << " n=" << n << " i=" << i << " x=" << x[static_cast<size_t>(i)];
+    }
+  }
 }
 
 TEST_P(IsaTest, AttentionIsCausal) {
@@ -882,16 +958,16 @@ TEST_P(IsaTest, AttentionIsCausal) {
   std::vector<float> v = normals(103, 0, n_keys * c.KV * c.hd);
   ThreadPool pool(1);
   ExecContext ctx{&pool, &table_};
-  std::vector<float> scratch(static_cast<size_t>(c.H / c.KV * n_keys));
+  std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(c.H / c.KV, n_keys, c.hd)));
   float* sp = scratch.data();
   std::vector<float> a(static_cast<size_t>(c.T * c.H * c.hd)), b(a.size());
-  attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), c.n_past, &sp, a.data());
+  attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), DType::kF32, DType::kF32, c.n_past, &sp, a.data());
   const int64_t last = n_keys - 1;  // visible only to the last query
   for (int64_t i = 0; i < c.KV * c.hd; ++i) {
     k[static_cast<size_t>(last * c.KV * c.hd + i)] += 5.0f;
     v[static_cast<size_t>(last * c.KV * c.hd + i)] += 5.0f;
   }
-  attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), c.n_past, &sp, b.data());
+  attention(ctx, q.data(), c.T, c.H, c.KV, c.hd, k.data(), v.data(), DType::kF32, DType::kF32, c.n_past, &sp, b.data());
   const size_t per_token = static_cast<size_t>(c.H * c.hd);
   for (size_t i = 0; i < per_token * static_cast<size_t>(c.T - 1); ++i) ASSERT_EQ(a[i], b[i]) << i;
   bool last_changed = false;

@@ -206,21 +206,43 @@ void silu_mul(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void kv_store(const ExecContext& ctx, DType t, const float* src, void* dst, int64_t n) {
+  if (t == DType::kF16)
+    ctx.table->f32_to_f16(src, static_cast<uint16_t*>(dst), n);
+  else
+    std::copy(src, src + n, static_cast<float*>(dst));
+}
+
+namespace {
+
+// Row j of a cache of type t as f32: the row itself (f32), or converted into
+// buf[hd] (f16, exact).
+const float* kv_row_f32(const ExecContext& ctx, const void* base, DType t, int64_t offset, int64_t hd, float* buf) {
+  if (t == DType::kF32) return static_cast<const float*>(base) + offset;
+  ctx.table->to_f32_for(DType::kF16)(static_cast<const uint16_t*>(base) + offset, buf, hd);
+  return buf;
+}
+
+}  // namespace
+
 void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n,
                     float* scratch, float* out) {
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  if (ctx.table->attn_rows != nullptr && hd % 64 == 0 && (kv.blocks == nullptr || kv.block_rows % 16 == 0)) {
+  const KernelTable& t = *ctx.table;
+  if (t.attn_rows != nullptr && hd % t.attn_hd_multiple == 0 &&
+      (kv.blocks == nullptr || kv.block_rows % t.attn_block_multiple == 0)) {
     ctx.table->attn_rows(q, g, hd, kv, n, scale, scratch, out);
     return;
   }
   const DotF32Fn dot = ctx.table->dot_f32;
   const AxpyF32Fn axpy = ctx.table->axpy_f32;
+  float* row = scratch + g * n;  // [hd] one converted f16 row
   for (int64_t r = 0; r < g; ++r) {
     const float* qv = q + r * hd;
     float* scores = scratch + r * n;
     float mx = -INFINITY;
     for (int64_t j = 0; j < n; ++j) {
-      scores[j] = dot(qv, kv.k + kv.row(j), hd) * scale;
+      scores[j] = dot(qv, kv_row_f32(ctx, kv.k, kv.kt, kv.row(j), hd, row), hd) * scale;
       mx = scores[j] > mx ? scores[j] : mx;
     }
     double sum = 0.0;
@@ -231,22 +253,24 @@ void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t h
     const float inv = static_cast<float>(1.0 / sum);
     float* o = out + r * hd;
     for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
-    for (int64_t j = 0; j < n; ++j) axpy(scores[j] * inv, kv.v + kv.row(j), o, hd);
+    for (int64_t j = 0; j < n; ++j) axpy(scores[j] * inv, kv_row_f32(ctx, kv.v, kv.vt, kv.row(j), hd, row), o, hd);
   }
 }
 
-void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV,
-               int64_t hd, const float* k_cache, const float* v_cache, int64_t n_past,
-               float* const* scratch, float* out) {
+void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
+               const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
+               float* out) {
   const ScopeTimer timer(ctx.times ? &ctx.times->attention_ns : nullptr);
   const int64_t group = H / KV;
   ctx.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
     for (int64_t task = b; task < e; ++task) {
       const int64_t t = task / KV, kvh = task % KV;
       KvRows kv;
-      kv.k = k_cache + kvh * hd;
-      kv.v = v_cache + kvh * hd;
+      kv.k = static_cast<const uint8_t*>(k_cache) + kvh * hd * kv_elem_bytes(kt);
+      kv.v = static_cast<const uint8_t*>(v_cache) + kvh * hd * kv_elem_bytes(vt);
       kv.stride = KV * hd;
+      kv.kt = kt;
+      kv.vt = vt;
       const int64_t h0 = kvh * group;
       attention_rows(ctx, q + (t * H + h0) * hd, group, hd, kv, n_past + t + 1, scratch[worker],
                      out + (t * H + h0) * hd);

@@ -55,24 +55,43 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
 // g[T, F] = silu(g) * u, silu(z) = z / (1 + exp(-z)).
 void silu_mul(float* g, const float* u, int64_t n);
 
+// KV cache element types: kF32 (exact) or kF16 (IEEE binary16, rounded to
+// nearest even when stored; halves the cache's memory and the bytes attention
+// reads). Attention computes with the stored values exactly (f16 -> f32 is
+// exact), so the f16 cache changes only what is stored, not the arithmetic.
+inline bool is_kv_type(DType t) { return t == DType::kF32 || t == DType::kF16; }
+inline int64_t kv_elem_bytes(DType t) { return t == DType::kF16 ? 2 : 4; }
+
+// Stores n f32 values into a cache row of type t at dst (f32: copied; f16:
+// ctx.table->f32_to_f16).
+void kv_store(const ExecContext& ctx, DType t, const float* src, void* dst, int64_t n);
+
+// Floats of attention scratch one worker needs for a GQA group of g query
+// rows over up to n keys of head_dim hd: the scores (g * n) and one row of
+// f16 keys or values converted to f32 (hd), for the generic path.
+inline int64_t attention_scratch_floats(int64_t g, int64_t n, int64_t hd) { return g * n + hd; }
+
 // Causal grouped-query attention of T new queries against a cache.
-//   q[T, H, hd]; k_cache/v_cache rows [n_keys_max, KV * hd] hold post-RoPE keys
-//   and values for positions 0..; query t sees keys 0..n_past + t (inclusive).
-//   Query head h uses KV head h / (H / KV). out[T, H * hd].
-// scratch: ctx.pool->size() buffers of at least (H / KV) * (n_past + T) floats
-// each. Each (token, KV head) is one attention_rows call.
-void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV,
-               int64_t hd, const float* k_cache, const float* v_cache, int64_t n_past,
-               float* const* scratch, float* out);
+//   q[T, H, hd]; k_cache/v_cache rows [n_keys_max, KV * hd] of kt / vt
+//   elements (f32 or f16) hold post-RoPE keys and values for positions 0..;
+//   query t sees keys 0..n_past + t (inclusive). Query head h uses KV head
+//   h / (H / KV). out[T, H * hd].
+// scratch: ctx.pool->size() buffers of at least
+// attention_scratch_floats(H / KV, n_past + T, hd) floats each. Each (token,
+// KV head) is one attention_rows call.
+void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
+               const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
+               float* out);
 
 // The attention of g query rows q[g][hd] sharing one KV head over keys
-// 0..n-1 (kv: where they live), on the calling thread:
+// 0..n-1 (kv: where they live, f32 or f16), on the calling thread:
 //   s_rj = fl(dot(q_r, k_j)) * scale (f32), m_r = max_j s_rj,
 //   e_rj = exp(s_rj - m_r) (f32), sum_r = sum_j e_rj (in double),
-//   out_r = sum_j fl(e_rj * fl(1 / sum_r)) v_j  (f32, in key order).
+//   out_r = sum_j fl(e_rj * fl(1 / sum_r)) v_j  (f32, in key order),
+// with k_j, v_j the stored rows' exact f32 values.
 // The same arithmetic for a row whatever g and whichever call it is in, so
 // prefill and decode, contiguous and paged caches agree bitwise.
-// scratch: g * n floats.
+// scratch: attention_scratch_floats(g, n, hd) floats.
 void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n,
                     float* scratch, float* out);
 

@@ -1,6 +1,7 @@
 #include "kv/block_pool.h"
 
 #include "base/check.h"
+#include "kernels/ops.h"
 
 namespace herd::kv {
 
@@ -19,11 +20,11 @@ uint64_t BlockPool::chain_hash(uint64_t parent, const int32_t* tokens, int64_t n
   return h;
 }
 
-BlockPool::BlockPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t kv_dim)
-    : n_layers_(n_layers), n_blocks_(n_blocks), block_size_(block_size), kv_dim_(kv_dim) {
+BlockPool::BlockPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t kv_dim, DType kt, DType vt)
+    : n_layers_(n_layers), n_blocks_(n_blocks), block_size_(block_size), kv_dim_(kv_dim), kt_(kt), vt_(vt) {
   HERD_CHECK(n_blocks > 0 && block_size > 0, "BlockPool: %lld blocks of %lld", static_cast<long long>(n_blocks),
              static_cast<long long>(block_size));
-  storage_.assign(static_cast<size_t>(2 * n_layers * n_blocks * block_size * kv_dim), 0.0f);
+  storage_.assign(static_cast<size_t>(n_layers * layer_bytes()), 0);
   const auto N = static_cast<size_t>(n_blocks);
   ref_.assign(N, 0);
   prev_.assign(N, -1);
@@ -32,6 +33,11 @@ BlockPool::BlockPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int
   hash_.assign(N, 0);
   has_hash_.assign(N, 0);
   for (int32_t b = 0; b < static_cast<int32_t>(n_blocks); ++b) push_free(b, false);
+}
+
+int64_t BlockPool::k_bytes() const { return n_blocks_ * block_size_ * kv_dim_ * kernels::kv_elem_bytes(kt_); }
+int64_t BlockPool::layer_bytes() const {
+  return k_bytes() + n_blocks_ * block_size_ * kv_dim_ * kernels::kv_elem_bytes(vt_);
 }
 
 void BlockPool::unlink(int32_t b) {

@@ -2,7 +2,8 @@
 // blocks (paged attention, vLLM's block manager), with ref counts and a
 // prefix cache of full blocks keyed by a chained hash of their tokens.
 //
-// Layout: for layer l, k(l) and v(l) are [n_blocks * block_size, kv_dim] f32;
+// Layout: for layer l, k(l) and v(l) are [n_blocks * block_size, kv_dim] rows
+// of k_type() / v_type() elements (f32 or f16, kv/kv_cache.h);
 // block b holds rows b * block_size .. b * block_size + block_size - 1. A
 // sequence's block table maps its cache index p to row
 // table[p / block_size] * block_size + p % block_size. One allocation made up
@@ -26,22 +27,28 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tensor/dtype.h"
+
 namespace herd::kv {
 
 class BlockPool {
  public:
-  BlockPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t kv_dim);
+  // kt, vt: DType::kF32 or kF16 (kernels::is_kv_type; checked by the caller).
+  BlockPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t kv_dim, DType kt = DType::kF32,
+            DType vt = DType::kF32);
 
   int64_t n_blocks() const { return n_blocks_; }
   int64_t block_size() const { return block_size_; }
   int64_t kv_dim() const { return kv_dim_; }
-  uint64_t bytes() const { return storage_.size() * sizeof(float); }
+  DType k_type() const { return kt_; }
+  DType v_type() const { return vt_; }
+  uint64_t bytes() const { return storage_.size(); }
 
   // [n_blocks * block_size, kv_dim] rows of layer l.
-  float* k(int64_t layer) { return storage_.data() + (2 * layer) * layer_elems(); }
-  float* v(int64_t layer) { return storage_.data() + (2 * layer + 1) * layer_elems(); }
-  const float* k(int64_t layer) const { return storage_.data() + (2 * layer) * layer_elems(); }
-  const float* v(int64_t layer) const { return storage_.data() + (2 * layer + 1) * layer_elems(); }
+  void* k(int64_t layer) { return storage_.data() + layer * layer_bytes(); }
+  void* v(int64_t layer) { return storage_.data() + layer * layer_bytes() + k_bytes(); }
+  const void* k(int64_t layer) const { return storage_.data() + layer * layer_bytes(); }
+  const void* v(int64_t layer) const { return storage_.data() + layer * layer_bytes() + k_bytes(); }
 
   // A free block (ref 1), evicting its cached hash if it had one; -1 if none.
   int32_t allocate();
@@ -68,12 +75,14 @@ class BlockPool {
   static uint64_t chain_hash(uint64_t parent, const int32_t* tokens, int64_t n);
 
  private:
-  int64_t layer_elems() const { return n_blocks_ * block_size_ * kv_dim_; }
+  int64_t k_bytes() const;
+  int64_t layer_bytes() const;
   void unlink(int32_t b);
   void push_free(int32_t b, bool front);
 
   int64_t n_layers_, n_blocks_, block_size_, kv_dim_;
-  std::vector<float> storage_;  // [n_layers, 2, n_blocks * block_size, kv_dim]
+  DType kt_, vt_;
+  std::vector<uint8_t> storage_;  // [n_layers] x (K, V [n_blocks * block_size, kv_dim] of kt_, vt_)
   std::vector<int32_t> ref_;
   // Free list, doubly linked through prev_/next_ (-1 ends); head = next out.
   std::vector<int32_t> prev_, next_;

@@ -1,10 +1,12 @@
 // KvCache: the keys and values of one sequence, for every layer.
 //
 // Layout (docs/formats/kv-layout.md): for layer l, k(l) and v(l) are
-// [n_ctx, n_kv_heads * head_dim] f32, row p holding the post-RoPE key (value)
-// of the token at cache index p. Storage is one contiguous allocation made up
-// front, so the decode loop never allocates. f32 keeps the cache exact with
-// respect to the reference; a paged, lower-precision cache comes with serving.
+// [n_ctx, n_kv_heads * head_dim] rows of k_type() / v_type() elements (f32,
+// or f16 rounded to nearest even: half the memory and half the bytes
+// attention reads), row p holding the post-RoPE key (value) of the token at
+// cache index p. Storage is one contiguous allocation made up front, so the
+// decode loop never allocates. f32 keeps the cache exact with respect to the
+// reference; f16 is llama.cpp's default and herd's (kernels/ops.h kv_store).
 //
 // Thread safety: none; owned by one context. Attention reads rows [0, n)
 // while the forward pass writes row n.. for new tokens (disjoint).
@@ -14,34 +16,39 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/dtype.h"
+
 namespace herd::kv {
 
 class KvCache {
  public:
   KvCache() = default;
-  KvCache(int64_t n_layers, int64_t n_ctx, int64_t kv_dim);
+  // kt, vt: DType::kF32 or kF16 (kernels::is_kv_type; checked by the caller).
+  KvCache(int64_t n_layers, int64_t n_ctx, int64_t kv_dim, DType kt = DType::kF32, DType vt = DType::kF32);
 
   int64_t n_ctx() const { return n_ctx_; }
   int64_t kv_dim() const { return kv_dim_; }
-  size_t bytes() const { return storage_.size() * sizeof(float); }
+  DType k_type() const { return kt_; }
+  DType v_type() const { return vt_; }
+  size_t bytes() const { return storage_.size(); }
 
-  float* k(int64_t layer) { return storage_.data() + (2 * layer) * layer_elems(); }
-  float* v(int64_t layer) { return storage_.data() + (2 * layer + 1) * layer_elems(); }
-  const float* k(int64_t layer) const { return storage_.data() + (2 * layer) * layer_elems(); }
-  const float* v(int64_t layer) const { return storage_.data() + (2 * layer + 1) * layer_elems(); }
+  void* k(int64_t layer) { return storage_.data() + layer * layer_bytes(); }
+  void* v(int64_t layer) { return storage_.data() + layer * layer_bytes() + k_bytes(); }
+  const void* k(int64_t layer) const { return storage_.data() + layer * layer_bytes(); }
+  const void* v(int64_t layer) const { return storage_.data() + layer * layer_bytes() + k_bytes(); }
 
   // Bytes a cache of this shape takes (the memory plan uses it before allocating).
-  static uint64_t bytes_for(int64_t n_layers, int64_t n_ctx, int64_t kv_dim) {
-    return 2ull * static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(n_ctx) *
-           static_cast<uint64_t>(kv_dim) * sizeof(float);
-  }
+  static uint64_t bytes_for(int64_t n_layers, int64_t n_ctx, int64_t kv_dim, DType kt = DType::kF32,
+                            DType vt = DType::kF32);
 
  private:
-  int64_t layer_elems() const { return n_ctx_ * kv_dim_; }
+  int64_t k_bytes() const;
+  int64_t layer_bytes() const;
   int64_t n_layers_ = 0;
   int64_t n_ctx_ = 0;
   int64_t kv_dim_ = 0;
-  std::vector<float> storage_;  // [n_layers, 2, n_ctx, kv_dim]
+  DType kt_ = DType::kF32, vt_ = DType::kF32;
+  std::vector<uint8_t> storage_;  // [n_layers] x (K [n_ctx, kv_dim] kt, V [n_ctx, kv_dim] vt)
 };
 
 }  // namespace herd::kv

@@ -34,7 +34,8 @@ LlamaBatch::LlamaBatch(const LlamaModel& model, kv::BlockPool& pool, int64_t max
   exec_.bf16 = xb_.data();
   exec_.bf16_elems = static_cast<int64_t>(xb_.size());
   scores_.assign(static_cast<size_t>(exec_.pool->size()),
-                 std::vector<float>(static_cast<size_t>(c_.n_heads / c_.n_kv_heads * max_seq_len)));
+                 std::vector<float>(static_cast<size_t>(
+                     kernels::attention_scratch_floats(c_.n_heads / c_.n_kv_heads, max_seq_len, c_.head_dim))));
 }
 
 // kernels::attention's arithmetic (the same attention_rows per token and KV
@@ -42,16 +43,19 @@ LlamaBatch::LlamaBatch(const LlamaModel& model, kv::BlockPool& pool, int64_t max
 void LlamaBatch::attention(int64_t il, int64_t T) {
   const int64_t H = c_.n_heads, KV = c_.n_kv_heads, hd = c_.head_dim;
   const int64_t group = H / KV;
-  const float* kc = kv_.k(il);
-  const float* vc = kv_.v(il);
+  const DType kt = kv_.k_type(), vt = kv_.v_type();
+  const auto* kc = static_cast<const uint8_t*>(kv_.k(il));
+  const auto* vc = static_cast<const uint8_t*>(kv_.v(il));
   exec_.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
     float* scores = scores_[static_cast<size_t>(worker)].data();
     for (int64_t task = b; task < e; ++task) {
       const int64_t t = task / KV, kvh = task % KV;
       kernels::KvRows kv;
-      kv.k = kc + kvh * hd;
-      kv.v = vc + kvh * hd;
+      kv.k = kc + kvh * hd * kernels::kv_elem_bytes(kt);
+      kv.v = vc + kvh * hd * kernels::kv_elem_bytes(vt);
       kv.stride = KV * hd;
+      kv.kt = kt;
+      kv.vt = vt;
       kv.blocks = table_[static_cast<size_t>(t)];
       kv.block_rows = kv_.block_size();
       const int64_t h0 = kvh * group;
@@ -71,13 +75,14 @@ void LlamaBatch::forward_layer(int64_t il, int64_t T) {
   kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
   kernels::rope(q_.data(), T, H, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
   kernels::rope(k_.data(), T, KV, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
-  float* kc = kv_.k(il);
-  float* vc = kv_.v(il);
+  const DType kt = kv_.k_type(), vt = kv_.v_type();
+  auto* kc = static_cast<uint8_t*>(kv_.k(il));
+  auto* vc = static_cast<uint8_t*>(kv_.v(il));
   for (int64_t t = 0; t < T; ++t) {
     const int64_t p = pos_[static_cast<size_t>(t)];
     const int64_t r = static_cast<int64_t>(table_[static_cast<size_t>(t)][p / bs]) * bs + p % bs;
-    std::copy(k_.begin() + t * kv_dim, k_.begin() + (t + 1) * kv_dim, kc + r * kv_dim);
-    std::copy(v_.begin() + t * kv_dim, v_.begin() + (t + 1) * kv_dim, vc + r * kv_dim);
+    kernels::kv_store(exec_, kt, k_.data() + t * kv_dim, kc + r * kv_dim * kernels::kv_elem_bytes(kt), kv_dim);
+    kernels::kv_store(exec_, vt, v_.data() + t * kv_dim, vc + r * kv_dim * kernels::kv_elem_bytes(vt), kv_dim);
   }
   attention(il, T);
   matmul(exec_, attn_.data(), T, L.wo, proj_.data());

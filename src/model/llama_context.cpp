@@ -14,9 +14,9 @@ namespace herd::model {
 using kernels::matmul;
 
 LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_batch,
-                           kernels::ExecContext exec)
+                           kernels::ExecContext exec, DType kv_k, DType kv_v)
     : model_(model), c_(model.config()), exec_(exec), n_ctx_(n_ctx), max_batch_(max_batch),
-      kv_(c_.n_layers, n_ctx, c_.n_kv_heads * c_.head_dim) {
+      kv_(c_.n_layers, n_ctx, c_.n_kv_heads * c_.head_dim, kv_k, kv_v) {
   const auto B = static_cast<size_t>(max_batch);
   x_.resize(B * c_.d_model);
   xn_.resize(B * c_.d_model);
@@ -36,7 +36,8 @@ LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_b
   exec_.bf16 = xb_.data();
   exec_.bf16_elems = static_cast<int64_t>(xb_.size());
   const int64_t group = c_.n_heads / c_.n_kv_heads;  // attention_rows scores a GQA group at once
-  scores_.assign(static_cast<size_t>(exec_.pool->size()), std::vector<float>(static_cast<size_t>(group * n_ctx)));
+  scores_.assign(static_cast<size_t>(exec_.pool->size()),
+                 std::vector<float>(static_cast<size_t>(kernels::attention_scratch_floats(group, n_ctx, c_.head_dim))));
   for (auto& s : scores_) score_ptrs_.push_back(s.data());
 }
 
@@ -75,11 +76,12 @@ void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {
   kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}});
   kernels::rope(q_.data(), T, H, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
   kernels::rope(k_.data(), T, KV, hd, pos_.data(), c_.inv_freq.data(), c_.rope_style);
-  float* kc = kv_.k(il);
-  float* vc = kv_.v(il);
-  std::copy(k_.begin(), k_.begin() + T * kv_dim, kc + n_past_ * kv_dim);
-  std::copy(v_.begin(), v_.begin() + T * kv_dim, vc + n_past_ * kv_dim);
-  kernels::attention(exec_, q_.data(), T, H, KV, hd, kc, vc, n_past_, score_ptrs_.data(), attn_.data());
+  const DType kt = kv_.k_type(), vt = kv_.v_type();
+  auto* kc = static_cast<uint8_t*>(kv_.k(il));
+  auto* vc = static_cast<uint8_t*>(kv_.v(il));
+  kernels::kv_store(exec_, kt, k_.data(), kc + n_past_ * kv_dim * kernels::kv_elem_bytes(kt), T * kv_dim);
+  kernels::kv_store(exec_, vt, v_.data(), vc + n_past_ * kv_dim * kernels::kv_elem_bytes(vt), T * kv_dim);
+  kernels::attention(exec_, q_.data(), T, H, KV, hd, kc, vc, kt, vt, n_past_, score_ptrs_.data(), attn_.data());
   matmul(exec_, attn_.data(), T, L.wo, proj_.data());
   tap("attn_out", proj_.data(), D);
   for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];

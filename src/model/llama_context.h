@@ -27,7 +27,10 @@ namespace herd::model {
 
 class LlamaContext {
  public:
-  LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_batch, kernels::ExecContext exec);
+  // kv_k, kv_v: the cache's key and value element types (kF32 or kF16,
+  // kernels::is_kv_type; the caller validates a user's choice).
+  LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_batch, kernels::ExecContext exec,
+               DType kv_k = DType::kF16, DType kv_v = DType::kF16);
 
   // Evaluates tokens at cache indices n_past() .. n_past()+T-1 (T <= max_batch)
   // and appends them to the cache. Writes logits [T, vocab] when all_logits,
@@ -73,7 +76,8 @@ class LlamaContext {
   // [T, longest K of a bf16-path weight] a matmul's activations rounded to
   // bf16 (exec_.bf16 points here); empty when no weight takes the bf16 path.
   std::vector<uint16_t> xb_;
-  std::vector<std::vector<float>> scores_;  // [workers][group * n_ctx] attention scratch
+  // [workers][attention_scratch_floats(group, n_ctx, head_dim)] attention scratch
+  std::vector<std::vector<float>> scores_;
   std::vector<float*> score_ptrs_;
 };
 

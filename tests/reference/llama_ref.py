@@ -7,7 +7,7 @@ uses only numpy and the standard library (run it with /usr/bin/python3, which ha
 
 Usage:
   /usr/bin/python3 tests/reference/llama_ref.py MODEL --tokens 128000,9906,1917 \\
-      [--pos-offset N] --logits-out ref.npy [--logits-last N] [--taps-out DIR]
+      [--pos-offset N] --logits-out ref.npy [--logits-last N] [--taps-out DIR] [--kv-type f32|f16]
 
   MODEL          a .gguf file (F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K tensors) or a
                  Hugging Face directory (config.json + model.safetensors or sharded with
@@ -26,6 +26,10 @@ Usage:
                  taps then have N rows too). With it, and attention computed in query chunks
                  (never the whole [H, T, T] score matrix at once), memory stays bounded for long
                  prompts: T ~ 8300 and one small layer need a few hundred MB.
+  --kv-type T    f16: the keys (after RoPE) and values are rounded to IEEE binary16, round to
+                 nearest even, before attention uses them, as herd's f16 KV cache stores them
+                 (`herd run -ctk f16 -ctv f16`, its default); f32 (default): kept in float64.
+                 Emulating the cache's rounding keeps compare.py's tolerance the f32 one.
   --taps-out DIR float32 .npy files, shape [T, ...], one per intermediate (names below); these
                  are the names `herd run --taps-out DIR` writes, for tests/reference/compare.py.
                  DIR also gets ref_meta.json (dimensions, tokens), which compare.py reads.
@@ -100,7 +104,7 @@ def attention(q, k, v, tap=lambda x: None):
     return out
 
 
-def forward(m, tokens, pos0=0, tap=lambda name, x: None, last=None):
+def forward(m, tokens, pos0=0, tap=lambda name, x: None, last=None, kv_type="f32"):
     """m: Model; tokens: list of T ids at positions pos0..pos0+T-1. Returns logits [T, V], or
     only those of the last `last` positions [last, V] (the final norm and LM head then run on
     those rows only; the result_norm and logits taps get the same rows)."""
@@ -119,6 +123,9 @@ def forward(m, tokens, pos0=0, tap=lambda name, x: None, last=None):
         k = m.linear(h, b + "attn_k.weight").reshape(T, KV, hd)  # [T, KV, hd]
         v = m.linear(h, b + "attn_v.weight").reshape(T, KV, hd)  # [T, KV, hd]
         q, k = rope(q, cos, sin), rope(k, cos, sin)           # v is not rotated
+        if kv_type == "f16":                                  # what an f16 KV cache holds
+            k = k.astype(np.float16).astype(np.float64)
+            v = v.astype(np.float16).astype(np.float64)
         k = np.repeat(k, H // KV, axis=1)                     # [T, H, hd]: head h uses kv h//rep
         v = np.repeat(v, H // KV, axis=1)                     # [T, H, hd]
         # scores [H, T, T] (query i, key j; j > i masked), tapped in query chunks: only their
@@ -305,6 +312,8 @@ def main(argv=None):
     ap.add_argument("--logits-last", type=int, default=None, metavar="N",
                     help="only the last N positions' logits, [N, V] (default: all)")
     ap.add_argument("--taps-out", help="directory for float32 .npy taps + ref_meta.json")
+    ap.add_argument("--kv-type", choices=["f32", "f16"], default="f32",
+                    help="f16: round keys and values as herd's f16 KV cache stores them")
     args = ap.parse_args(argv)
 
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
@@ -326,7 +335,7 @@ def main(argv=None):
             np.save(os.path.join(args.taps_out, name + ".npy"), x.astype(np.float32))
     if args.taps_out:
         os.makedirs(args.taps_out, exist_ok=True)
-    logits = forward(m, tokens, args.pos_offset, tap, last=args.logits_last)  # [T or N, V]
+    logits = forward(m, tokens, args.pos_offset, tap, last=args.logits_last, kv_type=args.kv_type)  # [T or N, V]
     if args.taps_out:
         score_rms = {l: math.sqrt(ss / n) for l, (ss, n) in score_sq.items()}  # RMS of all chunks
         meta = dict(D=m.D, L=m.L, F=m.F, H=m.H, KV=m.KV, hd=m.hd, V=m.V, eps=m.eps,

@@ -48,10 +48,11 @@ herd_logits() {  # MODEL OUT TOKENS [extra herd args...]
 # (compare.py --act-quant bf16, ~4x the f32 tolerance here) would leave the negative control
 # failing by only 2-4x its tolerance instead of the required 10x. The bf16 path is checked
 # against the reference by check_models.py. ISA: the best this host has below avx512bf16.
+# The KV cache is f32 for the same reason (f16's rounding is checked by check_models.py).
 F32_ISA=()
 for isa in avx512vnni avx512 avx2; do
   if "$HERD" run -m "$TMP/tiny.gguf" --tokens 128000 -n 0 --isa "$isa" >/dev/null 2>&1; then
-    F32_ISA=(--isa "$isa")
+    F32_ISA=(--isa "$isa" -ctk f32 -ctv f32)
     break
   fi
 done

@@ -1,0 +1,213 @@
+// AVX2 + FMA + F16C attention_rows (kernels/ops.h gives the arithmetic it
+// follows), for CPUs without AVX-512: the g query heads of one GQA group are
+// scored, softmaxed and summed over the keys together, each key and value row
+// of a block held in L1 for the whole group.
+//
+//   scores: for 8 keys at a time, each query row forms one 8-lane partial dot
+//     vector per key (hd / 8 FMAs) and the 8 vectors are reduced together by a
+//     hadd tree (7 hadds, 2 lane permutes, 1 add for 8 dots); then the f32
+//     multiply by scale. Each score's arithmetic depends only on its query and
+//     key rows, never on g, n or the key's place in a block.
+//   softmax: exp in f32 by exp_ps below (tested within 2 u in kernels_test.cpp's
+//     ExpPsWithinBound), the sum in double lanes.
+//   values: out += fl(e_j * inv) v_j for 2 rows x 32 columns held in 8 ymm
+//     accumulators (13 of the 16 registers with the 4 value loads and the
+//     broadcast weight), each v_j chunk loaded once for both rows.
+// Keys and values are f32 or f16 (each its own template parameter); f16 rows
+// are widened with vcvtph2ps as they are loaded (exact).
+// hd must be a multiple of 32 and paged blocks a multiple of 8 rows (the
+// table says so; attention_rows otherwise takes the generic path).
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/kernel_table.h"
+
+namespace herd::kernels::avx2 {
+namespace {
+
+// ln(2^-126): below it exp(x) is under the least normal f32.
+constexpr float kExpMin = -87.33654475f;
+
+// exp(x) for f32 x <= 0 (and -inf): Cephes' expf polynomial on
+// r = x - n ln2 (|r| <= ln2 / 2, ln2 split hi + lo), scaled by 2^n built in
+// the exponent field (n >= -126 after the clamp, so 2^n is a normal f32; the
+// final product may round into the subnormals, correctly). x < kExpMin gives
+// 0: the exact value is below 2^-126 there.
+inline __m256 exp_ps(__m256 x) {
+  const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(kExpMin), _CMP_LT_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(kExpMin));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(tiny, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+
+// 8 cache elements as f32.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// v[0..7] -> lanes: out[i] = sum of the 8 lanes of v[i]. After two hadd
+// levels u0 = [v0..v3 sums of lanes 0-3 | the same of lanes 4-7] (u1: v4..v7);
+// the 128-bit halves then add across.
+inline __m256 reduce8(const __m256* v) {
+  const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Scores of one row against keys j0..j0+nk-1 (nk <= 8, all in one contiguous
+// run starting at k0), times scale, into s[0..nk).
+template <typename KT>
+inline void score_block(const float* q, int64_t hd, const KT* k0, int64_t stride, int nk, float scale, float* s) {
+  __m256 v[8];
+  for (int i = 0; i < 8; ++i) {
+    __m256 a = _mm256_setzero_ps();
+    if (i < nk) {
+      const KT* kr = k0 + i * stride;
+      for (int64_t c = 0; c < hd; c += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), load8(kr + c), a);
+    }
+    v[i] = a;
+  }
+  const __m256 d = _mm256_mul_ps(reduce8(v), _mm256_set1_ps(scale));
+  if (nk == 8) {
+    _mm256_storeu_ps(s, d);
+  } else {
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, d);
+    std::memcpy(s, tmp, static_cast<size_t>(nk) * sizeof(float));
+  }
+}
+
+// Prefetches `rows` rows of `cols` elements, `stride` elements apart (one
+// prefetch per 64-byte line).
+template <typename T>
+inline void prefetch_rows(const T* p, int64_t stride, int64_t rows, int64_t cols) {
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; c += kLine) _mm_prefetch(reinterpret_cast<const char*>(p + r * stride + c), _MM_HINT_T0);
+}
+
+// The first row of the run of keys starting at j (a multiple of 8), which lies
+// in one cache block.
+template <typename T>
+inline const T* run_at(const void* base, const KvRows& kv, int64_t j) { return static_cast<const T*>(base) + kv.row(j); }
+
+// out[rows][32-column chunk c0] = sum_j p[r][j] v_j[c0..c0+31] for RR rows.
+template <int RR, typename VT>
+void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float* out, int64_t hd) {
+  __m256 acc[RR][4];
+  for (int r = 0; r < RR; ++r)
+    for (int c = 0; c < 4; ++c) acc[r][c] = _mm256_setzero_ps();
+  for (int64_t j0 = 0; j0 < n; j0 += 8) {
+    const int nk = static_cast<int>(n - j0 < 8 ? n - j0 : 8);
+    const VT* v0 = run_at<VT>(kv.v, kv, j0) + c0;
+    if (j0 + 8 < n) prefetch_rows(run_at<VT>(kv.v, kv, j0 + 8) + c0, kv.stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, 32);
+    for (int jj = 0; jj < nk; ++jj) {
+      const VT* vr = v0 + jj * kv.stride;
+      const __m256 x0 = load8(vr), x1 = load8(vr + 8), x2 = load8(vr + 16), x3 = load8(vr + 24);
+      for (int r = 0; r < RR; ++r) {
+        const __m256 w = _mm256_broadcast_ss(p + r * n + j0 + jj);
+        acc[r][0] = _mm256_fmadd_ps(w, x0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(w, x1, acc[r][1]);
+        acc[r][2] = _mm256_fmadd_ps(w, x2, acc[r][2]);
+        acc[r][3] = _mm256_fmadd_ps(w, x3, acc[r][3]);
+      }
+    }
+  }
+  for (int r = 0; r < RR; ++r)
+    for (int c = 0; c < 4; ++c) _mm256_storeu_ps(out + r * hd + c0 + 8 * c, acc[r][c]);
+}
+
+// Row s[0..n): s = fl(exp(s - max) * fl(1 / sum)), the sum in double.
+void softmax_row(float* s, int64_t n) {
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + j));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, mx);
+  float m = lanes[0];
+  for (int i = 1; i < 8; ++i) m = lanes[i] > m ? lanes[i] : m;
+  for (int64_t t = j; t < n; ++t) m = s[t] > m ? s[t] : m;
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+  auto add = [&](__m256 e) {
+    sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  };
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    _mm256_storeu_ps(s + j, e);
+    add(e);
+  }
+  if (j < n) {  // the tail through a buffer padded with -inf (exp 0)
+    alignas(32) float tail[8];
+    const int64_t nt = n - j;
+    for (int i = 0; i < 8; ++i) tail[i] = i < nt ? s[j + i] : -INFINITY;
+    const __m256 e = exp_ps(_mm256_sub_ps(_mm256_load_ps(tail), vm));
+    _mm256_store_ps(tail, e);
+    std::memcpy(s + j, tail, static_cast<size_t>(nt) * sizeof(float));
+    add(e);
+  }
+  alignas(32) double d[4];
+  _mm256_store_pd(d, _mm256_add_pd(sum0, sum1));
+  const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / ((d[0] + d[1]) + (d[2] + d[3]))));
+  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), inv));
+  const float inv1 = _mm256_cvtss_f32(inv);
+  for (; j < n; ++j) s[j] *= inv1;
+}
+
+template <typename KT, typename VT>
+void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
+                 float* out) {
+  // Scores: key blocks of 8 (a paged block holds a whole number of them),
+  // the next block's rows prefetched while this one is scored (the rows of
+  // one KV head are strided: every KV head's row lies in between).
+  for (int64_t j0 = 0; j0 < n; j0 += 8) {
+    const int nk = static_cast<int>(n - j0 < 8 ? n - j0 : 8);
+    const KT* k0 = run_at<KT>(kv.k, kv, j0);
+    if (j0 + 8 < n) prefetch_rows(run_at<KT>(kv.k, kv, j0 + 8), kv.stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, hd);
+    for (int64_t r = 0; r < g; ++r) score_block(q + r * hd, hd, k0, kv.stride, nk, scale, scratch + r * n + j0);
+  }
+  for (int64_t r = 0; r < g; ++r) softmax_row(scratch + r * n, n);
+  // Values: up to 2 rows x 32 columns per pass over the value rows.
+  for (int64_t c0 = 0; c0 < hd; c0 += 32) {
+    int64_t r = 0;
+    for (; r + 2 <= g; r += 2) values_chunk<2, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd);
+    if (r < g) values_chunk<1, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd);
+  }
+}
+
+void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
+               float* out) {
+  const bool k16 = kv.kt == DType::kF16, v16 = kv.vt == DType::kF16;
+  if (k16 && v16) return attn_rows_t<uint16_t, uint16_t>(q, g, hd, kv, n, scale, scratch, out);
+  if (k16) return attn_rows_t<uint16_t, float>(q, g, hd, kv, n, scale, scratch, out);
+  if (v16) return attn_rows_t<float, uint16_t>(q, g, hd, kv, n, scale, scratch, out);
+  attn_rows_t<float, float>(q, g, hd, kv, n, scale, scratch, out);
+}
+
+}  // namespace
+
+void fill_table_attention(KernelTable* t) {
+  t->attn_rows = attn_rows;
+  t->attn_hd_multiple = 32;
+  t->attn_block_multiple = 8;
+}
+
+void exp8_for_test(const float* x, float* y) { _mm256_storeu_ps(y, exp_ps(_mm256_loadu_ps(x))); }
+
+}  // namespace herd::kernels::avx2
