@@ -15,8 +15,9 @@
 //      anything else being sampled at the same time.
 // Defaults are Meta's generation defaults (temperature 0.6, top_p 0.9).
 //
-// Cost: O(V) per draw at temperature > 0 without top-k (a softmax and a
-// radix sort of the vocabulary by probability), O(V log k) with top-k.
+// Cost: O(V) per draw at temperature > 0 without top-k (a softmax, then
+// either a radix selection of the token (no top-p/min-p) or a radix sort of
+// only the buckets of p that top-p / min-p keep), O(V log k) with top-k.
 //
 // Thread safety: a Sampler is owned by one sequence. sample() does not
 // allocate after the first call (buffers are reused). Different Samplers may
@@ -65,6 +66,16 @@ class Sampler {
   };
   // cand_ (in ascending id order) sorted by descending p, ties by ascending id.
   void sort_by_p();
+  // keys_[0..n) (packed order keys) sorted; cand_[0..n) rewritten from them.
+  void sort_keys(size_t n);
+  // Sorts into cand_[0..m) the first m candidates of the by-p order, m large
+  // enough that their mass exceeds need_mass (>= 1: all) and every candidate
+  // with p >= floor is among them; returns m. cand_[m..) holds the other
+  // candidates, in no particular order.
+  size_t sort_prefix(double need_mass, float floor);
+  // Draws from the whole distribution (no top-k/top-p/min-p) walking the by-p
+  // order with r = u * total mass, by radix selection instead of a sort.
+  int32_t draw_full(double u);
   SamplingParams p_;
   Rng rng_;
   uint64_t step_ = 0;

@@ -286,9 +286,13 @@ TEST(Sampler, DrawsDoNotDependOnOtherSamplers) {
 }
 
 // The draw as the chain defines it, with a plain std::sort by (p desc, id asc):
-// the spec the sampler's radix sort must reproduce exactly (same token for the
-// same counter-based draw, not merely the same distribution).
-int32_t reference_draw(const std::vector<float>& logits, float temperature, float top_p, Rng& rng) {
+// the spec the sampler's radix sort and selections must reproduce exactly
+// (same token for the same counter-based draw, not merely the same
+// distribution). Without top-p and min-p the sampler adds the masses in
+// bucket order rather than this walk's order, so a draw landing within
+// ~1e-16 of a boundary could differ; no draw here does.
+int32_t reference_draw(const std::vector<float>& logits, float temperature, float top_p, Rng& rng,
+                       float min_p = 0.0f) {
   struct C {
     int32_t id;
     float logit, p;
@@ -315,6 +319,11 @@ int32_t reference_draw(const std::vector<float>& logits, float temperature, floa
       cum += c[i].p;
     }
     keep = std::max<size_t>(1, i);
+  }
+  if (min_p > 0.0f) {
+    size_t i = 1;
+    while (i < keep && c[i].p >= min_p * c[0].p) ++i;
+    keep = i;
   }
   double mass = 0;
   for (size_t i = 0; i < keep; ++i) mass += c[i].p;
@@ -348,6 +357,34 @@ TEST(Sampler, RadixOrderEqualsComparisonSort) {
       ASSERT_EQ(s.sample(logits, {}), reference_draw(logits, p.temperature, top_p, ref))
           << "draw " << i << ", top_p " << top_p;
   }
+}
+
+// The full Llama 3 vocabulary with logits like a model's (normal, std 3, a
+// few large outliers): the selections (top-p and min-p sort only the buckets
+// they keep; plain sampling walks by radix selection) give the reference's
+// token on every draw.
+TEST(Sampler, SelectionEqualsFullSortOnTheLlamaVocabulary) {
+  Rng gen(17, 0);
+  std::vector<std::vector<float>> rows(4, std::vector<float>(128256));
+  for (auto& row : rows) {
+    for (float& l : row) l = static_cast<float>(3.0 * gen.next_normal());
+    for (int k = 0; k < 5; ++k) row[gen.next_u64() % row.size()] += 12.0f;
+  }
+  for (float top_p : {1.0f, 0.95f, 0.5f})
+    for (float min_p : {0.0f, 0.05f}) {
+      SamplingParams p = plain();
+      p.top_p = top_p;
+      p.min_p = min_p;
+      p.temperature = 1.0f;
+      p.seed = 9;
+      Sampler s(p);
+      Rng ref(p.seed, p.stream);
+      for (int i = 0; i < 20; ++i) {
+        const std::vector<float>& row = rows[static_cast<size_t>(i) % rows.size()];
+        ASSERT_EQ(s.sample(row, {}), reference_draw(row, p.temperature, top_p, ref, min_p))
+            << "draw " << i << ", top_p " << top_p << ", min_p " << min_p;
+      }
+    }
 }
 
 // --------------------------------------------------------------------------

@@ -60,6 +60,17 @@ grep -q "stop: prompt only" <<<"$out" && pass "-n 0 only processes the prompt" |
 shape="$(/usr/bin/python3 -c "import numpy as np; print(np.load('$tmp/l.npy').shape)")"
 [ "$shape" == "(3, 128256)" ] && pass "logits-out shape $shape" || fail "logits-out shape" "$shape"
 
+# KV cache types: f16 by default, f32 on request; inspect's plan halves with f16.
+out="$("$HERD" run -m "$m" --tokens 128000,9906 -n 2 --temp 0 2>&1 >/dev/null)"
+grep -q "KV f16/f16" <<<"$out" && pass "the KV cache is f16 by default" || fail "default KV cache type" "$out"
+out="$("$HERD" run -m "$m" --tokens 128000,9906 -n 2 --temp 0 -ctk f32 --cache-type-v f32 2>&1 >/dev/null)"
+grep -q "KV f32/f32" <<<"$out" && pass "-ctk/--cache-type-v f32" || fail "-ctk f32" "$out"
+kv16="$("$HERD" inspect "$m" --no-tensors | grep -o 'KV cache (f16/f16) *[0-9.]* MiB per token' | grep -o '[0-9.]* MiB')"
+kv32="$("$HERD" inspect "$m" --no-tensors -ctk f32 -ctv f32 | grep -o 'KV cache (f32/f32) *[0-9.]* MiB per token' | grep -o '[0-9.]* MiB')"
+/usr/bin/python3 -c "import sys; a, b = float('${kv16% MiB}'), float('${kv32% MiB}'); sys.exit(0 if a > 0 and abs(2 * a - b) < 1e-3 else 1)" 2>/dev/null \
+  && pass "inspect: f16 KV is half of f32 ($kv16 vs $kv32 per token)" || fail "inspect KV plan" "'$kv16' '$kv32'"
+expect_err "bad KV cache type" "cache-type-k" "$HERD" run -m "$m" -p x -ctk q9
+
 # inspect and tokenize
 out="$("$HERD" inspect "$m" 2>&1)"
 grep -q "memory plan" <<<"$out" && grep -q "blk.1.ffn_down.weight" <<<"$out" && grep -q "q6_k" <<<"$out" \
