@@ -92,20 +92,6 @@ inline void score_block(const float* q, int64_t hd, const KT* k0, int64_t stride
   }
 }
 
-// Prefetches `rows` rows of `cols` elements, `stride` elements apart (one
-// prefetch per 64-byte line).
-template <typename T>
-inline void prefetch_rows(const T* p, int64_t stride, int64_t rows, int64_t cols) {
-  constexpr int64_t kLine = 64 / sizeof(T);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; c += kLine) _mm_prefetch(reinterpret_cast<const char*>(p + r * stride + c), _MM_HINT_T0);
-}
-
-// The first row of the run of keys starting at j (a multiple of 8), which lies
-// in one cache block.
-template <typename T>
-inline const T* run_at(const void* base, const KvRows& kv, int64_t j) { return static_cast<const T*>(base) + kv.row(j); }
-
 // out[rows][32-column chunk c0] = sum_j p[r][j] v_j[c0..c0+31] for RR rows.
 template <int RR, typename VT>
 void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float* out, int64_t hd) {
@@ -114,8 +100,8 @@ void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm256_setzero_ps();
   for (int64_t j0 = 0; j0 < n; j0 += 8) {
     const int nk = static_cast<int>(n - j0 < 8 ? n - j0 : 8);
-    const VT* v0 = run_at<VT>(kv.v, kv, j0) + c0;
-    if (j0 + 8 < n) prefetch_rows(run_at<VT>(kv.v, kv, j0 + 8) + c0, kv.stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, 32);
+    const VT* v0 = kv.at<VT>(kv.v, j0) + c0;
+    if (j0 + 8 < n) prefetch_rows(kv.at<VT>(kv.v, j0 + 8) + c0, kv.stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, 32);
     for (int jj = 0; jj < nk; ++jj) {
       const VT* vr = v0 + jj * kv.stride;
       const __m256 x0 = load8(vr), x1 = load8(vr + 8), x2 = load8(vr + 16), x3 = load8(vr + 24);
@@ -178,8 +164,8 @@ void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_
   // one KV head are strided: every KV head's row lies in between).
   for (int64_t j0 = 0; j0 < n; j0 += 8) {
     const int nk = static_cast<int>(n - j0 < 8 ? n - j0 : 8);
-    const KT* k0 = run_at<KT>(kv.k, kv, j0);
-    if (j0 + 8 < n) prefetch_rows(run_at<KT>(kv.k, kv, j0 + 8), kv.stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, hd);
+    const KT* k0 = kv.at<KT>(kv.k, j0);
+    if (j0 + 8 < n) prefetch_rows(kv.at<KT>(kv.k, j0 + 8), kv.stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, hd);
     for (int64_t r = 0; r < g; ++r) score_block(q + r * hd, hd, k0, kv.stride, nk, scale, scratch + r * n + j0);
   }
   for (int64_t r = 0; r < g; ++r) softmax_row(scratch + r * n, n);

@@ -49,7 +49,22 @@ struct KvRows {
   int64_t row(int64_t j) const {
     return blocks == nullptr ? j * stride : (static_cast<int64_t>(blocks[j / block_rows]) * block_rows + j % block_rows) * stride;
   }
+  // Row j of k or v (`base`) as elements of T (float or uint16_t for f16).
+  template <typename T>
+  const T* at(const void* base, int64_t j) const {
+    return static_cast<const T*>(base) + row(j);
+  }
 };
+
+// Prefetches `rows` rows of `cols` elements, `stride` elements apart, one
+// prefetch per 64-byte line (the attention kernels: one KV head's rows are
+// strided, too irregular for the hardware prefetcher at long context).
+template <typename T>
+inline void prefetch_rows(const T* p, int64_t stride, int64_t rows, int64_t cols) {
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; c += kLine) __builtin_prefetch(p + r * stride + c, 0, 3);
+}
 
 // f32 -> f16 (IEEE binary16), round to nearest even, as base/half.h
 // f32_to_f16 (NaN stays NaN, overflow gives infinity): dst[i] = f16(src[i]).
@@ -177,6 +192,7 @@ namespace avx2 {
 void fill_table(KernelTable* t);     // overrides the entries it accelerates
 void fill_table_q8(KernelTable* t);  // kernels_q8_avx2.cpp
 void fill_table_attention(KernelTable* t);     // attention_avx2.cpp
+void fill_table_r8(KernelTable* t);            // kernels_r8_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 }
 namespace avx512 {

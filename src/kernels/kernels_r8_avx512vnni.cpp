@@ -1,26 +1,11 @@
 // AVX-512 VNNI tile kernels for the row-interleaved r8 weight layouts
-// (tensor/repack_r8.h; TileDotQ8R8Fn in kernel_table.h).
-//
-// A 256-bit register holds 4 elements of each of 8 rows, one 32-bit lane per
-// row. For a 32-element block, 8 such registers (element groups 4i..4i+3)
-// meet the 8 matching broadcast groups of 4 activation bytes in 8 vpdpbusd,
-// and lane j ends holding row j's exact integer sum over the block. One
-// conversion and one FMA with the 8 rows' scale products (d_w * d_x) then add
-// the block to the f32 accumulator of that token: 8 rows per FMA instead of
-// the file layout's one row per FMA plus a final horizontal sum, and the
-// output of 8 rows is one 8-float store. The weights of a block are unpacked
-// once and used for every token of the register tile (up to 8 tokens: 8
-// accumulators + 8 operands + scales fit the 32 ymm registers).
-//
-// Offsets (q - 8 for Q4_0, the stored q + 128 of Q8_0, q - 32 of Q6_K) are
-// folded into the integer start value, as in kernels_avx512vnni.cpp; Q4_K's
-// min term is a second FMA with the block's activation sum s. Every output is
-// the same sequence of operations whatever the tile shape, so prefill and
-// decode are bit-identical; the error bound is the file-layout kernels' (fewer
-// roundings: no lane split, no horizontal sum).
+// (tensor/repack_r8.h; TileDotQ8R8Fn in kernel_table.h): kernels/tile_r8_inl.h
+// with vpdpbusd as the 4-byte dot. Up to 8 tokens per register tile: 8
+// accumulators + 8 operands + scales fit the 32 ymm registers.
 #include <immintrin.h>
 
 #include <cstring>
+#include <utility>
 
 #include "kernels/kernel_table.h"
 #include "tensor/repack_r8.h"
@@ -28,201 +13,19 @@
 namespace herd::kernels::avx512vnni {
 namespace {
 
-__attribute__((always_inline)) inline __m256i bcast4(const int8_t* p) {  // 4 activation bytes into every lane
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
+constexpr int kTT = 8;
+
+__attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i x) {
+  return _mm256_dpbusd_epi32(a, u, x);
 }
 
-inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb);
 
-inline __m256 f16x8(const uint8_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
+#include "kernels/tile_r8_inl.h"
 
-// 8 u8 or i8 values (one per row) as 8 f32.
-inline __m256 u8x8(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-}
-inline __m256 i8x8(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-}
-
-// Sum of the first 16 quantized activations of a block (s - this: the other 16).
-inline int32_t half_sum(const int8_t* qs) {
-  const __m128i v = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)), _mm_set1_epi8(-128));
-  const __m128i s = _mm_sad_epu8(v, _mm_setzero_si128());  // sums of q + 128 in two 64-bit halves
-  return _mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4) - 16 * 128;
-}
-
-// Sum of 8 dpbusd (operands q[0..7] with activation groups 0..7) from start:
-// one chain per token; the tile's tokens are the independent chains.
-__attribute__((always_inline)) inline __m256i block_isum(__m256i a, const __m256i* q, const int8_t* xq) {
-  a = _mm256_dpbusd_epi32(a, q[0], bcast4(xq));
-  a = _mm256_dpbusd_epi32(a, q[1], bcast4(xq + 4));
-  a = _mm256_dpbusd_epi32(a, q[2], bcast4(xq + 8));
-  a = _mm256_dpbusd_epi32(a, q[3], bcast4(xq + 12));
-  a = _mm256_dpbusd_epi32(a, q[4], bcast4(xq + 16));
-  a = _mm256_dpbusd_epi32(a, q[5], bcast4(xq + 20));
-  a = _mm256_dpbusd_epi32(a, q[6], bcast4(xq + 24));
-  return _mm256_dpbusd_epi32(a, q[7], bcast4(xq + 28));
-}
-
-// Per format: Unit bytes/elements, and block(p, b, q, ...) unpacks block b.
-struct Q4_0 {
-  static constexpr int64_t kUnitElems = 32, kUnitBytes = 144;
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
-    const uint8_t* p = gp + b * kUnitBytes;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256i q[8];
-    #pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {
-      const __m256i v = load(p + 16 + 32 * c);
-      q[c] = _mm256_and_si256(v, m4);
-      q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-    }
-    const __m256 dw = f16x8(p);
-    #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) {
-      const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = block_isum(_mm256_set1_epi32(-8 * xb.s), q, xb.qs);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
-    }
-  }
-};
-
-struct Q8_0 {
-  static constexpr int64_t kUnitElems = 32, kUnitBytes = 272;
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
-    const uint8_t* p = gp + b * kUnitBytes;
-    __m256i q[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) q[i] = load(p + 16 + 32 * i);  // stored as q + 128
-    const __m256 dw = f16x8(p);
-    #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) {
-      const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = block_isum(_mm256_set1_epi32(-128 * xb.s), q, xb.qs);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
-    }
-  }
-};
-
-struct Q4_K {
-  static constexpr int64_t kUnitElems = 256, kUnitBytes = 1184;
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
-    const uint8_t* p = gp + (b >> 3) * kUnitBytes;
-    const int k = static_cast<int>(b & 7);
-    const __m128i shift = _mm_cvtsi32_si128(4 * (k & 1));
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const uint8_t* qs = p + 160 + 32 * 8 * (k >> 1);
-    __m256i q[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) q[i] = _mm256_and_si256(_mm256_srl_epi16(load(qs + 32 * i), shift), m4);
-    // Exact f32 products: 11-bit d times a 6-bit scale.
-    const __m256 dsc = _mm256_mul_ps(f16x8(p), u8x8(p + 32 + 8 * k));
-    const __m256 dmn = _mm256_mul_ps(f16x8(p + 16), u8x8(p + 96 + 8 * k));
-    #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) {
-      const BlockQ8& xb = x[t * xs + b];
-      const __m256 dx = _mm256_set1_ps(xb.d);
-      const __m256i isum = block_isum(_mm256_setzero_si256(), q, xb.qs);
-      const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, dx), acc[t]);
-      acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(xb.s)), _mm256_mul_ps(dmn, dx), a);
-    }
-  }
-};
-
-struct Q6_K {
-  static constexpr int64_t kUnitElems = 256, kUnitBytes = 1680;
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
-    const uint8_t* p = gp + (b >> 3) * kUnitBytes;
-    const int k = static_cast<int>(b & 7), n = k >> 2, g = k & 3;
-    const __m128i lo_shift = _mm_cvtsi32_si128(4 * (g >> 1)), hi_shift = _mm_cvtsi32_si128(2 * g);
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
-    const uint8_t* ql = p + 144 + 32 * (16 * n + 8 * (g & 1));
-    const uint8_t* qh = p + 144 + 1024 + 32 * (8 * n);
-    __m256i q[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-      const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(load(ql + 32 * i), lo_shift), m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(load(qh + 32 * i), hi_shift), m2);
-      q[i] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-    }
-    const __m256 d = f16x8(p);
-    const __m256 dsc0 = _mm256_mul_ps(d, i8x8(p + 16 + 8 * (8 * n + 2 * g)));  // exact: 11 x 8 bits
-    const __m256 dsc1 = _mm256_mul_ps(d, i8x8(p + 16 + 8 * (8 * n + 2 * g + 1)));
-    #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) {
-      const BlockQ8& xb = x[t * xs + b];
-      const __m256 dx = _mm256_set1_ps(xb.d);
-      const int32_t s0 = half_sum(xb.qs);
-      // Halves of 16 elements (groups 0-3, 4-7), each with its own scale.
-      __m256i i0 = _mm256_dpbusd_epi32(_mm256_set1_epi32(-32 * s0), q[0], bcast4(xb.qs));
-      __m256i i1 = _mm256_dpbusd_epi32(_mm256_set1_epi32(-32 * (xb.s - s0)), q[4], bcast4(xb.qs + 16));
-      #pragma GCC unroll 3
-      for (int i = 1; i < 4; ++i) {
-        i0 = _mm256_dpbusd_epi32(i0, q[i], bcast4(xb.qs + 4 * i));
-        i1 = _mm256_dpbusd_epi32(i1, q[i + 4], bcast4(xb.qs + 16 + 4 * i));
-      }
-      const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(dsc0, dx), acc[t]);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(dsc1, dx), a);
-    }
-  }
-};
-
-// 4 KB ahead: of 576 B, 2, 4 and 8 KB, the best decode figures on the
-// development host (1B Q4_0, 1 and 2 threads; noisy, docs/kernels.md).
-constexpr int64_t kPrefetchBytes = 4096;
-
-// One group of 8 rows times TT tokens over all nb blocks.
-template <class F, int TT>
-void group_tile(const uint8_t* gp, const BlockQ8* x, int64_t xs, int64_t nb, float* out, int64_t os) {
-  __m256 acc[TT];
-  #pragma GCC unroll 8
-  for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
-  const int64_t blocks_per_unit = F::kUnitElems / 32;
-  for (int64_t b = 0; b < nb; ++b) {
-    // The stream of one group is contiguous: every cache line of the unit
-    // kPrefetchBytes ahead is prefetched, so decode keeps enough reads in
-    // flight to cover DRAM latency (docs/kernels.md).
-    if (b % blocks_per_unit == 0) {
-      const uint8_t* ahead = gp + (b / blocks_per_unit) * F::kUnitBytes + kPrefetchBytes;
-      for (int64_t o = 0; o < F::kUnitBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + o), _MM_HINT_T0);
-    }
-    F::template block<TT>(gp, b, x, xs, acc);
-  }
-  #pragma GCC unroll 8
-  for (int t = 0; t < TT; ++t) _mm256_storeu_ps(out + t * os, acc[t]);
-}
-
-template <class F>
-void tile_r8(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, int64_t n_tok, int64_t K, float* out,
-             int64_t os) {
-  constexpr int kTT = 8;
-  const int64_t nb = K / 32, gb = K / F::kUnitElems * F::kUnitBytes;
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const uint8_t* gp = w + g * gb;
-    float* o = out + 8 * g;
-    int64_t t = 0;
-    for (; t + kTT <= n_tok; t += kTT) group_tile<F, kTT>(gp, x + t * xs, xs, nb, o + t * os, os);
-    const BlockQ8* xt = x + t * xs;
-    float* ot = o + t * os;
-    switch (n_tok - t) {
-      case 7: group_tile<F, 7>(gp, xt, xs, nb, ot, os); break;
-      case 6: group_tile<F, 6>(gp, xt, xs, nb, ot, os); break;
-      case 5: group_tile<F, 5>(gp, xt, xs, nb, ot, os); break;
-      case 4: group_tile<F, 4>(gp, xt, xs, nb, ot, os); break;
-      case 3: group_tile<F, 3>(gp, xt, xs, nb, ot, os); break;
-      case 2: group_tile<F, 2>(gp, xt, xs, nb, ot, os); break;
-      case 1: group_tile<F, 1>(gp, xt, xs, nb, ot, os); break;
-      default: break;
-    }
-  }
+// Q8_0 is stored as q + 128 (u8): the offset folds into the start value.
+__attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb) {
+  return block_isum(_mm256_set1_epi32(-128 * xb.s), q, xb.qs);
 }
 
 }  // namespace

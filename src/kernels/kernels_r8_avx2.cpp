@@ -1,0 +1,56 @@
+// AVX2 tile kernels for the row-interleaved r8 weight layouts
+// (tensor/repack_r8.h; TileDotQ8R8Fn in kernel_table.h): kernels/tile_r8_inl.h
+// with the 4-byte dot built from vpmaddubsw (u8 x s8 pairs -> s16) and
+// vpmaddwd (pairs -> s32), for CPUs without AVX512_VNNI.
+//
+// Exactness: vpmaddubsw saturates a pair sum beyond 2^15 - 1. The r8 operands
+// are Q4_0 and Q4_K nibbles (<= 15) and Q6_K's 6-bit values (<= 63) against
+// activations |x| <= 127: at most 2 * 63 * 127 = 16002, exact. Q8_0 is stored
+// as q + 128 (up to 255, which could saturate), so its block sum undoes the
+// offset and uses the sign trick instead: |q| (u8, <= 128) against x with q's
+// sign (vpsignb), at most 2 * 128 * 127 = 32512, exact. The integer sums are
+// therefore the VNNI kernels' bit for bit, and so is every output.
+//
+// 4 tokens per register tile: 4 accumulators + 8 block operands + the
+// broadcast activations and constants fill the 16 ymm registers.
+#include <immintrin.h>
+
+#include <cstring>
+#include <utility>
+
+#include "kernels/kernel_table.h"
+#include "tensor/repack_r8.h"
+
+namespace herd::kernels::avx2 {
+namespace {
+
+constexpr int kTT = 4;
+
+__attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i x) {
+  return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
+}
+
+inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb);
+
+#include "kernels/tile_r8_inl.h"
+
+__attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb) {
+  __m256i a = _mm256_setzero_si256();
+  #pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    const __m256i s = _mm256_xor_si256(q[i], _mm256_set1_epi8(-128));  // q as s8
+    a = dp4(a, _mm256_sign_epi8(s, s), _mm256_sign_epi8(bcast4(xb.qs + 4 * i), s));
+  }
+  return a;
+}
+
+}  // namespace
+
+void fill_table_r8(KernelTable* t) {
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_r8<Q6_K>;
+}
+
+}  // namespace herd::kernels::avx2
