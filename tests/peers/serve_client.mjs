@@ -122,7 +122,10 @@ function validate(v, s, root = s) {
     if (s.pattern && !new RegExp(s.pattern, "u").test(v)) return false;
     if (s.format === "date") {
       const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
-      const d = m && new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+      // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999, which
+      // rejected the valid RFC 3339 date 0079-05-21.
+      const d = m && new Date(0);
+      if (d) d.setUTCFullYear(+m[1], +m[2] - 1, +m[3]);
       if (!d || d.getUTCFullYear() !== +m[1] || d.getUTCMonth() !== +m[2] - 1 || d.getUTCDate() !== +m[3]) return false;
     }
     if (s.format === "uuid" && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v)) return false;
