@@ -9,7 +9,9 @@
 // as q + 128 (up to 255, which could saturate), so its block sum undoes the
 // offset and uses the sign trick instead: |q| (u8, <= 128) against x with q's
 // sign (vpsignb), at most 2 * 128 * 127 = 32512, exact. The integer sums are
-// therefore the VNNI kernels' bit for bit, and so is every output.
+// therefore the VNNI kernels' bit for bit, and so is every output. Where the
+// operands are small enough (dot_groups below), several vpmaddubsw results
+// are added in 16 bits before one vpmaddwd widens them.
 //
 // 4 tokens per register tile: 4 accumulators + 8 block operands + the
 // broadcast activations and constants fill the 16 ymm registers.
@@ -25,14 +27,45 @@ namespace herd::kernels::avx2 {
 namespace {
 
 constexpr int kTT = 4;
+constexpr int kTTHalfBlock = 8;
 
 __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i x) {
   return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
 }
 
+template <int kMaxQ, int N>
+__m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq);
 inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb);
 
 #include "kernels/tile_r8_inl.h"
+
+// vpmaddubsw's 16-bit pair sums are added in 16 bits for runs of kRun groups
+// and only then widened by one vpmaddwd: a run of L groups sums at most
+// 2 L kMaxQ 128 in magnitude per 16-bit lane, exact while that is <= 32767
+// (Q4_0 / Q4_K nibbles: runs of 8, a whole block; Q6_K's 6-bit values: runs
+// of 2). Fewer multiplies than one vpmaddwd per group, the same exact sums.
+template <int kMaxQ, int N>
+__attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq) {
+  constexpr int kRun = 32767 / (2 * kMaxQ * 128);
+  static_assert(kRun >= 2 && N % 2 == 0, "operands too large to sum in 16 bits (Q8_0 uses q8_0_isum's sign trick)");
+  if constexpr (kRun >= N) {
+    __m256i s0 = _mm256_maddubs_epi16(q[0], bcast4(xq)), s1 = _mm256_maddubs_epi16(q[1], bcast4(xq + 4));
+    #pragma GCC unroll 8
+    for (int i = 2; i < N; i += 2) {
+      s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(q[i], bcast4(xq + 4 * i)));
+      s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(q[i + 1], bcast4(xq + 4 * i + 4)));
+    }
+    return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_add_epi16(s0, s1), _mm256_set1_epi16(1)));
+  } else {
+    #pragma GCC unroll 8
+    for (int i = 0; i < N; i += 2) {
+      const __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(q[i], bcast4(xq + 4 * i)),
+                                         _mm256_maddubs_epi16(q[i + 1], bcast4(xq + 4 * i + 4)));
+      a = _mm256_add_epi32(a, _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+    }
+    return a;
+  }
+}
 
 __attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb) {
   __m256i a = _mm256_setzero_si256();

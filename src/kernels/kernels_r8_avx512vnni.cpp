@@ -14,18 +14,29 @@ namespace herd::kernels::avx512vnni {
 namespace {
 
 constexpr int kTT = 8;
+constexpr int kTTHalfBlock = 8;
 
 __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i x) {
   return _mm256_dpbusd_epi32(a, u, x);
 }
 
+template <int kMaxQ, int N>
+__m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq);
 inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb);
 
 #include "kernels/tile_r8_inl.h"
 
+// One vpdpbusd per group: it sums in 32 bits, exact for any u8 operand.
+template <int kMaxQ, int N>
+__attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq) {
+  #pragma GCC unroll 8
+  for (int i = 0; i < N; ++i) a = dp4(a, q[i], bcast4(xq + 4 * i));
+  return a;
+}
+
 // Q8_0 is stored as q + 128 (u8): the offset folds into the start value.
 __attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb) {
-  return block_isum(_mm256_set1_epi32(-128 * xb.s), q, xb.qs);
+  return dot_groups<255, 8>(_mm256_set1_epi32(-128 * xb.s), q, xb.qs);
 }
 
 }  // namespace

@@ -444,55 +444,97 @@ TEST_P(IsaTest, TileQ8MatchesReferenceOnEveryTileShape) {
   }
 }
 
-// The r8 layouts (tensor/repack_r8.h): the repacked kernel against the
+// The r8 kernel of t on case c (R rows, TT tokens, K) against the
 // file-layout reference with the same derived bound (it rounds less: exact
 // block sums, no lane split, no horizontal sum), bitwise the same for every
-// token-tile size, and repacking loses nothing (unpack gives the file bytes).
-TEST_P(IsaTest, TileQ8R8MatchesReferenceAndIgnoresTileSize) {
+// token-tile size; and repacking loses nothing (unpack gives the file bytes).
+void check_r8_tile(const KernelTable& table, DType t, const TileCase& c, int64_t R, int64_t TT, int64_t K,
+                   const char* what) {
   const KernelTable ref = ref_kernels();
+  const TileDotQ8R8Fn r8 = table.tile_q8_r8_for(t);
+  const int64_t nb = K / 32;
+  std::vector<uint8_t> packed(static_cast<size_t>(R / 8 * r8_group_bytes(t, K)));
+  repack_r8(t, c.w.data(), R, K, packed.data());
+  for (int64_t r = 0; r < R; ++r) {
+    std::vector<uint8_t> back(static_cast<size_t>(c.rb));
+    unpack_row_r8(t, packed.data() + r / 8 * r8_group_bytes(t, K), K, static_cast<int>(r % 8), back.data());
+    ASSERT_EQ(std::memcmp(back.data(), c.w.data() + r * c.rb, static_cast<size_t>(c.rb)), 0)
+        << what << " " << dtype_name(t) << " K=" << K << " row " << r << ": unpack(repack(row)) differs";
+  }
+  std::vector<float> got(static_cast<size_t>(R * TT), NAN), want(got.size(), NAN);
+  r8(packed.data(), R / 8, c.x.data(), nb, TT, K, got.data(), R);
+  ref.tile_q8_for(t)(c.w.data(), c.rb, R, c.x.data(), nb, TT, K, want.data(), R);
+  for (int64_t tk = 0; tk < TT; ++tk) {
+    // One token alone (decode) gives the same floats as the whole tile.
+    std::vector<float> one(static_cast<size_t>(R), NAN);
+    r8(packed.data(), R / 8, c.x.data() + tk * nb, nb, 1, K, one.data(), R);
+    ASSERT_EQ(std::memcmp(one.data(), got.data() + tk * R, static_cast<size_t>(R) * sizeof(float)), 0)
+        << what << " isa=" << table.isa << " " << dtype_name(t) << " K=" << K << " t=" << tk
+        << ": the token-tile size changes the result";
+    for (int64_t r = 0; r < R; ++r) {
+      double lane_mag, term_mag, abs_mag;
+      long double exact;
+      tile_magnitudes(t, c.w.data() + r * c.rb, c.x.data() + tk * nb, K, &lane_mag, &term_mag, &abs_mag, &exact);
+      const double fmas = t == DType::kQ4_K || t == DType::kQ6_K ? 2.0 : 1.0;
+      const double bound = (fmas * static_cast<double>(nb) + 4) * kU * lane_mag;
+      const size_t i = static_cast<size_t>(tk * R + r);
+      EXPECT_LE(std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i])), bound)
+          << what << " isa=" << table.isa << " " << dtype_name(t) << " K=" << K << " r=" << r << " t=" << tk
+          << " got=" << got[i] << " ref=" << want[i];
+    }
+  }
+}
+
+TEST_P(IsaTest, TileQ8R8MatchesReferenceAndIgnoresTileSize) {
   int tested = 0;
   for (DType t : every_dtype()) {
-    const TileDotQ8R8Fn r8 = table_.tile_q8_r8_for(t);
-    if (r8 == nullptr) continue;
+    if (table_.tile_q8_r8_for(t) == nullptr) continue;
     ++tested;
     const int64_t be = dtype_info(t).block_elems;
     for (int64_t K : {be, 3 * be, int64_t{4096}}) {
-      const int64_t nb = K / 32, R = 16, TT = 11;  // 2 groups; 8 + 3 tokens
-      TileCase c = make_tile_case(t, R, TT, K, 900 + static_cast<uint64_t>(K));
-      std::vector<uint8_t> packed(static_cast<size_t>(R / 8 * r8_group_bytes(t, K)));
-      repack_r8(t, c.w.data(), R, K, packed.data());
-      for (int64_t r = 0; r < R; ++r) {
-        std::vector<uint8_t> back(static_cast<size_t>(c.rb));
-        unpack_row_r8(t, packed.data() + r / 8 * r8_group_bytes(t, K), K, static_cast<int>(r % 8), back.data());
-        ASSERT_EQ(std::memcmp(back.data(), c.w.data() + r * c.rb, static_cast<size_t>(c.rb)), 0)
-            << dtype_name(t) << " K=" << K << " row " << r << ": unpack(repack(row)) differs";
-      }
-      std::vector<float> got(static_cast<size_t>(R * TT), NAN), want(got.size(), NAN);
-      r8(packed.data(), R / 8, c.x.data(), nb, TT, K, got.data(), R);
-      ref.tile_q8_for(t)(c.w.data(), c.rb, R, c.x.data(), nb, TT, K, want.data(), R);
-      for (int64_t tk = 0; tk < TT; ++tk) {
-        // One token alone (decode) gives the same floats as the 11-token tile.
-        std::vector<float> one(static_cast<size_t>(R), NAN);
-        r8(packed.data(), R / 8, c.x.data() + tk * nb, nb, 1, K, one.data(), R);
-        ASSERT_EQ(std::memcmp(one.data(), got.data() + tk * R, static_cast<size_t>(R) * sizeof(float)), 0)
-            << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " t=" << tk
-            << ": the token-tile size changes the result";
-        for (int64_t r = 0; r < R; ++r) {
-          double lane_mag, term_mag, abs_mag;
-          long double exact;
-          tile_magnitudes(t, c.w.data() + r * c.rb, c.x.data() + tk * nb, K, &lane_mag, &term_mag, &abs_mag, &exact);
-          const double fmas = t == DType::kQ4_K || t == DType::kQ6_K ? 2.0 : 1.0;
-          const double bound = (fmas * static_cast<double>(nb) + 4) * kU * lane_mag;
-          const size_t i = static_cast<size_t>(tk * R + r);
-          EXPECT_LE(std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i])), bound)
-              << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " r=" << r << " t=" << tk
-              << " got=" << got[i] << " ref=" << want[i];
-        }
-      }
+      const int64_t R = 16, TT = 19;  // 2 groups; 2 x 8 + 3 tokens
+      check_r8_tile(table_, t, make_tile_case(t, R, TT, K, 900 + static_cast<uint64_t>(K)), R, TT, K, "normals");
     }
   }
   if (table_.tile_q8_r8_for(DType::kQ4_0) != nullptr) {
     EXPECT_EQ(tested, 4) << "Q4_0, Q8_0, Q4_K and Q6_K have r8 kernels";
+  }
+}
+
+// The integer extremes: every weight operand at its largest (Q4_0 / Q4_K
+// nibbles 15, Q6_K 63, Q8_0 -128 and 127) against activations of +-127 (the
+// q8 quantizer's range) in runs of one sign and alternating. Kernels that add
+// several 8-bit products in 16 bits (kernels_r8_avx2.cpp) are exact only
+// within their derived bound; a run one group too long saturates here and
+// misses the reference by thousands of units.
+TEST_P(IsaTest, TileQ8R8IsExactAtTheIntegerExtremes) {
+  for (DType t : every_dtype()) {
+    if (table_.tile_q8_r8_for(t) == nullptr) continue;
+    const int64_t K = 512, R = 16, TT = 19, nb = K / 32;
+    TileCase c = make_tile_case(t, R, TT, K, 77);
+    for (int64_t r = 0; r < R; ++r) {
+      uint8_t* row = c.w.data() + r * c.rb;
+      const int64_t bb = dtype_info(t).block_bytes;
+      for (int64_t b = 0; b < c.rb / bb; ++b) {
+        uint8_t* blk = row + b * bb;
+        if (t == DType::kQ4_0) std::memset(blk + 2, 0xff, 16);
+        if (t == DType::kQ8_0) std::memset(blk + 2, r % 2 == 0 ? 0x80 : 0x7f, 32);
+        if (t == DType::kQ4_K) std::memset(blk + 16, 0xff, 128);
+        if (t == DType::kQ6_K) std::memset(blk, 0xff, 192);  // ql and qh: every value 63
+      }
+    }
+    for (int64_t tk = 0; tk < TT; ++tk) {
+      for (int64_t b = 0; b < nb; ++b) {
+        BlockQ8& xb = c.x[static_cast<size_t>(tk * nb + b)];
+        xb.s = 0;
+        for (int i = 0; i < 32; ++i) {
+          const int sign = tk % 3 == 0 ? 1 : tk % 3 == 1 ? -1 : (i % 2 == 0 ? 1 : -1);
+          xb.qs[i] = static_cast<int8_t>(127 * sign);
+          xb.s += xb.qs[i];
+        }
+      }
+    }
+    check_r8_tile(table_, t, c, R, TT, K, "extremes");
   }
 }
 

@@ -3,18 +3,21 @@
 // unpacking (tensor/repack_r8.h layouts) and the loop over groups and token
 // tiles. No include guard, on purpose: each ISA file includes it INSIDE its
 // own namespace (herd::kernels::<isa>), after defining
-//   __m256i dp4(__m256i a, __m256i u, __m256i x)
-//       a + per 32-bit lane the sum of 4 u8 x s8 products (exact);
+//   template <int kMaxQ, int N> __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq)
+//       a + per 32-bit lane the exact sum over i < N of the 4 products of
+//       q[i]'s u8 bytes (each <= kMaxQ) with the activation bytes xq[4i..4i+3];
 //   __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb)
 //       per row lane the exact integer sum of a Q8_0 block (q stored + 128);
 //   constexpr int kTT: tokens per register tile (<= 8);
+//   constexpr int kTTHalfBlock: the same for formats whose block kernel keeps
+//       only half a block's operands live (Q6_K);
 // so every function here is compiled with that file's flags under a distinct
 // name (no ODR mixing of ISAs, as Highway's per-target namespaces do).
 //
 // A 256-bit register holds 4 elements of each of 8 rows, one 32-bit lane per
 // row. For a 32-element block, 8 such registers (element groups 4i..4i+3)
-// meet the 8 matching broadcast groups of 4 activation bytes in 8 dp4, and
-// lane j ends holding row j's exact integer sum over the block. One
+// meet the 8 matching broadcast groups of 4 activation bytes in 8 four-byte
+// dot products (dot_groups), and lane j ends holding row j's exact integer sum over the block. One
 // conversion and one FMA with the 8 rows' scale products (d_w * d_x) then add
 // the block to the f32 accumulator of that token: 8 rows per FMA instead of
 // the file layout's one row per FMA plus a final horizontal sum, and the
@@ -54,19 +57,6 @@ inline int32_t half_sum(const int8_t* qs) {
   return _mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4) - 16 * 128;
 }
 
-// Sum of 8 dp4 (operands q[0..7] with activation groups 0..7) from start:
-// one chain per token; the tile's tokens are the independent chains.
-__attribute__((always_inline)) inline __m256i block_isum(__m256i a, const __m256i* q, const int8_t* xq) {
-  a = dp4(a, q[0], bcast4(xq));
-  a = dp4(a, q[1], bcast4(xq + 4));
-  a = dp4(a, q[2], bcast4(xq + 8));
-  a = dp4(a, q[3], bcast4(xq + 12));
-  a = dp4(a, q[4], bcast4(xq + 16));
-  a = dp4(a, q[5], bcast4(xq + 20));
-  a = dp4(a, q[6], bcast4(xq + 24));
-  return dp4(a, q[7], bcast4(xq + 28));
-}
-
 // Per format: Unit bytes/elements, and block(p, b, q, ...) unpacks block b.
 struct Q4_0 {
   static constexpr int64_t kUnitElems = 32, kUnitBytes = 144;
@@ -85,7 +75,7 @@ struct Q4_0 {
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = block_isum(_mm256_set1_epi32(-8 * xb.s), q, xb.qs);
+      const __m256i isum = dot_groups<15, 8>(_mm256_set1_epi32(-8 * xb.s), q, xb.qs);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
     }
   }
@@ -128,7 +118,7 @@ struct Q4_K {
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
       const __m256 dx = _mm256_set1_ps(xb.d);
-      const __m256i isum = block_isum(_mm256_setzero_si256(), q, xb.qs);
+      const __m256i isum = dot_groups<15, 8>(_mm256_setzero_si256(), q, xb.qs);
       const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, dx), acc[t]);
       acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(xb.s)), _mm256_mul_ps(dmn, dx), a);
     }
@@ -137,6 +127,7 @@ struct Q4_K {
 
 struct Q6_K {
   static constexpr int64_t kUnitElems = 256, kUnitBytes = 1680;
+  static constexpr int kTileTokens = kTTHalfBlock;  // 4 operand registers live, not 8
   template <int TT>
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
     const uint8_t* p = gp + (b >> 3) * kUnitBytes;
@@ -145,31 +136,27 @@ struct Q6_K {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
     const uint8_t* ql = p + 144 + 32 * (16 * n + 8 * (g & 1));
     const uint8_t* qh = p + 144 + 1024 + 32 * (8 * n);
-    __m256i q[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-      const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(load(ql + 32 * i), lo_shift), m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(load(qh + 32 * i), hi_shift), m2);
-      q[i] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-    }
     const __m256 d = f16x8(p);
-    const __m256 dsc0 = _mm256_mul_ps(d, i8x8(p + 16 + 8 * (8 * n + 2 * g)));  // exact: 11 x 8 bits
-    const __m256 dsc1 = _mm256_mul_ps(d, i8x8(p + 16 + 8 * (8 * n + 2 * g + 1)));
-    #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) {
-      const BlockQ8& xb = x[t * xs + b];
-      const __m256 dx = _mm256_set1_ps(xb.d);
-      const int32_t s0 = half_sum(xb.qs);
-      // Halves of 16 elements (groups 0-3, 4-7), each with its own scale.
-      __m256i i0 = dp4(_mm256_set1_epi32(-32 * s0), q[0], bcast4(xb.qs));
-      __m256i i1 = dp4(_mm256_set1_epi32(-32 * (xb.s - s0)), q[4], bcast4(xb.qs + 16));
-      #pragma GCC unroll 3
-      for (int i = 1; i < 4; ++i) {
-        i0 = dp4(i0, q[i], bcast4(xb.qs + 4 * i));
-        i1 = dp4(i1, q[i + 4], bcast4(xb.qs + 16 + 4 * i));
+    // Halves of 16 elements (groups 0-3, 4-7), each with its own scale, one
+    // after the other: 4 operand registers live.
+    #pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256i q[4];
+      #pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(load(ql + 32 * (4 * h + i)), lo_shift), m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(load(qh + 32 * (4 * h + i)), hi_shift), m2);
+        q[i] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
       }
-      const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(dsc0, dx), acc[t]);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(dsc1, dx), a);
+      const __m256 dsc = _mm256_mul_ps(d, i8x8(p + 16 + 8 * (8 * n + 2 * g + h)));  // exact: 11 x 8 bits
+      #pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) {
+        const BlockQ8& xb = x[t * xs + b];
+        const int32_t s0 = half_sum(xb.qs);
+        const int32_t sh = h == 0 ? s0 : xb.s - s0;
+        const __m256i isum = dot_groups<63, 4>(_mm256_set1_epi32(-32 * sh), q, xb.qs + 16 * h);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, _mm256_set1_ps(xb.d)), acc[t]);
+      }
     }
   }
 };
@@ -199,6 +186,16 @@ void group_tile(const uint8_t* gp, const BlockQ8* x, int64_t xs, int64_t nb, flo
   for (int t = 0; t < TT; ++t) _mm256_storeu_ps(out + t * os, acc[t]);
 }
 
+// Tokens per register tile for format F: kTT, or the format's own.
+template <class F>
+constexpr int tile_tokens() {
+  if constexpr (requires { F::kTileTokens; }) {
+    return F::kTileTokens;
+  } else {
+    return kTT;
+  }
+}
+
 template <class F>
 void tile_r8(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, int64_t n_tok, int64_t K, float* out,
              int64_t os) {
@@ -207,14 +204,15 @@ void tile_r8(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, i
     const uint8_t* gp = w + g * gb;
     float* o = out + 8 * g;
     int64_t t = 0;
-    for (; t + kTT <= n_tok; t += kTT) group_tile<F, kTT>(gp, x + t * xs, xs, nb, o + t * os, os);
+    constexpr int kTile = tile_tokens<F>();
+    for (; t + kTile <= n_tok; t += kTile) group_tile<F, kTile>(gp, x + t * xs, xs, nb, o + t * os, os);
     const BlockQ8* xt = x + t * xs;
     float* ot = o + t * os;
-    // The 1 .. kTT - 1 tokens left: the tile of exactly that many.
+    // The 1 .. kTile - 1 tokens left: the tile of exactly that many.
     const int64_t rem = n_tok - t;
     [&]<int... I>(std::integer_sequence<int, I...>) {
       ((rem == I + 1 ? group_tile<F, I + 1>(gp, xt, xs, nb, ot, os) : void()), ...);
-    }(std::make_integer_sequence<int, kTT - 1>{});
+    }(std::make_integer_sequence<int, kTile - 1>{});
   }
 }
 
