@@ -142,6 +142,15 @@ using RoundBf16Fn = void (*)(const float* x, uint16_t* y, int64_t K);
 using TileDotBf16Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_rows, const uint16_t* x,
                                int64_t x_stride, int64_t n_tok, int64_t K, float* out, int64_t out_stride);
 
+// The f32 path's tile (F16, BF16, F32 weights; f32 activations): a tile of
+// weight rows (w_stride bytes apart) times a tile of activation rows:
+//   out[t * out_stride + r] = row_dot[dtype](w + r * w_stride, x + t * x_stride, K)
+// bit for bit, for r < n_rows, t < n_tok, any K >= 1: the same arithmetic as
+// the row dots, with each weight vector loaded and converted once for several
+// tokens instead of once per token.
+using TileDotF32Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_rows, const float* x, int64_t x_stride,
+                              int64_t n_tok, int64_t K, float* out, int64_t out_stride);
+
 struct KernelTable {
   const char* isa = "ref";
   RowDotFn row_dot[kMaxDTypeId] = {};
@@ -167,12 +176,16 @@ struct KernelTable {
   // F16/BF16 matmuls then keep the f32 row dots.
   RoundBf16Fn round_bf16 = nullptr;
   TileDotBf16Fn tile_bf16[kMaxDTypeId] = {};
+  // Where set, matmul's f32 path uses it instead of one row dot per output
+  // (kernels_avx2.cpp: F32, F16, BF16). Null in ref: the row dots are the spec.
+  TileDotF32Fn tile_f32[kMaxDTypeId] = {};
 
   RowDotFn dot_for(DType t) const { return row_dot[static_cast<int>(t)]; }
   RowToF32Fn to_f32_for(DType t) const { return row_to_f32[static_cast<int>(t)]; }
   TileDotQ8Fn tile_q8_for(DType t) const { return tile_q8[static_cast<int>(t)]; }
   TileDotQ8R8Fn tile_q8_r8_for(DType t) const { return tile_q8_r8[static_cast<int>(t)]; }
   TileDotBf16Fn tile_bf16_for(DType t) const { return tile_bf16[static_cast<int>(t)]; }
+  TileDotF32Fn tile_f32_for(DType t) const { return tile_f32[static_cast<int>(t)]; }
 };
 
 // The scalar reference table (always available).

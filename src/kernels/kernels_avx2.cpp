@@ -4,7 +4,9 @@
 // and multiplied into 4 x 8-lane accumulators, scaled by the block's d (the
 // activations stay f32, so the only difference from the reference is the
 // order of f32 additions: error ~ sqrt(K) * 2^-24 * sum|w x|). F16/BF16/F32
-// convert in registers. Other block types dequantize one block with the
+// convert in registers, and their tile kernels (TileDotF32Fn: several rows
+// times several tokens, each weight vector converted once per register tile)
+// give the row dots' results bit for bit. Other block types dequantize one block with the
 // reference dequantizer into a stack buffer and use the f32 dot; their fast
 // paths come with the speed work (integer dot products on quantized
 // activations).
@@ -60,41 +62,101 @@ void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = herd::f32_to_f16(src[i]);
 }
 
-float dot_row_f32(const void* w, const float* x, int64_t K) {
-  return dot_f32(static_cast<const float*>(w), x, K);
-}
+// Loaders of 8 weights (as f32) and of one, per plain weight type.
+struct LoadF32 {
+  static __m256 v8(const uint8_t* row, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i); }
+  static float one(const uint8_t* row, int64_t i) {
+    float v;
+    std::memcpy(&v, row + 4 * i, 4);
+    return v;
+  }
+};
+struct LoadF16 {
+  static __m256 v8(const uint8_t* row, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
+  }
+  static float one(const uint8_t* row, int64_t i) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * i, 2);
+    return f16_to_f32(h);
+  }
+};
+struct LoadBf16 {
+  static __m256 v8(const uint8_t* row, int64_t i) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+  }
+  static float one(const uint8_t* row, int64_t i) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * i, 2);
+    return bf16_to_f32(h);
+  }
+};
 
-float dot_row_f16(const void* w, const float* x, int64_t K) {
-  const uint16_t* h = static_cast<const uint16_t*>(w);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+// R weight rows times TT activation rows. Every output is the same reduction
+// as a lone row dot: two 8-lane accumulators (elements 16s..16s+7 and
+// 16s+8..16s+15 of every step s), their sum's fixed horizontal sum, then the
+// K % 16 tail in order. So a row dot is the 1 x 1 instance, and a tiled
+// matmul gives its outputs bit for bit whatever the tile shape.
+template <class L, int R, int TT>
+__attribute__((always_inline)) inline void dot_tile(const uint8_t* w, int64_t ws, const float* x, int64_t xs, int64_t K,
+                                                    float* out, int64_t os) {
+  __m256 a[2][R][TT];
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    #pragma GCC unroll 4
+    for (int t = 0; t < TT; ++t) a[0][r][t] = a[1][r][t] = _mm256_setzero_ps();
+  }
   int64_t i = 0;
   for (; i + 16 <= K; i += 16) {
-    __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
-    __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i + 8)));
-    acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+    #pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256 wv[R];
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) wv[r] = L::v8(w + r * ws, i + 8 * h);
+      #pragma GCC unroll 4
+      for (int t = 0; t < TT; ++t) {
+        __m256 xv = _mm256_loadu_ps(x + t * xs + i + 8 * h);
+        asm("" : "+x"(xv));  // one load per token, not one folded into each row's FMA
+        #pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) a[h][r][t] = _mm256_fmadd_ps(wv[r], xv, a[h][r][t]);
+      }
+    }
   }
-  float s = hsum(_mm256_add_ps(acc0, acc1));
-  for (; i < K; ++i) s += f16_to_f32(h[i]) * x[i];
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < TT; ++t) {
+      float s = hsum(_mm256_add_ps(a[0][r][t], a[1][r][t]));
+      for (int64_t j = i; j < K; ++j) s += L::one(w + r * ws, j) * x[t * xs + j];
+      out[t * os + r] = s;
+    }
+  }
+}
+
+template <class L>
+float dot_row(const void* w, const float* x, int64_t K) {
+  float s;
+  dot_tile<L, 1, 1>(static_cast<const uint8_t*>(w), 0, x, 0, K, &s, 1);
   return s;
 }
 
-inline __m256 bf16x8_to_f32(const uint16_t* p) {
-  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
-}
-
-float dot_row_bf16(const void* w, const float* x, int64_t K) {
-  const uint16_t* h = static_cast<const uint16_t*>(w);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= K; i += 16) {
-    acc0 = _mm256_fmadd_ps(bf16x8_to_f32(h + i), _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(bf16x8_to_f32(h + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
+// TileDotF32Fn: register tiles of 2 rows x 3 tokens (12 accumulators, 2
+// weight vectors and one activation vector of the 16 ymm registers); each
+// pair of weight rows is used by every token before the next pair.
+template <class L>
+void tile_rows(const uint8_t* w, int64_t ws, int64_t n_rows, const float* x, int64_t xs, int64_t n_tok, int64_t K,
+               float* out, int64_t os) {
+  constexpr int kR = 2, kT = 3;
+  int64_t r = 0;
+  for (; r + kR <= n_rows; r += kR) {
+    int64_t t = 0;
+    for (; t + kT <= n_tok; t += kT) dot_tile<L, kR, kT>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
+    for (; t < n_tok; ++t) dot_tile<L, kR, 1>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
   }
-  float s = hsum(_mm256_add_ps(acc0, acc1));
-  for (; i < K; ++i) s += bf16_to_f32(h[i]) * x[i];
-  return s;
+  for (; r < n_rows; ++r) {
+    int64_t t = 0;
+    for (; t + kT <= n_tok; t += kT) dot_tile<L, 1, kT>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
+    for (; t < n_tok; ++t) dot_tile<L, 1, 1>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
+  }
 }
 
 // 8 int8 -> 8 floats.
@@ -160,9 +222,12 @@ void fill_table(KernelTable* t) {
   t->dot_f32 = dot_f32;
   t->axpy_f32 = axpy_f32;
   t->f32_to_f16 = f32_to_f16;
-  t->row_dot[static_cast<int>(DType::kF32)] = dot_row_f32;
-  t->row_dot[static_cast<int>(DType::kF16)] = dot_row_f16;
-  t->row_dot[static_cast<int>(DType::kBF16)] = dot_row_bf16;
+  t->row_dot[static_cast<int>(DType::kF32)] = dot_row<LoadF32>;
+  t->row_dot[static_cast<int>(DType::kF16)] = dot_row<LoadF16>;
+  t->row_dot[static_cast<int>(DType::kBF16)] = dot_row<LoadBf16>;
+  t->tile_f32[static_cast<int>(DType::kF32)] = tile_rows<LoadF32>;
+  t->tile_f32[static_cast<int>(DType::kF16)] = tile_rows<LoadF16>;
+  t->tile_f32[static_cast<int>(DType::kBF16)] = tile_rows<LoadBf16>;
   t->row_dot[static_cast<int>(DType::kQ8_0)] = dot_row_q8_0;
   t->row_dot[static_cast<int>(DType::kQ4_0)] = dot_row_q4_0;
   t->row_dot[static_cast<int>(DType::kQ4_1)] = dot_row_blockwise<DType::kQ4_1>;

@@ -642,6 +642,45 @@ TEST_P(IsaTest, MatmulIndependentOfThreadsAndBatch) {
   }
 }
 
+// The f32 path's tile kernels (TileDotF32Fn) against the row dots, bit for
+// bit: every register-tile remainder of rows and tokens, K with and without
+// a tail of the 16-element step, strides larger than a row.
+TEST_P(IsaTest, TileF32EqualsRowDotsOnEveryShape) {
+  int tested = 0;
+  for (DType t : every_dtype()) {
+    const TileDotF32Fn tile = table_.tile_f32_for(t);
+    if (tile == nullptr) continue;
+    ++tested;
+    for (int64_t K : {int64_t{1}, int64_t{7}, int64_t{16}, int64_t{37}, int64_t{4096 + 11}}) {
+      const int64_t R = 7, TT = 8, rb = row_bytes(t, K) + 6, xs = K + 5;
+      std::vector<uint8_t> w(static_cast<size_t>(R * rb));
+      for (int64_t r = 0; r < R; ++r) {
+        const std::vector<float> src = normals(31, static_cast<uint64_t>(r), K);
+        quantize_row_ref(t, src.data(), w.data() + r * rb, K);
+      }
+      const std::vector<float> x = normals(32, static_cast<uint64_t>(K), TT * xs);
+      for (int64_t n_rows = 1; n_rows <= R; ++n_rows) {
+        for (int64_t n_tok = 1; n_tok <= TT; ++n_tok) {
+          const int64_t os = n_rows + 2;
+          std::vector<float> got(static_cast<size_t>(n_tok * os), NAN);
+          tile(w.data(), rb, n_rows, x.data(), xs, n_tok, K, got.data(), os);
+          for (int64_t r = 0; r < n_rows; ++r) {
+            for (int64_t tk = 0; tk < n_tok; ++tk) {
+              const float want = table_.dot_for(t)(w.data() + r * rb, x.data() + tk * xs, K);
+              ASSERT_EQ(std::memcmp(&want, &got[static_cast<size_t>(tk * os + r)], sizeof(float)), 0)
+                  << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " tile " << n_rows << "x" << n_tok
+                  << " r=" << r << " t=" << tk << ": " << got[static_cast<size_t>(tk * os + r)] << " vs row dot " << want;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (std::string(table_.isa) != "ref") {
+    EXPECT_EQ(tested, 3) << "F32, F16 and BF16 have f32 tile kernels";
+  }
+}
+
 TEST_P(IsaTest, EmbeddingRowIsDequantizedRow) {
   ThreadPool pool(1);
   ExecContext ctx{&pool, &table_};
