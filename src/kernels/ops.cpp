@@ -53,36 +53,38 @@ void quantize_rows(const ExecContext& ctx, const float* x, int64_t T, int64_t K,
   });
 }
 
+// The tiled matmuls' loop: the pool splits [0, n_units) (rows, or groups of
+// rows) in tasks of at least `grain`, and each task walks the tokens in
+// chunks: body(u0, u1, t0, tn) for tokens t0 .. t0 + tn - 1.
+template <class Body>
+void for_rows_and_token_chunks(const ExecContext& ctx, int64_t n_units, int64_t grain, int64_t T, int64_t chunk,
+                               const Body& body) {
+  ctx.pool->parallel_for(
+      n_units,
+      [&](int64_t u0, int64_t u1, int) {
+        for (int64_t t0 = 0; t0 < T; t0 += chunk) body(u0, u1, t0, std::min(chunk, T - t0));
+      },
+      grain);
+}
+
 // out[T, N] from already quantized activations xq[T, K/32].
 void matmul_q8(const ExecContext& ctx, const BlockQ8* xq, int64_t T, const TensorView& w, float* out,
                TileDotQ8Fn tile) {
   const int64_t N = w.rows(), K = w.cols(), nb = K / 32;
   const int64_t stride = w.row_stride();
-  ctx.pool->parallel_for(
-      N,
-      [&](int64_t n0, int64_t n1, int) {
-        for (int64_t t0 = 0; t0 < T; t0 += kQ8TokenChunk) {
-          const int64_t tn = std::min(kQ8TokenChunk, T - t0);
-          tile(w.data + n0 * stride, stride, n1 - n0, xq + t0 * nb, nb, tn, K, out + t0 * N + n0, N);
-        }
-      },
-      16);
+  for_rows_and_token_chunks(ctx, N, 16, T, kQ8TokenChunk, [&](int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
+    tile(w.data + n0 * stride, stride, n1 - n0, xq + t0 * nb, nb, tn, K, out + t0 * N + n0, N);
+  });
 }
 
 // The same for a weight in the r8 layout: threads split the groups of 8 rows.
 void matmul_q8_r8(const ExecContext& ctx, const BlockQ8* xq, int64_t T, const TensorView& w, float* out,
                   TileDotQ8R8Fn tile) {
   const int64_t N = w.rows(), K = w.cols(), nb = K / 32;
-  const int64_t gb = r8_group_bytes(w.dtype, K), chunk = r8_token_chunk(nb);
-  ctx.pool->parallel_for(
-      N / 8,
-      [&](int64_t g0, int64_t g1, int) {
-        for (int64_t t0 = 0; t0 < T; t0 += chunk) {
-          const int64_t tn = std::min(chunk, T - t0);
-          tile(w.data + g0 * gb, g1 - g0, xq + t0 * nb, nb, tn, K, out + t0 * N + 8 * g0, N);
-        }
-      },
-      2);
+  const int64_t gb = r8_group_bytes(w.dtype, K);
+  for_rows_and_token_chunks(ctx, N / 8, 2, T, r8_token_chunk(nb), [&](int64_t g0, int64_t g1, int64_t t0, int64_t tn) {
+    tile(w.data + g0 * gb, g1 - g0, xq + t0 * nb, nb, tn, K, out + t0 * N + 8 * g0, N);
+  });
 }
 
 // Tokens per pass of the f32 path's tile kernel: as many activation rows as
@@ -100,16 +102,9 @@ void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorV
   const int64_t N = w.rows(), K = w.cols();
   const int64_t stride = w.row_stride();
   if (const TileDotF32Fn tile = ctx.table->tile_f32_for(w.dtype); tile != nullptr) {
-    const int64_t chunk = f32_token_chunk(K);
-    ctx.pool->parallel_for(
-        N,
-        [&](int64_t n0, int64_t n1, int) {
-          for (int64_t t0 = 0; t0 < T; t0 += chunk) {
-            const int64_t tn = std::min(chunk, T - t0);
-            tile(w.data + n0 * stride, stride, n1 - n0, x + t0 * K, K, tn, K, out + t0 * N + n0, N);
-          }
-        },
-        16);
+    for_rows_and_token_chunks(ctx, N, 16, T, f32_token_chunk(K), [&](int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
+      tile(w.data + n0 * stride, stride, n1 - n0, x + t0 * K, K, tn, K, out + t0 * N + n0, N);
+    });
     return;
   }
   RowDotFn dot = ctx.table->dot_for(w.dtype);
