@@ -4,8 +4,9 @@
 // vpmaddwd (pairs -> s32), for CPUs without AVX512_VNNI.
 //
 // Exactness: vpmaddubsw saturates a pair sum beyond 2^15 - 1. The r8 operands
-// are Q4_0 and Q4_K nibbles (<= 15) and Q6_K's 6-bit values (<= 63) against
-// activations |x| <= 127: at most 2 * 63 * 127 = 16002, exact. Q8_0 is stored
+// are Q4_0 and Q4_K nibbles (<= 15), Q5_K's 5-bit values (<= 31) and Q6_K's
+// 6-bit values (<= 63) against activations |x| <= 127: at most
+// 2 * 63 * 127 = 16002, exact. Q8_0 is stored
 // as q + 128 (up to 255, which could saturate), so its block sum undoes the
 // offset and uses the sign trick instead: |q| (u8, <= 128) against x with q's
 // sign (vpsignb), at most 2 * 128 * 127 = 32512, exact. The integer sums are
@@ -14,7 +15,8 @@
 // are added in 16 bits before one vpmaddwd widens them.
 //
 // 4 tokens per register tile: 4 accumulators + 8 block operands + the
-// broadcast activations and constants fill the 16 ymm registers.
+// broadcast activations and constants fill the 16 ymm registers (Q6_K,
+// which keeps half a block's operands live: 8 tokens).
 #include <immintrin.h>
 
 #include <cstring>
@@ -42,8 +44,8 @@ inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb);
 // vpmaddubsw's 16-bit pair sums are added in 16 bits for runs of kRun groups
 // and only then widened by one vpmaddwd: a run of L groups sums at most
 // 2 L kMaxQ 128 in magnitude per 16-bit lane, exact while that is <= 32767
-// (Q4_0 / Q4_K nibbles: runs of 8, a whole block; Q6_K's 6-bit values: runs
-// of 2). Fewer multiplies than one vpmaddwd per group, the same exact sums.
+// (Q4_0 / Q4_K nibbles: runs of 8, a whole block, summed in two chains; Q5_K
+// and Q6_K: pairs). Fewer multiplies than one vpmaddwd per group, the same exact sums.
 template <int kMaxQ, int N>
 __attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq) {
   constexpr int kRun = 32767 / (2 * kMaxQ * 128);
@@ -83,6 +85,7 @@ void fill_table_r8(KernelTable* t) {
   t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0>;
   t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0>;
   t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_r8<Q5_K>;
   t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_r8<Q6_K>;
 }
 

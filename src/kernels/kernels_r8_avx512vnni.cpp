@@ -45,6 +45,7 @@ void fill_table_r8(KernelTable* t) {
   t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0>;
   t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0>;
   t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_r8<Q5_K>;
   t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_r8<Q6_K>;
 }
 

@@ -73,7 +73,7 @@ void quantize_q8_ref(const float* x, BlockQ8* y, int64_t K) {
 struct WeightInts {
   int q[32];
   float dsc[2];
-  float dmin = 0.0f;  // Q4_K's dmin * m; 0 for the symmetric formats
+  float dmin = 0.0f;  // Q4_K's / Q5_K's dmin * m; 0 for the symmetric formats
 };
 
 template <DType T>
@@ -120,17 +120,10 @@ void weight_block_ints<DType::kQ6_K>(const uint8_t* row, int64_t b, WeightInts* 
   w->dsc[1] = d * static_cast<float>(sc[1]);
 }
 
-// Q4_K super-block of 256 (f16 d @0, f16 dmin @2, scales[12] @4, qs[128] @16;
-// tensor/quant_kquants.cpp): 32-block k = b % 8 is the low (k even) or high
-// (k odd) nibbles of qs[32 (k / 2) ..], scale and min the 6-bit pair k of the
-// 12 scale bytes.
-template <>
-void weight_block_ints<DType::kQ4_K>(const uint8_t* row, int64_t b, WeightInts* w) {
-  const uint8_t* sb = row + (b / 8) * 144;
-  const int k = static_cast<int>(b % 8);
-  const uint8_t* qs = sb + 16 + 32 * (k / 2);
+// Q4_K / Q5_K sub-block k's 6-bit scale and min from the 12 scale bytes at sc
+// (tensor/quant_kquants.cpp), as the f32 products d * scale and dmin * min.
+void k_scale_min(const uint8_t* sb, int k, WeightInts* w) {
   const uint8_t* sc = sb + 4;
-  for (int j = 0; j < 32; ++j) w->q[j] = (qs[j] >> (4 * (k & 1))) & 0x0f;
   int s, m;
   if (k < 4) {
     s = sc[k] & 63;
@@ -146,10 +139,36 @@ void weight_block_ints<DType::kQ4_K>(const uint8_t* row, int64_t b, WeightInts* 
   w->dmin = f16_to_f32(mh) * static_cast<float>(m);
 }
 
+// Q4_K super-block of 256 (f16 d @0, f16 dmin @2, scales[12] @4, qs[128] @16;
+// tensor/quant_kquants.cpp): 32-block k = b % 8 is the low (k even) or high
+// (k odd) nibbles of qs[32 (k / 2) ..], scale and min the 6-bit pair k of the
+// 12 scale bytes.
+template <>
+void weight_block_ints<DType::kQ4_K>(const uint8_t* row, int64_t b, WeightInts* w) {
+  const uint8_t* sb = row + (b / 8) * 144;
+  const int k = static_cast<int>(b % 8);
+  const uint8_t* qs = sb + 16 + 32 * (k / 2);
+  for (int j = 0; j < 32; ++j) w->q[j] = (qs[j] >> (4 * (k & 1))) & 0x0f;
+  k_scale_min(sb, k, w);
+}
+
+// Q5_K super-block of 256 (f16 d @0, f16 dmin @2, scales[12] @4, qh[32] @16,
+// qs[128] @48): Q4_K's nibbles and scales plus a fifth bit, bit k of qh[j]
+// for element j of 32-block k, so q in [0, 31].
+template <>
+void weight_block_ints<DType::kQ5_K>(const uint8_t* row, int64_t b, WeightInts* w) {
+  const uint8_t* sb = row + (b / 8) * 176;
+  const int k = static_cast<int>(b % 8);
+  const uint8_t* qh = sb + 16;
+  const uint8_t* qs = sb + 48 + 32 * (k / 2);
+  for (int j = 0; j < 32; ++j) w->q[j] = ((qs[j] >> (4 * (k & 1))) & 0x0f) | (((qh[j] >> k) & 1) << 4);
+  k_scale_min(sb, k, w);
+}
+
 // out = sum_b sum_h fl(dsc_h * d_x[b]) * isum_bh (isum_bh = sum over the 16
 // elements of half h of q_j * qx_j, exact), summed in double; for Q8_0/Q4_0
-// both halves share one scale, so this is sum_b fl(d_w d_x) isum_b. Q4_K
-// subtracts fl(dmin * d_x[b]) * s_b (s_b = sum of the block's qx).
+// both halves share one scale, so this is sum_b fl(d_w d_x) isum_b. Q4_K and
+// Q5_K subtract fl(dmin * d_x[b]) * s_b (s_b = sum of the block's qx).
 template <DType T>
 void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const BlockQ8* x, int64_t x_stride,
                  int64_t n_tok, int64_t K, float* out, int64_t out_stride) {
@@ -166,7 +185,7 @@ void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const Block
         // (24 x 17 bits) and their sum are exact: the two scales of a Q6_K
         // block differ by at most 2^8, so the sum needs < 53 bits.
         acc += static_cast<double>(wi.dsc[0] * xb[b].d) * isum[0] + static_cast<double>(wi.dsc[1] * xb[b].d) * isum[1];
-        if (T == DType::kQ4_K) acc -= static_cast<double>(wi.dmin * xb[b].d) * xb[b].s;
+        if (T == DType::kQ4_K || T == DType::kQ5_K) acc -= static_cast<double>(wi.dmin * xb[b].d) * xb[b].s;
       }
       out[t * out_stride + r] = static_cast<float>(acc);
     }
@@ -234,6 +253,7 @@ KernelTable ref_kernels() {
   t.tile_q8[static_cast<int>(DType::kQ4_0)] = tile_q8_ref<DType::kQ4_0>;
   t.tile_q8[static_cast<int>(DType::kQ6_K)] = tile_q8_ref<DType::kQ6_K>;
   t.tile_q8[static_cast<int>(DType::kQ4_K)] = tile_q8_ref<DType::kQ4_K>;
+  t.tile_q8[static_cast<int>(DType::kQ5_K)] = tile_q8_ref<DType::kQ5_K>;
   t.round_bf16 = round_bf16_ref;
   t.tile_bf16[static_cast<int>(DType::kF16)] = tile_bf16_ref<DType::kF16>;
   t.tile_bf16[static_cast<int>(DType::kBF16)] = tile_bf16_ref<DType::kBF16>;

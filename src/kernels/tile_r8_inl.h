@@ -25,7 +25,8 @@
 // once and used for every token of the register tile.
 //
 // Offsets (q - 8 for Q4_0, q - 32 of Q6_K) are folded into the integer start
-// value; Q4_K's min term is a second FMA with the block's activation sum s.
+// value; Q4_K's and Q5_K's min term is a second FMA with the block's
+// activation sum s.
 // Every output is the same sequence of operations whatever the tile shape, so
 // prefill and decode are bit-identical, and since the integer sums are exact
 // every ISA gives the same bits.
@@ -99,8 +100,11 @@ struct Q8_0 {
   }
 };
 
-struct Q4_K {
-  static constexpr int64_t kUnitElems = 256, kUnitBytes = 1184;
+// Q4_K, and Q5_K (kFifthBit): the nibble, for Q5_K with bit k of the qh
+// chunk as its fifth bit; scale and min per row and 32-block.
+template <bool kFifthBit>
+struct Q45_K {
+  static constexpr int64_t kUnitElems = 256, kUnitBytes = kFifthBit ? 1440 : 1184;
   template <int TT>
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
     const uint8_t* p = gp + (b >> 3) * kUnitBytes;
@@ -111,6 +115,15 @@ struct Q4_K {
     __m256i q[8];
     #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) q[i] = _mm256_and_si256(_mm256_srl_epi16(load(qs + 32 * i), shift), m4);
+    if constexpr (kFifthBit) {
+      const __m128i hshift = _mm_cvtsi32_si128(k);
+      const __m256i m1 = _mm256_set1_epi8(1);
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const __m256i h = _mm256_and_si256(_mm256_srl_epi16(load(p + 1184 + 32 * i), hshift), m1);
+        q[i] = _mm256_or_si256(q[i], _mm256_slli_epi16(h, 4));
+      }
+    }
     // Exact f32 products: 11-bit d times a 6-bit scale.
     const __m256 dsc = _mm256_mul_ps(f16x8(p), u8x8(p + 32 + 8 * k));
     const __m256 dmn = _mm256_mul_ps(f16x8(p + 16), u8x8(p + 96 + 8 * k));
@@ -118,12 +131,14 @@ struct Q4_K {
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
       const __m256 dx = _mm256_set1_ps(xb.d);
-      const __m256i isum = dot_groups<15, 8>(_mm256_setzero_si256(), q, xb.qs);
+      const __m256i isum = dot_groups<kFifthBit ? 31 : 15, 8>(_mm256_setzero_si256(), q, xb.qs);
       const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, dx), acc[t]);
       acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(xb.s)), _mm256_mul_ps(dmn, dx), a);
     }
   }
 };
+using Q4_K = Q45_K<false>;
+using Q5_K = Q45_K<true>;
 
 struct Q6_K {
   static constexpr int64_t kUnitElems = 256, kUnitBytes = 1680;

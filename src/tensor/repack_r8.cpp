@@ -73,8 +73,9 @@ void encode_scales_q4_k(const uint8_t* s, const uint8_t* m, uint8_t* sc) {
   }
 }
 
+// Q4_K / Q5_K: d, dmin and the 8 decoded scale/min pairs of each row.
 template <bool kPack>
-void unit_q4_k(uint8_t* p, uint8_t* const* rows) {
+void k_scales(uint8_t* p, uint8_t* const* rows) {
   fields<kPack>(p, rows, 0, 2);       // d
   fields<kPack>(p + 16, rows, 2, 2);  // dmin
   uint8_t* scales = p + 32;           // [8 sub][8 rows]
@@ -93,7 +94,19 @@ void unit_q4_k(uint8_t* p, uint8_t* const* rows) {
     }
     if (!kPack) encode_scales_q4_k(s, m, rows[j] + 4);
   }
+}
+
+template <bool kPack>
+void unit_q4_k(uint8_t* p, uint8_t* const* rows) {
+  k_scales<kPack>(p, rows);
   chunks<kPack>(p + 160, rows, 16, 32);
+}
+
+template <bool kPack>
+void unit_q5_k(uint8_t* p, uint8_t* const* rows) {
+  k_scales<kPack>(p, rows);
+  chunks<kPack>(p + 160, rows, 48, 32);   // qs
+  chunks<kPack>(p + 1184, rows, 16, 8);   // qh
 }
 
 template <bool kPack>
@@ -117,11 +130,13 @@ const Format* format_of(DType t) {
   static const Format q4_0{32, 144, unit_q4_0<true>, unit_q4_0<false>};
   static const Format q8_0{32, 272, unit_q8_0<true>, unit_q8_0<false>};
   static const Format q4_k{256, 1184, unit_q4_k<true>, unit_q4_k<false>};
+  static const Format q5_k{256, 1440, unit_q5_k<true>, unit_q5_k<false>};
   static const Format q6_k{256, 1680, unit_q6_k<true>, unit_q6_k<false>};
   switch (t) {
     case DType::kQ4_0: return &q4_0;
     case DType::kQ8_0: return &q8_0;
     case DType::kQ4_K: return &q4_k;
+    case DType::kQ5_K: return &q5_k;
     case DType::kQ6_K: return &q6_k;
     default: return nullptr;
   }

@@ -1,5 +1,5 @@
 // The row-interleaved "r8" layouts: weights of the integer-dot formats
-// (Q4_0, Q8_0, Q4_K, Q6_K) rearranged once at load so that a SIMD register of
+// (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) rearranged once at load so that a SIMD register of
 // 8 x 32-bit lanes holds the same 4 elements of 8 consecutive rows. An integer
 // dot kernel then multiplies one broadcast group of 4 activation bytes into 8
 // rows at once, each lane summing one row's block exactly, and needs no
@@ -20,6 +20,9 @@
 //   Q4_K (1184 = 8 x 148; 4 more bytes per row than the file's 144): f16 d[8],
 //        f16 dmin[8], u8 scale[8 sub-blocks][8 rows], u8 min[8][8] (the 6-bit
 //        values, unpacked), 32 chunks of qs (the file's 128 qs bytes).
+//   Q5_K (1440 = 8 x 180): Q4_K's 1184 bytes (the file's 128 qs bytes as its
+//        32 chunks), then 8 chunks of qh (chunk c = qh bytes 4c..4c+3: bit k
+//        of each is the fifth bit of that element of 32-block k).
 //   Q6_K (1680 = 8 x 210): f16 d[8], i8 scale[16][8 rows], 32 chunks of ql,
 //        16 chunks of qh.
 // The values are the file's bit for bit; unpack_row_r8() gives a row back in
