@@ -43,6 +43,9 @@ __attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const 
 
 void fill_table_r8(KernelTable* t) {
   t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_1)] = tile_r8<Q4_1>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_0)] = tile_r8<Q5_0>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_1)] = tile_r8<Q5_1>;
   t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0>;
   t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K>;
   t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_r8<Q5_K>;

@@ -73,7 +73,7 @@ void quantize_q8_ref(const float* x, BlockQ8* y, int64_t K) {
 struct WeightInts {
   int q[32];
   float dsc[2];
-  float dmin = 0.0f;  // Q4_K's / Q5_K's dmin * m; 0 for the symmetric formats
+  float dmin = 0.0f;  // Q4_K's / Q5_K's dmin * m, Q4_1's / Q5_1's -m; 0 for the symmetric formats
 };
 
 template <DType T>
@@ -98,6 +98,52 @@ void weight_block_ints<DType::kQ4_0>(const uint8_t* row, int64_t b, WeightInts* 
     w->q[j + 16] = (p[2 + j] >> 4) - 8;
   }
   w->dsc[0] = w->dsc[1] = f16_to_f32(dh);
+}
+
+// Q4_1 (f16 d @0, f16 m @2, qs[16] @4): w = d q + m, so dmin = -m.
+template <>
+void weight_block_ints<DType::kQ4_1>(const uint8_t* row, int64_t b, WeightInts* w) {
+  const uint8_t* p = row + b * 20;
+  uint16_t dh, mh;
+  std::memcpy(&dh, p, 2);
+  std::memcpy(&mh, p + 2, 2);
+  for (int j = 0; j < 16; ++j) {
+    w->q[j] = p[4 + j] & 0x0f;
+    w->q[j + 16] = p[4 + j] >> 4;
+  }
+  w->dsc[0] = w->dsc[1] = f16_to_f32(dh);
+  w->dmin = -f16_to_f32(mh);
+}
+
+// Q5_0 (f16 d @0, u32 qh @2, qs[16] @6) and Q5_1 (f16 d @0, f16 m @2, u32 qh
+// @4, qs[16] @8): Q4_0's / Q4_1's nibbles with bit j of qh as element j's
+// fifth bit; Q5_0 is q - 16, Q5_1 d q + m.
+template <DType T>
+void q5_block_ints(const uint8_t* row, int64_t b, WeightInts* w) {
+  constexpr bool kMin = T == DType::kQ5_1;
+  const uint8_t* p = row + b * (kMin ? 24 : 22);
+  uint16_t dh, mh;
+  uint32_t qh;
+  std::memcpy(&dh, p, 2);
+  std::memcpy(&mh, p + 2, 2);
+  std::memcpy(&qh, p + (kMin ? 4 : 2), 4);
+  const uint8_t* qs = p + (kMin ? 8 : 6);
+  for (int j = 0; j < 16; ++j) {
+    w->q[j] = ((qs[j] & 0x0f) | static_cast<int>(((qh >> j) & 1u) << 4)) - (kMin ? 0 : 16);
+    w->q[j + 16] = ((qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4)) - (kMin ? 0 : 16);
+  }
+  w->dsc[0] = w->dsc[1] = f16_to_f32(dh);
+  w->dmin = kMin ? -f16_to_f32(mh) : 0.0f;
+}
+
+template <>
+void weight_block_ints<DType::kQ5_0>(const uint8_t* row, int64_t b, WeightInts* w) {
+  q5_block_ints<DType::kQ5_0>(row, b, w);
+}
+
+template <>
+void weight_block_ints<DType::kQ5_1>(const uint8_t* row, int64_t b, WeightInts* w) {
+  q5_block_ints<DType::kQ5_1>(row, b, w);
 }
 
 // Q6_K super-block of 256 (ql[128] @0, qh[64] @128, int8 scales[16] @192, f16
@@ -167,8 +213,8 @@ void weight_block_ints<DType::kQ5_K>(const uint8_t* row, int64_t b, WeightInts* 
 
 // out = sum_b sum_h fl(dsc_h * d_x[b]) * isum_bh (isum_bh = sum over the 16
 // elements of half h of q_j * qx_j, exact), summed in double; for Q8_0/Q4_0
-// both halves share one scale, so this is sum_b fl(d_w d_x) isum_b. Q4_K and
-// Q5_K subtract fl(dmin * d_x[b]) * s_b (s_b = sum of the block's qx).
+// both halves share one scale, so this is sum_b fl(d_w d_x) isum_b. The
+// formats with a min (Q4_1, Q5_1, Q4_K, Q5_K) subtract fl(dmin * d_x[b]) * s_b (s_b = sum of the block's qx).
 template <DType T>
 void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const BlockQ8* x, int64_t x_stride,
                  int64_t n_tok, int64_t K, float* out, int64_t out_stride) {
@@ -185,7 +231,7 @@ void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const Block
         // (24 x 17 bits) and their sum are exact: the two scales of a Q6_K
         // block differ by at most 2^8, so the sum needs < 53 bits.
         acc += static_cast<double>(wi.dsc[0] * xb[b].d) * isum[0] + static_cast<double>(wi.dsc[1] * xb[b].d) * isum[1];
-        if (T == DType::kQ4_K || T == DType::kQ5_K) acc -= static_cast<double>(wi.dmin * xb[b].d) * xb[b].s;
+        if (wi.dmin != 0.0f) acc -= static_cast<double>(wi.dmin * xb[b].d) * xb[b].s;
       }
       out[t * out_stride + r] = static_cast<float>(acc);
     }
@@ -251,6 +297,9 @@ KernelTable ref_kernels() {
   t.quantize_q8 = quantize_q8_ref;
   t.tile_q8[static_cast<int>(DType::kQ8_0)] = tile_q8_ref<DType::kQ8_0>;
   t.tile_q8[static_cast<int>(DType::kQ4_0)] = tile_q8_ref<DType::kQ4_0>;
+  t.tile_q8[static_cast<int>(DType::kQ4_1)] = tile_q8_ref<DType::kQ4_1>;
+  t.tile_q8[static_cast<int>(DType::kQ5_0)] = tile_q8_ref<DType::kQ5_0>;
+  t.tile_q8[static_cast<int>(DType::kQ5_1)] = tile_q8_ref<DType::kQ5_1>;
   t.tile_q8[static_cast<int>(DType::kQ6_K)] = tile_q8_ref<DType::kQ6_K>;
   t.tile_q8[static_cast<int>(DType::kQ4_K)] = tile_q8_ref<DType::kQ4_K>;
   t.tile_q8[static_cast<int>(DType::kQ5_K)] = tile_q8_ref<DType::kQ5_K>;

@@ -308,11 +308,16 @@ TileCase make_tile_case(DType t, int64_t n_rows, int64_t n_tok, int64_t K, uint6
 
 // The f32 scale of each 16-element half of weight block b (elements 32b..32b+31)
 // and the block's offset (w_j = dsc[j / 16] * q_j - mn), read from the bytes
-// independently of the kernels: the f16 at the start of every Q4_0 / Q8_0
-// block; Q6_K (210-byte super-blocks of 256: int8 scales[16] @192, f16 d @208):
+// independently of the kernels: the f16 at the start of every 32-element
+// block (Q4_1 and Q5_1: mn = -(the f16 min after it)); Q6_K (210-byte super-blocks of 256: int8 scales[16] @192, f16 d @208):
 // d * scales[2 (b mod 8) + h]; Q4_K and Q5_K (144- and 176-byte super-blocks:
 // f16 d @0, f16 dmin @2, 6-bit scale/min pairs in 12 bytes @4): d * sc_k and
 // dmin * m_k, k = b mod 8.
+// Formats whose block adds a min (offset) term: a second FMA per block and lane.
+bool has_min_term(DType t) {
+  return t == DType::kQ4_1 || t == DType::kQ5_1 || t == DType::kQ4_K || t == DType::kQ5_K;
+}
+
 void block_scales(DType t, const uint8_t* row, int64_t b, double dsc[2], double* mn) {
   uint16_t dh;
   *mn = 0;
@@ -336,8 +341,13 @@ void block_scales(DType t, const uint8_t* row, int64_t b, double dsc[2], double*
     *mn = static_cast<double>(f16_to_f32(mh)) * m;
     return;
   }
-  std::memcpy(&dh, row + b * row_bytes(t, 32), 2);
+  const uint8_t* blk = row + b * row_bytes(t, 32);
+  std::memcpy(&dh, blk, 2);
   dsc[0] = dsc[1] = f16_to_f32(dh);
+  if (t == DType::kQ4_1 || t == DType::kQ5_1) {  // w = d q + m
+    std::memcpy(&dh, blk + 2, 2);
+    *mn = -static_cast<double>(f16_to_f32(dh));
+  }
 }
 
 // For one (row, token), with the weight integers qw_j recovered from the
@@ -427,8 +437,8 @@ TEST_P(IsaTest, TileQ8MatchesReferenceOnEveryTileShape) {
           double lane_mag, term_mag, abs_mag;
           long double exact;
           tile_magnitudes(t, c.w.data() + r * c.rb, c.x.data() + tk * nb, K, &lane_mag, &term_mag, &abs_mag, &exact);
-          // Q4_K and Q5_K round twice per block and lane (the min term is a second FMA).
-          const double fmas = t == DType::kQ4_K || t == DType::kQ5_K ? 2.0 : 1.0;
+          // Formats with a min round twice per block and lane (the min term is a second FMA).
+          const double fmas = has_min_term(t) ? 2.0 : 1.0;
           const double bound = (fmas * static_cast<double>(nb) + 4) * kU * lane_mag;
           const double e = std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
           EXPECT_LE(e, bound) << "isa=" << table_.isa << " " << dtype_name(t) << " K=" << K << " r=" << r
@@ -476,7 +486,7 @@ void check_r8_tile(const KernelTable& table, DType t, const TileCase& c, int64_t
       double lane_mag, term_mag, abs_mag;
       long double exact;
       tile_magnitudes(t, c.w.data() + r * c.rb, c.x.data() + tk * nb, K, &lane_mag, &term_mag, &abs_mag, &exact);
-      const double fmas = t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K ? 2.0 : 1.0;
+      const double fmas = has_min_term(t) || t == DType::kQ6_K ? 2.0 : 1.0;
       const double bound = (fmas * static_cast<double>(nb) + 4) * kU * lane_mag;
       const size_t i = static_cast<size_t>(tk * R + r);
       EXPECT_LE(std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i])), bound)
@@ -498,12 +508,12 @@ TEST_P(IsaTest, TileQ8R8MatchesReferenceAndIgnoresTileSize) {
     }
   }
   if (table_.tile_q8_r8_for(DType::kQ4_0) != nullptr) {
-    EXPECT_EQ(tested, 5) << "Q4_0, Q8_0, Q4_K, Q5_K and Q6_K have r8 kernels";
+    EXPECT_EQ(tested, 8) << "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K have r8 kernels";
   }
 }
 
-// The integer extremes: every weight operand at its largest (Q4_0 / Q4_K
-// nibbles 15, Q5_K 31, Q6_K 63, Q8_0 -128 and 127) against activations of +-127 (the
+// The integer extremes: every weight operand at its largest (Q4_0 / Q4_1 /
+// Q4_K nibbles 15, Q5_0 / Q5_1 / Q5_K 31, Q6_K 63, Q8_0 -128 and 127) against activations of +-127 (the
 // q8 quantizer's range) in runs of one sign and alternating. Kernels that add
 // several 8-bit products in 16 bits (kernels_r8_avx2.cpp) are exact only
 // within their derived bound; a run one group too long saturates here and
@@ -519,6 +529,9 @@ TEST_P(IsaTest, TileQ8R8IsExactAtTheIntegerExtremes) {
       for (int64_t b = 0; b < c.rb / bb; ++b) {
         uint8_t* blk = row + b * bb;
         if (t == DType::kQ4_0) std::memset(blk + 2, 0xff, 16);
+        if (t == DType::kQ4_1) std::memset(blk + 4, 0xff, 16);
+        if (t == DType::kQ5_0) std::memset(blk + 2, 0xff, 20);  // qh and qs: every value 31
+        if (t == DType::kQ5_1) std::memset(blk + 4, 0xff, 20);
         if (t == DType::kQ8_0) std::memset(blk + 2, r % 2 == 0 ? 0x80 : 0x7f, 32);
         if (t == DType::kQ4_K) std::memset(blk + 16, 0xff, 128);
         if (t == DType::kQ5_K) std::memset(blk + 16, 0xff, 160);  // qh and qs: every value 31

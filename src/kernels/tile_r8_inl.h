@@ -24,7 +24,7 @@
 // output of 8 rows is one 8-float store. The weights of a block are unpacked
 // once and used for every token of the register tile.
 //
-// Offsets (q - 8 for Q4_0, q - 32 of Q6_K) are folded into the integer start
+// Offsets (q - 8 for Q4_0, q - 16 for Q5_0, q - 32 of Q6_K) are folded into the integer start
 // value; Q4_K's and Q5_K's min term is a second FMA with the block's
 // activation sum s.
 // Every output is the same sequence of operations whatever the tile shape, so
@@ -59,8 +59,23 @@ inline int32_t half_sum(const int8_t* qs) {
 }
 
 // Per format: Unit bytes/elements, and block(p, b, q, ...) unpacks block b.
-struct Q4_0 {
-  static constexpr int64_t kUnitElems = 32, kUnitBytes = 144;
+
+// Byte n of each 32-bit lane, copied to all four bytes of the lane
+// (vpshufb indices; vpshufb works within each 128-bit half).
+inline __m256i lane_byte_index(int n) {
+  return _mm256_add_epi8(_mm256_set1_epi8(static_cast<char>(n)),
+                         _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c));
+}
+
+// The 32-element formats with 4-bit nibbles: Q4_0 (q - 8), Q4_1 (d q + m),
+// Q5_0 (q - 16 with a fifth bit) and Q5_1 (d q + m with a fifth bit). Unit:
+// f16 d[8], f16 m[8] (kMin), u32 qh[8] (kFifth: bit j is element j's fifth
+// bit), 4 chunks of qs.
+template <bool kMin, bool kFifth>
+struct Q32 {
+  static constexpr int64_t kQh = 16 + (kMin ? 16 : 0), kQs = kQh + (kFifth ? 32 : 0);
+  static constexpr int64_t kUnitElems = 32, kUnitBytes = kQs + 128;
+  static constexpr int kOffset = kMin ? 0 : kFifth ? 16 : 8;
   template <int TT>
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
     const uint8_t* p = gp + b * kUnitBytes;
@@ -68,19 +83,43 @@ struct Q4_0 {
     __m256i q[8];
     #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
-      const __m256i v = load(p + 16 + 32 * c);
+      const __m256i v = load(p + kQs + 32 * c);
       q[c] = _mm256_and_si256(v, m4);
       q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    if constexpr (kFifth) {
+      // Chunk c's bytes are elements 4c..4c+3 (low nibbles) and 16+4c..
+      // (high): their fifth bits are nibble c & 1 of qh bytes c / 2 and
+      // 2 + c / 2. Each selected byte goes to all four bytes of its lane, and
+      // byte e keeps bit e of the nibble, as 0x10.
+      const __m256i qh = load(p + kQh);
+      #pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m256i bit = _mm256_set1_epi32(static_cast<int>(0x08040201u << (4 * (c & 1))));
+        const __m256i lo = _mm256_shuffle_epi8(qh, lane_byte_index(c >> 1));
+        const __m256i hi = _mm256_shuffle_epi8(qh, lane_byte_index(2 + (c >> 1)));
+        const __m256i h16 = _mm256_set1_epi8(0x10);
+        q[c] = _mm256_or_si256(q[c], _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(lo, bit), bit), h16));
+        q[c + 4] = _mm256_or_si256(q[c + 4], _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hi, bit), bit), h16));
+      }
     }
     const __m256 dw = f16x8(p);
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = dot_groups<15, 8>(_mm256_set1_epi32(-8 * xb.s), q, xb.qs);
+      const __m256i isum = dot_groups<kFifth ? 31 : 15, 8>(_mm256_set1_epi32(-kOffset * xb.s), q, xb.qs);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
+      if constexpr (kMin) {
+        const __m256 dm = _mm256_mul_ps(f16x8(p + 16), _mm256_set1_ps(xb.d));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(xb.s)), dm, acc[t]);
+      }
     }
   }
 };
+using Q4_0 = Q32<false, false>;
+using Q4_1 = Q32<true, false>;
+using Q5_0 = Q32<false, true>;
+using Q5_1 = Q32<true, true>;
 
 struct Q8_0 {
   static constexpr int64_t kUnitElems = 32, kUnitBytes = 272;

@@ -42,6 +42,28 @@ void unit_q4_0(uint8_t* p, uint8_t* const* rows) {
 }
 
 template <bool kPack>
+void unit_q4_1(uint8_t* p, uint8_t* const* rows) {
+  fields<kPack>(p, rows, 0, 2);       // d
+  fields<kPack>(p + 16, rows, 2, 2);  // m
+  chunks<kPack>(p + 32, rows, 4, 4);
+}
+
+template <bool kPack>
+void unit_q5_0(uint8_t* p, uint8_t* const* rows) {
+  fields<kPack>(p, rows, 0, 2);       // d
+  fields<kPack>(p + 16, rows, 2, 4);  // qh
+  chunks<kPack>(p + 48, rows, 6, 4);
+}
+
+template <bool kPack>
+void unit_q5_1(uint8_t* p, uint8_t* const* rows) {
+  fields<kPack>(p, rows, 0, 2);       // d
+  fields<kPack>(p + 16, rows, 2, 2);  // m
+  fields<kPack>(p + 32, rows, 4, 4);  // qh
+  chunks<kPack>(p + 64, rows, 8, 4);
+}
+
+template <bool kPack>
 void unit_q8_0(uint8_t* p, uint8_t* const* rows) {
   fields<kPack>(p, rows, 0, 2);
   // Signed q <-> q + 128: flipping the top bit is its own inverse.
@@ -128,12 +150,18 @@ struct Format {
 
 const Format* format_of(DType t) {
   static const Format q4_0{32, 144, unit_q4_0<true>, unit_q4_0<false>};
+  static const Format q4_1{32, 160, unit_q4_1<true>, unit_q4_1<false>};
+  static const Format q5_0{32, 176, unit_q5_0<true>, unit_q5_0<false>};
+  static const Format q5_1{32, 192, unit_q5_1<true>, unit_q5_1<false>};
   static const Format q8_0{32, 272, unit_q8_0<true>, unit_q8_0<false>};
   static const Format q4_k{256, 1184, unit_q4_k<true>, unit_q4_k<false>};
   static const Format q5_k{256, 1440, unit_q5_k<true>, unit_q5_k<false>};
   static const Format q6_k{256, 1680, unit_q6_k<true>, unit_q6_k<false>};
   switch (t) {
     case DType::kQ4_0: return &q4_0;
+    case DType::kQ4_1: return &q4_1;
+    case DType::kQ5_0: return &q5_0;
+    case DType::kQ5_1: return &q5_1;
     case DType::kQ8_0: return &q8_0;
     case DType::kQ4_K: return &q4_k;
     case DType::kQ5_K: return &q5_k;

@@ -1,5 +1,5 @@
 // The row-interleaved "r8" layouts: weights of the integer-dot formats
-// (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) rearranged once at load so that a SIMD register of
+// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) rearranged once at load so that a SIMD register of
 // 8 x 32-bit lanes holds the same 4 elements of 8 consecutive rows. An integer
 // dot kernel then multiplies one broadcast group of 4 activation bytes into 8
 // rows at once, each lane summing one row's block exactly, and needs no
@@ -9,12 +9,16 @@
 //
 // A repacked tensor of R rows (R % 8 == 0) is R / 8 groups, each holding its
 // 8 rows' blocks in the order of the file's blocks along the row. Per group
-// and per unit of the format (a 32-block for Q4_0 / Q8_0, a 256-super-block
+// and per unit of the format (a 32-block for Q4_0 .. Q8_0, a 256-super-block
 // for the K-quants), "chunk c, lane j" below means 4 bytes for row j, chunks
 // outermost: byte (c * 8 + j) * 4 of the unit's data.
 //
 //   Q4_0 (144 bytes = 8 x 18): f16 d[8]; 4 chunks of qs (chunk c = qs bytes
 //        4c..4c+3: low nibbles are elements 4c.., high nibbles 16 + 4c..).
+//   Q4_1 (160 = 8 x 20): f16 d[8], f16 m[8]; 4 chunks of qs as Q4_0.
+//   Q5_0 (176 = 8 x 22): f16 d[8], u32 qh[8] (the file's, bit j = element j's
+//        fifth bit); 4 chunks of qs as Q4_0.
+//   Q5_1 (192 = 8 x 24): f16 d[8], f16 m[8], u32 qh[8]; 4 chunks of qs.
 //   Q8_0 (272 = 8 x 34): f16 d[8]; 8 chunks of qs, each byte stored as
 //        q + 128 (u8, the operand vpdpbusd takes unsigned).
 //   Q4_K (1184 = 8 x 148; 4 more bytes per row than the file's 144): f16 d[8],

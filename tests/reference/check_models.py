@@ -63,11 +63,9 @@ def herd_logits(model, tokens, extra=(), env=None):
 # Dtypes whose matmuls herd runs as integer dot products on 8-bit quantized activations (the q8
 # path of src/kernels/kernel_table.h, every ISA including ref): compare.py must add the activation
 # quantization error to its budget (--act-quant q8, see its header). Files whose tensors are all
-# outside this set keep the default float32 tolerance. Integer kernels exist for Q8_0, Q4_0, Q4_K
-# and Q6_K, all on the same 32-element activation blocks, so compare.py's q8 term is unchanged.
-# Every quantized make-model file other than q8_0 stores its LM head as Q6_K (llama.cpp's rule), so
-# q4_1/q5_0/q5_1/q5_k files take the integer path for the head only; the per-layer q8 term then
-# over-budgets them (conservative: it only widens their tolerance by the q8 share).
+# outside this set keep the default float32 tolerance. Integer kernels exist for every quantized
+# dtype (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K), all on the same 32-element activation
+# blocks, so compare.py's q8 term is the same for all of them.
 INT_DOT_DTYPES = {"q8_0", "q4_0", "q4_k", "q4_k_m", "q6_k", "q4_1", "q5_0", "q5_1", "q5_k", "q5_k_m"}
 # F16/BF16 files take the bf16 path (kernel_table.h TileDotBf16Fn) under the kernels named here
 # (herd run prints "kernels ISA"): matmul inputs rounded to bf16, and F16 weights too. compare.py
