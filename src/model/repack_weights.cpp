@@ -1,6 +1,6 @@
 // LlamaModel::repack_weights: the load-time conversion of matmul weights to
 // the row-interleaved r8 layouts the integer kernels stream
-// (tensor/repack_r8.h, kernels/kernels_r8_avx512vnni.cpp).
+// (tensor/repack_r8.h, kernels/tile_r8_inl.h).
 //
 // Memory: each tensor is repacked into its own heap buffer and the file's
 // pages under it are then dropped with MADV_DONTNEED (the mapping is
