@@ -296,23 +296,21 @@ void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t
   state.SetLabel(matmul_path(*env.table, views[0]));
 }
 
-// The KV cache is f32 or f16 (kt == vt == t); f16 rows hold the f32 rows rounded.
+// The KV cache is f32, f16 or q8_0 (kt == vt == t), its rows the random f32
+// rows as kv_store writes them.
 void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past, DType t) {
   const int64_t n_keys = n_past + T, kv_dim = kKvHeads * kHeadDim;
   const int64_t cache_elems = n_keys * kv_dim;
-  const int64_t elem = kv_elem_bytes(t);
-  const int64_t copies = copies_for(2 * cache_elems * elem);  // cold K and V, as in decode
+  const int64_t cache_bytes = kv_row_bytes(t, cache_elems);
+  const int64_t copies = copies_for(2 * cache_bytes);  // cold K and V, as in decode
   const float* kf = env.fx->random_floats(cache_elems, copies, 11);
   const float* vf = env.fx->random_floats(cache_elems, copies, 12);
-  std::vector<uint16_t> kh, vh;
-  if (t == DType::kF16) {
-    kh.resize(static_cast<size_t>(cache_elems * copies));
-    vh.resize(kh.size());
-    env.table->f32_to_f16(kf, kh.data(), cache_elems * copies);
-    env.table->f32_to_f16(vf, vh.data(), cache_elems * copies);
-  }
-  const auto* kb = t == DType::kF16 ? reinterpret_cast<const uint8_t*>(kh.data()) : reinterpret_cast<const uint8_t*>(kf);
-  const auto* vb = t == DType::kF16 ? reinterpret_cast<const uint8_t*>(vh.data()) : reinterpret_cast<const uint8_t*>(vf);
+  std::vector<uint8_t> kc(static_cast<size_t>(cache_bytes * copies)), vc(kc.size());
+  const ExecContext ctx{.pool = env.pool, .table = env.table};
+  kv_store(ctx, t, kf, kc.data(), cache_elems * copies);
+  kv_store(ctx, t, vf, vc.data(), cache_elems * copies);
+  const uint8_t* kb = kc.data();
+  const uint8_t* vb = vc.data();
   const float* q = env.fx->random_floats(T * kHeads * kHeadDim, 1, 13);
   std::vector<float> out(static_cast<size_t>(T * kHeads * kHeadDim));
   std::vector<std::vector<float>> scratch(
@@ -320,11 +318,10 @@ void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past
       std::vector<float>(static_cast<size_t>(attention_scratch_floats(kHeads / kKvHeads, n_keys, kHeadDim))));
   std::vector<float*> scratch_ptrs;
   for (auto& s : scratch) scratch_ptrs.push_back(s.data());
-  const ExecContext ctx{.pool = env.pool, .table = env.table};
   int64_t c = 0;
   for (auto _ : state) {
-    attention(ctx, q, T, kHeads, kKvHeads, kHeadDim, kb + c * cache_elems * elem, vb + c * cache_elems * elem, t, t,
-              n_past, scratch_ptrs.data(), out.data());
+    attention(ctx, q, T, kHeads, kKvHeads, kHeadDim, kb + c * cache_bytes, vb + c * cache_bytes, t, t, n_past,
+              scratch_ptrs.data(), out.data());
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
     if (++c == copies) c = 0;
@@ -332,7 +329,7 @@ void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past
   // Query t sees n_past + t + 1 keys: a dot and an axpy of hd per key and head.
   const double visible = static_cast<double>(T * n_past + T * (T + 1) / 2);
   set_rate(state, "GFLOP", 4.0 * static_cast<double>(kHeads * kHeadDim) * visible / 1e9);
-  set_rate(state, "GB", 2.0 * static_cast<double>(cache_elems * elem) / 1e9);
+  set_rate(state, "GB", 2.0 * static_cast<double>(cache_bytes) / 1e9);
 }
 
 void bench_quantize_q8(benchmark::State& state, Env env, int64_t T, int64_t K) {
@@ -401,7 +398,7 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
   }
   const std::pair<int64_t, int64_t> attn[] = {{512, 0}, {1, 4096}};  // (T, n_past)
   for (auto [T, n_past] : attn)
-    for (DType kv : {DType::kF32, DType::kF16})
+    for (DType kv : {DType::kF32, DType::kF16, DType::kQ8_0})
       for (const std::string& isa : isas)
         for (const auto& p : pools) {
           const Env env{fx, &tables.at(isa), p.get()};

@@ -8,6 +8,8 @@
 #include <thread>
 #include <utility>
 
+#include "kernels/ops.h"
+
 namespace herd::cli {
 
 void ArgParser::add(const std::string& names, const std::string& value_name, const std::string& help) {
@@ -109,8 +111,8 @@ int default_threads() {
 }
 
 void add_cache_type_options(ArgParser& p) {
-  p.add("-ctk,--cache-type-k", "T", "KV cache key type: f16 (default) or f32");
-  p.add("-ctv,--cache-type-v", "T", "KV cache value type: f16 (default) or f32");
+  p.add("-ctk,--cache-type-k", "T", "KV cache key type: f16 (default), q8_0 or f32");
+  p.add("-ctv,--cache-type-v", "T", "KV cache value type: f16 (default), q8_0 or f32");
 }
 
 Result<CacheTypes> get_cache_types(const ArgParser& p) {
@@ -121,10 +123,20 @@ Result<CacheTypes> get_cache_types(const ArgParser& p) {
       *dst = DType::kF16;
     else if (v == "f32")
       *dst = DType::kF32;
+    else if (v == "q8_0")
+      *dst = DType::kQ8_0;
     else
-      return err(ErrorCode::kInvalidArgument, "%s: '%s' is not a KV cache type (f16 or f32)", name, v.c_str());
+      return err(ErrorCode::kInvalidArgument, "%s: '%s' is not a KV cache type (f16, q8_0 or f32)", name, v.c_str());
   }
   return out;
+}
+
+Status cache_types_fit(const CacheTypes& t, int64_t head_dim) {
+  for (DType d : {t.k, t.v})
+    if (!kernels::kv_type_fits(d, head_dim))
+      return err(ErrorCode::kInvalidArgument, "KV cache type %s needs a head size that is a multiple of 32, not %lld",
+                 dtype_name(d), static_cast<long long>(head_dim));
+  return {};
 }
 
 }  // namespace herd::cli

@@ -59,7 +59,7 @@ const Error* first_error(const Rs&... results) {
 int default_threads();
 
 // The KV cache element types, named as llama.cpp names them:
-// -ctk/--cache-type-k and -ctv/--cache-type-v, each f16 (default) or f32.
+// -ctk/--cache-type-k and -ctv/--cache-type-v, each f16 (default), q8_0 or f32.
 void add_cache_type_options(ArgParser& p);
 struct CacheTypes {
   DType k = DType::kF16;
@@ -67,5 +67,8 @@ struct CacheTypes {
 };
 // Errors name the option and the types accepted.
 Result<CacheTypes> get_cache_types(const ArgParser& p);
+// Whether the types fit a model with this head size (q8_0 blocks of 32 must
+// not straddle two heads); the error names the type and the head size.
+Status cache_types_fit(const CacheTypes& t, int64_t head_dim);
 
 }  // namespace herd::cli

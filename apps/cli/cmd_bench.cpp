@@ -197,6 +197,7 @@ int cmd_bench(int argc, char** argv) {
   Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
   if (!model.has_value()) return fail(model.error());
   const model::LlamaConfig& cfg = model->config();
+  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
   ThreadPool pool(static_cast<int>(*threads));
   model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
   kernels::KernelTimes times;
@@ -266,12 +267,14 @@ int cmd_bench(int argc, char** argv) {
   const double bw = measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 5);
   const uint64_t wbt = weight_bytes_per_token(*model);
   // A decoded token also reads the K and V rows of every earlier position:
-  // averaged over the tg test, layers x (depth + (n_gen - 1) / 2) x kv_dim x
-  // (bytes of a K element + bytes of a V element).
+  // averaged over the tg test, layers x (depth + (n_gen - 1) / 2) x
+  // (bytes of a K row + bytes of a V row).
   auto kv_bytes_per_token = [&](const TestResult& r) {
     const double avg_keys = static_cast<double>(r.n_depth) + static_cast<double>(r.n_gen - 1) / 2.0 + 1.0;
-    return static_cast<double>(cfg.n_layers) * avg_keys * static_cast<double>(cfg.n_kv_heads * cfg.head_dim) *
-           static_cast<double>(kernels::kv_elem_bytes(cache_types->k) + kernels::kv_elem_bytes(cache_types->v));
+    const int64_t kv_dim = cfg.n_kv_heads * cfg.head_dim;
+    return static_cast<double>(cfg.n_layers) * avg_keys *
+           static_cast<double>(kernels::kv_row_bytes(cache_types->k, kv_dim) +
+                               kernels::kv_row_bytes(cache_types->v, kv_dim));
   };
   auto roofline = [&](const TestResult& r) {
     return (static_cast<double>(wbt) + kv_bytes_per_token(r)) * mean(r.ts) / (bw * 1e9);

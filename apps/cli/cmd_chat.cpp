@@ -252,6 +252,7 @@ int cmd_chat(int argc, char** argv) {
   if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)
     return fail(err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
   const model::LlamaConfig& cfg = model->config();
+  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
   const int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(std::max<int64_t>(cfg.n_ctx_train, 16), 8192);
 
   ThreadPool pool(static_cast<int>(*threads));

@@ -123,6 +123,10 @@ int cmd_inspect(int argc, char** argv) {
   }
   std::printf("  chat format: %s\n", model::chat_template_info(*m, tok.has_value() ? &*tok : nullptr).description.c_str());
 
+  if (Status s = cache_types_fit(*cache_types, c.head_dim); !s.has_value()) {
+    std::fprintf(stderr, "herd inspect: %s\n", s.error().to_string().c_str());
+    return 1;
+  }
   const int64_t kv_dim = c.n_kv_heads * c.head_dim;
   const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim, cache_types->k, cache_types->v);
   const int64_t B = *batch;

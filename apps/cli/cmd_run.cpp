@@ -154,6 +154,7 @@ int cmd_run(int argc, char** argv) {
   Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
   if (!model.has_value()) return fail(model.error());
   const model::LlamaConfig& cfg = model->config();
+  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
   // An HF checkpoint's generation_config.json supplies the sampling defaults
   // (as transformers does); options on the command line win.
   std::vector<int32_t> extra_stop_ids;

@@ -473,7 +473,10 @@ Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, cons
   for (const std::string* t : {&options.cache_type_k, &options.cache_type_v}) {
     const std::optional<DType> d = parse_dtype(*t);
     if (!d.has_value() || !kernels::is_kv_type(*d))
-      return err(ErrorCode::kInvalidArgument, "KV cache type '%s': f16 or f32", t->c_str());
+      return err(ErrorCode::kInvalidArgument, "KV cache type '%s': f16, q8_0 or f32", t->c_str());
+    if (!kernels::kv_type_fits(*d, model.config().head_dim))
+      return err(ErrorCode::kInvalidArgument, "KV cache type %s needs a head size that is a multiple of 32, not %lld",
+                 t->c_str(), static_cast<long long>(model.config().head_dim));
   }
   Result<kernels::KernelTable> table = kernels::select_kernels(options.isa);
   if (!table) return table.error();

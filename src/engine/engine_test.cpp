@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +19,8 @@
 
 #include "base/thread_pool.h"
 #include "engine/engine.h"
+#include "kernels/kernel_table.h"
+#include "model/llama_context.h"
 #include "model/llama_model.h"
 #include "model/make_model.h"
 
@@ -220,6 +223,37 @@ TEST(Engine, BatchedEqualsAlone) {
   }
   wait_idle(*e);
   EXPECT_EQ(e->stats().kv_tokens_used, 0);
+}
+
+// The engine's paged cache (LlamaBatch: block tables, prefill in chunks of
+// 32) gives the greedy tokens of a contiguous LlamaContext cache of the same
+// type (one prefill of the whole prompt): both store rows with kv_store and
+// read them with attention_rows, for f16 and for q8_0 blocks.
+TEST(Engine, PagedCacheEqualsContiguousForEachKvType) {
+  for (const char* type : {"f16", "q8_0"}) {
+    EngineOptions o = small_options();
+    o.cache_type_k = o.cache_type_v = type;
+    auto e = make(o);
+    const std::vector<int32_t> prompt = prompt_of(45, 3);
+    Collected c;
+    ASSERT_TRUE(e->submit(request(prompt, 12, 0.0f, 1), c.callbacks()).has_value());
+    c.wait();
+    ASSERT_EQ(c.events.size(), 12u) << type;
+
+    Result<kernels::KernelTable> table = kernels::select_kernels(o.isa);
+    ASSERT_TRUE(table.has_value());
+    ThreadPool pool(1);
+    const DType t = *parse_dtype(type);
+    model::LlamaContext ctx(tiny_model(), 128, 64, kernels::ExecContext{&pool, &*table}, t, t);
+    std::vector<float> logits;
+    std::vector<int32_t> next = prompt;
+    for (size_t i = 0; i < c.events.size(); ++i) {
+      ASSERT_TRUE(ctx.eval(next, false, &logits).has_value());
+      const auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      EXPECT_EQ(c.events[i].id, best) << type << " token " << i;
+      next = {best};
+    }
+  }
 }
 
 // The draws of a step run on the pool, one sequence per task: a batch sampled by

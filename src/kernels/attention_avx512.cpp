@@ -10,16 +10,18 @@
 //     in kernels_test.cpp's ExpPsWithinBound), the sum in double lanes.
 //   values: out += fl(e_j * inv) v_j for 4 rows x 64 columns held in 16 zmm
 //     accumulators, each v_j chunk loaded once for the 4 rows.
-// Keys and values are f32 or f16 (each its own type, a template parameter):
-// f16 rows are widened with vcvtph2ps as they are loaded (exact), so the
-// arithmetic is the same as on f32 rows holding the same values, and an f16
-// cache reads half the bytes.
+// Keys and values are f32, f16 or q8_0 (each its own template parameter, a
+// row loader below): f16 rows are widened with vcvtph2ps as they are loaded
+// and q8_0 elements become fl(d) * q (both exact), so the arithmetic is the
+// same as on f32 rows holding the same values, and an f16 cache reads half
+// the bytes, a q8_0 cache 0.27 of them.
 // hd must be a multiple of 64 and paged blocks a multiple of 16 rows
 // (attention_rows checks and otherwise takes the generic path).
 #include <immintrin.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/kernel_table.h"
 
@@ -65,26 +67,75 @@ inline __m512 reduce16(const __m512* v) {
                        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(f0), _mm512_castps_pd(f1))));
 }
 
-// 16 cache elements as f32.
-inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const uint16_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
+// Row loaders: elements c0..c0+63 of a cache row as f32 in x0..x3 (c0 a
+// multiple of 64), and the bytes of n elements. (Named registers, not an
+// array, which GCC may keep on the stack: see attention_avx2.cpp.)
+struct F32Rows {
+  static void load64(const uint8_t* row, int64_t c0, __m512& x0, __m512& x1, __m512& x2, __m512& x3) {
+    const float* p = reinterpret_cast<const float*>(row) + c0;
+    x0 = _mm512_loadu_ps(p);
+    x1 = _mm512_loadu_ps(p + 16);
+    x2 = _mm512_loadu_ps(p + 32);
+    x3 = _mm512_loadu_ps(p + 48);
+  }
+  static constexpr int64_t bytes(int64_t n) { return 4 * n; }
+};
+struct F16Rows {
+  static __m512 cvt(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static void load64(const uint8_t* row, int64_t c0, __m512& x0, __m512& x1, __m512& x2, __m512& x3) {
+    const uint8_t* p = row + 2 * c0;
+    x0 = cvt(p);
+    x1 = cvt(p + 32);
+    x2 = cvt(p + 64);
+    x3 = cvt(p + 96);
+  }
+  static constexpr int64_t bytes(int64_t n) { return 2 * n; }
+};
+// Q8_0 blocks of 34 bytes (f16 d, int8 q[32]), two per 64 elements:
+// fl(d) * q, exact in f32 (an 11-bit significand times a 7-bit integer).
+struct Q8Rows {
+  static __m512 scale(const uint8_t* b) {
+    uint16_t dh;
+    std::memcpy(&dh, b, 2);
+    return _mm512_set1_ps(_cvtsh_ss(dh));
+  }
+  static __m512 cvt(__m512 d, const uint8_t* p) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
+  }
+  static void load64(const uint8_t* row, int64_t c0, __m512& x0, __m512& x1, __m512& x2, __m512& x3) {
+    const uint8_t* b = row + c0 / 32 * 34;
+    const __m512 d0 = scale(b), d1 = scale(b + 34);
+    x0 = cvt(d0, b + 2);
+    x1 = cvt(d0, b + 18);
+    x2 = cvt(d1, b + 36);
+    x3 = cvt(d1, b + 52);
+  }
+  static constexpr int64_t bytes(int64_t n) { return n / 32 * 34; }
+};
 
 // The key (0..15 within a block) whose partial goes into reduce16's v[i].
 constexpr int key_of(int i) { return 4 * (i % 4) + i / 4; }
 
 // Scores of one row against keys j0..j0+nk-1 (nk <= 16, all in one
-// contiguous run starting at k0), times scale, into s[0..nk).
-template <typename KT>
-inline void score_block(const float* q, int64_t hd, const KT* k0, int64_t stride, int nk, float scale, float* s) {
+// contiguous run starting at k0, stride bytes apart), times scale, into s[0..nk).
+template <typename KL>
+inline void score_block(const float* q, int64_t hd, const uint8_t* k0, int64_t stride, int nk, float scale,
+                        float* s) {
   __m512 v[16];
   for (int i = 0; i < 16; ++i) {
     const int key = key_of(i);
     __m512 a = _mm512_setzero_ps();
     if (key < nk) {
-      const KT* kr = k0 + key * stride;
-      for (int64_t c = 0; c < hd; c += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c), load16(kr + c), a);
+      const uint8_t* kr = k0 + key * stride;
+      for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+        __m512 x0, x1, x2, x3;
+        KL::load64(kr, c0, x0, x1, x2, x3);
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0), x0, a);
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0 + 16), x1, a);
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0 + 32), x2, a);
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0 + 48), x3, a);
+      }
     }
     v[i] = a;
   }
@@ -93,19 +144,20 @@ inline void score_block(const float* q, int64_t hd, const KT* k0, int64_t stride
 }
 
 // out[rows][64-column chunk c0] += sum_j p[r][j] v_j[c0..c0+63] for RR rows.
-template <int RR, typename VT>
+template <int RR, typename VL>
 void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float* out, int64_t hd) {
   __m512 acc[RR][4];
   for (int r = 0; r < RR; ++r)
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int nk = static_cast<int>(n - j0 < 16 ? n - j0 : 16);
-    const VT* v0 = kv.at<VT>(kv.v, j0) + c0;
-    if (j0 + 16 < n) prefetch_rows(kv.at<VT>(kv.v, j0 + 16) + c0, kv.stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, 64);
+    const uint8_t* v0 = kv.v_row(j0);
+    if (j0 + 16 < n)
+      prefetch_rows(kv.v_row(j0 + 16) + VL::bytes(c0), kv.v_stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, VL::bytes(64));
     for (int jj = 0; jj < nk; ++jj) {
-      const VT* vr = v0 + jj * kv.stride;
-      const __m512 x0 = load16(vr), x1 = load16(vr + 16);
-      const __m512 x2 = load16(vr + 32), x3 = load16(vr + 48);
+      const uint8_t* vr = v0 + jj * kv.v_stride;
+      __m512 x0, x1, x2, x3;
+      VL::load64(vr, c0, x0, x1, x2, x3);
       for (int r = 0; r < RR; ++r) {
         const __m512 w = _mm512_set1_ps(p[r * n + j0 + jj]);
         acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
@@ -119,7 +171,7 @@ void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
 }
 
-template <typename KT, typename VT>
+template <typename KL, typename VL>
 void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
                  float* out) {
   // Scores: key blocks of 16 (a paged block holds a whole number of them).
@@ -128,9 +180,10 @@ void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_
   // block's 16 rows while this one is scored.
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int nk = static_cast<int>(n - j0 < 16 ? n - j0 : 16);
-    const KT* k0 = kv.at<KT>(kv.k, j0);
-    if (j0 + 16 < n) prefetch_rows(kv.at<KT>(kv.k, j0 + 16), kv.stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, hd);
-    for (int64_t r = 0; r < g; ++r) score_block(q + r * hd, hd, k0, kv.stride, nk, scale, scratch + r * n + j0);
+    const uint8_t* k0 = kv.k_row(j0);
+    if (j0 + 16 < n) prefetch_rows(kv.k_row(j0 + 16), kv.k_stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, KL::bytes(hd));
+    for (int64_t r = 0; r < g; ++r)
+      score_block<KL>(q + r * hd, hd, k0, kv.k_stride, nk, scale, scratch + r * n + j0);
   }
   // Softmax per row: max, exp, sum in double, then the weights fl(e * inv).
   for (int64_t r = 0; r < g; ++r) {
@@ -161,23 +214,33 @@ void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_
   // Values: up to 4 rows x 64 columns per pass over the value rows.
   for (int64_t c0 = 0; c0 < hd; c0 += 64) {
     int64_t r = 0;
-    for (; r + 4 <= g; r += 4) values_chunk<4, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd);
+    for (; r + 4 <= g; r += 4) values_chunk<4, VL>(scratch + r * n, n, kv, c0, out + r * hd, hd);
     switch (g - r) {
-      case 3: values_chunk<3, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
-      case 2: values_chunk<2, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
-      case 1: values_chunk<1, VT>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
+      case 3: values_chunk<3, VL>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
+      case 2: values_chunk<2, VL>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
+      case 1: values_chunk<1, VL>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
       default: break;
     }
   }
 }
 
+template <typename KL>
+void attn_rows_k(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
+                 float* out) {
+  switch (kv.vt) {
+    case DType::kF16: return attn_rows_t<KL, F16Rows>(q, g, hd, kv, n, scale, scratch, out);
+    case DType::kQ8_0: return attn_rows_t<KL, Q8Rows>(q, g, hd, kv, n, scale, scratch, out);
+    default: return attn_rows_t<KL, F32Rows>(q, g, hd, kv, n, scale, scratch, out);
+  }
+}
+
 void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
                float* out) {
-  const bool k16 = kv.kt == DType::kF16, v16 = kv.vt == DType::kF16;
-  if (k16 && v16) return attn_rows_t<uint16_t, uint16_t>(q, g, hd, kv, n, scale, scratch, out);
-  if (k16) return attn_rows_t<uint16_t, float>(q, g, hd, kv, n, scale, scratch, out);
-  if (v16) return attn_rows_t<float, uint16_t>(q, g, hd, kv, n, scale, scratch, out);
-  attn_rows_t<float, float>(q, g, hd, kv, n, scale, scratch, out);
+  switch (kv.kt) {
+    case DType::kF16: return attn_rows_k<F16Rows>(q, g, hd, kv, n, scale, scratch, out);
+    case DType::kQ8_0: return attn_rows_k<Q8Rows>(q, g, hd, kv, n, scale, scratch, out);
+    default: return attn_rows_k<F32Rows>(q, g, hd, kv, n, scale, scratch, out);
+  }
 }
 
 }  // namespace

@@ -33,37 +33,33 @@ using AxpyF32Fn = void (*)(float a, const float* x, float* y, int64_t n);
 constexpr int kMaxDTypeId = 31;  // DType values are ggml ids < 32
 
 // Where the key and value rows of one KV head live: row j at
-// k + j * stride elements (contiguous cache), or, paged (blocks set), in block
-// blocks[j / block_rows] at row j % block_rows: k + (blocks[j / block_rows] *
-// block_rows + j % block_rows) * stride. k and v already point at the head.
-// Elements are f32 or f16 (kt, vt: DType::kF32 or kF16; kernels/ops.h
-// kv_store writes them), read exactly as their f32 values.
+// k + j * k_stride bytes (contiguous cache), or, paged (blocks set), in block
+// blocks[j / block_rows] at row j % block_rows: physical row
+// blocks[j / block_rows] * block_rows + j % block_rows. k and v already point
+// at the head. Elements are f32, f16 or q8_0 blocks (kt, vt: kernels/ops.h
+// is_kv_type; kv_store writes them), read exactly as their f32 values.
 struct KvRows {
   const void* k = nullptr;
   const void* v = nullptr;
-  int64_t stride = 0;  // elements
+  int64_t k_stride = 0;  // bytes from one K row to the next
+  int64_t v_stride = 0;  // bytes from one V row to the next
   const int32_t* blocks = nullptr;
   int64_t block_rows = 0;
   DType kt = DType::kF32;
   DType vt = DType::kF32;
   int64_t row(int64_t j) const {
-    return blocks == nullptr ? j * stride : (static_cast<int64_t>(blocks[j / block_rows]) * block_rows + j % block_rows) * stride;
+    return blocks == nullptr ? j : static_cast<int64_t>(blocks[j / block_rows]) * block_rows + j % block_rows;
   }
-  // Row j of k or v (`base`) as elements of T (float or uint16_t for f16).
-  template <typename T>
-  const T* at(const void* base, int64_t j) const {
-    return static_cast<const T*>(base) + row(j);
-  }
+  const uint8_t* k_row(int64_t j) const { return static_cast<const uint8_t*>(k) + row(j) * k_stride; }
+  const uint8_t* v_row(int64_t j) const { return static_cast<const uint8_t*>(v) + row(j) * v_stride; }
 };
 
-// Prefetches `rows` rows of `cols` elements, `stride` elements apart, one
-// prefetch per 64-byte line (the attention kernels: one KV head's rows are
-// strided, too irregular for the hardware prefetcher at long context).
-template <typename T>
-inline void prefetch_rows(const T* p, int64_t stride, int64_t rows, int64_t cols) {
-  constexpr int64_t kLine = 64 / sizeof(T);
+// Prefetches `rows` rows of `bytes` bytes, `stride` bytes apart, one prefetch
+// per 64-byte line (the attention kernels: one KV head's rows are strided,
+// too irregular for the hardware prefetcher at long context).
+inline void prefetch_rows(const uint8_t* p, int64_t stride, int64_t rows, int64_t bytes) {
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; c += kLine) __builtin_prefetch(p + r * stride + c, 0, 3);
+    for (int64_t c = 0; c < bytes; c += 64) __builtin_prefetch(p + r * stride + c, 0, 3);
 }
 
 // f32 -> f16 (IEEE binary16), round to nearest even, as base/half.h

@@ -877,26 +877,27 @@ void attention_reference(const AttnCase& c, const std::vector<float>& q, const s
 
 // The cache rows attention reads for keys or values x of type t: the f32
 // values themselves, or x rounded to f16 (stored: the uint16 bits).
+// Cache rows as kv_store writes them (quantize_row_ref: f32 copied, f16
+// rounded to nearest even, q8_0 blocks; x.size() a multiple of 32 for q8_0)
+// and the values they hold (dequantize_row_ref, exact).
 struct CacheRows {
-  std::vector<float> f32;     // what the reference computes with
-  std::vector<uint16_t> f16;  // the stored bits when t is f16
-  const void* data() const { return f16.empty() ? static_cast<const void*>(f32.data()) : f16.data(); }
+  std::vector<float> f32;      // what the reference computes with
+  std::vector<uint8_t> bytes;  // the stored rows
+  const void* data() const { return bytes.data(); }
 };
 CacheRows cache_rows(const std::vector<float>& x, DType t) {
+  const auto n = static_cast<int64_t>(x.size());
   CacheRows r;
-  r.f32 = x;
-  if (t == DType::kF16) {
-    for (float& f : r.f32) {
-      r.f16.push_back(f32_to_f16(f));
-      f = f16_to_f32(r.f16.back());
-    }
-  }
+  r.bytes.resize(static_cast<size_t>(row_bytes(t, n)));
+  r.f32.resize(x.size());
+  quantize_row_ref(t, x.data(), r.bytes.data(), n);
+  dequantize_row_ref(t, r.bytes.data(), r.f32.data(), n);
   return r;
 }
 
-// Each KV cache type pair: f32 keeps the rows, f16 rounds them (the
+// Each KV cache type pair: f32 keeps the rows, f16 and q8_0 round them (the
 // reference then computes with the rounded values, which attention reads
-// exactly, so the bound is the f32 one).
+// exactly, so the bound is the f32 one). q8_0 needs hd % 32 == 0.
 TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
   const AttnCase cases[] = {
       {1, 4, 4, 64, 0},   // decode, first token, MHA
@@ -906,9 +907,12 @@ TEST_P(IsaTest, AttentionMatchesNaiveAndIgnoresThreadCount) {
       {3, 8, 2, 64, 37},  // several 16-key blocks and a tail
   };
   const std::pair<DType, DType> types[] = {
-      {DType::kF32, DType::kF32}, {DType::kF16, DType::kF16}, {DType::kF16, DType::kF32}, {DType::kF32, DType::kF16}};
+      {DType::kF32, DType::kF32},   {DType::kF16, DType::kF16},  {DType::kF16, DType::kF32},
+      {DType::kF32, DType::kF16},   {DType::kQ8_0, DType::kQ8_0}, {DType::kQ8_0, DType::kF16},
+      {DType::kF32, DType::kQ8_0}};
   for (const AttnCase& c : cases)
   for (const auto& [kt, vt] : types) {
+    if (!kv_type_fits(kt, c.hd) || !kv_type_fits(vt, c.hd)) continue;
     const int64_t n_keys = c.n_past + c.T;
     const std::vector<float> q = normals(91, 0, c.T * c.H * c.hd);
     const CacheRows k = cache_rows(normals(92, 0, n_keys * c.KV * c.hd), kt);
@@ -976,27 +980,28 @@ TEST(Ops, ExpPsWithinBound) {
 
 // A paged cache (blocks of 16 rows in a scrambled order) gives the same floats
 // as the contiguous one: attention_rows sees the same keys either way.
-// Also with an f16 cache: the f16 rows give exactly what f32 rows holding
-// the same (rounded) values give.
-template <typename E>
-void paged_equals_contiguous(const KernelTable& table, DType t, const std::vector<E>& k, const std::vector<E>& v,
-                             std::vector<float>* out_flat) {
-  const int64_t g = 4, hd = 64, n = 45, KV = 2, stride = KV * hd, bs = 16;
+// Also with an f16 or q8_0 cache: its rows give exactly what f32 rows holding
+// the same (rounded) values give. k, v: [n, 2 heads of 64] rows of type t;
+// attention reads the second head.
+void paged_equals_contiguous(const KernelTable& table, DType t, const std::vector<uint8_t>& k,
+                             const std::vector<uint8_t>& v, std::vector<float>* out_flat) {
+  const int64_t g = 4, hd = 64, n = 45, KV = 2, bs = 16;
+  const int64_t rb = row_bytes(t, KV * hd);  // bytes of one cache row
   const std::vector<float> q = normals(111, 0, g * hd);
   const int32_t blocks[3] = {2, 0, 1};  // logical block b lives in physical block blocks[b]
-  std::vector<E> pk(static_cast<size_t>(3 * bs * stride)), pv(pk.size());
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t i = 0; i < stride; ++i) {
-      const size_t dst = static_cast<size_t>((blocks[j / bs] * bs + j % bs) * stride + i);
-      pk[dst] = k[static_cast<size_t>(j * stride + i)];
-      pv[dst] = v[static_cast<size_t>(j * stride + i)];
-    }
+  std::vector<uint8_t> pk(static_cast<size_t>(3 * bs * rb)), pv(pk.size());
+  for (int64_t j = 0; j < n; ++j) {
+    const auto dst = static_cast<size_t>((blocks[j / bs] * bs + j % bs) * rb);
+    std::memcpy(pk.data() + dst, k.data() + j * rb, static_cast<size_t>(rb));
+    std::memcpy(pv.data() + dst, v.data() + j * rb, static_cast<size_t>(rb));
+  }
   ThreadPool pool(1);
   ExecContext ctx{&pool, &table};
   std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(g, n, hd)));
   std::vector<float> a(static_cast<size_t>(g * hd)), b(a.size());
-  KvRows flat{k.data() + hd, v.data() + hd, stride, nullptr, 0, t, t};
-  KvRows paged{pk.data() + hd, pv.data() + hd, stride, blocks, bs, t, t};
+  const int64_t head = row_bytes(t, hd);
+  KvRows flat{k.data() + head, v.data() + head, rb, rb, nullptr, 0, t, t};
+  KvRows paged{pk.data() + head, pv.data() + head, rb, rb, blocks, bs, t, t};
   attention_rows(ctx, q.data(), g, hd, flat, n, scratch.data(), a.data());
   attention_rows(ctx, q.data(), g, hd, paged, n, scratch.data(), b.data());
   ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "isa=" << table.isa << " " << dtype_name(t);
@@ -1010,14 +1015,17 @@ void paged_equals_contiguous(const KernelTable& table, DType t, const std::vecto
 
 TEST_P(IsaTest, AttentionRowsPagedEqualsContiguous) {
   const int64_t n = 45, stride = 2 * 64;
-  const CacheRows k = cache_rows(normals(112, 0, n * stride), DType::kF16);
-  const CacheRows v = cache_rows(normals(113, 0, n * stride), DType::kF16);
-  std::vector<float> from_f32, from_f16;
-  paged_equals_contiguous(table_, DType::kF32, k.f32, v.f32, &from_f32);
-  paged_equals_contiguous(table_, DType::kF16, k.f16, v.f16, &from_f16);
-  ASSERT_EQ(from_f32.size(), from_f16.size());
-  EXPECT_EQ(std::memcmp(from_f32.data(), from_f16.data(), from_f32.size() * sizeof(float)), 0)
-      << "isa=" << table_.isa << ": f16 rows and f32 rows of the same values differ";
+  for (DType t : {DType::kF16, DType::kQ8_0}) {
+    const CacheRows k = cache_rows(normals(112, 0, n * stride), t);
+    const CacheRows v = cache_rows(normals(113, 0, n * stride), t);
+    const CacheRows k32 = cache_rows(k.f32, DType::kF32), v32 = cache_rows(v.f32, DType::kF32);
+    std::vector<float> from_f32, from_t;
+    paged_equals_contiguous(table_, DType::kF32, k32.bytes, v32.bytes, &from_f32);
+    paged_equals_contiguous(table_, t, k.bytes, v.bytes, &from_t);
+    ASSERT_EQ(from_f32.size(), from_t.size());
+    EXPECT_EQ(std::memcmp(from_f32.data(), from_t.data(), from_f32.size() * sizeof(float)), 0)
+        << "isa=" << table_.isa << ": " << dtype_name(t) << " rows and f32 rows of the same values differ";
+  }
 }
 
 // The KV store conversion equals base/half.h's scalar f32_to_f16 bit for bit

@@ -9,6 +9,7 @@
 
 #include "base/check.h"
 #include "kernels/matmul_bf16.h"
+#include "tensor/quant.h"
 #include "tensor/repack_r8.h"
 
 namespace herd::kernels {
@@ -228,17 +229,19 @@ void silu_mul(float* g, const float* u, int64_t n) {
 void kv_store(const ExecContext& ctx, DType t, const float* src, void* dst, int64_t n) {
   if (t == DType::kF16)
     ctx.table->f32_to_f16(src, static_cast<uint16_t*>(dst), n);
+  else if (t == DType::kQ8_0)
+    quantize_row_ref(t, src, dst, n);
   else
     std::copy(src, src + n, static_cast<float*>(dst));
 }
 
 namespace {
 
-// Row j of a cache of type t as f32: the row itself (f32), or converted into
-// buf[hd] (f16, exact).
-const float* kv_row_f32(const ExecContext& ctx, const void* base, DType t, int64_t offset, int64_t hd, float* buf) {
-  if (t == DType::kF32) return static_cast<const float*>(base) + offset;
-  ctx.table->to_f32_for(DType::kF16)(static_cast<const uint16_t*>(base) + offset, buf, hd);
+// A cache row of type t as f32: the row itself (f32), or converted into
+// buf[hd] (f16, q8_0: exact).
+const float* kv_row_f32(const ExecContext& ctx, const uint8_t* row, DType t, int64_t hd, float* buf) {
+  if (t == DType::kF32) return reinterpret_cast<const float*>(row);
+  ctx.table->to_f32_for(t)(row, buf, hd);
   return buf;
 }
 
@@ -255,13 +258,13 @@ void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t h
   }
   const DotF32Fn dot = ctx.table->dot_f32;
   const AxpyF32Fn axpy = ctx.table->axpy_f32;
-  float* row = scratch + g * n;  // [hd] one converted f16 row
+  float* row = scratch + g * n;  // [hd] one converted f16 or q8_0 row
   for (int64_t r = 0; r < g; ++r) {
     const float* qv = q + r * hd;
     float* scores = scratch + r * n;
     float mx = -INFINITY;
     for (int64_t j = 0; j < n; ++j) {
-      scores[j] = dot(qv, kv_row_f32(ctx, kv.k, kv.kt, kv.row(j), hd, row), hd) * scale;
+      scores[j] = dot(qv, kv_row_f32(ctx, kv.k_row(j), kv.kt, hd, row), hd) * scale;
       mx = scores[j] > mx ? scores[j] : mx;
     }
     double sum = 0.0;
@@ -272,7 +275,7 @@ void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t h
     const float inv = static_cast<float>(1.0 / sum);
     float* o = out + r * hd;
     for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
-    for (int64_t j = 0; j < n; ++j) axpy(scores[j] * inv, kv_row_f32(ctx, kv.v, kv.vt, kv.row(j), hd, row), o, hd);
+    for (int64_t j = 0; j < n; ++j) axpy(scores[j] * inv, kv_row_f32(ctx, kv.v_row(j), kv.vt, hd, row), o, hd);
   }
 }
 
@@ -285,9 +288,10 @@ void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int
     for (int64_t task = b; task < e; ++task) {
       const int64_t t = task / KV, kvh = task % KV;
       KvRows kv;
-      kv.k = static_cast<const uint8_t*>(k_cache) + kvh * hd * kv_elem_bytes(kt);
-      kv.v = static_cast<const uint8_t*>(v_cache) + kvh * hd * kv_elem_bytes(vt);
-      kv.stride = KV * hd;
+      kv.k = static_cast<const uint8_t*>(k_cache) + kv_row_bytes(kt, kvh * hd);
+      kv.v = static_cast<const uint8_t*>(v_cache) + kv_row_bytes(vt, kvh * hd);
+      kv.k_stride = kv_row_bytes(kt, KV * hd);
+      kv.v_stride = kv_row_bytes(vt, KV * hd);
       kv.kt = kt;
       kv.vt = vt;
       const int64_t h0 = kvh * group;

@@ -55,25 +55,31 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
 // g[T, F] = silu(g) * u, silu(z) = z / (1 + exp(-z)).
 void silu_mul(float* g, const float* u, int64_t n);
 
-// KV cache element types: kF32 (exact) or kF16 (IEEE binary16, rounded to
+// KV cache element types: kF32 (exact), kF16 (IEEE binary16, rounded to
 // nearest even when stored; halves the cache's memory and the bytes attention
-// reads). Attention computes with the stored values exactly (f16 -> f32 is
-// exact), so the f16 cache changes only what is stored, not the arithmetic.
-inline bool is_kv_type(DType t) { return t == DType::kF32 || t == DType::kF16; }
-inline int64_t kv_elem_bytes(DType t) { return t == DType::kF16 ? 2 : 4; }
+// reads) or kQ8_0 (ggml's Q8_0 blocks of 32 elements: an f16 scale d =
+// max|x| / 127 and 32 int8 q = round(x / d), half away from zero; 34 bytes
+// per 32 elements, 0.53 of f16). Attention computes with the stored values
+// exactly (f16 -> f32 and fl(d) * q are exact in f32), so the cache type
+// changes only what is stored, not the arithmetic. q8_0 rows need
+// kv_type_fits: every head's elements a whole number of blocks.
+inline bool is_kv_type(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kQ8_0; }
+inline bool kv_type_fits(DType t, int64_t head_dim) { return t != DType::kQ8_0 || head_dim % 32 == 0; }
+// Bytes of n consecutive cache elements of type t (q8_0: n a multiple of 32).
+inline int64_t kv_row_bytes(DType t, int64_t n) { return row_bytes(t, n); }
 
 // Stores n f32 values into a cache row of type t at dst (f32: copied; f16:
-// ctx.table->f32_to_f16).
+// ctx.table->f32_to_f16; q8_0: quantize_row_ref, n a multiple of 32).
 void kv_store(const ExecContext& ctx, DType t, const float* src, void* dst, int64_t n);
 
 // Floats of attention scratch one worker needs for a GQA group of g query
 // rows over up to n keys of head_dim hd: the scores (g * n) and one row of
-// f16 keys or values converted to f32 (hd), for the generic path.
+// f16 or q8_0 keys or values converted to f32 (hd), for the generic path.
 inline int64_t attention_scratch_floats(int64_t g, int64_t n, int64_t hd) { return g * n + hd; }
 
 // Causal grouped-query attention of T new queries against a cache.
 //   q[T, H, hd]; k_cache/v_cache rows [n_keys_max, KV * hd] of kt / vt
-//   elements (f32 or f16) hold post-RoPE keys and values for positions 0..;
+//   elements (is_kv_type; kv_type_fits(t, hd)) hold post-RoPE keys and values for positions 0..;
 //   query t sees keys 0..n_past + t (inclusive). Query head h uses KV head
 //   h / (H / KV). out[T, H * hd].
 // scratch: ctx.pool->size() buffers of at least
@@ -84,7 +90,7 @@ void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int
                float* out);
 
 // The attention of g query rows q[g][hd] sharing one KV head over keys
-// 0..n-1 (kv: where they live, f32 or f16), on the calling thread:
+// 0..n-1 (kv: where they live, f32, f16 or q8_0), on the calling thread:
 //   s_rj = fl(dot(q_r, k_j)) * scale (f32), m_r = max_j s_rj,
 //   e_rj = exp(s_rj - m_r) (f32), sum_r = sum_j e_rj (in double),
 //   out_r = sum_j fl(e_rj * fl(1 / sum_r)) v_j  (f32, in key order),

@@ -3,7 +3,7 @@
 // prefix cache of full blocks keyed by a chained hash of their tokens.
 //
 // Layout: for layer l, k(l) and v(l) are [n_blocks * block_size, kv_dim] rows
-// of k_type() / v_type() elements (f32 or f16, kv/kv_cache.h);
+// of k_type() / v_type() elements (f32, f16 or q8_0, kv/kv_cache.h);
 // block b holds rows b * block_size .. b * block_size + block_size - 1. A
 // sequence's block table maps its cache index p to row
 // table[p / block_size] * block_size + p % block_size. One allocation made up
@@ -33,7 +33,8 @@ namespace herd::kv {
 
 class BlockPool {
  public:
-  // kt, vt: DType::kF32 or kF16 (kernels::is_kv_type; checked by the caller).
+  // kt, vt: kernels::is_kv_type and kv_type_fits the head size (checked by
+  // the caller).
   BlockPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t kv_dim, DType kt = DType::kF32,
             DType vt = DType::kF32);
 

@@ -10,11 +10,11 @@ KvCache::KvCache(int64_t n_layers, int64_t n_ctx, int64_t kv_dim, DType kt, DTyp
       storage_(static_cast<size_t>(bytes_for(n_layers, n_ctx, kv_dim, kt, vt)), 0) {}
 
 uint64_t KvCache::bytes_for(int64_t n_layers, int64_t n_ctx, int64_t kv_dim, DType kt, DType vt) {
-  return static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(n_ctx) * static_cast<uint64_t>(kv_dim) *
-         static_cast<uint64_t>(kernels::kv_elem_bytes(kt) + kernels::kv_elem_bytes(vt));
+  return static_cast<uint64_t>(n_layers) * static_cast<uint64_t>(n_ctx) *
+         static_cast<uint64_t>(kernels::kv_row_bytes(kt, kv_dim) + kernels::kv_row_bytes(vt, kv_dim));
 }
 
-int64_t KvCache::k_bytes() const { return n_ctx_ * kv_dim_ * kernels::kv_elem_bytes(kt_); }
-int64_t KvCache::layer_bytes() const { return k_bytes() + n_ctx_ * kv_dim_ * kernels::kv_elem_bytes(vt_); }
+int64_t KvCache::k_bytes() const { return n_ctx_ * kernels::kv_row_bytes(kt_, kv_dim_); }
+int64_t KvCache::layer_bytes() const { return k_bytes() + n_ctx_ * kernels::kv_row_bytes(vt_, kv_dim_); }
 
 }  // namespace herd::kv

@@ -1,9 +1,9 @@
 // KvCache: the keys and values of one sequence, for every layer.
 //
 // Layout (docs/formats/kv-layout.md): for layer l, k(l) and v(l) are
-// [n_ctx, n_kv_heads * head_dim] rows of k_type() / v_type() elements (f32,
-// or f16 rounded to nearest even: half the memory and half the bytes
-// attention reads), row p holding the post-RoPE key (value) of the token at
+// [n_ctx, n_kv_heads * head_dim] rows of k_type() / v_type() elements (f32;
+// f16 rounded to nearest even: half the memory and half the bytes attention
+// reads; or q8_0 blocks: 0.53 of f16), row p holding the post-RoPE key (value) of the token at
 // cache index p. Storage is one contiguous allocation made up front, so the
 // decode loop never allocates. f32 keeps the cache exact with respect to the
 // reference; f16 is llama.cpp's default and herd's (kernels/ops.h kv_store).
@@ -23,7 +23,8 @@ namespace herd::kv {
 class KvCache {
  public:
   KvCache() = default;
-  // kt, vt: DType::kF32 or kF16 (kernels::is_kv_type; checked by the caller).
+  // kt, vt: kernels::is_kv_type and kv_type_fits the head size (checked by
+  // the caller).
   KvCache(int64_t n_layers, int64_t n_ctx, int64_t kv_dim, DType kt = DType::kF32, DType vt = DType::kF32);
 
   int64_t n_ctx() const { return n_ctx_; }

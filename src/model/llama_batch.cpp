@@ -51,9 +51,10 @@ void LlamaBatch::attention(int64_t il, int64_t T) {
     for (int64_t task = b; task < e; ++task) {
       const int64_t t = task / KV, kvh = task % KV;
       kernels::KvRows kv;
-      kv.k = kc + kvh * hd * kernels::kv_elem_bytes(kt);
-      kv.v = vc + kvh * hd * kernels::kv_elem_bytes(vt);
-      kv.stride = KV * hd;
+      kv.k = kc + kernels::kv_row_bytes(kt, kvh * hd);
+      kv.v = vc + kernels::kv_row_bytes(vt, kvh * hd);
+      kv.k_stride = kernels::kv_row_bytes(kt, KV * hd);
+      kv.v_stride = kernels::kv_row_bytes(vt, KV * hd);
       kv.kt = kt;
       kv.vt = vt;
       kv.blocks = table_[static_cast<size_t>(t)];
@@ -81,8 +82,8 @@ void LlamaBatch::forward_layer(int64_t il, int64_t T) {
   for (int64_t t = 0; t < T; ++t) {
     const int64_t p = pos_[static_cast<size_t>(t)];
     const int64_t r = static_cast<int64_t>(table_[static_cast<size_t>(t)][p / bs]) * bs + p % bs;
-    kernels::kv_store(exec_, kt, k_.data() + t * kv_dim, kc + r * kv_dim * kernels::kv_elem_bytes(kt), kv_dim);
-    kernels::kv_store(exec_, vt, v_.data() + t * kv_dim, vc + r * kv_dim * kernels::kv_elem_bytes(vt), kv_dim);
+    kernels::kv_store(exec_, kt, k_.data() + t * kv_dim, kc + r * kernels::kv_row_bytes(kt, kv_dim), kv_dim);
+    kernels::kv_store(exec_, vt, v_.data() + t * kv_dim, vc + r * kernels::kv_row_bytes(vt, kv_dim), kv_dim);
   }
   attention(il, T);
   matmul(exec_, attn_.data(), T, L.wo, proj_.data());

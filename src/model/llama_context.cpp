@@ -79,8 +79,8 @@ void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {
   const DType kt = kv_.k_type(), vt = kv_.v_type();
   auto* kc = static_cast<uint8_t*>(kv_.k(il));
   auto* vc = static_cast<uint8_t*>(kv_.v(il));
-  kernels::kv_store(exec_, kt, k_.data(), kc + n_past_ * kv_dim * kernels::kv_elem_bytes(kt), T * kv_dim);
-  kernels::kv_store(exec_, vt, v_.data(), vc + n_past_ * kv_dim * kernels::kv_elem_bytes(vt), T * kv_dim);
+  kernels::kv_store(exec_, kt, k_.data(), kc + n_past_ * kernels::kv_row_bytes(kt, kv_dim), T * kv_dim);
+  kernels::kv_store(exec_, vt, v_.data(), vc + n_past_ * kernels::kv_row_bytes(vt, kv_dim), T * kv_dim);
   kernels::attention(exec_, q_.data(), T, H, KV, hd, kc, vc, kt, vt, n_past_, score_ptrs_.data(), attn_.data());
   matmul(exec_, attn_.data(), T, L.wo, proj_.data());
   tap("attn_out", proj_.data(), D);

@@ -27,8 +27,9 @@ namespace herd::model {
 
 class LlamaContext {
  public:
-  // kv_k, kv_v: the cache's key and value element types (kF32 or kF16,
-  // kernels::is_kv_type; the caller validates a user's choice).
+  // kv_k, kv_v: the cache's key and value element types (kF32, kF16 or
+  // kQ8_0: kernels::is_kv_type and kv_type_fits the model's head size; the
+  // caller validates a user's choice).
   LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_batch, kernels::ExecContext exec,
                DType kv_k = DType::kF16, DType kv_v = DType::kF16);
 

@@ -70,6 +70,15 @@ kv32="$("$HERD" inspect "$m" --no-tensors -ctk f32 -ctv f32 | grep -o 'KV cache 
 /usr/bin/python3 -c "import sys; a, b = float('${kv16% MiB}'), float('${kv32% MiB}'); sys.exit(0 if a > 0 and abs(2 * a - b) < 1e-3 else 1)" 2>/dev/null \
   && pass "inspect: f16 KV is half of f32 ($kv16 vs $kv32 per token)" || fail "inspect KV plan" "'$kv16' '$kv32'"
 expect_err "bad KV cache type" "cache-type-k" "$HERD" run -m "$m" -p x -ctk q9
+# q8_0: 34 bytes per 32 elements (34/64 of f16), for models whose head size is a multiple of 32.
+out="$("$HERD" run -m "$m" --tokens 128000,9906 -n 2 --temp 0 -ctk q8_0 -ctv q8_0 2>&1 >/dev/null)"
+grep -q "KV q8_0/q8_0" <<<"$out" && pass "-ctk/-ctv q8_0" || fail "-ctk q8_0" "$out"
+kvat() { "$HERD" inspect "$m" --no-tensors "$@" | grep -o 'ctx 131072 *KV *[0-9.]* MiB' | grep -o '[0-9.]* MiB$'; }
+k16="$(kvat)"; k8="$(kvat -ctk q8_0 -ctv q8_0)"
+/usr/bin/python3 -c "import sys; a, b = float('${k16% MiB}'), float('${k8% MiB}'); sys.exit(0 if a > 0 and abs(a * 34 / 64 - b) < 0.1 else 1)" 2>/dev/null \
+  && pass "inspect: q8_0 KV is 34/64 of f16 ($k8 vs $k16 at 131072)" || fail "inspect q8_0 KV plan" "'$k16' '$k8'"
+"$HERD" make-model --shape d_model=64,n_layers=1,n_heads=4,n_kv_heads=2,d_ff=128 --dtype f16 -o "$tmp/hd16.gguf" -q 2>/dev/null
+expect_err "q8_0 KV cache with head size 16" "multiple of 32" "$HERD" run -m "$tmp/hd16.gguf" --tokens 128000 -n 1 -ctk q8_0
 
 # inspect and tokenize
 out="$("$HERD" inspect "$m" 2>&1)"

@@ -91,6 +91,8 @@ def bf16_flags(dtype, herd_stderr):
 # float32 budget, while the f16 term (every element off by up to half an ulp, as a random walk
 # over head_dim elements) covers it. Emulating the rounding keeps the typical error far below
 # that term, so the check is not dominated by it.
+# q8_0 works the same way: the reference quantizes its float32-rounded keys and values to Q8_0
+# blocks as herd's cache does, and compare.py's q8_0 term budgets the whole block rounding.
 def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None, dtype=None, kv="f16"):
     hd, rd = os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")
     toks = ",".join(map(str, tokens))
@@ -132,6 +134,9 @@ def main():
         # The exact f32 KV cache (-ctk f32 -ctv f32).
         ("gguf-f32-kv-f32", TINY, "f32", "gguf", 0, None, "f32"),
         ("gguf-q4_0-kv-f32", TINY, "q4_0", "gguf", 0, None, "f32"),
+        # The q8_0 KV cache (-ctk q8_0 -ctv q8_0), the AVX2/AVX-512 kernels and the generic path.
+        ("gguf-f16-kv-q8_0", TINY, "f16", "gguf", 0, None, "q8_0"),
+        ("gguf-q4_k_m-kv-q8_0-isa-ref", TINY, "q4_k_m", "gguf", 0, "ref", "q8_0"),
     ]
     failures = 0
     with tempfile.TemporaryDirectory(prefix="herd-ref-") as tmp:

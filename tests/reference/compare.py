@@ -6,7 +6,7 @@ standard library.
 
 Usage:
   /usr/bin/python3 tests/reference/compare.py HERD_DIR REF_DIR [--atol-scale X]
-      [--act-quant none|q8|bf16] [--weight-round none|bf16] [--kv-type f32|f16|bf16]
+      [--act-quant none|q8|bf16] [--weight-round none|bf16] [--kv-type f32|f16|bf16|q8_0]
       [--allow-missing]
 
   HERD_DIR  written by `herd run --taps-out HERD_DIR` (float32 .npy, shape [T, ...])
@@ -49,7 +49,13 @@ in the error (except the bf16 path's rounding of F16 weights, item 5). What rema
     a relative error u*p in the rotated q and k. Negligible at small positions, but 6e-3 at
     p = 100000 (the --pos-offset tests), where it dominates the float32 budget.
  4. optionally (--kv-type f16/bf16) a reduced-precision KV cache: relative rounding 2^-11 / 2^-8
-    per stored K/V element, entering the attention dots like activation rounding.
+    per stored K/V element, entering the attention dots like activation rounding. A q8_0 cache
+    (--kv-type q8_0) rounds each element to a multiple of its block's d = amax/127, as Q8_0
+    activations (item 2): RMS error d/sqrt(12), i.e. crest/(127*sqrt(12)) relative to the block's
+    RMS, for K and for V independently (sqrt(2) of it together, KV_REL["q8_0"]). The reference
+    emulates the cache's rounding (llama_ref.py --kv-type), so what remains is the rare element
+    whose float32 and float64 values round to different steps; the term budgets for the whole
+    rounding, as the f16 one does.
  5. optionally (--act-quant bf16) the bf16 matmul path (src/kernels/kernel_table.h TileDotBf16Fn:
     F16/BF16 weights on CPUs with AVX512_BF16, and HERD_ISA=ref): every matmul input is rounded
     to bf16 (8 significant bits, round to nearest even), and with --weight-round bf16 (F16 files)
@@ -105,7 +111,8 @@ Q8_REL = 1.0 / 254                               # Q8_0 activation rounding rela
 Q8_CREST = 4.0
 Q8_MATMULS_PER_LAYER = 7
 Q8_LAYER_REL = math.sqrt(Q8_MATMULS_PER_LAYER) * Q8_CREST / (127 * math.sqrt(12))
-KV_REL = {"f32": 0.0, "f16": 2.0 ** -11, "bf16": 2.0 ** -8}
+KV_REL = {"f32": 0.0, "f16": 2.0 ** -11, "bf16": 2.0 ** -8,
+          "q8_0": math.sqrt(2) * Q8_CREST / (127 * math.sqrt(12))}
 # bf16 rounding of matmul operands (item 5 above): RMS bound of one relative rounding error, and
 # its hard bound (bf16's unit roundoff).
 BF16_RMS_REL = 2.0 ** -8 / math.sqrt(3)
@@ -185,7 +192,7 @@ def main(argv=None):
                          "rounded them to bf16 for the bf16 path (F16/BF16 weights)")
     ap.add_argument("--weight-round", choices=["none", "bf16"], default="none",
                     help="herd rounded the weights to bf16 too (F16 weights on the bf16 path)")
-    ap.add_argument("--kv-type", choices=["f32", "f16", "bf16"], default="f32",
+    ap.add_argument("--kv-type", choices=["f32", "f16", "bf16", "q8_0"], default="f32",
                     help="storage type of herd's KV cache")
     ap.add_argument("--allow-missing", action="store_true",
                     help="skip taps herd did not write (logits are always required)")

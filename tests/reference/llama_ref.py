@@ -7,7 +7,7 @@ uses only numpy and the standard library (run it with /usr/bin/python3, which ha
 
 Usage:
   /usr/bin/python3 tests/reference/llama_ref.py MODEL --tokens 128000,9906,1917 \\
-      [--pos-offset N] --logits-out ref.npy [--logits-last N] [--taps-out DIR] [--kv-type f32|f16]
+      [--pos-offset N] --logits-out ref.npy [--logits-last N] [--taps-out DIR] [--kv-type f32|f16|q8_0]
 
   MODEL          a .gguf file (F32/F16/BF16/Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K/Q6_K tensors) or a
                  Hugging Face directory (config.json + model.safetensors or sharded with
@@ -28,8 +28,11 @@ Usage:
                  prompts: T ~ 8300 and one small layer need a few hundred MB.
   --kv-type T    f16: the keys (after RoPE) and values are rounded to IEEE binary16, round to
                  nearest even, before attention uses them, as herd's f16 KV cache stores them
-                 (`herd run -ctk f16 -ctv f16`, its default); f32 (default): kept in float64.
-                 Emulating the cache's rounding keeps compare.py's tolerance the f32 one.
+                 (`herd run -ctk f16 -ctv f16`, its default); q8_0: rounded to float32, then
+                 quantized to Q8_0 blocks of 32 and dequantized, as herd's q8_0 cache stores
+                 them (`-ctk q8_0`; q8_0_roundtrip below); f32 (default): kept in float64.
+                 Emulating the cache's rounding keeps compare.py's error small next to its
+                 budget for the cache type (only rounding flips remain).
   --taps-out DIR float32 .npy files, shape [T, ...], one per intermediate (names below); these
                  are the names `herd run --taps-out DIR` writes, for tests/reference/compare.py.
                  DIR also gets ref_meta.json (dimensions, tokens), which compare.py reads.
@@ -104,6 +107,20 @@ def attention(q, k, v, tap=lambda x: None):
     return out
 
 
+def q8_0_roundtrip(x):
+    """x [..., n] (n % 32 == 0) -> what a Q8_0 block row of x holds, as float64: ggml's reference
+    quantizer (quantize_row_q8_0_ref, herd's tensor/quant_legacy.cpp) on x rounded to float32:
+    per block of 32, d = max|x| / 127 (float32), q = round(x * (1/d)) (float32 product, rounded
+    half away from zero), d stored as float16; the value is fl16(d) * q (exact)."""
+    b = np.asarray(x, dtype=np.float32).reshape(-1, 32)
+    d = (np.max(np.abs(b), axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    p = (b * inv).astype(np.float64)                          # the float32 product, exactly
+    q = np.sign(p) * np.floor(np.abs(p) + 0.5)                # half away from zero (exact in f64)
+    return (d.astype(np.float16).astype(np.float64) * q).reshape(np.shape(x))
+
+
 def forward(m, tokens, pos0=0, tap=lambda name, x: None, last=None, kv_type="f32"):
     """m: Model; tokens: list of T ids at positions pos0..pos0+T-1. Returns logits [T, V], or
     only those of the last `last` positions [last, V] (the final norm and LM head then run on
@@ -126,6 +143,8 @@ def forward(m, tokens, pos0=0, tap=lambda name, x: None, last=None, kv_type="f32
         if kv_type == "f16":                                  # what an f16 KV cache holds
             k = k.astype(np.float16).astype(np.float64)
             v = v.astype(np.float16).astype(np.float64)
+        elif kv_type == "q8_0":                               # what a q8_0 KV cache holds
+            k, v = q8_0_roundtrip(k), q8_0_roundtrip(v)
         k = np.repeat(k, H // KV, axis=1)                     # [T, H, hd]: head h uses kv h//rep
         v = np.repeat(v, H // KV, axis=1)                     # [T, H, hd]
         # scores [H, T, T] (query i, key j; j > i masked), tapped in query chunks: only their
@@ -312,8 +331,8 @@ def main(argv=None):
     ap.add_argument("--logits-last", type=int, default=None, metavar="N",
                     help="only the last N positions' logits, [N, V] (default: all)")
     ap.add_argument("--taps-out", help="directory for float32 .npy taps + ref_meta.json")
-    ap.add_argument("--kv-type", choices=["f32", "f16"], default="f32",
-                    help="f16: round keys and values as herd's f16 KV cache stores them")
+    ap.add_argument("--kv-type", choices=["f32", "f16", "q8_0"], default="f32",
+                    help="f16, q8_0: round keys and values as herd's KV cache of that type stores them")
     args = ap.parse_args(argv)
 
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
