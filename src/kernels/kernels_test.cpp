@@ -588,6 +588,49 @@ TEST_P(IsaTest, MatmulOfRepackedWeightsEqualsR8Tiles) {
   }
 }
 
+// matmul_shared_input runs several repacked weights in one parallel region
+// over their groups numbered one after another; each output is what matmul
+// gives alone, for every way 1-3 threads split the joint range across the
+// weights' boundaries (and with a weight of another path in the list).
+TEST_P(IsaTest, SharedInputOfRepackedWeightsEqualsSeparateMatmuls) {
+  const DType t = DType::kQ4_0;
+  if (table_.tile_q8_r8_for(t) == nullptr) GTEST_SKIP() << "no r8 kernel";
+  const int64_t K = 256, T = 5;
+  const int64_t Ns[3] = {24, 8, 40};  // 3, 1 and 5 groups
+  std::vector<std::vector<uint8_t>> packed(3);
+  std::vector<TensorView> w(3);
+  for (int i = 0; i < 3; ++i) {
+    TileCase c = make_tile_case(t, Ns[i], 1, K, 41 + static_cast<uint64_t>(i));
+    packed[i].resize(static_cast<size_t>(Ns[i] / 8 * r8_group_bytes(t, K)));
+    repack_r8(t, c.w.data(), Ns[i], K, packed[i].data());
+    w[i].dtype = t;
+    w[i].shape = {Ns[i], K};
+    w[i].data = packed[i].data();
+    w[i].interleave = 8;
+  }
+  std::vector<uint8_t> f32_bytes(static_cast<size_t>(16 * K * 4));
+  const std::vector<float> f32_rows = normals(44, 0, 16 * K);
+  std::memcpy(f32_bytes.data(), f32_rows.data(), f32_bytes.size());
+  const TensorView wf{DType::kF32, {16, K}, f32_bytes.data()};
+  const std::vector<float> x = normals(45, 0, T * K);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    ExecContext ctx{&pool, &table_};
+    std::vector<std::vector<float>> got(4), want(4);
+    for (int i = 0; i < 4; ++i) {
+      const int64_t N = i < 3 ? Ns[i] : 16;
+      got[static_cast<size_t>(i)].assign(static_cast<size_t>(T * N), NAN);
+      want[static_cast<size_t>(i)].assign(static_cast<size_t>(T * N), NAN);
+      matmul(ctx, x.data(), T, i < 3 ? w[static_cast<size_t>(i)] : wf, want[static_cast<size_t>(i)].data());
+    }
+    matmul_shared_input(ctx, x.data(), T,
+                        {{&w[0], got[0].data()}, {&wf, got[3].data()}, {&w[1], got[1].data()}, {&w[2], got[2].data()}});
+    for (size_t i = 0; i < 4; ++i)
+      EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), got[i].size() * sizeof(float)), 0)
+          << "isa=" << table_.isa << " threads=" << threads << " output " << i;
+  }
+}
+
 // --------------------------------------------------------------------------
 // matmul
 

@@ -3,8 +3,10 @@
 #include "kernels/ops.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "base/check.h"
@@ -88,6 +90,34 @@ void matmul_q8_r8(const ExecContext& ctx, const BlockQ8* xq, int64_t T, const Te
   });
 }
 
+// Several r8 weights of one input in one parallel region: their groups of 8
+// rows are numbered one after another and the pool splits that range, so a
+// decode step waits for the threads once for wq, wk and wv (and once for gate
+// and up) instead of once per weight. Each group gets the same tile call as
+// in matmul_q8_r8, so the outputs are the same bits.
+struct R8Job {
+  const TensorView* w = nullptr;
+  float* out = nullptr;
+  TileDotQ8R8Fn tile = nullptr;
+};
+void matmul_q8_r8_fused(const ExecContext& ctx, const BlockQ8* xq, int64_t T, std::span<const R8Job> jobs) {
+  int64_t total = 0;
+  for (const R8Job& j : jobs) total += j.w->rows() / 8;
+  const int64_t nb = jobs.front().w->cols() / 32;
+  for_rows_and_token_chunks(ctx, total, 2, T, r8_token_chunk(nb), [&](int64_t u0, int64_t u1, int64_t t0, int64_t tn) {
+    int64_t first = 0;  // the first group of job j in the joint numbering
+    for (const R8Job& j : jobs) {
+      const int64_t N = j.w->rows(), groups = N / 8;
+      const int64_t g0 = std::max(u0, first) - first, g1 = std::min(u1, first + groups) - first;
+      if (g0 < g1) {
+        const int64_t gb = r8_group_bytes(j.w->dtype, j.w->cols());
+        j.tile(j.w->data + g0 * gb, g1 - g0, xq + t0 * nb, nb, tn, j.w->cols(), j.out + t0 * N + 8 * g0, N);
+      }
+      first += groups;
+    }
+  });
+}
+
 // Tokens per pass of the f32 path's tile kernel: as many activation rows as
 // fit about 512 KB, 3 to 48, a multiple of the 3-token register tile. Each
 // pass streams the thread's weight rows once; measured on a 2-core AVX2 host
@@ -150,6 +180,11 @@ void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std:
   detail::Bf16Input xb;
   const int n_bf16 = detail::matmul_bf16(ctx, x, T, outs, &xb);
   if (n_bf16 == static_cast<int>(outs.size())) return;
+  // The r8 weights, run together at the end (a fixed array: decode allocates nothing).
+  constexpr size_t kMaxJobs = 8;
+  HERD_CHECK(outs.size() <= kMaxJobs, "matmul_shared_input: %zu outputs, at most %zu", outs.size(), kMaxJobs);
+  std::array<R8Job, kMaxJobs> r8_jobs;
+  size_t n_r8 = 0;
   for (const MatmulOut& m : outs) {
     const TensorView& w = *m.w;
     if (n_bf16 > 0 && detail::takes_bf16_path(ctx, w)) continue;  // done above
@@ -169,10 +204,14 @@ void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std:
       quantize_rows(ctx, x, T, K, xq);
     }
     if (tile_r8)
-      matmul_q8_r8(ctx, xq, T, w, m.out, tile_r8);
+      r8_jobs[n_r8++] = {&w, m.out, tile_r8};
     else
       matmul_q8(ctx, xq, T, w, m.out, tile);
   }
+  if (n_r8 == 1)
+    matmul_q8_r8(ctx, xq, T, *r8_jobs[0].w, r8_jobs[0].out, r8_jobs[0].tile);
+  else if (n_r8 > 1)
+    matmul_q8_r8_fused(ctx, xq, T, std::span<const R8Job>(r8_jobs.data(), n_r8));
 }
 
 void rms_norm(const float* x, const float* weight, float eps, int64_t T, int64_t D, float* y) {
