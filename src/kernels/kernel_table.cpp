@@ -42,6 +42,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     avx2::fill_table_q8(&t);
     avx2::fill_table_attention(&t);
     avx2::fill_table_r8(&t);
+    avx2::fill_table_silu(&t);
     // No bf16 kernels below avx512bf16: F16/BF16 matmuls use the f32 row dots
     // (the reference's scalar bf16 tile stays for ISA "ref" only).
     t.round_bf16 = nullptr;

@@ -25,6 +25,10 @@ namespace herd::kernels {
 using RowDotFn = float (*)(const void* w_row, const float* x, int64_t K);
 // Converts one row of dtype t to f32 (embedding lookup, norms).
 using RowToF32Fn = void (*)(const void* src, float* dst, int64_t K);
+// g[i] = silu(g[i]) * u[i], silu(z) = z / (1 + exp(-z)) (the SwiGLU gate),
+// elementwise: each element's result depends only on g[i] and u[i], never on
+// n or its place, so callers may split the array freely.
+using SiluMulFn = void (*)(float* g, const float* u, int64_t n);
 // Dot of two f32 vectors (attention scores).
 using DotF32Fn = float (*)(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] (attention value accumulation).
@@ -153,6 +157,7 @@ struct KernelTable {
   RowToF32Fn row_to_f32[kMaxDTypeId] = {};
   DotF32Fn dot_f32 = nullptr;
   AxpyF32Fn axpy_f32 = nullptr;
+  SiluMulFn silu_mul = nullptr;
   F32ToF16Fn f32_to_f16 = nullptr;  // KV cache stores (f16 rows)
   // A faster attention_rows for hd % attn_hd_multiple == 0 and paged blocks
   // of a multiple of attn_block_multiple rows (attention_avx2.cpp: 32 and 8;
@@ -202,6 +207,7 @@ void fill_table(KernelTable* t);     // overrides the entries it accelerates
 void fill_table_q8(KernelTable* t);  // kernels_q8_avx2.cpp
 void fill_table_attention(KernelTable* t);     // attention_avx2.cpp
 void fill_table_r8(KernelTable* t);            // kernels_r8_avx2.cpp
+void fill_table_silu(KernelTable* t);          // silu_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 }
 namespace avx512 {

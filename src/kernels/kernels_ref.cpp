@@ -45,6 +45,11 @@ void axpy_f32_ref(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// silu(z) * u with libm's expf (within 1 ulp): z / (1 + exp(-z)) * u.
+void silu_mul_ref(float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 void f32_to_f16_ref(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
@@ -293,6 +298,7 @@ KernelTable ref_kernels() {
   set<DType::kQ6_K>(&t);
   t.dot_f32 = dot_f32_ref;
   t.axpy_f32 = axpy_f32_ref;
+  t.silu_mul = silu_mul_ref;
   t.f32_to_f16 = f32_to_f16_ref;
   t.quantize_q8 = quantize_q8_ref;
   t.tile_q8[static_cast<int>(DType::kQ8_0)] = tile_q8_ref<DType::kQ8_0>;

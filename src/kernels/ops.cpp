@@ -261,8 +261,13 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
   }
 }
 
-void silu_mul(float* g, const float* u, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+void silu_mul(const ExecContext& ctx, float* g, const float* u, int64_t n) {
+  const SiluMulFn f = ctx.table->silu_mul;
+  constexpr int64_t kChunk = 4096;  // elements per task (a decode step of 1B: 2 tasks)
+  ctx.pool->parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1, int) {
+    const int64_t b = c0 * kChunk, e = std::min(n, c1 * kChunk);
+    f(g + b, u + b, e - b);
+  });
 }
 
 void kv_store(const ExecContext& ctx, DType t, const float* src, void* dst, int64_t n) {

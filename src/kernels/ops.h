@@ -52,8 +52,9 @@ enum class RopeStyle {
 void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
           const double* inv_freq, RopeStyle style);
 
-// g[T, F] = silu(g) * u, silu(z) = z / (1 + exp(-z)).
-void silu_mul(float* g, const float* u, int64_t n);
+// g[T, F] = silu(g) * u, silu(z) = z / (1 + exp(-z)) (ctx.table->silu_mul),
+// split over ctx.pool; elementwise, so identical for any thread count and T.
+void silu_mul(const ExecContext& ctx, float* g, const float* u, int64_t n);
 
 // KV cache element types: kF32 (exact), kF16 (IEEE binary16, rounded to
 // nearest even when stored; halves the cache's memory and the bytes attention

@@ -90,7 +90,7 @@ void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {
   // Feed-forward sublayer (SwiGLU).
   kernels::rms_norm(x_.data(), L.ffn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
   kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
-  kernels::silu_mul(gate_.data(), up_.data(), T * c_.d_ff);
+  kernels::silu_mul(exec_, gate_.data(), up_.data(), T * c_.d_ff);
   matmul(exec_, gate_.data(), T, L.w_down, proj_.data());
   tap("ffn_out", proj_.data(), D);
   for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
