@@ -330,7 +330,7 @@ void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int
   const int64_t group = H / KV;
   ctx.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = task / KV, kvh = task % KV;
+      const int64_t t = balanced_token(task / KV, T), kvh = task % KV;
       KvRows kv;
       kv.k = static_cast<const uint8_t*>(k_cache) + kv_row_bytes(kt, kvh * hd);
       kv.v = static_cast<const uint8_t*>(v_cache) + kv_row_bytes(vt, kvh * hd);

@@ -78,6 +78,14 @@ void kv_store(const ExecContext& ctx, DType t, const float* src, void* dst, int6
 // f16 or q8_0 keys or values converted to f32 (hd), for the generic path.
 inline int64_t attention_scratch_floats(int64_t g, int64_t n, int64_t hd) { return g * n + hd; }
 
+// The token of attention task slot p of T: 0, T-1, 1, T-2, ... Under a causal
+// mask token t attends to n_past + t + 1 keys, so consecutive tokens cost more
+// and more; the pool's static split into contiguous ranges would give the
+// last thread the most expensive tokens (at T = 512 from an empty cache, one
+// of two threads got 3/4 of the work). Pairing cheap with dear tokens evens
+// the ranges out; each (token, head) is still one attention_rows call.
+inline int64_t balanced_token(int64_t p, int64_t T) { return p % 2 == 0 ? p / 2 : T - 1 - p / 2; }
+
 // Causal grouped-query attention of T new queries against a cache.
 //   q[T, H, hd]; k_cache/v_cache rows [n_keys_max, KV * hd] of kt / vt
 //   elements (is_kv_type; kv_type_fits(t, hd)) hold post-RoPE keys and values for positions 0..;

@@ -49,7 +49,7 @@ void LlamaBatch::attention(int64_t il, int64_t T) {
   exec_.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
     float* scores = scores_[static_cast<size_t>(worker)].data();
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = task / KV, kvh = task % KV;
+      const int64_t t = kernels::balanced_token(task / KV, T), kvh = task % KV;
       kernels::KvRows kv;
       kv.k = kc + kernels::kv_row_bytes(kt, kvh * hd);
       kv.v = vc + kernels::kv_row_bytes(vt, kvh * hd);
