@@ -100,6 +100,26 @@ inline __m256 reduce8(const __m256* v) {
 template <typename KL>
 inline void score_block(const float* q, int64_t hd, const uint8_t* k0, int64_t stride, int nk, float scale,
                         float* s) {
+  if (nk == 8) {
+    // A full block: the same 8 FMA chains (one per key, over c in order), run
+    // side by side so each q chunk is loaded once for the 8 keys (9 loads per
+    // 8 FMAs instead of 16), the 8 partial vectors in registers.
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (int64_t c = 0; c < hd; c += 8) {
+      const __m256 qc = _mm256_loadu_ps(q + c);
+      a0 = _mm256_fmadd_ps(qc, KL::load8(k0, c), a0);
+      a1 = _mm256_fmadd_ps(qc, KL::load8(k0 + stride, c), a1);
+      a2 = _mm256_fmadd_ps(qc, KL::load8(k0 + 2 * stride, c), a2);
+      a3 = _mm256_fmadd_ps(qc, KL::load8(k0 + 3 * stride, c), a3);
+      a4 = _mm256_fmadd_ps(qc, KL::load8(k0 + 4 * stride, c), a4);
+      a5 = _mm256_fmadd_ps(qc, KL::load8(k0 + 5 * stride, c), a5);
+      a6 = _mm256_fmadd_ps(qc, KL::load8(k0 + 6 * stride, c), a6);
+      a7 = _mm256_fmadd_ps(qc, KL::load8(k0 + 7 * stride, c), a7);
+    }
+    const __m256 v[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    _mm256_storeu_ps(s, _mm256_mul_ps(reduce8(v), _mm256_set1_ps(scale)));
+    return;
+  }
   __m256 v[8];
   for (int i = 0; i < 8; ++i) {
     __m256 a = _mm256_setzero_ps();
@@ -110,13 +130,9 @@ inline void score_block(const float* q, int64_t hd, const uint8_t* k0, int64_t s
     v[i] = a;
   }
   const __m256 d = _mm256_mul_ps(reduce8(v), _mm256_set1_ps(scale));
-  if (nk == 8) {
-    _mm256_storeu_ps(s, d);
-  } else {
-    alignas(32) float tmp[8];
-    _mm256_store_ps(tmp, d);
-    std::memcpy(s, tmp, static_cast<size_t>(nk) * sizeof(float));
-  }
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, d);
+  std::memcpy(s, tmp, static_cast<size_t>(nk) * sizeof(float));
 }
 
 // out[r][c0..c0+31] += p[r][j] v_j[c0..c0+31] for RR rows r (hd apart in out
