@@ -17,6 +17,8 @@
 #include "formats/safetensors.h"
 #include "kv/kv_cache.h"
 #include "model/chat_template_info.h"
+#include "model/feed_forward.h"
+#include "model/llama_context.h"
 #include "model/llama_model.h"
 #include "model/model_tokenizer.h"
 
@@ -130,8 +132,12 @@ int cmd_inspect(int argc, char** argv) {
   const int64_t kv_dim = c.n_kv_heads * c.head_dim;
   const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim, cache_types->k, cache_types->v);
   const int64_t B = *batch;
-  const uint64_t act = static_cast<uint64_t>(B) *
-                       static_cast<uint64_t>(4 * c.d_model + 2 * c.n_heads * c.head_dim + 2 * kv_dim + 2 * c.d_ff) * 4;
+  // LlamaContext's buffers: x, xn, proj (d_model), q, attn, k, v for the
+  // batch; gate and up for one feed-forward chunk; the q8 scratch.
+  const uint64_t act =
+      static_cast<uint64_t>(B) * static_cast<uint64_t>(3 * c.d_model + 2 * c.n_heads * c.head_dim + 2 * kv_dim) * 4 +
+      static_cast<uint64_t>(model::ffn_rows(B)) * static_cast<uint64_t>(2 * c.d_ff) * 4 +
+      static_cast<uint64_t>(model::q8_scratch_blocks(c, B)) * sizeof(kernels::BlockQ8);
   std::printf("\nmemory plan (weights are mmapped and paged in as used):\n");
   std::printf("  weights           %10.1f MiB (as stored; file %.1f MiB)\n", mib(m->weight_bytes()), mib(file_bytes));
   char kv_label[32];

@@ -20,6 +20,7 @@
 #include "base/thread_pool.h"
 #include "engine/engine.h"
 #include "kernels/kernel_table.h"
+#include "model/feed_forward.h"
 #include "model/llama_context.h"
 #include "model/llama_model.h"
 #include "model/make_model.h"
@@ -254,6 +255,32 @@ TEST(Engine, PagedCacheEqualsContiguousForEachKvType) {
       next = {best};
     }
   }
+}
+
+// The feed-forward sublayer runs in chunks of kFfnChunkTokens
+// (model/feed_forward.h): a prefill of 300 tokens (chunks of 128, 128, 44)
+// gives bitwise the logits of every position that prefills of 100 tokens
+// (one chunk each) give.
+TEST(Engine, FeedForwardChunksDoNotChangeLogits) {
+  Result<kernels::KernelTable> table = kernels::select_kernels("auto");
+  ASSERT_TRUE(table.has_value());
+  ThreadPool pool(2);
+  const std::vector<int32_t> prompt = prompt_of(300, 5);
+  ASSERT_GT(static_cast<int64_t>(prompt.size()), 2 * model::kFfnChunkTokens);
+  model::LlamaContext whole(tiny_model(), 320, 300, kernels::ExecContext{&pool, &*table}, DType::kF16, DType::kF16);
+  std::vector<float> a;
+  ASSERT_TRUE(whole.eval(prompt, true, &a).has_value());
+  model::LlamaContext pieces(tiny_model(), 320, 100, kernels::ExecContext{&pool, &*table}, DType::kF16, DType::kF16);
+  std::vector<float> b, part;
+  for (size_t i = 0; i < prompt.size(); i += 100) {
+    const std::span<const int32_t> p(prompt.data() + i, std::min<size_t>(100, prompt.size() - i));
+    ASSERT_TRUE(pieces.eval(p, true, &part).has_value());
+    b.insert(b.end(), part.begin(), part.end());
+  }
+  ASSERT_EQ(a.size(), b.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+  EXPECT_EQ(differ, 0u) << "of " << a.size() << " logits";
 }
 
 // The draws of a step run on the pool, one sequence per task: a batch sampled by

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/llama_context.h"  // bf16_scratch_elems
+#include "model/feed_forward.h"
+#include "model/llama_context.h"  // bf16_scratch_elems, q8_scratch_blocks
 
 namespace herd::model {
 
@@ -21,13 +22,13 @@ LlamaBatch::LlamaBatch(const LlamaModel& model, kv::BlockPool& pool, int64_t max
   v_.resize(B * c_.n_kv_heads * c_.head_dim);
   attn_.resize(B * c_.n_heads * c_.head_dim);
   proj_.resize(B * c_.d_model);
-  gate_.resize(B * c_.d_ff);
-  up_.resize(B * c_.d_ff);
+  const auto F = static_cast<size_t>(ffn_rows(static_cast<int64_t>(B)));
+  gate_.resize(F * c_.d_ff);
+  up_.resize(F * c_.d_ff);
   pos_.resize(B);
   table_.resize(B);
   out_rows_.reserve(B);
-  const int64_t max_k = std::max({c_.d_model, c_.d_ff, c_.n_heads * c_.head_dim});
-  xq_.resize(B * static_cast<size_t>(max_k / 32 + 1));
+  xq_.resize(static_cast<size_t>(q8_scratch_blocks(c_, static_cast<int64_t>(B))));
   exec_.q8 = xq_.data();
   exec_.q8_blocks = static_cast<int64_t>(xq_.size());
   xb_.resize(static_cast<size_t>(bf16_scratch_elems(model, *exec_.table, max_tokens)));
@@ -90,9 +91,7 @@ void LlamaBatch::forward_layer(int64_t il, int64_t T) {
   for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
 
   kernels::rms_norm(x_.data(), L.ffn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
-  kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
-  kernels::silu_mul(exec_, gate_.data(), up_.data(), T * c_.d_ff);
-  matmul(exec_, gate_.data(), T, L.w_down, proj_.data());
+  feed_forward(exec_, L, xn_.data(), T, D, c_.d_ff, gate_.data(), up_.data(), proj_.data());
   for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
 }
 

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 
+#include "model/feed_forward.h"
+
 namespace herd::model {
 
 using kernels::matmul;
@@ -25,11 +27,11 @@ LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_b
   v_.resize(B * c_.n_kv_heads * c_.head_dim);
   attn_.resize(B * c_.n_heads * c_.head_dim);
   proj_.resize(B * c_.d_model);
-  gate_.resize(B * c_.d_ff);
-  up_.resize(B * c_.d_ff);
+  const auto F = static_cast<size_t>(ffn_rows(static_cast<int64_t>(B)));
+  gate_.resize(F * c_.d_ff);
+  up_.resize(F * c_.d_ff);
   pos_.resize(B);
-  const int64_t max_k = std::max({c_.d_model, c_.d_ff, c_.n_heads * c_.head_dim});
-  xq_.resize(B * static_cast<size_t>(max_k / 32 + 1));
+  xq_.resize(static_cast<size_t>(q8_scratch_blocks(c_, static_cast<int64_t>(B))));
   exec_.q8 = xq_.data();
   exec_.q8_blocks = static_cast<int64_t>(xq_.size());
   xb_.resize(static_cast<size_t>(bf16_scratch_elems(model, *exec_.table, max_batch)));
@@ -42,14 +44,21 @@ LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_b
 }
 
 int64_t bf16_scratch_elems(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens) {
-  int64_t max_k = 0;
-  auto see = [&](const TensorView& w) {
-    if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1) max_k = std::max(max_k, w.cols());
+  int64_t elems = 0;
+  auto see = [&](const TensorView& w, int64_t rows) {
+    if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1) elems = std::max(elems, rows * w.cols());
   };
-  see(model.output());
-  for (const LayerWeights& L : model.layers())
-    for (const TensorView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) see(*w);
-  return max_tokens * max_k;
+  see(model.output(), max_tokens);
+  for (const LayerWeights& L : model.layers()) {
+    for (const TensorView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up}) see(*w, max_tokens);
+    see(L.w_down, ffn_rows(max_tokens));  // its input is a feed-forward chunk
+  }
+  return elems;
+}
+
+int64_t q8_scratch_blocks(const LlamaConfig& c, int64_t max_tokens) {
+  const int64_t k_batch = std::max(c.d_model, c.n_heads * c.head_dim);  // inputs of all tokens of the call
+  return std::max(max_tokens * (k_batch / 32 + 1), ffn_rows(max_tokens) * (c.d_ff / 32 + 1));  // w_down: a chunk
 }
 
 uint64_t LlamaContext::state_bytes() const {
@@ -89,9 +98,7 @@ void LlamaContext::forward_layer(int64_t il, int64_t T, TapSink* taps) {
 
   // Feed-forward sublayer (SwiGLU).
   kernels::rms_norm(x_.data(), L.ffn_norm, static_cast<float>(c_.rms_eps), T, D, xn_.data());
-  kernels::matmul_shared_input(exec_, xn_.data(), T, {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}});
-  kernels::silu_mul(exec_, gate_.data(), up_.data(), T * c_.d_ff);
-  matmul(exec_, gate_.data(), T, L.w_down, proj_.data());
+  feed_forward(exec_, L, xn_.data(), T, D, c_.d_ff, gate_.data(), up_.data(), proj_.data());
   tap("ffn_out", proj_.data(), D);
   for (int64_t i = 0; i < T * D; ++i) x_[i] += proj_[i];
   tap("out", x_.data(), D);

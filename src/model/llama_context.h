@@ -68,11 +68,11 @@ class LlamaContext {
   std::vector<float> v_;       // [T, n_kv_heads * head_dim]
   std::vector<float> attn_;    // [T, n_heads * head_dim]
   std::vector<float> proj_;    // [T, d_model] output of wo / w_down
-  std::vector<float> gate_;    // [T, d_ff]
-  std::vector<float> up_;      // [T, d_ff]
+  std::vector<float> gate_;    // [ffn_rows(max_batch), d_ff] one feed-forward chunk
+  std::vector<float> up_;      // [ffn_rows(max_batch), d_ff]
   std::vector<int64_t> pos_;   // [T] absolute positions
-  // [T, max(d_model, d_ff, n_heads * head_dim) / 32] a matmul's activations
-  // quantized for the integer dot kernels (exec_.q8 points here).
+  // [q8_scratch_blocks] a matmul's activations quantized for the integer
+  // dot kernels (exec_.q8 points here).
   std::vector<kernels::BlockQ8> xq_;
   // [T, longest K of a bf16-path weight] a matmul's activations rounded to
   // bf16 (exec_.bf16 points here); empty when no weight takes the bf16 path.
@@ -87,5 +87,11 @@ class LlamaContext {
 // model's matmul weights that take the bf16 path in `table` (F16/BF16 on
 // avx512bf16 or ref; kernels/matmul_bf16.h), 0 when none does.
 int64_t bf16_scratch_elems(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens);
+
+// Blocks of the q8 activation scratch (ExecContext::q8) that a context for
+// max_tokens tokens needs: the largest T x K / 32 (+1 a row) among its
+// matmul inputs, w_down's input being one feed-forward chunk
+// (model/feed_forward.h).
+int64_t q8_scratch_blocks(const LlamaConfig& c, int64_t max_tokens);
 
 }  // namespace herd::model

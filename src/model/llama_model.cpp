@@ -4,6 +4,8 @@
 
 #include <sys/stat.h>
 
+#include <cstring>
+
 #include "base/half.h"
 #include "formats/gguf.h"
 #include "formats/hf_checkpoint.h"
@@ -64,12 +66,18 @@ Result<LlamaModel> ModelBuilder::build(LlamaModel&& m, const Lookup& lookup, con
     HERD_TRY(check_shape(name, *t, std::move(shape), meaning));
     return *t;
   };
-  // Norm vectors are used as f32; other plain dtypes are converted once.
+  // Norm vectors are copied out as f32 (other plain dtypes converted once):
+  // read from the mapping during every forward pass, each 8 KB vector would
+  // keep its whole page-cache folio mapped (up to 2 MB on current kernels),
+  // ~65 MB of resident file pages for a 16-layer model whose weights were
+  // all repacked off the mapping (docs/kernels.md, memory).
   auto norm = [&](const std::string& name) -> Result<const float*> {
     HERD_ASSIGN_OR_RETURN(TensorView t, need(name, {D}, "(d_model)"));
-    if (t.dtype == DType::kF32) return reinterpret_cast<const float*>(t.data);
     std::vector<float> f(static_cast<size_t>(D));
-    dequantize_row_ref(t.dtype, t.data, f.data(), D);
+    if (t.dtype == DType::kF32)
+      std::memcpy(f.data(), t.data, static_cast<size_t>(D) * sizeof(float));
+    else
+      dequantize_row_ref(t.dtype, t.data, f.data(), D);
     m.owned_f32_.push_back(std::move(f));
     return static_cast<const float*>(m.owned_f32_.back().data());
   };

@@ -1,0 +1,19 @@
+// The chunked SwiGLU feed-forward sublayer (model/feed_forward.h).
+#include "model/feed_forward.h"
+
+#include "kernels/ops.h"
+
+namespace herd::model {
+
+void feed_forward(const kernels::ExecContext& exec, const LayerWeights& L, const float* xn, int64_t T, int64_t d_model,
+                  int64_t d_ff, float* gate, float* up, float* out) {
+  for (int64_t t0 = 0; t0 < T; t0 += kFfnChunkTokens) {
+    const int64_t n = std::min(kFfnChunkTokens, T - t0);
+    // One activation quantization for the two projections of the same input.
+    kernels::matmul_shared_input(exec, xn + t0 * d_model, n, {{&L.w_gate, gate}, {&L.w_up, up}});
+    kernels::silu_mul(exec, gate, up, n * d_ff);
+    kernels::matmul(exec, gate, n, L.w_down, out + t0 * d_model);
+  }
+}
+
+}  // namespace herd::model
