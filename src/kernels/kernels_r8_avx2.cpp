@@ -6,10 +6,10 @@
 // Exactness: vpmaddubsw saturates a pair sum beyond 2^15 - 1. The r8 operands
 // are Q4_0 and Q4_K nibbles (<= 15), Q5_K's 5-bit values (<= 31) and Q6_K's
 // 6-bit values (<= 63) against activations |x| <= 127: at most
-// 2 * 63 * 127 = 16002, exact. Q8_0 is stored
-// as q + 128 (up to 255, which could saturate), so its block sum undoes the
-// offset and uses the sign trick instead: |q| (u8, <= 128) against x with q's
-// sign (vpsignb), at most 2 * 128 * 127 = 32512, exact. The integer sums are
+// 2 * 63 * 127 = 16002, exact. Q8_0's signed q
+// as a u8 operand would need q + 128 (up to 255, which could saturate), so it
+// uses the sign trick instead: |q| (u8, <= 128) against x with q's sign
+// (vpsignb), at most 2 * 128 * 127 = 32512, exact. The integer sums are
 // therefore the VNNI kernels' bit for bit, and so is every output. Where the
 // operands are small enough (dot_groups below), several vpmaddubsw results
 // are added in 16 bits before one vpmaddwd widens them.
@@ -37,7 +37,8 @@ __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i 
 
 template <int kMaxQ, int N>
 __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq);
-inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb);
+inline void q8_0_prepare(const uint8_t* qs, __m256i* q);
+inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb);
 
 #include "kernels/tile_r8_inl.h"
 
@@ -69,13 +70,27 @@ __attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256
   }
 }
 
-__attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb) {
+// The sign trick: |q| (u8, <= 128; the 8 registers made once per block) times
+// x with q's sign. vpsignb takes q's signed bytes straight from the weights
+// as its memory operand (the asm keeps GCC from hoisting those 8 loads into
+// registers as well, which spills: 16 registers for one block's operands),
+// so a group and token cost vpsignb, vpmaddubsw, vpmaddwd and an add.
+// Recomputing |q| per token, as before, cost ~1/5 of the kernel's time.
+__attribute__((always_inline)) inline void q8_0_prepare(const uint8_t* qs, __m256i* q) {
+  #pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) q[i] = _mm256_abs_epi8(load(qs + 32 * i));
+}
+
+__attribute__((always_inline)) inline __m256i sign_by_mem(__m256i x, const uint8_t* s) {
+  __m256i r;
+  asm("vpsignb %2, %1, %0" : "=x"(r) : "x"(x), "m"(*reinterpret_cast<const __m256i*>(s)));
+  return r;
+}
+
+__attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb) {
   __m256i a = _mm256_setzero_si256();
   #pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    const __m256i s = _mm256_xor_si256(q[i], _mm256_set1_epi8(-128));  // q as s8
-    a = dp4(a, _mm256_sign_epi8(s, s), _mm256_sign_epi8(bcast4(xb.qs + 4 * i), s));
-  }
+  for (int i = 0; i < 8; ++i) a = dp4(a, q[i], sign_by_mem(bcast4(xb.qs + 4 * i), qs + 32 * i));
   return a;
 }
 

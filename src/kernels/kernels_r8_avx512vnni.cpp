@@ -22,7 +22,8 @@ __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i 
 
 template <int kMaxQ, int N>
 __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq);
-inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb);
+inline void q8_0_prepare(const uint8_t* qs, __m256i* q);
+inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb);
 
 #include "kernels/tile_r8_inl.h"
 
@@ -34,8 +35,13 @@ __attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256
   return a;
 }
 
-// Q8_0 is stored as q + 128 (u8): the offset folds into the start value.
-__attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb) {
+// Q8_0: q + 128 (the top bit flipped, once per block) is the u8 operand;
+// the offset folds into the start value.
+__attribute__((always_inline)) inline void q8_0_prepare(const uint8_t* qs, __m256i* q) {
+  #pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) q[i] = _mm256_xor_si256(load(qs + 32 * i), _mm256_set1_epi8(-128));
+}
+__attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const uint8_t*, const BlockQ8& xb) {
   return dot_groups<255, 8>(_mm256_set1_epi32(-128 * xb.s), q, xb.qs);
 }
 

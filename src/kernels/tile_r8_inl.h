@@ -6,8 +6,12 @@
 //   template <int kMaxQ, int N> __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq)
 //       a + per 32-bit lane the exact sum over i < N of the 4 products of
 //       q[i]'s u8 bytes (each <= kMaxQ) with the activation bytes xq[4i..4i+3];
-//   __m256i q8_0_isum(const __m256i* q, const BlockQ8& xb)
-//       per row lane the exact integer sum of a Q8_0 block (q stored + 128);
+//   void q8_0_prepare(const uint8_t* qs, __m256i* q)
+//       a Q8_0 block's 8 weight registers from its signed qs, in the form
+//       that ISA's q8_0_isum takes;
+//   __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb)
+//       per row lane the exact integer sum of that block (qs: its signed
+//       bytes, 8 chunks of 32) with xb;
 //   constexpr int kTT: tokens per register tile (<= 8);
 //   constexpr int kTTHalfBlock: the same for formats whose block kernel keeps
 //       only half a block's operands live (Q6_K);
@@ -127,13 +131,12 @@ struct Q8_0 {
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
     const uint8_t* p = gp + b * kUnitBytes;
     __m256i q[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) q[i] = load(p + 16 + 32 * i);  // stored as q + 128
+    q8_0_prepare(p + 16, q);
     const __m256 dw = f16x8(p);
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = q8_0_isum(q, xb);
+      const __m256i isum = q8_0_isum(q, p + 16, xb);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
     }
   }

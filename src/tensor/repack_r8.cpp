@@ -66,11 +66,7 @@ void unit_q5_1(uint8_t* p, uint8_t* const* rows) {
 template <bool kPack>
 void unit_q8_0(uint8_t* p, uint8_t* const* rows) {
   fields<kPack>(p, rows, 0, 2);
-  // Signed q <-> q + 128: flipping the top bit is its own inverse.
-  if (!kPack)
-    for (int i = 0; i < 256; ++i) p[16 + i] ^= 0x80;
   chunks<kPack>(p + 16, rows, 2, 8);
-  for (int i = 0; i < 256; ++i) p[16 + i] ^= 0x80;  // pack: encode; unpack: undo the decode above
 }
 
 // Q4_K's 12 scale bytes <-> 8 six-bit scales and 8 six-bit mins

@@ -19,8 +19,9 @@
 //   Q5_0 (176 = 8 x 22): f16 d[8], u32 qh[8] (the file's, bit j = element j's
 //        fifth bit); 4 chunks of qs as Q4_0.
 //   Q5_1 (192 = 8 x 24): f16 d[8], f16 m[8], u32 qh[8]; 4 chunks of qs.
-//   Q8_0 (272 = 8 x 34): f16 d[8]; 8 chunks of qs, each byte stored as
-//        q + 128 (u8, the operand vpdpbusd takes unsigned).
+//   Q8_0 (272 = 8 x 34): f16 d[8]; 8 chunks of qs (signed, as in the file:
+//        the AVX2 kernel reads them as vpsignb's memory operand, the VNNI
+//        kernel flips the top bit to get vpdpbusd's unsigned q + 128).
 //   Q4_K (1184 = 8 x 148; 4 more bytes per row than the file's 144): f16 d[8],
 //        f16 dmin[8], u8 scale[8 sub-blocks][8 rows], u8 min[8][8] (the 6-bit
 //        values, unpacked), 32 chunks of qs (the file's 128 qs bytes).
