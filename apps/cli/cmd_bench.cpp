@@ -17,16 +17,19 @@
 // L3, best of several passes), and the decode roofline share:
 //   (weight bytes + KV cache bytes read per token) x tg tokens/s / read bandwidth.
 // The bandwidth buffer is allocated after the tests, so it is not in the
-// reported peak RSS.
+// reported peak RSS. Peak RSS is also put beside its budget (issue 6): the
+// model's file size plus the KV cache of the bench's context, and how far
+// above their sum it is.
 //
 // Output: a markdown table (default) or, with -o json, an array of objects
 // with llama-bench's field names plus herd's (isa, median_ts, peak_rss_bytes,
 // mem_read_gbs, weight_bytes_per_token, kv_bytes_per_token, roofline_share, matmul_ns, attention_ns,
-// other_ns: per repetition, averaged).
+// other_ns: per repetition, averaged; model_file_bytes, kv_cache_bytes).
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +41,7 @@
 #include "args.h"
 #include "commands.h"
 #include "kernels/kernel_table.h"
+#include "kv/kv_cache.h"
 #include "model/llama_context.h"
 
 namespace herd::cli {
@@ -70,6 +74,18 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Bytes of the model on disk: the GGUF file, or an HF directory's
+// .safetensors files.
+uint64_t model_file_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return static_cast<uint64_t>(fs::file_size(path, ec));
+  uint64_t n = 0;
+  for (const auto& e : fs::directory_iterator(path, ec))
+    if (e.is_regular_file(ec) && e.path().extension() == ".safetensors") n += e.file_size(ec);
+  return n;
 }
 
 uint64_t peak_rss_bytes() {
@@ -282,6 +298,9 @@ int cmd_bench(int argc, char** argv) {
   const uint64_t params = n_params(*model);
   const std::string mtype = model_type(*model, params);
   const std::string fname = p.get("--model");
+  const uint64_t file_bytes = model_file_bytes(fname);
+  const uint64_t kv_bytes =
+      kv::KvCache::bytes_for(cfg.n_layers, n_ctx, cfg.n_kv_heads * cfg.head_dim, cache_types->k, cache_types->v);
 
   if (fmt == "json") {
     nlohmann::json arr = nlohmann::json::array();
@@ -309,6 +328,8 @@ int cmd_bench(int argc, char** argv) {
       j["samples_ns"] = r.ns;
       j["samples_ts"] = r.ts;
       j["peak_rss_bytes"] = rss;
+      j["model_file_bytes"] = file_bytes;
+      j["kv_cache_bytes"] = kv_bytes;
       j["mem_read_gbs"] = bw;
       j["weight_bytes_per_token"] = wbt;
       if (r.n_gen > 0) {
@@ -342,6 +363,11 @@ int cmd_bench(int argc, char** argv) {
     std::printf(" %s: matmul %.0f%%, attention %.0f%%, other %.0f%%;", r.name.c_str(), 100 * mm / total,
                 100 * at_ns / total, 100 * (total - mm - at_ns) / total);
   }
+  const double base = static_cast<double>(file_bytes + kv_bytes);
+  std::printf("\npeak RSS %.3f GiB = model file %.3f GiB + KV cache %.3f GiB (n_ctx %lld) %+.1f%%",
+              static_cast<double>(rss) / (1 << 30), static_cast<double>(file_bytes) / (1 << 30),
+              static_cast<double>(kv_bytes) / (1 << 30), static_cast<long long>(n_ctx),
+              base > 0 ? 100.0 * (static_cast<double>(rss) - base) / base : 0.0);
   std::printf("\nmemory read bandwidth %.1f GB/s (%lld threads, %lld MiB buffer); weights read per token %.3f GB\n", bw,
               static_cast<long long>(*threads), static_cast<long long>(*bw_mib), static_cast<double>(wbt) / 1e9);
   return 0;

@@ -89,6 +89,30 @@ grep -q "chat format: Llama 3.1 (herd's native renderer" <<<"$out" && pass "insp
 out="$("$HERD" tokenize -m "$m" "Hello world" 2>&1)"
 grep -q "9906" <<<"$out" && pass "tokenize from a GGUF" || fail "tokenize from a GGUF" "$out"
 
+# bench: llama-bench's JSON fields, and peak RSS beside its budget (the file
+# plus the KV cache of a context of max(p, n) + 1 = 9 tokens).
+bj="$("$HERD" bench -m "$m" -p 8 -n 4 -r 2 -t 1 --bw-mib 16 -o json 2>/dev/null)"
+bj32="$("$HERD" bench -m "$m" -p 8 -n 0 -r 1 -t 1 --bw-mib 16 -ctk f32 -ctv f32 -o json 2>/dev/null)"
+python3 - "$(stat -c %s "$m")" "$bj" "$bj32" <<'PY' && pass "bench -o json" || fail "bench -o json" "$bj"
+import json, sys
+size, j, j32 = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+assert [(r["n_prompt"], r["n_gen"]) for r in j] == [(8, 0), (0, 4)], j
+for r in j:
+    for k in ("avg_ts", "stddev_ts", "avg_ns", "stddev_ns", "model_type", "model_size", "n_depth", "type_v"):
+        assert k in r, k
+    assert len(r["samples_ts"]) == 2 and all(t > 0 for t in r["samples_ts"]), r
+    assert r["n_threads"] == 1 and r["type_k"] == "f16", r
+    assert r["model_file_bytes"] == size, (r["model_file_bytes"], size)
+    assert r["kv_cache_bytes"] > 0 and r["kv_cache_bytes"] % 9 == 0, r["kv_cache_bytes"]
+    assert r["peak_rss_bytes"] > 0
+assert "roofline_share" in j[1] and "roofline_share" not in j[0]
+assert j32[0]["kv_cache_bytes"] == 2 * j[0]["kv_cache_bytes"], (j32[0]["kv_cache_bytes"], j[0]["kv_cache_bytes"])
+PY
+out="$("$HERD" bench -m "$m" -p 8 -n 4 -r 1 -t 1 --bw-mib 16 2>/dev/null)"
+grep -q '| pp8 |' <<<"$out" && grep -q '| tg4 |' <<<"$out" && grep -q 'peak RSS .* = model file .* + KV cache' <<<"$out" \
+  && pass "bench markdown" || fail "bench markdown" "$out"
+expect_err "bench -o xml" "must be md or json" "$HERD" bench -m "$m" -p 8 -n 0 -o xml
+
 # Bad input: clear errors, never a crash.
 expect_err "missing model" "does not exist" "$HERD" run -m "$tmp/nope.gguf" -p x
 expect_err "token out of range" "outside the vocabulary" "$HERD" run -m "$m" --tokens 128000,999999 -n 0
