@@ -15,16 +15,38 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace herd {
 
 class ThreadPool {
  public:
-  using RangeFn = std::function<void(int64_t begin, int64_t end, int worker)>;
+  // What parallel_for runs: a non-owning reference to any callable
+  // fn(begin, end, worker). parallel_for returns only after every range has
+  // run, so the callable (usually a lambda temporary at the call site) outlives
+  // every use, and nothing needs owning it: unlike std::function, which puts a
+  // lambda capturing more than two pointers on the heap, building one never
+  // allocates, so a decode step allocates nothing (decode_alloc_test.cpp).
+  class RangeFn {
+   public:
+    template <class F>
+      requires(!std::is_same_v<std::remove_cvref_t<F>, RangeFn> &&
+               std::is_invocable_v<const std::remove_reference_t<F>&, int64_t, int64_t, int>)
+    RangeFn(F&& f)  // NOLINT(google-explicit-constructor): lambdas convert implicitly, as to std::function
+        : obj_(static_cast<const void*>(std::addressof(f))),
+          call_([](const void* o, int64_t b, int64_t e, int w) {
+            (*static_cast<const std::remove_reference_t<F>*>(o))(b, e, w);
+          }) {}
+    void operator()(int64_t begin, int64_t end, int worker) const { call_(obj_, begin, end, worker); }
+
+   private:
+    const void* obj_;
+    void (*call_)(const void*, int64_t, int64_t, int);
+  };
 
   // n_threads >= 1 (1 means "run on the caller only").
   explicit ThreadPool(int n_threads);
