@@ -56,7 +56,8 @@ class LlamaBatch {
   kv::BlockPool& kv_;
   kernels::ExecContext exec_;
   int64_t max_tokens_, max_seq_len_;
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_;  // as in LlamaContext (gate_, up_: one feed-forward chunk)
+  // As in LlamaContext: [T, *], but gate_ and up_ hold one feed-forward chunk.
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_;
   std::vector<int64_t> pos_;            // [T] absolute position (= cache index)
   std::vector<const int32_t*> table_;   // [T] block table of the token's sequence
   std::vector<int64_t> out_rows_;       // rows whose logits are wanted

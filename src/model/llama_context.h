@@ -74,8 +74,8 @@ class LlamaContext {
   // [q8_scratch_blocks] a matmul's activations quantized for the integer
   // dot kernels (exec_.q8 points here).
   std::vector<kernels::BlockQ8> xq_;
-  // [T, longest K of a bf16-path weight] a matmul's activations rounded to
-  // bf16 (exec_.bf16 points here); empty when no weight takes the bf16 path.
+  // [bf16_scratch_elems] a matmul's activations rounded to bf16 (exec_.bf16
+  // points here); empty when no weight takes the bf16 path.
   std::vector<uint16_t> xb_;
   // [workers][attention_scratch_floats(group, n_ctx, head_dim)] attention scratch
   std::vector<std::vector<float>> scores_;
