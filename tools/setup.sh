@@ -7,6 +7,9 @@
 #   libbenchmark-dev        kernel micro-benchmarks (bench/kernels_bench.cpp; built in CI, not run)
 #   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
 #   python3-numpy           the float64 reference (runs under /usr/bin/python3)
+#   libopenblas0-pthread    numpy's BLAS (Debian's alternatives pick it over the reference
+#                           BLAS that python3-numpy pulls in): the reference's matmuls run
+#                           ~4x faster, and the reference tests with them
 #   clang libclang-rt-14-dev   libFuzzer targets and their sanitizer runtimes
 #   libcpp-httplib-dev      the HTTP server of `herd serve` (apps/server)
 #   bubblewrap              the file-system and network sandbox of `herd chat --allow-tools`
@@ -17,7 +20,7 @@
 set -euo pipefail
 
 packages=(g++ cmake make libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev python3-numpy
-  clang libclang-rt-14-dev bubblewrap libcpp-httplib-dev chromium)
+  libopenblas0-pthread clang libclang-rt-14-dev bubblewrap libcpp-httplib-dev chromium)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
