@@ -12,7 +12,10 @@ if(NOT CMAKE_BUILD_TYPE STREQUAL "Release" OR HERD_SANITIZE)
   add_compile_definitions(HERD_DEBUG_CHECKS=1)
 endif()
 if(HERD_SANITIZE)
-  add_compile_options(-fsanitize=${HERD_SANITIZE} -fno-omit-frame-pointer -g)
+  # -g1: line tables, so reports name file:line, without the full debug info
+  # (a quarter to a third less compile time per file on the 2-core machine).
+  # It comes after the build type's -g and, the last -g level winning, replaces it.
+  add_compile_options(-fsanitize=${HERD_SANITIZE} -fno-omit-frame-pointer -g1)
   add_link_options(-fsanitize=${HERD_SANITIZE})
   if(HERD_SANITIZE MATCHES "undefined")
     add_compile_options(-fno-sanitize-recover=undefined)

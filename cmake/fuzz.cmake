@@ -8,6 +8,8 @@
 # (tools/run_fuzz.sh makes build-fuzz). Include this file after
 # cmake/layers.cmake and before the herd_add_layer() calls; the fuzz
 # executables are added once the top-level CMakeLists.txt has been processed.
+# Debug info is line tables only (crash reports still name file:line), which
+# replaces RelWithDebInfo's -g: the last debug level given wins.
 if(NOT HERD_FUZZ)
   return()
 endif()
@@ -19,7 +21,7 @@ endif()
 
 set(HERD_FUZZ_SANITIZERS address,undefined)
 add_compile_options(-fsanitize=fuzzer-no-link,${HERD_FUZZ_SANITIZERS}
-                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g)
+                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer -gline-tables-only)
 add_link_options(-fsanitize=${HERD_FUZZ_SANITIZERS})
 
 function(herd_add_fuzzers)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds herd (Release) in build/, or in $1 with extra cmake args.
 #   tools/build.sh                      -> build/herd and all test binaries
-#   tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" -DHERD_SANITIZE=address,undefined
+#   tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1 -DHERD_SANITIZE=address,undefined
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-build}"

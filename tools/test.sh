@@ -26,7 +26,7 @@ stage "ASan + UBSan: unit tests, a reference subset, the serve load test"
 # -O1, as the sanitizers' documentation advises: on the 2-core machine the build
 # takes ~5 min more than at -O0 and the tests below ~13 min less (unit tests
 # 379 -> 108 s, reference subset 440 -> 179 s, serve load 244 -> 82 s).
-bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1 \
   -DHERD_SANITIZE=address,undefined -DHERD_BUILD_BENCH=OFF
 ctest --test-dir build-asan --output-on-failure -L unit -j 2
 HERD_BIN="$root/build-asan/herd" /usr/bin/python3 tests/reference/check_models.py --quick
@@ -42,9 +42,11 @@ cmake --build "$root/build-tsan" -j "${JOBS:-$(nproc)}" --target base_test kv_te
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 HERD_SOURCE_DIR="$root" build-tsan/base_test
 HERD_SOURCE_DIR="$root" build-tsan/kv_test
-# PreemptionKeepsResults is single-threaded scheduling logic and takes 80 s under
-# TSan; every engine test with concurrent submit/cancel/stats runs.
-HERD_SOURCE_DIR="$root" build-tsan/engine_test --gtest_filter='-Engine.PreemptionKeepsResults:EngineBench.*'
+# PreemptionKeepsResults (single-threaded scheduling logic, 80 s under TSan) and
+# FeedForwardChunksDoNotChangeLogits (model arithmetic over 300-token prefills,
+# 58 s) are left out; every engine test with concurrent submit/cancel/stats runs.
+HERD_SOURCE_DIR="$root" build-tsan/engine_test \
+  --gtest_filter='-Engine.PreemptionKeepsResults:Engine.FeedForwardChunksDoNotChangeLogits:EngineBench.*'
 HERD_SOURCE_DIR="$root" build-tsan/apps/server/server_test
 unset TSAN_OPTIONS
 
