@@ -15,7 +15,7 @@
 //   GB     bytes of weights (attention: K and V cache; quantize_q8: f32 input) per call
 //   bw%    decode (T = 1) only: GB/s as a share of the stream_read bandwidth at the same
 //          pool size, measured once per process (best of 5 passes) on first use
-// The label names the matmul path taken: q8, q8_r8, bf16 or f32 (kernels/ops.h).
+// The label names the matmul path taken: q8, q8_r8, f32_r8, bf16 or f32 (kernels/ops.h).
 //
 // Weights are random values through herd's reference quantizers (tensor/quant.h),
 // made once per (dtype, shape) and shared by every ISA, T, pool and layout that uses
@@ -258,7 +258,7 @@ void set_rate(benchmark::State& state, const char* name, double per_iteration) {
 
 // Which branch of kernels::matmul a weight takes (ops.cpp, matmul_bf16.cpp).
 const char* matmul_path(const KernelTable& t, const TensorView& w) {
-  if (w.interleave == 8) return "q8_r8";
+  if (w.interleave == 8) return t.tile_f32_r8_for(w.dtype) != nullptr ? "f32_r8" : "q8_r8";
   if (t.tile_bf16_for(w.dtype) != nullptr) return "bf16";
   if (t.tile_q8_for(w.dtype) != nullptr && w.cols() % 32 == 0) return "q8";
   return "f32";
@@ -386,7 +386,7 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
           for (const auto& p : pools) {
             const Env env{fx, table, p.get()};
             for (bool r8 : {false, true}) {
-              if (r8 && (table->tile_q8_r8_for(dt) == nullptr || sh.N % 8 != 0)) continue;
+              if (r8 && (!table->repacks(dt) || sh.N % 8 != 0)) continue;
               add(fmt("matmul/%s/%s/%s/%lldx%lld/T:%lld/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
                       static_cast<long long>(sh.N), static_cast<long long>(sh.K), static_cast<long long>(T), p->size()),
                   [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul(s, env, dt, N, K, T, r8); });

@@ -215,7 +215,7 @@ int cmd_bench(int argc, char** argv) {
   const model::LlamaConfig& cfg = model->config();
   if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
   ThreadPool pool(static_cast<int>(*threads));
-  model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
+  model->repack_weights(*table, pool);  // the r8 layouts (tensor/repack_r8.h)
   kernels::KernelTimes times;
   kernels::ExecContext exec{&pool, &*table};
   exec.times = &times;

@@ -256,7 +256,7 @@ int cmd_chat(int argc, char** argv) {
   const int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(std::max<int64_t>(cfg.n_ctx_train, 16), 8192);
 
   ThreadPool pool(static_cast<int>(*threads));
-  model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
+  model->repack_weights(*table, pool);  // the r8 layouts (tensor/repack_r8.h)
   kernels::ExecContext exec{&pool, &*table};
   model::LlamaContext ctx(*model, n_ctx, std::min<int64_t>(*batch, n_ctx), exec, cache_types->k, cache_types->v);
   ChatSession session(ctx, *tok, o, &g_interrupt);

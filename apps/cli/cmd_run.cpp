@@ -211,7 +211,7 @@ int cmd_run(int argc, char** argv) {
   const int64_t B = want_taps ? T : std::min<int64_t>(*batch, T);
 
   ThreadPool pool(static_cast<int>(*threads));
-  model->repack_weights(*table, pool);  // the r8 layouts of the integer kernels
+  model->repack_weights(*table, pool);  // the r8 layouts (tensor/repack_r8.h)
   kernels::ExecContext exec{&pool, &*table};
   model::LlamaContext ctx(*model, n_ctx, B, exec, cache_types->k, cache_types->v);
   ctx.set_pos_offset(*pos_offset);

@@ -42,6 +42,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     avx2::fill_table_q8(&t);
     avx2::fill_table_attention(&t);
     avx2::fill_table_r8(&t);
+    avx2::fill_table_f32_r8(&t);
     avx2::fill_table_silu(&t);
     // No bf16 kernels below avx512bf16: F16/BF16 matmuls use the f32 row dots
     // (the reference's scalar bf16 tile stays for ISA "ref" only).
@@ -66,6 +67,8 @@ Result<KernelTable> select_kernels(const std::string& requested) {
       if (!has_avx512bf16(f))
         return err(ErrorCode::kUnsupported, "ISA avx512bf16 requested but this CPU lacks AVX512_BF16");
       avx512bf16::fill_table(&t);
+      // F16/BF16 take the bf16 path in the file layout: not repacked.
+      for (TileDotF32R8Fn& e : t.tile_f32_r8) e = nullptr;
       t.isa = "avx512bf16";
     }
     return t;

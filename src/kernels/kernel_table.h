@@ -151,6 +151,29 @@ using TileDotBf16Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_row
 using TileDotF32Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_rows, const float* x, int64_t x_stride,
                               int64_t n_tok, int64_t K, float* out, int64_t out_stride);
 
+// The f32 path's r8 tile (F16 and BF16 weights repacked at load to the r8
+// layout of tensor/repack_r8.h: element k of 8 rows side by side; f32
+// activations): n_groups groups of 8 rows (w: the first group, the next ones
+// r8_group_bytes() = 16 K bytes apart) times n_tok activation rows:
+//   out[t * out_stride + 8 g + j] = dot(row 8 g + j, x + t * x_stride)
+// for K % 8 == 0, in this order, the same whatever the tile shape (prefill and
+// decode give the same bits): K is cut in blocks of kF32R8Block elements (the
+// last one shorter); within a block one f32 FMA chain from +0 in element order,
+// p = fma(w_k, x_k, p); the block sums added in order, s = p_0, s = s + p_b.
+// A SIMD register holds one element of 8 rows, so a vector FMA serves 8 rows
+// of one token (an outer product: no horizontal sums) and a converted weight
+// vector serves every token of the register tile. Error against the exact dot:
+// |err| <= gamma_{kF32R8Block + ceil(K / kF32R8Block)} * sum_k |w_k x_k|
+// (kernels_test.cpp), below the row dots' 2 K u.
+constexpr int64_t kF32R8Block = 64;
+using TileDotF32R8Fn = void (*)(const uint8_t* w, int64_t n_groups, const float* x, int64_t x_stride,
+                                int64_t n_tok, int64_t K, float* out, int64_t out_stride);
+// The scalar specification of TileDotF32R8Fn for F16 and BF16 (std::fma per
+// element: the SIMD tiles must equal it bit for bit). Not in ref_kernels():
+// ISA "ref" keeps the file layout.
+void tile_f32_r8_ref(DType t, const uint8_t* w, int64_t n_groups, const float* x, int64_t x_stride, int64_t n_tok,
+                     int64_t K, float* out, int64_t out_stride);
+
 struct KernelTable {
   const char* isa = "ref";
   RowDotFn row_dot[kMaxDTypeId] = {};
@@ -180,6 +203,10 @@ struct KernelTable {
   // Where set, matmul's f32 path uses it instead of one row dot per output
   // (kernels_avx2.cpp: F32, F16, BF16). Null in ref: the row dots are the spec.
   TileDotF32Fn tile_f32[kMaxDTypeId] = {};
+  // Set where this ISA has an outer-product tile for the r8 layout of F16 /
+  // BF16 (kernels/tile_f32_r8_avx2.cpp); those weights are then repacked at
+  // load. Cleared on avx512bf16, whose bf16 path takes the file layout.
+  TileDotF32R8Fn tile_f32_r8[kMaxDTypeId] = {};
 
   RowDotFn dot_for(DType t) const { return row_dot[static_cast<int>(t)]; }
   RowToF32Fn to_f32_for(DType t) const { return row_to_f32[static_cast<int>(t)]; }
@@ -187,6 +214,9 @@ struct KernelTable {
   TileDotQ8R8Fn tile_q8_r8_for(DType t) const { return tile_q8_r8[static_cast<int>(t)]; }
   TileDotBf16Fn tile_bf16_for(DType t) const { return tile_bf16[static_cast<int>(t)]; }
   TileDotF32Fn tile_f32_for(DType t) const { return tile_f32[static_cast<int>(t)]; }
+  TileDotF32R8Fn tile_f32_r8_for(DType t) const { return tile_f32_r8[static_cast<int>(t)]; }
+  // True when weights of dtype t are repacked to its r8 layout at load for this table.
+  bool repacks(DType t) const { return tile_q8_r8_for(t) != nullptr || tile_f32_r8_for(t) != nullptr; }
 };
 
 // The scalar reference table (always available).
@@ -207,6 +237,7 @@ void fill_table(KernelTable* t);     // overrides the entries it accelerates
 void fill_table_q8(KernelTable* t);  // kernels_q8_avx2.cpp
 void fill_table_attention(KernelTable* t);     // attention_avx2.cpp
 void fill_table_r8(KernelTable* t);            // kernels_r8_avx2.cpp
+void fill_table_f32_r8(KernelTable* t);        // tile_f32_r8_avx2.cpp
 void fill_table_silu(KernelTable* t);          // silu_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 }

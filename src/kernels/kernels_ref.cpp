@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/check.h"
 #include "base/half.h"
 
 #include "kernels/kernel_table.h"
@@ -281,6 +282,31 @@ void set(KernelTable* t) {
 }
 
 }  // namespace
+
+void tile_f32_r8_ref(DType t, const uint8_t* w, int64_t n_groups, const float* x, int64_t x_stride, int64_t n_tok,
+                     int64_t K, float* out, int64_t out_stride) {
+  HERD_CHECK((t == DType::kF16 || t == DType::kBF16) && K % 8 == 0, "tile_f32_r8_ref: %s, K=%lld", dtype_name(t),
+             static_cast<long long>(K));
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const uint8_t* grp = w + g * 16 * K;
+    for (int j = 0; j < 8; ++j) {
+      for (int64_t tk = 0; tk < n_tok; ++tk) {
+        const float* xr = x + tk * x_stride;
+        float s = 0.0f;
+        for (int64_t k0 = 0; k0 < K; k0 += kF32R8Block) {
+          float p = 0.0f;
+          for (int64_t k = k0; k < std::min(K, k0 + kF32R8Block); ++k) {
+            uint16_t h;
+            std::memcpy(&h, grp + 16 * k + 2 * j, 2);
+            p = std::fma(t == DType::kF16 ? f16_to_f32(h) : bf16_to_f32(h), xr[k], p);
+          }
+          s = k0 == 0 ? p : s + p;
+        }
+        out[tk * out_stride + 8 * g + j] = s;
+      }
+    }
+  }
+}
 
 KernelTable ref_kernels() {
   KernelTable t;

@@ -152,6 +152,27 @@ void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorV
       16);
 }
 
+// Tokens per pass of the f32 r8 tile: as many activation rows as fit about
+// 1 MB (the L2 and the near L3), 6 to 192, a multiple of the 6-token register
+// tile. Each pass streams the thread's weight groups once; within a pass a
+// pair of groups (16 rows, 16 K bytes x 2) stays in L2 while every token tile
+// uses it.
+int64_t f32_r8_token_chunk(int64_t K) {
+  const int64_t fit = (int64_t{1} << 20) / (K * static_cast<int64_t>(sizeof(float)));
+  return std::clamp<int64_t>(fit / 6 * 6, 6, 192);
+}
+
+// F16 / BF16 weights in the r8 layout: threads split the groups of 8 rows
+// (in fours, decode's register tile).
+void matmul_f32_r8(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out,
+                   TileDotF32R8Fn tile) {
+  const int64_t N = w.rows(), K = w.cols();
+  const int64_t gb = r8_group_bytes(w.dtype, K);
+  for_rows_and_token_chunks(ctx, N / 8, 4, T, f32_r8_token_chunk(K), [&](int64_t g0, int64_t g1, int64_t t0, int64_t tn) {
+    tile(w.data + g0 * gb, g1 - g0, x + t0 * K, K, tn, K, out + t0 * N + 8 * g0, N);
+  });
+}
+
 TileDotQ8Fn tile_for(const ExecContext& ctx, const TensorView& w) {
   TileDotQ8Fn tile = ctx.table->tile_q8_for(w.dtype);
   return tile != nullptr && w.cols() % 32 == 0 ? tile : nullptr;
@@ -188,6 +209,12 @@ void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std:
   for (const MatmulOut& m : outs) {
     const TensorView& w = *m.w;
     if (n_bf16 > 0 && detail::takes_bf16_path(ctx, w)) continue;  // done above
+    if (w.interleave == 8) {
+      if (const TileDotF32R8Fn tile = ctx.table->tile_f32_r8_for(w.dtype); tile != nullptr) {
+        matmul_f32_r8(ctx, x, T, w, m.out, tile);
+        continue;
+      }
+    }
     const TileDotQ8R8Fn tile_r8 = tile_r8_for(ctx, w);
     const TileDotQ8Fn tile = tile_r8 ? nullptr : tile_for(ctx, w);
     if (tile == nullptr && tile_r8 == nullptr) {
@@ -227,7 +254,7 @@ void rms_norm(const float* x, const float* weight, float eps, int64_t T, int64_t
 
 void embedding_row(const ExecContext& ctx, const TensorView& table, int64_t r, float* dst) {
   if (table.interleave == 8) {  // a tied output table repacked at load
-    uint8_t row[32768];         // a row of a q8-path dtype: at most 1.07 bytes per element
+    uint8_t row[32768];         // a row of a repacked dtype: at most 2 bytes per element (F16, d_model 16384)
     const int64_t K = table.cols();
     HERD_CHECK(row_bytes(table.dtype, K) <= static_cast<int64_t>(sizeof row), "embedding row too long");
     unpack_row_r8(table.dtype, table.data + r / 8 * r8_group_bytes(table.dtype, K), K, static_cast<int>(r % 8), row);

@@ -1,6 +1,7 @@
 // LlamaModel::repack_weights: the load-time conversion of matmul weights to
-// the row-interleaved r8 layouts the integer kernels stream
-// (tensor/repack_r8.h, kernels/tile_r8_inl.h).
+// the row-interleaved r8 layouts the integer kernels and the F16/BF16
+// outer-product tiles stream (tensor/repack_r8.h, kernels/tile_r8_inl.h,
+// kernels/tile_f32_r8_avx2.cpp).
 //
 // Memory: each tensor is repacked into its own heap buffer and the file's
 // pages under it are then dropped with MADV_DONTNEED (the mapping is
@@ -40,7 +41,7 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
   if (repack_disabled()) return 0;
   int n = 0;
   auto repack = [&](TensorView* t) {
-    if (t->interleave != 1 || !has_r8_layout(t->dtype) || table.tile_q8_r8_for(t->dtype) == nullptr) return;
+    if (t->interleave != 1 || !has_r8_layout(t->dtype) || !table.repacks(t->dtype)) return;
     if (t->rows() % 8 != 0 || t->cols() % 32 != 0) return;
     const int64_t K = t->cols(), groups = t->rows() / 8, gb = r8_group_bytes(t->dtype, K);
     const int64_t rb = row_bytes(t->dtype, K);
@@ -49,16 +50,16 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
     const uint8_t* src = t->data;
     // In slices of about 16 MiB, each slice's source pages released as soon
     // as it is copied: the transient is one slice, not one tensor (a tied
-    // 128256-row output table is 200+ MB). HF checkpoints may hold owned
-    // copies rather than the mapping, so only GGUF's mapped tensors are
-    // released (the q8 dtypes only come from GGUF anyway).
+    // 128256-row output table is 200+ MB). Both formats' tensors are views
+    // of a read-only MAP_PRIVATE file mapping (base/mapped_file.cpp), never
+    // written, so dropping their pages loses nothing.
     const int64_t slice = std::max<int64_t>(1, (int64_t{16} << 20) / (8 * rb));
     for (int64_t s0 = 0; s0 < groups; s0 += slice) {
       const int64_t s1 = std::min(groups, s0 + slice);
       pool.parallel_for(s1 - s0, [&](int64_t g0, int64_t g1, int) {
         repack_r8(t->dtype, src + (s0 + g0) * 8 * rb, (g1 - g0) * 8, K, dst + (s0 + g0) * gb);
       });
-      if (format_ == ModelFormat::kGguf) release_pages(src + s0 * 8 * rb, (s1 - s0) * 8 * rb);
+      release_pages(src + s0 * 8 * rb, (s1 - s0) * 8 * rb);
     }
     t->data = dst;
     t->interleave = 8;

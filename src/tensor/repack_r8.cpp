@@ -137,6 +137,13 @@ void unit_q6_k(uint8_t* p, uint8_t* const* rows) {
   chunks<kPack>(p + 144 + 1024, rows, 128, 16);  // qh
 }
 
+// F16 / BF16: element k of the 8 rows side by side (16 bytes), so one
+// 8-lane conversion gives the 8 rows' element k; a unit is 8 elements.
+template <bool kPack>
+void unit_16bit(uint8_t* p, uint8_t* const* rows) {
+  for (int k = 0; k < 8; ++k) fields<kPack>(p + 16 * k, rows, 2 * k, 2);
+}
+
 struct Format {
   int64_t unit_elems;
   int64_t unit_bytes;  // one unit of 8 rows, packed
@@ -153,6 +160,7 @@ const Format* format_of(DType t) {
   static const Format q4_k{256, 1184, unit_q4_k<true>, unit_q4_k<false>};
   static const Format q5_k{256, 1440, unit_q5_k<true>, unit_q5_k<false>};
   static const Format q6_k{256, 1680, unit_q6_k<true>, unit_q6_k<false>};
+  static const Format f16{8, 128, unit_16bit<true>, unit_16bit<false>};  // BF16 too
   switch (t) {
     case DType::kQ4_0: return &q4_0;
     case DType::kQ4_1: return &q4_1;
@@ -162,6 +170,8 @@ const Format* format_of(DType t) {
     case DType::kQ4_K: return &q4_k;
     case DType::kQ5_K: return &q5_k;
     case DType::kQ6_K: return &q6_k;
+    case DType::kF16:
+    case DType::kBF16: return &f16;
     default: return nullptr;
   }
 }

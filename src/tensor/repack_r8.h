@@ -1,6 +1,8 @@
 // The row-interleaved "r8" layouts: weights of the integer-dot formats
 // (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) rearranged once at load so that a SIMD register of
-// 8 x 32-bit lanes holds the same 4 elements of 8 consecutive rows. An integer
+// 8 x 32-bit lanes holds the same 4 elements of 8 consecutive rows; F16 and
+// BF16 so that 8 x 16 bits hold the same element of 8 rows (the f32 path's
+// outer-product tile, TileDotF32R8Fn in kernels/kernel_table.h). An integer
 // dot kernel then multiplies one broadcast group of 4 activation bytes into 8
 // rows at once, each lane summing one row's block exactly, and needs no
 // horizontal sum (kernels/kernels_r8_avx512vnni.cpp). The idea is that of
@@ -30,6 +32,9 @@
 //        of each is the fifth bit of that element of 32-block k).
 //   Q6_K (1680 = 8 x 210): f16 d[8], i8 scale[16][8 rows], 32 chunks of ql,
 //        16 chunks of qh.
+//   F16, BF16 (unit of 8 elements, 128 = 8 x 16 bytes): element k of the 8
+//        rows as 8 consecutive 16-bit values, k = 0..7 (so element k of the
+//        row group is at byte 16 k, for any K % 8 == 0).
 // The values are the file's bit for bit; unpack_row_r8() gives a row back in
 // the file's layout (embedding lookups of a tied output table, tests).
 #pragma once
