@@ -18,9 +18,10 @@ namespace herd::kernels {
 // out[T, N] = x[T, K] . W[N, K]^T  (W in any supported dtype; K == W.cols()).
 // Dtypes with a q8 kernel in the table (Q8_0, Q4_0, Q4_K, Q6_K) go through quantized
 // activations: each x row is quantized once to BlockQ8 (into ctx.q8) and the
-// products are integer (kernel_table.h); the others use the f32 row dots.
-// F16/BF16 weights, where the table has the bf16 path (avx512bf16, ref), are
-// multiplied with x rounded once to bf16 (matmul_bf16.h). Each output element
+// products are integer (kernel_table.h); the others use the f32 row dots or
+// tiles. F16/BF16 weights, where the table has the bf16 path (avx512bf16, ref),
+// are multiplied with x rounded once to bf16 (matmul_bf16.h); repacked to r8
+// (W.interleave == 8, avx2..avx512vnni), by the f32 outer-product tile. Each output element
 // is one fixed-order reduction on every path: identical for any thread count
 // and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);

@@ -91,7 +91,6 @@ TEST(DecodeAlloc, DecodeStepsAllocateNothing) {
       Result<kernels::KernelTable> table = kernels::select_kernels(isa);
       ASSERT_TRUE(table.has_value()) << isa;
       for (bool repack : {false, true}) {
-        if (repack && std::string(dtype) == "f16") continue;  // f16 has no r8 layout
         Result<LlamaModel> m = LlamaModel::load(path);
         ASSERT_TRUE(m.has_value()) << m.error().to_string();
         ThreadPool pool(2);
