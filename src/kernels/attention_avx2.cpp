@@ -17,6 +17,10 @@
 // row loader below); f16 rows are widened with vcvtph2ps as they are loaded
 // and q8_0 elements become fl(d) * q (both exact), so every cache type runs
 // the same f32 arithmetic on the values it holds.
+// Prefill runs the same arithmetic for a tile of consecutive tokens at once
+// (attn_tokens, kernels/ops.h attention): key blocks outermost, so a block's
+// rows are read from the cache, and widened, once for the tile, not once per
+// token.
 // hd must be a multiple of 32 and paged blocks a multiple of 8 rows (the
 // table says so; attention_rows otherwise takes the generic path).
 #include <immintrin.h>
@@ -245,68 +249,100 @@ void softmax_row(float* s, int64_t n) {
   for (; j < n; ++j) s[j] *= inv1;
 }
 
+// Query rows widened blocks serve before f16 keys and values are widened too
+// (q8_0 always widens, see kMaxWidenHd): a GQA group of one token (decode)
+// converts as it goes, a tile of tokens (prefill) widens each block once.
+constexpr int64_t kWidenF16Rows = 8;
+
+// B consecutive tokens (AttnTokensFn; attn_rows is B = 1): token i's g rows at
+// q + i * qs, its keys 0..n0 + i - 1, its scores at scratch + (i g + r) nmax.
+// Key blocks of 8 outermost, tokens inside: a block's rows (and their widened
+// copy) serve every token that sees them, and each score, softmax and value
+// sum is the per-token arithmetic (every key block starts at a multiple of 8
+// for every token, and a token's last, partial block scores its keys as a
+// full one would), so the outputs are B calls of the one-token kernel's bits.
 template <typename KL, typename VL>
-void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
-                 float* out) {
+void attn_tokens_t(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
+                   float scale, float* scratch, float* out, int64_t os) {
   // Scores: key blocks of 8 (a paged block holds a whole number of them),
   // the next block's rows prefetched while this one is scored (the rows of
   // one KV head are strided: every KV head's row lies in between).
-  constexpr bool kWidenK = std::is_same_v<KL, Q8Rows>, kWidenV = std::is_same_v<VL, Q8Rows>;
-  const bool widen = g > 1 && hd <= kMaxWidenHd;
+  const int64_t nmax = n0 + B - 1;
+  constexpr bool kQ8K = std::is_same_v<KL, Q8Rows>, kQ8V = std::is_same_v<VL, Q8Rows>;
+  constexpr bool kF16K = std::is_same_v<KL, F16Rows>, kF16V = std::is_same_v<VL, F16Rows>;
+  const bool fits = hd <= kMaxWidenHd;
+  const bool widen_k = fits && ((kQ8K && B * g > 1) || (kF16K && B * g >= kWidenF16Rows));
+  const bool widen_v = fits && ((kQ8V && B * g > 1) || (kF16V && B * g >= kWidenF16Rows));
   alignas(32) float buf[8 * kMaxWidenHd];
   const auto wbuf = reinterpret_cast<const uint8_t*>(buf);
-  for (int64_t j0 = 0; j0 < n; j0 += 8) {
-    const int nk = static_cast<int>(n - j0 < 8 ? n - j0 : 8);
+  for (int64_t j0 = 0; j0 < nmax; j0 += 8) {
+    const int nk_max = static_cast<int>(nmax - j0 < 8 ? nmax - j0 : 8);
     const uint8_t* k0 = kv.k_row(j0);
-    if (j0 + 8 < n) prefetch_rows(kv.k_row(j0 + 8), kv.k_stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, KL::bytes(hd));
-    if (kWidenK && widen) {
-      widen_block<KL>(k0, kv.k_stride, nk, hd, buf);
-      for (int64_t r = 0; r < g; ++r)
-        score_block<F32Rows>(q + r * hd, hd, wbuf, 4 * hd, nk, scale, scratch + r * n + j0);
-    } else {
-      for (int64_t r = 0; r < g; ++r)
-        score_block<KL>(q + r * hd, hd, k0, kv.k_stride, nk, scale, scratch + r * n + j0);
+    if (j0 + 8 < nmax)
+      prefetch_rows(kv.k_row(j0 + 8), kv.k_stride, nmax - j0 - 8 < 8 ? nmax - j0 - 8 : 8, KL::bytes(hd));
+    if (widen_k) widen_block<KL>(k0, kv.k_stride, nk_max, hd, buf);
+    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {  // the tokens that see key j0
+      const int nk = static_cast<int>(n0 + i - j0 < 8 ? n0 + i - j0 : 8);
+      for (int64_t r = 0; r < g; ++r) {
+        float* s = scratch + (i * g + r) * nmax + j0;
+        if (widen_k)
+          score_block<F32Rows>(q + i * qs + r * hd, hd, wbuf, 4 * hd, nk, scale, s);
+        else
+          score_block<KL>(q + i * qs + r * hd, hd, k0, kv.k_stride, nk, scale, s);
+      }
     }
   }
-  for (int64_t r = 0; r < g; ++r) softmax_row(scratch + r * n, n);
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t r = 0; r < g; ++r) softmax_row(scratch + (i * g + r) * nmax, n0 + i);
   // Values: block by block, up to 2 rows x 32 columns at a time.
-  for (int64_t i = 0; i < g * hd; ++i) out[i] = 0.0f;
-  for (int64_t j0 = 0; j0 < n; j0 += 8) {
-    const int nk = static_cast<int>(n - j0 < 8 ? n - j0 : 8);
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t e = 0; e < g * hd; ++e) out[i * os + e] = 0.0f;
+  for (int64_t j0 = 0; j0 < nmax; j0 += 8) {
+    const int nk_max = static_cast<int>(nmax - j0 < 8 ? nmax - j0 : 8);
     const uint8_t* v0 = kv.v_row(j0);
-    if (j0 + 8 < n) prefetch_rows(kv.v_row(j0 + 8), kv.v_stride, n - j0 - 8 < 8 ? n - j0 - 8 : 8, VL::bytes(hd));
-    if (kWidenV && widen) {
-      widen_block<VL>(v0, kv.v_stride, nk, hd, buf);
-      values_rows<F32Rows>(scratch, n, j0, wbuf, 4 * hd, nk, g, out, hd);
-    } else {
-      values_rows<VL>(scratch, n, j0, v0, kv.v_stride, nk, g, out, hd);
+    if (j0 + 8 < nmax)
+      prefetch_rows(kv.v_row(j0 + 8), kv.v_stride, nmax - j0 - 8 < 8 ? nmax - j0 - 8 : 8, VL::bytes(hd));
+    if (widen_v) widen_block<VL>(v0, kv.v_stride, nk_max, hd, buf);
+    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {
+      const int nk = static_cast<int>(n0 + i - j0 < 8 ? n0 + i - j0 : 8);
+      const float* p = scratch + i * g * nmax;
+      if (widen_v)
+        values_rows<F32Rows>(p, nmax, j0, wbuf, 4 * hd, nk, g, out + i * os, hd);
+      else
+        values_rows<VL>(p, nmax, j0, v0, kv.v_stride, nk, g, out + i * os, hd);
     }
   }
 }
 
 template <typename KL>
-void attn_rows_k(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
-                 float* out) {
+void attn_tokens_k(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
+                   float scale, float* scratch, float* out, int64_t os) {
   switch (kv.vt) {
-    case DType::kF16: return attn_rows_t<KL, F16Rows>(q, g, hd, kv, n, scale, scratch, out);
-    case DType::kQ8_0: return attn_rows_t<KL, Q8Rows>(q, g, hd, kv, n, scale, scratch, out);
-    default: return attn_rows_t<KL, F32Rows>(q, g, hd, kv, n, scale, scratch, out);
+    case DType::kF16: return attn_tokens_t<KL, F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    case DType::kQ8_0: return attn_tokens_t<KL, Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    default: return attn_tokens_t<KL, F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+  }
+}
+
+void attn_tokens(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
+                 float scale, float* scratch, float* out, int64_t os) {
+  switch (kv.kt) {
+    case DType::kF16: return attn_tokens_k<F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    case DType::kQ8_0: return attn_tokens_k<Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    default: return attn_tokens_k<F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
   }
 }
 
 void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
                float* out) {
-  switch (kv.kt) {
-    case DType::kF16: return attn_rows_k<F16Rows>(q, g, hd, kv, n, scale, scratch, out);
-    case DType::kQ8_0: return attn_rows_k<Q8Rows>(q, g, hd, kv, n, scale, scratch, out);
-    default: return attn_rows_k<F32Rows>(q, g, hd, kv, n, scale, scratch, out);
-  }
+  attn_tokens(q, 0, 1, g, hd, kv, n, scale, scratch, out, 0);
 }
 
 }  // namespace
 
 void fill_table_attention(KernelTable* t) {
   t->attn_rows = attn_rows;
+  t->attn_tokens = attn_tokens;
   t->attn_hd_multiple = 32;
   t->attn_block_multiple = 8;
 }

@@ -247,6 +247,7 @@ void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t 
 
 void fill_table_attention(KernelTable* t) {
   t->attn_rows = attn_rows;
+  t->attn_tokens = nullptr;  // AVX2's would not give this file's bits: one call per token
   t->attn_hd_multiple = 64;
   t->attn_block_multiple = 16;
 }

@@ -76,6 +76,16 @@ using F32ToF16Fn = void (*)(const float* src, uint16_t* dst, int64_t n);
 using AttnRowsFn = void (*)(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale,
                             float* scratch, float* out);
 
+// The same for B consecutive tokens of one sequence on one KV head (prefill):
+// token i (0 <= i < B) has g query rows at q + i * q_stride, sees keys
+// 0..n0 + i - 1 and writes out + i * out_stride. Each token's rows get exactly
+// AttnRowsFn's arithmetic (the same bits as B separate calls); the key and
+// value rows of a block are loaded (and widened to f32) once for all B
+// tokens instead of once per token. scratch holds B * g * (n0 + B - 1) + hd
+// floats.
+using AttnTokensFn = void (*)(const float* q, int64_t q_stride, int64_t B, int64_t g, int64_t hd, const KvRows& kv,
+                              int64_t n0, float scale, float* scratch, float* out, int64_t out_stride);
+
 // Integer dot products (the "q8" path). An activation row x[K] (K % 32 == 0)
 // is quantized once per matmul to K/32 blocks of 32 int8, as ggml's Q8_0:
 //   d = max|x_j| / 127 (f32), q_j = round_half_even(x_j * (1/d)) in [-127, 127]
@@ -186,6 +196,9 @@ struct KernelTable {
   // of a multiple of attn_block_multiple rows (attention_avx2.cpp: 32 and 8;
   // attention_avx512.cpp: 64 and 16); null: the generic one.
   AttnRowsFn attn_rows = nullptr;
+  // attn_rows' multi-token form, from the same ISA file (prefill tiles of
+  // tokens; kernels/ops.h attention); null: one attn_rows call per token.
+  AttnTokensFn attn_tokens = nullptr;
   int64_t attn_hd_multiple = 1;
   int64_t attn_block_multiple = 1;
   // The q8 path: a dtype with tile_q8 set is multiplied through quantized

@@ -350,14 +350,28 @@ void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t h
   }
 }
 
+void attention_tokens(const ExecContext& ctx, const float* q, int64_t q_stride, int64_t B, int64_t g, int64_t hd,
+                      const KvRows& kv, int64_t n0, float* scratch, float* out, int64_t out_stride) {
+  const KernelTable& t = *ctx.table;
+  if (B > 1 && t.attn_tokens != nullptr && hd % t.attn_hd_multiple == 0 &&
+      (kv.blocks == nullptr || kv.block_rows % t.attn_block_multiple == 0)) {
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    t.attn_tokens(q, q_stride, B, g, hd, kv, n0, scale, scratch, out, out_stride);
+    return;
+  }
+  for (int64_t i = 0; i < B; ++i) attention_rows(ctx, q + i * q_stride, g, hd, kv, n0 + i, scratch, out + i * out_stride);
+}
+
 void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
                const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
                float* out) {
   const ScopeTimer timer(ctx.times ? &ctx.times->attention_ns : nullptr);
   const int64_t group = H / KV;
-  ctx.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
+  const int64_t tiles = (T + kAttnTokenTile - 1) / kAttnTokenTile;
+  ctx.pool->parallel_for(tiles * KV, [&](int64_t b, int64_t e, int worker) {
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = balanced_token(task / KV, T), kvh = task % KV;
+      const int64_t t = balanced_token(task / KV, tiles) * kAttnTokenTile, kvh = task % KV;
+      const int64_t B = std::min(kAttnTokenTile, T - t);
       KvRows kv;
       kv.k = static_cast<const uint8_t*>(k_cache) + kv_row_bytes(kt, kvh * hd);
       kv.v = static_cast<const uint8_t*>(v_cache) + kv_row_bytes(vt, kvh * hd);
@@ -366,8 +380,8 @@ void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int
       kv.kt = kt;
       kv.vt = vt;
       const int64_t h0 = kvh * group;
-      attention_rows(ctx, q + (t * H + h0) * hd, group, hd, kv, n_past + t + 1, scratch[worker],
-                     out + (t * H + h0) * hd);
+      attention_tokens(ctx, q + (t * H + h0) * hd, H * hd, B, group, hd, kv, n_past + t + 1, scratch[worker],
+                       out + (t * H + h0) * hd, H * hd);
     }
   });
 }

@@ -74,17 +74,22 @@ inline int64_t kv_row_bytes(DType t, int64_t n) { return row_bytes(t, n); }
 // ctx.table->f32_to_f16; q8_0: quantize_row_ref, n a multiple of 32).
 void kv_store(const ExecContext& ctx, DType t, const float* src, void* dst, int64_t n);
 
+// Tokens per attention task in prefill where the table has attn_tokens: the
+// keys and values of a block are read once per tile of this many tokens.
+constexpr int64_t kAttnTokenTile = 8;
+
 // Floats of attention scratch one worker needs for a GQA group of g query
-// rows over up to n keys of head_dim hd: the scores (g * n) and one row of
-// f16 or q8_0 keys or values converted to f32 (hd), for the generic path.
-inline int64_t attention_scratch_floats(int64_t g, int64_t n, int64_t hd) { return g * n + hd; }
+// rows over up to n keys of head_dim hd: the scores of a tile of tokens
+// (kAttnTokenTile * g * n) and one row of f16 or q8_0 keys or values
+// converted to f32 (hd), for the generic path.
+inline int64_t attention_scratch_floats(int64_t g, int64_t n, int64_t hd) { return kAttnTokenTile * g * n + hd; }
 
 // The token of attention task slot p of T: 0, T-1, 1, T-2, ... Under a causal
 // mask token t attends to n_past + t + 1 keys, so consecutive tokens cost more
 // and more; the pool's static split into contiguous ranges would give the
 // last thread the most expensive tokens (at T = 512 from an empty cache, one
 // of two threads got 3/4 of the work). Pairing cheap with dear tokens evens
-// the ranges out; each (token, head) is still one attention_rows call.
+// the ranges out (tiles of tokens are ordered the same way).
 inline int64_t balanced_token(int64_t p, int64_t T) { return p % 2 == 0 ? p / 2 : T - 1 - p / 2; }
 
 // Causal grouped-query attention of T new queries against a cache.
@@ -94,7 +99,8 @@ inline int64_t balanced_token(int64_t p, int64_t T) { return p % 2 == 0 ? p / 2 
 //   h / (H / KV). out[T, H * hd].
 // scratch: ctx.pool->size() buffers of at least
 // attention_scratch_floats(H / KV, n_past + T, hd) floats each. Each (token,
-// KV head) is one attention_rows call.
+// KV head) gets attention_rows' arithmetic: one call, or, where the table has
+// attn_tokens, one attention_tokens call per tile of kAttnTokenTile tokens.
 void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
                const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
                float* out);
@@ -110,5 +116,14 @@ void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int
 // scratch: attention_scratch_floats(g, n, hd) floats.
 void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n,
                     float* scratch, float* out);
+
+// attention_rows for B consecutive tokens of one sequence (AttnTokensFn in
+// kernel_table.h: token i's g rows at q + i * q_stride see keys 0..n0 + i - 1
+// and go to out + i * out_stride), the same bits as B attention_rows calls:
+// through the table's attn_tokens where it has one and the shape suits it,
+// else one attention_rows call per token. scratch:
+// attention_scratch_floats(g, n0 + B - 1, hd) floats, B <= kAttnTokenTile.
+void attention_tokens(const ExecContext& ctx, const float* q, int64_t q_stride, int64_t B, int64_t g, int64_t hd,
+                      const KvRows& kv, int64_t n0, float* scratch, float* out, int64_t out_stride);
 
 }  // namespace herd::kernels

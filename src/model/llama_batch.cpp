@@ -27,6 +27,7 @@ LlamaBatch::LlamaBatch(const LlamaModel& model, kv::BlockPool& pool, int64_t max
   up_.resize(F * c_.d_ff);
   pos_.resize(B);
   table_.resize(B);
+  tiles_.resize(B + 1);
   out_rows_.reserve(B);
   xq_.resize(static_cast<size_t>(q8_scratch_blocks(c_, static_cast<int64_t>(B))));
   exec_.q8 = xq_.data();
@@ -39,18 +40,32 @@ LlamaBatch::LlamaBatch(const LlamaModel& model, kv::BlockPool& pool, int64_t max
                      kernels::attention_scratch_floats(c_.n_heads / c_.n_kv_heads, max_seq_len, c_.head_dim))));
 }
 
-// kernels::attention's arithmetic (the same attention_rows per token and KV
-// head), with key/value rows found through each token's block table.
+// kernels::attention's arithmetic (attention_rows' per token and KV head),
+// with key/value rows found through each token's block table. Consecutive
+// tokens of one sequence (a prefill chunk) go in tiles of up to
+// kAttnTokenTile (kernels::attention_tokens: the same bits, the keys read
+// once per tile).
 void LlamaBatch::attention(int64_t il, int64_t T) {
   const int64_t H = c_.n_heads, KV = c_.n_kv_heads, hd = c_.head_dim;
   const int64_t group = H / KV;
   const DType kt = kv_.k_type(), vt = kv_.v_type();
   const auto* kc = static_cast<const uint8_t*>(kv_.k(il));
   const auto* vc = static_cast<const uint8_t*>(kv_.v(il));
-  exec_.pool->parallel_for(T * KV, [&](int64_t b, int64_t e, int worker) {
+  int64_t n_tiles = 0;
+  for (int64_t t = 0; t < T; ++n_tiles) {
+    tiles_[static_cast<size_t>(n_tiles)] = t;
+    const int64_t t0 = t;
+    for (++t; t < T && t - t0 < kernels::kAttnTokenTile && table_[static_cast<size_t>(t)] == table_[static_cast<size_t>(t0)] &&
+              pos_[static_cast<size_t>(t)] == pos_[static_cast<size_t>(t0)] + (t - t0);
+         ++t) {
+    }
+  }
+  tiles_[static_cast<size_t>(n_tiles)] = T;
+  exec_.pool->parallel_for(n_tiles * KV, [&](int64_t b, int64_t e, int worker) {
     float* scores = scores_[static_cast<size_t>(worker)].data();
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = kernels::balanced_token(task / KV, T), kvh = task % KV;
+      const int64_t tile = kernels::balanced_token(task / KV, n_tiles), kvh = task % KV;
+      const int64_t t = tiles_[static_cast<size_t>(tile)], B = tiles_[static_cast<size_t>(tile) + 1] - t;
       kernels::KvRows kv;
       kv.k = kc + kernels::kv_row_bytes(kt, kvh * hd);
       kv.v = vc + kernels::kv_row_bytes(vt, kvh * hd);
@@ -61,8 +76,8 @@ void LlamaBatch::attention(int64_t il, int64_t T) {
       kv.blocks = table_[static_cast<size_t>(t)];
       kv.block_rows = kv_.block_size();
       const int64_t h0 = kvh * group;
-      kernels::attention_rows(exec_, q_.data() + (t * H + h0) * hd, group, hd, kv, pos_[static_cast<size_t>(t)] + 1,
-                              scores, attn_.data() + (t * H + h0) * hd);
+      kernels::attention_tokens(exec_, q_.data() + (t * H + h0) * hd, H * hd, B, group, hd, kv,
+                                pos_[static_cast<size_t>(t)] + 1, scores, attn_.data() + (t * H + h0) * hd, H * hd);
     }
   });
 }

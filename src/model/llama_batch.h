@@ -60,10 +60,11 @@ class LlamaBatch {
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_;
   std::vector<int64_t> pos_;            // [T] absolute position (= cache index)
   std::vector<const int32_t*> table_;   // [T] block table of the token's sequence
+  std::vector<int64_t> tiles_;          // attention tiles: first token of each, then T
   std::vector<int64_t> out_rows_;       // rows whose logits are wanted
   std::vector<kernels::BlockQ8> xq_;
   std::vector<uint16_t> xb_;            // bf16 activations, as LlamaContext's
-  std::vector<std::vector<float>> scores_;  // [workers][max_seq_len]
+  std::vector<std::vector<float>> scores_;  // [workers][attention_scratch_floats(group, max_seq_len, hd)]
 };
 
 }  // namespace herd::model
