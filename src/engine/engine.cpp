@@ -91,7 +91,12 @@ class BatchEngine final : public Engine {
     std::vector<uint64_t> ids;
     ids.reserve(requests.size());
     std::lock_guard<std::mutex> lk(mu_);
-    if (stats_.queued + n > opt_.max_queued)
+    // max_queued bounds the requests left waiting for a running slot: those
+    // that free slots will take at the next step do not wait (with
+    // --parallel 2 --max-queue 4, six requests arriving at an idle server
+    // are all taken, whatever the engine thread was doing when they came).
+    const int64_t free_slots = std::max<int64_t>(0, opt_.max_running - stats_.running);
+    if (stats_.queued + n > opt_.max_queued + free_slots)
       return err(ErrorCode::kOutOfRange, "queue full: %lld requests waiting, %lld more asked (max_queued %d)",
                  static_cast<long long>(stats_.queued), static_cast<long long>(n), opt_.max_queued);
     for (size_t i = 0; i < requests.size(); ++i) {

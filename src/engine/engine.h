@@ -73,7 +73,7 @@ struct EngineOptions {
   int64_t n_ctx = 4096;        // KV tokens in the shared pool, all sequences together
   int64_t max_seq_len = 4096;  // one sequence at most (prompt + generated)
   int max_running = 4;         // sequences decoded together per step
-  int max_queued = 64;         // waiting requests before submit() refuses
+  int max_queued = 64;         // waiting requests (beyond free running slots) before submit() refuses
   int64_t prefill_chunk = 256; // prompt tokens per step (long prompts do not stall decoding)
   std::string isa = "auto";
   // KV cache element types of the shared pool, by name (the server layer

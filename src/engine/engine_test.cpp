@@ -372,6 +372,36 @@ TEST(Engine, QueueFull) {
   EXPECT_EQ(q[0].reason, FinishReason::kLength);
 }
 
+// A free running slot is not queue space to count against: with 2 slots, one
+// busy (its engine thread held) and max_queued 2, three more requests are
+// taken (one for the free slot, two waiting) and the fourth is refused. (The
+// e2e test's five concurrent requests at --parallel 2 --max-queue 4 met a 429
+// when they all arrived before the engine thread woke.)
+TEST(Engine, FreeSlotsAreNotQueueSpace) {
+  EngineOptions o = small_options();
+  o.max_running = 2;
+  o.max_queued = 2;
+  Gate gate;
+  Collected first, q[4];
+  auto e = make(o);
+  OpenOnExit opener{gate};
+  ASSERT_TRUE(e->submit(request(prompt_of(8, 1), 3, 0.0f, 1), first.callbacks(gate.hold())).has_value());
+  first.wait_tokens(1);  // the engine thread is held with one sequence running
+  ASSERT_EQ(e->stats().running, 1);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(e->submit(request(prompt_of(8, 2 + i), 2, 0.0f, 1), q[i].callbacks()).has_value()) << i;
+  auto r = e->submit(request(prompt_of(8, 9), 2, 0.0f, 1), q[3].callbacks());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kOutOfRange);
+  gate.open();
+  first.wait();
+  for (int i = 0; i < 3; ++i) {
+    q[i].wait();
+    EXPECT_EQ(q[i].reason, FinishReason::kLength) << i;
+  }
+  wait_idle(*e);
+}
+
 // The n choices of one API request are queued together: each takes a slot, and
 // a group that does not fit is refused whole (nothing of it runs).
 TEST(Engine, GroupTakesOneQueueSlotPerRequest) {
