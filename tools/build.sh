@@ -7,5 +7,6 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-build}"
 shift || true
 jobs="${JOBS:-$(nproc)}"
+source "$root/tools/ccache_env.sh"
 cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
 cmake --build "$root/$dir" -j "$jobs"

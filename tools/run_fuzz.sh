@@ -18,6 +18,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${HERD_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 jobs="${JOBS:-1}"
 max_len="${HERD_FUZZ_MAX_LEN:-65536}"
+source "$root/tools/ccache_env.sh"
 
 if ! command -v clang++ >/dev/null; then
   echo "run_fuzz: clang++ not found (apt-get install clang)" >&2

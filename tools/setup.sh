@@ -3,6 +3,8 @@
 # nothing when they are already there (idempotent). Run as root (or with sudo).
 #
 #   g++ cmake make          the build
+#   ccache                  compiler cache for every build (tools/ccache_env.sh: kept in
+#                           ~/.cache/herd-ccache, shared by fresh clones in any folder)
 #   libgtest-dev libgmock-dev googletest   unit tests
 #   libbenchmark-dev        kernel micro-benchmarks (bench/kernels_bench.cpp; built in CI, not run)
 #   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
@@ -19,7 +21,7 @@
 #                           registry (tests/peers/package.json, pinned by its lock file)
 set -euo pipefail
 
-packages=(g++ cmake make libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev python3-numpy
+packages=(g++ cmake make ccache libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev python3-numpy
   libopenblas0-pthread clang libclang-rt-14-dev bubblewrap libcpp-httplib-dev chromium)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

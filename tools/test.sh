@@ -14,6 +14,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+source tools/ccache_env.sh
 start=$(date +%s)
 stage() { echo "== $1 ($(( $(date +%s) - start )) s so far)"; }
 bash tools/setup.sh
