@@ -256,14 +256,6 @@ void set_rate(benchmark::State& state, const char* name, double per_iteration) {
   state.counters[name] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// Which branch of kernels::matmul a weight takes (ops.cpp, matmul_bf16.cpp).
-const char* matmul_path(const KernelTable& t, const TensorView& w) {
-  if (w.interleave == 8) return t.tile_f32_r8_for(w.dtype) != nullptr ? "f32_r8" : "q8_r8";
-  if (t.tile_bf16_for(w.dtype) != nullptr) return "bf16";
-  if (t.tile_q8_for(w.dtype) != nullptr && w.cols() % 32 == 0) return "q8";
-  return "f32";
-}
-
 void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t K, int64_t T, bool r8) {
   const std::vector<TensorView> views = env.fx->weights(dt, N, K, r8).views(r8);
   const std::vector<float>& x = env.fx->activations(T, K);
@@ -293,7 +285,7 @@ void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t
     const double gbs = bytes * static_cast<double>(state.iterations()) / secs / 1e9;
     state.counters["bw%"] = 100.0 * gbs / env.fx->stream_gbs(*env.pool);
   }
-  state.SetLabel(matmul_path(*env.table, views[0]));
+  state.SetLabel(matmul_path_name(matmul_path(*env.table, views[0])));
 }
 
 // The KV cache is f32, f16 or q8_0 (kt == vt == t), its rows the random f32

@@ -110,6 +110,10 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+void add_isa_option(ArgParser& p) {
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
+}
+
 void add_cache_type_options(ArgParser& p) {
   p.add("-ctk,--cache-type-k", "T", "KV cache key type: f16 (default), q8_0 or f32");
   p.add("-ctv,--cache-type-v", "T", "KV cache value type: f16 (default), q8_0 or f32");

@@ -58,6 +58,10 @@ const Error* first_error(const Rs&... results) {
 // Threads to use when -t is not given: the hardware's, at least 1.
 int default_threads();
 
+// --isa: the kernel table to use (kernels::select_kernels): auto (the best this CPU runs,
+// or HERD_ISA), ref, avx2, avx512, avx512vnni or avx512bf16.
+void add_isa_option(ArgParser& p);
+
 // The KV cache element types, named as llama.cpp names them:
 // -ctk/--cache-type-k and -ctv/--cache-type-v, each f16 (default), q8_0 or f32.
 void add_cache_type_options(ArgParser& p);

@@ -180,7 +180,7 @@ int cmd_bench(int argc, char** argv) {
   p.add("-t,--threads", "N", "compute threads (default: all hardware threads)");
   p.add("-r,--repetitions", "N", "repetitions of each test (default 3)");
   p.add("-o,--output", "FMT", "md (default) or json");
-  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  add_isa_option(p);
   p.add("--bw-mib", "N", "size of the bandwidth test buffer in MiB (default 256)");
   add_cache_type_options(p);
   int code = 0;

@@ -192,7 +192,7 @@ int cmd_chat(int argc, char** argv) {
   p.add("--stop-file", "FILE", "stop strings, one per line");
   p.add("--ignore-eos", "", "keep generating past end tokens (testing: only -n or Ctrl-C stops a reply)");
   p.add("-v,--verbose", "", "print per-turn statistics (tokens prefilled, speed) on stderr");
-  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  add_isa_option(p);
   add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;

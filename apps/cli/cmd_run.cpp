@@ -10,11 +10,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "args.h"
 #include "commands.h"
@@ -22,6 +26,7 @@
 #include "formats/hf_config.h"
 #include "formats/npy.h"
 #include "kernels/kernel_table.h"
+#include "kernels/ops.h"
 #include "model/llama_context.h"
 #include "model/model_tokenizer.h"
 #include "sampling/sampler.h"
@@ -43,6 +48,32 @@ class NpyTapSink : public model::TapSink {
   std::string dir_;
   Status status_;
 };
+
+// --run-json FILE, and DIR/run.json beside --taps-out: what herd computed with, for tests to read
+// instead of parsing the log: the kernel table's ISA, the KV cache types, the
+// threads, and each weight's dtype and matmul path (kernels/ops.h MatmulPath),
+// which decides the rounding a reference comparison must budget for.
+Status write_run_json(const std::string& path, const model::LlamaModel& model, const kernels::KernelTable& table,
+                      DType kv_k, DType kv_v, int threads) {
+  auto weight = [&](const TensorView& w) {
+    return nlohmann::json{{"dtype", dtype_name(w.dtype)},
+                          {"path", kernels::matmul_path_name(kernels::matmul_path(table, w))}};
+  };
+  nlohmann::json layers = nlohmann::json::array();
+  for (const model::LayerWeights& L : model.layers())
+    layers.push_back({{"wq", weight(L.wq)}, {"wk", weight(L.wk)}, {"wv", weight(L.wv)}, {"wo", weight(L.wo)},
+                      {"w_gate", weight(L.w_gate)}, {"w_up", weight(L.w_up)}, {"w_down", weight(L.w_down)}});
+  const nlohmann::json j = {{"isa", table.isa},
+                            {"kv_type", {{"k", dtype_name(kv_k)}, {"v", dtype_name(kv_v)}}},
+                            {"threads", threads},
+                            {"matmul", {{"output", weight(model.output())}, {"layers", std::move(layers)}}}};
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return err(ErrorCode::kIo, "cannot write %s: %s", path.c_str(), std::strerror(errno));
+  const std::string text = j.dump(1) + "\n";
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) return err(ErrorCode::kIo, "cannot write %s", path.c_str());
+  return {};
+}
 
 Result<std::vector<int32_t>> parse_token_list(const std::string& s) {
   std::vector<int32_t> out;
@@ -95,9 +126,10 @@ int cmd_run(int argc, char** argv) {
   p.add("--ignore-eos", "", "keep generating past end-of-generation tokens");
   p.add("--logits-out", "FILE.npy", "write float32 logits of every prompt position, [n_positions, vocab]");
   p.add("--logits-last", "N", "with --logits-out: only the last N prompt positions, [N, vocab] (default: all)");
-  p.add("--taps-out", "DIR", "write named activations of the prompt pass as DIR/<name>.npy (one batch)");
+  p.add("--taps-out", "DIR", "write named activations of the prompt pass as DIR/<name>.npy (one batch), and DIR/run.json");
+  p.add("--run-json", "FILE", "write what the run computed with as JSON: ISA, KV types, threads, each weight's dtype and matmul path");
   p.add("--pos-offset", "N", "debug: give the first token absolute position N with an empty prefix");
-  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  add_isa_option(p);
   add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
@@ -234,10 +266,19 @@ int cmd_run(int argc, char** argv) {
     if (Status s = logits_out.open(p.get("--logits-out"), {T - first_logit, cfg.vocab_size}); !s.has_value())
       return fail(s.error());
   }
+  if (p.has("--run-json")) {
+    if (Status s = write_run_json(p.get("--run-json"), *model, *table, cache_types->k, cache_types->v, pool.size());
+        !s.has_value())
+      return fail(s.error());
+  }
   std::unique_ptr<NpyTapSink> taps;
   if (want_taps) {
     mkdir(p.get("--taps-out").c_str(), 0755);
     taps = std::make_unique<NpyTapSink>(p.get("--taps-out"));
+    if (Status s = write_run_json(p.get("--taps-out") + "/run.json", *model, *table, cache_types->k,
+                                  cache_types->v, pool.size());
+        !s.has_value())
+      return fail(s.error());
   }
   std::vector<float> logits;
   logits.reserve(static_cast<size_t>(B * cfg.vocab_size));

@@ -49,7 +49,7 @@ int cmd_serve(int argc, char** argv) {
   p.add("--alias", "NAME", "the model name clients use (default: the model file name)");
   p.add("--max-body", "BYTES", "largest request body (default 4 MiB)");
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
-  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512");
+  add_isa_option(p);
   add_cache_type_options(p);
   p.add("-q,--quiet", "", "no per-request log lines");
   int code = 0;

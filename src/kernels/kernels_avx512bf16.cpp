@@ -167,10 +167,20 @@ struct Micro {
       const __m512 z = _mm512_setzero_ps();
       const __m128 v = reduce4(acc[0][t], R > 1 ? acc[R > 1 ? 1 : 0][t] : z, R > 2 ? acc[R > 2 ? 2 : 0][t] : z,
                                R > 3 ? acc[R > 3 ? 3 : 0][t] : z);
-      if constexpr (R == 4)
+      if constexpr (R == 4) {
         _mm_storeu_ps(out + t * os, v);
-      else
-        _mm_mask_storeu_ps(out + t * os, static_cast<__mmask8>((1u << R) - 1), v);
+      } else {
+        // Element stores, not a masked vector store: the R sums may be the
+        // last floats of the output, and GCC emits _mm_mask_storeu_ps of a
+        // reduced zmm as a masked vextractf32x4 to memory, which on AMD Zen 4
+        // (seen under KVM) faults on its masked-out lanes when they cross into
+        // an unmapped page, where vmovups{k} does not. Decode (R = 1) stores
+        // one float per row and token; the dot before it is K elements long.
+        alignas(16) float s[4];
+        _mm_store_ps(s, v);
+        #pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) out[t * os + r] = s[r];
+      }
     }
   }
 };

@@ -43,6 +43,7 @@
 #include "base/rng.h"
 #include "base/thread_pool.h"
 #include "kernels/exec_context.h"
+#include "kernels/guarded_buffer.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
@@ -118,6 +119,14 @@ TEST_P(Bf16Test, RoundBf16EqualsReference) {
       ASSERT_EQ(want[s], f32_to_bf16(x[s]));
     }
     EXPECT_EQ(got.back(), 0xabcd) << "isa=" << GetParam() << " K=" << K << ": wrote past the row";
+    // Against an inaccessible page (guarded_buffer.h): a store that strays past the row
+    // faults here, even a masked one whose masked-out lanes some CPUs do not exempt.
+    GuardedBuffer<float> gx(x.size());
+    GuardedBuffer<uint16_t> gy(static_cast<size_t>(K));
+    std::memcpy(gx.data(), x.data(), x.size() * sizeof(float));
+    table_.round_bf16(gx.data(), gy.data(), K);
+    ASSERT_TRUE(gy.canary_intact()) << "isa=" << GetParam() << " K=" << K << ": wrote before the row";
+    ASSERT_EQ(std::memcmp(gy.data(), want.data(), want.size() * sizeof(uint16_t)), 0) << "isa=" << GetParam();
   }
 }
 
@@ -272,6 +281,43 @@ TEST_P(Bf16Test, BlockedPrefillEqualsDecodeBitwise) {
         ASSERT_EQ(std::memcmp(one.data(), all.data() + tk * R, one.size() * sizeof(float)), 0)
             << "isa=" << GetParam() << " " << dtype_name(t) << " K=" << K << ": token " << tk << " of " << TT
             << " differs from its decode";
+      }
+    }
+  }
+}
+
+// Every operand of the tile kernel placed against an inaccessible page
+// (guarded_buffer.h): weights, activations and output each end exactly where
+// the mapping ends, with canaries in front. A kernel that touches one element
+// past any of them dies here in a Release build, without a sanitizer, and the
+// results must still equal the same call on ordinary vectors bit for bit.
+// Shapes: every row remainder (1..4 and 11 rows), decode (1..5 tokens) and
+// prefill (6, 7, 17 tokens: register tiles and their remainders), K with and
+// without a 32-element tail, and K > 2048, whose prefill carries partial sums
+// between K blocks.
+TEST_P(Bf16Test, TileStaysInsideItsOperands) {
+  if (!has_bf16_path(GetParam())) GTEST_SKIP() << "no bf16 path in " << GetParam();
+  for (DType t : {DType::kF16, DType::kBF16}) {
+    for (int64_t K : {1, 33, 64, 2087}) {
+      for (int64_t R : {1, 2, 3, 4, 11}) {
+        for (int64_t TT : {1, 2, 5, 6, 7, 17}) {
+          if (GetParam() == "ref" && K > 64 && TT > 2) continue;  // the scalar reference is slow
+          const Bf16Case c = make_case(t, R, TT, K, 1700 + static_cast<uint64_t>(K * 31 + R), false);
+          GuardedBuffer<uint8_t> w(c.w.size());
+          GuardedBuffer<uint16_t> x(c.x.size());
+          GuardedBuffer<float> out(static_cast<size_t>(R * TT), NAN);
+          std::memcpy(w.data(), c.w.data(), c.w.size());
+          std::memcpy(x.data(), c.x.data(), c.x.size() * sizeof(uint16_t));
+          std::vector<float> want(static_cast<size_t>(R * TT), NAN);
+          table_.tile_bf16_for(t)(w.data(), c.rb, R, x.data(), K, TT, K, out.data(), R);
+          table_.tile_bf16_for(t)(c.w.data(), c.rb, R, c.x.data(), K, TT, K, want.data(), R);
+          const std::string where = "isa=" + GetParam() + " " + dtype_name(t) + " K=" + std::to_string(K) +
+                                    " rows=" + std::to_string(R) + " tokens=" + std::to_string(TT);
+          ASSERT_TRUE(out.canary_intact()) << where << ": wrote before the output";
+          ASSERT_TRUE(w.canary_intact() && x.canary_intact()) << where << ": wrote into an input";
+          ASSERT_EQ(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)), 0)
+              << where << ": results depend on where the operands lie";
+        }
       }
     }
   }

@@ -7,7 +7,7 @@
 namespace herd::kernels::detail {
 
 bool takes_bf16_path(const ExecContext& ctx, const TensorView& w) {
-  return ctx.table->tile_bf16_for(w.dtype) != nullptr && w.interleave == 1;
+  return matmul_path(*ctx.table, w) == MatmulPath::kBf16;
 }
 
 int matmul_bf16(const ExecContext& ctx, const float* x, int64_t T, std::initializer_list<MatmulOut> outs,

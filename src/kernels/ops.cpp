@@ -173,21 +173,32 @@ void matmul_f32_r8(const ExecContext& ctx, const float* x, int64_t T, const Tens
   });
 }
 
-TileDotQ8Fn tile_for(const ExecContext& ctx, const TensorView& w) {
-  TileDotQ8Fn tile = ctx.table->tile_q8_for(w.dtype);
-  return tile != nullptr && w.cols() % 32 == 0 ? tile : nullptr;
-}
-
-// A weight repacked at load needs the table it was repacked for.
-TileDotQ8R8Fn tile_r8_for(const ExecContext& ctx, const TensorView& w) {
-  if (w.interleave != 8) return nullptr;
-  TileDotQ8R8Fn tile = ctx.table->tile_q8_r8_for(w.dtype);
-  HERD_CHECK(tile != nullptr, "weight repacked to the r8 layout of %s but ISA %s has no kernel for it",
-             dtype_name(w.dtype), ctx.table->isa);
-  return tile;
-}
-
 }  // namespace
+
+MatmulPath matmul_path(const KernelTable& table, const TensorView& w) {
+  if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1) return MatmulPath::kBf16;
+  if (w.interleave == 8) {
+    if (table.tile_f32_r8_for(w.dtype) != nullptr) return MatmulPath::kF32R8;
+    // A weight repacked at load needs the table it was repacked for.
+    HERD_CHECK(table.tile_q8_r8_for(w.dtype) != nullptr,
+               "weight repacked to the r8 layout of %s but ISA %s has no kernel for it", dtype_name(w.dtype),
+               table.isa);
+    return MatmulPath::kQ8R8;
+  }
+  if (table.tile_q8_for(w.dtype) != nullptr && w.cols() % 32 == 0) return MatmulPath::kQ8;
+  return MatmulPath::kF32;
+}
+
+const char* matmul_path_name(MatmulPath p) {
+  switch (p) {
+    case MatmulPath::kBf16: return "bf16";
+    case MatmulPath::kF32R8: return "f32_r8";
+    case MatmulPath::kQ8R8: return "q8_r8";
+    case MatmulPath::kQ8: return "q8";
+    case MatmulPath::kF32: return "f32";
+  }
+  return "?";
+}
 
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   matmul_shared_input(ctx, x, T, {MatmulOut{&w, out}});
@@ -208,19 +219,18 @@ void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std:
   size_t n_r8 = 0;
   for (const MatmulOut& m : outs) {
     const TensorView& w = *m.w;
-    if (n_bf16 > 0 && detail::takes_bf16_path(ctx, w)) continue;  // done above
-    if (w.interleave == 8) {
-      if (const TileDotF32R8Fn tile = ctx.table->tile_f32_r8_for(w.dtype); tile != nullptr) {
-        matmul_f32_r8(ctx, x, T, w, m.out, tile);
-        continue;
-      }
+    const MatmulPath path = matmul_path(*ctx.table, w);
+    if (path == MatmulPath::kBf16) continue;  // done above by matmul_bf16
+    if (path == MatmulPath::kF32R8) {
+      matmul_f32_r8(ctx, x, T, w, m.out, ctx.table->tile_f32_r8_for(w.dtype));
+      continue;
     }
-    const TileDotQ8R8Fn tile_r8 = tile_r8_for(ctx, w);
-    const TileDotQ8Fn tile = tile_r8 ? nullptr : tile_for(ctx, w);
-    if (tile == nullptr && tile_r8 == nullptr) {
+    if (path == MatmulPath::kF32) {
       matmul_f32(ctx, x, T, w, m.out);
       continue;
     }
+    const TileDotQ8R8Fn tile_r8 = path == MatmulPath::kQ8R8 ? ctx.table->tile_q8_r8_for(w.dtype) : nullptr;
+    const TileDotQ8Fn tile = path == MatmulPath::kQ8 ? ctx.table->tile_q8_for(w.dtype) : nullptr;
     const int64_t K = w.cols();
     if (xq == nullptr) {
       xq = ctx.q8;

@@ -26,6 +26,20 @@ namespace herd::kernels {
 // and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
 
+// Which of matmul's paths (above) a weight takes with a kernel table: the one
+// place that decides it, read by matmul_shared_input and reported by `herd run`
+// (--taps-out DIR/run.json) so that tests learn the arithmetic from herd
+// instead of inferring it from an ISA name.
+enum class MatmulPath {
+  kBf16,   // x and W rounded to bf16, f32 sums (TileDotBf16Fn)
+  kF32R8,  // f32 x, W repacked to r8 (TileDotF32R8Fn)
+  kQ8R8,   // x quantized to Q8 blocks, W repacked to r8 (TileDotQ8R8Fn)
+  kQ8,     // x quantized to Q8 blocks, W in the file layout (TileDotQ8Fn)
+  kF32,    // f32 x, W in the file layout: tile_f32 where set, else the row dots
+};
+MatmulPath matmul_path(const KernelTable& table, const TensorView& w);
+const char* matmul_path_name(MatmulPath p);  // "bf16", "f32_r8", "q8_r8", "q8", "f32"
+
 // Several matmuls of one input (wq/wk/wv; gate/up): out_i[T, N_i] = x[T, K] . W_i^T,
 // each W_i with K columns. x is quantized to BlockQ8 once, on the first q8-path
 // weight, and reused by the others; each output is exactly what matmul() gives.

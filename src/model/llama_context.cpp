@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "kernels/ops.h"
 #include "model/feed_forward.h"
 
 namespace herd::model {
@@ -46,7 +47,7 @@ LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_b
 int64_t bf16_scratch_elems(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens) {
   int64_t elems = 0;
   auto see = [&](const TensorView& w, int64_t rows) {
-    if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1) elems = std::max(elems, rows * w.cols());
+    if (kernels::matmul_path(table, w) == kernels::MatmulPath::kBf16) elems = std::max(elems, rows * w.cols());
   };
   see(model.output(), max_tokens);
   for (const LayerWeights& L : model.layers()) {

@@ -22,12 +22,15 @@ Usage: check_models.py [--quick] [--only SUBSTRING]   (HERD_BIN names the herd b
 Exit 0 when every case passes.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+from act_flags import act_flags
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = sys.executable
@@ -60,28 +63,6 @@ def herd_logits(model, tokens, extra=(), env=None):
         return np.load(f.name)
 
 
-# Dtypes whose matmuls herd runs as integer dot products on 8-bit quantized activations (the q8
-# path of src/kernels/kernel_table.h, every ISA including ref): compare.py must add the activation
-# quantization error to its budget (--act-quant q8, see its header). Files whose tensors are all
-# outside this set keep the default float32 tolerance. Integer kernels exist for every quantized
-# dtype (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K), all on the same 32-element activation
-# blocks, so compare.py's q8 term is the same for all of them.
-INT_DOT_DTYPES = {"q8_0", "q4_0", "q4_k", "q4_k_m", "q6_k", "q4_1", "q5_0", "q5_1", "q5_k", "q5_k_m"}
-# F16/BF16 files take the bf16 path (kernel_table.h TileDotBf16Fn) under the kernels named here
-# (herd run prints "kernels ISA"): matmul inputs rounded to bf16, and F16 weights too. compare.py
-# then adds that rounding to its budget (--act-quant bf16 [--weight-round bf16], see its header).
-# Under the other ISAs these files keep the f32 row dots and the default tolerance.
-BF16_PATH_ISAS = {"ref", "avx512bf16"}
-
-
-def bf16_flags(dtype, herd_stderr):
-    words = herd_stderr.split()
-    isa = words[words.index("kernels") + 1] if "kernels" in words[:-1] else None
-    if dtype not in ("f16", "bf16") or isa not in BF16_PATH_ISAS:
-        return []
-    return ["--act-quant", "bf16"] + (["--weight-round", "bf16"] if dtype == "f16" else [])
-
-
 # kv: herd's KV cache type (-ctk/-ctv). For f16 the reference rounds its keys and values to
 # float16 as herd stores them (llama_ref.py --kv-type f16), and compare.py adds the f16 cache's
 # term to its budget (--kv-type f16: 2^-11 relative per stored element, entering the attention
@@ -97,11 +78,11 @@ def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None, dty
     hd, rd = os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")
     toks = ",".join(map(str, tokens))
     extra = (["--isa", isa] if isa else []) + ["-ctk", kv, "-ctv", kv]
-    _, log = run([HERD, "run", "-m", model, "--tokens", toks, "-n", "0", "--taps-out", hd, "--pos-offset",
-                  str(pos_offset)] + extra, with_stderr=True)
+    run([HERD, "run", "-m", model, "--tokens", toks, "-n", "0", "--taps-out", hd, "--pos-offset",
+         str(pos_offset)] + extra)
     run([PY, os.path.join(HERE, "llama_ref.py"), model, "--tokens", toks, "--pos-offset", str(pos_offset),
          "--logits-out", os.path.join(tmp, label + ".ref.npy"), "--taps-out", rd, "--kv-type", kv])
-    act = ["--act-quant", "q8"] if dtype in INT_DOT_DTYPES else bf16_flags(dtype, log)
+    act = act_flags(os.path.join(hd, "run.json"))
     r = subprocess.run([PY, os.path.join(HERE, "compare.py"), hd, rd, "--kv-type", kv] + act, capture_output=True,
                        text=True)
     last = (r.stdout.strip().splitlines() or ["(no output)"])[-1]
@@ -131,6 +112,10 @@ def main():
         ("gguf-f16-pos10000", TINY, "f16", "gguf", 10000, None, "f16"),
         ("hf-bf16-tied-pos20000", TIED, "bf16", "hf", 20000, None, "f16"),
         ("gguf-q6_k-isa-ref", TINY, "q6_k", "gguf", 0, "ref", "f16"),
+        # The bf16 path's specification (ISA ref) on every host, not only where AVX512_BF16 runs
+        # it: F16 (weights rounded too) and BF16 weights, with compare.py's bf16 budget.
+        ("gguf-f16-isa-ref", TINY, "f16", "gguf", 0, "ref", "f16"),
+        ("hf-bf16-isa-ref", TINY, "bf16", "hf", 0, "ref", "f16"),
         # The exact f32 KV cache (-ctk f32 -ctv f32).
         ("gguf-f32-kv-f32", TINY, "f32", "gguf", 0, None, "f32"),
         ("gguf-q4_0-kv-f32", TINY, "q4_0", "gguf", 0, None, "f32"),
@@ -151,7 +136,7 @@ def main():
                 print(full)
             subprocess.run(["rm", "-rf", model, os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")])
 
-        if "exact" in "exact" + args.only or not args.only:
+        if args.only in "exact":  # no --only, or a part of this block's name
             # q4_k_m exercises the float-activation row dots, q4_0 the integer (q8) tiles, f16 the
             # bf16 tiles (where the CPU has AVX512_BF16; the f32 row dots elsewhere).
             for dt in ["q4_k_m", "q4_0", "f16"]:

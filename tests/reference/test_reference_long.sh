@@ -39,7 +39,7 @@ herd_logits() {  # MODEL OUT TOKENS [extra herd args...]
   shift 3
   local t0=$SECONDS
   "$HERD" run -m "$model" --tokens "$toks" -n 0 -b 256 --logits-out "$out" --logits-last "$N_LAST" "$@" \
-    2>"$out.log" || { cat "$out.log"; return 1; }
+    --run-json "$out.run.json" 2>"$out.log" || { cat "$out.log"; return 1; }
   echo "  herd $(basename "$out") $*: $((SECONDS - t0)) s; $(grep -o 'prompt [0-9]* tokens in [0-9.]* s' "$out.log")"
 }
 
@@ -56,13 +56,6 @@ for isa in avx512vnni avx512 avx2; do
     break
   fi
 done
-bf16_flags() {  # CASE HERD_LOG: compare.py's bf16 budget if herd still took the bf16 path
-  local isa
-  isa="$(grep -o 'kernels [a-z0-9]*' "$2" | head -n 1 | cut -d' ' -f2)"
-  case "$isa" in ref|avx512bf16) ;; *) return 0 ;; esac
-  if [ "$1" = tiny.gguf ]; then echo "--act-quant bf16 --weight-round bf16"; else echo "--act-quant bf16"; fi
-}
-
 failures=0
 for case in tiny.gguf tied-hf; do
   model="$TMP/$case"
@@ -74,7 +67,8 @@ for case in tiny.gguf tied-hf; do
   herd_logits "$model" "$TMP/$case.herd.npy" "$TOKENS" "${F32_ISA[@]}"
   herd_logits "$model" "$TMP/$case.pos1.npy" "$TOKENS" --pos-offset 1 "${F32_ISA[@]}"
   herd_logits "$model" "$TMP/$case.window.npy" "$WINDOW" "${F32_ISA[@]}"
-  flags="$(bf16_flags "$case" "$TMP/$case.herd.npy.log")"
+  # compare.py's budget for the matmul paths herd reports having taken (act_flags.py).
+  flags="$("$PY" "$HERE/act_flags.py" "$TMP/$case.herd.npy.run.json")"
   # shellcheck disable=SC2086  # $flags is a list of options
   "$PY" "$HERE/compare_logits.py" "$TMP/$case.herd.npy" "$TMP/$case.ref" --label "$case herd" $flags \
     || failures=$((failures + 1))
