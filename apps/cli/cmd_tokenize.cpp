@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "base/result.h"
 #include "model/llama_model.h"
@@ -94,7 +95,8 @@ int run_jsonl(const tk::Tokenizer& tok, const std::string& path, bool bos, bool 
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;  // a blank line holds no record (write "" for an empty text)
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    nlohmann::json j = json_depth_within(line) ? nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false)
+                                               : nlohmann::json(nlohmann::json::value_t::discarded);
     if (!j.is_string()) {
       std::fprintf(stderr, "herd tokenize: %s:%zu: not a JSON string\n", path.c_str(), line_no);
       return 1;

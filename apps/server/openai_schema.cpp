@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "base/json_depth.h"
+
 namespace herd::server {
 namespace {
 
@@ -146,6 +148,10 @@ const char* json_type_name(const Json& v) {
 }
 
 Parsed<Json> parse_body(const std::string& body) {
+  // Before parsing: copying or dumping a deeper value would recurse once per level.
+  if (!json_depth_within(body))
+    return bad_request("", "the request body nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth) +
+                               " levels");
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad_request("", "the request body is not valid JSON");
   if (!j.is_object()) return bad_request("", std::string("the request body must be a JSON object, got ") + json_type_name(j));

@@ -2,8 +2,12 @@
 // limit, OpenAI-shaped errors for httplib's own refusals, and the request log.
 #include "server.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 
 #include "auth.h"
 #include "routes.h"
@@ -20,12 +24,83 @@ namespace {
 
 thread_local std::chrono::steady_clock::time_point t_request_start;
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 std::string route_label(const std::string& path) {
   static const char* kRoutes[] = {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions",
                                   "/v1/models", "/models", "/tokenize", "/detokenize", "/health", "/metrics", "/"};
   for (const char* r : kRoutes)
     if (path == r) return r;
   return "other";
+}
+
+// Why a POST's framing is refused before its body is read, or nothing:
+//   Content-Encoding other than identity -> 415 (the body limit would apply to the
+//     compressed bytes: 100 KB of gzip inflates to 100 MB);
+//   Transfer-Encoding (chunked)          -> 411 (no length to check before reading);
+//   Content-Length over the limit        -> 413;
+//   a media type other than application/json -> 415 (a web page can send text/plain
+//     or form bodies cross-site without a preflight; application/json needs one).
+std::optional<ApiError> check_post_framing(const httplib::Request& req, size_t max_body_bytes) {
+  ApiError e;
+  const std::string encoding = lower(req.get_header_value("Content-Encoding"));
+  if (!encoding.empty() && encoding != "identity") {
+    e.status = 415;
+    e.code = "unsupported_content_encoding";
+    e.message = "request bodies must not be compressed (Content-Encoding: " + encoding + ")";
+    return e;
+  }
+  if (req.has_header("Transfer-Encoding")) {
+    e.status = 411;
+    e.code = "length_required";
+    e.message = "send the request body with a Content-Length (Transfer-Encoding is not accepted)";
+    return e;
+  }
+  const std::string length = req.get_header_value("Content-Length");
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+  if (!length.empty() && (*end != '\0' || n > max_body_bytes)) {
+    e.status = 413;
+    e.code = "body_too_large";
+    e.message = "request body too large (limit " + std::to_string(max_body_bytes) + " bytes)";
+    return e;
+  }
+  std::string type = lower(req.get_header_value("Content-Type"));
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (type != "application/json") {
+    e.status = 415;
+    e.code = "unsupported_media_type";
+    e.param = "Content-Type";
+    e.message = "POST bodies must be sent as Content-Type: application/json" +
+                (type.empty() ? std::string() : " (got " + type + ")");
+    return e;
+  }
+  return std::nullopt;
+}
+
+// A request field as one log token: bytes outside printable ASCII (a decoded %0a in
+// the path would start a forged log line), spaces and backslashes as \xHH; at most
+// 512 bytes of it.
+std::string log_field(const std::string& s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  const size_t n = std::min<size_t>(s.size(), 512);
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c > 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (s.size() > n) out += "...";
+  return out;
 }
 
 bool is_public(const httplib::Request& req) {
@@ -59,6 +134,16 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
                   "' is not allowed (DNS rebinding protection); use --allow-host to accept it";
       send_error(res, e);
       return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method == "POST") {
+      // Limits before the body is read (this handler runs first): httplib inflates
+      // compressed bodies and reads chunked ones without the size limit, and a
+      // cross-site page can POST text/plain without a CORS preflight.
+      if (std::optional<ApiError> e = check_post_framing(req, ctx.opts.max_body_bytes)) {
+        res.set_header("Connection", "close");  // the unread body must not be parsed as a request
+        send_error(res, *e);
+        return httplib::Server::HandlerResponse::Handled;
+      }
     }
     if (!ctx.opts.cors_origin.empty()) {
       const std::string origin = req.get_header_value("Origin");
@@ -123,8 +208,8 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
     ctx.metrics.request_done(route_label(req.path), res.status);
     if (!ctx.opts.log_requests) return;
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_start).count();
-    std::fprintf(stderr, "%s %s %s %d %zuB %.1fms\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(),
-                 res.status, req.body.size(), ms);
+    std::fprintf(stderr, "%s %s %s %d %zuB %.1fms\n", log_field(req.remote_addr).c_str(), log_field(req.method).c_str(),
+                 log_field(req.path).c_str(), res.status, req.body.size(), ms);
   });
 
   add_chat_routes(http, ctx);

@@ -202,6 +202,17 @@ TEST(Auth, ConstantTimeEqualAndBearer) {
   EXPECT_FALSE(host_allowed("evil.example:8080", "127.0.0.1", {}));
   EXPECT_TRUE(host_allowed("myhost:8080", "127.0.0.1", {"myhost"}));
   EXPECT_TRUE(host_allowed("anything", "0.0.0.0", {}));
+  // DNS rebinding through names that merely start like a loopback literal.
+  for (const char* evil : {"127.0.0.1.evil.example", "127.0.0.1.nip.io:8080", "[::1].evil.example",
+                           "[::1]evil:80", "127.0.0.1:80:evil", "127.1", "0x7f.0.0.1", "[::1", "localhost.evil.example",
+                           "evil.localhost@x", "127.0.0.1:99999999", ""}) {
+    EXPECT_FALSE(host_allowed(evil, "127.0.0.1", {})) << evil;
+  }
+  EXPECT_TRUE(host_allowed("127.45.6.7:8080", "127.0.0.1", {}));
+  EXPECT_TRUE(host_allowed("LOCALHOST.", "127.0.0.1", {}));
+  EXPECT_TRUE(host_allowed("app.localhost:3000", "127.0.0.1", {}));
+  EXPECT_TRUE(host_allowed("[::ffff:127.0.0.1]:80", "::1", {}));
+  EXPECT_TRUE(host_allowed("[::1]", "localhost", {}));
 }
 
 TEST_F(ServerTest, ChatNonStreaming) {

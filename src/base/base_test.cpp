@@ -23,6 +23,7 @@
 
 #include "base/checked_math.h"
 #include "base/half.h"
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "base/result.h"
 #include "base/rng.h"
@@ -518,6 +519,24 @@ TEST_F(Files, WriteIntoMissingDirectoryFails) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), ErrorCode::kIo);
   EXPECT_NE(s.error().message().find(p), std::string::npos) << s.error().message();
+}
+
+// The depth counts brackets outside strings only, and stops early on deep input.
+TEST(JsonDepth, CountsNestingOutsideStrings) {
+  EXPECT_EQ(json_nesting_depth("1", 100), 0);
+  EXPECT_EQ(json_nesting_depth("[]", 100), 1);
+  EXPECT_EQ(json_nesting_depth("{\"a\":[1,{\"b\":[]}],\"c\":{}}", 100), 4);
+  // Brackets inside strings, also after escaped quotes and backslashes, do not count.
+  EXPECT_EQ(json_nesting_depth(R"({"a":"[[[{{{","b":"\\\"[[["})", 100), 1);
+  EXPECT_EQ(json_nesting_depth(R"(["\\"][[]])", 100), 2);
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_EQ(json_nesting_depth(deep, 64), 65);  // stops at the first level past the limit
+  EXPECT_FALSE(json_depth_within(deep));
+  const std::string at_limit = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  EXPECT_TRUE(json_depth_within(at_limit));
+  EXPECT_FALSE(json_depth_within("[" + at_limit + "]"));
+  // Unbalanced closers cannot drive the depth negative and hide a deep suffix.
+  EXPECT_FALSE(json_depth_within(std::string(1000, ']') + std::string(65, '[')));
 }
 
 }  // namespace

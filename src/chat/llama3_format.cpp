@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
 #include "chat/python_json.h"
 
 namespace herd::chat {
@@ -22,6 +23,7 @@ constexpr const char* kPythonTag = "<|python_tag|>";
 // Schema text from a parsed ToolDef/ToolCall: these were validated by messages.cpp, so
 // a parse failure here is a programmer error; fall back to an empty object.
 Json parse_object(const std::string& text) {
+  if (!json_depth_within(text)) return Json::object();
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   return j.is_object() ? j : Json::object();
 }
@@ -195,6 +197,9 @@ std::string render_tool_definitions(const std::vector<ToolDef>& tools, ToolForma
 }
 
 Result<std::string> render_tool_call(const ToolCall& call, ToolFormat format) {
+  if (!json_depth_within(call.arguments))
+    return err(ErrorCode::kInvalidArgument, "tool call %s: arguments nest deeper than %d levels", call.name.c_str(),
+               kMaxJsonDepth);
   Json args = Json::parse(call.arguments, nullptr, /*allow_exceptions=*/false);
   if (!args.is_object()) {
     return err(ErrorCode::kInvalidArgument, "tool call %s: arguments are not a JSON object: %s", call.name.c_str(),

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
+
 namespace herd::chat {
 namespace {
 
@@ -33,6 +35,8 @@ Error expected(const std::string& path, const char* want, const Json& got) {
 // Parses text as JSON, turning nlohmann's exception into an Error (herd code does not
 // throw; the library does, so it is caught at this boundary).
 Result<Json> parse_json(std::string_view text, const char* what) {
+  if (!json_depth_within(text))
+    return err(ErrorCode::kInvalidArgument, "%s: JSON nests deeper than %d levels", what, kMaxJsonDepth);
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
@@ -53,6 +57,7 @@ Result<std::string> json_object_text(const Json& v, const std::string& path) {
   if (v.is_object()) return v.dump();
   if (!v.is_string()) return expected(path, "JSON object or a string holding one", v);
   const std::string& s = v.get_ref<const std::string&>();
+  if (!json_depth_within(s)) return field_error(path, "JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   Json parsed;
   try {
     parsed = Json::parse(s);

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
+
 namespace herd::chat {
 namespace {
 
@@ -105,6 +107,7 @@ void ToolCallStream::fail() {
 }
 
 void ToolCallStream::finish_args_string(Call& call) {
+  if (!json_depth_within(call.args)) return;  // left as the string the model wrote
   Json inner = Json::parse(call.args, nullptr, /*allow_exceptions=*/false);
   if (inner.is_object()) call.args = inner.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -119,6 +122,10 @@ void ToolCallStream::end_call() {
   call.complete = true;
   if (call.args_string) finish_args_string(call);
   if (call.args.empty()) call.args = "{}";
+  if (!json_depth_within(call.args)) {  // model output nesting past the limit: not a call
+    fail();
+    return;
+  }
   if (is_builtin_tool(call.name)) {
     // Meta's mapping of a custom-format call naming a built-in (tool_calls.h).
     Json args = Json::parse(call.args, nullptr, false);

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
+
 namespace herd::chat {
 namespace {
 
@@ -60,6 +62,8 @@ size_t json_span_end(std::string_view s, size_t i) {
 }
 
 Json parse_json_or_discard(std::string_view s) {
+  // Model output: nesting past kMaxJsonDepth is not a call (nothing below recurses deeper).
+  if (!json_depth_within(s)) return Json(Json::value_t::discarded);
   return Json::parse(s.begin(), s.end(), nullptr, /*allow_exceptions=*/false);
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 
 namespace herd::formats {
@@ -42,6 +43,8 @@ Result<std::map<std::string, std::string>> parse_index(const std::string& path,
                                                        const std::string& text) {
   using Json = nlohmann::json;
   std::map<std::string, std::string> weight_map;
+  if (!json_depth_within(text))
+    return err(ErrorCode::kCorrupt, "%s: JSON nests deeper than %d levels", path.c_str(), kMaxJsonDepth);
   try {
     std::string duplicate;
     // Keys at depth 2 inside "weight_map" are tensor names; track them all

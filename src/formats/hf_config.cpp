@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 
 namespace herd::formats {
@@ -159,6 +160,8 @@ constexpr int64_t kMaxVocab = int64_t{1} << 24;
 constexpr int64_t kMaxPositions = int64_t{1} << 26;
 
 Result<Json> parse_object(std::string_view text, const char* file) {
+  if (!json_depth_within(text))
+    return err(ErrorCode::kInvalidArgument, "%s: JSON nests deeper than %d levels", file, kMaxJsonDepth);
   try {
     Json j = Json::parse(text.begin(), text.end());
     if (!j.is_object()) {

@@ -497,5 +497,85 @@ TEST(JsonGrammar, RandomWalksEndValid) {
   EXPECT_EQ(finished, total);
 }
 
+// Hostile schemas from requests (a request may carry any schema): each is either
+// compiled into a grammar whose per-byte work is bounded, or refused with a
+// kUnsupported error naming the limit, never left to run for minutes.
+
+// 40 levels of anyOf [$ref below, $ref below] over an integer: 2^40 paths to the one
+// leaf. The automaton starts the leaf once (Node::leaves), so matching is immediate;
+// before, Matcher::can_start walked every path.
+TEST(JsonGrammarLimits, SharedAnyOfChainIsLinear) {
+  Json defs = {{"l0", {{"type", "integer"}}}};
+  for (int i = 1; i <= 40; ++i) {
+    const std::string below = "#/$defs/l" + std::to_string(i - 1);
+    defs["l" + std::to_string(i)] = {{"anyOf", Json::array({{{"$ref", below}}, {{"$ref", below}}})}};
+  }
+  const Json sch = {{"$defs", defs}, {"$ref", "#/$defs/l40"}};
+  auto g = Grammar::from_schema(sch);
+  ASSERT_TRUE(g.has_value()) << g.error().to_string();
+  EXPECT_TRUE(matches(*g, "12345"));
+  EXPECT_FALSE(matches(*g, "\"x\""));
+  Matcher m(*g);
+  ASSERT_TRUE(m.feed("7"));
+  EXPECT_EQ(m.n_stacks(), 1u);
+  // The leaves are what a byte is checked against: the integer node, once.
+  int top = 0;
+  for (const Node& n : (*g)->nodes())
+    if (n.kind == Node::kAnyOf) top = std::max(top, static_cast<int>(n.leaves.size()));
+  EXPECT_EQ(top, 1);
+}
+
+// An enum is checked value by value against its siblings, not against itself: 10^5
+// values used to cost a quadratic scan. Over Options::max_enum it is refused.
+TEST(JsonGrammarLimits, LargeEnumsAreBounded) {
+  Json values = Json::array();
+  for (int i = 0; i < 100000; ++i) values.push_back("v" + std::to_string(i));
+  std::string path;
+  auto big = Grammar::from_schema(Json{{"enum", values}}, {}, &path);
+  ASSERT_FALSE(big.has_value());
+  EXPECT_EQ(big.error().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(path, ".enum");
+  EXPECT_NE(big.error().message().find("100000"), std::string::npos) << big.error().message();
+  values.erase(values.begin() + 1000, values.end());
+  auto ok = Grammar::from_schema(Json{{"type", "string"}, {"enum", values}});
+  ASSERT_TRUE(ok.has_value()) << ok.error().to_string();
+  EXPECT_TRUE(matches(*ok, "\"v999\""));
+  EXPECT_FALSE(matches(*ok, "\"v1000\""));
+  // const with an enum beside it: the const must still be one of the enum.
+  EXPECT_FALSE(Grammar::from_schema(Json{{"const", "zz"}, {"enum", {"a", "b"}}}).has_value());
+}
+
+// allOf / $ref-with-siblings are compiled again where used: a chain where each level
+// uses the one below twice, with a sibling keyword, doubles the work per level.
+// Options::max_compile_steps stops it with an error.
+TEST(JsonGrammarLimits, ExponentialExpansionIsRefused) {
+  Json defs = {{"l0", {{"type", "integer"}}}};
+  for (int i = 1; i <= 30; ++i) {
+    const std::string below = "#/$defs/l" + std::to_string(i - 1);
+    defs["l" + std::to_string(i)] = {
+        {"type", "object"},
+        {"properties", {{"a", {{"$ref", below}, {"description", "x"}, {"minimum", 0}}},
+                        {"b", {{"$ref", below}, {"minimum", 0}}}}}};
+  }
+  std::string path;
+  auto g = Grammar::from_schema(Json{{"$defs", defs}, {"$ref", "#/$defs/l30"}}, {}, &path);
+  ASSERT_FALSE(g.has_value());
+  EXPECT_EQ(g.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(g.error().message().find("over"), std::string::npos) << g.error().message();
+}
+
+// One anyOf reaching more distinct alternatives than Options::max_alternatives.
+TEST(JsonGrammarLimits, TooManyAlternativesAreRefused) {
+  Json alts = Json::array();
+  for (int i = 0; i < 1100; ++i) alts.push_back({{"const", i}});
+  auto g = Grammar::from_schema(Json{{"anyOf", alts}});
+  ASSERT_FALSE(g.has_value());
+  EXPECT_NE(g.error().message().find("1024"), std::string::npos) << g.error().message();
+  alts.erase(alts.begin() + 1000, alts.end());
+  auto ok = Grammar::from_schema(Json{{"anyOf", alts}});
+  ASSERT_TRUE(ok.has_value()) << ok.error().to_string();
+  EXPECT_TRUE(matches(*ok, "999"));
+}
+
 }  // namespace
 }  // namespace herd::grammar

@@ -475,7 +475,10 @@ bool Matcher::can_start(int node, uint8_t c, size_t below) const {
         if (!s.empty() && static_cast<uint8_t>(s[0]) == c) return true;
       return false;
     case Node::kAnyOf:
-      for (int a : n.alts)
+      // A leaf that passes its own min_depth check passes every anyOf's above it (an
+      // anyOf's min_depth is the least of its alternatives'), so this equals the
+      // recursive check over alts.
+      for (int a : n.leaves)
         if (can_start(a, c, below)) return true;
       return false;
   }
@@ -491,7 +494,7 @@ bool Matcher::start_value(int node, uint8_t c) {
     case Node::kAnyOf: {
       const size_t below = depth() - 1;
       int first = -1;
-      for (int a : n.alts) {
+      for (int a : n.leaves) {  // never an anyOf: start_value recurses at most once
         if (!can_start(a, c, below)) continue;
         if (first < 0) first = a;
         else fork(a);

@@ -53,6 +53,17 @@ struct Options {
   int max_nesting = 32;         // frames deep for schema values (recursive $ref)
   int max_stacks = 32;          // parses followed at once (anyOf ambiguity)
   bool strict = true;           // unsupported keywords: an error (else ignored)
+  // Bounds on the work a schema from a request can cause (a kUnsupported error naming
+  // the limit when exceeded): grammar nodes in all; distinct alternatives one anyOf
+  // reaches through nested anyOfs (what a byte is checked against); enum values per
+  // enum (OpenAI's structured outputs allow 1000 in a whole schema); schema objects
+  // compiled (each $ref with siblings or allOf part is compiled again where used, so
+  // the count, not the schema's size, bounds the work); and a wall-clock backstop.
+  int max_nodes = 8192;
+  int max_alternatives = 1024;
+  int max_enum = 1024;
+  int max_compile_steps = 20000;
+  int max_compile_ms = 2000;
 };
 
 struct Node {
@@ -82,8 +93,12 @@ struct Node {
   std::vector<int> conts;
   std::string suffix, sep;
   int max_repeat = 1;
-  // kAnyOf
+  // kAnyOf: alts as written; leaves: the distinct non-anyOf nodes reachable through
+  // nested anyOfs (SchemaCompiler::finish), which the automaton starts directly, so a
+  // chain of anyOfs sharing branches costs one check per distinct branch, not one per
+  // path (2^40 paths for 40 levels of anyOf [$ref x, $ref x]).
   std::vector<int> alts;
+  std::vector<int> leaves;
 };
 
 class Grammar {

@@ -58,7 +58,8 @@ std::string pointer_path(const std::string& ref) {
 
 }  // namespace
 
-SchemaCompiler::SchemaCompiler(Grammar& g, const Json& root) : g_(g), root_(root) {}
+SchemaCompiler::SchemaCompiler(Grammar& g, const Json& root)
+    : g_(g), root_(root), start_(std::chrono::steady_clock::now()) {}
 
 void SchemaCompiler::add_fixed_nodes(Grammar& g) {
   Node any;
@@ -319,6 +320,16 @@ Result<Json> SchemaCompiler::merge(Json a, const Json& b, const std::string& pat
 
 Result<int> SchemaCompiler::compile_at(const Json& s, const std::string& path, int depth) {
   if (depth > 128) return unsupported(path, "schema nesting deeper than 128");
+  // Work bounds (json_grammar.h Options): a request's schema must not be able to keep
+  // an HTTP thread, or the memory of the grammar, growing without limit.
+  const Options& o = g_.opts_;
+  if (++steps_ > o.max_compile_steps)
+    return unsupported(path, "a schema that expands to over " + std::to_string(o.max_compile_steps) +
+                                 " subschemas to compile (allOf / $ref with siblings repeat their targets)");
+  if (static_cast<int64_t>(g_.nodes_.size()) > o.max_nodes)
+    return unsupported(path, "a schema that needs over " + std::to_string(o.max_nodes) + " grammar nodes");
+  if ((steps_ & 63) == 0 && std::chrono::steady_clock::now() - start_ > std::chrono::milliseconds(o.max_compile_ms))
+    return unsupported(path, "a schema that takes over " + std::to_string(o.max_compile_ms) + " ms to compile");
   if (s.is_boolean()) return s.get<bool>() ? kAnyNode : unsat(path, "the schema false allows no value");
   if (!s.is_object()) return invalid(path, "expected a schema object or a boolean");
   HERD_ASSIGN_OR_RETURN(Json n, check_keywords(s, path));
@@ -368,10 +379,16 @@ Result<int> SchemaCompiler::compile_at(const Json& s, const std::string& path, i
     if (auto c = n.find("const"); c != n.end()) {
       cands.push_back(*c);
     } else {
+      if (static_cast<int64_t>(n["enum"].size()) > g_.opts_.max_enum)
+        return unsupported(path + ".enum", "an enum of " + std::to_string(n["enum"].size()) + " values (over " +
+                                               std::to_string(g_.opts_.max_enum) + ")");
       for (const Json& v : n["enum"]) cands.push_back(v);
     }
+    // Each candidate is checked against the other keywords; not against the enum it
+    // came from (that would make the check quadratic in the enum's size).
     Json rest = n;
     rest.erase("const");
+    if (!n.contains("const")) rest.erase("enum");
     std::vector<std::string> texts;
     for (const Json& v : cands)
       if (validate(v, rest, root_)) texts.push_back(v.dump());
@@ -575,6 +592,43 @@ Status SchemaCompiler::finish(int root) {
         color[static_cast<size_t>(v)] = 2;
         stack.pop_back();
       }
+    }
+  }
+  // Leaves of each anyOf (Node::leaves): the anyOf graph is acyclic (checked above), so
+  // a depth-first order computes each from its alternatives' once.
+  std::vector<uint8_t> done(N, 0);
+  for (size_t s = 0; s < N; ++s) {
+    if (done[s] || nodes[s].kind != Node::kAnyOf) continue;
+    std::vector<std::pair<int, size_t>> stack = {{static_cast<int>(s), 0}};
+    while (!stack.empty()) {
+      auto& [v, i] = stack.back();
+      Node& n = nodes[static_cast<size_t>(v)];
+      if (i < n.alts.size()) {
+        const int w = n.alts[i++];
+        if (nodes[static_cast<size_t>(w)].kind == Node::kAnyOf && !done[static_cast<size_t>(w)]) stack.emplace_back(w, 0);
+        continue;
+      }
+      std::vector<int> leaves;
+      for (int a : n.alts) {
+        const Node& an = nodes[static_cast<size_t>(a)];
+        if (an.kind == Node::kAnyOf) leaves.insert(leaves.end(), an.leaves.begin(), an.leaves.end());
+        else leaves.push_back(a);
+      }
+      // Distinct, in first-seen order (the order stacks are forked in).
+      std::vector<int> seen_sorted;
+      std::vector<int> out;
+      for (int l : leaves) {
+        auto it = std::lower_bound(seen_sorted.begin(), seen_sorted.end(), l);
+        if (it != seen_sorted.end() && *it == l) continue;
+        seen_sorted.insert(it, l);
+        out.push_back(l);
+      }
+      if (static_cast<int64_t>(out.size()) > g_.opts_.max_alternatives)
+        return unsupported("", "an anyOf/oneOf that reaches over " + std::to_string(g_.opts_.max_alternatives) +
+                                   " distinct alternatives through nested anyOfs");
+      n.leaves = std::move(out);
+      done[static_cast<size_t>(v)] = 1;
+      stack.pop_back();
     }
   }
   // Min depths by fixpoint (values only decrease from kUnsat).

@@ -27,6 +27,7 @@
 // Thread safety: one compiler per compilation.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -77,6 +78,8 @@ class SchemaCompiler {
   std::map<std::string, int> refs_;  // "$ref" text -> its node
   std::string error_path_;
   std::string unsat_path_, unsat_why_;  // the first unsatisfiable subschema seen
+  int steps_ = 0;                        // compile_at calls so far (Options::max_compile_steps)
+  std::chrono::steady_clock::time_point start_;  // for Options::max_compile_ms
 };
 
 }  // namespace herd::grammar

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/vocab.h"
@@ -44,6 +45,8 @@ Status check_pre_tokenizer(const json& root) {
 }
 
 Result<Vocab> parse(std::string_view text) {
+  if (!json_depth_within(text))
+    return err(ErrorCode::kCorrupt, "tokenizer.json nests deeper than %d levels", kMaxJsonDepth);
   json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded() || !root.is_object()) {
     return err(ErrorCode::kCorrupt, "tokenizer.json is not a JSON object");

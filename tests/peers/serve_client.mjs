@@ -74,7 +74,7 @@ check(content.length === 4 && content.every((t) => typeof t.logprob === "number"
 
 // Penalties, logit_bias: a +100 bias on one token makes it the only output.
 const lb = await client.chat.completions.create({ model: "m.gguf", messages: user("Hi"), max_tokens: 3, logit_bias: { "15339": 100 }, presence_penalty: 0.5, frequency_penalty: 0.5 });
-const lbTok = await (await fetch(base + "/tokenize", { method: "POST", headers: { Authorization: "Bearer " + key }, body: JSON.stringify({ content: lb.choices[0].message.content }) })).json();
+const lbTok = await (await fetch(base + "/tokenize", { method: "POST", headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" }, body: JSON.stringify({ content: lb.choices[0].message.content }) })).json();
 check(lbTok.tokens?.every((t) => t === 15339), "logit_bias +100 forces the token", lbTok);
 
 // Tools: definitions, an assistant tool call and a tool result message round trip.
