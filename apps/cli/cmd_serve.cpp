@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -42,12 +43,15 @@ int cmd_serve(int argc, char** argv) {
   p.add("--max-seq-len", "N", "prompt + completion tokens of one request (default: trained context, at most 8192)");
   p.add("--max-queue", "N", "waiting requests before 429 (default 64)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
-  p.add("--api-key", "KEY", "require 'Authorization: Bearer KEY' on every route but /health and the web page");
+  p.add("--api-key", "KEY",
+        "require 'Authorization: Bearer KEY' on every route but /health and the web page (also: $HERD_API_KEY, "
+        "which keeps the key out of ps)");
   p.add("--api-key-file", "FILE", "read the API key from FILE (first line)");
   p.add("--cors", "ORIGIN", "allow cross-origin requests from ORIGIN ('*' for any); off by default");
   p.add("--allow-host", "NAME", "also accept this Host header (DNS rebinding protection; comma-separated)");
   p.add("--alias", "NAME", "the model name clients use (default: the model file name)");
   p.add("--max-body", "BYTES", "largest request body (default 4 MiB)");
+  p.add("--request-timeout", "SECONDS", "a request must arrive whole within this many seconds (default 30)");
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   add_isa_option(p);
   add_cache_type_options(p);
@@ -70,8 +74,10 @@ int cmd_serve(int argc, char** argv) {
   auto max_queue = p.get_int("--max-queue", 64, 0, 1 << 20);
   auto threads = p.get_int("--threads", default_threads(), 1, 1024);
   auto max_body = p.get_int("--max-body", 4 << 20, 1024, int64_t{1} << 32);
+  auto request_timeout = p.get_int("--request-timeout", 30, 1, 3600);
   auto cache_types = get_cache_types(p);
-  if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body, cache_types))
+  if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body, request_timeout,
+                                   cache_types))
     return fail(*e);
 
   server::ServerOptions so;
@@ -79,9 +85,17 @@ int cmd_serve(int argc, char** argv) {
   so.port = static_cast<int>(*port);
   so.cors_origin = p.get("--cors");
   so.max_body_bytes = static_cast<size_t>(*max_body);
+  so.request_read_seconds = static_cast<int>(*request_timeout);
   so.log_requests = !p.has("--quiet");
-  so.api_key = p.get("--api-key");
   so.today = p.get("--date");
+  // An empty key would serve without one (--api-key "$UNSET"): refused, as an empty file is.
+  if (p.has("--api-key")) {
+    so.api_key = p.get("--api-key");
+    if (so.api_key.empty()) return fail(err(ErrorCode::kInvalidArgument, "--api-key is empty"));
+  } else if (const char* env = std::getenv("HERD_API_KEY"); env != nullptr && !p.has("--api-key-file")) {
+    so.api_key = env;
+    if (so.api_key.empty()) return fail(err(ErrorCode::kInvalidArgument, "HERD_API_KEY is set but empty"));
+  }
   if (p.has("--api-key-file")) {
     std::ifstream f(p.get("--api-key-file"));
     if (!f) return fail(err(ErrorCode::kIo, "cannot read --api-key-file %s", p.get("--api-key-file").c_str()));
@@ -94,6 +108,10 @@ int cmd_serve(int argc, char** argv) {
     for (std::string h; std::getline(hs, h, ',');)
       if (!h.empty()) so.allowed_hosts.push_back(h);
   }
+
+  // The port first: a busy port is reported before a model of many GB is loaded.
+  Result<server::http::ListenSocket> socket = server::http::ListenSocket::open(so.host, so.port);
+  if (!socket.has_value()) return fail(socket.error());
 
   Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
   if (!model.has_value()) return fail(model.error());
@@ -116,7 +134,6 @@ int cmd_serve(int argc, char** argv) {
   eo.cache_type_k = dtype_name(cache_types->k);
   eo.cache_type_v = dtype_name(cache_types->v);
   if (so.max_seq_len > eo.n_ctx) so.max_seq_len = eo.n_ctx;
-  so.http_threads = std::max<int>(64, eo.max_running + eo.max_queued + 16);
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;
@@ -135,6 +152,7 @@ int cmd_serve(int argc, char** argv) {
   Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(*model, eo);
   if (!eng.has_value()) return fail(eng.error());
   server::Server srv(**eng, *tok, so);
+  srv.adopt(std::move(*socket));
   Result<int> bound = srv.bind();
   if (!bound.has_value()) return fail(bound.error());
   std::fprintf(stderr, "herd serve: %s on http://%s:%d (parallel %d, KV %lld tokens, %lld per request, queue %d%s)\n",

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include <httplib.h>
+#include "http.h"
 #include <nlohmann/json.hpp>
 
 #include "chat/stop.h"
@@ -37,23 +37,23 @@ struct ServerContext {
   SchemaLimits limits() const { return SchemaLimits{opts.max_n, vocab_size}; }
 };
 
-void send_error(httplib::Response& res, const ApiError& e);
-void send_json(httplib::Response& res, const nlohmann::json& j, int status = 200);
+void send_error(http::Response& res, const ApiError& e);
+void send_json(http::Response& res, const nlohmann::json& j, int status = 200);
 // The parsed body or a 400 already sent (returns false).
-bool read_body(const httplib::Request& req, httplib::Response& res, nlohmann::json& out);
+bool read_body(const http::Request& req, http::Response& res, nlohmann::json& out);
 // 404 unless `model` is empty or names the served model.
-bool check_model(const ServerContext& ctx, const std::string& model, httplib::Response& res);
+bool check_model(const ServerContext& ctx, const std::string& model, http::Response& res);
 // 400 naming both numbers unless prompt + max_tokens fit the context; fills max_tokens.
 bool check_context(const ServerContext& ctx, int64_t prompt_tokens, std::optional<int64_t> requested,
-                   int64_t* max_tokens, httplib::Response& res);
+                   int64_t* max_tokens, http::Response& res);
 std::string new_id(const char* prefix);
 int64_t unix_time();
 // One logprobs entry in the chat shape {token, logprob, bytes, top_logprobs}.
 nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::TokenEvent& t);
 
-void add_chat_routes(httplib::Server& http, ServerContext& ctx);
-void add_completion_routes(httplib::Server& http, ServerContext& ctx);
-void add_misc_routes(httplib::Server& http, ServerContext& ctx);
-void add_web_page(httplib::Server& http);
+void add_chat_routes(http::Router& http, ServerContext& ctx);
+void add_completion_routes(http::Router& http, ServerContext& ctx);
+void add_misc_routes(http::Router& http, ServerContext& ctx);
+void add_web_page(http::Router& http);
 
 }  // namespace herd::server

@@ -209,7 +209,7 @@ class ChatRun {
   std::string error_;
 };
 
-void handle_chat(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+void handle_chat(const http::Request& req, http::Response& res, ServerContext& ctx) {
   Json body;
   if (!read_body(req, res, body)) return;
   Parsed<ChatRequest> parsed = parse_chat_request(body, ctx.limits());
@@ -292,11 +292,11 @@ void handle_chat(const httplib::Request& req, httplib::Response& res, ServerCont
 
 }  // namespace
 
-void add_chat_routes(httplib::Server& http, ServerContext& ctx) {
-  http.Post("/v1/chat/completions",
-            [&ctx](const httplib::Request& req, httplib::Response& res) { handle_chat(req, res, ctx); });
-  http.Post("/chat/completions",
-            [&ctx](const httplib::Request& req, httplib::Response& res) { handle_chat(req, res, ctx); });
+void add_chat_routes(http::Router& http, ServerContext& ctx) {
+  http.post("/v1/chat/completions",
+            [&ctx](const http::Request& req, http::Response& res) { handle_chat(req, res, ctx); });
+  http.post("/chat/completions",
+            [&ctx](const http::Request& req, http::Response& res) { handle_chat(req, res, ctx); });
 }
 
 }  // namespace herd::server

@@ -126,7 +126,7 @@ class CompletionRun {
   std::string error_;
 };
 
-void handle_completion(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+void handle_completion(const http::Request& req, http::Response& res, ServerContext& ctx) {
   Json body;
   if (!read_body(req, res, body)) return;
   Parsed<CompletionRequest> parsed = parse_completion_request(body, ctx.limits());
@@ -164,11 +164,11 @@ void handle_completion(const httplib::Request& req, httplib::Response& res, Serv
 
 }  // namespace
 
-void add_completion_routes(httplib::Server& http, ServerContext& ctx) {
-  http.Post("/v1/completions",
-            [&ctx](const httplib::Request& req, httplib::Response& res) { handle_completion(req, res, ctx); });
-  http.Post("/completions",
-            [&ctx](const httplib::Request& req, httplib::Response& res) { handle_completion(req, res, ctx); });
+void add_completion_routes(http::Router& http, ServerContext& ctx) {
+  http.post("/v1/completions",
+            [&ctx](const http::Request& req, http::Response& res) { handle_completion(req, res, ctx); });
+  http.post("/completions",
+            [&ctx](const http::Request& req, http::Response& res) { handle_completion(req, res, ctx); });
 }
 
 }  // namespace herd::server

@@ -9,17 +9,17 @@ namespace herd::server {
 
 using Json = nlohmann::json;
 
-void send_error(httplib::Response& res, const ApiError& e) {
+void send_error(http::Response& res, const ApiError& e) {
   res.status = e.status;
   res.set_content(error_json(e), "application/json");
 }
 
-void send_json(httplib::Response& res, const Json& j, int status) {
+void send_json(http::Response& res, const Json& j, int status) {
   res.status = status;
   res.set_content(j.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
 }
 
-bool read_body(const httplib::Request& req, httplib::Response& res, Json& out) {
+bool read_body(const http::Request& req, http::Response& res, Json& out) {
   Parsed<Json> p = parse_body(req.body);
   if (auto* e = std::get_if<ApiError>(&p)) {
     send_error(res, *e);
@@ -29,7 +29,7 @@ bool read_body(const httplib::Request& req, httplib::Response& res, Json& out) {
   return true;
 }
 
-bool check_model(const ServerContext& ctx, const std::string& model, httplib::Response& res) {
+bool check_model(const ServerContext& ctx, const std::string& model, http::Response& res) {
   if (model.empty() || model == ctx.opts.model_id) return true;
   for (const std::string& a : ctx.opts.model_aliases)
     if (model == a) return true;
@@ -43,7 +43,7 @@ bool check_model(const ServerContext& ctx, const std::string& model, httplib::Re
 }
 
 bool check_context(const ServerContext& ctx, int64_t prompt_tokens, std::optional<int64_t> requested,
-                   int64_t* max_tokens, httplib::Response& res) {
+                   int64_t* max_tokens, http::Response& res) {
   const int64_t limit = ctx.opts.max_seq_len;
   if (prompt_tokens >= limit || (requested && prompt_tokens + *requested > limit)) {
     ApiError e;
@@ -91,15 +91,15 @@ Json chat_logprob(const tokenizer::Tokenizer& tok, const engine::TokenEvent& t) 
   return e;
 }
 
-void add_misc_routes(httplib::Server& http, ServerContext& ctx) {
-  http.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+void add_misc_routes(http::Router& http, ServerContext& ctx) {
+  http.get("/health", [&ctx](const http::Request&, http::Response& res) {
     const engine::EngineStats s = ctx.engine->stats();
     send_json(res, {{"status", "ok"}, {"queued", s.queued}, {"running", s.running}});
   });
-  http.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
+  http.get("/metrics", [&ctx](const http::Request&, http::Response& res) {
     res.set_content(ctx.metrics.render(ctx.engine->stats()), "text/plain; version=0.0.4");
   });
-  auto models = [&ctx](const httplib::Request&, httplib::Response& res) {
+  auto models = [&ctx](const http::Request&, http::Response& res) {
     send_json(res, {{"object", "list"},
                     {"data", Json::array({{{"id", ctx.opts.model_id},
                                            {"object", "model"},
@@ -107,9 +107,9 @@ void add_misc_routes(httplib::Server& http, ServerContext& ctx) {
                                            {"owned_by", "herd"},
                                            {"max_model_len", ctx.opts.max_seq_len}}})}});
   };
-  http.Get("/v1/models", models);
-  http.Get("/models", models);
-  http.Post("/tokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  http.get("/v1/models", models);
+  http.get("/models", models);
+  http.post("/tokenize", [&ctx](const http::Request& req, http::Response& res) {
     Json body;
     if (!read_body(req, res, body)) return;
     auto it = body.find("content");
@@ -131,7 +131,7 @@ void add_misc_routes(httplib::Server& http, ServerContext& ctx) {
     }
     send_json(res, {{"tokens", tokens}});
   });
-  http.Post("/detokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  http.post("/detokenize", [&ctx](const http::Request& req, http::Response& res) {
     Json body;
     if (!read_body(req, res, body)) return;
     auto it = body.find("tokens");

@@ -1,5 +1,6 @@
-// See server.h. Wires the routes, guards (Host, API key, CORS), the body size
-// limit, OpenAI-shaped errors for httplib's own refusals, and the request log.
+// See server.h. Wires the routes, the guards that run before a body is read (Host,
+// POST framing, API key, CORS), OpenAI-shaped errors for the transport's own
+// refusals (http_server.h), and the request log.
 #include "server.h"
 
 #include <algorithm>
@@ -7,22 +8,24 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <optional>
 
 #include "auth.h"
+#include "http_server.h"
 #include "routes.h"
 
 namespace herd::server {
 
 struct Server::Impl {
   ServerContext ctx;
-  httplib::Server http;
+  http::Router router;
+  std::unique_ptr<http::HttpServer> http;
+  http::ListenSocket socket;
   int bound_port = -1;
 };
 
 namespace {
-
-thread_local std::chrono::steady_clock::time_point t_request_start;
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -40,26 +43,19 @@ std::string route_label(const std::string& path) {
 // Why a POST's framing is refused before its body is read, or nothing:
 //   Content-Encoding other than identity -> 415 (the body limit would apply to the
 //     compressed bytes: 100 KB of gzip inflates to 100 MB);
-//   Transfer-Encoding (chunked)          -> 411 (no length to check before reading);
 //   Content-Length over the limit        -> 413;
 //   a media type other than application/json -> 415 (a web page can send text/plain
 //     or form bodies cross-site without a preflight; application/json needs one).
-std::optional<ApiError> check_post_framing(const httplib::Request& req, size_t max_body_bytes) {
+std::optional<ApiError> check_post_framing(const http::Request& req, size_t max_body_bytes) {
   ApiError e;
-  const std::string encoding = lower(req.get_header_value("Content-Encoding"));
+  const std::string encoding = lower(req.header("Content-Encoding"));
   if (!encoding.empty() && encoding != "identity") {
     e.status = 415;
     e.code = "unsupported_content_encoding";
     e.message = "request bodies must not be compressed (Content-Encoding: " + encoding + ")";
     return e;
   }
-  if (req.has_header("Transfer-Encoding")) {
-    e.status = 411;
-    e.code = "length_required";
-    e.message = "send the request body with a Content-Length (Transfer-Encoding is not accepted)";
-    return e;
-  }
-  const std::string length = req.get_header_value("Content-Length");
+  const std::string length = req.header("Content-Length");
   char* end = nullptr;
   const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
   if (!length.empty() && (*end != '\0' || n > max_body_bytes)) {
@@ -68,7 +64,7 @@ std::optional<ApiError> check_post_framing(const httplib::Request& req, size_t m
     e.message = "request body too large (limit " + std::to_string(max_body_bytes) + " bytes)";
     return e;
   }
-  std::string type = lower(req.get_header_value("Content-Type"));
+  std::string type = lower(req.header("Content-Type"));
   type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   if (type != "application/json") {
@@ -103,8 +99,81 @@ std::string log_field(const std::string& s) {
   return out;
 }
 
-bool is_public(const httplib::Request& req) {
+bool is_public(const http::Request& req) {
   return req.path == "/health" || (req.method == "GET" && (req.path == "/" || req.path == "/index.html"));
+}
+
+// Host, framing, CORS and the API key, before the body is read: true when it answered.
+bool guard(ServerContext& ctx, const http::Request& req, http::Response& res) {
+  if (!host_allowed(req.header("Host"), ctx.opts.host, ctx.opts.allowed_hosts)) {
+    ApiError e;
+    e.status = 403;
+    e.type = "permission_error";
+    e.message = "Host '" + req.header("Host") + "' is not allowed (DNS rebinding protection); use --allow-host to accept it";
+    send_error(res, e);
+    return true;
+  }
+  if (req.method == "POST") {
+    // libmicrohttpd never inflates a body and herd counts the bytes it reads, but a
+    // compressed body is still refused by name, and a cross-site page can POST
+    // text/plain without a CORS preflight.
+    if (std::optional<ApiError> e = check_post_framing(req, ctx.opts.max_body_bytes)) {
+      send_error(res, *e);
+      return true;
+    }
+  }
+  if (!ctx.opts.cors_origin.empty()) {
+    const std::string origin = req.header("Origin");
+    if (ctx.opts.cors_origin == "*" || origin == ctx.opts.cors_origin) {
+      res.set_header("Access-Control-Allow-Origin", ctx.opts.cors_origin == "*" ? "*" : origin);
+      res.set_header("Vary", "Origin");
+    }
+    if (req.method == "OPTIONS") {
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Max-Age", "600");
+      res.status = 204;
+      return true;
+    }
+  }
+  if (!ctx.opts.api_key.empty() && !is_public(req)) {
+    if (!constant_time_equal(bearer_token(req.header("Authorization")), ctx.opts.api_key)) {
+      ApiError e;
+      e.status = 401;
+      e.type = "authentication_error";
+      e.code = "invalid_api_key";
+      e.message = "missing or incorrect API key (send 'Authorization: Bearer KEY')";
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, e);
+      return true;
+    }
+  }
+  return false;
+}
+
+// The route, or 404/405; an exception from a handler (the standard library or the
+// JSON library) becomes a 500, never crosses into the transport.
+void dispatch(const http::Router& router, const http::Request& req, http::Response& res) {
+  bool path_known = false;
+  const http::Handler* h = router.find(req.method, req.path, &path_known);
+  if (h == nullptr) {
+    ApiError e;
+    e.status = path_known ? 405 : 404;
+    e.code = path_known ? "" : "not_found";
+    e.message = path_known ? "method " + req.method + " not allowed on " + req.path
+                           : "no route " + req.method + " " + req.path;
+    send_error(res, e);
+    return;
+  }
+  try {
+    (*h)(req, res);
+  } catch (const std::exception& ex) {
+    res = http::Response();
+    send_error(res, server_error(std::string("internal error: ") + ex.what()));
+  } catch (...) {
+    res = http::Response();
+    send_error(res, server_error("internal error"));
+  }
 }
 
 }  // namespace
@@ -117,128 +186,54 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
   ctx.opts = std::move(options);
   ctx.stop_tokens = chat::StopTokens::from_tokenizer(tok);
   ctx.vocab_size = tok.n_vocab();
-  httplib::Server& http = impl_->http;
-  const int threads = ctx.opts.http_threads;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  http.set_payload_max_length(ctx.opts.max_body_bytes);
-  http.set_read_timeout(60, 0);
-  http.set_write_timeout(60, 0);
+  add_chat_routes(impl_->router, ctx);
+  add_completion_routes(impl_->router, ctx);
+  add_misc_routes(impl_->router, ctx);
+  add_web_page(impl_->router);
 
-  http.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
-    t_request_start = std::chrono::steady_clock::now();
-    if (!host_allowed(req.get_header_value("Host"), ctx.opts.host, ctx.opts.allowed_hosts)) {
-      ApiError e;
-      e.status = 403;
-      e.type = "permission_error";
-      e.message = "Host '" + req.get_header_value("Host") +
-                  "' is not allowed (DNS rebinding protection); use --allow-host to accept it";
-      send_error(res, e);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (req.method == "POST") {
-      // Limits before the body is read (this handler runs first): httplib inflates
-      // compressed bodies and reads chunked ones without the size limit, and a
-      // cross-site page can POST text/plain without a CORS preflight.
-      if (std::optional<ApiError> e = check_post_framing(req, ctx.opts.max_body_bytes)) {
-        res.set_header("Connection", "close");  // the unread body must not be parsed as a request
-        send_error(res, *e);
-        return httplib::Server::HandlerResponse::Handled;
-      }
-    }
-    if (!ctx.opts.cors_origin.empty()) {
-      const std::string origin = req.get_header_value("Origin");
-      if (ctx.opts.cors_origin == "*" || origin == ctx.opts.cors_origin) {
-        res.set_header("Access-Control-Allow-Origin", ctx.opts.cors_origin == "*" ? "*" : origin);
-        res.set_header("Vary", "Origin");
-      }
-      if (req.method == "OPTIONS") {
-        res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
-        res.set_header("Access-Control-Max-Age", "600");
-        res.status = 204;
-        return httplib::Server::HandlerResponse::Handled;
-      }
-    }
-    if (!ctx.opts.api_key.empty() && !is_public(req)) {
-      if (!constant_time_equal(bearer_token(req.get_header_value("Authorization")), ctx.opts.api_key)) {
-        ApiError e;
-        e.status = 401;
-        e.type = "authentication_error";
-        e.code = "invalid_api_key";
-        e.message = "missing or incorrect API key (send 'Authorization: Bearer KEY')";
-        res.set_header("WWW-Authenticate", "Bearer");
-        send_error(res, e);
-        return httplib::Server::HandlerResponse::Handled;
-      }
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-
-  http.set_error_handler(httplib::Server::HandlerWithResponse([&ctx](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  http::HttpLimits limits;
+  limits.max_body_bytes = ctx.opts.max_body_bytes;
+  limits.max_connections = ctx.opts.max_connections;
+  limits.max_connections_per_client = ctx.opts.max_connections_per_client;
+  limits.request_read_seconds = ctx.opts.request_read_seconds;
+  http::HttpHandlers h;
+  h.before_body = [&ctx](const http::Request& req, http::Response& res) { return guard(ctx, req, res); };
+  const http::Router* router = &impl_->router;
+  h.handle = [router](const http::Request& req, http::Response& res) { dispatch(*router, req, res); };
+  h.refuse = [](int status, const std::string& reason, http::Response& res) {
     ApiError e;
-    e.status = res.status;
-    if (res.status == 413) {
-      e.message = "request body too large (limit " + std::to_string(ctx.opts.max_body_bytes) + " bytes)";
-      e.code = "body_too_large";
-    } else if (res.status == 404) {
-      e.message = "no route " + req.method + " " + req.path;
-      e.code = "not_found";
-    } else if (res.status == 405) {
-      e.message = "method " + req.method + " not allowed on " + req.path;
-    } else {
-      e.message = "HTTP " + std::to_string(res.status);
-    }
+    e.status = status;
+    e.code = status == 413 ? "body_too_large" : status == 431 ? "headers_too_large" : "";
+    e.message = reason;
     send_error(res, e);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string message = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& ex) {
-      message += std::string(": ") + ex.what();
-    } catch (...) {
-    }
-    send_error(res, server_error(message));
-  });
-
-  http.set_logger([&ctx](const httplib::Request& req, const httplib::Response& res) {
+  };
+  h.log = [&ctx](const http::Request& req, const http::Response& res, double ms) {
     ctx.metrics.request_done(route_label(req.path), res.status);
     if (!ctx.opts.log_requests) return;
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_start).count();
     std::fprintf(stderr, "%s %s %s %d %zuB %.1fms\n", log_field(req.remote_addr).c_str(), log_field(req.method).c_str(),
                  log_field(req.path).c_str(), res.status, req.body.size(), ms);
-  });
-
-  add_chat_routes(http, ctx);
-  add_completion_routes(http, ctx);
-  add_misc_routes(http, ctx);
-  add_web_page(http);
+  };
+  impl_->http = std::make_unique<http::HttpServer>(limits, std::move(h));
 }
 
 Server::~Server() { stop(); }
 
+void Server::adopt(http::ListenSocket socket) { impl_->socket = std::move(socket); }
+
 Result<int> Server::bind() {
-  const ServerOptions& o = impl_->ctx.opts;
-  int port = o.port;
-  if (port == 0) {
-    port = impl_->http.bind_to_any_port(o.host.c_str());
-    if (port < 0) return err(ErrorCode::kIo, "cannot bind %s (any port)", o.host.c_str());
-  } else if (!impl_->http.bind_to_port(o.host.c_str(), port)) {
-    return err(ErrorCode::kIo, "cannot bind %s:%d (in use, or not an address of this machine)", o.host.c_str(), port);
+  if (!impl_->socket.valid()) {
+    const ServerOptions& o = impl_->ctx.opts;
+    HERD_ASSIGN_OR_RETURN(impl_->socket, http::ListenSocket::open(o.host, o.port));
   }
-  impl_->bound_port = port;
-  return port;
+  impl_->bound_port = impl_->socket.port();
+  return impl_->bound_port;
 }
 
 Status Server::listen() {
   if (impl_->bound_port < 0) return err(ErrorCode::kInvalidArgument, "listen() before bind()");
-  if (!impl_->http.listen_after_bind()) return err(ErrorCode::kIo, "the HTTP server stopped with an error");
-  return {};
+  return impl_->http->serve(std::move(impl_->socket));
 }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() { impl_->http->stop(); }
 
 }  // namespace herd::server

@@ -4,8 +4,9 @@
 //   POST /tokenize   POST /detokenize   GET /health   GET /metrics   GET / (web chat)
 //
 // The server owns no model: the caller loads the model, tokenizer and engine and
-// keeps them alive until listen() returns. Thread safety: stop() may be called
-// from any thread (e.g. a signal-watching one); the rest from one thread.
+// keeps them alive until listen() returns. The transport and its limits are in
+// http_server.h. Thread safety: stop() may be called from any thread (e.g. a
+// signal-watching one); the rest from one thread.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +17,7 @@
 
 #include "base/result.h"
 #include "engine/engine.h"
+#include "http_server.h"
 #include "tokenizer/tokenizer.h"
 
 namespace herd::server {
@@ -31,7 +33,9 @@ struct ServerOptions {
   int64_t max_seq_len = 4096;           // prompt + completion tokens of one request
   int max_n = 16;                       // "n" at most
   size_t max_body_bytes = 4u << 20;     // larger request bodies get 413
-  int http_threads = 64;                // concurrent connections served
+  int max_connections = 1024;           // open connections in all (one thread each)
+  int max_connections_per_client = 64;  // per non-loopback client address
+  int request_read_seconds = 30;        // a request must arrive whole within this
   bool log_requests = true;             // one line per request on stderr
   std::string today;                    // "Today Date:" of the system lines ("26 Jul 2024"); empty: today
 };
@@ -43,7 +47,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds host:port. Returns the port (useful with port 0).
+  // Serves on a socket opened earlier (cmd_serve opens it before loading the model,
+  // so a taken port is reported at once); bind() then only returns its port.
+  void adopt(http::ListenSocket socket);
+  // Opens host:port unless adopt() gave a socket. Returns the port (useful with port 0).
   Result<int> bind();
   // Serves until stop(); call after bind().
   Status listen();

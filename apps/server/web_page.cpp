@@ -315,18 +315,18 @@ load_model();
 
 }  // namespace
 
-void add_web_page(httplib::Server& http) {
-  auto page = [](const httplib::Request&, httplib::Response& res) {
+void add_web_page(http::Router& http) {
+  auto page = [](const http::Request&, http::Response& res) {
     // Inline script and style only; everything else from this origin (the data:
     // icon keeps the browser from asking for /favicon.ico, which needs the key).
     res.set_header("Content-Security-Policy",
                    "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; "
                    "frame-ancestors 'none'");
     res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_content(kPage, sizeof(kPage) - 1, "text/html; charset=utf-8");
+    res.set_content(std::string(kPage, sizeof(kPage) - 1), "text/html; charset=utf-8");
   };
-  http.Get("/", page);
-  http.Get("/index.html", page);
+  http.get("/", page);
+  http.get("/index.html", page);
 }
 
 }  // namespace herd::server
