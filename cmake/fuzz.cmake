@@ -1,7 +1,8 @@
 # libFuzzer targets (HERD_FUZZ=ON, clang only).
 #
 # Every src/<layer>/<name>_fuzz.cpp becomes an executable <name> in
-# ${CMAKE_BINARY_DIR}/fuzz, linked against herd_<layer> and compiled with
+# ${CMAKE_BINARY_DIR}/fuzz, linked against herd_<layer> (apps/server/<name>_fuzz.cpp:
+# against herd_server, for request validation) and compiled with
 # -fsanitize=fuzzer,address,undefined. So that the fuzzer sees coverage inside
 # the libraries and ASan checks them, every target in a fuzz build gets
 # -fsanitize=fuzzer-no-link,address,undefined. Use a separate build directory
@@ -40,6 +41,17 @@ function(herd_add_fuzzers)
     target_compile_options(${target} PRIVATE -fsanitize=fuzzer)
     target_link_options(${target} PRIVATE -fsanitize=fuzzer)
     target_link_libraries(${target} PRIVATE herd_${layer})
+    set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+    set_property(GLOBAL APPEND PROPERTY herd_fuzz_targets ${target})
+  endforeach()
+  file(GLOB server_fuzz_srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/apps/server/*_fuzz.cpp)
+  foreach(src ${server_fuzz_srcs})
+    get_filename_component(target ${src} NAME_WE)
+    add_executable(${target} ${src})
+    target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/apps/server ${CMAKE_BINARY_DIR}/layer_include/server)
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${target} PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(${target} PRIVATE herd_server)
     set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
     set_property(GLOBAL APPEND PROPERTY herd_fuzz_targets ${target})
   endforeach()

@@ -10,7 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bash tools/setup.sh
-bash tools/build.sh build
+HERD_BUILD_TARGETS=herd bash tools/build.sh build  # the binary only, not the tests
 model="${MODEL:-}"
 if [ -z "$model" ]; then
   model="$root/build/models/llama-3.2-1b-random-q4_0.gguf"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds every libFuzzer target (src/*/*_fuzz.cpp) with clang in a separate
+# Builds every libFuzzer target (src/*/*_fuzz.cpp, apps/server/*_fuzz.cpp) with clang in a separate
 # build directory and runs each for a bounded time.
 #
 #   tools/run_fuzz.sh [SECONDS_PER_TARGET=60] [TARGET...]
 #
 # Environment: HERD_FUZZ_BUILD_DIR (default build-fuzz), JOBS (default 1),
 # HERD_FUZZ_MAX_LEN (default 65536).
-# Each target gets a corpus in $BUILD/fuzz/corpus/<target>, seeded first by the
-# target itself (HERD_FUZZ_SEED_DIR=dir <target> -runs=0; targets that have no
+# Each target gets a corpus in $BUILD/fuzz/corpus/<target>, seeded from
+# tests/fuzz_seeds/<target>/ where that exists and by the target itself
+# (HERD_FUZZ_SEED_DIR=dir <target> -runs=0; targets that have no
 # seed mode ignore it) and kept between runs. Crashes land in
 # $BUILD/fuzz/artifacts/<target>/ and make the script exit non-zero.
 set -euo pipefail
@@ -29,7 +30,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   while IFS= read -r f; do
     targets+=("$(basename "$f" .cpp)")
-  done < <(cd "$root" && ls src/*/*_fuzz.cpp 2>/dev/null | sort)
+  done < <(cd "$root" && ls src/*/*_fuzz.cpp apps/server/*_fuzz.cpp 2>/dev/null | sort)
 fi
 if [ ${#targets[@]} -eq 0 ]; then
   echo "run_fuzz: no src/*/*_fuzz.cpp files" >&2
@@ -46,6 +47,8 @@ for t in "${targets[@]}"; do
   corpus="$build/fuzz/corpus/$t"
   artifacts="$build/fuzz/artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
+  # Committed seeds (tests/fuzz_seeds/<target>/: small, hand-made or from goldens).
+  if [ -d "$root/tests/fuzz_seeds/$t" ]; then cp -n "$root/tests/fuzz_seeds/$t"/* "$corpus"/ 2>/dev/null || true; fi
   HERD_FUZZ_SEED_DIR="$corpus" "$bin" -runs=0 >/dev/null 2>&1 || true
   echo "== $t: ${secs}s, corpus $corpus ($(ls "$corpus" | wc -l) files)"
   if ! "$bin" -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \

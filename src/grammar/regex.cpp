@@ -520,7 +520,10 @@ Result<Dfa> Dfa::compile(std::string_view pattern, int max_chars) {
   Result<Ast> ast = parser.parse();
   if (!ast) return ast.error();
   Nfa nfa;
-  auto [start, final_state] = nfa.build(*ast);
+  // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+  const auto built = nfa.build(*ast);
+  const auto start = built.first;
+  const auto final_state = built.second;
   auto too_complex = [&] {
     return Error(ErrorCode::kUnsupported, "pattern \"" + std::string(pattern) + "\" is too complex (over " +
                                               std::to_string(kMaxStates) + " automaton states)");

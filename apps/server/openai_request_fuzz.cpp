@@ -1,0 +1,32 @@
+// libFuzzer target: a request body as `herd serve` receives it, through parse_body
+// (the JSON depth check and parse), the chat and completion validators, and, where a
+// chat request carries a response_format schema or tools, the grammar compiler with
+// the server's limits. Properties checked: no crash or sanitizer report, no run past
+// libFuzzer's -timeout (the compile limits bound the work), and an accepted body nests
+// at most kMaxJsonDepth levels.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <variant>
+
+#include "base/json_depth.h"
+#include "grammar/json_grammar.h"
+#include "openai_schema.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace herd::server;
+  const std::string body(reinterpret_cast<const char*>(data), size);
+  Parsed<nlohmann::json> j = parse_body(body);
+  if (!std::holds_alternative<nlohmann::json>(j)) return 0;
+  if (!herd::json_depth_within(body)) std::abort();  // parse_body let a deep body through
+  const nlohmann::json& b = std::get<nlohmann::json>(j);
+  const SchemaLimits limits{16, 128256};
+  Parsed<ChatRequest> chat = parse_chat_request(b, limits);
+  if (const ChatRequest* r = std::get_if<ChatRequest>(&chat); r != nullptr && !r->response_schema.is_null()) {
+    std::string path;
+    (void)herd::grammar::Grammar::from_schema(r->response_schema, {}, &path);
+  }
+  (void)parse_completion_request(b, limits);
+  return 0;
+}
