@@ -26,6 +26,8 @@ std::vector<std::string> supported_isas() {
   return out;
 }
 
+std::vector<std::string> all_isas() { return {"ref", "avx2", "avx512", "avx512vnni", "avx512bf16"}; }
+
 Result<KernelTable> select_kernels(const std::string& requested) {
   std::string isa = requested;
   if (isa == "auto") {

@@ -244,6 +244,9 @@ Result<KernelTable> select_kernels(const std::string& isa = "auto");
 
 // Names of the ISAs this host can run, best last ("ref", "avx2", ...).
 std::vector<std::string> supported_isas();
+// Every ISA compiled into herd, in the same order (what tests iterate over, so an
+// ISA the host lacks is reported as skipped, not silently absent).
+std::vector<std::string> all_isas();
 
 namespace avx2 {
 void fill_table(KernelTable* t);     // overrides the entries it accelerates

@@ -44,6 +44,7 @@
 #include "base/thread_pool.h"
 #include "kernels/exec_context.h"
 #include "kernels/guarded_buffer.h"
+#include "kernels/isa_coverage.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
@@ -67,9 +68,7 @@ bool has_bf16_path(const std::string& isa) { return isa == "ref" || isa == "avx5
 class Bf16Test : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    const std::vector<std::string> have = supported_isas();
-    if (std::find(have.begin(), have.end(), GetParam()) == have.end())
-      GTEST_SKIP() << "this host's CPU cannot run ISA " << GetParam();
+    HERD_ISA_OR_SKIP(GetParam());
     Result<KernelTable> t = select_kernels(GetParam());
     ASSERT_TRUE(t) << t.error().to_string();
     table_ = *t;
@@ -77,7 +76,7 @@ class Bf16Test : public ::testing::TestWithParam<std::string> {
   KernelTable table_;
 };
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, Bf16Test, ::testing::Values("ref", "avx2", "avx512", "avx512vnni", "avx512bf16"),
+INSTANTIATE_TEST_SUITE_P(AllIsas, Bf16Test, ::testing::ValuesIn(all_isas()),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST_P(Bf16Test, PathPresentExactlyWhereTheIsaHasIt) {

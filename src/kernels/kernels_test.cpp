@@ -38,6 +38,7 @@
 #include "base/thread_pool.h"
 #include "kernels/exec_context.h"
 #include "kernels/guarded_buffer.h"
+#include "kernels/isa_coverage.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
@@ -81,10 +82,7 @@ std::vector<float> dequantize(DType t, const uint8_t* bytes, int64_t n) {
 class IsaTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    const std::vector<std::string> have = supported_isas();
-    if (std::find(have.begin(), have.end(), GetParam()) == have.end()) {
-      GTEST_SKIP() << "this host's CPU cannot run ISA " << GetParam();
-    }
+    HERD_ISA_OR_SKIP(GetParam());
     Result<KernelTable> t = select_kernels(GetParam());
     ASSERT_TRUE(t) << t.error().to_string();
     table_ = *t;
@@ -93,7 +91,7 @@ class IsaTest : public ::testing::TestWithParam<std::string> {
   KernelTable table_;
 };
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::Values("ref", "avx2", "avx512", "avx512vnni", "avx512bf16"),
+INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::ValuesIn(all_isas()),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(KernelTable, RefAlwaysSupportedAndUnknownRejected) {
@@ -1072,11 +1070,9 @@ void expect_exp_within_bound(const char* isa, int width, void (*exp_fn)(const fl
 }
 
 TEST(Ops, ExpPsWithinBound) {
-  const std::vector<std::string> have = supported_isas();
-  if (std::find(have.begin(), have.end(), "avx2") == have.end()) GTEST_SKIP() << "no AVX2";
+  HERD_ISA_OR_SKIP("avx2");
   expect_exp_within_bound("avx2", 8, avx2::exp8_for_test);
-  if (std::find(have.begin(), have.end(), "avx512") != have.end())
-    expect_exp_within_bound("avx512", 16, avx512::exp16_for_test);
+  if (isa_runs_here("avx512")) expect_exp_within_bound("avx512", 16, avx512::exp16_for_test);
 }
 
 // A paged cache (blocks of 16 rows in a scrambled order) gives the same floats

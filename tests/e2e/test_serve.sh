@@ -22,7 +22,9 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-command -v node >/dev/null || { echo "SKIP: node not installed (tools/setup.sh)"; exit 0; }
+# shellcheck source=missing_tool.sh
+source "$(dirname "$0")/missing_tool.sh"
+command -v node >/dev/null || missing_tool "node not installed"
 [ -d "$peers/node_modules/openai" ] || { echo "FAIL: tests/peers/node_modules/openai missing (run tools/setup.sh)"; exit 1; }
 "$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
 echo "test-key-$$" > "$tmp/key"

@@ -5,20 +5,18 @@
 # markdown (escaped), a tool call shown as such and answered, stop (UI ready, server
 # idle), no request to any other host, no console errors.
 # Needs /usr/bin/chromium and tests/peers/node_modules/playwright-core (tools/setup.sh
-# installs both); without them it prints SKIP, except under CI=true where it fails.
+# installs both); without them it is skipped (exit 77), except under CI=true where it fails.
 # HERD_BIN names the binary. The server is always killed at exit.
 set -uo pipefail
 HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
 here="$(cd "$(dirname "$0")" && pwd)"
 peers="$here/../peers"
 chromium="${HERD_CHROMIUM:-/usr/bin/chromium}"
-missing() {
-  if [ "${CI:-}" = true ]; then echo "FAIL: $1 (tools/setup.sh installs it)"; exit 1; fi
-  echo "SKIP: $1 (run tools/setup.sh)"; exit 0
-}
-command -v node >/dev/null || missing "node not installed"
-[ -x "$chromium" ] || missing "$chromium not installed"
-[ -d "$peers/node_modules/playwright-core" ] || missing "tests/peers/node_modules/playwright-core missing"
+# shellcheck source=missing_tool.sh
+source "$here/missing_tool.sh"
+command -v node >/dev/null || missing_tool "node not installed"
+[ -x "$chromium" ] || missing_tool "$chromium not installed"
+[ -d "$peers/node_modules/playwright-core" ] || missing_tool "tests/peers/node_modules/playwright-core missing"
 
 tmp="$(mktemp -d /tmp/herd-web.XXXXXX)"
 pid=""

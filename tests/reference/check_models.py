@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PY = sys.executable
 HERD = os.environ.get("HERD_BIN", os.path.join(HERE, "..", "..", "build", "herd"))
 
+ALL_ISAS = ["ref", "avx2", "avx512", "avx512vnni", "avx512bf16"]  # kernels/kernel_table.h all_isas()
 TINY = "tiny"  # d_model 256, 2 layers, 4 heads, 2 kv heads, d_ff 512
 TIED = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512,tied=1,rope_factor=32"
 # A 40-token prompt of varied ids, BOS first.
@@ -125,6 +126,23 @@ def main():
     ]
     failures = 0
     with tempfile.TemporaryDirectory(prefix="herd-ref-") as tmp:
+        # Every ISA herd runs on this host, not only the best one the cases above get: the
+        # integer (q4_0) and F16 paths of each (ref is pinned above). HERD_REQUIRE_ISAS
+        # (tools/test.sh: every ISA the CPU reports) makes one herd cannot run a failure.
+        if not args.quick:
+            probe = make(tmp, "isa-probe", TINY, "q4_0", "gguf")
+            required = [x for x in os.environ.get("HERD_REQUIRE_ISAS", "").split(",") if x]
+            for isa in ALL_ISAS[1:]:
+                ok = subprocess.run([HERD, "run", "-m", probe, "--tokens", "128000", "-n", "0", "--isa", isa],
+                                    capture_output=True).returncode == 0
+                print("%-24s %s" % ("isa " + isa, "runs here" if ok else "not on this host"), flush=True)
+                if not ok:
+                    if isa in required:
+                        print("FAIL: HERD_REQUIRE_ISAS names %s but herd cannot run it" % isa)
+                        failures += 1
+                    continue
+                cases.append(("gguf-q4_0-isa-" + isa, TINY, "q4_0", "gguf", 0, isa, "f16"))
+                cases.append(("gguf-f16-isa-" + isa, TINY, "f16", "gguf", 0, isa, "f16"))
         for label, shape, dtype, fmt, pos, isa, kv in cases:
             if args.only not in label:
                 continue
