@@ -24,6 +24,23 @@ READ_TIMEOUT = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 failures = []
 
 
+def _fail_on_exception(kind, value, tb):
+    # A probe that cannot even get an answer (the server crashed or hung up) is a failure
+    # with the reason, not a bare traceback.
+    import traceback
+    traceback.print_exception(kind, value, tb)
+    try:
+        os.kill(PID, 0)
+        state = "still running"
+    except OSError:
+        state = "no longer running"
+    print("FAIL a probe got no answer (%s: %s); the server is %s" % (kind.__name__, value, state))
+    sys.exit(1)
+
+
+sys.excepthook = _fail_on_exception
+
+
 def check(ok, what, detail=""):
     print("%-4s %s%s" % ("ok" if ok else "FAIL", what, (": " + str(detail)) if (detail and not ok) else ""), flush=True)
     if not ok:
