@@ -1,5 +1,5 @@
 # herd_add_layer(NAME DEPS ...): one static library per directory under src/.
-#   src/NAME/*.cpp            -> library herd_NAME (tests, benches, fuzzers excluded)
+#   src/NAME/**/*.cpp         -> library herd_NAME (tests, benches, fuzzers excluded; folders included)
 #   src/NAME/*_test.cpp       -> one GoogleTest binary NAME_test, label "unit"
 #   src/NAME/*_avx2.cpp       -> compiled with AVX2 flags only
 #   src/NAME/*_avx512.cpp     -> compiled with AVX-512 flags only
@@ -14,7 +14,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 function(herd_add_layer name)
   cmake_parse_arguments(L "" "" "DEPS" ${ARGN})
   set(dir ${PROJECT_SOURCE_DIR}/src/${name})
-  file(GLOB all CONFIGURE_DEPENDS ${dir}/*.cpp)
+  # Recursive: a layer may keep a sub-architecture in a folder (src/model/deberta/).
+  file(GLOB_RECURSE all CONFIGURE_DEPENDS ${dir}/*.cpp)
   set(lib_srcs "")
   set(test_srcs "")
   foreach(f ${all})
