@@ -424,17 +424,31 @@ TEST(QuantIdempotence, Q4_1IsNotIdempotentFarFromZero) {
 }
 
 TEST(QuantIdempotence, ReportOthers) {
-  // Informational only (see the comment above): prints the share of blocks
-  // whose bytes survive a second round, so a change in the algorithms shows up.
+  // The bytes need not survive a second round (see the comment above), but the values
+  // must: re-quantizing dequantized values is one more round trip, so every block stays
+  // within the round-trip bound of the values it started from. The share of blocks whose
+  // bytes do survive is printed, so a change in the algorithms shows up.
   for (DType t : {DType::kQ4_1, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
-    const int64_t bb = dtype_info(t).block_bytes;
+    const int64_t bb = dtype_info(t).block_bytes, be = dtype_info(t).block_elems;
     int64_t same = 0, total = 0;
     for (Dist dist : {Dist::kNormal, Dist::kUniform, Dist::kNegative, Dist::kOutlier}) {
       std::vector<float> x = make_row(dist, 4096, 11);
       std::vector<uint8_t> b1 = quant(t, x);
-      std::vector<uint8_t> b2 = quant(t, dequant(t, b1, 4096));
+      const std::vector<float> y1 = dequant(t, b1, 4096);
+      std::vector<uint8_t> b2 = quant(t, y1);
+      const std::vector<float> y2 = dequant(t, b2, 4096);
       for (size_t o = 0; o < b1.size(); o += static_cast<size_t>(bb), ++total)
         same += std::memcmp(b1.data() + o, b2.data() + o, static_cast<size_t>(bb)) == 0;
+      for (int64_t b0 = 0; b0 < 4096; b0 += be) {
+        double amax = 0, err = 0;
+        for (int64_t i = b0; i < b0 + be; ++i) {
+          const size_t k = static_cast<size_t>(i);
+          amax = std::fmax(amax, std::fabs(static_cast<double>(y1[k])));
+          err = std::fmax(err, std::fabs(static_cast<double>(y1[k]) - static_cast<double>(y2[k])));
+        }
+        ASSERT_LE(err, quant_error_bound(t) * amax + quant_error_floor(t))
+            << dtype_name(t) << " " << dist_name(dist) << ": block at " << b0 << " drifts on re-quantization";
+      }
     }
     std::printf("[ info     ] %s: %lld of %lld blocks re-quantize to identical bytes\n",
                 dtype_name(t), static_cast<long long>(same), static_cast<long long>(total));
