@@ -42,7 +42,7 @@ Result<ModelShape> parse_model_shape(const std::string& spec) {
   if (spec.find('=') == std::string::npos)
     return err(ErrorCode::kInvalidArgument,
                "unknown shape '%s'; expected 8b, 70b, 405b, 3.2-1b, 3.2-3b, tiny or "
-               "d_model=N,n_layers=N,n_heads=N,n_kv_heads=N,d_ff=N[,tied=0|1][,rope_factor=X]",
+               "d_model=N,n_layers=N,n_heads=N,n_kv_heads=N,d_ff=N[,tied=0|1][,rope_factor=X][,rms_eps=X][,rope_theta=X]",
                spec.c_str());
   ModelShape s = kPresets[5];
   s.name = "custom";
@@ -66,6 +66,12 @@ Result<ModelShape> parse_model_shape(const std::string& spec) {
     else if (k == "head_dim") s.head_dim = n;
     else if (k == "tied") s.tied = n != 0;
     else if (k == "rope_factor") s.rope_factor = x;
+    else if (k == "rms_eps" || k == "rope_theta") {
+      if (k == "rms_eps" ? !(x > 0 && x < 1) : !(x > 1))
+        return err(ErrorCode::kInvalidArgument, "shape item '%s': %s is out of range (rms_eps in (0, 1), rope_theta > 1)",
+                   k.c_str(), v.c_str());
+      (k == "rms_eps" ? s.rms_eps : s.rope_theta) = x;
+    }
     else return err(ErrorCode::kInvalidArgument, "unknown shape key '%s'", k.c_str());
   }
   if (s.head_dim == 0 && s.n_heads > 0) s.head_dim = s.d_model / s.n_heads;
@@ -223,8 +229,8 @@ Status write_gguf(const MakeModelOptions& o, const FileType& ft, const std::vect
   w.set("llama.feed_forward_length", GgufValue::u32(static_cast<uint32_t>(s.d_ff)));
   w.set("llama.attention.head_count", GgufValue::u32(static_cast<uint32_t>(s.n_heads)));
   w.set("llama.attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(s.n_kv_heads)));
-  w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(1e-5f));
-  w.set("llama.rope.freq_base", GgufValue::f32(500000.0f));
+  w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(s.rms_eps)));
+  w.set("llama.rope.freq_base", GgufValue::f32(static_cast<float>(s.rope_theta)));
   w.set("llama.rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(s.head_dim)));
   if (s.head_dim != s.d_model / s.n_heads) {
     w.set("llama.attention.key_length", GgufValue::u32(static_cast<uint32_t>(s.head_dim)));
@@ -242,7 +248,7 @@ Status write_gguf(const MakeModelOptions& o, const FileType& ft, const std::vect
   // rope_freqs.weight: the llama3 divisors, stored as llama.cpp's converter does.
   Llama3RopeScaling rs;
   rs.factor = s.rope_factor;
-  std::vector<double> div = llama3_rope_divisors(500000.0, s.head_dim, rs);
+  std::vector<double> div = llama3_rope_divisors(s.rope_theta, s.head_dim, rs);
   HERD_TRY(w.add_tensor("rope_freqs.weight", DType::kF32, {s.head_dim / 2}, [div](uint8_t* dst, uint64_t) -> Status {
     for (size_t i = 0; i < div.size(); ++i) {
       float f = static_cast<float>(div[i]);
@@ -294,8 +300,8 @@ Status write_hf(const MakeModelOptions& o, const FileType& ft, const std::vector
   c.head_dim_in_file = s.tied;  // the 3.2 configs state head_dim
   c.vocab_size = kVocab;
   c.max_position_embeddings = s.n_ctx_train;
-  c.rms_norm_eps = 1e-5;
-  c.rope_theta = 500000.0;
+  c.rms_norm_eps = s.rms_eps;
+  c.rope_theta = s.rope_theta;
   formats::RopeScaling rs;
   rs.rope_type = "llama3";
   rs.factor = s.rope_factor;

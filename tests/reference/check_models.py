@@ -38,6 +38,7 @@ HERD = os.environ.get("HERD_BIN", os.path.join(HERE, "..", "..", "build", "herd"
 
 ALL_ISAS = ["ref", "avx2", "avx512", "avx512vnni", "avx512bf16"]  # kernels/kernel_table.h all_isas()
 TINY = "tiny"  # d_model 256, 2 layers, 4 heads, 2 kv heads, d_ff 512
+TINY_SHAPE = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512"  # the same, as a custom shape
 TIED = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512,tied=1,rope_factor=32"
 # A 40-token prompt of varied ids, BOS first.
 TOKENS = [128000] + [(i * 7919 + 13) % 128000 for i in range(39)]
@@ -153,6 +154,36 @@ def main():
                 failures += 1
                 print(full)
             subprocess.run(["rm", "-rf", model, os.path.join(tmp, label + ".herd"), os.path.join(tmp, label + ".ref")])
+
+        if args.only in "controls" and not args.quick:  # no --only, or a part of this block's name
+            # A model whose RMSNorm epsilon, RoPE theta and llama3 factor are not Llama 3.1's
+            # usual values (so a reader ignoring the file's and using those would fail), then
+            # negative controls per budget class: the same herd taps against a reference
+            # with the usual epsilon (1e-5 for the file's 1e-6), and against one whose layer
+            # weights are 2% off, must both FAIL compare.py. Both formats: the values come from GGUF
+            # metadata in one and from config.json in the other.
+            odd = TINY_SHAPE + ",rms_eps=1e-6,rope_theta=100000,rope_factor=16"
+            for fmt in ("gguf", "hf"):
+                label = "odd-eps-theta-" + fmt
+                model = make(tmp, label, odd, "f32", fmt)
+                ok, last, full = reference_case(tmp, label, model, kv="f32")
+                print("%-24s %s  %s" % (label, "ok  " if ok else "FAIL", last), flush=True)
+                failures += 0 if ok else 1
+                if not ok:
+                    print(full)
+                hd = os.path.join(tmp, label + ".herd")
+                for control, extra in [("eps 1e-5", ["--override-eps", "1e-5"]),
+                                       ("layer weights +2%", ["--perturb-weights", "0.02"])]:
+                    rd = os.path.join(tmp, label + ".ctl")
+                    run([PY, os.path.join(HERE, "llama_ref.py"), model, "--tokens", ",".join(map(str, TOKENS)),
+                         "--logits-out", os.path.join(tmp, "ctl.npy"), "--taps-out", rd] + extra)
+                    r = subprocess.run([PY, os.path.join(HERE, "compare.py"), hd, rd, "--kv-type", "f32"]
+                                       + act_flags(os.path.join(hd, "run.json")), capture_output=True, text=True)
+                    caught = r.returncode != 0
+                    print("%-24s %s  negative control: reference with %s must fail (%s)" % (
+                        label, "ok  " if caught else "FAIL", control,
+                        (r.stdout.strip().splitlines() or ["?"])[-1]), flush=True)
+                    failures += 0 if caught else 1
 
         if args.only in "exact":  # no --only, or a part of this block's name
             # q4_k_m exercises the float-activation row dots, q4_0 the integer (q8) tiles, f16 the

@@ -331,12 +331,23 @@ def main(argv=None):
     ap.add_argument("--logits-last", type=int, default=None, metavar="N",
                     help="only the last N positions' logits, [N, V] (default: all)")
     ap.add_argument("--taps-out", help="directory for float32 .npy taps + ref_meta.json")
+    ap.add_argument("--override-eps", type=float, default=None,
+                    help="negative controls only: use this RMSNorm epsilon instead of the file's")
+    ap.add_argument("--perturb-weights", type=float, default=0.0,
+                    help="negative controls only: scale every layer's matrix weights by (1 + this)")
     ap.add_argument("--kv-type", choices=["f32", "f16", "q8_0"], default="f32",
                     help="f16, q8_0: round keys and values as herd's KV cache of that type stores them")
     args = ap.parse_args(argv)
 
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
     m = Model(args.model)
+    if args.override_eps is not None:
+        m.eps = args.override_eps
+    if args.perturb_weights:
+        def perturbed(name, rows=None, _get=m.get, _scale=1.0 + args.perturb_weights):
+            w = _get(name, rows)
+            return w * _scale if w.ndim == 2 and name.startswith("blk.") else w
+        m.get = perturbed
     assert all(0 <= t < m.V for t in tokens), "token id out of range"
     if args.logits_last is not None and args.logits_last < 1:
         ap.error("--logits-last must be >= 1")
