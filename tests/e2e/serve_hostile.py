@@ -88,6 +88,19 @@ def rss_kb():
     return 0
 
 
+def read_head(s, resp=b""):
+    """Reads from socket s until the status line is complete or the peer closes."""
+    try:
+        while b"\r\n" not in resp:
+            d = s.recv(4096)
+            if not d:
+                break
+            resp += d
+    except OSError:
+        pass
+    return resp
+
+
 def chat(content, extra=None):
     b = {"messages": [{"role": "user", "content": content}], "max_tokens": 4, "temperature": 0}
     b.update(extra or {})
@@ -153,14 +166,7 @@ def chunked_probe(total):
         except socket.timeout:
             pass
     s.settimeout(5)
-    try:
-        while b"\r\n" not in resp:
-            d = s.recv(4096)
-            if not d:
-                break
-            resp += d
-    except OSError:
-        pass
+    resp = read_head(s, resp)
     s.close()
     return sent, resp
 
@@ -176,19 +182,14 @@ check(rss_kb() - before < 64 * 1024, "... without the server's memory growing by
 s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
 s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
           b"Transfer-Encoding: chunked\r\n\r\n" + (b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n") * 96 + b"0\r\n\r\n")
-resp = b""
-while b"\r\n" not in resp:
-    d = s.recv(4096)
-    if not d:
-        break
-    resp += d
+resp = read_head(s)
 s.close()
 check(b" 413" in resp.split(b"\r\n")[0], "a 6 MB chunked body (limit 4 MiB) -> 413", resp[:60])
 # Content-Length over the limit: answered from the headers alone, no body sent at all.
 s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
 s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
           b"Content-Length: %d\r\n\r\n" % (5 << 20))
-resp = s.recv(4096)
+resp = read_head(s)
 s.close()
 check(b" 413" in resp.split(b"\r\n")[0], "a 5 MB Content-Length -> 413 before any of the body", resp[:60])
 import gzip  # noqa: E402
@@ -212,7 +213,6 @@ def many_headers(n):
     s = socket.create_connection(("127.0.0.1", PORT))
     s.settimeout(10)
     s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-    resp = b""
     line = b"X-A: b\r\n" * 1000
     try:
         for _ in range(n // 1000):
@@ -220,14 +220,7 @@ def many_headers(n):
         s.sendall(b"\r\n")
     except OSError:
         pass
-    try:
-        while b"\r\n" not in resp:
-            d = s.recv(4096)
-            if not d:
-                break
-            resp += d
-    except OSError:
-        pass
+    resp = read_head(s)
     s.close()
     return resp.split(b"\r\n")[0]
 
