@@ -9,33 +9,11 @@ set -uo pipefail
 HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
 PY="${PYTHON:-/usr/bin/python3}"
 here="$(cd "$(dirname "$0")" && pwd)"
-tmp="$(mktemp -d /tmp/herd-hostile.XXXXXX)"
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
-
-start_server() {  # OUT LOG ARGS...: starts herd serve on port 0, sets $pid and $port
-  local out="$1" log="$2"
-  shift 2
-  "$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 2 --threads 2 --max-seq-len 512 "$@" \
-    >"$out" 2>"$log" &
-  pid=$!
-  port=""
-  for _ in $(seq 1 100); do
-    port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out")"
-    [ -n "$port" ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "FAIL: server did not start"; cat "$log"; return 1
-}
+# shellcheck source=serve_harness.sh
+source "$here/serve_harness.sh"
 
 fail=0
-start_server "$tmp/out" "$tmp/log" --request-timeout 3 || exit 1
+start_server "$tmp/out" "$tmp/log" --parallel 2 --threads 2 --max-seq-len 512 --request-timeout 3 || exit 1
 "$PY" "$here/serve_hostile.py" "$port" "$pid" "$tmp/log" 3 || fail=1
 
 # The port is taken: a second server says so, before loading the model (a path that
@@ -60,7 +38,7 @@ if HERD_API_KEY="" "$HERD" serve -m "$tmp/m.gguf" --port 0 >/dev/null 2>"$tmp/lo
 else
   grep -q "HERD_API_KEY is set but empty" "$tmp/log4" && echo "ok   HERD_API_KEY='' refused" || { echo "FAIL: $(cat "$tmp/log4")"; fail=1; }
 fi
-HERD_API_KEY="k-$$" start_server "$tmp/out5" "$tmp/log5" -q || exit 1
+HERD_API_KEY="k-$$" start_server "$tmp/out5" "$tmp/log5" --parallel 2 --threads 2 --max-seq-len 512 -q || exit 1
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/models")
 code2=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer k-$$" "http://127.0.0.1:$port/v1/models")
 if [ "$code" = 401 ] && [ "$code2" = 200 ]; then echo "ok   HERD_API_KEY enforced"; else

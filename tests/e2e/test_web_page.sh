@@ -18,26 +18,10 @@ command -v node >/dev/null || missing_tool "node not installed"
 [ -x "$chromium" ] || missing_tool "$chromium not installed"
 [ -d "$peers/node_modules/playwright-core" ] || missing_tool "tests/peers/node_modules/playwright-core missing"
 
-tmp="$(mktemp -d /tmp/herd-web.XXXXXX)"
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
+# shellcheck source=serve_harness.sh
+source "$here/serve_harness.sh"
 echo "web-key-$$" > "$tmp/key"
-"$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 2 --max-seq-len 4096 \
-  --threads 2 --api-key-file "$tmp/key" >"$tmp/out" 2>"$tmp/log" &
-pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/out")"
-  [ -n "$port" ] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: server did not start"; cat "$tmp/log"; exit 1; }
+start_server "$tmp/out" "$tmp/log" --parallel 2 --max-seq-len 4096 --threads 2 --api-key-file "$tmp/key" || exit 1
 fail=0
 # The browser's profile and crash dumps go to $tmp, never to $HOME.
 (cd "$peers" && HOME="$tmp" XDG_CONFIG_HOME="$tmp" XDG_CACHE_HOME="$tmp" \
