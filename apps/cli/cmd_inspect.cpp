@@ -18,7 +18,7 @@
 #include "kv/kv_cache.h"
 #include "model/chat_template_info.h"
 #include "model/feed_forward.h"
-#include "model/llama_context.h"
+#include "model/activations.h"
 #include "model/llama_model.h"
 #include "model/model_tokenizer.h"
 

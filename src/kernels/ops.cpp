@@ -372,28 +372,48 @@ void attention_tokens(const ExecContext& ctx, const float* q, int64_t q_stride, 
   for (int64_t i = 0; i < B; ++i) attention_rows(ctx, q + i * q_stride, g, hd, kv, n0 + i, scratch, out + i * out_stride);
 }
 
-void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
-               const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
-               float* out) {
+void attention_seqs(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
+                    const AttnCache& cache, int64_t* tiles, float* const* scratch, float* out) {
   const ScopeTimer timer(ctx.times ? &ctx.times->attention_ns : nullptr);
   const int64_t group = H / KV;
-  const int64_t tiles = (T + kAttnTokenTile - 1) / kAttnTokenTile;
-  ctx.pool->parallel_for(tiles * KV, [&](int64_t b, int64_t e, int worker) {
+  int64_t n_tiles = 0;
+  for (int64_t t = 0; t < T; ++n_tiles) {
+    tiles[n_tiles] = t;
+    const int64_t t0 = t;
+    for (++t; t < T && t - t0 < kAttnTokenTile && cache.tables[t] == cache.tables[t0] &&
+              cache.idx[t] == cache.idx[t0] + (t - t0);
+         ++t) {
+    }
+  }
+  tiles[n_tiles] = T;
+  ctx.pool->parallel_for(n_tiles * KV, [&](int64_t b, int64_t e, int worker) {
     for (int64_t task = b; task < e; ++task) {
-      const int64_t t = balanced_token(task / KV, tiles) * kAttnTokenTile, kvh = task % KV;
-      const int64_t B = std::min(kAttnTokenTile, T - t);
+      const int64_t tile = balanced_token(task / KV, n_tiles), kvh = task % KV;
+      const int64_t t = tiles[tile], B = tiles[tile + 1] - t;
       KvRows kv;
-      kv.k = static_cast<const uint8_t*>(k_cache) + kv_row_bytes(kt, kvh * hd);
-      kv.v = static_cast<const uint8_t*>(v_cache) + kv_row_bytes(vt, kvh * hd);
-      kv.k_stride = kv_row_bytes(kt, KV * hd);
-      kv.v_stride = kv_row_bytes(vt, KV * hd);
-      kv.kt = kt;
-      kv.vt = vt;
+      kv.k = static_cast<const uint8_t*>(cache.k) + kv_row_bytes(cache.kt, kvh * hd);
+      kv.v = static_cast<const uint8_t*>(cache.v) + kv_row_bytes(cache.vt, kvh * hd);
+      kv.k_stride = kv_row_bytes(cache.kt, KV * hd);
+      kv.v_stride = kv_row_bytes(cache.vt, KV * hd);
+      kv.kt = cache.kt;
+      kv.vt = cache.vt;
+      kv.blocks = cache.tables[t];
+      kv.block_rows = cache.block_rows;
       const int64_t h0 = kvh * group;
-      attention_tokens(ctx, q + (t * H + h0) * hd, H * hd, B, group, hd, kv, n_past + t + 1, scratch[worker],
+      attention_tokens(ctx, q + (t * H + h0) * hd, H * hd, B, group, hd, kv, cache.idx[t] + 1, scratch[worker],
                        out + (t * H + h0) * hd, H * hd);
     }
   });
+}
+
+void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
+               const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
+               float* out) {
+  std::vector<int64_t> idx(static_cast<size_t>(T)), tiles(static_cast<size_t>(T) + 1);
+  for (int64_t t = 0; t < T; ++t) idx[static_cast<size_t>(t)] = n_past + t;
+  const std::vector<const int32_t*> tables(static_cast<size_t>(T), nullptr);
+  const AttnCache cache{k_cache, v_cache, kt, vt, 0, idx.data(), tables.data()};
+  attention_seqs(ctx, q, T, H, KV, hd, cache, tiles.data(), scratch, out);
 }
 
 }  // namespace herd::kernels

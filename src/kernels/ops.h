@@ -106,15 +106,41 @@ inline int64_t attention_scratch_floats(int64_t g, int64_t n, int64_t hd) { retu
 // the ranges out (tiles of tokens are ordered the same way).
 inline int64_t balanced_token(int64_t p, int64_t T) { return p % 2 == 0 ? p / 2 : T - 1 - p / 2; }
 
+// Where the keys and values of T new tokens live (one layer): rows of kt / vt
+// elements at k and v, KV * hd elements each. Token t belongs to the sequence
+// whose block table is tables[t] (null: a contiguous cache, row = cache
+// index; else row = tables[t][p / block_rows] * block_rows + p % block_rows)
+// and sits at cache index idx[t], its own key and value already stored.
+struct AttnCache {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  DType kt = DType::kF32, vt = DType::kF32;
+  int64_t block_rows = 0;
+  const int64_t* idx = nullptr;              // [T]
+  const int32_t* const* tables = nullptr;    // [T]
+};
+
+// Causal grouped-query attention of T new tokens, each against its own
+// sequence's cache (continuous batching, or one sequence): token t's query
+// heads q[t, H, hd] see cache indices 0..idx[t] (inclusive); query head h uses
+// KV head h / (H / KV); out[T, H * hd]. Consecutive tokens of one sequence go
+// in tiles of up to kAttnTokenTile (attention_tokens: keys read once per
+// tile), ordered by balanced_token. Every (token, KV head) gets
+// attention_rows' arithmetic, so a token's output does not depend on what else
+// is in the call. tiles: [T + 1] scratch; scratch: ctx.pool->size() buffers of
+// attention_scratch_floats(H / KV, max idx + 1, hd) floats.
+void attention_seqs(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
+                    const AttnCache& cache, int64_t* tiles, float* const* scratch, float* out);
+
 // Causal grouped-query attention of T new queries against a cache.
 //   q[T, H, hd]; k_cache/v_cache rows [n_keys_max, KV * hd] of kt / vt
 //   elements (is_kv_type; kv_type_fits(t, hd)) hold post-RoPE keys and values for positions 0..;
 //   query t sees keys 0..n_past + t (inclusive). Query head h uses KV head
 //   h / (H / KV). out[T, H * hd].
 // scratch: ctx.pool->size() buffers of at least
-// attention_scratch_floats(H / KV, n_past + T, hd) floats each. Each (token,
-// KV head) gets attention_rows' arithmetic: one call, or, where the table has
-// attn_tokens, one attention_tokens call per tile of kAttnTokenTile tokens.
+// attention_scratch_floats(H / KV, n_past + T, hd) floats each.
+// attention_seqs for one contiguous sequence (allocates its index arrays:
+// tests and benchmarks; the forward pass calls attention_seqs).
 void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
                const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
                float* out);

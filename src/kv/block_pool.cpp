@@ -35,6 +35,10 @@ BlockPool::BlockPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int
   for (int32_t b = 0; b < static_cast<int32_t>(n_blocks); ++b) push_free(b, false);
 }
 
+KvView BlockPool::view() {
+  return KvView{storage_.data(), layer_bytes(), k_bytes(), kv_dim_, block_size_, kt_, vt_};
+}
+
 int64_t BlockPool::k_bytes() const { return n_blocks_ * block_size_ * kernels::kv_row_bytes(kt_, kv_dim_); }
 int64_t BlockPool::layer_bytes() const {
   return k_bytes() + n_blocks_ * block_size_ * kernels::kv_row_bytes(vt_, kv_dim_);

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kv/kv_view.h"
 #include "tensor/dtype.h"
 
 namespace herd::kv {
@@ -50,6 +51,9 @@ class BlockPool {
   void* v(int64_t layer) { return storage_.data() + layer * layer_bytes() + k_bytes(); }
   const void* k(int64_t layer) const { return storage_.data() + layer * layer_bytes(); }
   const void* v(int64_t layer) const { return storage_.data() + layer * layer_bytes() + k_bytes(); }
+
+  // The forward pass's view (rows through each sequence's block table).
+  KvView view();
 
   // A free block (ref 1), evicting its cached hash if it had one; -1 if none.
   int32_t allocate();

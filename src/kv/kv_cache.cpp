@@ -14,6 +14,10 @@ uint64_t KvCache::bytes_for(int64_t n_layers, int64_t n_ctx, int64_t kv_dim, DTy
          static_cast<uint64_t>(kernels::kv_row_bytes(kt, kv_dim) + kernels::kv_row_bytes(vt, kv_dim));
 }
 
+KvView KvCache::view() {
+  return KvView{storage_.data(), layer_bytes(), k_bytes(), kv_dim_, 0, kt_, vt_};
+}
+
 int64_t KvCache::k_bytes() const { return n_ctx_ * kernels::kv_row_bytes(kt_, kv_dim_); }
 int64_t KvCache::layer_bytes() const { return k_bytes() + n_ctx_ * kernels::kv_row_bytes(vt_, kv_dim_); }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kv/kv_view.h"
 #include "tensor/dtype.h"
 
 namespace herd::kv {
@@ -37,6 +38,9 @@ class KvCache {
   void* v(int64_t layer) { return storage_.data() + layer * layer_bytes() + k_bytes(); }
   const void* k(int64_t layer) const { return storage_.data() + layer * layer_bytes(); }
   const void* v(int64_t layer) const { return storage_.data() + layer * layer_bytes() + k_bytes(); }
+
+  // The forward pass's view (contiguous: cache index p is row p).
+  KvView view();
 
   // Bytes a cache of this shape takes (the memory plan uses it before allocating).
   static uint64_t bytes_for(int64_t n_layers, int64_t n_ctx, int64_t kv_dim, DType kt = DType::kF32,

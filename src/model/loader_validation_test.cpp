@@ -47,11 +47,11 @@ class LoaderValidation : public ::testing::Test {
   static void TearDownTestSuite() { (void)std::system(("rm -rf " + dir_).c_str()); }
 
   struct Change {
-    std::function<void(GgufWriter&)> meta;           // after the copied metadata
-    std::string tensor;                              // this tensor ...
-    std::optional<std::vector<int64_t>> new_shape;   // ... gets this shape (zero bytes), or
-    bool drop = false;                               // ... is left out
-    std::optional<std::vector<float>> f32_values;    // ... gets these f32 values (same shape)
+    std::function<void(GgufWriter&)> meta = {};          // after the copied metadata
+    std::string tensor = {};                             // this tensor ...
+    std::optional<std::vector<int64_t>> new_shape = {};  // ... gets this shape (zero bytes), or
+    bool drop = false;                                   // ... is left out
+    std::optional<std::vector<float>> f32_values = {};   // ... gets these f32 values (same shape)
   };
 
   // Copies base.gguf with one change; returns the new path.

@@ -1,0 +1,164 @@
+// The one forward pass (model/llama_forward.h) seen from its two callers and
+// from training's checkpointing:
+// - a sequence's logits through the engine's paged cache, batched with
+//   another sequence, equal those of a contiguous LlamaContext bitwise (the
+//   same arithmetic per token whatever the cache layout or batch);
+// - Activations::keep_layer_inputs keeps exactly the residual stream entering
+//   each layer (compared with the taps), and one layer recomputed from its
+//   kept input reproduces the next kept input bitwise: what per-layer
+//   activation checkpointing in a backward pass relies on.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/isa_coverage.h"
+#include "kernels/kernel_table.h"
+#include "kv/block_pool.h"
+#include "kv/kv_cache.h"
+#include "model/llama_batch.h"
+#include "model/llama_context.h"
+#include "model/llama_forward.h"
+#include "model/make_model.h"
+
+namespace herd::model {
+namespace {
+
+const LlamaModel& tiny_q8() {
+  static LlamaModel m = [] {
+    const std::string dir = std::filesystem::temp_directory_path().string() + "/herd_forward_test_" +
+                            std::to_string(static_cast<long>(getpid()));
+    std::filesystem::create_directories(dir);
+    MakeModelOptions o;
+    o.shape = *parse_model_shape("tiny");
+    o.dtype = "q8_0";
+    o.out = dir + "/tiny.gguf";
+    o.seed = 11;
+    ThreadPool pool(1);
+    Status st = make_model(o, pool, nullptr);
+    EXPECT_TRUE(st.has_value()) << st.error().to_string();
+    Result<LlamaModel> r = LlamaModel::load(o.out);
+    EXPECT_TRUE(r.has_value()) << r.error().to_string();
+    std::filesystem::remove_all(dir);
+    return std::move(*r);
+  }();
+  return m;
+}
+
+bool bitwise_equal(const float* a, const float* b, int64_t n) { return std::memcmp(a, b, static_cast<size_t>(n) * 4) == 0; }
+
+// Block size 16 as the engine uses (kernels/kernel_table.h: the ISA attention
+// kernels take blocks of a multiple of 8 or 16 rows; with other sizes the
+// paged path falls back to the generic kernel, whose exp differs in the last
+// bits).
+TEST(LlamaForward, PagedBatchEqualsContiguousContextBitwise) {
+  const LlamaModel& m = tiny_q8();
+  const int64_t V = m.config().vocab_size;
+  ThreadPool pool(2);
+  std::vector<int32_t> a = {128000, 9906, 1917, 11, 1268, 527, 499, 30, 358, 1097, 7060, 13, 578, 4062, 14198, 39935};
+  for (int i = 0; i < 24; ++i) a.push_back(1000 + 37 * i);  // 40 tokens: three blocks
+  const std::vector<int32_t> b = {128000, 791, 6460, 374, 6437, 13};
+  for (const std::string& isa : kernels::all_isas()) {
+    if (!kernels::isa_runs_here(isa)) continue;
+    const Result<kernels::KernelTable> table = kernels::select_kernels(isa);
+    ASSERT_TRUE(table.has_value()) << isa;
+    const kernels::ExecContext exec{&pool, &*table};
+    for (DType kv : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+      SCOPED_TRACE(isa + " kv " + dtype_name(kv));
+      std::vector<float> want_a, want_b;
+      {
+        LlamaContext ctx(m, 64, 64, exec, kv, kv);
+        ASSERT_TRUE(ctx.eval(a, false, &want_a).has_value());
+        ctx.reset();
+        ASSERT_TRUE(ctx.eval(b, false, &want_b).has_value());
+      }
+      const int64_t bs = 16;
+      kv::BlockPool blocks(m.config().n_layers, 8, bs, m.config().n_kv_heads * m.config().head_dim, kv, kv);
+      std::vector<int32_t> ta, tb;
+      tb.push_back(blocks.allocate());
+      for (int i = 0; i < 3; ++i) ta.push_back(blocks.allocate());
+      std::swap(ta[0], ta[2]);  // a's blocks out of order in the pool
+      LlamaBatch batch(m, blocks, 64, 64, exec);
+      // a's first 29 tokens alone (no logits), then its last 11 with all of b.
+      std::vector<float> got;
+      const BatchChunk first{a.data(), 29, 0, ta.data(), false};
+      ASSERT_TRUE(batch.eval({&first, 1}, &got).has_value());
+      EXPECT_EQ(got.size(), 0u);
+      const BatchChunk step[2] = {{b.data(), static_cast<int64_t>(b.size()), 0, tb.data(), true},
+                                  {a.data() + 29, 11, 29, ta.data(), true}};
+      ASSERT_TRUE(batch.eval(step, &got).has_value());
+      ASSERT_EQ(got.size(), static_cast<size_t>(2 * V));
+      EXPECT_TRUE(bitwise_equal(got.data(), want_b.data(), V));
+      EXPECT_TRUE(bitwise_equal(got.data() + V, want_a.data(), V));
+    }
+  }
+}
+
+class Keep : public TapSink {
+ public:
+  void tap(const std::string& name, const float* data, int64_t rows, int64_t cols) override {
+    taps[name].assign(data, data + rows * cols);
+  }
+  std::map<std::string, std::vector<float>> taps;
+};
+
+TEST(LlamaForward, KeptLayerInputsRecomputeTheNextLayer) {
+  const LlamaModel& m = tiny_q8();
+  const LlamaConfig& c = m.config();
+  ThreadPool pool(2);
+  const Result<kernels::KernelTable> best = kernels::select_kernels();
+  ASSERT_TRUE(best.has_value());
+  const kernels::KernelTable& table = *best;
+  const std::vector<int32_t> toks = {128000, 9906, 1917, 11, 1268, 527, 499, 30, 358};
+  const auto T = static_cast<int64_t>(toks.size());
+  const int64_t D = c.d_model;
+  auto describe = [&](Activations& acts) {
+    acts.out_rows.clear();
+    for (int64_t t = 0; t < T; ++t) {
+      acts.pos[static_cast<size_t>(t)] = acts.idx[static_cast<size_t>(t)] = t;
+      acts.tables[static_cast<size_t>(t)] = nullptr;
+      acts.out_rows.push_back(t);
+    }
+  };
+  const DType kv_type = DType::kF32;
+  const int64_t kv_dim = c.n_kv_heads * c.head_dim;
+  kv::KvCache cache(c.n_layers, 16, kv_dim, kv_type, kv_type);
+  Activations acts(m, table, 16, 16, pool.size());
+  EXPECT_FALSE(acts.keeping_layer_inputs());
+  acts.keep_layer_inputs(true);
+  ASSERT_TRUE(acts.keeping_layer_inputs());
+  const kernels::ExecContext exec = acts.bind(kernels::ExecContext{&pool, &table});
+  describe(acts);
+  Keep keep;
+  std::vector<float> logits;
+  ASSERT_TRUE(llama_forward(exec, m, cache.view(), toks, acts, &logits, &keep).has_value());
+  EXPECT_TRUE(bitwise_equal(acts.layer_input(0), keep.taps.at("tok_embd").data(), T * D));
+  for (int64_t il = 0; il < c.n_layers; ++il)
+    EXPECT_TRUE(bitwise_equal(acts.layer_input(il + 1), keep.taps.at("blk." + std::to_string(il) + ".out").data(), T * D))
+        << "layer " << il;
+
+  // Recompute each layer alone from its kept input, with a fresh cache.
+  for (int64_t il = 0; il < c.n_layers; ++il) {
+    kv::KvCache fresh(c.n_layers, 16, kv_dim, kv_type, kv_type);
+    Activations re(m, table, 16, 16, pool.size());
+    const kernels::ExecContext rexec = re.bind(kernels::ExecContext{&pool, &table});
+    describe(re);
+    std::memcpy(re.x.data(), acts.layer_input(il), static_cast<size_t>(T * D) * 4);
+    llama_layer(rexec, c, m.layers()[static_cast<size_t>(il)], il, fresh.view(), re, T, nullptr);
+    EXPECT_TRUE(bitwise_equal(re.x.data(), acts.layer_input(il + 1), T * D)) << "layer " << il;
+    // Negative control: the wrong layer's weights do not reproduce it.
+    std::memcpy(re.x.data(), acts.layer_input(il), static_cast<size_t>(T * D) * 4);
+    const auto other = static_cast<size_t>((il + 1) % c.n_layers);
+    llama_layer(rexec, c, m.layers()[other], il, fresh.view(), re, T, nullptr);
+    EXPECT_FALSE(bitwise_equal(re.x.data(), acts.layer_input(il + 1), T * D)) << "layer " << il;
+  }
+}
+
+}  // namespace
+}  // namespace herd::model
