@@ -140,11 +140,8 @@ uint64_t weight_bytes_per_token(const model::LlamaModel& m) {
 }
 
 uint64_t n_params(const model::LlamaModel& m) {
-  uint64_t n = static_cast<uint64_t>(m.tok_embd().numel());
-  if (!m.config().tied_embeddings) n += static_cast<uint64_t>(m.output().numel());
-  for (const auto& l : m.layers())
-    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      n += static_cast<uint64_t>(t->numel());
+  uint64_t n = m.config().tied_embeddings ? 0 : static_cast<uint64_t>(m.tok_embd().numel());
+  m.for_each_matmul_weight([&](int64_t, model::LlamaTensor, const TensorView& w) { n += static_cast<uint64_t>(w.numel()); });
   n += static_cast<uint64_t>(m.config().d_model) * (2 * m.layers().size() + 1);
   return n;
 }

@@ -60,13 +60,21 @@ Status write_run_json(const std::string& path, const model::LlamaModel& model, c
                           {"path", kernels::matmul_path_name(kernels::matmul_path(table, w))}};
   };
   nlohmann::json layers = nlohmann::json::array();
-  for (const model::LayerWeights& L : model.layers())
-    layers.push_back({{"wq", weight(L.wq)}, {"wk", weight(L.wk)}, {"wv", weight(L.wv)}, {"wo", weight(L.wo)},
-                      {"w_gate", weight(L.w_gate)}, {"w_up", weight(L.w_up)}, {"w_down", weight(L.w_down)}});
+  nlohmann::json matmul = nlohmann::json::object();
+  model.for_each_matmul_weight([&](int64_t il, model::LlamaTensor t, const TensorView& w) {
+    const char* key = model::llama_tensor_info(t).field;
+    if (il < 0) {
+      matmul[key] = weight(w);
+      return;
+    }
+    if (static_cast<size_t>(il) == layers.size()) layers.push_back(nlohmann::json::object());
+    layers[static_cast<size_t>(il)][key] = weight(w);
+  });
+  matmul["layers"] = std::move(layers);
   const nlohmann::json j = {{"isa", table.isa},
                             {"kv_type", {{"k", dtype_name(kv_k)}, {"v", dtype_name(kv_v)}}},
                             {"threads", threads},
-                            {"matmul", {{"output", weight(model.output())}, {"layers", std::move(layers)}}}};
+                            {"matmul", std::move(matmul)}};
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return err(ErrorCode::kIo, "cannot write %s: %s", path.c_str(), std::strerror(errno));
   const std::string text = j.dump(1) + "\n";

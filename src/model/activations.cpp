@@ -74,11 +74,9 @@ int64_t bf16_scratch_elems(const LlamaModel& model, const kernels::KernelTable& 
   auto see = [&](const TensorView& w, int64_t rows) {
     if (kernels::matmul_path(table, w) == kernels::MatmulPath::kBf16) elems = std::max(elems, rows * w.cols());
   };
-  see(model.output(), max_tokens);
-  for (const LayerWeights& L : model.layers()) {
-    for (const TensorView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up}) see(*w, max_tokens);
-    see(L.w_down, ffn_rows(max_tokens));  // its input is a feed-forward chunk
-  }
+  model.for_each_matmul_weight([&](int64_t, LlamaTensor t, const TensorView& w) {
+    see(w, t == LlamaTensor::kWDown ? ffn_rows(max_tokens) : max_tokens);  // w_down's input: a feed-forward chunk
+  });
   return elems;
 }
 

@@ -29,11 +29,8 @@ Result<LlamaModel> LlamaModel::load(const std::string& path) {
 }
 
 uint64_t LlamaModel::weight_bytes() const {
-  uint64_t total = static_cast<uint64_t>(tok_embd_.nbytes());
-  if (!config_.tied_embeddings) total += static_cast<uint64_t>(output_.nbytes());
-  for (const auto& l : layers_)
-    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      total += static_cast<uint64_t>(t->nbytes());
+  uint64_t total = config_.tied_embeddings ? 0 : static_cast<uint64_t>(tok_embd_.nbytes());
+  for_each_matmul_weight([&](int64_t, LlamaTensor, const TensorView& w) { total += static_cast<uint64_t>(w.nbytes()); });
   total += static_cast<uint64_t>(config_.d_model) * 4 * (2 * layers_.size() + 1);
   return total;
 }
@@ -55,15 +52,17 @@ Status check_shape(const std::string& name, const TensorView& t, std::vector<int
 
 }  // namespace
 
-Result<LlamaModel> ModelBuilder::build(LlamaModel&& m, const Lookup& lookup, const Names& names) {
+Result<LlamaModel> ModelBuilder::build(LlamaModel&& m, const Lookup& lookup, const NameFn& name) {
   LlamaConfig& c = m.config_;
   HERD_TRY(c.validate());
-  const int64_t D = c.d_model, hd = c.head_dim;
+  const LlamaDims dims = llama_dims(c);
 
-  auto need = [&](const std::string& name, std::vector<int64_t> shape, const char* meaning) -> Result<TensorView> {
-    HERD_ASSIGN_OR_RETURN(std::optional<TensorView> t, lookup(name));
-    if (!t) return err(ErrorCode::kNotFound, "tensor '%s' is missing %s", name.c_str(), meaning);
-    HERD_TRY(check_shape(name, *t, std::move(shape), meaning));
+  auto need = [&](LlamaTensor id, int64_t layer) -> Result<TensorView> {
+    const std::string file_name = name(id, layer);
+    const char* meaning = llama_tensor_info(id).shape_meaning;
+    HERD_ASSIGN_OR_RETURN(std::optional<TensorView> t, lookup(file_name));
+    if (!t) return err(ErrorCode::kNotFound, "tensor '%s' is missing %s", file_name.c_str(), meaning);
+    HERD_TRY(check_shape(file_name, *t, llama_tensor_shape(id, dims), meaning));
     return *t;
   };
   // Norm vectors are copied out as f32 (other plain dtypes converted once):
@@ -71,40 +70,43 @@ Result<LlamaModel> ModelBuilder::build(LlamaModel&& m, const Lookup& lookup, con
   // keep its whole page-cache folio mapped (up to 2 MB on current kernels),
   // ~65 MB of resident file pages for a 16-layer model whose weights were
   // all repacked off the mapping (docs/kernels.md, memory).
-  auto norm = [&](const std::string& name) -> Result<const float*> {
-    HERD_ASSIGN_OR_RETURN(TensorView t, need(name, {D}, "(d_model)"));
-    std::vector<float> f(static_cast<size_t>(D));
+  auto norm = [&](LlamaTensor id, int64_t layer) -> Result<const float*> {
+    HERD_ASSIGN_OR_RETURN(TensorView t, need(id, layer));
+    std::vector<float> f(static_cast<size_t>(c.d_model));
     if (t.dtype == DType::kF32)
-      std::memcpy(f.data(), t.data, static_cast<size_t>(D) * sizeof(float));
+      std::memcpy(f.data(), t.data, static_cast<size_t>(c.d_model) * sizeof(float));
     else
-      dequantize_row_ref(t.dtype, t.data, f.data(), D);
+      dequantize_row_ref(t.dtype, t.data, f.data(), c.d_model);
     m.owned_f32_.push_back(std::move(f));
     return static_cast<const float*>(m.owned_f32_.back().data());
   };
 
-  HERD_ASSIGN_OR_RETURN(m.tok_embd_, need(names.tok_embd, {c.vocab_size, D}, "(vocab_size, d_model)"));
-  HERD_ASSIGN_OR_RETURN(m.output_norm_, norm(names.output_norm));
-  HERD_ASSIGN_OR_RETURN(std::optional<TensorView> out, lookup(names.output));
+  HERD_ASSIGN_OR_RETURN(m.tok_embd_, need(LlamaTensor::kTokEmbd, -1));
+  HERD_ASSIGN_OR_RETURN(m.output_norm_, norm(LlamaTensor::kOutputNorm, -1));
+  const std::string out_name = name(LlamaTensor::kOutput, -1);
+  HERD_ASSIGN_OR_RETURN(std::optional<TensorView> out, lookup(out_name));
   if (out) {
-    HERD_TRY(check_shape(names.output, *out, {c.vocab_size, D}, "(vocab_size, d_model)"));
-    m.output_ = *out;
+    HERD_ASSIGN_OR_RETURN(m.output_, need(LlamaTensor::kOutput, -1));
     c.tied_embeddings = false;
   } else {
     m.output_ = m.tok_embd_;  // Llama 3.2 1B/3B: LM head tied to the embeddings
     c.tied_embeddings = true;
   }
   m.layers_.resize(static_cast<size_t>(c.n_layers));
-  for (int i = 0; i < c.n_layers; ++i) {
+  for (int64_t i = 0; i < c.n_layers; ++i) {
     LayerWeights& l = m.layers_[static_cast<size_t>(i)];
-    HERD_ASSIGN_OR_RETURN(l.attn_norm, norm(names.layer(i, "attn_norm")));
-    HERD_ASSIGN_OR_RETURN(l.wq, need(names.layer(i, "wq"), {c.n_heads * hd, D}, "(n_heads*head_dim, d_model)"));
-    HERD_ASSIGN_OR_RETURN(l.wk, need(names.layer(i, "wk"), {c.n_kv_heads * hd, D}, "(n_kv_heads*head_dim, d_model)"));
-    HERD_ASSIGN_OR_RETURN(l.wv, need(names.layer(i, "wv"), {c.n_kv_heads * hd, D}, "(n_kv_heads*head_dim, d_model)"));
-    HERD_ASSIGN_OR_RETURN(l.wo, need(names.layer(i, "wo"), {D, c.n_heads * hd}, "(d_model, n_heads*head_dim)"));
-    HERD_ASSIGN_OR_RETURN(l.ffn_norm, norm(names.layer(i, "ffn_norm")));
-    HERD_ASSIGN_OR_RETURN(l.w_gate, need(names.layer(i, "w_gate"), {c.d_ff, D}, "(d_ff, d_model)"));
-    HERD_ASSIGN_OR_RETURN(l.w_up, need(names.layer(i, "w_up"), {c.d_ff, D}, "(d_ff, d_model)"));
-    HERD_ASSIGN_OR_RETURN(l.w_down, need(names.layer(i, "w_down"), {D, c.d_ff}, "(d_model, d_ff)"));
+    HERD_ASSIGN_OR_RETURN(l.attn_norm, norm(LlamaTensor::kAttnNorm, i));
+    HERD_ASSIGN_OR_RETURN(l.ffn_norm, norm(LlamaTensor::kFfnNorm, i));
+    Status st = Ok{};
+    for_each_layer_matrix(l, [&](LlamaTensor id, TensorView& w) {
+      if (!st.has_value()) return;
+      Result<TensorView> r = need(id, i);
+      if (r.has_value())
+        w = *r;
+      else
+        st = std::move(r.error());
+    });
+    HERD_TRY(std::move(st));
   }
   return std::move(m);
 }

@@ -21,6 +21,7 @@
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
 #include "model/llama_config.h"
+#include "model/llama_tensors.h"
 #include "tensor/tensor_view.h"
 
 namespace herd::formats {
@@ -62,6 +63,17 @@ class LlamaModel {
   const float* output_norm() const { return output_norm_; }  // [d_model]
   const TensorView& output() const { return output_; }      // [vocab_size, d_model] (= tok_embd if tied)
   const std::vector<LayerWeights>& layers() const { return layers_; }
+
+  // The field visitor over every matrix the forward pass multiplies by, in
+  // file order: f(layer, LlamaTensor, TensorView&), layer -1 for the LM head
+  // (output; the embedding table when tied). The embedding lookup table is
+  // not visited (it is read a row at a time, never multiplied).
+  template <class F>
+  void for_each_matmul_weight(F&& f) const {
+    for (size_t il = 0; il < layers_.size(); ++il)
+      for_each_layer_matrix(layers_[il], [&](LlamaTensor t, const TensorView& w) { f(static_cast<int64_t>(il), t, w); });
+    f(int64_t{-1}, LlamaTensor::kOutput, output_);
+  }
 
   // The underlying file (exactly one is non-null), for inspect and tokenizer loading.
   const formats::GgufFile* gguf() const { return gguf_.get(); }

@@ -22,18 +22,6 @@ Result<int64_t> get_dim_or(const formats::GgufFile& f, const std::string& key, i
   return get_dim(f, key);
 }
 
-const char* gguf_role(const char* role) {
-  static const struct {
-    const char* role;
-    const char* gguf;
-  } kMap[] = {{"attn_norm", "attn_norm"}, {"wq", "attn_q"},        {"wk", "attn_k"},
-              {"wv", "attn_v"},           {"wo", "attn_output"},   {"ffn_norm", "ffn_norm"},
-              {"w_gate", "ffn_gate"},     {"w_up", "ffn_up"},      {"w_down", "ffn_down"}};
-  for (const auto& m : kMap)
-    if (std::string(m.role) == role) return m.gguf;
-  return role;
-}
-
 }  // namespace
 
 Result<LlamaModel> load_gguf_model(const std::string& path) {
@@ -70,15 +58,16 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   if (f.find("llama.rope.freq_base")) {
     HERD_ASSIGN_OR_RETURN(c.rope_theta, f.get_float("llama.rope.freq_base"));
   }
-  const formats::GgufTensor* embd = f.find_tensor("token_embd.weight");
+  const std::string embd_name = gguf_tensor_name(LlamaTensor::kTokEmbd, -1);
+  const formats::GgufTensor* embd = f.find_tensor(embd_name);
   if (!embd || embd->shape.size() != 2)
-    return err(ErrorCode::kNotFound, "tensor 'token_embd.weight' is missing or not 2-D");
+    return err(ErrorCode::kNotFound, "tensor '%s' is missing or not 2-D", embd_name.c_str());
   c.vocab_size = embd->shape[0];
   if (f.find("llama.vocab_size")) {
     HERD_ASSIGN_OR_RETURN(int64_t v, get_dim(f, "llama.vocab_size"));
     if (v != c.vocab_size)
-      return err(ErrorCode::kCorrupt, "llama.vocab_size is %lld but token_embd.weight has %lld rows",
-                 static_cast<long long>(v), static_cast<long long>(c.vocab_size));
+      return err(ErrorCode::kCorrupt, "llama.vocab_size is %lld but %s has %lld rows",
+                 static_cast<long long>(v), embd_name.c_str(), static_cast<long long>(c.vocab_size));
   }
   if (f.find("tokenizer.ggml.bos_token_id")) {
     HERD_ASSIGN_OR_RETURN(uint64_t bos, f.get_uint("tokenizer.ggml.bos_token_id"));
@@ -106,14 +95,7 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
     if (!t) return std::optional<TensorView>();
     return std::optional<TensorView>(t->view());
   };
-  ModelBuilder::Names names;
-  names.tok_embd = "token_embd.weight";
-  names.output_norm = "output_norm.weight";
-  names.output = "output.weight";
-  names.layer = [](int i, const char* role) {
-    return "blk." + std::to_string(i) + "." + gguf_role(role) + ".weight";
-  };
-  return ModelBuilder::build(std::move(m), lookup, names);
+  return ModelBuilder::build(std::move(m), lookup, gguf_tensor_name);
 }
 
 }  // namespace herd::model

@@ -9,24 +9,6 @@
 #include "model/model_builder.h"
 
 namespace herd::model {
-namespace {
-
-const char* hf_role(const char* role) {
-  static const struct {
-    const char* role;
-    const char* hf;
-  } kMap[] = {{"attn_norm", "input_layernorm"},      {"wq", "self_attn.q_proj"},
-              {"wk", "self_attn.k_proj"},            {"wv", "self_attn.v_proj"},
-              {"wo", "self_attn.o_proj"},            {"ffn_norm", "post_attention_layernorm"},
-              {"w_gate", "mlp.gate_proj"},           {"w_up", "mlp.up_proj"},
-              {"w_down", "mlp.down_proj"}};
-  for (const auto& m : kMap)
-    if (std::string(m.role) == role) return m.hf;
-  return role;
-}
-
-}  // namespace
-
 Result<LlamaModel> load_hf_model(const std::string& dir) {
   HERD_ASSIGN_OR_RETURN(std::string cfg_text, read_text_file(dir + "/config.json", 16u << 20));
   Result<formats::HfLlamaConfig> hc = formats::parse_hf_config(cfg_text);
@@ -72,16 +54,10 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
                  name.c_str(), t->dtype_name.c_str());
     return v;
   };
-  ModelBuilder::Names names;
-  names.tok_embd = "model.embed_tokens.weight";
-  names.output_norm = "model.norm.weight";
-  names.output = "lm_head.weight";
-  names.layer = [](int i, const char* role) {
-    return "model.layers." + std::to_string(i) + "." + hf_role(role) + ".weight";
-  };
-  Result<LlamaModel> r = ModelBuilder::build(std::move(m), lookup, names);
+  Result<LlamaModel> r = ModelBuilder::build(std::move(m), lookup, hf_tensor_name);
   if (r.has_value() && hc->tie_word_embeddings != r->config().tied_embeddings && !hc->tie_word_embeddings)
-    return err(ErrorCode::kNotFound, "config.json says tie_word_embeddings false but lm_head.weight is missing");
+    return err(ErrorCode::kNotFound, "config.json says tie_word_embeddings false but %s is missing",
+               hf_tensor_name(LlamaTensor::kOutput, -1).c_str());
   return r;
 }
 

@@ -21,6 +21,7 @@
 #include "formats/hf_config.h"
 #include "formats/safetensors_writer.h"
 #include "model/llama_config.h"
+#include "model/llama_tensors.h"
 #include "tensor/quant.h"
 #include "tokenizer/embedded_vocab.h"
 #include "tokenizer/vocab.h"
@@ -153,31 +154,35 @@ void fill_row(const Spec& spec, const ModelShape& sh, uint64_t seed, int64_t met
   for (int64_t j = 0; j < cols; ++j) dst[j] = scale * approx_normal(rng.at(base + j));
 }
 
+// Names and shapes from the one tensor table (model/llama_tensors.h); the
+// init scale and llama-quantize's dtype choice per tensor are make-model's.
 std::vector<Spec> tensor_specs(const ModelShape& s, const FileType& ft) {
   std::vector<Spec> out;
-  const int64_t D = s.d_model, hd = s.head_dim;
+  const LlamaDims dims{s.d_model, s.n_heads, s.n_kv_heads, s.head_dim, s.d_ff, kVocab};
   const bool quant = dtype_info(ft.base).quantized;
   // llama.cpp: the LM head (or the tied embedding serving as it) becomes Q6_K
   // in quantized files unless the base type is Q8_0.
   const DType head_type = quant && ft.base != DType::kQ8_0 ? DType::kQ6_K : ft.base;
-  out.push_back({"token_embd.weight", "model.embed_tokens.weight", {kVocab, D}, Role::kEmbd,
-                 s.tied ? head_type : ft.base});
-  for (int64_t i = 0; i < s.n_layers; ++i) {
-    const std::string b = "blk." + std::to_string(i) + ".";
-    const std::string h = "model.layers." + std::to_string(i) + ".";
-    const DType more = ft.k_m && use_more_bits(i, s.n_layers) ? DType::kQ6_K : ft.base;
-    out.push_back({b + "attn_norm.weight", h + "input_layernorm.weight", {D}, Role::kNorm, DType::kF32});
-    out.push_back({b + "attn_q.weight", h + "self_attn.q_proj.weight", {s.n_heads * hd, D}, Role::kQ, ft.base, s.n_heads});
-    out.push_back({b + "attn_k.weight", h + "self_attn.k_proj.weight", {s.n_kv_heads * hd, D}, Role::kK, ft.base, s.n_kv_heads});
-    out.push_back({b + "attn_v.weight", h + "self_attn.v_proj.weight", {s.n_kv_heads * hd, D}, Role::kProj, more});
-    out.push_back({b + "attn_output.weight", h + "self_attn.o_proj.weight", {D, s.n_heads * hd}, Role::kProjOut, ft.base});
-    out.push_back({b + "ffn_norm.weight", h + "post_attention_layernorm.weight", {D}, Role::kNorm, DType::kF32});
-    out.push_back({b + "ffn_gate.weight", h + "mlp.gate_proj.weight", {s.d_ff, D}, Role::kProj, ft.base});
-    out.push_back({b + "ffn_up.weight", h + "mlp.up_proj.weight", {s.d_ff, D}, Role::kProj, ft.base});
-    out.push_back({b + "ffn_down.weight", h + "mlp.down_proj.weight", {D, s.d_ff}, Role::kProjOut, more});
-  }
-  out.push_back({"output_norm.weight", "model.norm.weight", {D}, Role::kNorm, DType::kF32});
-  if (!s.tied) out.push_back({"output.weight", "lm_head.weight", {kVocab, D}, Role::kOutput, head_type});
+  for_each_file_tensor(s.n_layers, [&](LlamaTensor t, int64_t il) {
+    if (t == LlamaTensor::kOutput && s.tied) return;
+    const DType more = ft.k_m && use_more_bits(il, s.n_layers) ? DType::kQ6_K : ft.base;
+    Spec sp{gguf_tensor_name(t, il), hf_tensor_name(t, il), llama_tensor_shape(t, dims), Role::kProj, ft.base};
+    switch (t) {
+      case LlamaTensor::kTokEmbd: sp.role = Role::kEmbd; sp.gguf_dtype = s.tied ? head_type : ft.base; break;
+      case LlamaTensor::kAttnNorm:
+      case LlamaTensor::kFfnNorm:
+      case LlamaTensor::kOutputNorm: sp.role = Role::kNorm; sp.gguf_dtype = DType::kF32; break;
+      case LlamaTensor::kWq: sp.role = Role::kQ; sp.n_heads_for_perm = s.n_heads; break;
+      case LlamaTensor::kWk: sp.role = Role::kK; sp.n_heads_for_perm = s.n_kv_heads; break;
+      case LlamaTensor::kWv: sp.gguf_dtype = more; break;
+      case LlamaTensor::kWo: sp.role = Role::kProjOut; break;
+      case LlamaTensor::kWGate:
+      case LlamaTensor::kWUp: break;
+      case LlamaTensor::kWDown: sp.role = Role::kProjOut; sp.gguf_dtype = more; break;
+      case LlamaTensor::kOutput: sp.role = Role::kOutput; sp.gguf_dtype = head_type; break;
+    }
+    out.push_back(std::move(sp));
+  });
   return out;
 }
 

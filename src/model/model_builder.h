@@ -16,13 +16,11 @@ struct ModelBuilder {
   // Looks a tensor up by its file name; nullopt when absent. `file_name` is
   // how errors name it (GGUF or HF spelling).
   using Lookup = std::function<Result<std::optional<TensorView>>(const std::string& file_name)>;
-  // Spellings of each role for one format.
-  struct Names {
-    std::string tok_embd, output_norm, output;
-    std::function<std::string(int layer, const char* role)> layer;  // role: attn_norm, wq, ...
-  };
+  // The format's spelling of a tensor (gguf_tensor_name or hf_tensor_name,
+  // model/llama_tensors.h).
+  using NameFn = std::string (*)(LlamaTensor, int64_t layer);
 
-  static Result<LlamaModel> build(LlamaModel&& m, const Lookup& lookup, const Names& names);
+  static Result<LlamaModel> build(LlamaModel&& m, const Lookup& lookup, const NameFn& name);
 
   static std::unique_ptr<formats::GgufFile>& gguf(LlamaModel& m) { return m.gguf_; }
   static std::unique_ptr<formats::HfCheckpoint>& hf(LlamaModel& m) { return m.hf_; }

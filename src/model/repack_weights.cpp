@@ -66,8 +66,7 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
     owned_packed_.push_back(std::move(buf));
     ++n;
   };
-  for (LayerWeights& l : layers_)
-    for (TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) repack(t);
+  for (LayerWeights& l : layers_) for_each_layer_matrix(l, [&](LlamaTensor, TensorView& w) { repack(&w); });
   const bool tied = output_.data == tok_embd_.data;
   repack(&output_);
   if (tied) tok_embd_ = output_;
