@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -242,6 +243,12 @@ class GgufFile {
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t, std::less<>> tensor_index_;  // name -> index in tensors_
 };
+
+// ggml's type id of a DType (GGUF tensor_info.type), nullopt for a type GGUF
+// cannot hold (F8_E4M3 with row scales); and back, nullopt for an id herd
+// does not read.
+std::optional<uint32_t> ggml_type_id(DType t);
+std::optional<DType> dtype_from_ggml(uint32_t ggml_type);
 
 // The ggml name of a ggml type id ("q2_K", "iq4_xs", ...) for error messages,
 // or nullptr for ids ggml never assigned or retired.

@@ -50,7 +50,8 @@ std::string supported_dtype_list() {
   const DTypeInfo* all = all_dtypes(&n);
   std::string out;
   for (int i = 0; i < n; ++i) {
-    if (i) out += ", ";
+    if (!ggml_type_id(all[i].dtype)) continue;
+    if (!out.empty()) out += ", ";
     out += all[i].name;
   }
   return out;
@@ -383,7 +384,8 @@ class GgufParser {
       at = pos_;
       uint32_t type_id;
       HERD_TRY(read_u32("type", &type_id));
-      if (!is_known_dtype(type_id)) {
+      const std::optional<DType> dtype = dtype_from_ggml(type_id);
+      if (!dtype) {
         const char* ggml_name = ggml_type_name(type_id);
         if (ggml_name) {
           return fail(ErrorCode::kUnsupported, at,
@@ -393,7 +395,7 @@ class GgufParser {
         return fail(ErrorCode::kCorrupt, at, "type id %u (0x%08x) is not a ggml type", type_id,
                     type_id);
       }
-      t.dtype = static_cast<DType>(type_id);
+      t.dtype = *dtype;
       const DTypeInfo& info = dtype_info(t.dtype);
       if (ne[0] % static_cast<uint64_t>(info.block_elems) != 0) {
         return fail(ErrorCode::kCorrupt, at,

@@ -54,6 +54,31 @@ size_t gguf_scalar_size(GgufType t) {
   return 0;
 }
 
+namespace {
+
+// ggml's ids (ggml.h enum ggml_type) of the DTypes it has.
+constexpr struct {
+  DType dtype;
+  uint32_t ggml;
+} kGgmlIds[] = {
+    {DType::kF32, 0},   {DType::kF16, 1},   {DType::kQ4_0, 2},  {DType::kQ4_1, 3},  {DType::kQ5_0, 6},  {DType::kQ5_1, 7},
+    {DType::kQ8_0, 8},  {DType::kQ4_K, 12}, {DType::kQ5_K, 13}, {DType::kQ6_K, 14}, {DType::kBF16, 30},
+};
+
+}  // namespace
+
+std::optional<uint32_t> ggml_type_id(DType t) {
+  for (const auto& m : kGgmlIds)
+    if (m.dtype == t) return m.ggml;
+  return std::nullopt;
+}
+
+std::optional<DType> dtype_from_ggml(uint32_t ggml_type) {
+  for (const auto& m : kGgmlIds)
+    if (m.ggml == ggml_type) return m.dtype;
+  return std::nullopt;
+}
+
 const char* ggml_type_name(uint32_t ggml_type) {
   // ggml's type ids (ggml.h); nullptr marks ids that were never assigned or were retired.
   static const char* const kNames[] = {

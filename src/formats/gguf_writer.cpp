@@ -56,9 +56,8 @@ Status GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t
     return err(ErrorCode::kInvalidArgument, "tensor '%s': shape %s has %zu dims, expected 1..%d",
                name.c_str(), shape_string(shape).c_str(), shape.size(), kGgufMaxDims);
   }
-  if (!is_known_dtype(static_cast<uint32_t>(dtype))) {
-    return err(ErrorCode::kInvalidArgument, "tensor '%s': unknown dtype %u", name.c_str(),
-               static_cast<unsigned>(dtype));
+  if (!ggml_type_id(dtype)) {
+    return err(ErrorCode::kInvalidArgument, "tensor '%s': GGUF has no type for %s", name.c_str(), dtype_name(dtype));
   }
   const DTypeInfo& info = dtype_info(dtype);
   for (int64_t d : shape) {
@@ -138,7 +137,7 @@ Result<std::string> GgufWriter::layout() {
     h += t.name;
     put_u32(&h, static_cast<uint32_t>(t.shape.size()));
     for (size_t d = t.shape.size(); d-- > 0;) put_u64(&h, static_cast<uint64_t>(t.shape[d]));
-    put_u32(&h, static_cast<uint32_t>(t.dtype));
+    put_u32(&h, *ggml_type_id(t.dtype));
     put_u64(&h, t.offset);
     if (!checked_add(offset, t.nbytes, &offset) || !checked_align_up(offset, alignment_, &offset)) {
       return err(ErrorCode::kOutOfRange, "tensor data size overflows at tensor '%s'",

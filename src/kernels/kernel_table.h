@@ -34,7 +34,7 @@ using DotF32Fn = float (*)(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] (attention value accumulation).
 using AxpyF32Fn = void (*)(float a, const float* x, float* y, int64_t n);
 
-constexpr int kMaxDTypeId = 31;  // DType values are ggml ids < 32
+constexpr int kMaxDTypeId = kDTypeCount;  // DType is dense (tensor/dtype.h): tables index by it
 
 // Where the key and value rows of one KV head live: row j at
 // k + j * k_stride bytes (contiguous cache), or, paged (blocks set), in block

@@ -58,11 +58,15 @@ std::vector<float> normals(uint64_t seed, uint64_t stream, int64_t n, float scal
   return v;
 }
 
+// Every dtype the kernels handle: all but the row-scaled F8_E4M3, which has
+// a place in DType and TensorView::row_scale but no kernels yet (its matmul
+// comes with FP8 support, issue 22).
 std::vector<DType> every_dtype() {
   int n = 0;
   const DTypeInfo* all = all_dtypes(&n);
   std::vector<DType> out;
-  for (int i = 0; i < n; ++i) out.push_back(all[i].dtype);
+  for (int i = 0; i < n; ++i)
+    if (!all[i].row_scaled) out.push_back(all[i].dtype);
   return out;
 }
 

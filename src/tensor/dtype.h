@@ -1,7 +1,9 @@
 // DType: the element and block formats herd stores tensors in.
 //
-// The values are ggml's type ids (GGUF tensor_info.type), so a GGUF type maps
-// to a DType by value after is_known_dtype() says the id is one herd handles.
+// herd's own dense numbering (0 .. kDTypeCount - 1, so kernel tables are
+// arrays indexed by it); ggml's type ids (GGUF tensor_info.type) are mapped
+// to and from it inside formats/gguf only (formats::dtype_from_ggml). Types
+// without a ggml id (F8_E4M3) live here like any other.
 // Block formats quantize runs of `block_elems` consecutive elements of a row
 // (the last, contiguous dimension) into `block_bytes` bytes; a row of n
 // elements takes n / block_elems * block_bytes bytes and n must be a multiple
@@ -14,19 +16,25 @@
 
 namespace herd {
 
-enum class DType : uint32_t {
-  kF32 = 0,
-  kF16 = 1,
-  kQ4_0 = 2,
-  kQ4_1 = 3,
-  kQ5_0 = 6,
-  kQ5_1 = 7,
-  kQ8_0 = 8,
-  kQ4_K = 12,
-  kQ5_K = 13,
-  kQ6_K = 14,
-  kBF16 = 30,
+enum class DType : uint8_t {
+  kF32,
+  kF16,
+  kBF16,
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ5_1,
+  kQ8_0,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
+  // FP8 e4m3 (1 sign, 4 exponent bits of bias 7, 3 mantissa bits; no
+  // infinities, max 448) with one f32 scale per row held beside the data
+  // (TensorView::row_scale): Meta's "fp8_mixed" 405B feed-forward weights
+  // (spec §7.1). A row's values are e4m3(b) * scale[row]. No kernels yet.
+  kF8_E4M3,
 };
+constexpr int kDTypeCount = static_cast<int>(DType::kF8_E4M3) + 1;
 
 struct DTypeInfo {
   DType dtype;
@@ -34,15 +42,14 @@ struct DTypeInfo {
   int64_t block_elems;    // elements per block (1 for plain types)
   int64_t block_bytes;    // bytes per block
   bool quantized;
+  bool row_scaled;        // each row carries an f32 scale outside the blocks (F8_E4M3)
 };
 
-// Every DType herd supports, in enum order.
+// Every DType herd knows, in enum order (kDTypeCount entries).
 const DTypeInfo* all_dtypes(int* count);
 const DTypeInfo& dtype_info(DType t);
 inline const char* dtype_name(DType t) { return dtype_info(t).name; }
 
-// True when `ggml_type` is one herd reads; unknown ids are rejected by parsers.
-bool is_known_dtype(uint32_t ggml_type);
 // Parses "q4_0", "Q4_K", "bf16", ... (case-insensitive).
 std::optional<DType> parse_dtype(std::string_view name);
 

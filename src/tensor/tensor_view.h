@@ -22,6 +22,9 @@ struct TensorView {
   std::vector<int64_t> shape;  // outermost first
   const uint8_t* data = nullptr;
   int interleave = 1;  // 1: the file's row layout; 8: repack_r8.h's layout
+  // [rows] f32 scales of a row-scaled dtype (dtype_info(dtype).row_scaled:
+  // F8_E4M3); null otherwise.
+  const float* row_scale = nullptr;
 
   int64_t numel() const {
     int64_t n = 1;
