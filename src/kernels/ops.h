@@ -26,6 +26,20 @@ namespace herd::kernels {
 // and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
 
+// The transposed product: out[T, K] = dy[T, N] . W[N, K] (the input gradient
+// of a linear layer through a frozen weight), for every stored dtype in the
+// file layout or repacked to r8 (not yet row-scaled F8). W's values are its
+// exact f32 dequantization; each out[t, k] is an f32 reduction over
+// n = 0..N-1 in order (kernels/matmul_t.cpp), identical for any thread count
+// and T, within gamma_N * sum_n |dy[t,n] W[n,k]| of the exact sum
+// (u = 2^-24, gamma_N = N u / (1 - N u)).
+void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorView& w, float* out);
+
+// matmul_t's scalar reference: the exact sum in double of the reference
+// dequantization (tensor/quant.h), and, when abs_sum is set, sum |dy W| per
+// element (the scale of the rounding bound). out, abs_sum: [T, K].
+void matmul_t_ref(const float* dy, int64_t T, const TensorView& w, double* out, double* abs_sum);
+
 // Which of matmul's paths (above) a weight takes with a kernel table: the one
 // place that decides it, read by matmul_shared_input and reported by `herd run`
 // (--taps-out DIR/run.json) so that tests learn the arithmetic from herd

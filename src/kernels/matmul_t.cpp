@@ -1,0 +1,96 @@
+// The transposed product of a stored weight, dX = dY . W (backward through a
+// frozen linear layer; kernels/ops.h matmul_t), and its scalar reference.
+//
+// W [N, K] is read in its stored dtype and layout: a column chunk of 8 rows
+// at a time is converted to f32 (the table's row_to_f32; an r8-repacked row
+// is first unpacked to the file layout, tensor/repack_r8.h), then each token
+// adds dy[t, n] * W[n, chunk] to its output chunk with the table's axpy. The
+// work is split by column chunks of kColChunk elements (a multiple of every
+// block size and r8 unit), tokens in tiles of kTokenTile so a tile's output
+// chunk stays in L1 while the weight chunk is converted once per tile.
+// Every out[t, k] is the same f32 reduction over n = 0..N-1 in order,
+// whatever the thread count, T or layout.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "base/check.h"
+#include "kernels/ops.h"
+#include "tensor/quant.h"
+#include "tensor/repack_r8.h"
+
+namespace herd::kernels {
+namespace {
+
+constexpr int64_t kColChunk = 256;   // elements: Q*_K super-blocks are 256
+constexpr int64_t kRowBlock = 8;     // weight rows converted at once (one r8 group)
+constexpr int64_t kTokenTile = 32;   // 32 x 256 floats of output: 32 KB
+
+// Row n of w, columns [k0, k0 + kc), in the file's byte layout: a pointer
+// into w (interleave 1) or unpacked into buf (r8).
+const uint8_t* file_row_chunk(const TensorView& w, int64_t n, int64_t k0, int64_t kc, uint8_t* buf) {
+  if (w.interleave == 1) return w.row(n) + row_bytes(w.dtype, k0);
+  const int64_t K = w.cols();
+  const uint8_t* group = w.data + n / 8 * r8_group_bytes(w.dtype, K) + r8_group_bytes(w.dtype, k0);
+  unpack_row_r8(w.dtype, group, kc, static_cast<int>(n % 8), buf);
+  return buf;
+}
+
+}  // namespace
+
+void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorView& w, float* out) {
+  const int64_t N = w.rows(), K = w.cols();
+  const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
+  const AxpyF32Fn axpy = ctx.table->axpy_f32;
+  HERD_CHECK(to_f32 != nullptr && w.row_scale == nullptr, "matmul_t: no transposed product for %s",
+             dtype_name(w.dtype));
+  HERD_CHECK(w.interleave == 1 || N % 8 == 0, "matmul_t: r8 weight with %lld rows", static_cast<long long>(N));
+  const int64_t n_chunks = (K + kColChunk - 1) / kColChunk;
+  ctx.pool->parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
+    float wbuf[kRowBlock * kColChunk];
+    uint8_t raw[kColChunk * 4];  // one row chunk in the file layout: at most 4 bytes an element (F32)
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t k0 = c * kColChunk, kc = std::min(kColChunk, K - k0);
+      for (int64_t t0 = 0; t0 < T; t0 += kTokenTile) {
+        const int64_t tn = std::min(kTokenTile, T - t0);
+        for (int64_t t = t0; t < t0 + tn; ++t) std::fill(out + t * K + k0, out + t * K + k0 + kc, 0.0f);
+        for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
+          const int64_t rn = std::min(kRowBlock, N - n0);
+          for (int64_t r = 0; r < rn; ++r) to_f32(file_row_chunk(w, n0 + r, k0, kc, raw), wbuf + r * kColChunk, kc);
+          for (int64_t t = t0; t < t0 + tn; ++t) {
+            const float* g = dy + t * N + n0;
+            float* o = out + t * K + k0;
+            for (int64_t r = 0; r < rn; ++r) axpy(g[r], wbuf + r * kColChunk, o, kc);
+          }
+        }
+      }
+    }
+  });
+}
+
+void matmul_t_ref(const float* dy, int64_t T, const TensorView& w, double* out, double* abs_sum) {
+  const int64_t N = w.rows(), K = w.cols();
+  std::vector<float> row(static_cast<size_t>(K));
+  std::vector<uint8_t> raw(static_cast<size_t>(row_bytes(w.dtype, K)));
+  std::fill(out, out + T * K, 0.0);
+  if (abs_sum) std::fill(abs_sum, abs_sum + T * K, 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    const uint8_t* src = w.row(0);  // replaced below for r8
+    if (w.interleave == 1) {
+      src = w.row(n);
+    } else {
+      unpack_row_r8(w.dtype, w.data + n / 8 * r8_group_bytes(w.dtype, K), K, static_cast<int>(n % 8), raw.data());
+      src = raw.data();
+    }
+    dequantize_row_ref(w.dtype, src, row.data(), K);
+    for (int64_t t = 0; t < T; ++t) {
+      const double g = dy[t * N + n];
+      for (int64_t k = 0; k < K; ++k) {
+        out[t * K + k] += g * row[static_cast<size_t>(k)];
+        if (abs_sum) abs_sum[t * K + k] += std::fabs(g * row[static_cast<size_t>(k)]);
+      }
+    }
+  }
+}
+
+}  // namespace herd::kernels
