@@ -155,7 +155,7 @@ std::string model_type(const model::LlamaModel& m, uint64_t params) {
     std::snprintf(size, sizeof size, "%.0fB", p / 1e9);
   else
     std::snprintf(size, sizeof size, "%.0fM", p / 1e6);
-  std::string t = m.layers().empty() ? "?" : dtype_name(m.layers()[0].w_gate.dtype);
+  std::string t = m.layers().empty() ? "?" : dtype_name(m.layers()[0].w_gate.w.dtype);
   for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return std::string("llama ") + size + " " + t;
 }

@@ -29,6 +29,7 @@ Activations::Activations(const LlamaModel& model, const kernels::KernelTable& ta
   const auto F = static_cast<size_t>(ffn_rows(max_tokens));
   gate.resize(F * c.d_ff);
   up.resize(F * c.d_ff);
+  lora.resize(B * static_cast<size_t>(model.max_lora_rank()));
   tiles.resize(B + 1);
   const int64_t group = c.n_heads / c.n_kv_heads;  // attention_rows scores a GQA group at once
   scores.assign(static_cast<size_t>(n_workers),
@@ -60,7 +61,7 @@ void Activations::save_layer_input(int64_t il, int64_t T) {
 
 uint64_t Activations::bytes() const {
   uint64_t n = (x.size() + xn.size() + q.size() + k.size() + v.size() + attn.size() + proj.size() + gate.size() +
-                up.size()) * sizeof(float);
+                up.size() + lora.size()) * sizeof(float);
   n += xq_.size() * sizeof(kernels::BlockQ8) + xb_.size() * sizeof(uint16_t);
   for (const auto& s : scores) n += s.size() * sizeof(float);
   for (const auto& l : layer_inputs_) n += l.size() * sizeof(float);

@@ -55,6 +55,7 @@ class Activations {
 
   // [T, *] buffers; gate and up hold one feed-forward chunk (model/feed_forward.h).
   std::vector<float> x, xn, q, k, v, attn, proj, gate, up;
+  std::vector<float> lora;                      // [max_tokens, model's largest adapter rank] (model/linear.h)
   std::vector<int64_t> tiles;                   // [max_tokens + 1] attention tiles
   std::vector<std::vector<float>> scores;       // [workers][attention_scratch_floats(group, max_keys, hd)]
   std::vector<float*> score_ptrs;

@@ -6,13 +6,17 @@
 namespace herd::model {
 
 void feed_forward(const kernels::ExecContext& exec, const LayerWeights& L, const float* xn, int64_t T, int64_t d_model,
-                  int64_t d_ff, float* gate, float* up, float* out) {
+                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch) {
   for (int64_t t0 = 0; t0 < T; t0 += kFfnChunkTokens) {
     const int64_t n = std::min(kFfnChunkTokens, T - t0);
+    const float* x = xn + t0 * d_model;
     // One activation quantization for the two projections of the same input.
-    kernels::matmul_shared_input(exec, xn + t0 * d_model, n, {{&L.w_gate, gate}, {&L.w_up, up}});
+    kernels::matmul_shared_input(exec, x, n, {{&L.w_gate.w, gate}, {&L.w_up.w, up}});
+    lora_forward_add(exec, L.w_gate, x, n, gate, lora_scratch);
+    lora_forward_add(exec, L.w_up, x, n, up, lora_scratch);
     kernels::silu_mul(exec, gate, up, n * d_ff);
-    kernels::matmul(exec, gate, n, L.w_down, out + t0 * d_model);
+    kernels::matmul(exec, gate, n, L.w_down.w, out + t0 * d_model);
+    lora_forward_add(exec, L.w_down, gate, n, out + t0 * d_model, lora_scratch);
   }
 }
 

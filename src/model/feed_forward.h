@@ -25,8 +25,9 @@ constexpr int64_t kFfnChunkTokens = 128;
 inline int64_t ffn_rows(int64_t max_tokens) { return std::min(max_tokens, kFfnChunkTokens); }
 
 // out[T, d_model] = the sublayer of xn[T, d_model]; gate and up are scratch of
-// ffn_rows(T) x d_ff floats each.
+// ffn_rows(T) x d_ff floats each; lora_scratch: ffn_rows(T) x the largest
+// adapter rank (model/linear.h; unused without adapters).
 void feed_forward(const kernels::ExecContext& exec, const LayerWeights& L, const float* xn, int64_t T, int64_t d_model,
-                  int64_t d_ff, float* gate, float* up, float* out);
+                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch);
 
 }  // namespace herd::model

@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/half.h"
@@ -33,6 +34,35 @@ uint64_t LlamaModel::weight_bytes() const {
   for_each_matmul_weight([&](int64_t, LlamaTensor, const TensorView& w) { total += static_cast<uint64_t>(w.nbytes()); });
   total += static_cast<uint64_t>(config_.d_model) * 4 * (2 * layers_.size() + 1);
   return total;
+}
+
+Status LlamaModel::attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& a) {
+  if (layer < 0 || layer >= static_cast<int64_t>(layers_.size()))
+    return err(ErrorCode::kInvalidArgument, "LoRA adapter for layer %lld of a %zu-layer model",
+               static_cast<long long>(layer), layers_.size());
+  if (a.rank < 1 || a.a == nullptr || a.b == nullptr)
+    return err(ErrorCode::kInvalidArgument, "LoRA adapter with rank %lld or no A/B matrix", static_cast<long long>(a.rank));
+  bool found = false;
+  for_each_layer_linear(layers_[static_cast<size_t>(layer)], [&](LlamaTensor id, Linear& l) {
+    if (id != t) return;
+    l.adapters.push_back(a);
+    found = true;
+  });
+  if (!found)
+    return err(ErrorCode::kInvalidArgument, "LoRA adapters go on wq, wk, wv, wo, w_gate, w_up or w_down, not %s",
+               llama_tensor_info(t).field);
+  return Ok{};
+}
+
+void LlamaModel::clear_lora() {
+  for (LayerWeights& l : layers_) for_each_layer_linear(l, [](LlamaTensor, Linear& lin) { lin.adapters.clear(); });
+}
+
+int64_t LlamaModel::max_lora_rank() const {
+  int64_t r = 0;
+  for (const LayerWeights& l : layers_)
+    for_each_layer_linear(l, [&](LlamaTensor, const Linear& lin) { r = std::max(r, lin.max_rank()); });
+  return r;
 }
 
 namespace {

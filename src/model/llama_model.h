@@ -20,6 +20,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
+#include "model/linear.h"
 #include "model/llama_config.h"
 #include "model/llama_tensors.h"
 #include "tensor/tensor_view.h"
@@ -33,14 +34,14 @@ namespace herd::model {
 
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [d_model]
-  TensorView wq;                     // [n_heads * head_dim, d_model]
-  TensorView wk;                     // [n_kv_heads * head_dim, d_model]
-  TensorView wv;                     // [n_kv_heads * head_dim, d_model]
-  TensorView wo;                     // [d_model, n_heads * head_dim]
+  Linear wq;                         // [n_heads * head_dim, d_model]
+  Linear wk;                         // [n_kv_heads * head_dim, d_model]
+  Linear wv;                         // [n_kv_heads * head_dim, d_model]
+  Linear wo;                         // [d_model, n_heads * head_dim]
   const float* ffn_norm = nullptr;   // [d_model]
-  TensorView w_gate;                 // [d_ff, d_model]  (Meta w1, GGUF ffn_gate)
-  TensorView w_up;                   // [d_ff, d_model]  (Meta w3, GGUF ffn_up)
-  TensorView w_down;                 // [d_model, d_ff]  (Meta w2, GGUF ffn_down)
+  Linear w_gate;                     // [d_ff, d_model]  (Meta w1, GGUF ffn_gate)
+  Linear w_up;                       // [d_ff, d_model]  (Meta w3, GGUF ffn_up)
+  Linear w_down;                     // [d_model, d_ff]  (Meta w2, GGUF ffn_down)
 };
 
 enum class ModelFormat { kGguf, kHf };
@@ -74,6 +75,14 @@ class LlamaModel {
       for_each_layer_matrix(layers_[il], [&](LlamaTensor t, const TensorView& w) { f(static_cast<int64_t>(il), t, w); });
     f(int64_t{-1}, LlamaTensor::kOutput, output_);
   }
+
+  // Low-rank adapters (model/linear.h) on layer `layer`'s matrix t (wq .. w_down):
+  // the forward pass adds their terms from the next Activations made on.
+  // The adapter's memory stays the caller's. Errors: not a layer matrix,
+  // layer out of range, rank < 1 or a null matrix.
+  Status attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& a);
+  void clear_lora();
+  int64_t max_lora_rank() const;
 
   // The underlying file (exactly one is non-null), for inspect and tokenizer loading.
   const formats::GgufFile* gguf() const { return gguf_.get(); }

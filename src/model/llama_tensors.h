@@ -69,10 +69,11 @@ void for_each_file_tensor(int64_t n_layers, F&& f) {
   }
 }
 
-// The field visitor: f(LlamaTensor, TensorView&) over a layer's seven matrices
-// in file order.
+// The field visitors over a layer's seven matrices in file order:
+// f(LlamaTensor, Linear&) (weights and adapters), and f(LlamaTensor,
+// TensorView&) (the stored weights only).
 template <class L, class F>
-void for_each_layer_matrix(L& layer, F&& f) {
+void for_each_layer_linear(L& layer, F&& f) {
   f(LlamaTensor::kWq, layer.wq);
   f(LlamaTensor::kWk, layer.wk);
   f(LlamaTensor::kWv, layer.wv);
@@ -80,6 +81,10 @@ void for_each_layer_matrix(L& layer, F&& f) {
   f(LlamaTensor::kWGate, layer.w_gate);
   f(LlamaTensor::kWUp, layer.w_up);
   f(LlamaTensor::kWDown, layer.w_down);
+}
+template <class L, class F>
+void for_each_layer_matrix(L& layer, F&& f) {
+  for_each_layer_linear(layer, [&](LlamaTensor t, auto& lin) { f(t, lin.w); });
 }
 
 }  // namespace herd::model

@@ -1,0 +1,78 @@
+// Linear layers with low-rank adapters (model/linear.h).
+#include "model/linear.h"
+
+#include <algorithm>
+
+#include "kernels/ops.h"
+
+namespace herd::model {
+namespace {
+
+TensorView f32_view(const float* p, int64_t rows, int64_t cols) {
+  TensorView v;
+  v.dtype = DType::kF32;
+  v.shape = {rows, cols};
+  v.data = reinterpret_cast<const uint8_t*>(p);
+  return v;
+}
+
+// c[M, P] += s * a^T . b for a [T, M], b [T, P]: rows of c split over the
+// pool; each element a fixed-order f32 sum over t.
+void add_scaled_at_b(const kernels::ExecContext& exec, float s, const float* a, int64_t M, const float* b, int64_t P,
+                     int64_t T, float* c) {
+  exec.pool->parallel_for(M, [&](int64_t m0, int64_t m1, int) {
+    for (int64_t m = m0; m < m1; ++m) {
+      float* row = c + m * P;
+      for (int64_t t = 0; t < T; ++t) exec.table->axpy_f32(s * a[t * M + m], b + t * P, row, P);
+    }
+  });
+}
+
+}  // namespace
+
+void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const float* x, int64_t T, float* out,
+                      float* scratch) {
+  const int64_t N = l.w.rows(), K = l.w.cols();
+  for (const LoraAdapter& ad : l.adapters) {
+    const int64_t r = ad.rank;
+    float* h = scratch;  // [T, r] = s * x . A^T
+    kernels::matmul(exec, x, T, f32_view(ad.a, r, K), h);
+    for (int64_t i = 0; i < T * r; ++i) h[i] *= ad.scale;
+    // out[t, n] += h_t . B_n, output columns split over the pool.
+    exec.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t t = 0; t < T; ++t) out[t * N + n] += exec.table->dot_f32(h + t * r, ad.b + n * r, r);
+    }, 64);
+  }
+}
+
+void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, const float* dy, int64_t T, float* dx,
+                           float* scratch) {
+  const int64_t N = l.w.rows(), K = l.w.cols();
+  kernels::matmul_t(exec, dy, T, l.w, dx);
+  for (const LoraAdapter& ad : l.adapters) {
+    const int64_t r = ad.rank;
+    float* g = scratch;  // [T, r] = s * dy . B
+    kernels::matmul_t(exec, dy, T, f32_view(ad.b, N, r), g);
+    for (int64_t i = 0; i < T * r; ++i) g[i] *= ad.scale;
+    // dx[t] += sum_j g[t, j] A_j, tokens split over the pool.
+    exec.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t j = 0; j < r; ++j) exec.table->axpy_f32(g[t * r + j], ad.a + j * K, dx + t * K, K);
+    });
+  }
+}
+
+void lora_backward_weights(const kernels::ExecContext& exec, const Linear& l, size_t i, const float* x, const float* dy,
+                           int64_t T, float* da, float* db, float* scratch) {
+  const LoraAdapter& ad = l.adapters[i];
+  const int64_t N = l.w.rows(), K = l.w.cols();
+  float* g = scratch;                // [T, r] = dy . B
+  float* h = scratch + T * ad.rank;  // [T, r] = x . A^T
+  kernels::matmul_t(exec, dy, T, f32_view(ad.b, N, ad.rank), g);
+  kernels::matmul(exec, x, T, f32_view(ad.a, ad.rank, K), h);
+  add_scaled_at_b(exec, ad.scale, g, ad.rank, x, K, T, da);  // dA += s g^T x
+  add_scaled_at_b(exec, ad.scale, dy, N, h, ad.rank, T, db);  // dB += s dy^T h
+}
+
+}  // namespace herd::model

@@ -1,0 +1,54 @@
+// Linear: one linear layer of the model, y = x . W^T, as the forward pass,
+// training and adapters see it: the stored weight W [N, K] (any dtype, the
+// file layout or repacked; F8_E4M3's per-row scales travel in
+// TensorView::row_scale) plus any number of low-rank adapters applied
+// together (LoRA, several at once, each with its own scale):
+//   y  = x . W^T + sum_i s_i (x . A_i^T) . B_i^T
+//   dx = dy . W  + sum_i s_i (dy . B_i) . A_i            (W frozen)
+//   dA_i += s_i (dy . B_i)^T . x,   dB_i += s_i dy^T . (x . A_i^T)
+// A_i [r_i, K] and B_i [N, r_i] are f32 (PEFT's lora_A / lora_B; s = alpha / r,
+// or alpha / sqrt(r) for rsLoRA), owned by whoever attached them (a trainer, an
+// adapter file). The products go through kernels::matmul and matmul_t, so
+// each has the kernels' fixed-order reductions and thread-count independence.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/exec_context.h"
+#include "tensor/tensor_view.h"
+
+namespace herd::model {
+
+struct LoraAdapter {
+  const float* a = nullptr;  // [rank, K]
+  const float* b = nullptr;  // [N, rank]
+  int64_t rank = 0;
+  float scale = 1.0f;
+};
+
+struct Linear {
+  TensorView w;                      // [N, K]
+  std::vector<LoraAdapter> adapters;  // none: the plain stored weight
+  int64_t max_rank() const {
+    int64_t r = 0;
+    for (const LoraAdapter& a : adapters) r = a.rank > r ? a.rank : r;
+    return r;
+  }
+};
+
+// out[T, N] += the adapters' terms for input x[T, K]; nothing when there are
+// none. scratch: T * max_rank() floats.
+void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const float* x, int64_t T, float* out,
+                      float* scratch);
+
+// dx[T, K] = dy[T, N] . W + the adapters' terms. scratch: T * max_rank() floats.
+void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, const float* dy, int64_t T, float* dx,
+                           float* scratch);
+
+// Adds adapter i's gradients for input x[T, K] and output gradient dy[T, N]
+// to da[rank, K] and db[N, rank]. scratch: 2 * T * rank floats.
+void lora_backward_weights(const kernels::ExecContext& exec, const Linear& l, size_t i, const float* x, const float* dy,
+                           int64_t T, float* da, float* db, float* scratch);
+
+}  // namespace herd::model

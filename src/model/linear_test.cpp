@@ -1,0 +1,273 @@
+// Linear layers with LoRA adapters (model/linear.h) against float64
+// references of the formulas, with bounds derived from the kernels' fixed
+// f32 reductions: a sum of m products computed in f32 in any fixed order is
+// within gamma_m * sum |terms| of the exact sum (gamma_m = m u / (1 - m u),
+// u = 2^-24); a composition (x A^T then . B^T, times s, added to x W^T) is
+// within gamma_{K + r + 3} of the sum of the absolute terms of every stage.
+// The adapter gradients are also checked to be the gradients: for
+// L(A, B) = <dy, y(A, B)>, which is linear in A (and in B),
+// L(A + E) - L(A) = <dA, E> exactly, computed in double.
+// And in the model: a PEFT-initialised adapter (B = 0) leaves the logits
+// bitwise unchanged, a trained one (B != 0) changes them, bad attachments are
+// refused.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "base/rng.h"
+#include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+#include "model/linear.h"
+#include "model/llama_context.h"
+#include "model/make_model.h"
+
+namespace herd::model {
+namespace {
+
+constexpr double kU = 1.0 / 16777216.0;
+double gamma(int64_t m) { return m * kU / (1 - m * kU); }
+
+std::vector<float> normals(uint64_t seed, int64_t n, float scale = 1.0f) {
+  Rng r(seed, 3);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = r.next_normal() * scale;
+  return v;
+}
+
+struct Case {
+  int64_t N = 48, K = 64, T = 5;
+  std::vector<float> w = normals(1, 48 * 64, 0.2f);
+  std::vector<float> x = normals(2, 5 * 64);
+  std::vector<float> dy = normals(3, 5 * 48);
+  std::vector<std::vector<float>> a = {normals(4, 4 * 64, 0.1f), normals(5, 8 * 64, 0.1f)};
+  std::vector<std::vector<float>> b = {normals(6, 48 * 4, 0.1f), normals(7, 48 * 8, 0.1f)};
+  Linear lin;
+  Case() {
+    lin.w.dtype = DType::kF32;
+    lin.w.shape = {N, K};
+    lin.w.data = reinterpret_cast<const uint8_t*>(w.data());
+    lin.adapters = {{a[0].data(), b[0].data(), 4, 0.5f}, {a[1].data(), b[1].data(), 8, 2.0f}};
+  }
+};
+
+// Double references: values and the sums of absolute terms.
+void ref_forward(const Case& c, std::vector<double>* y, std::vector<double>* mag) {
+  y->assign(static_cast<size_t>(c.T * c.N), 0.0);
+  mag->assign(y->size(), 0.0);
+  for (int64_t t = 0; t < c.T; ++t)
+    for (int64_t n = 0; n < c.N; ++n) {
+      double v = 0, m = 0;
+      for (int64_t k = 0; k < c.K; ++k) {
+        v += static_cast<double>(c.x[t * c.K + k]) * c.w[n * c.K + k];
+        m += std::fabs(static_cast<double>(c.x[t * c.K + k]) * c.w[n * c.K + k]);
+      }
+      for (const LoraAdapter& ad : c.lin.adapters)
+        for (int64_t j = 0; j < ad.rank; ++j) {
+          double h = 0, hm = 0;
+          for (int64_t k = 0; k < c.K; ++k) {
+            h += static_cast<double>(c.x[t * c.K + k]) * ad.a[j * c.K + k];
+            hm += std::fabs(static_cast<double>(c.x[t * c.K + k]) * ad.a[j * c.K + k]);
+          }
+          v += ad.scale * h * ad.b[n * ad.rank + j];
+          m += std::fabs(ad.scale * ad.b[n * ad.rank + j]) * hm;
+        }
+      (*y)[static_cast<size_t>(t * c.N + n)] = v;
+      (*mag)[static_cast<size_t>(t * c.N + n)] = m;
+    }
+}
+
+void ref_backward_input(const Case& c, std::vector<double>* dx, std::vector<double>* mag) {
+  dx->assign(static_cast<size_t>(c.T * c.K), 0.0);
+  mag->assign(dx->size(), 0.0);
+  for (int64_t t = 0; t < c.T; ++t)
+    for (int64_t k = 0; k < c.K; ++k) {
+      double v = 0, m = 0;
+      for (int64_t n = 0; n < c.N; ++n) {
+        v += static_cast<double>(c.dy[t * c.N + n]) * c.w[n * c.K + k];
+        m += std::fabs(static_cast<double>(c.dy[t * c.N + n]) * c.w[n * c.K + k]);
+      }
+      for (const LoraAdapter& ad : c.lin.adapters)
+        for (int64_t j = 0; j < ad.rank; ++j) {
+          double g = 0, gm = 0;
+          for (int64_t n = 0; n < c.N; ++n) {
+            g += static_cast<double>(c.dy[t * c.N + n]) * ad.b[n * ad.rank + j];
+            gm += std::fabs(static_cast<double>(c.dy[t * c.N + n]) * ad.b[n * ad.rank + j]);
+          }
+          v += ad.scale * g * ad.a[j * c.K + k];
+          m += std::fabs(ad.scale * ad.a[j * c.K + k]) * gm;
+        }
+      (*dx)[static_cast<size_t>(t * c.K + k)] = v;
+      (*mag)[static_cast<size_t>(t * c.K + k)] = m;
+    }
+}
+
+// <dy, y> in double for the case's adapters (weights as given).
+double loss(const Case& c) {
+  std::vector<double> y, mag;
+  ref_forward(c, &y, &mag);
+  double l = 0;
+  for (size_t i = 0; i < y.size(); ++i) l += c.dy[i] * y[i];
+  return l;
+}
+
+int64_t outside(const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& mag,
+                double g) {
+  int64_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= g * mag[i])) ++bad;
+  return bad;
+}
+
+class LinearTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<kernels::KernelTable> t = kernels::select_kernels();
+    ASSERT_TRUE(t.has_value());
+    table_ = *t;
+  }
+  kernels::ExecContext exec() { return kernels::ExecContext{&pool_, &table_}; }
+  ThreadPool pool_{2};
+  kernels::KernelTable table_;
+};
+
+TEST_F(LinearTest, ForwardWithTwoAdaptersWithinBound) {
+  Case c;
+  std::vector<float> y(static_cast<size_t>(c.T * c.N)), scratch(static_cast<size_t>(c.T * c.lin.max_rank()));
+  kernels::matmul(exec(), c.x.data(), c.T, c.lin.w, y.data());
+  lora_forward_add(exec(), c.lin, c.x.data(), c.T, y.data(), scratch.data());
+  std::vector<double> want, mag;
+  ref_forward(c, &want, &mag);
+  EXPECT_EQ(outside(y, want, mag, gamma(c.K + 8 + 3)), 0);
+  // Negative control: without the second adapter the result is far outside.
+  c.lin.adapters.pop_back();
+  std::vector<float> y1(y.size());
+  kernels::matmul(exec(), c.x.data(), c.T, c.lin.w, y1.data());
+  lora_forward_add(exec(), c.lin, c.x.data(), c.T, y1.data(), scratch.data());
+  EXPECT_GT(outside(y1, want, mag, gamma(c.K + 8 + 3)), 0);
+}
+
+TEST_F(LinearTest, BackwardInputWithinBound) {
+  Case c;
+  std::vector<float> dx(static_cast<size_t>(c.T * c.K)), scratch(static_cast<size_t>(c.T * c.lin.max_rank()));
+  linear_backward_input(exec(), c.lin, c.dy.data(), c.T, dx.data(), scratch.data());
+  std::vector<double> want, mag;
+  ref_backward_input(c, &want, &mag);
+  EXPECT_EQ(outside(dx, want, mag, gamma(c.N + 8 + 3)), 0);
+  // Negative control: the plain transposed product misses the adapters' terms.
+  std::vector<float> plain(dx.size());
+  kernels::matmul_t(exec(), c.dy.data(), c.T, c.lin.w, plain.data());
+  EXPECT_GT(outside(plain, want, mag, gamma(c.N + 8 + 3)), 0);
+}
+
+// dA and dB are the gradients of L = <dy, y>: for a random direction E,
+// L(A + E) - L(A) = <dA, E> (L is linear in A; likewise in B).
+TEST_F(LinearTest, AdapterGradientsAreTheGradients) {
+  Case c;
+  for (size_t i = 0; i < c.lin.adapters.size(); ++i) {
+    const int64_t r = c.lin.adapters[i].rank;
+    std::vector<float> da(static_cast<size_t>(r * c.K), 0.0f), db(static_cast<size_t>(c.N * r), 0.0f);
+    std::vector<float> scratch(static_cast<size_t>(2 * c.T * r));
+    lora_backward_weights(exec(), c.lin, i, c.x.data(), c.dy.data(), c.T, da.data(), db.data(), scratch.data());
+    const double l0 = loss(c);
+    const LoraAdapter& ad = c.lin.adapters[i];
+    for (int which = 0; which < 2; ++which) {
+      std::vector<float>& m = which == 0 ? c.a[i] : c.b[i];  // the adapter points into these
+      const std::vector<float>& grad = which == 0 ? da : db;
+      // Per element, the absolute terms behind its f32 value: dA[j,k] =
+      // s sum_t fl(dy_t . B_j) x_tk (gamma_{N+T+2}), dB[n,j] = s sum_t dy_tn
+      // fl(x_t . A_j) (gamma_{K+T+2}).
+      std::vector<double> term(grad.size(), 0.0);
+      for (int64_t t = 0; t < c.T; ++t)
+        for (int64_t j = 0; j < r; ++j) {
+          double gb = 0, xa = 0;
+          for (int64_t n = 0; n < c.N; ++n) gb += std::fabs(static_cast<double>(c.dy[t * c.N + n]) * ad.b[n * r + j]);
+          for (int64_t k = 0; k < c.K; ++k) xa += std::fabs(static_cast<double>(c.x[t * c.K + k]) * ad.a[j * c.K + k]);
+          if (which == 0)
+            for (int64_t k = 0; k < c.K; ++k)
+              term[static_cast<size_t>(j * c.K + k)] += std::fabs(ad.scale) * gb * std::fabs(c.x[t * c.K + k]);
+          else
+            for (int64_t n = 0; n < c.N; ++n)
+              term[static_cast<size_t>(n * r + j)] += std::fabs(ad.scale) * xa * std::fabs(c.dy[t * c.N + n]);
+        }
+      const double g = gamma((which == 0 ? c.N : c.K) + c.T + 2);
+      const std::vector<float> e = normals(50 + i * 2 + static_cast<uint64_t>(which), static_cast<int64_t>(m.size()), 1e-3f);
+      const std::vector<float> saved = m;
+      for (size_t j = 0; j < m.size(); ++j) m[j] += e[j];
+      // The perturbed matrix in f32 is saved + e rounded: use the actual step.
+      double dot = 0, bound = 0;
+      for (size_t j = 0; j < m.size(); ++j) {
+        const double step = static_cast<double>(m[j]) - saved[j];
+        dot += step * grad[j];
+        bound += std::fabs(step) * g * term[j];
+      }
+      const double dl = loss(c) - l0;
+      m = saved;
+      // Plus the double evaluation of the two losses (1e-13 of |L|, generously).
+      EXPECT_NEAR(dl, dot, bound + 1e-13 * std::fabs(l0)) << "adapter " << i << (which == 0 ? " dA" : " dB");
+      // Negative control: a gradient 1% off is caught.
+      EXPECT_GT(std::fabs(dl - 1.01 * dot), bound + 1e-13 * std::fabs(l0)) << "adapter " << i;
+      EXPECT_GT(std::fabs(dot), 0.0);
+    }
+  }
+}
+
+const std::string& tiny_path() {
+  static const std::string p = [] {
+    const std::string dir = std::filesystem::temp_directory_path().string() + "/herd_linear_test_" +
+                            std::to_string(static_cast<long>(getpid()));
+    std::filesystem::create_directories(dir);
+    MakeModelOptions o;
+    o.shape = *parse_model_shape("tiny");
+    o.dtype = "q4_0";
+    o.out = dir + "/tiny.gguf";
+    ThreadPool pool(1);
+    Status st = make_model(o, pool, nullptr);
+    EXPECT_TRUE(st.has_value()) << st.error().to_string();
+    return o.out;
+  }();
+  return p;
+}
+
+TEST_F(LinearTest, AdaptersInTheModel) {
+  Result<LlamaModel> m = LlamaModel::load(tiny_path());
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  const LlamaConfig& c = m->config();
+  const std::vector<int32_t> toks = {128000, 9906, 1917, 11, 1268};
+  auto logits = [&]() {
+    LlamaContext ctx(*m, 16, 8, exec(), DType::kF16, DType::kF16);
+    std::vector<float> out;
+    EXPECT_TRUE(ctx.eval(toks, true, &out).has_value());
+    return out;
+  };
+  const std::vector<float> base = logits();
+  const int64_t r = 4, q_rows = c.n_heads * c.head_dim, d_ff = c.d_ff, D = c.d_model;
+  std::vector<float> aq = normals(8, r * D, 0.1f), bq(static_cast<size_t>(q_rows * r), 0.0f);
+  std::vector<float> ad = normals(9, r * d_ff, 0.1f), bd(static_cast<size_t>(D * r), 0.0f);
+  ASSERT_TRUE(m->attach_lora(0, LlamaTensor::kWq, {aq.data(), bq.data(), r, 2.0f}).has_value());
+  ASSERT_TRUE(m->attach_lora(1, LlamaTensor::kWDown, {ad.data(), bd.data(), r, 2.0f}).has_value());
+  EXPECT_EQ(m->max_lora_rank(), r);
+  const std::vector<float> zero_b = logits();
+  EXPECT_EQ(std::memcmp(base.data(), zero_b.data(), base.size() * sizeof(float)), 0) << "B = 0 must change nothing";
+  for (std::vector<float>* b : {&bq, &bd}) {  // each adapter alone, with a trained (non-zero) B
+    const std::vector<float> trained = normals(10 + static_cast<uint64_t>(b == &bd), static_cast<int64_t>(b->size()), 0.5f);
+    std::copy(trained.begin(), trained.end(), b->begin());  // in place: the model holds b->data()
+    EXPECT_NE(std::memcmp(base.data(), logits().data(), base.size() * sizeof(float)), 0);
+    std::fill(b->begin(), b->end(), 0.0f);
+  }
+  m->clear_lora();
+  EXPECT_EQ(m->max_lora_rank(), 0);
+  EXPECT_FALSE(m->attach_lora(2, LlamaTensor::kWq, {aq.data(), bq.data(), r, 1.0f}).has_value());  // tiny has 2 layers
+  EXPECT_FALSE(m->attach_lora(0, LlamaTensor::kAttnNorm, {aq.data(), bq.data(), r, 1.0f}).has_value());
+  EXPECT_FALSE(m->attach_lora(0, LlamaTensor::kWq, {aq.data(), nullptr, r, 1.0f}).has_value());
+  EXPECT_FALSE(m->attach_lora(0, LlamaTensor::kWq, {aq.data(), bq.data(), 0, 1.0f}).has_value());
+}
+
+}  // namespace
+}  // namespace herd::model
