@@ -5,27 +5,14 @@
 // tensor types of a downloaded one.
 #include "model/make_model.h"
 
-#include <sys/stat.h>
-
 #include <cmath>
-#include <cstring>
 #include <cstdio>
-#include <functional>
-#include <map>
-#include <optional>
 #include <sstream>
 
-#include "base/mapped_file.h"
 #include "base/rng.h"
-#include "formats/gguf_writer.h"
-#include "formats/hf_config.h"
-#include "formats/safetensors_writer.h"
-#include "model/llama_config.h"
 #include "model/llama_tensors.h"
-#include "tensor/quant.h"
 #include "tokenizer/embedded_vocab.h"
 #include "tokenizer/vocab.h"
-#include "tokenizer/vocab_export.h"
 
 namespace herd::model {
 
@@ -85,8 +72,6 @@ Result<ModelShape> parse_model_shape(const std::string& spec) {
 
 namespace {
 
-constexpr int64_t kVocab = 128256;
-
 struct FileType {
   const char* name;
   DType base;
@@ -105,17 +90,21 @@ const FileType kFileTypes[] = {
 // llama.cpp's use_more_bits(i, n): first and last eighth, and every third layer between.
 bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-// Which role a tensor plays, for its init scale and dtype.
-enum class Role { kEmbd, kOutput, kNorm, kProj, kProjOut, kQ, kK };
+// Which role a tensor plays, for its init scale.
+enum class Role { kEmbd, kOutput, kNorm, kProj, kProjOut };
 
-struct Spec {
-  std::string meta_name;  // GGUF name (used for the RNG key, so both formats agree)
-  std::string hf_name;
-  std::vector<int64_t> shape;  // outermost first
-  Role role;
-  DType gguf_dtype;
-  int64_t n_heads_for_perm = 0;  // q/k: heads whose rows HF permutes
-};
+Role role_of(LlamaTensor t) {
+  switch (t) {
+    case LlamaTensor::kTokEmbd: return Role::kEmbd;
+    case LlamaTensor::kOutput: return Role::kOutput;
+    case LlamaTensor::kAttnNorm:
+    case LlamaTensor::kFfnNorm:
+    case LlamaTensor::kOutputNorm: return Role::kNorm;
+    case LlamaTensor::kWo:
+    case LlamaTensor::kWDown: return Role::kProjOut;
+    default: return Role::kProj;
+  }
+}
 
 uint64_t name_key(const std::string& s) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -132,18 +121,17 @@ inline float approx_normal(uint64_t r) {
   return (static_cast<float>(s) * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;
 }
 
-// Row `meta_row` of tensor `spec` as f32 values.
-void fill_row(const Spec& spec, const ModelShape& sh, uint64_t seed, int64_t meta_row, float* dst) {
-  const int64_t cols = spec.shape.back();
-  Rng rng(seed, name_key(spec.meta_name));
+// Row `meta_row` of tensor p as f32 values: the RNG is keyed by the GGUF
+// name, so both formats get the same numbers.
+void random_row(const TensorPlan& p, const ModelShape& sh, uint64_t seed, int64_t meta_row, float* dst) {
+  const int64_t cols = p.shape.back();
+  Rng rng(seed, name_key(gguf_tensor_name(p.id, p.layer)));
   const uint64_t base = static_cast<uint64_t>(meta_row) * static_cast<uint64_t>(cols);
   float scale = 1.0f;
-  switch (spec.role) {
+  switch (role_of(p.id)) {
     case Role::kEmbd: scale = 0.05f; break;
     case Role::kOutput: scale = 3.0f / std::sqrt(static_cast<float>(cols)); break;
-    case Role::kProj:
-    case Role::kQ:
-    case Role::kK: scale = 1.0f / std::sqrt(static_cast<float>(cols)); break;
+    case Role::kProj: scale = 1.0f / std::sqrt(static_cast<float>(cols)); break;
     case Role::kProjOut:
       scale = 1.0f / std::sqrt(static_cast<float>(cols) * 2.0f * static_cast<float>(sh.n_layers));
       break;
@@ -154,186 +142,31 @@ void fill_row(const Spec& spec, const ModelShape& sh, uint64_t seed, int64_t met
   for (int64_t j = 0; j < cols; ++j) dst[j] = scale * approx_normal(rng.at(base + j));
 }
 
-// Names and shapes from the one tensor table (model/llama_tensors.h); the
-// init scale and llama-quantize's dtype choice per tensor are make-model's.
-std::vector<Spec> tensor_specs(const ModelShape& s, const FileType& ft) {
-  std::vector<Spec> out;
-  const LlamaDims dims{s.d_model, s.n_heads, s.n_kv_heads, s.head_dim, s.d_ff, kVocab};
+// The plan with llama-quantize's dtype per tensor for file type ft (GGUF);
+// HF keeps every tensor, norms included, in the model dtype.
+ModelPlan plan_for(const ModelShape& s, const FileType& ft, bool hf) {
+  ModelPlan plan = plan_llama(s, ft.base);
+  plan.gguf_ftype = ft.gguf_ftype;
+  plan.name = "herd random-weight Llama-3.x " + s.name + " (output is noise)";
+  if (hf) return plan;
   const bool quant = dtype_info(ft.base).quantized;
   // llama.cpp: the LM head (or the tied embedding serving as it) becomes Q6_K
   // in quantized files unless the base type is Q8_0.
   const DType head_type = quant && ft.base != DType::kQ8_0 ? DType::kQ6_K : ft.base;
-  for_each_file_tensor(s.n_layers, [&](LlamaTensor t, int64_t il) {
-    if (t == LlamaTensor::kOutput && s.tied) return;
-    const DType more = ft.k_m && use_more_bits(il, s.n_layers) ? DType::kQ6_K : ft.base;
-    Spec sp{gguf_tensor_name(t, il), hf_tensor_name(t, il), llama_tensor_shape(t, dims), Role::kProj, ft.base};
-    switch (t) {
-      case LlamaTensor::kTokEmbd: sp.role = Role::kEmbd; sp.gguf_dtype = s.tied ? head_type : ft.base; break;
+  for (TensorPlan& p : plan.tensors) {
+    const DType more = ft.k_m && use_more_bits(p.layer, s.n_layers) ? DType::kQ6_K : ft.base;
+    switch (p.id) {
+      case LlamaTensor::kTokEmbd: p.dtype = s.tied ? head_type : ft.base; break;
       case LlamaTensor::kAttnNorm:
       case LlamaTensor::kFfnNorm:
-      case LlamaTensor::kOutputNorm: sp.role = Role::kNorm; sp.gguf_dtype = DType::kF32; break;
-      case LlamaTensor::kWq: sp.role = Role::kQ; sp.n_heads_for_perm = s.n_heads; break;
-      case LlamaTensor::kWk: sp.role = Role::kK; sp.n_heads_for_perm = s.n_kv_heads; break;
-      case LlamaTensor::kWv: sp.gguf_dtype = more; break;
-      case LlamaTensor::kWo: sp.role = Role::kProjOut; break;
-      case LlamaTensor::kWGate:
-      case LlamaTensor::kWUp: break;
-      case LlamaTensor::kWDown: sp.role = Role::kProjOut; sp.gguf_dtype = more; break;
-      case LlamaTensor::kOutput: sp.role = Role::kOutput; sp.gguf_dtype = head_type; break;
+      case LlamaTensor::kOutputNorm: p.dtype = DType::kF32; break;
+      case LlamaTensor::kWv:
+      case LlamaTensor::kWDown: p.dtype = more; break;
+      case LlamaTensor::kOutput: p.dtype = head_type; break;
+      default: break;
     }
-    out.push_back(std::move(sp));
-  });
-  return out;
-}
-
-// Fills rows [0, rows) of a tensor into dst in dtype t; `meta_row_of` maps a
-// stored row to the Meta-order row whose values it holds (HF q/k permutation).
-Status fill_tensor(const Spec& spec, const ModelShape& sh, uint64_t seed, DType t, ThreadPool& pool,
-                   const std::function<int64_t(int64_t)>& meta_row_of, uint8_t* dst, uint64_t nbytes) {
-  const int64_t cols = spec.shape.back();
-  const int64_t rows = spec.shape.size() == 2 ? spec.shape[0] : 1;
-  const int64_t rb = row_bytes(t, cols);
-  if (static_cast<uint64_t>(rb * rows) != nbytes)
-    return err(ErrorCode::kInternal, "tensor %s: %llu bytes, expected %lld", spec.meta_name.c_str(),
-               static_cast<unsigned long long>(nbytes), static_cast<long long>(rb * rows));
-  pool.parallel_for(
-      rows,
-      [&](int64_t r0, int64_t r1, int) {
-        std::vector<float> row(static_cast<size_t>(cols));
-        for (int64_t r = r0; r < r1; ++r) {
-          fill_row(spec, sh, seed, meta_row_of(r), row.data());
-          quantize_row_ref(t, row.data(), dst + r * rb, cols);
-        }
-      },
-      64);
-  return Ok{};
-}
-
-// HF row R of a q/k tensor holds Meta row: per head, HF row c*(hd/2)+j is Meta row 2j+c.
-int64_t meta_row_of_hf(int64_t R, int64_t hd) {
-  const int64_t head = R / hd, w = R % hd, half = hd / 2;
-  const int64_t c = w / half, j = w % half;
-  return head * hd + 2 * j + c;
-}
-
-Status write_gguf(const MakeModelOptions& o, const FileType& ft, const std::vector<Spec>& specs,
-                  const tokenizer::Vocab& vocab, ThreadPool& pool, FILE* log) {
-  const ModelShape& s = o.shape;
-  using formats::GgufValue;
-  formats::GgufWriter w;
-  w.set("general.architecture", GgufValue::string("llama"));
-  w.set("general.type", GgufValue::string("model"));
-  w.set("general.name", GgufValue::string("herd random-weight Llama-3.x " + s.name + " (output is noise)"));
-  w.set("general.size_label", GgufValue::string(s.name));
-  w.set("general.file_type", GgufValue::u32(ft.gguf_ftype));
-  if (dtype_info(ft.base).quantized) w.set("general.quantization_version", GgufValue::u32(2));
-  w.set("llama.vocab_size", GgufValue::u32(static_cast<uint32_t>(kVocab)));
-  w.set("llama.context_length", GgufValue::u32(static_cast<uint32_t>(s.n_ctx_train)));
-  w.set("llama.embedding_length", GgufValue::u32(static_cast<uint32_t>(s.d_model)));
-  w.set("llama.block_count", GgufValue::u32(static_cast<uint32_t>(s.n_layers)));
-  w.set("llama.feed_forward_length", GgufValue::u32(static_cast<uint32_t>(s.d_ff)));
-  w.set("llama.attention.head_count", GgufValue::u32(static_cast<uint32_t>(s.n_heads)));
-  w.set("llama.attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(s.n_kv_heads)));
-  w.set("llama.attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(s.rms_eps)));
-  w.set("llama.rope.freq_base", GgufValue::f32(static_cast<float>(s.rope_theta)));
-  w.set("llama.rope.dimension_count", GgufValue::u32(static_cast<uint32_t>(s.head_dim)));
-  if (s.head_dim != s.d_model / s.n_heads) {
-    w.set("llama.attention.key_length", GgufValue::u32(static_cast<uint32_t>(s.head_dim)));
-    w.set("llama.attention.value_length", GgufValue::u32(static_cast<uint32_t>(s.head_dim)));
   }
-  w.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
-  w.set("tokenizer.ggml.pre", GgufValue::string("llama-bpe"));
-  w.set("tokenizer.ggml.tokens", GgufValue::string_array(tokenizer::gguf_token_strings(vocab)));
-  w.set("tokenizer.ggml.token_type", GgufValue::i32_array(tokenizer::gguf_token_types(vocab)));
-  w.set("tokenizer.ggml.merges", GgufValue::string_array(tokenizer::gguf_merges(vocab)));
-  w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(static_cast<uint32_t>(vocab.bos_id)));
-  w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(static_cast<uint32_t>(o.instruct ? vocab.eot_id : vocab.end_of_text_id)));
-  w.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(true));
-
-  // rope_freqs.weight: the llama3 divisors, stored as llama.cpp's converter does.
-  Llama3RopeScaling rs;
-  rs.factor = s.rope_factor;
-  std::vector<double> div = llama3_rope_divisors(s.rope_theta, s.head_dim, rs);
-  HERD_TRY(w.add_tensor("rope_freqs.weight", DType::kF32, {s.head_dim / 2}, [div](uint8_t* dst, uint64_t) -> Status {
-    for (size_t i = 0; i < div.size(); ++i) {
-      float f = static_cast<float>(div[i]);
-      std::memcpy(dst + 4 * i, &f, 4);
-    }
-    return Ok{};
-  }));
-  auto identity = [](int64_t r) { return r; };
-  for (const Spec& sp : specs) {
-    HERD_TRY(w.add_tensor(sp.meta_name, sp.gguf_dtype, sp.shape, [&, sp](uint8_t* dst, uint64_t n) -> Status {
-      if (log) std::fprintf(log, "  %-28s %-6s %s\n", sp.meta_name.c_str(), dtype_name(sp.gguf_dtype), shape_string(sp.shape).c_str());
-      return fill_tensor(sp, s, o.seed, sp.gguf_dtype, pool, identity, dst, n);
-    }));
-  }
-  return w.write(o.out);
-}
-
-Status write_hf(const MakeModelOptions& o, const FileType& ft, const std::vector<Spec>& specs,
-                const tokenizer::Vocab& vocab, ThreadPool& pool, FILE* log) {
-  const ModelShape& s = o.shape;
-  std::optional<formats::StDType> st;
-  if (ft.base == DType::kF32) st = formats::StDType::kF32;
-  if (ft.base == DType::kF16) st = formats::StDType::kF16;
-  if (ft.base == DType::kBF16) st = formats::StDType::kBF16;
-  if (!st)
-    return err(ErrorCode::kInvalidArgument, "--format hf holds f32, f16 or bf16 weights, not %s", ft.name);
-  mkdir(o.out.c_str(), 0755);
-  std::vector<formats::HfTensorSpec> hs;
-  for (const Spec& sp : specs) {
-    const DType t = sp.role == Role::kNorm ? ft.base : ft.base;  // HF keeps norms in the model dtype
-    const int64_t hd = s.head_dim;
-    const bool perm = sp.role == Role::kQ || sp.role == Role::kK;
-    hs.push_back({sp.hf_name, *st, sp.shape, [&, sp, t, perm, hd](uint8_t* dst, uint64_t n) -> Status {
-                    if (log) std::fprintf(log, "  %-48s %s\n", sp.hf_name.c_str(), shape_string(sp.shape).c_str());
-                    auto map = [perm, hd](int64_t r) { return perm ? meta_row_of_hf(r, hd) : r; };
-                    return fill_tensor(sp, s, o.seed, t, pool, map, dst, n);
-                  }});
-  }
-  HERD_TRY(formats::write_hf_safetensors(o.out, std::move(hs), o.max_shard_bytes));
-
-  formats::HfLlamaConfig c;
-  c.architectures = {"LlamaForCausalLM"};
-  c.hidden_size = s.d_model;
-  c.intermediate_size = s.d_ff;
-  c.num_hidden_layers = s.n_layers;
-  c.num_attention_heads = s.n_heads;
-  c.num_key_value_heads = s.n_kv_heads;
-  c.head_dim = s.head_dim;
-  c.head_dim_in_file = s.tied;  // the 3.2 configs state head_dim
-  c.vocab_size = kVocab;
-  c.max_position_embeddings = s.n_ctx_train;
-  c.rms_norm_eps = s.rms_eps;
-  c.rope_theta = s.rope_theta;
-  formats::RopeScaling rs;
-  rs.rope_type = "llama3";
-  rs.factor = s.rope_factor;
-  rs.low_freq_factor = 1.0;
-  rs.high_freq_factor = 4.0;
-  rs.original_max_position_embeddings = 8192;
-  c.rope_scaling = rs;
-  c.tie_word_embeddings = s.tied;
-  c.bos_token_id = vocab.bos_id;
-  c.eos_token_ids = o.instruct ? std::vector<int64_t>{vocab.end_of_text_id, vocab.eom_id, vocab.eot_id}
-                               : std::vector<int64_t>{vocab.end_of_text_id};
-  c.torch_dtype = ft.base == DType::kBF16 ? "bfloat16" : ft.base == DType::kF16 ? "float16" : "float32";
-  std::string cfg = formats::hf_config_to_json(c);
-  HERD_TRY(write_file(o.out + "/config.json", cfg.data(), cfg.size()));
-  formats::HfGenerationConfig g;
-  g.bos_token_id = vocab.bos_id;
-  g.eos_token_ids = c.eos_token_ids;
-  g.do_sample = true;
-  g.temperature = 0.6;
-  g.top_p = 0.9;
-  std::string gen = formats::generation_config_to_json(g);
-  HERD_TRY(write_file(o.out + "/generation_config.json", gen.data(), gen.size()));
-  std::string tj = tokenizer::hf_tokenizer_json(vocab);
-  HERD_TRY(write_file(o.out + "/tokenizer.json", tj.data(), tj.size()));
-  std::string tc = tokenizer::hf_tokenizer_config_json(vocab, o.instruct);
-  HERD_TRY(write_file(o.out + "/tokenizer_config.json", tc.data(), tc.size()));
-  return Ok{};
+  return plan;
 }
 
 }  // namespace
@@ -357,10 +190,17 @@ Status make_model(const MakeModelOptions& o, ThreadPool& pool, FILE* log) {
   HERD_ASSIGN_OR_RETURN(tokenizer::Vocab vocab,
                         tokenizer::vocab_from_tiktoken(tokenizer::embedded_llama3_tokenizer_model()));
   HERD_TRY(tokenizer::assign_llama3_special_ids(vocab));
-  std::vector<Spec> specs = tensor_specs(o.shape, *ft);
-  if (o.format == "gguf") return write_gguf(o, *ft, specs, vocab, pool, log);
-  if (o.format == "hf") return write_hf(o, *ft, specs, vocab, pool, log);
-  return err(ErrorCode::kInvalidArgument, "unknown --format '%s'; expected gguf or hf", o.format.c_str());
+  if (o.format != "gguf" && o.format != "hf")
+    return err(ErrorCode::kInvalidArgument, "unknown --format '%s'; expected gguf or hf", o.format.c_str());
+  ModelPlan plan = plan_for(o.shape, *ft, o.format == "hf");
+  plan.instruct = o.instruct;
+  const ModelShape& sh = o.shape;
+  const uint64_t seed = o.seed;
+  const RowSource rows = [&sh, seed](const TensorPlan& p, int64_t meta_row, float* dst) {
+    random_row(p, sh, seed, meta_row, dst);
+  };
+  if (o.format == "gguf") return write_gguf_model(plan, rows, vocab, pool, o.out, log);
+  return write_hf_model(plan, rows, vocab, pool, o.out, o.max_shard_bytes, log);
 }
 
 }  // namespace herd::model

@@ -20,20 +20,10 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "model/model_writer.h"
 
 namespace herd::model {
 
-struct ModelShape {
-  std::string name;  // "8b", "3.2-1b", "tiny", "custom"
-  int64_t d_model = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, d_ff = 0, head_dim = 0;
-  bool tied = false;
-  double rope_factor = 8.0;
-  int64_t n_ctx_train = 131072;
-  // Llama 3.1's values; tests set others (rms_eps=, rope_theta=) so that a reader
-  // ignoring the file's value and using the usual one is caught.
-  double rms_eps = 1e-5;
-  double rope_theta = 500000.0;
-};
 
 // Presets 8b, 70b, 405b, 3.2-1b, 3.2-3b, tiny (d_model 256, 2 layers), or a
 // custom list "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512[,tied=1][,rope_factor=32]
