@@ -43,6 +43,7 @@
 #include "kernels/kernel_table.h"
 #include "kv/kv_cache.h"
 #include "model/llama_context.h"
+#include "model/runtime.h"
 
 namespace herd::cli {
 namespace {
@@ -205,16 +206,16 @@ int cmd_bench(int argc, char** argv) {
     return 2;
   }
 
-  Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
-  if (!table.has_value()) return fail(table.error());
-  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
-  if (!model.has_value()) return fail(model.error());
+  Result<std::unique_ptr<model::Runtime>> rt =
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});
+  if (!rt.has_value()) return fail(rt.error());
+  model::LlamaModel* model = &(*rt)->model();
+  const kernels::KernelTable* table = &(*rt)->table();
   const model::LlamaConfig& cfg = model->config();
   if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
-  ThreadPool pool(static_cast<int>(*threads));
-  model->repack_weights(*table, pool);  // the r8 layouts (tensor/repack_r8.h)
+  ThreadPool& pool = (*rt)->pool();
   kernels::KernelTimes times;
-  kernels::ExecContext exec{&pool, &*table};
+  kernels::ExecContext exec = (*rt)->exec();
   exec.times = &times;
   const int64_t B = std::min(*batch, std::max<int64_t>(std::max(*n_prompt, *depth), 1));
   const int64_t n_ctx = *depth + std::max<int64_t>(std::max(*n_prompt, *n_gen), 1) + 1;

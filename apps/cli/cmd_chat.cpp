@@ -28,6 +28,7 @@
 #include "commands.h"
 #include "kernels/kernel_table.h"
 #include "model/llama_context.h"
+#include "model/runtime.h"
 #include "model/model_tokenizer.h"
 
 namespace herd::cli {
@@ -243,10 +244,11 @@ int cmd_chat(int argc, char** argv) {
   }
   o.format.today = p.get("--date");
 
-  Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
-  if (!table.has_value()) return fail(table.error());
-  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
-  if (!model.has_value()) return fail(model.error());
+  Result<std::unique_ptr<model::Runtime>> rt =
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});
+  if (!rt.has_value()) return fail(rt.error());
+  model::LlamaModel* model = &(*rt)->model();
+  const kernels::KernelTable* table = &(*rt)->table();
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
   if (!tok.has_value()) return fail(tok.error().with_context("herd chat needs the model's tokenizer"));
   if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)
@@ -255,10 +257,9 @@ int cmd_chat(int argc, char** argv) {
   if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
   const int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(std::max<int64_t>(cfg.n_ctx_train, 16), 8192);
 
-  ThreadPool pool(static_cast<int>(*threads));
-  model->repack_weights(*table, pool);  // the r8 layouts (tensor/repack_r8.h)
-  kernels::ExecContext exec{&pool, &*table};
-  model::LlamaContext ctx(*model, n_ctx, std::min<int64_t>(*batch, n_ctx), exec, cache_types->k, cache_types->v);
+  ThreadPool& pool = (*rt)->pool();
+  model::LlamaContext ctx(*model, n_ctx, std::min<int64_t>(*batch, n_ctx), (*rt)->exec(), cache_types->k,
+                          cache_types->v);
   ChatSession session(ctx, *tok, o, &g_interrupt);
   if (p.has("--system")) session.set_system(p.get("--system"));
 

@@ -28,6 +28,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "model/llama_context.h"
+#include "model/runtime.h"
 #include "model/model_tokenizer.h"
 #include "sampling/sampler.h"
 
@@ -187,12 +188,11 @@ int cmd_run(int argc, char** argv) {
   sp.penalty_last_n = static_cast<int32_t>(*last_n);
   sp.seed = *seed_arg >= 0 ? static_cast<uint64_t>(*seed_arg) : std::random_device{}();
 
-  Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
-  if (!table.has_value()) return fail(table.error());
-
-  const auto t_load = std::chrono::steady_clock::now();
-  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
-  if (!model.has_value()) return fail(model.error());
+  Result<std::unique_ptr<model::Runtime>> rt =
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});
+  if (!rt.has_value()) return fail(rt.error());
+  model::LlamaModel* model = &(*rt)->model();
+  const kernels::KernelTable* table = &(*rt)->table();
   const model::LlamaConfig& cfg = model->config();
   if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
   // An HF checkpoint's generation_config.json supplies the sampling defaults
@@ -250,12 +250,10 @@ int cmd_run(int argc, char** argv) {
   const bool want_taps = p.has("--taps-out");
   const int64_t B = want_taps ? T : std::min<int64_t>(*batch, T);
 
-  ThreadPool pool(static_cast<int>(*threads));
-  model->repack_weights(*table, pool);  // the r8 layouts (tensor/repack_r8.h)
-  kernels::ExecContext exec{&pool, &*table};
-  model::LlamaContext ctx(*model, n_ctx, B, exec, cache_types->k, cache_types->v);
+  ThreadPool& pool = (*rt)->pool();
+  model::LlamaContext ctx(*model, n_ctx, B, (*rt)->exec(), cache_types->k, cache_types->v);
   ctx.set_pos_offset(*pos_offset);
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+  const double load_s = (*rt)->startup_s();
   std::fprintf(stderr,
                "herd run: %s (%s, %lld layers, d_model %lld), %lld prompt tokens, ctx %lld, %d threads, kernels %s, "
                "KV %s/%s\n",

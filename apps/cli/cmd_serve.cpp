@@ -3,9 +3,11 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -13,6 +15,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "model/llama_model.h"
+#include "model/runtime.h"
 #include "model/model_tokenizer.h"
 #include "server.h"
 
@@ -113,8 +116,49 @@ int cmd_serve(int argc, char** argv) {
   Result<server::http::ListenSocket> socket = server::http::ListenSocket::open(so.host, so.port);
   if (!socket.has_value()) return fail(socket.error());
 
-  Result<model::LlamaModel> model = model::LlamaModel::load(p.get("--model"));
-  if (!model.has_value()) return fail(model.error());
+  // Block the stop signals in every thread (before the first one, the
+  // runtime's pool, starts: threads inherit the mask); one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Destroyed in reverse: the waiter is joined first, then the server, the
+  // engine (whose thread computes on the runtime's pool) and the runtime.
+  std::unique_ptr<model::Runtime> rt;
+  std::unique_ptr<engine::Engine> eng;
+  std::optional<server::Server> srv;
+  std::atomic<bool> serving{false}, done{false};
+  // Before the server runs a stop signal ends the process (a long model load
+  // can be interrupted); after, it stops the server.
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (done.load()) return;
+    if (!serving.load()) {
+      std::fprintf(stderr, "herd serve: signal %d during start-up, exiting\n", sig);
+      std::_Exit(128 + sig);
+    }
+    std::fprintf(stderr, "herd serve: signal %d, stopping\n", sig);
+    srv->stop();
+  });
+  struct JoinWaiter {
+    std::thread& t;
+    std::atomic<bool>& done;
+    ~JoinWaiter() {
+      done.store(true);
+      pthread_kill(t.native_handle(), SIGTERM);  // wakes it if no signal came
+      t.join();
+    }
+  } join_waiter{waiter, done};
+
+  Result<std::unique_ptr<model::Runtime>> opened =
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});
+  if (!opened.has_value()) return fail(opened.error());
+  rt = std::move(*opened);
+  model::LlamaModel* model = &rt->model();
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
   if (!tok.has_value()) return fail(tok.error().with_context("herd serve needs the model's tokenizer"));
   if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)
@@ -130,45 +174,25 @@ int cmd_serve(int argc, char** argv) {
   eo.n_ctx = *ctx_size > 0 ? *ctx_size : so.max_seq_len * std::min<int64_t>(*parallel, 4);
   eo.max_running = static_cast<int>(*parallel);
   eo.max_queued = static_cast<int>(*max_queue);
-  eo.isa = p.get("--isa", "auto");
   eo.cache_type_k = dtype_name(cache_types->k);
   eo.cache_type_v = dtype_name(cache_types->v);
   if (so.max_seq_len > eo.n_ctx) so.max_seq_len = eo.n_ctx;
 
-  // Block the stop signals in every thread; one thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  {  // the r8 weight layouts of the integer kernels, for the table the engine picks
-    Result<kernels::KernelTable> table = kernels::select_kernels(eo.isa);
-    if (!table.has_value()) return fail(table.error());
-    ThreadPool pool(eo.threads);
-    model->repack_weights(*table, pool);
-  }
-  Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(*model, eo);
-  if (!eng.has_value()) return fail(eng.error());
-  server::Server srv(**eng, *tok, so);
-  srv.adopt(std::move(*socket));
-  Result<int> bound = srv.bind();
+  // The engine computes with the table the weights were repacked for, on the runtime's pool.
+  Result<std::unique_ptr<engine::Engine>> made = engine::make_engine(*model, rt->table(), eo, &rt->pool());
+  if (!made.has_value()) return fail(made.error());
+  eng = std::move(*made);
+  srv.emplace(*eng, *tok, so);
+  srv->adopt(std::move(*socket));
+  Result<int> bound = srv->bind();
   if (!bound.has_value()) return fail(bound.error());
   std::fprintf(stderr, "herd serve: %s on http://%s:%d (parallel %d, KV %lld tokens, %lld per request, queue %d%s)\n",
                so.model_id.c_str(), so.host.c_str(), *bound, eo.max_running, static_cast<long long>(eo.n_ctx),
                static_cast<long long>(so.max_seq_len), eo.max_queued, so.api_key.empty() ? "" : ", API key required");
   std::printf("listening on %s:%d\n", so.host.c_str(), *bound);
   std::fflush(stdout);
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    std::fprintf(stderr, "herd serve: signal %d, stopping\n", sig);
-    srv.stop();
-  });
-  Status s = srv.listen();
-  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if listen() ended on its own
-  waiter.join();
+  serving.store(true);
+  Status s = srv->listen();
   if (!s.has_value()) return fail(s.error());
   return 0;
 }

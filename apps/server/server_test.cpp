@@ -241,7 +241,9 @@ TEST_F(ServerTest, ChatStreamingWithUsageAndDone) {
   for (size_t i = 0; i + 2 < ev.size(); ++i) {
     Json c = Json::parse(ev[i]);
     EXPECT_EQ(c["object"], "chat.completion.chunk");
-    if (i == 0) EXPECT_EQ(c["choices"][0]["delta"]["role"], "assistant");
+    if (i == 0) {
+      EXPECT_EQ(c["choices"][0]["delta"]["role"], "assistant");
+    }
     if (c["choices"][0]["delta"].contains("content")) text += c["choices"][0]["delta"]["content"].get<std::string>();
     if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
   }

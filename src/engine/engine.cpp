@@ -39,8 +39,9 @@ using SeqPtr = std::shared_ptr<Sequence>;
 
 class BatchEngine final : public Engine {
  public:
-  BatchEngine(const model::LlamaModel& m, const EngineOptions& o, kernels::KernelTable table)
-      : model_(m), opt_(o), table_(table), pool_(o.threads),
+  BatchEngine(const model::LlamaModel& m, const EngineOptions& o, const kernels::KernelTable& table, ThreadPool* pool)
+      : model_(m), opt_(o), table_(table), own_pool_(pool ? nullptr : std::make_unique<ThreadPool>(o.threads)),
+        pool_(pool ? *pool : *own_pool_),
         kv_(m.config().n_layers, (o.n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize,
             m.config().n_kv_heads * m.config().head_dim, *parse_dtype(o.cache_type_k), *parse_dtype(o.cache_type_v)) {
     kernels::ExecContext exec;
@@ -422,8 +423,9 @@ class BatchEngine final : public Engine {
 
   const model::LlamaModel& model_;
   EngineOptions opt_;
-  kernels::KernelTable table_;
-  ThreadPool pool_;
+  const kernels::KernelTable& table_;
+  std::unique_ptr<ThreadPool> own_pool_;  // when no pool was lent
+  ThreadPool& pool_;
   kv::BlockPool kv_;
   SchedConfig cfg_;
   std::unique_ptr<model::LlamaBatch> batch_;
@@ -468,8 +470,10 @@ Result<std::vector<uint64_t>> Engine::submit_all(std::vector<GenerationRequest> 
   return ids;
 }
 
-Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const EngineOptions& options) {
-  if (options.threads < 1) return err(ErrorCode::kInvalidArgument, "threads: %d must be >= 1", options.threads);
+Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const kernels::KernelTable& table,
+                                            const EngineOptions& options, ThreadPool* pool) {
+  if (pool == nullptr && options.threads < 1)
+    return err(ErrorCode::kInvalidArgument, "threads: %d must be >= 1", options.threads);
   if (options.n_ctx < 2 || options.max_seq_len < 2)
     return err(ErrorCode::kInvalidArgument, "n_ctx %lld and max_seq_len %lld must be >= 2",
                static_cast<long long>(options.n_ctx), static_cast<long long>(options.max_seq_len));
@@ -483,9 +487,7 @@ Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, cons
       return err(ErrorCode::kInvalidArgument, "KV cache type %s needs a head size that is a multiple of 32, not %lld",
                  t->c_str(), static_cast<long long>(model.config().head_dim));
   }
-  Result<kernels::KernelTable> table = kernels::select_kernels(options.isa);
-  if (!table) return table.error();
-  return std::unique_ptr<Engine>(new BatchEngine(model, options, *table));
+  return std::unique_ptr<Engine>(new BatchEngine(model, options, table, pool));
 }
 
 }  // namespace herd::engine

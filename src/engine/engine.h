@@ -27,12 +27,17 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread_pool.h"
 #include "sampling/constraint.h"
 #include "sampling/sampler.h"
 
 namespace herd::model {
 class LlamaModel;
 }
+
+namespace herd::kernels {
+struct KernelTable;  // kernels/kernel_table.h; the server layer above sees no kernels
+}  // namespace herd::kernels
 
 namespace herd::engine {
 
@@ -75,7 +80,6 @@ struct EngineOptions {
   int max_running = 4;         // sequences decoded together per step
   int max_queued = 64;         // waiting requests (beyond free running slots) before submit() refuses
   int64_t prefill_chunk = 256; // prompt tokens per step (long prompts do not stall decoding)
-  std::string isa = "auto";
   // KV cache element types of the shared pool, by name (the server layer
   // sees no tensor types): "f16" (default, as llama.cpp) or "f32".
   std::string cache_type_k = "f16";
@@ -106,7 +110,11 @@ class Engine {
   virtual const model::LlamaModel& model() const = 0;
 };
 
-// The engine for `model` (which must outlive it); starts its thread.
-Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const EngineOptions& options);
+// The engine for `model`, computing with `table` (the table the model was
+// repacked for: model::Runtime gives both) on `pool` when one is lent (the
+// engine's thread is then its only user), else on a pool of options.threads
+// of its own. model, table and pool must outlive the engine; starts its thread.
+Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const kernels::KernelTable& table,
+                                            const EngineOptions& options, ThreadPool* pool = nullptr);
 
 }  // namespace herd::engine
