@@ -33,7 +33,7 @@ ChatSession::ChatSession(model::LlamaContext& ctx, const tokenizer::Tokenizer& t
       opts_(std::move(opts)),
       interrupt_(interrupt),
       sampler_(opts_.sampling),
-      stops_(chat::StopTokens::from_tokenizer(tok)) {
+      stops_(chat::StopTokens::for_model(&tok, ctx.model().config().eos_ids)) {
   if (opts_.allow_tools) tools_.builtin.push_back("code_interpreter");
 }
 

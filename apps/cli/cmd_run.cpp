@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "chat/stop.h"
 #include "commands.h"
 #include "base/mapped_file.h"
 #include "formats/hf_config.h"
@@ -319,12 +320,9 @@ int cmd_run(int argc, char** argv) {
   history.reserve(static_cast<size_t>(T + *n_predict));
   std::unique_ptr<tokenizer::StreamDecoder> dec;
   if (tok) dec = std::make_unique<tokenizer::StreamDecoder>(*tok);
-  std::vector<int32_t> stop_ids = cfg.eos_ids;
-  stop_ids.insert(stop_ids.end(), extra_stop_ids.begin(), extra_stop_ids.end());
-  if (tok) {
-    for (const char* s : {"<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"})
-      if (int32_t id = tok->special_id(s); id >= 0) stop_ids.push_back(id);
-  }
+  std::vector<int32_t> model_eos = cfg.eos_ids;
+  model_eos.insert(model_eos.end(), extra_stop_ids.begin(), extra_stop_ids.end());
+  const chat::StopTokens stops = chat::StopTokens::for_model(tok.get(), model_eos);
   int64_t generated = 0;
   std::string stop_reason = *n_predict == 0 ? "prompt only" : "length";
   const auto t1 = std::chrono::steady_clock::now();
@@ -332,8 +330,7 @@ int cmd_run(int argc, char** argv) {
     const int32_t id = sampler.sample(logits, history);
     history.push_back(id);
     ++generated;
-    const bool is_stop = std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end();
-    if (is_stop && !p.has("--ignore-eos")) {
+    if (stops.is_stop(id) && !p.has("--ignore-eos")) {
       stop_reason = tok ? std::string(tok->token_bytes(id)) : std::to_string(id);
       break;
     }

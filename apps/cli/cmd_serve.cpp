@@ -165,6 +165,7 @@ int cmd_serve(int argc, char** argv) {
     return fail(err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
   const int64_t trained = std::max<int64_t>(model->config().n_ctx_train, 16);
   so.max_seq_len = *max_seq > 0 ? *max_seq : std::min<int64_t>(trained, 8192);
+  so.model_eos_ids = model->config().eos_ids;
   so.model_id = p.has("--alias") ? p.get("--alias") : basename_of(p.get("--model"));
   so.model_aliases = {basename_of(p.get("--model")), p.get("--model")};
 

@@ -275,8 +275,7 @@ void handle_chat(const http::Request& req, http::Response& res, ServerContext& c
   base.sampling.frequency_penalty = r.s.frequency_penalty;
   base.logit_bias = r.s.logit_bias;
   base.top_logprobs = r.s.top_logprobs;
-  for (int32_t id : {ctx.stop_tokens.eot, ctx.stop_tokens.eom, ctx.stop_tokens.end_of_text})
-    if (id >= 0) base.stop_ids.push_back(id);
+  base.stop_ids = ctx.stop_tokens.ids();
   const uint64_t seed = r.s.seed ? *r.s.seed : random_seed();
   std::vector<engine::GenerationRequest> reqs;
   for (int i = 0; i < r.s.n; ++i) {

@@ -184,7 +184,7 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
   ctx.engine = &engine;
   ctx.tok = &tok;
   ctx.opts = std::move(options);
-  ctx.stop_tokens = chat::StopTokens::from_tokenizer(tok);
+  ctx.stop_tokens = chat::StopTokens::for_model(&tok, ctx.opts.model_eos_ids);
   ctx.vocab_size = tok.n_vocab();
   add_chat_routes(impl_->router, ctx);
   add_completion_routes(impl_->router, ctx);

@@ -31,6 +31,7 @@ struct ServerOptions {
   std::string model_id = "herd";        // the name /v1/models lists and requests may use
   std::vector<std::string> model_aliases;  // also accepted in "model"
   int64_t max_seq_len = 4096;           // prompt + completion tokens of one request
+  std::vector<int32_t> model_eos_ids;   // the model's own end ids (chat::StopTokens::for_model)
   int max_n = 16;                       // "n" at most
   size_t max_body_bytes = 4u << 20;     // larger request bodies get 413
   int max_connections = 1024;           // open connections in all (one thread each)

@@ -17,11 +17,17 @@ const char* stop_reason_name(StopReason reason) {
   return "none";
 }
 
-StopTokens StopTokens::from_tokenizer(const tokenizer::Tokenizer& tok) {
+StopTokens StopTokens::for_model(const tokenizer::Tokenizer* tok, const std::vector<int32_t>& model_eos_ids) {
   StopTokens s;
-  s.eot = tok.special_id("<|eot_id|>");
-  s.eom = tok.special_id("<|eom_id|>");
-  s.end_of_text = tok.special_id("<|end_of_text|>");
+  if (tok != nullptr) {
+    s.eot = tok->special_id("<|eot_id|>");
+    s.eom = tok->special_id("<|eom_id|>");
+    s.end_of_text = tok->special_id("<|end_of_text|>");
+  }
+  for (int32_t id : model_eos_ids)
+    if (id >= 0 && id != s.eot && id != s.eom && id != s.end_of_text &&
+        std::find(s.model_eos.begin(), s.model_eos.end(), id) == s.model_eos.end())
+      s.model_eos.push_back(id);
   return s;
 }
 
@@ -30,7 +36,16 @@ StopReason StopTokens::classify(int32_t id) const {
   if (id == eot) return StopReason::kEndOfTurn;
   if (id == eom) return StopReason::kEndOfMessage;
   if (id == end_of_text) return StopReason::kEndOfText;
+  if (std::find(model_eos.begin(), model_eos.end(), id) != model_eos.end()) return StopReason::kEndOfText;
   return StopReason::kNone;
+}
+
+std::vector<int32_t> StopTokens::ids() const {
+  std::vector<int32_t> out;
+  for (int32_t id : {eot, eom, end_of_text})
+    if (id >= 0) out.push_back(id);
+  out.insert(out.end(), model_eos.begin(), model_eos.end());
+  return out;
 }
 
 StopStringMatcher::StopStringMatcher(std::vector<std::string> stop_strings) {

@@ -35,13 +35,24 @@ enum class StopReason {
 // "eot", "eom", "end_of_text", "stop_string", "length", "none".
 const char* stop_reason_name(StopReason reason);
 
+// The one stop logic of every generation (run, chat, serve): a generated id
+// ends it when it is one of the three Llama 3.1 end tokens the vocabulary has
+// or one of the model's own end ids (GGUF tokenizer.ggml.eos_token_id, HF
+// generation_config eos_token_id); classify says which.
 struct StopTokens {
   int32_t eot = -1;          // <|eot_id|>, -1 if the vocab lacks it
   int32_t eom = -1;          // <|eom_id|>
   int32_t end_of_text = -1;  // <|end_of_text|>
+  std::vector<int32_t> model_eos;  // the model's end ids not among the three
 
-  static StopTokens from_tokenizer(const tokenizer::Tokenizer& tok);
+  // tok may be null (no usable tokenizer: only the model's ids).
+  static StopTokens for_model(const tokenizer::Tokenizer* tok, const std::vector<int32_t>& model_eos_ids);
+  static StopTokens from_tokenizer(const tokenizer::Tokenizer& tok) { return for_model(&tok, {}); }
+  // A model end id that is none of the three counts as kEndOfText.
   StopReason classify(int32_t id) const;
+  bool is_stop(int32_t id) const { return classify(id) != StopReason::kNone; }
+  // Every stop id (for an engine request's stop_ids).
+  std::vector<int32_t> ids() const;
 };
 
 class StopStringMatcher {

@@ -22,6 +22,22 @@ TEST(StopTokens, Llama3Ids) {
   EXPECT_STREQ(stop_reason_name(StopReason::kEndOfMessage), "eom");
 }
 
+// The model's own end ids join the three (deduplicated); without a tokenizer
+// only they stop.
+TEST(StopTokens, ModelEndIdsJoinTheThree) {
+  auto tok = tokenizer::Tokenizer::llama3();
+  ASSERT_TRUE(tok.has_value());
+  const StopTokens s = StopTokens::for_model(&*tok, {128009, 128001, 128256 - 1, 128256 - 1});
+  EXPECT_EQ(s.model_eos, (std::vector<int32_t>{128255}));
+  EXPECT_EQ(s.ids(), (std::vector<int32_t>{128009, 128008, 128001, 128255}));
+  EXPECT_EQ(s.classify(128255), StopReason::kEndOfText);
+  EXPECT_TRUE(s.is_stop(128008));
+  EXPECT_FALSE(s.is_stop(9906));
+  const StopTokens bare = StopTokens::for_model(nullptr, {7});
+  EXPECT_EQ(bare.ids(), (std::vector<int32_t>{7}));
+  EXPECT_FALSE(bare.is_stop(128009));
+}
+
 TEST(StopStringMatcher, HoldsPartialMatchesAndStops) {
   StopStringMatcher m({"User:", "", "###"});
   auto a = m.push("Hello Us");
