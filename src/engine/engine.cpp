@@ -474,6 +474,9 @@ Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, cons
                                             const EngineOptions& options, ThreadPool* pool) {
   if (pool == nullptr && options.threads < 1)
     return err(ErrorCode::kInvalidArgument, "threads: %d must be >= 1", options.threads);
+  if (!model.holds_embedding() || !model.holds_head())
+    return err(ErrorCode::kInvalidArgument, "the engine serves a whole model, not layers [%lld, %lld)",
+               static_cast<long long>(model.layer_range().first), static_cast<long long>(model.layer_range().last));
   if (options.n_ctx < 2 || options.max_seq_len < 2)
     return err(ErrorCode::kInvalidArgument, "n_ctx %lld and max_seq_len %lld must be >= 2",
                static_cast<long long>(options.n_ctx), static_cast<long long>(options.max_seq_len));

@@ -12,7 +12,7 @@ namespace herd::model {
 Activations::Activations(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens,
                          int64_t max_keys, int n_workers)
     : max_tokens_(max_tokens), max_keys_(max_keys), d_model_(model.config().d_model),
-      n_layers_(model.config().n_layers) {
+      n_layers_(static_cast<int64_t>(model.layers().size())) {
   const LlamaConfig& c = model.config();
   const auto B = static_cast<size_t>(max_tokens);
   pos.resize(B);

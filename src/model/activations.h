@@ -37,9 +37,9 @@ class Activations {
   // Bytes of all buffers (the memory plan and `herd inspect`).
   uint64_t bytes() const;
 
-  // Saves the residual stream entering each layer (and the final norm's
-  // input as layer_input(n_layers)) on the next passes; costs
-  // (n_layers + 1) * max_tokens * d_model floats.
+  // Saves the residual stream entering each held layer i (0-based among the
+  // model's held layers) and the last one's output as layer_input(n_held) on
+  // the next passes; costs (n_held + 1) * max_tokens * d_model floats.
   void keep_layer_inputs(bool on);
   bool keeping_layer_inputs() const { return !layer_inputs_.empty(); }
   const float* layer_input(int64_t il) const { return layer_inputs_[static_cast<size_t>(il)].data(); }

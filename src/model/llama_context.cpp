@@ -9,7 +9,8 @@ namespace herd::model {
 LlamaContext::LlamaContext(const LlamaModel& model, int64_t n_ctx, int64_t max_batch, kernels::ExecContext exec,
                            DType kv_k, DType kv_v)
     : model_(model), n_ctx_(n_ctx),
-      kv_(model.config().n_layers, n_ctx, model.config().n_kv_heads * model.config().head_dim, kv_k, kv_v),
+      kv_(static_cast<int64_t>(model.layers().size()), n_ctx, model.config().n_kv_heads * model.config().head_dim, kv_k,
+          kv_v),
       acts_(model, *exec.table, max_batch, n_ctx, exec.pool->size()) {
   exec_ = acts_.bind(exec);
 }
@@ -18,6 +19,9 @@ uint64_t LlamaContext::state_bytes() const { return kv_.bytes() + acts_.bytes();
 
 Status LlamaContext::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits,
                           TapSink* taps) {
+  if (!model_.holds_embedding() || !model_.holds_head())
+    return err(ErrorCode::kInvalidArgument, "a context evaluates a whole model; this one holds layers [%lld, %lld)",
+               static_cast<long long>(model_.layer_range().first), static_cast<long long>(model_.layer_range().last));
   const auto T = static_cast<int64_t>(tokens.size());
   if (T > 0 && T <= acts_.max_tokens() && n_past_ + T > n_ctx_)
     return err(ErrorCode::kOutOfRange, "context full: %lld cached + %lld new tokens exceed n_ctx %lld",

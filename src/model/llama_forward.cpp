@@ -15,7 +15,7 @@
 namespace herd::model {
 
 void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const LayerWeights& L, int64_t il,
-                 const kv::KvView& kv, Activations& a, int64_t T, TapSink* taps) {
+                 const kv::KvView& kv, int64_t kv_layer, Activations& a, int64_t T, TapSink* taps) {
   const int64_t D = c.d_model, hd = c.head_dim, H = c.n_heads, KV = c.n_kv_heads;
   const int64_t kv_dim = KV * hd;
   const auto eps = static_cast<float>(c.rms_eps);
@@ -37,8 +37,8 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   lora_forward_add(exec, L.wv, xn, T, a.v.data(), a.lora.data());
   kernels::rope(a.q.data(), T, H, hd, a.pos.data(), c.inv_freq.data(), c.rope_style);
   kernels::rope(a.k.data(), T, KV, hd, a.pos.data(), c.inv_freq.data(), c.rope_style);
-  uint8_t* kc = kv.k(il);
-  uint8_t* vc = kv.v(il);
+  uint8_t* kc = kv.k(kv_layer);
+  uint8_t* vc = kv.v(kv_layer);
   const int64_t k_row = kernels::kv_row_bytes(kv.kt, kv_dim), v_row = kernels::kv_row_bytes(kv.vt, kv_dim);
   const auto* tables = a.tables.data();
   const int64_t* idx = a.idx.data();
@@ -81,13 +81,20 @@ Status llama_forward(const kernels::ExecContext& exec, const LlamaModel& model, 
       return err(ErrorCode::kInvalidArgument, "token %d at index %lld is outside the vocabulary [0, %lld)", tokens[t],
                  static_cast<long long>(t), static_cast<long long>(V));
   }
-  for (int64_t t = 0; t < T; ++t) kernels::embedding_row(exec, model.tok_embd(), tokens[t], a.x.data() + t * D);
-  if (taps) taps->tap("tok_embd", a.x.data(), T, D);
-  for (int64_t il = 0; il < c.n_layers; ++il) {
-    a.save_layer_input(il, T);
-    llama_layer(exec, c, model.layers()[static_cast<size_t>(il)], il, kv, a, T, taps);
+  if (model.holds_embedding()) {
+    for (int64_t t = 0; t < T; ++t) kernels::embedding_row(exec, model.tok_embd(), tokens[t], a.x.data() + t * D);
+    if (taps) taps->tap("tok_embd", a.x.data(), T, D);
   }
-  a.save_layer_input(c.n_layers, T);
+  const auto n_held = static_cast<int64_t>(model.layers().size());
+  for (int64_t i = 0; i < n_held; ++i) {
+    a.save_layer_input(i, T);
+    llama_layer(exec, c, model.layers()[static_cast<size_t>(i)], model.layer_range().first + i, kv, i, a, T, taps);
+  }
+  a.save_layer_input(n_held, T);
+  if (!model.holds_head()) {
+    logits->clear();
+    return Ok{};
+  }
 
   const auto n_out = static_cast<int64_t>(a.out_rows.size());
   logits->resize(static_cast<size_t>(n_out * V));

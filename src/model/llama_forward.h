@@ -29,16 +29,21 @@ namespace herd::model {
 // One transformer layer over the T tokens in a.x (in place):
 //   x += Wo . attn(rope(Wq.norm(x)), rope(Wk.norm(x)), Wv.norm(x))
 //   x += W_down . (silu(W_gate.norm(x)) * W_up.norm(x))
-// storing the tokens' keys and values in layer il of kv first. exec carries
-// a's scratch (Activations::bind).
+// storing the tokens' keys and values in layer kv_layer of kv first; il is
+// the model's layer index (tap names). exec carries a's scratch
+// (Activations::bind).
 void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const LayerWeights& L, int64_t il,
-                 const kv::KvView& kv, Activations& a, int64_t T, TapSink* taps);
+                 const kv::KvView& kv, int64_t kv_layer, Activations& a, int64_t T, TapSink* taps);
 
 // The whole pass over tokens (T = tokens.size() <= a.max_tokens(), described
 // in a.pos/idx/tables; a.out_rows lists the rows whose logits are wanted):
 // writes [out_rows.size(), vocab] logits into `logits` (resized; reserve once
 // to keep decode allocation-free). Errors: no tokens, too many, a token id
 // outside the vocabulary. Nothing is written to the cache on error.
+// A model holding a layer range (an MPI rank) runs its layers only: without
+// the embedding it starts from the hidden states the caller put in a.x
+// ([T, d_model], the previous rank's output); without the head it leaves its
+// output in a.x and `logits` empty. kv holds the model's held layers.
 Status llama_forward(const kernels::ExecContext& exec, const LlamaModel& model, const kv::KvView& kv,
                      std::span<const int32_t> tokens, Activations& a, std::vector<float>* logits, TapSink* taps);
 

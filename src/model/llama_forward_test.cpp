@@ -150,14 +150,86 @@ TEST(LlamaForward, KeptLayerInputsRecomputeTheNextLayer) {
     const kernels::ExecContext rexec = re.bind(kernels::ExecContext{&pool, &table});
     describe(re);
     std::memcpy(re.x.data(), acts.layer_input(il), static_cast<size_t>(T * D) * 4);
-    llama_layer(rexec, c, m.layers()[static_cast<size_t>(il)], il, fresh.view(), re, T, nullptr);
+    llama_layer(rexec, c, m.layers()[static_cast<size_t>(il)], il, fresh.view(), il, re, T, nullptr);
     EXPECT_TRUE(bitwise_equal(re.x.data(), acts.layer_input(il + 1), T * D)) << "layer " << il;
     // Negative control: the wrong layer's weights do not reproduce it.
     std::memcpy(re.x.data(), acts.layer_input(il), static_cast<size_t>(T * D) * 4);
     const auto other = static_cast<size_t>((il + 1) % c.n_layers);
-    llama_layer(rexec, c, m.layers()[other], il, fresh.view(), re, T, nullptr);
+    llama_layer(rexec, c, m.layers()[other], il, fresh.view(), il, re, T, nullptr);
     EXPECT_FALSE(bitwise_equal(re.x.data(), acts.layer_input(il + 1), T * D)) << "layer " << il;
   }
+}
+
+// A model split into layer ranges (MPI pipeline ranks), each rank's output
+// handed to the next in a.x, gives the whole model's logits bitwise; tied and
+// untied heads; kept layer inputs number the held layers. Bad ranges are
+// refused, and a context will not run a partial model.
+TEST(LlamaForward, LayerRangesChainToTheWholeModel) {
+  const std::string dir = std::filesystem::temp_directory_path().string() + "/herd_ranks_test_" +
+                          std::to_string(static_cast<long>(getpid()));
+  std::filesystem::create_directories(dir);
+  ThreadPool pool(2);
+  const Result<kernels::KernelTable> table = kernels::select_kernels();
+  ASSERT_TRUE(table.has_value());
+  const std::vector<int32_t> toks = {128000, 9906, 1917, 11, 1268, 527};
+  const auto T = static_cast<int64_t>(toks.size());
+  for (const char* shape : {"d_model=256,n_layers=3,n_heads=4,n_kv_heads=2,d_ff=512",
+                            "d_model=256,n_layers=3,n_heads=4,n_kv_heads=2,d_ff=512,tied=1"}) {
+    SCOPED_TRACE(shape);
+    MakeModelOptions o;
+    o.shape = *parse_model_shape(shape);
+    o.dtype = "q8_0";
+    o.out = dir + "/m.gguf";
+    ASSERT_TRUE(make_model(o, pool, nullptr).has_value());
+    auto run = [&](const LlamaModel& m, Activations& a, std::vector<float>* logits) {
+      const kernels::ExecContext exec = a.bind(kernels::ExecContext{&pool, &*table});
+      kv::KvCache cache(static_cast<int64_t>(m.layers().size()), 16, m.config().n_kv_heads * m.config().head_dim,
+                        DType::kF16, DType::kF16);
+      a.out_rows.clear();
+      for (int64_t t = 0; t < T; ++t) {
+        a.pos[static_cast<size_t>(t)] = a.idx[static_cast<size_t>(t)] = t;
+        a.tables[static_cast<size_t>(t)] = nullptr;
+        a.out_rows.push_back(t);
+      }
+      return llama_forward(exec, m, cache.view(), toks, a, logits, nullptr);
+    };
+    Result<LlamaModel> whole = LlamaModel::load(o.out);
+    ASSERT_TRUE(whole.has_value());
+    Activations aw(*whole, *table, 8, 16, pool.size());
+    std::vector<float> want;
+    ASSERT_TRUE(run(*whole, aw, &want).has_value());
+    for (int64_t cut : {1, 2}) {
+      Result<LlamaModel> r0 = LlamaModel::load(o.out, {0, cut});
+      Result<LlamaModel> r1 = LlamaModel::load(o.out, {cut, -1});
+      ASSERT_TRUE(r0.has_value()) << r0.error().to_string();
+      ASSERT_TRUE(r1.has_value()) << r1.error().to_string();
+      EXPECT_TRUE(r0->holds_embedding() && !r0->holds_head());
+      EXPECT_TRUE(!r1->holds_embedding() && r1->holds_head());
+      EXPECT_EQ(static_cast<int64_t>(r1->layers().size()), 3 - cut);
+      // Each rank holds its share; a tied table is held by both ends.
+      const uint64_t tied_table = whole->config().tied_embeddings ? static_cast<uint64_t>(whole->tok_embd().nbytes()) : 0;
+      EXPECT_EQ(r0->weight_bytes() + r1->weight_bytes(), whole->weight_bytes() + tied_table);
+      Activations a0(*r0, *table, 8, 16, pool.size()), a1(*r1, *table, 8, 16, pool.size());
+      a1.keep_layer_inputs(true);
+      std::vector<float> none, got;
+      ASSERT_TRUE(run(*r0, a0, &none).has_value());
+      EXPECT_TRUE(none.empty());
+      std::copy(a0.x.begin(), a0.x.begin() + T * whole->config().d_model, a1.x.begin());  // the hand-over
+      ASSERT_TRUE(run(*r1, a1, &got).has_value());
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "cut " << cut;
+      EXPECT_EQ(std::memcmp(a1.layer_input(0), a0.x.data(), static_cast<size_t>(T * whole->config().d_model) * 4), 0);
+      // Negative control: skipping the hand-over (rank 1 starts from zeros) differs.
+      std::fill(a1.x.begin(), a1.x.end(), 0.0f);
+      ASSERT_TRUE(run(*r1, a1, &got).has_value());
+      EXPECT_NE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+      LlamaContext ctx(*r1, 16, 8, kernels::ExecContext{&pool, &*table});
+      EXPECT_FALSE(ctx.eval(toks, false, &got).has_value());
+    }
+    for (LayerRange bad : {LayerRange{2, 2}, LayerRange{0, 4}, LayerRange{-1, 2}, LayerRange{3, -1}})
+      EXPECT_FALSE(LlamaModel::load(o.out, bad).has_value()) << bad.first << " " << bad.last;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -20,30 +20,31 @@ LlamaModel::LlamaModel(LlamaModel&&) noexcept = default;
 LlamaModel& LlamaModel::operator=(LlamaModel&&) noexcept = default;
 LlamaModel::~LlamaModel() = default;
 
-Result<LlamaModel> LlamaModel::load(const std::string& path) {
+Result<LlamaModel> LlamaModel::load(const std::string& path, LayerRange range) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0)
     return err(ErrorCode::kNotFound, "model path %s does not exist", path.c_str());
-  Result<LlamaModel> r = S_ISDIR(st.st_mode) ? load_hf_model(path) : load_gguf_model(path);
+  Result<LlamaModel> r = S_ISDIR(st.st_mode) ? load_hf_model(path, range) : load_gguf_model(path, range);
   if (!r.has_value()) r.error().with_context("loading model " + path);
   return r;
 }
 
 uint64_t LlamaModel::weight_bytes() const {
-  uint64_t total = config_.tied_embeddings ? 0 : static_cast<uint64_t>(tok_embd_.nbytes());
+  const bool embd_counted = holds_head() && config_.tied_embeddings;  // as the LM head
+  uint64_t total = holds_embedding() && !embd_counted ? static_cast<uint64_t>(tok_embd_.nbytes()) : 0;
   for_each_matmul_weight([&](int64_t, LlamaTensor, const TensorView& w) { total += static_cast<uint64_t>(w.nbytes()); });
-  total += static_cast<uint64_t>(config_.d_model) * 4 * (2 * layers_.size() + 1);
+  total += static_cast<uint64_t>(config_.d_model) * 4 * (2 * layers_.size() + (holds_head() ? 1 : 0));
   return total;
 }
 
 Status LlamaModel::attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& a) {
-  if (layer < 0 || layer >= static_cast<int64_t>(layers_.size()))
-    return err(ErrorCode::kInvalidArgument, "LoRA adapter for layer %lld of a %zu-layer model",
-               static_cast<long long>(layer), layers_.size());
+  if (layer < range_.first || layer >= range_.last)
+    return err(ErrorCode::kInvalidArgument, "LoRA adapter for layer %lld; this model holds layers [%lld, %lld)",
+               static_cast<long long>(layer), static_cast<long long>(range_.first), static_cast<long long>(range_.last));
   if (a.rank < 1 || a.a == nullptr || a.b == nullptr)
     return err(ErrorCode::kInvalidArgument, "LoRA adapter with rank %lld or no A/B matrix", static_cast<long long>(a.rank));
   bool found = false;
-  for_each_layer_linear(layers_[static_cast<size_t>(layer)], [&](LlamaTensor id, Linear& l) {
+  for_each_layer_linear(layers_[static_cast<size_t>(layer - range_.first)], [&](LlamaTensor id, Linear& l) {
     if (id != t) return;
     l.adapters.push_back(a);
     found = true;
@@ -82,9 +83,15 @@ Status check_shape(const std::string& name, const TensorView& t, std::vector<int
 
 }  // namespace
 
-Result<LlamaModel> ModelBuilder::build(LlamaModel&& m, const Lookup& lookup, const NameFn& name) {
+Result<LlamaModel> ModelBuilder::build(LlamaModel&& m, const Lookup& lookup, const NameFn& name, LayerRange range) {
   LlamaConfig& c = m.config_;
   HERD_TRY(c.validate());
+  if (range.last < 0) range.last = c.n_layers;
+  if (range.first < 0 || range.first >= range.last || range.last > c.n_layers)
+    return err(ErrorCode::kInvalidArgument, "layer range [%lld, %lld) is not inside the model's %lld layers",
+               static_cast<long long>(range.first), static_cast<long long>(range.last),
+               static_cast<long long>(c.n_layers));
+  m.range_ = range;
   const LlamaDims dims = llama_dims(c);
 
   auto need = [&](LlamaTensor id, int64_t layer) -> Result<TensorView> {
@@ -111,20 +118,25 @@ Result<LlamaModel> ModelBuilder::build(LlamaModel&& m, const Lookup& lookup, con
     return static_cast<const float*>(m.owned_f32_.back().data());
   };
 
-  HERD_ASSIGN_OR_RETURN(m.tok_embd_, need(LlamaTensor::kTokEmbd, -1));
-  HERD_ASSIGN_OR_RETURN(m.output_norm_, norm(LlamaTensor::kOutputNorm, -1));
+  // The embedding table: for layer 0's holder, and for the head's when it is
+  // tied (absent output.weight); a view of the mapping, nothing read.
   const std::string out_name = name(LlamaTensor::kOutput, -1);
   HERD_ASSIGN_OR_RETURN(std::optional<TensorView> out, lookup(out_name));
-  if (out) {
-    HERD_ASSIGN_OR_RETURN(m.output_, need(LlamaTensor::kOutput, -1));
-    c.tied_embeddings = false;
-  } else {
-    m.output_ = m.tok_embd_;  // Llama 3.2 1B/3B: LM head tied to the embeddings
-    c.tied_embeddings = true;
+  c.tied_embeddings = !out.has_value();  // Llama 3.2 1B/3B: LM head tied to the embeddings
+  if (m.holds_embedding() || (m.holds_head() && c.tied_embeddings)) {
+    HERD_ASSIGN_OR_RETURN(m.tok_embd_, need(LlamaTensor::kTokEmbd, -1));
   }
-  m.layers_.resize(static_cast<size_t>(c.n_layers));
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    LayerWeights& l = m.layers_[static_cast<size_t>(i)];
+  if (m.holds_head()) {
+    HERD_ASSIGN_OR_RETURN(m.output_norm_, norm(LlamaTensor::kOutputNorm, -1));
+    if (out) {
+      HERD_ASSIGN_OR_RETURN(m.output_, need(LlamaTensor::kOutput, -1));
+    } else {
+      m.output_ = m.tok_embd_;
+    }
+  }
+  m.layers_.resize(static_cast<size_t>(range.last - range.first));
+  for (int64_t i = range.first; i < range.last; ++i) {
+    LayerWeights& l = m.layers_[static_cast<size_t>(i - range.first)];
     HERD_ASSIGN_OR_RETURN(l.attn_norm, norm(LlamaTensor::kAttnNorm, i));
     HERD_ASSIGN_OR_RETURN(l.ffn_norm, norm(LlamaTensor::kFfnNorm, i));
     Status st = Ok{};

@@ -46,10 +46,20 @@ struct LayerWeights {
 
 enum class ModelFormat { kGguf, kHf };
 
+// The layers one process holds, [first, last) of the model's n_layers (an MPI
+// pipeline rank); last -1: to the end. The embedding table is held with layer
+// 0, the final norm and LM head with the last layer.
+struct LayerRange {
+  int64_t first = 0;
+  int64_t last = -1;
+};
+
 class LlamaModel {
  public:
-  // Opens a .gguf file or a Hugging Face directory.
-  static Result<LlamaModel> load(const std::string& path);
+  // Opens a .gguf file or a Hugging Face directory; with a range, only those
+  // layers' tensors are looked up and held (errors: an empty or out-of-range
+  // range).
+  static Result<LlamaModel> load(const std::string& path, LayerRange range = {});
 
   LlamaModel();
   LlamaModel(LlamaModel&&) noexcept;
@@ -63,23 +73,30 @@ class LlamaModel {
   const TensorView& tok_embd() const { return tok_embd_; }  // [vocab_size, d_model]
   const float* output_norm() const { return output_norm_; }  // [d_model]
   const TensorView& output() const { return output_; }      // [vocab_size, d_model] (= tok_embd if tied)
+  // The held layers: layers()[i] is the model's layer layer_range().first + i.
   const std::vector<LayerWeights>& layers() const { return layers_; }
+  const LayerRange& layer_range() const { return range_; }  // resolved: last is set
+  bool holds_embedding() const { return range_.first == 0; }
+  bool holds_head() const { return range_.last == config_.n_layers; }
 
   // The field visitor over every matrix the forward pass multiplies by, in
-  // file order: f(layer, LlamaTensor, TensorView&), layer -1 for the LM head
-  // (output; the embedding table when tied). The embedding lookup table is
+  // file order: f(layer, LlamaTensor, TensorView&) (the model's layer index),
+  // layer -1 for the LM head (output; the embedding table when tied) when held. The embedding lookup table is
   // not visited (it is read a row at a time, never multiplied).
   template <class F>
   void for_each_matmul_weight(F&& f) const {
     for (size_t il = 0; il < layers_.size(); ++il)
-      for_each_layer_matrix(layers_[il], [&](LlamaTensor t, const TensorView& w) { f(static_cast<int64_t>(il), t, w); });
-    f(int64_t{-1}, LlamaTensor::kOutput, output_);
+      for_each_layer_matrix(layers_[il], [&](LlamaTensor t, const TensorView& w) {
+        f(range_.first + static_cast<int64_t>(il), t, w);
+      });
+    if (holds_head()) f(int64_t{-1}, LlamaTensor::kOutput, output_);
   }
 
   // Low-rank adapters (model/linear.h) on layer `layer`'s matrix t (wq .. w_down):
   // the forward pass adds their terms from the next Activations made on.
   // The adapter's memory stays the caller's. Errors: not a layer matrix,
   // layer out of range, rank < 1 or a null matrix.
+  // `layer` is the model's index (a held one).
   Status attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& a);
   void clear_lora();
   int64_t max_lora_rank() const;
@@ -103,6 +120,7 @@ class LlamaModel {
  private:
   friend struct ModelBuilder;
   LlamaConfig config_;
+  LayerRange range_;
   ModelFormat format_ = ModelFormat::kGguf;
   std::string path_;
   TensorView tok_embd_;

@@ -24,7 +24,7 @@ Result<int64_t> get_dim_or(const formats::GgufFile& f, const std::string& key, i
 
 }  // namespace
 
-Result<LlamaModel> load_gguf_model(const std::string& path) {
+Result<LlamaModel> load_gguf_model(const std::string& path, LayerRange range) {
   HERD_ASSIGN_OR_RETURN(formats::GgufFile file, formats::GgufFile::open(path));
   LlamaModel m;
   auto& f = *(ModelBuilder::gguf(m) = std::make_unique<formats::GgufFile>(std::move(file)));
@@ -95,7 +95,7 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
     if (!t) return std::optional<TensorView>();
     return std::optional<TensorView>(t->view());
   };
-  return ModelBuilder::build(std::move(m), lookup, gguf_tensor_name);
+  return ModelBuilder::build(std::move(m), lookup, gguf_tensor_name, range);
 }
 
 }  // namespace herd::model

@@ -9,7 +9,7 @@
 #include "model/model_builder.h"
 
 namespace herd::model {
-Result<LlamaModel> load_hf_model(const std::string& dir) {
+Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range) {
   HERD_ASSIGN_OR_RETURN(std::string cfg_text, read_text_file(dir + "/config.json", 16u << 20));
   Result<formats::HfLlamaConfig> hc = formats::parse_hf_config(cfg_text);
   if (!hc.has_value()) return std::move(hc.error().with_context(dir + "/config.json"));
@@ -54,7 +54,7 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
                  name.c_str(), t->dtype_name.c_str());
     return v;
   };
-  Result<LlamaModel> r = ModelBuilder::build(std::move(m), lookup, hf_tensor_name);
+  Result<LlamaModel> r = ModelBuilder::build(std::move(m), lookup, hf_tensor_name, range);
   if (r.has_value() && hc->tie_word_embeddings != r->config().tied_embeddings && !hc->tie_word_embeddings)
     return err(ErrorCode::kNotFound, "config.json says tie_word_embeddings false but %s is missing",
                hf_tensor_name(LlamaTensor::kOutput, -1).c_str());

@@ -20,7 +20,8 @@ struct ModelBuilder {
   // model/llama_tensors.h).
   using NameFn = std::string (*)(LlamaTensor, int64_t layer);
 
-  static Result<LlamaModel> build(LlamaModel&& m, const Lookup& lookup, const NameFn& name);
+  // Holds the layers of `range` (validated here against the config).
+  static Result<LlamaModel> build(LlamaModel&& m, const Lookup& lookup, const NameFn& name, LayerRange range);
 
   static std::unique_ptr<formats::GgufFile>& gguf(LlamaModel& m) { return m.gguf_; }
   static std::unique_ptr<formats::HfCheckpoint>& hf(LlamaModel& m) { return m.hf_; }
@@ -31,7 +32,7 @@ struct ModelBuilder {
   }
 };
 
-Result<LlamaModel> load_gguf_model(const std::string& path);
-Result<LlamaModel> load_hf_model(const std::string& dir);
+Result<LlamaModel> load_gguf_model(const std::string& path, LayerRange range);
+Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range);
 
 }  // namespace herd::model

@@ -67,9 +67,11 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
     ++n;
   };
   for (LayerWeights& l : layers_) for_each_layer_matrix(l, [&](LlamaTensor, TensorView& w) { repack(&w); });
-  const bool tied = output_.data == tok_embd_.data;
-  repack(&output_);
-  if (tied) tok_embd_ = output_;
+  if (holds_head()) {
+    const bool tied = output_.data == tok_embd_.data;
+    repack(&output_);
+    if (tied) tok_embd_ = output_;
+  }
   return n;
 }
 
