@@ -24,24 +24,15 @@
 #include "model/llama_context.h"
 #include "model/llama_model.h"
 #include "model/make_model.h"
+#include "model/test_models.h"
 
 namespace herd::engine {
 namespace {
 
 const model::LlamaModel& tiny_model() {
   static model::LlamaModel* m = [] {
-    std::string dir = std::filesystem::temp_directory_path().string() + "/herd_engine_test_" +
-                      std::to_string(static_cast<long>(getpid()));
-    std::filesystem::create_directories(dir);
-    model::MakeModelOptions o;
-    o.shape = *model::parse_model_shape("tiny");
-    o.dtype = "q4_0";
-    o.out = dir + "/tiny.gguf";
-    o.seed = 7;
-    ThreadPool pool(1);
-    Status st = model::make_model(o, pool, nullptr);
-    HERD_CHECK(st.has_value(), "make_model: %s", st.error().to_string().c_str());
-    auto r = model::LlamaModel::load(o.out);
+    const std::string path = model::make_test_model("engine-tiny.gguf", "tiny", "q4_0", 7);
+    auto r = model::LlamaModel::load(path);
     HERD_CHECK(r.has_value(), "load: %s", r.error().to_string().c_str());
     return new model::LlamaModel(std::move(*r));
   }();

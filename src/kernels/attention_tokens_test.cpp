@@ -17,17 +17,11 @@
 #include "kernels/exec_context.h"
 #include "kernels/isa_coverage.h"
 #include "kernels/kernel_table.h"
+#include "kernels/isa_test.h"
 #include "kernels/ops.h"
 
 namespace herd::kernels {
 namespace {
-
-std::vector<float> normals(uint64_t seed, int64_t n) {
-  Rng r(seed, 3);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = r.next_normal();
-  return v;
-}
 
 // A cache of `rows` rows of KV heads x hd elements of type t, rows stored in
 // the order of `place` (place[j / bs] is row j's block; identity: contiguous).
@@ -42,7 +36,7 @@ Cache make_cache(const ExecContext& ctx, DType t, int64_t rows, int64_t width, c
   c.row_bytes = kv_row_bytes(t, width);
   c.k.assign(static_cast<size_t>(rows * c.row_bytes), 0);
   c.v.assign(c.k.size(), 0);
-  const std::vector<float> k = normals(seed, rows * width), v = normals(seed + 1, rows * width);
+  const std::vector<float> k = normals(seed, 3, rows * width), v = normals(seed + 1, 3, rows * width);
   for (int64_t j = 0; j < rows; ++j) {
     const int64_t phys = static_cast<int64_t>(place[static_cast<size_t>(j / bs)]) * bs + j % bs;
     kv_store(ctx, t, k.data() + j * width, c.k.data() + phys * c.row_bytes, width);
@@ -75,7 +69,7 @@ TEST(AttentionTokens, TileEqualsOneCallPerTokenBitwise) {
             const Cache cv = make_cache(ctx, vt, rows, width, place, bs, 50);
             for (int64_t g : {int64_t{1}, int64_t{4}}) {
               const int64_t H = KV * g, qs = H * hd + 3;  // a token's query rows, padded
-              const std::vector<float> q = normals(60, kAttnTokenTile * qs);
+              const std::vector<float> q = normals(60, 3, kAttnTokenTile * qs);
               for (int64_t n0 : {int64_t{1}, int64_t{5}, int64_t{8}, int64_t{37}}) {
                 const int64_t kvh = 1;
                 KvRows kv;
@@ -131,7 +125,7 @@ TEST(AttentionTokens, PrefillEqualsOneCallPerToken) {
     const std::vector<int32_t> ident = {0};
     const Cache ck = make_cache(ctx1, kt, rows, KV * hd, ident, rows, 70);
     const Cache cv = make_cache(ctx1, vt, rows, KV * hd, ident, rows, 80);
-    const std::vector<float> q = normals(90, T * H * hd);
+    const std::vector<float> q = normals(90, 3, T * H * hd);
     std::vector<float> want(static_cast<size_t>(T * H * hd));
     std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(g, rows, hd)));
     for (int64_t t = 0; t < T; ++t)

@@ -45,6 +45,7 @@
 #include "kernels/exec_context.h"
 #include "kernels/guarded_buffer.h"
 #include "kernels/isa_coverage.h"
+#include "kernels/isa_test.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
@@ -56,28 +57,11 @@ namespace {
 
 constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 
-std::vector<float> normals(uint64_t seed, uint64_t stream, int64_t n, float scale = 1.0f) {
-  Rng r(seed, stream);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = r.next_normal() * scale;
-  return v;
-}
-
 bool has_bf16_path(const std::string& isa) { return isa == "ref" || isa == "avx512bf16"; }
 
-class Bf16Test : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    HERD_ISA_OR_SKIP(GetParam());
-    Result<KernelTable> t = select_kernels(GetParam());
-    ASSERT_TRUE(t) << t.error().to_string();
-    table_ = *t;
-  }
-  KernelTable table_;
-};
+class Bf16Test : public IsaTableTest {};
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, Bf16Test, ::testing::ValuesIn(all_isas()),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(AllIsas, Bf16Test, ::testing::ValuesIn(all_isas()), isa_test_name);
 
 TEST_P(Bf16Test, PathPresentExactlyWhereTheIsaHasIt) {
   for (DType t : {DType::kF16, DType::kBF16}) {

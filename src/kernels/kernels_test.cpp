@@ -39,6 +39,7 @@
 #include "kernels/exec_context.h"
 #include "kernels/guarded_buffer.h"
 #include "kernels/isa_coverage.h"
+#include "kernels/isa_test.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
@@ -51,24 +52,7 @@ namespace {
 
 constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 
-std::vector<float> normals(uint64_t seed, uint64_t stream, int64_t n, float scale = 1.0f) {
-  Rng r(seed, stream);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = r.next_normal() * scale;
-  return v;
-}
-
-// Every dtype the kernels handle: all but the row-scaled F8_E4M3, which has
-// a place in DType and TensorView::row_scale but no kernels yet (its matmul
-// comes with FP8 support, issue 22).
-std::vector<DType> every_dtype() {
-  int n = 0;
-  const DTypeInfo* all = all_dtypes(&n);
-  std::vector<DType> out;
-  for (int i = 0; i < n; ++i)
-    if (!all[i].row_scaled) out.push_back(all[i].dtype);
-  return out;
-}
+std::vector<DType> every_dtype() { return dtypes_with_kernels(); }
 
 std::vector<uint8_t> quantize(DType t, const std::vector<float>& x) {
   std::vector<uint8_t> b(static_cast<size_t>(row_bytes(t, static_cast<int64_t>(x.size()))));
@@ -83,20 +67,9 @@ std::vector<float> dequantize(DType t, const uint8_t* bytes, int64_t n) {
 }
 
 // Every ISA compiled into the binary; ones the host cannot run are skipped.
-class IsaTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    HERD_ISA_OR_SKIP(GetParam());
-    Result<KernelTable> t = select_kernels(GetParam());
-    ASSERT_TRUE(t) << t.error().to_string();
-    table_ = *t;
-    ASSERT_EQ(std::string(table_.isa), GetParam());
-  }
-  KernelTable table_;
-};
+class IsaTest : public IsaTableTest {};
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::ValuesIn(all_isas()),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(AllIsas, IsaTest, ::testing::ValuesIn(all_isas()), isa_test_name);
 
 TEST(KernelTable, RefAlwaysSupportedAndUnknownRejected) {
   const std::vector<std::string> have = supported_isas();

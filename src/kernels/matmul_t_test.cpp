@@ -14,9 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "base/rng.h"
 #include "base/thread_pool.h"
-#include "kernels/isa_coverage.h"
+#include "kernels/isa_test.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/quant.h"
@@ -27,13 +26,6 @@ namespace {
 
 constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 
-std::vector<float> normals(uint64_t seed, int64_t n) {
-  Rng r(seed, 7);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = r.next_normal();
-  return v;
-}
-
 struct Stored {
   std::vector<uint8_t> bytes;
   TensorView view;
@@ -41,7 +33,7 @@ struct Stored {
 
 // N x K random weights in dtype t, in the file layout or repacked to r8.
 Stored make_weight(DType t, int64_t N, int64_t K, bool r8, uint64_t seed) {
-  const std::vector<float> w = normals(seed, N * K);
+  const std::vector<float> w = normals(seed, 7, N * K);
   const int64_t rb = row_bytes(t, K);
   std::vector<uint8_t> file(static_cast<size_t>(N * rb));
   for (int64_t n = 0; n < N; ++n) quantize_row_ref(t, w.data() + n * K, file.data() + n * rb, K);
@@ -69,28 +61,9 @@ int64_t outside_bound(const std::vector<float>& got, const std::vector<double>& 
   return bad;
 }
 
-std::vector<DType> dtypes_with_kernels() {
-  int n = 0;
-  const DTypeInfo* all = all_dtypes(&n);
-  std::vector<DType> out;
-  for (int i = 0; i < n; ++i)
-    if (!all[i].row_scaled) out.push_back(all[i].dtype);  // F8_E4M3: no kernels yet
-  return out;
-}
+class MatmulTTest : public IsaTableTest {};
 
-class MatmulTTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    HERD_ISA_OR_SKIP(GetParam());
-    Result<KernelTable> t = select_kernels(GetParam());
-    ASSERT_TRUE(t) << t.error().to_string();
-    table_ = *t;
-  }
-  KernelTable table_;
-};
-
-INSTANTIATE_TEST_SUITE_P(AllIsas, MatmulTTest, ::testing::ValuesIn(all_isas()),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(AllIsas, MatmulTTest, ::testing::ValuesIn(all_isas()), isa_test_name);
 
 TEST_P(MatmulTTest, EqualsExactProductWithinBoundOnEveryDtypeAndLayout) {
   ThreadPool one(1), two(2);
@@ -105,7 +78,7 @@ TEST_P(MatmulTTest, EqualsExactProductWithinBoundOnEveryDtypeAndLayout) {
       SCOPED_TRACE(std::string(dtype_name(t)) + (r8 ? " r8" : " file layout"));
       const Stored w = make_weight(t, N, K, r8, 17 + static_cast<uint64_t>(t));
       for (int64_t T : {1, 5, 37}) {
-        const std::vector<float> dy = normals(99 + static_cast<uint64_t>(T), T * N);
+        const std::vector<float> dy = normals(99 + static_cast<uint64_t>(T), 7, T * N);
         std::vector<double> want(static_cast<size_t>(T * K)), abs_sum(want.size());
         matmul_t_ref(dy.data(), T, w.view, want.data(), abs_sum.data());
         std::vector<float> got1(want.size(), NAN), got2(want.size(), NAN);
@@ -132,7 +105,7 @@ TEST_P(MatmulTTest, BoundCatchesAWrongRow) {
   std::memcpy(other.bytes.data(), w.bytes.data(), other.bytes.size());
   const int64_t rb = row_bytes(DType::kQ8_0, K);
   other.bytes[static_cast<size_t>(3 * rb + 2)] ^= 0x10;  // one quant of row 3
-  const std::vector<float> dy = normals(3, T * N);
+  const std::vector<float> dy = normals(3, 7, T * N);
   std::vector<double> want(static_cast<size_t>(T * K)), abs_sum(want.size());
   matmul_t_ref(dy.data(), T, other.view, want.data(), abs_sum.data());
   std::vector<float> got(want.size());

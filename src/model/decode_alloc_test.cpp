@@ -22,7 +22,7 @@
 #include "kernels/kernel_table.h"
 #include "model/llama_context.h"
 #include "model/llama_model.h"
-#include "model/make_model.h"
+#include "model/test_models.h"
 
 namespace {
 std::atomic<int64_t> g_news{0};
@@ -45,18 +45,7 @@ namespace herd::model {
 namespace {
 
 std::string make_tiny(const char* dtype) {
-  const std::string dir = std::filesystem::temp_directory_path().string() + "/herd_decode_alloc_" +
-                          std::to_string(static_cast<long>(getpid()));
-  std::filesystem::create_directories(dir);
-  MakeModelOptions o;
-  o.shape = *parse_model_shape("tiny");
-  o.dtype = dtype;
-  o.out = dir + "/tiny-" + dtype + ".gguf";
-  o.seed = 3;
-  ThreadPool pool(1);
-  Status st = make_model(o, pool, nullptr);
-  EXPECT_TRUE(st.has_value()) << st.error().to_string();
-  return o.out;
+  return make_test_model(std::string("alloc-tiny-") + dtype + ".gguf", "tiny", dtype, 3);
 }
 
 // News counted over `steps` single-token evals after a prefill and two

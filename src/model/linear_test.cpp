@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@
 #include "kernels/ops.h"
 #include "model/linear.h"
 #include "model/llama_context.h"
-#include "model/make_model.h"
+#include "model/test_models.h"
 
 namespace herd::model {
 namespace {
@@ -57,55 +58,59 @@ struct Case {
   }
 };
 
-// Double references: values and the sums of absolute terms.
-void ref_forward(const Case& c, std::vector<double>* y, std::vector<double>* mag) {
-  y->assign(static_cast<size_t>(c.T * c.N), 0.0);
+// Double references with the sums of absolute terms, for both directions:
+//   y[t, o] = sum_i u[t,i] M(o,i) + sum_a s_a sum_j Q_a(o,j) sum_i u[t,i] P_a(j,i)
+// forward: u = x, M = W, P = A, Q = B; input gradient: u = dy, M = W^T,
+// P = B^T, Q = A^T.
+using Elem = std::function<double(int64_t, int64_t)>;
+struct Factor {
+  Elem p, q;
+  int64_t rank;
+  double scale;
+};
+
+void ref_composed(int64_t T, int64_t O, int64_t I, const float* u, const Elem& m, const std::vector<Factor>& fs,
+                  std::vector<double>* y, std::vector<double>* mag) {
+  y->assign(static_cast<size_t>(T * O), 0.0);
   mag->assign(y->size(), 0.0);
-  for (int64_t t = 0; t < c.T; ++t)
-    for (int64_t n = 0; n < c.N; ++n) {
-      double v = 0, m = 0;
-      for (int64_t k = 0; k < c.K; ++k) {
-        v += static_cast<double>(c.x[t * c.K + k]) * c.w[n * c.K + k];
-        m += std::fabs(static_cast<double>(c.x[t * c.K + k]) * c.w[n * c.K + k]);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t o = 0; o < O; ++o) {
+      double v = 0, a = 0;
+      for (int64_t i = 0; i < I; ++i) {
+        v += u[t * I + i] * m(o, i);
+        a += std::fabs(u[t * I + i] * m(o, i));
       }
-      for (const LoraAdapter& ad : c.lin.adapters)
-        for (int64_t j = 0; j < ad.rank; ++j) {
-          double h = 0, hm = 0;
-          for (int64_t k = 0; k < c.K; ++k) {
-            h += static_cast<double>(c.x[t * c.K + k]) * ad.a[j * c.K + k];
-            hm += std::fabs(static_cast<double>(c.x[t * c.K + k]) * ad.a[j * c.K + k]);
+      for (const Factor& f : fs)
+        for (int64_t j = 0; j < f.rank; ++j) {
+          double h = 0, ha = 0;
+          for (int64_t i = 0; i < I; ++i) {
+            h += u[t * I + i] * f.p(j, i);
+            ha += std::fabs(u[t * I + i] * f.p(j, i));
           }
-          v += ad.scale * h * ad.b[n * ad.rank + j];
-          m += std::fabs(ad.scale * ad.b[n * ad.rank + j]) * hm;
+          v += f.scale * h * f.q(o, j);
+          a += std::fabs(f.scale * f.q(o, j)) * ha;
         }
-      (*y)[static_cast<size_t>(t * c.N + n)] = v;
-      (*mag)[static_cast<size_t>(t * c.N + n)] = m;
+      (*y)[static_cast<size_t>(t * O + o)] = v;
+      (*mag)[static_cast<size_t>(t * O + o)] = a;
     }
 }
 
+void ref_forward(const Case& c, std::vector<double>* y, std::vector<double>* mag) {
+  std::vector<Factor> fs;
+  for (const LoraAdapter& ad : c.lin.adapters)
+    fs.push_back({[&c, ad](int64_t j, int64_t k) { return static_cast<double>(ad.a[j * c.K + k]); },
+                  [ad](int64_t n, int64_t j) { return static_cast<double>(ad.b[n * ad.rank + j]); }, ad.rank, ad.scale});
+  ref_composed(c.T, c.N, c.K, c.x.data(), [&c](int64_t n, int64_t k) { return static_cast<double>(c.w[n * c.K + k]); },
+               fs, y, mag);
+}
+
 void ref_backward_input(const Case& c, std::vector<double>* dx, std::vector<double>* mag) {
-  dx->assign(static_cast<size_t>(c.T * c.K), 0.0);
-  mag->assign(dx->size(), 0.0);
-  for (int64_t t = 0; t < c.T; ++t)
-    for (int64_t k = 0; k < c.K; ++k) {
-      double v = 0, m = 0;
-      for (int64_t n = 0; n < c.N; ++n) {
-        v += static_cast<double>(c.dy[t * c.N + n]) * c.w[n * c.K + k];
-        m += std::fabs(static_cast<double>(c.dy[t * c.N + n]) * c.w[n * c.K + k]);
-      }
-      for (const LoraAdapter& ad : c.lin.adapters)
-        for (int64_t j = 0; j < ad.rank; ++j) {
-          double g = 0, gm = 0;
-          for (int64_t n = 0; n < c.N; ++n) {
-            g += static_cast<double>(c.dy[t * c.N + n]) * ad.b[n * ad.rank + j];
-            gm += std::fabs(static_cast<double>(c.dy[t * c.N + n]) * ad.b[n * ad.rank + j]);
-          }
-          v += ad.scale * g * ad.a[j * c.K + k];
-          m += std::fabs(ad.scale * ad.a[j * c.K + k]) * gm;
-        }
-      (*dx)[static_cast<size_t>(t * c.K + k)] = v;
-      (*mag)[static_cast<size_t>(t * c.K + k)] = m;
-    }
+  std::vector<Factor> fs;
+  for (const LoraAdapter& ad : c.lin.adapters)
+    fs.push_back({[ad](int64_t j, int64_t n) { return static_cast<double>(ad.b[n * ad.rank + j]); },
+                  [&c, ad](int64_t k, int64_t j) { return static_cast<double>(ad.a[j * c.K + k]); }, ad.rank, ad.scale});
+  ref_composed(c.T, c.K, c.N, c.dy.data(), [&c](int64_t k, int64_t n) { return static_cast<double>(c.w[n * c.K + k]); },
+               fs, dx, mag);
 }
 
 // <dy, y> in double for the case's adapters (weights as given).
@@ -218,25 +223,8 @@ TEST_F(LinearTest, AdapterGradientsAreTheGradients) {
   }
 }
 
-const std::string& tiny_path() {
-  static const std::string p = [] {
-    const std::string dir = std::filesystem::temp_directory_path().string() + "/herd_linear_test_" +
-                            std::to_string(static_cast<long>(getpid()));
-    std::filesystem::create_directories(dir);
-    MakeModelOptions o;
-    o.shape = *parse_model_shape("tiny");
-    o.dtype = "q4_0";
-    o.out = dir + "/tiny.gguf";
-    ThreadPool pool(1);
-    Status st = make_model(o, pool, nullptr);
-    EXPECT_TRUE(st.has_value()) << st.error().to_string();
-    return o.out;
-  }();
-  return p;
-}
-
 TEST_F(LinearTest, AdaptersInTheModel) {
-  Result<LlamaModel> m = LlamaModel::load(tiny_path());
+  Result<LlamaModel> m = LlamaModel::load(make_test_model("linear-tiny.gguf", "tiny", "q4_0"));
   ASSERT_TRUE(m.has_value()) << m.error().to_string();
   const LlamaConfig& c = m->config();
   const std::vector<int32_t> toks = {128000, 9906, 1917, 11, 1268};

@@ -25,27 +25,15 @@
 #include "model/llama_batch.h"
 #include "model/llama_context.h"
 #include "model/llama_forward.h"
-#include "model/make_model.h"
+#include "model/test_models.h"
 
 namespace herd::model {
 namespace {
 
 const LlamaModel& tiny_q8() {
   static LlamaModel m = [] {
-    const std::string dir = std::filesystem::temp_directory_path().string() + "/herd_forward_test_" +
-                            std::to_string(static_cast<long>(getpid()));
-    std::filesystem::create_directories(dir);
-    MakeModelOptions o;
-    o.shape = *parse_model_shape("tiny");
-    o.dtype = "q8_0";
-    o.out = dir + "/tiny.gguf";
-    o.seed = 11;
-    ThreadPool pool(1);
-    Status st = make_model(o, pool, nullptr);
-    EXPECT_TRUE(st.has_value()) << st.error().to_string();
-    Result<LlamaModel> r = LlamaModel::load(o.out);
+    Result<LlamaModel> r = LlamaModel::load(make_test_model("forward-tiny-q8.gguf", "tiny", "q8_0", 11));
     EXPECT_TRUE(r.has_value()) << r.error().to_string();
-    std::filesystem::remove_all(dir);
     return std::move(*r);
   }();
   return m;
@@ -165,9 +153,6 @@ TEST(LlamaForward, KeptLayerInputsRecomputeTheNextLayer) {
 // untied heads; kept layer inputs number the held layers. Bad ranges are
 // refused, and a context will not run a partial model.
 TEST(LlamaForward, LayerRangesChainToTheWholeModel) {
-  const std::string dir = std::filesystem::temp_directory_path().string() + "/herd_ranks_test_" +
-                          std::to_string(static_cast<long>(getpid()));
-  std::filesystem::create_directories(dir);
   ThreadPool pool(2);
   const Result<kernels::KernelTable> table = kernels::select_kernels();
   ASSERT_TRUE(table.has_value());
@@ -176,11 +161,8 @@ TEST(LlamaForward, LayerRangesChainToTheWholeModel) {
   for (const char* shape : {"d_model=256,n_layers=3,n_heads=4,n_kv_heads=2,d_ff=512",
                             "d_model=256,n_layers=3,n_heads=4,n_kv_heads=2,d_ff=512,tied=1"}) {
     SCOPED_TRACE(shape);
-    MakeModelOptions o;
-    o.shape = *parse_model_shape(shape);
-    o.dtype = "q8_0";
-    o.out = dir + "/m.gguf";
-    ASSERT_TRUE(make_model(o, pool, nullptr).has_value());
+    const bool tied = std::string(shape).find("tied") != std::string::npos;
+    const std::string path = make_test_model(tied ? "ranks-tied.gguf" : "ranks.gguf", shape, "q8_0");
     auto run = [&](const LlamaModel& m, Activations& a, std::vector<float>* logits) {
       const kernels::ExecContext exec = a.bind(kernels::ExecContext{&pool, &*table});
       kv::KvCache cache(static_cast<int64_t>(m.layers().size()), 16, m.config().n_kv_heads * m.config().head_dim,
@@ -193,14 +175,14 @@ TEST(LlamaForward, LayerRangesChainToTheWholeModel) {
       }
       return llama_forward(exec, m, cache.view(), toks, a, logits, nullptr);
     };
-    Result<LlamaModel> whole = LlamaModel::load(o.out);
+    Result<LlamaModel> whole = LlamaModel::load(path);
     ASSERT_TRUE(whole.has_value());
     Activations aw(*whole, *table, 8, 16, pool.size());
     std::vector<float> want;
     ASSERT_TRUE(run(*whole, aw, &want).has_value());
     for (int64_t cut : {1, 2}) {
-      Result<LlamaModel> r0 = LlamaModel::load(o.out, {0, cut});
-      Result<LlamaModel> r1 = LlamaModel::load(o.out, {cut, -1});
+      Result<LlamaModel> r0 = LlamaModel::load(path, {0, cut});
+      Result<LlamaModel> r1 = LlamaModel::load(path, {cut, -1});
       ASSERT_TRUE(r0.has_value()) << r0.error().to_string();
       ASSERT_TRUE(r1.has_value()) << r1.error().to_string();
       EXPECT_TRUE(r0->holds_embedding() && !r0->holds_head());
@@ -227,9 +209,8 @@ TEST(LlamaForward, LayerRangesChainToTheWholeModel) {
       EXPECT_FALSE(ctx.eval(toks, false, &got).has_value());
     }
     for (LayerRange bad : {LayerRange{2, 2}, LayerRange{0, 4}, LayerRange{-1, 2}, LayerRange{3, -1}})
-      EXPECT_FALSE(LlamaModel::load(o.out, bad).has_value()) << bad.first << " " << bad.last;
+      EXPECT_FALSE(LlamaModel::load(path, bad).has_value()) << bad.first << " " << bad.last;
   }
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
