@@ -6,6 +6,7 @@
 //   matmul/ISA/DTYPE/LAYOUT/NxK/T:T/pool:P     LAYOUT file | r8 (tensor/repack_r8.h),
 //                                               r8 only where the ISA has its kernel;
 //                                               ISA ref only at T <= 64
+//   matmul_t/ISA/DTYPE/LAYOUT/NxK/T:512/pool:P  the transposed product dY . W (training)
 //   attention/ISA/T:T/n_past:P/pool:P           H 32, KV 8, hd 64
 //   quantize_q8/ISA/T:T/K:K                     one thread, the table's quantize_q8
 //   stream_read/pool:P                          the bandwidth the decode shares refer to
@@ -288,6 +289,25 @@ void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t
   state.SetLabel(matmul_path_name(matmul_path(*env.table, views[0])));
 }
 
+// The transposed product dY[T, N] . W[N, K] (backward through a frozen
+// weight; kernels/ops.h matmul_t): the same FLOPs as the forward matmul of
+// that shape, so its GFLOP/s compare directly.
+void bench_matmul_t(benchmark::State& state, Env env, DType dt, int64_t N, int64_t K, int64_t T, bool r8) {
+  const std::vector<TensorView> views = env.fx->weights(dt, N, K, r8).views(r8);
+  const std::vector<float>& dy = env.fx->activations(T, N);
+  std::vector<float> out(static_cast<size_t>(T * K));
+  const ExecContext ctx{.pool = env.pool, .table = env.table};
+  size_t i = 0;
+  for (auto _ : state) {
+    matmul_t(ctx, dy.data(), T, views[i], out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+    if (++i == views.size()) i = 0;
+  }
+  set_rate(state, "GFLOP", 2.0 * static_cast<double>(N * K * T) / 1e9);
+  set_rate(state, "GB", static_cast<double>(views[0].nbytes()) / 1e9);
+}
+
 // The KV cache is f32, f16 or q8_0 (kt == vt == t), its rows the random f32
 // rows as kv_store writes them.
 void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past, DType t) {
@@ -387,6 +407,23 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
         }
       }
     }
+  }
+  // matmul_t at a training step's T (512 tokens), the layer shapes, every ISA but ref.
+  for (const MatmulShape& sh : kShapes) {
+    if (sh.output) continue;
+    for (DType dt : kDTypes)
+      for (const std::string& isa : isas) {
+        if (isa == "ref") continue;
+        const KernelTable* table = &tables.at(isa);
+        for (const auto& p : pools)
+          for (bool r8 : {false, true}) {
+            if (r8 && (!table->repacks(dt) || sh.N % 8 != 0)) continue;
+            const Env env{fx, table, p.get()};
+            add(fmt("matmul_t/%s/%s/%s/%lldx%lld/T:512/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
+                    static_cast<long long>(sh.N), static_cast<long long>(sh.K), p->size()),
+                [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul_t(s, env, dt, N, K, 512, r8); });
+          }
+      }
   }
   const std::pair<int64_t, int64_t> attn[] = {{512, 0}, {1, 4096}};  // (T, n_past)
   for (auto [T, n_past] : attn)
