@@ -73,7 +73,6 @@ class FakeEngine : public engine::Engine {
     s.running = static_cast<int64_t>(jobs_.size());
     return s;
   }
-  const model::LlamaModel& model() const override { std::abort(); }
 
   int max_jobs = 64;
   std::atomic<int> cancels{0};

@@ -27,8 +27,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "kv/block_pool.h"
-#include "model/llama_batch.h"
-#include "model/llama_model.h"
+#include "model/runner.h"
 
 namespace herd::engine {
 namespace {
@@ -39,25 +38,31 @@ using SeqPtr = std::shared_ptr<Sequence>;
 
 class BatchEngine final : public Engine {
  public:
-  BatchEngine(const model::LlamaModel& m, const EngineOptions& o, const kernels::KernelTable& table, ThreadPool* pool)
-      : model_(m), opt_(o), table_(table), own_pool_(pool ? nullptr : std::make_unique<ThreadPool>(o.threads)),
-        pool_(pool ? *pool : *own_pool_),
-        kv_(m.config().n_layers, (o.n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize,
-            m.config().n_kv_heads * m.config().head_dim, *parse_dtype(o.cache_type_k), *parse_dtype(o.cache_type_v)) {
-    kernels::ExecContext exec;
-    exec.pool = &pool_;
-    exec.table = &table_;
+  BatchEngine(const model::CausalLm& m, const EngineOptions& o, const kernels::KernelTable& table, ThreadPool* pool)
+      : shape_(m.lm_shape()), opt_(o), table_(table),
+        own_pool_(pool ? nullptr : std::make_unique<ThreadPool>(o.threads)), pool_(pool ? *pool : *own_pool_),
+        kv_(shape_.kv_layers, (o.n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize, shape_.kv_dim,
+            *parse_dtype(o.cache_type_k), *parse_dtype(o.cache_type_v)) {
     cfg_.max_running = o.max_running;
     cfg_.prefill_chunk = o.prefill_chunk;
     cfg_.block_size = kBlockSize;
-    batch_ = std::make_unique<model::LlamaBatch>(m, kv_, o.max_running + o.prefill_chunk, seq_limit(o), exec);
-    logits_.reserve(static_cast<size_t>(o.max_running * m.config().vocab_size));
+    logits_.reserve(static_cast<size_t>(o.max_running * shape_.vocab_size));
     scratch_.resize(static_cast<size_t>(pool_.size()));
     stats_.kv_tokens_total = kv_.n_blocks() * kBlockSize;
+  }
+
+  // The model's batched forward pass over this engine's pool; then the thread starts.
+  Status start(const model::CausalLm& m) {
+    kernels::ExecContext exec;
+    exec.pool = &pool_;
+    exec.table = &table_;
+    HERD_ASSIGN_OR_RETURN(batch_, m.batch_runner(kv_, opt_.max_running + opt_.prefill_chunk, seq_limit(opt_), exec));
     thread_ = std::thread([this] { loop(); });
+    return Ok{};
   }
 
   ~BatchEngine() override {
+    if (!thread_.joinable()) return;
     {
       std::lock_guard<std::mutex> lk(mu_);
       stop_ = true;
@@ -86,7 +91,7 @@ class BatchEngine final : public Engine {
       return err(ErrorCode::kInvalidArgument, "n: %lld choices exceed the request queue (%d slots; each choice takes one)",
                  static_cast<long long>(n), opt_.max_queued);
     for (const GenerationRequest& r : requests) {
-      Status st = validate_request(r, model_.config().vocab_size, opt_);
+      Status st = validate_request(r, shape_.vocab_size, opt_);
       if (!st) return st.error();
     }
     std::vector<uint64_t> ids;
@@ -129,7 +134,6 @@ class BatchEngine final : public Engine {
     return stats_;
   }
 
-  const model::LlamaModel& model() const override { return model_; }
 
  private:
   static int64_t blocks_for(int64_t tokens) { return (tokens + kBlockSize - 1) / kBlockSize; }
@@ -359,7 +363,7 @@ class BatchEngine final : public Engine {
     }
 
     // Advance and publish full blocks.
-    const auto V = static_cast<size_t>(model_.config().vocab_size);
+    const auto V = static_cast<size_t>(shape_.vocab_size);
     to_sample_.clear();
     for (size_t i = 0; i < chunks_.size(); ++i) {
       Sequence& s = *chunk_seqs_[i];
@@ -421,14 +425,14 @@ class BatchEngine final : public Engine {
     for (auto& s : left) finish(*s, FinishReason::kCancelled, -1, nullptr);
   }
 
-  const model::LlamaModel& model_;
+  const model::CausalLmShape shape_;
   EngineOptions opt_;
   const kernels::KernelTable& table_;
   std::unique_ptr<ThreadPool> own_pool_;  // when no pool was lent
   ThreadPool& pool_;
   kv::BlockPool kv_;
   SchedConfig cfg_;
-  std::unique_ptr<model::LlamaBatch> batch_;
+  std::unique_ptr<model::BatchRunner> batch_;
   std::vector<float> logits_;
   std::vector<std::vector<float>> scratch_;  // [pool workers][V] top_logprobs selection
   std::vector<model::BatchChunk> chunks_;
@@ -470,27 +474,27 @@ Result<std::vector<uint64_t>> Engine::submit_all(std::vector<GenerationRequest> 
   return ids;
 }
 
-Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const kernels::KernelTable& table,
+Result<std::unique_ptr<Engine>> make_engine(const model::CausalLm& model, const kernels::KernelTable& table,
                                             const EngineOptions& options, ThreadPool* pool) {
   if (pool == nullptr && options.threads < 1)
     return err(ErrorCode::kInvalidArgument, "threads: %d must be >= 1", options.threads);
-  if (!model.holds_embedding() || !model.holds_head())
-    return err(ErrorCode::kInvalidArgument, "the engine serves a whole model, not layers [%lld, %lld)",
-               static_cast<long long>(model.layer_range().first), static_cast<long long>(model.layer_range().last));
   if (options.n_ctx < 2 || options.max_seq_len < 2)
     return err(ErrorCode::kInvalidArgument, "n_ctx %lld and max_seq_len %lld must be >= 2",
                static_cast<long long>(options.n_ctx), static_cast<long long>(options.max_seq_len));
   if (options.max_running < 1 || options.max_queued < 0 || options.prefill_chunk < 1)
     return err(ErrorCode::kInvalidArgument, "max_running and prefill_chunk must be >= 1, max_queued >= 0");
+  const model::CausalLmShape shape = model.lm_shape();
   for (const std::string* t : {&options.cache_type_k, &options.cache_type_v}) {
     const std::optional<DType> d = parse_dtype(*t);
     if (!d.has_value() || !kernels::is_kv_type(*d))
       return err(ErrorCode::kInvalidArgument, "KV cache type '%s': f16, q8_0 or f32", t->c_str());
-    if (!kernels::kv_type_fits(*d, model.config().head_dim))
+    if (!kernels::kv_type_fits(*d, shape.head_dim))
       return err(ErrorCode::kInvalidArgument, "KV cache type %s needs a head size that is a multiple of 32, not %lld",
-                 t->c_str(), static_cast<long long>(model.config().head_dim));
+                 t->c_str(), static_cast<long long>(shape.head_dim));
   }
-  return std::unique_ptr<Engine>(new BatchEngine(model, options, table, pool));
+  auto engine = std::make_unique<BatchEngine>(model, options, table, pool);
+  HERD_TRY(engine->start(model));
+  return std::unique_ptr<Engine>(std::move(engine));
 }
 
 }  // namespace herd::engine

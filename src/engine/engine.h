@@ -32,7 +32,7 @@
 #include "sampling/sampler.h"
 
 namespace herd::model {
-class LlamaModel;
+class CausalLm;
 }
 
 namespace herd::kernels {
@@ -107,14 +107,13 @@ class Engine {
                                                    std::vector<RequestCallbacks> callbacks);
   virtual void cancel(uint64_t request_id) = 0;
   virtual EngineStats stats() const = 0;
-  virtual const model::LlamaModel& model() const = 0;
 };
 
-// The engine for `model`, computing with `table` (the table the model was
+// The engine for `model` (any causal LM, model/runner.h), computing with `table` (the table the model was
 // repacked for: model::Runtime gives both) on `pool` when one is lent (the
 // engine's thread is then its only user), else on a pool of options.threads
 // of its own. model, table and pool must outlive the engine; starts its thread.
-Result<std::unique_ptr<Engine>> make_engine(const model::LlamaModel& model, const kernels::KernelTable& table,
+Result<std::unique_ptr<Engine>> make_engine(const model::CausalLm& model, const kernels::KernelTable& table,
                                             const EngineOptions& options, ThreadPool* pool = nullptr);
 
 }  // namespace herd::engine

@@ -165,6 +165,19 @@ struct OpenOnExit {
   ~OpenOnExit() { g.open(); }
 };
 
+// The engine takes any CausalLm (model/runner.h) and asks it for its batched
+// forward pass; a model holding only some layers cannot give one.
+TEST(Engine, RefusesAModelHoldingALayerRange) {
+  const std::string path = model::make_test_model("engine-ranged.gguf", "tiny", "q8_0");
+  Result<model::LlamaModel> half = model::LlamaModel::load(path, {0, 1});
+  ASSERT_TRUE(half.has_value()) << half.error().to_string();
+  Result<std::unique_ptr<Engine>> e = make_engine(*half, best_table(), small_options());
+  ASSERT_FALSE(e.has_value());
+  EXPECT_NE(e.error().message().find("whole model"), std::string::npos) << e.error().to_string();
+  EXPECT_EQ(tiny_model().lm_shape().kv_layers, 2);
+  EXPECT_EQ(half->lm_shape().kv_layers, 1);
+}
+
 TEST(Engine, MaxTokensAndUsage) {
   auto e = make();
   Collected c;

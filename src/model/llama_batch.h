@@ -22,18 +22,12 @@
 #include "kv/block_pool.h"
 #include "model/activations.h"
 #include "model/llama_model.h"
+#include "model/runner.h"
 
 namespace herd::model {
 
-struct BatchChunk {
-  const int32_t* tokens = nullptr;     // [n]
-  int64_t n = 0;
-  int64_t n_past = 0;                  // cache index of tokens[0]
-  const int32_t* block_table = nullptr;  // blocks covering indices 0 .. n_past + n - 1
-  bool want_logits = false;            // logits of the chunk's last token
-};
 
-class LlamaBatch {
+class LlamaBatch final : public BatchRunner {
  public:
   // max_tokens: tokens per step at most (all chunks); max_seq_len: cache
   // indices per sequence at most (attention scratch).
@@ -43,9 +37,9 @@ class LlamaBatch {
   // Evaluates the chunks; writes [n_with_logits, vocab] logits (in chunk
   // order) into `logits` (resized; reserve once). Errors: token id out of
   // range, too many tokens.
-  Status eval(std::span<const BatchChunk> chunks, std::vector<float>* logits);
+  Status eval(std::span<const BatchChunk> chunks, std::vector<float>* logits) override;
 
-  int64_t max_tokens() const { return acts_.max_tokens(); }
+  int64_t max_tokens() const override { return acts_.max_tokens(); }
 
  private:
   const LlamaModel& model_;

@@ -10,6 +10,7 @@
 #include "base/half.h"
 #include "formats/gguf.h"
 #include "formats/hf_checkpoint.h"
+#include "model/llama_batch.h"
 #include "model/model_builder.h"
 #include "tensor/quant.h"
 
@@ -27,6 +28,19 @@ Result<LlamaModel> LlamaModel::load(const std::string& path, LayerRange range) {
   Result<LlamaModel> r = S_ISDIR(st.st_mode) ? load_hf_model(path, range) : load_gguf_model(path, range);
   if (!r.has_value()) r.error().with_context("loading model " + path);
   return r;
+}
+
+CausalLmShape LlamaModel::lm_shape() const {
+  return CausalLmShape{config_.vocab_size, static_cast<int64_t>(layers_.size()), config_.n_kv_heads * config_.head_dim,
+                       config_.head_dim};
+}
+
+Result<std::unique_ptr<BatchRunner>> LlamaModel::batch_runner(kv::BlockPool& kv, int64_t max_tokens, int64_t max_seq_len,
+                                                              kernels::ExecContext exec) const {
+  if (!holds_embedding() || !holds_head())
+    return err(ErrorCode::kInvalidArgument, "a batched forward pass runs a whole model, not layers [%lld, %lld)",
+               static_cast<long long>(range_.first), static_cast<long long>(range_.last));
+  return std::unique_ptr<BatchRunner>(std::make_unique<LlamaBatch>(*this, kv, max_tokens, max_seq_len, exec));
 }
 
 uint64_t LlamaModel::weight_bytes() const {

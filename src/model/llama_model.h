@@ -23,6 +23,7 @@
 #include "model/linear.h"
 #include "model/llama_config.h"
 #include "model/llama_tensors.h"
+#include "model/runner.h"
 #include "tensor/tensor_view.h"
 
 namespace herd::formats {
@@ -54,7 +55,7 @@ struct LayerRange {
   int64_t last = -1;
 };
 
-class LlamaModel {
+class LlamaModel final : public CausalLm {
  public:
   // Opens a .gguf file or a Hugging Face directory; with a range, only those
   // layers' tensors are looked up and held (errors: an empty or out-of-range
@@ -64,7 +65,12 @@ class LlamaModel {
   LlamaModel();
   LlamaModel(LlamaModel&&) noexcept;
   LlamaModel& operator=(LlamaModel&&) noexcept;
-  ~LlamaModel();
+  ~LlamaModel() override;
+
+  // CausalLm: the engine's view (model/runner.h); the runner is a LlamaBatch.
+  CausalLmShape lm_shape() const override;
+  Result<std::unique_ptr<BatchRunner>> batch_runner(kv::BlockPool& kv, int64_t max_tokens, int64_t max_seq_len,
+                                                    kernels::ExecContext exec) const override;
 
   const LlamaConfig& config() const { return config_; }
   ModelFormat format() const { return format_; }
