@@ -1,10 +1,11 @@
 // The engine's step loop: continuous batching over a shared block pool.
 // See engine.h for the contract, scheduler.h for the policy, sequence.h for
-// the lifecycle and llama_batch.h for the forward pass.
+// the lifecycle, seq_blocks.h for the block tables and prefix cache, and
+// model/runner.h for the forward pass (the model's BatchRunner).
 //
 // One step: take new submissions and cancellations; plan (pure); apply the
 // plan to the pool (preempt, admit with prefix-cache hits, blocks for
-// decodes); one LlamaBatch::eval over every chunk; publish full blocks to the
+// decodes); one BatchRunner::eval over every chunk; publish full blocks to the
 // prefix cache; sample the sequences whose chunk ended their pending tokens
 // (the draws in parallel on the pool, then applied and reported in batch
 // order on this thread); finish the ones that are done (blocks released
@@ -23,6 +24,7 @@
 #include "base/check.h"
 #include "base/thread_pool.h"
 #include "engine/scheduler.h"
+#include "engine/seq_blocks.h"
 #include "engine/sequence.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
@@ -42,13 +44,14 @@ class BatchEngine final : public Engine {
       : shape_(m.lm_shape()), opt_(o), table_(table),
         own_pool_(pool ? nullptr : std::make_unique<ThreadPool>(o.threads)), pool_(pool ? *pool : *own_pool_),
         kv_(shape_.kv_layers, (o.n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize, shape_.kv_dim,
-            *parse_dtype(o.cache_type_k), *parse_dtype(o.cache_type_v)) {
+            *parse_dtype(o.cache_type_k), *parse_dtype(o.cache_type_v)),
+        blocks_(kv_, kBlockSize) {
     cfg_.max_running = o.max_running;
     cfg_.prefill_chunk = o.prefill_chunk;
     cfg_.block_size = kBlockSize;
     logits_.reserve(static_cast<size_t>(o.max_running * shape_.vocab_size));
     scratch_.resize(static_cast<size_t>(pool_.size()));
-    stats_.kv_tokens_total = kv_.n_blocks() * kBlockSize;
+    stats_.kv_tokens_total = blocks_.total_tokens();
   }
 
   // The model's batched forward pass over this engine's pool; then the thread starts.
@@ -136,25 +139,17 @@ class BatchEngine final : public Engine {
 
 
  private:
-  static int64_t blocks_for(int64_t tokens) { return (tokens + kBlockSize - 1) / kBlockSize; }
-
-  void release_blocks(Sequence& s) {
-    for (int32_t b : s.blocks) kv_.release(b);
-    s.blocks.clear();
-    s.n_computed = 0;
-  }
-
   void publish_stats() {
     std::lock_guard<std::mutex> lk(mu_);
     stats_.queued = static_cast<int64_t>(waiting_.size() + incoming_.size());
     stats_.running = static_cast<int64_t>(running_.size());
-    stats_.kv_tokens_used = kv_.used_blocks() * kBlockSize;
-    stats_.kv_tokens_cached = kv_.cached_free_blocks() * kBlockSize;
+    stats_.kv_tokens_used = blocks_.used_tokens();
+    stats_.kv_tokens_cached = blocks_.cached_tokens();
   }
 
   // Releases the blocks, then reports. `s` must already be out of running_/waiting_.
   void finish(Sequence& s, FinishReason r, int32_t stop_id, const Error* e) {
-    release_blocks(s);
+    blocks_.release(s);
     s.state = r == FinishReason::kCancelled ? SeqState::kCancelled : SeqState::kFinished;
     Usage u;
     u.prompt_tokens = s.n_prompt;
@@ -170,46 +165,9 @@ class BatchEngine final : public Engine {
     if (s.cb.on_done) s.cb.on_done(r, stop_id, u, e);
   }
 
-  // Chained hashes of the first n full blocks of s.tokens.
-  void hashes_upto(Sequence& s, int64_t n) {
-    while (static_cast<int64_t>(s.block_hashes.size()) < n) {
-      const int64_t i = static_cast<int64_t>(s.block_hashes.size());
-      const uint64_t parent = i == 0 ? 0 : s.block_hashes.back();
-      s.block_hashes.push_back(kv::BlockPool::chain_hash(parent, s.tokens.data() + i * kBlockSize, kBlockSize));
-    }
-  }
-
-  // Cached blocks for a queued sequence's prefix (at least one token is left
-  // to compute, so the sampler gets logits and no shared block is written).
-  std::vector<int32_t> prefix_match(Sequence& s) {
-    std::vector<int32_t> m;
-    const int64_t max_blocks = (static_cast<int64_t>(s.tokens.size()) - 1) / kBlockSize;
-    hashes_upto(s, max_blocks);
-    for (int64_t i = 0; i < max_blocks; ++i) {
-      const int32_t b = kv_.lookup(s.block_hashes[static_cast<size_t>(i)]);
-      if (b < 0) break;
-      m.push_back(b);
-    }
-    return m;
-  }
-
-  // Takes cached and new blocks for s's whole pending tokens; false (nothing
-  // held) when the pool is short.
+  // Takes s's blocks (SequenceBlocks::admit) and counts its prompt once.
   bool admit(Sequence& s) {
-    std::vector<int32_t> m = prefix_match(s);
-    for (int32_t b : m) kv_.retain(b);
-    s.blocks = m;
-    const int64_t want = blocks_for(static_cast<int64_t>(s.tokens.size()));
-    while (static_cast<int64_t>(s.blocks.size()) < want) {
-      const int32_t b = kv_.allocate();
-      if (b < 0) {
-        release_blocks(s);
-        return false;
-      }
-      s.blocks.push_back(b);
-    }
-    s.n_computed = static_cast<int64_t>(m.size()) * kBlockSize;
-    s.n_published = static_cast<int64_t>(m.size());
+    if (!blocks_.admit(s)) return false;
     if (!s.admitted_once) {
       s.admitted_once = true;
       s.n_cached = std::min(s.n_computed, s.n_prompt);
@@ -228,14 +186,8 @@ class BatchEngine final : public Engine {
     v.n_tokens = static_cast<int64_t>(s.tokens.size());
     v.n_computed = s.n_computed;
     v.blocks_held = static_cast<int64_t>(s.blocks.size());
-    for (int32_t b : s.blocks) v.blocks_freed += kv_.ref(b) == 1 ? 1 : 0;
-    if (queued) {
-      std::vector<int32_t> m = prefix_match(s);
-      int64_t matched_free = 0;
-      for (int32_t b : m) matched_free += kv_.ref(b) == 0 ? 1 : 0;
-      v.admit_blocks = blocks_for(v.n_tokens) - static_cast<int64_t>(m.size()) + matched_free;
-      v.admit_computed = static_cast<int64_t>(m.size()) * kBlockSize;
-    }
+    v.blocks_freed = blocks_.blocks_freed_by_release(s);
+    if (queued) blocks_.admission_cost(s, &v.admit_blocks, &v.admit_computed);
     return v;
   }
 
@@ -285,7 +237,7 @@ class BatchEngine final : public Engine {
     for (auto& s : running_) rv.push_back(view(*s, false));
     for (size_t i = 0; i < waiting_.size() && static_cast<int>(i) < opt_.max_running; ++i)
       qv.push_back(view(*waiting_[i], true));
-    StepPlan plan = plan_step(rv, qv, kv_.free_blocks(), cfg_);
+    StepPlan plan = plan_step(rv, qv, blocks_.free_blocks(), cfg_);
 
     // Preempt (latest first, so pushing to the front keeps admission order).
     for (uint64_t id : plan.preempt) {
@@ -293,7 +245,7 @@ class BatchEngine final : public Engine {
       if (it == running_.end()) continue;
       SeqPtr s = *it;
       running_.erase(it);
-      release_blocks(*s);
+      blocks_.release(*s);
       s->state = SeqState::kQueued;
       waiting_.push_front(s);
       std::lock_guard<std::mutex> lk(mu_);
@@ -304,12 +256,7 @@ class BatchEngine final : public Engine {
     for (const StepPlan::Run& r : plan.run) {
       SeqPtr s = find_running(r.id);
       if (!s || s->state != SeqState::kDecoding) continue;
-      while (static_cast<int64_t>(s->blocks.size()) < blocks_for(s->n_computed + 1)) {
-        const int32_t b = kv_.allocate();
-        if (b < 0) break;
-        s->blocks.push_back(b);
-      }
-      if (static_cast<int64_t>(s->blocks.size()) < blocks_for(s->n_computed + 1)) dropped.push_back(s->id);
+      if (!blocks_.grow_for_decode(*s)) dropped.push_back(s->id);
     }
     // Admit, in order; the first failure stops admission (FIFO).
     bool admitting = true;
@@ -368,13 +315,7 @@ class BatchEngine final : public Engine {
     for (size_t i = 0; i < chunks_.size(); ++i) {
       Sequence& s = *chunk_seqs_[i];
       s.n_computed += chunks_[i].n;
-      const int64_t full = s.n_computed / kBlockSize;
-      if (full > s.n_published) {
-        hashes_upto(s, full);
-        for (int64_t b = s.n_published; b < full; ++b)
-          kv_.publish(s.blocks[static_cast<size_t>(b)], s.block_hashes[static_cast<size_t>(b)]);
-        s.n_published = full;
-      }
+      blocks_.publish_full(s);
       if (chunks_[i].want_logits) to_sample_.push_back(i);
     }
     // Sample: the draws (a full-vocabulary softmax and sort per sequence at
@@ -431,6 +372,7 @@ class BatchEngine final : public Engine {
   std::unique_ptr<ThreadPool> own_pool_;  // when no pool was lent
   ThreadPool& pool_;
   kv::BlockPool kv_;
+  SequenceBlocks blocks_;  // block tables and the prefix cache over kv_
   SchedConfig cfg_;
   std::unique_ptr<model::BatchRunner> batch_;
   std::vector<float> logits_;
