@@ -15,9 +15,9 @@
 #include "formats/gguf.h"
 #include "formats/hf_checkpoint.h"
 #include "formats/safetensors.h"
+#include "kernels/kernel_table.h"
 #include "kv/kv_cache.h"
 #include "model/chat_template_info.h"
-#include "model/feed_forward.h"
 #include "model/activations.h"
 #include "model/llama_model.h"
 #include "model/model_tokenizer.h"
@@ -132,12 +132,6 @@ int cmd_inspect(int argc, char** argv) {
   const int64_t kv_dim = c.n_kv_heads * c.head_dim;
   const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim, cache_types->k, cache_types->v);
   const int64_t B = *batch;
-  // LlamaContext's buffers: x, xn, proj (d_model), q, attn, k, v for the
-  // batch; gate and up for one feed-forward chunk; the q8 scratch.
-  const uint64_t act =
-      static_cast<uint64_t>(B) * static_cast<uint64_t>(3 * c.d_model + 2 * c.n_heads * c.head_dim + 2 * kv_dim) * 4 +
-      static_cast<uint64_t>(model::ffn_rows(B)) * static_cast<uint64_t>(2 * c.d_ff) * 4 +
-      static_cast<uint64_t>(model::q8_scratch_blocks(c, B)) * sizeof(kernels::BlockQ8);
   std::printf("\nmemory plan (weights are mmapped and paged in as used):\n");
   std::printf("  weights           %10.1f MiB (as stored; file %.1f MiB)\n", mib(m->weight_bytes()), mib(file_bytes));
   char kv_label[32];
@@ -145,8 +139,15 @@ int cmd_inspect(int argc, char** argv) {
   std::printf("  %-17s %10.3f MiB per token\n", kv_label, mib(per_tok));
   std::vector<int64_t> ctxs = {*ctx_arg > 0 ? *ctx_arg : 4096};
   if (*ctx_arg == 0 && c.n_ctx_train != 4096) ctxs.push_back(c.n_ctx_train);
+  Result<kernels::KernelTable> table = kernels::select_kernels("auto");
+  if (!table.has_value()) {
+    std::fprintf(stderr, "herd inspect: %s\n", table.error().to_string().c_str());
+    return 1;
+  }
   for (int64_t n : ctxs) {
     const uint64_t kvb = per_tok * static_cast<uint64_t>(n);
+    // A context's buffers for batch B and n keys on this host's kernels and threads (model/activations.h).
+    const uint64_t act = model::Activations::planned_bytes(*m, *table, B, n, default_threads());
     const uint64_t logits = static_cast<uint64_t>(c.vocab_size) * 4 * static_cast<uint64_t>(B);
     std::printf("  ctx %-8lld      KV %9.1f MiB + activations (batch %lld) %.1f MiB + logits %.1f MiB -> total %.1f MiB\n",
                 static_cast<long long>(n), mib(kvb), static_cast<long long>(B), mib(act), mib(logits),

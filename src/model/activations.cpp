@@ -9,34 +9,62 @@
 
 namespace herd::model {
 
+struct Activations::Sizes {
+  size_t tokens = 0;                    // pos, idx, tables, out_rows
+  size_t x = 0, q = 0, kv = 0, ffn = 0;  // x, xn, proj, attn (q-sized), k and v, gate and up
+  size_t lora = 0, tiles = 0, scores = 0, xq = 0, xb = 0;
+  int workers = 0;
+  uint64_t bytes() const {
+    return (3 * x + 2 * q + 2 * kv + 2 * ffn + lora + scores * static_cast<size_t>(workers)) * sizeof(float) +
+           xq * sizeof(kernels::BlockQ8) + xb * sizeof(uint16_t) + (3 * tokens + tiles) * sizeof(int64_t) +
+           tokens * sizeof(const int32_t*);
+  }
+};
+
+Activations::Sizes Activations::sizes(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens,
+                                      int64_t max_keys, int n_workers) {
+  const LlamaConfig& c = model.config();
+  const auto B = static_cast<size_t>(max_tokens);
+  Sizes z;
+  z.tokens = B;
+  z.x = B * static_cast<size_t>(c.d_model);
+  z.q = B * static_cast<size_t>(c.n_heads * c.head_dim);
+  z.kv = B * static_cast<size_t>(c.n_kv_heads * c.head_dim);
+  z.ffn = static_cast<size_t>(ffn_rows(max_tokens) * c.d_ff);
+  z.lora = B * static_cast<size_t>(model.max_lora_rank());
+  z.tiles = B + 1;
+  const int64_t group = c.n_heads / c.n_kv_heads;  // attention_rows scores a GQA group at once
+  z.scores = static_cast<size_t>(kernels::attention_scratch_floats(group, max_keys, c.head_dim));
+  z.workers = n_workers;
+  z.xq = static_cast<size_t>(q8_scratch_blocks(c, max_tokens));
+  z.xb = static_cast<size_t>(bf16_scratch_elems(model, table, max_tokens));
+  return z;
+}
+
+uint64_t Activations::planned_bytes(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens,
+                                    int64_t max_keys, int n_workers) {
+  return sizes(model, table, max_tokens, max_keys, n_workers).bytes();
+}
+
 Activations::Activations(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens,
                          int64_t max_keys, int n_workers)
     : max_tokens_(max_tokens), max_keys_(max_keys), d_model_(model.config().d_model),
       n_layers_(static_cast<int64_t>(model.layers().size())) {
-  const LlamaConfig& c = model.config();
-  const auto B = static_cast<size_t>(max_tokens);
-  pos.resize(B);
-  idx.resize(B);
-  tables.resize(B);
-  out_rows.reserve(B);
-  x.resize(B * c.d_model);
-  xn.resize(B * c.d_model);
-  q.resize(B * c.n_heads * c.head_dim);
-  k.resize(B * c.n_kv_heads * c.head_dim);
-  v.resize(B * c.n_kv_heads * c.head_dim);
-  attn.resize(B * c.n_heads * c.head_dim);
-  proj.resize(B * c.d_model);
-  const auto F = static_cast<size_t>(ffn_rows(max_tokens));
-  gate.resize(F * c.d_ff);
-  up.resize(F * c.d_ff);
-  lora.resize(B * static_cast<size_t>(model.max_lora_rank()));
-  tiles.resize(B + 1);
-  const int64_t group = c.n_heads / c.n_kv_heads;  // attention_rows scores a GQA group at once
-  scores.assign(static_cast<size_t>(n_workers),
-                std::vector<float>(static_cast<size_t>(kernels::attention_scratch_floats(group, max_keys, c.head_dim))));
-  for (auto& s : scores) score_ptrs.push_back(s.data());
-  xq_.resize(static_cast<size_t>(q8_scratch_blocks(c, max_tokens)));
-  xb_.resize(static_cast<size_t>(bf16_scratch_elems(model, table, max_tokens)));
+  const Sizes z = sizes(model, table, max_tokens, max_keys, n_workers);
+  pos.resize(z.tokens);
+  idx.resize(z.tokens);
+  tables.resize(z.tokens);
+  out_rows.reserve(z.tokens);
+  for (std::vector<float>* buf : {&x, &xn, &proj}) buf->resize(z.x);
+  for (std::vector<float>* buf : {&q, &attn}) buf->resize(z.q);
+  for (std::vector<float>* buf : {&k, &v}) buf->resize(z.kv);
+  for (std::vector<float>* buf : {&gate, &up}) buf->resize(z.ffn);
+  lora.resize(z.lora);
+  tiles.resize(z.tiles);
+  scores.assign(static_cast<size_t>(n_workers), std::vector<float>(z.scores));
+  for (auto& sc : scores) score_ptrs.push_back(sc.data());
+  xq_.resize(z.xq);
+  xb_.resize(z.xb);
 }
 
 kernels::ExecContext Activations::bind(kernels::ExecContext exec) {
@@ -63,7 +91,7 @@ uint64_t Activations::bytes() const {
   uint64_t n = (x.size() + xn.size() + q.size() + k.size() + v.size() + attn.size() + proj.size() + gate.size() +
                 up.size() + lora.size()) * sizeof(float);
   n += xq_.size() * sizeof(kernels::BlockQ8) + xb_.size() * sizeof(uint16_t);
-  for (const auto& s : scores) n += s.size() * sizeof(float);
+  for (const auto& sc : scores) n += sc.size() * sizeof(float);
   for (const auto& l : layer_inputs_) n += l.size() * sizeof(float);
   n += (pos.size() + idx.size() + tiles.size() + out_rows.capacity()) * sizeof(int64_t) +
        tables.size() * sizeof(const int32_t*);

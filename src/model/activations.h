@@ -34,8 +34,12 @@ class Activations {
   int64_t max_keys() const { return max_keys_; }
   // `exec` with this object's q8 and bf16 scratch attached.
   kernels::ExecContext bind(kernels::ExecContext exec);
-  // Bytes of all buffers (the memory plan and `herd inspect`).
+  // Bytes of all buffers.
   uint64_t bytes() const;
+  // What bytes() is for Activations(model, table, max_tokens, max_keys,
+  // n_workers), without allocating (`herd inspect`'s memory plan).
+  static uint64_t planned_bytes(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens,
+                                int64_t max_keys, int n_workers);
 
   // Saves the residual stream entering each held layer i (0-based among the
   // model's held layers) and the last one's output as layer_input(n_held) on
@@ -61,6 +65,9 @@ class Activations {
   std::vector<float*> score_ptrs;
 
  private:
+  struct Sizes;  // element counts of every buffer: the one sizing rule
+  static Sizes sizes(const LlamaModel& model, const kernels::KernelTable& table, int64_t max_tokens, int64_t max_keys,
+                     int n_workers);
   int64_t max_tokens_, max_keys_;
   std::vector<kernels::BlockQ8> xq_;            // matmul's quantized activations
   std::vector<uint16_t> xb_;                    // matmul's bf16 activations (empty when no weight takes that path)

@@ -88,6 +88,18 @@ TEST(LlamaForward, PagedBatchEqualsContiguousContextBitwise) {
   }
 }
 
+// The memory plan (herd inspect) is what a context's buffers take.
+TEST(LlamaForward, PlannedActivationBytesAreAllocated) {
+  const LlamaModel& m = tiny_q8();
+  const Result<kernels::KernelTable> table = kernels::select_kernels();
+  ASSERT_TRUE(table.has_value());
+  for (int64_t T : {1, 64, 300})
+    for (int workers : {1, 2}) {
+      Activations a(m, *table, T, 512, workers);
+      EXPECT_EQ(a.bytes(), Activations::planned_bytes(m, *table, T, 512, workers)) << T << " " << workers;
+    }
+}
+
 class Keep : public TapSink {
  public:
   void tap(const std::string& name, const float* data, int64_t rows, int64_t cols) override {
