@@ -40,6 +40,8 @@ ALL_ISAS = ["ref", "avx2", "avx512", "avx512vnni", "avx512bf16"]  # kernels/kern
 TINY = "tiny"  # d_model 256, 2 layers, 4 heads, 2 kv heads, d_ff 512
 TINY_SHAPE = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512"  # the same, as a custom shape
 TIED = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512,tied=1,rope_factor=32"
+# head_dim 128 (512 / 4) and 4 query heads per KV head, as the 8B's attention.
+HD128 = "d_model=512,n_layers=2,n_heads=4,n_kv_heads=1,d_ff=1024"
 # A 40-token prompt of varied ids, BOS first.
 TOKENS = [128000] + [(i * 7919 + 13) % 128000 for i in range(39)]
 
@@ -124,6 +126,11 @@ def main():
         # The q8_0 KV cache (-ctk q8_0 -ctv q8_0), the AVX2/AVX-512 kernels and the generic path.
         ("gguf-f16-kv-q8_0", TINY, "f16", "gguf", 0, None, "q8_0"),
         ("gguf-q4_k_m-kv-q8_0-isa-ref", TINY, "q4_k_m", "gguf", 0, "ref", "q8_0"),
+        # HF's exact path: f32 weights, f32 KV cache.
+        ("hf-f32-kv-f32", TINY, "f32", "hf", 0, None, "f32"),
+        # The real head size 128 and 4:1 grouped-query attention (8B/70B/405B have 128 and 4:1..16:1).
+        ("gguf-q8_0-hd128-gqa4", HD128, "q8_0", "gguf", 0, None, "f16"),
+        ("hf-bf16-hd128-gqa4-pos9000", HD128, "bf16", "hf", 9000, None, "f16"),
     ]
     failures = 0
     with tempfile.TemporaryDirectory(prefix="herd-ref-") as tmp:
@@ -184,6 +191,32 @@ def main():
                         label, "ok  " if caught else "FAIL", control,
                         (r.stdout.strip().splitlines() or ["?"])[-1]), flush=True)
                     failures += 0 if caught else 1
+
+        if args.only in "rope_freqs":  # no --only, or a part of this block's name
+            # The llama3 RoPE divisors herd writes into GGUF (rope_freqs.weight) against the
+            # reference's own formula from the scaling parameters make-model uses (low 1, high 4,
+            # original context 8192), independently of herd's computation of them. f32 in the file.
+            sys.path.insert(0, HERE)
+            from gguf_np import GGUFFile
+            from llama_ref import llama3_rope_divisors
+            for label, shape, theta, hd, factor in [("tiny", TINY, 500000.0, 64, 8.0), ("tied", TIED, 500000.0, 64, 32.0),
+                                                    ("odd", TINY_SHAPE + ",rope_theta=100000,rope_factor=16", 100000.0, 64, 16.0),
+                                                    ("hd128", HD128, 500000.0, 128, 8.0)]:
+                path = make(tmp, "rope-" + label, shape, "q8_0", "gguf")
+                got = np.asarray(GGUFFile(path).get("rope_freqs.weight"), dtype=np.float64)
+                want = llama3_rope_divisors(theta, hd, factor, 1.0, 4.0, 8192).astype(np.float32).astype(np.float64)
+                rel = float(np.max(np.abs(got - want) / want)) if got.shape == want.shape else float("inf")
+                ok = rel <= 2 ** -23  # one f32 rounding of the double formula
+                print("%-24s %s  rope_freqs.weight vs the llama3 formula (max rel diff %.1e, %d divisors, %g..%g)" % (
+                    "rope-" + label, "ok  " if ok else "FAIL", rel, got.size, got.min(), got.max()), flush=True)
+                failures += 0 if ok else 1
+                if label == "tied":  # negative control: the 3.1 factor (8) against the 3.2 file (32) must differ
+                    wrong = llama3_rope_divisors(theta, hd, 8.0, 1.0, 4.0, 8192).astype(np.float32)
+                    caught = not np.allclose(got, wrong, rtol=2 ** -23, atol=0)
+                    print("%-24s %s  negative control: factor 8 must not match the factor-32 file" % (
+                        "rope-" + label, "ok  " if caught else "FAIL"), flush=True)
+                    failures += 0 if caught else 1
+                os.remove(path)
 
         if args.only in "exact":  # no --only, or a part of this block's name
             # q4_k_m exercises the float-activation row dots, q4_0 the integer (q8) tiles, f16 the
