@@ -42,6 +42,15 @@ g2="$("$HERD" run -m "$m" --tokens 128000,9906 -n 8 --temp 0 --seed 99 -t 1 2>/d
 [ "$g1" == "$g2" ] && pass "greedy ignores seed and thread count" || fail "greedy ignores seed and thread count"
 expect_rc 0 "sampling options" "$HERD" run -m "$m" -p "x" -n 4 --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 \
   --repeat-penalty 1.1 --frequency-penalty 0.2 --presence-penalty 0.1 --repeat-last-n 16 --seed 1
+# Each truncation option, pushed to keeping one token, must give the greedy text at any
+# temperature and seed (an option parsed but not applied would sample instead).
+for opt in "--top-k 1" "--top-p 0.000001" "--min-p 1"; do
+  # shellcheck disable=SC2086  # opt is two words
+  t="$("$HERD" run -m "$m" --tokens 128000,9906 -n 8 --temp 1.5 --seed 3 $opt 2>/dev/null)"
+  [ "$t" == "$g1" ] && pass "$opt at temp 1.5 is greedy" || fail "$opt at temp 1.5 is greedy" "$t / $g1"
+done
+hot="$("$HERD" run -m "$m" --tokens 128000,9906 -n 8 --temp 1.5 --seed 3 2>/dev/null)"
+[ "$hot" != "$g1" ] && pass "temp 1.5 alone is not greedy (the control)" || fail "temp 1.5 alone is not greedy (the control)"
 expect_rc 0 "run an HF directory" "$HERD" run -m "$tmp/hf" -p "Hi" -n 4 --seed 1
 # generation_config.json supplies the defaults: do_sample false means greedy,
 # so the seed no longer matters; --temp on the command line still wins.
