@@ -76,6 +76,24 @@ TEST(Regex, UnsupportedConstructsAreNamed) {
   }
 }
 
+// The state cap bounds what a request's pattern can cost: "(a|b)*a(a|b){n}" needs
+// 2^(n+1) DFA states (the last n+1 characters must be remembered). n = 10 fits
+// kMaxStates (4096), n = 12 does not and is refused, naming the limit; nested
+// counted repetition is refused by the count limit before any state is built.
+TEST(Regex, StateCapRefusesExponentialPatterns) {
+  Result<Dfa> fits = Dfa::compile("^(a|b)*a(a|b){10}$", 16);
+  ASSERT_TRUE(fits.has_value()) << fits.error().to_string();
+  EXPECT_LE(fits->n_states(), Dfa::kMaxStates);
+  EXPECT_GT(fits->n_states(), 1024);  // the blow-up is real: the cap is what stops it
+  for (const char* p : {"^(a|b)*a(a|b){12}$", "(a|b)*a(a|b){20}"}) {
+    Result<Dfa> d = Dfa::compile(p, 16);
+    ASSERT_FALSE(d.has_value()) << p;
+    EXPECT_NE(d.error().message().find(std::to_string(Dfa::kMaxStates)), std::string::npos) << d.error().message();
+  }
+  Result<Dfa> nested = Dfa::compile("((a{1000}){1000}){1000}", 16);
+  EXPECT_FALSE(nested.has_value());
+}
+
 TEST(Regex, CompletionLengths) {
   const Dfa d = dfa("^(ab)+$", 10);
   EXPECT_TRUE(d.can_finish(d.start(), 2, 2));
