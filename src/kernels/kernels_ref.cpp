@@ -64,7 +64,11 @@ void quantize_q8_ref(const float* x, BlockQ8* y, int64_t K) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t s = 0;
     for (int j = 0; j < 32; ++j) {
-      const int q = static_cast<int>(std::nearbyint(x[j] * id));  // round half to even
+      // Round half to even. A NaN (a hostile file's weights reach here as
+      // activations) becomes 0 instead of an undefined conversion; finite
+      // values are within +-127 already, so the clamp changes none of them.
+      const float v = x[j] * id;
+      const int q = v == v ? static_cast<int>(std::nearbyint(std::clamp(v, -127.0f, 127.0f))) : 0;
       y[b].qs[j] = static_cast<int8_t>(q);
       s += q;
     }

@@ -232,6 +232,23 @@ std::vector<DType> q8_dtypes(const KernelTable& t) {
   return out;
 }
 
+// A NaN activation (from a hostile file's weights; model_load_fuzz found it)
+// quantizes to 0 in the reference instead of an undefined float-to-int
+// conversion (UBSan caught it; the sanitizer build of this test, whose UBSan
+// aborts, fails on the old conversion), and the block's other values are unchanged.
+TEST(KernelTable, QuantizeQ8RefMapsNanToZero) {
+  const KernelTable ref = *select_kernels("ref");
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = static_cast<float>(j - 16) / 4.0f;
+  BlockQ8 clean{}, dirty{};
+  ref.quantize_q8(x.data(), &clean, 32);
+  x[5] = NAN;
+  ref.quantize_q8(x.data(), &dirty, 32);
+  EXPECT_EQ(dirty.qs[5], 0);
+  for (int j = 0; j < 32; ++j)
+    if (j != 5) EXPECT_EQ(dirty.qs[j], clean.qs[j]) << j;
+}
+
 TEST_P(IsaTest, QuantizeQ8EqualsReference) {
   ASSERT_NE(table_.quantize_q8, nullptr);
   const KernelTable ref = ref_kernels();
