@@ -61,11 +61,11 @@ HERD_BIN="$root/build-asan/herd" /usr/bin/python3 tests/reference/check_models.p
 # or refused cleanly, KV back to idle, clean SIGTERM exit, no sanitizer report.
 HERD_BIN="$root/build-asan/herd" bash tests/e2e/test_serve_load.sh
 
-stage "TSan: thread pool, KV pool, engine and server unit tests"
+stage "TSan: thread pool, KV pool, engine and server unit tests; herd serve under load"
 # RelWithDebInfo: TSan slows memory accesses ~5-15x, and the engine tests run
-# real forward passes. Only the test binaries are built (not herd, not the rest).
+# real forward passes. Only these test binaries and herd are built.
 cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERD_SANITIZE=thread >/dev/null
-cmake --build "$root/build-tsan" -j "${JOBS:-$(nproc)}" --target base_test kv_test engine_test server_test
+cmake --build "$root/build-tsan" -j "${JOBS:-$(nproc)}" --target base_test kv_test engine_test server_test herd
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 HERD_SOURCE_DIR="$root" build-tsan/base_test
 HERD_SOURCE_DIR="$root" build-tsan/kv_test
@@ -75,6 +75,10 @@ HERD_SOURCE_DIR="$root" build-tsan/kv_test
 HERD_SOURCE_DIR="$root" build-tsan/engine_test \
   --gtest_filter='-Engine.PreemptionKeepsResults:Engine.FeedForwardChunksDoNotChangeLogits:EngineBench.*'
 HERD_SOURCE_DIR="$root" build-tsan/apps/server/server_test
+# The real engine and HTTP server together (the unit tests use a fake engine):
+# 16 clients x 6 requests, ~1 min; a race report halts the server, which fails
+# the test's clean-exit check.
+LOAD_CLIENTS=16 LOAD_REQUESTS=6 HERD_BIN="$root/build-tsan/herd" bash tests/e2e/test_serve_load.sh
 unset TSAN_OPTIONS
 
 stage "fuzz (${FUZZ_SECONDS:-30} s per target)"
