@@ -4,6 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include "tokenizer/tokenizer.h"
+
 #include "tokenizer/byte_level.h"
 #include "tokenizer/embedded_vocab.h"
 #include "tokenizer/vocab_export.h"
@@ -140,6 +146,31 @@ TEST(VocabExport, HfTokenizerJsonRejectsOtherTokenizers) {
           "model": {"type": "BPE", "vocab": {"a": 0}}})");
   ASSERT_FALSE(other_regex.has_value());
   EXPECT_EQ(other_regex.error().code(), ErrorCode::kUnsupported);
+}
+
+}  // namespace
+}  // namespace herd::tokenizer
+
+namespace herd::tokenizer {
+namespace {
+
+// The tokenizer_json_fuzz seed is a tokenizer.json the fuzzer's deep path
+// accepts: it parses, has the Llama 3 specials, builds a Tokenizer, and
+// round-trips text using its merges (so fuzzing starts past the parser).
+TEST(HfTokenizerJson, FuzzSeedReachesTheTokenizer) {
+  const char* src = std::getenv("HERD_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  std::ifstream f(std::string(src) + "/tests/fuzz_seeds/tokenizer_json_fuzz/small_bpe.json");
+  ASSERT_TRUE(f.good());
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  Result<Vocab> v = vocab_from_hf_tokenizer_json(text);
+  ASSERT_TRUE(v.has_value()) << v.error().to_string();
+  ASSERT_TRUE(assign_llama3_special_ids(*v).has_value());
+  Result<Tokenizer> tok = Tokenizer::from_vocab(std::move(*v));
+  ASSERT_TRUE(tok.has_value()) << tok.error().to_string();
+  const std::vector<int32_t> ids = tok->encode("Hello world", false);
+  EXPECT_EQ(ids.size(), 2u);  // "Hello" and " world" are single tokens of the seed
+  EXPECT_EQ(tok->decode(ids), "Hello world");
 }
 
 }  // namespace
