@@ -121,6 +121,21 @@ async function run(page, { requests, errors }) {
   check(req1.temperature === 0.5 && req1.max_tokens === 200 && req1.seed === 7 && req1.stream === true, "sampling settings sent", req1);
   check(requests.filter((r) => r.url.endsWith("/v1/chat/completions")).pop().auth === "Bearer " + key, "key sent as Bearer token");
   check((await page.textContent(".msg.user .body")) === "Say hello", "user bubble shows the message");
+  // What the page shows is exactly the server's text: the same request replayed from
+  // here (same seed, so the same tokens; not streamed) gives the content, and the page's
+  // reply body is its own markdown rendering of that content, nothing dropped or doubled.
+  const replay = await (await fetch(base + "/v1/chat/completions", {
+    method: "POST", headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" },
+    body: JSON.stringify({ ...req1, stream: false }) })).json();
+  const want = replay.choices?.[0]?.message?.content ?? "";
+  const shown = await lastAssistant().locator(".body").innerHTML();
+  // Through a detached element, so both sides are the browser's serialization of the DOM.
+  const norm = (t) => { const d = document.createElement("div"); d.innerHTML = md(t); return d.innerHTML; };
+  const rendered = await page.evaluate(norm, want);
+  check(want.length > 0 && shown === rendered, "the reply shown is the server's text for the same request, rendered",
+        { want: want.slice(0, 120), shown: shown.slice(0, 200), rendered: rendered.slice(0, 200) });
+  const other = await page.evaluate(norm, want + "x");
+  check(other !== shown, "control: one more character renders differently");
 
   // 4. Markdown, in page context with known input: structure, and HTML escaped.
   const mdr = await page.evaluate(async () => {
