@@ -1,6 +1,8 @@
 // See chat_session.h.
 #include "chat_session.h"
 
+#include "generation_loop.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -137,31 +139,18 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
   chat::StopStringMatcher stop_matcher(opts_.stop_strings);
   bool stop_string_hit = false;
   std::string shown;  // what push() returned
-  int64_t generated = 0;
   int32_t close_id = stops_.eot;
   const auto t0 = std::chrono::steady_clock::now();
-  for (;;) {
-    if (interrupt_ && interrupt_->load()) {
-      end.interrupted = true;
-      break;
-    }
-    if (generated >= opts_.n_predict) {
-      end.reason = chat::StopReason::kLength;
-      break;
-    }
-    const int32_t id = sampler_.sample(logits_, cache_ids_);
-    const chat::StopReason r = stops_.classify(id);
-    if (r != chat::StopReason::kNone && !opts_.ignore_eos) {
-      end.reason = r;
-      if (r == chat::StopReason::kEndOfMessage) close_id = id;
-      break;
-    }
-    if (ctx_.n_past() + 2 > ctx_.n_ctx()) {  // room for this token and the closing one
-      end.reason = chat::StopReason::kLength;
-      end.context_full = true;
-      break;
-    }
-    ++generated;
+  // The cache holds exactly the ids shown (a token completing a stop string
+  // too: the message text ends before the stop string), with room for the
+  // closing token.
+  LoopOptions lo;
+  lo.max_tokens = opts_.n_predict;
+  lo.ignore_eos = opts_.ignore_eos;
+  lo.keep_in_cache = true;
+  lo.reserve = 1;
+  lo.interrupt = interrupt_;
+  Result<LoopEnd> loop = generation_loop(ctx_, sampler_, cache_ids_, logits_, stops_, lo, [&](int32_t id) {
     std::string text;
     if (tok_.is_special(id)) {
       text = dec.flush();
@@ -173,18 +162,15 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
     const std::string show = parser.push(step.text);
     shown += show;
     out(show);
-    // The token is kept in the cache even when it completed a stop string, so
-    // the cache holds exactly the ids generated (the message text ends before
-    // the stop string).
-    Status s = ctx_.eval(std::span<const int32_t>(&id, 1), false, &logits_);
-    if (!s.has_value()) return s.error();
-    cache_ids_.push_back(id);
-    if (step.stopped) {
-      end.reason = chat::StopReason::kStopString;
-      stop_string_hit = true;
-      break;
-    }
-  }
+    return !step.stopped;
+  });
+  if (!loop.has_value()) return loop.error();
+  end.reason = loop->reason;
+  end.interrupted = loop->interrupted;
+  end.context_full = loop->context_full;
+  if (loop->reason == chat::StopReason::kEndOfMessage) close_id = loop->stop_id;
+  stop_string_hit = loop->reason == chat::StopReason::kStopString;
+  const int64_t generated = loop->generated;
   {
     std::string rest;
     if (!stop_string_hit) {

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "generation_loop.h"
 #include "chat/stop.h"
 #include "commands.h"
 #include "base/mapped_file.h"
@@ -323,32 +324,24 @@ int cmd_run(int argc, char** argv) {
   std::vector<int32_t> model_eos = cfg.eos_ids;
   model_eos.insert(model_eos.end(), extra_stop_ids.begin(), extra_stop_ids.end());
   const chat::StopTokens stops = chat::StopTokens::for_model(tok.get(), model_eos);
-  int64_t generated = 0;
-  std::string stop_reason = *n_predict == 0 ? "prompt only" : "length";
+  LoopOptions lo;
+  lo.max_tokens = *n_predict;
+  lo.ignore_eos = p.has("--ignore-eos");
   const auto t1 = std::chrono::steady_clock::now();
-  while (generated < *n_predict) {
-    const int32_t id = sampler.sample(logits, history);
-    history.push_back(id);
-    ++generated;
-    if (stops.is_stop(id) && !p.has("--ignore-eos")) {
-      stop_reason = tok ? std::string(tok->token_bytes(id)) : std::to_string(id);
-      break;
-    }
+  Result<LoopEnd> end = generation_loop(ctx, sampler, history, logits, stops, lo, [&](int32_t id) {
     if (dec) {
-      std::string piece = tok->is_special(id) ? std::string() : dec->push(id);
+      const std::string piece = tok->is_special(id) ? std::string() : dec->push(id);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
     } else {
       std::fprintf(stdout, "%d ", id);
     }
     std::fflush(stdout);
-    if (generated >= *n_predict) break;
-    if (ctx.n_past() >= n_ctx) {
-      stop_reason = "context full";
-      break;
-    }
-    Status s = ctx.eval(std::span<const int32_t>(&history.back(), 1), false, &logits);
-    if (!s.has_value()) return fail(s.error());
-  }
+    return true;
+  });
+  if (!end.has_value()) return fail(end.error());
+  const int64_t generated = end->generated;
+  std::string stop_reason = *n_predict == 0 ? "prompt only" : end->context_full ? "context full" : "length";
+  if (end->stop_id >= 0) stop_reason = tok ? std::string(tok->token_bytes(end->stop_id)) : std::to_string(end->stop_id);
   if (dec) {
     std::string rest = dec->flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
@@ -356,7 +349,7 @@ int cmd_run(int argc, char** argv) {
   if (generated > 0) std::fputc('\n', stdout);
   std::fflush(stdout);
   const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  const double decode_evals = static_cast<double>(std::max<int64_t>(0, generated - 1));
+  const double decode_evals = static_cast<double>(end->evaluated);
   std::fprintf(stderr,
                "herd run: load %.2f s | prompt %lld tokens in %.2f s (%.2f tok/s) | generated %lld tokens in %.2f s "
                "(%.2f tok/s) | stop: %s | peak RSS %.0f MiB\n",
