@@ -14,6 +14,8 @@
 #include "args.h"
 #include "commands.h"
 #include "engine/engine.h"
+#include "kv/kv_cache.h"
+#include "model_card.h"
 #include "model/llama_model.h"
 #include "model/runtime.h"
 #include "model/model_tokenizer.h"
@@ -52,7 +54,11 @@ int cmd_serve(int argc, char** argv) {
   p.add("--api-key-file", "FILE", "read the API key from FILE (first line)");
   p.add("--cors", "ORIGIN", "allow cross-origin requests from ORIGIN ('*' for any); off by default");
   p.add("--allow-host", "NAME", "also accept this Host header (DNS rebinding protection; comma-separated)");
-  p.add("--alias", "NAME", "the model name clients use (default: the model file name)");
+  p.add("--alias", "NAME", "the model name /v1/models and /api/tags list (default: the model file name)");
+  p.add("--strict-model-names", "", "refuse (404) a request whose \"model\" is not the alias or file name; by default "
+        "any name reaches the served model, as with llama-server");
+  p.add("--temp", "T", "temperature of requests that set none (default 0.6, as herd run and chat; 0 = greedy)");
+  p.add("--top-p", "P", "top_p of requests that set none (default 0.9)");
   p.add("--max-body", "BYTES", "largest request body (default 4 MiB)");
   p.add("--request-timeout", "SECONDS", "a request must arrive whole within this many seconds (default 30)");
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
@@ -79,9 +85,15 @@ int cmd_serve(int argc, char** argv) {
   auto max_body = p.get_int("--max-body", 4 << 20, 1024, int64_t{1} << 32);
   auto request_timeout = p.get_int("--request-timeout", 30, 1, 3600);
   auto cache_types = get_cache_types(p);
+  auto temp = p.get_double("--temp", 0.6);
+  auto top_p = p.get_double("--top-p", 0.9);
   if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body, request_timeout,
-                                   cache_types))
+                                   cache_types, temp, top_p))
     return fail(*e);
+  if (*temp < 0 || *temp > 2 || !(*top_p > 0 && *top_p <= 1)) {
+    std::fprintf(stderr, "herd serve: --temp must be in [0, 2] and --top-p in (0, 1]\n");
+    return 2;
+  }
 
   server::ServerOptions so;
   so.host = p.get("--host", "127.0.0.1");
@@ -91,6 +103,9 @@ int cmd_serve(int argc, char** argv) {
   so.request_read_seconds = static_cast<int>(*request_timeout);
   so.log_requests = !p.has("--quiet");
   so.today = p.get("--date");
+  so.strict_model_names = p.has("--strict-model-names");
+  so.default_temperature = static_cast<float>(*temp);
+  so.default_top_p = static_cast<float>(*top_p);
   // An empty key would serve without one (--api-key "$UNSET"): refused, as an empty file is.
   if (p.has("--api-key")) {
     so.api_key = p.get("--api-key");
@@ -183,6 +198,10 @@ int cmd_serve(int argc, char** argv) {
   Result<std::unique_ptr<engine::Engine>> made = engine::make_engine(*model, rt->table(), eo, &rt->pool());
   if (!made.has_value()) return fail(made.error());
   eng = std::move(*made);
+  const model::LlamaConfig& cfg = model->config();
+  const uint64_t kv_bytes = kv::KvCache::bytes_for(cfg.n_layers, 1, cfg.n_kv_heads * cfg.head_dim, cache_types->k,
+                                                   cache_types->v) * static_cast<uint64_t>(eo.n_ctx);
+  so.card = model_card(*model, p.get("--model"), kv_bytes);
   srv.emplace(*eng, *tok, so);
   srv->adopt(std::move(*socket));
   Result<int> bound = srv->bind();

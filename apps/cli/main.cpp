@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/version.h"
 #include "commands.h"
 
 namespace {
@@ -27,7 +28,7 @@ const Command kCommands[] = {
 void usage() {
   std::fprintf(stderr, "usage: herd COMMAND [options]\n\ncommands:\n");
   for (const auto& c : kCommands) std::fprintf(stderr, "  %-12s %s\n", c.name, c.help);
-  std::fprintf(stderr, "\n'herd COMMAND --help' describes a command's options.\n");
+  std::fprintf(stderr, "\n'herd COMMAND --help' describes a command's options; 'herd --version' prints the version.\n");
 }
 
 }  // namespace
@@ -36,6 +37,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage();
     return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "version")) {
+    std::printf("herd %s\n", herd::kVersion);
+    return 0;
   }
   for (const auto& c : kCommands)
     if (!std::strcmp(argv[1], c.name)) return c.fn(argc - 1, argv + 1);

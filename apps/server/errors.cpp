@@ -40,4 +40,12 @@ std::string error_json(const ApiError& e) {
   return nlohmann::json{{"error", err}}.dump();
 }
 
+std::string ollama_error_json(const ApiError& e) { return nlohmann::json{{"error", e.message}}.dump(); }
+
+bool is_ollama_path(std::string_view path) { return path.substr(0, 5) == "/api/"; }
+
+std::string error_json_for(std::string_view path, const ApiError& e) {
+  return is_ollama_path(path) ? ollama_error_json(e) : error_json(e);
+}
+
 }  // namespace herd::server

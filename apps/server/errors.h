@@ -1,10 +1,12 @@
-// API errors in OpenAI's JSON shape:
-//   {"error": {"message": "...", "type": "invalid_request_error", "param": "messages[0].role", "code": null}}
+// API errors, written in the shape of the API the client speaks:
+//   OpenAI's  {"error": {"message": "...", "type": "invalid_request_error", "param": "messages[0].role", "code": null}}
+//   Ollama's  {"error": "messages[0].role: expected string, got number"}   (routes under /api/)
 // A route returns an ApiError instead of throwing; the field path (param) names
-// exactly what to fix.
+// exactly what to fix, and is also the lead of the message.
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 
@@ -27,7 +29,13 @@ ApiError server_error(std::string message);
 // as a 400 whose param is the path before ": ".
 ApiError from_field_error(const Error& e);
 
-// The JSON body text.
+// The JSON body text, OpenAI's shape.
 std::string error_json(const ApiError& e);
+// The JSON body text, Ollama's shape ({"error": message}).
+std::string ollama_error_json(const ApiError& e);
+// True for Ollama's routes (/api/...), whose errors take Ollama's shape.
+bool is_ollama_path(std::string_view path);
+// The body for a request to `path`: Ollama's shape under /api/, else OpenAI's.
+std::string error_json_for(std::string_view path, const ApiError& e);
 
 }  // namespace herd::server

@@ -291,7 +291,7 @@ struct HttpServer::Impl {
         x->req.remote_addr = address_text(i->client_addr);
       MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &x->req.headers);
       if (static_cast<int>(x->req.headers.size()) > self->limits.max_headers) {
-        self->h.refuse(431, "more than " + std::to_string(self->limits.max_headers) + " request headers", x->res);
+        self->h.refuse(x->req, 431, "more than " + std::to_string(self->limits.max_headers) + " request headers", x->res);
         return self->queue(c, x);
       }
       if (self->h.before_body(x->req, x->res)) return self->queue(c, x);
@@ -321,7 +321,7 @@ struct HttpServer::Impl {
       return MHD_YES;
     }
     if (x->too_large) {
-      self->h.refuse(413, "request body too large (limit " + std::to_string(self->limits.max_body_bytes) + " bytes)",
+      self->h.refuse(x->req, 413, "request body too large (limit " + std::to_string(self->limits.max_body_bytes) + " bytes)",
                      x->res);
       return self->queue(c, x);
     }

@@ -70,7 +70,8 @@ struct HttpHandlers {
   // After the whole body.
   std::function<void(const Request&, Response&)> handle;
   // A refusal made by the transport (status 413 or 431, a reason): fills the response.
-  std::function<void(int status, const std::string& reason, Response&)> refuse;
+  // The request has what arrived so far (its path names the API, for the error's shape).
+  std::function<void(const Request&, int status, const std::string& reason, Response&)> refuse;
   // Once per request, after its response is over.
   std::function<void(const Request&, const Response&, double ms)> log;
 };

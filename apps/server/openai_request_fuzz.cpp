@@ -1,6 +1,8 @@
 // libFuzzer target: a request body as `herd serve` receives it, through parse_body
-// (the JSON depth check and parse), the chat and completion validators, and, where a
-// chat request carries a response_format schema or tools, the grammar compiler with
+// (the JSON depth check and parse), the OpenAI chat and completion validators and
+// Ollama's chat and generate validators (one body through all four: the same bytes
+// reach whichever route a client picks), and, where a chat request carries a
+// response_format / format schema, the grammar compiler with
 // the server's limits. Properties checked: no crash or sanitizer report, no run past
 // libFuzzer's -timeout (the compile limits bound the work), and an accepted body nests
 // at most kMaxJsonDepth levels.
@@ -12,6 +14,7 @@
 
 #include "base/json_depth.h"
 #include "grammar/json_grammar.h"
+#include "ollama_schema.h"
 #include "openai_schema.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -28,5 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)herd::grammar::Grammar::from_schema(r->response_schema, {}, &path);
   }
   (void)parse_completion_request(b, limits);
+  for (auto parse : {parse_ollama_chat, parse_ollama_generate}) {
+    Parsed<OllamaRequest> o = parse(b, limits);
+    if (const OllamaRequest* r = std::get_if<OllamaRequest>(&o); r != nullptr && !r->chat.response_schema.is_null()) {
+      std::string path;
+      (void)herd::grammar::Grammar::from_schema(r->chat.response_schema, {}, &path);
+    }
+  }
   return 0;
 }

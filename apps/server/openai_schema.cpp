@@ -5,58 +5,30 @@
 #include <limits>
 
 #include "base/json_depth.h"
+#include "json_checker.h"
 
 namespace herd::server {
 namespace {
 
 using Json = nlohmann::json;
 
-// The first error of a parse; each helper returns false after setting it.
-struct Checker {
-  std::optional<ApiError> error;
+}  // namespace
 
-  bool fail(const std::string& path, const std::string& what) {
-    if (!error) error = bad_request(path, what);
-    return false;
-  }
-  bool expected(const std::string& path, const char* want, const Json& got) {
-    return fail(path, std::string("expected ") + want + ", got " + json_type_name(got));
-  }
+bool parse_sampler_extras(const Json& obj, Checker& c, SamplingFields& s) {
+  std::optional<int64_t> v;
+  if (!c.integer(obj, "top_k", 0, 1 << 20, &v)) return false;
+  if (v) s.top_k = static_cast<int32_t>(*v);
+  if (!c.number(obj, "min_p", 0.0f, 1.0f, &s.min_p)) return false;
+  if (!c.number(obj, "repeat_penalty", 0.0f, 10.0f, &s.repeat_penalty)) return false;
+  if (!(s.repeat_penalty > 0.0f)) return c.fail(c.prefix + "repeat_penalty", "must be > 0");
+  v.reset();
+  if (!c.integer(obj, "repeat_last_n", -1, 1 << 20, &v)) return false;
+  if (v) s.repeat_last_n = static_cast<int32_t>(*v);
+  if (s.top_p && *s.top_p <= 0.0f) s.top_p = 1e-6f;  // OpenAI and Ollama accept 0: keep only the top token
+  return true;
+}
 
-  // Optional number in [lo, hi]; absent or null keeps *out.
-  bool number(const Json& obj, const char* key, float lo, float hi, float* out) {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return true;
-    if (!it->is_number()) return expected(key, "number", *it);
-    const double v = it->get<double>();
-    if (!(v >= lo && v <= hi)) return fail(key, "must be in [" + fmt(lo) + ", " + fmt(hi) + "], got " + fmt(v));
-    *out = static_cast<float>(v);
-    return true;
-  }
-  bool integer(const Json& obj, const char* key, int64_t lo, int64_t hi, std::optional<int64_t>* out) {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return true;
-    if (!it->is_number_integer()) return expected(key, "integer", *it);
-    const int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
-                          ? INT64_MAX
-                          : it->get<int64_t>();
-    if (v < lo || v > hi) return fail(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + it->dump());
-    *out = v;
-    return true;
-  }
-  bool boolean(const Json& obj, const char* key, const std::string& path, bool* out) {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return true;
-    if (!it->is_boolean()) return expected(path, "boolean", *it);
-    *out = it->get<bool>();
-    return true;
-  }
-  static std::string fmt(double v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%g", v);
-    return b;
-  }
-};
+namespace {
 
 bool parse_sampling(const Json& body, const SchemaLimits& limits, bool chat, Checker& c, SamplingFields& s) {
   if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
@@ -71,7 +43,7 @@ bool parse_sampling(const Json& body, const SchemaLimits& limits, bool chat, Che
   }
   if (!c.number(body, "temperature", 0.0f, 2.0f, &s.temperature)) return false;
   if (!c.number(body, "top_p", 0.0f, 1.0f, &s.top_p)) return false;
-  if (s.top_p <= 0.0f) s.top_p = 1e-6f;  // OpenAI accepts 0: keep only the top token
+  if (!parse_sampler_extras(body, c, s)) return false;
   if (!c.number(body, "presence_penalty", -2.0f, 2.0f, &s.presence_penalty)) return false;
   if (!c.number(body, "frequency_penalty", -2.0f, 2.0f, &s.frequency_penalty)) return false;
   v.reset();

@@ -22,8 +22,13 @@ namespace herd::server {
 struct SamplingFields {
   std::string model;                    // empty: not given
   std::optional<int64_t> max_tokens;    // max_tokens or max_completion_tokens
-  float temperature = 1.0f;             // OpenAI's default
-  float top_p = 1.0f;
+  std::optional<float> temperature;     // absent: the server's default (ServerOptions)
+  std::optional<float> top_p;           // absent: the server's default
+  // llama-server's extensions (and Ollama's options): 0 / 0 / 1 / 64 are "off".
+  int32_t top_k = 0;
+  float min_p = 0.0f;
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
   std::optional<uint64_t> seed;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
@@ -48,6 +53,7 @@ struct ChatRequest {
   std::string response_format = "text";
   nlohmann::json response_schema;
   bool response_strict = false;  // json_schema.strict: unsupported keywords are a 400 (else ignored)
+  std::string schema_param = "response_format.json_schema.schema";  // where the schema was (for errors)
 };
 
 struct CompletionRequest {

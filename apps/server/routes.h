@@ -2,6 +2,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
+#include <variant>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -37,15 +41,45 @@ struct ServerContext {
   SchemaLimits limits() const { return SchemaLimits{opts.max_n, vocab_size}; }
 };
 
+// An error in OpenAI's shape; the second form picks the shape by the request's path
+// (Ollama's under /api/).
 void send_error(http::Response& res, const ApiError& e);
+void send_error(const http::Request& req, http::Response& res, const ApiError& e);
 void send_json(http::Response& res, const nlohmann::json& j, int status = 200);
-// The parsed body or a 400 already sent (returns false).
-bool read_body(const http::Request& req, http::Response& res, nlohmann::json& out);
-// 404 unless `model` is empty or names the served model.
-bool check_model(const ServerContext& ctx, const std::string& model, http::Response& res);
-// 400 naming both numbers unless prompt + max_tokens fit the context; fills max_tokens.
-bool check_context(const ServerContext& ctx, int64_t prompt_tokens, std::optional<int64_t> requested,
-                   int64_t* max_tokens, http::Response& res);
+// The parsed body, or the 400 to send.
+std::optional<ApiError> read_body(const http::Request& req, nlohmann::json& out);
+// A 404 when the server is strict about names (--strict-model-names) and `model` is
+// neither empty, the served name nor an alias; any name otherwise, as llama-server.
+std::optional<ApiError> check_model(const ServerContext& ctx, const std::string& model);
+// A 400 naming both numbers unless prompt + max_tokens fit the context; fills
+// max_tokens (all that is left when not requested). `param` names the prompt's field.
+std::optional<ApiError> check_context(const ServerContext& ctx, int64_t prompt_tokens,
+                                      std::optional<int64_t> requested, int64_t* max_tokens,
+                                      const char* param = "messages");
+// One engine request from the validated fields (the server's default temperature and
+// top_p where the request has none), and its n copies with consecutive seeds, each
+// with its own constraint state when a grammar is given.
+engine::GenerationRequest generation_request(const ServerContext& ctx, const SamplingFields& s,
+                                             std::vector<int32_t> prompt, int64_t max_tokens);
+std::vector<engine::GenerationRequest> choice_requests(ServerContext& ctx, const engine::GenerationRequest& base,
+                                                       const SamplingFields& s,
+                                                       std::shared_ptr<const grammar::Grammar> grammar);
+
+// A chat request made ready for the engine: the rendered prompt's ids, the token
+// budget, the grammar every choice follows (tool_choice required/named,
+// response_format json), and whether replies are parsed for tool calls.
+struct ChatPlan {
+  std::vector<int32_t> ids;
+  int64_t max_tokens = 0;
+  std::shared_ptr<const grammar::Grammar> grammar;
+  bool tools_active = false;
+};
+// `body` is the request as sent (a schema error's path names its tools[i]);
+// `prefix_ids` (Ollama's "context") go before the rendered prompt, whose BOS is then
+// dropped.
+std::variant<ChatPlan, ApiError> plan_chat(ServerContext& ctx, const ChatRequest& r, const nlohmann::json& body,
+                                           std::span<const int32_t> prefix_ids = {});
+
 std::string new_id(const char* prefix);
 int64_t unix_time();
 // One logprobs entry in the chat shape {token, logprob, bytes, top_logprobs}.
@@ -54,6 +88,7 @@ nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::Token
 void add_chat_routes(http::Router& http, ServerContext& ctx);
 void add_completion_routes(http::Router& http, ServerContext& ctx);
 void add_misc_routes(http::Router& http, ServerContext& ctx);
+void add_ollama_routes(http::Router& http, ServerContext& ctx);
 void add_web_page(http::Router& http);
 
 }  // namespace herd::server

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "chat/llama3_format.h"
-#include "chat/tool_call_stream.h"
+#include "chat_reply.h"
 #include "generation.h"
 #include "routes.h"
 #include "serve_run.h"
@@ -31,14 +31,11 @@ std::string schema_message(const Error& e, const std::string& path) {
 
 // One choice's progress.
 struct ChatChoice {
-  ChatChoice(const tokenizer::Tokenizer& tok, const std::vector<std::string>& stops, int max_calls)
-      : text(tok, stops), calls_stream(max_calls) {}
-  ChoiceText text;
-  chat::ToolCallStream calls_stream;  // content vs tool calls, with streamed deltas
+  ChatChoice(const tokenizer::Tokenizer& tok, const std::vector<std::string>& stops, bool tools, int max_calls)
+      : reply(tok, stops, tools, max_calls) {}
+  ChatReply reply;
   std::map<int, std::string> call_ids;  // call index -> its OpenAI id
-  std::string content;  // shown so far
   Json logprobs = Json::array();
-  std::vector<chat::ToolCall> calls;
   std::string finish;
   bool done = false;
 };
@@ -50,7 +47,7 @@ class ChatRun {
       : ctx_(ctx), stream_(r.s.stream), include_usage_(r.s.include_usage), tools_(tools_active),
         logprobs_(r.s.top_logprobs >= 0), set_(std::move(set)), id_(new_id("chatcmpl-")), created_(unix_time()) {
     const int max_calls = r.parallel_tool_calls ? kMaxParallelCalls : 1;
-    for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop, max_calls);
+    for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop, tools_active, max_calls);
     ctx_.metrics.in_flight_add(1);
   }
   ~ChatRun() {
@@ -72,12 +69,8 @@ class ChatRun {
         lp = chat_logprob(*ctx_.tok, ev.token);
         c.logprobs.push_back(lp);
       }
-      std::string piece = c.text.push(ev.token.id);
-      if (c.text.stopped()) set_->cancel(ev.index);
-      chat::StreamStep st;
-      if (tools_) st = c.calls_stream.push(piece);
-      else st.content = std::move(piece);
-      c.content += st.content;
+      chat::StreamStep st = c.reply.push(ev.token.id);
+      if (c.reply.stopped()) set_->cancel(ev.index);
       Json calls = call_deltas(c, st.deltas);
       if (stream_ && (!st.content.empty() || logprobs_ || !calls.empty())) {
         Json delta = Json::object();
@@ -100,21 +93,11 @@ class ChatRun {
         *out += "data: " + error_json(server_error(error_)) + "\n\n";
       }
     }
-    std::string rest = c.text.finish();
-    chat::StreamStep st;
-    if (tools_) {
-      st = c.calls_stream.push(rest);
-      chat::ToolCallStream::Final fin = c.calls_stream.finish();
-      st.content += fin.rest.content;
-      st.deltas.insert(st.deltas.end(), fin.rest.deltas.begin(), fin.rest.deltas.end());
-      c.calls = std::move(fin.calls);
-    } else {
-      st.content = std::move(rest);
-    }
+    chat::StreamStep st = c.reply.finish();
     Json calls = call_deltas(c, st.deltas);
-    for (size_t k = 0; k < c.calls.size(); ++k) c.calls[k].id = c.call_ids[static_cast<int>(k)];
-    c.content += st.content;
-    c.finish = openai_finish_reason(ev.reason, c.text.stopped(), !c.calls.empty());
+    std::vector<chat::ToolCall>& tool_calls = c.reply.calls();
+    for (size_t k = 0; k < tool_calls.size(); ++k) tool_calls[k].id = c.call_ids[static_cast<int>(k)];
+    c.finish = openai_finish_reason(ev.reason, c.reply.stopped(), !tool_calls.empty());
     if (stream_) {
       if (!st.content.empty()) *out += sse_data(chunk(ev.index, Json{{"content", st.content}}, Json(), Json()));
       if (!calls.empty()) *out += sse_data(chunk(ev.index, Json{{"tool_calls", calls}}, Json(), Json()));
@@ -134,21 +117,21 @@ class ChatRun {
   }
 
   // The non-streaming body.
-  std::string body() const {
+  std::string body() {
     if (!error_.empty()) {
       return error_json(server_error(error_));
     }
     Json choices = Json::array();
     for (size_t i = 0; i < choices_.size(); ++i) {
-      const ChatChoice& c = choices_[i];
-      Json msg = {{"role", "assistant"}, {"content", c.content}};
-      if (!c.calls.empty()) {
+      ChatChoice& c = choices_[i];
+      Json msg = {{"role", "assistant"}, {"content", c.reply.content()}};
+      if (!c.reply.calls().empty()) {
         Json tcs = Json::array();
-        for (const chat::ToolCall& call : c.calls)
+        for (const chat::ToolCall& call : c.reply.calls())
           tcs.push_back({{"id", call.id}, {"type", "function"},
                          {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
         msg["tool_calls"] = tcs;
-        if (c.content.empty()) msg["content"] = nullptr;
+        if (c.reply.content().empty()) msg["content"] = nullptr;
       }
       Json ch = {{"index", i}, {"message", msg}, {"finish_reason", c.finish}};
       ch["logprobs"] = logprobs_ ? Json{{"content", c.logprobs}} : Json();
@@ -160,6 +143,7 @@ class ChatRun {
   }
 
   bool stream() const { return stream_; }
+  StreamFraming framing() const { return openai_framing(stream_); }
 
  private:
   // OpenAI's streamed tool_calls entries for these deltas; a call's first delta gets
@@ -211,11 +195,25 @@ class ChatRun {
 
 void handle_chat(const http::Request& req, http::Response& res, ServerContext& ctx) {
   Json body;
-  if (!read_body(req, res, body)) return;
+  if (auto e = read_body(req, body)) return send_error(res, *e);
   Parsed<ChatRequest> parsed = parse_chat_request(body, ctx.limits());
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   ChatRequest& r = std::get<ChatRequest>(parsed);
-  if (!check_model(ctx, r.s.model, res)) return;
+  if (auto e = check_model(ctx, r.s.model)) return send_error(res, *e);
+  std::variant<ChatPlan, ApiError> planned = plan_chat(ctx, r, body);
+  if (auto* e = std::get_if<ApiError>(&planned)) return send_error(res, *e);
+  ChatPlan& plan = std::get<ChatPlan>(planned);
+  engine::GenerationRequest base = generation_request(ctx, r.s, std::move(plan.ids), plan.max_tokens);
+  auto started = GenerationSet::start(*ctx.engine, ctx.metrics, choice_requests(ctx, base, r.s, plan.grammar));
+  if (auto* e = std::get_if<ApiError>(&started)) return send_error(res, *e);
+  auto run = std::make_shared<ChatRun>(ctx, r, plan.tools_active, std::move(std::get<0>(started)));
+  serve_run(res, run);
+}
+
+}  // namespace
+
+std::variant<ChatPlan, ApiError> plan_chat(ServerContext& ctx, const ChatRequest& r, const Json& body,
+                                           std::span<const int32_t> prefix_ids) {
   // Structured output: a grammar every choice's tokens must follow. Unsupported schema
   // keywords are a 400 naming the keyword's path when strict is set (response_format
   // json_schema.strict, a function's strict), and are ignored otherwise.
@@ -229,7 +227,7 @@ void handle_chat(const http::Request& req, http::Response& res, ServerContext& c
       tools.push_back({d.name, std::move(params), d.strict});
     }
     if (tools.empty())
-      return send_error(res, not_supported("tool_choice", "tool_choice \"required\" with only built-in tools"));
+      return not_supported("tool_choice", "tool_choice \"required\" with only built-in tools");
     // "required": one call, or several when parallel_tool_calls allows; a named
     // function: exactly one call to it.
     const int calls = r.tool_choice == ToolChoice::kRequired && r.parallel_tool_calls ? kMaxParallelCalls : 1;
@@ -237,12 +235,12 @@ void handle_chat(const http::Request& req, http::Response& res, ServerContext& c
     auto g = grammar::Grammar::tool_call(tools, {}, calls, &bad_tool, &path);
     if (!g.has_value()) {
       std::string param = "tools";
-      const Json& list = body["tools"];
+      const Json list = body.contains("tools") ? body.at("tools") : Json::array();
       for (size_t i = 0; i < list.size(); ++i)
         if (list[i].is_object() && list[i].contains("function") && list[i]["function"].is_object() &&
             list[i]["function"].value("name", Json()) == Json(bad_tool))
           param = "tools[" + std::to_string(i) + "].function.parameters" + path;
-      return send_error(res, bad_request(param, schema_message(g.error(), path)));
+      return bad_request(param, schema_message(g.error(), path));
     }
     grammar = *g;
   } else if (r.response_format == "json_object") {
@@ -253,43 +251,25 @@ void handle_chat(const http::Request& req, http::Response& res, ServerContext& c
     std::string path;
     auto g = grammar::Grammar::from_schema(r.response_schema, go, &path);
     if (!g.has_value())
-      return send_error(res, bad_request("response_format.json_schema.schema" + path, schema_message(g.error(), path)));
+      return bad_request(r.schema_param + path, schema_message(g.error(), path));
     grammar = *g;
   }
   const bool tools_active = r.tool_choice != ToolChoice::kNone && !r.tools.empty();
   chat::FormatOptions fo;
   fo.today = ctx.opts.today;
   Result<chat::Prompt> prompt = chat::render_prompt(r.messages, tools_active ? r.tools : chat::ToolSet{}, fo);
-  if (!prompt.has_value()) return send_error(res, from_field_error(prompt.error()));
+  if (!prompt.has_value()) return from_field_error(prompt.error());
   Result<std::vector<int32_t>> ids = prompt->ids(*ctx.tok);
-  if (!ids.has_value()) return send_error(res, from_field_error(ids.error()));
-  int64_t max_tokens = 0;
-  if (!check_context(ctx, static_cast<int64_t>(ids->size()), r.s.max_tokens, &max_tokens, res)) return;
-
-  engine::GenerationRequest base;
-  base.prompt = std::move(*ids);
-  base.max_tokens = static_cast<int32_t>(max_tokens);
-  base.sampling.temperature = r.s.temperature;
-  base.sampling.top_p = r.s.top_p;
-  base.sampling.presence_penalty = r.s.presence_penalty;
-  base.sampling.frequency_penalty = r.s.frequency_penalty;
-  base.logit_bias = r.s.logit_bias;
-  base.top_logprobs = r.s.top_logprobs;
-  base.stop_ids = ctx.stop_tokens.ids();
-  const uint64_t seed = r.s.seed ? *r.s.seed : random_seed();
-  std::vector<engine::GenerationRequest> reqs;
-  for (int i = 0; i < r.s.n; ++i) {
-    reqs.push_back(base);
-    reqs.back().sampling.seed = seed + static_cast<uint64_t>(i);
-    if (grammar) reqs.back().constraint = std::make_shared<grammar::JsonSchemaConstraint>(grammar, ctx.vocab_index());
-  }
-  auto started = GenerationSet::start(*ctx.engine, ctx.metrics, std::move(reqs));
-  if (auto* e = std::get_if<ApiError>(&started)) return send_error(res, *e);
-  auto run = std::make_shared<ChatRun>(ctx, r, tools_active, std::move(std::get<0>(started)));
-  serve_run(res, run);
+  if (!ids.has_value()) return from_field_error(ids.error());
+  ChatPlan plan;
+  if (!prefix_ids.empty() && !ids->empty() && (*ids)[0] == ctx.tok->vocab().bos_id) ids->erase(ids->begin());
+  plan.ids.assign(prefix_ids.begin(), prefix_ids.end());
+  plan.ids.insert(plan.ids.end(), ids->begin(), ids->end());
+  if (auto e = check_context(ctx, static_cast<int64_t>(plan.ids.size()), r.s.max_tokens, &plan.max_tokens)) return *e;
+  plan.grammar = std::move(grammar);
+  plan.tools_active = tools_active;
+  return plan;
 }
-
-}  // namespace
 
 void add_chat_routes(http::Router& http, ServerContext& ctx) {
   http.post("/v1/chat/completions",

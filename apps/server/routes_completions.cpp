@@ -34,6 +34,7 @@ class CompletionRun {
   }
   bool finished() const { return finished_; }
   bool stream() const { return stream_; }
+  StreamFraming framing() const { return openai_framing(stream_); }
   GenerationSet& set() { return *set_; }
 
   void on_event(const GenEvent& ev, std::string* out) {
@@ -128,35 +129,20 @@ class CompletionRun {
 
 void handle_completion(const http::Request& req, http::Response& res, ServerContext& ctx) {
   Json body;
-  if (!read_body(req, res, body)) return;
+  if (auto e = read_body(req, body)) return send_error(res, *e);
   Parsed<CompletionRequest> parsed = parse_completion_request(body, ctx.limits());
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   CompletionRequest& r = std::get<CompletionRequest>(parsed);
-  if (!check_model(ctx, r.s.model, res)) return;
+  if (auto e = check_model(ctx, r.s.model)) return send_error(res, *e);
   std::vector<int32_t> ids =
       r.prompt_is_ids ? r.prompt_ids : ctx.tok->encode(r.prompt, /*add_bos=*/true, /*parse_special=*/true);
   int64_t max_tokens = 0;
   // OpenAI's legacy default is 16 tokens.
-  if (!check_context(ctx, static_cast<int64_t>(ids.size()), r.s.max_tokens ? r.s.max_tokens : std::optional<int64_t>(16),
-                     &max_tokens, res))
-    return;
-  engine::GenerationRequest base;
-  base.prompt = std::move(ids);
-  base.max_tokens = static_cast<int32_t>(max_tokens);
-  base.sampling.temperature = r.s.temperature;
-  base.sampling.top_p = r.s.top_p;
-  base.sampling.presence_penalty = r.s.presence_penalty;
-  base.sampling.frequency_penalty = r.s.frequency_penalty;
-  base.logit_bias = r.s.logit_bias;
-  base.top_logprobs = r.s.top_logprobs;
-  base.stop_ids = ctx.stop_tokens.ids();
-  const uint64_t seed = r.s.seed ? *r.s.seed : random_seed();
-  std::vector<engine::GenerationRequest> reqs;
-  for (int i = 0; i < r.s.n; ++i) {
-    reqs.push_back(base);
-    reqs.back().sampling.seed = seed + static_cast<uint64_t>(i);
-  }
-  auto started = GenerationSet::start(*ctx.engine, ctx.metrics, std::move(reqs));
+  if (auto e = check_context(ctx, static_cast<int64_t>(ids.size()),
+                             r.s.max_tokens ? r.s.max_tokens : std::optional<int64_t>(16), &max_tokens, "prompt"))
+    return send_error(res, *e);
+  engine::GenerationRequest base = generation_request(ctx, r.s, std::move(ids), max_tokens);
+  auto started = GenerationSet::start(*ctx.engine, ctx.metrics, choice_requests(ctx, base, r.s, nullptr));
   if (auto* e = std::get_if<ApiError>(&started)) return send_error(res, *e);
   serve_run(res, std::make_shared<CompletionRun>(ctx, r, std::move(std::get<0>(started))));
 }

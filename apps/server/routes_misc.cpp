@@ -3,6 +3,7 @@
 #include <chrono>
 #include <random>
 
+#include "generation.h"
 #include "routes.h"
 
 namespace herd::server {
@@ -14,50 +15,87 @@ void send_error(http::Response& res, const ApiError& e) {
   res.set_content(error_json(e), "application/json");
 }
 
+void send_error(const http::Request& req, http::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(error_json_for(req.path, e), "application/json");
+}
+
 void send_json(http::Response& res, const Json& j, int status) {
   res.status = status;
   res.set_content(j.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
 }
 
-bool read_body(const http::Request& req, http::Response& res, Json& out) {
+std::optional<ApiError> read_body(const http::Request& req, Json& out) {
   Parsed<Json> p = parse_body(req.body);
-  if (auto* e = std::get_if<ApiError>(&p)) {
-    send_error(res, *e);
-    return false;
-  }
+  if (auto* e = std::get_if<ApiError>(&p)) return *e;
   out = std::move(std::get<Json>(p));
-  return true;
+  return std::nullopt;
 }
 
-bool check_model(const ServerContext& ctx, const std::string& model, http::Response& res) {
-  if (model.empty() || model == ctx.opts.model_id) return true;
+std::optional<ApiError> check_model(const ServerContext& ctx, const std::string& model) {
+  // Ollama's clients add ":latest" to a name without a tag.
+  const std::string name = model.size() > 7 && model.compare(model.size() - 7, 7, ":latest") == 0
+                               ? model.substr(0, model.size() - 7)
+                               : model;
+  if (!ctx.opts.strict_model_names || model.empty() || name == ctx.opts.model_id || model == ctx.opts.model_id)
+    return std::nullopt;
   for (const std::string& a : ctx.opts.model_aliases)
-    if (model == a) return true;
+    if (model == a || name == a) return std::nullopt;
   ApiError e;
   e.status = 404;
   e.param = "model";
   e.code = "model_not_found";
   e.message = "The model '" + model + "' does not exist; this server serves '" + ctx.opts.model_id + "'";
-  send_error(res, e);
-  return false;
+  return e;
 }
 
-bool check_context(const ServerContext& ctx, int64_t prompt_tokens, std::optional<int64_t> requested,
-                   int64_t* max_tokens, http::Response& res) {
+std::optional<ApiError> check_context(const ServerContext& ctx, int64_t prompt_tokens, std::optional<int64_t> requested,
+                                      int64_t* max_tokens, const char* param) {
   const int64_t limit = ctx.opts.max_seq_len;
   if (prompt_tokens >= limit || (requested && prompt_tokens + *requested > limit)) {
     ApiError e;
     e.code = "context_length_exceeded";
-    e.param = requested ? "max_tokens" : "messages";
+    e.param = requested ? "max_tokens" : param;
     e.message = "This model's maximum context length is " + std::to_string(limit) + " tokens. However, you requested " +
                 std::to_string(prompt_tokens + (requested ? *requested : 1)) + " tokens (" + std::to_string(prompt_tokens) +
                 " in the prompt, " + std::to_string(requested ? *requested : 1) +
                 " for the completion). Please reduce the prompt or max_tokens.";
-    send_error(res, e);
-    return false;
+    return e;
   }
   *max_tokens = requested ? *requested : limit - prompt_tokens;
-  return true;
+  return std::nullopt;
+}
+
+engine::GenerationRequest generation_request(const ServerContext& ctx, const SamplingFields& s,
+                                             std::vector<int32_t> prompt, int64_t max_tokens) {
+  engine::GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = static_cast<int32_t>(max_tokens);
+  r.sampling.temperature = s.temperature.value_or(ctx.opts.default_temperature);
+  r.sampling.top_p = s.top_p.value_or(ctx.opts.default_top_p);
+  r.sampling.top_k = s.top_k;
+  r.sampling.min_p = s.min_p;
+  r.sampling.repetition_penalty = s.repeat_penalty;
+  r.sampling.penalty_last_n = s.repeat_last_n;
+  r.sampling.presence_penalty = s.presence_penalty;
+  r.sampling.frequency_penalty = s.frequency_penalty;
+  r.logit_bias = s.logit_bias;
+  r.top_logprobs = s.top_logprobs;
+  r.stop_ids = ctx.stop_tokens.ids();
+  return r;
+}
+
+std::vector<engine::GenerationRequest> choice_requests(ServerContext& ctx, const engine::GenerationRequest& base,
+                                                       const SamplingFields& s,
+                                                       std::shared_ptr<const grammar::Grammar> grammar) {
+  const uint64_t seed = s.seed ? *s.seed : random_seed();
+  std::vector<engine::GenerationRequest> reqs;
+  for (int i = 0; i < s.n; ++i) {
+    reqs.push_back(base);
+    reqs.back().sampling.seed = seed + static_cast<uint64_t>(i);
+    if (grammar) reqs.back().constraint = std::make_shared<grammar::JsonSchemaConstraint>(grammar, ctx.vocab_index());
+  }
+  return reqs;
 }
 
 std::string new_id(const char* prefix) {
@@ -111,7 +149,7 @@ void add_misc_routes(http::Router& http, ServerContext& ctx) {
   http.get("/models", models);
   http.post("/tokenize", [&ctx](const http::Request& req, http::Response& res) {
     Json body;
-    if (!read_body(req, res, body)) return;
+    if (auto e = read_body(req, body)) return send_error(res, *e);
     auto it = body.find("content");
     if (it == body.end() || !it->is_string())
       return send_error(res, bad_request("content", std::string("expected string, got ") +
@@ -133,7 +171,7 @@ void add_misc_routes(http::Router& http, ServerContext& ctx) {
   });
   http.post("/detokenize", [&ctx](const http::Request& req, http::Response& res) {
     Json body;
-    if (!read_body(req, res, body)) return;
+    if (auto e = read_body(req, body)) return send_error(res, *e);
     auto it = body.find("tokens");
     if (it == body.end() || !it->is_array())
       return send_error(res, bad_request("tokens", std::string("expected array of token ids, got ") +

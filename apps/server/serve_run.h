@@ -1,5 +1,6 @@
-// Internal to apps/server: serves a run (ChatRun, CompletionRun) as a streamed
-// response (http.h).
+// Internal to apps/server: serves a run (ChatRun, CompletionRun, OllamaRun) as a
+// streamed response (http.h). A run has stream(), framing(), set(), on_event(),
+// finished() and body() (the whole JSON when not streaming).
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,19 @@
 
 namespace herd::server {
 
+// How a run's stream is framed: its media type, and what is written while waiting
+// so that a client that went away is noticed (and its requests cancelled).
+struct StreamFraming {
+  const char* content_type;
+  std::string keep_alive;
+};
+
+// OpenAI's: SSE comments when streaming; otherwise spaces before the JSON body (JSON
+// allows leading whitespace).
+inline StreamFraming openai_framing(bool stream) {
+  return stream ? StreamFraming{"text/event-stream", sse_comment("keep-alive")} : StreamFraming{"application/json", " "};
+}
+
 // Shared by the chat and completion routes: serves a run as a streamed response. Stream mode writes SSE as events arrive; JSON mode
 // writes the body at the end, and a space every 2 s while waiting (JSON allows
 // leading whitespace) so a client that went away is noticed and cancelled.
@@ -21,16 +35,17 @@ void serve_run(http::Response& res, std::shared_ptr<Run> run) {
   auto idle = std::make_shared<int>(0);
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
+  StreamFraming framing = run->framing();
   res.set_stream(
-      run->stream() ? "text/event-stream" : "application/json",
-      [run, idle](std::string* out, bool* done) {
+      framing.content_type,
+      [run, idle, keep_alive = framing.keep_alive](std::string* out, bool* done) {
         GenEvent ev;
         if (run->set().next(ev, std::chrono::milliseconds(200))) {
           *idle = 0;
           run->on_event(ev, out);
           while (!run->finished() && run->set().next(ev, std::chrono::milliseconds(0))) run->on_event(ev, out);
         } else if (++*idle % 10 == 0) {
-          *out = run->stream() ? sse_comment("keep-alive") : " ";
+          *out = keep_alive;
         }
         if (run->finished() && !run->stream()) *out += run->body();
         *done = run->finished();

@@ -34,7 +34,8 @@ std::string lower(std::string s) {
 
 std::string route_label(const std::string& path) {
   static const char* kRoutes[] = {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions",
-                                  "/v1/models", "/models", "/tokenize", "/detokenize", "/health", "/metrics", "/"};
+                                  "/v1/models", "/models", "/tokenize", "/detokenize", "/health", "/metrics", "/",
+                                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version"};
   for (const char* r : kRoutes)
     if (path == r) return r;
   return "other";
@@ -110,7 +111,7 @@ bool guard(ServerContext& ctx, const http::Request& req, http::Response& res) {
     e.status = 403;
     e.type = "permission_error";
     e.message = "Host '" + req.header("Host") + "' is not allowed (DNS rebinding protection); use --allow-host to accept it";
-    send_error(res, e);
+    send_error(req, res, e);
     return true;
   }
   if (req.method == "POST") {
@@ -118,7 +119,7 @@ bool guard(ServerContext& ctx, const http::Request& req, http::Response& res) {
     // compressed body is still refused by name, and a cross-site page can POST
     // text/plain without a CORS preflight.
     if (std::optional<ApiError> e = check_post_framing(req, ctx.opts.max_body_bytes)) {
-      send_error(res, *e);
+      send_error(req, res, *e);
       return true;
     }
   }
@@ -144,7 +145,7 @@ bool guard(ServerContext& ctx, const http::Request& req, http::Response& res) {
       e.code = "invalid_api_key";
       e.message = "missing or incorrect API key (send 'Authorization: Bearer KEY')";
       res.set_header("WWW-Authenticate", "Bearer");
-      send_error(res, e);
+      send_error(req, res, e);
       return true;
     }
   }
@@ -162,17 +163,17 @@ void dispatch(const http::Router& router, const http::Request& req, http::Respon
     e.code = path_known ? "" : "not_found";
     e.message = path_known ? "method " + req.method + " not allowed on " + req.path
                            : "no route " + req.method + " " + req.path;
-    send_error(res, e);
+    send_error(req, res, e);
     return;
   }
   try {
     (*h)(req, res);
   } catch (const std::exception& ex) {
     res = http::Response();
-    send_error(res, server_error(std::string("internal error: ") + ex.what()));
+    send_error(req, res, server_error(std::string("internal error: ") + ex.what()));
   } catch (...) {
     res = http::Response();
-    send_error(res, server_error("internal error"));
+    send_error(req, res, server_error("internal error"));
   }
 }
 
@@ -189,6 +190,7 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
   add_chat_routes(impl_->router, ctx);
   add_completion_routes(impl_->router, ctx);
   add_misc_routes(impl_->router, ctx);
+  add_ollama_routes(impl_->router, ctx);
   add_web_page(impl_->router);
 
   http::HttpLimits limits;
@@ -200,12 +202,12 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
   h.before_body = [&ctx](const http::Request& req, http::Response& res) { return guard(ctx, req, res); };
   const http::Router* router = &impl_->router;
   h.handle = [router](const http::Request& req, http::Response& res) { dispatch(*router, req, res); };
-  h.refuse = [](int status, const std::string& reason, http::Response& res) {
+  h.refuse = [](const http::Request& req, int status, const std::string& reason, http::Response& res) {
     ApiError e;
     e.status = status;
     e.code = status == 413 ? "body_too_large" : status == 431 ? "headers_too_large" : "";
     e.message = reason;
-    send_error(res, e);
+    send_error(req, res, e);
   };
   h.log = [&ctx](const http::Request& req, const http::Response& res, double ms) {
     ctx.metrics.request_done(route_label(req.path), res.status);

@@ -2,6 +2,8 @@
 //
 //   POST /v1/chat/completions   POST /v1/completions   GET /v1/models
 //   POST /tokenize   POST /detokenize   GET /health   GET /metrics   GET / (web chat)
+//   Ollama's: POST /api/chat   POST /api/generate   GET /api/tags   POST /api/show
+//             GET /api/ps   GET /api/version   (routes_ollama.cpp)
 //
 // The server owns no model: the caller loads the model, tokenizer and engine and
 // keeps them alive until listen() returns. The transport and its limits are in
@@ -15,12 +17,28 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "base/result.h"
 #include "engine/engine.h"
 #include "http_server.h"
 #include "tokenizer/tokenizer.h"
 
 namespace herd::server {
+
+// The served model as Ollama's listing routes describe it (cmd_serve fills it from
+// the loaded model; the HTTP layer never sees model headers).
+struct ModelCard {
+  std::string format = "gguf";        // "gguf" | "safetensors"
+  int64_t size_bytes = 0;             // the model's files on disk
+  int64_t modified_unix = 0;          // their newest modification time
+  int64_t parameter_count = 0;
+  std::string quantization;           // the file type: "Q4_0", "F16", "Q4_K_M", ...
+  std::string chat_template;          // the template the model carries, if any (Jinja)
+  std::string digest;                 // 64 hex digits naming this file (path, size and mtime)
+  int64_t memory_bytes = 0;           // weights + KV cache resident while serving
+  nlohmann::json model_info = nlohmann::json::object();  // GGUF-style keys (general.*, llama.*)
+};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -30,6 +48,10 @@ struct ServerOptions {
   std::vector<std::string> allowed_hosts;  // extra Host names (see auth.h)
   std::string model_id = "herd";        // the name /v1/models lists and requests may use
   std::vector<std::string> model_aliases;  // also accepted in "model"
+  bool strict_model_names = false;      // true: another "model" is a 404; false: any name is this model
+  float default_temperature = 0.6f;     // where a request has none (Meta's generation_config.json)
+  float default_top_p = 0.9f;
+  ModelCard card;                       // what Ollama's /api/tags, /api/show and /api/ps say
   int64_t max_seq_len = 4096;           // prompt + completion tokens of one request
   std::vector<int32_t> model_eos_ids;   // the model's own end ids (chat::StopTokens::for_model)
   int max_n = 16;                       // "n" at most

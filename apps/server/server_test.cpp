@@ -55,6 +55,7 @@ class FakeEngine : public engine::Engine {
       reply = "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}";
     if (prompt.find("forever") != std::string::npos) reply = std::string(2000, 'a');
     j.ids = tok().encode(reply, false, true);
+    last = r;
     j.req = std::move(r);
     j.cb = std::move(cb);
     jobs_.push_back(std::move(j));
@@ -76,6 +77,11 @@ class FakeEngine : public engine::Engine {
 
   int max_jobs = 64;
   std::atomic<int> cancels{0};
+  engine::GenerationRequest last;  // the last request submitted (guarded by mu_ while running)
+  engine::GenerationRequest last_request() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return last;
+  }
 
  private:
   struct Job {
@@ -148,6 +154,11 @@ class ServerTest : public ::testing::Test {
   }
   httplib::Result post(const std::string& path, const Json& body, httplib::Headers h = {}) {
     return client_->Post(path.c_str(), h, body.dump(), "application/json");
+  }
+  static Json ollama_chat(std::string user, Json extra = Json::object()) {
+    Json b = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", user}}}}, {"options", {{"seed", 7}}}};
+    b.update(extra);
+    return b;
   }
   static Json chat(std::string user, Json extra = Json::object()) {
     Json b = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", user}}}}, {"seed", 7}};
@@ -344,9 +355,8 @@ TEST_F(ServerTest, ValidationErrorsNameTheField) {
   }
   auto bad = client_->Post("/v1/chat/completions", "{not json", "application/json");
   EXPECT_EQ(bad->status, 400);
-  auto model = post("/v1/chat/completions", chat("hi", {{"model", "gpt-9"}}));
-  EXPECT_EQ(model->status, 404);
-  EXPECT_EQ(Json::parse(model->body)["error"]["code"], "model_not_found");
+  // Any model name reaches the served model unless the server is strict (ModelNames).
+  EXPECT_EQ(post("/v1/chat/completions", chat("hi", {{"model", "gpt-9"}}))->status, 200);
   auto big = client_->Post("/v1/chat/completions", std::string(100 * 1024, ' '), "application/json");
   EXPECT_EQ(big->status, 413);
   EXPECT_TRUE(Json::parse(big->body).contains("error"));
@@ -457,6 +467,255 @@ TEST_F(ServerTest, MetricsModelsTokenize) {
   ASSERT_EQ(c->status, 200) << c->body;
   EXPECT_EQ(Json::parse(c->body)["choices"][0]["text"], "Hello world! Seed");
   EXPECT_NE(client_->Get("/")->body.find("<title>herd chat</title>"), std::string::npos);
+}
+
+TEST_F(ServerTest, StrictModelNames) {
+  ServerOptions o;
+  o.strict_model_names = true;
+  o.model_aliases = {"tiny.gguf"};
+  start(o);
+  auto model = post("/v1/chat/completions", chat("hi", {{"model", "gpt-9"}}));
+  EXPECT_EQ(model->status, 404);
+  EXPECT_EQ(Json::parse(model->body)["error"]["code"], "model_not_found");
+  EXPECT_EQ(post("/v1/chat/completions", chat("hi", {{"model", "tiny.gguf"}}))->status, 200);
+  // Ollama's clients add ":latest" to names without a tag.
+  EXPECT_EQ(post("/api/chat", ollama_chat("hi", {{"model", "tiny:latest"}}))->status, 200);
+  auto o404 = post("/api/chat", ollama_chat("hi", {{"model", "llama3.1:8b"}}));
+  EXPECT_EQ(o404->status, 404);
+  EXPECT_EQ(Json::parse(o404->body)["error"], "model 'llama3.1:8b' not found");
+}
+
+// The NDJSON records of an Ollama stream.
+std::vector<Json> ndjson(const std::string& body) {
+  std::vector<Json> out;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const size_t end = body.find('\n', pos);
+    const std::string line = body.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (line.find_first_not_of(' ') != std::string::npos) out.push_back(Json::parse(line));
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return out;
+}
+
+TEST_F(ServerTest, OllamaChatStreamsNdjsonByDefault) {
+  start();
+  auto r = post("/api/chat", ollama_chat("hi"));
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/x-ndjson");
+  std::vector<Json> recs = ndjson(r->body);
+  ASSERT_GE(recs.size(), 3u) << r->body;
+  std::string text;
+  for (size_t i = 0; i + 1 < recs.size(); ++i) {
+    EXPECT_FALSE(recs[i]["done"].get<bool>());
+    EXPECT_EQ(recs[i]["model"], "tiny:latest");
+    EXPECT_EQ(recs[i]["message"]["role"], "assistant");
+    text += recs[i]["message"]["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, "Hello world! Seed 7.");
+  const Json& last = recs.back();
+  EXPECT_TRUE(last["done"].get<bool>());
+  EXPECT_EQ(last["done_reason"], "stop");
+  EXPECT_EQ(last["eval_count"].get<int>(), static_cast<int>(tok().encode("Hello world! Seed 7.", false).size()));
+  EXPECT_EQ(last["prompt_eval_count"].get<size_t>(), engine_.last_request().prompt.size());
+  EXPECT_GE(last["total_duration"].get<int64_t>(), last["eval_duration"].get<int64_t>());
+
+  auto one = post("/api/chat", ollama_chat("hi", {{"stream", false}}));
+  ASSERT_EQ(one->status, 200);
+  EXPECT_EQ(one->get_header_value("Content-Type"), "application/json");
+  Json j = Json::parse(one->body);
+  EXPECT_EQ(j["message"]["content"], "Hello world! Seed 7.");
+  EXPECT_TRUE(j["done"].get<bool>());
+  // The prompt is the OpenAI route's for the same conversation.
+  ASSERT_EQ(post("/v1/chat/completions", chat("hi"))->status, 200);
+  const std::vector<int32_t> openai_prompt = engine_.last_request().prompt;
+  ASSERT_EQ(post("/api/chat", ollama_chat("hi", {{"stream", false}}))->status, 200);
+  EXPECT_EQ(engine_.last_request().prompt, openai_prompt);
+}
+
+TEST_F(ServerTest, OllamaToolCallsCarryObjectArguments) {
+  start();
+  Json tools = Json::parse(R"([{"type": "function", "function": {"name": "get_weather", "parameters":
+      {"type": "object", "properties": {"city": {"type": "string"}}}}}])");
+  auto r = post("/api/chat", ollama_chat("weather?", {{"tools", tools}, {"stream", false}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  Json msg = Json::parse(r->body)["message"];
+  EXPECT_EQ(msg["content"], "");
+  ASSERT_EQ(msg["tool_calls"].size(), 1u) << msg.dump();
+  EXPECT_EQ(msg["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(msg["tool_calls"][0]["function"]["arguments"], Json({{"city", "Paris"}}));
+  // Streamed: the call arrives whole in one record before the final one.
+  std::vector<Json> recs = ndjson(post("/api/chat", ollama_chat("weather?", {{"tools", tools}}))->body);
+  int with_calls = 0;
+  for (const Json& rec : recs) with_calls += rec["message"].contains("tool_calls");
+  EXPECT_EQ(with_calls, 1);
+  // The round trip: Ollama's tool result names its function "tool_name".
+  Json conv = {{{"role", "user"}, {"content", "weather?"}},
+               {{"role", "assistant"}, {"content", ""}, {"tool_calls", msg["tool_calls"]}},
+               {{"role", "tool"}, {"content", "{\"temp\": 21}"}, {"tool_name", "get_weather"}}};
+  auto back = post("/api/chat", {{"model", "tiny"}, {"messages", conv}, {"tools", tools}, {"stream", false}});
+  ASSERT_EQ(back->status, 200) << back->body;
+  const std::string prompt = tok().decode(engine_.last_request().prompt);
+  EXPECT_NE(prompt.find("<|start_header_id|>ipython<|end_header_id|>\n\n{\"temp\": 21}<|eot_id|>"), std::string::npos) << prompt;
+  // The call as the renderer writes an assistant's JSON call (llama3_format.h), arguments as sent back.
+  EXPECT_NE(prompt.find("\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}"), std::string::npos) << prompt;
+}
+
+TEST_F(ServerTest, OllamaOptionsAndServerDefaultsReachTheSampler) {
+  ServerOptions o;
+  o.default_temperature = 0.25f;
+  o.default_top_p = 0.5f;
+  start(o);
+  Json opts = {{"temperature", 0.7}, {"top_p", 0.8}, {"top_k", 20}, {"min_p", 0.05}, {"repeat_penalty", 1.2},
+               {"repeat_last_n", 33}, {"presence_penalty", 0.5}, {"frequency_penalty", 0.25}, {"seed", 42},
+               {"num_predict", 3}, {"stop", {"xyz"}}, {"num_ctx", 4096}, {"num_thread", 8}, {"mirostat", 0}};
+  ASSERT_EQ(post("/api/chat", ollama_chat("hi", {{"options", opts}, {"stream", false}}))->status, 200);
+  engine::GenerationRequest g = engine_.last_request();
+  EXPECT_FLOAT_EQ(g.sampling.temperature, 0.7f);
+  EXPECT_FLOAT_EQ(g.sampling.top_p, 0.8f);
+  EXPECT_EQ(g.sampling.top_k, 20);
+  EXPECT_FLOAT_EQ(g.sampling.min_p, 0.05f);
+  EXPECT_FLOAT_EQ(g.sampling.repetition_penalty, 1.2f);
+  EXPECT_EQ(g.sampling.penalty_last_n, 33);
+  EXPECT_FLOAT_EQ(g.sampling.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(g.sampling.frequency_penalty, 0.25f);
+  EXPECT_EQ(g.sampling.seed, 42u);
+  EXPECT_EQ(g.max_tokens, 3);
+  // Neither API's request sets a temperature: the server's default (--temp, --top-p).
+  ASSERT_EQ(post("/api/chat", ollama_chat("hi", {{"stream", false}}))->status, 200);
+  EXPECT_FLOAT_EQ(engine_.last_request().sampling.temperature, 0.25f);
+  EXPECT_FLOAT_EQ(engine_.last_request().sampling.top_p, 0.5f);
+  EXPECT_EQ(engine_.last_request().max_tokens, 256 - static_cast<int>(engine_.last_request().prompt.size()));
+  ASSERT_EQ(post("/v1/chat/completions", chat("hi"))->status, 200);
+  EXPECT_FLOAT_EQ(engine_.last_request().sampling.temperature, 0.25f);
+  // llama-server's extensions on the OpenAI route.
+  ASSERT_EQ(post("/v1/chat/completions", chat("hi", {{"top_k", 5}, {"min_p", 0.1}, {"repeat_penalty", 1.3}}))->status, 200);
+  EXPECT_EQ(engine_.last_request().sampling.top_k, 5);
+  EXPECT_FLOAT_EQ(engine_.last_request().sampling.repetition_penalty, 1.3f);
+  // A stop string from options cuts the reply ("Hello world! Seed 7." at " world").
+  auto cut = post("/api/chat", ollama_chat("hi", {{"options", {{"stop", {" world"}}}}, {"stream", false}}));
+  EXPECT_EQ(Json::parse(cut->body)["message"]["content"], "Hello");
+  EXPECT_EQ(Json::parse(cut->body)["done_reason"], "stop");
+}
+
+TEST_F(ServerTest, OllamaGenerateTemplatedRawAndContext) {
+  start();
+  auto r = post("/api/generate", {{"model", "tiny"}, {"prompt", "Hello"}, {"system", "Be brief."}, {"stream", false},
+                                  {"options", {{"seed", 7}}}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  Json j = Json::parse(r->body);
+  EXPECT_EQ(j["response"], "Hello world! Seed 7.");
+  const std::vector<int32_t> prompt = engine_.last_request().prompt;
+  const std::string text = tok().decode(prompt);
+  EXPECT_NE(text.find("<|start_header_id|>system<|end_header_id|>"), std::string::npos);
+  EXPECT_NE(text.find("Be brief.\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>"), std::string::npos) << text;
+  // context = prompt + reply + the stop token, so the next turn resumes after it.
+  std::vector<int32_t> want = prompt;
+  for (int32_t id : tok().encode("Hello world! Seed 7.", false)) want.push_back(id);
+  want.push_back(tok().special_id("<|eot_id|>"));
+  EXPECT_EQ(j["context"].get<std::vector<int32_t>>(), want);
+  ASSERT_EQ(post("/api/generate", {{"model", "tiny"}, {"prompt", "More"}, {"context", j["context"]}, {"stream", false}})->status, 200);
+  const std::vector<int32_t> next = engine_.last_request().prompt;
+  ASSERT_GT(next.size(), want.size());
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), next.begin()));
+  EXPECT_NE(next[want.size()], tok().vocab().bos_id);  // the continued turn has no second BOS
+  // raw: the prompt as written, special tokens parsed, BOS first; no context back.
+  auto raw = post("/api/generate", {{"model", "tiny"}, {"prompt", "<|start_header_id|>x"}, {"raw", true}, {"stream", false}});
+  ASSERT_EQ(raw->status, 200);
+  EXPECT_EQ(engine_.last_request().prompt,
+            (std::vector<int32_t>{tok().vocab().bos_id, tok().special_id("<|start_header_id|>"), tok().encode("x", false)[0]}));
+  EXPECT_FALSE(Json::parse(raw->body).contains("context"));
+  // No prompt: Ollama's "load the model" reply, nothing generated.
+  Json load = Json::parse(post("/api/generate", {{"model", "tiny"}})->body);
+  EXPECT_EQ(load["done_reason"], "load");
+  EXPECT_EQ(load["response"], "");
+}
+
+TEST_F(ServerTest, OllamaErrorsTakeOllamasShape) {
+  ServerOptions o;
+  o.api_key = "k";
+  start(o);
+  httplib::Headers auth = {{"Authorization", "Bearer k"}};
+  struct Case {
+    std::string route;
+    Json body;
+    int status;
+    std::string error;
+  } cases[] = {
+      {"/api/chat", ollama_chat("hi", {{"options", {{"temperature", "hot"}}}}), 400,
+       "options.temperature: expected number, got string"},
+      {"/api/chat", ollama_chat("hi", {{"options", {{"num_predict", 0}}}}), 400,
+       "options.num_predict: must be -1 (to the end of the turn), -2 (fill the context) or >= 1"},
+      {"/api/chat", ollama_chat("hi", {{"options", {{"mirostat", 2}}}}), 400,
+       "options.mirostat: mirostat sampling is not supported by herd (only the neutral value 0)"},
+      {"/api/chat", ollama_chat("hi", {{"format", "yaml"}}), 400,
+       "format: expected \"json\" or a JSON schema object, got \"yaml\""},
+      {"/api/chat", ollama_chat("hi", {{"think", true}}), 400, "think: this model does not support thinking"},
+      {"/api/chat", {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "x"}, {"images", {"aGk="}}}}}}, 400,
+       "messages[0].images: this model reads text only; images are not supported"},
+      {"/api/chat", {{"model", "tiny"}, {"messages", {{{"role", "robot"}, {"content", "x"}}}}}, 400,
+       "messages[0].role: expected one of system, user, assistant, tool, ipython; got \"robot\""},
+      {"/api/chat", {{"messages", {{{"role", "user"}, {"content", "x"}}}}}, 400, "model: required"},
+      {"/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"context", {1, -1}}}, 400,
+       "context[1]: expected a token id in [0, 128256)"},
+      {"/api/generate", {{"model", "tiny"}, {"prompt", "x"}, {"suffix", "y"}}, 400,
+       "suffix: fill-in-the-middle is not supported by the Llama 3.1 models"},
+      {"/api/chat", ollama_chat("hi", {{"format", {{"type", "object"}, {"properties", 3}}}}), 400, ""},
+  };
+  for (const Case& c : cases) {
+    auto r = client_->Post(c.route.c_str(), auth, c.body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, c.status) << c.body.dump() << " -> " << r->body;
+    Json e = Json::parse(r->body);
+    ASSERT_TRUE(e["error"].is_string()) << r->body;
+    if (!c.error.empty()) EXPECT_EQ(e["error"], c.error);
+    else EXPECT_EQ(e["error"].get<std::string>().rfind("format", 0), 0u) << r->body;  // the schema's path leads
+  }
+  // The guards and the router answer /api/ in Ollama's shape and the rest in OpenAI's.
+  auto noauth = post("/api/tags", Json::object());
+  EXPECT_EQ(client_->Get("/api/tags")->status, 401);
+  EXPECT_TRUE(Json::parse(client_->Get("/api/tags")->body)["error"].is_string());
+  EXPECT_TRUE(Json::parse(client_->Get("/v1/models")->body)["error"].is_object());
+  auto missing = client_->Get("/api/pull", auth);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(Json::parse(missing->body)["error"], "no route GET /api/pull");
+  auto big = client_->Post("/api/chat", auth, std::string(100 * 1024, ' '), "application/json");
+  EXPECT_EQ(big->status, 413);
+  EXPECT_TRUE(Json::parse(big->body)["error"].is_string());
+  auto text = client_->Post("/api/chat", auth, "{}", "text/plain");
+  EXPECT_EQ(text->status, 415);
+  EXPECT_TRUE(Json::parse(text->body)["error"].is_string());
+}
+
+TEST_F(ServerTest, OllamaListingRoutes) {
+  ServerOptions o;
+  o.card.size_bytes = 1234;
+  o.card.memory_bytes = 5678;
+  o.card.parameter_count = 8030261248;
+  o.card.quantization = "Q4_K_M";
+  o.card.digest = std::string(64, 'a');
+  o.card.modified_unix = 1722000000;
+  o.card.model_info = {{"llama.block_count", 32}};
+  start(o);
+  Json tags = Json::parse(client_->Get("/api/tags")->body);
+  ASSERT_EQ(tags["models"].size(), 1u);
+  const Json& m = tags["models"][0];
+  EXPECT_EQ(m["name"], "tiny:latest");
+  EXPECT_EQ(m["size"], 1234);
+  EXPECT_EQ(m["modified_at"], "2024-07-26T13:20:00.000000000Z");
+  EXPECT_EQ(m["details"]["parameter_size"], "8.0B");
+  EXPECT_EQ(m["details"]["quantization_level"], "Q4_K_M");
+  Json ps = Json::parse(client_->Get("/api/ps")->body)["models"][0];
+  EXPECT_EQ(ps["size"], 5678);
+  EXPECT_EQ(ps["context_length"], 256);
+  Json show = Json::parse(post("/api/show", {{"model", "tiny"}})->body);
+  EXPECT_EQ(show["model_info"]["llama.block_count"], 32);
+  EXPECT_NE(show["parameters"].get<std::string>().find("stop \"<|eot_id|>\""), std::string::npos);
+  EXPECT_NE(show["modelfile"].get<std::string>().find("PARAMETER temperature 0.6"), std::string::npos);
+  EXPECT_EQ(post("/api/show", Json::object())->status, 400);
+  Json v = Json::parse(client_->Get("/api/version")->body);
+  EXPECT_TRUE(v["version"].is_string());
 }
 
 }  // namespace

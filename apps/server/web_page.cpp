@@ -9,7 +9,7 @@
 //     code, http(s) links). Everything is HTML-escaped first, so only the tags the
 //     renderer makes reach innerHTML;
 //   - Stop aborts the fetch; the server sees the closed stream and cancels;
-//   - settings: system prompt, temperature, top_p, max tokens, seed, tools (a JSON
+//   - settings: system prompt, temperature, top_p (empty: the server's --temp/--top-p), max tokens, seed, tools (a JSON
 //     array in OpenAI's format) and tool_choice (one call per turn:
 //     parallel_tool_calls false), API key; kept in localStorage;
 //   - tool calls from `tool_calls` deltas are shown as their own element
@@ -51,8 +51,8 @@ button{font:inherit;padding:6px 14px}
 </style></head><body>
 <div id="side"><b>herd chat</b><div id="model"></div>
 <label>System prompt<textarea id="system" rows="4"></textarea></label>
-<label>Temperature <input id="temperature" type="number" step="0.1" min="0" max="2" value="0.7"></label>
-<label>Top p <input id="top_p" type="number" step="0.05" min="0" max="1" value="0.9"></label>
+<label>Temperature <input id="temperature" type="number" step="0.1" min="0" max="2" placeholder="server's"></label>
+<label>Top p <input id="top_p" type="number" step="0.05" min="0" max="1" placeholder="server's"></label>
 <label>Max tokens <input id="max_tokens" type="number" min="1" value="512"></label>
 <label>Seed <input id="seed" type="number" placeholder="random"></label>
 <label>Tools (JSON array, OpenAI format)<textarea id="tools" rows="4" spellcheck="false"

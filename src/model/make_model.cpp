@@ -5,11 +5,14 @@
 // tensor types of a downloaded one.
 #include "model/make_model.h"
 
+#include "model/file_types.h"
+
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 
 #include "base/rng.h"
+#include "model/file_types.h"
 #include "model/llama_tensors.h"
 #include "tokenizer/embedded_vocab.h"
 #include "tokenizer/vocab.h"
@@ -71,21 +74,6 @@ Result<ModelShape> parse_model_shape(const std::string& spec) {
 }
 
 namespace {
-
-struct FileType {
-  const char* name;
-  DType base;
-  uint32_t gguf_ftype;  // llama_ftype
-  bool k_m;             // Q4_K_M / Q5_K_M mix
-};
-
-const FileType kFileTypes[] = {
-    {"f32", DType::kF32, 0, false},    {"f16", DType::kF16, 1, false},    {"bf16", DType::kBF16, 32, false},
-    {"q4_0", DType::kQ4_0, 2, false},  {"q4_1", DType::kQ4_1, 3, false},  {"q8_0", DType::kQ8_0, 7, false},
-    {"q5_0", DType::kQ5_0, 8, false},  {"q5_1", DType::kQ5_1, 9, false},  {"q4_k", DType::kQ4_K, 14, false},
-    {"q4_k_m", DType::kQ4_K, 15, true}, {"q5_k", DType::kQ5_K, 16, false}, {"q5_k_m", DType::kQ5_K, 17, true},
-    {"q6_k", DType::kQ6_K, 18, false},
-};
 
 // llama.cpp's use_more_bits(i, n): first and last eighth, and every third layer between.
 bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
@@ -172,14 +160,10 @@ ModelPlan plan_for(const ModelShape& s, const FileType& ft, bool hf) {
 }  // namespace
 
 Status make_model(const MakeModelOptions& o, ThreadPool& pool, FILE* log) {
-  const FileType* ft = nullptr;
-  for (const auto& f : kFileTypes)
-    if (o.dtype == f.name) ft = &f;
-  if (!ft) {
-    std::string names;
-    for (const auto& f : kFileTypes) names += std::string(names.empty() ? "" : ", ") + f.name;
-    return err(ErrorCode::kInvalidArgument, "unknown --dtype '%s'; expected one of %s", o.dtype.c_str(), names.c_str());
-  }
+  const FileType* ft = file_type_by_name(o.dtype);
+  if (!ft)
+    return err(ErrorCode::kInvalidArgument, "unknown --dtype '%s'; expected one of %s (or llama-quantize's spelling, "
+               "e.g. Q4_K_M)", o.dtype.c_str(), file_type_names().c_str());
   const int64_t block = dtype_info(ft->base).block_elems;
   if (o.shape.d_model % block || o.shape.d_ff % block || (o.shape.n_heads * o.shape.head_dim) % block ||
       (ft->base != DType::kQ8_0 && dtype_info(ft->base).quantized && o.shape.d_model % 256))

@@ -5,9 +5,12 @@
 # (tool_choice required with parallel calls / parallel_tool_calls false / named; streamed
 # tool-call deltas through the client's stream helper and runTools; response_format
 # json_schema with anyOf, $ref recursion, ranges, patterns, formats, strict vs lenient;
-# json_object), completions, errors (field paths, 401, context overflow, 404 model, 413,
-# 429), disconnect burst -> idle; then --date on a second server (the prompt's token count
-# equals `herd template --date` of the same conversation).
+# json_object), completions, errors (field paths, 401, context overflow, 404 model under
+# --strict-model-names, 413, 429), disconnect burst -> idle; Ollama's API through the
+# official ollama npm package (tests/peers/ollama_client.mjs); then a second server with
+# --date (the prompt's token count equals `herd template --date` of the same
+# conversation), --temp 0 (requests that set no temperature are greedy) and lenient model
+# names (any "model" reaches the served one).
 # HERD_BIN names the binary. The server is always killed at exit.
 set -uo pipefail
 HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -25,11 +28,13 @@ trap cleanup EXIT
 # shellcheck source=missing_tool.sh
 source "$(dirname "$0")/missing_tool.sh"
 command -v node >/dev/null || missing_tool "node not installed"
-[ -d "$peers/node_modules/openai" ] || { echo "FAIL: tests/peers/node_modules/openai missing (run tools/setup.sh)"; exit 1; }
+for pkg in openai ollama; do
+  [ -d "$peers/node_modules/$pkg" ] || { echo "FAIL: tests/peers/node_modules/$pkg missing (run tools/setup.sh)"; exit 1; }
+done
 "$HERD" make-model --shape tiny --dtype q4_0 -o "$tmp/m.gguf" -q 2>/dev/null || { echo "FAIL make-model"; exit 1; }
 echo "test-key-$$" > "$tmp/key"
 "$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 2 --max-queue 4 --max-seq-len 1024 \
-  --threads 2 --api-key-file "$tmp/key" >"$tmp/out" 2>"$tmp/log" &
+  --threads 2 --api-key-file "$tmp/key" --strict-model-names >"$tmp/out" 2>"$tmp/log" &
 pid=$!
 port=""
 for _ in $(seq 1 100); do
@@ -51,6 +56,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: evil.example' "$base/hea
 page="$(curl -s "$base/")"
 grep -q '<title>herd chat</title>' <<<"$page" || { echo "FAIL: web page"; fail=1; }
 (cd "$peers" && timeout 300 node serve_client.mjs "$base" "$(cat "$tmp/key")") || fail=1
+(cd "$peers" && timeout 300 node ollama_client.mjs "$base" "$(cat "$tmp/key")") || fail=1
 kill -0 "$pid" 2>/dev/null || { echo "FAIL: the server died"; fail=1; }
 lines=$(grep -c ' /v1/chat/completions ' "$tmp/log")
 [ "$lines" -gt 10 ] || { echo "FAIL: expected one log line per request, got $lines"; fail=1; }
@@ -59,7 +65,7 @@ lines=$(grep -c ' /v1/chat/completions ' "$tmp/log")
 # prompt's token count show which date was rendered.
 date_str="the 26th of July in the year 2024"
 "$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 1 --max-seq-len 512 --threads 2 -q \
-  --date "$date_str" >"$tmp/out2" 2>"$tmp/log2" &
+  --date "$date_str" --temp 0 >"$tmp/out2" 2>"$tmp/log2" &
 pid2=$!
 port2=""
 for _ in $(seq 1 100); do
@@ -78,6 +84,21 @@ if [ -n "$port2" ] && [ "$got" = "$want" ] && [ "$want" != "$today" ]; then
   echo "ok   serve --date: prompt has the given date ($got tokens)"
 else
   echo "FAIL serve --date: prompt tokens $got, want $want (today's date gives $today)"; fail=1
+fi
+
+# --temp 0: two unseeded requests without a temperature are the same greedy reply; any
+# model name (a client's "llama3.1:8b") reaches the served model on both APIs.
+reply() {
+  curl -s "http://127.0.0.1:$port2$1" -H 'Content-Type: application/json' -d "$2" |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log(JSON.stringify(j.choices?j.choices[0].message.content:j.message.content))}catch{console.log("none: "+s)}})'
+}
+r1=$(reply /v1/chat/completions '{"model": "llama3.1:8b", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 16}')
+r2=$(reply /v1/chat/completions '{"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 16}')
+r3=$(reply /api/chat '{"model": "llama3.1:8b", "messages": [{"role": "user", "content": "Hi"}], "stream": false, "options": {"num_predict": 16}}')
+if [ "$r1" = "$r2" ] && [ "$r1" = "$r3" ] && [ "${r1#none}" = "$r1" ]; then
+  echo "ok   serve --temp 0 and any model name: the same greedy reply on both APIs"
+else
+  echo "FAIL --temp 0 / model names: $r1 / $r2 / $r3"; fail=1
 fi
 
 if [ $fail -ne 0 ]; then echo "--- server log (tail)"; tail -20 "$tmp/log"; exit 1; fi

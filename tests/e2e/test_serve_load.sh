@@ -34,7 +34,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # tool prompts (~320 tokens) and n>1 force preemption (herd_preemptions_total).
 # --max-queue 56 (< 64 clients x up to 3 choices) makes 429s part of the mix.
 "$HERD" serve -m "$tmp/m.gguf" --host 127.0.0.1 --port 0 --parallel 8 --ctx-size 512 --max-seq-len 512 \
-  --max-queue 56 --max-body 65536 --threads 2 -q >"$tmp/out" 2>"$tmp/log" &
+  --max-queue 56 --max-body 65536 --threads 2 -q --strict-model-names >"$tmp/out" 2>"$tmp/log" &
 pid=$!
 port=""
 for _ in $(seq 1 300); do
