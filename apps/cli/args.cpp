@@ -52,7 +52,11 @@ bool ArgParser::parse(int argc, char** argv, int* exit_code) {
         *exit_code = 2;
         return false;
       }
-      if (!o->value_name.empty() && !inline_value) {
+      const bool optional_value = !o->value_name.empty() && o->value_name[0] == '[';
+      if (optional_value && !inline_value) {
+        // "[on|off|auto]": the next word is its value unless it is another option.
+        if (i + 1 < argc && argv[i + 1][0] != '-') value = argv[++i];
+      } else if (!o->value_name.empty() && !inline_value) {
         if (i + 1 >= argc) {
           std::fprintf(stderr, "herd %s: option '%s' needs a value (%s)\n", command_.c_str(), a.c_str(), o->value_name.c_str());
           *exit_code = 2;
@@ -61,11 +65,17 @@ bool ArgParser::parse(int argc, char** argv, int* exit_code) {
         value = argv[++i];
       }
       values_[o->names.back()] = o->value_name.empty() ? "1" : value;
+      all_values_[o->names.back()].push_back(values_[o->names.back()]);
     } else {
       positionals_.push_back(a);
     }
   }
   return true;
+}
+
+std::vector<std::string> ArgParser::get_all(const std::string& name) const {
+  auto it = all_values_.find(name);
+  return it == all_values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::string ArgParser::get(const std::string& name, const std::string& fallback) const {
@@ -112,6 +122,54 @@ int default_threads() {
 
 void add_isa_option(ArgParser& p) {
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
+}
+
+std::string process_escapes(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 >= s.size()) {
+      out += s[i];
+      continue;
+    }
+    const char c = s[++i];
+    switch (c) {
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'a': out += '\a'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'v': out += '\v'; break;
+      case '0': out += '\0'; break;
+      case '\\': case '"': case '\'': out += c; break;
+      case 'x':
+        if (i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+          out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+          break;
+        }
+        [[fallthrough]];
+      default: out += '\\'; out += c;
+    }
+  }
+  return out;
+}
+
+void add_llama_cpp_compat_options(ArgParser& p) {
+  p.add("-ngl,--n-gpu-layers", "N", "accepted for llama.cpp command lines; herd runs on the CPU");
+  p.add("-fa,--flash-attn", "[on|off|auto]", "accepted for llama.cpp command lines; herd's attention is always fused");
+  p.add("--mlock", "", "accepted for llama.cpp command lines; weights stay memory-mapped");
+  p.add("--no-mmap", "", "accepted for llama.cpp command lines; weights stay memory-mapped");
+}
+
+void note_ignored_options(const ArgParser& p, const char* command) {
+  std::string given;
+  for (const char* name : {"--n-gpu-layers", "--flash-attn", "--mlock", "--no-mmap"})
+    if (p.has(name)) given += std::string(given.empty() ? "" : ", ") + name;
+  if (!given.empty())
+    std::fprintf(stderr, "herd %s: note: %s ignored (llama.cpp options with no effect on herd's CPU runtime)\n",
+                 command, given.c_str());
 }
 
 void add_cache_type_options(ArgParser& p) {

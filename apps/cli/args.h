@@ -29,6 +29,8 @@ class ArgParser {
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& fallback = "") const;
+  // Every value an option was given, in order (get() returns the last).
+  std::vector<std::string> get_all(const std::string& name) const;
   Result<int64_t> get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const;
   Result<double> get_double(const std::string& name, double fallback) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
@@ -44,6 +46,7 @@ class ArgParser {
   std::string command_, synopsis_;
   std::vector<Option> options_;
   std::map<std::string, std::string> values_;  // keyed by the option's long (last) name
+  std::map<std::string, std::vector<std::string>> all_values_;
   std::vector<std::string> positionals_;
 };
 
@@ -55,12 +58,22 @@ const Error* first_error(const Rs&... results) {
   return found;
 }
 
+// llama.cpp's -e: \n \r \t \\ \" \' \a \b \f \v \0 and \xHH in a command-line
+// text become the bytes they name; any other backslash is kept as written.
+std::string process_escapes(const std::string& s);
+
 // Threads to use when -t is not given: the hardware's, at least 1.
 int default_threads();
 
 // --isa: the kernel table to use (kernels::select_kernels): auto (the best this CPU runs,
 // or HERD_ISA), ref, avx2, avx512, avx512vnni or avx512bf16.
 void add_isa_option(ArgParser& p);
+
+// llama.cpp options that do not apply to herd on a CPU (-ngl, -fa, --mlock,
+// --no-mmap): accepted so a llama.cpp command line works; note_ignored_options
+// prints one line naming those given.
+void add_llama_cpp_compat_options(ArgParser& p);
+void note_ignored_options(const ArgParser& p, const char* command);
 
 // The KV cache element types, named as llama.cpp names them:
 // -ctk/--cache-type-k and -ctv/--cache-type-v, each f16 (default), q8_0 or f32.

@@ -181,8 +181,10 @@ int cmd_bench(int argc, char** argv) {
   add_isa_option(p);
   p.add("--bw-mib", "N", "size of the bandwidth test buffer in MiB (default 256)");
   add_cache_type_options(p);
+  add_llama_cpp_compat_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
+  note_ignored_options(p, "bench");
   if (!p.has("--model")) {
     std::fprintf(stderr, "herd bench: -m MODEL is required\n");
     return 2;

@@ -195,8 +195,10 @@ int cmd_chat(int argc, char** argv) {
   p.add("-v,--verbose", "", "print per-turn statistics (tokens prefilled, speed) on stderr");
   add_isa_option(p);
   add_cache_type_options(p);
+  add_llama_cpp_compat_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
+  note_ignored_options(p, "chat");
   if (!p.has("--model") || !p.positionals().empty()) {
     std::fprintf(stderr, "herd chat: -m MODEL is required (and no positional arguments)\n");
     p.print_usage(stderr);

@@ -9,7 +9,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,7 +26,10 @@
 
 #include "args.h"
 #include "generation_loop.h"
+#include "chat/llama3_format.h"
 #include "chat/stop.h"
+#include "grammar/json_constraint.h"
+#include "grammar/json_grammar.h"
 #include "commands.h"
 #include "base/mapped_file.h"
 #include "formats/hf_config.h"
@@ -107,6 +114,27 @@ double peak_rss_mib() {
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
+// -n -1's context when -c is not given: the trained context, at most this.
+constexpr int64_t kDefaultOpenEndedCtx = 8192;
+
+std::atomic<bool> g_run_interrupt{false};
+
+void on_run_sigint(int) {
+  if (g_run_interrupt.exchange(true)) _exit(130);  // the second Ctrl-C: now
+}
+
+Result<std::string> read_stdin() {
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) {
+    text.append(buf, n);
+    if (text.size() > (size_t{1} << 30)) return err(ErrorCode::kInvalidArgument, "-f -: standard input over 1 GiB");
+  }
+  if (std::ferror(stdin)) return err(ErrorCode::kIo, "-f -: reading standard input failed");
+  return text;
+}
+
 int fail(const Error& e) {
   std::fprintf(stderr, "herd run: %s\n", e.to_string().c_str());
   return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
@@ -118,10 +146,21 @@ int cmd_run(int argc, char** argv) {
   ArgParser p("run", "-m MODEL (-p PROMPT | --tokens ID,ID,...) [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory");
   p.add("-p,--prompt", "TEXT", "prompt text (tokenized with the model's tokenizer, BOS added)");
-  p.add("-f,--file", "PATH", "read the prompt text from a file");
+  p.add("-f,--file", "PATH", "read the prompt text from a file ('-': standard input)");
+  p.add("-cnv,--conversation", "", "an instruct model's one-off answer: the prompt (and -sys) in the Llama 3.1 chat "
+        "format as one user turn; the output ends with the turn");
+  p.add("-sys,--system-prompt", "TEXT", "with -cnv: the system message");
+  p.add("--date", "DATE", "with -cnv: the 'Today Date:' of the system lines (default: today)");
+  p.add("-e,--escape", "", "process escapes (\\n \\t \\\\ \\\" \\xHH ...) in -p and -sys");
+  p.add("--stop", "TEXT", "end the output before TEXT (repeatable); the stop string is not printed");
+  p.add("-j,--json-schema", "SCHEMA", "constrain the output to JSON matching SCHEMA (herd serve's grammar engine; "
+        "'{}' for any JSON object)");
+  p.add("-jf,--json-schema-file", "FILE", "the same, the schema read from FILE");
+  p.add("--grammar-file", "FILE", "llama.cpp's GBNF grammars are not supported: use --json-schema");
   p.add("--tokens", "IDS", "prompt as comma-separated token ids instead of text (no BOS added)");
   p.add("--no-bos", "", "do not prepend <|begin_of_text|> to a text prompt");
-  p.add("-n,--n-predict", "N", "tokens to generate (default 128; 0 = only process the prompt)");
+  p.add("-n,--n-predict", "N", "tokens to generate (default 128; 0 = only process the prompt; -1 = until the end "
+        "of the turn or the context)");
   p.add("-c,--ctx-size", "N", "context size (default: prompt + n, at most the model's trained context)");
   p.add("-b,--batch-size", "N", "prompt tokens evaluated per forward pass (default 64)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
@@ -142,11 +181,30 @@ int cmd_run(int argc, char** argv) {
   p.add("--pos-offset", "N", "debug: give the first token absolute position N with an empty prefix");
   add_isa_option(p);
   add_cache_type_options(p);
+  add_llama_cpp_compat_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (!p.has("--model")) {
     std::fprintf(stderr, "herd run: -m MODEL is required\n");
     p.print_usage(stderr);
+    return 2;
+  }
+  note_ignored_options(p, "run");
+  if (p.has("--grammar-file")) {
+    std::fprintf(stderr, "herd run: --grammar-file: GBNF grammars are not supported; constrain the output with "
+                         "--json-schema (JSON Schema, as herd serve's response_format)\n");
+    return 2;
+  }
+  if (p.has("--json-schema") && p.has("--json-schema-file")) {
+    std::fprintf(stderr, "herd run: give --json-schema or --json-schema-file, not both\n");
+    return 2;
+  }
+  if ((p.has("--system-prompt") || p.has("--date")) && !p.has("--conversation")) {
+    std::fprintf(stderr, "herd run: -sys and --date need -cnv (the chat format)\n");
+    return 2;
+  }
+  if (p.has("--conversation") && p.has("--tokens")) {
+    std::fprintf(stderr, "herd run: -cnv renders a text prompt; --tokens gives ids\n");
     return 2;
   }
   int given = p.has("--prompt") + p.has("--file") + p.has("--tokens");
@@ -155,7 +213,7 @@ int cmd_run(int argc, char** argv) {
     return 2;
   }
 
-  auto n_predict = p.get_int("--n-predict", 128, 0, 1 << 30);
+  auto n_predict = p.get_int("--n-predict", 128, -2, 1 << 30);
   auto threads = p.get_int("--threads", default_threads(), 1, 1024);
   auto batch = p.get_int("--batch-size", 64, 1, 1 << 16);
   auto ctx_arg = p.get_int("--ctx-size", 0, 0, 1 << 30);
@@ -236,16 +294,58 @@ int cmd_run(int argc, char** argv) {
   } else {
     std::string text = p.get("--prompt");
     if (p.has("--file")) {
-      Result<std::string> f = read_text_file(p.get("--file"));
+      Result<std::string> f = p.get("--file") == "-" ? read_stdin() : read_text_file(p.get("--file"));
       if (!f.has_value()) return fail(f.error());
       text = std::move(*f);
     }
-    prompt = tok->encode(text, !p.has("--no-bos"));
+    std::string system = p.get("--system-prompt");
+    if (p.has("--escape")) {
+      text = process_escapes(text);
+      system = process_escapes(system);
+    }
+    if (p.has("--conversation")) {
+      // The Llama 3.1 chat format, as herd chat and herd serve render it.
+      std::vector<chat::Message> msgs;
+      if (!system.empty()) msgs.push_back({"system", system, {}, "", ""});
+      msgs.push_back({"user", text, {}, "", ""});
+      chat::FormatOptions fo;
+      fo.today = p.get("--date");
+      Result<chat::Prompt> rendered = chat::render_prompt(msgs, {}, fo);
+      if (!rendered.has_value()) return fail(rendered.error());
+      Result<std::vector<int32_t>> ids = rendered->ids(*tok);
+      if (!ids.has_value()) return fail(ids.error());
+      prompt = std::move(*ids);
+    } else {
+      prompt = tok->encode(text, !p.has("--no-bos"));
+    }
     if (prompt.empty()) return fail(err(ErrorCode::kInvalidArgument, "the prompt is empty"));
+  }
+  // --json-schema: the grammar every generated token must follow.
+  std::unique_ptr<grammar::JsonSchemaConstraint> constraint;
+  if (p.has("--json-schema") || p.has("--json-schema-file")) {
+    if (!tok) return fail(err(ErrorCode::kInvalidArgument, "--json-schema needs the model's tokenizer"));
+    std::string text = p.get("--json-schema");
+    if (p.has("--json-schema-file")) {
+      Result<std::string> f = read_text_file(p.get("--json-schema-file"), 4u << 20);
+      if (!f.has_value()) return fail(f.error());
+      text = std::move(*f);
+    }
+    nlohmann::json schema = nlohmann::json::parse(text, nullptr, false);
+    if (schema.is_discarded() || !(schema.is_object() || schema.is_boolean()))
+      return fail(err(ErrorCode::kInvalidArgument, "--json-schema: not a JSON Schema object"));
+    std::string path;
+    Result<std::shared_ptr<const grammar::Grammar>> g = grammar::Grammar::from_schema(schema, {}, &path);
+    if (!g.has_value()) return fail(g.error().with_context("--json-schema"));
+    constraint = std::make_unique<grammar::JsonSchemaConstraint>(*g, grammar::VocabIndex::build(*tok));
   }
 
   const int64_t T = static_cast<int64_t>(prompt.size());
-  int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(T + *n_predict, std::max<int64_t>(cfg.n_ctx_train, T + 1));
+  // -n -1 (or llama.cpp's -2): until the end of the turn or of the context, which is
+  // then -c or the trained context up to 8192 (a 128K cache would be many GB).
+  const bool until_end = *n_predict < 0;
+  int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg
+                  : until_end  ? std::max<int64_t>(T + 1, std::min<int64_t>(cfg.n_ctx_train, kDefaultOpenEndedCtx))
+                               : std::min<int64_t>(T + *n_predict, std::max<int64_t>(cfg.n_ctx_train, T + 1));
   if (T > n_ctx)
     return fail(err(ErrorCode::kInvalidArgument, "the prompt has %lld tokens but the context is %lld",
                     static_cast<long long>(T), static_cast<long long>(n_ctx)));
@@ -325,25 +425,40 @@ int cmd_run(int argc, char** argv) {
   model_eos.insert(model_eos.end(), extra_stop_ids.begin(), extra_stop_ids.end());
   const chat::StopTokens stops = chat::StopTokens::for_model(tok.get(), model_eos);
   LoopOptions lo;
-  lo.max_tokens = *n_predict;
+  lo.max_tokens = until_end ? n_ctx : *n_predict;
   lo.ignore_eos = p.has("--ignore-eos");
+  lo.interrupt = &g_run_interrupt;
+  lo.constraint = constraint.get();
+  chat::StopStringMatcher stop_strings(p.get_all("--stop"));
+  bool stopped_by_string = false;
+  // Ctrl-C ends the generation and the stats are still printed; a second one exits.
+  struct sigaction sa {};
+  sa.sa_handler = on_run_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
   const auto t1 = std::chrono::steady_clock::now();
   Result<LoopEnd> end = generation_loop(ctx, sampler, history, logits, stops, lo, [&](int32_t id) {
     if (dec) {
       const std::string piece = tok->is_special(id) ? std::string() : dec->push(id);
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      const chat::StopStringMatcher::Step st = stop_strings.push(piece);
+      std::fwrite(st.text.data(), 1, st.text.size(), stdout);
+      stopped_by_string = st.stopped;
     } else {
       std::fprintf(stdout, "%d ", id);
     }
     std::fflush(stdout);
-    return true;
+    return !stopped_by_string;
   });
+  signal(SIGINT, SIG_DFL);
   if (!end.has_value()) return fail(end.error());
   const int64_t generated = end->generated;
   std::string stop_reason = *n_predict == 0 ? "prompt only" : end->context_full ? "context full" : "length";
   if (end->stop_id >= 0) stop_reason = tok ? std::string(tok->token_bytes(end->stop_id)) : std::to_string(end->stop_id);
-  if (dec) {
-    std::string rest = dec->flush();
+  if (stopped_by_string) stop_reason = "stop string";
+  if (end->constraint_complete) stop_reason = "JSON complete";
+  if (end->interrupted) stop_reason = "interrupted";
+  if (dec && !stopped_by_string) {
+    std::string rest = stop_strings.push(dec->flush()).text + stop_strings.flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
   }
   if (generated > 0) std::fputc('\n', stdout);
@@ -356,7 +471,7 @@ int cmd_run(int argc, char** argv) {
                load_s, static_cast<long long>(T), prefill_s, static_cast<double>(T) / std::max(prefill_s, 1e-9),
                static_cast<long long>(generated), decode_s, decode_evals / std::max(decode_s, 1e-9), stop_reason.c_str(),
                peak_rss_mib());
-  return 0;
+  return end->interrupted ? 130 : 0;
 }
 
 }  // namespace herd::cli

@@ -64,9 +64,11 @@ int cmd_serve(int argc, char** argv) {
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   add_isa_option(p);
   add_cache_type_options(p);
+  add_llama_cpp_compat_options(p);
   p.add("-q,--quiet", "", "no per-request log lines");
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
+  note_ignored_options(p, "serve");
   if (!p.has("--model") || !p.positionals().empty()) {
     std::fprintf(stderr, "herd serve: -m MODEL is required (and no positional arguments)\n");
     p.print_usage(stderr);

@@ -15,6 +15,7 @@
 #include "base/result.h"
 #include "chat/stop.h"
 #include "model/llama_context.h"
+#include "sampling/constraint.h"
 #include "sampling/sampler.h"
 
 namespace herd::cli {
@@ -28,6 +29,9 @@ struct LoopOptions {
   bool keep_in_cache = false;
   int64_t reserve = 0;
   const std::atomic<bool>* interrupt = nullptr;  // checked before each token
+  // Optional (a JSON schema's grammar): masks the logits before each draw, follows
+  // each shown token, and ends the loop when its output is complete.
+  sampling::TokenConstraint* constraint = nullptr;
 };
 
 struct LoopEnd {
@@ -35,6 +39,7 @@ struct LoopEnd {
   int32_t stop_id = -1;        // the stop token, when reason is one
   bool context_full = false;   // ended for lack of cache (reason kLength)
   bool interrupted = false;
+  bool constraint_complete = false;  // the constraint's output is whole
   int64_t generated = 0;       // tokens handed to on_token
   int64_t evaluated = 0;       // of those, evaluated (decode steps)
 };

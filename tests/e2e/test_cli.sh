@@ -125,6 +125,59 @@ expect_err "bench -o xml" "must be md or json" "$HERD" bench -m "$m" -p 8 -n 0 -
 # Bad input: clear errors, never a crash.
 expect_err "missing model" "does not exist" "$HERD" run -m "$tmp/nope.gguf" -p x
 expect_err "token out of range" "outside the vocabulary" "$HERD" run -m "$m" --tokens 128000,999999 -n 0
+
+# run for instruct models (llama-cli's habits).
+# -cnv renders the Llama 3.1 chat format: the same logits as the ids `herd template` gives.
+printf '[{"role": "system", "content": "Be brief.\\nReally."}, {"role": "user", "content": "Hello"}]' >"$tmp/cnv.json"
+ids="$("$HERD" template -m "$m" --messages "$tmp/cnv.json" --date "26 July 2024" --ids | tr -s ' \n' ',' | sed 's/,$//')"
+"$HERD" run -m "$m" -cnv -sys 'Be brief.\nReally.' -e -p Hello --date "26 July 2024" -n 0 --logits-out "$tmp/cnv.npy" >/dev/null 2>&1
+"$HERD" run -m "$m" --tokens "$ids" -n 0 --logits-out "$tmp/tmpl.npy" >/dev/null 2>&1
+if [ -s "$tmp/cnv.npy" ] && cmp -s "$tmp/cnv.npy" "$tmp/tmpl.npy"; then pass "run -cnv -sys -e: the chat template's prompt (same logits)"
+else fail "run -cnv -sys -e: the chat template's prompt (same logits)"; fi
+cnv_nosys="$("$HERD" run -m "$m" -cnv -sys 'Be brief.\nReally.' -p Hello --date "26 July 2024" -n 0 2>&1 | grep -o 'prompt [0-9]* tokens')"
+cnv_esc="$("$HERD" run -m "$m" -cnv -sys 'Be brief.\nReally.' -e -p Hello --date "26 July 2024" -n 0 2>&1 | grep -o 'prompt [0-9]* tokens')"
+[ "$cnv_nosys" != "$cnv_esc" ] && pass "-e turns \\n into a newline" || fail "-e turns \\n into a newline" "$cnv_nosys / $cnv_esc"
+# --stop: the output is cut before the stop string.
+full="$("$HERD" run -m "$m" -p "Hello world" -n 30 --temp 0 2>/dev/null)"
+stop="${full:12:3}"
+if [ -n "${stop// /}" ]; then
+  cut="$("$HERD" run -m "$m" -p "Hello world" -n 30 --temp 0 --stop "$stop" 2>"$tmp/stop.err")"
+  want="${full%%"$stop"*}"
+  [ "$cut" == "$want" ] && grep -q "stop: stop string" "$tmp/stop.err" && pass "--stop cuts before the stop string" ||
+    fail "--stop cuts before the stop string" "stop '$stop': got '$cut', want '$want'"
+fi
+# -f - reads the prompt from standard input.
+piped="$(printf 'Hello world' | "$HERD" run -m "$m" -f - -n 12 --temp 0 2>/dev/null)"
+direct="$("$HERD" run -m "$m" -p "Hello world" -n 12 --temp 0 2>/dev/null)"
+[ -n "$piped" ] && [ "$piped" == "$direct" ] && pass "-f - reads stdin" || fail "-f - reads stdin" "$piped / $direct"
+# --json-schema: the output is JSON that validates, and the run ends when it is complete.
+echo '{"type": "object", "properties": {"n": {"type": "integer"}, "ok": {"type": "boolean"}}, "required": ["n", "ok"], "additionalProperties": false}' >"$tmp/schema.json"
+js="$("$HERD" run -m "$m" -cnv -p "json" -jf "$tmp/schema.json" -n -1 --seed 3 2>"$tmp/js.err")"
+if /usr/bin/python3 -c 'import json,sys; v=json.loads(sys.argv[1]); assert set(v)=={"n","ok"} and type(v["n"]) is int and type(v["ok"]) is bool' "$js" 2>/dev/null &&
+   grep -q "stop: JSON complete" "$tmp/js.err"; then pass "--json-schema-file: valid JSON, ends when complete"
+else fail "--json-schema-file: valid JSON, ends when complete" "$js $(cat "$tmp/js.err")"; fi
+expect_err "--grammar-file (GBNF) refused" "json-schema" "$HERD" run -m "$m" -p x --grammar-file "$tmp/g.gbnf"
+expect_err "--json-schema not a schema" "json-schema" "$HERD" run -m "$m" -p x -j '[1'
+# -n -1: until the end of the turn or of the context (-c).
+"$HERD" run -m "$m" -p "Hello world" -n -1 -c 24 --temp 0 --ignore-eos >/dev/null 2>"$tmp/n1.err"
+# 3 prompt tokens + 21 evaluated fill -c 24; the 22nd is shown, not evaluated.
+grep -q "generated 22 tokens.*stop: context full" "$tmp/n1.err" && pass "-n -1 runs to the end of the context" ||
+  fail "-n -1 runs to the end of the context" "$(cat "$tmp/n1.err")"
+# Ctrl-C ends the generation; the stats are printed and the exit status is 130.
+"$HERD" run -m "$m" -p "Hello" -n -1 -c 100000 --ignore-eos >/dev/null 2>"$tmp/int.err" &
+rpid=$!
+for _ in $(seq 1 100); do grep -q "seed" "$tmp/int.err" && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$rpid"; wait "$rpid"; rc=$?
+[ "$rc" -eq 130 ] && grep -q "stop: interrupted" "$tmp/int.err" && pass "SIGINT: stats printed, exit 130" ||
+  fail "SIGINT: stats printed, exit 130" "exit $rc: $(cat "$tmp/int.err")"
+# llama.cpp options that do not apply on a CPU are accepted with a note.
+out="$("$HERD" run -m "$m" -p Hi -n 2 -ngl 99 -fa on --mlock --no-mmap 2>&1 >/dev/null)"
+grep -q "note: --n-gpu-layers, --flash-attn, --mlock, --no-mmap ignored" <<<"$out" && pass "-ngl -fa --mlock --no-mmap accepted with a note" ||
+  fail "-ngl -fa --mlock --no-mmap accepted with a note" "$out"
+expect_rc 0 "make-model takes llama-quantize's Q4_K_M spelling" "$HERD" make-model --shape tiny --dtype Q4_K_M -o "$tmp/qkm.gguf" -q
+expect_rc 0 "herd --version" "$HERD" --version
+
 expect_err "bad token list" "not a token id" "$HERD" run -m "$m" --tokens 1,x -n 0
 expect_err "bad temperature" "temperature" "$HERD" run -m "$m" -p x --temp -1
 expect_err "unknown option" "unknown option" "$HERD" run -m "$m" -p x --bogus
