@@ -73,6 +73,25 @@ bool ArgParser::parse(int argc, char** argv, int* exit_code) {
   return true;
 }
 
+Result<std::vector<int64_t>> ArgParser::get_int_list(const std::string& name, int64_t fallback, int64_t lo,
+                                                     int64_t hi) const {
+  if (!has(name)) return std::vector<int64_t>{fallback};
+  std::vector<int64_t> out;
+  std::string all = get(name);
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = all.find(',', start);
+    const std::string item = all.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    ArgParser one(command_, "");
+    one.values_[name] = item;
+    HERD_ASSIGN_OR_RETURN(int64_t v, one.get_int(name, fallback, lo, hi));
+    out.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 std::vector<std::string> ArgParser::get_all(const std::string& name) const {
   auto it = all_values_.find(name);
   return it == all_values_.end() ? std::vector<std::string>{} : it->second;

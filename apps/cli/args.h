@@ -33,6 +33,8 @@ class ArgParser {
   std::vector<std::string> get_all(const std::string& name) const;
   Result<int64_t> get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const;
   Result<double> get_double(const std::string& name, double fallback) const;
+  // A comma-separated list of integers ("128,512"), each in [lo, hi]; {fallback} if absent.
+  Result<std::vector<int64_t>> get_int_list(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
   void print_usage(FILE* out) const;
 

@@ -169,15 +169,15 @@ int fail(const Error& e) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  ArgParser p("bench", "-m MODEL [-p N] [-n N] [-d N] [-t N] [-r N] [-o md|json]");
+  ArgParser p("bench", "-m MODEL [-p N[,N...]] [-n N[,N...]] [-d N] [-t N] [-r N] [-o md|json|csv]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory");
-  p.add("-p,--n-prompt", "N", "prompt tokens of the pp test (default 512; 0 skips it)");
-  p.add("-n,--n-gen", "N", "decoded tokens of the tg test (default 128; 0 skips it)");
+  p.add("-p,--n-prompt", "N[,N...]", "prompt tokens of the pp tests, one test each (default 512; 0 skips it)");
+  p.add("-n,--n-gen", "N[,N...]", "decoded tokens of the tg tests, one test each (default 128; 0 skips it)");
   p.add("-d,--n-depth", "N", "tokens already in the context when each test starts (default 0)");
   p.add("-b,--batch-size", "N", "tokens per eval call in the pp test (default: all of them)");
   p.add("-t,--threads", "N", "compute threads (default: all hardware threads)");
   p.add("-r,--repetitions", "N", "repetitions of each test (default 3)");
-  p.add("-o,--output", "FMT", "md (default) or json");
+  p.add("-o,--output", "FMT", "md (default), json or csv (one row per test, llama-bench's field names)");
   add_isa_option(p);
   p.add("--bw-mib", "N", "size of the bandwidth test buffer in MiB (default 256)");
   add_cache_type_options(p);
@@ -189,22 +189,26 @@ int cmd_bench(int argc, char** argv) {
     std::fprintf(stderr, "herd bench: -m MODEL is required\n");
     return 2;
   }
-  Result<int64_t> n_prompt = p.get_int("--n-prompt", 512, 0, 1 << 20);
-  Result<int64_t> n_gen = p.get_int("--n-gen", 128, 0, 1 << 20);
+  Result<std::vector<int64_t>> prompts = p.get_int_list("--n-prompt", 512, 0, 1 << 20);
+  Result<std::vector<int64_t>> gens = p.get_int_list("--n-gen", 128, 0, 1 << 20);
+  if (!prompts.has_value()) return fail(prompts.error());
+  if (!gens.has_value()) return fail(gens.error());
+  const Result<int64_t> n_prompt = *std::max_element(prompts->begin(), prompts->end());
+  const Result<int64_t> n_gen = *std::max_element(gens->begin(), gens->end());
   Result<int64_t> threads = p.get_int("--threads", default_threads(), 1, 1024);
   Result<int64_t> reps = p.get_int("--repetitions", 3, 1, 1000);
   Result<int64_t> depth = p.get_int("--n-depth", 0, 0, 1 << 20);
   if (!depth.has_value()) return fail(depth.error());
   Result<int64_t> bw_mib = p.get_int("--bw-mib", 256, 16, 1 << 16);
-  for (const auto* r : {&n_prompt, &n_gen, &threads, &reps, &bw_mib})
+  for (const auto* r : {&threads, &reps, &bw_mib})
     if (!r->has_value()) return fail(r->error());
   Result<CacheTypes> cache_types = get_cache_types(p);
   if (!cache_types.has_value()) return fail(cache_types.error());
   Result<int64_t> batch = p.get_int("--batch-size", std::max<int64_t>(*n_prompt, 1), 1, 1 << 20);
   if (!batch.has_value()) return fail(batch.error());
   const std::string fmt = p.get("--output", "md");
-  if (fmt != "md" && fmt != "json") {
-    std::fprintf(stderr, "herd bench: -o must be md or json, not '%s'\n", fmt.c_str());
+  if (fmt != "md" && fmt != "json" && fmt != "csv") {
+    std::fprintf(stderr, "herd bench: -o must be md, json or csv, not '%s'\n", fmt.c_str());
     return 2;
   }
 
@@ -273,11 +277,12 @@ int cmd_bench(int argc, char** argv) {
     return Ok{};
   };
   const std::string at = *depth > 0 ? " @ d" + std::to_string(*depth) : "";
-  if (*n_prompt > 0)
-    if (Status s = run_test("pp" + std::to_string(*n_prompt) + at, *n_prompt, 0); !s.has_value())
-      return fail(s.error());
-  if (*n_gen > 0)
-    if (Status s = run_test("tg" + std::to_string(*n_gen) + at, 0, *n_gen); !s.has_value()) return fail(s.error());
+  for (int64_t np : *prompts)
+    if (np > 0)
+      if (Status s = run_test("pp" + std::to_string(np) + at, np, 0); !s.has_value()) return fail(s.error());
+  for (int64_t ng : *gens)
+    if (ng > 0)
+      if (Status s = run_test("tg" + std::to_string(ng) + at, 0, ng); !s.has_value()) return fail(s.error());
 
   const uint64_t rss = peak_rss_bytes();
   const double bw = measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 5);
@@ -302,7 +307,7 @@ int cmd_bench(int argc, char** argv) {
   const uint64_t kv_bytes =
       kv::KvCache::bytes_for(cfg.n_layers, n_ctx, cfg.n_kv_heads * cfg.head_dim, cache_types->k, cache_types->v);
 
-  if (fmt == "json") {
+  if (fmt == "json" || fmt == "csv") {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& r : results) {
       std::vector<double> nsd(r.ns.begin(), r.ns.end());
@@ -342,7 +347,33 @@ int cmd_bench(int argc, char** argv) {
       j["other_ns"] = static_cast<int64_t>(mean(nsd)) - (r.times.matmul_ns + r.times.attention_ns) / reps_n;
       arr.push_back(j);
     }
-    std::printf("%s\n", arr.dump(2).c_str());
+    if (fmt == "json") {
+      std::printf("%s\n", arr.dump(2).c_str());
+      return 0;
+    }
+    // CSV: the same fields, a header line, one row per test; arrays space-separated;
+    // every field quoted as llama-bench does.
+    auto field = [](const nlohmann::json& v) {
+      std::string t;
+      if (v.is_string()) t = v.get<std::string>();
+      else if (v.is_array())
+        for (const auto& e : v) t += (t.empty() ? "" : " ") + e.dump();
+      else t = v.dump();
+      std::string q = "\"";
+      for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      return q + "\"";
+    };
+    std::vector<std::string> keys;
+    for (const auto& r : arr)
+      for (const auto& [k, v] : r.items())
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    for (size_t i = 0; i < keys.size(); ++i) std::printf("%s%s", i ? "," : "", keys[i].c_str());
+    std::printf("\n");
+    for (const auto& r : arr) {
+      for (size_t i = 0; i < keys.size(); ++i)
+        std::printf("%s%s", i ? "," : "", r.contains(keys[i]) ? field(r[keys[i]]).c_str() : "");
+      std::printf("\n");
+    }
     return 0;
   }
   std::printf("| model | size | params | isa | threads | test | t/s | median t/s | peak RSS | roofline |\n");

@@ -37,14 +37,18 @@ struct TensorRow {
 int cmd_inspect(int argc, char** argv) {
   ArgParser p("inspect", "MODEL [options]");
   p.add("--no-tensors", "", "leave out the tensor table");
+  p.add("-m,--model", "PATH", "the model (also accepted as the positional MODEL)");
   p.add("--max-elems", "N", "array elements shown per metadata value (default 8)");
   p.add("-c,--ctx-size", "N", "context size for the memory plan (default 4096 and the trained context)");
   p.add("-b,--batch-size", "N", "batch size for the activation plan (default 64)");
   add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
-  if (p.positionals().size() != 1) {
-    std::fprintf(stderr, "herd inspect: give exactly one MODEL path\n");
+  // The model as a positional (herd's habit) or -m (every other command's).
+  std::vector<std::string> models = p.positionals();
+  if (p.has("--model")) models.push_back(p.get("--model"));
+  if (models.size() != 1) {
+    std::fprintf(stderr, "herd inspect: give exactly one MODEL path (positional or -m)\n");
     p.print_usage(stderr);
     return 2;
   }
@@ -61,7 +65,7 @@ int cmd_inspect(int argc, char** argv) {
     std::fprintf(stderr, "herd inspect: %s\n", cache_types.error().to_string().c_str());
     return 2;
   }
-  const std::string path = p.positionals()[0];
+  const std::string path = models[0];
   Result<model::LlamaModel> m = model::LlamaModel::load(path);
   if (!m.has_value()) {
     std::fprintf(stderr, "herd inspect: %s\n", m.error().to_string().c_str());

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,6 +59,9 @@ struct Response {
   std::string body;
   StreamFn stream;                       // set: a streamed body (chunked), body unused
   std::function<void()> on_close;        // set: called once when the response is over
+  // Optional words a route adds to the request's log line ("prompt=36 gen=12"); a
+  // stream may fill it until the response is over (same thread as the log).
+  std::shared_ptr<std::string> log_note;
 
   void set_header(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
   std::string header(std::string_view name) const {

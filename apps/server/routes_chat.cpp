@@ -143,6 +143,8 @@ class ChatRun {
   }
 
   bool stream() const { return stream_; }
+  int64_t prompt_tokens() const { return prompt_tokens_; }
+  int64_t generated_tokens() const { return completion_tokens_; }
   StreamFraming framing() const { return openai_framing(stream_); }
 
  private:

@@ -80,6 +80,8 @@ class OllamaRun {
   }
   bool finished() const { return finished_; }
   bool stream() const { return stream_; }
+  int64_t prompt_tokens() const { return prompt_eval_count_; }
+  int64_t generated_tokens() const { return eval_count_; }
   // Spaces while waiting: JSON.parse and Go's decoder skip leading whitespace, and a
   // blank line would be an invalid NDJSON record.
   StreamFraming framing() const { return {stream_ ? "application/x-ndjson" : "application/json", " "}; }

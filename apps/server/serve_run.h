@@ -1,6 +1,7 @@
 // Internal to apps/server: serves a run (ChatRun, CompletionRun, OllamaRun) as a
 // streamed response (http.h). A run has stream(), framing(), set(), on_event(),
-// finished() and body() (the whole JSON when not streaming).
+// finished(), body() (the whole JSON when not streaming), and prompt_tokens() and
+// generated_tokens() for the request's log line.
 #pragma once
 
 #include <chrono>
@@ -36,9 +37,11 @@ void serve_run(http::Response& res, std::shared_ptr<Run> run) {
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   StreamFraming framing = run->framing();
+  auto note = std::make_shared<std::string>();
+  res.log_note = note;
   res.set_stream(
       framing.content_type,
-      [run, idle, keep_alive = framing.keep_alive](std::string* out, bool* done) {
+      [run, idle, note, keep_alive = framing.keep_alive](std::string* out, bool* done) {
         GenEvent ev;
         if (run->set().next(ev, std::chrono::milliseconds(200))) {
           *idle = 0;
@@ -48,6 +51,8 @@ void serve_run(http::Response& res, std::shared_ptr<Run> run) {
           *out = keep_alive;
         }
         if (run->finished() && !run->stream()) *out += run->body();
+        if (run->finished()) *note = "prompt=" + std::to_string(run->prompt_tokens()) +
+                                     " gen=" + std::to_string(run->generated_tokens());
         *done = run->finished();
         return true;
       },

@@ -98,6 +98,14 @@ grep -q "chat format: Llama 3.1 (herd's native renderer" <<<"$out" && pass "insp
 out="$("$HERD" tokenize -m "$m" "Hello world" 2>&1)"
 grep -q "9906" <<<"$out" && pass "tokenize from a GGUF" || fail "tokenize from a GGUF" "$out"
 
+# bench: comma lists run one test per value (as llama-bench); -o csv has a header and one row each.
+bc="$("$HERD" bench -m "$m" -p 8,16 -n 2 -r 1 -t 1 --bw-mib 16 -o csv 2>/dev/null)"
+/usr/bin/python3 - "$bc" <<'PY' && pass "bench -p 8,16 -n 2 -o csv" || fail "bench -p 8,16 -n 2 -o csv" "$bc"
+import csv, io, sys
+rows = list(csv.DictReader(io.StringIO(sys.argv[1])))
+assert [(r["n_prompt"], r["n_gen"]) for r in rows] == [("8", "0"), ("16", "0"), ("0", "2")], rows
+assert all(float(r["avg_ts"]) > 0 for r in rows)
+PY
 # bench: llama-bench's JSON fields, and peak RSS beside its budget (the file
 # plus the KV cache of a context of max(p, n) + 1 = 9 tokens).
 bj="$("$HERD" bench -m "$m" -p 8 -n 4 -r 2 -t 1 --bw-mib 16 -o json 2>/dev/null)"
@@ -120,7 +128,7 @@ PY
 out="$("$HERD" bench -m "$m" -p 8 -n 4 -r 1 -t 1 --bw-mib 16 2>/dev/null)"
 grep -q '| pp8 |' <<<"$out" && grep -q '| tg4 |' <<<"$out" && grep -q 'peak RSS .* = model file .* + KV cache' <<<"$out" \
   && pass "bench markdown" || fail "bench markdown" "$out"
-expect_err "bench -o xml" "must be md or json" "$HERD" bench -m "$m" -p 8 -n 0 -o xml
+expect_err "bench -o xml" "must be md, json or csv" "$HERD" bench -m "$m" -p 8 -n 0 -o xml
 
 # Bad input: clear errors, never a crash.
 expect_err "missing model" "does not exist" "$HERD" run -m "$tmp/nope.gguf" -p x
@@ -177,6 +185,8 @@ grep -q "note: --n-gpu-layers, --flash-attn, --mlock, --no-mmap ignored" <<<"$ou
   fail "-ngl -fa --mlock --no-mmap accepted with a note" "$out"
 expect_rc 0 "make-model takes llama-quantize's Q4_K_M spelling" "$HERD" make-model --shape tiny --dtype Q4_K_M -o "$tmp/qkm.gguf" -q
 expect_rc 0 "herd --version" "$HERD" --version
+a1="$("$HERD" inspect "$m" --no-tensors 2>&1)"; a2="$("$HERD" inspect -m "$m" --no-tensors 2>&1)"
+[ -n "$a1" ] && [ "$a1" == "$a2" ] && pass "inspect -m MODEL == inspect MODEL" || fail "inspect -m MODEL == inspect MODEL"
 
 expect_err "bad token list" "not a token id" "$HERD" run -m "$m" --tokens 1,x -n 0
 expect_err "bad temperature" "temperature" "$HERD" run -m "$m" -p x --temp -1

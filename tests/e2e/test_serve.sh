@@ -60,6 +60,14 @@ grep -q '<title>herd chat</title>' <<<"$page" || { echo "FAIL: web page"; fail=1
 kill -0 "$pid" 2>/dev/null || { echo "FAIL: the server died"; fail=1; }
 lines=$(grep -c ' /v1/chat/completions ' "$tmp/log")
 [ "$lines" -gt 10 ] || { echo "FAIL: expected one log line per request, got $lines"; fail=1; }
+# A log line: UTC time, client, method, path, status, body bytes, duration, and for
+# generations the prompt and generated token counts.
+if grep -Eq '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z 127\.0\.0\.1 POST /api/chat 200 [0-9]+B [0-9.]+ms prompt=[1-9][0-9]* gen=[0-9]+$' "$tmp/log" &&
+   grep -Eq ' POST /v1/chat/completions 200 [0-9]+B [0-9.]+ms prompt=[1-9][0-9]* gen=12$' "$tmp/log"; then
+  echo "ok   log lines: time, status, bytes, duration, tokens"
+else
+  echo "FAIL: log line format"; grep -m3 'POST' "$tmp/log"; fail=1
+fi
 
 # --date: "Today Date:" of the system lines. A date far longer than any real one makes the
 # prompt's token count show which date was rendered.
