@@ -61,6 +61,8 @@ int cmd_serve(int argc, char** argv) {
   p.add("--top-p", "P", "top_p of requests that set none (default 0.9)");
   p.add("--max-body", "BYTES", "largest request body (default 4 MiB)");
   p.add("--request-timeout", "SECONDS", "a request must arrive whole within this many seconds (default 30)");
+  p.add("--shutdown-timeout", "SECONDS", "on SIGTERM/SIGINT, how long running generations may go on before they "
+        "are ended (default 10)");
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   add_isa_option(p);
   add_cache_type_options(p);
@@ -88,10 +90,12 @@ int cmd_serve(int argc, char** argv) {
   auto request_timeout = p.get_int("--request-timeout", 30, 1, 3600);
   auto cache_types = get_cache_types(p);
   auto temp = p.get_double("--temp", 0.6);
+  auto shutdown_arg = p.get_int("--shutdown-timeout", 10, 0, 3600);
   auto top_p = p.get_double("--top-p", 0.9);
   if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body, request_timeout,
-                                   cache_types, temp, top_p))
+                                   cache_types, temp, top_p, shutdown_arg))
     return fail(*e);
+  const double shutdown_s = static_cast<double>(*shutdown_arg);
   if (*temp < 0 || *temp > 2 || !(*top_p > 0 && *top_p <= 1)) {
     std::fprintf(stderr, "herd serve: --temp must be in [0, 2] and --top-p in (0, 1]\n");
     return 2;
@@ -150,26 +154,39 @@ int cmd_serve(int argc, char** argv) {
   std::atomic<bool> serving{false}, done{false};
   // Before the server runs a stop signal ends the process (a long model load
   // can be interrupted); after, it stops the server.
+  // Serving, the first signal stops gracefully (Server::shutdown: no new connections,
+  // running generations get --shutdown-timeout seconds, the rest end with a final
+  // event); a second one exits at once.
+  std::thread drainer;
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    if (done.load()) return;
-    if (!serving.load()) {
-      std::fprintf(stderr, "herd serve: signal %d during start-up, exiting\n", sig);
-      std::_Exit(128 + sig);
+    for (int signals = 0;; ++signals) {
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      if (done.load()) return;
+      if (!serving.load()) {
+        std::fprintf(stderr, "herd serve: signal %d during start-up, exiting\n", sig);
+        std::_Exit(128 + sig);
+      }
+      if (signals > 0) {
+        std::fprintf(stderr, "herd serve: signal %d again, exiting now\n", sig);
+        std::_Exit(128 + sig);
+      }
+      std::fprintf(stderr, "herd serve: signal %d, stopping: no new requests, %g s for those running "
+                           "(again to exit now)\n", sig, shutdown_s);
+      drainer = std::thread([&] { srv->shutdown(shutdown_s); });
     }
-    std::fprintf(stderr, "herd serve: signal %d, stopping\n", sig);
-    srv->stop();
   });
   struct JoinWaiter {
     std::thread& t;
+    std::thread& drainer;
     std::atomic<bool>& done;
     ~JoinWaiter() {
       done.store(true);
       pthread_kill(t.native_handle(), SIGTERM);  // wakes it if no signal came
       t.join();
+      if (drainer.joinable()) drainer.join();
     }
-  } join_waiter{waiter, done};
+  } join_waiter{waiter, drainer, done};
 
   Result<std::unique_ptr<model::Runtime>> opened =
       model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});

@@ -359,6 +359,7 @@ Status HttpServer::serve(ListenSocket socket) {
     if (m.stop_requested) return {};
   }
   const int fd = socket.release();
+  std::unique_lock<std::mutex> start_lock(m.mu);  // quiesce() sees the daemon whole or not at all
   const unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
   m.daemon = MHD_start_daemon(
       flags, 0, Impl::accept_policy, &m, Impl::access, &m,                                           //
@@ -374,6 +375,7 @@ Status HttpServer::serve(ListenSocket socket) {
     ::close(fd);
     return err(ErrorCode::kIo, "cannot start the HTTP server (libmicrohttpd)");
   }
+  start_lock.unlock();
   std::thread dog([&m] { m.watchdog(); });
   {
     std::unique_lock<std::mutex> lock(m.mu);
@@ -381,8 +383,17 @@ Status HttpServer::serve(ListenSocket socket) {
   }
   dog.join();
   MHD_stop_daemon(m.daemon);  // closes the socket and joins every connection thread
+  std::lock_guard<std::mutex> lock(m.mu);
   m.daemon = nullptr;
   return {};
+}
+
+void HttpServer::quiesce() {
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
+  if (m.daemon == nullptr || m.stop_requested) return;
+  const MHD_socket fd = MHD_quiesce_daemon(m.daemon);
+  if (fd != MHD_INVALID_SOCKET) ::close(fd);
 }
 
 void HttpServer::stop() {

@@ -85,6 +85,11 @@ class HttpServer {
 
   // Serves on `socket` until stop(); returns at once if stop() came first.
   Status serve(ListenSocket socket);
+  // Stops accepting connections (the listening socket is closed); open connections
+  // and their responses go on until stop(). Any thread.
+  void quiesce();
+  // Closes every connection (streams end without their last bytes) and makes serve()
+  // return.
   void stop();
 
  private:

@@ -1,6 +1,7 @@
 // Internal to apps/server: what each route file needs, and its registration.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <span>
@@ -39,6 +40,10 @@ struct ServerContext {
   std::mutex grammar_mu;
   std::shared_ptr<const grammar::VocabIndex> vocab_index_;
   SchemaLimits limits() const { return SchemaLimits{opts.max_n, vocab_size}; }
+  // Shutdown (Server::shutdown): draining refuses new requests (503); ending cancels
+  // the generations still running so their streams end with a last event.
+  std::atomic<bool> draining{false};
+  std::atomic<bool> ending{false};
 };
 
 // An error in OpenAI's shape; the second form picks the shape by the request's path

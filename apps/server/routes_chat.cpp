@@ -209,7 +209,7 @@ void handle_chat(const http::Request& req, http::Response& res, ServerContext& c
   auto started = GenerationSet::start(*ctx.engine, ctx.metrics, choice_requests(ctx, base, r.s, plan.grammar));
   if (auto* e = std::get_if<ApiError>(&started)) return send_error(res, *e);
   auto run = std::make_shared<ChatRun>(ctx, r, plan.tools_active, std::move(std::get<0>(started)));
-  serve_run(res, run);
+  serve_run(res, run, ctx.ending);
 }
 
 }  // namespace

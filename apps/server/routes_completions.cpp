@@ -146,7 +146,7 @@ void handle_completion(const http::Request& req, http::Response& res, ServerCont
   engine::GenerationRequest base = generation_request(ctx, r.s, std::move(ids), max_tokens);
   auto started = GenerationSet::start(*ctx.engine, ctx.metrics, choice_requests(ctx, base, r.s, nullptr));
   if (auto* e = std::get_if<ApiError>(&started)) return send_error(res, *e);
-  serve_run(res, std::make_shared<CompletionRun>(ctx, r, std::move(std::get<0>(started))));
+  serve_run(res, std::make_shared<CompletionRun>(ctx, r, std::move(std::get<0>(started))), ctx.ending);
 }
 
 }  // namespace

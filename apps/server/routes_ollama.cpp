@@ -229,7 +229,7 @@ void handle(const http::Request& req, http::Response& res, ServerContext& ctx, b
   auto started = GenerationSet::start(*ctx.engine, ctx.metrics, choice_requests(ctx, base, r.chat.s, plan.grammar));
   if (auto* e = std::get_if<ApiError>(&started)) return send_error(req, res, *e);
   serve_run(res, std::make_shared<OllamaRun>(ctx, r, plan.tools_active, std::move(prompt),
-                                             std::move(std::get<0>(started)), t0));
+                                             std::move(std::get<0>(started)), t0), ctx.ending);
 }
 
 Json model_entry(const ServerContext& ctx) {

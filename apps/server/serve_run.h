@@ -4,6 +4,7 @@
 // generated_tokens() for the request's log line.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -31,9 +32,13 @@ inline StreamFraming openai_framing(bool stream) {
 // Shared by the chat and completion routes: serves a run as a streamed response. Stream mode writes SSE as events arrive; JSON mode
 // writes the body at the end, and a space every 2 s while waiting (JSON allows
 // leading whitespace) so a client that went away is noticed and cancelled.
+// `end_now` (the server's shutdown deadline passed) cancels the run's requests once:
+// the engine then reports them done, and the run writes its last event (finish
+// reason, usage, [DONE] or Ollama's done record), so a client sees a whole response.
 template <typename Run>
-void serve_run(http::Response& res, std::shared_ptr<Run> run) {
+void serve_run(http::Response& res, std::shared_ptr<Run> run, const std::atomic<bool>& end_now) {
   auto idle = std::make_shared<int>(0);
+  auto ended = std::make_shared<bool>(false);
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   StreamFraming framing = run->framing();
@@ -41,7 +46,11 @@ void serve_run(http::Response& res, std::shared_ptr<Run> run) {
   res.log_note = note;
   res.set_stream(
       framing.content_type,
-      [run, idle, note, keep_alive = framing.keep_alive](std::string* out, bool* done) {
+      [run, idle, note, ended, &end_now, keep_alive = framing.keep_alive](std::string* out, bool* done) {
+        if (!*ended && end_now.load()) {
+          *ended = true;
+          run->set().cancel_all();
+        }
         GenEvent ev;
         if (run->set().next(ev, std::chrono::milliseconds(200))) {
           *idle = 0;

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <exception>
 #include <optional>
+#include <thread>
 
 #include "auth.h"
 #include "http_server.h"
@@ -118,8 +119,21 @@ bool is_public(const http::Request& req) {
   return req.path == "/health" || (req.method == "GET" && (req.path == "/" || req.path == "/index.html"));
 }
 
+// After the grace period: how long cancelled generations get to write their last event.
+constexpr double kEndingSeconds = 5.0;
+
 // Host, framing, CORS and the API key, before the body is read: true when it answered.
 bool guard(ServerContext& ctx, const http::Request& req, http::Response& res) {
+  if (ctx.draining.load()) {
+    ApiError e;
+    e.status = 503;
+    e.type = "server_error";
+    e.code = "shutting_down";
+    e.message = "the server is shutting down";
+    res.set_header("Connection", "close");
+    send_error(req, res, e);
+    return true;
+  }
   if (!host_allowed(req.header("Host"), ctx.opts.host, ctx.opts.allowed_hosts)) {
     ApiError e;
     e.status = 403;
@@ -250,6 +264,23 @@ Result<int> Server::bind() {
 Status Server::listen() {
   if (impl_->bound_port < 0) return err(ErrorCode::kInvalidArgument, "listen() before bind()");
   return impl_->http->serve(std::move(impl_->socket));
+}
+
+void Server::shutdown(double grace_s) {
+  ServerContext& ctx = impl_->ctx;
+  ctx.draining.store(true);
+  impl_->http->quiesce();
+  using Clock = std::chrono::steady_clock;
+  auto wait_idle = [&](double seconds) {
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    while (ctx.metrics.in_flight() > 0 && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  };
+  wait_idle(grace_s);
+  if (ctx.metrics.in_flight() > 0) {
+    ctx.ending.store(true);
+    wait_idle(kEndingSeconds);
+  }
+  stop();
 }
 
 void Server::stop() { impl_->http->stop(); }

@@ -77,6 +77,11 @@ class Server {
   Result<int> bind();
   // Serves until stop(); call after bind().
   Status listen();
+  // A graceful stop (SIGTERM): stops accepting connections and answers new requests on
+  // open ones with 503; lets running generations finish for up to `grace_s` seconds,
+  // then cancels the rest, whose streams end with their final event (finish_reason,
+  // usage and [DONE]; Ollama's done record); then stop(). Blocks; any thread.
+  void shutdown(double grace_s);
   void stop();
 
  private:

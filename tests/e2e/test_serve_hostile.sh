@@ -4,7 +4,8 @@
 # names, header floods, 200 slow clients, log injection), then the listening-socket and
 # API-key holes: a second server on a taken port fails before loading its model, and an
 # empty --api-key / HERD_API_KEY is refused at startup while a set HERD_API_KEY is
-# enforced. HERD_BIN names the binary; PYTHON a python3 (standard library only).
+# enforced; last, the graceful stop (serve_shutdown.py: SIGTERM during two streams).
+# HERD_BIN names the binary; PYTHON a python3 (standard library only).
 set -uo pipefail
 HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
 PY="${PYTHON:-/usr/bin/python3}"
@@ -43,5 +44,14 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/models"
 code2=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer k-$$" "http://127.0.0.1:$port/v1/models")
 if [ "$code" = 401 ] && [ "$code2" = 200 ]; then echo "ok   HERD_API_KEY enforced"; else
   echo "FAIL: HERD_API_KEY: without key $code (want 401), with key $code2 (want 200)"; fail=1; fi
+kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+
+# Graceful stop: SIGTERM with two long streams running (serve_shutdown.py), then exit 0.
+start_server "$tmp/out6" "$tmp/log6" --parallel 2 --threads 2 --max-seq-len 8192 --shutdown-timeout 1 -q || exit 1
+"$PY" "$here/serve_shutdown.py" "$port" "$pid" || fail=1
+wait "$pid"; rc=$?
+pid=""
+if [ "$rc" -eq 0 ] && grep -q "stopping: no new requests" "$tmp/log6"; then echo "ok   graceful stop exits 0"
+else echo "FAIL: graceful stop: exit $rc; $(tail -3 "$tmp/log6")"; fail=1; fi
 [ "$fail" -eq 0 ] && echo "all hostile-request checks passed"
 exit "$fail"
