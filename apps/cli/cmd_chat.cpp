@@ -247,7 +247,7 @@ int cmd_chat(int argc, char** argv) {
   o.format.today = p.get("--date");
 
   Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
   if (!rt.has_value()) return fail(rt.error());
   model::LlamaModel* model = &(*rt)->model();
   const kernels::KernelTable* table = &(*rt)->table();

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "args.h"
+#include "base/progress.h"
 #include "commands.h"
 #include "model/make_model.h"
 
@@ -48,11 +49,15 @@ int cmd_make_model(int argc, char** argv) {
   ThreadPool pool(static_cast<int>(*threads));
   std::fprintf(stderr, "herd make-model: writing a random-weight %s model (%s, %s) to %s\n", o.shape.name.c_str(),
                o.dtype.c_str(), o.format.c_str(), o.out.c_str());
-  Status s = model::make_model(o, pool, p.has("--quiet") ? nullptr : stderr);
+  // Ctrl-C stops between tensors and leaves no partial file (model_writer.h).
+  catch_interrupts();
+  Progress progress("herd make-model: writing", 0, p.has("--quiet") ? nullptr : stderr);
+  Status s = model::make_model(o, pool, &progress);
   if (!s.has_value()) {
     std::fprintf(stderr, "herd make-model: %s\n", s.error().to_string().c_str());
-    return 1;
+    return s.error().code() == ErrorCode::kCancelled ? 130 : 1;
   }
+  progress.finish();
   std::fprintf(stderr, "herd make-model: done. Its weights are random: text it generates is noise.\n");
   return 0;
 }

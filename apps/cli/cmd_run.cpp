@@ -249,7 +249,7 @@ int cmd_run(int argc, char** argv) {
   sp.seed = *seed_arg >= 0 ? static_cast<uint64_t>(*seed_arg) : std::random_device{}();
 
   Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
   if (!rt.has_value()) return fail(rt.error());
   model::LlamaModel* model = &(*rt)->model();
   const kernels::KernelTable* table = &(*rt)->table();

@@ -189,7 +189,7 @@ int cmd_serve(int argc, char** argv) {
   } join_waiter{waiter, drainer, done};
 
   Result<std::unique_ptr<model::Runtime>> opened =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads)});
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
   if (!opened.has_value()) return fail(opened.error());
   rt = std::move(*opened);
   model::LlamaModel* model = &rt->model();

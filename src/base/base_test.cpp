@@ -7,6 +7,7 @@
 // here only pin the corners the base layer promises in half.h.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "base/half.h"
 #include "base/json_depth.h"
 #include "base/mapped_file.h"
+#include "base/progress.h"
 #include "base/result.h"
 #include "base/rng.h"
 #include "base/thread_pool.h"
@@ -80,7 +82,7 @@ TEST(Result, ContextChainsOutermostFirst) {
 TEST(Result, ErrorCodeNamesAreDistinct) {
   const ErrorCode all[] = {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kCorrupt,
                            ErrorCode::kUnsupported,     ErrorCode::kIo,       ErrorCode::kOutOfRange,
-                           ErrorCode::kInternal};
+                           ErrorCode::kInternal,        ErrorCode::kCancelled};
   std::set<std::string> names;
   for (ErrorCode c : all) names.insert(error_code_name(c));
   EXPECT_EQ(names.size(), std::size(all));
@@ -537,6 +539,51 @@ TEST(JsonDepth, CountsNestingOutsideStrings) {
   EXPECT_FALSE(json_depth_within("[" + at_limit + "]"));
   // Unbalanced closers cannot drive the depth negative and hide a deep suffix.
   EXPECT_FALSE(json_depth_within(std::string(1000, ']') + std::string(65, '[')));
+}
+
+}  // namespace
+}  // namespace herd
+
+namespace herd {
+namespace {
+
+// What a Progress writes to a file (not a terminal): nothing for a short job but its
+// final line; counts from several threads add up; the line names done, total, percent.
+TEST(Progress, CountsAndPrintsPlainLinesOffATerminal) {
+  FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    Progress p("job: writing", 4u << 20, f);
+    ThreadPool pool(2);
+    pool.parallel_for(4, [&](int64_t a, int64_t b, int) {
+      for (int64_t i = a; i < b; ++i) p.add(1u << 20);
+    });
+    EXPECT_EQ(p.done(), 4u << 20);
+    EXPECT_EQ(p.line().rfind("job: writing 4.0 / 4.0 MiB 100%", 0), 0u) << p.line();
+    p.finish();
+    p.finish();  // once
+  }
+  std::rewind(f);
+  char buf[256] = {};
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const std::string out(buf, n);
+  EXPECT_EQ(out.find("job: writing 4.0 MiB done in "), 0u) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_EQ(out.find('\r'), std::string::npos);
+  Progress quiet("job", 10, nullptr);  // silent: counting only
+  quiet.add(3);
+  quiet.finish();
+  EXPECT_EQ(quiet.done(), 3u);
+}
+
+// Ctrl-C sets the flag long jobs poll (instead of killing the process).
+TEST(Progress, CaughtInterruptSetsTheFlag) {
+  EXPECT_FALSE(interrupted());
+  catch_interrupts();
+  raise(SIGINT);
+  EXPECT_TRUE(interrupted());
+  signal(SIGINT, SIG_DFL);
 }
 
 }  // namespace

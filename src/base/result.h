@@ -30,6 +30,7 @@ enum class ErrorCode {
   kIo,               // the operating system refused (open, mmap, write)
   kOutOfRange,       // a size or index beyond a documented limit
   kInternal,
+  kCancelled,        // the user interrupted (Ctrl-C) a long job
 };
 
 const char* error_code_name(ErrorCode code);

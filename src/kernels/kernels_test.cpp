@@ -245,8 +245,11 @@ TEST(KernelTable, QuantizeQ8RefMapsNanToZero) {
   x[5] = NAN;
   ref.quantize_q8(x.data(), &dirty, 32);
   EXPECT_EQ(dirty.qs[5], 0);
-  for (int j = 0; j < 32; ++j)
-    if (j != 5) EXPECT_EQ(dirty.qs[j], clean.qs[j]) << j;
+  for (int j = 0; j < 32; ++j) {
+    if (j != 5) {
+      EXPECT_EQ(dirty.qs[j], clean.qs[j]) << j;
+    }
+  }
 }
 
 TEST_P(IsaTest, QuantizeQ8EqualsReference) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/progress.h"
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
@@ -121,7 +122,8 @@ class LlamaModel final : public CausalLm {
   // with the same r8 kernels. HERD_REPACK=0 in the environment, or a table
   // without r8 kernels (HERD_ISA=ref), keeps the file layout. Returns the
   // number of tensors repacked.
-  int repack_weights(const kernels::KernelTable& table, ThreadPool& pool);
+  // `progress` (nullable) counts the bytes of every matmul weight as it is passed.
+  int repack_weights(const kernels::KernelTable& table, ThreadPool& pool, Progress* progress = nullptr);
 
  private:
   friend struct ModelBuilder;

@@ -159,7 +159,7 @@ ModelPlan plan_for(const ModelShape& s, const FileType& ft, bool hf) {
 
 }  // namespace
 
-Status make_model(const MakeModelOptions& o, ThreadPool& pool, FILE* log) {
+Status make_model(const MakeModelOptions& o, ThreadPool& pool, Progress* progress) {
   const FileType* ft = file_type_by_name(o.dtype);
   if (!ft)
     return err(ErrorCode::kInvalidArgument, "unknown --dtype '%s'; expected one of %s (or llama-quantize's spelling, "
@@ -183,8 +183,8 @@ Status make_model(const MakeModelOptions& o, ThreadPool& pool, FILE* log) {
   const RowSource rows = [&sh, seed](const TensorPlan& p, int64_t meta_row, float* dst) {
     random_row(p, sh, seed, meta_row, dst);
   };
-  if (o.format == "gguf") return write_gguf_model(plan, rows, vocab, pool, o.out, log);
-  return write_hf_model(plan, rows, vocab, pool, o.out, o.max_shard_bytes, log);
+  if (o.format == "gguf") return write_gguf_model(plan, rows, vocab, pool, o.out, progress);
+  return write_hf_model(plan, rows, vocab, pool, o.out, o.max_shard_bytes, progress);
 }
 
 }  // namespace herd::model

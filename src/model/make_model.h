@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 
+#include "base/progress.h"
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "model/model_writer.h"
@@ -40,7 +41,7 @@ struct MakeModelOptions {
   uint64_t max_shard_bytes = 5ull << 30;  // HF shard size (HF's default 5 GB)
 };
 
-// Writes the model; progress lines go to `log` when non-null.
-Status make_model(const MakeModelOptions& opt, ThreadPool& pool, FILE* log);
+// Writes the model, counting its bytes in `progress` (nullable; model_writer.h).
+Status make_model(const MakeModelOptions& opt, ThreadPool& pool, Progress* progress);
 
 }  // namespace herd::model

@@ -1,6 +1,8 @@
 // The GGUF and Hugging Face writers of a Llama model (model/model_writer.h).
 #include "model/model_writer.h"
 
+#include <unistd.h>
+
 #include <sys/stat.h>
 
 #include <cstring>
@@ -61,8 +63,31 @@ ModelPlan plan_llama(const ModelShape& s, DType dtype) {
   return plan;
 }
 
+namespace {
+
+uint64_t plan_bytes(const ModelPlan& plan) {
+  uint64_t total = 0;
+  for (const TensorPlan& p : plan.tensors) {
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < p.shape.size(); ++i) rows *= p.shape[i];
+    total += static_cast<uint64_t>(rows) * row_bytes(p.dtype, p.shape.back());
+  }
+  return total;
+}
+
+// Fills one tensor between Ctrl-C checks, and counts it.
+Status fill_counted(Progress* progress, uint64_t n, const std::function<Status()>& fill) {
+  if (interrupted()) return err(ErrorCode::kCancelled, "interrupted; no file written");
+  HERD_TRY(fill());
+  if (progress) progress->add(n);
+  return Ok{};
+}
+
+}  // namespace
+
 Status write_gguf_model(const ModelPlan& plan, const RowSource& rows, const tokenizer::Vocab& vocab, ThreadPool& pool,
-                        const std::string& path, FILE* log) {
+                        const std::string& path, Progress* progress) {
+  if (progress) progress->set_total(plan_bytes(plan));
   const ModelShape& s = plan.shape;
   using formats::GgufValue;
   formats::GgufWriter w;
@@ -112,15 +137,15 @@ Status write_gguf_model(const ModelPlan& plan, const RowSource& rows, const toke
   for (const TensorPlan& p : plan.tensors) {
     const std::string name = gguf_tensor_name(p.id, p.layer);
     HERD_TRY(w.add_tensor(name, p.dtype, p.shape, [&, p, name](uint8_t* dst, uint64_t n) -> Status {
-      if (log) std::fprintf(log, "  %-28s %-6s %s\n", name.c_str(), dtype_name(p.dtype), shape_string(p.shape).c_str());
-      return fill_tensor(p, p.dtype, rows, pool, identity, dst, n, name);
+      return fill_counted(progress, n, [&] { return fill_tensor(p, p.dtype, rows, pool, identity, dst, n, name); });
     }));
   }
   return w.write(path);
 }
 
 Status write_hf_model(const ModelPlan& plan, const RowSource& rows, const tokenizer::Vocab& vocab, ThreadPool& pool,
-                      const std::string& dir, uint64_t max_shard_bytes, FILE* log) {
+                      const std::string& dir, uint64_t max_shard_bytes, Progress* progress) {
+  if (progress) progress->set_total(plan_bytes(plan));
   const ModelShape& s = plan.shape;
   auto st_type = [](DType t) -> std::optional<formats::StDType> {
     if (t == DType::kF32) return formats::StDType::kF32;
@@ -141,12 +166,15 @@ Status write_hf_model(const ModelPlan& plan, const RowSource& rows, const tokeni
     const bool perm = p.id == LlamaTensor::kWq || p.id == LlamaTensor::kWk;
     const std::string name = hf_tensor_name(p.id, p.layer);
     hs.push_back({name, *st_type(p.dtype), p.shape, [&, p, perm, hd, name](uint8_t* dst, uint64_t n) -> Status {
-                    if (log) std::fprintf(log, "  %-48s %s\n", name.c_str(), shape_string(p.shape).c_str());
                     auto map = [perm, hd](int64_t r) { return perm ? meta_row_of_hf(r, hd) : r; };
-                    return fill_tensor(p, p.dtype, rows, pool, map, dst, n, name);
+                    return fill_counted(progress, n,
+                                        [&] { return fill_tensor(p, p.dtype, rows, pool, map, dst, n, name); });
                   }});
   }
-  HERD_TRY(formats::write_hf_safetensors(dir, std::move(hs), max_shard_bytes));
+  if (Status st = formats::write_hf_safetensors(dir, std::move(hs), max_shard_bytes); !st.has_value()) {
+    rmdir(dir.c_str());  // only if it is empty: a folder made here, nothing of the user's
+    return st;
+  }
 
   formats::HfLlamaConfig c;
   c.architectures = {"LlamaForCausalLM"};

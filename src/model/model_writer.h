@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/progress.h"
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "model/llama_tensors.h"
@@ -62,9 +63,12 @@ using RowSource = std::function<void(const TensorPlan& p, int64_t meta_row, floa
 // (file order; no output tensor when tied); callers then adjust dtypes.
 ModelPlan plan_llama(const ModelShape& shape, DType dtype);
 
+// `progress` (nullable) counts the tensor bytes written; a Ctrl-C caught by
+// catch_interrupts() (base/progress.h) stops the write between tensors with
+// kCancelled, and no partial file is left (writes go to *.tmp, renamed at the end).
 Status write_gguf_model(const ModelPlan& plan, const RowSource& rows, const tokenizer::Vocab& vocab, ThreadPool& pool,
-                        const std::string& path, FILE* log);
+                        const std::string& path, Progress* progress);
 Status write_hf_model(const ModelPlan& plan, const RowSource& rows, const tokenizer::Vocab& vocab, ThreadPool& pool,
-                      const std::string& dir, uint64_t max_shard_bytes, FILE* log);
+                      const std::string& dir, uint64_t max_shard_bytes, Progress* progress);
 
 }  // namespace herd::model

@@ -37,10 +37,18 @@ void release_pages(const uint8_t* p, int64_t n) {
 
 }  // namespace
 
-int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& pool) {
+int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& pool, Progress* progress) {
   if (repack_disabled()) return 0;
   int n = 0;
+  if (progress) {
+    uint64_t total = 0;
+    for (LayerWeights& l : layers_)
+      for_each_layer_matrix(l, [&](LlamaTensor, TensorView& w) { total += row_bytes(w.dtype, w.cols()) * w.rows(); });
+    if (holds_head()) total += row_bytes(output_.dtype, output_.cols()) * output_.rows();
+    progress->set_total(total);
+  }
   auto repack = [&](TensorView* t) {
+    if (progress) progress->add(row_bytes(t->dtype, t->cols()) * t->rows());
     if (t->interleave != 1 || !has_r8_layout(t->dtype) || !table.repacks(t->dtype)) return;
     if (t->rows() % 8 != 0 || t->cols() % 32 != 0) return;
     const int64_t K = t->cols(), groups = t->rows() / 8, gb = r8_group_bytes(t->dtype, K);

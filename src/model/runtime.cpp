@@ -12,7 +12,9 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& o) {
   HERD_ASSIGN_OR_RETURN(r->table_, kernels::select_kernels(o.isa));
   HERD_ASSIGN_OR_RETURN(r->model_, LlamaModel::load(o.model_path));
   r->pool_ = std::make_unique<ThreadPool>(o.threads);
-  r->model_.repack_weights(r->table_, *r->pool_);  // the r8 layouts (tensor/repack_r8.h)
+  Progress progress("herd: loading " + o.model_path, 0, o.progress, /*quiet_s=*/1.0);
+  r->model_.repack_weights(r->table_, *r->pool_, &progress);  // the r8 layouts (tensor/repack_r8.h)
+  progress.finish();
   r->startup_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -24,6 +24,8 @@ struct RuntimeOptions {
   std::string model_path;
   std::string isa = "auto";  // kernels::select_kernels
   int threads = 1;
+  // A progress line for the load (base/progress.h) goes here when non-null.
+  FILE* progress = nullptr;
 };
 
 class Runtime {

@@ -185,6 +185,14 @@ grep -q "note: --n-gpu-layers, --flash-attn, --mlock, --no-mmap ignored" <<<"$ou
   fail "-ngl -fa --mlock --no-mmap accepted with a note" "$out"
 expect_rc 0 "make-model takes llama-quantize's Q4_K_M spelling" "$HERD" make-model --shape tiny --dtype Q4_K_M -o "$tmp/qkm.gguf" -q
 expect_rc 0 "herd --version" "$HERD" --version
+# make-model: a progress line when it takes a while; Ctrl-C leaves no file and no *.tmp.
+"$HERD" make-model --shape 3.2-1b --dtype f16 -o "$tmp/big.gguf" 2>"$tmp/mm.err" &
+mpid=$!
+for _ in $(seq 1 100); do grep -q "writing .* MiB .*%" "$tmp/mm.err" && break; sleep 0.1; done
+kill -INT "$mpid"; wait "$mpid"; rc=$?
+if [ "$rc" -eq 130 ] && grep -q "writing .* / .* MiB .*%" "$tmp/mm.err" && grep -q "interrupted; no file written" "$tmp/mm.err" &&
+   [ ! -e "$tmp/big.gguf" ] && [ ! -e "$tmp/big.gguf.tmp" ]; then pass "make-model: progress, Ctrl-C leaves no partial file"
+else fail "make-model: progress, Ctrl-C leaves no partial file" "exit $rc; $(ls "$tmp" | grep big); $(cat "$tmp/mm.err")"; fi
 a1="$("$HERD" inspect "$m" --no-tensors 2>&1)"; a2="$("$HERD" inspect -m "$m" --no-tensors 2>&1)"
 [ -n "$a1" ] && [ "$a1" == "$a2" ] && pass "inspect -m MODEL == inspect MODEL" || fail "inspect -m MODEL == inspect MODEL"
 
