@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -86,6 +87,9 @@ std::variant<ChatPlan, ApiError> plan_chat(ServerContext& ctx, const ChatRequest
                                            std::span<const int32_t> prefix_ids = {});
 
 std::string new_id(const char* prefix);
+// `t` in RFC 3339, UTC, with `digits` (3 or 9) fractional digits: the log lines'
+// time (3) and Ollama's created_at (9).
+std::string rfc3339(std::chrono::system_clock::time_point t, int digits = 9);
 int64_t unix_time();
 // One logprobs entry in the chat shape {token, logprob, bytes, top_logprobs}.
 nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::TokenEvent& t);

@@ -1,6 +1,7 @@
 // Shared route helpers, and GET /v1/models, POST /tokenize, POST /detokenize,
 // GET /health, GET /metrics.
 #include <chrono>
+#include <ctime>
 #include <random>
 
 #include "generation.h"
@@ -109,6 +110,18 @@ std::string new_id(const char* prefix) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return std::string(prefix) + buf;
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t, int digits) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  const long long frac = digits == 3 ? ns % 1000000000 / 1000000 : ns % 1000000000;
+  std::snprintf(buf + n, sizeof buf - n, digits == 3 ? ".%03lldZ" : ".%09lldZ", frac);
+  return buf;
 }
 
 int64_t unix_time() {

@@ -7,7 +7,6 @@
 // shape, {"error": "..."}.
 #include <chrono>
 #include <algorithm>
-#include <ctime>
 #include <memory>
 
 #include "base/version.h"
@@ -28,18 +27,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kOllamaApiVersion = "0.5.0";
 // /api/ps's expires_at: the model stays loaded while the server runs.
 constexpr const char* kNeverExpires = "9999-12-31T23:59:59Z";
-
-// RFC 3339 in UTC with nanoseconds, as Ollama's created_at.
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
-  return buf;
-}
 
 std::string rfc3339_unix(int64_t secs) { return rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(secs))); }
 

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <optional>
 #include <thread>
@@ -100,19 +99,6 @@ std::string log_field(const std::string& s) {
   }
   if (s.size() > n) out += "...";
   return out;
-}
-
-// Now in UTC, to the millisecond: "2026-12-05T00:30:00.123Z".
-std::string log_time() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  return buf;
 }
 
 bool is_public(const http::Request& req) {
@@ -241,7 +227,7 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
     ctx.metrics.request_done(route_label(req.path), res.status);
     if (!ctx.opts.log_requests) return;
     const std::string note = res.log_note && !res.log_note->empty() ? " " + *res.log_note : "";
-    std::fprintf(stderr, "%s %s %s %s %d %zuB %.1fms%s\n", log_time().c_str(), log_field(req.remote_addr).c_str(),
+    std::fprintf(stderr, "%s %s %s %s %d %zuB %.1fms%s\n", rfc3339(std::chrono::system_clock::now(), 3).c_str(), log_field(req.remote_addr).c_str(),
                  log_field(req.method).c_str(), log_field(req.path).c_str(), res.status, req.body.size(), ms,
                  note.c_str());
   };
