@@ -134,6 +134,16 @@ void ArgParser::print_usage(FILE* out) const {
   }
 }
 
+int fail_usage(const char* command, const Error& e) {
+  std::fprintf(stderr, "herd %s: %s\n", command, e.to_string().c_str());
+  return kExitUsage;
+}
+
+int fail_run(const char* command, const Error& e) {
+  std::fprintf(stderr, "herd %s: %s\n", command, e.to_string().c_str());
+  return e.code() == ErrorCode::kCancelled ? kExitInterrupted : kExitFailure;
+}
+
 int default_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);

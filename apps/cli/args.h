@@ -64,6 +64,17 @@ const Error* first_error(const Rs&... results) {
 // text become the bytes they name; any other backslash is kept as written.
 std::string process_escapes(const std::string& s);
 
+// Exit codes, one convention for every command: 0 success; 2 a usage error (the command
+// line is wrong: an unknown option, a missing or malformed value, values that contradict
+// each other or do not fit the model); 1 a failure while running (a file missing or
+// malformed, I/O, the model); 130 after Ctrl-C (kCancelled). Both helpers print
+// "herd COMMAND: message" on stderr and return the code.
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInterrupted = 130;
+int fail_usage(const char* command, const Error& e);
+int fail_run(const char* command, const Error& e);
+
 // Threads to use when -t is not given: the hardware's, at least 1.
 int default_threads();
 

@@ -28,6 +28,11 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+void print_note(bool color, const std::string& text) {
+  if (color) out("\033[33m" + text + "\033[0m\n");
+  else out(text + "\n");
+}
+
 ChatSession::ChatSession(model::LlamaContext& ctx, const tokenizer::Tokenizer& tok, ChatOptions opts,
                          std::atomic<bool>* interrupt)
     : ctx_(ctx),
@@ -67,13 +72,11 @@ void ChatSession::reset() {
 }
 
 void ChatSession::context_full_message(int64_t need) const {
-  std::printf(
-      "[context full: the conversation holds %lld of %lld tokens and this needs %lld more. "
-      "Use /reset to start a new conversation (or /save FILE first), or restart herd chat with a larger -c "
-      "(up to the model's trained context).]\n",
-      static_cast<long long>(cache_valid_ ? ctx_.n_past() : 0), static_cast<long long>(ctx_.n_ctx()),
-      static_cast<long long>(need));
-  std::fflush(stdout);
+  print_note(opts_.color,
+             "[context full: the conversation holds " + std::to_string(cache_valid_ ? ctx_.n_past() : 0) + " of " +
+                 std::to_string(ctx_.n_ctx()) + " tokens and this needs " + std::to_string(need) +
+                 " more. Use /reset to start a new conversation (or /save FILE first), or restart herd chat with "
+                 "a larger -c (up to the model's trained context).]");
 }
 
 Status ChatSession::prefill(const std::vector<int32_t>& ids) {
@@ -195,12 +198,10 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
   for (const chat::ToolCall& c : a.tool_calls) {
     Result<std::string> call_text = chat::render_tool_call(c, opts_.format.tool_format);
     const std::string body = call_text.has_value() ? *call_text : c.name + " " + c.arguments;
-    if (c.name == "code_interpreter")
-      std::printf("[tool call] code_interpreter:\n%s\n", body.c_str());
-    else
-      std::printf("[tool call] %s\n", body.c_str());
+    print_note(opts_.color, c.name == "code_interpreter" ? "[tool call] code_interpreter:\n" + body
+                                                         : "[tool call] " + body);
   }
-  if (end.interrupted) std::printf("[interrupted]\n");
+  if (end.interrupted) print_note(opts_.color, "[interrupted]");
   if (end.context_full) context_full_message(1);
   std::fflush(stdout);
   msgs_.push_back(std::move(a));
@@ -219,11 +220,11 @@ std::vector<chat::Message> ChatSession::run_tool_calls(const chat::Message& assi
   std::vector<chat::Message> results;
   for (const chat::ToolCall& c : assistant.tool_calls) {
     if (c.name != "code_interpreter") {
-      std::printf("[not executed: herd has no executor for %s]\n", c.name.c_str());
+      print_note(opts_.color, "[not executed: herd has no executor for " + c.name + "]");
       continue;
     }
     if (!opts_.allow_tools) {
-      std::printf("[not executed: code_interpreter runs only when herd chat is started with --allow-tools]\n");
+      print_note(opts_.color, "[not executed: code_interpreter runs only when herd chat is started with --allow-tools]");
       continue;
     }
     const nlohmann::json args = nlohmann::json::parse(c.arguments, nullptr, /*allow_exceptions=*/false);
@@ -236,7 +237,7 @@ std::vector<chat::Message> ChatSession::run_tool_calls(const chat::Message& assi
     limits.wall_seconds = 3 * opts_.tool_cpu_seconds;
     SandboxResult r = run_python_sandboxed(code, limits);
     const std::string summary = r.summary();
-    std::printf("[ipython]\n%s\n", summary.c_str());
+    print_note(opts_.color, "[ipython]\n" + summary);
     results.push_back({"ipython", summary, {}, c.id, ""});
   }
   std::fflush(stdout);
@@ -254,7 +255,7 @@ Status ChatSession::respond() {
     if (!s.has_value()) return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
     if (interrupt_ && interrupt_->load()) return {};
   }
-  std::printf("[stopped after %d tool rounds]\n", kMaxToolRounds);
+  print_note(opts_.color, "[stopped after " + std::to_string(kMaxToolRounds) + " tool rounds]");
   return {};
 }
 

@@ -44,7 +44,12 @@ struct ChatOptions {
   bool ignore_eos = false;   // keep generating past end tokens (for tests)
   std::vector<std::string> stop_strings;  // end a reply when its text contains one (not shown)
   chat::FormatOptions format;
+  bool color = false;        // notes in color (print_note)
 };
+
+// Prints a note (text that is not the model's: "[interrupted]", "[tool call] ...") and a
+// newline to stdout, in yellow when color is on.
+void print_note(bool color, const std::string& text);
 
 class ChatSession {
  public:

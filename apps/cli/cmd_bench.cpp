@@ -161,11 +161,6 @@ std::string model_type(const model::LlamaModel& m, uint64_t params) {
   return std::string("llama ") + size + " " + t;
 }
 
-int fail(const Error& e) {
-  std::fprintf(stderr, "herd bench: %s\n", e.to_string().c_str());
-  return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
-}
-
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
@@ -191,21 +186,21 @@ int cmd_bench(int argc, char** argv) {
   }
   Result<std::vector<int64_t>> prompts = p.get_int_list("--n-prompt", 512, 0, 1 << 20);
   Result<std::vector<int64_t>> gens = p.get_int_list("--n-gen", 128, 0, 1 << 20);
-  if (!prompts.has_value()) return fail(prompts.error());
-  if (!gens.has_value()) return fail(gens.error());
+  if (!prompts.has_value()) return fail_usage("bench", prompts.error());
+  if (!gens.has_value()) return fail_usage("bench", gens.error());
   const Result<int64_t> n_prompt = *std::max_element(prompts->begin(), prompts->end());
   const Result<int64_t> n_gen = *std::max_element(gens->begin(), gens->end());
   Result<int64_t> threads = p.get_int("--threads", default_threads(), 1, 1024);
   Result<int64_t> reps = p.get_int("--repetitions", 3, 1, 1000);
   Result<int64_t> depth = p.get_int("--n-depth", 0, 0, 1 << 20);
-  if (!depth.has_value()) return fail(depth.error());
+  if (!depth.has_value()) return fail_usage("bench", depth.error());
   Result<int64_t> bw_mib = p.get_int("--bw-mib", 256, 16, 1 << 16);
   for (const auto* r : {&threads, &reps, &bw_mib})
-    if (!r->has_value()) return fail(r->error());
+    if (!r->has_value()) return fail_usage("bench", r->error());
   Result<CacheTypes> cache_types = get_cache_types(p);
-  if (!cache_types.has_value()) return fail(cache_types.error());
+  if (!cache_types.has_value()) return fail_usage("bench", cache_types.error());
   Result<int64_t> batch = p.get_int("--batch-size", std::max<int64_t>(*n_prompt, 1), 1, 1 << 20);
-  if (!batch.has_value()) return fail(batch.error());
+  if (!batch.has_value()) return fail_usage("bench", batch.error());
   const std::string fmt = p.get("--output", "md");
   if (fmt != "md" && fmt != "json" && fmt != "csv") {
     std::fprintf(stderr, "herd bench: -o must be md, json or csv, not '%s'\n", fmt.c_str());
@@ -214,11 +209,11 @@ int cmd_bench(int argc, char** argv) {
 
   Result<std::unique_ptr<model::Runtime>> rt =
       model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
-  if (!rt.has_value()) return fail(rt.error());
+  if (!rt.has_value()) return fail_run("bench", rt.error());
   model::LlamaModel* model = &(*rt)->model();
   const kernels::KernelTable* table = &(*rt)->table();
   const model::LlamaConfig& cfg = model->config();
-  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
+  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail_usage("bench", s.error());
   ThreadPool& pool = (*rt)->pool();
   kernels::KernelTimes times;
   kernels::ExecContext exec = (*rt)->exec();
@@ -237,7 +232,7 @@ int cmd_bench(int argc, char** argv) {
   // Warm-up: one decoded token reads every weight once (page faults, caches).
   ctx.reset();
   if (Status s = ctx.eval(std::span<const int32_t>(toks.data(), 1), false, &logits); !s.has_value())
-    return fail(s.error());
+    return fail_run("bench", s.error());
 
   std::vector<TestResult> results;
   auto run_test = [&](const std::string& name, int64_t np, int64_t ng) -> Status {
@@ -279,10 +274,10 @@ int cmd_bench(int argc, char** argv) {
   const std::string at = *depth > 0 ? " @ d" + std::to_string(*depth) : "";
   for (int64_t np : *prompts)
     if (np > 0)
-      if (Status s = run_test("pp" + std::to_string(np) + at, np, 0); !s.has_value()) return fail(s.error());
+      if (Status s = run_test("pp" + std::to_string(np) + at, np, 0); !s.has_value()) return fail_run("bench", s.error());
   for (int64_t ng : *gens)
     if (ng > 0)
-      if (Status s = run_test("tg" + std::to_string(ng) + at, 0, ng); !s.has_value()) return fail(s.error());
+      if (Status s = run_test("tg" + std::to_string(ng) + at, 0, ng); !s.has_value()) return fail_run("bench", s.error());
 
   const uint64_t rss = peak_rss_bytes();
   const double bw = measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 5);

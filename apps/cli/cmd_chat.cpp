@@ -2,8 +2,9 @@
 //
 //   herd chat -m MODEL [--system TEXT] [--allow-tools] [sampling options]
 //
-// Lines from stdin are user turns (plain reads, no readline; works when stdin is not a
-// terminal). The conversation is rendered in Meta's Llama 3.1 format and kept in the KV
+// Turns come from turn_reader.h: on a terminal, libedit line editing with a history file,
+// `"""` blocks and `\` continuation for multi-line turns, a paste as one turn; from a pipe,
+// plain lines (the same multi-line rules). -p sends a first turn before reading. The conversation is rendered in Meta's Llama 3.1 format and kept in the KV
 // cache across turns, so each turn prefills only its own tokens (chat_session.h).
 // Commands: /system TEXT, /reset, /save FILE, /load FILE, /tools FILE, /help, /quit.
 // Ctrl-C stops the current generation (or running tool code); at the prompt a second
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,6 +27,7 @@
 #include "args.h"
 #include "base/mapped_file.h"
 #include "chat_session.h"
+#include "turn_reader.h"
 #include "commands.h"
 #include "kernels/kernel_table.h"
 #include "model/llama_context.h"
@@ -50,51 +53,6 @@ void drain_wake() {
   }
 }
 
-// Reads lines from fd 0 with read(2), waiting in poll() on stdin and the self-pipe, so a
-// Ctrl-C at the prompt is seen however it races with the prompt being printed.
-class LineReader {
- public:
-  enum class Got { kLine, kEof, kInterrupted };
-  Got next(std::string* line) {
-    for (;;) {
-      if (size_t nl = buf_.find('\n'); nl != std::string::npos) {
-        *line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        if (!line->empty() && line->back() == '\r') line->pop_back();
-        return Got::kLine;
-      }
-      if (eof_) {
-        if (buf_.empty()) return Got::kEof;
-        *line = std::move(buf_);
-        buf_.clear();
-        return Got::kLine;
-      }
-      if (g_interrupt.load()) return Got::kInterrupted;
-      struct pollfd fds[2] = {{0, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0) continue;  // EINTR: the flag or the pipe tells
-      if (fds[1].revents) {
-        drain_wake();
-        continue;
-      }
-      char tmp[4096];
-      ssize_t n = read(0, tmp, sizeof tmp);
-      if (n < 0 && errno == EINTR) {
-        if (g_interrupt.load()) return Got::kInterrupted;
-        continue;
-      }
-      if (n <= 0) {
-        eof_ = true;
-        continue;
-      }
-      buf_.append(tmp, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  std::string buf_;
-  bool eof_ = false;
-};
-
 const char kHelp[] =
     "commands:\n"
     "  /system TEXT   set the system prompt (empty clears it); the conversation is re-prefilled\n"
@@ -104,24 +62,18 @@ const char kHelp[] =
     "  /tools FILE    use the tools in FILE (JSON: function definitions and/or built-in names)\n"
     "  /help          this text\n"
     "  /quit          exit (also Ctrl-D, or Ctrl-C twice at the prompt)\n"
+    "multi-line turns: start with \"\"\" and end with \"\"\", or end a line with \\ to continue it;\n"
+    "a paste is one turn. Up/down and Ctrl-R recall earlier turns.\n"
     "Ctrl-C stops the reply being generated.\n";
 
-int fail(const Error& e) {
-  std::fprintf(stderr, "herd chat: %s\n", e.to_string().c_str());
-  return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
-}
-
 // Runs one /command; false means quit.
-bool command(ChatSession& s, const std::string& line) {
+bool command(ChatSession& s, const std::string& line, bool color) {
   const size_t sp = line.find(' ');
   const std::string cmd = line.substr(0, sp);
   std::string arg = sp == std::string::npos ? "" : line.substr(sp + 1);
   while (!arg.empty() && arg.front() == ' ') arg.erase(0, 1);
   while (!arg.empty() && arg.back() == ' ') arg.pop_back();
-  auto note = [](const std::string& t) {
-    std::printf("[%s]\n", t.c_str());
-    std::fflush(stdout);
-  };
+  auto note = [color](const std::string& t) { print_note(color, "[" + t + "]"); };
   if (cmd == "/quit" || cmd == "/exit") return false;
   if (cmd == "/help") {
     std::fputs(kHelp, stdout);
@@ -177,7 +129,11 @@ bool command(ChatSession& s, const std::string& line) {
 int cmd_chat(int argc, char** argv) {
   ArgParser p("chat", "-m MODEL [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
-  p.add("--system", "TEXT", "system prompt");
+  p.add("-sys,--system", "TEXT", "system prompt");
+  p.add("-p,--prompt", "TEXT", "a first user turn, sent before reading input");
+  p.add("--color", "[auto|on|off]", "color the prompt and notes (default auto: when stdout is a terminal and NO_COLOR is unset)");
+  p.add("--history", "FILE", "keep the input history in FILE (default $XDG_STATE_HOME/herd/chat_history or ~/.local/state/herd/chat_history; HERD_HISTORY too)");
+  p.add("--no-history", "", "keep no history file");
   p.add("--allow-tools", "", "run the model's code_interpreter calls (sandboxed python3); off by default");
   p.add("--tool-cpu", "S", "with --allow-tools: CPU seconds a code run may use (default 10; wall clock 3x)");
   p.add("-n,--n-predict", "N", "most tokens per reply (default 1024)");
@@ -215,14 +171,14 @@ int cmd_chat(int argc, char** argv) {
   auto tool_cpu = p.get_int("--tool-cpu", 10, 1, 3600);
   auto cache_types = get_cache_types(p);
   if (const Error* e = first_error(tool_cpu, n_predict, threads, batch, ctx_arg, top_k, temp, top_p, seed_arg, cache_types))
-    return fail(*e);
+    return fail_usage("chat", *e);
 
   ChatOptions o;
   o.sampling.temperature = static_cast<float>(*temp);
   o.sampling.top_k = static_cast<int32_t>(*top_k);
   o.sampling.top_p = static_cast<float>(*top_p);
   o.sampling.seed = *seed_arg >= 0 ? static_cast<uint64_t>(*seed_arg) : std::random_device{}();
-  if (Status s = o.sampling.validate(); !s.has_value()) return fail(s.error());
+  if (Status s = o.sampling.validate(); !s.has_value()) return fail_usage("chat", s.error());
   o.n_predict = *n_predict;
   o.allow_tools = p.has("--allow-tools");
   o.tool_cpu_seconds = static_cast<int>(*tool_cpu);
@@ -245,18 +201,34 @@ int cmd_chat(int argc, char** argv) {
     }
   }
   o.format.today = p.get("--date");
+  const std::string color = p.get("--color", "auto");
+  if (color == "on" || color == "always" || (p.has("--color") && color.empty())) {
+    o.color = true;
+  } else if (color == "auto") {
+    const char* term = std::getenv("TERM");
+    o.color = isatty(1) && !std::getenv("NO_COLOR") && !(term && std::string(term) == "dumb");
+  } else if (color != "off" && color != "never") {
+    return fail_usage("chat", err(ErrorCode::kInvalidArgument, "--color takes auto, on or off, not '%s'", color.c_str()));
+  }
+  TurnReaderOptions input;
+  input.terminal = isatty(0);
+  input.color = o.color;
+  if (!p.has("--no-history")) {
+    const char* env = std::getenv("HERD_HISTORY");
+    input.history_path = p.has("--history") ? p.get("--history") : env ? std::string(env) : default_history_path();
+  }
 
   Result<std::unique_ptr<model::Runtime>> rt =
       model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
-  if (!rt.has_value()) return fail(rt.error());
+  if (!rt.has_value()) return fail_run("chat", rt.error());
   model::LlamaModel* model = &(*rt)->model();
   const kernels::KernelTable* table = &(*rt)->table();
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
-  if (!tok.has_value()) return fail(tok.error().with_context("herd chat needs the model's tokenizer"));
+  if (!tok.has_value()) return fail_run("chat", tok.error().with_context("herd chat needs the model's tokenizer"));
   if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)
-    return fail(err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
+    return fail_run("chat", err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
   const model::LlamaConfig& cfg = model->config();
-  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
+  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail_usage("chat", s.error());
   const int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(std::max<int64_t>(cfg.n_ctx_train, 16), 8192);
 
   ThreadPool& pool = (*rt)->pool();
@@ -265,7 +237,7 @@ int cmd_chat(int argc, char** argv) {
   ChatSession session(ctx, *tok, o, &g_interrupt);
   if (p.has("--system")) session.set_system(p.get("--system"));
 
-  if (pipe(g_wake) != 0) return fail(err(ErrorCode::kIo, "pipe failed"));
+  if (pipe(g_wake) != 0) return fail_run("chat", err(ErrorCode::kIo, "pipe failed"));
   for (int fd : g_wake) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   struct sigaction sa{};
   sa.sa_handler = on_sigint;
@@ -273,37 +245,43 @@ int cmd_chat(int argc, char** argv) {
   sa.sa_flags = 0;  // no SA_RESTART: a read at the prompt returns EINTR
   sigaction(SIGINT, &sa, nullptr);
 
-  const bool tty = isatty(0);
+  const bool tty = input.terminal;
+  if (!tty) input.history_path.clear();  // a script's input is not the user's history
   std::fprintf(stderr, "herd chat: %s, ctx %lld, %d threads, kernels %s, tools %s. /help for commands.\n",
                cfg.name.c_str(), static_cast<long long>(n_ctx), pool.size(), table->isa,
                o.allow_tools ? "allowed (code_interpreter, sandboxed)" : "shown, never run");
-  LineReader reader;
+  TurnReader reader(input, &g_interrupt, g_wake[0]);
+  auto send = [&](const std::string& turn) {
+    Status s = session.user_turn(turn);
+    if (!s.has_value()) print_note(o.color, "[error: " + s.error().to_string() + "]");
+    std::fflush(stdout);
+  };
+  if (p.has("--prompt")) {
+    if (tty) std::printf("> %s\n", p.get("--prompt").c_str());
+    send(p.get("--prompt"));
+  }
   bool warned = false;  // a Ctrl-C at the prompt; a second one exits
   for (;;) {
     g_interrupt.store(false);  // before anything the user may answer with a Ctrl-C
     drain_wake();
-    if (warned) std::printf("\n[Ctrl-C again, /quit or Ctrl-D to exit]\n");
-    if (tty) {
-      std::fputs("> ", stdout);
-      std::fflush(stdout);
-    }
-    std::string line;
-    const LineReader::Got got = reader.next(&line);
-    if (got == LineReader::Got::kEof) break;
-    if (got == LineReader::Got::kInterrupted) {
+    if (warned) print_note(o.color, "\n[Ctrl-C again, /quit or Ctrl-D to exit]");
+    std::string turn;
+    bool single_line = false;
+    const TurnReader::Got got = reader.next(&turn, &single_line);
+    if (got == TurnReader::Got::kEof) break;
+    if (got == TurnReader::Got::kInterrupted) {
       if (warned) break;
       warned = true;  // the note is printed at the loop's top, after the flag is cleared
       continue;
     }
     warned = false;
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    if (line[0] == '/') {
-      if (!command(session, line)) break;
+    if (turn.find_first_not_of(" \t\n") == std::string::npos) continue;
+    reader.remember(turn);
+    if (single_line && turn[0] == '/') {
+      if (!command(session, turn, o.color)) break;
       continue;
     }
-    Status s = session.user_turn(line);
-    if (!s.has_value()) std::printf("[error: %s]\n", s.error().to_string().c_str());
-    std::fflush(stdout);
+    send(turn);
   }
   if (tty) std::fputs("\n", stdout);
   return 0;

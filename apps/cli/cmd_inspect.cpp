@@ -131,7 +131,7 @@ int cmd_inspect(int argc, char** argv) {
 
   if (Status s = cache_types_fit(*cache_types, c.head_dim); !s.has_value()) {
     std::fprintf(stderr, "herd inspect: %s\n", s.error().to_string().c_str());
-    return 1;
+    return kExitUsage;
   }
   const int64_t kv_dim = c.n_kv_heads * c.head_dim;
   const uint64_t per_tok = kv::KvCache::bytes_for(c.n_layers, 1, kv_dim, cache_types->k, cache_types->v);

@@ -53,10 +53,10 @@ int cmd_make_model(int argc, char** argv) {
   catch_interrupts();
   Progress progress("herd make-model: writing", 0, p.has("--quiet") ? nullptr : stderr);
   Status s = model::make_model(o, pool, &progress);
-  if (!s.has_value()) {
-    std::fprintf(stderr, "herd make-model: %s\n", s.error().to_string().c_str());
-    return s.error().code() == ErrorCode::kCancelled ? 130 : 1;
-  }
+  // make_model reports kInvalidArgument for its options only (dtype, format, shape).
+  if (!s.has_value())
+    return s.error().code() == ErrorCode::kInvalidArgument ? fail_usage("make-model", s.error())
+                                                           : fail_run("make-model", s.error());
   progress.finish();
   std::fprintf(stderr, "herd make-model: done. Its weights are random: text it generates is noise.\n");
   return 0;

@@ -135,11 +135,6 @@ Result<std::string> read_stdin() {
   return text;
 }
 
-int fail(const Error& e) {
-  std::fprintf(stderr, "herd run: %s\n", e.to_string().c_str());
-  return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
-}
-
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
@@ -231,7 +226,7 @@ int cmd_run(int argc, char** argv) {
   auto cache_types = get_cache_types(p);
   if (const Error* e = first_error(n_predict, threads, batch, ctx_arg, pos_offset, top_k, last_n, temp, top_p,
                                    min_p, rep, freq, pres, seed_arg, logits_last, cache_types))
-    return fail(*e);
+    return fail_usage("run", *e);
   if (p.has("--logits-last") && !p.has("--logits-out")) {
     std::fprintf(stderr, "herd run: --logits-last needs --logits-out\n");
     return 2;
@@ -250,11 +245,11 @@ int cmd_run(int argc, char** argv) {
 
   Result<std::unique_ptr<model::Runtime>> rt =
       model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
-  if (!rt.has_value()) return fail(rt.error());
+  if (!rt.has_value()) return fail_run("run", rt.error());
   model::LlamaModel* model = &(*rt)->model();
   const kernels::KernelTable* table = &(*rt)->table();
   const model::LlamaConfig& cfg = model->config();
-  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail(s.error());
+  if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail_usage("run", s.error());
   // An HF checkpoint's generation_config.json supplies the sampling defaults
   // (as transformers does); options on the command line win.
   std::vector<int32_t> extra_stop_ids;
@@ -262,7 +257,7 @@ int cmd_run(int argc, char** argv) {
     const std::string gpath = p.get("--model") + "/generation_config.json";
     if (Result<std::string> text = read_text_file(gpath, 1u << 20); text.has_value()) {
       Result<formats::HfGenerationConfig> g = formats::parse_generation_config(*text);
-      if (!g.has_value()) return fail(g.error().with_context(gpath));
+      if (!g.has_value()) return fail_run("run", g.error().with_context(gpath));
       if (!g->do_sample && !p.has("--temp")) sp.temperature = 0.0f;
       if (g->temperature && !p.has("--temp") && g->do_sample) sp.temperature = static_cast<float>(*g->temperature);
       if (g->top_p && !p.has("--top-p")) sp.top_p = static_cast<float>(*g->top_p);
@@ -274,14 +269,14 @@ int cmd_run(int argc, char** argv) {
                    static_cast<double>(sp.temperature), static_cast<double>(sp.top_p));
     }
   }
-  if (Status s = sp.validate(); !s.has_value()) return fail(s.error());
+  if (Status s = sp.validate(); !s.has_value()) return fail_usage("run", s.error());
 
   // The tokenizer is needed for text prompts and for printing output.
   std::unique_ptr<tokenizer::Tokenizer> tok;
   if (Result<tokenizer::Tokenizer> t = model::load_model_tokenizer(*model); t.has_value()) {
     tok = std::make_unique<tokenizer::Tokenizer>(std::move(*t));
   } else if (!p.has("--tokens")) {
-    return fail(t.error());
+    return fail_run("run", t.error());
   } else {
     std::fprintf(stderr, "herd run: no usable tokenizer (%s); printing token ids\n", t.error().to_string().c_str());
   }
@@ -289,13 +284,17 @@ int cmd_run(int argc, char** argv) {
   std::vector<int32_t> prompt;
   if (p.has("--tokens")) {
     Result<std::vector<int32_t>> ids = parse_token_list(p.get("--tokens"));
-    if (!ids.has_value()) return fail(ids.error());
+    if (!ids.has_value()) return fail_usage("run", ids.error());
     prompt = std::move(*ids);
+    for (size_t i = 0; i < prompt.size(); ++i)
+      if (prompt[i] < 0 || prompt[i] >= cfg.vocab_size)
+        return fail_usage("run", err(ErrorCode::kInvalidArgument, "--tokens: token %d at index %zu is outside the vocabulary [0, %lld)",
+                                     prompt[i], i, static_cast<long long>(cfg.vocab_size)));
   } else {
     std::string text = p.get("--prompt");
     if (p.has("--file")) {
       Result<std::string> f = p.get("--file") == "-" ? read_stdin() : read_text_file(p.get("--file"));
-      if (!f.has_value()) return fail(f.error());
+      if (!f.has_value()) return fail_run("run", f.error());
       text = std::move(*f);
     }
     std::string system = p.get("--system-prompt");
@@ -311,31 +310,31 @@ int cmd_run(int argc, char** argv) {
       chat::FormatOptions fo;
       fo.today = p.get("--date");
       Result<chat::Prompt> rendered = chat::render_prompt(msgs, {}, fo);
-      if (!rendered.has_value()) return fail(rendered.error());
+      if (!rendered.has_value()) return fail_run("run", rendered.error());
       Result<std::vector<int32_t>> ids = rendered->ids(*tok);
-      if (!ids.has_value()) return fail(ids.error());
+      if (!ids.has_value()) return fail_run("run", ids.error());
       prompt = std::move(*ids);
     } else {
       prompt = tok->encode(text, !p.has("--no-bos"));
     }
-    if (prompt.empty()) return fail(err(ErrorCode::kInvalidArgument, "the prompt is empty"));
+    if (prompt.empty()) return fail_usage("run", err(ErrorCode::kInvalidArgument, "the prompt is empty"));
   }
   // --json-schema: the grammar every generated token must follow.
   std::unique_ptr<grammar::JsonSchemaConstraint> constraint;
   if (p.has("--json-schema") || p.has("--json-schema-file")) {
-    if (!tok) return fail(err(ErrorCode::kInvalidArgument, "--json-schema needs the model's tokenizer"));
+    if (!tok) return fail_usage("run", err(ErrorCode::kInvalidArgument, "--json-schema needs the model's tokenizer"));
     std::string text = p.get("--json-schema");
     if (p.has("--json-schema-file")) {
       Result<std::string> f = read_text_file(p.get("--json-schema-file"), 4u << 20);
-      if (!f.has_value()) return fail(f.error());
+      if (!f.has_value()) return fail_run("run", f.error());
       text = std::move(*f);
     }
     nlohmann::json schema = nlohmann::json::parse(text, nullptr, false);
     if (schema.is_discarded() || !(schema.is_object() || schema.is_boolean()))
-      return fail(err(ErrorCode::kInvalidArgument, "--json-schema: not a JSON Schema object"));
+      return fail_usage("run", err(ErrorCode::kInvalidArgument, "--json-schema: not a JSON Schema object"));
     std::string path;
     Result<std::shared_ptr<const grammar::Grammar>> g = grammar::Grammar::from_schema(schema, {}, &path);
-    if (!g.has_value()) return fail(g.error().with_context("--json-schema"));
+    if (!g.has_value()) return fail_usage("run", g.error().with_context("--json-schema"));
     constraint = std::make_unique<grammar::JsonSchemaConstraint>(*g, grammar::VocabIndex::build(*tok));
   }
 
@@ -347,7 +346,7 @@ int cmd_run(int argc, char** argv) {
                   : until_end  ? std::max<int64_t>(T + 1, std::min<int64_t>(cfg.n_ctx_train, kDefaultOpenEndedCtx))
                                : std::min<int64_t>(T + *n_predict, std::max<int64_t>(cfg.n_ctx_train, T + 1));
   if (T > n_ctx)
-    return fail(err(ErrorCode::kInvalidArgument, "the prompt has %lld tokens but the context is %lld",
+    return fail_usage("run", err(ErrorCode::kInvalidArgument, "the prompt has %lld tokens but the context is %lld",
                     static_cast<long long>(T), static_cast<long long>(n_ctx)));
   const bool want_taps = p.has("--taps-out");
   const int64_t B = want_taps ? T : std::min<int64_t>(*batch, T);
@@ -372,12 +371,12 @@ int cmd_run(int argc, char** argv) {
   const int64_t first_logit = T - std::min<int64_t>(*logits_last, T);
   if (want_logits) {
     if (Status s = logits_out.open(p.get("--logits-out"), {T - first_logit, cfg.vocab_size}); !s.has_value())
-      return fail(s.error());
+      return fail_run("run", s.error());
   }
   if (p.has("--run-json")) {
     if (Status s = write_run_json(p.get("--run-json"), *model, *table, cache_types->k, cache_types->v, pool.size());
         !s.has_value())
-      return fail(s.error());
+      return fail_run("run", s.error());
   }
   std::unique_ptr<NpyTapSink> taps;
   if (want_taps) {
@@ -386,7 +385,7 @@ int cmd_run(int argc, char** argv) {
     if (Status s = write_run_json(p.get("--taps-out") + "/run.json", *model, *table, cache_types->k,
                                   cache_types->v, pool.size());
         !s.has_value())
-      return fail(s.error());
+      return fail_run("run", s.error());
   }
   std::vector<float> logits;
   logits.reserve(static_cast<size_t>(B * cfg.vocab_size));
@@ -396,19 +395,19 @@ int cmd_run(int argc, char** argv) {
     const bool batch_logits = want_logits && i + n > first_logit;  // overlaps the positions written
     Status s = ctx.eval(std::span<const int32_t>(prompt.data() + i, static_cast<size_t>(n)), batch_logits || want_taps,
                         &logits, taps.get());
-    if (!s.has_value()) return fail(s.error());
+    if (!s.has_value()) return fail_run("run", s.error());
     if (batch_logits) {
       const int64_t skip = std::max<int64_t>(0, first_logit - i);  // rows of this batch before the range
       if (Status w = logits_out.append(logits.data() + skip * cfg.vocab_size, (n - skip) * cfg.vocab_size);
           !w.has_value())
-        return fail(w.error());
+        return fail_run("run", w.error());
     }
   }
   const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (want_logits) {
-    if (Status s = logits_out.close(); !s.has_value()) return fail(s.error());
+    if (Status s = logits_out.close(); !s.has_value()) return fail_run("run", s.error());
   }
-  if (taps && !taps->status().has_value()) return fail(taps->status().error());
+  if (taps && !taps->status().has_value()) return fail_run("run", taps->status().error());
   if (want_logits || want_taps) {
     // Keep only the last position's logits for sampling.
     std::copy(logits.end() - cfg.vocab_size, logits.end(), logits.begin());
@@ -450,7 +449,7 @@ int cmd_run(int argc, char** argv) {
     return !stopped_by_string;
   });
   signal(SIGINT, SIG_DFL);
-  if (!end.has_value()) return fail(end.error());
+  if (!end.has_value()) return fail_run("run", end.error());
   const int64_t generated = end->generated;
   std::string stop_reason = *n_predict == 0 ? "prompt only" : end->context_full ? "context full" : "length";
   if (end->stop_id >= 0) stop_reason = tok ? std::string(tok->token_bytes(end->stop_id)) : std::to_string(end->stop_id);

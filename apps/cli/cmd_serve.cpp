@@ -24,11 +24,6 @@
 namespace herd::cli {
 namespace {
 
-int fail(const Error& e) {
-  std::fprintf(stderr, "herd serve: %s\n", e.to_string().c_str());
-  return 1;
-}
-
 std::string basename_of(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -94,7 +89,7 @@ int cmd_serve(int argc, char** argv) {
   auto top_p = p.get_double("--top-p", 0.9);
   if (const Error* e = first_error(port, parallel, ctx_size, max_seq, max_queue, threads, max_body, request_timeout,
                                    cache_types, temp, top_p, shutdown_arg))
-    return fail(*e);
+    return fail_usage("serve", *e);
   const double shutdown_s = static_cast<double>(*shutdown_arg);
   if (*temp < 0 || *temp > 2 || !(*top_p > 0 && *top_p <= 1)) {
     std::fprintf(stderr, "herd serve: --temp must be in [0, 2] and --top-p in (0, 1]\n");
@@ -115,17 +110,17 @@ int cmd_serve(int argc, char** argv) {
   // An empty key would serve without one (--api-key "$UNSET"): refused, as an empty file is.
   if (p.has("--api-key")) {
     so.api_key = p.get("--api-key");
-    if (so.api_key.empty()) return fail(err(ErrorCode::kInvalidArgument, "--api-key is empty"));
+    if (so.api_key.empty()) return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--api-key is empty"));
   } else if (const char* env = std::getenv("HERD_API_KEY"); env != nullptr && !p.has("--api-key-file")) {
     so.api_key = env;
-    if (so.api_key.empty()) return fail(err(ErrorCode::kInvalidArgument, "HERD_API_KEY is set but empty"));
+    if (so.api_key.empty()) return fail_usage("serve", err(ErrorCode::kInvalidArgument, "HERD_API_KEY is set but empty"));
   }
   if (p.has("--api-key-file")) {
     std::ifstream f(p.get("--api-key-file"));
-    if (!f) return fail(err(ErrorCode::kIo, "cannot read --api-key-file %s", p.get("--api-key-file").c_str()));
+    if (!f) return fail_run("serve", err(ErrorCode::kIo, "cannot read --api-key-file %s", p.get("--api-key-file").c_str()));
     std::getline(f, so.api_key);
     while (!so.api_key.empty() && (so.api_key.back() == '\r' || so.api_key.back() == ' ')) so.api_key.pop_back();
-    if (so.api_key.empty()) return fail(err(ErrorCode::kInvalidArgument, "--api-key-file holds an empty key"));
+    if (so.api_key.empty()) return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--api-key-file holds an empty key"));
   }
   {
     std::stringstream hs(p.get("--allow-host"));
@@ -135,7 +130,7 @@ int cmd_serve(int argc, char** argv) {
 
   // The port first: a busy port is reported before a model of many GB is loaded.
   Result<server::http::ListenSocket> socket = server::http::ListenSocket::open(so.host, so.port);
-  if (!socket.has_value()) return fail(socket.error());
+  if (!socket.has_value()) return fail_run("serve", socket.error());
 
   // Block the stop signals in every thread (before the first one, the
   // runtime's pool, starts: threads inherit the mask); one thread waits for them.
@@ -190,13 +185,13 @@ int cmd_serve(int argc, char** argv) {
 
   Result<std::unique_ptr<model::Runtime>> opened =
       model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
-  if (!opened.has_value()) return fail(opened.error());
+  if (!opened.has_value()) return fail_run("serve", opened.error());
   rt = std::move(*opened);
   model::LlamaModel* model = &rt->model();
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
-  if (!tok.has_value()) return fail(tok.error().with_context("herd serve needs the model's tokenizer"));
+  if (!tok.has_value()) return fail_run("serve", tok.error().with_context("herd serve needs the model's tokenizer"));
   if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)
-    return fail(err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
+    return fail_run("serve", err(ErrorCode::kUnsupported, "the model's vocabulary lacks the Llama 3.1 chat tokens"));
   const int64_t trained = std::max<int64_t>(model->config().n_ctx_train, 16);
   so.max_seq_len = *max_seq > 0 ? *max_seq : std::min<int64_t>(trained, 8192);
   so.model_eos_ids = model->config().eos_ids;
@@ -215,7 +210,7 @@ int cmd_serve(int argc, char** argv) {
 
   // The engine computes with the table the weights were repacked for, on the runtime's pool.
   Result<std::unique_ptr<engine::Engine>> made = engine::make_engine(*model, rt->table(), eo, &rt->pool());
-  if (!made.has_value()) return fail(made.error());
+  if (!made.has_value()) return fail_run("serve", made.error());
   eng = std::move(*made);
   const model::LlamaConfig& cfg = model->config();
   const uint64_t kv_bytes = kv::KvCache::bytes_for(cfg.n_layers, 1, cfg.n_kv_heads * cfg.head_dim, cache_types->k,
@@ -224,7 +219,7 @@ int cmd_serve(int argc, char** argv) {
   srv.emplace(*eng, *tok, so);
   srv->adopt(std::move(*socket));
   Result<int> bound = srv->bind();
-  if (!bound.has_value()) return fail(bound.error());
+  if (!bound.has_value()) return fail_run("serve", bound.error());
   std::fprintf(stderr, "herd serve: %s on http://%s:%d (parallel %d, KV %lld tokens, %lld per request, queue %d%s)\n",
                so.model_id.c_str(), so.host.c_str(), *bound, eo.max_running, static_cast<long long>(eo.n_ctx),
                static_cast<long long>(so.max_seq_len), eo.max_queued, so.api_key.empty() ? "" : ", API key required");
@@ -232,7 +227,7 @@ int cmd_serve(int argc, char** argv) {
   std::fflush(stdout);
   serving.store(true);
   Status s = srv->listen();
-  if (!s.has_value()) return fail(s.error());
+  if (!s.has_value()) return fail_run("serve", s.error());
   return 0;
 }
 

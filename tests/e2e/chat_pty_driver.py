@@ -29,10 +29,18 @@ def check(name, cond, detail=""):
     sys.stdout.flush()
 
 
+# The input history goes to TMP, never to the user's home; colors only where a check asks.
+os.environ["XDG_STATE_HOME"] = os.path.join(TMP, "state")
+os.environ.pop("HERD_HISTORY", None)
+HISTORY = os.path.join(TMP, "state", "herd", "chat_history")
+
+
 class Chat:
-    def __init__(self, *args):
+    def __init__(self, *args, color=False):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
+            if not color:
+                os.environ["NO_COLOR"] = "1"
             os.execv(HERD, [HERD, "chat", "-m", MODEL, "--date", DATE, "--seed", "1", "-t", "2", "-v"] + list(args))
         self.buf = ""
         self.pos = 0  # expect() searches from here
@@ -277,5 +285,83 @@ if subprocess.run(["bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib",
     c.prompt()
 c.send("/quit")
 check("tool session exits", c.wait() == 0)
+
+
+
+# 7. Line editing (libedit), history across sessions, multi-line turns, paste, -p, color.
+def saved_users(c, name):
+    path = os.path.join(TMP, name)
+    c.send("/save " + path)
+    c.expect(r"\[saved")
+    c.prompt()
+    return [m["content"] for m in json.load(open(path)) if m["role"] == "user"]
+
+
+def turn(c, data):
+    """Types data (bytes, already holding its Enter) and waits for the reply to end."""
+    c.raw(data)
+    c.expect(r"\[generated")
+    c.prompt()
+
+
+if os.path.exists(HISTORY):
+    os.remove(HISTORY)
+c = Chat("-n", "2", "-p", "first words")
+check("-p sends a first turn", c.expect(r"\[generated") is not None and c.prompt(), c.tail())
+turn(c, b"hx\x7fi there\x01>\n")             # Backspace, Ctrl-A (home), insert
+turn(c, b"one\x1b[D\x1b[DX\x05!\n")          # Left arrows, insert, Ctrl-E (end)
+c.raw(b"draft to drop")
+time.sleep(0.3)
+c.raw(b"\x03")                                  # Ctrl-C while typing drops the line
+check("Ctrl-C drops a line being typed", c.expect(r"Ctrl-C again") is not None and c.prompt(), c.tail())
+turn(c, "héllo ✓ 日本\n".encode())
+turn(c, b"\x1b[A\x1b[A\n")                      # Up twice: the turn before the last (-p is not history)
+c.raw(b"pasted 1\npasted 2\npasted 3\n")          # a paste arrives in one burst
+c.expect(r"\[generated")
+c.prompt()
+for line in [b'"""block start\n', b"  middle /not a command\n", b'block end"""\n']:
+    c.raw(line)
+    time.sleep(0.2)                              # typed, not pasted
+c.expect(r"\[generated")
+c.prompt()
+c.raw(b"cont one\\\n")
+time.sleep(0.2)
+check("a \\ line shows the continuation prompt", c.expect(r"\.\.\. ") is not None, c.tail())
+turn(c, b"cont two\n")
+users = saved_users(c, "edit.json")
+want = ["first words", ">hi there", "oXne!", "héllo ✓ 日本", "oXne!", "pasted 1\npasted 2\npasted 3",
+        "block start\n  middle /not a command\nblock end", "cont one\ncont two"]
+check("edited, recalled and multi-line turns arrive as typed", users == want, json.dumps(users, ensure_ascii=False))
+c.raw(b"\x04")
+check("Ctrl-D exits after line editing", c.wait() == 0, c.tail())
+st = os.stat(HISTORY) if os.path.exists(HISTORY) else None
+check("the history file is private (0600)", st is not None and (st.st_mode & 0o777) == 0o600)
+
+# The next session recalls the last one's turns (Up), and Ctrl-R searches them.
+c = Chat("-n", "2")
+c.prompt()
+turn(c, b"\x1b[A\x1b[A\n")                      # Up twice: past the /save, to the multi-line turn
+turn(c, b"\x12Xne\n")                            # Ctrl-R, incremental search
+users = saved_users(c, "recall.json")
+check("history is kept across sessions (Up, Ctrl-R)", users == ["cont one\ncont two", "oXne!"],
+      json.dumps(users, ensure_ascii=False))
+c.send("/quit")
+c.wait()
+c = Chat("-n", "2", "--no-history")
+c.prompt()
+turn(c, b"\x1b[A\n")                             # nothing to recall: an empty line is no turn
+c.send("private words")
+c.expect(r"\[generated")
+c.prompt()
+c.send("/quit")
+c.wait()
+check("--no-history neither reads nor writes the file", "private words" not in open(HISTORY, encoding="utf-8").read())
+
+c = Chat("-n", "2", color=True)
+check("colors by default on a terminal: a green prompt", c.expect(r"\x1b\[1;32m> ") is not None, c.tail())
+c.send("/reset")
+check("notes in color", c.expect(r"\x1b\[33m\[new conversation\]\x1b\[0m") is not None, c.tail())
+c.send("/quit")
+c.wait()
 
 sys.exit(1 if fails else 0)

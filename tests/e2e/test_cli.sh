@@ -16,12 +16,13 @@ expect_rc() {
   out="$("$@" 2>&1)"; local rc=$?
   if [ "$rc" -eq "$want" ]; then pass "$name"; else fail "$name (exit $rc, wanted $want)" "$out"; fi
 }
-# expect_err NAME PATTERN CMD... : CMD must fail cleanly (exit 1 or 2, no signal) naming PATTERN.
+# expect_err RC NAME PATTERN CMD... : CMD must fail with exit RC (2: the command line is
+# wrong; 1: a failure while running, e.g. a bad file) and an error naming PATTERN.
 expect_err() {
-  local name="$1" pat="$2"; shift 2
+  local want="$1" name="$2" pat="$3"; shift 3
   out="$("$@" 2>&1)"; local rc=$?
-  if [ "$rc" -ge 1 ] && [ "$rc" -le 2 ] && grep -q -- "$pat" <<<"$out"; then pass "$name"
-  else fail "$name (exit $rc, wanted a clean error matching '$pat')" "$out"; fi
+  if [ "$rc" -eq "$want" ] && grep -q -- "$pat" <<<"$out"; then pass "$name"
+  else fail "$name (exit $rc, wanted $want and an error matching '$pat')" "$out"; fi
 }
 
 m="$tmp/tiny.gguf"
@@ -78,7 +79,7 @@ kv16="$("$HERD" inspect "$m" --no-tensors | grep -o 'KV cache (f16/f16) *[0-9.]*
 kv32="$("$HERD" inspect "$m" --no-tensors -ctk f32 -ctv f32 | grep -o 'KV cache (f32/f32) *[0-9.]* MiB per token' | grep -o '[0-9.]* MiB')"
 /usr/bin/python3 -c "import sys; a, b = float('${kv16% MiB}'), float('${kv32% MiB}'); sys.exit(0 if a > 0 and abs(2 * a - b) < 1e-3 else 1)" 2>/dev/null \
   && pass "inspect: f16 KV is half of f32 ($kv16 vs $kv32 per token)" || fail "inspect KV plan" "'$kv16' '$kv32'"
-expect_err "bad KV cache type" "cache-type-k" "$HERD" run -m "$m" -p x -ctk q9
+expect_err 2 "bad KV cache type" "cache-type-k" "$HERD" run -m "$m" -p x -ctk q9
 # q8_0: 34 bytes per 32 elements (34/64 of f16), for models whose head size is a multiple of 32.
 out="$("$HERD" run -m "$m" --tokens 128000,9906 -n 2 --temp 0 -ctk q8_0 -ctv q8_0 2>&1 >/dev/null)"
 grep -q "KV q8_0/q8_0" <<<"$out" && pass "-ctk/-ctv q8_0" || fail "-ctk q8_0" "$out"
@@ -87,7 +88,7 @@ k16="$(kvat)"; k8="$(kvat -ctk q8_0 -ctv q8_0)"
 /usr/bin/python3 -c "import sys; a, b = float('${k16% MiB}'), float('${k8% MiB}'); sys.exit(0 if a > 0 and abs(a * 34 / 64 - b) < 0.1 else 1)" 2>/dev/null \
   && pass "inspect: q8_0 KV is 34/64 of f16 ($k8 vs $k16 at 131072)" || fail "inspect q8_0 KV plan" "'$k16' '$k8'"
 "$HERD" make-model --shape d_model=64,n_layers=1,n_heads=4,n_kv_heads=2,d_ff=128 --dtype f16 -o "$tmp/hd16.gguf" -q 2>/dev/null
-expect_err "q8_0 KV cache with head size 16" "multiple of 32" "$HERD" run -m "$tmp/hd16.gguf" --tokens 128000 -n 1 -ctk q8_0
+expect_err 2 "q8_0 KV cache with head size 16" "multiple of 32" "$HERD" run -m "$tmp/hd16.gguf" --tokens 128000 -n 1 -ctk q8_0
 
 # inspect and tokenize
 out="$("$HERD" inspect "$m" 2>&1)"
@@ -128,11 +129,11 @@ PY
 out="$("$HERD" bench -m "$m" -p 8 -n 4 -r 1 -t 1 --bw-mib 16 2>/dev/null)"
 grep -q '| pp8 |' <<<"$out" && grep -q '| tg4 |' <<<"$out" && grep -q 'peak RSS .* = model file .* + KV cache' <<<"$out" \
   && pass "bench markdown" || fail "bench markdown" "$out"
-expect_err "bench -o xml" "must be md, json or csv" "$HERD" bench -m "$m" -p 8 -n 0 -o xml
+expect_err 2 "bench -o xml" "must be md, json or csv" "$HERD" bench -m "$m" -p 8 -n 0 -o xml
 
 # Bad input: clear errors, never a crash.
-expect_err "missing model" "does not exist" "$HERD" run -m "$tmp/nope.gguf" -p x
-expect_err "token out of range" "outside the vocabulary" "$HERD" run -m "$m" --tokens 128000,999999 -n 0
+expect_err 1 "missing model" "does not exist" "$HERD" run -m "$tmp/nope.gguf" -p x
+expect_err 2 "token out of range" "outside the vocabulary" "$HERD" run -m "$m" --tokens 128000,999999 -n 0
 
 # run for instruct models (llama-cli's habits).
 # -cnv renders the Llama 3.1 chat format: the same logits as the ids `herd template` gives.
@@ -164,8 +165,8 @@ js="$("$HERD" run -m "$m" -cnv -p "json" -jf "$tmp/schema.json" -n -1 --seed 3 2
 if /usr/bin/python3 -c 'import json,sys; v=json.loads(sys.argv[1]); assert set(v)=={"n","ok"} and type(v["n"]) is int and type(v["ok"]) is bool' "$js" 2>/dev/null &&
    grep -q "stop: JSON complete" "$tmp/js.err"; then pass "--json-schema-file: valid JSON, ends when complete"
 else fail "--json-schema-file: valid JSON, ends when complete" "$js $(cat "$tmp/js.err")"; fi
-expect_err "--grammar-file (GBNF) refused" "json-schema" "$HERD" run -m "$m" -p x --grammar-file "$tmp/g.gbnf"
-expect_err "--json-schema not a schema" "json-schema" "$HERD" run -m "$m" -p x -j '[1'
+expect_err 2 "--grammar-file (GBNF) refused" "json-schema" "$HERD" run -m "$m" -p x --grammar-file "$tmp/g.gbnf"
+expect_err 2 "--json-schema not a schema" "json-schema" "$HERD" run -m "$m" -p x -j '[1'
 # -n -1: until the end of the turn or of the context (-c).
 "$HERD" run -m "$m" -p "Hello world" -n -1 -c 24 --temp 0 --ignore-eos >/dev/null 2>"$tmp/n1.err"
 # 3 prompt tokens + 21 evaluated fill -c 24; the 22nd is shown, not evaluated.
@@ -196,18 +197,30 @@ else fail "make-model: progress, Ctrl-C leaves no partial file" "exit $rc; $(ls 
 a1="$("$HERD" inspect "$m" --no-tensors 2>&1)"; a2="$("$HERD" inspect -m "$m" --no-tensors 2>&1)"
 [ -n "$a1" ] && [ "$a1" == "$a2" ] && pass "inspect -m MODEL == inspect MODEL" || fail "inspect -m MODEL == inspect MODEL"
 
-expect_err "bad token list" "not a token id" "$HERD" run -m "$m" --tokens 1,x -n 0
-expect_err "bad temperature" "temperature" "$HERD" run -m "$m" -p x --temp -1
-expect_err "unknown option" "unknown option" "$HERD" run -m "$m" -p x --bogus
-expect_err "unknown dtype" "unknown --dtype" "$HERD" make-model --shape tiny --dtype q3_x -o "$tmp/x.gguf"
-expect_err "unknown shape" "unknown shape" "$HERD" make-model --shape 9b --dtype f16 -o "$tmp/x.gguf"
+expect_err 2 "bad token list" "not a token id" "$HERD" run -m "$m" --tokens 1,x -n 0
+expect_err 2 "bad temperature" "temperature" "$HERD" run -m "$m" -p x --temp -1
+expect_err 2 "unknown option" "unknown option" "$HERD" run -m "$m" -p x --bogus
+expect_err 2 "unknown dtype" "unknown --dtype" "$HERD" make-model --shape tiny --dtype q3_x -o "$tmp/x.gguf"
+expect_err 2 "unknown shape" "unknown shape" "$HERD" make-model --shape 9b --dtype f16 -o "$tmp/x.gguf"
 head -c 100000 "$m" > "$tmp/trunc.gguf"
-expect_err "truncated GGUF" "offset" "$HERD" run -m "$tmp/trunc.gguf" -p x
+expect_err 1 "truncated GGUF" "offset" "$HERD" run -m "$tmp/trunc.gguf" -p x
 printf 'GGUF\x01\x00\x00\x00' > "$tmp/v1.gguf"
-expect_err "GGUF version 1" "version" "$HERD" inspect "$tmp/v1.gguf"
+expect_err 1 "GGUF version 1" "version" "$HERD" inspect "$tmp/v1.gguf"
 echo '{"model_type": "llama"}' > "$tmp/hf/config.json"
-expect_err "config.json missing keys" "config.json" "$HERD" run -m "$tmp/hf" -p x
-expect_err "context too small" "context" "$HERD" run -m "$m" -p "one two three four" -c 2
+expect_err 1 "config.json missing keys" "config.json" "$HERD" run -m "$tmp/hf" -p x
+expect_err 2 "context too small" "context" "$HERD" run -m "$m" -p "one two three four" -c 2
+# The same convention in every command: 2 for the command line, 1 for what running met.
+expect_err 2 "an unknown command" "unknown command" "$HERD" frobnicate
+expect_err 2 "chat --color purple" "color" "$HERD" chat -m "$m" --color purple
+expect_err 1 "chat: missing model" "does not exist" "$HERD" chat -m "$tmp/nope.gguf"
+expect_err 1 "bench: missing model" "does not exist" "$HERD" bench -m "$tmp/nope.gguf" -p 8 -n 0
+expect_err 2 "bench -p 0,x" "-p" "$HERD" bench -m "$m" -p 8,x
+expect_err 2 "serve --api-key ''" "api-key is empty" "$HERD" serve -m "$m" --port 0 --api-key ""
+expect_err 1 "serve: missing model" "does not exist" "$HERD" serve -m "$tmp/nope.gguf" --port 0
+expect_err 1 "inspect: missing model" "does not exist" "$HERD" inspect "$tmp/nope.gguf"
+expect_err 2 "tokenize: no input" "exactly one" "$HERD" tokenize
+expect_err 1 "template: missing messages file" "nope.json" "$HERD" template --messages "$tmp/nope.json"
+expect_err 2 "make-model: no -o" "required" "$HERD" make-model --shape tiny
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]
