@@ -18,6 +18,8 @@
 #   libcpp-httplib-dev      the HTTP client of the server's unit tests
 #   libedit-dev             herd chat's line editing and history file (BSD-licensed;
 #                           apps/cli/turn_reader.h says why not readline or replxx)
+#   pkgconf                 pkg-config, with which tests/e2e/test_install.sh builds the C API
+#                           example against the installed herd.pc
 #   bubblewrap              the file-system and network sandbox of `herd chat --allow-tools`
 #   chromium                headless browser for the web page test (tests/e2e/test_web_page.sh,
 #                           driven by playwright-core from tests/peers; no browser is downloaded)
@@ -26,7 +28,8 @@
 set -euo pipefail
 
 packages=(g++ cmake make ccache libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev python3-numpy
-  libopenblas0-pthread clang libclang-rt-14-dev bubblewrap libmicrohttpd-dev libcpp-httplib-dev chromium libedit-dev)
+  libopenblas0-pthread clang libclang-rt-14-dev bubblewrap libmicrohttpd-dev libcpp-httplib-dev chromium libedit-dev
+  pkgconf)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 

@@ -1,6 +1,8 @@
 // ArgParser implementation.
 #include "args.h"
 
+#include "base/thread_pool.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -144,10 +146,7 @@ int fail_run(const char* command, const Error& e) {
   return e.code() == ErrorCode::kCancelled ? kExitInterrupted : kExitFailure;
 }
 
-int default_threads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
-}
+int default_threads() { return hardware_threads(); }
 
 void add_isa_option(ArgParser& p) {
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");

@@ -25,26 +25,48 @@ const Command kCommands[] = {
     {"serve", herd::cli::cmd_serve, "serve the OpenAI-compatible HTTP API and a web chat page"},
 };
 
-void usage() {
-  std::fprintf(stderr, "usage: herd COMMAND [options]\n\ncommands:\n");
-  for (const auto& c : kCommands) std::fprintf(stderr, "  %-12s %s\n", c.name, c.help);
-  std::fprintf(stderr, "\n'herd COMMAND --help' describes a command's options; 'herd --version' prints the version.\n");
+void usage(FILE* out) {
+  std::fprintf(out, "usage: herd COMMAND [options]\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.help);
+  std::fprintf(out, "\n'herd help COMMAND' (or 'herd COMMAND --help') describes a command's options; "
+                    "'herd --version' prints the version. Exit status: 0 success, 2 a wrong command line, "
+                    "1 a failure while running.\n");
+}
+
+const Command* find_command(const char* name) {
+  for (const auto& c : kCommands)
+    if (!std::strcmp(name, c.name)) return &c;
+  return nullptr;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    usage();
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || (!std::strcmp(argv[1], "help") && argc == 2)) {
+    usage(stdout);
+    return 0;
+  }
+  if (!std::strcmp(argv[1], "help")) {  // herd help COMMAND: the command's own --help
+    const Command* c = find_command(argv[2]);
+    if (!c) {
+      std::fprintf(stderr, "herd help: unknown command '%s'\n", argv[2]);
+      usage(stderr);
+      return 2;
+    }
+    char help_flag[] = "--help";
+    char* args[] = {argv[2], help_flag, nullptr};
+    return c->fn(2, args);
   }
   if (!std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "version")) {
     std::printf("herd %s\n", herd::kVersion);
     return 0;
   }
-  for (const auto& c : kCommands)
-    if (!std::strcmp(argv[1], c.name)) return c.fn(argc - 1, argv + 1);
+  if (const Command* c = find_command(argv[1])) return c->fn(argc - 1, argv + 1);
   std::fprintf(stderr, "herd: unknown command '%s'\n", argv[1]);
-  usage();
+  usage(stderr);
   return 2;
 }

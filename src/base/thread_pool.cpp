@@ -134,4 +134,9 @@ void ThreadPool::worker_loop(int worker) {
   }
 }
 
+int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
 }  // namespace herd

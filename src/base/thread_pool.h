@@ -23,6 +23,9 @@
 
 namespace herd {
 
+// The threads a pool uses when the user names none: the hardware's, at least 1.
+int hardware_threads();
+
 class ThreadPool {
  public:
   // What parallel_for runs: a non-owning reference to any callable
