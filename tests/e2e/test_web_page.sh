@@ -2,8 +2,11 @@
 # ctest "e2e": the web chat page of `herd serve` (GET /) in Debian's headless chromium,
 # driven by playwright-core (tests/peers/web_page_check.mjs) against a made tiny model
 # with an API key: load, key field, settings in the request, a streamed answer,
-# markdown (escaped), a tool call shown as such and answered, stop (UI ready, server
-# idle), no request to any other host, no console errors.
+# markdown (escaped, tables, code copy), a tool call shown as such and answered, stop
+# (UI ready, server idle), conversations kept across reloads (list, open, rename,
+# delete), Copy / Regenerate / Edit, TTFT and tok/s under replies, dark mode, phone
+# width, no request to any other host, no console errors. HERD_SCREENSHOTS=DIR also
+# writes the screenshots of docs/serving.md.
 # Needs /usr/bin/chromium and tests/peers/node_modules/playwright-core (tools/setup.sh
 # installs both); without them it is skipped (exit 77), except under CI=true where it fails.
 # HERD_BIN names the binary. The server is always killed at exit.

@@ -33,7 +33,9 @@ const browser = await chromium.launch({
 });
 const seen = { requests: [], errors: [] };
 try {
-  await run(await browser.newPage(), seen);
+  // Clipboard permissions: the Copy buttons are checked by reading the clipboard back.
+  const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
+  await run(await context.newPage(), seen);
 } catch (e) {
   check(false, "no exception while driving the page", String(e.stack || e));
 } finally {
@@ -246,4 +248,151 @@ async function run(page, { requests, errors }) {
   await setField("max_tokens", "8");
   await send("Go on.");
   check((await finished()) === "done", "after stop: the next message is answered");
+  await conversations(page, requests, { finished, setField, lastChat, lastAssistant });
+}
+
+// 7. Conversations kept in the browser, per-message actions, stats, dark mode, phone width.
+async function conversations(page, requests, { finished, setField, lastChat, lastAssistant }) {
+  const shownLog = () => page.evaluate(() => [...document.querySelectorAll("#log .msg")].map((m) =>
+    [m.className, m.querySelector(".role").textContent, m.querySelector(".body").textContent]));
+  const stored = () => page.evaluate(() => JSON.parse(localStorage.getItem("herd.conversations") || "[]"));
+  const titles = () => page.evaluate(() => [...document.querySelectorAll("#convs .conv .open")].map((b) => b.textContent));
+  const stats = () => lastAssistant().locator(".stats").textContent();
+  const kStats = /^TTFT \d+ ms( \u00b7 \d+\.\d tok\/s)? \u00b7 (\d+) tokens$/;
+
+  const before = await shownLog(), statsBefore = await stats();
+  const m = statsBefore.match(kStats);
+  check(m && Number(m[2]) >= 1 && Number(m[2]) <= 8 && (Number(m[2]) === 1 || m[1]), "a reply shows TTFT, tok/s and tokens", statsBefore);
+  await page.reload();
+  await page.waitForFunction(() => /^model /.test(document.getElementById("model").textContent));
+  const after = await shownLog();
+  check(before.length === 4 && JSON.stringify(after) === JSON.stringify(before), "the conversation is kept across a reload",
+        { before, after });
+  check((await stats()) === statsBefore, "its stats too");
+  const t = await titles();
+  check(t[0] === "Write a very long story." && t.includes("Say hello") && t.length === 2,
+        "the sidebar lists both conversations, newest first, titled by their first message", t);
+
+  // Copy: the raw text of the reply (markdown source, not the rendering).
+  const conv = (await stored()).find((c) => c.title === "Write a very long story.");
+  const lastText = conv.messages[conv.messages.length - 1].content;
+  await lastAssistant().locator(".copy").click();
+  const clip = await page.evaluate(() => navigator.clipboard.readText());
+  check(clip === lastText && clip.length > 0, "Copy puts the reply's text on the clipboard", { clip: clip.slice(0, 80), lastText: lastText.slice(0, 80) });
+
+  // Regenerate: the same messages without the last reply are asked again; the reply is replaced.
+  const nBefore = lastChat().messages.length;
+  await setField("seed", "12");
+  await lastAssistant().locator(".regenerate").click();
+  check((await finished()) === "done", "Regenerate: a new reply streams");
+  const regen = lastChat();
+  check(regen.messages.length === nBefore && regen.messages[regen.messages.length - 1].content === "Go on.",
+        "Regenerate: asks with the messages up to the last user turn", regen.messages.map((x) => x.role));
+  check((await page.locator(".msg.assistant").count()) === 2 && (await page.locator(".regenerate").count()) === 1,
+        "Regenerate: the reply is replaced, not added");
+  const conv2 = (await stored()).find((c) => c.id === conv.id);
+  check(conv2.messages.length === 4, "Regenerate: the stored conversation still has 4 messages", conv2.messages.length);
+
+  // Edit and resend: the first user message changes, everything after it goes.
+  await page.locator(".msg.user").first().locator(".edit-btn").click();
+  await page.fill(".edit textarea", "A short story, please.");
+  await page.click(".edit-send");
+  check((await finished()) === "done", "Edit: the edited message is answered");
+  const ed = lastChat().messages.filter((x) => x.role !== "system");
+  check(ed.length === 1 && ed[0].role === "user" && ed[0].content === "A short story, please.",
+        "Edit: asks with the edited message alone", ed);
+  check((await page.locator(".msg.user").count()) === 1 && (await page.locator(".msg.assistant").count()) === 1,
+        "Edit: the log holds the edited turn and its reply");
+
+  // Switch, rename, delete.
+  await page.locator("#convs .conv .open", { hasText: "Say hello" }).click();
+  check((await page.locator(".msg.user .body").first().textContent()) === "Say hello", "opening a listed conversation shows it");
+  await page.locator("#convs .conv.current .rename").click();
+  await page.fill("#convs .conv.current input", "Renamed chat");
+  await page.press("#convs .conv.current input", "Enter");
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById("model").textContent !== "");
+  check((await titles()).includes("Renamed chat") && (await page.locator(".msg.user .body").first().textContent()) === "Say hello",
+        "rename is kept, and the open conversation is the same after a reload", await titles());
+  page.once("dialog", (d) => d.accept());
+  await page.locator("#convs .conv.current .delete").click();
+  await page.waitForFunction(() => document.querySelectorAll("#convs .conv").length === 1);
+  const left = await stored();
+  // (An edit keeps the conversation's title, as a rename would be lost otherwise.)
+  check(left.length === 1 && left[0].title === "Write a very long story." && (await page.locator("#log .msg").count()) === 0,
+        "delete removes it from the list and the browser; an empty chat is open", left.map((c) => c.title));
+
+  // Markdown tables and the code block's copy button.
+  const tbl = await page.evaluate(() => {
+    const d = document.createElement("div");
+    d.className = "msg assistant";
+    d.innerHTML = '<div class="role"></div><div class="body"></div>';
+    d.querySelector(".body").innerHTML = window.herdPage.md(
+      "| name | n |\n|:--|--:|\n| **a** \\| b | 1 |\n| c | 22 |\n\nafter ~~gone~~ _it_\n\n```sh\necho '<hi>'\n```");
+    document.getElementById("log").appendChild(d);
+    const q = (s) => [...d.querySelectorAll(s)];
+    return { th: q("th").map((e) => [e.textContent, e.style.textAlign]), td: q("td").map((e) => e.textContent),
+             strong: d.querySelector("td strong")?.textContent, del: d.querySelector("del")?.textContent,
+             em: d.querySelector("p em")?.textContent, copy: q(".code > button.copy-code").length };
+  });
+  check(JSON.stringify(tbl.th) === '[["name","left"],["n","right"]]' && JSON.stringify(tbl.td) === '["a | b","1","c","22"]' &&
+        tbl.strong === "a", "md: a table with alignment, inline markup and an escaped pipe", tbl);
+  check(tbl.del === "gone" && tbl.em === "it", "md: strikethrough and _emphasis_", tbl);
+  check(tbl.copy === 1, "md: code blocks carry a copy button");
+  await page.locator("#log .copy-code").last().click();
+  check((await page.evaluate(() => navigator.clipboard.readText())) === "echo '<hi>'", "the code copy button copies the code");
+
+  // Dark mode follows the system; light stays light.
+  const bg = () => page.evaluate(() => {
+    const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/\d+/g).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+  });
+  await page.emulateMedia({ colorScheme: "dark" });
+  const dark = await bg();
+  await page.emulateMedia({ colorScheme: "light" });
+  const light = await bg();
+  check(dark < 0.2 && light > 0.8, "dark mode follows the system (luminance " + dark.toFixed(2) + " dark, " + light.toFixed(2) + " light)");
+
+  // Phone width: no sideways scrolling, the sidebar is a drawer behind the menu button.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  const phone = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth, side: document.getElementById("side").getBoundingClientRect().right,
+    input: document.getElementById("input").getBoundingClientRect().width,
+    send: document.getElementById("send").getBoundingClientRect().right }));
+  check(phone.scroll <= 390 && phone.side <= 0 && phone.input >= 200 && phone.send <= 390,
+        "phone width: no sideways scroll, drawer closed, input and Send fit", phone);
+  await page.click("#menu");
+  await page.waitForTimeout(300);
+  const open = await page.evaluate(() => document.getElementById("side").getBoundingClientRect().left);
+  check(open >= 0 && await page.locator("#clear").isVisible(), "phone width: the menu button opens the drawer", open);
+  await page.click("#clear");
+  await page.waitForTimeout(300);
+  check((await page.evaluate(() => document.getElementById("side").getBoundingClientRect().right)) <= 0, "phone width: New chat closes it");
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  if (process.env.HERD_SCREENSHOTS) await screenshots(page, process.env.HERD_SCREENSHOTS);
+}
+
+// Screenshots for docs/serving.md (HERD_SCREENSHOTS=DIR): a conversation written into
+// the browser's storage (the model's own words are random noise), light, dark, phone.
+async function screenshots(page, dir) {
+  const demo = { id: "demo", title: "Llama 3.1 sizes", updated: Date.now(), stats: { 1: { ttft_ms: 182, tps: 31.4, tokens: 96 } },
+    messages: [{ role: "user", content: "Compare the Llama 3.1 sizes in a table, and show how to run one with herd." },
+      { role: "assistant", content: "Here are the **Llama 3.1** models:\n\n| model | layers | d_model | context |\n|:--|--:|--:|--:|\n" +
+        "| 8B | 32 | 4096 | 128K |\n| 70B | 80 | 8192 | 128K |\n| 405B | 126 | 16384 | 128K |\n\nRun one with:\n\n" +
+        "```sh\nherd serve -m Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf --port 8080\n```\n\n- the page is at `/`\n- the API at `/v1`" }] };
+  await page.evaluate((d) => {
+    const all = JSON.parse(localStorage.getItem("herd.conversations") || "[]").filter((c) => c.id !== "demo");
+    localStorage.setItem("herd.conversations", JSON.stringify([d, ...all]));
+    localStorage.setItem("herd.current", "demo");
+    for (const k of ["system", "temperature", "top_p", "max_tokens", "seed", "tools"]) localStorage.removeItem("herd." + k);
+  }, demo);
+  for (const [name, scheme, w, h] of [["web-light", "light", 1100, 700], ["web-dark", "dark", 1100, 700], ["web-phone", "light", 390, 760]]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.setViewportSize({ width: w, height: h });
+    await page.reload();
+    await page.waitForFunction(() => /^model /.test(document.getElementById("model").textContent));
+    await page.screenshot({ path: dir + "/" + name + ".png" });
+  }
 }
