@@ -82,8 +82,7 @@ std::optional<ApiError> parse_format(const Json& body, ChatRequest& r) {
 }
 
 // model, stream, keep_alive, think, options, format: the fields both routes share.
-std::optional<ApiError> parse_common(const Json& body, const SchemaLimits& limits, OllamaRequest& r) {
-  (void)limits;
+std::optional<ApiError> parse_common(const Json& body, OllamaRequest& r) {
   Checker c;
   if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) return bad_request("model", std::string("expected string, got ") + json_type_name(*it));
@@ -117,7 +116,7 @@ const char* ollama_done_reason(bool length) { return length ? "length" : "stop";
 
 Parsed<OllamaRequest> parse_ollama_chat(const Json& body, const SchemaLimits& limits) {
   OllamaRequest r;
-  if (auto e = parse_common(body, limits, r)) return *e;
+  if (auto e = parse_common(body, r)) return *e;
   auto msgs = body.find("messages");
   if (msgs == body.end() || msgs->is_null() || (msgs->is_array() && msgs->empty())) {
     r.load_only = true;
@@ -155,7 +154,7 @@ Parsed<OllamaRequest> parse_ollama_chat(const Json& body, const SchemaLimits& li
 Parsed<OllamaRequest> parse_ollama_generate(const Json& body, const SchemaLimits& limits) {
   OllamaRequest r;
   r.generate = true;
-  if (auto e = parse_common(body, limits, r)) return *e;
+  if (auto e = parse_common(body, r)) return *e;
   if (auto e = refuse_images(body, "images")) return *e;
   for (const char* key : {"suffix", "template"}) {
     auto it = body.find(key);
