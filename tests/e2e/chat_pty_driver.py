@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 
 HERD, MODEL, TMP = sys.argv[1:4]
@@ -84,6 +85,16 @@ class Chat:
 
     def raw(self, data):
         os.write(self.fd, data)
+
+    def editing(self, timeout=20):
+        """Waits until libedit holds the terminal (raw mode): keys such as Ctrl-R or
+        Backspace sent earlier would meet the kernel's line discipline instead."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if not termios.tcgetattr(self.fd)[3] & termios.ICANON:
+                return True
+            time.sleep(0.02)
+        return False
 
     def wait(self, timeout=20):
         end = time.time() + timeout
@@ -299,6 +310,7 @@ def saved_users(c, name):
 
 def turn(c, data):
     """Types data (bytes, already holding its Enter) and waits for the reply to end."""
+    c.editing()
     c.raw(data)
     c.expect(r"\[generated")
     c.prompt()
@@ -310,6 +322,7 @@ c = Chat("-n", "2", "-p", "first words")
 check("-p sends a first turn", c.expect(r"\[generated") is not None and c.prompt(), c.tail())
 turn(c, b"hx\x7fi there\x01>\n")             # Backspace, Ctrl-A (home), insert
 turn(c, b"one\x1b[D\x1b[DX\x05!\n")          # Left arrows, insert, Ctrl-E (end)
+c.editing()
 c.raw(b"draft to drop")
 time.sleep(0.3)
 c.raw(b"\x03")                                  # Ctrl-C while typing drops the line
