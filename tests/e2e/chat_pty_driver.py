@@ -51,6 +51,12 @@ class Chat:
         r, _, _ = select.select([self.fd], [], [], timeout)
         if not r:
             return False
+
+    def at_prompt(self, data):
+        """Sends keys to the line editor once it reads (Ctrl-D sent in the kernel's
+        canonical mode would be taken as the end of a read nobody is making)."""
+        self.editing()
+        self.raw(data)
         try:
             data = os.read(self.fd, 65536)
         except OSError:
@@ -183,7 +189,7 @@ c.prompt()
 c.send("/help")
 check("/help", c.expect(r"/system TEXT") is not None)
 c.prompt()
-c.raw(b"\x04")  # Ctrl-D at the prompt
+c.at_prompt(b"\x04")  # Ctrl-D at the prompt
 check("Ctrl-D exits with status 0", c.wait() == 0)
 
 # 4. Ctrl-C stops a long generation, the program keeps working; two at the prompt exit.
@@ -345,7 +351,7 @@ users = saved_users(c, "edit.json")
 want = ["first words", ">hi there", "oXne!", "héllo ✓ 日本", "oXne!", "pasted 1\npasted 2\npasted 3",
         "block start\n  middle /not a command\nblock end", "cont one\ncont two"]
 check("edited, recalled and multi-line turns arrive as typed", users == want, json.dumps(users, ensure_ascii=False))
-c.raw(b"\x04")
+c.at_prompt(b"\x04")
 check("Ctrl-D exits after line editing", c.wait() == 0, c.tail())
 st = os.stat(HISTORY) if os.path.exists(HISTORY) else None
 check("the history file is private (0600)", st is not None and (st.st_mode & 0o777) == 0o600)
