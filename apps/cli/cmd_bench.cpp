@@ -13,8 +13,9 @@
 // Besides tokens/s (mean, standard deviation and median over repetitions) it
 // reports the time split between kernel families (matmul, attention, the
 // rest: norms, RoPE, embedding, sampling-free glue), the process's peak RSS, a memory read bandwidth measured in the same
-// run (every pool thread streams its share of a buffer 8x larger than a 32 MiB
-// L3, best of several passes), and the decode roofline share:
+// run (kernels/read_bandwidth.h: every pool thread streams its share of a buffer 8x
+// larger than a 32 MiB L3 with each of several readers, best pass), and the decode
+// roofline share:
 //   (weight bytes + KV cache bytes read per token) x tg tokens/s / read bandwidth.
 // The bandwidth buffer is allocated after the tests, so it is not in the
 // reported peak RSS. Peak RSS is also put beside its budget (issue 6): the
@@ -41,6 +42,7 @@
 #include "args.h"
 #include "commands.h"
 #include "kernels/kernel_table.h"
+#include "kernels/read_bandwidth.h"
 #include "kv/kv_cache.h"
 #include "model/llama_context.h"
 #include "model/runtime.h"
@@ -95,40 +97,6 @@ uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
 }
 
-// Multi-threaded streaming read of `bytes` bytes: each pool worker sums its
-// contiguous share (4 independent accumulators so the loads pipeline). Best
-// of `passes` passes, in GB/s (1e9 bytes/s).
-double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int passes) {
-  const size_t n = bytes / sizeof(uint64_t);
-  std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
-  for (size_t i = 0; i < n; ++i) buf[i] = i;  // fault every page in
-  std::vector<uint64_t> sinks(static_cast<size_t>(pool.size()) * 8, 0);  // one cache line per worker
-  double best = 0;
-  for (int p = 0; p < passes; ++p) {
-    const auto t0 = Clock::now();
-    pool.parallel_for(
-        static_cast<int64_t>(n / 64),
-        [&](int64_t b, int64_t e, int w) {
-          const uint64_t* q = buf.get() + b * 64;
-          const uint64_t* end = buf.get() + e * 64;
-          uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          for (; q < end; q += 8) {
-            s0 += q[0] ^ q[4];
-            s1 += q[1] ^ q[5];
-            s2 += q[2] ^ q[6];
-            s3 += q[3] ^ q[7];
-          }
-          sinks[static_cast<size_t>(w) * 8] += s0 + s1 + s2 + s3;
-        },
-        1);
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / s / 1e9);
-  }
-  volatile uint64_t keep = 0;
-  for (uint64_t v : sinks) keep = keep + v;
-  (void)keep;
-  return best;
-}
 
 // Bytes of weights one decoded token reads: every matrix once, plus one
 // embedding row (the embedding table is read in full only when it is also
@@ -280,7 +248,8 @@ int cmd_bench(int argc, char** argv) {
       if (Status s = run_test("tg" + std::to_string(ng) + at, 0, ng); !s.has_value()) return fail_run("bench", s.error());
 
   const uint64_t rss = peak_rss_bytes();
-  const double bw = measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 5);
+  const kernels::ReadBandwidth probe = kernels::measure_read_bandwidth(pool, static_cast<size_t>(*bw_mib) << 20, 3);
+  const double bw = probe.gbs;
   const uint64_t wbt = weight_bytes_per_token(*model);
   // A decoded token also reads the K and V rows of every earlier position:
   // averaged over the tg test, layers x (depth + (n_gen - 1) / 2) x
@@ -331,6 +300,7 @@ int cmd_bench(int argc, char** argv) {
       j["model_file_bytes"] = file_bytes;
       j["kv_cache_bytes"] = kv_bytes;
       j["mem_read_gbs"] = bw;
+      j["mem_read_reader"] = probe.reader;
       j["weight_bytes_per_token"] = wbt;
       if (r.n_gen > 0) {
         j["kv_bytes_per_token"] = kv_bytes_per_token(r);
@@ -394,8 +364,9 @@ int cmd_bench(int argc, char** argv) {
               static_cast<double>(rss) / (1 << 30), static_cast<double>(file_bytes) / (1 << 30),
               static_cast<double>(kv_bytes) / (1 << 30), static_cast<long long>(n_ctx),
               base > 0 ? 100.0 * (static_cast<double>(rss) - base) / base : 0.0);
-  std::printf("\nmemory read bandwidth %.1f GB/s (%lld threads, %lld MiB buffer); weights read per token %.3f GB\n", bw,
-              static_cast<long long>(*threads), static_cast<long long>(*bw_mib), static_cast<double>(wbt) / 1e9);
+  std::printf("\nmemory read bandwidth %.1f GB/s (%lld threads, %lld MiB buffer, best reader %s); weights read per token %.3f GB\n",
+              bw, static_cast<long long>(*threads), static_cast<long long>(*bw_mib), probe.reader,
+              static_cast<double>(wbt) / 1e9);
   return 0;
 }
 

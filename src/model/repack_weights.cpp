@@ -35,6 +35,22 @@ void release_pages(const uint8_t* p, int64_t n) {
   if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
+// Asks for transparent huge pages over the whole 2 MiB pages inside [p, p + n),
+// before anything is written there, so the first writes fault huge pages in.
+// A decode step streams every weight once; with 4 KiB pages that is a TLB miss
+// (and a page walk) every 64 cache lines. HERD_HUGEPAGES=0 turns it off.
+void advise_huge_pages(uint8_t* p, int64_t n) {
+  static const bool off = [] {
+    const char* e = std::getenv("HERD_HUGEPAGES");
+    return e != nullptr && std::strcmp(e, "0") == 0;
+  }();
+  if (off) return;
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(n)) & ~(kHuge - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
+}
+
 }  // namespace
 
 int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& pool, Progress* progress) {
@@ -53,7 +69,8 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
     if (t->rows() % 8 != 0 || t->cols() % 32 != 0) return;
     const int64_t K = t->cols(), groups = t->rows() / 8, gb = r8_group_bytes(t->dtype, K);
     const int64_t rb = row_bytes(t->dtype, K);
-    auto buf = std::make_unique<uint8_t[]>(static_cast<size_t>(groups * gb));
+    std::unique_ptr<uint8_t[]> buf(new uint8_t[static_cast<size_t>(groups * gb)]);  // not zeroed: no page touched yet
+    advise_huge_pages(buf.get(), groups * gb);
     uint8_t* dst = buf.get();
     const uint8_t* src = t->data;
     // In slices of about 16 MiB, each slice's source pages released as soon
