@@ -51,12 +51,6 @@ class Chat:
         r, _, _ = select.select([self.fd], [], [], timeout)
         if not r:
             return False
-
-    def at_prompt(self, data):
-        """Sends keys to the line editor once it reads (Ctrl-D sent in the kernel's
-        canonical mode would be taken as the end of a read nobody is making)."""
-        self.editing()
-        self.raw(data)
         try:
             data = os.read(self.fd, 65536)
         except OSError:
@@ -65,6 +59,12 @@ class Chat:
             raise EOFError
         self.buf += data.decode("utf-8", "replace")
         return True
+
+    def at_prompt(self, data):
+        """Sends keys to the line editor once it reads (Ctrl-D sent in the kernel's
+        canonical mode would be taken as the end of a read nobody is making)."""
+        self.editing()
+        self.raw(data)
 
     def expect(self, pattern, timeout=60):
         """Waits for regex pattern after the cursor; returns the match (None on timeout/EOF)."""
