@@ -21,7 +21,13 @@ uint64_t read_sum_avx512(const uint8_t* p, size_t n, size_t prefetch) {
     s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(v + 2));
     s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(v + 3));
   }
-  return static_cast<uint64_t>(_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3))));
+  // Lanes summed as unsigned (wrapping) integers: GCC's _mm512_reduce_add_epi64
+  // adds them as signed long long, which overflows on arbitrary bytes (UBSan).
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+  uint64_t sum = 0;
+  for (const uint64_t l : lanes) sum += l;
+  return sum;
 }
 
 }  // namespace herd::kernels
