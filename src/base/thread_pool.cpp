@@ -16,9 +16,12 @@ namespace {
 // sampling: tens of microseconds), short enough not to burn a core when the
 // pool is idle.
 // HERD_SPIN_US overrides it (0: sleep at once). The default is decided by
-// measurement (docs/kernels.md): on a machine shared with other busy
-// processes, spinning steals the core the awaited thread needs.
-constexpr long kDefaultSpinUs = 0;
+// measurement (docs/kernels.md, "The thread pool"): on a quiet 2-core host a
+// decode step's ~80 hand-offs through the futex cost 4-19% of 1B Q4_0 tg128
+// (a wake-up of a halted virtual CPU is an IPI to the hypervisor); 300 and
+// 2000 us measured alike. After 256 pauses a spinner yields, so a busy
+// machine gets its core back.
+constexpr long kDefaultSpinUs = 500;
 std::chrono::microseconds spin_time() {
   static const std::chrono::microseconds t = [] {
     const char* e = std::getenv("HERD_SPIN_US");

@@ -35,9 +35,10 @@ __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i 
   return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
 }
 
-template <int kMaxQ, int N>
+template <int kMaxQ, int N, int kChains>
 __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq);
 inline void q8_0_prepare(const uint8_t* qs, __m256i* q);
+template <int kChains>
 inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb);
 
 #include "kernels/tile_r8_inl.h"
@@ -47,7 +48,9 @@ inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb)
 // 2 L kMaxQ 128 in magnitude per 16-bit lane, exact while that is <= 32767
 // (Q4_0 / Q4_K nibbles: runs of 8, a whole block, summed in two chains; Q5_K
 // and Q6_K: pairs). Fewer multiplies than one vpmaddwd per group, the same exact sums.
-template <int kMaxQ, int N>
+// These chains are already short, so kChains (the VNNI file's decode split) is
+// not used here.
+template <int kMaxQ, int N, int kChains>
 __attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq) {
   constexpr int kRun = 32767 / (2 * kMaxQ * 128);
   static_assert(kRun >= 2 && N % 2 == 0, "operands too large to sum in 16 bits (Q8_0 uses q8_0_isum's sign trick)");
@@ -87,6 +90,7 @@ __attribute__((always_inline)) inline __m256i sign_by_mem(__m256i x, const uint8
   return r;
 }
 
+template <int kChains>
 __attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb) {
   __m256i a = _mm256_setzero_si256();
   #pragma GCC unroll 8

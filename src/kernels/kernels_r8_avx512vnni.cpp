@@ -20,19 +20,33 @@ __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i 
   return _mm256_dpbusd_epi32(a, u, x);
 }
 
-template <int kMaxQ, int N>
+template <int kMaxQ, int N, int kChains>
 __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq);
 inline void q8_0_prepare(const uint8_t* qs, __m256i* q);
+template <int kChains>
 inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb);
 
 #include "kernels/tile_r8_inl.h"
 
 // One vpdpbusd per group: it sums in 32 bits, exact for any u8 operand.
-template <int kMaxQ, int N>
+// kChains 2 (the decode tiles of 1-2 tokens, where no other token's chain
+// hides the latency of N dependent vpdpbusd): even and odd groups in two
+// chains added at the end. Integer sums, so the order changes no bit.
+template <int kMaxQ, int N, int kChains>
 __attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq) {
-  #pragma GCC unroll 8
-  for (int i = 0; i < N; ++i) a = dp4(a, q[i], bcast4(xq + 4 * i));
-  return a;
+  if constexpr (kChains == 2 && N % 2 == 0) {
+    __m256i b = _mm256_setzero_si256();
+    #pragma GCC unroll 8
+    for (int i = 0; i < N; i += 2) {
+      a = dp4(a, q[i], bcast4(xq + 4 * i));
+      b = dp4(b, q[i + 1], bcast4(xq + 4 * i + 4));
+    }
+    return _mm256_add_epi32(a, b);
+  } else {
+    #pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) a = dp4(a, q[i], bcast4(xq + 4 * i));
+    return a;
+  }
 }
 
 // Q8_0: q + 128 (the top bit flipped, once per block) is the u8 operand;
@@ -41,8 +55,9 @@ __attribute__((always_inline)) inline void q8_0_prepare(const uint8_t* qs, __m25
   #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) q[i] = _mm256_xor_si256(load(qs + 32 * i), _mm256_set1_epi8(-128));
 }
+template <int kChains>
 __attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const uint8_t*, const BlockQ8& xb) {
-  return dot_groups<255, 8>(_mm256_set1_epi32(-128 * xb.s), q, xb.qs);
+  return dot_groups<255, 8, kChains>(_mm256_set1_epi32(-128 * xb.s), q, xb.qs);
 }
 
 }  // namespace

@@ -3,13 +3,15 @@
 // unpacking (tensor/repack_r8.h layouts) and the loop over groups and token
 // tiles. No include guard, on purpose: each ISA file includes it INSIDE its
 // own namespace (herd::kernels::<isa>), after defining
-//   template <int kMaxQ, int N> __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq)
+//   template <int kMaxQ, int N, int kChains> __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq)
 //       a + per 32-bit lane the exact sum over i < N of the 4 products of
 //       q[i]'s u8 bytes (each <= kMaxQ) with the activation bytes xq[4i..4i+3];
+//       kChains (kDotChains<TT>) lets the ISA split the sum in independent
+//       chains for decode tiles, where one token leaves nothing to overlap;
 //   void q8_0_prepare(const uint8_t* qs, __m256i* q)
 //       a Q8_0 block's 8 weight registers from its signed qs, in the form
 //       that ISA's q8_0_isum takes;
-//   __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb)
+//   template <int kChains> __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb)
 //       per row lane the exact integer sum of that block (qs: its signed
 //       bytes, 8 chunks of 32) with xb;
 //   constexpr int kTT: tokens per register tile (<= 8);
@@ -62,6 +64,11 @@ inline int32_t half_sum(const int8_t* qs) {
   return _mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4) - 16 * 128;
 }
 
+// Dependency chains per integer block sum for a tile of TT tokens: 2 for decode
+// (1-2 tokens), 1 when the tile's other tokens give the core independent work.
+template <int TT>
+inline constexpr int kDotChains = TT <= 2 ? 2 : 1;
+
 // Per format: Unit bytes/elements, and block(p, b, q, ...) unpacks block b.
 
 // Byte n of each 32-bit lane, copied to all four bytes of the lane
@@ -111,7 +118,7 @@ struct Q32 {
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = dot_groups<kFifth ? 31 : 15, 8>(_mm256_set1_epi32(-kOffset * xb.s), q, xb.qs);
+      const __m256i isum = dot_groups<kFifth ? 31 : 15, 8, kDotChains<TT>>(_mm256_set1_epi32(-kOffset * xb.s), q, xb.qs);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
       if constexpr (kMin) {
         const __m256 dm = _mm256_mul_ps(f16x8(p + 16), _mm256_set1_ps(xb.d));
@@ -136,7 +143,7 @@ struct Q8_0 {
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = q8_0_isum(q, p + 16, xb);
+      const __m256i isum = q8_0_isum<kDotChains<TT>>(q, p + 16, xb);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
     }
   }
@@ -173,7 +180,7 @@ struct Q45_K {
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
       const __m256 dx = _mm256_set1_ps(xb.d);
-      const __m256i isum = dot_groups<kFifthBit ? 31 : 15, 8>(_mm256_setzero_si256(), q, xb.qs);
+      const __m256i isum = dot_groups<kFifthBit ? 31 : 15, 8, kDotChains<TT>>(_mm256_setzero_si256(), q, xb.qs);
       const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, dx), acc[t]);
       acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(xb.s)), _mm256_mul_ps(dmn, dx), a);
     }
@@ -211,7 +218,7 @@ struct Q6_K {
         const BlockQ8& xb = x[t * xs + b];
         const int32_t s0 = half_sum(xb.qs);
         const int32_t sh = h == 0 ? s0 : xb.s - s0;
-        const __m256i isum = dot_groups<63, 4>(_mm256_set1_epi32(-32 * sh), q, xb.qs + 16 * h);
+        const __m256i isum = dot_groups<63, 4, kDotChains<TT>>(_mm256_set1_epi32(-32 * sh), q, xb.qs + 16 * h);
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, _mm256_set1_ps(xb.d)), acc[t]);
       }
     }
