@@ -1,10 +1,11 @@
-// The token loop of the single-sequence commands, herd run and herd chat:
-// sample from the last logits, stop on chat::StopTokens (the one stop logic,
-// which herd serve's engine uses too), hand the token to the caller, evaluate
-// it for the next logits. The two commands differ only in options: chat keeps
-// every shown token in its cache (the conversation cache must hold exactly
-// what was shown, plus room for the closing token), run evaluates a token only
-// when another one will follow.
+// The token loop of the single-sequence commands, herd run and herd chat (and
+// the C API). Each token is decided by the engine's per-token step, the code
+// that decides every token of herd serve (engine/sequence.h: constraint mask,
+// sampling, chat::StopTokens, budget, context limit); this loop only drives it
+// with a LlamaContext: evaluate the shown token for the next logits. run and
+// chat differ only in options: chat keeps every shown token in its cache (the
+// conversation cache must hold exactly what was shown, plus room for the
+// closing token), run evaluates a token only when another one will follow.
 #pragma once
 
 #include <atomic>

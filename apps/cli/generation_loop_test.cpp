@@ -1,13 +1,18 @@
 // The single-sequence token loop (generation_loop.h) on a tiny random model
 // with greedy sampling: the token budget, a stop token (and --ignore-eos),
 // the cache running out in run's and chat's modes, a stop string ending the
-// loop after its token, and an interrupt.
+// loop after its token, an interrupt; and that the loop draws the same tokens
+// as herd serve's engine for the same request (one per-token step).
 #include "generation_loop.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <vector>
+
+#include "engine/engine.h"
 
 #include "kernels/kernel_table.h"
 #include "model/test_models.h"
@@ -138,6 +143,77 @@ TEST(GenerationLoop, StopStringAndInterrupt) {
   ASSERT_TRUE(e.has_value());
   EXPECT_TRUE(e->interrupted);
   EXPECT_EQ(e->generated, 0);
+}
+
+// Sampled (temperature, top-p, a repetition penalty) with a seed, the loop in
+// both modes and the engine (paged cache, its own thread) draw the same
+// tokens, and stop on the same stop id: the token decisions are one code.
+TEST(GenerationLoop, DrawsWhatTheEngineDraws) {
+  sampling::SamplingParams sp;
+  sp.temperature = 1.3f;
+  sp.top_p = 0.95f;
+  sp.repetition_penalty = 1.2f;
+  sp.seed = 11;
+  constexpr int kTokens = 24;
+  std::vector<int32_t> engine_ids;
+  {
+    engine::EngineOptions eo;
+    eo.threads = 1;
+    eo.n_ctx = 256;
+    eo.max_seq_len = 128;
+    auto e = engine::make_engine(fx().m, fx().table, eo);
+    ASSERT_TRUE(e.has_value()) << e.error().to_string();
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    engine::GenerationRequest req;
+    req.prompt = fx().prompt;
+    req.sampling = sp;
+    req.max_tokens = kTokens;
+    engine::RequestCallbacks cb;
+    cb.on_token = [&](const engine::TokenEvent& ev) {
+      engine_ids.push_back(ev.id);
+      return true;
+    };
+    cb.on_done = [&](engine::FinishReason, int32_t, const engine::Usage&, const Error*) {
+      std::lock_guard<std::mutex> lk(mu);
+      done = true;
+      cv.notify_all();
+    };
+    ASSERT_TRUE((*e)->submit(std::move(req), std::move(cb)).has_value());
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return done; });
+  }
+  ASSERT_EQ(engine_ids.size(), static_cast<size_t>(kTokens));
+  for (bool keep : {false, true}) {
+    auto r = fx().start(64);
+    r->sampler = sampling::Sampler(sp);
+    LoopOptions o;
+    o.max_tokens = kTokens;
+    o.keep_in_cache = keep;
+    std::vector<int32_t> ids;
+    ASSERT_TRUE(generation_loop(r->ctx, r->sampler, r->history, r->logits, kNoStops, o, [&](int32_t id) {
+                  ids.push_back(id);
+                  return true;
+                }).has_value());
+    EXPECT_EQ(ids, engine_ids) << (keep ? "chat mode" : "run mode");
+  }
+  // A stop id among the drawn tokens ends the loop where the engine's would end.
+  const int32_t stop = engine_ids[kTokens / 2];
+  const size_t at = static_cast<size_t>(std::find(engine_ids.begin(), engine_ids.end(), stop) - engine_ids.begin());
+  auto r = fx().start(64);
+  r->sampler = sampling::Sampler(sp);
+  LoopOptions o;
+  o.max_tokens = kTokens;
+  std::vector<int32_t> ids;
+  Result<LoopEnd> e = generation_loop(r->ctx, r->sampler, r->history, r->logits,
+                                      chat::StopTokens::for_model(nullptr, {stop}), o, [&](int32_t id) {
+                                        ids.push_back(id);
+                                        return true;
+                                      });
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->stop_id, stop);
+  EXPECT_EQ(ids, std::vector<int32_t>(engine_ids.begin(), engine_ids.begin() + static_cast<std::ptrdiff_t>(at)));
 }
 
 }  // namespace
