@@ -4,7 +4,7 @@
 // and multiplied into 4 x 8-lane accumulators, scaled by the block's d (the
 // activations stay f32, so the only difference from the reference is the
 // order of f32 additions: error ~ sqrt(K) * 2^-24 * sum|w x|). F16/BF16/F32
-// convert in registers, and their tile kernels (TileDotF32Fn: several rows
+// and FP8 e4m3 convert in registers, and their tile kernels (TileDotF32Fn: several rows
 // times several tokens, each weight vector converted once per register tile)
 // give the row dots' results bit for bit. Other block types dequantize one block with the
 // reference dequantizer into a stack buffer and use the f32 dot; their fast
@@ -91,6 +91,22 @@ struct LoadBf16 {
     std::memcpy(&h, row + 2 * i, 2);
     return bf16_to_f32(h);
   }
+};
+
+// FP8 e4m3 (no infinities; 0x7F/0xFF NaN): the 7 bits below the sign moved
+// to bits 7..13 of an f16 make an f16 whose value is the e4m3 value / 2^8
+// (normals and subnormals alike: the exponent bias differs by 8), so F16C
+// converts 8 at once and a multiply by 2^8 (exact) restores the value; the NaN
+// codes get the f16 exponent all ones. Exact, like LoadF16.
+struct LoadF8E4M3 {
+  static __m256 v8(const uint8_t* row, int64_t i) {
+    const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + i)));
+    const __m128i mag = _mm_and_si128(b, _mm_set1_epi16(0x7f));
+    __m128i h = _mm_or_si128(_mm_slli_epi16(mag, 7), _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8));
+    h = _mm_or_si128(h, _mm_and_si128(_mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7f)), _mm_set1_epi16(0x7c00)));
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
+  }
+  static float one(const uint8_t* row, int64_t i) { return f8_e4m3_to_f32(row[i]); }
 };
 
 // R weight rows times TT activation rows. Every output is the same reduction
@@ -228,6 +244,8 @@ void fill_table(KernelTable* t) {
   t->tile_f32[static_cast<int>(DType::kF32)] = tile_rows<LoadF32>;
   t->tile_f32[static_cast<int>(DType::kF16)] = tile_rows<LoadF16>;
   t->tile_f32[static_cast<int>(DType::kBF16)] = tile_rows<LoadBf16>;
+  t->row_dot[static_cast<int>(DType::kF8_E4M3)] = dot_row<LoadF8E4M3>;
+  t->tile_f32[static_cast<int>(DType::kF8_E4M3)] = tile_rows<LoadF8E4M3>;
   t->row_dot[static_cast<int>(DType::kQ8_0)] = dot_row_q8_0;
   t->row_dot[static_cast<int>(DType::kQ4_0)] = dot_row_q4_0;
   t->row_dot[static_cast<int>(DType::kQ4_1)] = dot_row_blockwise<DType::kQ4_1>;

@@ -326,6 +326,7 @@ KernelTable ref_kernels() {
   set<DType::kQ4_K>(&t);
   set<DType::kQ5_K>(&t);
   set<DType::kQ6_K>(&t);
+  set<DType::kF8_E4M3>(&t);
   t.dot_f32 = dot_f32_ref;
   t.axpy_f32 = axpy_f32_ref;
   t.silu_mul = silu_mul_ref;

@@ -9,7 +9,8 @@
 // block size and r8 unit), tokens in tiles of kTokenTile so a tile's output
 // chunk stays in L1 while the weight chunk is converted once per tile.
 // Every out[t, k] is the same f32 reduction over n = 0..N-1 in order,
-// whatever the thread count, T or layout.
+// whatever the thread count, T or layout. A row-scaled weight (F8_E4M3)
+// scales each dy[t, n] by the row's scale first: fl(dy s) * W[n, k].
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -42,8 +43,9 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
   const int64_t N = w.rows(), K = w.cols();
   const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
   const AxpyF32Fn axpy = ctx.table->axpy_f32;
-  HERD_CHECK(to_f32 != nullptr && w.row_scale == nullptr, "matmul_t: no transposed product for %s",
-             dtype_name(w.dtype));
+  HERD_CHECK(to_f32 != nullptr, "matmul_t: no transposed product for %s", dtype_name(w.dtype));
+  HERD_CHECK(w.row_scale == nullptr || w.interleave == 1, "matmul_t: row scales on an r8 weight");
+  const float* scale = w.row_scale;
   HERD_CHECK(w.interleave == 1 || N % 8 == 0, "matmul_t: r8 weight with %lld rows", static_cast<long long>(N));
   const int64_t n_chunks = (K + kColChunk - 1) / kColChunk;
   ctx.pool->parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
@@ -60,7 +62,7 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
           for (int64_t t = t0; t < t0 + tn; ++t) {
             const float* g = dy + t * N + n0;
             float* o = out + t * K + k0;
-            for (int64_t r = 0; r < rn; ++r) axpy(g[r], wbuf + r * kColChunk, o, kc);
+            for (int64_t r = 0; r < rn; ++r) axpy(scale ? g[r] * scale[n0 + r] : g[r], wbuf + r * kColChunk, o, kc);
           }
         }
       }
@@ -83,8 +85,9 @@ void matmul_t_ref(const float* dy, int64_t T, const TensorView& w, double* out, 
       src = raw.data();
     }
     dequantize_row_ref(w.dtype, src, row.data(), K);
+    const double s = w.row_scale ? w.row_scale[n] : 1.0;
     for (int64_t t = 0; t < T; ++t) {
-      const double g = dy[t * N + n];
+      const double g = dy[t * N + n] * s;
       for (int64_t k = 0; k < K; ++k) {
         out[t * K + k] += g * row[static_cast<size_t>(k)];
         if (abs_sum) abs_sum[t * K + k] += std::fabs(g * row[static_cast<size_t>(k)]);

@@ -129,12 +129,22 @@ int64_t f32_token_chunk(int64_t K) {
   return std::clamp<int64_t>(fit / 3 * 3, 3, 48);
 }
 
+// A row-scaled weight's outputs (F8_E4M3, TensorView::row_scale):
+// out[t, n] = fl(dot(row n, x_t)) * scale[n], rows n0 .. n1 - 1 of tokens
+// t0 .. t0 + tn - 1, right after the thread computed them.
+void apply_row_scale(const TensorView& w, float* out, int64_t N, int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
+  if (w.row_scale == nullptr) return;
+  for (int64_t t = t0; t < t0 + tn; ++t)
+    for (int64_t n = n0; n < n1; ++n) out[t * N + n] *= w.row_scale[n];
+}
+
 void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
   const int64_t stride = w.row_stride();
   if (const TileDotF32Fn tile = ctx.table->tile_f32_for(w.dtype); tile != nullptr) {
     for_rows_and_token_chunks(ctx, N, 16, T, f32_token_chunk(K), [&](int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
       tile(w.data + n0 * stride, stride, n1 - n0, x + t0 * K, K, tn, K, out + t0 * N + n0, N);
+      apply_row_scale(w, out, N, n0, n1, t0, tn);
     });
     return;
   }
@@ -148,6 +158,7 @@ void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorV
           const uint8_t* row = w.data + n * stride;
           for (int64_t t = 0; t < T; ++t) out[t * N + n] = dot(row, x + t * K, K);
         }
+        apply_row_scale(w, out, N, n0, n1, 0, T);
       },
       16);
 }
@@ -176,6 +187,11 @@ void matmul_f32_r8(const ExecContext& ctx, const float* x, int64_t T, const Tens
 }  // namespace
 
 MatmulPath matmul_path(const KernelTable& table, const TensorView& w) {
+  // Row scales are applied on the f32 path only (apply_row_scale): a dtype
+  // that carries them never takes another.
+  HERD_CHECK(w.row_scale == nullptr || (dtype_info(w.dtype).row_scaled && w.interleave == 1 &&
+                                        table.tile_bf16_for(w.dtype) == nullptr && table.tile_q8_for(w.dtype) == nullptr),
+             "row scales on a %s weight (only row-scaled dtypes in the file layout carry them)", dtype_name(w.dtype));
   if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1) return MatmulPath::kBf16;
   if (w.interleave == 8) {
     if (table.tile_f32_r8_for(w.dtype) != nullptr) return MatmulPath::kF32R8;

@@ -21,18 +21,21 @@ namespace herd::kernels {
 // products are integer (kernel_table.h); the others use the f32 row dots or
 // tiles. F16/BF16 weights, where the table has the bf16 path (avx512bf16, ref),
 // are multiplied with x rounded once to bf16 (matmul_bf16.h); repacked to r8
-// (W.interleave == 8, avx2..avx512vnni), by the f32 outer-product tile. Each output element
+// (W.interleave == 8, avx2..avx512vnni), by the f32 outer-product tile.
+// F8_E4M3 (weight-only: x stays f32) takes the f32 path, each output then
+// multiplied by its row's scale (W.row_scale; none: 1). Each output element
 // is one fixed-order reduction on every path: identical for any thread count
 // and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
 
 // The transposed product: out[T, K] = dy[T, N] . W[N, K] (the input gradient
 // of a linear layer through a frozen weight), for every stored dtype in the
-// file layout or repacked to r8 (not yet row-scaled F8). W's values are its
-// exact f32 dequantization; each out[t, k] is an f32 reduction over
-// n = 0..N-1 in order (kernels/matmul_t.cpp), identical for any thread count
-// and T, within gamma_N * sum_n |dy[t,n] W[n,k]| of the exact sum
-// (u = 2^-24, gamma_N = N u / (1 - N u)).
+// file layout or repacked to r8, and row-scaled F8_E4M3. W's values are its
+// exact f32 dequantization (times the row scale, if any); each out[t, k] is
+// an f32 reduction over n = 0..N-1 in order (kernels/matmul_t.cpp), identical
+// for any thread count and T, within gamma_N * sum_n |dy[t,n] W[n,k]| of the
+// exact sum (u = 2^-24, gamma_N = N u / (1 - N u)); gamma_{N+1} with row
+// scales (dy[t,n] * scale[n] is rounded once more).
 void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorView& w, float* out);
 
 // matmul_t's scalar reference: the exact sum in double of the reference

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "base/half.h"
 #include "base/rng.h"
 #include "base/thread_pool.h"
 #include "kernels/kernel_table.h"
@@ -169,6 +170,44 @@ TEST_F(LinearTest, BackwardInputWithinBound) {
   std::vector<float> plain(dx.size());
   kernels::matmul_t(exec(), c.dy.data(), c.T, c.lin.w, plain.data());
   EXPECT_GT(outside(plain, want, mag, gamma(c.N + 8 + 3)), 0);
+}
+
+// A row-scaled FP8 weight (F8_E4M3 + TensorView::row_scale) under the same
+// adapters: scales are powers of two, so the reference's W = e4m3 * scale is
+// exact in f32; the scale adds one rounding to each product's chain
+// (gamma_{m+1}). Without the scales the results are far outside.
+TEST_F(LinearTest, RowScaledF8WeightForwardAndBackwardWithinBound) {
+  Case c;
+  std::vector<uint8_t> q(static_cast<size_t>(c.N * c.K));
+  std::vector<float> scale(static_cast<size_t>(c.N));
+  for (int64_t n = 0; n < c.N; ++n) {
+    scale[static_cast<size_t>(n)] = std::ldexp(1.0f, -static_cast<int>(n % 5) - 3);
+    for (int64_t k = 0; k < c.K; ++k) {
+      const size_t i = static_cast<size_t>(n * c.K + k);
+      q[i] = f32_to_f8_e4m3(c.w[i] / scale[static_cast<size_t>(n)]);
+      c.w[i] = f8_e4m3_to_f32(q[i]) * scale[static_cast<size_t>(n)];
+    }
+  }
+  c.lin.w.dtype = DType::kF8_E4M3;
+  c.lin.w.data = q.data();
+  c.lin.w.row_scale = scale.data();
+  std::vector<float> y(static_cast<size_t>(c.T * c.N)), scratch(static_cast<size_t>(c.T * c.lin.max_rank()));
+  kernels::matmul(exec(), c.x.data(), c.T, c.lin.w, y.data());
+  lora_forward_add(exec(), c.lin, c.x.data(), c.T, y.data(), scratch.data());
+  std::vector<double> want, mag;
+  ref_forward(c, &want, &mag);
+  EXPECT_EQ(outside(y, want, mag, gamma(c.K + 8 + 4)), 0);
+  std::vector<float> dx(static_cast<size_t>(c.T * c.K));
+  linear_backward_input(exec(), c.lin, c.dy.data(), c.T, dx.data(), scratch.data());
+  std::vector<double> dwant, dmag;
+  ref_backward_input(c, &dwant, &dmag);
+  EXPECT_EQ(outside(dx, dwant, dmag, gamma(c.N + 8 + 4)), 0);
+  c.lin.w.row_scale = nullptr;  // negative control: the e4m3 values alone
+  kernels::matmul(exec(), c.x.data(), c.T, c.lin.w, y.data());
+  lora_forward_add(exec(), c.lin, c.x.data(), c.T, y.data(), scratch.data());
+  EXPECT_GT(outside(y, want, mag, gamma(c.K + 8 + 4)), 0);
+  linear_backward_input(exec(), c.lin, c.dy.data(), c.T, dx.data(), scratch.data());
+  EXPECT_GT(outside(dx, dwant, dmag, gamma(c.N + 8 + 4)), 0);
 }
 
 // dA and dB are the gradients of L = <dy, y>: for a random direction E,

@@ -31,7 +31,8 @@ enum class DType : uint8_t {
   // FP8 e4m3 (1 sign, 4 exponent bits of bias 7, 3 mantissa bits; no
   // infinities, max 448) with one f32 scale per row held beside the data
   // (TensorView::row_scale): Meta's "fp8_mixed" 405B feed-forward weights
-  // (spec §7.1). A row's values are e4m3(b) * scale[row]. No kernels yet.
+  // (spec §7.1). A row's values are e4m3(b) * scale[row]; the bytes are the
+  // e4m3 values (tensor/quant.h), the scale is TensorView::row_scale.
   kF8_E4M3,
 };
 constexpr int kDTypeCount = static_cast<int>(DType::kF8_E4M3) + 1;

@@ -5,6 +5,8 @@
 // quant_kquants.cpp (256-element super-blocks).
 #include "tensor/quant.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "base/check.h"
@@ -32,6 +34,9 @@ void quantize_row_ref(DType t, const float* x, void* dst, int64_t n) {
         const uint16_t h = f32_to_bf16(x[i]);
         std::memcpy(out + 2 * i, &h, 2);
       }
+      return;
+    case DType::kF8_E4M3:  // the row's e4m3 values; its scale is the caller's (quantize_row_f8_e4m3)
+      for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f8_e4m3(x[i]);
       return;
     default:
       break;
@@ -64,6 +69,9 @@ void dequantize_row_ref(DType t, const void* src, float* y, int64_t n) {
         y[i] = bf16_to_f32(h);
       }
       return;
+    case DType::kF8_E4M3:  // without the row's scale (TensorView::row_scale)
+      for (int64_t i = 0; i < n; ++i) y[i] = f8_e4m3_to_f32(in[i]);
+      return;
     default:
       break;
   }
@@ -92,6 +100,15 @@ constexpr double kF16Sub = 1.0 / 33554432.0;  // 2^-25, fp16 absolute rounding b
 constexpr double kSlack = 1.0 / 65536.0;      // 2^-16, see (F2)
 }  // namespace
 
+float quantize_row_f8_e4m3(const float* x, uint8_t* dst, int64_t n) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  amax = std::max(amax, 1e-12f);
+  const float q_scale = 448.0f / amax;
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f8_e4m3(std::clamp(x[i] * q_scale, -448.0f, 448.0f));
+  return amax / 448.0f;
+}
+
 double quant_error_bound(DType t) {
   switch (t) {
     case DType::kF32:
@@ -105,6 +122,12 @@ double quant_error_bound(DType t) {
       // 8 significant bits: relative error 2^-8 (bf16 shares f32's exponent
       // range, so only f32 subnormals, below 1.2e-38, do worse).
       return 1.0 / 256.0;
+    case DType::kF8_E4M3:
+      // The row's values themselves (no scale): 4 significant bits, relative
+      // error 2^-4 for normal results (|x| in [2^-6, 448]); below 2^-6 the
+      // absolute error is <= 2^-10 (the floor). Callers keep |x| <= 448
+      // (larger values saturate).
+      return 1.0 / 16.0;
     case DType::kQ8_0:
       // d = A/127, q = round(x/d) in [-127, 127]: |x - q d| <= d/2 = A/254.
       // (F1) with Q = 127 adds 127 * 2^-11 * A/127 = 2^-11 A.
@@ -199,6 +222,8 @@ double quant_error_floor(DType t) {
       return kF16Sub;
     case DType::kBF16:
       return 0.0;  // f32 subnormals aside, see quant_error_bound
+    case DType::kF8_E4M3:
+      return 1.0 / 1024.0;  // half the smallest subnormal, 2^-9
     case DType::kQ8_0:
       return 127 * kF16Sub;
     case DType::kQ4_0:

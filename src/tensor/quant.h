@@ -17,12 +17,19 @@
 
 namespace herd {
 
-// x[0..n) -> row_bytes(t, n) bytes at dst. For f32/f16/bf16 this is a
-// conversion (round to nearest even); for block types the reference quantizer
-// (no importance matrix).
+// x[0..n) -> row_bytes(t, n) bytes at dst. For f32/f16/bf16/f8_e4m3 this is a
+// conversion (round to nearest even; e4m3 saturates at +-448, no row scale);
+// for block types the reference quantizer (no importance matrix).
 void quantize_row_ref(DType t, const float* x, void* dst, int64_t n);
 
-// row_bytes(t, n) bytes at src -> y[0..n).
+// Meta's row-wise FP8 quantizer (spec/llama31.md 7.1, quantize_fp8): amax =
+// max(max|x|, 1e-12), x scaled by 448 / amax, clamped to [-448, 448] and
+// rounded to e4m3 (f32_to_f8_e4m3) into dst[0..n); returns the row's
+// dequantization scale amax / 448, so that x ~ e4m3(dst) * scale.
+float quantize_row_f8_e4m3(const float* x, uint8_t* dst, int64_t n);
+
+// row_bytes(t, n) bytes at src -> y[0..n). F8_E4M3 gives the e4m3 values
+// without the row's scale.
 void dequantize_row_ref(DType t, const void* src, float* y, int64_t n);
 
 // Worst-case absolute error of the reference quantizer on one block, as a

@@ -13,6 +13,7 @@
 //     /usr/bin/python3 + numpy 1.24 (script summarized next to the constants).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -544,6 +545,85 @@ TEST(HalfConversion, BF16EdgeCases) {
   uint16_t one = 0x0001;
   dequantize_row_ref(DType::kBF16, &one, &back, 1);
   EXPECT_EQ(float_to_bits(back), 0x00010000u);
+}
+
+// e4m3 (float8_e4m3fn) against an independent spec: the value of each code
+// from the format's definition (spec/llama31.md 7.1) with ldexp, and f32 ->
+// e4m3 as the nearest of all 254 finite codes by exhaustive search, ties to
+// the even code, saturating at +-448.
+double e4m3_value(int b) {
+  const int e = (b >> 3) & 15, m = b & 7;
+  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
+  return (b & 0x80) ? -mag : mag;
+}
+uint8_t e4m3_nearest(float x) {
+  const double v = std::clamp(static_cast<double>(x), -448.0, 448.0);
+  int best = -1;
+  double best_d = 0;
+  for (int b = 0; b < 256; ++b) {
+    if ((b & 0x7f) == 0x7f) continue;                      // NaN
+    if ((std::signbit(x) ? 0x80 : 0) != (b & 0x80)) continue;  // the sign is kept (-0 too)
+    const double d = std::fabs(e4m3_value(b) - v);
+    if (best < 0 || d < best_d || (d == best_d && (b & 1) == 0 && (best & 1) == 1)) {
+      best = b;
+      best_d = d;
+    }
+  }
+  return static_cast<uint8_t>(best);
+}
+
+TEST(HalfConversion, F8E4M3EveryCodeAndRounding) {
+  for (int b = 0; b < 256; ++b) {
+    const float v = f8_e4m3_to_f32(static_cast<uint8_t>(b));
+    if ((b & 0x7f) == 0x7f) {
+      EXPECT_TRUE(std::isnan(v)) << b;
+      continue;
+    }
+    ASSERT_EQ(static_cast<double>(v), e4m3_value(b)) << b;
+    ASSERT_EQ(f32_to_f8_e4m3(v), b) << b;  // every code survives e4m3 -> f32 -> e4m3 (-0 included)
+  }
+  EXPECT_EQ(f8_e4m3_to_f32(0x7e), 448.0f);
+  EXPECT_EQ(f8_e4m3_to_f32(0x01), std::ldexp(1.0f, -9));
+  EXPECT_EQ(f32_to_f8_e4m3(std::numeric_limits<float>::quiet_NaN()), 0x7f);
+  EXPECT_EQ(f32_to_f8_e4m3(1e9f), 0x7e);
+  EXPECT_EQ(f32_to_f8_e4m3(-std::numeric_limits<float>::infinity()), 0xfe);
+  // Every midpoint between neighbouring codes and a point either side of it,
+  // then random values over the whole range, against the exhaustive search.
+  std::vector<float> xs;
+  for (int b = 0; b < 0x7e; ++b) {
+    const double lo = e4m3_value(b), hi = e4m3_value(b + 1), mid = (lo + hi) / 2;
+    for (double x : {mid, std::nextafter(mid, lo), std::nextafter(mid, hi), lo, hi}) {
+      xs.push_back(static_cast<float>(x));
+      xs.push_back(-static_cast<float>(x));
+    }
+  }
+  Rng r(5, 1);
+  for (int i = 0; i < 20000; ++i) xs.push_back(std::ldexp(r.next_normal(), static_cast<int>(i % 24) - 14));
+  for (float x : {449.0f, 463.9f, 464.0f, 480.0f, 1e30f}) xs.push_back(x);
+  for (float x : xs) ASSERT_EQ(f32_to_f8_e4m3(x), e4m3_nearest(x)) << x;
+}
+
+// Meta's row-wise quantizer: scale = amax / 448, the largest |x| maps to
+// +-448 exactly, every element within the e4m3 bound of x / scale.
+TEST(QuantHand, F8E4M3RowWise) {
+  std::vector<float> x(300);
+  Rng r(9, 2);
+  for (float& v : x) v = r.next_normal() * 0.02f;
+  x[17] = -0.5f;  // the row's amax
+  std::vector<uint8_t> q(x.size());
+  const float scale = quantize_row_f8_e4m3(x.data(), q.data(), static_cast<int64_t>(x.size()));
+  EXPECT_EQ(scale, 0.5f / 448.0f);
+  EXPECT_EQ(q[17], 0xfe);  // -448
+  std::vector<float> back(x.size());
+  dequantize_row_ref(DType::kF8_E4M3, q.data(), back.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = static_cast<double>(x[i]) * (448.0f / 0.5f);
+    EXPECT_LE(std::fabs(back[i] - want), std::fabs(want) / 16 + 1.0 / 1024) << i;
+  }
+  // An all-zero row keeps a finite scale (amax clamped to 1e-12) and zeros.
+  std::vector<float> z(64, 0.0f);
+  EXPECT_EQ(quantize_row_f8_e4m3(z.data(), q.data(), 64), 1e-12f / 448.0f);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(q[static_cast<size_t>(i)], 0) << i;
 }
 
 TEST(HalfConversion, F16MatchesNumpy) {

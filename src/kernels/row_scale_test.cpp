@@ -1,0 +1,147 @@
+// Row-scaled FP8 weights (F8_E4M3 with TensorView::row_scale, Meta's
+// "fp8_mixed" feed-forward weights) on every ISA the host has:
+//  - the row dot and the f32 tile read every one of the 256 codes as
+//    f8_e4m3_to_f32 gives it (NaN codes give NaN);
+//  - matmul: out[t, n] = fl(dot(row n, x_t)) * scale[n], against the exact
+//    sum in long double: |err| <= (2K + 1) u * scale[n] * sum_k |w x| (the
+//    row dots' 2K u bound, kernels_test.cpp, plus the scale's rounding);
+//  - matmul_t against matmul_t_ref (which scales in double): gamma_{N+1};
+//  - the same bits for 1 and 2 threads and for one token alone;
+//  - negative control: one row's scale off by 1/64 breaks both bounds.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "base/half.h"
+#include "base/thread_pool.h"
+#include "kernels/isa_test.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+#include "tensor/quant.h"
+
+namespace herd::kernels {
+namespace {
+
+constexpr double kU = 1.0 / 16777216.0;  // 2^-24
+
+class RowScaleTest : public IsaTableTest {};
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, RowScaleTest, ::testing::ValuesIn(all_isas()), isa_test_name);
+
+// Code c alone in a row of 19 zero codes (at c % 19: the 16-wide vector
+// part and the tail), times a one-hot activation at that place.
+TEST_P(RowScaleTest, EveryCodeIsReadAsItsValue) {
+  const int64_t K = 19;
+  const RowDotFn dot = table_.dot_for(DType::kF8_E4M3);
+  const TileDotF32Fn tile = table_.tile_f32_for(DType::kF8_E4M3);
+  ASSERT_NE(dot, nullptr);
+  for (int c = 0; c < 256; ++c) {
+    const int64_t at = c % K;
+    std::vector<uint8_t> row(K, 0);
+    std::vector<float> x(K, 0.0f);
+    row[static_cast<size_t>(at)] = static_cast<uint8_t>(c);
+    x[static_cast<size_t>(at)] = 1.0f;
+    const float want = f8_e4m3_to_f32(static_cast<uint8_t>(c));
+    const float got = dot(row.data(), x.data(), K);
+    float got_tile = got;
+    if (tile) tile(row.data(), K, 1, x.data(), K, 1, K, &got_tile, 1);
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got) && std::isnan(got_tile)) << "code " << c;
+    } else {
+      EXPECT_EQ(got, want) << "code " << c;
+      EXPECT_EQ(got_tile, want) << "code " << c;
+    }
+  }
+}
+
+struct F8Weight {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scale;
+  TensorView view;
+};
+
+// N x K weights of rows with different magnitudes, quantized as Meta does.
+F8Weight make_f8(int64_t N, int64_t K, uint64_t seed) {
+  F8Weight w;
+  std::vector<float> src = normals(seed, 3, N * K);
+  w.bytes.resize(static_cast<size_t>(N * K));
+  w.scale.resize(static_cast<size_t>(N));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t k = 0; k < K; ++k) src[static_cast<size_t>(n * K + k)] *= std::ldexp(1.0f, static_cast<int>(n % 9) - 6);
+    w.scale[static_cast<size_t>(n)] = quantize_row_f8_e4m3(src.data() + n * K, w.bytes.data() + n * K, K);
+  }
+  w.view.dtype = DType::kF8_E4M3;
+  w.view.shape = {N, K};
+  w.view.data = w.bytes.data();
+  w.view.row_scale = w.scale.data();
+  return w;
+}
+
+// Outputs of matmul outside (2K + 1) u * scale * sum|w x| of the exact value.
+int64_t matmul_outside(const F8Weight& w, const std::vector<float>& x, int64_t T, const std::vector<float>& got) {
+  const int64_t N = w.view.rows(), K = w.view.cols();
+  int64_t bad = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t n = 0; n < N; ++n) {
+      long double exact = 0, abs_sum = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const long double p = static_cast<long double>(f8_e4m3_to_f32(w.bytes[static_cast<size_t>(n * K + k)])) *
+                              x[static_cast<size_t>(t * K + k)];
+        exact += p;
+        abs_sum += std::fabs(p);
+      }
+      const long double s = w.scale[static_cast<size_t>(n)];
+      const long double err = std::fabs(got[static_cast<size_t>(t * N + n)] - exact * s);
+      if (!(err <= (2 * K + 1) * kU * abs_sum * s)) ++bad;
+    }
+  }
+  return bad;
+}
+
+TEST_P(RowScaleTest, MatmulAndTransposedProductApplyTheRowScales) {
+  ThreadPool one(1), two(2);
+  const int64_t N = 45, K = 300;
+  F8Weight w = make_f8(N, K, 21);
+  for (int64_t T : {1, 7}) {
+    SCOPED_TRACE("T " + std::to_string(T));
+    const std::vector<float> x = normals(22, static_cast<uint64_t>(T), T * K);
+    std::vector<float> y1(static_cast<size_t>(T * N), NAN), y2 = y1;
+    matmul(ExecContext{&one, &table_}, x.data(), T, w.view, y1.data());
+    matmul(ExecContext{&two, &table_}, x.data(), T, w.view, y2.data());
+    EXPECT_EQ(matmul_outside(w, x, T, y1), 0);
+    EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)), 0) << "1 vs 2 threads";
+    std::vector<float> last(static_cast<size_t>(N));
+    matmul(ExecContext{&two, &table_}, x.data() + (T - 1) * K, 1, w.view, last.data());
+    EXPECT_EQ(std::memcmp(last.data(), y1.data() + (T - 1) * N, last.size() * sizeof(float)), 0) << "alone vs batch";
+
+    const std::vector<float> dy = normals(23, static_cast<uint64_t>(T), T * N);
+    std::vector<double> want(static_cast<size_t>(T * K)), abs_sum(want.size());
+    matmul_t_ref(dy.data(), T, w.view, want.data(), abs_sum.data());
+    std::vector<float> g1(want.size(), NAN), g2 = g1;
+    matmul_t(ExecContext{&one, &table_}, dy.data(), T, w.view, g1.data());
+    matmul_t(ExecContext{&two, &table_}, dy.data(), T, w.view, g2.data());
+    const double gamma = (N + 1) * kU / (1 - (N + 1) * kU);
+    int64_t bad = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      if (!(std::fabs(g1[i] - want[i]) <= gamma * abs_sum[i])) ++bad;
+    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)), 0) << "1 vs 2 threads";
+
+    // Negative control: the references with row 5's scale off by 1/64.
+    F8Weight off = w;
+    off.view.data = off.bytes.data();
+    off.view.row_scale = off.scale.data();
+    off.scale[5] *= 1.0f + 1.0f / 64;
+    EXPECT_GT(matmul_outside(off, x, T, y1), 0);
+    matmul_t_ref(dy.data(), T, off.view, want.data(), abs_sum.data());
+    bad = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      if (!(std::fabs(g1[i] - want[i]) <= gamma * abs_sum[i])) ++bad;
+    EXPECT_GT(bad, 0);
+  }
+}
+
+}  // namespace
+}  // namespace herd::kernels
