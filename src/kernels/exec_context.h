@@ -37,6 +37,11 @@ struct ExecContext {
   uint16_t* bf16 = nullptr;
   int64_t bf16_elems = 0;
   KernelTimes* times = nullptr;  // null: not measured
+  // Training: every matmul takes the f32 path (each weight row's exact f32
+  // values times f32 activations; no q8 or bf16 rounding of the activations),
+  // so the forward pass is exactly the function whose gradient the backward
+  // passes compute. Weights must be in the file layout (not repacked).
+  bool exact_f32 = false;
 };
 
 }  // namespace herd::kernels

@@ -1,6 +1,7 @@
 // Forward-pass operations, ISA-neutral: the inner loops call the kernel
 // table's entries, chosen once at start-up.
 #include "kernels/ops.h"
+#include "kernels/backward.h"
 
 #include <algorithm>
 #include <array>
@@ -222,6 +223,14 @@ void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView&
 
 void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std::initializer_list<MatmulOut> outs) {
   const ScopeTimer timer(ctx.times ? &ctx.times->matmul_ns : nullptr);
+  if (ctx.exact_f32) {
+    for (const MatmulOut& m : outs) {
+      HERD_CHECK(m.w->interleave == 1, "matmul: exact f32 products need the file layout (a %s weight is repacked)",
+                 dtype_name(m.w->dtype));
+      matmul_f32(ctx, x, T, *m.w, m.out);
+    }
+    return;
+  }
   std::vector<BlockQ8> tmp;
   BlockQ8* xq = nullptr;  // quantized on first use, then shared
   // F16/BF16 weights on AVX512_BF16: all in one parallel region (matmul_bf16.h).
@@ -290,8 +299,10 @@ void embedding_row(const ExecContext& ctx, const TensorView& table, int64_t r, f
   ctx.table->to_f32_for(table.dtype)(table.row(r), dst, table.cols());
 }
 
-void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
-          const double* inv_freq, RopeStyle style) {
+namespace {
+// Rotates by +angle (rope) or -angle (its transpose: rope_backward).
+void rope_rotate(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos, const double* inv_freq,
+                 RopeStyle style, bool inverse) {
   const int64_t half = hd / 2;
   float cs[512], sn[512];  // hd/2 <= 512 (checked when the model is validated)
   HERD_DCHECK(half <= 512, "head_dim %lld too large", static_cast<long long>(hd));
@@ -300,6 +311,7 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
       const double a = static_cast<double>(pos[t]) * inv_freq[i];
       cs[i] = static_cast<float>(std::cos(a));
       sn[i] = static_cast<float>(std::sin(a));
+      if (inverse) sn[i] = -sn[i];
     }
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * hd;
@@ -312,6 +324,19 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos,
       }
     }
   }
+}
+}  // namespace
+
+void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos, const double* inv_freq,
+          RopeStyle style) {
+  rope_rotate(x, T, n_heads, hd, pos, inv_freq, style, false);
+}
+
+// Declared in kernels/backward.h: the rotation is orthogonal, so the input
+// gradient is dy rotated back by the same angles (the sines negated).
+void rope_backward(float* dy, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos, const double* inv_freq,
+                   RopeStyle style) {
+  rope_rotate(dy, T, n_heads, hd, pos, inv_freq, style, true);
 }
 
 void silu_mul(const ExecContext& ctx, float* g, const float* u, int64_t n) {

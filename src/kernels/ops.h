@@ -22,6 +22,7 @@ namespace herd::kernels {
 // tiles. F16/BF16 weights, where the table has the bf16 path (avx512bf16, ref),
 // are multiplied with x rounded once to bf16 (matmul_bf16.h); repacked to r8
 // (W.interleave == 8, avx2..avx512vnni), by the f32 outer-product tile.
+// With ctx.exact_f32 (training) every weight takes the f32 path.
 // F8_E4M3 (weight-only: x stays f32) takes the f32 path, each output then
 // multiplied by its row's scale (W.row_scale; none: 1). Each output element
 // is one fixed-order reduction on every path: identical for any thread count

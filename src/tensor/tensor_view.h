@@ -36,6 +36,9 @@ struct TensorView {
   int64_t row_stride() const { return row_bytes(dtype, cols()); }
   int64_t nbytes() const;  // layout-aware
   const uint8_t* row(int64_t r) const { return data + r * row_stride(); }
+  // Rows r0 .. r0 + n - 1 of a 2-D view as a view of their own (either
+  // layout: r0 and n multiples of 8 for interleave 8), row scales included.
+  TensorView rows_view(int64_t r0, int64_t n) const;
 };
 
 // "[4096, 14336]"

@@ -1,0 +1,94 @@
+// Backward passes of the Llama 3.1 forward ops (fine-tuning, issue 19), each
+// beside its scalar reference (*_ref: the same formulas in double, the
+// specification the f32 versions are tested against; tests also check that
+// each reference is the gradient, by directional derivatives in double, and
+// tests/reference/grad_ops.py checks the f32 results against PyTorch autograd).
+//
+// Shapes as in ops.h, outermost first. The linear layers' backward (dY . W
+// through a frozen weight, adapter gradients) is kernels::matmul_t and
+// model/linear.h; the forward ops are in ops.h. Every f32 result is a fixed-
+// order reduction, the same for any thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/exec_context.h"
+#include "kernels/ops.h"
+#include "tensor/tensor_view.h"
+
+namespace herd::kernels {
+
+// y[t] = x[t] * r_t * w, r_t = 1 / sqrt(mean(x[t]^2) + eps) (ops.h rms_norm).
+// Given dy[T, D]: dx[T, D] = r w dy - x r^3 / D * sum_j(w_j dy_j x_j)
+// (overwritten; may not alias), and, when dw is set, dw[D] += sum_t dy x r.
+// Sums over D in double (as the forward's sum of squares).
+void rms_norm_backward(const float* x, const float* w, float eps, const float* dy, int64_t T, int64_t D, float* dx,
+                       float* dw);
+void rms_norm_backward_ref(const float* x, const float* w, float eps, const float* dy, int64_t T, int64_t D,
+                           double* dx, double* dw);
+
+// The transpose of ops.h rope (an orthogonal rotation per pair): dy[T,
+// n_heads, hd] rotated back in place by the same angles.
+void rope_backward(float* dy, int64_t T, int64_t n_heads, int64_t hd, const int64_t* pos, const double* inv_freq,
+                   RopeStyle style);
+
+// h = silu(g) * u (ops.h silu_mul), s = sigmoid(g): given dh[n],
+//   dg = dh * u * s * (1 + g (1 - s)),   du = dh * g * s.
+// g and u are the forward's inputs (before silu_mul overwrote g).
+void silu_mul_backward(const ExecContext& ctx, const float* g, const float* u, const float* dh, int64_t n, float* dg,
+                       float* du);
+void silu_mul_backward_ref(const float* g, const float* u, const float* dh, int64_t n, double* dg, double* du);
+
+// Causal grouped-query attention of one packed batch of T tokens with f32
+// q[T, H, hd], k and v [T, KV, hd] (after RoPE): token t's query head h sees
+// keys first[t] .. t of KV head h / (H / KV) (first: null for 0, else the
+// start of t's sequence, so packed sequences never see each other), with
+// s_j = scale q.k_j, p = softmax(s), out_t = sum_j p_j v_j.
+struct AttnTrainShape {
+  int64_t T = 0, H = 0, KV = 0, hd = 0;
+  float scale = 1.0f;
+  const int32_t* first = nullptr;  // [T] or null
+};
+// The forward (training keeps f32 keys and values, not the cache's types):
+// out[T, H * hd]; lse[T, H] = log sum_j exp(s_j), kept for the backward.
+void attention_train(const ExecContext& ctx, const AttnTrainShape& s, const float* q, const float* k, const float* v,
+                     float* out, float* lse);
+// Given dout[T, H * hd], out and lse from attention_train: with
+// D_t = dout_t . out_t, p_j = exp(s_j - lse_t), ds_j = p_j (dout_t . v_j - D_t):
+//   dq_t = scale sum_j ds_j k_j, dk_j = scale sum_t ds_tj q_t, dv_j = sum_t p_tj dout_t
+// (dq [T, H, hd], dk and dv [T, KV, hd], overwritten). Split over KV heads,
+// each summing in token order: the same bits for any thread count. Memory:
+// one row of T scores per worker.
+void attention_train_backward(const ExecContext& ctx, const AttnTrainShape& s, const float* q, const float* k,
+                              const float* v, const float* out, const float* lse, const float* dout, float* dq,
+                              float* dk, float* dv);
+// Both in double: out, lse (may be null) and, when dout is set, dq, dk, dv.
+void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k, const float* v, double* out,
+                         double* lse, const float* dout, double* dq, double* dk, double* dv);
+
+// Cross-entropy of the logits h[T, D] . W^T over a vocabulary of V = W.rows()
+// with labels[T] (< 0: not counted), fused with its gradient and computed in
+// chunks of rows of W, so no [T, V] matrix exists (two passes over W: the
+// log-sum-exp, then the gradient):
+//   loss_sum = sum over counted t of (lse_t - logit_t[label_t])   (double)
+//   dh[T, D] = sum_v g_tv W_v, g_tv = grad_scale (softmax_tv - [v == label_t])
+// for counted t, 0 rows for the others (overwritten). grad_scale is
+// d(total loss)/d(loss_sum): 1 / (counted tokens) for a mean. The logits go
+// through kernels::matmul (use ctx.exact_f32 for exact training products),
+// dh through matmul_t. scratch: ce_scratch_floats(T, D) floats.
+struct CeResult {
+  double loss_sum = 0;
+  int64_t counted = 0;
+};
+constexpr int64_t kCeChunk = 2048;  // rows of W per chunk (a multiple of 8: r8 groups)
+inline int64_t ce_scratch_floats(int64_t T, int64_t D) { return T * kCeChunk + T * D + 2 * T; }
+CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                                const int32_t* labels, float grad_scale, float* dh, float* scratch);
+// In double from the reference dequantization of W; dh may be null.
+CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const int32_t* labels, double grad_scale,
+                           double* dh);
+
+// Embedding rows: dtable[tokens[t]] += dx[t] (row length D), in token order.
+void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64_t D, float* dtable);
+
+}  // namespace herd::kernels
