@@ -83,7 +83,7 @@ float scores_row(const ExecContext& ctx, const AttnTrainShape& s, const float* q
                  int64_t j0, int64_t t, float* scores) {
   float m = -INFINITY;
   for (int64_t j = j0; j <= t; ++j) {
-    const float v = ctx.table->dot_f32(qrow, k + (j * s.KV + g) * s.hd, s.hd) * s.scale;
+    const float v = ctx.table->dot_f32(qrow, k + (j * s.KV + g) * s.hd, s.hd) * attention_scale(s.hd);
     scores[j - j0] = v;
     m = std::max(m, v);
   }
@@ -95,22 +95,23 @@ float scores_row(const ExecContext& ctx, const AttnTrainShape& s, const float* q
 void attention_train(const ExecContext& ctx, const AttnTrainShape& s, const float* q, const float* k, const float* v,
                      float* out, float* lse) {
   check_shape(s);
-  const int64_t group = s.H / s.KV;
-  ctx.pool->parallel_for(s.T * s.H, [&](int64_t u0, int64_t u1, int) {
+  const int64_t group = s.H / s.KV, hd = s.hd;
+  ctx.pool->parallel_for(s.T * s.KV, [&](int64_t u0, int64_t u1, int) {
+    std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(group, s.T, hd)));
     std::vector<float> scores(static_cast<size_t>(s.T));
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t t = u / s.H, h = u % s.H, g = h / group, j0 = first_key(s, t);
-      const float* qrow = q + (t * s.H + h) * s.hd;
-      const float m = scores_row(ctx, s, qrow, k, g, j0, t, scores.data());
-      double sum = 0;
-      for (int64_t j = j0; j <= t; ++j) sum += std::exp(static_cast<double>(scores[static_cast<size_t>(j - j0)]) - m);
-      const double l = m + std::log(sum);
-      lse[t * s.H + h] = static_cast<float>(l);
-      float* o = out + (t * s.H + h) * s.hd;
-      std::fill(o, o + s.hd, 0.0f);
-      for (int64_t j = j0; j <= t; ++j) {
-        const float p = static_cast<float>(std::exp(scores[static_cast<size_t>(j - j0)] - l));
-        ctx.table->axpy_f32(p, v + (j * s.KV + g) * s.hd, o, s.hd);
+      const int64_t t = u / s.KV, g = u % s.KV, j0 = first_key(s, t);
+      KvRows kv;
+      kv.k = k + (j0 * s.KV + g) * hd;
+      kv.v = v + (j0 * s.KV + g) * hd;
+      kv.k_stride = kv.v_stride = s.KV * hd * static_cast<int64_t>(sizeof(float));
+      attention_rows(ctx, q + (t * s.H + g * group) * hd, group, hd, kv, t - j0 + 1, scratch.data(),
+                     out + (t * s.H + g * group) * hd);
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        const float m = scores_row(ctx, s, q + (t * s.H + h) * hd, k, g, j0, t, scores.data());
+        double sum = 0;
+        for (int64_t j = j0; j <= t; ++j) sum += std::exp(scores[static_cast<size_t>(j - j0)] - m);
+        lse[t * s.H + h] = static_cast<float>(m + std::log(sum));
       }
     }
   });
@@ -121,6 +122,7 @@ void attention_train_backward(const ExecContext& ctx, const AttnTrainShape& s, c
                               float* dk, float* dv) {
   check_shape(s);
   const int64_t group = s.H / s.KV, hd = s.hd;
+  const float scale = attention_scale(hd);
   ctx.pool->parallel_for(s.KV, [&](int64_t g0, int64_t g1, int) {
     std::vector<float> scores(static_cast<size_t>(s.T));
     for (int64_t g = g0; g < g1; ++g) {
@@ -143,8 +145,8 @@ void attention_train_backward(const ExecContext& ctx, const AttnTrainShape& s, c
             const float* vj = v + (j * s.KV + g) * hd;
             const float p = static_cast<float>(std::exp(scores[static_cast<size_t>(j - j0)] - l));
             const float ds = p * (ctx.table->dot_f32(go, vj, hd) - d);
-            ctx.table->axpy_f32(s.scale * ds, kj, dqr, hd);
-            ctx.table->axpy_f32(s.scale * ds, qrow, dk + (j * s.KV + g) * hd, hd);
+            ctx.table->axpy_f32(scale * ds, kj, dqr, hd);
+            ctx.table->axpy_f32(scale * ds, qrow, dk + (j * s.KV + g) * hd, hd);
             ctx.table->axpy_f32(p, go, dv + (j * s.KV + g) * hd, hd);
           }
         }
@@ -157,6 +159,7 @@ void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k
                          double* lse, const float* dout, double* dq, double* dk, double* dv) {
   check_shape(s);
   const int64_t group = s.H / s.KV, hd = s.hd;
+  const double scale = attention_scale(hd);
   if (dout != nullptr) {
     std::fill(dq, dq + s.T * s.H * hd, 0.0);
     std::fill(dk, dk + s.T * s.KV * hd, 0.0);
@@ -172,8 +175,8 @@ void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k
       for (int64_t j = j0; j <= t; ++j) {
         double d = 0;
         for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(qrow[i]) * k[(j * s.KV + g) * hd + i];
-        sc[static_cast<size_t>(j - j0)] = d * s.scale;
-        m = std::max(m, d * s.scale);
+        sc[static_cast<size_t>(j - j0)] = d * scale;
+        m = std::max(m, d * scale);
       }
       double sum = 0;
       for (int64_t j = j0; j <= t; ++j) sum += std::exp(sc[static_cast<size_t>(j - j0)] - m);
@@ -195,8 +198,8 @@ void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k
         for (int64_t i = 0; i < hd; ++i) dp += static_cast<double>(go[i]) * v[(j * s.KV + g) * hd + i];
         const double ds = p * (dp - d);
         for (int64_t i = 0; i < hd; ++i) {
-          dq[(t * s.H + h) * hd + i] += s.scale * ds * k[(j * s.KV + g) * hd + i];
-          dk[(j * s.KV + g) * hd + i] += s.scale * ds * qrow[i];
+          dq[(t * s.H + h) * hd + i] += scale * ds * k[(j * s.KV + g) * hd + i];
+          dk[(j * s.KV + g) * hd + i] += scale * ds * qrow[i];
           dv[(j * s.KV + g) * hd + i] += p * go[i];
         }
       }

@@ -43,14 +43,15 @@ void silu_mul_backward_ref(const float* g, const float* u, const float* dh, int6
 // q[T, H, hd], k and v [T, KV, hd] (after RoPE): token t's query head h sees
 // keys first[t] .. t of KV head h / (H / KV) (first: null for 0, else the
 // start of t's sequence, so packed sequences never see each other), with
-// s_j = scale q.k_j, p = softmax(s), out_t = sum_j p_j v_j.
+// s_j = scale q.k_j (scale = attention_scale(hd)), p = softmax(s),
+// out_t = sum_j p_j v_j.
 struct AttnTrainShape {
   int64_t T = 0, H = 0, KV = 0, hd = 0;
-  float scale = 1.0f;
   const int32_t* first = nullptr;  // [T] or null
 };
-// The forward (training keeps f32 keys and values, not the cache's types):
-// out[T, H * hd]; lse[T, H] = log sum_j exp(s_j), kept for the backward.
+// The forward: out[T, H * hd] by attention_rows (ops.h) over f32 keys and
+// values, so the same arithmetic as inference with an f32 cache; lse[T, H] =
+// m + log sum_j exp(s_j - m) (the sum in double), kept for the backward.
 void attention_train(const ExecContext& ctx, const AttnTrainShape& s, const float* q, const float* k, const float* v,
                      float* out, float* lse);
 // Given dout[T, H * hd], out and lse from attention_train: with

@@ -164,13 +164,13 @@ TEST_P(BackwardTest, SiluMul) {
 
 // Two packed sequences (tokens 0..6 and 7..12), GQA 4 query heads on 2 KV heads.
 struct AttnCase {
-  int64_t T = 13, H = 4, KV = 2, hd = 16;
+  int64_t T = 13, H = 4, KV = 2, hd = 64;  // hd 64: the AVX-512 attn_rows path too
   std::vector<int32_t> first = {0, 0, 0, 0, 0, 0, 0, 7, 7, 7, 7, 7, 7};
   std::vector<float> q = normals(20, 0, T * H * hd), k = normals(21, 0, T * KV * hd), v = normals(22, 0, T * KV * hd),
                      dout = normals(23, 0, T * H * hd);
   AttnTrainShape shape() const {
     AttnTrainShape s;
-    s.T = T, s.H = H, s.KV = KV, s.hd = hd, s.scale = 1.0f / 4, s.first = first.data();
+    s.T = T, s.H = H, s.KV = KV, s.hd = hd, s.first = first.data();
     return s;
   }
 };
@@ -228,7 +228,7 @@ TEST_P(BackwardTest, AttentionWithinBoundOfReference) {
       for (int64_t j = j0; j <= t; ++j) {
         double sj = 0;
         for (int64_t i = 0; i < c.hd; ++i) sj += std::fabs(qr[i] * c.k[static_cast<size_t>((j * c.KV + g) * c.hd + i)]);
-        S = std::max(S, sj * s.scale);
+        S = std::max(S, sj * attention_scale(c.hd));
       }
       const double e = 2 * (c.hd * kU * S + n * kU) + 2 * kU + (n + c.hd + 8) * kU;
       ep[static_cast<size_t>(t * c.H + h)] = e;
@@ -238,13 +238,13 @@ TEST_P(BackwardTest, AttentionWithinBoundOfReference) {
           sc += static_cast<double>(qr[i]) * c.k[static_cast<size_t>((j * c.KV + g) * c.hd + i)];
           dpa += std::fabs(go[i] * c.v[static_cast<size_t>((j * c.KV + g) * c.hd + i)]);
         }
-        const double p = std::exp(sc * s.scale - lse_ref[static_cast<size_t>(t * c.H + h)]);
+        const double p = std::exp(sc * attention_scale(c.hd) - lse_ref[static_cast<size_t>(t * c.H + h)]);
         const double dsa = p * (dpa + D);
         for (int64_t i = 0; i < c.hd; ++i) {
           const size_t qi = static_cast<size_t>((t * c.H + h) * c.hd + i), ki = static_cast<size_t>((j * c.KV + g) * c.hd + i);
           mo[qi] += e * p * std::fabs(c.v[ki]);
-          mq[qi] += e * s.scale * dsa * std::fabs(c.k[ki]);
-          mk[ki] += e * s.scale * dsa * std::fabs(qr[i]);
+          mq[qi] += e * attention_scale(c.hd) * dsa * std::fabs(c.k[ki]);
+          mk[ki] += e * attention_scale(c.hd) * dsa * std::fabs(qr[i]);
           mv[ki] += e * p * std::fabs(go[i]);
         }
       }

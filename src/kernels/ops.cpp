@@ -378,7 +378,7 @@ const float* kv_row_f32(const ExecContext& ctx, const uint8_t* row, DType t, int
 
 void attention_rows(const ExecContext& ctx, const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n,
                     float* scratch, float* out) {
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const float scale = attention_scale(hd);
   const KernelTable& t = *ctx.table;
   if (t.attn_rows != nullptr && hd % t.attn_hd_multiple == 0 &&
       (kv.blocks == nullptr || kv.block_rows % t.attn_block_multiple == 0)) {

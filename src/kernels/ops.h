@@ -7,6 +7,7 @@
 // Shapes use outermost-first notation; "[T, D]" is T rows of D contiguous f32.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 
@@ -162,6 +163,9 @@ void attention_seqs(const ExecContext& ctx, const float* q, int64_t T, int64_t H
 void attention(const ExecContext& ctx, const float* q, int64_t T, int64_t H, int64_t KV, int64_t hd,
                const void* k_cache, const void* v_cache, DType kt, DType vt, int64_t n_past, float* const* scratch,
                float* out);
+
+// Attention's score scale, 1 / sqrt(hd) rounded to f32 (every attention path).
+inline float attention_scale(int64_t hd) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))); }
 
 // The attention of g query rows q[g][hd] sharing one KV head over keys
 // 0..n-1 (kv: where they live, f32, f16 or q8_0), on the calling thread:
