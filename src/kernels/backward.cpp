@@ -242,6 +242,7 @@ CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t 
     r.loss_sum += lse[static_cast<size_t>(t)] - label_logit[static_cast<size_t>(t)];
     ++r.counted;
   }
+  if (dh == nullptr) return r;  // the loss only
   // Pass 2: the same logits again, turned into g, through W back to dh.
   std::fill(dh, dh + T * D, 0.0f);
   for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {

@@ -76,7 +76,8 @@ void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k
 // for counted t, 0 rows for the others (overwritten). grad_scale is
 // d(total loss)/d(loss_sum): 1 / (counted tokens) for a mean. The logits go
 // through kernels::matmul (use ctx.exact_f32 for exact training products),
-// dh through matmul_t. scratch: ce_scratch_floats(T, D) floats.
+// dh through matmul_t; dh null: the loss only (one pass). scratch:
+// ce_scratch_floats(T, D) floats.
 struct CeResult {
   double loss_sum = 0;
   int64_t counted = 0;

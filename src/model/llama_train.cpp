@@ -1,0 +1,214 @@
+// The training step (llama_train.h). Per layer, forward (as llama_layer):
+//   xn1 = norm(x) w_attn;  q, k, v = xn1 . Wq|Wk|Wv^T (+ LoRA);  rope(q), rope(k)
+//   attn = attention(q, k, v);  xmid = x + attn . Wo^T (+ LoRA)
+//   xn2 = norm(xmid) w_ffn;  g, u = xn2 . Wg|Wu^T (+ LoRA);  h = silu(g) u
+//   out = xmid + h . Wd^T (+ LoRA)
+// and backward, given dout (in place into dx):
+//   dh = dout . Wd (+ LoRA terms), LoRA(Wd) grads from (h, dout)
+//   dg, du = silu_mul_backward;  dxn2 = dg . Wg + du . Wu;  dxmid = dout + norm'(dxn2)
+//   dattn = dxmid . Wo;  dq, dk, dv = attention backward;  rope back dq, dk
+//   dxn1 = dq . Wq + dk . Wk + dv . Wv;  dx = dxmid + norm'(dxn1)
+#include "model/llama_train.h"
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/ops.h"
+#include "model/llama_tensors.h"
+
+namespace herd::model {
+
+void TrainBatch::add_sequence(const std::vector<int32_t>& ids, const std::vector<bool>& mask) {
+  const auto start = static_cast<int32_t>(tokens.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    tokens.push_back(ids[i]);
+    const bool has_next = i + 1 < ids.size() && (mask.empty() || mask[i + 1]);
+    labels.push_back(has_next ? ids[i + 1] : -100);
+    pos.push_back(static_cast<int64_t>(i));
+    first.push_back(start);
+  }
+}
+
+namespace {
+
+void add(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void resize(std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(n), 0.0f); }
+
+}  // namespace
+
+TrainStep::TrainStep(const LlamaModel& model, int64_t max_tokens) : model_(model), max_tokens_(max_tokens) {
+  const LlamaConfig& c = model.config();
+  const int64_t T = max_tokens, D = c.d_model, F = c.d_ff, Q = c.n_heads * c.head_dim, KVD = c.n_kv_heads * c.head_dim;
+  inputs_.resize(static_cast<size_t>(c.n_layers + 1));
+  for (auto& in : inputs_) resize(in, T * D);
+  for (auto* b : {&xn1_, &xmid_, &xn2_, &proj_, &dxn_, &tmp_}) resize(*b, T * std::max(D, std::max(F, Q)));
+  for (auto* b : {&q_, &attn_, &dq_, &dattn_}) resize(*b, T * Q);
+  for (auto* b : {&k_, &v_, &dk_, &dv_}) resize(*b, T * KVD);
+  for (auto* b : {&gate_, &up_, &h_, &dh_, &dg_, &du_}) resize(*b, T * F);
+  resize(lse_, T * c.n_heads);
+  resize(ce_, kernels::ce_scratch_floats(T, D));
+  max_rank_ = 0;
+}
+
+Status TrainStep::check(const TrainBatch& b) const {
+  const auto T = static_cast<int64_t>(b.tokens.size());
+  const LlamaConfig& c = model_.config();
+  if (!model_.holds_embedding() || !model_.holds_head())
+    return err(ErrorCode::kInvalidArgument, "training needs the whole model (this one holds a layer range)");
+  if (T == 0) return err(ErrorCode::kInvalidArgument, "train: an empty batch");
+  if (T > max_tokens_)
+    return err(ErrorCode::kInvalidArgument, "train: %lld tokens exceed the step's %lld", static_cast<long long>(T),
+               static_cast<long long>(max_tokens_));
+  if (b.labels.size() != b.tokens.size() || b.pos.size() != b.tokens.size() || b.first.size() != b.tokens.size())
+    return err(ErrorCode::kInvalidArgument, "train: tokens, labels, pos and first differ in length");
+  bool any_repacked = false;
+  model_.for_each_matmul_weight([&](int64_t, LlamaTensor, const TensorView& w) { any_repacked |= w.interleave != 1; });
+  if (any_repacked)
+    return err(ErrorCode::kInvalidArgument, "train: the model's weights are repacked (load without repacking)");
+  for (int64_t t = 0; t < T; ++t) {
+    if (b.tokens[t] < 0 || b.tokens[t] >= c.vocab_size || b.labels[t] >= c.vocab_size)
+      return err(ErrorCode::kInvalidArgument, "train: token or label at %lld outside the vocabulary",
+                 static_cast<long long>(t));
+    if (b.first[t] < 0 || b.first[t] > t || b.pos[t] < 0)
+      return err(ErrorCode::kInvalidArgument, "train: token %lld has first %d, pos %lld", static_cast<long long>(t),
+                 b.first[t], static_cast<long long>(b.pos[t]));
+  }
+  return Ok{};
+}
+
+void TrainStep::embed(const kernels::ExecContext& exec, const TrainBatch& b) {
+  const int64_t D = model_.config().d_model;
+  for (size_t t = 0; t < b.tokens.size(); ++t)
+    kernels::embedding_row(exec, model_.tok_embd(), b.tokens[t], inputs_[0].data() + static_cast<int64_t>(t) * D);
+}
+
+void TrainStep::layer_forward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x,
+                              float* out) {
+  const LlamaConfig& c = model_.config();
+  const LayerWeights& L = model_.layers()[il];
+  const auto T = static_cast<int64_t>(b.tokens.size());
+  const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim;
+  const auto eps = static_cast<float>(c.rms_eps);
+  kernels::rms_norm(x, L.attn_norm, eps, T, D, xn1_.data());
+  kernels::matmul_shared_input(exec, xn1_.data(), T, {{&L.wq.w, q_.data()}, {&L.wk.w, k_.data()}, {&L.wv.w, v_.data()}});
+  lora_forward_add(exec, L.wq, xn1_.data(), T, q_.data(), lora_.data());
+  lora_forward_add(exec, L.wk, xn1_.data(), T, k_.data(), lora_.data());
+  lora_forward_add(exec, L.wv, xn1_.data(), T, v_.data(), lora_.data());
+  kernels::rope(q_.data(), T, c.n_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
+  kernels::rope(k_.data(), T, c.n_kv_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
+  const kernels::AttnTrainShape s{T, c.n_heads, c.n_kv_heads, hd, b.first.data()};
+  kernels::attention_train(exec, s, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data());
+  kernels::matmul(exec, attn_.data(), T, L.wo.w, proj_.data());
+  lora_forward_add(exec, L.wo, attn_.data(), T, proj_.data(), lora_.data());
+  for (int64_t i = 0; i < T * D; ++i) xmid_[static_cast<size_t>(i)] = x[i] + proj_[static_cast<size_t>(i)];
+  kernels::rms_norm(xmid_.data(), L.ffn_norm, eps, T, D, xn2_.data());
+  kernels::matmul_shared_input(exec, xn2_.data(), T, {{&L.w_gate.w, gate_.data()}, {&L.w_up.w, up_.data()}});
+  lora_forward_add(exec, L.w_gate, xn2_.data(), T, gate_.data(), lora_.data());
+  lora_forward_add(exec, L.w_up, xn2_.data(), T, up_.data(), lora_.data());
+  std::copy(gate_.begin(), gate_.begin() + T * F, h_.begin());
+  kernels::silu_mul(exec, h_.data(), up_.data(), T * F);
+  kernels::matmul(exec, h_.data(), T, L.w_down.w, proj_.data());
+  lora_forward_add(exec, L.w_down, h_.data(), T, proj_.data(), lora_.data());
+  for (int64_t i = 0; i < T * D; ++i) out[i] = xmid_[static_cast<size_t>(i)] + proj_[static_cast<size_t>(i)];
+}
+
+void TrainStep::layer_backward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x,
+                               float* dx, LayerLoraGrads* g) {
+  const LlamaConfig& c = model_.config();
+  const LayerWeights& L = model_.layers()[il];
+  const auto T = static_cast<int64_t>(b.tokens.size());
+  const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim;
+  const auto eps = static_cast<float>(c.rms_eps);
+  // The adapter gradients of one Linear, from its input and output gradient.
+  auto lora_grads = [&](const Linear& lin, int slot, const float* in, const float* dy) {
+    if (g == nullptr || lin.adapters.empty()) return;
+    const LoraGrad& lg = (*g)[static_cast<size_t>(slot)];
+    if (lg.da == nullptr) return;
+    lora_backward_weights(exec, lin, 0, in, dy, T, lg.da, lg.db, lora_.data());
+  };
+  // dx: the gradient at the layer's output, on entry; at its input, on return.
+  // Feed-forward sublayer.
+  linear_backward_input(exec, L.w_down, dx, T, dh_.data(), lora_.data());
+  lora_grads(L.w_down, 6, h_.data(), dx);
+  kernels::silu_mul_backward(exec, gate_.data(), up_.data(), dh_.data(), T * F, dg_.data(), du_.data());
+  lora_grads(L.w_gate, 4, xn2_.data(), dg_.data());
+  lora_grads(L.w_up, 5, xn2_.data(), du_.data());
+  linear_backward_input(exec, L.w_gate, dg_.data(), T, dxn_.data(), lora_.data());
+  linear_backward_input(exec, L.w_up, du_.data(), T, tmp_.data(), lora_.data());
+  add(dxn_.data(), tmp_.data(), T * D);
+  kernels::rms_norm_backward(xmid_.data(), L.ffn_norm, eps, dxn_.data(), T, D, tmp_.data(), nullptr);
+  add(dx, tmp_.data(), T * D);  // dx is now d xmid
+  // Attention sublayer.
+  linear_backward_input(exec, L.wo, dx, T, dattn_.data(), lora_.data());
+  lora_grads(L.wo, 3, attn_.data(), dx);
+  const kernels::AttnTrainShape s{T, c.n_heads, c.n_kv_heads, hd, b.first.data()};
+  kernels::attention_train_backward(exec, s, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data(),
+                                    dattn_.data(), dq_.data(), dk_.data(), dv_.data());
+  kernels::rope_backward(dq_.data(), T, c.n_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
+  kernels::rope_backward(dk_.data(), T, c.n_kv_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
+  lora_grads(L.wq, 0, xn1_.data(), dq_.data());
+  lora_grads(L.wk, 1, xn1_.data(), dk_.data());
+  lora_grads(L.wv, 2, xn1_.data(), dv_.data());
+  linear_backward_input(exec, L.wq, dq_.data(), T, dxn_.data(), lora_.data());
+  linear_backward_input(exec, L.wk, dk_.data(), T, tmp_.data(), lora_.data());
+  add(dxn_.data(), tmp_.data(), T * D);
+  linear_backward_input(exec, L.wv, dv_.data(), T, tmp_.data(), lora_.data());
+  add(dxn_.data(), tmp_.data(), T * D);
+  kernels::rms_norm_backward(x, L.attn_norm, eps, dxn_.data(), T, D, tmp_.data(), nullptr);
+  add(dx, tmp_.data(), T * D);
+}
+
+Result<kernels::CeResult> TrainStep::run(kernels::ExecContext exec, const TrainBatch& b, float grad_scale,
+                                         std::vector<LayerLoraGrads>* grads, float* d_input) {
+  HERD_TRY(check(b));
+  const LlamaConfig& c = model_.config();
+  const auto n_layers = static_cast<size_t>(c.n_layers);
+  if (grads != nullptr && grads->size() != n_layers)
+    return err(ErrorCode::kInvalidArgument, "train: %zu layers of adapter gradients for a %zu-layer model",
+               grads->size(), n_layers);
+  exec.exact_f32 = true;
+  const auto T = static_cast<int64_t>(b.tokens.size());
+  const int64_t D = c.d_model;
+  const int64_t rank = model_.max_lora_rank();
+  if (static_cast<int64_t>(lora_.size()) < 2 * max_tokens_ * rank) resize(lora_, 2 * max_tokens_ * rank);
+  embed(exec, b);
+  for (size_t il = 0; il < n_layers; ++il) layer_forward(exec, b, il, inputs_[il].data(), inputs_[il + 1].data());
+  // Head: final norm, then the fused cross-entropy and its gradient.
+  const float* xf = inputs_[n_layers].data();
+  const auto eps = static_cast<float>(c.rms_eps);
+  kernels::rms_norm(xf, model_.output_norm(), eps, T, D, xn1_.data());
+  const bool backward = grads != nullptr || d_input != nullptr;
+  const kernels::CeResult r = kernels::cross_entropy_backward(exec, xn1_.data(), T, model_.output(), b.labels.data(),
+                                                              grad_scale, backward ? dxn_.data() : nullptr, ce_.data());
+  if (!backward) return r;
+  std::vector<float> dcur(static_cast<size_t>(T * D));
+  kernels::rms_norm_backward(xf, model_.output_norm(), eps, dxn_.data(), T, D, dcur.data(), nullptr);
+  for (size_t il = n_layers; il-- > 0;) {
+    layer_forward(exec, b, il, inputs_[il].data(), tmp_.data());  // the layer's intermediates again
+    layer_backward(exec, b, il, inputs_[il].data(), dcur.data(), grads ? &(*grads)[il] : nullptr);
+  }
+  if (d_input != nullptr) std::copy(dcur.begin(), dcur.end(), d_input);
+  return r;
+}
+
+Status TrainStep::logits(kernels::ExecContext exec, const TrainBatch& b, std::vector<float>* out) {
+  HERD_TRY(check(b));
+  const LlamaConfig& c = model_.config();
+  exec.exact_f32 = true;
+  const auto T = static_cast<int64_t>(b.tokens.size());
+  const int64_t rank = model_.max_lora_rank();
+  if (static_cast<int64_t>(lora_.size()) < 2 * max_tokens_ * rank) resize(lora_, 2 * max_tokens_ * rank);
+  embed(exec, b);
+  const auto n_layers = static_cast<size_t>(c.n_layers);
+  for (size_t il = 0; il < n_layers; ++il) layer_forward(exec, b, il, inputs_[il].data(), inputs_[il + 1].data());
+  kernels::rms_norm(inputs_[n_layers].data(), model_.output_norm(), static_cast<float>(c.rms_eps), T, c.d_model,
+                    xn1_.data());
+  out->resize(static_cast<size_t>(T * c.vocab_size));
+  kernels::matmul(exec, xn1_.data(), T, model_.output(), out->data());
+  return Ok{};
+}
+
+}  // namespace herd::model

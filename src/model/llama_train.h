@@ -1,0 +1,91 @@
+// The training step of a Llama 3.x model: the loss of a packed batch and
+// its gradients with respect to the attached LoRA adapters (model/linear.h)
+// and the model's input (the hidden states entering the first layer), by
+// backpropagation with per-layer checkpointing.
+//
+// Forward: the layer computation of llama_forward.cpp (same ops, same order,
+// every matmul on the exact f32 path: ExecContext::exact_f32), except that
+// attention reads the f32 keys and values of the batch itself with
+// kernels::attention_train (packed sequences never see each other) instead of
+// a KV cache; with an f32 cache and exact_f32 the logits equal
+// llama_forward's bitwise (llama_train_test). The residual stream entering
+// each layer is kept; the backward walks the layers last to first,
+// recomputing each one's intermediates from its input (memory: (layers + 1)
+// x T x d_model floats for the inputs plus one layer's intermediates).
+// The loss is the cross-entropy of each counted position's next-token label
+// (kernels::cross_entropy_backward: the vocabulary in chunks).
+//
+// Thread safety: one thread drives a TrainStep; kernels fan out on the pool.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "base/result.h"
+#include "kernels/backward.h"
+#include "kernels/exec_context.h"
+#include "model/llama_model.h"
+
+namespace herd::model {
+
+// T tokens of one or more sequences packed one after another.
+struct TrainBatch {
+  std::vector<int32_t> tokens;  // [T]
+  std::vector<int32_t> labels;  // [T]: the id to predict after token t; < 0: not in the loss
+  std::vector<int64_t> pos;     // [T]: RoPE position within its sequence
+  std::vector<int32_t> first;   // [T]: index in the batch of its sequence's first token
+  // Appends one sequence whose every next token is a label (the last token
+  // has none) unless mask[i] is false for token i + 1 (mask: empty = all).
+  void add_sequence(const std::vector<int32_t>& ids, const std::vector<bool>& mask = {});
+};
+
+// Gradient buffers of one adapter (the trained adapter 0 of a Linear):
+// da [rank, K] and db [N, rank], added to by a step. Null: not trained.
+struct LoraGrad {
+  float* da = nullptr;
+  float* db = nullptr;
+};
+// Per held layer, the seven matrices in for_each_layer_linear order (wq, wk,
+// wv, wo, w_gate, w_up, w_down).
+using LayerLoraGrads = std::array<LoraGrad, 7>;
+
+class TrainStep {
+ public:
+  // A step over up to max_tokens tokens of `model` (which must hold all its
+  // layers, in the file layout: not repacked).
+  TrainStep(const LlamaModel& model, int64_t max_tokens);
+
+  // The loss of `batch`: returns the sum over counted positions of
+  // -log p(label) and their count. With grads (one LayerLoraGrads per layer),
+  // adds grad_scale times the gradient of that sum with respect to each
+  // trained adapter's A and B; with d_input (a [T, d_model] buffer), writes
+  // the gradient with respect to the hidden states entering layer 0.
+  // exec's exact_f32 is set for the step. Errors: a batch too long, ids
+  // outside the vocabulary, inconsistent batch fields, a model it cannot train.
+  Result<kernels::CeResult> run(kernels::ExecContext exec, const TrainBatch& batch, float grad_scale,
+                                std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
+
+  // The training forward's logits of every position ([T, vocab], tests:
+  // they equal the inference forward's) .
+  Status logits(kernels::ExecContext exec, const TrainBatch& batch, std::vector<float>* out);
+
+ private:
+  Status check(const TrainBatch& b) const;
+  void embed(const kernels::ExecContext& exec, const TrainBatch& b);
+  void layer_forward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x_in,
+                     float* x_out);
+  void layer_backward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x_in,
+                      float* dx, LayerLoraGrads* g);
+
+  const LlamaModel& model_;
+  int64_t max_tokens_;
+  int64_t max_rank_;
+  std::vector<std::vector<float>> inputs_;  // [n_layers + 1][T, D]
+  // One layer's intermediates (recomputed in the backward).
+  std::vector<float> xn1_, q_, k_, v_, attn_, lse_, xmid_, xn2_, gate_, up_, h_, proj_;
+  // Gradients' scratch.
+  std::vector<float> dxn_, dq_, dk_, dv_, dattn_, dh_, dg_, du_, tmp_, lora_, ce_;
+};
+
+}  // namespace herd::model
