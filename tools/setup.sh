@@ -9,6 +9,8 @@
 #   libbenchmark-dev        kernel micro-benchmarks (bench/kernels_bench.cpp; built in CI, not run)
 #   nlohmann-json3-dev      JSON (config.json, tokenizer.json, safetensors headers)
 #   python3-numpy           the float64 reference (runs under /usr/bin/python3)
+#   python3-torch           autograd in float64: the reference for herd's training gradients
+#                           (tests/reference/grad_check.py)
 #   libopenblas0-pthread    numpy's BLAS (Debian's alternatives pick it over the reference
 #                           BLAS that python3-numpy pulls in): the reference's matmuls run
 #                           ~4x faster, and the reference tests with them
@@ -28,7 +30,7 @@
 set -euo pipefail
 
 packages=(g++ cmake make ccache libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev python3-numpy
-  libopenblas0-pthread clang libclang-rt-14-dev bubblewrap libmicrohttpd-dev libcpp-httplib-dev chromium libedit-dev
+  python3-torch  libopenblas0-pthread clang libclang-rt-14-dev bubblewrap libmicrohttpd-dev libcpp-httplib-dev chromium libedit-dev
   pkgconf)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

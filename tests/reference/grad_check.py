@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""herd's training gradients against PyTorch autograd in float64.
+
+Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control]
+
+DUMPDIR holds what tests/reference/train_dump.cpp (herd_train_dump MODEL DUMPDIR) wrote: one
+packed batch (tokens, labels, RoPE positions, each token's sequence start), rank-r LoRA adapters
+(A [r, K], B [N, r], scale s) on the seven matrices of every layer, and herd's loss and
+gradients. This script rebuilds the Llama 3.1 forward with those adapters in torch (float64;
+weights dequantized exactly by the numpy reference's GGUF/HF readers, tests/reference/gguf_np.py
+and safetensors_np.py; nothing of herd's C++ is used), takes
+    loss = sum over counted positions t of (logsumexp(logits_t) - logits_t[label_t])
+and compares torch's autograd gradients with herd's: every dA, dB and the gradient at the input
+of layer 0.
+
+Tolerance (per gradient tensor G, relative Frobenius error ||G_herd - G_torch|| / ||G_torch||):
+herd computes in float32 (u = 2^-24) with every reduction in a fixed order, f32 or wider. A
+reduction of m terms whose rounding errors behave as independent errors carries a relative error
+of about u sqrt(m) kappa, kappa = sum |terms| / |sum| its conditioning; the largest m on every
+gradient's path is the vocabulary (the cross-entropy's gradient sums V = 128256 rows), and the
+backward composes about 8 such reductions per layer plus the head's. With kappa measured on the
+gradient itself (kappa_G = ||(|terms|)|| / ||G|| is not available from autograd; we bound it by
+the ratio of the loss gradient's mass to its net value at the head, sum|p - onehot| / ||p -
+onehot||, at most 2 / ||p - onehot|| per position) the budget is
+    tol = u sqrt(V) (8 L + 4) kappa_head,
+about 1e-3 for the tiny model. A wrong formula (a missing LoRA scale, a transposed factor, a
+sign, a leaked packing boundary) gives errors of order 1; --negative-control checks that the same
+comparison fails when herd's dA of one adapter is compared with another's.
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_ref import Model            # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    print("grad_check: python3-torch is not installed (tools/setup.sh installs it)", file=sys.stderr)
+    sys.exit(77)
+
+SLOTS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]  # herd's slot order
+U = 2.0 ** -24
+
+
+def load(d, name):
+    return torch.from_numpy(np.load(os.path.join(d, name)).astype(np.float64))
+
+
+def main(argv):
+    model_path, d = argv[1], argv[2]
+    negative = "--negative-control" in argv
+    m = Model(model_path)
+    step = json.load(open(os.path.join(d, "step.json")))
+    batch = np.load(os.path.join(d, "batch.npy")).astype(np.int64)
+    tokens, labels, pos, first = batch
+    T, D, H, KV, hd, L = len(tokens), m.D, m.H, m.KV, m.hd, m.L
+    s = float(step["scale"])
+
+    W = {}
+    for l in range(L):
+        b = f"blk.{l}."
+        for name in ["attn_norm", "ffn_norm"]:
+            W[b + name] = torch.from_numpy(m.get(b + name + ".weight"))
+        for name in SLOTS:
+            w = m.get(b + name + ".weight")
+            if m.kind == "hf" and name in ("attn_q", "attn_k"):
+                # herd runs an HF model with its rows as stored (HF's permuted q/k order, RoPE
+                # on halves), and its adapters' B rows follow that order: so does this forward.
+                w = m.src.get(f"model.layers.{l}.self_attn.{name[-1]}_proj.weight")
+            W[b + name] = torch.from_numpy(w)
+    emb = torch.from_numpy(m.get("token_embd.weight", rows=tokens))          # [T, D]
+    out_norm = torch.from_numpy(m.get("output_norm.weight"))
+    out_w = torch.from_numpy(m.get(m.output_name))                           # [V, D]
+    A, B = {}, {}
+    for l in range(L):
+        for si in range(7):
+            A[l, si] = load(d, f"a_{l}_{si}.npy").requires_grad_(True)
+            B[l, si] = load(d, f"b_{l}_{si}.npy").requires_grad_(True)
+    x0 = emb.clone().requires_grad_(True)
+
+    ang = torch.from_numpy(pos.astype(np.float64))[:, None] * torch.from_numpy(m.inv_freq)[None, :]
+    cos, sin = torch.cos(ang), torch.sin(ang)                                # [T, hd/2]
+    j = torch.arange(T)
+    allowed = (j[None, :] <= j[:, None]) & (j[None, :] >= torch.from_numpy(first)[:, None])  # [t, key]
+
+    def rms(x, w):
+        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + m.eps) * w
+
+    def rope(x):                                                             # [T, n, hd]
+        c, sn = cos[:, None, :], sin[:, None, :]
+        if m.kind == "hf":                                                   # pairs (x[i], x[i + hd/2])
+            x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+            return torch.cat([x1 * c - x2 * sn, x1 * sn + x2 * c], dim=-1)
+        xr, xi = x[..., 0::2], x[..., 1::2]                                  # Meta/GGUF: (x[2i], x[2i+1])
+        return torch.stack([xr * c - xi * sn, xr * sn + xi * c], dim=-1).reshape(x.shape)
+
+    def lin(x, l, si):
+        w = W[f"blk.{l}.{SLOTS[si]}"]
+        return x @ w.T + s * (x @ A[l, si].T) @ B[l, si].T
+
+    x = x0
+    for l in range(L):
+        b = f"blk.{l}."
+        h = rms(x, W[b + "attn_norm"])
+        q = rope(lin(h, l, 0).reshape(T, H, hd))
+        k = rope(lin(h, l, 1).reshape(T, KV, hd)).repeat_interleave(H // KV, dim=1)
+        v = lin(h, l, 2).reshape(T, KV, hd).repeat_interleave(H // KV, dim=1)
+        sc = torch.einsum("thd,jhd->htj", q, k) / math.sqrt(hd)
+        sc = sc.masked_fill(~allowed[None], float("-inf"))
+        o = torch.einsum("htj,jhd->thd", torch.softmax(sc, dim=-1), v).reshape(T, H * hd)
+        x = x + lin(o, l, 3)
+        h = rms(x, W[b + "ffn_norm"])
+        g, u = lin(h, l, 4), lin(h, l, 5)
+        x = x + lin(torch.nn.functional.silu(g) * u, l, 6)
+    logits = rms(x, out_norm) @ out_w.T                                       # [T, V]
+    lab = torch.from_numpy(labels)
+    counted = lab >= 0
+    lse = torch.logsumexp(logits, dim=-1)
+    picked = logits.gather(1, lab.clamp(min=0)[:, None])[:, 0]
+    loss = (lse - picked)[counted].sum()
+    loss.backward()
+
+    p = torch.softmax(logits.detach(), dim=-1)
+    onehot = torch.zeros_like(p)
+    onehot[counted, lab[counted]] = 1.0
+    gh = (p - onehot)[counted]
+    kappa = float(gh.abs().sum(-1).max() / gh.norm(dim=-1).min())
+    V = logits.shape[1]
+    tol = U * math.sqrt(V) * (8 * L + 4) * kappa
+    print(f"grad_check: T={T} L={L} V={V} loss torch {float(loss):.9g} herd {step['loss_sum']:.9g}; "
+          f"kappa_head {kappa:.3g}, tol {tol:.3g}")
+    failures = 0
+    loss_tol = U * math.sqrt(V) * (4 * L + 4) * max(1.0, abs(float(loss)))
+    if not abs(float(loss) - step["loss_sum"]) <= loss_tol:
+        print(f"  loss: |diff| {abs(float(loss) - step['loss_sum']):.3g} > {loss_tol:.3g}")
+        failures += 1
+    worst = 0.0
+    pairs = [("d_input", load(d, "d_input.npy"), x0.grad)]
+    for l in range(L):
+        for si in range(7):
+            pairs.append((f"dA {l}.{SLOTS[si]}", load(d, f"da_{l}_{si}.npy"), A[l, si].grad))
+            pairs.append((f"dB {l}.{SLOTS[si]}", load(d, f"db_{l}_{si}.npy"), B[l, si].grad))
+    if negative:  # herd's dA of layer 0's wq judged as if it were wk's: must fail
+        pairs = [("dA 0.attn_k <- herd's 0.attn_q", load(d, "da_0_0.npy")[:, :A[0, 1].shape[1]], A[0, 1].grad)]
+    for name, got, want in pairs:
+        e = float((got - want).norm() / max(float(want.norm()), 1e-300))
+        worst = max(worst, e)
+        if not e <= tol:
+            print(f"  {name}: relative error {e:.3g} > {tol:.3g}")
+            failures += 1
+    print(f"grad_check: {len(pairs)} gradient tensors, worst relative error {worst:.3g} "
+          f"({worst / tol:.2g} of the tolerance), {failures} outside")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

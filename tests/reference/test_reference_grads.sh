@@ -1,0 +1,34 @@
+#!/bin/bash
+# ctest "reference": herd's training gradients (model/llama_train.h: loss, every LoRA dA/dB,
+# the input gradient) against PyTorch autograd in float64 (grad_check.py, which says how its
+# tolerance is derived), on a frozen base of each stored dtype, GGUF and HF; and a negative
+# control (one adapter's gradient judged as another's must fail).
+set -euo pipefail
+PY="${PYTHON:-/usr/bin/python3}"
+DUMP="${HERD_TRAIN_DUMP:?set by ctest: the herd_train_dump tool}"
+here="$(cd "$(dirname "$0")" && pwd)"
+dir="$(mktemp -d)"
+trap 'rm -rf "$dir"' EXIT
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  echo "test_reference_grads: python3-torch is missing (tools/setup.sh installs it)"
+  [ "${CI:-}" = "true" ] && exit 1
+  exit 77
+fi
+for t in f32 f16 bf16 q8_0 q4_0 q4_k q6_k; do
+  mkdir -p "$dir/$t"
+  "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype "$t" -o "$dir/$t/model" >/dev/null 2>&1
+  "$DUMP" "$dir/$t/model" "$dir/$t"
+  echo "== gguf $t"
+  "$PY" "$here/grad_check.py" "$dir/$t/model" "$dir/$t"
+done
+mkdir -p "$dir/hf"
+"$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype bf16 --format hf -o "$dir/hf/model" >/dev/null 2>&1
+"$DUMP" "$dir/hf/model" "$dir/hf"
+echo "== hf bf16"
+"$PY" "$here/grad_check.py" "$dir/hf/model" "$dir/hf"
+echo "== negative control"
+if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0" --negative-control; then
+  echo "test_reference_grads: the negative control passed: the comparison cannot fail"
+  exit 1
+fi
+echo "test_reference_grads: ok"

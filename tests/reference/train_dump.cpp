@@ -1,0 +1,98 @@
+// herd_train_dump MODEL OUTDIR: one training step of herd (model/llama_train.h)
+// on a fixed packed batch with rank-2 LoRA adapters on every matrix of every
+// layer, written as .npy files for tests/reference/grad_check.py, which
+// recomputes the loss and every gradient with PyTorch autograd in float64.
+//   batch.npy     [4, T] float32 rows: tokens, labels (-100: not counted), pos, first
+//   a_L_S.npy, b_L_S.npy        adapter of layer L, matrix S (wq wk wv wo w_gate w_up w_down)
+//   da_L_S.npy, db_L_S.npy      herd's gradients of the summed loss
+//   d_input.npy   [T, d_model]  herd's gradient at the input of layer 0
+//   step.json     {"loss_sum", "counted", "rank", "scale"}
+// Test code only (a tests/ tool, not part of the herd binary).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/rng.h"
+#include "base/thread_pool.h"
+#include "formats/npy.h"
+#include "kernels/kernel_table.h"
+#include "model/llama_tensors.h"
+#include "model/llama_train.h"
+
+using namespace herd;
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR\n");
+    return 2;
+  }
+  const std::string out = argv[2];
+  Result<model::LlamaModel> m = model::LlamaModel::load(argv[1]);
+  if (!m.has_value()) {
+    std::fprintf(stderr, "%s\n", m.error().to_string().c_str());
+    return 1;
+  }
+  const int64_t rank = 2;
+  const float scale = 2.0f;
+  Rng rng(2024, 1);
+  std::vector<std::vector<float>> a, b, da, db;
+  std::vector<model::LayerLoraGrads> grads(static_cast<size_t>(m->config().n_layers));
+  std::vector<std::string> names;
+  for (int64_t il = 0; il < m->config().n_layers; ++il) {
+    int slot = 0;
+    model::for_each_layer_linear(m->layers()[static_cast<size_t>(il)], [&](model::LlamaTensor t, const model::Linear& lin) {
+      const int64_t N = lin.w.rows(), K = lin.w.cols();
+      a.emplace_back(static_cast<size_t>(rank * K));
+      b.emplace_back(static_cast<size_t>(N * rank));
+      for (float& v : a.back()) v = rng.next_normal() * 0.05f;
+      for (float& v : b.back()) v = rng.next_normal() * 0.05f;
+      da.emplace_back(a.back().size(), 0.0f);
+      db.emplace_back(b.back().size(), 0.0f);
+      Status s = m->attach_lora(il, t, model::LoraAdapter{a.back().data(), b.back().data(), rank, scale});
+      if (!s.has_value()) std::fprintf(stderr, "%s\n", s.error().to_string().c_str());
+      grads[static_cast<size_t>(il)][static_cast<size_t>(slot)] = {da.back().data(), db.back().data()};
+      names.push_back(std::to_string(il) + "_" + std::to_string(slot));
+      ++slot;
+    });
+  }
+  model::TrainBatch batch;
+  batch.add_sequence({128000, 791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13});
+  // The second sequence's prompt part is not trained on (as a chat prompt).
+  batch.add_sequence({128000, 9906, 1917, 0, 220, 4438, 1120, 6},
+                     {true, false, false, false, true, true, true, true});
+  const auto T = static_cast<int64_t>(batch.tokens.size());
+  const int64_t D = m->config().d_model;
+  Result<kernels::KernelTable> table = kernels::select_kernels();
+  if (!table.has_value()) return 1;
+  ThreadPool pool(2);
+  model::TrainStep step(*m, T);
+  std::vector<float> d_input(static_cast<size_t>(T * D));
+  Result<kernels::CeResult> r = step.run(kernels::ExecContext{&pool, &*table}, batch, 1.0f, &grads, d_input.data());
+  if (!r.has_value()) {
+    std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
+    return 1;
+  }
+  std::vector<float> rows;
+  for (int32_t v : batch.tokens) rows.push_back(static_cast<float>(v));
+  for (int32_t v : batch.labels) rows.push_back(static_cast<float>(v));
+  for (int64_t v : batch.pos) rows.push_back(static_cast<float>(v));
+  for (int32_t v : batch.first) rows.push_back(static_cast<float>(v));
+  bool ok = formats::write_npy_f32(out + "/batch.npy", {4, T}, rows.data()).has_value();
+  ok = ok && formats::write_npy_f32(out + "/d_input.npy", {T, D}, d_input.data()).has_value();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto na = static_cast<int64_t>(a[i].size()), nb = static_cast<int64_t>(b[i].size());
+    ok = ok && formats::write_npy_f32(out + "/a_" + names[i] + ".npy", {rank, na / rank}, a[i].data()).has_value();
+    ok = ok && formats::write_npy_f32(out + "/b_" + names[i] + ".npy", {nb / rank, rank}, b[i].data()).has_value();
+    ok = ok && formats::write_npy_f32(out + "/da_" + names[i] + ".npy", {rank, na / rank}, da[i].data()).has_value();
+    ok = ok && formats::write_npy_f32(out + "/db_" + names[i] + ".npy", {nb / rank, rank}, db[i].data()).has_value();
+  }
+  FILE* f = std::fopen((out + "/step.json").c_str(), "w");
+  if (!ok || f == nullptr) {
+    std::fprintf(stderr, "herd_train_dump: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": %lld, \"scale\": %.9g}\n", r->loss_sum,
+               static_cast<long long>(r->counted), static_cast<long long>(rank), static_cast<double>(scale));
+  std::fclose(f);
+  return 0;
+}
