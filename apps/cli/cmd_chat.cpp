@@ -29,6 +29,7 @@
 #include "chat_session.h"
 #include "turn_reader.h"
 #include "commands.h"
+#include "lora_option.h"
 #include "kernels/kernel_table.h"
 #include "model/llama_context.h"
 #include "model/runtime.h"
@@ -129,6 +130,7 @@ bool command(ChatSession& s, const std::string& line, bool color) {
 int cmd_chat(int argc, char** argv) {
   ArgParser p("chat", "-m MODEL [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
+  p.add("--lora", "DIR[:SCALE]", "a PEFT LoRA adapter directory (herd finetune writes one), times SCALE (default 1); repeatable");
   p.add("-sys,--system", "TEXT", "system prompt");
   p.add("-p,--prompt", "TEXT", "a first user turn, sent before reading input");
   p.add("--color", "[auto|on|off]", "color the prompt and notes (default auto: when stdout is a terminal and NO_COLOR is unset)");
@@ -222,6 +224,8 @@ int cmd_chat(int argc, char** argv) {
       model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
   if (!rt.has_value()) return fail_run("chat", rt.error());
   model::LlamaModel* model = &(*rt)->model();
+  Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), *model);
+  if (!loras.has_value()) return fail_run("chat", loras.error());
   const kernels::KernelTable* table = &(*rt)->table();
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
   if (!tok.has_value()) return fail_run("chat", tok.error().with_context("herd chat needs the model's tokenizer"));

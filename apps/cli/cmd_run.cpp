@@ -31,6 +31,7 @@
 #include "grammar/json_constraint.h"
 #include "grammar/json_grammar.h"
 #include "commands.h"
+#include "lora_option.h"
 #include "base/mapped_file.h"
 #include "formats/hf_config.h"
 #include "formats/npy.h"
@@ -140,6 +141,7 @@ Result<std::string> read_stdin() {
 int cmd_run(int argc, char** argv) {
   ArgParser p("run", "-m MODEL (-p PROMPT | --tokens ID,ID,...) [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory");
+  p.add("--lora", "DIR[:SCALE]", "a PEFT LoRA adapter directory (herd finetune writes one), times SCALE (default 1); repeatable");
   p.add("-p,--prompt", "TEXT", "prompt text (tokenized with the model's tokenizer, BOS added)");
   p.add("-f,--file", "PATH", "read the prompt text from a file ('-': standard input)");
   p.add("-cnv,--conversation", "", "an instruct model's one-off answer: the prompt (and -sys) in the Llama 3.1 chat "
@@ -247,6 +249,8 @@ int cmd_run(int argc, char** argv) {
       model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
   if (!rt.has_value()) return fail_run("run", rt.error());
   model::LlamaModel* model = &(*rt)->model();
+  Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), *model);
+  if (!loras.has_value()) return fail_run("run", loras.error());
   const kernels::KernelTable* table = &(*rt)->table();
   const model::LlamaConfig& cfg = model->config();
   if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail_usage("run", s.error());

@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "lora_option.h"
 #include "engine/engine.h"
 #include "kv/kv_cache.h"
 #include "model_card.h"
@@ -36,6 +37,7 @@ std::string basename_of(const std::string& path) {
 int cmd_serve(int argc, char** argv) {
   ArgParser p("serve", "-m MODEL [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
+  p.add("--lora", "DIR[:SCALE]", "a PEFT LoRA adapter directory (herd finetune writes one), times SCALE (default 1); repeatable");
   p.add("--host", "ADDR", "address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)");
   p.add("--port", "N", "port (default 8080; 0 picks a free one and prints it)");
   p.add("--parallel", "N", "sequences decoded together per step (default 16)");
@@ -188,6 +190,8 @@ int cmd_serve(int argc, char** argv) {
   if (!opened.has_value()) return fail_run("serve", opened.error());
   rt = std::move(*opened);
   model::LlamaModel* model = &rt->model();
+  Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), *model);
+  if (!loras.has_value()) return fail_run("serve", loras.error());
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
   if (!tok.has_value()) return fail_run("serve", tok.error().with_context("herd serve needs the model's tokenizer"));
   if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)

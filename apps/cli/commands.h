@@ -11,4 +11,5 @@ int cmd_bench(int argc, char** argv);
 int cmd_template(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
+int cmd_finetune(int argc, char** argv);
 }  // namespace herd::cli

@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"template", herd::cli::cmd_template, "print the chat prompt (or its token ids) for a conversation"},
     {"chat", herd::cli::cmd_chat, "chat with a Llama 3.1 Instruct model in the terminal"},
     {"serve", herd::cli::cmd_serve, "serve the OpenAI-compatible HTTP API and a web chat page"},
+    {"finetune", herd::cli::cmd_finetune, "train a LoRA adapter on your data (JSONL chats or text)"},
 };
 
 void usage(FILE* out) {

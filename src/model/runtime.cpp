@@ -13,7 +13,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeOptions& o) {
   HERD_ASSIGN_OR_RETURN(r->model_, LlamaModel::load(o.model_path));
   r->pool_ = std::make_unique<ThreadPool>(o.threads);
   Progress progress("herd: loading " + o.model_path, 0, o.progress, /*quiet_s=*/1.0);
-  r->model_.repack_weights(r->table_, *r->pool_, &progress);  // the r8 layouts (tensor/repack_r8.h)
+  if (o.repack) r->model_.repack_weights(r->table_, *r->pool_, &progress);  // the r8 layouts (tensor/repack_r8.h)
   progress.finish();
   r->startup_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

@@ -26,6 +26,8 @@ struct RuntimeOptions {
   int threads = 1;
   // A progress line for the load (base/progress.h) goes here when non-null.
   FILE* progress = nullptr;
+  // false: keep the file layout (training reads weights as stored: TrainStep).
+  bool repack = true;
 };
 
 class Runtime {

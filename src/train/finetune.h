@@ -1,0 +1,65 @@
+// The fine-tuning loop of `herd finetune`: SFT data (sft_data.h) through the
+// training step (model/llama_train.h) with LoRA adapters (lora_set.h) and
+// AdamW (optimizer.h).
+//
+// An epoch visits every training example once in an order shuffled from the
+// seed; `batch` examples are packed into one step (their attention kept apart),
+// `grad_accum` steps make one optimizer step, whose loss is the mean over all
+// its trained tokens (torchtune normalises by the tokens of the whole
+// optimizer step). The learning rate follows the warmup + cosine schedule over
+// all optimizer steps; gradients are clipped by global norm. A held-out split
+// (val_split of the examples, chosen from the seed) is evaluated after every
+// epoch. Everything is a function of the seed and the data: two runs give the
+// same losses bit for bit.
+//
+// Thread safety: one thread drives it; kernels fan out on the pool.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "base/result.h"
+#include "kernels/exec_context.h"
+#include "model/llama_model.h"
+#include "train/lora_set.h"
+#include "train/optimizer.h"
+#include "train/sft_data.h"
+
+namespace herd::train {
+
+struct FinetuneOptions {
+  int64_t epochs = 1;
+  int64_t batch = 2;          // examples per step
+  int64_t grad_accum = 1;     // steps per optimizer step
+  int64_t max_steps = 0;      // optimizer steps at most (0: the epochs decide)
+  int64_t warmup = 100;       // optimizer steps (capped at a tenth of the total)
+  double clip = 1.0;          // global gradient norm (0: none)
+  double val_split = 0.0;     // share of the examples held out
+  uint64_t seed = 0;
+  AdamWOptions adamw;
+};
+
+// One optimizer step's report (the progress line and --log-jsonl).
+struct StepReport {
+  int64_t step = 0, total_steps = 0, epoch = 0;
+  double loss = 0;        // mean over the step's trained tokens
+  double lr = 0, grad_norm = 0;
+  int64_t tokens = 0;     // tokens processed (trained or not)
+  double seconds = 0;     // wall time of the step
+  double eval_loss = -1;  // set on the last step of an epoch when there is a held-out split
+};
+
+struct FinetuneResult {
+  int64_t steps = 0;
+  double first_loss = 0, last_loss = 0, eval_loss = -1;
+  int64_t train_examples = 0, eval_examples = 0;
+};
+
+// Trains `lora` (attached to `model`) on `data`. on_step runs after every
+// optimizer step; returning false stops the run (Ctrl-C) after that step.
+Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, LoraSet& lora,
+                                const SftData& data, const FinetuneOptions& o,
+                                const std::function<bool(const StepReport&)>& on_step);
+
+}  // namespace herd::train

@@ -1,0 +1,85 @@
+// LoraSet: the LoRA adapters of one fine-tuning run (or one adapter loaded for
+// inference): for each held layer and each targeted matrix (q, k, v, o, gate,
+// up, down), A [rank, in] and B [out, rank] in f32, their gradients, and the
+// scale alpha / rank (alpha / sqrt(rank) with rsLoRA), as PEFT and torchtune
+// define them (spec/post-training-safety.md A1): A Kaiming-uniform (a = sqrt(5),
+// i.e. U(-1/sqrt(in), 1/sqrt(in))), B zero, so a new adapter leaves the model's
+// outputs unchanged.
+//
+// Files: a PEFT directory, adapter_config.json + adapter_model.safetensors with
+// tensors base_model.model.model.layers.N.{self_attn.{q,k,v,o}_proj,
+// mlp.{gate,up,down}_proj}.lora_{A,B}.weight, f32, in Hugging Face's row order:
+// for a GGUF base (Meta's interleaved q/k rows) B's rows of q and k are permuted
+// to HF order on writing and back on reading (formats/hf_permute.h), so the same
+// file works on the HF model, in PEFT and in llama.cpp's converter.
+//
+// Thread safety: one thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "model/llama_model.h"
+#include "model/llama_train.h"
+#include "train/optimizer.h"
+
+namespace herd::train {
+
+// Bit i: slot i of for_each_layer_linear (wq, wk, wv, wo, w_gate, w_up, w_down).
+using LoraTargets = uint8_t;
+constexpr LoraTargets kAllTargets = 0x7f;
+// "q,k,v,o,gate,up,down" (any subset, any order; also "all") -> bits.
+Result<LoraTargets> parse_lora_targets(const std::string& list);
+std::string lora_targets_string(LoraTargets t);
+
+struct LoraSpec {
+  int64_t rank = 8;
+  double alpha = 16;
+  LoraTargets targets = kAllTargets;
+  bool rslora = false;
+  double scale() const;
+};
+
+class LoraSet {
+ public:
+  // New adapters for every held layer of `model`, initialised from `seed`.
+  static Result<LoraSet> create(const model::LlamaModel& model, const LoraSpec& spec, uint64_t seed);
+  // A PEFT directory written for a model of `model`'s shape. Errors name the
+  // file and tensor: a missing or extra tensor, a shape that does not fit
+  // the base (another model), an unsupported option (DoRA, biases).
+  static Result<LoraSet> read_peft(const std::string& dir, const model::LlamaModel& model);
+
+  // Attaches every adapter to `model` (their memory stays this object's; it
+  // must outlive the model's use of them), multiplying its scale by `weight`.
+  Status attach(model::LlamaModel& model, float weight = 1.0f) const;
+  // Writes the PEFT directory (created if missing; files written whole and
+  // renamed into place). base_name goes to base_model_name_or_path.
+  Status write_peft(const std::string& dir, const model::LlamaModel& model, const std::string& base_name) const;
+
+  const LoraSpec& spec() const { return spec_; }
+  // The gradient buffers, one LayerLoraGrads per layer (TrainStep::run).
+  std::vector<model::LayerLoraGrads>& grads() { return grads_; }
+  // Every A and B with its gradient (the optimizer's parameters).
+  std::vector<Param> params();
+  void zero_grads();
+  int64_t n_params() const;
+  // Every value, in a fixed order (checkpoints).
+  std::vector<std::vector<float>*> tensors();
+
+ private:
+  struct Entry {
+    int64_t layer = 0;  // the model's layer index
+    int slot = 0;
+    int64_t n = 0, k = 0;  // the matrix is [n, k]
+    std::vector<float> a, b, da, db;
+  };
+  void link_grads();
+  LoraSpec spec_;
+  int64_t first_layer_ = 0;  // the model's index of its first held layer
+  std::vector<Entry> entries_;
+  std::vector<model::LayerLoraGrads> grads_;
+};
+
+}  // namespace herd::train

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# ctest "e2e": herd finetune end to end on a tiny random model.
+#  - learning works: LoRA on three chat examples drives the training loss from
+#    above 5 to below 0.05, and greedy decoding with `herd run --lora` then
+#    reproduces each trained answer (and stops on <|eot_id|>); the base alone does not;
+#  - the PEFT adapter is format-independent: the same adapter on the HF copy of the
+#    base (make-model's same seed; q/k rows in HF order, B's rows permuted in the
+#    file) gives the same greedy answers;
+#  - two runs with the same seed give the same losses (--log-jsonl), bit for bit;
+#  - bad data is refused naming the file, line and field; a mismatched adapter is refused.
+set -uo pipefail
+H="${HERD_BIN:?HERD_BIN must name the herd binary}"
+tmp="$(mktemp -d /tmp/herd-finetune.XXXXXX)"
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2"; fails=$((fails + 1)); }
+
+"$H" make-model --shape tiny --dtype q8_0 --seed 1 -q -o "$tmp/base.gguf" 2>/dev/null || { fail "make-model"; exit 1; }
+"$H" make-model --shape tiny --dtype f32 --seed 1 -q --format hf -o "$tmp/base-hf" 2>/dev/null || { fail "make-model hf"; exit 1; }
+cat > "$tmp/data.jsonl" <<'JSONL'
+{"messages": [{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "Paris is the capital of France."}]}
+
+{"messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name a primary colour."}, {"role": "assistant", "content": "Red."}]}
+{"messages": [{"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello there, friend!"}]}
+JSONL
+train() {  # output dir, log file
+  "$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$1" --lora-rank 8 --epochs 25 --batch 3 \
+    --lr 1e-2 --warmup 0 --seed 5 --log-jsonl "$2" -t 2 2>&1
+}
+out="$(train "$tmp/adapter" "$tmp/log1.jsonl")" && pass "herd finetune" || fail "herd finetune" "$out"
+first="$(head -1 "$tmp/log1.jsonl" | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')"
+last="$(tail -1 "$tmp/log1.jsonl" | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')"
+awk -v f="$first" -v l="$last" 'BEGIN { exit !(f > 5 && l < 0.05) }' && pass "loss $first -> $last" ||
+  fail "the loss did not fall from > 5 to < 0.05: $first -> $last" "$out"
+[ -f "$tmp/adapter/adapter_config.json" ] && [ -f "$tmp/adapter/adapter_model.safetensors" ] &&
+  pass "PEFT files written" || fail "PEFT files"
+
+# Each trained question, rendered as in training (the conversation's own messages, no
+# Meta preamble), answered greedily with the adapter.
+answer() {  # model, question, [adapter]
+  local ids
+  printf '[{"role":"user","content":"%s"}]' "$2" > "$tmp/q.json"
+  ids="$("$H" template --messages "$tmp/q.json" --ids --no-preamble | tr -s ' \n' ',' | sed 's/,$//')"
+  if [ -n "${3:-}" ]; then
+    "$H" run -m "$1" --lora "$3" --tokens "$ids" --temp 0 -n 12 -t 2 2>/dev/null
+  else
+    "$H" run -m "$1" --tokens "$ids" --temp 0 -n 12 -t 2 2>/dev/null
+  fi
+}
+for qa in "What is the capital of France?|Paris is the capital of France." "Say hello.|Hello there, friend!"; do
+  q="${qa%%|*}"; a="${qa#*|}"
+  got="$(answer "$tmp/base.gguf" "$q" "$tmp/adapter")"
+  [ "$got" == "$a" ] && pass "run --lora answers '$q' with the trained '$a'" || fail "run --lora: '$q' -> '$got'"
+  got="$(answer "$tmp/base-hf" "$q" "$tmp/adapter")"
+  [ "$got" == "$a" ] && pass "the same adapter on the HF base: '$a'" || fail "HF base with the adapter: '$q' -> '$got'"
+  got="$(answer "$tmp/base.gguf" "$q")"
+  [ "$got" != "$a" ] && pass "the base alone does not answer '$a'" || fail "the base alone already answers '$a'"
+done
+
+# Logits: the adapter on the f32 GGUF and on the f32 HF copy (the same weights; q/k rows
+# in Meta vs HF order, the adapter's B rows of q and k permuted on reading) agree far more
+# closely than the adapter moves them (a wrong row order would move them by about as much).
+"$H" make-model --shape tiny --dtype f32 --seed 1 -q -o "$tmp/base32.gguf" 2>/dev/null
+logits() {  # model, out.npy, [adapter]
+  "$H" run -m "$1" ${3:+--lora "$3"} -p "Say hello." -n 0 --logits-out "$2" -t 2 >/dev/null 2>&1
+}
+logits "$tmp/base32.gguf" "$tmp/g.npy" "$tmp/adapter" && logits "$tmp/base-hf" "$tmp/h.npy" "$tmp/adapter" &&
+  logits "$tmp/base32.gguf" "$tmp/b.npy" || fail "run --logits-out"
+"${PYTHON:-/usr/bin/python3}" - "$tmp" <<'PY' && pass "GGUF and HF with the adapter: same logits" || fail "GGUF vs HF logits with the adapter"
+import sys, numpy as np
+d = sys.argv[1]
+g, h, b = (np.load(f"{d}/{n}.npy").astype(np.float64) for n in "ghb")
+moved, apart = np.abs(g - b).max(), np.abs(g - h).max()
+print(f"     adapter moves the logits by {moved:.3g}; GGUF vs HF with it differ by {apart:.3g}")
+sys.exit(0 if apart < 1e-3 * moved else 1)
+PY
+
+out="$(train "$tmp/adapter2" "$tmp/log2.jsonl")" || fail "second run" "$out"
+cut -d, -f1-4 "$tmp/log1.jsonl" > "$tmp/l1"; cut -d, -f1-4 "$tmp/log2.jsonl" > "$tmp/l2"
+cmp -s "$tmp/l1" "$tmp/l2" && pass "the same seed gives the same losses" || fail "runs differ" "$(diff "$tmp/l1" "$tmp/l2" | head -4)"
+
+printf '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{"messages": [{"role": "user"}]\n' > "$tmp/bad.jsonl"
+out="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/bad.jsonl" -o "$tmp/x" 2>&1)"
+[ $? -eq 1 ] && echo "$out" | grep -q "bad.jsonl:2: " && pass "bad JSON names its line" || fail "bad JSON" "$out"
+printf '{"messages": [{"role": "user", "content": "hi"}]}\n' > "$tmp/noasst.jsonl"
+out="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/noasst.jsonl" -o "$tmp/x" 2>&1)"
+echo "$out" | grep -q "noasst.jsonl:1: .*no assistant message" && pass "no assistant turn is an error" || fail "no assistant" "$out"
+printf '{"text": 5}\n' > "$tmp/badtext.jsonl"
+out="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/badtext.jsonl" -o "$tmp/x" 2>&1)"
+echo "$out" | grep -q 'badtext.jsonl:1: field "text"' && pass "a non-string text names the field" || fail "text field" "$out"
+"$H" make-model --shape "d_model=128,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=256" --dtype f32 -q -o "$tmp/other.gguf" 2>/dev/null
+out="$("$H" run -m "$tmp/other.gguf" --lora "$tmp/adapter" -p hi -n 1 2>&1)"
+[ $? -eq 1 ] && echo "$out" | grep -q "another base model" && pass "an adapter for another base is refused" ||
+  fail "mismatched adapter" "$out"
+[ "$fails" -eq 0 ] && echo "test_finetune: all passed" || echo "test_finetune: $fails failed"
+[ "$fails" -eq 0 ]
