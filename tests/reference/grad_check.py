@@ -103,26 +103,30 @@ def main(argv):
         w = W[f"blk.{l}.{SLOTS[si]}"]
         return x @ w.T + s * (x @ A[l, si].T) @ B[l, si].T
 
-    x = x0
-    for l in range(L):
-        b = f"blk.{l}."
-        h = rms(x, W[b + "attn_norm"])
-        q = rope(lin(h, l, 0).reshape(T, H, hd))
-        k = rope(lin(h, l, 1).reshape(T, KV, hd)).repeat_interleave(H // KV, dim=1)
-        v = lin(h, l, 2).reshape(T, KV, hd).repeat_interleave(H // KV, dim=1)
-        sc = torch.einsum("thd,jhd->htj", q, k) / math.sqrt(hd)
-        sc = sc.masked_fill(~allowed[None], float("-inf"))
-        o = torch.einsum("htj,jhd->thd", torch.softmax(sc, dim=-1), v).reshape(T, H * hd)
-        x = x + lin(o, l, 3)
-        h = rms(x, W[b + "ffn_norm"])
-        g, u = lin(h, l, 4), lin(h, l, 5)
-        x = x + lin(torch.nn.functional.silu(g) * u, l, 6)
-    logits = rms(x, out_norm) @ out_w.T                                       # [T, V]
-    lab = torch.from_numpy(labels)
-    counted = lab >= 0
-    lse = torch.logsumexp(logits, dim=-1)
-    picked = logits.gather(1, lab.clamp(min=0)[:, None])[:, 0]
-    loss = (lse - picked)[counted].sum()
+    def forward():
+        x = x0
+        for l in range(L):
+            b = f"blk.{l}."
+            h = rms(x, W[b + "attn_norm"])
+            q = rope(lin(h, l, 0).reshape(T, H, hd))
+            k = rope(lin(h, l, 1).reshape(T, KV, hd)).repeat_interleave(H // KV, dim=1)
+            v = lin(h, l, 2).reshape(T, KV, hd).repeat_interleave(H // KV, dim=1)
+            sc = torch.einsum("thd,jhd->htj", q, k) / math.sqrt(hd)
+            sc = sc.masked_fill(~allowed[None], float("-inf"))
+            o = torch.einsum("htj,jhd->thd", torch.softmax(sc, dim=-1), v).reshape(T, H * hd)
+            x = x + lin(o, l, 3)
+            h = rms(x, W[b + "ffn_norm"])
+            g, u = lin(h, l, 4), lin(h, l, 5)
+            x = x + lin(torch.nn.functional.silu(g) * u, l, 6)
+        logits = rms(x, out_norm) @ out_w.T                                       # [T, V]
+        lab = torch.from_numpy(labels)
+        counted = lab >= 0
+        lse = torch.logsumexp(logits, dim=-1)
+        picked = logits.gather(1, lab.clamp(min=0)[:, None])[:, 0]
+        loss = (lse - picked)[counted].sum()
+        return loss, logits, lab, counted
+
+    loss, logits, lab, counted = forward()
     loss.backward()
 
     p = torch.softmax(logits.detach(), dim=-1)
@@ -155,7 +159,41 @@ def main(argv):
             failures += 1
     print(f"grad_check: {len(pairs)} gradient tensors, worst relative error {worst:.3g} "
           f"({worst / tol:.2g} of the tolerance), {failures} outside")
+    if not negative:
+        failures += adamw_steps(d, forward, A, B, tol)
     return 1 if failures else 0
+
+
+def adamw_steps(d, forward, A, B, tol):
+    """llm.c's test: ten AdamW steps on the one batch (torch.optim.AdamW, float64, same lr and
+    weight decay, from the same adapters) give the same mean losses as herd's (f32) ten steps.
+    Each step's update is m / sqrt(v): relative gradient errors pass into it about 1:1, so after
+    k steps the parameters, and through them the loss, carry at most about k times the gradient
+    tolerance; the budget is 10 tol relative."""
+    path = os.path.join(d, "steps.json")
+    if not os.path.exists(path):
+        return 0
+    st = json.load(open(path))
+    params = []
+    for key in A:
+        A[key].grad = None
+        B[key].grad = None
+        A[key].data = load(d, f"a_{key[0]}_{key[1]}.npy")
+        B[key].data = load(d, f"b_{key[0]}_{key[1]}.npy")
+        params += [A[key], B[key]]
+    opt = torch.optim.AdamW(params, lr=st["lr"], weight_decay=st["weight_decay"])
+    failures = 0
+    for k, herd_loss in enumerate(st["losses"]):
+        opt.zero_grad()
+        loss, _, _, counted = forward()
+        mean = loss / int(counted.sum())
+        mean.backward()
+        opt.step()
+        e = abs(float(mean) - herd_loss) / abs(float(mean))
+        ok = e <= 10 * tol
+        failures += 0 if ok else 1
+        print(f"  AdamW step {k + 1}: loss torch {float(mean):.9g} herd {herd_loss:.9g} (rel {e:.2g}){'' if ok else ' FAIL'}")
+    return failures
 
 
 if __name__ == "__main__":

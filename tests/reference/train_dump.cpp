@@ -7,6 +7,8 @@
 //   da_L_S.npy, db_L_S.npy      herd's gradients of the summed loss
 //   d_input.npy   [T, d_model]  herd's gradient at the input of layer 0
 //   step.json     {"loss_sum", "counted", "rank", "scale"}
+//   steps.json    {"lr", "weight_decay", "losses": [...]}: then 10 AdamW steps (train/optimizer.h)
+//                 on the same batch, the mean loss before each (llm.c's test)
 // Test code only (a tests/ tool, not part of the herd binary).
 #include <cstdio>
 #include <string>
@@ -18,6 +20,7 @@
 #include "kernels/kernel_table.h"
 #include "model/llama_tensors.h"
 #include "model/llama_train.h"
+#include "train/optimizer.h"
 
 using namespace herd;
 
@@ -94,5 +97,32 @@ int main(int argc, char** argv) {
   std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": %lld, \"scale\": %.9g}\n", r->loss_sum,
                static_cast<long long>(r->counted), static_cast<long long>(rank), static_cast<double>(scale));
   std::fclose(f);
+  // Ten AdamW steps on the batch (mean loss), from the same adapters.
+  train::AdamWOptions ao;
+  ao.lr = 1e-2;
+  ao.weight_decay = 0.01;
+  train::AdamW opt(ao);
+  for (size_t i = 0; i < a.size(); ++i) {
+    opt.add({a[i].data(), da[i].data(), static_cast<int64_t>(a[i].size())});
+    opt.add({b[i].data(), db[i].data(), static_cast<int64_t>(b[i].size())});
+  }
+  std::string losses;
+  for (int s = 0; s < 10; ++s) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      std::fill(da[i].begin(), da[i].end(), 0.0f);
+      std::fill(db[i].begin(), db[i].end(), 0.0f);
+    }
+    Result<kernels::CeResult> rs = step.run(kernels::ExecContext{&pool, &*table}, batch,
+                                            1.0f / static_cast<float>(r->counted), &grads);
+    if (!rs.has_value()) return 1;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%.17g", s ? ", " : "", rs->loss_sum / static_cast<double>(rs->counted));
+    losses += buf;
+    opt.step(ao.lr);
+  }
+  FILE* g = std::fopen((out + "/steps.json").c_str(), "w");
+  if (g == nullptr) return 1;
+  std::fprintf(g, "{\"lr\": %.17g, \"weight_decay\": %.17g, \"losses\": [%s]}\n", ao.lr, ao.weight_decay, losses.c_str());
+  std::fclose(g);
   return 0;
 }
