@@ -1,4 +1,4 @@
-// herd_train_dump MODEL OUTDIR: one training step of herd (model/llama_train.h)
+// herd_train_dump MODEL OUTDIR [--steps]: one training step of herd (model/llama_train.h)
 // on a fixed packed batch with rank-2 LoRA adapters on every matrix of every
 // layer, written as .npy files for tests/reference/grad_check.py, which
 // recomputes the loss and every gradient with PyTorch autograd in float64.
@@ -7,7 +7,7 @@
 //   da_L_S.npy, db_L_S.npy      herd's gradients of the summed loss
 //   d_input.npy   [T, d_model]  herd's gradient at the input of layer 0
 //   step.json     {"loss_sum", "counted", "rank", "scale"}
-//   steps.json    {"lr", "weight_decay", "losses": [...]}: then 10 AdamW steps (train/optimizer.h)
+//   steps.json    with --steps, {"lr", "weight_decay", "losses": [...]}: then 10 AdamW steps (train/optimizer.h)
 //                 on the same batch, the mean loss before each (llm.c's test)
 // Test code only (a tests/ tool, not part of the herd binary).
 #include <cstdio>
@@ -25,8 +25,8 @@
 using namespace herd;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR\n");
+  if (argc < 3 || argc > 4 || (argc == 4 && std::string(argv[3]) != "--steps")) {
+    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps]\n");
     return 2;
   }
   const std::string out = argv[2];
@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": %lld, \"scale\": %.9g}\n", r->loss_sum,
                static_cast<long long>(r->counted), static_cast<long long>(rank), static_cast<double>(scale));
   std::fclose(f);
+  if (argc < 4) return 0;
   // Ten AdamW steps on the batch (mean loss), from the same adapters.
   train::AdamWOptions ao;
   ao.lr = 1e-2;
