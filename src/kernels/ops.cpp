@@ -139,9 +139,39 @@ void apply_row_scale(const TensorView& w, float* out, int64_t N, int64_t n0, int
     for (int64_t n = n0; n < n1; ++n) out[t * N + n] *= w.row_scale[n];
 }
 
+// The exact f32 path (ExecContext::exact_f32) for a weight without an f32
+// tile kernel (the block-quantized types): each thread converts kExactRows
+// rows at a time to their exact f32 values and runs the F32 tile kernel on
+// them for every token, instead of re-expanding a row's blocks once per
+// token in a row dot. out[t, n] = the F32 row dot of the converted row n.
+constexpr int64_t kExactRows = 16;
+void matmul_exact_converted(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out,
+                            TileDotF32Fn tile) {
+  const int64_t N = w.rows(), K = w.cols();
+  const int64_t stride = w.row_stride();
+  const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
+  ctx.pool->parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1, int) {
+        std::vector<float> rows(static_cast<size_t>(kExactRows * K));
+        for (int64_t r0 = n0; r0 < n1; r0 += kExactRows) {
+          const int64_t rn = std::min(kExactRows, n1 - r0);
+          for (int64_t r = 0; r < rn; ++r) to_f32(w.data + (r0 + r) * stride, rows.data() + r * K, K);
+          tile(reinterpret_cast<const uint8_t*>(rows.data()), K * 4, rn, x, K, T, K, out + r0, N);
+          apply_row_scale(w, out, N, r0, r0 + rn, 0, T);
+        }
+      },
+      16);
+}
+
 void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
   const int64_t stride = w.row_stride();
+  if (const TileDotF32Fn f32_tile = ctx.table->tile_f32_for(DType::kF32);
+      ctx.exact_f32 && ctx.table->tile_f32_for(w.dtype) == nullptr && f32_tile != nullptr) {
+    matmul_exact_converted(ctx, x, T, w, out, f32_tile);
+    return;
+  }
   if (const TileDotF32Fn tile = ctx.table->tile_f32_for(w.dtype); tile != nullptr) {
     for_rows_and_token_chunks(ctx, N, 16, T, f32_token_chunk(K), [&](int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
       tile(w.data + n0 * stride, stride, n1 - n0, x + t0 * K, K, tn, K, out + t0 * N + n0, N);
