@@ -3,6 +3,7 @@
 // PEFT and llama.cpp's converter read.
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "args.h"
@@ -35,7 +36,9 @@ int cmd_finetune(int argc, char** argv) {
   p.add("--val-split", "X", "share of the examples held out for the eval loss (default 0)");
   p.add("--train-on-inputs", "", "train on every token, not only the assistant turns");
   p.add("--seed", "N", "seed of the adapter initialisation, shuffling and split (default 0)");
-  p.add("--log-jsonl", "FILE", "one JSON line per optimizer step");
+  p.add("--log-jsonl", "FILE", "one JSON line per optimizer step (appended to when resuming)");
+  p.add("--save-every", "N", "write OUTPUT/checkpoint.safetensors every N optimizer steps (it is also written at the end and on Ctrl-C)");
+  p.add("--resume", "", "continue from OUTPUT/checkpoint.safetensors (same data and options): the same losses and adapter as an uninterrupted run");
   p.add("-t,--threads", "N", "threads (default: all cores)");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
   int code = 0;
@@ -53,12 +56,14 @@ int cmd_finetune(int argc, char** argv) {
   auto accum = p.get_int("--grad-accum", 1, 1, 4096);
   auto seq_len = p.get_int("--seq-len", 2048, 2, 131072);
   auto seed = p.get_int("--seed", 0, 0, INT64_MAX);
+  auto save_every = p.get_int("--save-every", 0, 0, INT64_MAX);
   auto threads = p.get_int("--threads", default_threads(), 1, 1024);
   auto lr = p.get_double("--lr", 3e-4);
   auto wd = p.get_double("--weight-decay", 0.01);
   auto clip = p.get_double("--clip", 1.0);
   auto val = p.get_double("--val-split", 0.0);
-  if (const Error* e = first_error(rank, epochs, max_steps, warmup, batch, accum, seq_len, seed, threads)) return fail_usage("finetune", *e);
+  if (const Error* e = first_error(rank, epochs, max_steps, warmup, batch, accum, seq_len, seed, threads, save_every))
+    return fail_usage("finetune", *e);
   if (const Error* e = first_error(lr, wd, clip, val)) return fail_usage("finetune", *e);
   auto alpha = p.get_double("--lora-alpha", 2.0 * static_cast<double>(*rank));
   if (!alpha.has_value()) return fail_usage("finetune", alpha.error());
@@ -108,9 +113,15 @@ int cmd_finetune(int argc, char** argv) {
   fo.seed = static_cast<uint64_t>(*seed);
   fo.adamw.lr = *lr;
   fo.adamw.weight_decay = *wd;
+  fo.checkpoint = p.get("--output") + "/checkpoint.safetensors";
+  fo.save_every = *save_every;
+  fo.resume = p.has("--resume");
+  std::error_code ec;
+  std::filesystem::create_directories(p.get("--output"), ec);
+  if (ec) return fail_run("finetune", Error(ErrorCode::kIo, p.get("--output") + ": " + ec.message()));
   std::ofstream log;
   if (p.has("--log-jsonl")) {
-    log.open(p.get("--log-jsonl"), std::ios::trunc);
+    log.open(p.get("--log-jsonl"), fo.resume ? std::ios::app : std::ios::trunc);
     if (!log) return fail_run("finetune", Error(ErrorCode::kIo, "--log-jsonl: cannot write " + p.get("--log-jsonl")));
   }
   double elapsed = 0;
@@ -136,10 +147,12 @@ int cmd_finetune(int argc, char** argv) {
   if (!res.has_value()) return fail_run("finetune", res.error());
   Status w = lora->write_peft(p.get("--output"), m, ro.model_path);
   if (!w.has_value()) return fail_run("finetune", w.error());
+  if (res->resumed_from > 0)
+    std::fprintf(stderr, "herd finetune: resumed after step %lld\n", static_cast<long long>(res->resumed_from));
   std::fprintf(stderr, "herd finetune: %lld steps, loss %.4f -> %.4f%s; adapter written to %s%s\n",
                static_cast<long long>(res->steps), res->first_loss, res->last_loss,
                res->eval_loss >= 0 ? (", eval loss " + std::to_string(res->eval_loss)).c_str() : "",
-               p.get("--output").c_str(), interrupted() ? " (interrupted: the adapter of the last step)" : "");
+               p.get("--output").c_str(), interrupted() ? " (interrupted: the adapter of the last step; --resume continues)" : "");
   return interrupted() ? kExitInterrupted : 0;
 }
 

@@ -12,6 +12,14 @@
 // epoch. Everything is a function of the seed and the data: two runs give the
 // same losses bit for bit.
 //
+// Checkpoints: with a checkpoint path, the adapters, the optimizer's moments
+// and the step count are written (a safetensors file, atomically) every
+// save_every optimizer steps and when the run is stopped; resuming from one
+// skips the steps it covers (the shuffles and split are the seed's) and
+// continues bit-identically: the same losses and adapter as a run that was
+// never stopped. A checkpoint records the options that shape the run and
+// refuses to resume under different ones.
+//
 // Thread safety: one thread drives it; kernels fan out on the pool.
 #pragma once
 
@@ -38,6 +46,9 @@ struct FinetuneOptions {
   double val_split = 0.0;     // share of the examples held out
   uint64_t seed = 0;
   AdamWOptions adamw;
+  std::string checkpoint;  // path of the checkpoint file ("" : none)
+  int64_t save_every = 0;  // optimizer steps between checkpoints (0: only when stopped)
+  bool resume = false;     // continue from `checkpoint`
 };
 
 // One optimizer step's report (the progress line and --log-jsonl).
@@ -52,6 +63,7 @@ struct StepReport {
 
 struct FinetuneResult {
   int64_t steps = 0;
+  int64_t resumed_from = 0;  // steps the checkpoint covered
   double first_loss = 0, last_loss = 0, eval_loss = -1;
   int64_t train_examples = 0, eval_examples = 0;
 };

@@ -6,7 +6,8 @@
 #  - the PEFT adapter is format-independent: the same adapter on the HF copy of the
 #    base (make-model's same seed; q/k rows in HF order, B's rows permuted in the
 #    file) gives the same greedy answers;
-#  - two runs with the same seed give the same losses (--log-jsonl), bit for bit;
+#  - two runs with the same seed give the same losses (--log-jsonl), bit for bit; a run
+#    stopped with Ctrl-C and continued with --resume gives the same losses and adapter;
 #  - bad data is refused naming the file, line and field; a mismatched adapter is refused.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -79,6 +80,31 @@ PY
 out="$(train "$tmp/adapter2" "$tmp/log2.jsonl")" || fail "second run" "$out"
 cut -d, -f1-4 "$tmp/log1.jsonl" > "$tmp/l1"; cut -d, -f1-4 "$tmp/log2.jsonl" > "$tmp/l2"
 cmp -s "$tmp/l1" "$tmp/l2" && pass "the same seed gives the same losses" || fail "runs differ" "$(diff "$tmp/l1" "$tmp/l2" | head -4)"
+
+# Ctrl-C, then --resume: the same losses and the same adapter file as a run never stopped.
+ft() {  # output dir, log, extra args...
+  local o="$1" l="$2"; shift 2
+  "$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$o" --epochs 8 --batch 1 --lr 1e-2 --warmup 2 \
+    --seed 3 --log-jsonl "$l" -t 2 "$@"
+}
+ft "$tmp/full" "$tmp/full.log" >/dev/null 2>&1 || fail "uninterrupted run"
+# (herd itself in the background, not a function: a background subshell would ignore SIGINT)
+"$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$tmp/part" --epochs 8 --batch 1 --lr 1e-2 --warmup 2 \
+  --seed 3 --log-jsonl "$tmp/part.log" -t 2 --save-every 1 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 3000); do [ "$(cat "$tmp/part.log" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.02; done
+kill -INT "$pid"; wait "$pid"; rc=$?
+stopped="$(wc -l < "$tmp/part.log")"
+out="$(ft "$tmp/part" "$tmp/part.log" --resume 2>&1)" || fail "--resume" "$out"
+cut -d, -f1-4 "$tmp/full.log" > "$tmp/f1"; cut -d, -f1-4 "$tmp/part.log" > "$tmp/f2"
+if [ "$rc" -eq 130 ] && [ "$stopped" -lt 24 ] && cmp -s "$tmp/f1" "$tmp/f2" &&
+  cmp -s "$tmp/full/adapter_model.safetensors" "$tmp/part/adapter_model.safetensors"; then
+  pass "stopped after step $stopped (exit $rc), --resume: the same losses and adapter as an uninterrupted run"
+else
+  fail "resume (exit $rc, stopped after $stopped)" "$(diff "$tmp/f1" "$tmp/f2" | head -5)"
+fi
+out="$(ft "$tmp/part" "$tmp/x.log" --resume --lr 2e-2 2>&1)"
+echo "$out" | grep -q "other options" && pass "resuming with other options is refused" || fail "resume options" "$out"
 
 printf '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{"messages": [{"role": "user"}]\n' > "$tmp/bad.jsonl"
 out="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/bad.jsonl" -o "$tmp/x" 2>&1)"
