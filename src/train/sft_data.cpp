@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/json_depth.h"
 #include "chat/llama3_format.h"
 #include "chat/messages.h"
 
@@ -22,6 +23,29 @@ Error at(const std::string& where, const std::string& what) {
   return Error(ErrorCode::kInvalidArgument, where + ": " + what);
 }
 
+// A line of training data longer than this is refused (limit before reading:
+// the longest useful example, 128K tokens, is well under 1 MB of text).
+constexpr size_t kMaxLineBytes = size_t{16} << 20;
+
+// One line (without its '\n') of at most kMaxLineBytes into `line`; false at
+// the end of the file. *too_long: the line was longer (its rest is skipped).
+bool read_line(std::istream& in, std::string& line, bool* too_long) {
+  line.clear();
+  *too_long = false;
+  std::streambuf* sb = in.rdbuf();
+  bool any = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) return any;
+    any = true;
+    if (c == '\n') return true;
+    if (line.size() < kMaxLineBytes)
+      line.push_back(static_cast<char>(c));
+    else
+      *too_long = true;
+  }
+}
+
 // The header of a message is <|start_header_id|> ROLE <|end_header_id|> "\n\n":
 // the ids of a rendered message before its content.
 constexpr size_t kHeaderTokens = 4;
@@ -30,6 +54,8 @@ constexpr size_t kHeaderTokens = 4;
 
 Result<Example> parse_sft_line(const std::string& line, const std::string& where, const tokenizer::Tokenizer& tok,
                                bool train_on_inputs) {
+  if (!json_depth_within(line))
+    return at(where, "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(line);
@@ -92,8 +118,12 @@ Result<SftData> load_sft_jsonl(const std::string& path, const tokenizer::Tokeniz
   SftData d;
   std::string line;
   int64_t n = 0;
-  while (std::getline(in, line)) {
+  bool too_long = false;
+  while (read_line(in, line, &too_long)) {
     ++n;
+    if (too_long)
+      return err(ErrorCode::kInvalidArgument, "%s:%lld: the line is longer than %zu MiB", path.c_str(),
+                 static_cast<long long>(n), kMaxLineBytes >> 20);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Result<Example> ex = parse_sft_line(line, path + ":" + std::to_string(n), tok, o.train_on_inputs);
     if (!ex.has_value()) return ex.error();
@@ -109,7 +139,6 @@ Result<SftData> load_sft_jsonl(const std::string& path, const tokenizer::Tokeniz
     }
     d.examples.push_back(std::move(*ex));
   }
-  if (in.bad()) return err(ErrorCode::kIo, "%s: read error", path.c_str());
   if (d.examples.empty())
     return err(ErrorCode::kInvalidArgument, "%s: no example to train on (%lld lines, %lld dropped)", path.c_str(),
                static_cast<long long>(n), static_cast<long long>(d.dropped));

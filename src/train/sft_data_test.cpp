@@ -90,6 +90,7 @@ TEST(SftData, ErrorsNameTheLineAndField) {
            {"{\"text\": \"a\", \"messages\": []}\n", "sft_bad.jsonl:1: both"},
            {"{\"prompt\": \"a\"}\n", "sft_bad.jsonl:1: no \"messages\""},
            {"{\"text\": \"a\"\n", "sft_bad.jsonl:1: not JSON"},
+           {"{\"text\": \"a\", \"x\": " + std::string(200, '[') + std::string(200, ']') + "}\n", "sft_bad.jsonl:1: nested deeper"},
        }) {
     std::ofstream(path) << c.body;
     Result<SftData> d = load_sft_jsonl(path, tok(), SftOptions{});
@@ -97,6 +98,12 @@ TEST(SftData, ErrorsNameTheLineAndField) {
     EXPECT_NE(d.error().message().find(c.want), std::string::npos) << d.error().message();
   }
   EXPECT_FALSE(load_sft_jsonl(dir + "/missing.jsonl", tok(), SftOptions{}).has_value());
+  // A line past 16 MiB is refused by its length (not read whole, not parsed).
+  std::ofstream(path) << "{\"text\": \"ok\"}\n{\"text\": \"" << std::string(size_t{17} << 20, 'a') << "\"}\n";
+  Result<SftData> big = load_sft_jsonl(path, tok(), SftOptions{});
+  ASSERT_FALSE(big.has_value());
+  EXPECT_NE(big.error().message().find("sft_bad.jsonl:2: the line is longer than 16 MiB"), std::string::npos)
+      << big.error().message();
 }
 
 TEST(SftData, LongExamplesAreCutAndEmptyOnesDroppedAndCounted) {
