@@ -11,7 +11,7 @@ namespace herd::cli {
 int cmd_make_model(int argc, char** argv) {
   ArgParser p("make-model", "--shape SHAPE --dtype TYPE -o PATH [options]");
   p.add("--shape", "SHAPE", "8b, 70b, 405b, 3.2-1b, 3.2-3b, tiny, or d_model=N,n_layers=N,n_heads=N,n_kv_heads=N,d_ff=N[,tied=1]");
-  p.add("--dtype", "TYPE", "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q4_k_m q5_k q5_k_m q6_k (default f16)");
+  p.add("--dtype", "TYPE", "f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_s q5_k_m q6_k (default f16)");
   p.add("-o,--output", "PATH", "output .gguf file, or directory for --format hf");
   p.add("--format", "FMT", "gguf (default) or hf (safetensors + config.json + tokenizer.json)");
   p.add("--seed", "N", "random seed (default 0); the same seed gives the same weights in every format");

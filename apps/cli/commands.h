@@ -12,4 +12,5 @@ int cmd_template(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_finetune(int argc, char** argv);
+int cmd_quantize(int argc, char** argv);
 }  // namespace herd::cli

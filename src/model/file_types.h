@@ -23,7 +23,8 @@ struct FileType {
 };
 
 std::span<const FileType> file_types();
-// By name, case-insensitively (so "Q4_K_M" and "q4_k_m" both work); nullptr if none.
+// By name, case-insensitively (so "Q4_K_M" and "q4_k_m" both work), with
+// llama-quantize's aliases ("Q4_K" = Q4_K_M, "Q5_K" = Q5_K_M); nullptr if none.
 const FileType* file_type_by_name(std::string_view name);
 // By general.file_type; nullptr if herd does not make that type.
 const FileType* file_type_by_gguf(uint32_t ftype);

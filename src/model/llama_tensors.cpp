@@ -1,6 +1,8 @@
 // The Llama tensor table (model/llama_tensors.h).
 #include "model/llama_tensors.h"
 
+#include <cstdint>
+
 #include "base/check.h"
 
 namespace herd::model {
@@ -56,6 +58,28 @@ std::vector<int64_t> llama_tensor_shape(LlamaTensor t, const LlamaDims& d) {
 std::string gguf_tensor_name(LlamaTensor t, int64_t layer) {
   const LlamaTensorInfo& i = llama_tensor_info(t);
   return (i.per_layer ? "blk." + std::to_string(layer) + "." : std::string()) + i.gguf + ".weight";
+}
+
+std::optional<GgufTensorId> parse_gguf_tensor_name(std::string_view name) {
+  constexpr std::string_view kSuffix = ".weight", kBlk = "blk.";
+  if (name.size() <= kSuffix.size() || name.substr(name.size() - kSuffix.size()) != kSuffix) return std::nullopt;
+  name.remove_suffix(kSuffix.size());
+  int64_t layer = -1;
+  if (name.substr(0, kBlk.size()) == kBlk) {
+    name.remove_prefix(kBlk.size());
+    const size_t dot = name.find('.');
+    if (dot == 0 || dot == std::string_view::npos || dot > 10 || (dot > 1 && name[0] == '0')) return std::nullopt;
+    layer = 0;
+    for (size_t i = 0; i < dot; ++i) {
+      if (name[i] < '0' || name[i] > '9') return std::nullopt;
+      layer = layer * 10 + (name[i] - '0');
+    }
+    if (layer > INT32_MAX) return std::nullopt;
+    name.remove_prefix(dot + 1);
+  }
+  for (const LlamaTensorInfo& i : llama_tensors())
+    if (i.per_layer == (layer >= 0) && name == i.gguf) return GgufTensorId{i.id, layer};
+  return std::nullopt;
 }
 
 std::string hf_tensor_name(LlamaTensor t, int64_t layer) {

@@ -12,8 +12,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/llama_config.h"
@@ -49,6 +51,15 @@ std::vector<int64_t> llama_tensor_shape(LlamaTensor t, const LlamaDims& d);
 // "blk.3.attn_q.weight" / "model.layers.3.self_attn.q_proj.weight" (layer ignored when not per_layer).
 std::string gguf_tensor_name(LlamaTensor t, int64_t layer);
 std::string hf_tensor_name(LlamaTensor t, int64_t layer);
+
+// The inverse of gguf_tensor_name: which tensor, which layer (-1 outside the
+// layers); nullopt for any other name (rope_freqs.weight, a tensor of another
+// architecture, "blk.x.", a layer number with leading zeros or over 2^31).
+struct GgufTensorId {
+  LlamaTensor id;
+  int64_t layer;
+};
+std::optional<GgufTensorId> parse_gguf_tensor_name(std::string_view name);
 
 // Calls f(LlamaTensor, layer) for every tensor of an n_layers model in file
 // order (layer -1 for the tensors outside the layers); the caller skips

@@ -4,6 +4,7 @@
 // independently of the table.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,7 +35,16 @@ TEST(LlamaTensors, NamesAreThoseOfRealFiles) {
     EXPECT_EQ(&llama_tensor_info(t), &llama_tensors()[i]);
     EXPECT_EQ(gguf_tensor_name(t, 7), want[i].first);
     EXPECT_EQ(hf_tensor_name(t, 7), want[i].second);
+    std::optional<GgufTensorId> back = parse_gguf_tensor_name(want[i].first);
+    ASSERT_TRUE(back.has_value()) << want[i].first;
+    EXPECT_EQ(back->id, t);
+    EXPECT_EQ(back->layer, llama_tensors()[i].per_layer ? 7 : -1);
   }
+  EXPECT_EQ(parse_gguf_tensor_name("blk.123.ffn_down.weight")->layer, 123);
+  for (const char* bad : {"rope_freqs.weight", "blk.7.attn_q", "blk..attn_q.weight", "blk.07.attn_q.weight",
+                          "blk.x.attn_q.weight", "blk.7.token_embd.weight", "attn_q.weight", "blk.7.attn_q.bias",
+                          "blk.99999999999.attn_q.weight", "blk.7.attn_q.weight.weight", ".weight", ""})
+    EXPECT_FALSE(parse_gguf_tensor_name(bad).has_value()) << bad;
 }
 
 // Llama 3.1 8B (spec §1): d_model 4096, 32 heads of 128, 8 KV heads, d_ff 14336.

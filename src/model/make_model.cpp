@@ -1,11 +1,7 @@
-// make_model: see make_model.h. The dtype mix follows llama.cpp's
-// llama-quant.cpp rules for the named file types (output.weight to Q6_K for
-// quantized types other than Q8_0; Q4_K_M / Q5_K_M give attn_v and ffn_down
-// Q6_K in the use_more_bits layers), so a made Q4_0 or Q4_K_M file has the
-// tensor types of a downloaded one.
+// make_model: see make_model.h. The dtype mix is llama-quantize's
+// (model/quant_mix.h), so a made Q4_0 or Q4_K_M file has the tensor types of
+// a downloaded one.
 #include "model/make_model.h"
-
-#include "model/file_types.h"
 
 #include <cmath>
 #include <cstdio>
@@ -14,6 +10,7 @@
 #include "base/rng.h"
 #include "model/file_types.h"
 #include "model/llama_tensors.h"
+#include "model/quant_mix.h"
 #include "tokenizer/embedded_vocab.h"
 #include "tokenizer/vocab.h"
 
@@ -75,9 +72,6 @@ Result<ModelShape> parse_model_shape(const std::string& spec) {
 
 namespace {
 
-// llama.cpp's use_more_bits(i, n): first and last eighth, and every third layer between.
-bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
-
 // Which role a tensor plays, for its init scale.
 enum class Role { kEmbd, kOutput, kNorm, kProj, kProjOut };
 
@@ -132,27 +126,18 @@ void random_row(const TensorPlan& p, const ModelShape& sh, uint64_t seed, int64_
 
 // The plan with llama-quantize's dtype per tensor for file type ft (GGUF);
 // HF keeps every tensor, norms included, in the model dtype.
-ModelPlan plan_for(const ModelShape& s, const FileType& ft, bool hf) {
+Result<ModelPlan> plan_for(const ModelShape& s, const FileType& ft, bool hf) {
   ModelPlan plan = plan_llama(s, ft.base);
   plan.gguf_ftype = ft.gguf_ftype;
   plan.name = "herd random-weight Llama-3.x " + s.name + " (output is noise)";
   if (hf) return plan;
-  const bool quant = dtype_info(ft.base).quantized;
-  // llama.cpp: the LM head (or the tied embedding serving as it) becomes Q6_K
-  // in quantized files unless the base type is Q8_0.
-  const DType head_type = quant && ft.base != DType::kQ8_0 ? DType::kQ6_K : ft.base;
+  const QuantMixModel mix{s.n_layers, s.n_heads, s.n_kv_heads, !s.tied};
   for (TensorPlan& p : plan.tensors) {
-    const DType more = ft.k_m && use_more_bits(p.layer, s.n_layers) ? DType::kQ6_K : ft.base;
-    switch (p.id) {
-      case LlamaTensor::kTokEmbd: p.dtype = s.tied ? head_type : ft.base; break;
-      case LlamaTensor::kAttnNorm:
-      case LlamaTensor::kFfnNorm:
-      case LlamaTensor::kOutputNorm: p.dtype = DType::kF32; break;
-      case LlamaTensor::kWv:
-      case LlamaTensor::kWDown: p.dtype = more; break;
-      case LlamaTensor::kOutput: p.dtype = head_type; break;
-      default: break;
+    if (llama_tensor_info(p.id).norm) {
+      p.dtype = DType::kF32;
+      continue;
     }
+    HERD_ASSIGN_OR_RETURN(p.dtype, quant_mix_dtype(ft, p.id, p.layer, p.shape.back(), mix));
   }
   return plan;
 }
@@ -176,7 +161,7 @@ Status make_model(const MakeModelOptions& o, ThreadPool& pool, Progress* progres
   HERD_TRY(tokenizer::assign_llama3_special_ids(vocab));
   if (o.format != "gguf" && o.format != "hf")
     return err(ErrorCode::kInvalidArgument, "unknown --format '%s'; expected gguf or hf", o.format.c_str());
-  ModelPlan plan = plan_for(o.shape, *ft, o.format == "hf");
+  HERD_ASSIGN_OR_RETURN(ModelPlan plan, plan_for(o.shape, *ft, o.format == "hf"));
   plan.instruct = o.instruct;
   const ModelShape& sh = o.shape;
   const uint64_t seed = o.seed;

@@ -33,7 +33,7 @@ Result<ModelShape> parse_model_shape(const std::string& spec);
 
 struct MakeModelOptions {
   ModelShape shape;
-  std::string dtype = "f16";  // f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m
+  std::string dtype = "f16";  // f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_s q5_k_m q6_k
   std::string format = "gguf";  // gguf | hf
   std::string out;
   uint64_t seed = 0;

@@ -19,6 +19,8 @@ Then the exactness properties that need no reference, compared bit for bit:
     which changes logits by O(1)).
 
 Usage: check_models.py [--quick] [--only SUBSTRING]   (HERD_BIN names the herd binary)
+       check_models.py --model PATH   (one given model file or directory, e.g. a `herd quantize`
+                                       output: herd against the reference on its weights)
 Exit 0 when every case passes.
 """
 import argparse
@@ -97,9 +99,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a representative subset (for sanitizer runs)")
     ap.add_argument("--only", default="")
+    ap.add_argument("--model", help="check only this model (a GGUF file or an HF directory)")
     args = ap.parse_args()
+    if args.model:
+        with tempfile.TemporaryDirectory(prefix="herd-ref-") as tmp:
+            ok, last, full = reference_case(tmp, "model", args.model)
+            print("%-24s %s  %s" % (os.path.basename(args.model), "ok  " if ok else "FAIL", last), flush=True)
+            if not ok:
+                print(full)
+            return 0 if ok else 1
 
-    gguf_dtypes = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k",
+    gguf_dtypes = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_s", "q5_k_s", "q6_k",
                    "q4_k_m", "q5_k_m"]
     hf_dtypes = ["f32", "f16", "bf16"]
     if args.quick:

@@ -15,7 +15,7 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   [ "${CI:-}" = "true" ] && exit 1
   exit 77
 fi
-for t in f16 q8_0 q4_0 q4_k q6_k; do
+for t in f16 q8_0 q4_0 q4_k_s q6_k; do
   mkdir -p "$dir/$t"
   "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype "$t" -o "$dir/$t/model" >/dev/null 2>&1
   # q8_0 also runs llm.c's test: ten AdamW steps give PyTorch's losses.
