@@ -130,7 +130,7 @@ bool command(ChatSession& s, const std::string& line, bool color) {
 int cmd_chat(int argc, char** argv) {
   ArgParser p("chat", "-m MODEL [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
-  p.add("--lora", "DIR[:SCALE]", "a PEFT LoRA adapter directory (herd finetune writes one), times SCALE (default 1); repeatable");
+  p.add("--lora", "PATH[:SCALE]", kLoraOptionHelp);
   p.add("-sys,--system", "TEXT", "system prompt");
   p.add("-p,--prompt", "TEXT", "a first user turn, sent before reading input");
   p.add("--color", "[auto|on|off]", "color the prompt and notes (default auto: when stdout is a terminal and NO_COLOR is unset)");

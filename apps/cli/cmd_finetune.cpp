@@ -145,7 +145,10 @@ int cmd_finetune(int argc, char** argv) {
     return !interrupted();
   });
   if (!res.has_value()) return fail_run("finetune", res.error());
+  // Both formats: PEFT (Hugging Face, vLLM) and, inside the same directory, the
+  // GGUF LoRA that llama.cpp and Ollama take.
   Status w = lora->write_peft(p.get("--output"), m, ro.model_path);
+  if (w.has_value()) w = lora->write_gguf(p.get("--output") + "/adapter.gguf", m, ro.model_path);
   if (!w.has_value()) return fail_run("finetune", w.error());
   if (res->resumed_from > 0)
     std::fprintf(stderr, "herd finetune: resumed after step %lld\n", static_cast<long long>(res->resumed_from));

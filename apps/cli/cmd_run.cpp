@@ -141,7 +141,7 @@ Result<std::string> read_stdin() {
 int cmd_run(int argc, char** argv) {
   ArgParser p("run", "-m MODEL (-p PROMPT | --tokens ID,ID,...) [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory");
-  p.add("--lora", "DIR[:SCALE]", "a PEFT LoRA adapter directory (herd finetune writes one), times SCALE (default 1); repeatable");
+  p.add("--lora", "PATH[:SCALE]", kLoraOptionHelp);
   p.add("-p,--prompt", "TEXT", "prompt text (tokenized with the model's tokenizer, BOS added)");
   p.add("-f,--file", "PATH", "read the prompt text from a file ('-': standard input)");
   p.add("-cnv,--conversation", "", "an instruct model's one-off answer: the prompt (and -sys) in the Llama 3.1 chat "

@@ -37,7 +37,7 @@ std::string basename_of(const std::string& path) {
 int cmd_serve(int argc, char** argv) {
   ArgParser p("serve", "-m MODEL [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
-  p.add("--lora", "DIR[:SCALE]", "a PEFT LoRA adapter directory (herd finetune writes one), times SCALE (default 1); repeatable");
+  p.add("--lora", "PATH[:SCALE]", kLoraOptionHelp);
   p.add("--host", "ADDR", "address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)");
   p.add("--port", "N", "port (default 8080; 0 picks a free one and prints it)");
   p.add("--parallel", "N", "sequences decoded together per step (default 16)");

@@ -1,11 +1,13 @@
-// --lora DIR[:SCALE] (repeatable) for the commands that generate (run, chat,
-// serve): each PEFT adapter directory is read for the loaded model and attached
+// --lora PATH[:SCALE] (repeatable) for the commands that generate (run, chat,
+// serve): each adapter (a PEFT directory or a GGUF LoRA file, train/lora_set.h)
+// is read for the loaded model and attached
 // with its scale times SCALE (default 1), several at once, before any context
 // is made (their scratch is sized then).
 #pragma once
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -13,6 +15,13 @@
 #include "train/lora_set.h"
 
 namespace herd::cli {
+
+inline constexpr const char* kLoraOptionHelp =
+    "a LoRA adapter: a PEFT directory or a GGUF LoRA file (herd finetune writes both), times SCALE (default 1); "
+    "repeatable";
+
+// "PATH[:SCALE]" -> {PATH, SCALE} (SCALE 1 when absent or not a number: a path may hold colons).
+std::pair<std::string, float> parse_lora_option(const std::string& v);
 
 // The adapters must outlive every use of the model (they hold the weights).
 Result<std::vector<std::unique_ptr<train::LoraSet>>> attach_lora_options(const std::vector<std::string>& values,

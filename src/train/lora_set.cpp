@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/rng.h"
+#include "formats/gguf.h"
+#include "formats/gguf_writer.h"
 #include "formats/hf_permute.h"
 #include "formats/safetensors.h"
 #include "formats/safetensors_writer.h"
@@ -31,9 +33,11 @@ std::string peft_name(int64_t layer, int slot, char ab) {
          std::string(1, ab) + ".weight";
 }
 
-// q and k rows of a model whose rows are in Meta order (GGUF) are permuted in files.
-bool permuted(const model::LlamaModel& m, int slot) {
-  return slot <= 1 && m.config().rope_style == kernels::RopeStyle::kInterleaved;
+// The q and k rows of B are permuted between the model's order and a file's:
+// PEFT files hold Hugging Face's order, GGUF files Meta's (file_meta).
+bool permuted(const model::LlamaModel& m, int slot, bool file_meta = false) {
+  const bool model_meta = m.config().rope_style == kernels::RopeStyle::kInterleaved;
+  return slot <= 1 && model_meta != file_meta;
 }
 int64_t heads_of(const model::LlamaModel& m, int slot) {
   return slot == 0 ? m.config().n_heads : m.config().n_kv_heads;
@@ -134,6 +138,12 @@ Status LoraSet::attach(model::LlamaModel& m, float weight) const {
     HERD_TRY(m.attach_lora(e.layer, kTensor[e.slot], ad));
   }
   return Ok{};
+}
+
+std::optional<LoraSet::Matrix> LoraSet::matrix(int64_t layer, model::LlamaTensor t) const {
+  for (const Entry& e : entries_)
+    if (e.layer == layer && kTensor[e.slot] == t) return Matrix{e.a.data(), e.b.data(), spec_.rank, e.n, e.k, spec_.scale()};
+  return std::nullopt;
 }
 
 std::vector<Param> LoraSet::params() {
@@ -246,8 +256,7 @@ Result<LoraSet> LoraSet::read_peft(const std::string& dir, const model::LlamaMod
       return err(ErrorCode::kUnsupported, "%s: only adapter_model.safetensors is read (not the pickled .bin)", dir.c_str());
     return st.error();
   }
-  const int64_t r = s.spec_.rank;
-  std::map<std::pair<int64_t, int>, Entry> found;
+  Found found;
   for (const formats::StTensor& t : st->tensors()) {
     int64_t layer = -1;
     int slot = -1;
@@ -259,42 +268,144 @@ Result<LoraSet> LoraSet::read_peft(const std::string& dir, const model::LlamaMod
     if (slot < 0)
       return err(ErrorCode::kInvalidArgument, "%s: tensor %s is not a LoRA tensor of this model's layers", st_path.c_str(),
                  t.name.c_str());
-    const auto [n, k] = matrix_shape(m, static_cast<size_t>(layer), slot);
-    const std::vector<int64_t> want = ab == 'A' ? std::vector<int64_t>{r, k} : std::vector<int64_t>{n, r};
-    if (t.shape != want)
-      return err(ErrorCode::kInvalidArgument, "%s: %s has shape %s, the base model needs %s (another base model?)",
-                 st_path.c_str(), t.name.c_str(), shape_string(t.shape).c_str(), shape_string(want).c_str());
     std::optional<TensorView> v = t.view();
     if (!v) return err(ErrorCode::kUnsupported, "%s: %s is %s (F32, F16 or BF16 are read)", st_path.c_str(), t.name.c_str(), t.dtype_name.c_str());
-    Entry& e = found[{layer, slot}];
-    e.layer = layer + m.layer_range().first;
-    e.slot = slot;
-    e.n = n;
-    e.k = k;
-    std::vector<float>& dst = ab == 'A' ? e.a : e.b;
-    dst.resize(static_cast<size_t>(v->numel()));
-    dequantize_row_ref(v->dtype, v->data, dst.data(), v->numel());
-    if (ab == 'B' && permuted(m, slot)) {
-      std::vector<float> hf = dst;
-      HERD_TRY(formats::permute_qk_rows(formats::QkOrder::kHfToMeta, reinterpret_cast<const uint8_t*>(hf.data()),
-                                        reinterpret_cast<uint8_t*>(dst.data()), n, heads_of(m, slot),
-                                        static_cast<uint64_t>(r) * 4));
-    }
+    HERD_TRY(s.take(found, m, layer, slot, ab, *v, false, st_path + ": " + t.name));
   }
-  if (found.empty()) return err(ErrorCode::kInvalidArgument, "%s: no LoRA tensors", st_path.c_str());
-  s.grads_.resize(m.layers().size());
-  s.first_layer_ = m.layer_range().first;
+  HERD_TRY(s.finish(found, m, st_path));
+  return s;
+}
+
+Status LoraSet::take(Found& found, const model::LlamaModel& m, int64_t layer, int slot, char ab, const TensorView& v,
+                     bool file_meta, const std::string& where) {
+  const int64_t r = spec_.rank;
+  const auto [n, k] = matrix_shape(m, static_cast<size_t>(layer), slot);
+  const std::vector<int64_t> want = ab == 'A' ? std::vector<int64_t>{r, k} : std::vector<int64_t>{n, r};
+  if (v.shape != want)
+    return err(ErrorCode::kInvalidArgument, "%s has shape %s, the base model needs %s (another base model?)",
+               where.c_str(), shape_string(v.shape).c_str(), shape_string(want).c_str());
+  Entry& e = found[{layer, slot}];
+  e.layer = layer + m.layer_range().first;
+  e.slot = slot;
+  e.n = n;
+  e.k = k;
+  std::vector<float>& dst = ab == 'A' ? e.a : e.b;
+  if (!dst.empty()) return err(ErrorCode::kInvalidArgument, "%s: a second copy", where.c_str());
+  dst.resize(static_cast<size_t>(v.numel()));
+  for (int64_t row = 0; row < v.rows(); ++row)
+    dequantize_row_ref(v.dtype, v.row(row), dst.data() + row * v.cols(), v.cols());
+  if (ab == 'B' && permuted(m, slot, file_meta)) {
+    std::vector<float> in = dst;
+    HERD_TRY(formats::permute_qk_rows(file_meta ? formats::QkOrder::kMetaToHf : formats::QkOrder::kHfToMeta,
+                                      reinterpret_cast<const uint8_t*>(in.data()), reinterpret_cast<uint8_t*>(dst.data()),
+                                      n, heads_of(m, slot), static_cast<uint64_t>(r) * 4));
+  }
+  return Ok{};
+}
+
+Status LoraSet::finish(Found& found, const model::LlamaModel& m, const std::string& path) {
+  if (found.empty()) return err(ErrorCode::kInvalidArgument, "%s: no LoRA tensors", path.c_str());
+  grads_.resize(m.layers().size());
+  first_layer_ = m.layer_range().first;
+  spec_.targets = 0;
   for (auto& [key, e] : found) {
     if (e.a.empty() || e.b.empty())
-      return err(ErrorCode::kInvalidArgument, "%s: layer %lld %s has lora_%s but not lora_%s", st_path.c_str(),
+      return err(ErrorCode::kInvalidArgument, "%s: layer %lld %s has lora_%s but not lora_%s", path.c_str(),
                  static_cast<long long>(e.layer), kPeftModule[e.slot], e.a.empty() ? "B" : "A", e.a.empty() ? "A" : "B");
     e.da.assign(e.a.size(), 0.0f);
     e.db.assign(e.b.size(), 0.0f);
-    s.spec_.targets |= static_cast<LoraTargets>(1u << e.slot);
-    s.entries_.push_back(std::move(e));
+    spec_.targets |= static_cast<LoraTargets>(1u << e.slot);
+    entries_.push_back(std::move(e));
   }
-  s.link_grads();
+  link_grads();
+  return Ok{};
+}
+
+Status LoraSet::write_gguf(const std::string& path, const model::LlamaModel& m, const std::string& base_name) const {
+  formats::GgufWriter w;
+  using formats::GgufValue;
+  w.set("general.architecture", GgufValue::string("llama"));
+  w.set("general.type", GgufValue::string("adapter"));
+  w.set("general.name", GgufValue::string(base_name + " LoRA"));
+  w.set("adapter.type", GgufValue::string("lora"));
+  // llama.cpp scales by alpha / rank; an rsLoRA adapter (alpha / sqrt(rank)) is
+  // stored with the alpha that gives its scale.
+  w.set("adapter.lora.alpha", GgufValue::f32(static_cast<float>(spec_.scale() * static_cast<double>(spec_.rank))));
+  const int64_t r = spec_.rank;
+  for (const Entry& e : entries_) {
+    const std::string base = model::gguf_tensor_name(kTensor[e.slot], e.layer);
+    HERD_TRY(w.add_tensor(base + ".lora_a", DType::kF32, {r, e.k}, [&e](uint8_t* dst, uint64_t n) -> Status {
+      std::memcpy(dst, e.a.data(), n);
+      return Ok{};
+    }));
+    const bool perm = permuted(m, e.slot, true);
+    const int64_t heads = heads_of(m, e.slot);
+    HERD_TRY(w.add_tensor(base + ".lora_b", DType::kF32, {e.n, r}, [&e, perm, heads, r](uint8_t* dst, uint64_t n) -> Status {
+      if (!perm) {
+        std::memcpy(dst, e.b.data(), n);
+        return Ok{};
+      }
+      return formats::permute_qk_rows(formats::QkOrder::kHfToMeta, reinterpret_cast<const uint8_t*>(e.b.data()), dst,
+                                      e.n, heads, static_cast<uint64_t>(r) * 4);
+    }));
+  }
+  return w.write(path);
+}
+
+Result<LoraSet> LoraSet::read_gguf(const std::string& path, const model::LlamaModel& m) {
+  HERD_ASSIGN_OR_RETURN(formats::GgufFile f, formats::GgufFile::open(path));
+  auto str = [&](const char* key) -> std::string {
+    const formats::GgufValue* v = f.find(key);
+    return v ? std::string(v->as_string_view()) : std::string();
+  };
+  if (str("general.type") != "adapter" || str("adapter.type") != "lora")
+    return err(ErrorCode::kInvalidArgument, "%s: not a LoRA adapter (general.type \"%s\", adapter.type \"%s\"; "
+               "expected \"adapter\" and \"lora\")", path.c_str(), str("general.type").c_str(), str("adapter.type").c_str());
+  if (str("general.architecture") != "llama")
+    return err(ErrorCode::kInvalidArgument, "%s: an adapter for architecture \"%s\", not llama", path.c_str(),
+               str("general.architecture").c_str());
+  LoraSet s;
+  s.spec_.rank = 0;
+  for (const formats::GgufTensor& t : f.tensors())
+    if (t.shape.size() == 2 && t.name.size() > 7 && t.name.substr(t.name.size() - 7) == ".lora_a") {
+      if (s.spec_.rank != 0 && s.spec_.rank != t.shape[0])
+        return err(ErrorCode::kUnsupported, "%s: tensors of different ranks (%lld and %lld)", path.c_str(),
+                   static_cast<long long>(s.spec_.rank), static_cast<long long>(t.shape[0]));
+      s.spec_.rank = t.shape[0];
+    }
+  if (s.spec_.rank < 1 || s.spec_.rank > 4096)
+    return err(ErrorCode::kInvalidArgument, "%s: no lora_a tensor of rank 1..4096", path.c_str());
+  double alpha = 0;
+  if (f.find("adapter.lora.alpha")) {
+    HERD_ASSIGN_OR_RETURN(alpha, f.get_float("adapter.lora.alpha"));
+  }
+  // llama.cpp: alpha 0 (or absent) means a scale of 1.
+  s.spec_.alpha = alpha != 0 ? alpha : static_cast<double>(s.spec_.rank);
+  if (!std::isfinite(s.spec_.alpha)) return err(ErrorCode::kInvalidArgument, "%s: adapter.lora.alpha is not finite", path.c_str());
+  Found found;
+  for (const formats::GgufTensor& t : f.tensors()) {
+    const std::string_view name = t.name;
+    const size_t dot = name.rfind('.');
+    const std::string_view suffix = dot == std::string_view::npos ? std::string_view() : name.substr(dot);
+    const std::optional<model::GgufTensorId> id =
+        suffix == ".lora_a" || suffix == ".lora_b" ? model::parse_gguf_tensor_name(name.substr(0, dot)) : std::nullopt;
+    int slot = -1;
+    for (int k = 0; k < 7 && id; ++k)
+      if (kTensor[k] == id->id) slot = k;
+    const int64_t layer = id ? id->layer - m.layer_range().first : -1;
+    if (slot < 0 || layer < 0 || layer >= static_cast<int64_t>(m.layers().size()))
+      return err(ErrorCode::kUnsupported, "%s: tensor %s is not a LoRA tensor of a layer matrix of this model "
+                 "(adapters on token_embd or output are not supported)", path.c_str(), t.name.c_str());
+    HERD_TRY(s.take(found, m, layer, slot, suffix == ".lora_a" ? 'A' : 'B', t.view(), true, path + ": " + t.name));
+  }
+  HERD_TRY(s.finish(found, m, path));
   return s;
+}
+
+Result<LoraSet> LoraSet::read(const std::string& path, const model::LlamaModel& m) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return read_peft(path, m);
+  return read_gguf(path, m);
 }
 
 }  // namespace herd::train

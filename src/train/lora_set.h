@@ -6,7 +6,10 @@
 // i.e. U(-1/sqrt(in), 1/sqrt(in))), B zero, so a new adapter leaves the model's
 // outputs unchanged.
 //
-// Files: a PEFT directory, adapter_config.json + adapter_model.safetensors with
+// Files: a GGUF LoRA as llama.cpp reads and writes it (general.type "adapter",
+// adapter.type "lora", adapter.lora.alpha; tensors blk.N.attn_q.weight.lora_a
+// [rank, in] and .lora_b [out, rank], f32, rows in Meta's (GGUF's) order), or
+// a PEFT directory, adapter_config.json + adapter_model.safetensors with
 // tensors base_model.model.model.layers.N.{self_attn.{q,k,v,o}_proj,
 // mlp.{gate,up,down}_proj}.lora_{A,B}.weight, f32, in Hugging Face's row order:
 // for a GGUF base (Meta's interleaved q/k rows) B's rows of q and k are permuted
@@ -17,6 +20,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +55,10 @@ class LoraSet {
   // file and tensor: a missing or extra tensor, a shape that does not fit
   // the base (another model), an unsupported option (DoRA, biases).
   static Result<LoraSet> read_peft(const std::string& dir, const model::LlamaModel& model);
+  // A GGUF LoRA file (F32, F16, BF16 or any block type herd reads). Errors as read_peft.
+  static Result<LoraSet> read_gguf(const std::string& path, const model::LlamaModel& model);
+  // A directory is read as PEFT, a file as GGUF.
+  static Result<LoraSet> read(const std::string& path, const model::LlamaModel& model);
 
   // Attaches every adapter to `model` (their memory stays this object's; it
   // must outlive the model's use of them), multiplying its scale by `weight`.
@@ -57,6 +66,18 @@ class LoraSet {
   // Writes the PEFT directory (created if missing; files written whole and
   // renamed into place). base_name goes to base_model_name_or_path.
   Status write_peft(const std::string& dir, const model::LlamaModel& model, const std::string& base_name) const;
+  // Writes the GGUF LoRA (written whole to path.tmp, then renamed).
+  Status write_gguf(const std::string& path, const model::LlamaModel& model, const std::string& base_name) const;
+
+  // The adapter on matrix t of the model's layer `layer`, if any: A [rank, k],
+  // B [n, rank] (rows in the model's order) and its scale.
+  struct Matrix {
+    const float* a;
+    const float* b;
+    int64_t rank, n, k;
+    double scale;
+  };
+  std::optional<Matrix> matrix(int64_t layer, model::LlamaTensor t) const;
 
   const LoraSpec& spec() const { return spec_; }
   // The gradient buffers, one LayerLoraGrads per layer (TrainStep::run).
@@ -75,6 +96,11 @@ class LoraSet {
     int64_t n = 0, k = 0;  // the matrix is [n, k]
     std::vector<float> a, b, da, db;
   };
+  using Found = std::map<std::pair<int64_t, int>, Entry>;
+  // One A or B read from a file into found[{layer, slot}] (rows permuted from the file's order).
+  Status take(Found& found, const model::LlamaModel& m, int64_t layer, int slot, char ab, const TensorView& v,
+              bool file_meta, const std::string& where);
+  Status finish(Found& found, const model::LlamaModel& m, const std::string& path);
   void link_grads();
   LoraSpec spec_;
   int64_t first_layer_ = 0;  // the model's index of its first held layer

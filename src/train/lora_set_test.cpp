@@ -15,6 +15,7 @@
 
 #include "base/rng.h"
 #include "formats/hf_permute.h"
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "model/test_models.h"
 #include "train/optimizer.h"
@@ -97,6 +98,74 @@ TEST(LoraSet, PeftRoundTripOnGgufAndHfBases) {
       EXPECT_EQ(file_rows[r * 2], mine[static_cast<size_t>(src * 2)]) << r;
     }
   }
+}
+
+// The GGUF LoRA holds Meta's row order (llama.cpp applies it to GGUF bases): on an HF
+// base, file row r of q's B is the model's (HF-order) row hf_row_of_meta_row(r); on a GGUF
+// base row r itself. Read back it gives the same values and scale (rsLoRA folded into alpha).
+TEST(LoraSet, GgufRoundTripOnGgufAndHfBases) {
+  for (const char* fmt : {"gguf", "hf"}) {
+    SCOPED_TRACE(fmt);
+    model::MakeModelOptions mo;
+    mo.shape = *model::parse_model_shape("tiny");
+    mo.dtype = "f32";
+    mo.format = fmt;
+    mo.seed = 3;
+    mo.out = model::test_model_dir() + "/lora-gg-" + fmt + (std::string(fmt) == "gguf" ? ".gguf" : "");
+    ThreadPool pool(1);
+    ASSERT_TRUE(model::make_model(mo, pool, nullptr).has_value());
+    Result<model::LlamaModel> m = model::LlamaModel::load(mo.out);
+    ASSERT_TRUE(m.has_value());
+    LoraSpec spec;
+    spec.rank = 4;
+    spec.alpha = 6;
+    spec.rslora = true;
+    spec.targets = *parse_lora_targets("q,k,down");
+    Result<LoraSet> s = LoraSet::create(*m, spec, 4);
+    ASSERT_TRUE(s.has_value());
+    randomize_b(*s, 5);
+    const std::string path = model::test_model_dir() + "/adapter-" + fmt + ".gguf";
+    ASSERT_TRUE(s->write_gguf(path, *m, "base").has_value());
+    Result<LoraSet> back = LoraSet::read(path, *m);
+    ASSERT_TRUE(back.has_value()) << back.error().to_string();
+    EXPECT_EQ(back->spec().rank, 4);
+    EXPECT_NEAR(back->spec().scale(), spec.scale(), 1e-7);
+    EXPECT_EQ(back->spec().targets, spec.targets);
+    std::vector<std::vector<float>*> a = s->tensors(), b = back->tensors();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(*a[i], *b[i]) << i;
+    Result<formats::GgufFile> f = formats::GgufFile::open(path);
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->get_string("general.type").value(), "adapter");
+    EXPECT_EQ(f->get_string("adapter.type").value(), "lora");
+    const formats::GgufTensor* qa = f->find_tensor("blk.0.attn_q.weight.lora_a");
+    const formats::GgufTensor* qb = f->find_tensor("blk.0.attn_q.weight.lora_b");
+    ASSERT_NE(qa, nullptr);
+    ASSERT_NE(qb, nullptr);
+    EXPECT_EQ(qa->shape, (std::vector<int64_t>{4, 256}));  // ggml ne [in, rank]
+    EXPECT_EQ(qb->shape, (std::vector<int64_t>{256, 4}));  // ggml ne [rank, out]
+    const auto* file_rows = reinterpret_cast<const float*>(qb->data);
+    const std::vector<float>& mine = *a[1];  // layer 0, q, B [n, 4]
+    const int64_t hd = m->config().head_dim;
+    for (int64_t r = 0; r < hd; ++r) {
+      const int64_t src = std::string(fmt) == "hf" ? formats::hf_row_of_meta_row(r, hd) : r;
+      EXPECT_EQ(file_rows[r * 4], mine[static_cast<size_t>(src * 4)]) << r;
+    }
+    // An adapter of another model is refused.
+    Result<model::LlamaModel> other = model::LlamaModel::load(model::make_test_model(
+        "lora-other.gguf", "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=768", "q8_0", 1));
+    ASSERT_TRUE(other.has_value());
+    Result<LoraSet> wrong = LoraSet::read(path, *other);
+    ASSERT_FALSE(wrong.has_value());
+    EXPECT_NE(wrong.error().message().find("another base model"), std::string::npos) << wrong.error().to_string();
+  }
+  // A GGUF model file is not an adapter.
+  const std::string base = model::make_test_model("lora-notadapter.gguf", "tiny", "f32", 2);
+  Result<model::LlamaModel> m = model::LlamaModel::load(base);
+  ASSERT_TRUE(m.has_value());
+  Result<LoraSet> not_adapter = LoraSet::read(base, *m);
+  ASSERT_FALSE(not_adapter.has_value());
+  EXPECT_NE(not_adapter.error().message().find("not a LoRA adapter"), std::string::npos);
 }
 
 TEST(LoraSet, BadAdaptersAreRefused) {

@@ -8,9 +8,14 @@
 #    file) gives the same greedy answers;
 #  - two runs with the same seed give the same losses (--log-jsonl), bit for bit; a run
 #    stopped with Ctrl-C and continued with --resume gives the same losses and adapter;
+#  - the GGUF LoRA written beside the PEFT files gives the same logits, bit for bit;
+#    `herd export-lora` merges it into the GGUF base (checked element by element by
+#    tests/reference/lora_merge_check.py) and into the HF base, and both merged models
+#    answer as base + adapter;
 #  - bad data is refused naming the file, line and field; a mismatched adapter is refused.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d /tmp/herd-finetune.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -35,7 +40,7 @@ last="$(tail -1 "$tmp/log1.jsonl" | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')"
 awk -v f="$first" -v l="$last" 'BEGIN { exit !(f > 5 && l < 0.05) }' && pass "loss $first -> $last" ||
   fail "the loss did not fall from > 5 to < 0.05: $first -> $last" "$out"
 [ -f "$tmp/adapter/adapter_config.json" ] && [ -f "$tmp/adapter/adapter_model.safetensors" ] &&
-  pass "PEFT files written" || fail "PEFT files"
+  [ -f "$tmp/adapter/adapter.gguf" ] && pass "PEFT files and the GGUF LoRA written" || fail "adapter files"
 
 # Each trained question, rendered as in training (the conversation's own messages, no
 # Meta preamble), answered greedily with the adapter.
@@ -76,6 +81,44 @@ moved, apart = np.abs(g - b).max(), np.abs(g - h).max()
 print(f"     adapter moves the logits by {moved:.3g}; GGUF vs HF with it differ by {apart:.3g}")
 sys.exit(0 if apart < 1e-3 * moved else 1)
 PY
+
+# The GGUF LoRA gives the PEFT adapter's logits bit for bit, on either base.
+logits "$tmp/base32.gguf" "$tmp/gg.npy" "$tmp/adapter/adapter.gguf" && logits "$tmp/base-hf" "$tmp/hg.npy" "$tmp/adapter/adapter.gguf" ||
+  fail "run --lora adapter.gguf"
+"${PYTHON:-/usr/bin/python3}" - "$tmp" <<'PY' && pass "GGUF LoRA and PEFT adapter: identical logits on both bases" || fail "GGUF LoRA vs PEFT logits"
+import sys, numpy as np
+d = sys.argv[1]
+sys.exit(0 if all(np.array_equal(np.load(f"{d}/{a}.npy"), np.load(f"{d}/{b}.npy")) for a, b in (("g", "gg"), ("h", "hg"))) else 1)
+PY
+
+# export-lora: merged into the GGUF base (F16 tensors, as llama-export-lora writes them)
+# and into the HF base (its own dtype); each merged model answers as base + adapter.
+out="$("$H" export-lora -m "$tmp/base.gguf" --lora "$tmp/adapter/adapter.gguf" -o "$tmp/merged.gguf" -q 2>&1)" || fail "export-lora (GGUF)" "$out"
+out="$("${PYTHON:-/usr/bin/python3}" "$here/reference/lora_merge_check.py" "$tmp/base.gguf" "$tmp/adapter/adapter.gguf" "$tmp/merged.gguf" 2>&1)" &&
+  pass "$out" || fail "merged GGUF tensors" "$out"
+"${PYTHON:-/usr/bin/python3}" "$here/reference/lora_merge_check.py" "$tmp/base.gguf" "$tmp/adapter/adapter.gguf" "$tmp/base.gguf" >/dev/null 2>&1 &&
+  fail "lora_merge_check accepts the unmerged base" || pass "lora_merge_check refuses the unmerged base"
+out="$("$H" export-lora -m "$tmp/base-hf" --lora "$tmp/adapter:0.5" --lora "$tmp/adapter:0.5" -o "$tmp/merged-hf" -q 2>&1)" ||
+  fail "export-lora (HF, two halves of the adapter)" "$out"
+for qa in "What is the capital of France?|Paris is the capital of France." "Say hello.|Hello there, friend!"; do
+  q="${qa%%|*}"; a="${qa#*|}"
+  got="$(answer "$tmp/merged.gguf" "$q")"
+  [ "$got" == "$a" ] && pass "merged GGUF answers '$q' with '$a'" || fail "merged GGUF: '$q' -> '$got'"
+  got="$(answer "$tmp/merged-hf" "$q")"
+  [ "$got" == "$a" ] && pass "merged HF answers '$q' with '$a'" || fail "merged HF: '$q' -> '$got'"
+done
+logits "$tmp/merged-hf" "$tmp/m.npy" || fail "run on the merged HF model"
+"${PYTHON:-/usr/bin/python3}" - "$tmp" <<'PY' && pass "merged HF (f32): the logits of base + adapter" || fail "merged HF logits"
+import sys, numpy as np
+d = sys.argv[1]
+h, m, b = (np.load(f"{d}/{n}.npy").astype(np.float64) for n in "hmb")
+moved, apart = np.abs(h - b).max(), np.abs(h - m).max()
+print(f"     adapter moves the logits by {moved:.3g}; merged vs applied differ by {apart:.3g}")
+sys.exit(0 if apart < 1e-3 * moved else 1)
+PY
+out="$("$H" export-lora -m "$tmp/base-hf" --lora "$tmp/adapter" -o "$tmp/merged-hf" -q 2>&1)"
+[ $? -eq 2 ] && echo "$out" | grep -q "not an empty directory" && pass "export-lora does not overwrite a directory" ||
+  fail "export-lora over an existing directory" "$out"
 
 out="$(train "$tmp/adapter2" "$tmp/log2.jsonl")" || fail "second run" "$out"
 cut -d, -f1-4 "$tmp/log1.jsonl" > "$tmp/l1"; cut -d, -f1-4 "$tmp/log2.jsonl" > "$tmp/l2"
