@@ -1,10 +1,13 @@
 // herd quantize: a Llama GGUF rewritten in another file type (model/quantize.h),
-// with llama-quantize's arguments: IN OUT TYPE [THREADS] (or --type TYPE).
+// with llama-quantize's arguments: IN OUT TYPE [THREADS] (or --type TYPE); a
+// Hugging Face directory as IN is converted into the type (model/convert.h).
 #include <cstdio>
+#include <filesystem>
 
 #include "args.h"
 #include "base/progress.h"
 #include "commands.h"
+#include "model/convert.h"
 #include "model/file_types.h"
 #include "model/quantize.h"
 
@@ -64,6 +67,22 @@ int cmd_quantize(int argc, char** argv) {
   o.token_embedding_type = *embd_type;
   const model::FileType* ft = model::file_type_by_name(o.type);
   ThreadPool pool(static_cast<int>(n_threads));
+  std::error_code ec;
+  if (std::filesystem::is_directory(o.in, ec)) {
+    // A Hugging Face directory: converted straight into the type (model/convert.h).
+    if (o.pure || o.output_type || o.token_embedding_type) {
+      std::fprintf(stderr, "herd quantize: --pure and the tensor-type options need a GGUF input; convert first\n");
+      return 2;
+    }
+    std::fprintf(stderr, "herd quantize: %s is a Hugging Face directory: converting it to %s\n", o.in.c_str(), o.type.c_str());
+    catch_interrupts();
+    Progress progress("herd quantize: writing", 0, p.has("--quiet") ? nullptr : stderr);
+    Status s = model::convert_model({o.in, o.out, o.type}, pool, &progress);
+    if (!s.has_value())
+      return s.error().code() == ErrorCode::kInvalidArgument ? fail_usage("quantize", s.error()) : fail_run("quantize", s.error());
+    progress.finish();
+    return 0;
+  }
   std::fprintf(stderr, "herd quantize: %s -> %s (%s)\n", o.in.c_str(), o.out.c_str(), ft ? ft->display : o.type.c_str());
   catch_interrupts();
   Progress progress("herd quantize: writing", 0, p.has("--quiet") ? nullptr : stderr);

@@ -10,7 +10,6 @@
 #include "base/rng.h"
 #include "model/file_types.h"
 #include "model/llama_tensors.h"
-#include "model/quant_mix.h"
 #include "tokenizer/embedded_vocab.h"
 #include "tokenizer/vocab.h"
 
@@ -124,24 +123,6 @@ void random_row(const TensorPlan& p, const ModelShape& sh, uint64_t seed, int64_
   for (int64_t j = 0; j < cols; ++j) dst[j] = scale * approx_normal(rng.at(base + j));
 }
 
-// The plan with llama-quantize's dtype per tensor for file type ft (GGUF);
-// HF keeps every tensor, norms included, in the model dtype.
-Result<ModelPlan> plan_for(const ModelShape& s, const FileType& ft, bool hf) {
-  ModelPlan plan = plan_llama(s, ft.base);
-  plan.gguf_ftype = ft.gguf_ftype;
-  plan.name = "herd random-weight Llama-3.x " + s.name + " (output is noise)";
-  if (hf) return plan;
-  const QuantMixModel mix{s.n_layers, s.n_heads, s.n_kv_heads, !s.tied};
-  for (TensorPlan& p : plan.tensors) {
-    if (llama_tensor_info(p.id).norm) {
-      p.dtype = DType::kF32;
-      continue;
-    }
-    HERD_ASSIGN_OR_RETURN(p.dtype, quant_mix_dtype(ft, p.id, p.layer, p.shape.back(), mix));
-  }
-  return plan;
-}
-
 }  // namespace
 
 Status make_model(const MakeModelOptions& o, ThreadPool& pool, Progress* progress) {
@@ -161,7 +142,8 @@ Status make_model(const MakeModelOptions& o, ThreadPool& pool, Progress* progres
   HERD_TRY(tokenizer::assign_llama3_special_ids(vocab));
   if (o.format != "gguf" && o.format != "hf")
     return err(ErrorCode::kInvalidArgument, "unknown --format '%s'; expected gguf or hf", o.format.c_str());
-  HERD_ASSIGN_OR_RETURN(ModelPlan plan, plan_for(o.shape, *ft, o.format == "hf"));
+  HERD_ASSIGN_OR_RETURN(ModelPlan plan, plan_file_type(o.shape, *ft, o.format == "hf"));
+  plan.name = "herd random-weight Llama-3.x " + o.shape.name + " (output is noise)";
   plan.instruct = o.instruct;
   const ModelShape& sh = o.shape;
   const uint64_t seed = o.seed;

@@ -13,6 +13,7 @@
 #include "formats/hf_config.h"
 #include "formats/safetensors_writer.h"
 #include "model/llama_config.h"
+#include "model/quant_mix.h"
 #include "tensor/quant.h"
 #include "tokenizer/vocab_export.h"
 
@@ -60,6 +61,21 @@ ModelPlan plan_llama(const ModelShape& s, DType dtype) {
     if (t == LlamaTensor::kOutput && s.tied) return;
     plan.tensors.push_back({t, il, llama_tensor_shape(t, dims), dtype});
   });
+  return plan;
+}
+
+Result<ModelPlan> plan_file_type(const ModelShape& s, const FileType& ft, bool hf) {
+  ModelPlan plan = plan_llama(s, ft.base);
+  plan.gguf_ftype = ft.gguf_ftype;
+  if (hf) return plan;
+  const QuantMixModel mix{s.n_layers, s.n_heads, s.n_kv_heads, !s.tied};
+  for (TensorPlan& p : plan.tensors) {
+    if (llama_tensor_info(p.id).norm) {
+      p.dtype = DType::kF32;
+      continue;
+    }
+    HERD_ASSIGN_OR_RETURN(p.dtype, quant_mix_dtype(ft, p.id, p.layer, p.shape.back(), mix));
+  }
   return plan;
 }
 
@@ -121,6 +137,7 @@ Status write_gguf_model(const ModelPlan& plan, const RowSource& rows, const toke
   w.set("tokenizer.ggml.bos_token_id", GgufValue::u32(static_cast<uint32_t>(vocab.bos_id)));
   w.set("tokenizer.ggml.eos_token_id", GgufValue::u32(static_cast<uint32_t>(plan.instruct ? vocab.eot_id : vocab.end_of_text_id)));
   w.set("tokenizer.ggml.add_bos_token", GgufValue::boolean(true));
+  if (!plan.chat_template.empty()) w.set("tokenizer.chat_template", GgufValue::string(plan.chat_template));
 
   // rope_freqs.weight: the llama3 divisors, stored as llama.cpp's converter does.
   Llama3RopeScaling rs;
@@ -213,7 +230,7 @@ Status write_hf_model(const ModelPlan& plan, const RowSource& rows, const tokeni
   HERD_TRY(write_file(dir + "/generation_config.json", gen.data(), gen.size()));
   std::string tj = tokenizer::hf_tokenizer_json(vocab);
   HERD_TRY(write_file(dir + "/tokenizer.json", tj.data(), tj.size()));
-  std::string tc = tokenizer::hf_tokenizer_config_json(vocab, plan.instruct);
+  std::string tc = tokenizer::hf_tokenizer_config_json(vocab, plan.instruct, plan.chat_template);
   HERD_TRY(write_file(dir + "/tokenizer_config.json", tc.data(), tc.size()));
   return Ok{};
 }

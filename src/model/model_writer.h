@@ -22,6 +22,7 @@
 #include "base/progress.h"
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "model/file_types.h"
 #include "model/llama_tensors.h"
 #include "tensor/dtype.h"
 #include "tokenizer/vocab.h"
@@ -53,6 +54,7 @@ struct ModelPlan {
   std::string name;              // general.name
   uint32_t gguf_ftype = 1;       // general.file_type (llama_ftype)
   bool instruct = true;          // eos <|eot_id|> (instruct) or <|end_of_text|> (base)
+  std::string chat_template;     // written when not empty (GGUF tokenizer.chat_template, HF tokenizer_config.json)
   std::vector<TensorPlan> tensors;  // file order (for_each_file_tensor)
 };
 
@@ -62,6 +64,11 @@ using RowSource = std::function<void(const TensorPlan& p, int64_t meta_row, floa
 // The plan of an n_layers model of `shape` with every tensor in `dtype`
 // (file order; no output tensor when tied); callers then adjust dtypes.
 ModelPlan plan_llama(const ModelShape& shape, DType dtype);
+
+// The plan of file type ft: for GGUF each tensor's dtype as llama-quantize
+// chooses it (model/quant_mix.h; norms f32); for HF (hf) every tensor, norms
+// included, in ft's dtype (f32, f16 or bf16).
+Result<ModelPlan> plan_file_type(const ModelShape& shape, const FileType& ft, bool hf);
 
 // `progress` (nullable) counts the tensor bytes written; a Ctrl-C caught by
 // catch_interrupts() (base/progress.h) stops the write between tensors with

@@ -175,7 +175,7 @@ std::string hf_tokenizer_json(const Vocab& v) {
   return out;
 }
 
-std::string hf_tokenizer_config_json(const Vocab& v, bool instruct) {
+std::string hf_tokenizer_config_json(const Vocab& v, bool instruct, const std::string& chat_template) {
   ojson c;
   ojson decoder = ojson::object();
   for (int32_t id = v.n_ranked; id < v.size(); ++id) {
@@ -185,7 +185,8 @@ std::string hf_tokenizer_config_json(const Vocab& v, bool instruct) {
   }
   c["added_tokens_decoder"] = decoder;
   c["bos_token"] = token_text(v, v.bos_id);
-  // chat_template (Instruct) is added by the chat layer, which owns the template text.
+  // The template text is the caller's (a converted model's own); none for a made model.
+  if (!chat_template.empty()) c["chat_template"] = chat_template;
   c["clean_up_tokenization_spaces"] = true;
   c["eos_token"] = token_text(v, instruct ? v.eot_id : v.end_of_text_id);
   c["model_input_names"] = ojson::array({"input_ids", "attention_mask"});

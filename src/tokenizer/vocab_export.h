@@ -38,8 +38,8 @@ std::string hf_tokenizer_json(const Vocab& vocab);
 
 // tokenizer_config.json: bos/eos tokens (eos <|eot_id|> when instruct, else
 // <|end_of_text|>), model_max_length 131072, clean_up_tokenization_spaces true,
-// added_tokens_decoder, tokenizer_class PreTrainedTokenizerFast. The Instruct
-// chat_template is not written here; the chat layer owns it and adds the key.
-std::string hf_tokenizer_config_json(const Vocab& vocab, bool instruct);
+// added_tokens_decoder, tokenizer_class PreTrainedTokenizerFast, and
+// chat_template when one is given (a converted model's own text).
+std::string hf_tokenizer_config_json(const Vocab& vocab, bool instruct, const std::string& chat_template = "");
 
 }  // namespace herd::tokenizer

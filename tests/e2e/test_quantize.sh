@@ -9,8 +9,9 @@
 #    model (token_embd is the head) and an 80-layer GQA model (the 70B attn_v rule);
 #  - a quantized file runs (herd run) and gives the numpy float64 reference's
 #    taps and logits on its own weights (tests/reference/check_models.py --model);
-#  - a quantized input is refused without --allow-requantize, an unknown type and a
-#    Hugging Face directory are refused, and no output file is left behind.
+#  - a quantized input is refused without --allow-requantize, an unknown type and the
+#    tensor options on a Hugging Face directory are refused (HF input itself:
+#    tests/e2e/test_convert.sh), and no output file is left behind.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -64,7 +65,7 @@ expect_refusal() {  # label, pattern, args...
 expect_refusal "requantizing needs --allow-requantize" "allow-requantize" "$tmp/q4km.gguf" "$tmp/bad.gguf" Q4_0
 expect_refusal "unknown type" "unknown type 'Q3_XX'" "$tmp/f16.gguf" "$tmp/bad.gguf" Q3_XX
 "$H" make-model --shape tiny --dtype f16 --format hf -q -o "$tmp/hf" 2>/dev/null
-expect_refusal "a Hugging Face directory" "reads a GGUF file" "$tmp/hf" "$tmp/bad.gguf" Q8_0
+expect_refusal "--pure on a Hugging Face directory" "need a GGUF input" "$tmp/hf" "$tmp/bad.gguf" Q8_0 --pure
 printf 'GGUF\3\0\0\0garbage' > "$tmp/junk.gguf"
 expect_refusal "a corrupt input" "junk.gguf" "$tmp/junk.gguf" "$tmp/bad.gguf" Q8_0
 if "$H" quantize "$tmp/q4km.gguf" "$tmp/re.gguf" Q8_0 --allow-requantize -q 2>/dev/null &&

@@ -1,0 +1,39 @@
+// herd convert: a Llama model from one file format to the other, through the
+// writers (model/model_writer.h):
+//   - a Hugging Face directory -> a GGUF file with the metadata keys, tensor
+//     names, Meta q/k row order, rope_freqs divisors and chat template that
+//     llama.cpp's convert_hf_to_gguf.py writes, in any file type herd makes
+//     (llama-quantize's tensor mix for the quantized ones);
+//   - a GGUF file -> a Hugging Face directory (config.json, generation_config.json,
+//     tokenizer.json, tokenizer_config.json with the file's chat template,
+//     safetensors shards in HF's q/k row order), f32, f16 or bf16.
+// Every value is read as exact f32 (dequantized) and written with the reference
+// quantizer of its new dtype, so a conversion between float types that can hold
+// the values (bf16 -> bf16, f16 -> f32, ...) is exact, and HF -> GGUF -> HF gives
+// back the same tensors.
+//
+// What the writers can express is what converts: Llama 3.x shapes with llama3
+// RoPE scaling (low 1, high 4, original context 8192; any factor, or none) or
+// none; anything else is refused with the reason.
+#pragma once
+
+#include <string>
+
+#include "base/progress.h"
+#include "base/result.h"
+#include "base/thread_pool.h"
+
+namespace herd::model {
+
+struct ConvertOptions {
+  std::string in;   // GGUF file or HF directory
+  std::string out;  // the other format: HF directory or GGUF file
+  // A file type (model/file_types.h). Empty: the source's own float dtype (f32,
+  // f16 or bf16); f32 for a quantized GGUF (its values are exact in f32 only).
+  std::string type;
+  uint64_t max_shard_bytes = 5ull << 30;  // HF output
+};
+
+Status convert_model(const ConvertOptions& o, ThreadPool& pool, Progress* progress);
+
+}  // namespace herd::model
