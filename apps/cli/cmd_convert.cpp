@@ -10,9 +10,9 @@
 namespace herd::cli {
 
 int cmd_convert(int argc, char** argv) {
-  ArgParser p("convert", "IN OUT [--type TYPE]");
+  ArgParser p("convert", "IN OUT [--type TYPE]   (OUT: a .gguf file, or else a new Hugging Face directory)");
   p.add("--type", "TYPE",
-        "the output's file type: f32 f16 bf16, or for GGUF also q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_s q5_k_m "
+        "the output's file type: f32 f16 bf16, fp8 (HF only), or for GGUF also q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_s q5_k_m "
         "q6_k (default: the input's float type; f32 from a quantized GGUF)");
   p.add("--outtype", "TYPE", "the same as --type (llama.cpp's convert_hf_to_gguf.py spelling)");
   p.add("--shard-size", "BYTES", "HF output: largest shard (default 5368709120 = 5 GiB)");
@@ -21,7 +21,7 @@ int cmd_convert(int argc, char** argv) {
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (p.positionals().size() != 2) {
-    std::fprintf(stderr, "herd convert: expected IN OUT (an HF directory and a .gguf file, either way round)\n");
+    std::fprintf(stderr, "herd convert: expected IN OUT (OUT.gguf, or an HF directory to create)\n");
     p.print_usage(stderr);
     return 2;
   }

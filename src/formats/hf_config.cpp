@@ -313,6 +313,28 @@ Result<HfLlamaConfig> parse_hf_config(std::string_view json_text) {
                "config.json: %s is true; Llama 3.x has no biases and herd does not load them",
                c.attention_bias ? "attention_bias" : "mlp_bias");
   }
+  if (const Json* q = f.get("quantization_config")) {
+    if (!q->is_object()) return f.wrong_type("quantization_config", "an object or null", *q);
+    Fields qf(*q, kFile, "quantization_config.");
+    HERD_ASSIGN_OR_RETURN(std::optional<std::string> method, qf.opt_string("quant_method"));
+    if (method.value_or("") != "fbgemm_fp8")
+      return err(ErrorCode::kUnsupported,
+                 "config.json: quantization_config.quant_method '%s' is not supported (herd reads Meta's FP8 "
+                 "checkpoints, fbgemm_fp8)", method.value_or("(none)").c_str());
+    HfFp8Config fp8;
+    HERD_ASSIGN_OR_RETURN(std::optional<double> ub, qf.opt_double("activation_scale_ub"));
+    if (ub && !(*ub > 0)) return qf.bad_value("activation_scale_ub", "is not positive");
+    fp8.activation_scale_ub = ub.value_or(1200.0);
+    if (const Json* mods = qf.get("modules_to_not_convert")) {
+      if (!mods->is_array() || mods->size() > (1u << 20))
+        return qf.wrong_type("modules_to_not_convert", "an array of strings", *mods);
+      for (const Json& m : *mods) {
+        if (!m.is_string()) return qf.wrong_type("modules_to_not_convert", "an array of strings", m);
+        fp8.modules_to_not_convert.push_back(m.get<std::string>());
+      }
+    }
+    c.fp8 = std::move(fp8);
+  }
   HERD_ASSIGN_OR_RETURN(std::optional<std::string> act, f.opt_string("hidden_act"));
   if (act && *act != "silu") {
     return err(ErrorCode::kUnsupported,
@@ -355,6 +377,11 @@ std::string hf_config_to_json(const HfLlamaConfig& c) {
     j["num_hidden_layers"] = c.num_hidden_layers;
     j["num_key_value_heads"] = c.num_key_value_heads;
     j["pretraining_tp"] = 1;
+    if (c.fp8) {
+      j["quantization_config"] = {{"activation_scale_ub", c.fp8->activation_scale_ub},
+                                  {"modules_to_not_convert", c.fp8->modules_to_not_convert},
+                                  {"quant_method", "fbgemm_fp8"}};
+    }
     j["rms_norm_eps"] = c.rms_norm_eps;
     if (c.rope_scaling) {
       const RopeScaling& r = *c.rope_scaling;

@@ -40,6 +40,13 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 8192;
 };
 
+// quantization_config of Meta's FP8 checkpoints ("quant_method": "fbgemm_fp8",
+// llama31.md 7.1): which modules stay unquantized, and the activation bound.
+struct HfFp8Config {
+  double activation_scale_ub = 1200.0;
+  std::vector<std::string> modules_to_not_convert;  // module paths: "model.layers.0.mlp.down_proj", "lm_head"
+};
+
 struct HfLlamaConfig {
   std::vector<std::string> architectures;  // ["LlamaForCausalLM"]
   std::string model_type = "llama";
@@ -61,6 +68,7 @@ struct HfLlamaConfig {
   std::string torch_dtype;                 // "bfloat16"; empty when absent
   bool attention_bias = false;
   bool mlp_bias = false;
+  std::optional<HfFp8Config> fp8;          // quantization_config, when fbgemm_fp8 (other methods are refused)
 };
 
 Result<HfLlamaConfig> parse_hf_config(std::string_view json_text);

@@ -343,3 +343,34 @@ TEST(HfGenerationConfigTest, RejectsBadValues) {
 
 }  // namespace
 }  // namespace herd::formats
+
+namespace herd::formats {
+namespace {
+
+// Meta-Llama-3.1-405B-Instruct-FP8's quantization_config (llama31.md 7.1), abridged list.
+TEST(HfConfigTest, Fp8QuantizationConfig) {
+  auto r = parse_hf_config(with("quantization_config",
+                                R"({"quant_method": "fbgemm_fp8", "activation_scale_ub": 1200.0,
+                                    "modules_to_not_convert": ["model.layers.0.mlp.down_proj", "lm_head"]})"));
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  ASSERT_TRUE(r->fp8.has_value());
+  EXPECT_EQ(r->fp8->activation_scale_ub, 1200.0);
+  EXPECT_EQ(r->fp8->modules_to_not_convert, (std::vector<std::string>{"model.layers.0.mlp.down_proj", "lm_head"}));
+  // Written back and read again: the same.
+  auto again = parse_hf_config(hf_config_to_json(*r));
+  ASSERT_TRUE(again.has_value());
+  ASSERT_TRUE(again->fp8.has_value());
+  EXPECT_EQ(again->fp8->modules_to_not_convert, r->fp8->modules_to_not_convert);
+  EXPECT_FALSE(parse_hf_config(kLlama31_8B_Instruct)->fp8.has_value());
+  EXPECT_FALSE(parse_hf_config(with("quantization_config", "null"))->fp8.has_value());
+  expect_config_error(with("quantization_config", R"({"quant_method": "gptq"})"), ErrorCode::kUnsupported,
+                      {"quant_method 'gptq'", "fbgemm_fp8"});
+  expect_config_error(with("quantization_config", R"({"quant_method": "fbgemm_fp8", "activation_scale_ub": -1})"),
+                      ErrorCode::kInvalidArgument, {"activation_scale_ub"});
+  expect_config_error(with("quantization_config", R"({"quant_method": "fbgemm_fp8", "modules_to_not_convert": [1]})"),
+                      ErrorCode::kInvalidArgument, {"modules_to_not_convert"});
+  expect_config_error(with("quantization_config", "[]"), ErrorCode::kInvalidArgument, {"quantization_config"});
+}
+
+}  // namespace
+}  // namespace herd::formats

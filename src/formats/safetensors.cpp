@@ -225,6 +225,7 @@ std::optional<DType> to_herd_dtype(StDType t) {
     case StDType::kF32: return DType::kF32;
     case StDType::kF16: return DType::kF16;
     case StDType::kBF16: return DType::kBF16;
+    case StDType::kF8E4M3: return DType::kF8_E4M3;  // the row scales are separate tensors
     default: return std::nullopt;
   }
 }
@@ -234,6 +235,7 @@ std::optional<StDType> from_herd_dtype(DType t) {
     case DType::kF32: return StDType::kF32;
     case DType::kF16: return StDType::kF16;
     case DType::kBF16: return StDType::kBF16;
+    case DType::kF8_E4M3: return StDType::kF8E4M3;
     default: return std::nullopt;
   }
 }

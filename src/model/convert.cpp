@@ -106,16 +106,21 @@ double shortest_f32_decimal(double x) {
 
 Status convert_model(const ConvertOptions& o, ThreadPool& pool, Progress* progress) {
   HERD_ASSIGN_OR_RETURN(LlamaModel m, LlamaModel::load(o.in));
-  const bool to_hf = m.format() == ModelFormat::kGguf;
+  // The output's format by its name: a .gguf file, or else a Hugging Face directory.
+  const bool to_hf = !(o.out.size() > 5 && o.out.compare(o.out.size() - 5, 5, ".gguf") == 0);
   const LlamaConfig& c = m.config();
   const DType src = m.layers().empty() ? DType::kF32 : m.layers()[0].wq.w.dtype;
   std::string type = o.type;
-  if (type.empty()) type = src == DType::kF16 ? "f16" : src == DType::kBF16 ? "bf16" : "f32";
+  if (type.empty()) {
+    bool fp8 = false;
+    for (const LayerWeights& l : m.layers()) fp8 = fp8 || dtype_info(l.w_up.w.dtype).row_scaled;
+    type = fp8 ? (to_hf ? "fp8" : "bf16") : src == DType::kF16 ? "f16" : src == DType::kBF16 ? "bf16" : "f32";
+  }
   const FileType* ft = file_type_by_name(type);
   if (!ft)
     return err(ErrorCode::kInvalidArgument, "unknown --type '%s'; expected one of %s", type.c_str(), file_type_names().c_str());
-  if (to_hf && dtype_info(ft->base).quantized)
-    return err(ErrorCode::kInvalidArgument, "a Hugging Face directory holds f32, f16 or bf16 weights, not %s", ft->name);
+  if (to_hf && dtype_info(ft->base).quantized && !dtype_info(ft->base).row_scaled)
+    return err(ErrorCode::kInvalidArgument, "a Hugging Face directory holds f32, f16, bf16 or fp8 weights, not %s", ft->name);
   if (to_hf) {
     std::error_code ec;
     if (std::filesystem::exists(o.out, ec) && !(std::filesystem::is_directory(o.out, ec) && std::filesystem::is_empty(o.out, ec)))
@@ -134,14 +139,15 @@ Status convert_model(const ConvertOptions& o, ThreadPool& pool, Progress* progre
   shape.head_dim = c.head_dim;
   shape.tied = c.tied_embeddings;
   shape.n_ctx_train = c.n_ctx_train;
-  shape.rms_eps = to_hf ? shortest_f32_decimal(c.rms_eps) : c.rms_eps;
-  shape.rope_theta = to_hf ? shortest_f32_decimal(c.rope_theta) : c.rope_theta;
+  const bool from_gguf = m.format() == ModelFormat::kGguf;
+  shape.rms_eps = from_gguf ? shortest_f32_decimal(c.rms_eps) : c.rms_eps;
+  shape.rope_theta = from_gguf ? shortest_f32_decimal(c.rope_theta) : c.rope_theta;
   HERD_ASSIGN_OR_RETURN(shape.rope_factor, rope_factor_of(c));
   Result<ModelPlan> planned = plan_file_type(shape, *ft, to_hf);
   if (!planned.has_value()) return std::move(planned.error().with_context("--type " + type));
   ModelPlan plan = std::move(*planned);
   plan.vocab_size = c.vocab_size;
-  plan.name = to_hf ? c.name : std::filesystem::path(o.in).lexically_normal().filename().string();
+  plan.name = from_gguf ? c.name : std::filesystem::path(o.in).lexically_normal().filename().string();
   if (plan.name.empty()) plan.name = std::filesystem::path(o.in).lexically_normal().parent_path().filename().string();
   plan.instruct = std::find(c.eos_ids.begin(), c.eos_ids.end(), vocab.eot_id) != c.eos_ids.end();
   plan.chat_template = chat_template_of(m);
@@ -158,6 +164,8 @@ Status convert_model(const ConvertOptions& o, ThreadPool& pool, Progress* progre
     if (halves && (p.id == LlamaTensor::kWq || p.id == LlamaTensor::kWk))
       row = meta_row / hd * hd + formats::hf_row_of_meta_row(meta_row % hd, hd);
     dequantize_row_ref(s.w->dtype, s.w->row(row), dst, s.w->cols());
+    if (s.w->row_scale)  // FP8: the stored values times the row's scale
+      for (int64_t j = 0; j < s.w->cols(); ++j) dst[j] *= s.w->row_scale[row];
   };
   if (to_hf) return write_hf_model(plan, rows, vocab, pool, o.out, o.max_shard_bytes, progress);
   return write_gguf_model(plan, rows, vocab, pool, o.out, progress);

@@ -1,12 +1,15 @@
-// herd convert: a Llama model from one file format to the other, through the
-// writers (model/model_writer.h):
+// herd convert: a Llama model written in another format or type, through the
+// writers (model/model_writer.h); OUT ending in ".gguf" is a GGUF file, any
+// other OUT a new Hugging Face directory:
 //   - a Hugging Face directory -> a GGUF file with the metadata keys, tensor
 //     names, Meta q/k row order, rope_freqs divisors and chat template that
 //     llama.cpp's convert_hf_to_gguf.py writes, in any file type herd makes
 //     (llama-quantize's tensor mix for the quantized ones);
-//   - a GGUF file -> a Hugging Face directory (config.json, generation_config.json,
-//     tokenizer.json, tokenizer_config.json with the file's chat template,
-//     safetensors shards in HF's q/k row order), f32, f16 or bf16.
+//   - a GGUF file or an HF directory -> a Hugging Face directory (config.json,
+//     generation_config.json, tokenizer.json, tokenizer_config.json with the
+//     model's chat template, safetensors shards in HF's q/k row order), f32,
+//     f16, bf16, or fp8 (Meta's fp8_mixed: the FFN matrices of layers 1..L-2 in
+//     F8_E4M3 with row scales, the rest bf16, quantization_config fbgemm_fp8).
 // Every value is read as exact f32 (dequantized) and written with the reference
 // quantizer of its new dtype, so a conversion between float types that can hold
 // the values (bf16 -> bf16, f16 -> f32, ...) is exact, and HF -> GGUF -> HF gives
@@ -27,7 +30,7 @@ namespace herd::model {
 
 struct ConvertOptions {
   std::string in;   // GGUF file or HF directory
-  std::string out;  // the other format: HF directory or GGUF file
+  std::string out;  // "*.gguf": a GGUF file; otherwise a new HF directory
   // A file type (model/file_types.h). Empty: the source's own float dtype (f32,
   // f16 or bf16); f32 for a quantized GGUF (its values are exact in f32 only).
   std::string type;

@@ -15,6 +15,8 @@ const FileType kFileTypes[] = {
     {"q4_k_s", DType::kQ4_K, 14, false, "Q4_K_S"},   {"q4_k_m", DType::kQ4_K, 15, true, "Q4_K_M"},
     {"q5_k_s", DType::kQ5_K, 16, false, "Q5_K_S"},   {"q5_k_m", DType::kQ5_K, 17, true, "Q5_K_M"},
     {"q6_k", DType::kQ6_K, 18, false, "Q6_K"},
+    // Meta's FP8 (llama31.md 7.1): Hugging Face directories only (GGUF has no row scales).
+    {"fp8", DType::kF8_E4M3, kNoGgufFtype, false, "FP8"},
 };
 
 bool iequal(std::string_view a, std::string_view b) {
@@ -39,7 +41,7 @@ const FileType* file_type_by_name(std::string_view name) {
 
 const FileType* file_type_by_gguf(uint32_t ftype) {
   for (const FileType& f : kFileTypes)
-    if (f.gguf_ftype == ftype) return &f;
+    if (f.gguf_ftype == ftype && ftype != kNoGgufFtype) return &f;
   return nullptr;
 }
 

@@ -14,6 +14,9 @@
 
 namespace herd::model {
 
+// The gguf_ftype of a type GGUF cannot hold (FP8).
+inline constexpr uint32_t kNoGgufFtype = 0xffffffffu;
+
 struct FileType {
   const char* name;      // herd's spelling: "q4_k_m"
   DType base;            // the dtype of most layer matrices

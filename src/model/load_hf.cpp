@@ -2,11 +2,14 @@
 // hyperparameters (rope_scaling with rope_type llama3), safetensors weights.
 // HF stores q_proj/k_proj rows permuted (spec §2.4), so the model uses the
 // matching "halves" RoPE pairing instead of un-permuting a copy of the rows.
+#include <cmath>
+
 #include "base/mapped_file.h"
 #include "formats/hf_checkpoint.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
 #include "model/model_builder.h"
+#include "tensor/quant.h"
 
 namespace herd::model {
 Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range) {
@@ -45,16 +48,42 @@ Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range) {
   }
   c.inv_freq = rope_inv_freq(c.rope_theta, c.head_dim, divisors);
 
-  ModelBuilder::Lookup lookup = [&ck](const std::string& name) -> Result<std::optional<TensorView>> {
+  // FP8 weights (Meta's fbgemm_fp8 layout, llama31.md 7.1): F8_E4M3 [out, in]
+  // with the row scales in "<module>.weight_scale" [out, 1], kept as f32.
+  std::vector<std::vector<float>> scales;
+  ModelBuilder::Lookup lookup = [&ck, &scales](const std::string& name) -> Result<std::optional<TensorView>> {
     const formats::StTensor* t = ck.find(name);
     if (!t) return std::optional<TensorView>();
     std::optional<TensorView> v = t->view();
     if (!v)
-      return err(ErrorCode::kUnsupported, "tensor '%s' has dtype %s; herd reads F32, F16 and BF16 safetensors",
+      return err(ErrorCode::kUnsupported, "tensor '%s' has dtype %s; herd reads F32, F16, BF16 and F8_E4M3 safetensors",
                  name.c_str(), t->dtype_name.c_str());
+    if (dtype_info(v->dtype).row_scaled) {
+      const std::string sname = name + "_scale";
+      const formats::StTensor* s = ck.find(sname);
+      std::optional<TensorView> sv = s ? s->view() : std::nullopt;
+      if (!sv || dtype_info(sv->dtype).quantized || sv->numel() != v->rows() ||
+          (sv->shape.size() == 2 && sv->shape[1] != 1) || sv->shape.size() > 2)
+        return err(ErrorCode::kCorrupt, "FP8 tensor '%s' needs '%s' of shape [%lld, 1] in F32, BF16 or F16%s",
+                   name.c_str(), sname.c_str(), static_cast<long long>(v->rows()), s ? "" : " (it is missing)");
+      if (sv->dtype == DType::kF32) {
+        v->row_scale = reinterpret_cast<const float*>(sv->data);
+      } else {
+        std::vector<float> f(static_cast<size_t>(v->rows()));
+        dequantize_row_ref(sv->dtype, sv->data, f.data(), v->rows());
+        scales.push_back(std::move(f));
+        v->row_scale = scales.back().data();
+      }
+      for (int64_t r = 0; r < v->rows(); ++r)
+        if (!(std::isfinite(v->row_scale[r]) && v->row_scale[r] >= 0))
+          return err(ErrorCode::kCorrupt, "'%s' row %lld is %g, not a finite non-negative scale", sname.c_str(),
+                     static_cast<long long>(r), static_cast<double>(v->row_scale[r]));
+    }
     return v;
   };
   Result<LlamaModel> r = ModelBuilder::build(std::move(m), lookup, hf_tensor_name, range);
+  if (r.has_value())
+    for (std::vector<float>& f : scales) ModelBuilder::owned_f32(*r).push_back(std::move(f));
   if (r.has_value() && hc->tie_word_embeddings != r->config().tied_embeddings && !hc->tie_word_embeddings)
     return err(ErrorCode::kNotFound, "config.json says tie_word_embeddings false but %s is missing",
                hf_tensor_name(LlamaTensor::kOutput, -1).c_str());

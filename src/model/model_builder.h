@@ -26,6 +26,8 @@ struct ModelBuilder {
   static std::unique_ptr<formats::GgufFile>& gguf(LlamaModel& m) { return m.gguf_; }
   static std::unique_ptr<formats::HfCheckpoint>& hf(LlamaModel& m) { return m.hf_; }
   static LlamaConfig& config(LlamaModel& m) { return m.config_; }
+  // f32 buffers the model owns (norms, FP8 row scales converted from another dtype).
+  static std::vector<std::vector<float>>& owned_f32(LlamaModel& m) { return m.owned_f32_; }
   static void set_format(LlamaModel& m, ModelFormat f, std::string path) {
     m.format_ = f;
     m.path_ = std::move(path);

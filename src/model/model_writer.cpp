@@ -37,7 +37,27 @@ Status fill_tensor(const TensorPlan& p, DType t, const RowSource& rows, ThreadPo
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = r0; r < r1; ++r) {
           rows(p, meta_row_of(r), row.data());
-          quantize_row_ref(t, row.data(), dst + r * rb, cols);
+          if (dtype_info(t).row_scaled) quantize_row_f8_e4m3(row.data(), dst + r * rb, cols);
+          else quantize_row_ref(t, row.data(), dst + r * rb, cols);
+        }
+      },
+      64);
+  return Ok{};
+}
+
+// The row scales of an FP8 tensor ([rows, 1] f32, Meta's quantize_fp8 per row).
+Status fill_row_scales(const TensorPlan& p, const RowSource& rows, ThreadPool& pool, uint8_t* dst, uint64_t nbytes) {
+  const int64_t cols = p.shape.back(), n_rows = p.shape[0];
+  if (nbytes != static_cast<uint64_t>(n_rows) * 4) return err(ErrorCode::kInternal, "row scales: %llu bytes", static_cast<unsigned long long>(nbytes));
+  pool.parallel_for(
+      n_rows,
+      [&](int64_t r0, int64_t r1, int) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        std::vector<uint8_t> q(static_cast<size_t>(cols));
+        for (int64_t r = r0; r < r1; ++r) {
+          rows(p, r, row.data());
+          const float scale = quantize_row_f8_e4m3(row.data(), q.data(), cols);
+          std::memcpy(dst + 4 * r, &scale, 4);
         }
       },
       64);
@@ -65,6 +85,18 @@ ModelPlan plan_llama(const ModelShape& s, DType dtype) {
 }
 
 Result<ModelPlan> plan_file_type(const ModelShape& s, const FileType& ft, bool hf) {
+  if (dtype_info(ft.base).row_scaled) {
+    // Meta's fp8_mixed: the FFN matrices of layers 1 .. L-2 in FP8, the rest BF16.
+    if (!hf)
+      return err(ErrorCode::kInvalidArgument, "GGUF cannot hold FP8 weights with row scales; write a Hugging Face "
+                 "directory (--format hf)");
+    ModelPlan plan = plan_llama(s, DType::kBF16);
+    for (TensorPlan& p : plan.tensors)
+      if ((p.id == LlamaTensor::kWGate || p.id == LlamaTensor::kWUp || p.id == LlamaTensor::kWDown) && p.layer >= 1 &&
+          p.layer <= s.n_layers - 2)
+        p.dtype = ft.base;
+    return plan;
+  }
   ModelPlan plan = plan_llama(s, ft.base);
   plan.gguf_ftype = ft.gguf_ftype;
   if (hf) return plan;
@@ -168,12 +200,13 @@ Status write_hf_model(const ModelPlan& plan, const RowSource& rows, const tokeni
     if (t == DType::kF32) return formats::StDType::kF32;
     if (t == DType::kF16) return formats::StDType::kF16;
     if (t == DType::kBF16) return formats::StDType::kBF16;
+    if (t == DType::kF8_E4M3) return formats::StDType::kF8E4M3;
     return std::nullopt;
   };
   DType model_type = DType::kF32;
   for (const TensorPlan& p : plan.tensors) {
     if (!st_type(p.dtype))
-      return err(ErrorCode::kInvalidArgument, "--format hf holds f32, f16 or bf16 weights, not %s", dtype_name(p.dtype));
+      return err(ErrorCode::kInvalidArgument, "--format hf holds f32, f16, bf16 or fp8 weights, not %s", dtype_name(p.dtype));
     if (p.id == LlamaTensor::kTokEmbd) model_type = p.dtype;
   }
   mkdir(dir.c_str(), 0755);
@@ -187,6 +220,10 @@ Status write_hf_model(const ModelPlan& plan, const RowSource& rows, const tokeni
                     return fill_counted(progress, n,
                                         [&] { return fill_tensor(p, p.dtype, rows, pool, map, dst, n, name); });
                   }});
+    if (dtype_info(p.dtype).row_scaled)  // only FFN matrices: no q/k permutation
+      hs.push_back({name + "_scale", formats::StDType::kF32, {p.shape[0], 1}, [&, p](uint8_t* dst, uint64_t n) -> Status {
+                      return fill_row_scales(p, rows, pool, dst, n);
+                    }});
   }
   if (Status st = formats::write_hf_safetensors(dir, std::move(hs), max_shard_bytes); !st.has_value()) {
     rmdir(dir.c_str());  // only if it is empty: a folder made here, nothing of the user's
@@ -214,6 +251,19 @@ Status write_hf_model(const ModelPlan& plan, const RowSource& rows, const tokeni
   rs.original_max_position_embeddings = 8192;
   c.rope_scaling = rs;
   c.tie_word_embeddings = s.tied;
+  bool fp8 = false;
+  for (const TensorPlan& p : plan.tensors) fp8 = fp8 || dtype_info(p.dtype).row_scaled;
+  if (fp8) {
+    // Every linear module left in BF16, as Meta's FP8 config lists them.
+    formats::HfFp8Config q;
+    for (const TensorPlan& p : plan.tensors) {
+      const std::string n = hf_tensor_name(p.id, p.layer);
+      if (!llama_tensor_info(p.id).norm && p.id != LlamaTensor::kTokEmbd && !dtype_info(p.dtype).row_scaled)
+        q.modules_to_not_convert.push_back(n.substr(0, n.size() - 7));  // without ".weight"
+    }
+    if (s.tied) q.modules_to_not_convert.push_back("lm_head");
+    c.fp8 = std::move(q);
+  }
   c.bos_token_id = vocab.bos_id;
   c.eos_token_ids = plan.instruct ? std::vector<int64_t>{vocab.end_of_text_id, vocab.eom_id, vocab.eot_id}
                                   : std::vector<int64_t>{vocab.end_of_text_id};

@@ -47,6 +47,9 @@ Status parts_of(const std::string& name, const TensorIds& ids, const std::vector
       if (m->n != w.rows() || m->k != w.cols())
         return err(ErrorCode::kInvalidArgument, "%s: the adapter is [%lld, %lld], the weight %s", name.c_str(),
                    static_cast<long long>(m->n), static_cast<long long>(m->k), shape_string(w.shape).c_str());
+      if (dtype_info(w.dtype).row_scaled)
+        return err(ErrorCode::kUnsupported, "%s is FP8: merging into FP8 weights is not supported (convert the base "
+                   "to bf16 first)", name.c_str());
       parts->push_back({*m, weight});
     }
   return Ok{};

@@ -284,6 +284,9 @@ Status LoraSet::take(Found& found, const model::LlamaModel& m, int64_t layer, in
   if (v.shape != want)
     return err(ErrorCode::kInvalidArgument, "%s has shape %s, the base model needs %s (another base model?)",
                where.c_str(), shape_string(v.shape).c_str(), shape_string(want).c_str());
+  if (dtype_info(v.dtype).row_scaled)
+    return err(ErrorCode::kUnsupported, "%s is %s; adapters are read in F32, F16, BF16 or a block type", where.c_str(),
+               dtype_name(v.dtype));
   Entry& e = found[{layer, slot}];
   e.layer = layer + m.layer_range().first;
   e.slot = slot;

@@ -76,7 +76,7 @@ done
 grep -q '"torch_dtype": "float32"' "$tmp/q40-hf/config.json" && pass "Q4_0 GGUF -> HF is f32 by default" || fail "Q4_0 -> HF dtype"
 
 out=$("$H" convert "$tmp/conv.gguf" "$tmp/bad-hf" --type q4_0 2>&1); rc=$?
-[ $rc -eq 2 ] && grep -q "holds f32, f16 or bf16" <<<"$out" && [ ! -e "$tmp/bad-hf" ] && pass "a quantized HF output is refused" ||
+[ $rc -eq 2 ] && grep -q "holds f32, f16, bf16 or fp8" <<<"$out" && [ ! -e "$tmp/bad-hf" ] && pass "a quantized HF output is refused" ||
   fail "quantized HF output (exit $rc)" "$out"
 out=$("$H" convert "$tmp/conv.gguf" "$tmp/back" 2>&1); rc=$?
 [ $rc -eq 2 ] && grep -q "not an empty directory" <<<"$out" && pass "a non-empty output directory is refused" ||

@@ -11,7 +11,8 @@ standard library.
     d.get("model.embed_tokens.weight", rows=[1, 2])   # only some rows
 
 Tensors are returned exactly as stored (no q/k un-permutation; llama_ref.py does that).
-F32, F16, BF16 and F64 values are all exact in float64.
+F32, F16, BF16, F64 and F8_E4M3 values are all exact in float64 (an FP8 weight times its f32 row
+scale too: 4 + 24 significant bits).
 """
 import glob
 import json
@@ -24,7 +25,15 @@ def _bf16_to_f64(u16):  # u16: uint16 array -> float64 array (bf16 = upper half 
     return (u16.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
 
 
-_DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "BF16": "<u2"}
+def _f8_e4m3_to_f64(u8):  # float8_e4m3fn: bias 7, 3 mantissa bits, no infinities, NaN = S.1111.111
+    u = u8.astype(np.int64)
+    sign = np.where(u & 0x80, -1.0, 1.0)
+    e, m = (u >> 3) & 15, u & 7
+    mag = np.where(e == 0, m / 8.0 * 2.0 ** -6, (1 + m / 8.0) * 2.0 ** (e - 7))
+    return np.where((e == 15) & (m == 7), np.nan, sign * mag)
+
+
+_DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "BF16": "<u2", "F8_E4M3": "u1"}
 
 
 class SafetensorsFile:
@@ -49,6 +58,8 @@ class SafetensorsFile:
             arr = arr[rows]
         if h["dtype"] == "BF16":
             return _bf16_to_f64(arr)
+        if h["dtype"] == "F8_E4M3":
+            return _f8_e4m3_to_f64(arr)
         return arr.astype(np.float64)
 
 
@@ -83,4 +94,10 @@ class HFDir:
         return tuple(self._where[name].header[name]["shape"])
 
     def get(self, name, rows=None):
-        return self._where[name].get(name, rows)
+        """float64 values; an F8_E4M3 weight (Meta's FP8, llama31.md 7.1) times its row scales
+        "<name>_scale" [out, 1]."""
+        w = self._where[name].get(name, rows)
+        if self._where[name].header[name]["dtype"] == "F8_E4M3":
+            s = self.get(name + "_scale").reshape(-1)
+            w = w * (s if rows is None else s[rows]).reshape(-1, 1)
+        return w
