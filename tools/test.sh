@@ -10,7 +10,8 @@
 #      (tests/e2e/test_serve_load.sh with HERD_BIN=build-asan/herd)
 #   4. under TSan (build-tsan/, only the test binaries that run threads): the
 #      thread pool, KV pool, engine and server unit tests
-#   5. each fuzz target for a bounded time (FUZZ_SECONDS, default 30)
+#   5. each fuzz target for a bounded time (FUZZ_SECONDS, default 20: a smoke run;
+#      longer campaigns: bash tools/run_fuzz.sh SECONDS by hand)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -81,8 +82,8 @@ HERD_SOURCE_DIR="$root" build-tsan/apps/server/server_test
 LOAD_CLIENTS=16 LOAD_REQUESTS=6 HERD_BIN="$root/build-tsan/herd" bash tests/e2e/test_serve_load.sh
 unset TSAN_OPTIONS
 
-stage "fuzz (${FUZZ_SECONDS:-30} s per target)"
+stage "fuzz (${FUZZ_SECONDS:-20} s per target)"
 # The fuzz build defaults to one job (run_fuzz.sh); here every core builds.
-JOBS="${JOBS:-$(nproc)}" bash tools/run_fuzz.sh "${FUZZ_SECONDS:-30}"
+JOBS="${JOBS:-$(nproc)}" bash tools/run_fuzz.sh "${FUZZ_SECONDS:-20}"
 
 echo "== all tests passed in $(( $(date +%s) - start )) s"
