@@ -290,6 +290,7 @@ class BatchEngine final : public Engine {
       c.n_past = s->n_computed;
       c.block_table = s->blocks.data();
       c.want_logits = s->n_computed + n == static_cast<int64_t>(s->tokens.size());
+      c.adapter = s->req.adapter;
       chunks_.push_back(c);
       chunk_seqs_.push_back(s);
     }

@@ -49,6 +49,10 @@ struct GenerationRequest {
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logits before sampling
   int32_t top_logprobs = -1;                 // -1: no logprobs; 0..20: chosen token + top N
   std::shared_ptr<sampling::TokenConstraint> constraint;  // optional (grammars, forced calls)
+  // The model's adapter set this request runs with (model/linear.h): 0 the model as
+  // loaded; k > 0 the adapters attached with set k. Requests with different sets
+  // share each step; their prefix-cache entries are kept apart.
+  int32_t adapter = 0;
 };
 
 struct TokenEvent {

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "base/rng.h"
 #include "base/thread_pool.h"
 #include "engine/engine.h"
 #include "kernels/kernel_table.h"
@@ -559,6 +560,89 @@ TEST(Engine, ConstraintMasksAndCompletes) {
     EXPECT_TRUE(ev.id == 100 || ev.id == 200 || ev.id == 300);
     EXPECT_LE(ev.top.size(), 3u);  // masked tokens are not alternatives
   }
+}
+
+// Per-request adapters (herd serve): random rank-4 adapters on every matrix of
+// every layer, attached as sets 1 and 2 of one model (values owned here).
+struct TwoAdapters {
+  std::vector<std::vector<float>> mem;
+  // Attaches adapter `which` (1 or 2) as `set` (0: for every request).
+  void attach(model::LlamaModel& m, int which, int32_t set) {
+    for (size_t il = 0; il < m.layers().size(); ++il)
+      model::for_each_layer_linear(m.layers()[il], [&](model::LlamaTensor t, const model::Linear& lin) {
+        const int64_t r = 4, n = lin.w.rows(), k = lin.w.cols();
+        Rng rng(static_cast<uint64_t>(which), il * 7 + static_cast<uint64_t>(t));
+        std::vector<float> a(static_cast<size_t>(r * k)), b(static_cast<size_t>(n * r));
+        for (float& v : a) v = static_cast<float>(rng.next_double() - 0.5) * 0.2f;
+        for (float& v : b) v = static_cast<float>(rng.next_double() - 0.5) * 0.2f;
+        mem.push_back(std::move(a));
+        mem.push_back(std::move(b));
+        const model::LoraAdapter ad{mem[mem.size() - 2].data(), mem.back().data(), r, 2.0f, set};
+        HERD_CHECK(m.attach_lora(static_cast<int64_t>(il), t, ad).has_value(), "attach");
+      });
+  }
+};
+
+model::LlamaModel load_tiny() {
+  auto r = model::LlamaModel::load(model::make_test_model("engine-tiny.gguf", "tiny", "q4_0", 7));
+  HERD_CHECK(r.has_value(), "load");
+  return std::move(*r);
+}
+
+// Requests naming different adapter sets share each step (the base weights read
+// once) and each gets, bit for bit, what it gets alone; a set-k request equals the
+// same adapter attached to every request (run --lora); a prompt cached under one set
+// is not reused under another.
+TEST(Engine, MixedAdaptersBatchedEqualAlone) {
+  model::LlamaModel m = load_tiny();
+  TwoAdapters ad;
+  ad.attach(m, 1, 1);
+  ad.attach(m, 2, 2);
+  auto made = make_engine(m, best_table(), small_options());
+  ASSERT_TRUE(made.has_value());
+  std::unique_ptr<Engine> e = std::move(*made);
+  auto target = [](int32_t set) {
+    GenerationRequest r = request(prompt_of(45, 9), 12, 0.9f, 77);
+    r.adapter = set;
+    return r;
+  };
+  Collected alone[3];
+  for (int32_t k = 0; k < 3; ++k) {
+    ASSERT_TRUE(e->submit(target(k), alone[k].callbacks()).has_value());
+    alone[k].wait();
+    ASSERT_EQ(alone[k].events.size(), 12u);
+    // Another set's blocks of the same prompt are not reused.
+    EXPECT_EQ(alone[k].usage.cached_prompt_tokens, 0) << k;
+  }
+  EXPECT_NE(alone[1].events[0].logprob, alone[0].events[0].logprob);
+  EXPECT_NE(alone[2].events[0].logprob, alone[1].events[0].logprob);
+
+  Collected together[3], other;
+  ASSERT_TRUE(e->submit(request(prompt_of(60, 3), 20, 0.8f, 5), other.callbacks()).has_value());
+  for (int32_t k : {2, 0, 1}) ASSERT_TRUE(e->submit(target(k), together[k].callbacks()).has_value());
+  other.wait();
+  for (int k = 0; k < 3; ++k) {
+    together[k].wait();
+    ASSERT_EQ(together[k].events.size(), alone[k].events.size());
+    for (size_t i = 0; i < alone[k].events.size(); ++i) {
+      EXPECT_EQ(together[k].events[i].id, alone[k].events[i].id) << k << " " << i;
+      EXPECT_EQ(std::memcmp(&together[k].events[i].logprob, &alone[k].events[i].logprob, sizeof(float)), 0) << k << " " << i;
+    }
+  }
+
+  model::LlamaModel g = load_tiny();
+  TwoAdapters global;
+  global.attach(g, 1, 0);
+  auto eg = make_engine(g, best_table(), small_options());
+  ASSERT_TRUE(eg.has_value());
+  Collected everyone;
+  ASSERT_TRUE((*eg)->submit(target(0), everyone.callbacks()).has_value());
+  everyone.wait();
+  ASSERT_EQ(everyone.events.size(), alone[1].events.size());
+  for (size_t i = 0; i < everyone.events.size(); ++i)
+    EXPECT_EQ(std::memcmp(&everyone.events[i].logprob, &alone[1].events[i].logprob, sizeof(float)), 0) << i;
+  wait_idle(*e);
+  EXPECT_EQ(e->stats().kv_tokens_used, 0);
 }
 
 TEST(Engine, PrefixCacheHits) {

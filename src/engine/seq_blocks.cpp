@@ -6,7 +6,10 @@ namespace herd::engine {
 void SequenceBlocks::hashes_upto(Sequence& s, int64_t n) {
   while (static_cast<int64_t>(s.block_hashes.size()) < n) {
     const int64_t i = static_cast<int64_t>(s.block_hashes.size());
-    const uint64_t parent = i == 0 ? 0 : s.block_hashes.back();
+    // The chain starts from the request's adapter set: the same tokens under another
+    // adapter have other keys and values, so they never match (set 0: root 0, as before).
+    const uint64_t root = static_cast<uint64_t>(static_cast<uint32_t>(s.req.adapter)) * 0x9E3779B97F4A7C15ull;
+    const uint64_t parent = i == 0 ? root : s.block_hashes.back();
     s.block_hashes.push_back(kv::BlockPool::chain_hash(parent, s.tokens.data() + i * bs_, bs_));
   }
 }

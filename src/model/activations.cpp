@@ -54,6 +54,7 @@ Activations::Activations(const LlamaModel& model, const kernels::KernelTable& ta
   pos.resize(z.tokens);
   idx.resize(z.tokens);
   tables.resize(z.tokens);
+  lora_set.assign(z.tokens, 0);
   out_rows.reserve(z.tokens);
   for (std::vector<float>* buf : {&x, &xn, &proj}) buf->resize(z.x);
   for (std::vector<float>* buf : {&q, &attn}) buf->resize(z.q);

@@ -56,6 +56,7 @@ class Activations {
   std::vector<int64_t> idx;            // cache index (where its K/V row goes; it sees 0..idx)
   std::vector<const int32_t*> tables;  // its sequence's block table, null for a contiguous cache
   std::vector<int64_t> out_rows;       // tokens whose logits are wanted, in output order
+  std::vector<int32_t> lora_set;       // its adapter set (model/linear.h; 0: the model's own adapters only)
 
   // [T, *] buffers; gate and up hold one feed-forward chunk (model/feed_forward.h).
   std::vector<float> x, xn, q, k, v, attn, proj, gate, up;

@@ -6,17 +6,18 @@
 namespace herd::model {
 
 void feed_forward(const kernels::ExecContext& exec, const LayerWeights& L, const float* xn, int64_t T, int64_t d_model,
-                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch) {
+                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch, const int32_t* lora_set) {
   for (int64_t t0 = 0; t0 < T; t0 += kFfnChunkTokens) {
     const int64_t n = std::min(kFfnChunkTokens, T - t0);
     const float* x = xn + t0 * d_model;
+    const int32_t* sets = lora_set ? lora_set + t0 : nullptr;
     // One activation quantization for the two projections of the same input.
     kernels::matmul_shared_input(exec, x, n, {{&L.w_gate.w, gate}, {&L.w_up.w, up}});
-    lora_forward_add(exec, L.w_gate, x, n, gate, lora_scratch);
-    lora_forward_add(exec, L.w_up, x, n, up, lora_scratch);
+    lora_forward_add(exec, L.w_gate, x, n, gate, lora_scratch, sets);
+    lora_forward_add(exec, L.w_up, x, n, up, lora_scratch, sets);
     kernels::silu_mul(exec, gate, up, n * d_ff);
     kernels::matmul(exec, gate, n, L.w_down.w, out + t0 * d_model);
-    lora_forward_add(exec, L.w_down, gate, n, out + t0 * d_model, lora_scratch);
+    lora_forward_add(exec, L.w_down, gate, n, out + t0 * d_model, lora_scratch, sets);
   }
 }
 

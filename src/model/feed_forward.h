@@ -26,8 +26,10 @@ inline int64_t ffn_rows(int64_t max_tokens) { return std::min(max_tokens, kFfnCh
 
 // out[T, d_model] = the sublayer of xn[T, d_model]; gate and up are scratch of
 // ffn_rows(T) x d_ff floats each; lora_scratch: ffn_rows(T) x the largest
-// adapter rank (model/linear.h; unused without adapters).
+// adapter rank (model/linear.h; unused without adapters); lora_set: each
+// token's adapter set (nullable: 0 for every token).
 void feed_forward(const kernels::ExecContext& exec, const LayerWeights& L, const float* xn, int64_t T, int64_t d_model,
-                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch);
+                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch,
+                  const int32_t* lora_set = nullptr);
 
 }  // namespace herd::model

@@ -28,21 +28,41 @@ void add_scaled_at_b(const kernels::ExecContext& exec, float s, const float* a, 
   });
 }
 
+// out[T, N] += s (x . A^T) . B^T for one adapter over T rows.
+void lora_rows_add(const kernels::ExecContext& exec, const LoraAdapter& ad, int64_t N, int64_t K, const float* x,
+                   int64_t T, float* out, float* scratch) {
+  const int64_t r = ad.rank;
+  float* h = scratch;  // [T, r] = s * x . A^T
+  kernels::matmul(exec, x, T, f32_view(ad.a, r, K), h);
+  for (int64_t i = 0; i < T * r; ++i) h[i] *= ad.scale;
+  // out[t, n] += h_t . B_n, output columns split over the pool.
+  exec.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t t = 0; t < T; ++t) out[t * N + n] += exec.table->dot_f32(h + t * r, ad.b + n * r, r);
+  }, 64);
+}
+
 }  // namespace
 
 void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const float* x, int64_t T, float* out,
-                      float* scratch) {
+                      float* scratch, const int32_t* row_set) {
   const int64_t N = l.w.rows(), K = l.w.cols();
   for (const LoraAdapter& ad : l.adapters) {
-    const int64_t r = ad.rank;
-    float* h = scratch;  // [T, r] = s * x . A^T
-    kernels::matmul(exec, x, T, f32_view(ad.a, r, K), h);
-    for (int64_t i = 0; i < T * r; ++i) h[i] *= ad.scale;
-    // out[t, n] += h_t . B_n, output columns split over the pool.
-    exec.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
-      for (int64_t n = n0; n < n1; ++n)
-        for (int64_t t = 0; t < T; ++t) out[t * N + n] += exec.table->dot_f32(h + t * r, ad.b + n * r, r);
-    }, 64);
+    if (ad.set == 0) {
+      lora_rows_add(exec, ad, N, K, x, T, out, scratch);
+      continue;
+    }
+    if (row_set == nullptr) continue;
+    for (int64_t t0 = 0; t0 < T;) {
+      if (row_set[t0] != ad.set) {
+        ++t0;
+        continue;
+      }
+      int64_t t1 = t0 + 1;
+      while (t1 < T && row_set[t1] == ad.set) ++t1;
+      lora_rows_add(exec, ad, N, K, x + t0 * K, t1 - t0, out + t0 * N, scratch);
+      t0 = t1;
+    }
   }
 }
 
@@ -51,6 +71,7 @@ void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, co
   const int64_t N = l.w.rows(), K = l.w.cols();
   kernels::matmul_t(exec, dy, T, l.w, dx);
   for (const LoraAdapter& ad : l.adapters) {
+    if (ad.set != 0) continue;  // per-request serving adapters take no part in training
     const int64_t r = ad.rank;
     float* g = scratch;  // [T, r] = s * dy . B
     kernels::matmul_t(exec, dy, T, f32_view(ad.b, N, r), g);

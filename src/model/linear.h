@@ -25,6 +25,10 @@ struct LoraAdapter {
   const float* b = nullptr;  // [N, rank]
   int64_t rank = 0;
   float scale = 1.0f;
+  // Which rows it applies to: 0 every row (run/chat --lora, training); k > 0 only
+  // the rows whose adapter set is k (herd serve's per-request adapters, so requests
+  // with different adapters share one pass over the base weights).
+  int32_t set = 0;
 };
 
 struct Linear {
@@ -38,11 +42,15 @@ struct Linear {
 };
 
 // out[T, N] += the adapters' terms for input x[T, K]; nothing when there are
-// none. scratch: T * max_rank() floats.
+// none. row_set[T] (nullable: every row 0) names each row's adapter set: an
+// adapter of set k > 0 is applied to each run of consecutive rows of set k as a
+// pass of its own, so a row's result does not depend on the other rows.
+// scratch: T * max_rank() floats.
 void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const float* x, int64_t T, float* out,
-                      float* scratch);
+                      float* scratch, const int32_t* row_set = nullptr);
 
-// dx[T, K] = dy[T, N] . W + the adapters' terms. scratch: T * max_rank() floats.
+// dx[T, K] = dy[T, N] . W + the terms of the set-0 adapters (training applies
+// those to every row). scratch: T * max_rank() floats.
 void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, const float* dy, int64_t T, float* dx,
                            float* scratch);
 

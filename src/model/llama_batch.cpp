@@ -33,6 +33,7 @@ Status LlamaBatch::eval(std::span<const BatchChunk> chunks, std::vector<float>* 
       tokens_[r] = ch.tokens[i];
       acts_.pos[r] = acts_.idx[r] = ch.n_past + i;
       acts_.tables[r] = ch.block_table;
+      acts_.lora_set[r] = ch.adapter;
     }
     if (ch.want_logits) acts_.out_rows.push_back(t - 1);
   }

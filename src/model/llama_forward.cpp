@@ -32,9 +32,9 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   tap("attn_norm", xn, D);
   // One activation quantization for the three projections of the same input.
   kernels::matmul_shared_input(exec, xn, T, {{&L.wq.w, a.q.data()}, {&L.wk.w, a.k.data()}, {&L.wv.w, a.v.data()}});
-  lora_forward_add(exec, L.wq, xn, T, a.q.data(), a.lora.data());
-  lora_forward_add(exec, L.wk, xn, T, a.k.data(), a.lora.data());
-  lora_forward_add(exec, L.wv, xn, T, a.v.data(), a.lora.data());
+  lora_forward_add(exec, L.wq, xn, T, a.q.data(), a.lora.data(), a.lora_set.data());
+  lora_forward_add(exec, L.wk, xn, T, a.k.data(), a.lora.data(), a.lora_set.data());
+  lora_forward_add(exec, L.wv, xn, T, a.v.data(), a.lora.data(), a.lora_set.data());
   kernels::rope(a.q.data(), T, H, hd, a.pos.data(), c.inv_freq.data(), c.rope_style);
   kernels::rope(a.k.data(), T, KV, hd, a.pos.data(), c.inv_freq.data(), c.rope_style);
   uint8_t* kc = kv.k(kv_layer);
@@ -54,14 +54,14 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   const kernels::AttnCache cache{kc, vc, kv.kt, kv.vt, kv.block_rows, a.idx.data(), a.tables.data()};
   kernels::attention_seqs(exec, a.q.data(), T, H, KV, hd, cache, a.tiles.data(), a.score_ptrs.data(), a.attn.data());
   kernels::matmul(exec, a.attn.data(), T, L.wo.w, proj);
-  lora_forward_add(exec, L.wo, a.attn.data(), T, proj, a.lora.data());
+  lora_forward_add(exec, L.wo, a.attn.data(), T, proj, a.lora.data(), a.lora_set.data());
   tap("attn_out", proj, D);
   for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
   tap("ffn_inp", x, D);
 
   // Feed-forward sublayer (SwiGLU).
   kernels::rms_norm(x, L.ffn_norm, eps, T, D, xn);
-  feed_forward(exec, L, xn, T, D, c.d_ff, a.gate.data(), a.up.data(), proj, a.lora.data());
+  feed_forward(exec, L, xn, T, D, c.d_ff, a.gate.data(), a.up.data(), proj, a.lora.data(), a.lora_set.data());
   tap("ffn_out", proj, D);
   for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
   tap("out", x, D);

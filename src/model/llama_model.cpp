@@ -55,8 +55,8 @@ Status LlamaModel::attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& 
   if (layer < range_.first || layer >= range_.last)
     return err(ErrorCode::kInvalidArgument, "LoRA adapter for layer %lld; this model holds layers [%lld, %lld)",
                static_cast<long long>(layer), static_cast<long long>(range_.first), static_cast<long long>(range_.last));
-  if (a.rank < 1 || a.a == nullptr || a.b == nullptr)
-    return err(ErrorCode::kInvalidArgument, "LoRA adapter with rank %lld or no A/B matrix", static_cast<long long>(a.rank));
+  if (a.rank < 1 || a.a == nullptr || a.b == nullptr || a.set < 0)
+    return err(ErrorCode::kInvalidArgument, "LoRA adapter with rank %lld, set %d or no A/B matrix", static_cast<long long>(a.rank), a.set);
   bool found = false;
   for_each_layer_linear(layers_[static_cast<size_t>(layer - range_.first)], [&](LlamaTensor id, Linear& l) {
     if (id != t) return;

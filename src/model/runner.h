@@ -30,6 +30,7 @@ struct BatchChunk {
   int64_t n_past = 0;                    // cache index of tokens[0]
   const int32_t* block_table = nullptr;  // blocks covering indices 0 .. n_past + n - 1
   bool want_logits = false;              // logits of the chunk's last token
+  int32_t adapter = 0;                   // its adapter set (0: the model's own adapters only; model/linear.h)
 };
 
 class BatchRunner {

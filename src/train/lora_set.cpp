@@ -132,9 +132,9 @@ Result<LoraSet> LoraSet::create(const model::LlamaModel& m, const LoraSpec& spec
   return s;
 }
 
-Status LoraSet::attach(model::LlamaModel& m, float weight) const {
+Status LoraSet::attach(model::LlamaModel& m, float weight, int32_t set) const {
   for (const Entry& e : entries_) {
-    const model::LoraAdapter ad{e.a.data(), e.b.data(), spec_.rank, static_cast<float>(spec_.scale() * weight)};
+    const model::LoraAdapter ad{e.a.data(), e.b.data(), spec_.rank, static_cast<float>(spec_.scale() * weight), set};
     HERD_TRY(m.attach_lora(e.layer, kTensor[e.slot], ad));
   }
   return Ok{};
