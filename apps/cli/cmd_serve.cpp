@@ -38,6 +38,9 @@ int cmd_serve(int argc, char** argv) {
   ArgParser p("serve", "-m MODEL [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
   p.add("--lora", "PATH[:SCALE]", kLoraOptionHelp);
+  p.add("--lora-modules,--lora-module", "NAME=PATH[:SCALE]",
+        "an adapter that requests choose by name (\"model\": \"NAME\" or \"BASE+NAME\"), batched with the others "
+        "in each step; repeatable");
   p.add("--host", "ADDR", "address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)");
   p.add("--port", "N", "port (default 8080; 0 picks a free one and prints it)");
   p.add("--parallel", "N", "sequences decoded together per step (default 16)");
@@ -192,6 +195,9 @@ int cmd_serve(int argc, char** argv) {
   model::LlamaModel* model = &rt->model();
   Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), *model);
   if (!loras.has_value()) return fail_run("serve", loras.error());
+  Result<std::vector<std::unique_ptr<train::LoraSet>>> modules =
+      attach_lora_modules(p.get_all("--lora-module"), *model, &so.lora_modules);
+  if (!modules.has_value()) return fail_run("serve", modules.error());
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(*model);
   if (!tok.has_value()) return fail_run("serve", tok.error().with_context("herd serve needs the model's tokenizer"));
   if (tok->special_id("<|eot_id|>") < 0 || tok->special_id("<|start_header_id|>") < 0)

@@ -1,6 +1,8 @@
 // --lora PATH[:SCALE] (lora_option.h).
 #include "lora_option.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 namespace herd::cli {
@@ -24,6 +26,32 @@ Result<std::vector<std::unique_ptr<train::LoraSet>>> attach_lora_options(const s
     auto p = std::make_unique<train::LoraSet>(std::move(*s));
     HERD_TRY(p->attach(model, weight));
     out.push_back(std::move(p));
+  }
+  return out;
+}
+
+Result<std::vector<std::unique_ptr<train::LoraSet>>> attach_lora_modules(const std::vector<std::string>& values,
+                                                                         model::LlamaModel& model,
+                                                                         std::vector<std::string>* names) {
+  std::vector<std::unique_ptr<train::LoraSet>> out;
+  names->clear();
+  for (const std::string& v : values) {
+    const size_t eq = v.find('=');
+    const std::string name = eq == std::string::npos ? std::string() : v.substr(0, eq);
+    bool ok = !name.empty() && name.size() <= 64;
+    for (char c : name) ok = ok && c != '+' && c != '=' && !std::isspace(static_cast<unsigned char>(c));
+    if (!ok)
+      return err(ErrorCode::kInvalidArgument, "--lora-module '%s': expected NAME=PATH[:SCALE], NAME 1..64 characters "
+                 "without '+', '=' or spaces", v.c_str());
+    if (std::find(names->begin(), names->end(), name) != names->end())
+      return err(ErrorCode::kInvalidArgument, "--lora-module: the name '%s' is given twice", name.c_str());
+    const auto [path, weight] = parse_lora_option(v.substr(eq + 1));
+    Result<train::LoraSet> s = train::LoraSet::read(path, model);
+    if (!s.has_value()) return s.error().with_context("--lora-module " + name);
+    auto p = std::make_unique<train::LoraSet>(std::move(*s));
+    HERD_TRY(p->attach(model, weight, static_cast<int32_t>(out.size() + 1)));
+    out.push_back(std::move(p));
+    names->push_back(name);
   }
   return out;
 }

@@ -27,4 +27,12 @@ std::pair<std::string, float> parse_lora_option(const std::string& v);
 Result<std::vector<std::unique_ptr<train::LoraSet>>> attach_lora_options(const std::vector<std::string>& values,
                                                                          model::LlamaModel& model);
 
+// --lora-module NAME=PATH[:SCALE] (repeatable; herd serve): module i is attached
+// as adapter set i + 1 (model/linear.h), used only by requests that name it
+// ("model": "NAME" or "BASE+NAME"). Names: 1..64 characters, no '+', '=' or
+// whitespace, unique. `names` gets them in set order.
+Result<std::vector<std::unique_ptr<train::LoraSet>>> attach_lora_modules(const std::vector<std::string>& values,
+                                                                         model::LlamaModel& model,
+                                                                         std::vector<std::string>* names);
+
 }  // namespace herd::cli

@@ -57,6 +57,11 @@ std::optional<ApiError> read_body(const http::Request& req, nlohmann::json& out)
 // A 404 when the server is strict about names (--strict-model-names) and `model` is
 // neither empty, the served name nor an alias; any name otherwise, as llama-server.
 std::optional<ApiError> check_model(const ServerContext& ctx, const std::string& model);
+// The adapter set a request's "model" names (ServerOptions::lora_modules): "NAME" or
+// "model_id+NAME" (an alias in place of model_id too; Ollama's ":latest" ignored) is set
+// i + 1 for lora_modules[i]; anything else 0, the model as loaded. -1 for "X+NAME" with an
+// unknown NAME (check_model reports it).
+int32_t adapter_for_model(const ServerContext& ctx, const std::string& model);
 // A 400 naming both numbers unless prompt + max_tokens fit the context; fills
 // max_tokens (all that is left when not requested). `param` names the prompt's field.
 std::optional<ApiError> check_context(const ServerContext& ctx, int64_t prompt_tokens,

@@ -1,5 +1,6 @@
 // Shared route helpers, and GET /v1/models, POST /tokenize, POST /detokenize,
 // GET /health, GET /metrics.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <random>
@@ -33,11 +34,36 @@ std::optional<ApiError> read_body(const http::Request& req, Json& out) {
   return std::nullopt;
 }
 
+namespace {
+
+// Ollama's clients add ":latest" to a name without a tag.
+std::string without_latest(const std::string& model) {
+  return model.size() > 7 && model.compare(model.size() - 7, 7, ":latest") == 0 ? model.substr(0, model.size() - 7)
+                                                                                 : model;
+}
+
+}  // namespace
+
+int32_t adapter_for_model(const ServerContext& ctx, const std::string& model) {
+  const std::string name = without_latest(model);
+  const size_t plus = name.rfind('+');
+  const std::string module = plus == std::string::npos ? name : name.substr(plus + 1);
+  for (size_t i = 0; i < ctx.opts.lora_modules.size(); ++i)
+    if (module == ctx.opts.lora_modules[i]) return static_cast<int32_t>(i + 1);
+  return plus == std::string::npos ? 0 : -1;
+}
+
 std::optional<ApiError> check_model(const ServerContext& ctx, const std::string& model) {
-  // Ollama's clients add ":latest" to a name without a tag.
-  const std::string name = model.size() > 7 && model.compare(model.size() - 7, 7, ":latest") == 0
-                               ? model.substr(0, model.size() - 7)
-                               : model;
+  const std::string name = without_latest(model);
+  if (adapter_for_model(ctx, model) < 0) {
+    ApiError e;
+    e.status = 404;
+    e.param = "model";
+    e.code = "model_not_found";
+    e.message = "The model '" + model + "' names no adapter this server loaded (--lora-module NAME=PATH)";
+    return e;
+  }
+  if (adapter_for_model(ctx, model) > 0) return std::nullopt;
   if (!ctx.opts.strict_model_names || model.empty() || name == ctx.opts.model_id || model == ctx.opts.model_id)
     return std::nullopt;
   for (const std::string& a : ctx.opts.model_aliases)
@@ -83,6 +109,7 @@ engine::GenerationRequest generation_request(const ServerContext& ctx, const Sam
   r.logit_bias = s.logit_bias;
   r.top_logprobs = s.top_logprobs;
   r.stop_ids = ctx.stop_tokens.ids();
+  r.adapter = std::max<int32_t>(0, adapter_for_model(ctx, s.model));
   return r;
 }
 
@@ -151,12 +178,16 @@ void add_misc_routes(http::Router& http, ServerContext& ctx) {
     res.set_content(ctx.metrics.render(ctx.engine->stats()), "text/plain; version=0.0.4");
   });
   auto models = [&ctx](const http::Request&, http::Response& res) {
-    send_json(res, {{"object", "list"},
-                    {"data", Json::array({{{"id", ctx.opts.model_id},
-                                           {"object", "model"},
-                                           {"created", 0},
-                                           {"owned_by", "herd"},
-                                           {"max_model_len", ctx.opts.max_seq_len}}})}});
+    Json data = Json::array({{{"id", ctx.opts.model_id},
+                              {"object", "model"},
+                              {"created", 0},
+                              {"owned_by", "herd"},
+                              {"max_model_len", ctx.opts.max_seq_len}}});
+    // The adapters, as vLLM lists its LoRA modules: their own ids, the base as parent.
+    for (const std::string& name : ctx.opts.lora_modules)
+      data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "herd"},
+                      {"parent", ctx.opts.model_id}, {"max_model_len", ctx.opts.max_seq_len}});
+    send_json(res, {{"object", "list"}, {"data", data}});
   };
   http.get("/v1/models", models);
   http.get("/models", models);

@@ -49,6 +49,9 @@ struct ServerOptions {
   std::string model_id = "herd";        // the name /v1/models lists and requests may use
   std::vector<std::string> model_aliases;  // also accepted in "model"
   bool strict_model_names = false;      // true: another "model" is a 404; false: any name is this model
+  // Adapters requests choose by name: lora_modules[i] is the engine's adapter set
+  // i + 1 (engine::GenerationRequest::adapter), named "NAME" or "model_id+NAME".
+  std::vector<std::string> lora_modules;
   float default_temperature = 0.6f;     // where a request has none (Meta's generation_config.json)
   float default_top_p = 0.9f;
   ModelCard card;                       // what Ollama's /api/tags, /api/show and /api/ps say

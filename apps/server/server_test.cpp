@@ -485,6 +485,33 @@ TEST_F(ServerTest, StrictModelNames) {
   EXPECT_EQ(Json::parse(o404->body)["error"], "model 'llama3.1:8b' not found");
 }
 
+// --lora-module adapters: a request names one as "NAME" or "BASE+NAME" (OpenAI and
+// Ollama routes alike) and the engine gets its set; other names keep set 0; an unknown
+// "X+NAME" is a 404; /v1/models lists the adapters with the base as parent.
+TEST_F(ServerTest, LoraModulesChosenPerRequest) {
+  ServerOptions o;
+  o.model_id = "tiny";
+  o.lora_modules = {"sql", "poet"};
+  start(o);
+  const std::pair<const char*, int32_t> cases[] = {{"sql", 1}, {"tiny+poet", 2}, {"poet:latest", 2}, {"tiny", 0},
+                                                   {"gpt-4o", 0}, {"", 0}};
+  for (const auto& [name, set] : cases) {
+    ASSERT_EQ(post("/v1/chat/completions", chat("hi", {{"model", name}}))->status, 200) << name;
+    EXPECT_EQ(engine_.last_request().adapter, set) << name;
+  }
+  ASSERT_EQ(post("/api/chat", ollama_chat("hi", {{"model", "tiny+sql"}, {"stream", false}}))->status, 200);
+  EXPECT_EQ(engine_.last_request().adapter, 1);
+  ASSERT_EQ(post("/v1/completions", Json{{"prompt", "hi"}, {"model", "poet"}, {"max_tokens", 2}})->status, 200);
+  EXPECT_EQ(engine_.last_request().adapter, 2);
+  auto unknown = post("/v1/chat/completions", chat("hi", {{"model", "tiny+prose"}}));
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_EQ(Json::parse(unknown->body)["error"]["code"], "model_not_found");
+  Json models = Json::parse(client_->Get("/v1/models")->body)["data"];
+  ASSERT_EQ(models.size(), 3u);
+  EXPECT_EQ(models[1]["id"], "sql");
+  EXPECT_EQ(models[2]["parent"], "tiny");
+}
+
 // The NDJSON records of an Ollama stream.
 std::vector<Json> ndjson(const std::string& body) {
   std::vector<Json> out;

@@ -120,6 +120,41 @@ out="$("$H" export-lora -m "$tmp/base-hf" --lora "$tmp/adapter" -o "$tmp/merged-
 [ $? -eq 2 ] && echo "$out" | grep -q "not an empty directory" && pass "export-lora does not overwrite a directory" ||
   fail "export-lora over an existing directory" "$out"
 
+# herd serve with the adapter as a module: requests choose it by name and get the
+# trained answers; the base and the adapter, asked at once, each answer as alone.
+"$H" serve -m "$tmp/base.gguf" --host 127.0.0.1 --port 0 --parallel 4 --lora-module "ft=$tmp/adapter/adapter.gguf" \
+  >"$tmp/srv.out" 2>"$tmp/srv.log" &
+spid=$!
+port=""
+for _ in $(seq 1 100); do
+  port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/srv.out")"; [ -n "$port" ] && break; sleep 0.1
+done
+serve_answer() {  # model name, question -> the completion text
+  local ids
+  printf '[{"role":"user","content":"%s"}]' "$2" > "$tmp/sq.json"
+  ids="$("$H" template --messages "$tmp/sq.json" --ids --no-preamble | tr -s ' \n' ',' | sed 's/,$//')"
+  curl -s "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+    -d "{\"model\": \"$1\", \"prompt\": [$ids], \"max_tokens\": 12, \"temperature\": 0}" |
+    "${PYTHON:-/usr/bin/python3}" -c 'import json, sys; print(json.load(sys.stdin)["choices"][0]["text"])'
+}
+if [ -n "$port" ]; then
+  q="Say hello."; a="Hello there, friend!"
+  got="$(serve_answer ft "$q")"
+  [ "$got" == "$a" ] && pass "serve --lora-module: \"model\": \"ft\" answers '$a'" || fail "serve with the module: '$got'"
+  base_alone="$(serve_answer base "$q")"
+  [ "$base_alone" != "$a" ] && pass "the base model on the same server does not" || fail "the base answers '$a' too"
+  serve_answer "base.gguf+ft" "$q" > "$tmp/c1" & c1=$!
+  serve_answer base "$q" > "$tmp/c2" & c2=$!
+  serve_answer ft "$q" > "$tmp/c3" & c3=$!
+  wait "$c1" "$c2" "$c3"
+  [ "$(cat "$tmp/c1")" == "$a" ] && [ "$(cat "$tmp/c3")" == "$a" ] && [ "$(cat "$tmp/c2")" == "$base_alone" ] &&
+    pass "concurrent requests with and without the adapter each answer as alone" ||
+    fail "concurrent mixed requests" "$(cat "$tmp/c1" "$tmp/c2" "$tmp/c3")"
+else
+  fail "herd serve --lora-module did not start" "$(cat "$tmp/srv.log")"
+fi
+kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+
 out="$(train "$tmp/adapter2" "$tmp/log2.jsonl")" || fail "second run" "$out"
 cut -d, -f1-4 "$tmp/log1.jsonl" > "$tmp/l1"; cut -d, -f1-4 "$tmp/log2.jsonl" > "$tmp/l2"
 cmp -s "$tmp/l1" "$tmp/l2" && pass "the same seed gives the same losses" || fail "runs differ" "$(diff "$tmp/l1" "$tmp/l2" | head -4)"
