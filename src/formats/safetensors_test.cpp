@@ -151,7 +151,10 @@ TEST(SafetensorsTest, DTypeTable) {
   EXPECT_EQ(to_herd_dtype(StDType::kF32), DType::kF32);
   EXPECT_EQ(to_herd_dtype(StDType::kF16), DType::kF16);
   EXPECT_EQ(to_herd_dtype(StDType::kBF16), DType::kBF16);
-  EXPECT_FALSE(to_herd_dtype(StDType::kF8E4M3).has_value());
+  // Meta's FP8 weights (their row scales are separate tensors); E5M2 is not read.
+  EXPECT_EQ(to_herd_dtype(StDType::kF8E4M3), DType::kF8_E4M3);
+  EXPECT_EQ(from_herd_dtype(DType::kF8_E4M3), StDType::kF8E4M3);
+  EXPECT_FALSE(to_herd_dtype(StDType::kF8E5M2).has_value());
   EXPECT_EQ(from_herd_dtype(DType::kBF16), StDType::kBF16);
   EXPECT_FALSE(from_herd_dtype(DType::kQ4_K).has_value());
 }
