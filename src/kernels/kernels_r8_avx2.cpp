@@ -35,11 +35,13 @@ __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i 
   return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
 }
 
-template <int kMaxQ, int N, int kChains>
-__m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq);
-inline void q8_0_prepare(const uint8_t* qs, __m256i* q);
-template <int kChains>
-inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb);
+// Only the 8-row unit V8 (ymm) exists here: V is always V8.
+template <class V, int kMaxQ, int N, int kChains>
+typename V::I dot_groups(typename V::I a, const typename V::I* q, const int8_t* xq);
+template <class V>
+void q8_0_prepare(const uint8_t* qs, int64_t gb, typename V::I* q);
+template <class V, int kChains>
+typename V::I q8_0_isum(const typename V::I* q, const uint8_t* qs, const BlockQ8& xb);
 
 #include "kernels/tile_r8_inl.h"
 
@@ -50,8 +52,10 @@ inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb)
 // and Q6_K: pairs). Fewer multiplies than one vpmaddwd per group, the same exact sums.
 // These chains are already short, so kChains (the VNNI file's decode split) is
 // not used here.
-template <int kMaxQ, int N, int kChains>
-__attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq) {
+template <class V, int kMaxQ, int N, int kChains>
+__attribute__((always_inline)) inline typename V::I dot_groups(typename V::I a, const typename V::I* q,
+                                                               const int8_t* xq) {
+  static_assert(V::kGroups == 1, "AVX2 has the 8-row unit only");
   constexpr int kRun = 32767 / (2 * kMaxQ * 128);
   static_assert(kRun >= 2 && N % 2 == 0, "operands too large to sum in 16 bits (Q8_0 uses q8_0_isum's sign trick)");
   if constexpr (kRun >= N) {
@@ -79,7 +83,8 @@ __attribute__((always_inline)) inline __m256i dot_groups(__m256i a, const __m256
 // registers as well, which spills: 16 registers for one block's operands),
 // so a group and token cost vpsignb, vpmaddubsw, vpmaddwd and an add.
 // Recomputing |q| per token, as before, cost ~1/5 of the kernel's time.
-__attribute__((always_inline)) inline void q8_0_prepare(const uint8_t* qs, __m256i* q) {
+template <class V>
+__attribute__((always_inline)) inline void q8_0_prepare(const uint8_t* qs, int64_t, typename V::I* q) {
   #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) q[i] = _mm256_abs_epi8(load(qs + 32 * i));
 }
@@ -90,8 +95,9 @@ __attribute__((always_inline)) inline __m256i sign_by_mem(__m256i x, const uint8
   return r;
 }
 
-template <int kChains>
-__attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb) {
+template <class V, int kChains>
+__attribute__((always_inline)) inline typename V::I q8_0_isum(const typename V::I* q, const uint8_t* qs,
+                                                              const BlockQ8& xb) {
   __m256i a = _mm256_setzero_si256();
   #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) a = dp4(a, q[i], sign_by_mem(bcast4(xb.qs + 4 * i), qs + 32 * i));
@@ -101,14 +107,14 @@ __attribute__((always_inline)) inline __m256i q8_0_isum(const __m256i* q, const 
 }  // namespace
 
 void fill_table_r8(KernelTable* t) {
-  t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ4_1)] = tile_r8<Q4_1>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ5_0)] = tile_r8<Q5_0>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ5_1)] = tile_r8<Q5_1>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_r8<Q5_K>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_r8<Q6_K>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0, V8>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_1)] = tile_r8<Q4_1, V8>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_0)] = tile_r8<Q5_0, V8>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_1)] = tile_r8<Q5_1, V8>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0, V8>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K, V8>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_r8<Q5_K, V8>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_r8<Q6_K, V8>;
 }
 
 }  // namespace herd::kernels::avx2

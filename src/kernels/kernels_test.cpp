@@ -499,8 +499,14 @@ TEST_P(IsaTest, TileQ8R8MatchesReferenceAndIgnoresTileSize) {
     ++tested;
     const int64_t be = dtype_info(t).block_elems;
     for (int64_t K : {be, 3 * be, int64_t{4096}}) {
-      const int64_t R = 16, TT = 19;  // 2 groups; 2 x 8 + 3 tokens
-      check_r8_tile(table_, t, make_tile_case(t, R, TT, K, 900 + static_cast<uint64_t>(K)), R, TT, K, "normals");
+      // 3 groups: a pair for the ISAs that run two groups per register
+      // (prefill tiles), and an odd one; 2 x 8 tokens and a remainder of 3
+      // (taken in pairs) or 2 (a decode tile, one group at a time).
+      const int64_t R = 24;
+      for (int64_t TT : {19, 18}) {
+        check_r8_tile(table_, t, make_tile_case(t, R, TT, K, 900 + static_cast<uint64_t>(K + TT)), R, TT, K,
+                      "normals");
+      }
     }
   }
   if (table_.tile_q8_r8_for(DType::kQ4_0) != nullptr) {
@@ -517,7 +523,7 @@ TEST_P(IsaTest, TileQ8R8MatchesReferenceAndIgnoresTileSize) {
 TEST_P(IsaTest, TileQ8R8IsExactAtTheIntegerExtremes) {
   for (DType t : every_dtype()) {
     if (table_.tile_q8_r8_for(t) == nullptr) continue;
-    const int64_t K = 512, R = 16, TT = 19, nb = K / 32;
+    const int64_t K = 512, R = 24, TT = 19, nb = K / 32;
     TileCase c = make_tile_case(t, R, TT, K, 77);
     for (int64_t r = 0; r < R; ++r) {
       uint8_t* row = c.w.data() + r * c.rb;

@@ -2,23 +2,9 @@
 // (kernels_r8_avx512vnni.cpp, kernels_r8_avx2.cpp): the per-format block
 // unpacking (tensor/repack_r8.h layouts) and the loop over groups and token
 // tiles. No include guard, on purpose: each ISA file includes it INSIDE its
-// own namespace (herd::kernels::<isa>), after defining
-//   template <int kMaxQ, int N, int kChains> __m256i dot_groups(__m256i a, const __m256i* q, const int8_t* xq)
-//       a + per 32-bit lane the exact sum over i < N of the 4 products of
-//       q[i]'s u8 bytes (each <= kMaxQ) with the activation bytes xq[4i..4i+3];
-//       kChains (kDotChains<TT>) lets the ISA split the sum in independent
-//       chains for decode tiles, where one token leaves nothing to overlap;
-//   void q8_0_prepare(const uint8_t* qs, __m256i* q)
-//       a Q8_0 block's 8 weight registers from its signed qs, in the form
-//       that ISA's q8_0_isum takes;
-//   template <int kChains> __m256i q8_0_isum(const __m256i* q, const uint8_t* qs, const BlockQ8& xb)
-//       per row lane the exact integer sum of that block (qs: its signed
-//       bytes, 8 chunks of 32) with xb;
-//   constexpr int kTT: tokens per register tile (<= 8);
-//   constexpr int kTTHalfBlock: the same for formats whose block kernel keeps
-//       only half a block's operands live (Q6_K);
-// so every function here is compiled with that file's flags under a distinct
-// name (no ODR mixing of ISAs, as Highway's per-target namespaces do).
+// own namespace (herd::kernels::<isa>), so every function here is compiled
+// with that file's flags under a distinct name (no ODR mixing of ISAs, as
+// Highway's per-target namespaces do).
 //
 // A 256-bit register holds 4 elements of each of 8 rows, one 32-bit lane per
 // row. For a 32-element block, 8 such registers (element groups 4i..4i+3)
@@ -36,6 +22,35 @@
 // Every output is the same sequence of operations whatever the tile shape, so
 // prefill and decode are bit-identical, and since the integer sums are exact
 // every ISA gives the same bits.
+
+// The 8-row unit V8 below is what every ISA runs; an ISA with wider registers
+// may also define, after including this file, a unit of two groups with the
+// same operations (kernels_r8_avx512vnni.cpp's V16: a zmm holds the same 4
+// elements of group g in its low half and of group g + 1 in its high half,
+// gb bytes further in memory).
+// The format block functions are written once over the unit's operations, so
+// each lane does the same arithmetic whichever unit runs it (the bits are the
+// same; tile_r8 uses the wide unit for prefill tiles only, see there).
+//
+// The ISA file defines, before including this file,
+//   template <class V, int kMaxQ, int N, int kChains>
+//   typename V::I dot_groups(typename V::I a, const typename V::I* q, const int8_t* xq)
+//       a + per 32-bit lane the exact sum over i < N of the 4 products of
+//       q[i]'s u8 bytes (each <= kMaxQ) with the activation bytes xq[4i..4i+3];
+//       kChains (kDotChains<TT>) lets the ISA split the sum in independent
+//       chains for decode tiles, where one token leaves nothing to overlap;
+//   template <class V> void q8_0_prepare(const uint8_t* qs, int64_t gb, typename V::I* q)
+//       a Q8_0 block's 8 weight registers from its signed qs, in the form
+//       that ISA's q8_0_isum takes;
+//   template <class V, int kChains> typename V::I q8_0_isum(const typename V::I* q, const uint8_t* qs, const BlockQ8& xb)
+//       per row lane the exact integer sum of that block (qs: its signed
+//       bytes, 8 chunks of 32) with xb;
+//   constexpr int kTT: tokens per register tile (<= 8);
+//   constexpr int kTTHalfBlock: the same for formats whose block kernel keeps
+//       only half a block's operands live (Q6_K);
+// and after it the table entries tile_r8<Format, Wide>, Wide being V8 or the
+// ISA's two-group unit. dot_groups reaches the unit's registers through
+// V::broadcast4 and V::add32 and its own 4-byte dot.
 
 __attribute__((always_inline)) inline __m256i bcast4(const int8_t* p) {  // 4 activation bytes into every lane
   int32_t v;
@@ -57,6 +72,46 @@ inline __m256 i8x8(const uint8_t* p) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
 
+// Byte n of each 32-bit lane, copied to all four bytes of the lane
+// (vpshufb indices; vpshufb works within each 128-bit half).
+inline __m256i lane_byte_index(int n) {
+  return _mm256_add_epi8(_mm256_set1_epi8(static_cast<char>(n)),
+                         _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c));
+}
+
+// One group of 8 rows in a ymm register: the unit every ISA has. gb (the
+// distance to the next group) is unused.
+struct V8 {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr int kGroups = 1;
+  [[gnu::always_inline]] static I ld(const uint8_t* p, int64_t) { return load(p); }
+  [[gnu::always_inline]] static F f16(const uint8_t* p, int64_t) { return f16x8(p); }
+  [[gnu::always_inline]] static F u8(const uint8_t* p, int64_t) { return u8x8(p); }
+  [[gnu::always_inline]] static F i8(const uint8_t* p, int64_t) { return i8x8(p); }
+  [[gnu::always_inline]] static I and_(I a, I b) { return _mm256_and_si256(a, b); }
+  [[gnu::always_inline]] static I or_(I a, I b) { return _mm256_or_si256(a, b); }
+  [[gnu::always_inline]] static I xor_(I a, I b) { return _mm256_xor_si256(a, b); }
+  [[gnu::always_inline]] static I srli16_4(I a) { return _mm256_srli_epi16(a, 4); }
+  [[gnu::always_inline]] static I slli16_4(I a) { return _mm256_slli_epi16(a, 4); }
+  [[gnu::always_inline]] static I srl16(I a, __m128i n) { return _mm256_srl_epi16(a, n); }
+  [[gnu::always_inline]] static I set1_8(char v) { return _mm256_set1_epi8(v); }
+  [[gnu::always_inline]] static I set1_32(int32_t v) { return _mm256_set1_epi32(v); }
+  [[gnu::always_inline]] static I zero() { return _mm256_setzero_si256(); }
+  [[gnu::always_inline]] static I add32(I a, I b) { return _mm256_add_epi32(a, b); }
+  [[gnu::always_inline]] static I broadcast4(const int8_t* p) { return bcast4(p); }
+  [[gnu::always_inline]] static I byte_of_lane(I v, int n) { return _mm256_shuffle_epi8(v, lane_byte_index(n)); }
+  // val where v has every bit of bit set, else 0 (per byte).
+  [[gnu::always_inline]] static I if_bits(I v, I bit, I val) { return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), val); }
+  [[gnu::always_inline]] static F cvt(I a) { return _mm256_cvtepi32_ps(a); }
+  [[gnu::always_inline]] static F set1(float v) { return _mm256_set1_ps(v); }
+  [[gnu::always_inline]] static F zero_f() { return _mm256_setzero_ps(); }
+  [[gnu::always_inline]] static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  [[gnu::always_inline]] static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  [[gnu::always_inline]] static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  [[gnu::always_inline]] static void store(float* p, F a) { _mm256_storeu_ps(p, a); }
+};
+
 // Sum of the first 16 quantized activations of a block (s - this: the other 16).
 inline int32_t half_sum(const int8_t* qs) {
   const __m128i v = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)), _mm_set1_epi8(-128));
@@ -69,14 +124,8 @@ inline int32_t half_sum(const int8_t* qs) {
 template <int TT>
 inline constexpr int kDotChains = TT <= 2 ? 2 : 1;
 
-// Per format: Unit bytes/elements, and block(p, b, q, ...) unpacks block b.
-
-// Byte n of each 32-bit lane, copied to all four bytes of the lane
-// (vpshufb indices; vpshufb works within each 128-bit half).
-inline __m256i lane_byte_index(int n) {
-  return _mm256_add_epi8(_mm256_set1_epi8(static_cast<char>(n)),
-                         _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c));
-}
+// Per format: Unit bytes/elements, and block<V, TT>(p, gb, b, ...) unpacks
+// block b (of the group at p, and for a two-group unit of the one at p + gb).
 
 // The 32-element formats with 4-bit nibbles: Q4_0 (q - 8), Q4_1 (d q + m),
 // Q5_0 (q - 16 with a fifth bit) and Q5_1 (d q + m with a fifth bit). Unit:
@@ -87,42 +136,42 @@ struct Q32 {
   static constexpr int64_t kQh = 16 + (kMin ? 16 : 0), kQs = kQh + (kFifth ? 32 : 0);
   static constexpr int64_t kUnitElems = 32, kUnitBytes = kQs + 128;
   static constexpr int kOffset = kMin ? 0 : kFifth ? 16 : 8;
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
+  template <class V, int TT>
+  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
+                                                   int64_t xs, typename V::F* acc) {
+    using I = typename V::I;
     const uint8_t* p = gp + b * kUnitBytes;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256i q[8];
+    const I m4 = V::set1_8(0x0f);
+    I q[8];
     #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
-      const __m256i v = load(p + kQs + 32 * c);
-      q[c] = _mm256_and_si256(v, m4);
-      q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      const I v = V::ld(p + kQs + 32 * c, gb);
+      q[c] = V::and_(v, m4);
+      q[c + 4] = V::and_(V::srli16_4(v), m4);
     }
     if constexpr (kFifth) {
       // Chunk c's bytes are elements 4c..4c+3 (low nibbles) and 16+4c..
       // (high): their fifth bits are nibble c & 1 of qh bytes c / 2 and
       // 2 + c / 2. Each selected byte goes to all four bytes of its lane, and
       // byte e keeps bit e of the nibble, as 0x10.
-      const __m256i qh = load(p + kQh);
+      const I qh = V::ld(p + kQh, gb);
+      const I h16 = V::set1_8(0x10);
       #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
-        const __m256i bit = _mm256_set1_epi32(static_cast<int>(0x08040201u << (4 * (c & 1))));
-        const __m256i lo = _mm256_shuffle_epi8(qh, lane_byte_index(c >> 1));
-        const __m256i hi = _mm256_shuffle_epi8(qh, lane_byte_index(2 + (c >> 1)));
-        const __m256i h16 = _mm256_set1_epi8(0x10);
-        q[c] = _mm256_or_si256(q[c], _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(lo, bit), bit), h16));
-        q[c + 4] = _mm256_or_si256(q[c + 4], _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hi, bit), bit), h16));
+        const I bit = V::set1_32(static_cast<int>(0x08040201u << (4 * (c & 1))));
+        q[c] = V::or_(q[c], V::if_bits(V::byte_of_lane(qh, c >> 1), bit, h16));
+        q[c + 4] = V::or_(q[c + 4], V::if_bits(V::byte_of_lane(qh, 2 + (c >> 1)), bit, h16));
       }
     }
-    const __m256 dw = f16x8(p);
+    const typename V::F dw = V::f16(p, gb);
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = dot_groups<kFifth ? 31 : 15, 8, kDotChains<TT>>(_mm256_set1_epi32(-kOffset * xb.s), q, xb.qs);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
+      const I isum = dot_groups<V, kFifth ? 31 : 15, 8, kDotChains<TT>>(V::set1_32(-kOffset * xb.s), q, xb.qs);
+      acc[t] = V::fmadd(V::cvt(isum), V::mul(dw, V::set1(xb.d)), acc[t]);
       if constexpr (kMin) {
-        const __m256 dm = _mm256_mul_ps(f16x8(p + 16), _mm256_set1_ps(xb.d));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(static_cast<float>(xb.s)), dm, acc[t]);
+        const typename V::F dm = V::mul(V::f16(p + 16, gb), V::set1(xb.d));
+        acc[t] = V::fmadd(V::set1(static_cast<float>(xb.s)), dm, acc[t]);
       }
     }
   }
@@ -134,17 +183,18 @@ using Q5_1 = Q32<true, true>;
 
 struct Q8_0 {
   static constexpr int64_t kUnitElems = 32, kUnitBytes = 272;
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
+  template <class V, int TT>
+  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
+                                                   int64_t xs, typename V::F* acc) {
     const uint8_t* p = gp + b * kUnitBytes;
-    __m256i q[8];
-    q8_0_prepare(p + 16, q);
-    const __m256 dw = f16x8(p);
+    typename V::I q[8];
+    q8_0_prepare<V>(p + 16, gb, q);
+    const typename V::F dw = V::f16(p, gb);
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256i isum = q8_0_isum<kDotChains<TT>>(q, p + 16, xb);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), acc[t]);
+      const typename V::I isum = q8_0_isum<V, kDotChains<TT>>(q, p + 16, xb);
+      acc[t] = V::fmadd(V::cvt(isum), V::mul(dw, V::set1(xb.d)), acc[t]);
     }
   }
 };
@@ -154,35 +204,38 @@ struct Q8_0 {
 template <bool kFifthBit>
 struct Q45_K {
   static constexpr int64_t kUnitElems = 256, kUnitBytes = kFifthBit ? 1440 : 1184;
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
+  template <class V, int TT>
+  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
+                                                   int64_t xs, typename V::F* acc) {
+    using I = typename V::I;
+    using F = typename V::F;
     const uint8_t* p = gp + (b >> 3) * kUnitBytes;
     const int k = static_cast<int>(b & 7);
     const __m128i shift = _mm_cvtsi32_si128(4 * (k & 1));
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const I m4 = V::set1_8(0x0f);
     const uint8_t* qs = p + 160 + 32 * 8 * (k >> 1);
-    __m256i q[8];
+    I q[8];
     #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) q[i] = _mm256_and_si256(_mm256_srl_epi16(load(qs + 32 * i), shift), m4);
+    for (int i = 0; i < 8; ++i) q[i] = V::and_(V::srl16(V::ld(qs + 32 * i, gb), shift), m4);
     if constexpr (kFifthBit) {
       const __m128i hshift = _mm_cvtsi32_si128(k);
-      const __m256i m1 = _mm256_set1_epi8(1);
+      const I m1 = V::set1_8(1);
       #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) {
-        const __m256i h = _mm256_and_si256(_mm256_srl_epi16(load(p + 1184 + 32 * i), hshift), m1);
-        q[i] = _mm256_or_si256(q[i], _mm256_slli_epi16(h, 4));
+        const I h = V::and_(V::srl16(V::ld(p + 1184 + 32 * i, gb), hshift), m1);
+        q[i] = V::or_(q[i], V::slli16_4(h));
       }
     }
     // Exact f32 products: 11-bit d times a 6-bit scale.
-    const __m256 dsc = _mm256_mul_ps(f16x8(p), u8x8(p + 32 + 8 * k));
-    const __m256 dmn = _mm256_mul_ps(f16x8(p + 16), u8x8(p + 96 + 8 * k));
+    const F dsc = V::mul(V::f16(p, gb), V::u8(p + 32 + 8 * k, gb));
+    const F dmn = V::mul(V::f16(p + 16, gb), V::u8(p + 96 + 8 * k, gb));
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const __m256 dx = _mm256_set1_ps(xb.d);
-      const __m256i isum = dot_groups<kFifthBit ? 31 : 15, 8, kDotChains<TT>>(_mm256_setzero_si256(), q, xb.qs);
-      const __m256 a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, dx), acc[t]);
-      acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(static_cast<float>(xb.s)), _mm256_mul_ps(dmn, dx), a);
+      const F dx = V::set1(xb.d);
+      const I isum = dot_groups<V, kFifthBit ? 31 : 15, 8, kDotChains<TT>>(V::zero(), q, xb.qs);
+      const F a = V::fmadd(V::cvt(isum), V::mul(dsc, dx), acc[t]);
+      acc[t] = V::fnmadd(V::set1(static_cast<float>(xb.s)), V::mul(dmn, dx), a);
     }
   }
 };
@@ -192,34 +245,36 @@ using Q5_K = Q45_K<true>;
 struct Q6_K {
   static constexpr int64_t kUnitElems = 256, kUnitBytes = 1680;
   static constexpr int kTileTokens = kTTHalfBlock;  // 4 operand registers live, not 8
-  template <int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t b, const BlockQ8* x, int64_t xs, __m256* acc) {
+  template <class V, int TT>
+  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
+                                                   int64_t xs, typename V::F* acc) {
+    using I = typename V::I;
     const uint8_t* p = gp + (b >> 3) * kUnitBytes;
     const int k = static_cast<int>(b & 7), n = k >> 2, g = k & 3;
     const __m128i lo_shift = _mm_cvtsi32_si128(4 * (g >> 1)), hi_shift = _mm_cvtsi32_si128(2 * g);
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    const I m4 = V::set1_8(0x0f), m2 = V::set1_8(3);
     const uint8_t* ql = p + 144 + 32 * (16 * n + 8 * (g & 1));
     const uint8_t* qh = p + 144 + 1024 + 32 * (8 * n);
-    const __m256 d = f16x8(p);
+    const typename V::F d = V::f16(p, gb);
     // Halves of 16 elements (groups 0-3, 4-7), each with its own scale, one
     // after the other: 4 operand registers live.
     #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      __m256i q[4];
+      I q[4];
       #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
-        const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(load(ql + 32 * (4 * h + i)), lo_shift), m4);
-        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(load(qh + 32 * (4 * h + i)), hi_shift), m2);
-        q[i] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+        const I lo = V::and_(V::srl16(V::ld(ql + 32 * (4 * h + i), gb), lo_shift), m4);
+        const I hi = V::and_(V::srl16(V::ld(qh + 32 * (4 * h + i), gb), hi_shift), m2);
+        q[i] = V::or_(lo, V::slli16_4(hi));
       }
-      const __m256 dsc = _mm256_mul_ps(d, i8x8(p + 16 + 8 * (8 * n + 2 * g + h)));  // exact: 11 x 8 bits
+      const typename V::F dsc = V::mul(d, V::i8(p + 16 + 8 * (8 * n + 2 * g + h), gb));  // exact: 11 x 8 bits
       #pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) {
         const BlockQ8& xb = x[t * xs + b];
         const int32_t s0 = half_sum(xb.qs);
         const int32_t sh = h == 0 ? s0 : xb.s - s0;
-        const __m256i isum = dot_groups<63, 4, kDotChains<TT>>(_mm256_set1_epi32(-32 * sh), q, xb.qs + 16 * h);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dsc, _mm256_set1_ps(xb.d)), acc[t]);
+        const I isum = dot_groups<V, 63, 4, kDotChains<TT>>(V::set1_32(-32 * sh), q, xb.qs + 16 * h);
+        acc[t] = V::fmadd(V::cvt(isum), V::mul(dsc, V::set1(xb.d)), acc[t]);
       }
     }
   }
@@ -229,25 +284,29 @@ struct Q6_K {
 // development host (1B Q4_0, 1 and 2 threads; noisy, docs/kernels.md).
 constexpr int64_t kPrefetchBytes = 4096;
 
-// One group of 8 rows times TT tokens over all nb blocks.
-template <class F, int TT>
-void group_tile(const uint8_t* gp, const BlockQ8* x, int64_t xs, int64_t nb, float* out, int64_t os) {
-  __m256 acc[TT];
+// One unit of V::kGroups groups of 8 rows (the first at gp, the next gb
+// bytes further) times TT tokens over all nb blocks.
+template <class F, class V, int TT>
+void group_tile(const uint8_t* gp, int64_t gb, const BlockQ8* x, int64_t xs, int64_t nb, float* out, int64_t os) {
+  typename V::F acc[TT];
   #pragma GCC unroll 8
-  for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int t = 0; t < TT; ++t) acc[t] = V::zero_f();
   const int64_t blocks_per_unit = F::kUnitElems / 32;
   for (int64_t b = 0; b < nb; ++b) {
     // The stream of one group is contiguous: every cache line of the unit
     // kPrefetchBytes ahead is prefetched, so decode keeps enough reads in
     // flight to cover DRAM latency (docs/kernels.md).
     if (b % blocks_per_unit == 0) {
-      const uint8_t* ahead = gp + (b / blocks_per_unit) * F::kUnitBytes + kPrefetchBytes;
-      for (int64_t o = 0; o < F::kUnitBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + o), _MM_HINT_T0);
+      #pragma GCC unroll 2
+      for (int h = 0; h < V::kGroups; ++h) {
+        const uint8_t* ahead = gp + h * gb + (b / blocks_per_unit) * F::kUnitBytes + kPrefetchBytes;
+        for (int64_t o = 0; o < F::kUnitBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + o), _MM_HINT_T0);
+      }
     }
-    F::template block<TT>(gp, b, x, xs, acc);
+    F::template block<V, TT>(gp, gb, b, x, xs, acc);
   }
   #pragma GCC unroll 8
-  for (int t = 0; t < TT; ++t) _mm256_storeu_ps(out + t * os, acc[t]);
+  for (int t = 0; t < TT; ++t) V::store(out + t * os, acc[t]);
 }
 
 // Tokens per register tile for format F: kTT, or the format's own.
@@ -260,23 +319,43 @@ constexpr int tile_tokens() {
   }
 }
 
-template <class F>
+// Tokens t0 .. n_tok - 1 of one unit (V) at gp: tiles of tile_tokens<F>(),
+// then the tile of exactly the 1 .. kTile - 1 tokens left.
+template <class F, class V>
+void unit_tokens(const uint8_t* gp, int64_t gb, const BlockQ8* x, int64_t xs, int64_t nb, int64_t t, int64_t n_tok,
+                 float* o, int64_t os) {
+  constexpr int kTile = tile_tokens<F>();
+  for (; t + kTile <= n_tok; t += kTile) group_tile<F, V, kTile>(gp, gb, x + t * xs, xs, nb, o + t * os, os);
+  const BlockQ8* xt = x + t * xs;
+  float* ot = o + t * os;
+  const int64_t rem = n_tok - t;
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((rem == I + 1 ? group_tile<F, V, I + 1>(gp, gb, xt, xs, nb, ot, os) : void()), ...);
+  }(std::make_integer_sequence<int, kTile - 1>{});
+}
+
+// Groups of 8 rows in units of Wide (two groups at a time where the ISA has
+// a two-group unit). The wide unit runs prefill tiles only: the tokens of
+// whole tiles and a remainder of 3 or more. Decode tiles (1-2 tokens: one
+// token's loads and dot chains, memory-bound) measured faster in V8 on a
+// Zen 4 (kernels_bench q4_0 r8 T:1, 1 thread: 54 GFLOP/s in the wide unit
+// against 58-73 in V8), and an odd last group has no partner. Each lane does
+// the same operations in either unit, so the split changes no bit.
+template <class F, class Wide>
 void tile_r8(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, int64_t n_tok, int64_t K, float* out,
              int64_t os) {
   const int64_t nb = K / 32, gb = K / F::kUnitElems * F::kUnitBytes;
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const uint8_t* gp = w + g * gb;
-    float* o = out + 8 * g;
-    int64_t t = 0;
-    constexpr int kTile = tile_tokens<F>();
-    for (; t + kTile <= n_tok; t += kTile) group_tile<F, kTile>(gp, x + t * xs, xs, nb, o + t * os, os);
-    const BlockQ8* xt = x + t * xs;
-    float* ot = o + t * os;
-    // The 1 .. kTile - 1 tokens left: the tile of exactly that many.
-    const int64_t rem = n_tok - t;
-    [&]<int... I>(std::integer_sequence<int, I...>) {
-      ((rem == I + 1 ? group_tile<F, I + 1>(gp, xt, xs, nb, ot, os) : void()), ...);
-    }(std::make_integer_sequence<int, kTile - 1>{});
+  constexpr int kTile = tile_tokens<F>();
+  // Tokens the wide unit takes: whole tiles, and the remainder if >= 3.
+  const int64_t rem = n_tok % kTile;
+  const int64_t wide_tok = Wide::kGroups == 1 ? 0 : n_tok - (rem >= 3 ? 0 : rem);
+  int64_t g = 0;
+  if constexpr (Wide::kGroups == 2) {
+    for (; wide_tok > 0 && g + 2 <= n_groups; g += 2) {
+      const uint8_t* gp = w + g * gb;
+      unit_tokens<F, Wide>(gp, gb, x, xs, nb, 0, wide_tok, out + 8 * g, os);
+      for (int h = 0; h < 2; ++h) unit_tokens<F, V8>(gp + h * gb, gb, x, xs, nb, wide_tok, n_tok, out + 8 * (g + h), os);
+    }
   }
+  for (; g < n_groups; ++g) unit_tokens<F, V8>(w + g * gb, gb, x, xs, nb, 0, n_tok, out + 8 * g, os);
 }
-
