@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"finetune", herd::cli::cmd_finetune, "train a LoRA adapter on your data (JSONL chats or text)"},
     {"convert", herd::cli::cmd_convert, "convert a Hugging Face directory to GGUF, or a GGUF to a Hugging Face directory"},
     {"export-lora", herd::cli::cmd_export_lora, "merge LoRA adapters into a base model (GGUF or HF)"},
+    {"guard", herd::cli::cmd_guard, "classify a conversation's last message with Llama Guard 3 (JSON verdict and score)"},
     {"quantize", herd::cli::cmd_quantize, "rewrite a GGUF in another type (Q4_K_M, Q8_0, ...) as llama-quantize does"},
 };
 

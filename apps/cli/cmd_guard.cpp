@@ -1,0 +1,255 @@
+// herd guard: classify a conversation's last user or assistant message with
+// Llama Guard 3 and print the verdict as JSON.
+//
+//   herd guard -m LLAMA_GUARD --messages F.json [--role user|agent]
+//              [--exclude S6,S7] [--categories F.json] [--variant 8b|1b]
+//              [--threshold 0.5] [-t N] [--isa ISA]
+//   herd guard [-m MODEL] --messages F.json --print-prompt [--ids] ...
+//
+// The prompt is the released template of the guard's variant
+// (chat/llama_guard.h), then the "\n\n" the template leaves for the model to
+// write after the assistant header, given here so that the next position is
+// the verdict's first token. Its distribution gives the score, P("unsafe")
+// over the whole vocabulary; greedy decoding then writes the reply until a
+// stop token (at most kMaxReplyTokens: "unsafe\n" and the codes need a few),
+// and the reply is parsed strictly: anything but "safe" or "unsafe" and a
+// line of the model's category codes is an error (exit 1), never "safe".
+// "flagged" is the score against --threshold (Meta's model cards: threshold
+// P(unsafe) of the first token); "verdict" is what the model wrote.
+//
+// The variant comes from the model's name (GGUF general.name, the HF
+// directory's name) when it says "Llama Guard 3" and 8B or 1B, else from its
+// shape (d_model 4096: 8b, 2048: 1b); --variant overrides. --print-prompt
+// prints the template's text (or with --ids its token ids) without running
+// the model, and without the header separator, as the template renders it.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "base/mapped_file.h"
+#include "base/result.h"
+#include "chat/llama_guard.h"
+#include "chat/messages.h"
+#include "model/llama_context.h"
+#include "model/model_tokenizer.h"
+#include "model/runtime.h"
+#include "tokenizer/tokenizer.h"
+
+namespace herd::cli {
+
+Result<tokenizer::Tokenizer> load_tokenizer_for_cli(const std::string& path);  // cmd_tokenize.cpp
+
+namespace {
+
+constexpr int kMaxReplyTokens = 48;
+
+// Lower-case letters and digits only: "Llama-Guard-3-1B" -> "llamaguard31b".
+std::string squeeze(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The variant a model's name or shape implies, or an error asking for --variant.
+Result<chat::GuardVariant> detect_variant(const model::LlamaConfig& cfg) {
+  const std::string n = squeeze(cfg.name);
+  const size_t at = n.find("llamaguard3");
+  if (at != std::string::npos) {
+    const std::string rest = n.substr(at + 11);
+    if (rest.rfind("8b", 0) == 0) return chat::GuardVariant::k8B;
+    if (rest.rfind("1b", 0) == 0) return chat::GuardVariant::k1B;
+  }
+  if (cfg.d_model == 4096) return chat::GuardVariant::k8B;
+  if (cfg.d_model == 2048) return chat::GuardVariant::k1B;
+  return err(ErrorCode::kInvalidArgument,
+             "cannot tell which Llama Guard 3 this is (name '%s', d_model %lld): give --variant 8b or 1b",
+             cfg.name.c_str(), static_cast<long long>(cfg.d_model));
+}
+
+std::string ids_line(const std::vector<int32_t>& ids) {
+  std::string line;
+  for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+  return line;
+}
+
+}  // namespace
+
+int cmd_guard(int argc, char** argv) {
+  ArgParser p("guard", "-m LLAMA_GUARD --messages FILE.json [options]");
+  p.add("-m,--model", "PATH", "a Llama Guard 3 model (GGUF or HF directory)");
+  p.add("--messages", "FILE", "the conversation: a JSON array of OpenAI-shaped user/assistant messages");
+  p.add("--role", "ROLE", "classify the last 'user' message (a prompt) or the last 'agent' message (a reply); "
+                          "default: the role of the last message");
+  p.add("--exclude", "CODES", "categories left out of the prompt, e.g. S6,S7");
+  p.add("--categories", "FILE", "a custom category list: {\"S1\": \"Name.\", ...}");
+  p.add("--variant", "V", "8b (S1-S14) or 1b (S1-S13); default: from the model's name or shape");
+  p.add("--threshold", "P", "flag when P(unsafe) of the verdict's first token is at least P (default 0.5)");
+  p.add("--print-prompt", "", "print the prompt the template renders and exit (no model run)");
+  p.add("--ids", "", "with --print-prompt: print token ids instead of text");
+  p.add("-t,--threads", "N", "threads (default: all cores)");
+  p.add("--isa", "ISA", "kernel ISA: auto (default), avx512bf16, avx512vnni, avx512, avx2, ref");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (!p.positionals().empty() || !p.has("--messages"))
+    return fail_usage("guard", err(ErrorCode::kInvalidArgument, "give --messages FILE.json (and no positional arguments)"));
+  if (!p.has("--print-prompt") && !p.has("--model"))
+    return fail_usage("guard", err(ErrorCode::kInvalidArgument, "give -m LLAMA_GUARD (or --print-prompt)"));
+  if (p.has("--ids") && !p.has("--print-prompt"))
+    return fail_usage("guard", err(ErrorCode::kInvalidArgument, "--ids goes with --print-prompt"));
+  Result<int64_t> threads = p.get_int("--threads", default_threads(), 1, 1024);
+  Result<double> threshold = p.get_double("--threshold", 0.5);
+  if (const Error* e = first_error(threads, threshold)) return fail_usage("guard", *e);
+  if (!(*threshold >= 0.0 && *threshold <= 1.0))
+    return fail_usage("guard", err(ErrorCode::kInvalidArgument, "--threshold must be in [0, 1]"));
+
+  Result<std::string> text = read_text_file(p.get("--messages"), size_t{64} << 20);
+  if (!text) return fail_run("guard", text.error());
+  Result<std::vector<chat::Message>> messages = chat::parse_messages_json(*text);
+  if (!messages) return fail_run("guard", messages.error().with_context(p.get("--messages")));
+  if (p.has("--role")) {
+    const std::string r = p.get("--role");
+    if (r != "user" && r != "agent" && r != "assistant")
+      return fail_usage("guard", err(ErrorCode::kInvalidArgument, "--role must be user or agent, got '%s'", r.c_str()));
+    auto cut = chat::guard_conversation_for(*messages, r == "user" ? chat::GuardRole::kUser : chat::GuardRole::kAgent);
+    if (!cut) return fail_run("guard", cut.error());
+    messages = std::move(*cut);
+  }
+
+  // The model (unless only the prompt is asked for), then the variant.
+  std::unique_ptr<model::Runtime> rt;
+  if (p.has("--model") && !p.has("--print-prompt")) {
+    Result<std::unique_ptr<model::Runtime>> opened =
+        model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), nullptr});
+    if (!opened) return fail_run("guard", opened.error());
+    rt = std::move(*opened);
+  }
+  chat::GuardPromptOptions opts;
+  if (p.has("--variant")) {
+    const std::string v = p.get("--variant");
+    if (v != "8b" && v != "1b")
+      return fail_usage("guard", err(ErrorCode::kInvalidArgument, "--variant must be 8b or 1b, got '%s'", v.c_str()));
+    opts.variant = v == "8b" ? chat::GuardVariant::k8B : chat::GuardVariant::k1B;
+  } else if (rt) {
+    Result<chat::GuardVariant> v = detect_variant(rt->model().config());
+    if (!v) return fail_usage("guard", v.error());
+    opts.variant = *v;
+  } else {
+    return fail_usage("guard", err(ErrorCode::kInvalidArgument, "--print-prompt without -m needs --variant 8b or 1b"));
+  }
+  if (p.has("--categories")) {
+    Result<std::string> ct = read_text_file(p.get("--categories"), size_t{1} << 20);
+    if (!ct) return fail_run("guard", ct.error());
+    Result<std::vector<chat::GuardCategory>> cats = chat::parse_guard_categories_json(*ct);
+    if (!cats) return fail_run("guard", cats.error().with_context(p.get("--categories")));
+    opts.categories = std::move(*cats);
+  }
+  const std::vector<chat::GuardCategory> cats =
+      opts.categories.empty() ? chat::guard_categories(opts.variant) : opts.categories;
+  if (p.has("--exclude")) {
+    Result<std::vector<std::string>> ex = chat::parse_guard_codes(p.get("--exclude"), cats);
+    if (!ex) return fail_usage("guard", ex.error().with_context("--exclude"));
+    opts.excluded = std::move(*ex);
+  }
+  opts.header_separator = !p.has("--print-prompt");
+  Result<chat::GuardPrompt> prompt = chat::render_guard_prompt(*messages, opts);
+  if (!prompt) return fail_run("guard", prompt.error().with_context(p.get("--messages")));
+
+  if (p.has("--print-prompt")) {
+    if (!p.has("--ids")) {
+      const std::string out = prompt->prompt.text();
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      return 0;
+    }
+    Result<tokenizer::Tokenizer> tok = p.has("--model") ? load_tokenizer_for_cli(p.get("--model")) : tokenizer::Tokenizer::llama3();
+    if (!tok) return fail_run("guard", tok.error());
+    Result<std::vector<int32_t>> ids = prompt->prompt.ids(*tok);
+    if (!ids) return fail_run("guard", ids.error());
+    std::printf("%s\n", ids_line(*ids).c_str());
+    return 0;
+  }
+
+  model::LlamaModel& m = rt->model();
+  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(m);
+  if (!tok) return fail_run("guard", tok.error());
+  Result<std::vector<int32_t>> ids = prompt->prompt.ids(*tok);
+  if (!ids) return fail_run("guard", ids.error());
+  std::vector<int32_t> unsafe_ids;
+  tok->encode_ordinary("unsafe", unsafe_ids);
+  if (unsafe_ids.size() != 1)
+    return fail_run("guard", err(ErrorCode::kInvalidArgument, "the vocabulary has no single token \"unsafe\" (not Llama 3?)"));
+  std::vector<int32_t> stops = m.config().eos_ids;
+  for (const char* s : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
+    if (int32_t id = tok->special_id(s); id >= 0) stops.push_back(id);
+
+  const int64_t vocab = m.config().vocab_size;
+  const int64_t n_prompt = static_cast<int64_t>(ids->size());
+  constexpr int64_t kBatch = 128;
+  model::LlamaContext ctx(m, n_prompt + kMaxReplyTokens + 1, kBatch, rt->exec());
+  std::vector<float> logits;
+  for (int64_t i = 0; i < n_prompt; i += kBatch) {
+    const int64_t n = std::min(kBatch, n_prompt - i);
+    if (Status s = ctx.eval(std::span<const int32_t>(ids->data() + i, static_cast<size_t>(n)), false, &logits); !s)
+      return fail_run("guard", s.error());
+  }
+  // P("unsafe") at the verdict's first token: a softmax over the vocabulary in double.
+  const float* l = logits.data();
+  const double mx = *std::max_element(l, l + vocab);
+  double z = 0;
+  for (int64_t v = 0; v < vocab; ++v) z += std::exp(static_cast<double>(l[v]) - mx);
+  const double p_unsafe = std::exp(static_cast<double>(l[unsafe_ids[0]]) - mx) / z;
+
+  std::vector<int32_t> reply;
+  bool stopped = false;
+  for (int k = 0; k < kMaxReplyTokens; ++k) {
+    const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.begin() + vocab) - logits.begin());
+    if (std::find(stops.begin(), stops.end(), next) != stops.end()) {
+      stopped = true;
+      break;
+    }
+    reply.push_back(next);
+    if (Status s = ctx.eval(std::span<const int32_t>(&next, 1), false, &logits); !s) return fail_run("guard", s.error());
+  }
+  const std::string reply_text = tok->decode(reply);
+  nlohmann::ordered_json out;
+  out["model"] = m.config().name;
+  out["variant"] = chat::guard_variant_name(opts.variant);
+  out["role"] = chat::guard_role_name(prompt->role);
+  out["reply"] = reply_text;
+  out["reply_tokens"] = reply.size();
+  out["unsafe_score"] = p_unsafe;
+  out["threshold"] = *threshold;
+  out["flagged"] = p_unsafe >= *threshold;
+  Result<chat::GuardVerdict> verdict =
+      stopped ? chat::parse_guard_verdict(reply_text, cats)
+              : Result<chat::GuardVerdict>(err(ErrorCode::kInvalidArgument,
+                                               "the reply did not end within %d tokens", kMaxReplyTokens));
+  if (!verdict) {
+    out["error"] = verdict.error().to_string();
+    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    std::fprintf(stderr, "herd guard: %s\n", verdict.error().to_string().c_str());
+    return kExitFailure;
+  }
+  out["verdict"] = verdict->safe ? "safe" : "unsafe";
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const std::string& c : verdict->codes) {
+    const auto it = std::find_if(cats.begin(), cats.end(), [&](const chat::GuardCategory& g) { return g.code == c; });
+    std::string name = it->name;
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    // A violation that lies wholly in excluded categories does not count (Llama Stack).
+    const bool excluded = std::find(opts.excluded.begin(), opts.excluded.end(), c) != opts.excluded.end();
+    list.push_back({{"code", c}, {"name", name}, {"excluded", excluded}});
+  }
+  out["categories"] = list;
+  std::printf("%s\n", out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+  return 0;
+}
+
+}  // namespace herd::cli

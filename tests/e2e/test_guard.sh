@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# ctest "e2e": herd guard (Llama Guard 3).
+#  * The prompt: `herd guard --print-prompt` against the released chat
+#    templates of Llama-Guard-3-8B and -1B (tests/golden/guard/*.jinja, as in
+#    each model's tokenizer_config.json) rendered by @huggingface/jinja
+#    (tests/peers/guard_template_peer.mjs), byte for byte, for every case in
+#    tests/golden/guard/*.json (prompt and response classification, several
+#    turns, whitespace to strip, non-ASCII, excluded categories on the 1B); the
+#    ids are the rendered text's tokens with control tokens parsed, as
+#    transformers' apply_chat_template(tokenize=True) gives them.
+#  * A model run on a random-weight model: a score in [0, 1] and, since such a
+#    model writes no verdict, an error (exit 1) that quotes the reply, never a
+#    "safe".
+#  * Clean errors for bad conversations and options.
+# HERD_BIN names the binary; HERD_SOURCE_DIR the repository root.
+set -uo pipefail
+HERD="${HERD_BIN:?HERD_BIN must name the herd binary}"
+SRC="${HERD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+G="$SRC/tests/golden/guard"
+PEERS="$SRC/tests/peers"
+source "$SRC/tests/e2e/missing_tool.sh"
+command -v node >/dev/null || missing_tool "node"
+[ -d "$PEERS/node_modules/@huggingface/jinja" ] || missing_tool "the npm peers (@huggingface/jinja)"
+tmp="$(mktemp -d /tmp/herd-guard.XXXXXX)"
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2"; fails=$((fails + 1)); }
+
+for case_file in "$G"/*.json; do
+  name="$(basename "$case_file" .json)"
+  excluded="$(/usr/bin/python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1])).get("excluded", [])))' "$case_file")"
+  for v in 8b 1b; do
+    # The 8B template has no exclusion variable: its cases with exclusions are 1B-only.
+    [ "$v" = 8b ] && [ -n "$excluded" ] && continue
+    want="$tmp/$name.$v.want"
+    got="$tmp/$name.$v.got"
+    if ! node "$PEERS/guard_template_peer.mjs" "$G/llama_guard_3_$v.jinja" "$case_file" > "$want" 2> "$tmp/err"; then
+      fail "$name $v: the peer could not render" "$(cat "$tmp/err")"
+      continue
+    fi
+    args=(guard --variant "$v" --messages "$case_file" --print-prompt)
+    [ -n "$excluded" ] && args+=(--exclude "$excluded")
+    if "$HERD" "${args[@]}" > "$got" 2> "$tmp/err" && cmp -s "$got" "$want"; then
+      pass "$name $v prompt"
+    else
+      fail "$name $v prompt" "$(cat "$tmp/err"; diff <(cat "$want"; echo) <(cat "$got"; echo) | head -20)"
+    fi
+    # Ids: the peer's text tokenized with control tokens parsed and no BOS added.
+    if "$HERD" tokenize --special --no-bos --file "$want" > "$tmp/want_ids" 2> "$tmp/err" &&
+       "$HERD" "${args[@]}" --ids > "$tmp/got_ids" 2>> "$tmp/err" && cmp -s "$tmp/got_ids" "$tmp/want_ids"; then
+      pass "$name $v ids"
+    else
+      fail "$name $v ids" "$(cat "$tmp/err"; head -c 300 "$tmp/want_ids"; echo; head -c 300 "$tmp/got_ids")"
+    fi
+  done
+done
+# The 8B prompt starts with the template's space (token 220) before <|begin_of_text|>.
+"$HERD" guard --variant 8b --messages "$G/user_only.json" --print-prompt --ids | grep -q '^220 128000 128006 ' &&
+  pass "8B prompt ids start 220 128000" || fail "8B prompt ids start 220 128000"
+
+# A model run: random weights write no verdict, which must be an error with a score.
+m="$tmp/guard.gguf"
+"$HERD" make-model --shape tiny --dtype q8_0 -o "$m" -q 2>/dev/null && pass "make-model tiny" || fail "make-model tiny"
+out="$("$HERD" guard -m "$m" --variant 1b --messages "$G/agent_reply.json" -t 2 2> "$tmp/err")"; rc=$?
+if [ "$rc" -eq 1 ] && grep -q "unexpected Llama Guard reply\|did not end" "$tmp/err" &&
+   /usr/bin/python3 -c 'import json,sys; j=json.loads(sys.argv[1]); s=j["unsafe_score"]; assert 0 <= s <= 1 and "verdict" not in j and j["role"] == "Agent", j' "$out"; then
+  pass "no verdict from a random model is an error, with a score"
+else
+  fail "random model (exit $rc)" "$out $(cat "$tmp/err")"
+fi
+out="$("$HERD" guard -m "$m" --messages "$G/user_only.json" 2>&1)"; rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--variant" <<<"$out" && pass "an unrecognised guard asks for --variant" \
+  || fail "unrecognised guard (exit $rc)" "$out"
+
+# Errors.
+echo '[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]' > "$tmp/sys.json"
+out="$("$HERD" guard --variant 8b --messages "$tmp/sys.json" --print-prompt 2>&1)"; rc=$?
+[ "$rc" -eq 1 ] && grep -q "messages\[0\]: role 'system'" <<<"$out" && pass "a system message is refused, named" \
+  || fail "system message (exit $rc)" "$out"
+out="$("$HERD" guard --variant 1b --messages "$G/user_only.json" --print-prompt --exclude S14 2>&1)"; rc=$?
+[ "$rc" -eq 2 ] && grep -q "S14" <<<"$out" && pass "--exclude of a category the 1B lacks is a usage error" \
+  || fail "--exclude S14 on 1b (exit $rc)" "$out"
+out="$("$HERD" guard --variant 8b --messages "$G/user_only.json" --role agent --print-prompt 2>&1)"; rc=$?
+[ "$rc" -eq 1 ] && grep -q "no assistant message" <<<"$out" && pass "--role agent without a reply is an error" \
+  || fail "--role agent (exit $rc)" "$out"
+"$HERD" guard --variant 8b --messages "$G/agent_reply.json" --role user --print-prompt > "$tmp/cut.txt" 2>&1 &&
+  grep -q "ONLY THE LAST User message" "$tmp/cut.txt" && ! grep -q "^Agent:" "$tmp/cut.txt" &&
+  pass "--role user classifies the last user turn" || fail "--role user" "$(cat "$tmp/cut.txt")"
+
+[ "$fails" -eq 0 ] && echo "all guard checks passed" || { echo "$fails guard check(s) failed"; exit 1; }
