@@ -106,15 +106,6 @@ __attribute__((always_inline)) inline typename V::I q8_0_isum(const typename V::
 
 }  // namespace
 
-void fill_table_r8(KernelTable* t) {
-  t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0, V8>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ4_1)] = tile_r8<Q4_1, V8>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ5_0)] = tile_r8<Q5_0, V8>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ5_1)] = tile_r8<Q5_1, V8>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0, V8>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K, V8>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_r8<Q5_K, V8>;
-  t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_r8<Q6_K, V8>;
-}
+void fill_table_r8(KernelTable* t) { fill_r8_entries<V8>(t); }
 
 }  // namespace herd::kernels::avx2

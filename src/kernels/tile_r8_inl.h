@@ -48,8 +48,8 @@
 //   constexpr int kTT: tokens per register tile (<= 8);
 //   constexpr int kTTHalfBlock: the same for formats whose block kernel keeps
 //       only half a block's operands live (Q6_K);
-// and after it the table entries tile_r8<Format, Wide>, Wide being V8 or the
-// ISA's two-group unit. dot_groups reaches the unit's registers through
+// and after it fills the table with fill_r8_entries<Wide>, Wide being V8 or
+// the ISA's two-group unit. dot_groups reaches the unit's registers through
 // V::broadcast4 and V::add32 and its own 4-byte dot.
 
 __attribute__((always_inline)) inline __m256i bcast4(const int8_t* p) {  // 4 activation bytes into every lane
@@ -358,4 +358,17 @@ void tile_r8(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, i
     }
   }
   for (; g < n_groups; ++g) unit_tokens<F, V8>(w + g * gb, gb, x, xs, nb, 0, n_tok, out + 8 * g, os);
+}
+
+// The table entries of every r8 format, with Wide as the prefill unit.
+template <class Wide>
+void fill_r8_entries(KernelTable* t) {
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_r8<Q4_0, Wide>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_1)] = tile_r8<Q4_1, Wide>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_0)] = tile_r8<Q5_0, Wide>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_1)] = tile_r8<Q5_1, Wide>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_r8<Q8_0, Wide>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_r8<Q4_K, Wide>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_r8<Q5_K, Wide>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_r8<Q6_K, Wide>;
 }
