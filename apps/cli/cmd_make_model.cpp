@@ -16,6 +16,9 @@ int cmd_make_model(int argc, char** argv) {
   p.add("--format", "FMT", "gguf (default) or hf (safetensors + config.json + tokenizer.json)");
   p.add("--seed", "N", "random seed (default 0); the same seed gives the same weights in every format");
   p.add("--base", "", "a base model (eos <|end_of_text|>) instead of an instruct one (eos <|eot_id|>)");
+  p.add("--guard", "V", "name it a Llama Guard 3 of variant 8b or 1b (herd guard recognises it)");
+  p.add("--reply", "TEXT", "test fixture: built (not trained) so its greedy answer to any chat prompt is TEXT "
+                           "(escapes like \\n are processed; untied output; see docs/guard.md)");
   p.add("--shard-size", "BYTES", "HF: largest shard (default 5368709120 = 5 GiB)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
   p.add("-q,--quiet", "", "do not list tensors as they are written");
@@ -45,6 +48,8 @@ int cmd_make_model(int argc, char** argv) {
   o.out = p.get("--output");
   o.seed = static_cast<uint64_t>(*seed);
   o.instruct = !p.has("--base");
+  o.guard = p.get("--guard");
+  o.reply = process_escapes(p.get("--reply"));
   o.max_shard_bytes = static_cast<uint64_t>(*shard);
   ThreadPool pool(static_cast<int>(*threads));
   std::fprintf(stderr, "herd make-model: writing a random-weight %s model (%s, %s) to %s\n", o.shape.name.c_str(),
@@ -58,7 +63,8 @@ int cmd_make_model(int argc, char** argv) {
     return s.error().code() == ErrorCode::kInvalidArgument ? fail_usage("make-model", s.error())
                                                            : fail_run("make-model", s.error());
   progress.finish();
-  std::fprintf(stderr, "herd make-model: done. Its weights are random: text it generates is noise.\n");
+  std::fprintf(stderr, o.reply.empty() ? "herd make-model: done. Its weights are random: text it generates is noise.\n"
+                                       : "herd make-model: done. Built to answer every chat prompt with the --reply text.\n");
   return 0;
 }
 

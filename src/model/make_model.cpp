@@ -3,6 +3,7 @@
 // a downloaded one.
 #include "model/make_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "model/file_types.h"
 #include "model/llama_tensors.h"
 #include "tokenizer/embedded_vocab.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 
 namespace herd::model {
@@ -142,13 +144,60 @@ Status make_model(const MakeModelOptions& o, ThreadPool& pool, Progress* progres
   HERD_TRY(tokenizer::assign_llama3_special_ids(vocab));
   if (o.format != "gguf" && o.format != "hf")
     return err(ErrorCode::kInvalidArgument, "unknown --format '%s'; expected gguf or hf", o.format.c_str());
-  HERD_ASSIGN_OR_RETURN(ModelPlan plan, plan_file_type(o.shape, *ft, o.format == "hf"));
-  plan.name = "herd random-weight Llama-3.x " + o.shape.name + " (output is noise)";
+  if (o.guard != "" && o.guard != "8b" && o.guard != "1b")
+    return err(ErrorCode::kInvalidArgument, "unknown --guard '%s'; expected 8b or 1b", o.guard.c_str());
+  ModelShape sh = o.shape;
+  if (!o.reply.empty()) sh.tied = false;  // the reply needs its own output rows
+  HERD_ASSIGN_OR_RETURN(ModelPlan plan, plan_file_type(sh, *ft, o.format == "hf"));
+  if (!o.guard.empty()) {
+    plan.name = "herd random-weight Llama Guard 3 " + std::string(o.guard == "8b" ? "8B" : "1B") + " (" + sh.name + " shape" +
+                (o.reply.empty() ? ", output is noise)" : ", built to answer a fixed reply)");
+  } else {
+    plan.name = "herd random-weight Llama-3.x " + sh.name + (o.reply.empty() ? " (output is noise)" : " (built to answer a fixed reply)");
+  }
   plan.instruct = o.instruct;
-  const ModelShape& sh = o.shape;
   const uint64_t seed = o.seed;
-  const RowSource rows = [&sh, seed](const TensorPlan& p, int64_t meta_row, float* dst) {
-    random_row(p, sh, seed, meta_row, dst);
+  // The forced reply's chain: successor[u] = the token after u (make_model.h).
+  std::vector<int32_t> successor;
+  if (!o.reply.empty()) {
+    HERD_ASSIGN_OR_RETURN(const tokenizer::Tokenizer tok, tokenizer::Tokenizer::llama3());
+    std::vector<int32_t> chain;
+    tok.encode_ordinary("\n\n", chain);
+    tok.encode_ordinary(o.reply, chain);
+    chain.push_back(tok.special_id("<|eot_id|>"));
+    successor.assign(static_cast<size_t>(vocab.size()), -1);
+    for (size_t i = 0; i + 1 < chain.size(); ++i) {
+      int32_t& s = successor[static_cast<size_t>(chain[i])];
+      if (s >= 0 && s != chain[i + 1])
+        return err(ErrorCode::kInvalidArgument,
+                   "--reply: token %d ('%s') is followed by two different tokens; a reply built as a bigram chain "
+                   "needs each repeated token to have one successor",
+                   chain[i], tok.decode(std::span<const int32_t>(&chain[i], 1)).c_str());
+      s = chain[i + 1];
+    }
+  }
+  std::vector<int32_t> predecessor(successor.empty() ? 0 : successor.size(), -1);
+  for (size_t u = 0; u < successor.size(); ++u)
+    if (successor[u] >= 0) predecessor[static_cast<size_t>(successor[u])] = static_cast<int32_t>(u);
+  const TensorPlan* embd = nullptr;
+  for (const TensorPlan& t : plan.tensors)
+    if (t.id == LlamaTensor::kTokEmbd) embd = &t;
+  const RowSource rows = [&sh, seed, &predecessor, embd](const TensorPlan& p, int64_t meta_row, float* dst) {
+    const int64_t cols = p.shape.back();
+    if (predecessor.empty() || p.id == LlamaTensor::kTokEmbd || role_of(p.id) == Role::kProj ||
+        p.id == LlamaTensor::kAttnNorm || p.id == LlamaTensor::kFfnNorm) {
+      random_row(p, sh, seed, meta_row, dst);
+    } else if (p.id == LlamaTensor::kOutputNorm) {
+      std::fill(dst, dst + cols, 1.0f);
+    } else if (p.id == LlamaTensor::kOutput && predecessor[static_cast<size_t>(meta_row)] >= 0) {
+      random_row(*embd, sh, seed, predecessor[static_cast<size_t>(meta_row)], dst);
+      double n2 = 0;
+      for (int64_t j = 0; j < cols; ++j) n2 += static_cast<double>(dst[j]) * dst[j];
+      const auto k = static_cast<float>(30.0 / std::sqrt(n2 * static_cast<double>(cols)));
+      for (int64_t j = 0; j < cols; ++j) dst[j] *= k;
+    } else {
+      std::fill(dst, dst + cols, 0.0f);  // wo, w_down, and the output rows outside the chain
+    }
   };
   if (o.format == "gguf") return write_gguf_model(plan, rows, vocab, pool, o.out, progress);
   return write_hf_model(plan, rows, vocab, pool, o.out, o.max_shard_bytes, progress);

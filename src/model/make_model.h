@@ -39,6 +39,20 @@ struct MakeModelOptions {
   uint64_t seed = 0;
   bool instruct = true;          // eos <|eot_id|> (instruct) vs <|end_of_text|> (base)
   uint64_t max_shard_bytes = 5ull << 30;  // HF shard size (HF's default 5 GB)
+  // "8b" or "1b": named as that Llama Guard 3 ("... Llama Guard 3 8B ..."), so
+  // `herd guard` recognises it (the shape is the caller's).
+  std::string guard;
+  // Non-empty: a test fixture whose greedy answer to any prompt that ends with
+  // "\n\n" (an assistant header's) is exactly this text, then <|eot_id|>.
+  // Built, not trained: every wo and w_down is zero, so the residual stream at
+  // a position is its token's embedding e_u; the final norm's weights are 1;
+  // and the (untied) output row of each token v that follows u in the chain
+  // "\n\n", the reply's tokens, <|eot_id|> is 30 e_u / (|e_u| sqrt(d_model)),
+  // every other row zero. The logit of the next token is then 30, of the
+  // others near 0 (random embeddings are nearly orthogonal): a bigram model
+  // that writes the reply. A token that recurs in the chain must recur with
+  // the same successor (else an error). The shape's tie is dropped.
+  std::string reply;
 };
 
 // Writes the model, counting its bytes in `progress` (nullable; model_writer.h).

@@ -10,7 +10,9 @@
 #    transformers' apply_chat_template(tokenize=True) gives them.
 #  * A model run on a random-weight model: a score in [0, 1] and, since such a
 #    model writes no verdict, an error (exit 1) that quotes the reply, never a
-#    "safe".
+#    "safe"; and on models built to answer a given reply (make-model --reply):
+#    each verdict, its categories, exclusions, the score and the threshold, a
+#    code the variant lacks and a non-verdict reply as errors, an HF guard.
 #  * Clean errors for bad conversations and options.
 # HERD_BIN names the binary; HERD_SOURCE_DIR the repository root.
 set -uo pipefail
@@ -72,6 +74,47 @@ fi
 out="$("$HERD" guard -m "$m" --messages "$G/user_only.json" 2>&1)"; rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--variant" <<<"$out" && pass "an unrecognised guard asks for --variant" \
   || fail "unrecognised guard (exit $rc)" "$out"
+
+# Verdicts forced by construction (make-model --reply: a bigram chain that
+# writes the reply after the header's "\n\n"; docs/guard.md).
+# verdict MODEL_ARGS -- GUARD_ARGS: runs both, leaves the JSON in $out, the exit in $rc.
+verdict() {
+  local margs=() gargs=()
+  while [ "$1" != "--" ]; do margs+=("$1"); shift; done
+  shift
+  gargs=("$@")
+  rm -rf "$tmp/forced.gguf" "$tmp/forced-hf/"*
+  "$HERD" make-model --shape tiny -q "${margs[@]}" > /dev/null 2>&1 || { out="make-model failed"; rc=99; return; }
+  out="$("$HERD" guard "${gargs[@]}" -t 2 2> "$tmp/err")"; rc=$?
+}
+check_json() {  # NAME PYTHON_ASSERTION (j is the JSON)
+  if [ "$rc" -eq 0 ] && /usr/bin/python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert $2, j" "$out" 2> "$tmp/perr"; then
+    pass "$1"
+  else
+    fail "$1 (exit $rc)" "$out $(cat "$tmp/err" "$tmp/perr" 2>/dev/null)"
+  fi
+}
+verdict --dtype q8_0 --guard 1b --reply 'unsafe\nS1' -o "$tmp/forced.gguf" -- -m "$tmp/forced.gguf" --messages "$G/agent_reply.json"
+check_json "1B forced unsafe S1: verdict, category, score, flag" \
+  'j["variant"] == "1b" and j["role"] == "Agent" and j["verdict"] == "unsafe" and [c["code"] for c in j["categories"]] == ["S1"] and j["categories"][0]["name"] == "Violent Crimes" and j["unsafe_score"] > 0.99 and j["flagged"] and j["reply_tokens"] == 4'
+verdict --dtype f16 --guard 8b --reply 'safe' -o "$tmp/forced.gguf" -- -m "$tmp/forced.gguf" --messages "$G/user_only.json"
+check_json "8B forced safe: verdict safe, score near 0, not flagged" \
+  'j["variant"] == "8b" and j["verdict"] == "safe" and j["categories"] == [] and j["unsafe_score"] < 0.01 and not j["flagged"] and j["reply_tokens"] == 1'
+verdict --dtype q4_0 --guard 8b --reply 'unsafe\nS1,S2' -o "$tmp/forced.gguf" -- -m "$tmp/forced.gguf" --messages "$G/user_only.json" --exclude S2 --threshold 1
+check_json "an excluded code is marked; --threshold 1 does not flag" \
+  '[(c["code"], c["excluded"]) for c in j["categories"]] == [("S1", False), ("S2", True)] and not j["flagged"] and j["threshold"] == 1'
+mkdir -p "$tmp/forced-hf"; verdict --dtype f16 --format hf --guard 1b --reply 'unsafe\nS10' -o "$tmp/forced-hf/Llama-Guard-3-1B" -- -m "$tmp/forced-hf/Llama-Guard-3-1B" --messages "$G/three_turns_multiline.json"
+check_json "an HF directory named Llama-Guard-3-1B is the 1B guard" \
+  'j["variant"] == "1b" and j["verdict"] == "unsafe" and [c["code"] for c in j["categories"]] == ["S10"]'
+verdict --dtype q8_0 --guard 1b --reply 'unsafe\nS14' -o "$tmp/forced.gguf" -- -m "$tmp/forced.gguf" --messages "$G/user_only.json"
+[ "$rc" -eq 1 ] && grep -q 'S14' "$tmp/err" && grep -q '"error"' <<<"$out" && ! grep -q '"verdict"' <<<"$out" &&
+  pass "a code the 1B does not have is an error, not a verdict" || fail "1B replying S14 (exit $rc)" "$out $(cat "$tmp/err")"
+verdict --dtype q8_0 --guard 8b --reply 'Sure, here it is' -o "$tmp/forced.gguf" -- -m "$tmp/forced.gguf" --messages "$G/user_only.json"
+[ "$rc" -eq 1 ] && grep -q 'unexpected Llama Guard reply "Sure, here it is"' "$tmp/err" &&
+  pass "a reply that is no verdict is an error quoting it" || fail "non-verdict reply (exit $rc)" "$out $(cat "$tmp/err")"
+out="$("$HERD" make-model --shape tiny --reply 'no no no' -o "$tmp/x.gguf" 2>&1)"; rc=$?
+[ "$rc" -ne 0 ] && grep -q "two different tokens" <<<"$out" && pass "make-model --reply refuses a chain it cannot build" \
+  || fail "make-model --reply conflict (exit $rc)" "$out"
 
 # Errors.
 echo '[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]' > "$tmp/sys.json"
