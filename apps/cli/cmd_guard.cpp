@@ -23,7 +23,6 @@
 // prints the template's text (or with --ids its token ids) without running
 // the model, and without the header separator, as the template renders it.
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -49,30 +48,6 @@ Result<tokenizer::Tokenizer> load_tokenizer_for_cli(const std::string& path);  /
 namespace {
 
 constexpr int kMaxReplyTokens = 48;
-
-// Lower-case letters and digits only: "Llama-Guard-3-1B" -> "llamaguard31b".
-std::string squeeze(const std::string& s) {
-  std::string out;
-  for (char c : s)
-    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// The variant a model's name or shape implies, or an error asking for --variant.
-Result<chat::GuardVariant> detect_variant(const model::LlamaConfig& cfg) {
-  const std::string n = squeeze(cfg.name);
-  const size_t at = n.find("llamaguard3");
-  if (at != std::string::npos) {
-    const std::string rest = n.substr(at + 11);
-    if (rest.rfind("8b", 0) == 0) return chat::GuardVariant::k8B;
-    if (rest.rfind("1b", 0) == 0) return chat::GuardVariant::k1B;
-  }
-  if (cfg.d_model == 4096) return chat::GuardVariant::k8B;
-  if (cfg.d_model == 2048) return chat::GuardVariant::k1B;
-  return err(ErrorCode::kInvalidArgument,
-             "cannot tell which Llama Guard 3 this is (name '%s', d_model %lld): give --variant 8b or 1b",
-             cfg.name.c_str(), static_cast<long long>(cfg.d_model));
-}
 
 std::string ids_line(const std::vector<int32_t>& ids) {
   std::string line;
@@ -138,8 +113,8 @@ int cmd_guard(int argc, char** argv) {
       return fail_usage("guard", err(ErrorCode::kInvalidArgument, "--variant must be 8b or 1b, got '%s'", v.c_str()));
     opts.variant = v == "8b" ? chat::GuardVariant::k8B : chat::GuardVariant::k1B;
   } else if (rt) {
-    Result<chat::GuardVariant> v = detect_variant(rt->model().config());
-    if (!v) return fail_usage("guard", v.error());
+    Result<chat::GuardVariant> v = chat::guard_variant_for(rt->model().config().name, rt->model().config().d_model);
+    if (!v) return fail_usage("guard", err(ErrorCode::kInvalidArgument, "%s (--variant)", v.error().message().c_str()));
     opts.variant = *v;
   } else {
     return fail_usage("guard", err(ErrorCode::kInvalidArgument, "--print-prompt without -m needs --variant 8b or 1b"));

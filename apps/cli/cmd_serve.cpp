@@ -20,6 +20,8 @@
 #include "model/llama_model.h"
 #include "model/runtime.h"
 #include "model/model_tokenizer.h"
+#include "chat/llama_guard.h"
+#include "guard_shield.h"
 #include "server.h"
 
 namespace herd::cli {
@@ -63,6 +65,12 @@ int cmd_serve(int argc, char** argv) {
   p.add("--request-timeout", "SECONDS", "a request must arrive whole within this many seconds (default 30)");
   p.add("--shutdown-timeout", "SECONDS", "on SIGTERM/SIGINT, how long running generations may go on before they "
         "are ended (default 10)");
+  p.add("--guard", "PATH", "a Llama Guard 3 model (GGUF or HF directory): user turns of /v1/chat/completions are "
+        "checked before inference (a flagged one is answered with finish_reason content_filter), and POST "
+        "/v1/moderations answers; it runs on its own engine beside the chat model (docs/guard.md)");
+  p.add("--guard-variant", "V", "8b or 1b (default: from the guard's name or shape)");
+  p.add("--guard-exclude", "CODES", "categories left out of the guard's prompt, e.g. S6,S7");
+  p.add("--guard-threshold", "P", "flag when P(unsafe) is at least P and the guard says unsafe (default 0.5)");
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   add_isa_option(p);
   add_cache_type_options(p);
@@ -150,6 +158,12 @@ int cmd_serve(int argc, char** argv) {
   // engine (whose thread computes on the runtime's pool) and the runtime.
   std::unique_ptr<model::Runtime> rt;
   std::unique_ptr<engine::Engine> eng;
+  // The guard (--guard): its own runtime, engine and tokenizer; the shield
+  // the server reads must outlive the server.
+  std::unique_ptr<model::Runtime> guard_rt;
+  std::unique_ptr<engine::Engine> guard_eng;
+  std::optional<tokenizer::Tokenizer> guard_tok;
+  std::optional<server::GuardShield> guard;
   std::optional<server::Server> srv;
   std::atomic<bool> serving{false}, done{false};
   // Before the server runs a stop signal ends the process (a long model load
@@ -226,6 +240,57 @@ int cmd_serve(int argc, char** argv) {
   const uint64_t kv_bytes = kv::KvCache::bytes_for(cfg.n_layers, 1, cfg.n_kv_heads * cfg.head_dim, cache_types->k,
                                                    cache_types->v) * static_cast<uint64_t>(eo.n_ctx);
   so.card = model_card(*model, p.get("--model"), kv_bytes);
+  if (p.has("--guard")) {
+    Result<double> thr = p.get_double("--guard-threshold", 0.5);
+    if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
+      return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-threshold must be a number in [0, 1]"));
+    Result<std::unique_ptr<model::Runtime>> gopened =
+        model::Runtime::open({p.get("--guard"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+    if (!gopened.has_value()) return fail_run("serve", gopened.error().with_context("--guard"));
+    guard_rt = std::move(*gopened);
+    const model::LlamaModel& gm = guard_rt->model();
+    Result<tokenizer::Tokenizer> gt = model::load_model_tokenizer(gm);
+    if (!gt.has_value()) return fail_run("serve", gt.error().with_context("--guard"));
+    guard_tok.emplace(std::move(*gt));
+    server::GuardOptions go;
+    go.threshold = *thr;
+    go.model_id = basename_of(p.get("--guard"));
+    if (p.has("--guard-variant")) {
+      const std::string v = p.get("--guard-variant");
+      if (v != "8b" && v != "1b")
+        return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-variant must be 8b or 1b, got '%s'", v.c_str()));
+      go.variant = v == "8b" ? chat::GuardVariant::k8B : chat::GuardVariant::k1B;
+    } else {
+      Result<chat::GuardVariant> v = chat::guard_variant_for(gm.config().name, gm.config().d_model);
+      if (!v.has_value())
+        return fail_usage("serve", err(ErrorCode::kInvalidArgument, "%s (--guard-variant)", v.error().message().c_str()));
+      go.variant = *v;
+    }
+    if (p.has("--guard-exclude")) {
+      Result<std::vector<std::string>> ex = chat::parse_guard_codes(p.get("--guard-exclude"), chat::guard_categories(go.variant));
+      if (!ex.has_value()) return fail_usage("serve", ex.error().with_context("--guard-exclude"));
+      go.excluded = std::move(*ex);
+    }
+    // The guard's engine: a few checks at a time, prompts of a few hundred tokens.
+    engine::EngineOptions ge;
+    ge.threads = static_cast<int>(*threads);
+    ge.max_seq_len = std::min<int64_t>(std::max<int64_t>(gm.config().n_ctx_train, 16), 8192);
+    ge.n_ctx = ge.max_seq_len * 2;
+    ge.max_running = 4;
+    ge.max_queued = 64;
+    Result<std::unique_ptr<engine::Engine>> gmade = engine::make_engine(gm, guard_rt->table(), ge, &guard_rt->pool());
+    if (!gmade.has_value()) return fail_run("serve", gmade.error().with_context("--guard"));
+    guard_eng = std::move(*gmade);
+    Result<server::GuardShield> shield = server::GuardShield::make(*guard_eng, *guard_tok, go);
+    if (!shield.has_value()) return fail_run("serve", shield.error());
+    guard.emplace(std::move(*shield));
+    so.guard = &*guard;
+    std::fprintf(stderr, "herd serve: guard %s (Llama Guard 3 %s, threshold %g%s%s)\n", go.model_id.c_str(),
+                 chat::guard_variant_name(go.variant), go.threshold, go.excluded.empty() ? "" : ", excluding ",
+                 p.get("--guard-exclude").c_str());
+  } else if (p.has("--guard-variant") || p.has("--guard-exclude") || p.has("--guard-threshold")) {
+    return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-variant, --guard-exclude and --guard-threshold need --guard"));
+  }
   srv.emplace(*eng, *tok, so);
   srv->adopt(std::move(*socket));
   Result<int> bound = srv->bind();

@@ -56,6 +56,11 @@ int64_t Metrics::in_flight() const {
   return in_flight_;
 }
 
+void Metrics::guard_check(const std::string& where, const std::string& outcome) {
+  std::lock_guard<std::mutex> l(mu_);
+  ++guard_[{where, outcome}];
+}
+
 std::string Metrics::render(const engine::EngineStats& s) const {
   std::string out;
   {
@@ -68,6 +73,13 @@ std::string Metrics::render(const engine::EngineStats& s) const {
     gauge(out, "herd_prompt_tokens_total", "counter", "Prompt tokens of finished generations.", prompt_tokens_);
     gauge(out, "herd_generated_tokens_total", "counter", "Tokens generated.", generated_tokens_);
     gauge(out, "herd_http_generations_in_flight", "gauge", "Generation requests the HTTP layer is serving.", in_flight_);
+    if (!guard_.empty()) {
+      out += "# HELP herd_guard_checks_total Llama Guard checks, by where (input, moderation) and outcome "
+             "(pass, flagged, error).\n# TYPE herd_guard_checks_total counter\n";
+      for (const auto& [k, v] : guard_)
+        line(out, "herd_guard_checks_total{where=\"%s\",outcome=\"%s\"} %llu\n", k.first.c_str(), k.second.c_str(),
+             static_cast<unsigned long long>(v));
+    }
   }
   gauge(out, "herd_queue_depth", "gauge", "Requests waiting in the engine queue.", s.queued);
   gauge(out, "herd_running_sequences", "gauge", "Sequences the engine is decoding.", s.running);

@@ -41,6 +41,9 @@ class Metrics {
   void inter_token(double s) { itl_.observe(s); }
   void in_flight_add(int d);
   int64_t in_flight() const;
+  // The guard shield (--guard): checks run, by where ("input", "moderation"),
+  // and their outcome ("pass", "flagged", "error").
+  void guard_check(const std::string& where, const std::string& outcome);
 
   std::string render(const engine::EngineStats& stats) const;
 
@@ -49,6 +52,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded by mu_
   int64_t prompt_tokens_ = 0, generated_tokens_ = 0;           // guarded by mu_
   int64_t in_flight_ = 0;                                      // guarded by mu_
+  std::map<std::pair<std::string, std::string>, uint64_t> guard_;  // guarded by mu_
   Histogram ttft_, itl_;
 };
 

@@ -99,7 +99,14 @@ int64_t unix_time();
 // One logprobs entry in the chat shape {token, logprob, bytes, top_logprobs}.
 nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::TokenEvent& t);
 
+// The input shield (--guard; routes_guard.cpp): judges the conversation's last
+// user turn before inference. true: the request is answered (blocked, in
+// OpenAI's shape with finish_reason "content_filter", streamed as SSE when
+// `stream`; or a 500 when the guard fails: the shield fails closed); false: go on.
+bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res);
+
 void add_chat_routes(http::Router& http, ServerContext& ctx);
+void add_guard_routes(http::Router& http, ServerContext& ctx);
 void add_completion_routes(http::Router& http, ServerContext& ctx);
 void add_misc_routes(http::Router& http, ServerContext& ctx);
 void add_ollama_routes(http::Router& http, ServerContext& ctx);

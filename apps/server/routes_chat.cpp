@@ -202,6 +202,7 @@ void handle_chat(const http::Request& req, http::Response& res, ServerContext& c
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   ChatRequest& r = std::get<ChatRequest>(parsed);
   if (auto e = check_model(ctx, r.s.model)) return send_error(res, *e);
+  if (input_shield(ctx, r.messages, r.s.stream, res)) return;
   std::variant<ChatPlan, ApiError> planned = plan_chat(ctx, r, body);
   if (auto* e = std::get_if<ApiError>(&planned)) return send_error(res, *e);
   ChatPlan& plan = std::get<ChatPlan>(planned);

@@ -36,6 +36,7 @@ std::string lower(std::string s) {
 std::string route_label(const std::string& path) {
   static const char* kRoutes[] = {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions",
                                   "/v1/models", "/models", "/tokenize", "/detokenize", "/health", "/metrics", "/",
+                                  "/v1/moderations", "/moderations",
                                   "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version"};
   for (const char* r : kRoutes)
     if (path == r) return r;
@@ -204,6 +205,7 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
   add_chat_routes(impl_->router, ctx);
   add_completion_routes(impl_->router, ctx);
   add_misc_routes(impl_->router, ctx);
+  add_guard_routes(impl_->router, ctx);
   add_ollama_routes(impl_->router, ctx);
   add_web_page(impl_->router);
 

@@ -26,6 +26,8 @@
 
 namespace herd::server {
 
+class GuardShield;  // guard_shield.h
+
 // The served model as Ollama's listing routes describe it (cmd_serve fills it from
 // the loaded model; the HTTP layer never sees model headers).
 struct ModelCard {
@@ -64,6 +66,9 @@ struct ServerOptions {
   int request_read_seconds = 30;        // a request must arrive whole within this
   bool log_requests = true;             // one line per request on stderr
   std::string today;                    // "Today Date:" of the system lines ("26 Jul 2024"); empty: today
+  // --guard: the Llama Guard shield (owned by the caller, outliving the server):
+  // user turns are checked before inference, and POST /v1/moderations answers.
+  const GuardShield* guard = nullptr;
 };
 
 class Server {

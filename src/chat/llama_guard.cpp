@@ -3,6 +3,7 @@
 #include "chat/llama_guard.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -69,6 +70,21 @@ std::string quoted(std::string_view s) {
 }  // namespace
 
 const char* guard_variant_name(GuardVariant v) { return v == GuardVariant::k8B ? "8b" : "1b"; }
+Result<GuardVariant> guard_variant_for(const std::string& model_name, int64_t d_model) {
+  std::string n;  // lower-case letters and digits only
+  for (char c : model_name)
+    if (std::isalnum(static_cast<unsigned char>(c))) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (const size_t at = n.find("llamaguard3"); at != std::string::npos) {
+    if (n.compare(at + 11, 2, "8b") == 0) return GuardVariant::k8B;
+    if (n.compare(at + 11, 2, "1b") == 0) return GuardVariant::k1B;
+  }
+  if (d_model == 4096) return GuardVariant::k8B;
+  if (d_model == 2048) return GuardVariant::k1B;
+  return err(ErrorCode::kInvalidArgument,
+             "cannot tell which Llama Guard 3 this is (name '%s', d_model %lld): give the variant, 8b or 1b",
+             model_name.c_str(), static_cast<long long>(d_model));
+}
+
 const char* guard_role_name(GuardRole r) { return r == GuardRole::kUser ? "User" : "Agent"; }
 
 std::vector<GuardCategory> guard_categories(GuardVariant v) {

@@ -52,6 +52,12 @@ enum class GuardVariant {
 };
 const char* guard_variant_name(GuardVariant v);  // "8b" / "1b"
 
+// The variant a model's name implies when it says "Llama Guard 3" then 8B or
+// 1B (any case and separators: "Llama-Guard-3-1B", "llama_guard_3_8b"), else
+// its shape (d_model 4096: 8B, 2048: 1B); kInvalidArgument asking for the
+// variant otherwise.
+Result<GuardVariant> guard_variant_for(const std::string& model_name, int64_t d_model);
+
 struct GuardCategory {
   std::string code;  // "S1"
   std::string name;  // "Violent Crimes." (the template's text, with its period)

@@ -48,6 +48,11 @@ struct GenerationRequest {
   std::vector<int32_t> stop_ids;             // tokens that end the request (reported, not emitted)
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logits before sampling
   int32_t top_logprobs = -1;                 // -1: no logprobs; 0..20: chosen token + top N
+  // Tokens whose log-probability every generated token's event reports
+  // (TokenEvent::watched, in this order), whether or not they are drawn or in
+  // the top N: a classifier's P("unsafe") at its verdict's first token. At
+  // most 16, each a vocabulary id.
+  std::vector<int32_t> watch_ids;
   std::shared_ptr<sampling::TokenConstraint> constraint;  // optional (grammars, forced calls)
   // The model's adapter set this request runs with (model/linear.h): 0 the model as
   // loaded; k > 0 the adapters attached with set k. Requests with different sets
@@ -59,6 +64,7 @@ struct TokenEvent {
   int32_t id = 0;
   float logprob = 0.0f;                            // of the chosen token (if requested)
   std::vector<std::pair<int32_t, float>> top;      // top_logprobs alternatives
+  std::vector<float> watched;                      // log-probabilities of the request's watch_ids
 };
 
 enum class FinishReason { kStop, kLength, kCancelled, kContextFull, kError };

@@ -562,6 +562,42 @@ TEST(Engine, ConstraintMasksAndCompletes) {
   }
 }
 
+// watch_ids: every event carries the log-probabilities of the watched tokens,
+// whatever is drawn: the chosen token's own when it is watched, and values that
+// agree with the top-N list where a watched token appears in it.
+TEST(Engine, WatchedTokensReportTheirLogprobs) {
+  auto e = make();
+  GenerationRequest r = request(prompt_of(9, 4), 6, 0.0f, 1);
+  r.top_logprobs = 20;
+  Collected first;
+  ASSERT_TRUE(e->submit(r, first.callbacks()).has_value());
+  first.wait();
+  ASSERT_GE(first.events.size(), 2u);
+  const int32_t top0 = first.events[0].top[0].first, top5 = first.events[0].top[5].first;
+  r.watch_ids = {top5, 77, top0};
+  Collected c;
+  ASSERT_TRUE(e->submit(r, c.callbacks()).has_value());
+  c.wait();
+  ASSERT_EQ(c.ids(), first.ids());  // watching changes nothing drawn
+  for (size_t k = 0; k < c.events.size(); ++k) {
+    const TokenEvent& ev = c.events[k];
+    ASSERT_EQ(ev.watched.size(), 3u);
+    for (size_t w = 0; w < 3; ++w) {
+      EXPECT_LE(ev.watched[w], 0.0f);
+      for (const auto& [id, lp] : ev.top)
+        if (id == r.watch_ids[w]) EXPECT_EQ(ev.watched[w], lp);
+      if (ev.id == r.watch_ids[w]) EXPECT_EQ(ev.watched[w], ev.logprob);
+    }
+  }
+  EXPECT_EQ(c.events[0].watched[2], c.events[0].top[0].second);
+  EXPECT_EQ(c.events[0].watched[0], c.events[0].top[5].second);
+  GenerationRequest bad = request(prompt_of(5, 1), 4, 0.0f, 1);
+  bad.watch_ids = {128256};
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+  bad.watch_ids.assign(17, 5);
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+}
+
 // Per-request adapters (herd serve): random rank-4 adapters on every matrix of
 // every layer, attached as sets 1 and 2 of one model (values owned here).
 struct TwoAdapters {

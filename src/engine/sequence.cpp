@@ -44,6 +44,10 @@ Status validate_request(const GenerationRequest& r, int64_t vocab, const EngineO
   }
   if (r.max_tokens < 1)
     return err(ErrorCode::kInvalidArgument, "max_tokens: %d must be >= 1", r.max_tokens);
+  if (r.watch_ids.size() > 16) return err(ErrorCode::kInvalidArgument, "watch_ids: %zu ids, at most 16", r.watch_ids.size());
+  for (int32_t id : r.watch_ids)
+    if (id < 0 || id >= vocab)
+      return err(ErrorCode::kInvalidArgument, "watch_ids: token %d is outside the vocabulary", id);
   if (r.top_logprobs < -1 || r.top_logprobs > 20)
     return err(ErrorCode::kInvalidArgument, "top_logprobs: %d must be in [0, 20] (or -1: none)", r.top_logprobs);
   for (size_t i = 0; i < r.stop_ids.size(); ++i) {
@@ -87,7 +91,7 @@ void sample_logits(Sequence& s, std::span<float> logits, std::vector<float>* scr
     s.ttft_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.t_submit).count();
   out->event.id = id;
   out->is_stop = std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), id) != s.req.stop_ids.end();
-  if (out->is_stop || s.req.top_logprobs < 0) return;
+  if (out->is_stop || (s.req.top_logprobs < 0 && s.req.watch_ids.empty())) return;
 
   // log-softmax of the final logits (after bias and mask), in double.
   TokenEvent& ev = out->event;
@@ -98,6 +102,7 @@ void sample_logits(Sequence& s, std::span<float> logits, std::vector<float>* scr
   for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(lg[i]) - mx);
   const double lse = mx + std::log(sum);
   ev.logprob = static_cast<float>(lg[id] - lse);
+  for (int32_t w : s.req.watch_ids) ev.watched.push_back(static_cast<float>(lg[w] - lse));
   if (s.req.top_logprobs > 0) {
     // Partial selection of the top N ids (ties: lower id first).
     scratch->assign(logits.begin(), logits.end());

@@ -13,6 +13,9 @@
 #    "safe"; and on models built to answer a given reply (make-model --reply):
 #    each verdict, its categories, exclusions, the score and the threshold, a
 #    code the variant lacks and a non-verdict reply as errors, an HF guard.
+#  * herd serve --guard: /v1/moderations and the input shield of
+#    /v1/chat/completions (plain and streamed) through the openai npm client,
+#    with an unsafe and a safe guard; blocked prompts never reach the chat model.
 #  * Clean errors for bad conversations and options.
 # HERD_BIN names the binary; HERD_SOURCE_DIR the repository root.
 set -uo pipefail
@@ -115,6 +118,52 @@ verdict --dtype q8_0 --guard 8b --reply 'Sure, here it is' -o "$tmp/forced.gguf"
 out="$("$HERD" make-model --shape tiny --reply 'no no no' -o "$tmp/x.gguf" 2>&1)"; rc=$?
 [ "$rc" -ne 0 ] && grep -q "two different tokens" <<<"$out" && pass "make-model --reply refuses a chain it cannot build" \
   || fail "make-model --reply conflict (exit $rc)" "$out"
+
+# herd serve --guard: /v1/moderations and the input shield through the openai
+# npm client, with guards built to answer "unsafe\nS1" and "safe"; a blocked
+# prompt never reaches the chat model (its prompt-token counter stays 0).
+chat_model="$tmp/chat.gguf"
+"$HERD" make-model --shape tiny --dtype q4_0 -o "$chat_model" -q 2>/dev/null
+for expect in unsafe safe; do
+  reply='safe'; [ "$expect" = unsafe ] && reply='unsafe\nS1'
+  "$HERD" make-model --shape tiny --dtype q8_0 --guard 1b --reply "$reply" -o "$tmp/g-$expect.gguf" -q 2>/dev/null
+  "$HERD" serve -m "$chat_model" --guard "$tmp/g-$expect.gguf" --host 127.0.0.1 --port 0 -t 2 -q \
+    > "$tmp/serve.out" 2> "$tmp/serve.log" &
+  spid=$!
+  port=""
+  for _ in $(seq 1 200); do
+    port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/serve.out")"
+    [ -n "$port" ] && break
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    fail "serve --guard ($expect) did not start" "$(cat "$tmp/serve.log")"
+    kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+    continue
+  fi
+  if (cd "$PEERS" && node guard_client.mjs "http://127.0.0.1:$port" "$expect") > "$tmp/client.out" 2>&1; then
+    pass "serve --guard ($expect guard): moderations and the input shield (openai client)"
+  else
+    fail "serve --guard ($expect guard)" "$(grep -v '^ok' "$tmp/client.out" | head -20)"
+  fi
+  metrics="$(curl -s "http://127.0.0.1:$port/metrics")"
+  if [ "$expect" = unsafe ]; then
+    grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
+      grep -q 'herd_guard_checks_total{where="input",outcome="flagged"} 2' <<<"$metrics" &&
+      grep -q 'herd_guard_checks_total{where="moderation",outcome="flagged"} 4' <<<"$metrics" &&
+      pass "metrics: blocked prompts counted, no prompt token reached the chat model" ||
+      fail "metrics after blocking" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
+  else
+    grep -q 'herd_guard_checks_total{where="input",outcome="pass"} 2' <<<"$metrics" &&
+      ! grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
+      pass "metrics: passed prompts counted and served" || fail "metrics after passing" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
+  fi
+  kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+done
+out="$("$HERD" serve -m "$chat_model" --guard-exclude S1 --port 0 2>&1)"; rc=$?
+[ "$rc" -eq 2 ] && grep -q "need --guard" <<<"$out" && pass "serve: --guard-exclude without --guard is a usage error" \
+  || fail "serve --guard-exclude alone (exit $rc)" "$out"
 
 # Errors.
 echo '[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]' > "$tmp/sys.json"

@@ -1,0 +1,109 @@
+// See guard_shield.h.
+#include "guard_shield.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+namespace herd::server {
+
+namespace {
+constexpr int32_t kMaxReplyTokens = 48;
+}  // namespace
+
+Result<GuardShield> GuardShield::make(engine::Engine& engine, const tokenizer::Tokenizer& tok, GuardOptions options) {
+  GuardShield s(engine, tok, std::move(options));
+  s.cats_ = chat::guard_categories(s.opts_.variant);
+  for (const std::string& x : s.opts_.excluded)
+    if (std::none_of(s.cats_.begin(), s.cats_.end(), [&](const chat::GuardCategory& c) { return c.code == x; }))
+      return err(ErrorCode::kInvalidArgument, "guard: excluded category '%s' is not one of the %s guard's", x.c_str(),
+                 chat::guard_variant_name(s.opts_.variant));
+  std::vector<int32_t> ids;
+  tok.encode_ordinary("unsafe", ids);
+  if (ids.size() != 1) return err(ErrorCode::kInvalidArgument, "guard: the vocabulary has no single token \"unsafe\"");
+  s.unsafe_id_ = ids[0];
+  for (const char* name : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
+    if (int32_t id = tok.special_id(name); id >= 0) s.stop_ids_.push_back(id);
+  return s;
+}
+
+Result<GuardResult> GuardShield::check(const std::vector<chat::Message>& conversation) const {
+  chat::GuardPromptOptions po;
+  po.variant = opts_.variant;
+  po.excluded = opts_.excluded;
+  po.header_separator = true;
+  HERD_ASSIGN_OR_RETURN(chat::GuardPrompt prompt, chat::render_guard_prompt(conversation, po));
+  HERD_ASSIGN_OR_RETURN(std::vector<int32_t> ids, prompt.prompt.ids(*tok_));
+  engine::GenerationRequest req;
+  req.prompt = std::move(ids);
+  req.sampling.temperature = 0.0f;
+  req.max_tokens = kMaxReplyTokens;
+  req.stop_ids = stop_ids_;
+  req.watch_ids = {unsafe_id_};
+
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<int32_t> reply;
+    double p_unsafe = -1;
+    bool done = false, stopped = false;
+    std::string error;
+  };
+  auto st = std::make_shared<State>();
+  engine::RequestCallbacks cb;
+  cb.on_token = [st](const engine::TokenEvent& ev) {
+    std::lock_guard<std::mutex> lk(st->mu);
+    if (st->p_unsafe < 0 && !ev.watched.empty()) st->p_unsafe = std::exp(static_cast<double>(ev.watched[0]));
+    st->reply.push_back(ev.id);
+    return true;
+  };
+  cb.on_done = [st](engine::FinishReason r, int32_t stop_id, const engine::Usage&, const Error* e) {
+    std::lock_guard<std::mutex> lk(st->mu);
+    st->done = true;
+    st->stopped = r == engine::FinishReason::kStop && stop_id >= 0;
+    if (e) st->error = e->to_string();
+    else if (r != engine::FinishReason::kStop) st->error = std::string("guard generation ended: ") + engine::finish_reason_name(r);
+    st->cv.notify_all();
+  };
+  HERD_ASSIGN_OR_RETURN(uint64_t id, engine_->submit(std::move(req), std::move(cb)));
+  (void)id;
+  std::unique_lock<std::mutex> lk(st->mu);
+  st->cv.wait(lk, [&] { return st->done; });
+  GuardResult out;
+  out.reply = tok_->decode(st->reply);
+  if (!st->error.empty()) return err(ErrorCode::kInternal, "%s", st->error.c_str());
+  // A stop token as the very first token carries no logprobs: P(unsafe) is then
+  // unknown but the reply (empty) is no verdict anyway.
+  out.unsafe_score = std::max(0.0, st->p_unsafe);
+  if (!st->stopped) return err(ErrorCode::kInternal, "the guard's reply did not end within %d tokens", kMaxReplyTokens);
+  HERD_ASSIGN_OR_RETURN(chat::GuardVerdict v, chat::parse_guard_verdict(out.reply, cats_));
+  for (const std::string& c : v.codes)
+    if (std::find(opts_.excluded.begin(), opts_.excluded.end(), c) == opts_.excluded.end()) out.codes.push_back(c);
+  out.flagged = !v.safe && !out.codes.empty() && out.unsafe_score >= opts_.threshold;
+  return out;
+}
+
+Result<std::vector<chat::Message>> guard_conversation(const std::vector<chat::Message>& messages) {
+  std::vector<chat::Message> out;
+  for (const chat::Message& m : messages) {
+    if (m.role != "user" && m.role != "assistant") continue;
+    if (m.content.empty()) continue;  // an assistant turn that only calls tools
+    if (out.empty() && m.role != "user") continue;
+    if (!out.empty() && out.back().role == m.role) {
+      out.back().content += "\n\n" + m.content;
+      continue;
+    }
+    chat::Message g;
+    g.role = m.role;
+    g.content = m.content;
+    out.push_back(std::move(g));
+  }
+  while (!out.empty() && out.back().role != "user") out.pop_back();
+  if (out.empty()) return err(ErrorCode::kInvalidArgument, "the conversation has no user message for the guard to judge");
+  return out;
+}
+
+}  // namespace herd::server

@@ -1,0 +1,74 @@
+// The Llama Guard 3 shield of `herd serve --guard`: classifies a conversation's
+// last user turn (the input shield of /v1/chat/completions and /api/chat) or a
+// text (/v1/moderations) on the guard model's own engine, so concurrent checks
+// share its forward steps (continuous batching) as chat requests share the chat
+// model's.
+//
+// One check: the released prompt of the guard's variant plus the header's
+// "\n\n" (chat/llama_guard.h), greedy decoding until a stop token (48 tokens
+// at most), P("unsafe") of the verdict's first token (engine watch_ids), and
+// the strict verdict parse. flagged = P(unsafe) >= threshold and the model
+// wrote "unsafe" with at least one code that is not excluded; a reply that is
+// not a verdict is an error (the caller fails closed: the request is refused).
+//
+// guard_conversation() turns an OpenAI chat into the guard's alternating
+// user/assistant form: system messages and tool traffic are left out (the
+// guard judges what the user wrote), consecutive turns of one role are joined
+// with a blank line, leading assistant turns dropped, and the result ends at
+// the last user turn.
+//
+// Thread safety: check() may be called from any number of threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "chat/llama_guard.h"
+#include "chat/messages.h"
+#include "engine/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace herd::server {
+
+struct GuardOptions {
+  chat::GuardVariant variant = chat::GuardVariant::k8B;
+  std::vector<std::string> excluded;  // codes left out of the prompt
+  double threshold = 0.5;             // on P(unsafe)
+  std::string model_id = "llama-guard"; // what /v1/moderations reports
+};
+
+struct GuardResult {
+  bool flagged = false;
+  double unsafe_score = 0;          // P("unsafe") at the verdict's first token
+  std::vector<std::string> codes;   // violated categories the model wrote (excluded ones left out)
+  std::string reply;                // the guard's text
+};
+
+class GuardShield {
+ public:
+  // engine and tok (the guard model's) must outlive the shield.
+  static Result<GuardShield> make(engine::Engine& engine, const tokenizer::Tokenizer& tok, GuardOptions options);
+
+  // Blocks until the guard answers. Errors: the conversation (kInvalidArgument),
+  // the engine's refusal (a full queue is kOutOfRange), a reply that is no verdict.
+  Result<GuardResult> check(const std::vector<chat::Message>& conversation) const;
+
+  const GuardOptions& options() const { return opts_; }
+  const std::vector<chat::GuardCategory>& categories() const { return cats_; }
+
+ private:
+  GuardShield(engine::Engine& e, const tokenizer::Tokenizer& t, GuardOptions o)
+      : engine_(&e), tok_(&t), opts_(std::move(o)) {}
+  engine::Engine* engine_;
+  const tokenizer::Tokenizer* tok_;
+  GuardOptions opts_;
+  std::vector<chat::GuardCategory> cats_;
+  int32_t unsafe_id_ = -1;
+  std::vector<int32_t> stop_ids_;
+};
+
+// See the header paragraph. kInvalidArgument when no user turn is left.
+Result<std::vector<chat::Message>> guard_conversation(const std::vector<chat::Message>& messages);
+
+}  // namespace herd::server

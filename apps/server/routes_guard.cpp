@@ -1,0 +1,169 @@
+// The Llama Guard routes and the input shield (herd serve --guard; guard_shield.h):
+//   POST /v1/moderations (and /moderations): OpenAI's moderation API on the guard.
+//   input_shield(): a chat request's last user turn, checked before inference.
+#include <string>
+#include <vector>
+
+#include "guard_shield.h"
+#include "routes.h"
+#include "sse.h"
+
+namespace herd::server {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// OpenAI's moderation categories and the Llama Guard 3 codes each stands for
+// (the inverse of Llama Stack's OPENAI_TO_LLAMA_CATEGORIES_MAP). S5 Defamation,
+// S7 Privacy, S8 Intellectual Property, S13 Elections and S14 Code Interpreter
+// Abuse have no OpenAI category: they show in "llama_guard_categories" only.
+struct OpenAiCategory {
+  const char* name;
+  std::vector<std::string> codes;
+};
+const std::vector<OpenAiCategory>& openai_categories() {
+  static const std::vector<OpenAiCategory> k = {
+      {"harassment", {"S4"}},
+      {"harassment/threatening", {"S1", "S4"}},
+      {"hate", {"S10"}},
+      {"hate/threatening", {"S10", "S1"}},
+      {"illicit", {"S2"}},
+      {"illicit/violent", {"S1", "S9"}},
+      {"self-harm", {"S11"}},
+      {"self-harm/intent", {"S11"}},
+      {"self-harm/instructions", {"S11", "S6"}},
+      {"sexual", {"S3", "S12"}},
+      {"sexual/minors", {"S4"}},
+      {"violence", {"S1"}},
+      {"violence/graphic", {"S1"}},
+  };
+  return k;
+}
+
+Json categories_json(const GuardShield& g, const GuardResult& r) {
+  Json list = Json::array();
+  for (const std::string& c : r.codes) {
+    std::string name = c;
+    for (const chat::GuardCategory& k : g.categories())
+      if (k.code == c) name = k.name.substr(0, k.name.size() - (k.name.ends_with('.') ? 1 : 0));
+    list.push_back({{"code", c}, {"name", name}});
+  }
+  return list;
+}
+
+// One result of /v1/moderations. A category is true when the guard flagged one
+// of its codes; its score is P(unsafe) then, else 0 (Llama Guard gives one
+// score per text, not one per category).
+Json moderation_result(const GuardShield& g, const GuardResult& r) {
+  Json cats = Json::object(), scores = Json::object(), types = Json::object();
+  for (const OpenAiCategory& c : openai_categories()) {
+    bool hit = false;
+    for (const std::string& code : c.codes)
+      hit = hit || std::find(r.codes.begin(), r.codes.end(), code) != r.codes.end();
+    hit = hit && r.flagged;
+    cats[c.name] = hit;
+    scores[c.name] = hit ? r.unsafe_score : 0.0;
+    types[c.name] = Json::array({"text"});
+  }
+  return {{"flagged", r.flagged},
+          {"categories", cats},
+          {"category_scores", scores},
+          {"category_applied_input_types", types},
+          {"unsafe_score", r.unsafe_score},
+          {"llama_guard_categories", r.flagged ? categories_json(g, r) : Json::array()}};
+}
+
+void handle_moderations(const http::Request& req, http::Response& res, ServerContext& ctx) {
+  const GuardShield* g = ctx.opts.guard;
+  if (!g) {
+    ApiError e = bad_request("", "this server has no guard model: start herd serve with --guard LLAMA_GUARD");
+    e.status = 404;
+    return send_error(res, e);
+  }
+  Json body;
+  if (auto e = read_body(req, body)) return send_error(res, *e);
+  if (!body.is_object() || !body.contains("input")) return send_error(res, bad_request("input", "input is required"));
+  std::vector<std::string> inputs;
+  const Json& in = body["input"];
+  constexpr size_t kMaxInputs = 32;
+  if (in.is_string()) {
+    inputs.push_back(in.get<std::string>());
+  } else if (in.is_array() && !in.empty() && in.size() <= kMaxInputs) {
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (!in[i].is_string())
+        return send_error(res, bad_request("input[" + std::to_string(i) + "]", "expected a string (text inputs only)"));
+      inputs.push_back(in[i].get<std::string>());
+    }
+  } else {
+    return send_error(res, bad_request("input", "expected a string or an array of 1 to 32 strings"));
+  }
+  if (body.contains("model") && !body["model"].is_string())
+    return send_error(res, bad_request("model", "expected a string"));
+  Json results = Json::array();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].empty()) return send_error(res, bad_request("input[" + std::to_string(i) + "]", "empty text"));
+    chat::Message m;
+    m.role = "user";
+    m.content = inputs[i];
+    Result<GuardResult> r = g->check({m});
+    if (!r) {
+      ctx.metrics.guard_check("moderation", "error");
+      return send_error(res, server_error("guard: " + r.error().to_string()));
+    }
+    ctx.metrics.guard_check("moderation", r->flagged ? "flagged" : "pass");
+    results.push_back(moderation_result(*g, *r));
+  }
+  send_json(res, {{"id", new_id("modr-")}, {"model", g->options().model_id}, {"results", results}});
+}
+
+}  // namespace
+
+bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res) {
+  const GuardShield* g = ctx.opts.guard;
+  if (!g) return false;
+  Result<std::vector<chat::Message>> convo = guard_conversation(messages);
+  if (!convo) return false;  // nothing the user wrote (a tool result turn): nothing to judge
+  Result<GuardResult> r = g->check(*convo);
+  if (!r) {
+    ctx.metrics.guard_check("input", "error");
+    send_error(res, server_error("guard: " + r.error().to_string()));  // fail closed
+    return true;
+  }
+  ctx.metrics.guard_check("input", r->flagged ? "flagged" : "pass");
+  if (!r->flagged) return false;
+  // Blocked: the chat model never sees the request. OpenAI's shape, with the
+  // reason in finish_reason "content_filter" and herd's "guard" field.
+  const std::string id = new_id("chatcmpl-");
+  const int64_t created = unix_time();
+  const Json guard = {{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}};
+  const std::string refusal = "I can't answer that. Can I help with something else?";
+  if (stream) {
+    auto chunk = [&](Json delta, Json finish) {
+      Json ch = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}};
+      return Json{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", ctx.opts.model_id},
+                  {"system_fingerprint", "herd"}, {"choices", Json::array({ch})}};
+    };
+    Json last = chunk(Json::object(), "content_filter");
+    last["guard"] = guard;
+    res.set_content(sse_data(chunk({{"role", "assistant"}, {"content", refusal}}, nullptr)) + sse_data(last) + sse_done(),
+                    "text/event-stream");
+    return true;
+  }
+  Json choice = {{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", refusal}}},
+                 {"logprobs", nullptr},
+                 {"finish_reason", "content_filter"}};
+  send_json(res, {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", ctx.opts.model_id},
+                  {"system_fingerprint", "herd"}, {"choices", Json::array({choice})},
+                  {"usage", {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}},
+                  {"guard", guard}});
+  return true;
+}
+
+void add_guard_routes(http::Router& http, ServerContext& ctx) {
+  http.post("/v1/moderations", [&ctx](const http::Request& req, http::Response& res) { handle_moderations(req, res, ctx); });
+  http.post("/moderations", [&ctx](const http::Request& req, http::Response& res) { handle_moderations(req, res, ctx); });
+}
+
+}  // namespace herd::server
