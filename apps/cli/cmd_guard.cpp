@@ -6,16 +6,16 @@
 //              [--threshold 0.5] [-t N] [--isa ISA]
 //   herd guard [-m MODEL] --messages F.json --print-prompt [--ids] ...
 //
-// The prompt is the released template of the guard's variant
-// (chat/llama_guard.h), then the "\n\n" the template leaves for the model to
-// write after the assistant header, given here so that the next position is
-// the verdict's first token. Its distribution gives the score, P("unsafe")
-// over the whole vocabulary; greedy decoding then writes the reply until a
-// stop token (at most kMaxReplyTokens: "unsafe\n" and the codes need a few),
-// and the reply is parsed strictly: anything but "safe" or "unsafe" and a
-// line of the model's category codes is an error (exit 1), never "safe".
-// "flagged" is the score against --threshold (Meta's model cards: threshold
-// P(unsafe) of the first token); "verdict" is what the model wrote.
+// The check is the one `herd serve --guard` runs (apps/server/guard_shield.h),
+// on an engine of this command's own: the released template of the guard's
+// variant (chat/llama_guard.h) plus the "\n\n" the template leaves for the
+// model after the assistant header, so that the next position is the
+// verdict's first token; P("unsafe") there over the whole vocabulary; greedy
+// decoding until a stop token (48 tokens at most); and a strict parse:
+// anything but "safe" or "unsafe" and a line of the model's category codes is
+// an error (exit 1), never "safe". "flagged": the model wrote "unsafe" with a
+// code that is not excluded and P(unsafe) >= --threshold (Meta's model cards:
+// threshold P(unsafe) of the first token); "verdict" is what it wrote.
 //
 // The variant comes from the model's name (GGUF general.name, the HF
 // directory's name) when it says "Llama Guard 3" and 8B or 1B, else from its
@@ -23,7 +23,6 @@
 // prints the template's text (or with --ids its token ids) without running
 // the model, and without the header separator, as the template renders it.
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -36,7 +35,8 @@
 #include "base/result.h"
 #include "chat/llama_guard.h"
 #include "chat/messages.h"
-#include "model/llama_context.h"
+#include "engine/engine.h"
+#include "guard_shield.h"
 #include "model/model_tokenizer.h"
 #include "model/runtime.h"
 #include "tokenizer/tokenizer.h"
@@ -46,8 +46,6 @@ namespace herd::cli {
 Result<tokenizer::Tokenizer> load_tokenizer_for_cli(const std::string& path);  // cmd_tokenize.cpp
 
 namespace {
-
-constexpr int kMaxReplyTokens = 48;
 
 std::string ids_line(const std::vector<int32_t>& ids) {
   std::string line;
@@ -151,79 +149,58 @@ int cmd_guard(int argc, char** argv) {
     return 0;
   }
 
+  // The check itself is the server's shield (apps/server/guard_shield.h) on an
+  // engine of this command's own: one place decides what a verdict is.
   model::LlamaModel& m = rt->model();
   Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(m);
   if (!tok) return fail_run("guard", tok.error());
-  Result<std::vector<int32_t>> ids = prompt->prompt.ids(*tok);
-  if (!ids) return fail_run("guard", ids.error());
-  std::vector<int32_t> unsafe_ids;
-  tok->encode_ordinary("unsafe", unsafe_ids);
-  if (unsafe_ids.size() != 1)
-    return fail_run("guard", err(ErrorCode::kInvalidArgument, "the vocabulary has no single token \"unsafe\" (not Llama 3?)"));
-  std::vector<int32_t> stops = m.config().eos_ids;
-  for (const char* s : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
-    if (int32_t id = tok->special_id(s); id >= 0) stops.push_back(id);
+  engine::EngineOptions eo;
+  eo.threads = static_cast<int>(*threads);
+  eo.max_running = 1;
+  eo.max_seq_len = std::max<int64_t>(std::min<int64_t>(m.config().n_ctx_train, 131072), 256);
+  eo.n_ctx = eo.max_seq_len;
+  Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(m, rt->table(), eo, &rt->pool());
+  if (!eng) return fail_run("guard", eng.error());
+  server::GuardOptions go;
+  go.variant = opts.variant;
+  go.categories = opts.categories;
+  go.excluded = opts.excluded;
+  go.threshold = *threshold;
+  Result<server::GuardShield> shield = server::GuardShield::make(**eng, *tok, go);
+  if (!shield) return fail_run("guard", shield.error());
+  Result<server::GuardResult> r = shield->check(*messages);
+  if (!r) return fail_run("guard", r.error());
 
-  const int64_t vocab = m.config().vocab_size;
-  const int64_t n_prompt = static_cast<int64_t>(ids->size());
-  constexpr int64_t kBatch = 128;
-  model::LlamaContext ctx(m, n_prompt + kMaxReplyTokens + 1, kBatch, rt->exec());
-  std::vector<float> logits;
-  for (int64_t i = 0; i < n_prompt; i += kBatch) {
-    const int64_t n = std::min(kBatch, n_prompt - i);
-    if (Status s = ctx.eval(std::span<const int32_t>(ids->data() + i, static_cast<size_t>(n)), false, &logits); !s)
-      return fail_run("guard", s.error());
-  }
-  // P("unsafe") at the verdict's first token: a softmax over the vocabulary in double.
-  const float* l = logits.data();
-  const double mx = *std::max_element(l, l + vocab);
-  double z = 0;
-  for (int64_t v = 0; v < vocab; ++v) z += std::exp(static_cast<double>(l[v]) - mx);
-  const double p_unsafe = std::exp(static_cast<double>(l[unsafe_ids[0]]) - mx) / z;
-
-  std::vector<int32_t> reply;
-  bool stopped = false;
-  for (int k = 0; k < kMaxReplyTokens; ++k) {
-    const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.begin() + vocab) - logits.begin());
-    if (std::find(stops.begin(), stops.end(), next) != stops.end()) {
-      stopped = true;
-      break;
-    }
-    reply.push_back(next);
-    if (Status s = ctx.eval(std::span<const int32_t>(&next, 1), false, &logits); !s) return fail_run("guard", s.error());
-  }
-  const std::string reply_text = tok->decode(reply);
   nlohmann::ordered_json out;
   out["model"] = m.config().name;
   out["variant"] = chat::guard_variant_name(opts.variant);
   out["role"] = chat::guard_role_name(prompt->role);
-  out["reply"] = reply_text;
-  out["reply_tokens"] = reply.size();
-  out["unsafe_score"] = p_unsafe;
+  out["reply"] = r->reply;
+  out["reply_tokens"] = r->reply_tokens;
+  out["unsafe_score"] = r->unsafe_score;
   out["threshold"] = *threshold;
-  out["flagged"] = p_unsafe >= *threshold;
-  Result<chat::GuardVerdict> verdict =
-      stopped ? chat::parse_guard_verdict(reply_text, cats)
-              : Result<chat::GuardVerdict>(err(ErrorCode::kInvalidArgument,
-                                               "the reply did not end within %d tokens", kMaxReplyTokens));
-  if (!verdict) {
-    out["error"] = verdict.error().to_string();
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
-    std::fprintf(stderr, "herd guard: %s\n", verdict.error().to_string().c_str());
+  out["flagged"] = r->flagged;
+  const auto dump = [](const nlohmann::ordered_json& j) {
+    return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  };
+  if (!r->error.empty()) {
+    out["error"] = r->error;
+    std::printf("%s\n", dump(out).c_str());
+    std::fprintf(stderr, "herd guard: %s\n", r->error.c_str());
     return kExitFailure;
   }
-  out["verdict"] = verdict->safe ? "safe" : "unsafe";
+  out["verdict"] = r->safe ? "safe" : "unsafe";
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  for (const std::string& c : verdict->codes) {
+  for (const std::string& c : r->codes) {
     const auto it = std::find_if(cats.begin(), cats.end(), [&](const chat::GuardCategory& g) { return g.code == c; });
     std::string name = it->name;
     if (!name.empty() && name.back() == '.') name.pop_back();
-    // A violation that lies wholly in excluded categories does not count (Llama Stack).
-    const bool excluded = std::find(opts.excluded.begin(), opts.excluded.end(), c) != opts.excluded.end();
+    // A violation that lies wholly in excluded categories is not flagged (Llama Stack).
+    const bool excluded = std::find(r->counted.begin(), r->counted.end(), c) == r->counted.end();
     list.push_back({{"code", c}, {"name", name}, {"excluded", excluded}});
   }
   out["categories"] = list;
-  std::printf("%s\n", out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+  std::printf("%s\n", dump(out).c_str());
   return 0;
 }
 

@@ -66,8 +66,11 @@ int cmd_serve(int argc, char** argv) {
   p.add("--shutdown-timeout", "SECONDS", "on SIGTERM/SIGINT, how long running generations may go on before they "
         "are ended (default 10)");
   p.add("--guard", "PATH", "a Llama Guard 3 model (GGUF or HF directory): user turns of /v1/chat/completions are "
-        "checked before inference (a flagged one is answered with finish_reason content_filter), and POST "
-        "/v1/moderations answers; it runs on its own engine beside the chat model (docs/guard.md)");
+        "checked before inference and non-streamed replies before release (a flagged one is answered with "
+        "finish_reason content_filter), and POST /v1/moderations answers; it runs on its own engine beside the "
+        "chat model (docs/guard.md)");
+  p.add("--guard-shields", "LIST", "which shields: input (user turns before inference), output (non-streamed replies "
+        "before release), or input,output (default)");
   p.add("--guard-variant", "V", "8b or 1b (default: from the guard's name or shape)");
   p.add("--guard-exclude", "CODES", "categories left out of the guard's prompt, e.g. S6,S7");
   p.add("--guard-threshold", "P", "flag when P(unsafe) is at least P and the guard says unsafe (default 0.5)");
@@ -285,11 +288,17 @@ int cmd_serve(int argc, char** argv) {
     if (!shield.has_value()) return fail_run("serve", shield.error());
     guard.emplace(std::move(*shield));
     so.guard = &*guard;
+    const std::string shields = p.get("--guard-shields", "input,output");
+    so.guard_input = shields == "input" || shields == "input,output" || shields == "output,input";
+    so.guard_output = shields == "output" || shields == "input,output" || shields == "output,input";
+    if (!so.guard_input && !so.guard_output)
+      return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-shields must be input, output or input,output"));
     std::fprintf(stderr, "herd serve: guard %s (Llama Guard 3 %s, threshold %g%s%s)\n", go.model_id.c_str(),
                  chat::guard_variant_name(go.variant), go.threshold, go.excluded.empty() ? "" : ", excluding ",
                  p.get("--guard-exclude").c_str());
-  } else if (p.has("--guard-variant") || p.has("--guard-exclude") || p.has("--guard-threshold")) {
-    return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-variant, --guard-exclude and --guard-threshold need --guard"));
+  } else if (p.has("--guard-variant") || p.has("--guard-exclude") || p.has("--guard-threshold") || p.has("--guard-shields")) {
+    return fail_usage("serve", err(ErrorCode::kInvalidArgument,
+                                   "--guard-variant, --guard-exclude, --guard-threshold and --guard-shields need --guard"));
   }
   srv.emplace(*eng, *tok, so);
   srv->adopt(std::move(*socket));

@@ -16,11 +16,10 @@ constexpr int32_t kMaxReplyTokens = 48;
 
 Result<GuardShield> GuardShield::make(engine::Engine& engine, const tokenizer::Tokenizer& tok, GuardOptions options) {
   GuardShield s(engine, tok, std::move(options));
-  s.cats_ = chat::guard_categories(s.opts_.variant);
+  s.cats_ = s.opts_.categories.empty() ? chat::guard_categories(s.opts_.variant) : s.opts_.categories;
   for (const std::string& x : s.opts_.excluded)
     if (std::none_of(s.cats_.begin(), s.cats_.end(), [&](const chat::GuardCategory& c) { return c.code == x; }))
-      return err(ErrorCode::kInvalidArgument, "guard: excluded category '%s' is not one of the %s guard's", x.c_str(),
-                 chat::guard_variant_name(s.opts_.variant));
+      return err(ErrorCode::kInvalidArgument, "guard: excluded category '%s' is not in the category list", x.c_str());
   std::vector<int32_t> ids;
   tok.encode_ordinary("unsafe", ids);
   if (ids.size() != 1) return err(ErrorCode::kInvalidArgument, "guard: the vocabulary has no single token \"unsafe\"");
@@ -33,6 +32,7 @@ Result<GuardShield> GuardShield::make(engine::Engine& engine, const tokenizer::T
 Result<GuardResult> GuardShield::check(const std::vector<chat::Message>& conversation) const {
   chat::GuardPromptOptions po;
   po.variant = opts_.variant;
+  po.categories = opts_.categories;
   po.excluded = opts_.excluded;
   po.header_separator = true;
   HERD_ASSIGN_OR_RETURN(chat::GuardPrompt prompt, chat::render_guard_prompt(conversation, po));
@@ -65,7 +65,8 @@ Result<GuardResult> GuardShield::check(const std::vector<chat::Message>& convers
     st->done = true;
     st->stopped = r == engine::FinishReason::kStop && stop_id >= 0;
     if (e) st->error = e->to_string();
-    else if (r != engine::FinishReason::kStop) st->error = std::string("guard generation ended: ") + engine::finish_reason_name(r);
+    else if (r != engine::FinishReason::kStop && r != engine::FinishReason::kLength)
+      st->error = std::string("guard generation ended: ") + engine::finish_reason_name(r);
     st->cv.notify_all();
   };
   HERD_ASSIGN_OR_RETURN(uint64_t id, engine_->submit(std::move(req), std::move(cb)));
@@ -74,15 +75,25 @@ Result<GuardResult> GuardShield::check(const std::vector<chat::Message>& convers
   st->cv.wait(lk, [&] { return st->done; });
   GuardResult out;
   out.reply = tok_->decode(st->reply);
+  out.reply_tokens = static_cast<int>(st->reply.size());
   if (!st->error.empty()) return err(ErrorCode::kInternal, "%s", st->error.c_str());
   // A stop token as the very first token carries no logprobs: P(unsafe) is then
   // unknown but the reply (empty) is no verdict anyway.
   out.unsafe_score = std::max(0.0, st->p_unsafe);
-  if (!st->stopped) return err(ErrorCode::kInternal, "the guard's reply did not end within %d tokens", kMaxReplyTokens);
-  HERD_ASSIGN_OR_RETURN(chat::GuardVerdict v, chat::parse_guard_verdict(out.reply, cats_));
-  for (const std::string& c : v.codes)
-    if (std::find(opts_.excluded.begin(), opts_.excluded.end(), c) == opts_.excluded.end()) out.codes.push_back(c);
-  out.flagged = !v.safe && !out.codes.empty() && out.unsafe_score >= opts_.threshold;
+  if (!st->stopped) {
+    out.error = "the reply did not end within " + std::to_string(kMaxReplyTokens) + " tokens";
+    return out;
+  }
+  Result<chat::GuardVerdict> v = chat::parse_guard_verdict(out.reply, cats_);
+  if (!v) {
+    out.error = v.error().message();
+    return out;
+  }
+  out.safe = v->safe;
+  out.codes = v->codes;
+  for (const std::string& c : v->codes)
+    if (std::find(opts_.excluded.begin(), opts_.excluded.end(), c) == opts_.excluded.end()) out.counted.push_back(c);
+  out.flagged = !v->safe && !out.counted.empty() && out.unsafe_score >= opts_.threshold;
   return out;
 }
 

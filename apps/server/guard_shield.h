@@ -9,7 +9,8 @@
 // at most), P("unsafe") of the verdict's first token (engine watch_ids), and
 // the strict verdict parse. flagged = P(unsafe) >= threshold and the model
 // wrote "unsafe" with at least one code that is not excluded; a reply that is
-// not a verdict is an error (the caller fails closed: the request is refused).
+// not a verdict is reported as such (the callers fail closed). `herd guard`
+// runs the same check on an engine of its own.
 //
 // guard_conversation() turns an OpenAI chat into the guard's alternating
 // user/assistant form: system messages and tool traffic are left out (the
@@ -33,6 +34,7 @@ namespace herd::server {
 
 struct GuardOptions {
   chat::GuardVariant variant = chat::GuardVariant::k8B;
+  std::vector<chat::GuardCategory> categories;  // empty: the variant's list
   std::vector<std::string> excluded;  // codes left out of the prompt
   double threshold = 0.5;             // on P(unsafe)
   std::string model_id = "llama-guard"; // what /v1/moderations reports
@@ -41,8 +43,14 @@ struct GuardOptions {
 struct GuardResult {
   bool flagged = false;
   double unsafe_score = 0;          // P("unsafe") at the verdict's first token
-  std::vector<std::string> codes;   // violated categories the model wrote (excluded ones left out)
   std::string reply;                // the guard's text
+  int reply_tokens = 0;
+  // Empty: the reply is a verdict (safe, codes). Else why it is none (the
+  // caller fails closed: a request is refused, herd guard exits 1).
+  std::string error;
+  bool safe = true;
+  std::vector<std::string> codes;   // violated categories as the model wrote them
+  std::vector<std::string> counted; // of those, the ones not excluded
 };
 
 class GuardShield {
@@ -51,7 +59,8 @@ class GuardShield {
   static Result<GuardShield> make(engine::Engine& engine, const tokenizer::Tokenizer& tok, GuardOptions options);
 
   // Blocks until the guard answers. Errors: the conversation (kInvalidArgument),
-  // the engine's refusal (a full queue is kOutOfRange), a reply that is no verdict.
+  // the engine's refusal (a full queue is kOutOfRange), a failed generation. A
+  // reply that is no verdict is a result with `error` set.
   Result<GuardResult> check(const std::vector<chat::Message>& conversation) const;
 
   const GuardOptions& options() const { return opts_; }

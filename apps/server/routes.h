@@ -104,6 +104,14 @@ nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::Token
 // OpenAI's shape with finish_reason "content_filter", streamed as SSE when
 // `stream`; or a 500 when the guard fails: the shield fails closed); false: go on.
 bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res);
+// The output shield (non-streamed replies): `reply` judged as the assistant's
+// answer to `messages`. A value: the "guard" field of a flagged reply, which
+// the caller replaces with kGuardRefusal and finish_reason "content_filter";
+// nullopt: release it. An error: the guard failed (refuse the reply).
+Result<std::optional<nlohmann::json>> output_shield(ServerContext& ctx, const std::vector<chat::Message>& messages,
+                                                    const std::string& reply);
+// Llama Stack's canned answer for a blocked request or reply.
+inline constexpr const char* kGuardRefusal = "I can't answer that. Can I help with something else?";
 
 void add_chat_routes(http::Router& http, ServerContext& ctx);
 void add_guard_routes(http::Router& http, ServerContext& ctx);

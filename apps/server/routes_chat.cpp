@@ -49,6 +49,7 @@ class ChatRun {
     const int max_calls = r.parallel_tool_calls ? kMaxParallelCalls : 1;
     for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop, tools_active, max_calls);
     ctx_.metrics.in_flight_add(1);
+    if (ctx.opts.guard && ctx.opts.guard_output && !stream_) messages_ = r.messages;  // for the output shield
   }
   ~ChatRun() {
     if (!finished_) set_->cancel_all();
@@ -121,9 +122,29 @@ class ChatRun {
     if (!error_.empty()) {
       return error_json(server_error(error_));
     }
+    // The output shield (--guard): each reply judged with its conversation
+    // before it is released; a flagged one is replaced by the refusal.
+    std::vector<Json> guards(choices_.size());
+    if (ctx_.opts.guard && ctx_.opts.guard_output) {
+      for (size_t i = 0; i < choices_.size(); ++i) {
+        if (choices_[i].reply.content().empty()) continue;  // tool calls only
+        Result<std::optional<Json>> g = output_shield(ctx_, messages_, choices_[i].reply.content());
+        if (!g) return error_json(server_error("guard: " + g.error().to_string()));  // fail closed
+        if (*g) guards[i] = std::move(**g);
+      }
+    }
     Json choices = Json::array();
     for (size_t i = 0; i < choices_.size(); ++i) {
       ChatChoice& c = choices_[i];
+      if (!guards[i].is_null()) {
+        Json ch = {{"index", i},
+                   {"message", {{"role", "assistant"}, {"content", kGuardRefusal}}},
+                   {"finish_reason", "content_filter"},
+                   {"logprobs", nullptr},
+                   {"guard", guards[i]}};
+        choices.push_back(ch);
+        continue;
+      }
       Json msg = {{"role", "assistant"}, {"content", c.reply.content()}};
       if (!c.reply.calls().empty()) {
         Json tcs = Json::array();
@@ -189,6 +210,7 @@ class ChatRun {
   int64_t created_;
   std::vector<ChatChoice> choices_;
   std::map<int, bool> role_sent_;
+  std::vector<chat::Message> messages_;  // the request's, when the output shield needs them
   int done_count_ = 0;
   bool finished_ = false;
   int64_t prompt_tokens_ = 0, completion_tokens_ = 0, cached_tokens_ = 0;

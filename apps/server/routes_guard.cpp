@@ -1,6 +1,7 @@
-// The Llama Guard routes and the input shield (herd serve --guard; guard_shield.h):
+// The Llama Guard routes and shields (herd serve --guard; guard_shield.h):
 //   POST /v1/moderations (and /moderations): OpenAI's moderation API on the guard.
 //   input_shield(): a chat request's last user turn, checked before inference.
+//   output_shield(): a non-streamed reply, checked before it is released.
 #include <string>
 #include <vector>
 
@@ -43,7 +44,7 @@ const std::vector<OpenAiCategory>& openai_categories() {
 
 Json categories_json(const GuardShield& g, const GuardResult& r) {
   Json list = Json::array();
-  for (const std::string& c : r.codes) {
+  for (const std::string& c : r.counted) {
     std::string name = c;
     for (const chat::GuardCategory& k : g.categories())
       if (k.code == c) name = k.name.substr(0, k.name.size() - (k.name.ends_with('.') ? 1 : 0));
@@ -60,7 +61,7 @@ Json moderation_result(const GuardShield& g, const GuardResult& r) {
   for (const OpenAiCategory& c : openai_categories()) {
     bool hit = false;
     for (const std::string& code : c.codes)
-      hit = hit || std::find(r.codes.begin(), r.codes.end(), code) != r.codes.end();
+      hit = hit || std::find(r.counted.begin(), r.counted.end(), code) != r.counted.end();
     hit = hit && r.flagged;
     cats[c.name] = hit;
     scores[c.name] = hit ? r.unsafe_score : 0.0;
@@ -107,6 +108,7 @@ void handle_moderations(const http::Request& req, http::Response& res, ServerCon
     m.role = "user";
     m.content = inputs[i];
     Result<GuardResult> r = g->check({m});
+    if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
     if (!r) {
       ctx.metrics.guard_check("moderation", "error");
       return send_error(res, server_error("guard: " + r.error().to_string()));
@@ -120,11 +122,12 @@ void handle_moderations(const http::Request& req, http::Response& res, ServerCon
 }  // namespace
 
 bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res) {
-  const GuardShield* g = ctx.opts.guard;
+  const GuardShield* g = ctx.opts.guard_input ? ctx.opts.guard : nullptr;
   if (!g) return false;
   Result<std::vector<chat::Message>> convo = guard_conversation(messages);
   if (!convo) return false;  // nothing the user wrote (a tool result turn): nothing to judge
   Result<GuardResult> r = g->check(*convo);
+  if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
   if (!r) {
     ctx.metrics.guard_check("input", "error");
     send_error(res, server_error("guard: " + r.error().to_string()));  // fail closed
@@ -137,7 +140,7 @@ bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages
   const std::string id = new_id("chatcmpl-");
   const int64_t created = unix_time();
   const Json guard = {{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}};
-  const std::string refusal = "I can't answer that. Can I help with something else?";
+  const std::string refusal = kGuardRefusal;
   if (stream) {
     auto chunk = [&](Json delta, Json finish) {
       Json ch = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}};
@@ -159,6 +162,32 @@ bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages
                   {"usage", {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}},
                   {"guard", guard}});
   return true;
+}
+
+Result<std::optional<Json>> output_shield(ServerContext& ctx, const std::vector<chat::Message>& messages,
+                                          const std::string& reply) {
+  const GuardShield* g = ctx.opts.guard_output ? ctx.opts.guard : nullptr;
+  if (!g) return std::optional<Json>();
+  Result<std::vector<chat::Message>> convo = guard_conversation(messages);
+  std::vector<chat::Message> c = convo ? std::move(*convo) : std::vector<chat::Message>{};
+  if (c.empty()) {  // no user text (a tool-result turn): the reply is judged after an empty user turn
+    chat::Message u;
+    u.role = "user";
+    c.push_back(u);
+  }
+  chat::Message a;
+  a.role = "assistant";
+  a.content = reply;
+  c.push_back(std::move(a));
+  Result<GuardResult> r = g->check(c);
+  if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
+  if (!r) {
+    ctx.metrics.guard_check("output", "error");
+    return r.error();
+  }
+  ctx.metrics.guard_check("output", r->flagged ? "flagged" : "pass");
+  if (!r->flagged) return std::optional<Json>();
+  return std::optional<Json>(Json{{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}});
 }
 
 void add_guard_routes(http::Router& http, ServerContext& ctx) {

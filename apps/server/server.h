@@ -67,8 +67,11 @@ struct ServerOptions {
   bool log_requests = true;             // one line per request on stderr
   std::string today;                    // "Today Date:" of the system lines ("26 Jul 2024"); empty: today
   // --guard: the Llama Guard shield (owned by the caller, outliving the server):
-  // user turns are checked before inference, and POST /v1/moderations answers.
+  // user turns are checked before inference, non-streamed replies before they
+  // are released (guard_input / guard_output), and POST /v1/moderations answers.
   const GuardShield* guard = nullptr;
+  bool guard_input = true;   // check user turns before inference
+  bool guard_output = true;  // check non-streamed replies before they are released
 };
 
 class Server {

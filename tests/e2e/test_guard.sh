@@ -13,9 +13,10 @@
 #    "safe"; and on models built to answer a given reply (make-model --reply):
 #    each verdict, its categories, exclusions, the score and the threshold, a
 #    code the variant lacks and a non-verdict reply as errors, an HF guard.
-#  * herd serve --guard: /v1/moderations and the input shield of
-#    /v1/chat/completions (plain and streamed) through the openai npm client,
-#    with an unsafe and a safe guard; blocked prompts never reach the chat model.
+#  * herd serve --guard: /v1/moderations, the input shield of
+#    /v1/chat/completions (plain and streamed) and the output shield
+#    (non-streamed replies) through the openai npm client, with an unsafe and a
+#    safe guard; blocked prompts never reach the chat model.
 #  * Clean errors for bad conversations and options.
 # HERD_BIN names the binary; HERD_SOURCE_DIR the repository root.
 set -uo pipefail
@@ -124,10 +125,11 @@ out="$("$HERD" make-model --shape tiny --reply 'no no no' -o "$tmp/x.gguf" 2>&1)
 # prompt never reaches the chat model (its prompt-token counter stays 0).
 chat_model="$tmp/chat.gguf"
 "$HERD" make-model --shape tiny --dtype q4_0 -o "$chat_model" -q 2>/dev/null
-for expect in unsafe safe; do
-  reply='safe'; [ "$expect" = unsafe ] && reply='unsafe\nS1'
+for expect in unsafe safe output; do
+  reply='safe'; [ "$expect" != safe ] && reply='unsafe\nS1'
+  shields=input,output; [ "$expect" = output ] && shields=output
   "$HERD" make-model --shape tiny --dtype q8_0 --guard 1b --reply "$reply" -o "$tmp/g-$expect.gguf" -q 2>/dev/null
-  "$HERD" serve -m "$chat_model" --guard "$tmp/g-$expect.gguf" --host 127.0.0.1 --port 0 -t 2 -q \
+  "$HERD" serve -m "$chat_model" --guard "$tmp/g-$expect.gguf" --guard-shields "$shields" --host 127.0.0.1 --port 0 -t 2 -q \
     > "$tmp/serve.out" 2> "$tmp/serve.log" &
   spid=$!
   port=""
@@ -154,8 +156,14 @@ for expect in unsafe safe; do
       grep -q 'herd_guard_checks_total{where="moderation",outcome="flagged"} 4' <<<"$metrics" &&
       pass "metrics: blocked prompts counted, no prompt token reached the chat model" ||
       fail "metrics after blocking" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
+  elif [ "$expect" = output ]; then
+    grep -q 'herd_guard_checks_total{where="output",outcome="flagged"} 1' <<<"$metrics" &&
+      ! grep -q 'where="input"' <<<"$metrics" && ! grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
+      pass "metrics: the output shield flagged the one non-streamed reply; no input check" ||
+      fail "metrics with --guard-shields output" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
   else
     grep -q 'herd_guard_checks_total{where="input",outcome="pass"} 2' <<<"$metrics" &&
+      grep -q 'herd_guard_checks_total{where="output",outcome="pass"} 1' <<<"$metrics" &&
       ! grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
       pass "metrics: passed prompts counted and served" || fail "metrics after passing" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
   fi
