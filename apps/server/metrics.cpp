@@ -74,7 +74,7 @@ std::string Metrics::render(const engine::EngineStats& s) const {
     gauge(out, "herd_generated_tokens_total", "counter", "Tokens generated.", generated_tokens_);
     gauge(out, "herd_http_generations_in_flight", "gauge", "Generation requests the HTTP layer is serving.", in_flight_);
     if (!guard_.empty()) {
-      out += "# HELP herd_guard_checks_total Llama Guard checks, by where (input, moderation) and outcome "
+      out += "# HELP herd_guard_checks_total Llama Guard checks, by where (input, output, moderation) and outcome "
              "(pass, flagged, error).\n# TYPE herd_guard_checks_total counter\n";
       for (const auto& [k, v] : guard_)
         line(out, "herd_guard_checks_total{where=\"%s\",outcome=\"%s\"} %llu\n", k.first.c_str(), k.second.c_str(),

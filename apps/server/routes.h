@@ -102,8 +102,11 @@ nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::Token
 // The input shield (--guard; routes_guard.cpp): judges the conversation's last
 // user turn before inference. true: the request is answered (blocked, in
 // OpenAI's shape with finish_reason "content_filter", streamed as SSE when
-// `stream`; or a 500 when the guard fails: the shield fails closed); false: go on.
-bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res);
+// `stream`, or Ollama's with done_reason "content_filter"; or a 500 when the
+// guard fails: the shield fails closed); false: go on.
+enum class ShieldShape { kOpenAi, kOllamaChat, kOllamaGenerate };
+bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res,
+                  ShieldShape shape = ShieldShape::kOpenAi);
 // The output shield (non-streamed replies): `reply` judged as the assistant's
 // answer to `messages`. A value: the "guard" field of a flagged reply, which
 // the caller replaces with kGuardRefusal and finish_reason "content_filter";

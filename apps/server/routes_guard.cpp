@@ -2,6 +2,7 @@
 //   POST /v1/moderations (and /moderations): OpenAI's moderation API on the guard.
 //   input_shield(): a chat request's last user turn, checked before inference.
 //   output_shield(): a non-streamed reply, checked before it is released.
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -121,7 +122,8 @@ void handle_moderations(const http::Request& req, http::Response& res, ServerCon
 
 }  // namespace
 
-bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res) {
+bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res,
+                  ShieldShape shape) {
   const GuardShield* g = ctx.opts.guard_input ? ctx.opts.guard : nullptr;
   if (!g) return false;
   Result<std::vector<chat::Message>> convo = guard_conversation(messages);
@@ -136,7 +138,19 @@ bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages
   ctx.metrics.guard_check("input", r->flagged ? "flagged" : "pass");
   if (!r->flagged) return false;
   // Blocked: the chat model never sees the request. OpenAI's shape, with the
-  // reason in finish_reason "content_filter" and herd's "guard" field.
+  // reason in finish_reason "content_filter" and herd's "guard" field; Ollama's
+  // (one record, done_reason "content_filter"; one NDJSON line when streamed).
+  if (shape != ShieldShape::kOpenAi) {
+    Json rec = {{"model", ctx.opts.model_id}, {"created_at", rfc3339(std::chrono::system_clock::now())}};
+    if (shape == ShieldShape::kOllamaChat) rec["message"] = {{"role", "assistant"}, {"content", kGuardRefusal}};
+    else rec["response"] = kGuardRefusal;
+    rec["done"] = true;
+    rec["done_reason"] = "content_filter";
+    rec["guard"] = {{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}};
+    if (stream) res.set_content(rec.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", "application/x-ndjson");
+    else send_json(res, rec);
+    return true;
+  }
   const std::string id = new_id("chatcmpl-");
   const int64_t created = unix_time();
   const Json guard = {{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}};

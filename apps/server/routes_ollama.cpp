@@ -187,6 +187,9 @@ void handle(const http::Request& req, http::Response& res, ServerContext& ctx, b
     return send_error(req, res, *e);
   }
   if (r.load_only) return send_load(ctx, r, res);
+  if (!r.raw && input_shield(ctx, r.chat.messages, r.chat.s.stream, res,
+                             generate ? ShieldShape::kOllamaGenerate : ShieldShape::kOllamaChat))
+    return;
   // Ollama ends a reply that reaches the context's end ("length") rather than refusing a
   // num_predict larger than what is left: plan without it, then cap.
   const std::optional<int64_t> num_predict = r.chat.s.max_tokens;

@@ -149,10 +149,23 @@ for expect in unsafe safe output; do
   else
     fail "serve --guard ($expect guard)" "$(grep -v '^ok' "$tmp/client.out" | head -20)"
   fi
+  if [ "$expect" = unsafe ]; then
+    # Ollama's /api/chat: one NDJSON record (streamed by default), and one JSON body.
+    o="$(curl -s -H 'Content-Type: application/json' "http://127.0.0.1:$port/api/chat" -d '{"model": "m", "messages": [{"role": "user", "content": "Hi"}]}')"
+    o2="$(curl -s -H 'Content-Type: application/json' "http://127.0.0.1:$port/api/generate" -d '{"model": "m", "prompt": "Hi", "stream": false}')"
+    /usr/bin/python3 -c '
+import json, sys
+a = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+b = json.loads(sys.argv[2])
+assert len(a) == 1 and a[0]["done"] and a[0]["done_reason"] == "content_filter" and a[0]["message"]["content"].startswith("I can"), a
+assert b["done_reason"] == "content_filter" and b["response"].startswith("I can") and b["guard"]["categories"][0]["code"] == "S1", b
+' "$o" "$o2" 2> "$tmp/perr" && pass "Ollama /api/chat and /api/generate: blocked with done_reason content_filter" \
+      || fail "Ollama routes blocked" "$o $o2 $(cat "$tmp/perr")"
+  fi
   metrics="$(curl -s "http://127.0.0.1:$port/metrics")"
   if [ "$expect" = unsafe ]; then
     grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
-      grep -q 'herd_guard_checks_total{where="input",outcome="flagged"} 2' <<<"$metrics" &&
+      grep -q 'herd_guard_checks_total{where="input",outcome="flagged"} 4' <<<"$metrics" &&
       grep -q 'herd_guard_checks_total{where="moderation",outcome="flagged"} 4' <<<"$metrics" &&
       pass "metrics: blocked prompts counted, no prompt token reached the chat model" ||
       fail "metrics after blocking" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
