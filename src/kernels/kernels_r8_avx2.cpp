@@ -35,16 +35,10 @@ __attribute__((always_inline)) inline __m256i dp4(__m256i a, __m256i u, __m256i 
   return _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
 }
 
-// Only the 8-row unit V8 (ymm) exists here: V is always V8.
-template <class V, int kMaxQ, int N, int kChains>
-typename V::I dot_groups(typename V::I a, const typename V::I* q, const int8_t* xq);
-template <class V>
-void q8_0_prepare(const uint8_t* qs, int64_t gb, typename V::I* q);
-template <class V, int kChains>
-typename V::I q8_0_isum(const typename V::I* q, const uint8_t* qs, const BlockQ8& xb);
-
 #include "kernels/tile_r8_inl.h"
 
+// Only the 8-row unit V8 (ymm) exists here: V is always V8.
+//
 // vpmaddubsw's 16-bit pair sums are added in 16 bits for runs of kRun groups
 // and only then widened by one vpmaddwd: a run of L groups sums at most
 // 2 L kMaxQ 128 in magnitude per 16-bit lane, exact while that is <= 32767

@@ -32,13 +32,6 @@ __attribute__((always_inline)) inline __m512i dp4(__m512i a, __m512i u, __m512i 
   return _mm512_dpbusd_epi32(a, u, x);
 }
 
-template <class V, int kMaxQ, int N, int kChains>
-typename V::I dot_groups(typename V::I a, const typename V::I* q, const int8_t* xq);
-template <class V>
-void q8_0_prepare(const uint8_t* qs, int64_t gb, typename V::I* q);
-template <class V, int kChains>
-typename V::I q8_0_isum(const typename V::I* q, const uint8_t* qs, const BlockQ8& xb);
-
 #include "kernels/tile_r8_inl.h"
 
 // Two groups of 8 rows in a zmm: group g in the low 256 bits, group g + 1

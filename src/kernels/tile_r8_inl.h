@@ -32,7 +32,7 @@
 // each lane does the same arithmetic whichever unit runs it (the bits are the
 // same; tile_r8 uses the wide unit for prefill tiles only, see there).
 //
-// The ISA file defines, before including this file,
+// The ISA file defines, after including this file (declared below),
 //   template <class V, int kMaxQ, int N, int kChains>
 //   typename V::I dot_groups(typename V::I a, const typename V::I* q, const int8_t* xq)
 //       a + per 32-bit lane the exact sum over i < N of the 4 products of
@@ -45,12 +45,21 @@
 //   template <class V, int kChains> typename V::I q8_0_isum(const typename V::I* q, const uint8_t* qs, const BlockQ8& xb)
 //       per row lane the exact integer sum of that block (qs: its signed
 //       bytes, 8 chunks of 32) with xb;
+// and before it
 //   constexpr int kTT: tokens per register tile (<= 8);
 //   constexpr int kTTHalfBlock: the same for formats whose block kernel keeps
 //       only half a block's operands live (Q6_K);
 // and after it fills the table with fill_r8_entries<Wide>, Wide being V8 or
 // the ISA's two-group unit. dot_groups reaches the unit's registers through
 // V::broadcast4 and V::add32 and its own 4-byte dot.
+
+// The ISA file's part (see above), declared here, defined after the include.
+template <class V, int kMaxQ, int N, int kChains>
+typename V::I dot_groups(typename V::I a, const typename V::I* q, const int8_t* xq);
+template <class V>
+void q8_0_prepare(const uint8_t* qs, int64_t gb, typename V::I* q);
+template <class V, int kChains>
+typename V::I q8_0_isum(const typename V::I* q, const uint8_t* qs, const BlockQ8& xb);
 
 __attribute__((always_inline)) inline __m256i bcast4(const int8_t* p) {  // 4 activation bytes into every lane
   int32_t v;
