@@ -584,9 +584,14 @@ TEST(Engine, WatchedTokensReportTheirLogprobs) {
     ASSERT_EQ(ev.watched.size(), 3u);
     for (size_t w = 0; w < 3; ++w) {
       EXPECT_LE(ev.watched[w], 0.0f);
-      for (const auto& [id, lp] : ev.top)
-        if (id == r.watch_ids[w]) EXPECT_EQ(ev.watched[w], lp);
-      if (ev.id == r.watch_ids[w]) EXPECT_EQ(ev.watched[w], ev.logprob);
+      for (const auto& [id, lp] : ev.top) {
+        if (id == r.watch_ids[w]) {
+          EXPECT_EQ(ev.watched[w], lp);
+        }
+      }
+      if (ev.id == r.watch_ids[w]) {
+        EXPECT_EQ(ev.watched[w], ev.logprob);
+      }
     }
   }
   EXPECT_EQ(c.events[0].watched[2], c.events[0].top[0].second);
