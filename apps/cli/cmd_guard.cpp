@@ -157,7 +157,15 @@ int cmd_guard(int argc, char** argv) {
   engine::EngineOptions eo;
   eo.threads = static_cast<int>(*threads);
   eo.max_running = 1;
-  eo.max_seq_len = std::max<int64_t>(std::min<int64_t>(m.config().n_ctx_train, 131072), 256);
+  // The KV cache holds this one check: the prompt (as the shield renders it,
+  // header separator included) and the longest reply, not the trained context
+  // (128K tokens of an 8B's cache would be 17 GB).
+  Result<std::vector<int32_t>> ids = prompt->prompt.ids(*tok);
+  if (!ids) return fail_run("guard", ids.error());
+  eo.max_seq_len = static_cast<int64_t>(ids->size()) + server::kGuardMaxReplyTokens + 1;
+  if (eo.max_seq_len > m.config().n_ctx_train)
+    return fail_run("guard", err(ErrorCode::kInvalidArgument, "the guard prompt has %zu tokens; the model's context is %lld",
+                                 ids->size(), static_cast<long long>(m.config().n_ctx_train)));
   eo.n_ctx = eo.max_seq_len;
   Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(m, rt->table(), eo, &rt->pool());
   if (!eng) return fail_run("guard", eng.error());

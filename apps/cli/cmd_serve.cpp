@@ -274,11 +274,13 @@ int cmd_serve(int argc, char** argv) {
       if (!ex.has_value()) return fail_usage("serve", ex.error().with_context("--guard-exclude"));
       go.excluded = std::move(*ex);
     }
-    // The guard's engine: a few checks at a time, prompts of a few hundred tokens.
+    // The guard's engine: a few checks at a time, prompts of a few hundred tokens
+    // plus the conversation. One pool of the chat's per-request limit: short
+    // checks share it, one as long as a whole chat fits (8B guard, f16: 1 GB).
     engine::EngineOptions ge;
     ge.threads = static_cast<int>(*threads);
-    ge.max_seq_len = std::min<int64_t>(std::max<int64_t>(gm.config().n_ctx_train, 16), 8192);
-    ge.n_ctx = ge.max_seq_len * 2;
+    ge.max_seq_len = std::min<int64_t>(std::max<int64_t>(gm.config().n_ctx_train, 16), so.max_seq_len + 512);
+    ge.n_ctx = ge.max_seq_len;
     ge.max_running = 4;
     ge.max_queued = 64;
     Result<std::unique_ptr<engine::Engine>> gmade = engine::make_engine(gm, guard_rt->table(), ge, &guard_rt->pool());

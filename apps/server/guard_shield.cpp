@@ -10,10 +10,6 @@
 
 namespace herd::server {
 
-namespace {
-constexpr int32_t kMaxReplyTokens = 48;
-}  // namespace
-
 Result<GuardShield> GuardShield::make(engine::Engine& engine, const tokenizer::Tokenizer& tok, GuardOptions options) {
   GuardShield s(engine, tok, std::move(options));
   s.cats_ = s.opts_.categories.empty() ? chat::guard_categories(s.opts_.variant) : s.opts_.categories;
@@ -40,7 +36,7 @@ Result<GuardResult> GuardShield::check(const std::vector<chat::Message>& convers
   engine::GenerationRequest req;
   req.prompt = std::move(ids);
   req.sampling.temperature = 0.0f;
-  req.max_tokens = kMaxReplyTokens;
+  req.max_tokens = kGuardMaxReplyTokens;
   req.stop_ids = stop_ids_;
   req.watch_ids = {unsafe_id_};
 
@@ -81,7 +77,7 @@ Result<GuardResult> GuardShield::check(const std::vector<chat::Message>& convers
   // unknown but the reply (empty) is no verdict anyway.
   out.unsafe_score = std::max(0.0, st->p_unsafe);
   if (!st->stopped) {
-    out.error = "the reply did not end within " + std::to_string(kMaxReplyTokens) + " tokens";
+    out.error = "the reply did not end within " + std::to_string(kGuardMaxReplyTokens) + " tokens";
     return out;
   }
   Result<chat::GuardVerdict> v = chat::parse_guard_verdict(out.reply, cats_);

@@ -32,6 +32,9 @@
 
 namespace herd::server {
 
+// Reply tokens a check generates at most ("unsafe\nS1,S2" is 7).
+inline constexpr int32_t kGuardMaxReplyTokens = 48;
+
 struct GuardOptions {
   chat::GuardVariant variant = chat::GuardVariant::k8B;
   std::vector<chat::GuardCategory> categories;  // empty: the variant's list
