@@ -207,17 +207,16 @@ void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k
   }
 }
 
-CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
-                                const int32_t* labels, float grad_scale, float* dh, float* scratch) {
-  const int64_t V = w.rows(), D = w.cols();
-  float* logits = scratch;               // [T, kCeChunk]
-  float* tmp = logits + T * kCeChunk;    // [T, D]
+CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                            const int32_t* labels, double* lse, double* nll, float* scratch) {
+  const int64_t V = w.rows();
+  float* logits = scratch;  // [T, kCeChunk]
   std::vector<double> m(static_cast<size_t>(T), -INFINITY), sum(static_cast<size_t>(T), 0.0),
       label_logit(static_cast<size_t>(T), 0.0);
   for (int64_t t = 0; t < T; ++t)
     HERD_CHECK(labels[t] < V, "cross_entropy: label %d of token %lld is outside the vocabulary of %lld", labels[t],
                static_cast<long long>(t), static_cast<long long>(V));
-  // Pass 1: the log-sum-exp of every row, a chunk of the vocabulary at a time.
+  // The log-sum-exp of every row, a chunk of the vocabulary at a time.
   for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
     const int64_t n = std::min(kCeChunk, V - c0);
     matmul(ctx, h, T, w.rows_view(c0, n), logits);
@@ -235,15 +234,22 @@ CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t 
     });
   }
   CeResult r;
-  std::vector<double> lse(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) {
-    lse[static_cast<size_t>(t)] = m[static_cast<size_t>(t)] + std::log(sum[static_cast<size_t>(t)]);
+    lse[t] = m[static_cast<size_t>(t)] + std::log(sum[static_cast<size_t>(t)]);
+    nll[t] = labels[t] < 0 ? 0.0 : lse[t] - label_logit[static_cast<size_t>(t)];
     if (labels[t] < 0) continue;
-    r.loss_sum += lse[static_cast<size_t>(t)] - label_logit[static_cast<size_t>(t)];
+    r.loss_sum += nll[t];
     ++r.counted;
   }
-  if (dh == nullptr) return r;  // the loss only
-  // Pass 2: the same logits again, turned into g, through W back to dh.
+  return r;
+}
+
+void cross_entropy_grad(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, const int32_t* labels,
+                        const double* lse, const float* token_scale, float* dh, float* scratch) {
+  const int64_t V = w.rows(), D = w.cols();
+  float* logits = scratch;             // [T, kCeChunk]
+  float* tmp = logits + T * kCeChunk;  // [T, D]
+  // The logits again, a chunk at a time, turned into g and taken through W back to dh.
   std::fill(dh, dh + T * D, 0.0f);
   for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
     const int64_t n = std::min(kCeChunk, V - c0);
@@ -256,19 +262,29 @@ CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t 
           std::fill(l, l + n, 0.0f);
           continue;
         }
-        const double lt = lse[static_cast<size_t>(t)];
-        for (int64_t j = 0; j < n; ++j) l[j] = static_cast<float>(std::exp(static_cast<double>(l[j]) - lt)) * grad_scale;
-        if (labels[t] >= c0 && labels[t] < c0 + n) l[labels[t] - c0] -= grad_scale;
+        const double lt = lse[t];
+        const float gs = token_scale[t];
+        for (int64_t j = 0; j < n; ++j) l[j] = static_cast<float>(std::exp(static_cast<double>(l[j]) - lt)) * gs;
+        if (labels[t] >= c0 && labels[t] < c0 + n) l[labels[t] - c0] -= gs;
       }
     });
     matmul_t(ctx, logits, T, part, tmp);
     for (int64_t i = 0; i < T * D; ++i) dh[i] += tmp[i];
   }
+}
+
+CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                                const int32_t* labels, float grad_scale, float* dh, float* scratch) {
+  std::vector<double> lse(static_cast<size_t>(T)), nll(static_cast<size_t>(T));
+  const CeResult r = cross_entropy_loss(ctx, h, T, w, labels, lse.data(), nll.data(), scratch);
+  if (dh == nullptr) return r;  // the loss only
+  const std::vector<float> scale(static_cast<size_t>(T), grad_scale);
+  cross_entropy_grad(ctx, h, T, w, labels, lse.data(), scale.data(), dh, scratch);
   return r;
 }
 
 CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const int32_t* labels, double grad_scale,
-                           double* dh) {
+                           double* dh, const double* token_scale, double* nll) {
   const int64_t V = w.rows(), D = w.cols();
   HERD_CHECK(w.interleave == 1, "cross_entropy_ref: file layout only");
   std::vector<float> row(static_cast<size_t>(D));
@@ -280,6 +296,7 @@ CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const
   }
   CeResult r;
   if (dh != nullptr) std::fill(dh, dh + T * D, 0.0);
+  if (nll != nullptr) std::fill(nll, nll + T, 0.0);
   for (int64_t t = 0; t < T; ++t) {
     if (labels[t] < 0) continue;
     double mx = -INFINITY;
@@ -294,9 +311,11 @@ CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const
     const double lse = mx + std::log(s);
     r.loss_sum += lse - logit[static_cast<size_t>(labels[t])];
     ++r.counted;
+    if (nll != nullptr) nll[t] = lse - logit[static_cast<size_t>(labels[t])];
     if (dh == nullptr) continue;
+    const double gs = token_scale != nullptr ? token_scale[t] : grad_scale;
     for (int64_t v = 0; v < V; ++v) {
-      const double g = grad_scale * (std::exp(logit[static_cast<size_t>(v)] - lse) - (v == labels[t] ? 1.0 : 0.0));
+      const double g = gs * (std::exp(logit[static_cast<size_t>(v)] - lse) - (v == labels[t] ? 1.0 : 0.0));
       for (int64_t k = 0; k < D; ++k) dh[t * D + k] += g * wd[static_cast<size_t>(v * D + k)];
     }
   }

@@ -86,9 +86,21 @@ constexpr int64_t kCeChunk = 2048;  // rows of W per chunk (a multiple of 8: r8 
 inline int64_t ce_scratch_floats(int64_t T, int64_t D) { return T * kCeChunk + T * D + 2 * T; }
 CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
                                 const int32_t* labels, float grad_scale, float* dh, float* scratch);
-// In double from the reference dequantization of W; dh may be null.
+// The same in two halves, for losses built on the per-token log-probs (DPO
+// sums them per sequence): cross_entropy_loss is the first pass, writing
+// lse[T] and nll[T] (lse_t - logit_t[label_t]; 0 for tokens not counted);
+// cross_entropy_grad the second, with a factor per token: g_tv =
+// token_scale[t] (softmax_tv - [v == label_t]). cross_entropy_backward is the
+// two with every token_scale = grad_scale (the same bits).
+CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                            const int32_t* labels, double* lse, double* nll, float* scratch);
+void cross_entropy_grad(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, const int32_t* labels,
+                        const double* lse, const float* token_scale, float* dh, float* scratch);
+// In double from the reference dequantization of W; dh may be null. With
+// token_scale, token t's factor is token_scale[t] instead of grad_scale; with
+// nll, each token's loss is written there (0: not counted).
 CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const int32_t* labels, double grad_scale,
-                           double* dh);
+                           double* dh, const double* token_scale = nullptr, double* nll = nullptr);
 
 // Embedding rows: dtable[tokens[t]] += dx[t] (row length D), in token order.
 void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64_t D, float* dtable);

@@ -374,6 +374,37 @@ TEST_P(BackwardTest, CrossEntropyChunkedEqualsReference) {
     }
     EXPECT_LE(std::fabs(got.loss_sum - ref.loss_sum), loss_bound);
     EXPECT_GT(wrong_outside, D / 2);
+
+    // The two halves with a factor per token (DPO's per-sequence weights):
+    // per-token losses sum to the loss, match the reference's per token within
+    // the whole loss bound, and factors that are powers of two times the
+    // uniform one scale each token's dh row exactly (the same float
+    // operations, exponent shifted), which fails if a factor reaches the wrong token.
+    std::vector<double> lse(static_cast<size_t>(T)), nll(static_cast<size_t>(T)), nll_ref(static_cast<size_t>(T));
+    const CeResult parts = cross_entropy_loss(c1, h.data(), T, w, labels.data(), lse.data(), nll.data(), scratch.data());
+    EXPECT_EQ(parts.loss_sum, got.loss_sum);
+    cross_entropy_ref(h.data(), T, w, labels.data(), scale, nullptr, nullptr, nll_ref.data());
+    double nll_sum = 0;
+    for (int64_t tk = 0; tk < T; ++tk) {
+      nll_sum += nll[static_cast<size_t>(tk)];
+      if (labels[static_cast<size_t>(tk)] < 0) {
+        EXPECT_EQ(nll[static_cast<size_t>(tk)], 0.0);
+      }
+      EXPECT_LE(std::fabs(nll[static_cast<size_t>(tk)] - nll_ref[static_cast<size_t>(tk)]), loss_bound) << tk;
+    }
+    EXPECT_EQ(nll_sum, got.loss_sum);
+    const float factors[] = {2.0f, -0.5f, 4.0f, -1.0f, 0.25f, 8.0f};
+    std::vector<float> token_scale(static_cast<size_t>(T));
+    for (int64_t tk = 0; tk < T; ++tk)
+      token_scale[static_cast<size_t>(tk)] = static_cast<float>(scale) * factors[tk % 6];
+    std::vector<float> dh_w(dh.size());
+    cross_entropy_grad(c2, h.data(), T, w, labels.data(), lse.data(), token_scale.data(), dh_w.data(), scratch.data());
+    for (int64_t tk = 0; tk < T; ++tk) {
+      for (int64_t k = 0; k < D; ++k) {
+        ASSERT_EQ(dh_w[static_cast<size_t>(tk * D + k)], dh[static_cast<size_t>(tk * D + k)] * factors[tk % 6])
+            << "token " << tk << " k " << k;
+      }
+    }
   }
 }
 

@@ -20,6 +20,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "base/result.h"
@@ -65,6 +67,17 @@ class TrainStep {
   // outside the vocabulary, inconsistent batch fields, a model it cannot train.
   Result<kernels::CeResult> run(kernels::ExecContext exec, const TrainBatch& batch, float grad_scale,
                                 std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
+
+  // The general form of run: after the forward, `weigh` gets each
+  // position's loss, -log p(label) (0 where not counted), and sets scale[t],
+  // the gradient's factor for position t (d(total loss)/d(loss_t); a loss
+  // built on per-sequence log-prob sums, such as DPO's, sets it per
+  // sequence); the backward then runs with those factors. weigh runs without
+  // grads and d_input too (the way to read per-token log-probs). run(scale)
+  // is run_weighted with every factor = scale.
+  using TokenWeigher = std::function<void(std::span<const double> nll, std::span<float> scale)>;
+  Result<kernels::CeResult> run_weighted(kernels::ExecContext exec, const TrainBatch& batch, const TokenWeigher& weigh,
+                                         std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
 
   // The training forward's logits of every position ([T, vocab], tests:
   // they equal the inference forward's) .
