@@ -12,6 +12,7 @@ int cmd_template(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_finetune(int argc, char** argv);
+int cmd_dpo(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_export_lora(int argc, char** argv);

@@ -22,30 +22,18 @@ void shuffle(std::vector<size_t>& v, uint64_t seed, uint64_t stream) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[r.next_u64() % i]);
 }
 
-model::TrainBatch pack(const SftData& d, const std::vector<size_t>& order, size_t b, size_t e) {
-  model::TrainBatch tb;
-  for (size_t i = b; i < e; ++i) tb.add_sequence(d.examples[order[i]].ids, d.examples[order[i]].trained);
-  return tb;
-}
-
-int64_t counted(const model::TrainBatch& b) {
-  int64_t n = 0;
-  for (int32_t l : b.labels) n += l >= 0 ? 1 : 0;
-  return n;
-}
-
 // What shapes a run: a checkpoint resumes only under the same.
-std::string fingerprint(const FinetuneOptions& o, const LoraSpec& l, size_t n_examples) {
+std::string fingerprint(const FinetuneOptions& o, const LoraSpec& l, const Objective& obj) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "examples=%zu epochs=%lld batch=%lld accum=%lld max_steps=%lld warmup=%lld clip=%.17g val=%.17g "
+                "epochs=%lld batch=%lld accum=%lld max_steps=%lld warmup=%lld clip=%.17g val=%.17g "
                 "seed=%llu lr=%.17g b1=%.17g b2=%.17g eps=%.17g wd=%.17g rank=%lld alpha=%.17g targets=%u rslora=%d",
-                n_examples, static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
+                static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
                 static_cast<long long>(o.grad_accum), static_cast<long long>(o.max_steps),
                 static_cast<long long>(o.warmup), o.clip, o.val_split, static_cast<unsigned long long>(o.seed),
                 o.adamw.lr, o.adamw.beta1, o.adamw.beta2, o.adamw.eps, o.adamw.weight_decay,
                 static_cast<long long>(l.rank), l.alpha, static_cast<unsigned>(l.targets), l.rslora ? 1 : 0);
-  return buf;
+  return obj.fingerprint() + " " + buf;
 }
 
 Status save_checkpoint(const std::string& path, const std::string& fp, int64_t step, LoraSet& lora, AdamW& opt) {
@@ -90,16 +78,21 @@ Result<int64_t> load_checkpoint(const std::string& path, const std::string& fp, 
   return step;
 }
 
+// The items [b, e) of `order`.
+std::span<const size_t> slice(const std::vector<size_t>& order, size_t b, size_t e) {
+  return std::span<const size_t>(order).subspan(b, e - b);
+}
+
 }  // namespace
 
 Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, LoraSet& lora,
-                                const SftData& data, const FinetuneOptions& o,
+                                Objective& obj, const FinetuneOptions& o,
                                 const std::function<bool(const StepReport&)>& on_step) {
   if (o.batch < 1 || o.grad_accum < 1 || o.epochs < 1)
     return err(ErrorCode::kInvalidArgument, "--batch, --grad-accum and --epochs must be >= 1");
   if (!(o.val_split >= 0 && o.val_split < 1)) return err(ErrorCode::kInvalidArgument, "--val-split must be in [0, 1)");
-  // Split: a seeded permutation, the first eval_n examples held out.
-  std::vector<size_t> all(data.examples.size());
+  // Split: a seeded permutation, the first eval_n items held out.
+  std::vector<size_t> all(obj.size());
   std::iota(all.begin(), all.end(), size_t{0});
   shuffle(all, o.seed, 0);
   const auto eval_n = static_cast<size_t>(static_cast<double>(all.size()) * o.val_split);
@@ -108,13 +101,14 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
   std::vector<size_t> train_set(all.begin() + static_cast<std::ptrdiff_t>(eval_n), all.end());
   std::sort(train_set.begin(), train_set.end());
 
-  size_t max_len = 0;
-  for (const Example& ex : data.examples) max_len = std::max(max_len, ex.ids.size());
-  model::TrainStep step(model, static_cast<int64_t>(max_len) * o.batch);
+  int64_t max_len = 0;
+  for (size_t i = 0; i < obj.size(); ++i) max_len = std::max(max_len, obj.item_tokens(i));
+  model::TrainStep step(model, max_len * o.batch);
   HERD_TRY(lora.attach(model));
   AdamW opt(o.adamw);
   std::vector<Param> params = lora.params();
   for (const Param& p : params) opt.add(p);
+  const size_t n_metrics = obj.metric_names().size();
 
   const auto micro_per_epoch = static_cast<int64_t>((train_set.size() + static_cast<size_t>(o.batch) - 1) / static_cast<size_t>(o.batch));
   const int64_t steps_per_epoch = std::max<int64_t>(1, micro_per_epoch / o.grad_accum);
@@ -125,19 +119,26 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
   res.train_examples = static_cast<int64_t>(train_set.size());
   res.eval_examples = static_cast<int64_t>(eval_n);
 
-  auto eval_loss = [&]() -> Result<double> {
+  // The held-out items' loss and metrics (means over their denominator).
+  auto evaluate = [&](StepReport* rep) -> Status {
     double sum = 0;
+    std::vector<double> msum(n_metrics, 0.0);
     int64_t n = 0;
     for (size_t b = 0; b < eval_set.size(); b += static_cast<size_t>(o.batch)) {
-      const model::TrainBatch tb = pack(data, eval_set, b, std::min(eval_set.size(), b + static_cast<size_t>(o.batch)));
-      HERD_ASSIGN_OR_RETURN(const kernels::CeResult r, step.run(exec, tb, 1.0f, nullptr));
+      const std::span<const size_t> items = slice(eval_set, b, std::min(eval_set.size(), b + static_cast<size_t>(o.batch)));
+      HERD_ASSIGN_OR_RETURN(const MicroResult r, obj.run(exec, step, items, 1.0f, nullptr));
       sum += r.loss_sum;
-      n += r.counted;
+      for (size_t k = 0; k < n_metrics; ++k) msum[k] += r.metric_sums[k];
+      n += obj.denominator(items);
     }
-    return n > 0 ? sum / static_cast<double>(n) : -1.0;
+    if (n == 0) return Ok{};
+    rep->eval_loss = sum / static_cast<double>(n);
+    for (double& m : msum) m /= static_cast<double>(n);
+    rep->eval_metrics = msum;
+    return Ok{};
   };
 
-  const std::string fp = fingerprint(o, lora.spec(), data.examples.size());
+  const std::string fp = fingerprint(o, lora.spec(), obj);
   int64_t done = 0;
   if (o.resume) {
     if (o.checkpoint.empty()) return err(ErrorCode::kInvalidArgument, "resume: no checkpoint path");
@@ -151,38 +152,40 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
     for (int64_t s = 0; s < steps_per_epoch && done < total; ++s) {
       if (global++ < res.resumed_from) continue;  // covered by the checkpoint
       const auto t0 = std::chrono::steady_clock::now();
-      // The micro-batches of this optimizer step, and their trained tokens.
-      std::vector<model::TrainBatch> micro;
-      int64_t n_counted = 0, n_tokens = 0;
+      // The micro-batches of this optimizer step, and what its loss is a mean over.
+      std::vector<std::span<const size_t>> micro;
+      int64_t denom = 0;
       for (int64_t k = 0; k < o.grad_accum; ++k) {
         const size_t b = static_cast<size_t>((s * o.grad_accum + k) * o.batch);
         if (b >= order.size()) break;
-        micro.push_back(pack(data, order, b, std::min(order.size(), b + static_cast<size_t>(o.batch))));
-        n_counted += counted(micro.back());
-        n_tokens += static_cast<int64_t>(micro.back().tokens.size());
+        micro.push_back(slice(order, b, std::min(order.size(), b + static_cast<size_t>(o.batch))));
+        denom += obj.denominator(micro.back());
       }
       lora.zero_grads();
       double loss_sum = 0;
-      for (const model::TrainBatch& tb : micro) {
-        HERD_ASSIGN_OR_RETURN(const kernels::CeResult r,
-                              step.run(exec, tb, 1.0f / static_cast<float>(n_counted), &lora.grads()));
-        loss_sum += r.loss_sum;
-      }
       StepReport rep;
+      rep.metrics.assign(n_metrics, 0.0);
+      for (std::span<const size_t> items : micro) {
+        HERD_ASSIGN_OR_RETURN(const MicroResult r,
+                              obj.run(exec, step, items, 1.0f / static_cast<float>(denom), &lora.grads()));
+        loss_sum += r.loss_sum;
+        rep.tokens += r.tokens;
+        for (size_t k = 0; k < n_metrics; ++k) rep.metrics[k] += r.metric_sums[k];
+      }
       rep.step = done + 1;
       rep.total_steps = total;
       rep.epoch = epoch + 1;
-      rep.loss = loss_sum / static_cast<double>(n_counted);
+      rep.loss = loss_sum / static_cast<double>(denom);
+      for (double& m : rep.metrics) m /= static_cast<double>(denom);
       rep.grad_norm = clip_grad_norm(params, o.clip);
       rep.lr = cosine_lr(o.adamw.lr, done, warmup, total);
       opt.step(rep.lr);
-      rep.tokens = n_tokens;
       ++done;
       if (done == res.resumed_from + 1) res.first_loss = rep.loss;
       res.last_loss = rep.loss;
       const bool epoch_end = s + 1 == steps_per_epoch || done == total;
       if (epoch_end && eval_n > 0) {
-        HERD_ASSIGN_OR_RETURN(rep.eval_loss, eval_loss());
+        HERD_TRY(evaluate(&rep));
         res.eval_loss = rep.eval_loss;
       }
       rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

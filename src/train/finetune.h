@@ -1,14 +1,15 @@
-// The fine-tuning loop of `herd finetune`: SFT data (sft_data.h) through the
-// training step (model/llama_train.h) with LoRA adapters (lora_set.h) and
-// AdamW (optimizer.h).
+// The training loop of `herd finetune` and `herd dpo`: an objective's items
+// (objective.h: SFT examples, preference pairs) through the training step
+// (model/llama_train.h) with LoRA adapters (lora_set.h) and AdamW
+// (optimizer.h).
 //
-// An epoch visits every training example once in an order shuffled from the
-// seed; `batch` examples are packed into one step (their attention kept apart),
-// `grad_accum` steps make one optimizer step, whose loss is the mean over all
-// its trained tokens (torchtune normalises by the tokens of the whole
-// optimizer step). The learning rate follows the warmup + cosine schedule over
+// An epoch visits every training item once in an order shuffled from the
+// seed; `batch` items are packed into one step (their attention kept apart),
+// `grad_accum` steps make one optimizer step, whose loss is the mean over its
+// items' denominators (SFT: all its trained tokens, as torchtune normalises by
+// the tokens of the whole optimizer step; DPO: its pairs). The learning rate follows the warmup + cosine schedule over
 // all optimizer steps; gradients are clipped by global norm. A held-out split
-// (val_split of the examples, chosen from the seed) is evaluated after every
+// (val_split of the items, chosen from the seed) is evaluated after every
 // epoch. Everything is a function of the seed and the data: two runs give the
 // same losses bit for bit.
 //
@@ -26,13 +27,14 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "kernels/exec_context.h"
 #include "model/llama_model.h"
 #include "train/lora_set.h"
+#include "train/objective.h"
 #include "train/optimizer.h"
-#include "train/sft_data.h"
 
 namespace herd::train {
 
@@ -59,6 +61,9 @@ struct StepReport {
   int64_t tokens = 0;     // tokens processed (trained or not)
   double seconds = 0;     // wall time of the step
   double eval_loss = -1;  // set on the last step of an epoch when there is a held-out split
+  // The objective's metrics (Objective::metric_names(), same order), means
+  // like the loss; eval_metrics beside eval_loss.
+  std::vector<double> metrics, eval_metrics;
 };
 
 struct FinetuneResult {
@@ -68,10 +73,10 @@ struct FinetuneResult {
   int64_t train_examples = 0, eval_examples = 0;
 };
 
-// Trains `lora` (attached to `model`) on `data`. on_step runs after every
+// Trains `lora` (attached to `model`) on `objective`. on_step runs after every
 // optimizer step; returning false stops the run (Ctrl-C) after that step.
 Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, LoraSet& lora,
-                                const SftData& data, const FinetuneOptions& o,
+                                Objective& objective, const FinetuneOptions& o,
                                 const std::function<bool(const StepReport&)>& on_step);
 
 }  // namespace herd::train

@@ -2,12 +2,12 @@
 #include "train/sft_data.h"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "base/json_depth.h"
 #include "chat/llama3_format.h"
 #include "chat/messages.h"
+#include "train/jsonl_lines.h"
 
 namespace herd::train {
 
@@ -21,29 +21,6 @@ namespace {
 
 Error at(const std::string& where, const std::string& what) {
   return Error(ErrorCode::kInvalidArgument, where + ": " + what);
-}
-
-// A line of training data longer than this is refused (limit before reading:
-// the longest useful example, 128K tokens, is well under 1 MB of text).
-constexpr size_t kMaxLineBytes = size_t{16} << 20;
-
-// One line (without its '\n') of at most kMaxLineBytes into `line`; false at
-// the end of the file. *too_long: the line was longer (its rest is skipped).
-bool read_line(std::istream& in, std::string& line, bool* too_long) {
-  line.clear();
-  *too_long = false;
-  std::streambuf* sb = in.rdbuf();
-  bool any = false;
-  for (;;) {
-    const int c = sb->sbumpc();
-    if (c == std::char_traits<char>::eof()) return any;
-    any = true;
-    if (c == '\n') return true;
-    if (line.size() < kMaxLineBytes)
-      line.push_back(static_cast<char>(c));
-    else
-      *too_long = true;
-  }
 }
 
 // The header of a message is <|start_header_id|> ROLE <|end_header_id|> "\n\n":
@@ -113,32 +90,24 @@ Result<Example> parse_sft_line(const std::string& line, const std::string& where
 }
 
 Result<SftData> load_sft_jsonl(const std::string& path, const tokenizer::Tokenizer& tok, const SftOptions& o) {
-  std::ifstream in(path);
-  if (!in) return err(ErrorCode::kNotFound, "%s: cannot open the training data", path.c_str());
   SftData d;
-  std::string line;
-  int64_t n = 0;
-  bool too_long = false;
-  while (read_line(in, line, &too_long)) {
-    ++n;
-    if (too_long)
-      return err(ErrorCode::kInvalidArgument, "%s:%lld: the line is longer than %zu MiB", path.c_str(),
-                 static_cast<long long>(n), kMaxLineBytes >> 20);
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    Result<Example> ex = parse_sft_line(line, path + ":" + std::to_string(n), tok, o.train_on_inputs);
-    if (!ex.has_value()) return ex.error();
-    ex->line = n;
-    if (static_cast<int64_t>(ex->ids.size()) > o.max_tokens) {
-      ex->ids.resize(static_cast<size_t>(o.max_tokens));
-      ex->trained.resize(static_cast<size_t>(o.max_tokens));
-      ++d.truncated;
-    }
-    if (ex->n_trained() == 0) {
-      ++d.dropped;
-      continue;
-    }
-    d.examples.push_back(std::move(*ex));
-  }
+  HERD_ASSIGN_OR_RETURN(
+      const int64_t n, for_each_jsonl_line(path, "training data", [&](const std::string& line, int64_t ln) -> Status {
+        Result<Example> ex = parse_sft_line(line, path + ":" + std::to_string(ln), tok, o.train_on_inputs);
+        if (!ex.has_value()) return ex.error();
+        ex->line = ln;
+        if (static_cast<int64_t>(ex->ids.size()) > o.max_tokens) {
+          ex->ids.resize(static_cast<size_t>(o.max_tokens));
+          ex->trained.resize(static_cast<size_t>(o.max_tokens));
+          ++d.truncated;
+        }
+        if (ex->n_trained() == 0) {
+          ++d.dropped;
+          return Ok{};
+        }
+        d.examples.push_back(std::move(*ex));
+        return Ok{};
+      }));
   if (d.examples.empty())
     return err(ErrorCode::kInvalidArgument, "%s: no example to train on (%lld lines, %lld dropped)", path.c_str(),
                static_cast<long long>(n), static_cast<long long>(d.dropped));

@@ -1,0 +1,192 @@
+// herd's training commands' shared options and driver (train_options.h).
+#include "train_options.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "commands.h"
+
+namespace herd::cli {
+
+void add_train_options(ArgParser& p, const TrainDefaults& d) {
+  const std::string rank = std::to_string(d.rank);
+  p.add("-m,--model", "PATH", "the base model: a .gguf file or a Hugging Face directory (any stored dtype; it stays frozen)");
+  p.add("-o,--output", "DIR", "where the adapter goes: PEFT (adapter_config.json + adapter_model.safetensors) and adapter.gguf");
+  p.add("--lora-rank", "N", "adapter rank (default " + rank + ")");
+  p.add("--lora-alpha", "X", "adapter alpha; scale = alpha / rank (default 2 x rank)");
+  p.add("--lora-targets", "LIST", "q,k,v,o,gate,up,down or all (default all)");
+  p.add("--rslora", "", "scale = alpha / sqrt(rank)");
+  p.add("--lora-init", "PATH", "start from this adapter (PEFT directory or GGUF LoRA) instead of a new one; its rank and targets");
+  p.add("--epochs", "N", "passes over the data (default 1)");
+  p.add("--max-steps", "N", "stop after N optimizer steps (default: the epochs decide)");
+  char lr[32], wd[32];
+  std::snprintf(lr, sizeof lr, "%g", d.lr);
+  std::snprintf(wd, sizeof wd, "%g", d.weight_decay);
+  p.add("--lr", "X", std::string("peak learning rate (default ") + lr + ")");
+  p.add("--weight-decay", "X", std::string("AdamW weight decay (default ") + wd + ")");
+  p.add("--warmup", "N", "warmup steps of the cosine schedule (default 100, at most a tenth of the steps)");
+  p.add("--batch", "N", "items per step, packed together (default " + std::to_string(d.batch) + ")");
+  p.add("--grad-accum", "N", "steps per optimizer step (default 1)");
+  p.add("--seq-len", "N", "tokens per sequence at most; longer ones are cut (default 2048)");
+  p.add("--clip", "X", "gradient clipping by global norm (default 1.0; 0: none)");
+  p.add("--val-split", "X", "share of the items held out for the eval loss (default 0)");
+  p.add("--seed", "N", "seed of the adapter initialisation, shuffling and split (default 0)");
+  p.add("--log-jsonl", "FILE", "one JSON line per optimizer step (appended to when resuming)");
+  p.add("--save-every", "N", "write OUTPUT/checkpoint.safetensors every N optimizer steps (it is also written at the end and on Ctrl-C)");
+  p.add("--resume", "", "continue from OUTPUT/checkpoint.safetensors (same data and options): the same losses and adapter as an uninterrupted run");
+  p.add("-t,--threads", "N", "threads (default: all cores)");
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
+}
+
+std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& p, const TrainDefaults& d, int* code) {
+  auto rank = p.get_int("--lora-rank", d.rank, 1, 4096);
+  auto epochs = p.get_int("--epochs", 1, 1, 1000000);
+  auto max_steps = p.get_int("--max-steps", 0, 0, INT64_MAX);
+  auto warmup = p.get_int("--warmup", 100, 0, INT64_MAX);
+  auto batch = p.get_int("--batch", d.batch, 1, 4096);
+  auto accum = p.get_int("--grad-accum", 1, 1, 4096);
+  auto seq_len = p.get_int("--seq-len", 2048, 2, 131072);
+  auto seed = p.get_int("--seed", 0, 0, INT64_MAX);
+  auto save_every = p.get_int("--save-every", 0, 0, INT64_MAX);
+  auto threads = p.get_int("--threads", default_threads(), 1, 1024);
+  auto lr = p.get_double("--lr", d.lr);
+  auto wd = p.get_double("--weight-decay", d.weight_decay);
+  auto clip = p.get_double("--clip", 1.0);
+  auto val = p.get_double("--val-split", 0.0);
+  if (const Error* e = first_error(rank, epochs, max_steps, warmup, batch, accum, seq_len, seed, threads, save_every)) {
+    *code = fail_usage(command, *e);
+    return nullptr;
+  }
+  if (const Error* e = first_error(lr, wd, clip, val)) {
+    *code = fail_usage(command, *e);
+    return nullptr;
+  }
+  auto alpha = p.get_double("--lora-alpha", 2.0 * static_cast<double>(*rank));
+  if (!alpha.has_value()) {
+    *code = fail_usage(command, alpha.error());
+    return nullptr;
+  }
+  Result<train::LoraTargets> targets = train::parse_lora_targets(p.get("--lora-targets", "all"));
+  if (!targets.has_value()) {
+    *code = fail_usage(command, targets.error());
+    return nullptr;
+  }
+  if (!(*lr > 0) || !(*wd >= 0) || !(*clip >= 0) || !(*val >= 0 && *val < 1)) {
+    *code = fail_usage(command, Error(ErrorCode::kInvalidArgument,
+                                      "--lr > 0, --weight-decay >= 0, --clip >= 0, 0 <= --val-split < 1"));
+    return nullptr;
+  }
+  auto s = std::make_unique<TrainSetup>();
+  s->spec.rank = *rank;
+  s->spec.alpha = *alpha;
+  s->spec.targets = *targets;
+  s->spec.rslora = p.has("--rslora");
+  s->seq_len = *seq_len;
+  s->lora_init = p.get("--lora-init", "");
+  train::FinetuneOptions& fo = s->fo;
+  fo.epochs = *epochs;
+  fo.batch = *batch;
+  fo.grad_accum = *accum;
+  fo.max_steps = *max_steps;
+  fo.warmup = *warmup;
+  fo.clip = *clip;
+  fo.val_split = *val;
+  fo.seed = static_cast<uint64_t>(*seed);
+  fo.adamw.lr = *lr;
+  fo.adamw.weight_decay = *wd;
+  fo.checkpoint = p.get("--output") + "/checkpoint.safetensors";
+  fo.save_every = *save_every;
+  fo.resume = p.has("--resume");
+
+  catch_interrupts();
+  model::RuntimeOptions ro;
+  ro.model_path = p.get("--model");
+  ro.isa = p.get("--isa", "auto");
+  ro.threads = static_cast<int>(*threads);
+  ro.progress = stderr;
+  ro.repack = false;  // training reads the weights as stored
+  Result<std::unique_ptr<model::Runtime>> rt = model::Runtime::open(ro);
+  if (!rt.has_value()) {
+    *code = fail_run(command, rt.error());
+    return nullptr;
+  }
+  s->rt = std::move(*rt);
+  return s;
+}
+
+Result<train::LoraSet> training_adapter(const TrainSetup& s) {
+  if (!s.lora_init.empty()) return train::LoraSet::read(s.lora_init, s.rt->model());
+  return train::LoraSet::create(s.rt->model(), s.spec, s.fo.seed);
+}
+
+int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::LoraSet& lora,
+                 train::Objective& objective) {
+  model::LlamaModel& m = s.rt->model();
+  const std::string out = p.get("--output");
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) return fail_run(command, Error(ErrorCode::kIo, out + ": " + ec.message()));
+  std::ofstream log;
+  if (p.has("--log-jsonl")) {
+    log.open(p.get("--log-jsonl"), s.fo.resume ? std::ios::app : std::ios::trunc);
+    if (!log) return fail_run(command, Error(ErrorCode::kIo, "--log-jsonl: cannot write " + p.get("--log-jsonl")));
+  }
+  const std::vector<std::string> names = objective.metric_names();
+  double elapsed = 0;
+  Result<train::FinetuneResult> res = train::finetune(s.rt->exec(), m, lora, objective, s.fo, [&](const train::StepReport& r) {
+    elapsed += r.seconds;
+    const double eta = elapsed / static_cast<double>(r.step) * static_cast<double>(r.total_steps - r.step);
+    std::string extra;
+    char buf[96];
+    for (size_t k = 0; k < names.size(); ++k) {
+      std::snprintf(buf, sizeof buf, "  %s %.4g", names[k].c_str(), r.metrics[k]);
+      extra += buf;
+    }
+    if (r.eval_loss >= 0) {
+      std::snprintf(buf, sizeof buf, "  eval %.4f", r.eval_loss);
+      extra += buf;
+    }
+    std::fprintf(stderr, "step %lld/%lld epoch %lld  loss %.4f%s  lr %.3g  grad norm %.3g  %.0f tok/s  ETA %.0f s\n",
+                 static_cast<long long>(r.step), static_cast<long long>(r.total_steps), static_cast<long long>(r.epoch),
+                 r.loss, extra.c_str(), r.lr, r.grad_norm, static_cast<double>(r.tokens) / std::max(r.seconds, 1e-9), eta);
+    if (log.is_open()) {
+      std::string line;
+      char head[512];
+      std::snprintf(head, sizeof head,
+                    "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.9g, \"eval_loss\": %s, \"lr\": %.9g, \"grad_norm\": "
+                    "%.9g, \"tokens\": %lld, \"seconds\": %.6f",
+                    static_cast<long long>(r.step), static_cast<long long>(r.epoch), r.loss,
+                    r.eval_loss >= 0 ? std::to_string(r.eval_loss).c_str() : "null", r.lr, r.grad_norm,
+                    static_cast<long long>(r.tokens), r.seconds);
+      line = head;
+      for (size_t k = 0; k < names.size(); ++k) {
+        std::snprintf(buf, sizeof buf, ", \"%s\": %.9g", names[k].c_str(), r.metrics[k]);
+        line += buf;
+        if (!r.eval_metrics.empty()) {
+          std::snprintf(buf, sizeof buf, ", \"eval_%s\": %.9g", names[k].c_str(), r.eval_metrics[k]);
+          line += buf;
+        }
+      }
+      log << line << "}\n" << std::flush;
+    }
+    return !interrupted();
+  });
+  if (!res.has_value()) return fail_run(command, res.error());
+  // Both formats: PEFT (Hugging Face, vLLM) and, inside the same directory, the
+  // GGUF LoRA that llama.cpp and Ollama take.
+  const std::string base = p.get("--model");
+  Status w = lora.write_peft(out, m, base);
+  if (w.has_value()) w = lora.write_gguf(out + "/adapter.gguf", m, base);
+  if (!w.has_value()) return fail_run(command, w.error());
+  if (res->resumed_from > 0)
+    std::fprintf(stderr, "herd %s: resumed after step %lld\n", command, static_cast<long long>(res->resumed_from));
+  std::fprintf(stderr, "herd %s: %lld steps, loss %.4f -> %.4f%s; adapter written to %s%s\n", command,
+               static_cast<long long>(res->steps), res->first_loss, res->last_loss,
+               res->eval_loss >= 0 ? (", eval loss " + std::to_string(res->eval_loss)).c_str() : "", out.c_str(),
+               interrupted() ? " (interrupted: the adapter of the last step; --resume continues)" : "");
+  return interrupted() ? kExitInterrupted : 0;
+}
+
+}  // namespace herd::cli
