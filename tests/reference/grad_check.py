@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """herd's training gradients against PyTorch autograd in float64.
 
-Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control]
+Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control] [--dpo]
 
 DUMPDIR holds what tests/reference/train_dump.cpp (herd_train_dump MODEL DUMPDIR) wrote: one
 packed batch (tokens, labels, RoPE positions, each token's sequence start), rank-r LoRA adapters
@@ -26,6 +26,10 @@ onehot||, at most 2 / ||p - onehot|| per position) the budget is
 about 1e-3 for the tiny model. A wrong formula (a missing LoRA scale, a transposed factor, a
 sign, a leaked packing boundary) gives errors of order 1; --negative-control checks that the same
 comparison fails when herd's dA of one adapter is compared with another's.
+
+With --dpo, DUMPDIR is one of train_dump's dpo_NAME folders: the loss is DPO's (dpo_loss below,
+written from TRL's formulas) over two preference pairs, and the same comparison runs on it
+(dpo_compare); its --negative-control swaps each pair's chosen and rejected reference log-probs.
 """
 import json
 import math
@@ -54,8 +58,12 @@ def load(d, name):
 def main(argv):
     model_path, d = argv[1], argv[2]
     negative = "--negative-control" in argv
+    dpo = "--dpo" in argv
     m = Model(model_path)
-    step = json.load(open(os.path.join(d, "step.json")))
+    step = json.load(open(os.path.join(d, "dpo.json" if dpo else "step.json")))
+    if dpo and negative:  # each pair's chosen and rejected reference log-probs swapped: must fail
+        r = step["ref"]
+        step["ref"] = [r[1], r[0], r[3], r[2]]
     batch = np.load(os.path.join(d, "batch.npy")).astype(np.int64)
     tokens, labels, pos, first = batch
     T, D, H, KV, hd, L = len(tokens), m.D, m.H, m.KV, m.hd, m.L
@@ -123,11 +131,14 @@ def main(argv):
         counted = lab >= 0
         lse = torch.logsumexp(logits, dim=-1)
         picked = logits.gather(1, lab.clamp(min=0)[:, None])[:, 0]
-        loss = (lse - picked)[counted].sum()
+        nll = torch.where(counted, lse - picked, torch.zeros_like(lse))
+        loss = dpo_loss(step, nll) if dpo else nll[counted].sum()
         return loss, logits, lab, counted
 
     loss, logits, lab, counted = forward()
     loss.backward()
+    if dpo:
+        return dpo_compare(d, step, loss, logits, lab, counted, A, B, L)
 
     p = torch.softmax(logits.detach(), dim=-1)
     onehot = torch.zeros_like(p)
@@ -161,6 +172,75 @@ def main(argv):
           f"({worst / tol:.2g} of the tolerance), {failures} outside")
     if not negative:
         failures += adamw_steps(d, forward, A, B, tol)
+    return 1 if failures else 0
+
+
+def dpo_loss(step, nll):
+    """The summed DPO loss of the dump's two pairs (sequences 0/1 and 2/3) from the per-token NLL."""
+    return dpo_loss_of_sums(step, [-nll[st:st + n].sum() for st, n, _ in step["seqs"]])
+
+
+def dpo_loss_of_sums(step, logp):
+    """The same from the four sequences' log-prob sums, written from the formulas TRL and
+    torchtune use (spec/post-training-safety.md A2): sigmoid with label smoothing eps, IPO on
+    per-token averages, plus rpo times the chosen completion's mean NLL."""
+    beta, eps, rpo = step["beta"], step["eps"], step["rpo"]
+    total = 0
+    for k in range(2):
+        (_, _, nc), (_, _, nr) = step["seqs"][2 * k], step["seqs"][2 * k + 1]
+        pc, pr, rc, rr = logp[2 * k], logp[2 * k + 1], step["ref"][2 * k], step["ref"][2 * k + 1]
+        if step["type"] == "ipo":
+            h = (pc - rc) / nc - (pr - rr) / nr
+            total = total + (h - 1 / (2 * beta)) ** 2
+        else:
+            h = (pc - rc) - (pr - rr)
+            ls = torch.nn.functional.logsigmoid
+            total = total - (1 - eps) * ls(beta * h) - eps * ls(-beta * h)
+        total = total + rpo * (-pc / nc)
+    return total
+
+
+def dpo_compare(d, step, loss, logits, lab, counted, A, B, L):
+    """herd's DPO loss and adapter gradients against autograd's. The gradient is a weighted sum
+    of the per-token cross-entropy gradients, one weight per sequence (w = d loss / d logp), so
+    the cross-entropy budget of main() applies, times kappa_seq = sum |w| / |sum w| (at least
+    1, at most 4 / max|w| * sum|w|): the chosen and rejected weights have opposite signs and
+    their contributions partly cancel. The loss is a function of the four log-prob sums, each
+    carrying the budget of a summed cross-entropy loss, so its error is at most
+    sum |w_i| times that."""
+    p = torch.softmax(logits.detach(), dim=-1)
+    onehot = torch.zeros_like(p)
+    onehot[counted, lab[counted]] = 1.0
+    gh = (p - onehot)[counted]
+    kappa = float(gh.abs().sum(-1).max() / gh.norm(dim=-1).min())
+    V = logits.shape[1]
+    lg = logits.detach()
+    nll = torch.where(counted, torch.logsumexp(lg, dim=-1) - lg.gather(1, lab.clamp(min=0)[:, None])[:, 0],
+                      torch.zeros(lg.shape[0], dtype=lg.dtype))
+    sums = torch.tensor([-float(nll[st:st + n].sum()) for st, n, _ in step["seqs"]], dtype=torch.float64,
+                        requires_grad=True)
+    w = torch.autograd.grad(dpo_loss_of_sums(step, sums), sums)[0]
+    kappa_seq = float(w.abs().sum() / max(abs(float(w.sum())), float(w.abs().max())))
+    tol = U * math.sqrt(V) * (8 * L + 4) * kappa * kappa_seq
+    loss_tol = float(w.abs().sum()) * U * math.sqrt(V) * (4 * L + 4) * float(sums.detach().abs().max())
+    print(f"grad_check --dpo ({step['type']}): loss torch {float(loss):.9g} herd {step['loss']:.9g}; "
+          f"d loss/d logp {[round(float(x), 4) for x in w]}; kappa_seq {kappa_seq:.3g}, tol {tol:.3g}")
+    failures = 0
+    if not abs(float(loss) - step["loss"]) <= loss_tol:
+        print(f"  loss: |diff| {abs(float(loss) - step['loss']):.3g} > {loss_tol:.3g}")
+        failures += 1
+    worst = 0.0
+    for l in range(L):
+        for si in range(7):
+            for name, got, want in [(f"dA {l}.{SLOTS[si]}", load(d, f"da_{l}_{si}.npy"), A[l, si].grad),
+                                    (f"dB {l}.{SLOTS[si]}", load(d, f"db_{l}_{si}.npy"), B[l, si].grad)]:
+                e = float((got - want).norm() / max(float(want.norm()), 1e-300))
+                worst = max(worst, e)
+                if not e <= tol:
+                    print(f"  {name}: relative error {e:.3g} > {tol:.3g}")
+                    failures += 1
+    print(f"grad_check --dpo: {L * 14} gradient tensors, worst relative error {worst:.3g} "
+          f"({worst / tol:.2g} of the tolerance), {failures} outside")
     return 1 if failures else 0
 
 

@@ -2,8 +2,10 @@
 # ctest "reference": herd's training gradients (model/llama_train.h: loss, every LoRA dA/dB,
 # the input gradient) against PyTorch autograd in float64 (grad_check.py, which says how its
 # tolerance is derived), on frozen bases of several stored dtypes, GGUF and HF; ten AdamW
-# steps against torch.optim.AdamW (llm.c's test); and a negative
-# control (one adapter's gradient judged as another's must fail).
+# steps against torch.optim.AdamW (llm.c's test); DPO's sigmoid (with label smoothing and
+# the chosen-NLL term) and IPO losses and gradients over two preference pairs (train/dpo.h);
+# and negative controls (one adapter's gradient judged as another's, and a DPO step with each
+# pair's reference log-probs swapped, must fail).
 set -euo pipefail
 PY="${PYTHON:-/usr/bin/python3}"
 DUMP="${HERD_TRAIN_DUMP:?set by ctest: the herd_train_dump tool}"
@@ -18,11 +20,20 @@ fi
 for t in f16 q8_0 q4_0 q4_k_s q6_k; do
   mkdir -p "$dir/$t"
   "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype "$t" -o "$dir/$t/model" >/dev/null 2>&1
-  # q8_0 also runs llm.c's test: ten AdamW steps give PyTorch's losses.
-  "$DUMP" "$dir/$t/model" "$dir/$t" $([ "$t" = q8_0 ] && echo --steps)
+  # q8_0 also runs llm.c's test (ten AdamW steps give PyTorch's losses) and DPO's losses.
+  "$DUMP" "$dir/$t/model" "$dir/$t" $([ "$t" = q8_0 ] && echo --steps --dpo)
   echo "== gguf $t"
   "$PY" "$here/grad_check.py" "$dir/$t/model" "$dir/$t"
 done
+for loss in sigmoid ipo; do
+  echo "== gguf q8_0, DPO $loss"
+  "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dpo_$loss" --dpo
+done
+echo "== DPO negative control"
+if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dpo_sigmoid" --dpo --negative-control; then
+  echo "test_reference_grads: the DPO negative control passed: the comparison cannot fail"
+  exit 1
+fi
 mkdir -p "$dir/hf"
 "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype bf16 --format hf -o "$dir/hf/model" >/dev/null 2>&1
 "$DUMP" "$dir/hf/model" "$dir/hf"

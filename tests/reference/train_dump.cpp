@@ -1,4 +1,4 @@
-// herd_train_dump MODEL OUTDIR [--steps]: one training step of herd (model/llama_train.h)
+// herd_train_dump MODEL OUTDIR [--steps] [--dpo]: one training step of herd (model/llama_train.h)
 // on a fixed packed batch with rank-2 LoRA adapters on every matrix of every
 // layer, written as .npy files for tests/reference/grad_check.py, which
 // recomputes the loss and every gradient with PyTorch autograd in float64.
@@ -9,8 +9,16 @@
 //   step.json     {"loss_sum", "counted", "rank", "scale"}
 //   steps.json    with --steps, {"lr", "weight_decay", "losses": [...]}: then 10 AdamW steps (train/optimizer.h)
 //                 on the same batch, the mean loss before each (llm.c's test)
+//   dpo_NAME/     with --dpo, one DPO step (train/dpo.h) on two preference pairs made of the
+//                 two sequences (pair 0: chosen 1, rejected 2; pair 1: the reverse), for
+//                 NAME = sigmoid (beta 0.1, label smoothing 0.1, rpo_alpha 0.2) and ipo
+//                 (beta 0.5), with fixed reference log-probs: batch.npy (the packed four
+//                 sequences), a_/b_ (the same adapters), da_/db_ (herd's gradients of the
+//                 summed DPO loss) and dpo.json {"loss", "type", "beta", "eps", "rpo",
+//                 "seqs": [[start, length, counted] x 4], "ref": [ref_c0, ref_r0, ref_c1, ref_r1]}
 // Test code only (a tests/ tool, not part of the herd binary).
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -20,13 +28,21 @@
 #include "kernels/kernel_table.h"
 #include "model/llama_tensors.h"
 #include "model/llama_train.h"
+#include "train/dpo.h"
 #include "train/optimizer.h"
 
 using namespace herd;
 
 int main(int argc, char** argv) {
-  if (argc < 3 || argc > 4 || (argc == 4 && std::string(argv[3]) != "--steps")) {
-    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps]\n");
+  bool steps = false, dpo = false;
+  for (int i = 3; i < argc; ++i) {
+    const std::string a = argv[i];
+    steps |= a == "--steps";
+    dpo |= a == "--dpo";
+    if (a != "--steps" && a != "--dpo") argc = 0;
+  }
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo]\n");
     return 2;
   }
   const std::string out = argv[2];
@@ -75,20 +91,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
     return 1;
   }
-  std::vector<float> rows;
-  for (int32_t v : batch.tokens) rows.push_back(static_cast<float>(v));
-  for (int32_t v : batch.labels) rows.push_back(static_cast<float>(v));
-  for (int64_t v : batch.pos) rows.push_back(static_cast<float>(v));
-  for (int32_t v : batch.first) rows.push_back(static_cast<float>(v));
-  bool ok = formats::write_npy_f32(out + "/batch.npy", {4, T}, rows.data()).has_value();
+  // The batch, the adapters and their gradients into `dir`.
+  auto write_step = [&](const std::string& dir, const model::TrainBatch& tb) {
+    std::vector<float> rows;
+    for (int32_t v : tb.tokens) rows.push_back(static_cast<float>(v));
+    for (int32_t v : tb.labels) rows.push_back(static_cast<float>(v));
+    for (int64_t v : tb.pos) rows.push_back(static_cast<float>(v));
+    for (int32_t v : tb.first) rows.push_back(static_cast<float>(v));
+    bool good = formats::write_npy_f32(dir + "/batch.npy", {4, static_cast<int64_t>(tb.tokens.size())}, rows.data())
+                    .has_value();
+    for (size_t i = 0; i < names.size(); ++i) {
+      const auto na = static_cast<int64_t>(a[i].size()), nb = static_cast<int64_t>(b[i].size());
+      good = good && formats::write_npy_f32(dir + "/a_" + names[i] + ".npy", {rank, na / rank}, a[i].data()).has_value();
+      good = good && formats::write_npy_f32(dir + "/b_" + names[i] + ".npy", {nb / rank, rank}, b[i].data()).has_value();
+      good = good && formats::write_npy_f32(dir + "/da_" + names[i] + ".npy", {rank, na / rank}, da[i].data()).has_value();
+      good = good && formats::write_npy_f32(dir + "/db_" + names[i] + ".npy", {nb / rank, rank}, db[i].data()).has_value();
+    }
+    return good;
+  };
+  bool ok = write_step(out, batch);
   ok = ok && formats::write_npy_f32(out + "/d_input.npy", {T, D}, d_input.data()).has_value();
-  for (size_t i = 0; i < names.size(); ++i) {
-    const auto na = static_cast<int64_t>(a[i].size()), nb = static_cast<int64_t>(b[i].size());
-    ok = ok && formats::write_npy_f32(out + "/a_" + names[i] + ".npy", {rank, na / rank}, a[i].data()).has_value();
-    ok = ok && formats::write_npy_f32(out + "/b_" + names[i] + ".npy", {nb / rank, rank}, b[i].data()).has_value();
-    ok = ok && formats::write_npy_f32(out + "/da_" + names[i] + ".npy", {rank, na / rank}, da[i].data()).has_value();
-    ok = ok && formats::write_npy_f32(out + "/db_" + names[i] + ".npy", {nb / rank, rank}, db[i].data()).has_value();
-  }
   FILE* f = std::fopen((out + "/step.json").c_str(), "w");
   if (!ok || f == nullptr) {
     std::fprintf(stderr, "herd_train_dump: cannot write %s\n", out.c_str());
@@ -97,7 +119,70 @@ int main(int argc, char** argv) {
   std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": %lld, \"scale\": %.9g}\n", r->loss_sum,
                static_cast<long long>(r->counted), static_cast<long long>(rank), static_cast<double>(scale));
   std::fclose(f);
-  if (argc < 4) return 0;
+  if (dpo) {
+    // Two pairs of the batch's two sequences, with reference log-probs that make h non-zero.
+    train::PrefData pd;
+    train::Example e1, e2;
+    e1.ids = {128000, 791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13};
+    e1.trained.assign(e1.ids.size(), true);
+    e1.trained[0] = false;
+    e2.ids = {128000, 9906, 1917, 0, 220, 4438, 1120, 6};
+    e2.trained = {false, false, false, false, true, true, true, true};
+    pd.pairs.resize(2);
+    pd.pairs[0].chosen = e1;
+    pd.pairs[0].rejected = e2;
+    pd.pairs[1].chosen = e2;
+    pd.pairs[1].rejected = e1;
+    const double refs[4] = {-95.0, -40.0, -41.5, -93.25};
+    pd.pairs[0].ref_chosen = refs[0];
+    pd.pairs[0].ref_rejected = refs[1];
+    pd.pairs[1].ref_chosen = refs[2];
+    pd.pairs[1].ref_rejected = refs[3];
+    model::TrainBatch tb;
+    std::string seqs;
+    for (const train::Example* e : {&e1, &e2, &e2, &e1}) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s[%zu, %zu, %lld]", seqs.empty() ? "" : ", ", tb.tokens.size(), e->ids.size(),
+                    static_cast<long long>(e->n_trained()));
+      seqs += buf;
+      tb.add_sequence(e->ids, e->trained);
+    }
+    model::TrainStep dstep(*m, static_cast<int64_t>(tb.tokens.size()));
+    struct Cfg {
+      const char* name;
+      train::DpoOptions o;
+    };
+    train::DpoOptions sig, ipo;
+    sig.beta = 0.1;
+    sig.label_smoothing = 0.1;
+    sig.rpo_alpha = 0.2;
+    ipo.loss = train::DpoLoss::kIpo;
+    ipo.beta = 0.5;
+    for (const Cfg& c : {Cfg{"sigmoid", sig}, Cfg{"ipo", ipo}}) {
+      for (size_t i = 0; i < a.size(); ++i) {
+        std::fill(da[i].begin(), da[i].end(), 0.0f);
+        std::fill(db[i].begin(), db[i].end(), 0.0f);
+      }
+      train::DpoObjective obj(pd, c.o);
+      const std::vector<size_t> items = {0, 1};
+      Result<train::MicroResult> dr = obj.run(kernels::ExecContext{&pool, &*table}, dstep, items, 1.0f, &grads);
+      if (!dr.has_value()) {
+        std::fprintf(stderr, "%s\n", dr.error().to_string().c_str());
+        return 1;
+      }
+      const std::string dir = out + "/dpo_" + c.name;
+      std::filesystem::create_directories(dir);
+      FILE* j = std::fopen((dir + "/dpo.json").c_str(), "w");
+      if (!write_step(dir, tb) || j == nullptr) return 1;
+      std::fprintf(j,
+                   "{\"loss\": %.17g, \"type\": \"%s\", \"beta\": %.17g, \"eps\": %.17g, \"rpo\": %.17g, "
+                   "\"rank\": %lld, \"scale\": %.9g, \"seqs\": [%s], \"ref\": [%.17g, %.17g, %.17g, %.17g]}\n",
+                   dr->loss_sum, c.name, c.o.beta, c.o.label_smoothing, c.o.rpo_alpha, static_cast<long long>(rank),
+                   static_cast<double>(scale), seqs.c_str(), refs[0], refs[1], refs[2], refs[3]);
+      std::fclose(j);
+    }
+  }
+  if (!steps) return 0;
   // Ten AdamW steps on the batch (mean loss), from the same adapters.
   train::AdamWOptions ao;
   ao.lr = 1e-2;
