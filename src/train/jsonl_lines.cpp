@@ -3,6 +3,8 @@
 
 #include <fstream>
 
+#include "base/json_depth.h"
+
 namespace herd::train {
 namespace {
 
@@ -43,6 +45,20 @@ Result<int64_t> for_each_jsonl_line(const std::string& path, const char* what,
     HERD_TRY(fn(line, n));
   }
   return n;
+}
+
+Error line_error(const std::string& where, const std::string& what) {
+  return Error(ErrorCode::kInvalidArgument, where + ": " + what);
+}
+
+Result<nlohmann::json> parse_jsonl_line(const std::string& line, const std::string& where) {
+  if (!json_depth_within(line))
+    return line_error(where, "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  try {
+    return nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    return line_error(where, std::string("not JSON: ") + e.what());
+  }
 }
 
 }  // namespace herd::train

@@ -11,6 +11,8 @@
 #include <functional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "base/result.h"
 
 namespace herd::train {
@@ -25,5 +27,12 @@ constexpr size_t kMaxJsonlLineBytes = size_t{16} << 20;
 // Returns the number of lines read.
 Result<int64_t> for_each_jsonl_line(const std::string& path, const char* what,
                                     const std::function<Status(const std::string& line, int64_t n)>& fn);
+
+// An error about the line at `where` ("data.jsonl:12"): kInvalidArgument, "where: what".
+Error line_error(const std::string& where, const std::string& what);
+
+// The line as JSON: refused when nested deeper than base/json_depth.h allows
+// (checked before parsing) or not JSON, naming `where`.
+Result<nlohmann::json> parse_jsonl_line(const std::string& line, const std::string& where);
 
 }  // namespace herd::train

@@ -4,22 +4,17 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "base/json_depth.h"
 #include "train/jsonl_lines.h"
 
 namespace herd::train {
 namespace {
-
-Error at(const std::string& where, const std::string& what) {
-  return Error(ErrorCode::kInvalidArgument, where + ": " + what);
-}
 
 // A prompt or completion field as a message array (a string is one message of `role`).
 Result<nlohmann::json> as_messages(const nlohmann::json& j, const char* field, const char* role,
                                    const std::string& where) {
   if (j.is_string()) return nlohmann::json::array({{{"role", role}, {"content", j}}});
   if (j.is_array()) return j;
-  return at(where, std::string("field \"") + field + "\": must be a list of messages or a string");
+  return line_error(where, std::string("field \"") + field + "\": must be a list of messages or a string");
 }
 
 // The example of prompt + completion, counting only the completion's positions.
@@ -39,26 +34,19 @@ Result<Example> render(const nlohmann::json& prompt, const nlohmann::json& compl
     if (!pe.has_value()) return pe.error();
     prompt_len = pe->ids.size();
     if (prompt_len > ex->ids.size() || !std::equal(pe->ids.begin(), pe->ids.end(), ex->ids.begin()))
-      return at(where, std::string("field \"") + field + "\": rendering it changes the prompt's tokens");
+      return line_error(where, std::string("field \"") + field + "\": rendering it changes the prompt's tokens");
   }
   std::fill(ex->trained.begin(), ex->trained.begin() + static_cast<std::ptrdiff_t>(prompt_len), false);
-  if (ex->n_trained() == 0) return at(where, std::string("field \"") + field + "\": no assistant message after the prompt");
+  if (ex->n_trained() == 0) return line_error(where, std::string("field \"") + field + "\": no assistant message after the prompt");
   return ex;
 }
 
 }  // namespace
 
 Result<PrefPair> parse_pref_line(const std::string& line, const std::string& where, const tokenizer::Tokenizer& tok) {
-  if (!json_depth_within(line))
-    return at(where, "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    return at(where, std::string("not JSON: ") + e.what());
-  }
+  HERD_ASSIGN_OR_RETURN(nlohmann::json j, parse_jsonl_line(line, where));
   if (!j.is_object() || !j.contains("chosen") || !j.contains("rejected"))
-    return at(where, "each line must be a JSON object with \"chosen\" and \"rejected\" (and \"prompt\")");
+    return line_error(where, "each line must be a JSON object with \"chosen\" and \"rejected\" (and \"prompt\")");
   const nlohmann::json* tools = j.contains("tools") ? &j["tools"] : nullptr;
   HERD_ASSIGN_OR_RETURN(nlohmann::json chosen, as_messages(j["chosen"], "chosen", "assistant", where));
   HERD_ASSIGN_OR_RETURN(nlohmann::json rejected, as_messages(j["rejected"], "rejected", "assistant", where));
@@ -73,7 +61,7 @@ Result<PrefPair> parse_pref_line(const std::string& line, const std::string& whe
     chosen = nlohmann::json(chosen.begin() + static_cast<std::ptrdiff_t>(n), chosen.end());
     rejected = nlohmann::json(rejected.begin() + static_cast<std::ptrdiff_t>(n), rejected.end());
   }
-  if (chosen == rejected) return at(where, "\"chosen\" and \"rejected\" are the same");
+  if (chosen == rejected) return line_error(where, "\"chosen\" and \"rejected\" are the same");
   PrefPair p;
   HERD_ASSIGN_OR_RETURN(p.chosen, render(prompt, chosen, tools, "chosen", where, tok));
   HERD_ASSIGN_OR_RETURN(p.rejected, render(prompt, rejected, tools, "rejected", where, tok));

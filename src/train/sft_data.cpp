@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "base/json_depth.h"
 #include "chat/llama3_format.h"
 #include "chat/messages.h"
 #include "train/jsonl_lines.h"
@@ -19,10 +18,6 @@ int64_t Example::n_trained() const {
 
 namespace {
 
-Error at(const std::string& where, const std::string& what) {
-  return Error(ErrorCode::kInvalidArgument, where + ": " + what);
-}
-
 // The header of a message is <|start_header_id|> ROLE <|end_header_id|> "\n\n":
 // the ids of a rendered message before its content.
 constexpr size_t kHeaderTokens = 4;
@@ -31,39 +26,32 @@ constexpr size_t kHeaderTokens = 4;
 
 Result<Example> parse_sft_line(const std::string& line, const std::string& where, const tokenizer::Tokenizer& tok,
                                bool train_on_inputs) {
-  if (!json_depth_within(line))
-    return at(where, "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    return at(where, std::string("not JSON: ") + e.what());
-  }
-  if (!j.is_object()) return at(where, "each line must be a JSON object with \"messages\" or \"text\"");
+  HERD_ASSIGN_OR_RETURN(nlohmann::json j, parse_jsonl_line(line, where));
+  if (!j.is_object()) return line_error(where, "each line must be a JSON object with \"messages\" or \"text\"");
   Example ex;
   if (j.contains("text")) {
-    if (!j["text"].is_string()) return at(where, "field \"text\": must be a string");
-    if (j.contains("messages")) return at(where, "both \"text\" and \"messages\": give one");
+    if (!j["text"].is_string()) return line_error(where, "field \"text\": must be a string");
+    if (j.contains("messages")) return line_error(where, "both \"text\" and \"messages\": give one");
     ex.ids = tok.encode(j["text"].get<std::string>(), true);
     const int32_t end = tok.special_id("<|end_of_text|>");
-    if (end < 0) return at(where, "the tokenizer has no <|end_of_text|>");
+    if (end < 0) return line_error(where, "the tokenizer has no <|end_of_text|>");
     ex.ids.push_back(end);
     ex.trained.assign(ex.ids.size(), true);
     ex.trained[0] = false;
     return ex;
   }
-  if (!j.contains("messages")) return at(where, "no \"messages\" (a conversation) or \"text\" field");
+  if (!j.contains("messages")) return line_error(where, "no \"messages\" (a conversation) or \"text\" field");
   Result<std::vector<chat::Message>> msgs = chat::parse_messages_json(line);
-  if (!msgs.has_value()) return at(where, "field \"messages\": " + msgs.error().message());
+  if (!msgs.has_value()) return line_error(where, "field \"messages\": " + msgs.error().message());
   chat::ToolSet tools;
   if (j.contains("tools")) {
     Result<chat::ToolSet> t = chat::parse_tools_json(line);
-    if (!t.has_value()) return at(where, "field \"tools\": " + t.error().message());
+    if (!t.has_value()) return line_error(where, "field \"tools\": " + t.error().message());
     tools = *t;
   }
   bool any_assistant = false;
   for (const chat::Message& m : *msgs) any_assistant |= m.role == "assistant";
-  if (!any_assistant && !train_on_inputs) return at(where, "field \"messages\": no assistant message to train on");
+  if (!any_assistant && !train_on_inputs) return line_error(where, "field \"messages\": no assistant message to train on");
   chat::FormatOptions fo;
   fo.preamble = chat::SystemPreamble::kNone;
   fo.add_generation_prompt = false;
@@ -73,11 +61,11 @@ Result<Example> parse_sft_line(const std::string& line, const std::string& where
   for (size_t i = 0; i < msgs->size(); ++i) {
     prefix.push_back((*msgs)[i]);
     Result<chat::Prompt> p = chat::render_prompt(prefix, tools, fo);
-    if (!p.has_value()) return at(where, "field \"messages\": " + p.error().message());
+    if (!p.has_value()) return line_error(where, "field \"messages\": " + p.error().message());
     Result<std::vector<int32_t>> ids = p->ids(tok);
-    if (!ids.has_value()) return at(where, ids.error().message());
+    if (!ids.has_value()) return line_error(where, ids.error().message());
     if (ids->size() < ex.ids.size() || !std::equal(ex.ids.begin(), ex.ids.end(), ids->begin()))
-      return at(where, "messages[" + std::to_string(i) + "]: its rendering changes the earlier messages' tokens");
+      return line_error(where, "messages[" + std::to_string(i) + "]: its rendering changes the earlier messages' tokens");
     const size_t start = ex.ids.size();
     const bool assistant = (*msgs)[i].role == "assistant";
     for (size_t k = start; k < ids->size(); ++k) {

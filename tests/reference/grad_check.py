@@ -154,22 +154,11 @@ def main(argv):
     if not abs(float(loss) - step["loss_sum"]) <= loss_tol:
         print(f"  loss: |diff| {abs(float(loss) - step['loss_sum']):.3g} > {loss_tol:.3g}")
         failures += 1
-    worst = 0.0
     pairs = [("d_input", load(d, "d_input.npy"), x0.grad)]
-    for l in range(L):
-        for si in range(7):
-            pairs.append((f"dA {l}.{SLOTS[si]}", load(d, f"da_{l}_{si}.npy"), A[l, si].grad))
-            pairs.append((f"dB {l}.{SLOTS[si]}", load(d, f"db_{l}_{si}.npy"), B[l, si].grad))
+    pairs += adapter_grads(d, A, B, L)
     if negative:  # herd's dA of layer 0's wq judged as if it were wk's: must fail
         pairs = [("dA 0.attn_k <- herd's 0.attn_q", load(d, "da_0_0.npy")[:, :A[0, 1].shape[1]], A[0, 1].grad)]
-    for name, got, want in pairs:
-        e = float((got - want).norm() / max(float(want.norm()), 1e-300))
-        worst = max(worst, e)
-        if not e <= tol:
-            print(f"  {name}: relative error {e:.3g} > {tol:.3g}")
-            failures += 1
-    print(f"grad_check: {len(pairs)} gradient tensors, worst relative error {worst:.3g} "
-          f"({worst / tol:.2g} of the tolerance), {failures} outside")
+    failures += compare_grads("grad_check", pairs, tol)
     if not negative:
         failures += adamw_steps(d, forward, A, B, tol)
     return 1 if failures else 0
@@ -229,19 +218,32 @@ def dpo_compare(d, step, loss, logits, lab, counted, A, B, L):
     if not abs(float(loss) - step["loss"]) <= loss_tol:
         print(f"  loss: |diff| {abs(float(loss) - step['loss']):.3g} > {loss_tol:.3g}")
         failures += 1
-    worst = 0.0
+    failures += compare_grads("grad_check --dpo", adapter_grads(d, A, B, L), tol)
+    return 1 if failures else 0
+
+
+def adapter_grads(d, A, B, L):
+    """(name, herd's gradient, autograd's) for every adapter's dA and dB."""
+    pairs = []
     for l in range(L):
         for si in range(7):
-            for name, got, want in [(f"dA {l}.{SLOTS[si]}", load(d, f"da_{l}_{si}.npy"), A[l, si].grad),
-                                    (f"dB {l}.{SLOTS[si]}", load(d, f"db_{l}_{si}.npy"), B[l, si].grad)]:
-                e = float((got - want).norm() / max(float(want.norm()), 1e-300))
-                worst = max(worst, e)
-                if not e <= tol:
-                    print(f"  {name}: relative error {e:.3g} > {tol:.3g}")
-                    failures += 1
-    print(f"grad_check --dpo: {L * 14} gradient tensors, worst relative error {worst:.3g} "
+            pairs.append((f"dA {l}.{SLOTS[si]}", load(d, f"da_{l}_{si}.npy"), A[l, si].grad))
+            pairs.append((f"dB {l}.{SLOTS[si]}", load(d, f"db_{l}_{si}.npy"), B[l, si].grad))
+    return pairs
+
+
+def compare_grads(label, pairs, tol):
+    """Relative Frobenius error of each gradient tensor against tol; the number outside."""
+    worst, failures = 0.0, 0
+    for name, got, want in pairs:
+        e = float((got - want).norm() / max(float(want.norm()), 1e-300))
+        worst = max(worst, e)
+        if not e <= tol:
+            print(f"  {name}: relative error {e:.3g} > {tol:.3g}")
+            failures += 1
+    print(f"{label}: {len(pairs)} gradient tensors, worst relative error {worst:.3g} "
           f"({worst / tol:.2g} of the tolerance), {failures} outside")
-    return 1 if failures else 0
+    return failures
 
 
 def adamw_steps(d, forward, A, B, tol):
