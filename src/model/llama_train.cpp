@@ -171,6 +171,24 @@ Result<kernels::CeResult> TrainStep::run(kernels::ExecContext exec, const TrainB
 Result<kernels::CeResult> TrainStep::run_weighted(kernels::ExecContext exec, const TrainBatch& b,
                                                   const TokenWeigher& weigh, std::vector<LayerLoraGrads>* grads,
                                                   float* d_input) {
+  // The cross-entropy of every token, its factors, its gradient.
+  return run_head(
+      exec, b,
+      [&](const kernels::ExecContext& ex, const float* xn, int64_t T, const TensorView& out, float* dxn,
+          float* scratch) -> Result<kernels::CeResult> {
+        std::vector<double> lse(static_cast<size_t>(T)), nll(static_cast<size_t>(T));
+        const kernels::CeResult r =
+            kernels::cross_entropy_loss(ex, xn, T, out, b.labels.data(), lse.data(), nll.data(), scratch);
+        std::vector<float> scale(static_cast<size_t>(T), 0.0f);
+        weigh(nll, scale);
+        if (dxn != nullptr) kernels::cross_entropy_grad(ex, xn, T, out, b.labels.data(), lse.data(), scale.data(), dxn, scratch);
+        return r;
+      },
+      grads, d_input);
+}
+
+Result<kernels::CeResult> TrainStep::run_head(kernels::ExecContext exec, const TrainBatch& b, const Head& head,
+                                              std::vector<LayerLoraGrads>* grads, float* d_input) {
   HERD_TRY(check(b));
   const LlamaConfig& c = model_.config();
   const auto n_layers = static_cast<size_t>(c.n_layers);
@@ -184,18 +202,14 @@ Result<kernels::CeResult> TrainStep::run_weighted(kernels::ExecContext exec, con
   if (static_cast<int64_t>(lora_.size()) < 2 * max_tokens_ * rank) resize(lora_, 2 * max_tokens_ * rank);
   embed(exec, b);
   for (size_t il = 0; il < n_layers; ++il) layer_forward(exec, b, il, inputs_[il].data(), inputs_[il + 1].data());
-  // Head: final norm, the cross-entropy of every token, its factors, its gradient.
+  // Head: the final norm, then the loss and its gradient at the norm's output.
   const float* xf = inputs_[n_layers].data();
   const auto eps = static_cast<float>(c.rms_eps);
   kernels::rms_norm(xf, model_.output_norm(), eps, T, D, xn1_.data());
-  std::vector<double> lse(static_cast<size_t>(T)), nll(static_cast<size_t>(T));
-  const kernels::CeResult r =
-      kernels::cross_entropy_loss(exec, xn1_.data(), T, model_.output(), b.labels.data(), lse.data(), nll.data(), ce_.data());
-  std::vector<float> scale(static_cast<size_t>(T), 0.0f);
-  weigh(nll, scale);
-  if (grads == nullptr && d_input == nullptr) return r;
-  kernels::cross_entropy_grad(exec, xn1_.data(), T, model_.output(), b.labels.data(), lse.data(), scale.data(),
-                              dxn_.data(), ce_.data());
+  const bool backward = grads != nullptr || d_input != nullptr;
+  HERD_ASSIGN_OR_RETURN(const kernels::CeResult r,
+                        head(exec, xn1_.data(), T, model_.output(), backward ? dxn_.data() : nullptr, ce_.data()));
+  if (!backward) return r;
   std::vector<float> dcur(static_cast<size_t>(T * D));
   kernels::rms_norm_backward(xf, model_.output_norm(), eps, dxn_.data(), T, D, dcur.data(), nullptr);
   for (size_t il = n_layers; il-- > 0;) {

@@ -79,6 +79,17 @@ class TrainStep {
   Result<kernels::CeResult> run_weighted(kernels::ExecContext exec, const TrainBatch& batch, const TokenWeigher& weigh,
                                          std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
 
+  // The most general form: after the forward, `head` gets the final normed
+  // hidden states xn [T, D] and the output weight, returns the loss and, when
+  // dxn is set (a backward: grads or d_input given), writes d(loss)/d(xn)
+  // [T, D] there; the backward then runs from it. scratch holds
+  // kernels::ce_scratch_floats(T, D) floats. run_weighted is run_head with
+  // the cross-entropy head; distillation's head is a soft-target one.
+  using Head = std::function<Result<kernels::CeResult>(const kernels::ExecContext& exec, const float* xn, int64_t T,
+                                                       const TensorView& output, float* dxn, float* scratch)>;
+  Result<kernels::CeResult> run_head(kernels::ExecContext exec, const TrainBatch& batch, const Head& head,
+                                     std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
+
   // The training forward's logits of every position ([T, vocab], tests:
   // they equal the inference forward's) .
   Status logits(kernels::ExecContext exec, const TrainBatch& batch, std::vector<float>* out);

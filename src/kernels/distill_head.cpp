@@ -1,0 +1,264 @@
+// Distillation heads (distill_head.h).
+#include "kernels/distill_head.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "base/check.h"
+#include "kernels/ops.h"
+#include "tensor/quant.h"
+
+namespace herd::kernels {
+namespace {
+
+// W dequantized in double (times its row scale): the references' weights.
+std::vector<double> dequantized(const TensorView& w) {
+  const int64_t V = w.rows(), D = w.cols();
+  HERD_CHECK(w.interleave == 1, "distill head reference: file layout only");
+  std::vector<float> row(static_cast<size_t>(D));
+  std::vector<double> wd(static_cast<size_t>(V * D));
+  for (int64_t v = 0; v < V; ++v) {
+    dequantize_row_ref(w.dtype, w.row(v), row.data(), D);
+    const double s = w.row_scale ? w.row_scale[v] : 1.0;
+    for (int64_t k = 0; k < D; ++k) wd[static_cast<size_t>(v * D + k)] = row[static_cast<size_t>(k)] * s;
+  }
+  return wd;
+}
+
+// Inserts (id, value) into the descending list of at most k entries (ties keep the earlier id first).
+void topk_insert(int32_t* ids, float* vals, int64_t k, int64_t* n, int32_t id, float value) {
+  if (*n == k && !(value > vals[k - 1])) return;
+  int64_t i = *n < k ? (*n)++ : k - 1;
+  while (i > 0 && vals[i - 1] < value) {
+    ids[i] = ids[i - 1];
+    vals[i] = vals[i - 1];
+    --i;
+  }
+  ids[i] = id;
+  vals[i] = value;
+}
+
+}  // namespace
+
+void logits_topk(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, int64_t k, float temperature,
+                 int32_t* ids, float* logits, double* lse, float* scratch) {
+  const int64_t V = w.rows();
+  HERD_CHECK(k >= 1 && k <= V, "logits_topk: k %lld for a vocabulary of %lld", static_cast<long long>(k),
+             static_cast<long long>(V));
+  float* chunk = scratch;  // [T, kCeChunk]
+  std::vector<double> m(static_cast<size_t>(T), -INFINITY), sum(static_cast<size_t>(T), 0.0);
+  std::vector<int64_t> filled(static_cast<size_t>(T), 0);
+  const double inv_t = 1.0 / temperature;
+  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
+    const int64_t n = std::min(kCeChunk, V - c0);
+    matmul(ctx, h, T, w.rows_view(c0, n), chunk);
+    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* l = chunk + t * n;
+        auto& mt = m[static_cast<size_t>(t)];
+        double mx = mt;
+        for (int64_t j = 0; j < n; ++j) mx = std::max(mx, l[j] * inv_t);
+        double s = sum[static_cast<size_t>(t)] * std::exp(mt - mx);
+        for (int64_t j = 0; j < n; ++j) s += std::exp(l[j] * inv_t - mx);
+        mt = mx;
+        sum[static_cast<size_t>(t)] = s;
+        for (int64_t j = 0; j < n; ++j)
+          topk_insert(ids + t * k, logits + t * k, k, &filled[static_cast<size_t>(t)], static_cast<int32_t>(c0 + j), l[j]);
+      }
+    });
+  }
+  for (int64_t t = 0; t < T; ++t) lse[t] = m[static_cast<size_t>(t)] + std::log(sum[static_cast<size_t>(t)]);
+}
+
+void logits_topk_ref(const float* h, int64_t T, const TensorView& w, int64_t k, double temperature, int32_t* ids,
+                     double* logits, double* lse) {
+  const int64_t V = w.rows(), D = w.cols();
+  const std::vector<double> wd = dequantized(w);
+  std::vector<double> l(static_cast<size_t>(V));
+  std::vector<int32_t> order(static_cast<size_t>(V));
+  for (int64_t t = 0; t < T; ++t) {
+    double mx = -INFINITY;
+    for (int64_t v = 0; v < V; ++v) {
+      double d = 0;
+      for (int64_t i = 0; i < D; ++i) d += static_cast<double>(h[t * D + i]) * wd[static_cast<size_t>(v * D + i)];
+      l[static_cast<size_t>(v)] = d;
+      mx = std::max(mx, d / temperature);
+    }
+    double s = 0;
+    for (double x : l) s += std::exp(x / temperature - mx);
+    lse[t] = mx + std::log(s);
+    for (int64_t v = 0; v < V; ++v) order[static_cast<size_t>(v)] = static_cast<int32_t>(v);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[static_cast<size_t>(a)] > l[static_cast<size_t>(b)]; });
+    for (int64_t j = 0; j < k; ++j) {
+      ids[t * k + j] = order[static_cast<size_t>(j)];
+      logits[t * k + j] = l[static_cast<size_t>(order[static_cast<size_t>(j)])];
+    }
+  }
+}
+
+CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch) {
+  const int64_t V = w.rows(), D = w.cols(), K = tg.k;
+  float* chunk = scratch;              // [T, kCeChunk]
+  float* tmp = chunk + T * kCeChunk;   // [T, D]
+  const double inv_t = 1.0 / temperature;
+  // Each token's listed ids, sorted, with their entry index (for walking a chunk in order).
+  std::vector<std::vector<std::pair<int32_t, int64_t>>> listed(static_cast<size_t>(T));
+  std::vector<double> S(static_cast<size_t>(T), 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    auto& L = listed[static_cast<size_t>(t)];
+    for (int64_t j = 0; j < K; ++j) {
+      const int32_t id = tg.ids[t * K + j];
+      if (id < 0) continue;
+      HERD_CHECK(id < V, "soft_cross_entropy: id %d of token %lld is outside the vocabulary of %lld", id,
+                 static_cast<long long>(t), static_cast<long long>(V));
+      L.emplace_back(id, j);
+      S[static_cast<size_t>(t)] += tg.weights[t * K + j];
+    }
+    std::sort(L.begin(), L.end());
+    for (size_t i = 1; i < L.size(); ++i)
+      HERD_CHECK(L[i].first != L[i - 1].first, "soft_cross_entropy: id %d listed twice for token %lld", L[i].first,
+                 static_cast<long long>(t));
+    S[static_cast<size_t>(t)] += tg.tail[t];
+  }
+  // Pass 1: per token the max m, the sums of exp(z - m) over all ids and over the
+  // unlisted ones (walked around the listed ids, not subtracted), and the listed z.
+  std::vector<double> m(static_cast<size_t>(T), -INFINITY), all(static_cast<size_t>(T), 0.0),
+      tail(static_cast<size_t>(T), 0.0), zl(static_cast<size_t>(T * std::max<int64_t>(K, 1)), 0.0);
+  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
+    const int64_t n = std::min(kCeChunk, V - c0);
+    matmul(ctx, h, T, w.rows_view(c0, n), chunk);
+    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        if (S[static_cast<size_t>(t)] == 0) continue;
+        const float* l = chunk + t * n;
+        const auto ti = static_cast<size_t>(t);
+        double mx = m[ti];
+        for (int64_t j = 0; j < n; ++j) mx = std::max(mx, l[j] * inv_t);
+        const double r = std::exp(m[ti] - mx);
+        double sa = all[ti] * r, st = tail[ti] * r;
+        const auto& L = listed[ti];
+        auto it = std::lower_bound(L.begin(), L.end(), std::make_pair(static_cast<int32_t>(c0), int64_t{-1}));
+        for (int64_t j = 0; j < n; ++j) {
+          const double e = std::exp(l[j] * inv_t - mx);
+          sa += e;
+          if (it != L.end() && it->first == c0 + j) {
+            zl[static_cast<size_t>(t * K + it->second)] = l[j] * inv_t;
+            ++it;
+          } else {
+            st += e;
+          }
+        }
+        m[ti] = mx;
+        all[ti] = sa;
+        tail[ti] = st;
+      }
+    });
+  }
+  CeResult r;
+  std::vector<double> lse(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) {
+    const auto ti = static_cast<size_t>(t);
+    if (S[ti] == 0) continue;
+    lse[ti] = m[ti] + std::log(all[ti]);
+    double loss = 0;
+    for (const auto& [id, j] : listed[ti]) loss -= tg.weights[t * K + j] * (zl[static_cast<size_t>(t * K + j)] - lse[ti]);
+    if (tg.tail[t] != 0) loss -= tg.tail[t] * (std::log(tail[ti]) + m[ti] - lse[ti]);
+    r.loss_sum += loss;
+    ++r.counted;
+  }
+  if (dh == nullptr) return r;
+  // Pass 2: g_tv = grad_scale / temperature (S q_v - target_v), through W back to dh.
+  std::fill(dh, dh + T * D, 0.0f);
+  const double gs = grad_scale * inv_t;
+  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
+    const int64_t n = std::min(kCeChunk, V - c0);
+    const TensorView part = w.rows_view(c0, n);
+    matmul(ctx, h, T, part, chunk);
+    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* l = chunk + t * n;
+        const auto ti = static_cast<size_t>(t);
+        if (S[ti] == 0) {
+          std::fill(l, l + n, 0.0f);
+          continue;
+        }
+        // Unlisted v: S q_v - tail q_v / q_T = q_v (S - tail / q_T), q_v / q_T = exp(z - m) / tail sum.
+        const double tail_w = tg.tail[t], tail_sum = tail[ti];
+        const auto& L = listed[ti];
+        auto it = std::lower_bound(L.begin(), L.end(), std::make_pair(static_cast<int32_t>(c0), int64_t{-1}));
+        for (int64_t j = 0; j < n; ++j) {
+          const double z = l[j] * inv_t;
+          const double q = std::exp(z - lse[ti]);
+          double g;
+          if (it != L.end() && it->first == c0 + j) {
+            g = S[ti] * q - tg.weights[t * K + it->second];
+            ++it;
+          } else {
+            g = S[ti] * q - (tail_w != 0 ? tail_w * std::exp(z - m[ti]) / tail_sum : 0.0);
+          }
+          l[j] = static_cast<float>(gs * g);
+        }
+      }
+    });
+    matmul_t(ctx, chunk, T, part, tmp);
+    for (int64_t i = 0; i < T * D; ++i) dh[i] += tmp[i];
+  }
+  return r;
+}
+
+CeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const SoftTargets& tg,
+                                double temperature, double grad_scale, double* dh) {
+  const int64_t V = w.rows(), D = w.cols(), K = tg.k;
+  const std::vector<double> wd = dequantized(w);
+  std::vector<double> z(static_cast<size_t>(V));
+  std::vector<char> is_listed(static_cast<size_t>(V));
+  std::vector<double> target(static_cast<size_t>(V));
+  CeResult r;
+  if (dh != nullptr) std::fill(dh, dh + T * D, 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    double S = tg.tail[t];
+    std::fill(is_listed.begin(), is_listed.end(), 0);
+    std::fill(target.begin(), target.end(), 0.0);
+    for (int64_t j = 0; j < K; ++j) {
+      const int32_t id = tg.ids[t * K + j];
+      if (id < 0) continue;
+      is_listed[static_cast<size_t>(id)] = 1;
+      target[static_cast<size_t>(id)] = tg.weights[t * K + j];
+      S += tg.weights[t * K + j];
+    }
+    if (S == 0) continue;
+    double mx = -INFINITY;
+    for (int64_t v = 0; v < V; ++v) {
+      double d = 0;
+      for (int64_t i = 0; i < D; ++i) d += static_cast<double>(h[t * D + i]) * wd[static_cast<size_t>(v * D + i)];
+      z[static_cast<size_t>(v)] = d / temperature;
+      mx = std::max(mx, z[static_cast<size_t>(v)]);
+    }
+    double sa = 0, st = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      const double e = std::exp(z[static_cast<size_t>(v)] - mx);
+      sa += e;
+      if (!is_listed[static_cast<size_t>(v)]) st += e;
+    }
+    const double lse = mx + std::log(sa), log_qt = std::log(st) + mx - lse;
+    double loss = 0;
+    for (int64_t v = 0; v < V; ++v)
+      if (is_listed[static_cast<size_t>(v)]) loss -= target[static_cast<size_t>(v)] * (z[static_cast<size_t>(v)] - lse);
+    if (tg.tail[t] != 0) loss -= tg.tail[t] * log_qt;
+    r.loss_sum += loss;
+    ++r.counted;
+    if (dh == nullptr) continue;
+    for (int64_t v = 0; v < V; ++v) {
+      const double q = std::exp(z[static_cast<size_t>(v)] - lse);
+      const double tv = is_listed[static_cast<size_t>(v)] ? target[static_cast<size_t>(v)]
+                                                          : tg.tail[t] * std::exp(z[static_cast<size_t>(v)] - mx) / st;
+      const double g = grad_scale / temperature * (S * q - tv);
+      for (int64_t i = 0; i < D; ++i) dh[t * D + i] += g * wd[static_cast<size_t>(v * D + i)];
+    }
+  }
+  return r;
+}
+
+}  // namespace herd::kernels

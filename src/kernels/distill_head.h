@@ -1,0 +1,60 @@
+// The two heads of knowledge distillation (herd distill), computed over the
+// vocabulary in chunks of kCeChunk rows of the output weight as the
+// cross-entropy is (backward.h), so no [tokens, vocab] matrix exists:
+//
+// logits_topk: the teacher's side. For each token t, the k largest logits of
+// h_t . W^T (ids and values, largest first; ties: the lower id first) and the
+// log-sum-exp of logits / temperature, so the teacher's probability of a
+// listed id is exp(logit / temperature - lse) and the rest of the vocabulary
+// holds 1 - their sum (the "tail").
+//
+// soft_cross_entropy: the student's side. Token t's target puts weight
+// weights[t, j] on ids[t, j] (j < k; id < 0: unused) and tail[t] on the ids
+// not listed, spread as the student's own distribution over them; with
+// q = softmax(h_t . W^T / temperature), q_T = the mass of the unlisted ids:
+//   loss_t = -sum_j weights[t, j] log q(ids[t, j]) - tail[t] log q_T
+//   d loss_t / d logit_tv = (S_t q_v - target_tv) / temperature,
+//   S_t = sum_j weights[t, j] + tail[t], target_tv = weights[t, j] for a listed v,
+//   tail[t] q_v / q_T otherwise.
+// With weights = the teacher's top-k probabilities and tail its tail, loss_t
+// is the cross-entropy H(p, q) of the teacher's and student's distributions
+// over k + 1 bins (the listed ids and the tail); KL(p || q) = H(p, q) - H(p),
+// the same gradient (torchtune reports H(p, q) as its KD loss, spec A3).
+// A one-hot weight on the label is the plain cross-entropy, so a mix of
+// both (1 - kd_ratio on the label) is one call when the temperatures agree.
+// Tokens whose weights and tail are all 0 are not counted (0 gradient rows).
+// dh [T, D] is overwritten; dh null: the loss only.
+//
+// Each has a double-precision reference beside it (dequantized W).
+//
+// Thread safety: pure functions; the work fans out on ctx.pool.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/backward.h"
+#include "kernels/exec_context.h"
+#include "tensor/tensor_view.h"
+
+namespace herd::kernels {
+
+// scratch: ce_scratch_floats(T, D) floats.
+void logits_topk(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, int64_t k, float temperature,
+                 int32_t* ids, float* logits, double* lse, float* scratch);
+void logits_topk_ref(const float* h, int64_t T, const TensorView& w, int64_t k, double temperature, int32_t* ids,
+                     double* logits, double* lse);
+
+struct SoftTargets {
+  int64_t k = 0;                    // entries per token
+  const int32_t* ids = nullptr;     // [T, k]; < 0: unused
+  const float* weights = nullptr;   // [T, k]
+  const float* tail = nullptr;      // [T]
+};
+
+// dh = grad_scale x d(sum_t loss_t)/dh. A token's listed ids must be distinct.
+CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch);
+CeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const SoftTargets& tg,
+                                double temperature, double grad_scale, double* dh);
+
+}  // namespace herd::kernels
