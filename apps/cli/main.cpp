@@ -25,6 +25,7 @@ const Command kCommands[] = {
     {"serve", herd::cli::cmd_serve, "serve the OpenAI-compatible HTTP API and a web chat page"},
     {"finetune", herd::cli::cmd_finetune, "train a LoRA adapter on your data (JSONL chats or text)"},
     {"dpo", herd::cli::cmd_dpo, "train a LoRA adapter on preference pairs (DPO, IPO)"},
+    {"distill", herd::cli::cmd_distill, "train a student's LoRA adapter on a teacher's distributions"},
     {"convert", herd::cli::cmd_convert, "convert a Hugging Face directory to GGUF, or a GGUF to a Hugging Face directory"},
     {"export-lora", herd::cli::cmd_export_lora, "merge LoRA adapters into a base model (GGUF or HF)"},
     {"guard", herd::cli::cmd_guard, "classify a conversation's last message with Llama Guard 3 (JSON verdict and score)"},

@@ -12,7 +12,7 @@ namespace herd::cli {
 
 void add_train_options(ArgParser& p, const TrainDefaults& d) {
   const std::string rank = std::to_string(d.rank);
-  p.add("-m,--model", "PATH", "the base model: a .gguf file or a Hugging Face directory (any stored dtype; it stays frozen)");
+  p.add(d.model_flag, "PATH", d.model_help);
   p.add("-o,--output", "DIR", "where the adapter goes: PEFT (adapter_config.json + adapter_model.safetensors) and adapter.gguf");
   p.add("--lora-rank", "N", "adapter rank (default " + rank + ")");
   p.add("--lora-alpha", "X", "adapter alpha; scale = alpha / rank (default 2 x rank)");
@@ -102,7 +102,8 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
 
   catch_interrupts();
   model::RuntimeOptions ro;
-  ro.model_path = p.get("--model");
+  s->model_path = p.get(d.model_flag.substr(d.model_flag.find(',') + 1));
+  ro.model_path = s->model_path;
   ro.isa = p.get("--isa", "auto");
   ro.threads = static_cast<int>(*threads);
   ro.progress = stderr;
@@ -176,7 +177,7 @@ int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::
   if (!res.has_value()) return fail_run(command, res.error());
   // Both formats: PEFT (Hugging Face, vLLM) and, inside the same directory, the
   // GGUF LoRA that llama.cpp and Ollama take.
-  const std::string base = p.get("--model");
+  const std::string& base = s.model_path;
   Status w = lora.write_peft(out, m, base);
   if (w.has_value()) w = lora.write_gguf(out + "/adapter.gguf", m, base);
   if (!w.has_value()) return fail_run(command, w.error());

@@ -17,6 +17,9 @@ namespace herd::cli {
 
 // The defaults that differ between commands.
 struct TrainDefaults {
+  // The flag naming the model trained (herd distill: "-m,--student") and its help.
+  std::string model_flag = "-m,--model";
+  std::string model_help = "the base model: a .gguf file or a Hugging Face directory (any stored dtype; it stays frozen)";
   int64_t rank = 8;
   double lr = 3e-4;
   double weight_decay = 0.01;
@@ -30,6 +33,7 @@ struct TrainSetup {
   train::LoraSpec spec;
   int64_t seq_len = 2048;
   std::string lora_init;  // --lora-init: the adapter to start from ("": a new one)
+  std::string model_path;
   std::unique_ptr<model::Runtime> rt;
 };
 

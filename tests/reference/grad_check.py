@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """herd's training gradients against PyTorch autograd in float64.
 
-Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control] [--dpo]
+Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control] [--dpo | --kd]
 
 DUMPDIR holds what tests/reference/train_dump.cpp (herd_train_dump MODEL DUMPDIR) wrote: one
 packed batch (tokens, labels, RoPE positions, each token's sequence start), rank-r LoRA adapters
@@ -30,6 +30,9 @@ comparison fails when herd's dA of one adapter is compared with another's.
 With --dpo, DUMPDIR is one of train_dump's dpo_NAME folders: the loss is DPO's (dpo_loss below,
 written from TRL's formulas) over two preference pairs, and the same comparison runs on it
 (dpo_compare); its --negative-control swaps each pair's chosen and rejected reference log-probs.
+With --kd, DUMPDIR is train_dump's kd folder: the loss is distillation's (kd_loss, top-k teacher
+bins and a tail, temperature and CE mix) and the comparison is kd_compare's; its
+--negative-control moves the teacher's rows one position late.
 """
 import json
 import math
@@ -59,8 +62,12 @@ def main(argv):
     model_path, d = argv[1], argv[2]
     negative = "--negative-control" in argv
     dpo = "--dpo" in argv
+    kd = "--kd" in argv
     m = Model(model_path)
-    step = json.load(open(os.path.join(d, "dpo.json" if dpo else "step.json")))
+    step = json.load(open(os.path.join(d, "dpo.json" if dpo else "kd.json" if kd else "step.json")))
+    if kd and negative:  # the teacher's rows one position late (a misaligned cache): must fail
+        for key in ("ids", "logits", "lse"):
+            step[key] = step[key][-1:] + step[key][:-1]
     if dpo and negative:  # each pair's chosen and rejected reference log-probs swapped: must fail
         r = step["ref"]
         step["ref"] = [r[1], r[0], r[3], r[2]]
@@ -132,13 +139,18 @@ def main(argv):
         lse = torch.logsumexp(logits, dim=-1)
         picked = logits.gather(1, lab.clamp(min=0)[:, None])[:, 0]
         nll = torch.where(counted, lse - picked, torch.zeros_like(lse))
-        loss = dpo_loss(step, nll) if dpo else nll[counted].sum()
+        if kd:
+            loss = kd_loss(step, logits, nll, counted)
+        else:
+            loss = dpo_loss(step, nll) if dpo else nll[counted].sum()
         return loss, logits, lab, counted
 
     loss, logits, lab, counted = forward()
     loss.backward()
     if dpo:
         return dpo_compare(d, step, loss, logits, lab, counted, A, B, L)
+    if kd:
+        return kd_compare(d, step, loss, logits, lab, counted, A, B, L)
 
     p = torch.softmax(logits.detach(), dim=-1)
     onehot = torch.zeros_like(p)
@@ -244,6 +256,49 @@ def compare_grads(label, pairs, tol):
     print(f"{label}: {len(pairs)} gradient tensors, worst relative error {worst:.3g} "
           f"({worst / tol:.2g} of the tolerance), {failures} outside")
     return failures
+
+
+def kd_loss(step, logits, nll, counted):
+    """The distillation loss of train/distill.h, written from torchtune's KD recipe with the
+    teacher binned as its top-k entries and a tail (spec A3): at each trained position (in
+    order, the rows of kd.json) p_i = exp(teacher_logit_i / T - lse), tail = 1 - sum p_i, the
+    student's log q = log_softmax(logits / T) and log q_tail = log sum over the unlisted ids;
+    loss = sum (kd_ratio T^2 H(p, q) + (1 - kd_ratio) CE)."""
+    T, a, k = step["temperature"], step["kd_ratio"], step["k"]
+    rows = torch.nonzero(counted)[:, 0]
+    total = (1 - a) * nll[counted].sum()
+    for r, t in enumerate(rows.tolist()):
+        ids = torch.tensor(step["ids"][r])
+        p = torch.exp(torch.tensor(step["logits"][r], dtype=torch.float64) / T - step["lse"][r])
+        logq = torch.log_softmax(logits[t] / T, dim=-1)
+        mask = torch.ones_like(logq, dtype=torch.bool)
+        mask[ids] = False
+        logq_tail = torch.logsumexp(logq[mask], dim=-1)
+        h = -(p * logq[ids]).sum() - (1 - p.sum()) * logq_tail
+        total = total + a * T * T * h
+    return total
+
+
+def kd_compare(d, step, loss, logits, lab, counted, A, B, L):
+    """herd's distillation loss and adapter gradients against autograd's, with main()'s budget
+    u sqrt(V) (8 L + 4) kappa_head, kappa_head measured the same way on this loss's gradient at
+    the logits (max over trained rows of |g|_1 / min of |g|_2); the loss within main()'s loss
+    budget."""
+    lg = logits.detach().clone().requires_grad_(True)
+    nll = torch.where(counted, torch.logsumexp(lg, dim=-1) - lg.gather(1, lab.clamp(min=0)[:, None])[:, 0],
+                      torch.zeros(lg.shape[0], dtype=lg.dtype))
+    g = torch.autograd.grad(kd_loss(step, lg, nll, counted), lg)[0][counted]
+    kappa = float(g.abs().sum(-1).max() / g.norm(dim=-1).min())
+    V = logits.shape[1]
+    tol = U * math.sqrt(V) * (8 * L + 4) * kappa
+    loss_tol = U * math.sqrt(V) * (4 * L + 4) * max(1.0, abs(float(loss)))
+    print(f"grad_check --kd: loss torch {float(loss):.9g} herd {step['loss']:.9g}; kappa_head {kappa:.3g}, tol {tol:.3g}")
+    failures = 0
+    if not abs(float(loss) - step["loss"]) <= loss_tol:
+        print(f"  loss: |diff| {abs(float(loss) - step['loss']):.3g} > {loss_tol:.3g}")
+        failures += 1
+    failures += compare_grads("grad_check --kd", adapter_grads(d, A, B, L), tol)
+    return 1 if failures else 0
 
 
 def adamw_steps(d, forward, A, B, tol):

@@ -4,8 +4,10 @@
 # tolerance is derived), on frozen bases of several stored dtypes, GGUF and HF; ten AdamW
 # steps against torch.optim.AdamW (llm.c's test); DPO's sigmoid (with label smoothing and
 # the chosen-NLL term) and IPO losses and gradients over two preference pairs (train/dpo.h);
-# and negative controls (one adapter's gradient judged as another's, and a DPO step with each
-# pair's reference log-probs swapped, must fail).
+# distillation's loss (top-k teacher bins with a tail, temperature, CE mix; train/distill.h);
+# and negative controls (one adapter's gradient judged as another's, a DPO step with each
+# pair's reference log-probs swapped, a distillation step with the teacher's rows one position
+# late, must fail).
 set -euo pipefail
 PY="${PYTHON:-/usr/bin/python3}"
 DUMP="${HERD_TRAIN_DUMP:?set by ctest: the herd_train_dump tool}"
@@ -20,8 +22,8 @@ fi
 for t in f16 q8_0 q4_0 q4_k_s q6_k; do
   mkdir -p "$dir/$t"
   "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype "$t" -o "$dir/$t/model" >/dev/null 2>&1
-  # q8_0 also runs llm.c's test (ten AdamW steps give PyTorch's losses) and DPO's losses.
-  "$DUMP" "$dir/$t/model" "$dir/$t" $([ "$t" = q8_0 ] && echo --steps --dpo)
+  # q8_0 also runs llm.c's test (ten AdamW steps give PyTorch's losses), DPO's and distillation's losses.
+  "$DUMP" "$dir/$t/model" "$dir/$t" $([ "$t" = q8_0 ] && echo --steps --dpo --kd)
   echo "== gguf $t"
   "$PY" "$here/grad_check.py" "$dir/$t/model" "$dir/$t"
 done
@@ -29,6 +31,13 @@ for loss in sigmoid ipo; do
   echo "== gguf q8_0, DPO $loss"
   "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dpo_$loss" --dpo
 done
+echo "== gguf q8_0, distillation"
+"$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd" --kd
+echo "== distillation negative control"
+if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd" --kd --negative-control; then
+  echo "test_reference_grads: the distillation negative control passed: the comparison cannot fail"
+  exit 1
+fi
 echo "== DPO negative control"
 if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dpo_sigmoid" --dpo --negative-control; then
   echo "test_reference_grads: the DPO negative control passed: the comparison cannot fail"

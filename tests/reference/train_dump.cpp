@@ -1,4 +1,4 @@
-// herd_train_dump MODEL OUTDIR [--steps] [--dpo]: one training step of herd (model/llama_train.h)
+// herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd]: one training step of herd (model/llama_train.h)
 // on a fixed packed batch with rank-2 LoRA adapters on every matrix of every
 // layer, written as .npy files for tests/reference/grad_check.py, which
 // recomputes the loss and every gradient with PyTorch autograd in float64.
@@ -16,7 +16,13 @@
 //                 sequences), a_/b_ (the same adapters), da_/db_ (herd's gradients of the
 //                 summed DPO loss) and dpo.json {"loss", "type", "beta", "eps", "rpo",
 //                 "seqs": [[start, length, counted] x 4], "ref": [ref_c0, ref_r0, ref_c1, ref_r1]}
+//   kd/           with --kd, one distillation step (train/distill.h: top-4 teacher entries per
+//                 trained position, temperature 2, kd_ratio 0.7) on the batch: batch.npy,
+//                 a_/b_, da_/db_ and kd.json {"loss", "temperature", "kd_ratio", "k",
+//                 "ids": [rows][k], "logits": [rows][k], "lse": [rows]} (rows: the trained
+//                 positions in order)
 // Test code only (a tests/ tool, not part of the herd binary).
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -28,21 +34,23 @@
 #include "kernels/kernel_table.h"
 #include "model/llama_tensors.h"
 #include "model/llama_train.h"
+#include "train/distill.h"
 #include "train/dpo.h"
 #include "train/optimizer.h"
 
 using namespace herd;
 
 int main(int argc, char** argv) {
-  bool steps = false, dpo = false;
+  bool steps = false, dpo = false, kd = false;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     steps |= a == "--steps";
     dpo |= a == "--dpo";
-    if (a != "--steps" && a != "--dpo") argc = 0;
+    kd |= a == "--kd";
+    if (a != "--steps" && a != "--dpo" && a != "--kd") argc = 0;
   }
   if (argc < 3) {
-    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo]\n");
+    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd]\n");
     return 2;
   }
   const std::string out = argv[2];
@@ -181,6 +189,73 @@ int main(int argc, char** argv) {
                    static_cast<double>(scale), seqs.c_str(), refs[0], refs[1], refs[2], refs[3]);
       std::fclose(j);
     }
+  }
+  if (kd) {
+    // The batch's two sequences as distillation data, a made-up teacher: 4 entries per
+    // trained position (ids spread over the vocabulary, the label among them at some
+    // positions), logits and an lse that leaves 40% of the mass to the tail.
+    train::SftData sd;
+    sd.examples.resize(2);
+    sd.examples[0].ids = {128000, 791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13};
+    sd.examples[0].trained.assign(sd.examples[0].ids.size(), true);
+    sd.examples[0].trained[0] = false;
+    sd.examples[1].ids = {128000, 9906, 1917, 0, 220, 4438, 1120, 6};
+    sd.examples[1].trained = {false, false, false, false, true, true, true, true};
+    train::DistillOptions o;
+    o.top_k = 4;
+    o.temperature = 2.0;
+    o.kd_ratio = 0.7;
+    train::TeacherCache c;
+    c.k = o.top_k;
+    c.temperature = o.temperature;
+    c.data_fingerprint = train::data_fingerprint(sd);
+    c.offsets = {0, sd.examples[0].n_trained(), sd.examples[0].n_trained() + sd.examples[1].n_trained()};
+    const int64_t V = m->config().vocab_size;
+    std::string ids_j, logits_j, lse_j;
+    for (int64_t row = 0; row < c.offsets.back(); ++row) {
+      double se = 0;
+      ids_j += row ? ", [" : "[";
+      logits_j += row ? ", [" : "[";
+      for (int64_t j = 0; j < c.k; ++j) {
+        const auto id = static_cast<int32_t>((row * 7919 + j * 104729 + 13) % V);
+        const float l = 3.0f * rng.next_normal();
+        c.ids.push_back(id);
+        c.logits.push_back(l);
+        se += std::exp(l / c.temperature);
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s%d", j ? ", " : "", id);
+        ids_j += buf;
+        std::snprintf(buf, sizeof buf, "%s%.9g", j ? ", " : "", static_cast<double>(l));
+        logits_j += buf;
+      }
+      ids_j += "]";
+      logits_j += "]";
+      c.lse.push_back(std::log(se / 0.6));
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s%.17g", row ? ", " : "", c.lse.back());
+      lse_j += buf;
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+      std::fill(da[i].begin(), da[i].end(), 0.0f);
+      std::fill(db[i].begin(), db[i].end(), 0.0f);
+    }
+    train::DistillObjective obj(sd, c, o);
+    const std::vector<size_t> items = {0, 1};
+    Result<train::MicroResult> kr = obj.run(kernels::ExecContext{&pool, &*table}, step, items, 1.0f, &grads);
+    if (!kr.has_value()) {
+      std::fprintf(stderr, "%s\n", kr.error().to_string().c_str());
+      return 1;
+    }
+    const std::string dir = out + "/kd";
+    std::filesystem::create_directories(dir);
+    FILE* j = std::fopen((dir + "/kd.json").c_str(), "w");
+    if (!write_step(dir, batch) || j == nullptr) return 1;
+    std::fprintf(j,
+                 "{\"loss\": %.17g, \"temperature\": %.17g, \"kd_ratio\": %.17g, \"k\": %lld, \"rank\": %lld, "
+                 "\"scale\": %.9g, \"ids\": [%s], \"logits\": [%s], \"lse\": [%s]}\n",
+                 kr->loss_sum, o.temperature, o.kd_ratio, static_cast<long long>(o.top_k), static_cast<long long>(rank),
+                 static_cast<double>(scale), ids_j.c_str(), logits_j.c_str(), lse_j.c_str());
+    std::fclose(j);
   }
   if (!steps) return 0;
   // Ten AdamW steps on the batch (mean loss), from the same adapters.
