@@ -1,0 +1,361 @@
+// herd synth: synthetic data by rejection sampling, the data step of the
+// SFT -> rejection sampling -> DPO loop (docs/training.md). For every prompt
+// of a JSONL file, N completions are sampled through the engine (continuous
+// batching: the completions of --parallel prompts share each step), each is
+// scored by a judge (synth_judge.h), and the output folder gets
+//   samples.jsonl  every distinct completion with its score, seed and stream
+//   sft.jsonl      per prompt, the best completion scoring >= --min-score, as a chat
+//                  example herd finetune reads (with its provenance)
+//   prefs.jsonl    per prompt, best vs worst when their scores differ by >= --min-gap,
+//                  as a pair herd dpo reads
+//   progress.json  prompts done, and what shaped the run
+// A completion's tokens depend only on the model, the prompt and its seed and
+// stream (engine.h), so a run is the same for the same seed whatever
+// --parallel is, and --resume continues a stopped run to the same files.
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "chat/llama3_format.h"
+#include "chat/messages.h"
+#include "commands.h"
+#include "engine/engine.h"
+#include "lora_option.h"
+#include "model/model_tokenizer.h"
+#include "model/runtime.h"
+#include "synth_judge.h"
+#include "train/jsonl_lines.h"
+
+namespace herd::cli {
+namespace {
+
+struct PromptRow {
+  nlohmann::json row;       // the line as given
+  nlohmann::json messages;  // the conversation to continue
+  std::vector<int32_t> ids;
+};
+
+// {"messages": [...]} or {"prompt": "..."} (one user message), "tools" optional.
+Result<std::vector<PromptRow>> load_prompts(const std::string& path, const tokenizer::Tokenizer& tok) {
+  std::vector<PromptRow> out;
+  HERD_TRY(train::for_each_jsonl_line(path, "prompts", [&](const std::string& line, int64_t n) -> Status {
+    const std::string where = path + ":" + std::to_string(n);
+    HERD_ASSIGN_OR_RETURN(nlohmann::json j, train::parse_jsonl_line(line, where));
+    if (!j.is_object()) return train::line_error(where, "each line must be an object with \"messages\" or \"prompt\"");
+    PromptRow r;
+    if (j.contains("messages")) {
+      r.messages = j["messages"];
+    } else if (j.contains("prompt") && j["prompt"].is_string()) {
+      r.messages = nlohmann::json::array({{{"role", "user"}, {"content", j["prompt"]}}});
+    } else {
+      return train::line_error(where, "no \"messages\" (a conversation) or \"prompt\" (a string)");
+    }
+    Result<std::vector<chat::Message>> msgs = chat::parse_messages_json(nlohmann::json{{"messages", r.messages}}.dump());
+    if (!msgs.has_value()) return train::line_error(where, "field \"messages\": " + msgs.error().message());
+    chat::ToolSet tools;
+    if (j.contains("tools")) {
+      Result<chat::ToolSet> t = chat::parse_tools_json(nlohmann::json{{"tools", j["tools"]}}.dump());
+      if (!t.has_value()) return train::line_error(where, "field \"tools\": " + t.error().message());
+      tools = *t;
+    }
+    // Rendered as training renders it (the conversation's own system message), then the
+    // assistant header: the completions are what herd finetune will train on.
+    chat::FormatOptions fo;
+    fo.preamble = chat::SystemPreamble::kNone;
+    fo.add_generation_prompt = true;
+    Result<chat::Prompt> p = chat::render_prompt(*msgs, tools, fo);
+    if (!p.has_value()) return train::line_error(where, p.error().message());
+    Result<std::vector<int32_t>> ids = p->ids(tok);
+    if (!ids.has_value()) return train::line_error(where, ids.error().message());
+    r.ids = std::move(*ids);
+    r.row = std::move(j);
+    out.push_back(std::move(r));
+    return Ok{};
+  }));
+  if (out.empty()) return err(ErrorCode::kInvalidArgument, "%s: no prompt", path.c_str());
+  return out;
+}
+
+struct Sample {
+  std::vector<int32_t> tokens;
+  std::string finish;
+  bool done = false;
+};
+
+// Keeps only the rows of `path` whose provenance/prompt_index is below `done`.
+Status truncate_rows(const std::string& path, int64_t done) {
+  std::ifstream in(path);
+  if (!in) return Ok{};
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    int64_t i = -1;
+    if (j.is_object() && j.contains("prompt_index")) i = j["prompt_index"].get<int64_t>();
+    if (j.is_object() && j.contains("provenance")) i = j["provenance"].value("prompt_index", int64_t{-1});
+    if (i >= 0 && i < done) kept += line + "\n";
+  }
+  in.close();
+  std::ofstream o(path, std::ios::trunc);
+  o << kept;
+  return o ? Status(Ok{}) : err(ErrorCode::kIo, "%s: cannot rewrite", path.c_str());
+}
+
+}  // namespace
+
+int cmd_synth(int argc, char** argv) {
+  ArgParser p("synth", "-m MODEL --prompts FILE.jsonl --judge JUDGE -o DIR [options]");
+  p.add("-m,--model", "PATH", "the model that writes the completions (.gguf or a Hugging Face directory)");
+  p.add("--lora", "PATH[:SCALE]", kLoraOptionHelp);
+  p.add("--prompts", "FILE", "JSONL: {\"messages\": [...]} or {\"prompt\": \"...\"} per line (other fields, e.g. \"answer\", go to the judge)");
+  p.add("-o,--output", "DIR", "where samples.jsonl, sft.jsonl, prefs.jsonl and progress.json go");
+  p.add("--judge", "JUDGE", "regex:PATTERN, json, json-schema:FILE, exact (the row's \"answer\") or cmd:COMMAND");
+  p.add("-n,--samples", "N", "completions per prompt (default 8)");
+  p.add("--temp", "X", "sampling temperature (default 1.0)");
+  p.add("--top-p", "X", "nucleus sampling (default 1.0: off)");
+  p.add("--max-tokens", "N", "tokens per completion at most (default 256)");
+  p.add("--seed", "N", "seed; completion j of prompt i uses stream i * N + j (default 0)");
+  p.add("--min-score", "X", "a completion is kept for SFT when its score is at least X (default 1)");
+  p.add("--min-gap", "X", "a preference pair needs best - worst >= X (default 0.5)");
+  p.add("--parallel", "N", "prompts sampled together (default 4); does not change the output");
+  p.add("--resume", "", "continue the run in DIR (same model, prompts and options)");
+  p.add("-t,--threads", "N", "threads (default: all cores)");
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
+  int code = 0;
+  if (!p.parse(argc, argv, &code)) return code;
+  if (!p.has("--model") || !p.has("--prompts") || !p.has("--output") || !p.has("--judge")) {
+    std::fprintf(stderr, "herd synth: -m, --prompts, --judge and -o are required\n");
+    p.print_usage(stderr);
+    return kExitUsage;
+  }
+  auto n = p.get_int("--samples", 8, 1, 1024);
+  auto max_tokens = p.get_int("--max-tokens", 256, 1, 131072);
+  auto seed = p.get_int("--seed", 0, 0, INT64_MAX);
+  auto parallel = p.get_int("--parallel", 4, 1, 256);
+  auto threads = p.get_int("--threads", default_threads(), 1, 1024);
+  auto temp = p.get_double("--temp", 1.0);
+  auto top_p = p.get_double("--top-p", 1.0);
+  auto min_score = p.get_double("--min-score", 1.0);
+  auto min_gap = p.get_double("--min-gap", 0.5);
+  if (const Error* e = first_error(n, max_tokens, seed, parallel, threads)) return fail_usage("synth", *e);
+  if (const Error* e = first_error(temp, top_p, min_score, min_gap)) return fail_usage("synth", *e);
+  Result<std::unique_ptr<SynthJudge>> judge = make_synth_judge(p.get("--judge"));
+  if (!judge.has_value()) return fail_usage("synth", judge.error());
+
+  const std::string dir = p.get("--output");
+  const std::string progress_path = dir + "/progress.json";
+  std::error_code ec;
+  const bool resume = p.has("--resume");
+  if (!resume && std::filesystem::exists(progress_path, ec))
+    return fail_usage("synth", Error(ErrorCode::kInvalidArgument,
+                                     dir + " holds a run: --resume continues it, or choose another -o"));
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail_run("synth", Error(ErrorCode::kIo, dir + ": " + ec.message()));
+
+  catch_interrupts();
+  Result<std::unique_ptr<model::Runtime>> rt =
+      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+  if (!rt.has_value()) return fail_run("synth", rt.error());
+  model::LlamaModel& m = (*rt)->model();
+  Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), m);
+  if (!loras.has_value()) return fail_run("synth", loras.error());
+  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(m);
+  if (!tok.has_value()) return fail_run("synth", tok.error());
+  Result<std::vector<PromptRow>> prompts = load_prompts(p.get("--prompts"), *tok);
+  if (!prompts.has_value()) return fail_run("synth", prompts.error());
+
+  // What shapes the run: a resumed run must have the same.
+  std::ostringstream fp;
+  {
+    std::ifstream pf(p.get("--prompts"), std::ios::binary);
+    std::ostringstream all;
+    all << pf.rdbuf();
+    fp << "model=" << p.get("--model") << " lora=";
+    for (const std::string& l : p.get_all("--lora")) fp << l << ";";
+    fp << " prompts=" << std::hash<std::string>{}(all.str()) << " judge=" << p.get("--judge") << " n=" << *n
+       << " temp=" << *temp << " top_p=" << *top_p << " max_tokens=" << *max_tokens << " seed=" << *seed
+       << " min_score=" << *min_score << " min_gap=" << *min_gap;
+  }
+  int64_t done = 0;
+  if (resume) {
+    std::ifstream pf(progress_path);
+    nlohmann::json pj = nlohmann::json::parse(pf, nullptr, false);
+    if (!pj.is_object() || !pj.contains("done") || !pj.contains("run"))
+      return fail_run("synth", Error(ErrorCode::kInvalidArgument, progress_path + ": not a herd synth progress file"));
+    if (pj["run"].get<std::string>() != fp.str())
+      return fail_run("synth", Error(ErrorCode::kInvalidArgument,
+                                     "--resume: " + dir + " was written with other options or prompts (" +
+                                         pj["run"].get<std::string>() + ")"));
+    done = pj["done"].get<int64_t>();
+    for (const char* f : {"/samples.jsonl", "/sft.jsonl", "/prefs.jsonl"}) {
+      Status s = truncate_rows(dir + f, done);
+      if (!s.has_value()) return fail_run("synth", s.error());
+    }
+    std::fprintf(stderr, "herd synth: resuming after %lld of %zu prompts\n", static_cast<long long>(done), prompts->size());
+  }
+  std::ofstream samples_f(dir + "/samples.jsonl", resume ? std::ios::app : std::ios::trunc);
+  std::ofstream sft_f(dir + "/sft.jsonl", resume ? std::ios::app : std::ios::trunc);
+  std::ofstream prefs_f(dir + "/prefs.jsonl", resume ? std::ios::app : std::ios::trunc);
+  if (!samples_f || !sft_f || !prefs_f) return fail_run("synth", Error(ErrorCode::kIo, dir + ": cannot write the outputs"));
+
+  size_t longest = 0;
+  for (const PromptRow& r : *prompts) longest = std::max(longest, r.ids.size());
+  engine::EngineOptions eo;
+  eo.threads = static_cast<int>(*threads);
+  eo.max_running = static_cast<int>(std::min<int64_t>(*n * *parallel, 16));
+  eo.max_queued = static_cast<int>(*n * *parallel);
+  eo.max_seq_len = static_cast<int64_t>(longest) + *max_tokens + 1;
+  if (eo.max_seq_len > m.config().n_ctx_train)
+    return fail_run("synth", err(ErrorCode::kInvalidArgument, "a prompt of %zu tokens + --max-tokens exceeds the context of %lld",
+                                 longest, static_cast<long long>(m.config().n_ctx_train)));
+  eo.n_ctx = eo.max_seq_len * eo.max_running;
+  Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(m, (*rt)->table(), eo, &(*rt)->pool());
+  if (!eng.has_value()) return fail_run("synth", eng.error());
+  std::vector<int32_t> stops;
+  for (const char* s : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
+    if (const int32_t id = tok->special_id(s); id >= 0) stops.push_back(id);
+
+  std::set<std::pair<std::string, std::string>> seen;  // (prompt, completion) of kept rows: dedup
+  int64_t n_samples = 0, n_pass = 0, n_sft = 0, n_prefs = 0, n_tokens = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto N = static_cast<size_t>(*n);
+  for (auto g = static_cast<size_t>(done); g < prompts->size() && !interrupted(); g += static_cast<size_t>(*parallel)) {
+    const size_t g_end = std::min(prompts->size(), g + static_cast<size_t>(*parallel));
+    std::vector<Sample> out((g_end - g) * N);
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<engine::GenerationRequest> reqs;
+    std::vector<engine::RequestCallbacks> cbs;
+    for (size_t i = g; i < g_end; ++i)
+      for (size_t j = 0; j < N; ++j) {
+        engine::GenerationRequest r;
+        r.prompt = (*prompts)[i].ids;
+        r.max_tokens = static_cast<int32_t>(*max_tokens);
+        r.stop_ids = stops;
+        r.sampling.temperature = static_cast<float>(*temp);
+        r.sampling.top_p = static_cast<float>(*top_p);
+        r.sampling.seed = static_cast<uint64_t>(*seed);
+        r.sampling.stream = i * N + j;
+        Sample* s = &out[(i - g) * N + j];
+        engine::RequestCallbacks cb;
+        cb.on_token = [s](const engine::TokenEvent& e) {
+          s->tokens.push_back(e.id);
+          return true;
+        };
+        cb.on_done = [s, &mu, &cv](engine::FinishReason f, int32_t, const engine::Usage&, const Error*) {
+          std::lock_guard<std::mutex> l(mu);
+          s->finish = engine::finish_reason_name(f);
+          s->done = true;
+          cv.notify_all();
+        };
+        reqs.push_back(std::move(r));
+        cbs.push_back(std::move(cb));
+      }
+    Result<std::vector<uint64_t>> ids = (*eng)->submit_all(std::move(reqs), std::move(cbs));
+    if (!ids.has_value()) return fail_run("synth", ids.error());
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] {
+        for (const Sample& s : out)
+          if (!s.done) return false;
+        return true;
+      });
+    }
+    // Judge and write, prompt by prompt, in order.
+    for (size_t i = g; i < g_end; ++i) {
+      const PromptRow& pr = (*prompts)[i];
+      std::vector<std::string> texts;
+      std::vector<double> scores;
+      std::vector<size_t> first;  // the sample index of each distinct completion
+      for (size_t j = 0; j < N; ++j) {
+        const Sample& s = out[(i - g) * N + j];
+        n_tokens += static_cast<int64_t>(s.tokens.size());
+        const std::string text = tok->decode(s.tokens);
+        ++n_samples;
+        size_t k = 0;
+        while (k < texts.size() && texts[k] != text) ++k;
+        const bool fresh = k == texts.size();
+        if (fresh) {
+          Result<double> sc = (*judge)->score(pr.row, text);
+          if (!sc.has_value()) return fail_run("synth", sc.error().with_context("prompt " + std::to_string(i + 1)));
+          texts.push_back(text);
+          scores.push_back(*sc);
+          first.push_back(j);
+        }
+        n_pass += scores[k] >= *min_score ? 1 : 0;
+        if (fresh) {
+          nlohmann::json row = {{"prompt_index", i},        {"sample", j},         {"seed", *seed},
+                                {"stream", i * N + j},      {"completion", text},  {"score", scores[k]},
+                                {"tokens", s.tokens.size()}, {"finish", s.finish}};
+          samples_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        }
+      }
+      size_t best = 0, worst = 0;
+      for (size_t k = 1; k < texts.size(); ++k) {
+        if (scores[k] > scores[best]) best = k;
+        if (scores[k] < scores[worst]) worst = k;
+      }
+      auto provenance = [&](size_t k) {
+        return nlohmann::json{{"model", p.get("--model")}, {"prompt_index", i}, {"sample", first[k]},
+                              {"seed", *seed},             {"stream", i * N + first[k]}, {"score", scores[k]},
+                              {"judge", p.get("--judge")}};
+      };
+      const std::string prompt_key = pr.messages.dump();
+      if (scores[best] >= *min_score && seen.insert({prompt_key, texts[best]}).second) {
+        nlohmann::json msgs = pr.messages;
+        msgs.push_back({{"role", "assistant"}, {"content", texts[best]}});
+        nlohmann::json row = {{"messages", msgs}};
+        if (pr.row.contains("tools")) row["tools"] = pr.row["tools"];
+        row["provenance"] = provenance(best);
+        sft_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        ++n_sft;
+      }
+      if (scores[best] - scores[worst] >= *min_gap) {
+        nlohmann::json row = {{"prompt", pr.messages},
+                              {"chosen", nlohmann::json::array({{{"role", "assistant"}, {"content", texts[best]}}})},
+                              {"rejected", nlohmann::json::array({{{"role", "assistant"}, {"content", texts[worst]}}})}};
+        if (pr.row.contains("tools")) row["tools"] = pr.row["tools"];
+        row["provenance"] = provenance(best);
+        row["provenance"]["rejected_sample"] = first[worst];
+        row["provenance"]["rejected_score"] = scores[worst];
+        prefs_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        ++n_prefs;
+      }
+    }
+    samples_f.flush();
+    sft_f.flush();
+    prefs_f.flush();
+    if (!samples_f || !sft_f || !prefs_f) return fail_run("synth", Error(ErrorCode::kIo, dir + ": cannot write the outputs"));
+    done = static_cast<int64_t>(g_end);
+    {
+      const std::string tmp = progress_path + ".tmp";
+      std::ofstream pf(tmp, std::ios::trunc);
+      pf << nlohmann::json{{"done", done}, {"total", prompts->size()}, {"run", fp.str()}}.dump() << "\n";
+      pf.close();
+      std::filesystem::rename(tmp, progress_path, ec);
+      if (!pf || ec) return fail_run("synth", Error(ErrorCode::kIo, progress_path + ": cannot write"));
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "prompts %lld/%zu  samples %lld  pass %.1f%%  sft %lld  prefs %lld  %.1f tok/s\n",
+                 static_cast<long long>(done), prompts->size(), static_cast<long long>(n_samples),
+                 n_samples ? 100.0 * static_cast<double>(n_pass) / static_cast<double>(n_samples) : 0.0,
+                 static_cast<long long>(n_sft), static_cast<long long>(n_prefs), static_cast<double>(n_tokens) / std::max(secs, 1e-9));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr,
+               "herd synth: %lld samples this run, %.1f%% scored >= %g; %lld SFT rows, %lld preference pairs; %lld tokens "
+               "in %.1f s (%.1f tok/s)%s\n",
+               static_cast<long long>(n_samples),
+               n_samples ? 100.0 * static_cast<double>(n_pass) / static_cast<double>(n_samples) : 0.0, *min_score,
+               static_cast<long long>(n_sft), static_cast<long long>(n_prefs), static_cast<long long>(n_tokens), secs,
+               static_cast<double>(n_tokens) / std::max(secs, 1e-9), interrupted() ? " (interrupted: --resume continues)" : "");
+  return interrupted() ? kExitInterrupted : 0;
+}
+
+}  // namespace herd::cli

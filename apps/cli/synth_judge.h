@@ -1,0 +1,37 @@
+// The judges of `herd synth`: each scores one completion of one prompt in
+// [0, 1] (or any number a verifier command prints), parsed from --judge:
+//   regex:PATTERN    1 when the completion matches (grammar/regex.h: search semantics,
+//                    a bounded DFA, so no pattern or text can make it run away; invalid
+//                    UTF-8 and non-BMP characters are read as U+FFFD)
+//   json             1 when the completion is one JSON value (nesting limited)
+//   json-schema:FILE 1 when it is JSON valid against the schema (grammar/schema_validate.h)
+//   exact            1 when it equals the prompt row's "answer", surrounding blanks ignored
+//   cmd:COMMAND      runs `sh -c COMMAND` with the completion on standard input and the
+//                    prompt row (JSON) in HERD_SYNTH_PROMPT; the score is the number its
+//                    standard output starts with, else 1 for exit status 0 and 0 otherwise;
+//                    10 s and 64 KiB of output at most (then 0)
+// Errors: an unknown judge, a pattern the regex engine refuses, a schema file
+// that cannot be read; cmd judges report a command that cannot start.
+//
+// Thread safety: a judge is used from one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/result.h"
+
+namespace herd::cli {
+
+class SynthJudge {
+ public:
+  virtual ~SynthJudge() = default;
+  // row: the prompt's JSONL object (for "answer" and the command's environment).
+  virtual Result<double> score(const nlohmann::json& row, const std::string& completion) = 0;
+};
+
+Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec);
+
+}  // namespace herd::cli

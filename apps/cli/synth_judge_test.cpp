@@ -1,0 +1,61 @@
+// herd synth's judges (synth_judge.h): each accepts what it should and refuses
+// the rest; regex reads invalid UTF-8 and non-BMP characters as U+FFFD; the
+// command judge takes its exit status or the number it prints.
+#include "synth_judge.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace herd::cli {
+namespace {
+
+double score(const std::string& spec, const std::string& text, const nlohmann::json& row = nlohmann::json::object()) {
+  Result<std::unique_ptr<SynthJudge>> j = make_synth_judge(spec);
+  EXPECT_TRUE(j.has_value()) << spec;
+  Result<double> s = (*j)->score(row, text);
+  EXPECT_TRUE(s.has_value()) << spec << ": " << (s.has_value() ? "" : s.error().message());
+  return s.has_value() ? *s : -1;
+}
+
+TEST(SynthJudge, Regex) {
+  EXPECT_EQ(score("regex:^ [a-z]", " hello"), 1.0);
+  EXPECT_EQ(score("regex:^ [a-z]", " Hello"), 0.0);
+  EXPECT_EQ(score("regex:[0-9]{3}", "call 555 now"), 1.0);
+  // Bytes the automaton has no path for do not hide a match before or after them.
+  EXPECT_EQ(score("regex:^ [a-z]", " ok \xf0\x9f\x98\x80 and \xff\xfe"), 1.0);
+  EXPECT_EQ(score("regex:end$", "\xe4\xb8 the end"), 1.0);
+  EXPECT_FALSE(make_synth_judge("regex:(a)\\1").has_value());  // backreferences: unsupported
+}
+
+TEST(SynthJudge, JsonSchemaAndExact) {
+  EXPECT_EQ(score("json", " {\"a\": [1, 2]} "), 1.0);
+  EXPECT_EQ(score("json", "{\"a\": "), 0.0);
+  EXPECT_EQ(score("json", std::string(200, '[') + std::string(200, ']')), 0.0);  // too deep
+  const std::string path = (std::filesystem::temp_directory_path() / "herd_synth_schema.json").string();
+  std::ofstream(path) << R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}}, "required": ["n"]})";
+  EXPECT_EQ(score("json-schema:" + path, R"({"n": 4})"), 1.0);
+  EXPECT_EQ(score("json-schema:" + path, R"({"n": 2})"), 0.0);
+  EXPECT_EQ(score("json-schema:" + path, R"({"m": 4})"), 0.0);
+  std::filesystem::remove(path);
+  EXPECT_FALSE(make_synth_judge("json-schema:/nonexistent/schema.json").has_value());
+  EXPECT_EQ(score("exact", "  42\n", {{"answer", "42"}}), 1.0);
+  EXPECT_EQ(score("exact", "41", {{"answer", "42"}}), 0.0);
+  Result<std::unique_ptr<SynthJudge>> j = make_synth_judge("exact");
+  EXPECT_FALSE((*j)->score(nlohmann::json::object(), "42").has_value());  // no "answer"
+  EXPECT_FALSE(make_synth_judge("vibes").has_value());
+}
+
+TEST(SynthJudge, Command) {
+  EXPECT_EQ(score("cmd:grep -q blue", "the sky is blue"), 1.0);
+  EXPECT_EQ(score("cmd:grep -q blue", "the sky is grey"), 0.0);
+  EXPECT_EQ(score("cmd:wc -c", "12345"), 5.0);  // the number printed is the score
+  // The prompt row reaches the command.
+  EXPECT_EQ(score("cmd:echo \"$HERD_SYNTH_PROMPT\" | grep -q '\"answer\":\"7\"'", "x", {{"answer", "7"}}), 1.0);
+  Result<std::unique_ptr<SynthJudge>> j = make_synth_judge("cmd:/nonexistent/judge");
+  EXPECT_FALSE((*j)->score(nlohmann::json::object(), "x").has_value());
+}
+
+}  // namespace
+}  // namespace herd::cli

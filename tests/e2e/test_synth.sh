@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# ctest "e2e": herd synth (rejection sampling) end to end on a tiny random model.
+#  - deterministic for a seed: the same files with --parallel 4 and 1;
+#  - the verifier keeps exactly the completions that pass: every sample's score is the
+#    task's check redone here by Python's re, sft.jsonl holds one passing completion per
+#    prompt that has one, prefs.jsonl pairs a passing with a failing one; a command judge
+#    (grep) gives the regex judge's scores;
+#  - the loop works: SFT (herd finetune) on round 0's kept completions raises the task's
+#    success rate in round 1 (synth --lora) by at least 30 points;
+#  - --resume after a stop (progress rolled back, a half-written row left) gives the files
+#    of an uninterrupted run; an existing run is not overwritten without it;
+#  - bad prompt files are refused naming the line; an unknown judge is a usage error.
+set -uo pipefail
+H="${HERD_BIN:?HERD_BIN must name the herd binary}"
+PY=/usr/bin/python3
+tmp="$(mktemp -d /tmp/herd-synth.XXXXXX)"
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2"; fails=$((fails + 1)); }
+
+"$H" make-model --shape tiny --dtype q8_0 --seed 1 -q -o "$tmp/base.gguf" 2>/dev/null || { fail "make-model"; exit 1; }
+for q in "Say something." "Tell me a word." "Write anything." "Give me text." "Speak." "Reply now." "Answer me." "Go on."; do
+  printf '{"prompt": "%s"}\n' "$q"
+done > "$tmp/prompts.jsonl"
+# The task: the reply starts with a space and a lower-case letter.
+synth() {  # output dir, extra args...
+  local o="$1"; shift
+  "$H" synth -m "$tmp/base.gguf" --prompts "$tmp/prompts.jsonl" --judge 'regex:^ [a-z]' -n 8 --max-tokens 4 \
+    --temp 1 --seed 5 -o "$o" -t 2 "$@"
+}
+rate() { "$PY" -c "import json,sys; r=[json.loads(l)['score'] for l in open(sys.argv[1])]; print('%.3f' % (sum(r)/len(r)))" "$1"; }
+
+out="$(synth "$tmp/r0" 2>&1)" && pass "herd synth" || fail "herd synth" "$out"
+out="$(synth "$tmp/r0p1" --parallel 1 2>&1)" || fail "synth --parallel 1" "$out"
+cmp -s "$tmp/r0/samples.jsonl" "$tmp/r0p1/samples.jsonl" && cmp -s "$tmp/r0/sft.jsonl" "$tmp/r0p1/sft.jsonl" &&
+  cmp -s "$tmp/r0/prefs.jsonl" "$tmp/r0p1/prefs.jsonl" && pass "deterministic: --parallel 4 and 1 give the same files" ||
+  fail "runs differ with --parallel"
+check="$("$PY" - "$tmp/r0" <<'PY'
+import json, re, sys
+d = sys.argv[1]
+ok = lambda c: re.match(r"^ [a-z]", c) is not None
+samples = [json.loads(l) for l in open(d + "/samples.jsonl")]
+bad = [s for s in samples if s["score"] != (1.0 if ok(s["completion"]) else 0.0)]
+passing = {s["prompt_index"] for s in samples if ok(s["completion"])}
+sft = [json.loads(l) for l in open(d + "/sft.jsonl")]
+prefs = [json.loads(l) for l in open(d + "/prefs.jsonl")]
+errors = []
+if bad: errors.append("scores differ from re: %r" % bad[:2])
+if sorted(r["provenance"]["prompt_index"] for r in sft) != sorted(passing): errors.append("sft rows are not the passing prompts")
+if any(not ok(r["messages"][-1]["content"]) or r["messages"][-1]["role"] != "assistant" for r in sft): errors.append("an sft row fails")
+if any(not ok(r["chosen"][0]["content"]) or ok(r["rejected"][0]["content"]) for r in prefs): errors.append("a pair is wrong")
+print("; ".join(errors) or "ok %d samples, %d passing prompts, %d pairs" % (len(samples), len(passing), len(prefs)))
+PY
+)"
+[[ "$check" == ok* ]] && pass "the verifier keeps exactly the passing completions ($check)" || fail "$check"
+out="$("$H" synth -m "$tmp/base.gguf" --prompts "$tmp/prompts.jsonl" --judge "cmd:head -c 2 | grep -q '^ [a-z]'" -n 8 \
+  --max-tokens 4 --temp 1 --seed 5 -o "$tmp/cmd" -t 2 2>&1)" || fail "synth --judge cmd" "$out"
+"$PY" -c "
+import json, sys
+a = [json.loads(l)['score'] for l in open(sys.argv[1])]; b = [json.loads(l)['score'] for l in open(sys.argv[2])]
+sys.exit(0 if a == b and len(a) > 0 else 1)" "$tmp/r0/samples.jsonl" "$tmp/cmd/samples.jsonl" &&
+  pass "a command judge (head | grep) gives the regex judge's scores" || fail "cmd and regex judges differ"
+
+# The loop: SFT on the kept completions, then round 1 with the adapter.
+out="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/r0/sft.jsonl" -o "$tmp/ad1" --epochs 20 --batch 4 --lr 1e-2 \
+  --warmup 0 -t 2 2>&1)" || fail "finetune on round 0" "$out"
+out="$(synth "$tmp/r1" --lora "$tmp/ad1" 2>&1)" || fail "synth round 1" "$out"
+r0="$(rate "$tmp/r0/samples.jsonl")"; r1="$(rate "$tmp/r1/samples.jsonl")"
+awk -v a="$r0" -v b="$r1" 'BEGIN { exit !(b >= a + 0.3) }' &&
+  pass "rejection sampling + SFT raises the success rate: round 0 $r0, round 1 $r1" || fail "no rise: $r0 -> $r1"
+
+# Resume: roll the finished run back to 4 prompts with a half-written row left behind.
+cp -r "$tmp/r0" "$tmp/res"
+"$PY" - "$tmp/res/progress.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1])); p["done"] = 4; json.dump(p, open(sys.argv[1], "w"))
+PY
+printf '{"prompt_index": 5, "completion": "half' >> "$tmp/res/samples.jsonl"
+out="$(synth "$tmp/res" 2>&1)"
+echo "$out" | grep -q "resume" && pass "an existing run is not overwritten without --resume" || fail "overwrite" "$out"
+out="$(synth "$tmp/res" --resume 2>&1)" || fail "--resume" "$out"
+cmp -s "$tmp/r0/samples.jsonl" "$tmp/res/samples.jsonl" && cmp -s "$tmp/r0/sft.jsonl" "$tmp/res/sft.jsonl" &&
+  cmp -s "$tmp/r0/prefs.jsonl" "$tmp/res/prefs.jsonl" && pass "--resume gives the files of an uninterrupted run" ||
+  fail "resume differs" "$(diff "$tmp/r0/samples.jsonl" "$tmp/res/samples.jsonl" | head -4)"
+out="$(synth "$tmp/res" --resume --temp 0.5 2>&1)"
+echo "$out" | grep -q "other options" && pass "resuming with other options is refused" || fail "resume options" "$out"
+
+# Bad input.
+printf '%s\n' '{"prompt": "ok"}' '{"promt": "typo"}' > "$tmp/bad.jsonl"
+out="$("$H" synth -m "$tmp/base.gguf" --prompts "$tmp/bad.jsonl" --judge json -o "$tmp/bad" -t 2 2>&1)"
+[ $? -ne 0 ] && echo "$out" | grep -q "bad.jsonl:2" && pass "a bad prompt line is refused naming it" || fail "bad prompts" "$out"
+out="$("$H" synth -m "$tmp/base.gguf" --prompts "$tmp/prompts.jsonl" --judge vibes -o "$tmp/bad2" 2>&1)"
+[ $? -eq 2 ] && echo "$out" | grep -q "regex:PATTERN" && pass "an unknown judge is a usage error" || fail "judge" "$out"
+
+[ "$fails" -eq 0 ] && echo "test_synth: ok" || echo "test_synth: $fails failure(s)"
+exit $((fails > 0))
