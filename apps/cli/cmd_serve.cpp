@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "guard_model.h"
 #include "lora_option.h"
 #include "engine/engine.h"
 #include "kv/kv_cache.h"
@@ -163,10 +164,7 @@ int cmd_serve(int argc, char** argv) {
   std::unique_ptr<engine::Engine> eng;
   // The guard (--guard): its own runtime, engine and tokenizer; the shield
   // the server reads must outlive the server.
-  std::unique_ptr<model::Runtime> guard_rt;
-  std::unique_ptr<engine::Engine> guard_eng;
-  std::optional<tokenizer::Tokenizer> guard_tok;
-  std::optional<server::GuardShield> guard;
+  std::unique_ptr<GuardModel> guard;
   std::optional<server::Server> srv;
   std::atomic<bool> serving{false}, done{false};
   // Before the server runs a stop signal ends the process (a long model load
@@ -247,49 +245,23 @@ int cmd_serve(int argc, char** argv) {
     Result<double> thr = p.get_double("--guard-threshold", 0.5);
     if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
       return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-threshold must be a number in [0, 1]"));
-    Result<std::unique_ptr<model::Runtime>> gopened =
-        model::Runtime::open({p.get("--guard"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
-    if (!gopened.has_value()) return fail_run("serve", gopened.error().with_context("--guard"));
-    guard_rt = std::move(*gopened);
-    const model::LlamaModel& gm = guard_rt->model();
-    Result<tokenizer::Tokenizer> gt = model::load_model_tokenizer(gm);
-    if (!gt.has_value()) return fail_run("serve", gt.error().with_context("--guard"));
-    guard_tok.emplace(std::move(*gt));
-    server::GuardOptions go;
-    go.threshold = *thr;
-    go.model_id = basename_of(p.get("--guard"));
-    if (p.has("--guard-variant")) {
-      const std::string v = p.get("--guard-variant");
-      if (v != "8b" && v != "1b")
-        return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-variant must be 8b or 1b, got '%s'", v.c_str()));
-      go.variant = v == "8b" ? chat::GuardVariant::k8B : chat::GuardVariant::k1B;
-    } else {
-      Result<chat::GuardVariant> v = chat::guard_variant_for(gm.config().name, gm.config().d_model);
-      if (!v.has_value())
-        return fail_usage("serve", err(ErrorCode::kInvalidArgument, "%s (--guard-variant)", v.error().message().c_str()));
-      go.variant = *v;
-    }
-    if (p.has("--guard-exclude")) {
-      Result<std::vector<std::string>> ex = chat::parse_guard_codes(p.get("--guard-exclude"), chat::guard_categories(go.variant));
-      if (!ex.has_value()) return fail_usage("serve", ex.error().with_context("--guard-exclude"));
-      go.excluded = std::move(*ex);
-    }
     // The guard's engine: a few checks at a time, prompts of a few hundred tokens
     // plus the conversation. One pool of the chat's per-request limit: short
     // checks share it, one as long as a whole chat fits (8B guard, f16: 1 GB).
-    engine::EngineOptions ge;
-    ge.threads = static_cast<int>(*threads);
-    ge.max_seq_len = std::min<int64_t>(std::max<int64_t>(gm.config().n_ctx_train, 16), so.max_seq_len + 512);
-    ge.n_ctx = ge.max_seq_len;
-    ge.max_running = 4;
-    ge.max_queued = 64;
-    Result<std::unique_ptr<engine::Engine>> gmade = engine::make_engine(gm, guard_rt->table(), ge, &guard_rt->pool());
-    if (!gmade.has_value()) return fail_run("serve", gmade.error().with_context("--guard"));
-    guard_eng = std::move(*gmade);
-    Result<server::GuardShield> shield = server::GuardShield::make(*guard_eng, *guard_tok, go);
-    if (!shield.has_value()) return fail_run("serve", shield.error());
-    guard.emplace(std::move(*shield));
-    so.guard = &*guard;
+    GuardModelOptions gmo;
+    gmo.path = p.get("--guard");
+    gmo.isa = p.get("--isa", "auto");
+    gmo.threads = static_cast<int>(*threads);
+    gmo.variant = p.get("--guard-variant", "");
+    gmo.exclude = p.get("--guard-exclude", "");
+    gmo.threshold = *thr;
+    gmo.model_id = basename_of(p.get("--guard"));
+    gmo.max_seq_len = so.max_seq_len + 512;
+    Result<std::unique_ptr<GuardModel>> gopened = open_guard_model(gmo);
+    if (!gopened.has_value()) return fail_run("serve", gopened.error());
+    guard = std::move(*gopened);
+    const server::GuardOptions& go = guard->shield->options();
+    so.guard = guard->shield.get();
     const std::string shields = p.get("--guard-shields", "input,output");
     so.guard_input = shields == "input" || shields == "input,output" || shields == "output,input";
     so.guard_output = shields == "output" || shields == "input,output" || shields == "output,input";

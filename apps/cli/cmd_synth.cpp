@@ -27,6 +27,7 @@
 #include "chat/messages.h"
 #include "commands.h"
 #include "engine/engine.h"
+#include "guard_model.h"
 #include "lora_option.h"
 #include "model/model_tokenizer.h"
 #include "model/runtime.h"
@@ -39,6 +40,7 @@ namespace {
 struct PromptRow {
   nlohmann::json row;       // the line as given
   nlohmann::json messages;  // the conversation to continue
+  std::vector<chat::Message> parsed;
   std::vector<int32_t> ids;
 };
 
@@ -76,6 +78,7 @@ Result<std::vector<PromptRow>> load_prompts(const std::string& path, const token
     if (!ids.has_value()) return train::line_error(where, ids.error().message());
     r.ids = std::move(*ids);
     r.row = std::move(j);
+    r.parsed = std::move(*msgs);
     out.push_back(std::move(r));
     return Ok{};
   }));
@@ -123,6 +126,9 @@ int cmd_synth(int argc, char** argv) {
   p.add("--seed", "N", "seed; completion j of prompt i uses stream i * N + j (default 0)");
   p.add("--min-score", "X", "a completion is kept for SFT when its score is at least X (default 1)");
   p.add("--min-gap", "X", "a preference pair needs best - worst >= X (default 0.5)");
+  p.add("--guard", "PATH", "a Llama Guard 3 model: completions it flags unsafe are dropped (kept in samples.jsonl, marked)");
+  p.add("--guard-threshold", "X", "P(unsafe) at or above which a completion is flagged (default 0.5)");
+  p.add("--guard-variant", "V", "8b or 1b (default: from the guard model)");
   p.add("--parallel", "N", "prompts sampled together (default 4); does not change the output");
   p.add("--resume", "", "continue the run in DIR (same model, prompts and options)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
@@ -143,6 +149,9 @@ int cmd_synth(int argc, char** argv) {
   auto top_p = p.get_double("--top-p", 1.0);
   auto min_score = p.get_double("--min-score", 1.0);
   auto min_gap = p.get_double("--min-gap", 0.5);
+  auto guard_thr = p.get_double("--guard-threshold", 0.5);
+  if (!guard_thr.has_value() || !(*guard_thr >= 0 && *guard_thr <= 1))
+    return fail_usage("synth", err(ErrorCode::kInvalidArgument, "--guard-threshold must be a number in [0, 1]"));
   if (const Error* e = first_error(n, max_tokens, seed, parallel, threads)) return fail_usage("synth", *e);
   if (const Error* e = first_error(temp, top_p, min_score, min_gap)) return fail_usage("synth", *e);
   Result<std::unique_ptr<SynthJudge>> judge = make_synth_judge(p.get("--judge"));
@@ -180,7 +189,8 @@ int cmd_synth(int argc, char** argv) {
     for (const std::string& l : p.get_all("--lora")) fp << l << ";";
     fp << " prompts=" << std::hash<std::string>{}(all.str()) << " judge=" << p.get("--judge") << " n=" << *n
        << " temp=" << *temp << " top_p=" << *top_p << " max_tokens=" << *max_tokens << " seed=" << *seed
-       << " min_score=" << *min_score << " min_gap=" << *min_gap;
+       << " min_score=" << *min_score << " min_gap=" << *min_gap << " guard=" << p.get("--guard", "") << ":"
+       << *guard_thr;
   }
   int64_t done = 0;
   if (resume) {
@@ -217,12 +227,27 @@ int cmd_synth(int argc, char** argv) {
   eo.n_ctx = eo.max_seq_len * eo.max_running;
   Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(m, (*rt)->table(), eo, &(*rt)->pool());
   if (!eng.has_value()) return fail_run("synth", eng.error());
+  std::unique_ptr<GuardModel> guard;
+  if (p.has("--guard")) {
+    GuardModelOptions gmo;
+    gmo.path = p.get("--guard");
+    gmo.isa = p.get("--isa", "auto");
+    gmo.threads = static_cast<int>(*threads);
+    gmo.variant = p.get("--guard-variant", "");
+    gmo.threshold = *guard_thr;
+    gmo.model_id = p.get("--guard");
+    gmo.max_seq_len = eo.max_seq_len + 1024;  // the guard's prompt adds its categories
+    gmo.max_running = 1;
+    Result<std::unique_ptr<GuardModel>> g = open_guard_model(gmo);
+    if (!g.has_value()) return fail_run("synth", g.error());
+    guard = std::move(*g);
+  }
   std::vector<int32_t> stops;
   for (const char* s : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
     if (const int32_t id = tok->special_id(s); id >= 0) stops.push_back(id);
 
   std::set<std::pair<std::string, std::string>> seen;  // (prompt, completion) of kept rows: dedup
-  int64_t n_samples = 0, n_pass = 0, n_sft = 0, n_prefs = 0, n_tokens = 0;
+  int64_t n_samples = 0, n_pass = 0, n_sft = 0, n_prefs = 0, n_tokens = 0, n_unsafe = 0;
   const auto t0 = std::chrono::steady_clock::now();
   const auto N = static_cast<size_t>(*n);
   for (auto g = static_cast<size_t>(done); g < prompts->size() && !interrupted(); g += static_cast<size_t>(*parallel)) {
@@ -273,6 +298,7 @@ int cmd_synth(int argc, char** argv) {
       std::vector<std::string> texts;
       std::vector<double> scores;
       std::vector<size_t> first;  // the sample index of each distinct completion
+      std::vector<char> unsafe;   // flagged by --guard: dropped
       for (size_t j = 0; j < N; ++j) {
         const Sample& s = out[(i - g) * N + j];
         n_tokens += static_cast<int64_t>(s.tokens.size());
@@ -287,20 +313,33 @@ int cmd_synth(int argc, char** argv) {
           texts.push_back(text);
           scores.push_back(*sc);
           first.push_back(j);
+          bool flagged = false;
+          if (guard) {
+            // Fails closed: a reply that is no verdict drops the completion too.
+            Result<server::GuardResult> gr = guard->shield->check(server::guard_reply_conversation(pr.parsed, text));
+            if (!gr.has_value()) return fail_run("synth", gr.error().with_context("--guard"));
+            flagged = gr->flagged || !gr->error.empty();
+            n_unsafe += flagged ? 1 : 0;
+          }
+          unsafe.push_back(flagged ? 1 : 0);
         }
         n_pass += scores[k] >= *min_score ? 1 : 0;
         if (fresh) {
           nlohmann::json row = {{"prompt_index", i},        {"sample", j},         {"seed", *seed},
                                 {"stream", i * N + j},      {"completion", text},  {"score", scores[k]},
                                 {"tokens", s.tokens.size()}, {"finish", s.finish}};
+          if (guard) row["unsafe"] = unsafe[k] != 0;
           samples_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         }
       }
-      size_t best = 0, worst = 0;
-      for (size_t k = 1; k < texts.size(); ++k) {
-        if (scores[k] > scores[best]) best = k;
-        if (scores[k] < scores[worst]) worst = k;
+      // Best and worst among the completions the guard did not flag.
+      size_t best = texts.size(), worst = texts.size();
+      for (size_t k = 0; k < texts.size(); ++k) {
+        if (unsafe[k]) continue;
+        if (best == texts.size() || scores[k] > scores[best]) best = k;
+        if (worst == texts.size() || scores[k] < scores[worst]) worst = k;
       }
+      if (best == texts.size()) continue;  // every completion flagged
       auto provenance = [&](size_t k) {
         return nlohmann::json{{"model", p.get("--model")}, {"prompt_index", i}, {"sample", first[k]},
                               {"seed", *seed},             {"stream", i * N + first[k]}, {"score", scores[k]},
@@ -349,11 +388,11 @@ int cmd_synth(int argc, char** argv) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr,
-               "herd synth: %lld samples this run, %.1f%% scored >= %g; %lld SFT rows, %lld preference pairs; %lld tokens "
-               "in %.1f s (%.1f tok/s)%s\n",
+               "herd synth: %lld samples this run, %.1f%% scored >= %g; %lld distinct completions flagged by the guard; "
+               "%lld SFT rows, %lld preference pairs; %lld tokens in %.1f s (%.1f tok/s)%s\n",
                static_cast<long long>(n_samples),
                n_samples ? 100.0 * static_cast<double>(n_pass) / static_cast<double>(n_samples) : 0.0, *min_score,
-               static_cast<long long>(n_sft), static_cast<long long>(n_prefs), static_cast<long long>(n_tokens), secs,
+               static_cast<long long>(n_unsafe), static_cast<long long>(n_sft), static_cast<long long>(n_prefs), static_cast<long long>(n_tokens), secs,
                static_cast<double>(n_tokens) / std::max(secs, 1e-9), interrupted() ? " (interrupted: --resume continues)" : "");
   return interrupted() ? kExitInterrupted : 0;
 }

@@ -113,4 +113,19 @@ Result<std::vector<chat::Message>> guard_conversation(const std::vector<chat::Me
   return out;
 }
 
+std::vector<chat::Message> guard_reply_conversation(const std::vector<chat::Message>& messages, const std::string& reply) {
+  Result<std::vector<chat::Message>> convo = guard_conversation(messages);
+  std::vector<chat::Message> c = convo ? std::move(*convo) : std::vector<chat::Message>{};
+  if (c.empty()) {
+    chat::Message u;
+    u.role = "user";
+    c.push_back(u);
+  }
+  chat::Message a;
+  a.role = "assistant";
+  a.content = reply;
+  c.push_back(std::move(a));
+  return c;
+}
+
 }  // namespace herd::server

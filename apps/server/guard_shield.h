@@ -82,5 +82,9 @@ class GuardShield {
 
 // See the header paragraph. kInvalidArgument when no user turn is left.
 Result<std::vector<chat::Message>> guard_conversation(const std::vector<chat::Message>& messages);
+// The conversation an output check judges: guard_conversation(messages) (an empty
+// user turn when there is no user text, e.g. after a tool result) and the reply
+// as the assistant's last turn.
+std::vector<chat::Message> guard_reply_conversation(const std::vector<chat::Message>& messages, const std::string& reply);
 
 }  // namespace herd::server

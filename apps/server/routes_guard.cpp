@@ -182,18 +182,7 @@ Result<std::optional<Json>> output_shield(ServerContext& ctx, const std::vector<
                                           const std::string& reply) {
   const GuardShield* g = ctx.opts.guard_output ? ctx.opts.guard : nullptr;
   if (!g) return std::optional<Json>();
-  Result<std::vector<chat::Message>> convo = guard_conversation(messages);
-  std::vector<chat::Message> c = convo ? std::move(*convo) : std::vector<chat::Message>{};
-  if (c.empty()) {  // no user text (a tool-result turn): the reply is judged after an empty user turn
-    chat::Message u;
-    u.role = "user";
-    c.push_back(u);
-  }
-  chat::Message a;
-  a.role = "assistant";
-  a.content = reply;
-  c.push_back(std::move(a));
-  Result<GuardResult> r = g->check(c);
+  Result<GuardResult> r = g->check(guard_reply_conversation(messages, reply));
   if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
   if (!r) {
     ctx.metrics.guard_check("output", "error");

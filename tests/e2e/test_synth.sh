@@ -9,6 +9,8 @@
 #    success rate in round 1 (synth --lora) by at least 30 points;
 #  - --resume after a stop (progress rolled back, a half-written row left) gives the files
 #    of an uninterrupted run; an existing run is not overwritten without it;
+#  - Llama Guard as a filter: completions it flags are dropped (and marked), a guard that
+#    answers "safe" changes nothing;
 #  - bad prompt files are refused naming the line; an unknown judge is a usage error.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -85,6 +87,21 @@ cmp -s "$tmp/r0/samples.jsonl" "$tmp/res/samples.jsonl" && cmp -s "$tmp/r0/sft.j
   fail "resume differs" "$(diff "$tmp/r0/samples.jsonl" "$tmp/res/samples.jsonl" | head -4)"
 out="$(synth "$tmp/res" --resume --temp 0.5 2>&1)"
 echo "$out" | grep -q "other options" && pass "resuming with other options is refused" || fail "resume options" "$out"
+
+# Llama Guard as a filter: a guard built to answer "unsafe\nS1" drops every completion (each
+# marked in samples.jsonl); one built to answer "safe" changes nothing.
+for verdict in unsafe safe; do
+  reply='safe'; [ "$verdict" = unsafe ] && reply='unsafe\nS1'
+  "$H" make-model --shape tiny --dtype q8_0 --guard 1b --reply "$reply" -o "$tmp/g-$verdict.gguf" -q 2>/dev/null
+  out="$(synth "$tmp/g$verdict" --guard "$tmp/g-$verdict.gguf" 2>&1)" || fail "synth --guard ($verdict)" "$out"
+done
+n_unsafe="$(grep -c '"unsafe":true' "$tmp/gunsafe/samples.jsonl")"; n_all="$(wc -l < "$tmp/gunsafe/samples.jsonl")"
+[ "$n_unsafe" -eq "$n_all" ] && [ ! -s "$tmp/gunsafe/sft.jsonl" ] && [ ! -s "$tmp/gunsafe/prefs.jsonl" ] &&
+  pass "--guard: every completion flagged unsafe is dropped ($n_unsafe of $n_all marked)" ||
+  fail "--guard unsafe: $n_unsafe of $n_all marked, sft $(wc -l < "$tmp/gunsafe/sft.jsonl") rows"
+cmp -s "$tmp/r0/sft.jsonl" "$tmp/gsafe/sft.jsonl" && cmp -s "$tmp/r0/prefs.jsonl" "$tmp/gsafe/prefs.jsonl" &&
+  ! grep -q '"unsafe":true' "$tmp/gsafe/samples.jsonl" && pass "--guard: a guard that answers safe keeps the same rows" ||
+  fail "--guard safe changed the rows"
 
 # Bad input.
 printf '%s\n' '{"prompt": "ok"}' '{"promt": "typo"}' > "$tmp/bad.jsonl"

@@ -1,0 +1,41 @@
+// A Llama Guard 3 model opened for checks beside another model (herd serve
+// --guard, herd synth --guard): its runtime, tokenizer and engine, and the
+// shield (apps/server/guard_shield.h) that classifies on them; the variant is
+// read from the model unless named.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "engine/engine.h"
+#include "guard_shield.h"
+#include "model/runtime.h"
+#include "tokenizer/tokenizer.h"
+
+namespace herd::cli {
+
+struct GuardModelOptions {
+  std::string path;
+  std::string isa = "auto";
+  int threads = 1;
+  std::string variant;  // "8b", "1b" or "": from the model
+  std::string exclude;  // category codes left out, comma-separated
+  double threshold = 0.5;
+  std::string model_id;    // what /v1/moderations reports
+  int64_t max_seq_len = 0;  // one check at most (prompt + reply); also the KV pool
+  int max_running = 4;
+};
+
+struct GuardModel {
+  // Destroyed in reverse: the shield, the engine (computing on the runtime's pool), the runtime.
+  std::unique_ptr<model::Runtime> rt;
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<server::GuardShield> shield;
+};
+
+// Errors name the option at fault (--guard, --guard-variant, --guard-exclude).
+Result<std::unique_ptr<GuardModel>> open_guard_model(const GuardModelOptions& o);
+
+}  // namespace herd::cli
