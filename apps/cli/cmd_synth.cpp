@@ -3,7 +3,8 @@
 // of a JSONL file, N completions are sampled through the engine (continuous
 // batching: the completions of --parallel prompts share each step), each is
 // scored by a judge (synth_judge.h), and the output folder gets
-//   samples.jsonl  every distinct completion with its score, seed and stream
+//   samples.jsonl  every distinct completion with its score, seed, stream and count (how
+//                  many of the N samples gave it)
 //   sft.jsonl      per prompt, the best completion scoring >= --min-score, as a chat
 //                  example herd finetune reads (with its provenance)
 //   prefs.jsonl    per prompt, best vs worst when their scores differ by >= --min-gap,
@@ -299,6 +300,7 @@ int cmd_synth(int argc, char** argv) {
       std::vector<double> scores;
       std::vector<size_t> first;  // the sample index of each distinct completion
       std::vector<char> unsafe;   // flagged by --guard: dropped
+      std::vector<nlohmann::json> rows;  // samples.jsonl's, one per distinct completion
       for (size_t j = 0; j < N; ++j) {
         const Sample& s = out[(i - g) * N + j];
         n_tokens += static_cast<int64_t>(s.tokens.size());
@@ -327,11 +329,14 @@ int cmd_synth(int argc, char** argv) {
         if (fresh) {
           nlohmann::json row = {{"prompt_index", i},        {"sample", j},         {"seed", *seed},
                                 {"stream", i * N + j},      {"completion", text},  {"score", scores[k]},
-                                {"tokens", s.tokens.size()}, {"finish", s.finish}};
+                                {"tokens", s.tokens.size()}, {"finish", s.finish}, {"count", 0}};
           if (guard) row["unsafe"] = unsafe[k] != 0;
-          samples_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+          rows.push_back(std::move(row));
         }
+        rows[k]["count"] = rows[k]["count"].get<int64_t>() + 1;  // samples that gave this completion
       }
+      for (const nlohmann::json& row : rows)
+        samples_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       // Best and worst among the completions the guard did not flag.
       size_t best = texts.size(), worst = texts.size();
       for (size_t k = 0; k < texts.size(); ++k) {

@@ -15,6 +15,7 @@ int cmd_finetune(int argc, char** argv);
 int cmd_dpo(int argc, char** argv);
 int cmd_distill(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
+int cmd_posttrain(int argc, char** argv);
 int cmd_quantize(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_export_lora(int argc, char** argv);

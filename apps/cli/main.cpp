@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"dpo", herd::cli::cmd_dpo, "train a LoRA adapter on preference pairs (DPO, IPO)"},
     {"distill", herd::cli::cmd_distill, "train a student's LoRA adapter on a teacher's distributions"},
     {"synth", herd::cli::cmd_synth, "sample completions, judge them, keep the best (rejection sampling) and pairs"},
+    {"posttrain", herd::cli::cmd_posttrain, "rounds of synth -> finetune -> dpo from a recipe, with a manifest"},
     {"convert", herd::cli::cmd_convert, "convert a Hugging Face directory to GGUF, or a GGUF to a Hugging Face directory"},
     {"export-lora", herd::cli::cmd_export_lora, "merge LoRA adapters into a base model (GGUF or HF)"},
     {"guard", herd::cli::cmd_guard, "classify a conversation's last message with Llama Guard 3 (JSON verdict and score)"},
