@@ -59,7 +59,8 @@ double pass_rate(const std::string& samples) {
     Json j = Json::parse(line, nullptr, false);
     if (!j.is_object() || !j.contains("score")) continue;
     const int64_t c = j.value("count", int64_t{1});
-    sum += j["score"].get<double>() * static_cast<double>(c);
+    // An unscored completion (null: an LLM judge gave no number) counts as 0.
+    sum += (j["score"].is_number() ? j["score"].get<double>() : 0.0) * static_cast<double>(c);
     n += c;
   }
   return n ? sum / static_cast<double>(n) : 0.0;

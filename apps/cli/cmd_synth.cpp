@@ -119,7 +119,8 @@ int cmd_synth(int argc, char** argv) {
   p.add("--lora", "PATH[:SCALE]", kLoraOptionHelp);
   p.add("--prompts", "FILE", "JSONL: {\"messages\": [...]} or {\"prompt\": \"...\"} per line (other fields, e.g. \"answer\", go to the judge)");
   p.add("-o,--output", "DIR", "where samples.jsonl, sft.jsonl, prefs.jsonl and progress.json go");
-  p.add("--judge", "JUDGE", "regex:PATTERN, json, json-schema:FILE, exact (the row's \"answer\") or cmd:COMMAND");
+  p.add("--judge", "JUDGE", "regex:PATTERN, json, json-schema:FILE, exact (the row's \"answer\"), cmd:COMMAND or llm:RUBRIC_FILE");
+  p.add("--judge-model", "PATH", "with --judge llm:RUBRIC_FILE: the judge model (default: the model itself, adapters included)");
   p.add("-n,--samples", "N", "completions per prompt (default 8)");
   p.add("--temp", "X", "sampling temperature (default 1.0)");
   p.add("--top-p", "X", "nucleus sampling (default 1.0: off)");
@@ -155,7 +156,12 @@ int cmd_synth(int argc, char** argv) {
     return fail_usage("synth", err(ErrorCode::kInvalidArgument, "--guard-threshold must be a number in [0, 1]"));
   if (const Error* e = first_error(n, max_tokens, seed, parallel, threads)) return fail_usage("synth", *e);
   if (const Error* e = first_error(temp, top_p, min_score, min_gap)) return fail_usage("synth", *e);
-  Result<std::unique_ptr<SynthJudge>> judge = make_synth_judge(p.get("--judge"));
+  // An LLM judge needs its engine (made below); the others are made here.
+  const bool llm_judge = p.get("--judge").rfind("llm:", 0) == 0;
+  if (p.has("--judge-model") && !llm_judge)
+    return fail_usage("synth", Error(ErrorCode::kInvalidArgument, "--judge-model goes with --judge llm:RUBRIC_FILE"));
+  Result<std::unique_ptr<SynthJudge>> judge =
+      llm_judge ? Result<std::unique_ptr<SynthJudge>>(std::unique_ptr<SynthJudge>()) : make_synth_judge(p.get("--judge"));
   if (!judge.has_value()) return fail_usage("synth", judge.error());
 
   const std::string dir = p.get("--output");
@@ -186,7 +192,7 @@ int cmd_synth(int argc, char** argv) {
     std::ifstream pf(p.get("--prompts"), std::ios::binary);
     std::ostringstream all;
     all << pf.rdbuf();
-    fp << "model=" << p.get("--model") << " lora=";
+    fp << "model=" << p.get("--model") << " judge_model=" << p.get("--judge-model", "") << " lora=";
     for (const std::string& l : p.get_all("--lora")) fp << l << ";";
     fp << " prompts=" << std::hash<std::string>{}(all.str()) << " judge=" << p.get("--judge") << " n=" << *n
        << " temp=" << *temp << " top_p=" << *top_p << " max_tokens=" << *max_tokens << " seed=" << *seed
@@ -222,12 +228,45 @@ int cmd_synth(int argc, char** argv) {
   eo.max_running = static_cast<int>(std::min<int64_t>(*n * *parallel, 16));
   eo.max_queued = static_cast<int>(*n * *parallel);
   eo.max_seq_len = static_cast<int64_t>(longest) + *max_tokens + 1;
-  if (eo.max_seq_len > m.config().n_ctx_train)
+  // An LLM judge on this engine reads the rubric, the prompt and the completion: room for them.
+  if (llm_judge && !p.has("--judge-model")) eo.max_seq_len += static_cast<int64_t>(longest) + 2048;
+  if (eo.max_seq_len > m.config().n_ctx_train && !llm_judge)
     return fail_run("synth", err(ErrorCode::kInvalidArgument, "a prompt of %zu tokens + --max-tokens exceeds the context of %lld",
                                  longest, static_cast<long long>(m.config().n_ctx_train)));
+  eo.max_seq_len = std::min<int64_t>(eo.max_seq_len, m.config().n_ctx_train);
   eo.n_ctx = eo.max_seq_len * eo.max_running;
   Result<std::unique_ptr<engine::Engine>> eng = engine::make_engine(m, (*rt)->table(), eo, &(*rt)->pool());
   if (!eng.has_value()) return fail_run("synth", eng.error());
+  // The LLM judge: a model of its own (--judge-model) or the sampling engine, idle while judging.
+  std::unique_ptr<model::Runtime> judge_rt;
+  std::unique_ptr<tokenizer::Tokenizer> judge_tok;
+  std::unique_ptr<engine::Engine> judge_eng;
+  if (llm_judge) {
+    engine::Engine* je = eng->get();
+    const tokenizer::Tokenizer* jt = &*tok;
+    if (p.has("--judge-model")) {
+      Result<std::unique_ptr<model::Runtime>> jr =
+          model::Runtime::open({p.get("--judge-model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+      if (!jr.has_value()) return fail_run("synth", jr.error().with_context("--judge-model"));
+      judge_rt = std::move(*jr);
+      Result<tokenizer::Tokenizer> t = model::load_model_tokenizer(judge_rt->model());
+      if (!t.has_value()) return fail_run("synth", t.error().with_context("--judge-model"));
+      judge_tok = std::make_unique<tokenizer::Tokenizer>(std::move(*t));
+      engine::EngineOptions je_o;
+      je_o.threads = static_cast<int>(*threads);
+      je_o.max_running = 1;
+      je_o.max_seq_len = std::min<int64_t>(judge_rt->model().config().n_ctx_train, eo.max_seq_len + 2048);
+      je_o.n_ctx = je_o.max_seq_len;
+      Result<std::unique_ptr<engine::Engine>> e = engine::make_engine(judge_rt->model(), judge_rt->table(), je_o, &judge_rt->pool());
+      if (!e.has_value()) return fail_run("synth", e.error().with_context("--judge-model"));
+      judge_eng = std::move(*e);
+      je = judge_eng.get();
+      jt = judge_tok.get();
+    }
+    Result<std::unique_ptr<SynthJudge>> j = make_llm_judge(p.get("--judge").substr(4), *je, *jt);
+    if (!j.has_value()) return fail_usage("synth", j.error());
+    judge = std::move(*j);
+  }
   std::unique_ptr<GuardModel> guard;
   if (p.has("--guard")) {
     GuardModelOptions gmo;
@@ -248,7 +287,7 @@ int cmd_synth(int argc, char** argv) {
     if (const int32_t id = tok->special_id(s); id >= 0) stops.push_back(id);
 
   std::set<std::pair<std::string, std::string>> seen;  // (prompt, completion) of kept rows: dedup
-  int64_t n_samples = 0, n_pass = 0, n_sft = 0, n_prefs = 0, n_tokens = 0, n_unsafe = 0;
+  int64_t n_samples = 0, n_pass = 0, n_sft = 0, n_prefs = 0, n_tokens = 0, n_unsafe = 0, n_unscored = 0;
   const auto t0 = std::chrono::steady_clock::now();
   const auto N = static_cast<size_t>(*n);
   for (auto g = static_cast<size_t>(done); g < prompts->size() && !interrupted(); g += static_cast<size_t>(*parallel)) {
@@ -314,6 +353,7 @@ int cmd_synth(int argc, char** argv) {
           if (!sc.has_value()) return fail_run("synth", sc.error().with_context("prompt " + std::to_string(i + 1)));
           texts.push_back(text);
           scores.push_back(*sc);
+          n_unscored += *sc == kUnscored ? 1 : 0;
           first.push_back(j);
           bool flagged = false;
           if (guard) {
@@ -328,7 +368,8 @@ int cmd_synth(int argc, char** argv) {
         n_pass += scores[k] >= *min_score ? 1 : 0;
         if (fresh) {
           nlohmann::json row = {{"prompt_index", i},        {"sample", j},         {"seed", *seed},
-                                {"stream", i * N + j},      {"completion", text},  {"score", scores[k]},
+                                {"stream", i * N + j},      {"completion", text},
+                                {"score", scores[k] == kUnscored ? nlohmann::json(nullptr) : nlohmann::json(scores[k])},
                                 {"tokens", s.tokens.size()}, {"finish", s.finish}, {"count", 0}};
           if (guard) row["unsafe"] = unsafe[k] != 0;
           rows.push_back(std::move(row));
@@ -337,10 +378,10 @@ int cmd_synth(int argc, char** argv) {
       }
       for (const nlohmann::json& row : rows)
         samples_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-      // Best and worst among the completions the guard did not flag.
+      // Best and worst among the completions the guard did not flag and the judge scored.
       size_t best = texts.size(), worst = texts.size();
       for (size_t k = 0; k < texts.size(); ++k) {
-        if (unsafe[k]) continue;
+        if (unsafe[k] || scores[k] == kUnscored) continue;
         if (best == texts.size() || scores[k] > scores[best]) best = k;
         if (worst == texts.size() || scores[k] < scores[worst]) worst = k;
       }
@@ -392,13 +433,17 @@ int cmd_synth(int argc, char** argv) {
                  static_cast<long long>(n_sft), static_cast<long long>(n_prefs), static_cast<double>(n_tokens) / std::max(secs, 1e-9));
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string notes;
+  if (guard) notes += "; " + std::to_string(n_unsafe) + " distinct completions flagged by the guard";
+  if (llm_judge) notes += "; " + std::to_string(n_unscored) + " left unscored by the judge";
   std::fprintf(stderr,
-               "herd synth: %lld samples this run, %.1f%% scored >= %g; %lld distinct completions flagged by the guard; "
-               "%lld SFT rows, %lld preference pairs; %lld tokens in %.1f s (%.1f tok/s)%s\n",
+               "herd synth: %lld samples this run, %.1f%% scored >= %g%s; %lld SFT rows, %lld preference pairs; %lld "
+               "tokens in %.1f s (%.1f tok/s)%s\n",
                static_cast<long long>(n_samples),
                n_samples ? 100.0 * static_cast<double>(n_pass) / static_cast<double>(n_samples) : 0.0, *min_score,
-               static_cast<long long>(n_unsafe), static_cast<long long>(n_sft), static_cast<long long>(n_prefs), static_cast<long long>(n_tokens), secs,
-               static_cast<double>(n_tokens) / std::max(secs, 1e-9), interrupted() ? " (interrupted: --resume continues)" : "");
+               notes.c_str(), static_cast<long long>(n_sft), static_cast<long long>(n_prefs),
+               static_cast<long long>(n_tokens), secs, static_cast<double>(n_tokens) / std::max(secs, 1e-9),
+               interrupted() ? " (interrupted: --resume continues)" : "");
   return interrupted() ? kExitInterrupted : 0;
 }
 

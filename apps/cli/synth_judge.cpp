@@ -7,12 +7,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "base/json_depth.h"
+#include "chat/llama3_format.h"
 #include "grammar/regex.h"
 #include "grammar/schema_validate.h"
 
@@ -161,7 +166,113 @@ class CommandJudge final : public SynthJudge {
   std::string cmd_;
 };
 
+// The prompt's conversation as plain text for a rubric: "role: content" per message.
+std::string conversation_text(const nlohmann::json& row) {
+  if (row.contains("prompt") && row["prompt"].is_string()) return row["prompt"].get<std::string>();
+  std::string out;
+  if (row.contains("messages") && row["messages"].is_array())
+    for (const auto& m : row["messages"]) {
+      if (!m.is_object()) continue;
+      if (!out.empty()) out += "\n";
+      out += m.value("role", std::string("?")) + ": " + (m.contains("content") && m["content"].is_string() ? m["content"].get<std::string>() : "");
+    }
+  return out;
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+}
+
+class LlmJudge final : public SynthJudge {
+ public:
+  LlmJudge(std::string rubric, engine::Engine& e, const tokenizer::Tokenizer& t)
+      : rubric_(std::move(rubric)), engine_(e), tok_(t) {
+    for (const char* s : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
+      if (const int32_t id = tok_.special_id(s); id >= 0) stops_.push_back(id);
+  }
+  Result<double> score(const nlohmann::json& row, const std::string& completion) override {
+    std::string text = rubric_;
+    if (text.find("{completion}") == std::string::npos) text += "\n\nPrompt:\n{prompt}\n\nResponse:\n{completion}";
+    // The completion last, so text in the prompt cannot pose as a placeholder.
+    replace_all(text, "{prompt}", conversation_text(row));
+    replace_all(text, "{completion}", completion);
+    chat::Message u;
+    u.role = "user";
+    u.content = text;
+    chat::FormatOptions fo;
+    fo.preamble = chat::SystemPreamble::kNone;
+    fo.add_generation_prompt = true;
+    HERD_ASSIGN_OR_RETURN(const chat::Prompt p, chat::render_prompt({u}, {}, fo));
+    HERD_ASSIGN_OR_RETURN(std::vector<int32_t> ids, p.ids(tok_));
+    engine::GenerationRequest r;
+    r.prompt = std::move(ids);
+    r.max_tokens = 32;
+    r.stop_ids = stops_;
+    r.sampling.temperature = 0.0f;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::vector<int32_t> out;
+    std::string failure;
+    engine::RequestCallbacks cb;
+    cb.on_token = [&](const engine::TokenEvent& e) {
+      out.push_back(e.id);
+      return true;
+    };
+    cb.on_done = [&](engine::FinishReason, int32_t, const engine::Usage&, const Error* e) {
+      std::lock_guard<std::mutex> l(mu);
+      if (e != nullptr) failure = e->to_string();
+      done = true;
+      cv.notify_all();
+    };
+    HERD_TRY(engine_.submit(std::move(r), std::move(cb)));
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return done; });
+    if (!failure.empty()) return err(ErrorCode::kInternal, "--judge llm: %s", failure.c_str());
+    return parse_judge_score(tok_.decode(out));
+  }
+
+ private:
+  std::string rubric_;
+  engine::Engine& engine_;
+  const tokenizer::Tokenizer& tok_;
+  std::vector<int32_t> stops_;
+};
+
 }  // namespace
+
+double parse_judge_score(const std::string& reply) {
+  auto number_at = [&](size_t from) -> double {
+    for (size_t i = from; i < reply.size(); ++i) {
+      const char c = reply[i];
+      if ((c >= '0' && c <= '9') || ((c == '-' || c == '+' || c == '.') && i + 1 < reply.size() &&
+                                     reply[i + 1] >= '0' && reply[i + 1] <= '9')) {
+        char* end = nullptr;
+        const double v = std::strtod(reply.c_str() + i, &end);
+        if (end != reply.c_str() + i && std::isfinite(v)) return v;
+      }
+    }
+    return kUnscored;
+  };
+  std::string lower = reply;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const size_t at = lower.find("score:");
+  if (at != std::string::npos) {
+    const double v = number_at(at + 6);
+    if (v != kUnscored) return v;
+  }
+  return number_at(0);
+}
+
+Result<std::unique_ptr<SynthJudge>> make_llm_judge(const std::string& rubric_path, engine::Engine& engine,
+                                                   const tokenizer::Tokenizer& tok) {
+  std::ifstream f(rubric_path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  if (!f) return err(ErrorCode::kNotFound, "--judge llm: cannot read the rubric %s", rubric_path.c_str());
+  if (ss.str().size() > (size_t{1} << 20)) return err(ErrorCode::kInvalidArgument, "--judge llm: the rubric is over 1 MiB");
+  return std::unique_ptr<SynthJudge>(new LlmJudge(ss.str(), engine, tok));
+}
 
 Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec) {
   if (spec.rfind("regex:", 0) == 0) {
@@ -184,7 +295,8 @@ Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec) {
   if (spec == "exact") return std::unique_ptr<SynthJudge>(new ExactJudge());
   if (spec.rfind("cmd:", 0) == 0 && spec.size() > 4) return std::unique_ptr<SynthJudge>(new CommandJudge(spec.substr(4)));
   return err(ErrorCode::kInvalidArgument,
-             "--judge %s: one of regex:PATTERN, json, json-schema:FILE, exact, cmd:COMMAND", spec.c_str());
+             "--judge %s: one of regex:PATTERN, json, json-schema:FILE, exact, cmd:COMMAND, llm:RUBRIC_FILE",
+             spec.c_str());
 }
 
 }  // namespace herd::cli

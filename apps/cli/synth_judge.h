@@ -10,6 +10,11 @@
 //                    prompt row (JSON) in HERD_SYNTH_PROMPT; the score is the number its
 //                    standard output starts with, else 1 for exit status 0 and 0 otherwise;
 //                    10 s and 64 KiB of output at most (then 0)
+//   llm:RUBRIC_FILE  an LLM as judge (make_llm_judge): the rubric, with {prompt} and
+//                    {completion} replaced (appended when it has no {completion}), as one
+//                    user turn; the judge's greedy reply (32 tokens at most) gives the
+//                    number after its first "Score:" (else its first number); a reply
+//                    with none leaves the completion unscored (never kept)
 // Errors: an unknown judge, a pattern the regex engine refuses, a schema file
 // that cannot be read; cmd judges report a command that cannot start.
 //
@@ -22,6 +27,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/result.h"
+#include "engine/engine.h"
+#include "tokenizer/tokenizer.h"
 
 namespace herd::cli {
 
@@ -32,6 +39,16 @@ class SynthJudge {
   virtual Result<double> score(const nlohmann::json& row, const std::string& completion) = 0;
 };
 
+// The score of an unscored completion (an LLM judge that gave no number): below any --min-score.
+inline constexpr double kUnscored = -1e300;
+
+// Every judge but llm:.
 Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec);
+// llm:RUBRIC_FILE on `engine` (the judge model's, or the sampling model's) with its
+// tokenizer; both must outlive the judge.
+Result<std::unique_ptr<SynthJudge>> make_llm_judge(const std::string& rubric_path, engine::Engine& engine,
+                                                   const tokenizer::Tokenizer& tok);
+// The score an LLM judge's reply gives (kUnscored: none). Exposed for tests.
+double parse_judge_score(const std::string& reply);
 
 }  // namespace herd::cli

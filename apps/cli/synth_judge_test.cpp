@@ -57,5 +57,15 @@ TEST(SynthJudge, Command) {
   EXPECT_FALSE((*j)->score(nlohmann::json::object(), "x").has_value());
 }
 
+TEST(SynthJudge, LlmReplyScores) {
+  EXPECT_EQ(parse_judge_score("Score: 7"), 7.0);
+  EXPECT_EQ(parse_judge_score("The response is fine.\nscore: 8.5/10"), 8.5);
+  EXPECT_EQ(parse_judge_score("2 issues. Score: -1"), -1.0);  // the number after "Score:" wins
+  EXPECT_EQ(parse_judge_score("I give it 6"), 6.0);          // else the first number
+  EXPECT_EQ(parse_judge_score("I cannot say."), kUnscored);
+  EXPECT_EQ(parse_judge_score("Score: none"), kUnscored);
+  EXPECT_FALSE(make_synth_judge("llm:rubric.txt").has_value());  // made with an engine (make_llm_judge)
+}
+
 }  // namespace
 }  // namespace herd::cli

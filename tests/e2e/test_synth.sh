@@ -8,6 +8,8 @@
 #  - (the loop, synth -> finetune -> synth --lora raising the success rate: test_posttrain.sh)
 #  - --resume after a stop (progress rolled back, a half-written row left) gives the files
 #    of an uninterrupted run; an existing run is not overwritten without it;
+#  - an LLM as judge (judges built to answer "Score: 7" and no number): the score parsed, an
+#    unscored completion never kept;
 #  - Llama Guard as a filter: completions it flags are dropped (and marked), a guard that
 #    answers "safe" changes nothing;
 #  - bad prompt files are refused naming the line; an unknown judge is a usage error.
@@ -94,6 +96,20 @@ n_unsafe="$(grep -c '"unsafe":true' "$tmp/gunsafe/samples.jsonl")"; n_all="$(wc 
 cmp -s "$tmp/r0/sft.jsonl" "$tmp/gsafe/sft.jsonl" && cmp -s "$tmp/r0/prefs.jsonl" "$tmp/gsafe/prefs.jsonl" &&
   ! grep -q '"unsafe":true' "$tmp/gsafe/samples.jsonl" && pass "--guard: a guard that answers safe keeps the same rows" ||
   fail "--guard safe changed the rows"
+
+# An LLM as judge: judges built to answer "Score: 7" and "I cannot say." (make-model --reply).
+printf 'Rate the response from 1 to 10. Reply as "Score: N".\n\nQuestion: {prompt}\nResponse: {completion}\n' > "$tmp/rubric.txt"
+for j in "Score: 7" "I cannot say."; do
+  name=j7; [ "$j" != "Score: 7" ] && name=jno
+  "$H" make-model --shape tiny --dtype q8_0 --seed 4 -q --reply "$j" -o "$tmp/$name.gguf" 2>/dev/null
+  out="$("$H" synth -m "$tmp/base.gguf" --prompts "$tmp/prompts.jsonl" --judge "llm:$tmp/rubric.txt" \
+    --judge-model "$tmp/$name.gguf" --min-score 5 -n 4 --max-tokens 4 -o "$tmp/$name" -t 2 2>&1)" || fail "llm judge $name" "$out"
+done
+[ "$(grep -c '"score":7.0' "$tmp/j7/samples.jsonl")" -eq "$(wc -l < "$tmp/j7/samples.jsonl")" ] &&
+  [ "$(wc -l < "$tmp/j7/sft.jsonl")" -eq 8 ] && [ "$(grep -c '"score":null' "$tmp/jno/samples.jsonl")" -eq "$(wc -l < "$tmp/jno/samples.jsonl")" ] &&
+  [ ! -s "$tmp/jno/sft.jsonl" ] && [ ! -s "$tmp/jno/prefs.jsonl" ] &&
+  pass "--judge llm: 'Score: 7' scores every completion 7 (all kept at --min-score 5); a reply with no number leaves them unscored and unkept" ||
+  fail "llm judge" "$(head -2 "$tmp/j7/samples.jsonl" "$tmp/jno/samples.jsonl")"
 
 # Bad input.
 printf '%s\n' '{"prompt": "ok"}' '{"promt": "typo"}' > "$tmp/bad.jsonl"
