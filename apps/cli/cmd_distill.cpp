@@ -39,7 +39,7 @@ Result<train::TeacherCache> teacher_pass(const ArgParser& p, const train::Distil
                static_cast<long long>(o.top_k), o.temperature);
   HERD_ASSIGN_OR_RETURN(train::TeacherCache c,
                         train::compute_teacher_cache(rt->exec(), step, data, o, batch, ro.model_path));
-  c.tokenizer_fingerprint = train::tokenizer_fingerprint(tok);
+  c.tokenizer_fingerprint = tok.fingerprint();
   return c;
 }
 
@@ -114,7 +114,7 @@ int cmd_distill(int argc, char** argv) {
   so.train_on_inputs = p.has("--train-on-inputs");
   Result<train::SftData> data = train::load_sft_jsonl(p.get("--data"), *tok, so);
   if (!data.has_value()) return fail_run("distill", data.error());
-  Status ok = train::check_teacher_cache(cache, *data, o, train::tokenizer_fingerprint(*tok));
+  Status ok = train::check_teacher_cache(cache, *data, o, tok->fingerprint());
   if (!ok.has_value()) return fail_run("distill", ok.error());
   Result<train::LoraSet> lora = training_adapter(*s);
   if (!lora.has_value()) return fail_usage("distill", lora.error());

@@ -2,6 +2,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "tokenizer/embedded_vocab.h"
@@ -129,6 +130,27 @@ std::string StreamDecoder::flush() {
   append_utf8_lossy(out, pending_);
   pending_.clear();
   return out;
+}
+
+std::string Tokenizer::fingerprint() const {
+  uint64_t h = 1469598103934665603ull;
+  auto add = [&h](const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  const int32_t n = n_vocab();
+  add(&n, sizeof n);
+  for (int32_t id = 0; id < n; ++id) {
+    const std::string_view b = token_bytes(id);
+    const uint64_t len = b.size();
+    const uint8_t special = is_special(id) ? 1 : 0;
+    add(&len, sizeof len);
+    add(b.data(), b.size());
+    add(&special, 1);
+  }
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 }  // namespace herd::tokenizer

@@ -63,6 +63,10 @@ class Tokenizer {
 
   const Vocab& vocab() const { return vocab_; }
   int32_t n_vocab() const { return vocab_.size(); }
+  // A hash (16 hex digits, FNV-1a) of the vocabulary: every token's bytes and
+  // whether it is special. Equal for tokenizers that map ids to the same text
+  // (distillation's teacher and student, DPO's policy and reference).
+  std::string fingerprint() const;
 
  private:
   Vocab vocab_;

@@ -55,21 +55,6 @@ std::string data_fingerprint(const SftData& data) {
   return f.hex();
 }
 
-std::string tokenizer_fingerprint(const tokenizer::Tokenizer& tok) {
-  Fnv f;
-  const int32_t n = tok.n_vocab();
-  f.add(&n, sizeof n);
-  for (int32_t id = 0; id < n; ++id) {
-    const std::string_view b = tok.token_bytes(id);
-    const uint64_t len = b.size();
-    const uint8_t special = tok.is_special(id) ? 1 : 0;
-    f.add(&len, sizeof len);
-    f.add(b.data(), b.size());
-    f.add(&special, 1);
-  }
-  return f.hex();
-}
-
 Result<TeacherCache> compute_teacher_cache(kernels::ExecContext exec, model::TrainStep& step, const SftData& data,
                                            const DistillOptions& o, int64_t batch, const std::string& teacher) {
   TeacherCache c;

@@ -58,16 +58,16 @@ struct TeacherCache {
   std::vector<double> lse;       // [rows]
 };
 
-// Hashes (hex) of the examples' ids and masks, and of a tokenizer's vocabulary.
+// A hash (hex) of the examples' ids and masks.
 std::string data_fingerprint(const SftData& data);
-std::string tokenizer_fingerprint(const tokenizer::Tokenizer& tok);
 
 // The teacher pass: `step`'s model over every example, `batch` per forward.
 Result<TeacherCache> compute_teacher_cache(kernels::ExecContext exec, model::TrainStep& step, const SftData& data,
                                            const DistillOptions& o, int64_t batch, const std::string& teacher);
 Status write_teacher_cache(const std::string& path, const TeacherCache& c);
 Result<TeacherCache> read_teacher_cache(const std::string& path);
-// Whether `c` was made for this data, k, temperature and tokenizer (an error saying which differs).
+// Whether `c` was made for this data, k, temperature and tokenizer (tokenizer_fp:
+// Tokenizer::fingerprint() of the student's; an error saying which differs).
 Status check_teacher_cache(const TeacherCache& c, const SftData& data, const DistillOptions& o,
                            const std::string& tokenizer_fp);
 

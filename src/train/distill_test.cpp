@@ -30,7 +30,7 @@ TeacherCache cache_for(const SftData& d) {
   c.k = 2;
   c.temperature = 1.5;
   c.data_fingerprint = data_fingerprint(d);
-  c.tokenizer_fingerprint = tokenizer_fingerprint(tok());
+  c.tokenizer_fingerprint = tok().fingerprint();
   c.teacher = "t.gguf";
   c.offsets = {0, 3, 4};
   c.ids = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -56,7 +56,7 @@ TEST(TeacherCache, WrittenCacheReadsBackEqual) {
   DistillOptions o;
   o.top_k = 2;
   o.temperature = 1.5;
-  EXPECT_TRUE(check_teacher_cache(*r, d, o, tokenizer_fingerprint(tok())).has_value());
+  EXPECT_TRUE(check_teacher_cache(*r, d, o, tok().fingerprint()).has_value());
 
   // Inconsistent offsets (the last does not end at the rows) are refused on reading.
   TeacherCache bad = c;

@@ -8,6 +8,8 @@
 #  - the adapter is written in both formats and `herd run --lora` loads it;
 #  - a run stopped with Ctrl-C and continued with --resume gives the same losses and adapter
 #    as an uninterrupted one (the reference log-probs are recomputed the same way);
+#  - --ref-model: the base file gives the default run, another model another start, another
+#    tokenizer is refused;
 #  - bad preference data is refused naming the file, line and field.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -61,6 +63,27 @@ JSONL
 out="$(dpo "$tmp/b" "$tmp/b.log" --lora-init "$tmp/sft" --max-steps 2 2>&1)" || fail "dpo --lora-init" "$out"
 [ "$(field "$tmp/b.log" 1 loss)" = "0.693147181" ] && [ "$(field "$tmp/b.log" 1 rewards/margins)" = "0" ] &&
   pass "--lora-init: step 1 at ln 2 (the reference is the SFT policy)" || fail "--lora-init step 1: $(head -1 "$tmp/b.log")"
+
+# --ref-model: the base file itself as the reference gives the same run as the default; another
+# model's reference moves the start away from ln 2; another tokenizer is refused.
+out="$(dpo "$tmp/rm" "$tmp/rm.log" --ref-model "$tmp/base.gguf" 2>&1)" || fail "dpo --ref-model" "$out"
+cmp -s <(cut -d, -f1-4 "$tmp/a.log") <(cut -d, -f1-4 "$tmp/rm.log") &&
+  pass "--ref-model BASE: the same losses as the default reference" || fail "--ref-model base differs"
+"$H" make-model --shape tiny --dtype q8_0 --seed 2 -q -o "$tmp/other.gguf" 2>/dev/null
+out="$(dpo "$tmp/ro" "$tmp/ro.log" --ref-model "$tmp/other.gguf" --max-steps 1 2>&1)" || fail "dpo --ref-model other" "$out"
+l="$(field "$tmp/ro.log" 1 loss)"
+[ -n "$l" ] && [ "$l" != "0.693147181" ] && pass "--ref-model OTHER: the start is not ln 2 ($l)" || fail "--ref-model other: $l"
+"$H" make-model --shape tiny --dtype f32 --seed 1 -q --format hf -o "$tmp/hf" >/dev/null 2>&1
+/usr/bin/python3 - "$tmp/hf/tokenizer.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for t in j["added_tokens"]:
+    if t["content"] == "<|reserved_special_token_5|>":
+        t["content"] = "<|renamed_token|>"
+json.dump(j, open(sys.argv[1], "w"))
+PY
+out="$(dpo "$tmp/rt" "$tmp/rt.log" --ref-model "$tmp/hf" 2>&1)"
+echo "$out" | grep -q "tokenizer differs" && pass "--ref-model with another tokenizer is refused" || fail "ref tokenizer" "$out"
 
 # Ctrl-C, then --resume: the same losses and the same adapter as a run never stopped.
 "$H" dpo -m "$tmp/base.gguf" --data "$tmp/prefs.jsonl" -o "$tmp/part" --epochs 8 --batch 2 --lr 1e-2 --warmup 0 \
