@@ -77,7 +77,7 @@ TEST_P(MatmulTTest, EqualsExactProductWithinBoundOnEveryDtypeAndLayout) {
       const int64_t N = r8 ? 40 : 43;
       SCOPED_TRACE(std::string(dtype_name(t)) + (r8 ? " r8" : " file layout"));
       const Stored w = make_weight(t, N, K, r8, 17 + static_cast<uint64_t>(t));
-      for (int64_t T : {1, 5, 37}) {
+      for (int64_t T : {1, 5, 37, 133}) {  // 133: two token tiles, the second partial
         const std::vector<float> dy = normals(99 + static_cast<uint64_t>(T), 7, T * N);
         std::vector<double> want(static_cast<size_t>(T * K)), abs_sum(want.size());
         matmul_t_ref(dy.data(), T, w.view, want.data(), abs_sum.data());
