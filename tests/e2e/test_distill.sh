@@ -72,14 +72,7 @@ out="$("$H" distill -m "$tmp/student.gguf" --data "$tmp/other.jsonl" -o "$tmp/x"
   --top-k 16 -t 2 2>&1)"
 echo "$out" | grep -q "other data" && pass "a cache made for other data is refused" || fail "data mismatch" "$out"
 "$H" make-model --shape tiny --dtype f32 --seed 1 -q --format hf -o "$tmp/hf" >/dev/null 2>&1
-/usr/bin/python3 - "$tmp/hf/tokenizer.json" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-for t in j["added_tokens"]:
-    if t["content"] == "<|reserved_special_token_5|>":
-        t["content"] = "<|renamed_token|>"
-json.dump(j, open(sys.argv[1], "w"))
-PY
+/usr/bin/python3 "$(dirname "$0")/rename_special_token.py" "$tmp/hf/tokenizer.json"
 out="$("$H" distill -m "$tmp/hf" --data "$tmp/data.jsonl" -o "$tmp/x" --teacher-cache "$tmp/cache.st" --top-k 16 -t 2 2>&1)"
 echo "$out" | grep -q "tokenizer differs" && pass "a student with another tokenizer is refused" || fail "tokenizer mismatch" "$out"
 out="$("$H" distill -m "$tmp/student.gguf" --data "$tmp/data.jsonl" -o "$tmp/x" --teacher-cache "$tmp/none.st" 2>&1)"

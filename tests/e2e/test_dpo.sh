@@ -74,14 +74,7 @@ out="$(dpo "$tmp/ro" "$tmp/ro.log" --ref-model "$tmp/other.gguf" --max-steps 1 2
 l="$(field "$tmp/ro.log" 1 loss)"
 [ -n "$l" ] && [ "$l" != "0.693147181" ] && pass "--ref-model OTHER: the start is not ln 2 ($l)" || fail "--ref-model other: $l"
 "$H" make-model --shape tiny --dtype f32 --seed 1 -q --format hf -o "$tmp/hf" >/dev/null 2>&1
-/usr/bin/python3 - "$tmp/hf/tokenizer.json" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-for t in j["added_tokens"]:
-    if t["content"] == "<|reserved_special_token_5|>":
-        t["content"] = "<|renamed_token|>"
-json.dump(j, open(sys.argv[1], "w"))
-PY
+/usr/bin/python3 "$(dirname "$0")/rename_special_token.py" "$tmp/hf/tokenizer.json"
 out="$(dpo "$tmp/rt" "$tmp/rt.log" --ref-model "$tmp/hf" 2>&1)"
 echo "$out" | grep -q "tokenizer differs" && pass "--ref-model with another tokenizer is refused" || fail "ref tokenizer" "$out"
 
