@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "formats/gguf.h"
 #include "formats/hf_checkpoint.h"
+#include "formats/torch_checkpoint.h"
 #include "formats/safetensors.h"
 #include "kernels/kernel_table.h"
 #include "kv/kv_cache.h"
@@ -85,6 +86,17 @@ int cmd_inspect(int argc, char** argv) {
     for (const auto& t : g->tensors())
       rows.push_back({t.name, dtype_name(t.dtype), shape_string(t.shape), t.nbytes});
     file_bytes = g->file_size();
+  } else if (m->format() == model::ModelFormat::kMeta) {
+    const std::vector<const formats::TorchCheckpoint*> shards = m->meta_shards();
+    std::printf("%s: Meta native checkpoint, %zu consolidated.NN.pth shard(s)\n\n", path.c_str(), shards.size());
+    Result<std::string> params = read_text_file(path + "/params.json");
+    if (params.has_value()) std::printf("params.json:\n%s\n", params->c_str());
+    for (const formats::TorchCheckpoint* s : shards)
+      for (const formats::TorchTensor& t : s->tensors()) {
+        rows.push_back({shards.size() > 1 ? s->path().substr(path.size() + 1) + ":" + t.name : t.name,
+                        formats::torch_storage_info(t.type).dtype, shape_string(t.shape), t.nbytes});
+        file_bytes += t.nbytes;
+      }
   } else {
     const formats::HfCheckpoint* h = m->hf();
     std::printf("%s: Hugging Face checkpoint, %zu safetensors file(s)\n\n", path.c_str(), h->files().size());

@@ -69,12 +69,12 @@ int cmd_quantize(int argc, char** argv) {
   ThreadPool pool(static_cast<int>(n_threads));
   std::error_code ec;
   if (std::filesystem::is_directory(o.in, ec)) {
-    // A Hugging Face directory: converted straight into the type (model/convert.h).
+    // A Hugging Face or Meta native directory: converted straight into the type (model/convert.h).
     if (o.pure || o.output_type || o.token_embedding_type) {
       std::fprintf(stderr, "herd quantize: --pure and the tensor-type options need a GGUF input; convert first\n");
       return 2;
     }
-    std::fprintf(stderr, "herd quantize: %s is a Hugging Face directory: converting it to %s\n", o.in.c_str(), o.type.c_str());
+    std::fprintf(stderr, "herd quantize: %s is a model directory: converting it to %s\n", o.in.c_str(), o.type.c_str());
     catch_interrupts();
     Progress progress("herd quantize: writing", 0, p.has("--quiet") ? nullptr : stderr);
     Status s = model::convert_model({o.in, o.out, o.type}, pool, &progress);

@@ -362,7 +362,7 @@ int cmd_run(int argc, char** argv) {
   std::fprintf(stderr,
                "herd run: %s (%s, %lld layers, d_model %lld), %lld prompt tokens, ctx %lld, %d threads, kernels %s, "
                "KV %s/%s\n",
-               cfg.name.c_str(), model->format() == model::ModelFormat::kGguf ? "gguf" : "hf",
+               cfg.name.c_str(), model::model_format_name(model->format()),
                static_cast<long long>(cfg.n_layers), static_cast<long long>(cfg.d_model), static_cast<long long>(T),
                static_cast<long long>(n_ctx), pool.size(), table->isa, dtype_name(cache_types->k),
                dtype_name(cache_types->v));

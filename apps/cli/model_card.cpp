@@ -12,6 +12,7 @@
 #include "base/mapped_file.h"
 #include "formats/gguf.h"
 #include "formats/hf_checkpoint.h"
+#include "formats/torch_checkpoint.h"
 #include "model/file_types.h"
 
 namespace herd::cli {
@@ -100,6 +101,13 @@ server::ModelCard model_card(const model::LlamaModel& m, const std::string& path
       if (tc.is_object() && tc.contains("chat_template") && tc["chat_template"].is_string())
         card.chat_template = tc["chat_template"].get<std::string>();
     }
+  } else if (m.format() == model::ModelFormat::kMeta) {
+    card.format = "pytorch";
+    for (const formats::TorchCheckpoint* s : m.meta_shards()) {
+      for (const formats::TorchTensor& t : s->tensors()) card.parameter_count += static_cast<int64_t>(t.numel());
+      add_file(s->path(), card);
+    }
+    add_file(m.path() + "/params.json", card);
   }
   if (card.quantization.empty() && !m.layers().empty()) {
     std::string d = dtype_name(m.layers()[0].wq.w.dtype);

@@ -1,4 +1,4 @@
-// LlamaModel: format detection and the shape-checked assembly shared by both
+// LlamaModel: format detection and the shape-checked assembly shared by the
 // format loaders.
 #include "model/llama_model.h"
 
@@ -10,6 +10,7 @@
 #include "base/half.h"
 #include "formats/gguf.h"
 #include "formats/hf_checkpoint.h"
+#include "formats/torch_checkpoint.h"
 #include "model/llama_batch.h"
 #include "model/model_builder.h"
 #include "tensor/quant.h"
@@ -21,11 +22,29 @@ LlamaModel::LlamaModel(LlamaModel&&) noexcept = default;
 LlamaModel& LlamaModel::operator=(LlamaModel&&) noexcept = default;
 LlamaModel::~LlamaModel() = default;
 
+const char* model_format_name(ModelFormat f) {
+  switch (f) {
+    case ModelFormat::kGguf: return "gguf";
+    case ModelFormat::kHf: return "hf";
+    case ModelFormat::kMeta: return "meta";
+  }
+  return "?";
+}
+
+std::vector<const formats::TorchCheckpoint*> LlamaModel::meta_shards() const {
+  std::vector<const formats::TorchCheckpoint*> v;
+  for (const auto& p : pth_) v.push_back(p.get());
+  return v;
+}
+
 Result<LlamaModel> LlamaModel::load(const std::string& path, LayerRange range) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0)
     return err(ErrorCode::kNotFound, "model path %s does not exist", path.c_str());
-  Result<LlamaModel> r = S_ISDIR(st.st_mode) ? load_hf_model(path, range) : load_gguf_model(path, range);
+  Result<LlamaModel> r = !S_ISDIR(st.st_mode) ? load_gguf_model(path, range)
+                         : stat((path + "/config.json").c_str(), &st) != 0 && stat((path + "/params.json").c_str(), &st) == 0
+                             ? load_meta_model(path, range)
+                             : load_hf_model(path, range);
   if (!r.has_value()) r.error().with_context("loading model " + path);
   return r;
 }

@@ -7,8 +7,10 @@
 // after load and may be shared by any number of LlamaContexts (which own the
 // KV cache and activations).
 //
-// Formats: a GGUF file (general.architecture = llama) or a Hugging Face
-// directory (config.json + model.safetensors or shards). Every expected tensor
+// Formats: a GGUF file (general.architecture = llama), a Hugging Face
+// directory (config.json + model.safetensors or shards), or Meta's native
+// directory (params.json + consolidated.NN.pth; model-parallel shards are
+// merged into owned memory at load, a single shard is used as mapped). Every expected tensor
 // is checked for presence, dtype and shape with an error naming the tensor,
 // the file, the expected and found shape, and a hint.
 #pragma once
@@ -30,6 +32,7 @@
 namespace herd::formats {
 class GgufFile;
 class HfCheckpoint;
+class TorchCheckpoint;
 }  // namespace herd::formats
 
 namespace herd::model {
@@ -46,7 +49,10 @@ struct LayerWeights {
   Linear w_down;                     // [d_model, d_ff]  (Meta w2, GGUF ffn_down)
 };
 
-enum class ModelFormat { kGguf, kHf };
+// kMeta: Meta's native checkpoint directory (params.json, consolidated.NN.pth,
+// tokenizer.model).
+enum class ModelFormat { kGguf, kHf, kMeta };
+const char* model_format_name(ModelFormat f);  // "gguf", "hf", "meta"
 
 // The layers one process holds, [first, last) of the model's n_layers (an MPI
 // pipeline rank); last -1: to the end. The embedding table is held with layer
@@ -58,7 +64,8 @@ struct LayerRange {
 
 class LlamaModel final : public CausalLm {
  public:
-  // Opens a .gguf file or a Hugging Face directory; with a range, only those
+  // Opens a .gguf file, a Hugging Face directory or a Meta native directory
+  // (one with params.json and no config.json); with a range, only those
   // layers' tensors are looked up and held (errors: an empty or out-of-range
   // range).
   static Result<LlamaModel> load(const std::string& path, LayerRange range = {});
@@ -108,9 +115,11 @@ class LlamaModel final : public CausalLm {
   void clear_lora();
   int64_t max_lora_rank() const;
 
-  // The underlying file (exactly one is non-null), for inspect and tokenizer loading.
+  // The underlying files (one of the three is non-empty), for inspect and tokenizer loading.
   const formats::GgufFile* gguf() const { return gguf_.get(); }
   const formats::HfCheckpoint* hf() const { return hf_.get(); }
+  // Meta's consolidated.NN.pth shards, in rank order.
+  std::vector<const formats::TorchCheckpoint*> meta_shards() const;
 
   // Bytes of all weight tensors as stored (after repack_weights: as repacked).
   uint64_t weight_bytes() const;
@@ -137,8 +146,9 @@ class LlamaModel final : public CausalLm {
   std::vector<LayerWeights> layers_;
   std::unique_ptr<formats::GgufFile> gguf_;
   std::unique_ptr<formats::HfCheckpoint> hf_;
+  std::vector<std::unique_ptr<formats::TorchCheckpoint>> pth_;
   std::vector<std::vector<float>> owned_f32_;  // norms converted from another dtype
-  std::vector<std::unique_ptr<uint8_t[]>> owned_packed_;  // repacked weights
+  std::vector<std::unique_ptr<uint8_t[]>> owned_packed_;  // repacked weights, merged model-parallel shards
 };
 
 }  // namespace herd::model

@@ -9,18 +9,18 @@ namespace herd::model {
 namespace {
 
 constexpr LlamaTensorInfo kTensors[] = {
-    {LlamaTensor::kTokEmbd, false, false, "tok_embd", "token_embd", "model.embed_tokens", "(vocab_size, d_model)"},
-    {LlamaTensor::kAttnNorm, true, true, "attn_norm", "attn_norm", "input_layernorm", "(d_model)"},
-    {LlamaTensor::kWq, true, false, "wq", "attn_q", "self_attn.q_proj", "(n_heads*head_dim, d_model)"},
-    {LlamaTensor::kWk, true, false, "wk", "attn_k", "self_attn.k_proj", "(n_kv_heads*head_dim, d_model)"},
-    {LlamaTensor::kWv, true, false, "wv", "attn_v", "self_attn.v_proj", "(n_kv_heads*head_dim, d_model)"},
-    {LlamaTensor::kWo, true, false, "wo", "attn_output", "self_attn.o_proj", "(d_model, n_heads*head_dim)"},
-    {LlamaTensor::kFfnNorm, true, true, "ffn_norm", "ffn_norm", "post_attention_layernorm", "(d_model)"},
-    {LlamaTensor::kWGate, true, false, "w_gate", "ffn_gate", "mlp.gate_proj", "(d_ff, d_model)"},
-    {LlamaTensor::kWUp, true, false, "w_up", "ffn_up", "mlp.up_proj", "(d_ff, d_model)"},
-    {LlamaTensor::kWDown, true, false, "w_down", "ffn_down", "mlp.down_proj", "(d_model, d_ff)"},
-    {LlamaTensor::kOutputNorm, false, true, "output_norm", "output_norm", "model.norm", "(d_model)"},
-    {LlamaTensor::kOutput, false, false, "output", "output", "lm_head", "(vocab_size, d_model)"},
+    {LlamaTensor::kTokEmbd, false, false, "tok_embd", "token_embd", "model.embed_tokens", "(vocab_size, d_model)", "tok_embeddings", 0},
+    {LlamaTensor::kAttnNorm, true, true, "attn_norm", "attn_norm", "input_layernorm", "(d_model)", "attention_norm", -1},
+    {LlamaTensor::kWq, true, false, "wq", "attn_q", "self_attn.q_proj", "(n_heads*head_dim, d_model)", "attention.wq", 0},
+    {LlamaTensor::kWk, true, false, "wk", "attn_k", "self_attn.k_proj", "(n_kv_heads*head_dim, d_model)", "attention.wk", 0},
+    {LlamaTensor::kWv, true, false, "wv", "attn_v", "self_attn.v_proj", "(n_kv_heads*head_dim, d_model)", "attention.wv", 0},
+    {LlamaTensor::kWo, true, false, "wo", "attn_output", "self_attn.o_proj", "(d_model, n_heads*head_dim)", "attention.wo", 1},
+    {LlamaTensor::kFfnNorm, true, true, "ffn_norm", "ffn_norm", "post_attention_layernorm", "(d_model)", "ffn_norm", -1},
+    {LlamaTensor::kWGate, true, false, "w_gate", "ffn_gate", "mlp.gate_proj", "(d_ff, d_model)", "feed_forward.w1", 0},
+    {LlamaTensor::kWUp, true, false, "w_up", "ffn_up", "mlp.up_proj", "(d_ff, d_model)", "feed_forward.w3", 0},
+    {LlamaTensor::kWDown, true, false, "w_down", "ffn_down", "mlp.down_proj", "(d_model, d_ff)", "feed_forward.w2", 1},
+    {LlamaTensor::kOutputNorm, false, true, "output_norm", "output_norm", "model.norm", "(d_model)", "norm", -1},
+    {LlamaTensor::kOutput, false, false, "output", "output", "lm_head", "(vocab_size, d_model)", "output", 0},
 };
 
 }  // namespace
@@ -53,6 +53,11 @@ std::vector<int64_t> llama_tensor_shape(LlamaTensor t, const LlamaDims& d) {
     case LlamaTensor::kWDown: return {d.d_model, d.d_ff};
   }
   return {};
+}
+
+std::string meta_tensor_name(LlamaTensor t, int64_t layer) {
+  const LlamaTensorInfo& i = llama_tensor_info(t);
+  return (i.per_layer ? "layers." + std::to_string(layer) + "." : std::string()) + i.meta + ".weight";
 }
 
 std::string gguf_tensor_name(LlamaTensor t, int64_t layer) {

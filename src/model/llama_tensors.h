@@ -1,5 +1,5 @@
-// The Llama 3.x tensors, once: every weight's role, its GGUF and Hugging Face
-// names, its shape from the hyperparameters, and a field visitor over a
+// The Llama 3.x tensors, once: every weight's role, its GGUF, Hugging Face and
+// Meta native names, its shape from the hyperparameters, and a field visitor over a
 // loaded model's weights (gemma.cpp's ForEachTensor). The loaders (GGUF, HF),
 // repacking, the scratch sizing, `make-model` and the coming quantize/convert
 // writers all go through this file; nothing else spells a tensor name.
@@ -34,6 +34,10 @@ struct LlamaTensorInfo {
   const char* gguf;   // per layer: after "blk.{i}."
   const char* hf;     // per layer: after "model.layers.{i}."
   const char* shape_meaning;  // how errors describe the shape
+  const char* meta;   // Meta's consolidated.NN.pth; per layer: after "layers.{i}."
+  // How Meta's model-parallel shards split it (llama31.md 9.5): 0 along rows
+  // (column-parallel), 1 along columns (row-parallel), -1 replicated (norms).
+  int meta_split;
 };
 
 // Every tensor in file order (per_layer entries once, for each layer).
@@ -51,6 +55,8 @@ std::vector<int64_t> llama_tensor_shape(LlamaTensor t, const LlamaDims& d);
 // "blk.3.attn_q.weight" / "model.layers.3.self_attn.q_proj.weight" (layer ignored when not per_layer).
 std::string gguf_tensor_name(LlamaTensor t, int64_t layer);
 std::string hf_tensor_name(LlamaTensor t, int64_t layer);
+// "layers.3.attention.wq.weight" (Meta's native checkpoints).
+std::string meta_tensor_name(LlamaTensor t, int64_t layer);
 
 // The inverse of gguf_tensor_name: which tensor, which layer (-1 outside the
 // layers); nullopt for any other name (rope_freqs.weight, a tensor of another

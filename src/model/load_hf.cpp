@@ -12,6 +12,33 @@
 #include "tensor/quant.h"
 
 namespace herd::model {
+
+void apply_hf_config(const formats::HfLlamaConfig& hc, LlamaConfig& c) {
+  c.d_model = hc.hidden_size;
+  c.d_ff = hc.intermediate_size;
+  c.n_layers = hc.num_hidden_layers;
+  c.n_heads = hc.num_attention_heads;
+  c.n_kv_heads = hc.num_key_value_heads;
+  c.head_dim = hc.head_dim;
+  c.vocab_size = hc.vocab_size;
+  c.n_ctx_train = hc.max_position_embeddings;
+  c.rms_eps = hc.rms_norm_eps;
+  c.rope_theta = hc.rope_theta;
+  c.bos_id = static_cast<int32_t>(hc.bos_token_id);
+  c.eos_ids.clear();
+  for (int64_t e : hc.eos_token_ids) c.eos_ids.push_back(static_cast<int32_t>(e));
+  std::vector<double> divisors;
+  if (hc.rope_scaling) {
+    Llama3RopeScaling s;
+    s.factor = hc.rope_scaling->factor;
+    s.low_freq_factor = hc.rope_scaling->low_freq_factor;
+    s.high_freq_factor = hc.rope_scaling->high_freq_factor;
+    s.original_context = static_cast<double>(hc.rope_scaling->original_max_position_embeddings);
+    divisors = llama3_rope_divisors(c.rope_theta, c.head_dim, s);
+  }
+  c.inv_freq = rope_inv_freq(c.rope_theta, c.head_dim, divisors);
+}
+
 Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range) {
   HERD_ASSIGN_OR_RETURN(std::string cfg_text, read_text_file(dir + "/config.json", 16u << 20));
   Result<formats::HfLlamaConfig> hc = formats::parse_hf_config(cfg_text);
@@ -23,30 +50,8 @@ Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range) {
   ModelBuilder::set_format(m, ModelFormat::kHf, dir);
   LlamaConfig& c = ModelBuilder::config(m);
   c.name = dir;
-  c.d_model = hc->hidden_size;
-  c.d_ff = hc->intermediate_size;
-  c.n_layers = hc->num_hidden_layers;
-  c.n_heads = hc->num_attention_heads;
-  c.n_kv_heads = hc->num_key_value_heads;
-  c.head_dim = hc->head_dim;
-  c.vocab_size = hc->vocab_size;
-  c.n_ctx_train = hc->max_position_embeddings;
-  c.rms_eps = hc->rms_norm_eps;
-  c.rope_theta = hc->rope_theta;
-  c.bos_id = static_cast<int32_t>(hc->bos_token_id);
-  c.eos_ids.clear();
-  for (int64_t e : hc->eos_token_ids) c.eos_ids.push_back(static_cast<int32_t>(e));
+  apply_hf_config(*hc, c);
   c.rope_style = kernels::RopeStyle::kHalves;
-  std::vector<double> divisors;
-  if (hc->rope_scaling) {
-    Llama3RopeScaling s;
-    s.factor = hc->rope_scaling->factor;
-    s.low_freq_factor = hc->rope_scaling->low_freq_factor;
-    s.high_freq_factor = hc->rope_scaling->high_freq_factor;
-    s.original_context = static_cast<double>(hc->rope_scaling->original_max_position_embeddings);
-    divisors = llama3_rope_divisors(c.rope_theta, c.head_dim, s);
-  }
-  c.inv_freq = rope_inv_freq(c.rope_theta, c.head_dim, divisors);
 
   // FP8 weights (Meta's fbgemm_fp8 layout, llama31.md 7.1): F8_E4M3 [out, in]
   // with the row scales in "<module>.weight_scale" [out, 1], kept as f32.

@@ -1,5 +1,5 @@
 // ModelBuilder: the format-neutral half of loading. A format loader
-// (GGUF, HF) fills a LlamaConfig and hands over tensors by role; the builder
+// (GGUF, HF, Meta native) fills a LlamaConfig and hands over tensors by role; the builder
 // checks shapes and dtypes against the config and assembles the LlamaModel.
 // Internal to the model layer.
 #pragma once
@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "formats/hf_config.h"
 #include "model/llama_model.h"
 
 namespace herd::model {
@@ -25,7 +26,10 @@ struct ModelBuilder {
 
   static std::unique_ptr<formats::GgufFile>& gguf(LlamaModel& m) { return m.gguf_; }
   static std::unique_ptr<formats::HfCheckpoint>& hf(LlamaModel& m) { return m.hf_; }
+  static std::vector<std::unique_ptr<formats::TorchCheckpoint>>& pth(LlamaModel& m) { return m.pth_; }
   static LlamaConfig& config(LlamaModel& m) { return m.config_; }
+  // Bytes the model owns (merged model-parallel shards).
+  static std::vector<std::unique_ptr<uint8_t[]>>& owned_bytes(LlamaModel& m) { return m.owned_packed_; }
   // f32 buffers the model owns (norms, FP8 row scales converted from another dtype).
   static std::vector<std::vector<float>>& owned_f32(LlamaModel& m) { return m.owned_f32_; }
   static void set_format(LlamaModel& m, ModelFormat f, std::string path) {
@@ -36,5 +40,11 @@ struct ModelBuilder {
 
 Result<LlamaModel> load_gguf_model(const std::string& path, LayerRange range);
 Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range);
+Result<LlamaModel> load_meta_model(const std::string& dir, LayerRange range);
+
+// The hyperparameters of an HF config.json (or of a Meta params.json read
+// into one, formats/meta_params.h): dimensions, eps, theta, bos/eos and the
+// llama3 RoPE frequencies. rope_style and name are the caller's.
+void apply_hf_config(const formats::HfLlamaConfig& hc, LlamaConfig& c);
 
 }  // namespace herd::model

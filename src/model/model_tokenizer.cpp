@@ -1,4 +1,4 @@
-// load_model_tokenizer: GGUF arrays or HF tokenizer.json -> Tokenizer.
+// load_model_tokenizer: GGUF arrays, HF tokenizer.json or Meta tokenizer.model -> Tokenizer.
 #include "model/model_tokenizer.h"
 
 #include "base/mapped_file.h"
@@ -24,6 +24,13 @@ Result<tokenizer::Tokenizer> load_model_tokenizer(const LlamaModel& model) {
       HERD_ASSIGN_OR_RETURN(uint64_t eos, g->get_uint("tokenizer.ggml.eos_token_id"));
       vocab.eos_id = static_cast<int32_t>(eos);
     }
+  } else if (model.format() == ModelFormat::kMeta) {
+    const std::string path = model.path() + "/tokenizer.model";
+    HERD_ASSIGN_OR_RETURN(std::string text, read_text_file(path, 64u << 20));
+    Result<tokenizer::Vocab> v = tokenizer::vocab_from_tiktoken(text);
+    if (!v.has_value()) return std::move(v.error().with_context(path));
+    vocab = std::move(*v);
+    HERD_TRY(tokenizer::assign_llama3_special_ids(vocab));
   } else {
     const std::string path = model.path() + "/tokenizer.json";
     HERD_ASSIGN_OR_RETURN(std::string text, read_text_file(path, 256u << 20));

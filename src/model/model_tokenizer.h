@@ -1,5 +1,6 @@
-// The tokenizer a model file carries: GGUF tokenizer.ggml.* arrays, or the
-// tokenizer.json beside an HF checkpoint. The model layer extracts the plain
+// The tokenizer a model file carries: GGUF tokenizer.ggml.* arrays, the
+// tokenizer.json beside an HF checkpoint, or the tokenizer.model beside a
+// Meta native checkpoint. The model layer extracts the plain
 // data; the tokenizer layer knows nothing of file formats.
 #pragma once
 

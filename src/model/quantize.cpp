@@ -70,7 +70,7 @@ Result<QuantizeReport> quantize_gguf(const QuantizeOptions& o, ThreadPool& pool,
   // Loading checks the file is a Llama model herd can run (names, shapes, metadata).
   HERD_ASSIGN_OR_RETURN(LlamaModel model, LlamaModel::load(o.in));
   if (model.format() != ModelFormat::kGguf)
-    return err(ErrorCode::kUnsupported, "%s is a Hugging Face directory; `herd quantize` reads a GGUF file",
+    return err(ErrorCode::kUnsupported, "%s is a model directory; `herd quantize` reads a GGUF file",
                o.in.c_str());
   HERD_ASSIGN_OR_RETURN(GgufFile in, GgufFile::open(o.in));
   const LlamaConfig& c = model.config();

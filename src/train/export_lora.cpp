@@ -197,6 +197,10 @@ Result<ExportLoraReport> export_lora(const ExportLoraOptions& o, ThreadPool& poo
     adapters.emplace_back(std::move(*s), weight);
   }
   if (m.format() == model::ModelFormat::kGguf) return export_gguf(o, m, adapters, pool, progress, log);
+  if (m.format() == model::ModelFormat::kMeta)
+    return err(ErrorCode::kUnsupported,
+               "%s is a Meta native checkpoint; merge into it after `herd convert` to GGUF or Hugging Face",
+               o.base.c_str());
   return export_hf(o, m, adapters, pool, progress, log);
 }
 
