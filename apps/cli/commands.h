@@ -20,4 +20,5 @@ int cmd_quantize(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_export_lora(int argc, char** argv);
 int cmd_guard(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
 }  // namespace herd::cli
