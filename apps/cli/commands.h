@@ -21,4 +21,5 @@ int cmd_convert(int argc, char** argv);
 int cmd_export_lora(int argc, char** argv);
 int cmd_guard(int argc, char** argv);
 int cmd_perplexity(int argc, char** argv);
+int cmd_imatrix(int argc, char** argv);
 }  // namespace herd::cli

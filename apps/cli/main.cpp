@@ -30,6 +30,7 @@ const Command kCommands[] = {
     {"posttrain", herd::cli::cmd_posttrain, "rounds of synth -> finetune -> dpo from a recipe, with a manifest"},
     {"convert", herd::cli::cmd_convert, "convert a Hugging Face directory to GGUF, or a GGUF to a Hugging Face directory"},
     {"export-lora", herd::cli::cmd_export_lora, "merge LoRA adapters into a base model (GGUF or HF)"},
+    {"imatrix", herd::cli::cmd_imatrix, "an importance matrix from calibration text (llama-imatrix's statistics and file)"},
     {"perplexity", herd::cli::cmd_perplexity, "a model's perplexity on a text file, by llama-perplexity's method"},
     {"guard", herd::cli::cmd_guard, "classify a conversation's last message with Llama Guard 3 (JSON verdict and score)"},
     {"quantize", herd::cli::cmd_quantize, "rewrite a GGUF in another type (Q4_K_M, Q8_0, ...) as llama-quantize does"},

@@ -26,10 +26,15 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   float* x = a.x.data();
   float* xn = a.xn.data();
   float* proj = a.proj.data();
+  const bool mm_in = taps && taps->wants_matmul_inputs();
+  auto tap_input = [&](LlamaTensor t, const float* p, int64_t rows, int64_t cols) {
+    if (mm_in) taps->tap(gguf_tensor_name(t, il), p, rows, cols);
+  };
 
   // Attention sublayer.
   kernels::rms_norm(x, L.attn_norm, eps, T, D, xn);
   tap("attn_norm", xn, D);
+  for (LlamaTensor t : {LlamaTensor::kWq, LlamaTensor::kWk, LlamaTensor::kWv}) tap_input(t, xn, T, D);
   // One activation quantization for the three projections of the same input.
   kernels::matmul_shared_input(exec, xn, T, {{&L.wq.w, a.q.data()}, {&L.wk.w, a.k.data()}, {&L.wv.w, a.v.data()}});
   lora_forward_add(exec, L.wq, xn, T, a.q.data(), a.lora.data(), a.lora_set.data());
@@ -53,6 +58,7 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   }
   const kernels::AttnCache cache{kc, vc, kv.kt, kv.vt, kv.block_rows, a.idx.data(), a.tables.data()};
   kernels::attention_seqs(exec, a.q.data(), T, H, KV, hd, cache, a.tiles.data(), a.score_ptrs.data(), a.attn.data());
+  tap_input(LlamaTensor::kWo, a.attn.data(), T, H * hd);
   kernels::matmul(exec, a.attn.data(), T, L.wo.w, proj);
   lora_forward_add(exec, L.wo, a.attn.data(), T, proj, a.lora.data(), a.lora_set.data());
   tap("attn_out", proj, D);
@@ -61,7 +67,12 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
 
   // Feed-forward sublayer (SwiGLU).
   kernels::rms_norm(x, L.ffn_norm, eps, T, D, xn);
-  feed_forward(exec, L, xn, T, D, c.d_ff, a.gate.data(), a.up.data(), proj, a.lora.data(), a.lora_set.data());
+  for (LlamaTensor t : {LlamaTensor::kWGate, LlamaTensor::kWUp}) tap_input(t, xn, T, D);
+  const std::function<void(const float*, int64_t)> down_input = [&](const float* p, int64_t rows) {
+    tap_input(LlamaTensor::kWDown, p, rows, c.d_ff);
+  };
+  feed_forward(exec, L, xn, T, D, c.d_ff, a.gate.data(), a.up.data(), proj, a.lora.data(), a.lora_set.data(),
+               mm_in ? &down_input : nullptr);
   tap("ffn_out", proj, D);
   for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
   tap("out", x, D);
@@ -103,6 +114,8 @@ Status llama_forward(const kernels::ExecContext& exec, const LlamaModel& model, 
     kernels::rms_norm(a.x.data() + a.out_rows[static_cast<size_t>(i)] * D, model.output_norm(),
                       static_cast<float>(c.rms_eps), 1, D, a.xn.data() + i * D);
   if (taps) taps->tap("result_norm", a.xn.data(), n_out, D);
+  if (taps && taps->wants_matmul_inputs() && !c.tied_embeddings)
+    taps->tap(gguf_tensor_name(LlamaTensor::kOutput, -1), a.xn.data(), n_out, D);
   kernels::matmul(exec, a.xn.data(), n_out, model.output(), logits->data());
   if (taps) taps->tap("logits", logits->data(), n_out, V);
   return Ok{};

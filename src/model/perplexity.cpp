@@ -48,13 +48,15 @@ Result<PerplexityResult> perplexity(const LlamaModel& model, std::span<const int
     // The first half only fills the cache (its last logits are not needed);
     // the second half's logits are all scored but the last.
     for (int64_t b = 0; b < n_ctx;) {
-      const int64_t nb = std::min(batch, (b < first ? first : n_ctx) - b);
-      const bool scored = b >= first;
-      HERD_TRY(ctx.eval(std::span<const int32_t>(chunk).subspan(static_cast<size_t>(b), static_cast<size_t>(nb)), scored,
-                        &logits));
+      const bool imatrix = o.taps != nullptr;
+      const int64_t nb = std::min(batch, (b < first && !imatrix ? first : n_ctx) - b);
+      const bool scored = b + nb > first;
+      if (o.before_eval) o.before_eval(nb);
+      HERD_TRY(ctx.eval(std::span<const int32_t>(chunk).subspan(static_cast<size_t>(b), static_cast<size_t>(nb)),
+                        scored || imatrix, &logits, o.taps));
       for (int64_t k = 0; scored && k < nb; ++k) {
         const int64_t pos = b + k;  // its logits predict chunk[pos + 1]
-        if (pos + 1 >= n_ctx) continue;
+        if (pos < first || pos + 1 >= n_ctx) continue;
         const double v = token_nll(std::span<const float>(logits).subspan(static_cast<size_t>(k * vocab),
                                                                           static_cast<size_t>(vocab)),
                                    chunk[static_cast<size_t>(pos + 1)]);

@@ -24,6 +24,7 @@
 #include "base/result.h"
 #include "kernels/exec_context.h"
 #include "model/llama_model.h"
+#include "model/taps.h"
 
 namespace herd::model {
 
@@ -33,6 +34,12 @@ struct PerplexityOptions {
   int64_t batch = 512;     // tokens per forward call
   int32_t bos_id = 128000;
   DType kv_k = DType::kF16, kv_v = DType::kF16;  // as llama.cpp's default cache
+  // llama-imatrix's pass over the same chunks: every eval computes all logits
+  // (in batches of `batch` from each chunk's start, not split at its middle),
+  // each is announced to before_eval(n_tokens), and the forward pass reports
+  // to `taps`.
+  TapSink* taps = nullptr;
+  std::function<void(int64_t)> before_eval;
 };
 
 struct PerplexityResult {
