@@ -29,6 +29,7 @@ int cmd_quantize(int argc, char** argv) {
   p.add("--type", "TYPE",
         "instead of the positional TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m q5_k_s q5_k_m q6_k, or "
         "llama-quantize's names (Q4_K_M, Q4_K = Q4_K_M, ...)");
+  p.add("--imatrix", "FILE", "an importance matrix (imatrix.dat from herd imatrix or llama-imatrix) for the weighted quantizers");
   p.add("--allow-requantize", "", "allow converting tensors that are already block-quantized (loses quality)");
   p.add("--pure", "", "every matrix in the type's base dtype (no larger types for the head, attn_v, ffn_down)");
   p.add("--output-tensor-type", "DTYPE", "the dtype of output.weight");
@@ -50,6 +51,7 @@ int cmd_quantize(int argc, char** argv) {
   o.type = p.has("--type") ? p.get("--type") : pos[2];
   o.allow_requantize = p.has("--allow-requantize");
   o.pure = p.has("--pure");
+  o.imatrix = p.get("--imatrix", "");
   auto threads = p.get_int("--threads", default_threads(), 1, 1024);
   auto out_type = dtype_option(p, "--output-tensor-type");
   auto embd_type = dtype_option(p, "--token-embedding-type");
@@ -70,8 +72,8 @@ int cmd_quantize(int argc, char** argv) {
   std::error_code ec;
   if (std::filesystem::is_directory(o.in, ec)) {
     // A Hugging Face or Meta native directory: converted straight into the type (model/convert.h).
-    if (o.pure || o.output_type || o.token_embedding_type) {
-      std::fprintf(stderr, "herd quantize: --pure and the tensor-type options need a GGUF input; convert first\n");
+    if (o.pure || o.output_type || o.token_embedding_type || !o.imatrix.empty()) {
+      std::fprintf(stderr, "herd quantize: --pure, --imatrix and the tensor-type options need a GGUF input; convert first\n");
       return 2;
     }
     std::fprintf(stderr, "herd quantize: %s is a model directory: converting it to %s\n", o.in.c_str(), o.type.c_str());
@@ -91,9 +93,9 @@ int cmd_quantize(int argc, char** argv) {
     return r.error().code() == ErrorCode::kInvalidArgument ? fail_usage("quantize", r.error())
                                                            : fail_run("quantize", r.error());
   progress.finish();
-  std::fprintf(stderr, "herd quantize: %lld tensors (%lld converted), %.2f MiB -> %.2f MiB\n",
-               static_cast<long long>(r->n_tensors), static_cast<long long>(r->n_converted), r->bytes_in / 1048576.0,
-               r->bytes_out / 1048576.0);
+  std::fprintf(stderr, "herd quantize: %lld tensors (%lld converted, %lld with the importance matrix), %.2f MiB -> %.2f MiB\n",
+               static_cast<long long>(r->n_tensors), static_cast<long long>(r->n_converted),
+               static_cast<long long>(r->n_weighted), r->bytes_in / 1048576.0, r->bytes_out / 1048576.0);
   return 0;
 }
 

@@ -40,6 +40,10 @@ Result<DType> quant_mix_dtype(const FileType& ft, LlamaTensor t, int64_t layer, 
   } else if (t == LlamaTensor::kWDown) {
     if (ft.k_m && use_more_bits(layer, m.n_layers)) d = DType::kQ6_K;
     else if (k_s && layer < m.n_layers / 8) d = DType::kQ5_K;
+    // With an importance matrix, Q4_0 / Q5_0 files keep the first eighth's ffn_down
+    // in Q4_1 / Q5_1 (llama.cpp's guard against those layers going wrong).
+    else if (m.has_imatrix && !ft.k_m && (d == DType::kQ4_0 || d == DType::kQ5_0) && layer < m.n_layers / 8)
+      d = d == DType::kQ4_0 ? DType::kQ4_1 : DType::kQ5_1;
   }
   return fit_row(d, cols);
 }

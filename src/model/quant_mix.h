@@ -12,7 +12,8 @@
 //     in layers 0-3; a 70B (80 layers, grouped-query attention) raises a
 //     Q4_K attn_v to Q5_K;
 //   - ffn_down: Q4_K_M / Q5_K_M give Q6_K in the use_more_bits layers, Q4_K_S
-//     gives Q5_K in the first eighth of the layers;
+//     gives Q5_K in the first eighth of the layers; with an importance matrix,
+//     Q4_0 / Q5_0 give Q4_1 / Q5_1 in the first eighth;
 //   - a row length the chosen type's block does not divide falls back as
 //     llama.cpp does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16);
 //     for the legacy types it is an error, as in llama.cpp.
@@ -34,6 +35,7 @@ struct QuantMixModel {
   int64_t n_layers = 0;
   int64_t n_heads = 0, n_kv_heads = 0;
   bool has_output = true;  // false: tied embeddings (token_embd serves as the LM head)
+  bool has_imatrix = false;  // quantizing with an importance matrix (changes Q4_0/Q5_0's ffn_down)
 };
 
 // llama.cpp's use_more_bits(i, n).

@@ -57,6 +57,22 @@ TEST(QuantMix, Llama31_70B_AttnV) {
   EXPECT_EQ(mix("Q4_K_S", LlamaTensor::kWv, 50, QuantMixModel{80, 64, 64, true}, 8192), DType::kQ4_K);
 }
 
+// With an importance matrix llama-quantize keeps the first eighth's ffn_down of a
+// Q4_0 / Q5_0 file in Q4_1 / Q5_1; nothing else changes.
+TEST(QuantMix, ImatrixFfnDownGuard) {
+  QuantMixModel m{32, 32, 8, true};
+  m.has_imatrix = true;
+  for (int64_t l = 0; l < 32; ++l) {
+    EXPECT_EQ(mix("Q4_0", LlamaTensor::kWDown, l, m, 14336), l < 4 ? DType::kQ4_1 : DType::kQ4_0) << l;
+    EXPECT_EQ(mix("Q5_0", LlamaTensor::kWDown, l, m, 14336), l < 4 ? DType::kQ5_1 : DType::kQ5_0) << l;
+    EXPECT_EQ(mix("Q4_1", LlamaTensor::kWDown, l, m, 14336), DType::kQ4_1) << l;
+    EXPECT_EQ(mix("Q4_0", LlamaTensor::kWUp, l, m), DType::kQ4_0) << l;
+    EXPECT_EQ(mix("Q4_K_M", LlamaTensor::kWDown, l, m, 14336),
+              mix("Q4_K_M", LlamaTensor::kWDown, l, QuantMixModel{32, 32, 8, true}, 14336)) << l;
+  }
+  EXPECT_EQ(mix("Q4_0", LlamaTensor::kWDown, 0, QuantMixModel{32, 32, 8, true}, 14336), DType::kQ4_0);
+}
+
 TEST(QuantMix, TiedHeadAndQ8_0AndFloats) {
   const QuantMixModel tied{16, 32, 8, false};
   EXPECT_EQ(mix("Q4_0", LlamaTensor::kTokEmbd, -1, tied, 2048), DType::kQ6_K);

@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string_view>
 #include <vector>
 
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "model/file_types.h"
+#include "model/imatrix.h"
 #include "model/llama_model.h"
 #include "model/llama_tensors.h"
 #include "model/quant_mix.h"
@@ -41,7 +43,7 @@ bool quantizable(const GgufTensor& t) {
 }
 
 // Every row of src (dtype `from`) into dst as `to`: exact f32, then the reference quantizer.
-void convert_rows(const GgufTensor& src, DType to, uint8_t* dst, ThreadPool& pool) {
+void convert_rows(const GgufTensor& src, DType to, uint8_t* dst, ThreadPool& pool, const float* importance) {
   const int64_t cols = src.shape.back();
   const int64_t rows = static_cast<int64_t>(src.nbytes / row_bytes(src.dtype, cols));
   const int64_t rb_in = row_bytes(src.dtype, cols), rb_out = row_bytes(to, cols);
@@ -51,7 +53,7 @@ void convert_rows(const GgufTensor& src, DType to, uint8_t* dst, ThreadPool& poo
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = r0; r < r1; ++r) {
           dequantize_row_ref(src.dtype, src.data + r * rb_in, row.data(), cols);
-          quantize_row_ref(to, row.data(), dst + r * rb_out, cols);
+          quantize_row_weighted(to, row.data(), dst + r * rb_out, cols, importance);
         }
       },
       16);
@@ -74,7 +76,18 @@ Result<QuantizeReport> quantize_gguf(const QuantizeOptions& o, ThreadPool& pool,
                o.in.c_str());
   HERD_ASSIGN_OR_RETURN(GgufFile in, GgufFile::open(o.in));
   const LlamaConfig& c = model.config();
-  const QuantMixModel mix{c.n_layers, c.n_heads, c.n_kv_heads, in.find_tensor("output.weight") != nullptr};
+  // The importance matrix as llama-quantize uses it: each entry's values / ncall.
+  std::map<std::string, std::vector<float>> importance;
+  if (!o.imatrix.empty()) {
+    Result<ImatrixFile> im = read_imatrix_dat(o.imatrix);
+    if (!im.has_value()) return std::move(im.error().with_context("--imatrix"));
+    for (ImatrixEntry& e : im->entries) {
+      for (float& v : e.values) v /= static_cast<float>(e.ncall);
+      importance[e.name] = std::move(e.values);
+    }
+  }
+  QuantMixModel mix{c.n_layers, c.n_heads, c.n_kv_heads, in.find_tensor("output.weight") != nullptr};
+  mix.has_imatrix = !o.imatrix.empty();
 
   formats::GgufWriter w(static_cast<uint32_t>(in.alignment()));
   for (const auto& [key, value] : in.metadata()) {
@@ -115,6 +128,16 @@ Result<QuantizeReport> quantize_gguf(const QuantizeOptions& o, ThreadPool& pool,
                    "%s is %s: requantizing a quantized tensor loses quality and is refused without --allow-requantize",
                    t->name.c_str(), dtype_name(t->dtype));
     }
+    const float* weights = nullptr;
+    if (auto it = importance.find(t->name); it != importance.end() && to != t->dtype) {
+      if (static_cast<int64_t>(it->second.size()) == t->shape.back()) {
+        weights = it->second.data();
+        ++rep.n_weighted;
+      } else if (t->name != "token_embd.weight") {
+        return err(ErrorCode::kInvalidArgument, "--imatrix %s: '%s' has %zu values but the tensor's rows have %lld",
+                   o.imatrix.c_str(), t->name.c_str(), it->second.size(), static_cast<long long>(t->shape.back()));
+      }
+    }
     const uint64_t rows = t->nbytes / row_bytes(t->dtype, t->shape.back());
     const uint64_t nbytes = rows * row_bytes(to, t->shape.back());
     total += nbytes;
@@ -125,10 +148,10 @@ Result<QuantizeReport> quantize_gguf(const QuantizeOptions& o, ThreadPool& pool,
     if (log)
       std::fprintf(log, "  %-32s %-6s -> %-6s %9.2f -> %9.2f MiB\n", t->name.c_str(), dtype_name(t->dtype), dtype_name(to),
                    t->nbytes / 1048576.0, nbytes / 1048576.0);
-    HERD_TRY(w.add_tensor(t->name, to, t->shape, [t, to, &pool, progress](uint8_t* dst, uint64_t n) -> Status {
+    HERD_TRY(w.add_tensor(t->name, to, t->shape, [t, to, &pool, progress, weights](uint8_t* dst, uint64_t n) -> Status {
       if (interrupted()) return err(ErrorCode::kCancelled, "interrupted; no file written");
       if (to == t->dtype) std::memcpy(dst, t->data, n);
-      else convert_rows(*t, to, dst, pool);
+      else convert_rows(*t, to, dst, pool, weights);
       if (progress) progress->add(n);
       return Ok{};
     }));

@@ -46,6 +46,14 @@ void quantize_row_ref(DType t, const float* x, void* dst, int64_t n) {
   HERD_CHECK(false, "quantize_row_ref: no reference quantizer for dtype %s", dtype_name(t));
 }
 
+void quantize_row_weighted(DType t, const float* x, void* dst, int64_t n, const float* importance) {
+  auto* out = static_cast<uint8_t*>(dst);
+  if (importance && (detail::quantize_row_legacy_weighted(t, x, out, n, importance) ||
+                     detail::quantize_row_kquant_weighted(t, x, out, n, importance)))
+    return;
+  quantize_row_ref(t, x, dst, n);
+}
+
 void dequantize_row_ref(DType t, const void* src, float* y, int64_t n) {
   HERD_DCHECK(row_size_ok(t, n), "dequantize_row_ref(%s): n=%lld is not a multiple of %lld",
               dtype_name(t), static_cast<long long>(n),

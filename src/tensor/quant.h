@@ -28,6 +28,13 @@ void quantize_row_ref(DType t, const float* x, void* dst, int64_t n);
 // dequantization scale amax / 448, so that x ~ e4m3(dst) * scale.
 float quantize_row_f8_e4m3(const float* x, uint8_t* dst, int64_t n);
 
+// llama-quantize --imatrix's quantizers: the same formats, with each block's
+// fit weighted by `importance` (n values: the importance matrix's mean squares
+// of this matrix's input columns, model/imatrix.h), as ggml's
+// quantize_row_*_impl weight them. Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K have a
+// weighted form; every other type, or a null importance, is quantize_row_ref.
+void quantize_row_weighted(DType t, const float* x, void* dst, int64_t n, const float* importance);
+
 // row_bytes(t, n) bytes at src -> y[0..n). F8_E4M3 gives the e4m3 values
 // without the row's scale.
 void dequantize_row_ref(DType t, const void* src, float* y, int64_t n);
@@ -52,6 +59,8 @@ namespace detail {
 bool quantize_row_legacy(DType t, const float* x, uint8_t* dst, int64_t n);
 bool dequantize_row_legacy(DType t, const uint8_t* src, float* y, int64_t n);
 bool quantize_row_kquant(DType t, const float* x, uint8_t* dst, int64_t n);
+bool quantize_row_legacy_weighted(DType t, const float* x, uint8_t* dst, int64_t n, const float* importance);
+bool quantize_row_kquant_weighted(DType t, const float* x, uint8_t* dst, int64_t n, const float* importance);
 bool dequantize_row_kquant(DType t, const uint8_t* src, float* y, int64_t n);
 }  // namespace detail
 

@@ -26,6 +26,7 @@
 #include "base/check.h"
 #include "base/half.h"
 #include "tensor/quant.h"
+#include "tensor/quant_fit.h"
 
 namespace herd::detail {
 namespace {
@@ -43,138 +44,6 @@ inline void store_f16(uint8_t* p, float v) {
   const uint16_t h = f32_to_f16(v);
   p[0] = static_cast<uint8_t>(h & 0xff);
   p[1] = static_cast<uint8_t>(h >> 8);
-}
-
-// Round to nearest, ties to even, for |v| <= 2^22: adding 1.5 * 2^23 puts the
-// integer part in the low mantissa bits. Out-of-range input gives the same
-// (meaningless but deterministic) result as ggml's nearest_int.
-inline int nearest_int(float v) {
-  const float biased = v + 12582912.0f;
-  int32_t bits;
-  std::memcpy(&bits, &biased, 4);
-  return (bits & 0x007fffff) - 0x00400000;
-}
-
-inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
-
-// Asymmetric fit of x[0..n) to L[i] in [0, nmax]: x ~ scale * L - the_min.
-// Returns scale; writes the_min (>= 0, or -0.0) and L. `aux` is scratch of n.
-// Candidate inverse scales are (nmax + rmin + rdelta * is) / (max - min) for
-// is = 0..nstep; each candidate's L is refit by weighted least squares for
-// (scale, min) (min forced <= 0), and the lowest weighted squared error wins.
-float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float* the_min,
-                    uint8_t* aux, float rmin, float rdelta, int nstep) {
-  float mn = x[0];
-  float mx = x[0];
-  float sum_w = w[0];
-  float sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    if (x[i] < mn) mn = x[i];
-    if (x[i] > mx) mx = x[i];
-    sum_w += w[i];
-    sum_x += w[i] * x[i];
-  }
-  if (mn > 0) mn = 0;  // the grid always includes 0
-  if (mx == mn) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    *the_min = -mn;
-    return 0.0f;
-  }
-  float iscale = static_cast<float>(nmax) / (mx - mn);
-  float scale = 1.0f / iscale;
-  float best_error = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    L[i] = static_cast<uint8_t>(clamp_int(nearest_int(iscale * (x[i] - mn)), 0, nmax));
-    const float diff = scale * static_cast<float>(L[i]) + mn - x[i];
-    best_error += w[i] * (diff * diff);
-  }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (mx - mn);
-    float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
-    for (int i = 0; i < n; ++i) {
-      const int l = clamp_int(nearest_int(iscale * (x[i] - mn)), 0, nmax);
-      aux[i] = static_cast<uint8_t>(l);
-      const float fl = static_cast<float>(l);
-      sum_l += w[i] * fl;
-      sum_l2 += w[i] * fl * fl;
-      sum_xl += w[i] * fl * x[i];
-    }
-    const float det = sum_w * sum_l2 - sum_l * sum_l;
-    if (det > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0.0f;
-      for (int i = 0; i < n; ++i) {
-        const float diff = this_scale * static_cast<float>(aux[i]) + this_min - x[i];
-        cur_error += w[i] * (diff * diff);
-      }
-      if (cur_error < best_error) {
-        for (int i = 0; i < n; ++i) L[i] = aux[i];
-        best_error = cur_error;
-        scale = this_scale;
-        mn = this_min;
-      }
-    }
-  }
-  *the_min = -mn;
-  return scale;
-}
-
-// Symmetric fit of x[0..n) to L[i] - nmax with L[i] in [0, 2*nmax):
-// x ~ scale * (L - nmax), least squares weighted by x^2. The element of largest
-// magnitude sets the starting inverse scale -nmax / max; 18 perturbations
-// -(nmax + 0.1 * is) / max, is = -9..9 (is != 0), are tried and kept when they
-// raise sumlx^2 / suml2 (equivalently lower the weighted error).
-float fit_scale_symmetric(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0.0f;
-  float amax = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.0f;
-  }
-  float iscale = static_cast<float>(-nmax) / max;
-  float sumlx = 0.0f, suml2 = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-    L[i] = static_cast<int8_t>(l + nmax);
-    const float w = x[i] * x[i];
-    const float fl = static_cast<float>(l);
-    sumlx += w * x[i] * fl;
-    suml2 += w * fl * fl;
-  }
-  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-  float best = scale * sumlx;
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
-    sumlx = 0.0f;
-    suml2 = 0.0f;
-    for (int i = 0; i < n; ++i) {
-      const int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-      const float w = x[i] * x[i];
-      const float fl = static_cast<float>(l);
-      sumlx += w * x[i] * fl;
-      suml2 += w * fl * fl;
-    }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; ++i)
-        L[i] = static_cast<int8_t>(clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1) + nmax);
-      scale = sumlx / suml2;
-      best = scale * sumlx;
-    }
-  }
-  return scale;
 }
 
 // The 12 scale bytes of Q4_K/Q5_K hold eight 6-bit scales and eight 6-bit
@@ -201,6 +70,24 @@ inline void put_scale_min(int j, uint8_t ls, uint8_t lm, uint8_t* q) {
     q[j + 4] = static_cast<uint8_t>((ls & 0x0f) | ((lm & 0x0f) << 4));
     q[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
     q[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+  }
+}
+
+// Q4_K/Q5_K after the scale bytes, d and dmin are stored: every element is
+// re-quantized against its sub-block's stored (rounded) scale and min.
+void requantize_with_stored_scales(const float* x, const uint8_t* b, uint8_t* L, int nmax) {
+  const uint8_t* sc_bytes = b + 4;
+  const float d_all = load_f16(b);
+  const float dmin_all = load_f16(b + 2);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min(j, sc_bytes, &sc, &m);
+    const float d = d_all * static_cast<float>(sc);
+    if (d == 0.0f) continue;  // keep the levels from the fit (they dequantize to -min anyway)
+    const float dm = dmin_all * static_cast<float>(m);
+    for (int ii = 0; ii < 32; ++ii) {
+      L[32 * j + ii] = static_cast<uint8_t>(clamp_int(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax));
+    }
   }
 }
 
@@ -238,25 +125,50 @@ void quantize_scales_mins(const float* x, uint8_t* b, uint8_t* L, int nmax, floa
   store_f16(b, max_scale / 63.0f);
   store_f16(b + 2, max_min / 63.0f);
 
-  const float d_all = load_f16(b);
-  const float dmin_all = load_f16(b + 2);
+  requantize_with_stored_scales(x, b, L, nmax);
+}
+
+// The same with an importance matrix (llama-quantize --imatrix, ggml
+// quantize_row_q{4,5}_K_impl): weights importance[l] * sqrt(sigma2 + x^2) with
+// sigma2 = 2 * mean(x^2) over the super-block, the asymmetric fit with rmin
+// -0.9, step 0.05, 36 steps, and the 8 scales and 8 mins quantized to 6 bits by
+// the weighted positive fit (make_qp_quants, each sub-block weighted by the sum
+// of its weights). Q5_K clamps the 6-bit values to 63; Q4_K does not (ggml).
+void quantize_scales_mins_weighted(const float* x, const float* importance, uint8_t* b, uint8_t* L, int nmax,
+                                   bool clamp63) {
+  float sum_x2 = 0.0f;
+  for (int l = 0; l < kQK_K; ++l) sum_x2 += x[l] * x[l];
+  const float sigma2 = 2 * sum_x2 / kQK_K;
+  float weights[32], sw[8], mins[8], scales[8];
+  uint8_t aux[32], Ls[8], Lm[8];
   for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min(j, sc_bytes, &sc, &m);
-    const float d = d_all * static_cast<float>(sc);
-    if (d == 0.0f) continue;  // keep the levels from the fit (they dequantize to -min anyway)
-    const float dm = dmin_all * static_cast<float>(m);
-    for (int ii = 0; ii < 32; ++ii) {
-      L[32 * j + ii] = static_cast<uint8_t>(clamp_int(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax));
-    }
+    const float* qw = importance + 32 * j;
+    for (int l = 0; l < 32; ++l) weights[l] = qw[l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
+    float sumw = 0.0f;
+    for (int l = 0; l < 32; ++l) sumw += weights[l];
+    sw[j] = sumw;
+    scales[j] = fit_scale_min(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], aux, -0.9f, 0.05f, 36);
   }
+  const float d_block = fit_scale_positive(8, 63, scales, Ls, sw);
+  const float m_block = fit_scale_positive(8, 63, mins, Lm, sw);
+  uint8_t* sc_bytes = b + 4;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t ls = Ls[j], lm = Lm[j];
+    if (clamp63) {
+      if (ls > 63) ls = 63;
+      if (lm > 63) lm = 63;
+    }
+    put_scale_min(j, ls, lm, sc_bytes);
+  }
+  store_f16(b, d_block);
+  store_f16(b + 2, m_block);
+  requantize_with_stored_scales(x, b, L, nmax);
 }
 
 // ---- Q4_K: d @0, dmin @2, scales[12] @4, qs[128] @16 ----------------------
 
-void quantize_q4_k(const float* x, uint8_t* b) {
-  uint8_t L[kQK_K];
-  quantize_scales_mins(x, b, L, 15, -1.0f, 0.1f, 20);
+// The 256 levels L (0..15) into qs[128] @16.
+void pack_q4_k(const uint8_t* L, uint8_t* b) {
   // Each 64-element chunk c uses qs[32c .. 32c+32): low nibbles hold elements
   // 64c .. 64c+31, high nibbles 64c+32 .. 64c+63.
   uint8_t* q = b + 16;
@@ -264,6 +176,12 @@ void quantize_q4_k(const float* x, uint8_t* b) {
     for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
     q += 32;
   }
+}
+
+void quantize_q4_k(const float* x, uint8_t* b) {
+  uint8_t L[kQK_K];
+  quantize_scales_mins(x, b, L, 15, -1.0f, 0.1f, 20);
+  pack_q4_k(L, b);
 }
 
 void dequantize_q4_k(const uint8_t* b, float* y) {
@@ -287,9 +205,8 @@ void dequantize_q4_k(const uint8_t* b, float* y) {
 
 // ---- Q5_K: d @0, dmin @2, scales[12] @4, qh[32] @16, qs[128] @48 ----------
 
-void quantize_q5_k(const float* x, uint8_t* b) {
-  uint8_t L[kQK_K];
-  quantize_scales_mins(x, b, L, 31, -0.5f, 0.1f, 15);
+// The 256 levels L (0..31) into qh[32] @16 and qs[128] @48.
+void pack_q5_k(const uint8_t* L, uint8_t* b) {
   uint8_t* qh = b + 16;
   uint8_t* ql = b + 48;
   std::memset(qh, 0, 32);
@@ -314,6 +231,12 @@ void quantize_q5_k(const float* x, uint8_t* b) {
     m2 = static_cast<uint8_t>(m2 << 2);
     ql += 32;
   }
+}
+
+void quantize_q5_k(const float* x, uint8_t* b) {
+  uint8_t L[kQK_K];
+  quantize_scales_mins(x, b, L, 31, -0.5f, 0.1f, 15);
+  pack_q5_k(L, b);
 }
 
 void dequantize_q5_k(const uint8_t* b, float* y) {
@@ -343,13 +266,16 @@ void dequantize_q5_k(const uint8_t* b, float* y) {
 
 // ---- Q6_K: ql[128] @0, qh[64] @128, scales int8[16] @192, d fp16 @208 -----
 
-void quantize_q6_k(const float* x, uint8_t* b) {
+// importance: null for the reference quantizer; else the 256 weights of the
+// sub-block fits (llama-quantize --imatrix, ggml quantize_row_q6_K_impl, which
+// passes them to make_qx_quants unchanged); nothing else differs.
+void quantize_q6_k_weighted(const float* x, uint8_t* b, const float* importance) {
   int8_t L[kQK_K];
   float scales[16];
   float max_scale = 0.0f;  // signed: the sub-block scale of largest magnitude
   float max_abs_scale = 0.0f;
   for (int ib = 0; ib < 16; ++ib) {
-    scales[ib] = fit_scale_symmetric(16, 32, x + 16 * ib, L + 16 * ib);
+    scales[ib] = fit_scale_symmetric(16, 32, x + 16 * ib, L + 16 * ib, importance ? importance + 16 * ib : nullptr);
     const float abs_scale = std::fabs(scales[ib]);
     if (abs_scale > max_abs_scale) {
       max_abs_scale = abs_scale;
@@ -392,6 +318,8 @@ void quantize_q6_k(const float* x, uint8_t* b) {
     qh += 32;
   }
 }
+
+void quantize_q6_k(const float* x, uint8_t* b) { quantize_q6_k_weighted(x, b, nullptr); }
 
 void dequantize_q6_k(const uint8_t* b, float* y) {
   const float d = load_f16(b + 208);
@@ -448,6 +376,27 @@ bool quantize_row_kquant(DType t, const float* x, uint8_t* dst, int64_t n) {
   HERD_DCHECK(n % kQK_K == 0, "quantize_row_kquant: n=%lld not a multiple of %d",
               static_cast<long long>(n), kQK_K);
   for (int64_t i = 0; i < n / kQK_K; ++i) f->quantize(x + i * kQK_K, dst + i * f->block_bytes);
+  return true;
+}
+
+bool quantize_row_kquant_weighted(DType t, const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  if (t != DType::kQ4_K && t != DType::kQ5_K && t != DType::kQ6_K) return false;
+  const int bytes = t == DType::kQ4_K ? kQ4KBytes : t == DType::kQ5_K ? kQ5KBytes : kQ6KBytes;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* xb = x + i * kQK_K;
+    const float* qw = importance + i * kQK_K;
+    uint8_t* b = dst + i * bytes;
+    uint8_t L[kQK_K];
+    if (t == DType::kQ4_K) {
+      quantize_scales_mins_weighted(xb, qw, b, L, 15, false);
+      pack_q4_k(L, b);
+    } else if (t == DType::kQ5_K) {
+      quantize_scales_mins_weighted(xb, qw, b, L, 31, true);
+      pack_q5_k(L, b);
+    } else {
+      quantize_q6_k_weighted(xb, b, qw);
+    }
+  }
   return true;
 }
 

@@ -18,6 +18,7 @@
 #include "base/check.h"
 #include "base/half.h"
 #include "tensor/quant.h"
+#include "tensor/quant_fit.h"
 
 namespace herd::detail {
 namespace {
@@ -256,6 +257,55 @@ bool quantize_row_legacy(DType t, const float* x, uint8_t* dst, int64_t n) {
   HERD_DCHECK(n % kQK == 0, "quantize_row_legacy: n=%lld not a multiple of %d",
               static_cast<long long>(n), kQK);
   for (int64_t i = 0; i < n / kQK; ++i) f->quantize(x + i * kQK, dst + i * f->block_bytes);
+  return true;
+}
+
+// llama-quantize --imatrix (ggml quantize_row_q{4,5}_{0,1}_impl): each block's
+// weights are importance[j] * sqrt(sigma2 + x[j]^2), sigma2 the row's mean
+// square; Q4_0/Q5_0 take the weighted symmetric fit (make_qx_quants), Q4_1/Q5_1
+// the weighted asymmetric one (make_qkx3_quants, rmin -0.9, step 0.05, 36 steps),
+// and the fitted levels are stored as they are (no re-quantization).
+bool quantize_row_legacy_weighted(DType t, const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  const LegacyFormat* f = find_format(t);
+  if (f == nullptr || t == DType::kQ8_0) return false;
+  float sum_x2 = 0.0f;
+  for (int64_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  const float sigma2 = sum_x2 / static_cast<float>(n);
+  float weight[kQK];
+  for (int64_t ib = 0; ib < n / kQK; ++ib) {
+    const float* xb = x + ib * kQK;
+    const float* qw = importance + ib * kQK;
+    uint8_t* b = dst + ib * f->block_bytes;
+    for (int j = 0; j < kQK; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    uint8_t L[kQK];
+    if (t == DType::kQ4_0 || t == DType::kQ5_0) {
+      int8_t l[kQK];
+      const float d = fit_scale_symmetric(kQK, t == DType::kQ4_0 ? 8 : 16, xb, l, weight);
+      store_f16(b, d);
+      for (int j = 0; j < kQK; ++j) L[j] = static_cast<uint8_t>(l[j]);
+    } else {
+      uint8_t aux[kQK];
+      float min;
+      const float d = fit_scale_min(kQK, t == DType::kQ4_1 ? 15 : 31, xb, weight, L, &min, aux, -0.9f, 0.05f, 36);
+      store_f16(b, d);
+      store_f16(b + 2, -min);
+    }
+    const bool has_min = t == DType::kQ4_1 || t == DType::kQ5_1;
+    if (t == DType::kQ4_0 || t == DType::kQ4_1) {
+      uint8_t* qs = b + (has_min ? 4 : 2);
+      for (int j = 0; j < kQK / 2; ++j) qs[j] = static_cast<uint8_t>(L[j] | (L[j + kQK / 2] << 4));
+    } else {
+      uint8_t* qs = b + (has_min ? 8 : 6);
+      uint32_t qh = 0;
+      for (int j = 0; j < kQK / 2; ++j) {
+        const uint32_t q0 = L[j], q1 = L[j + kQK / 2];
+        qs[j] = static_cast<uint8_t>((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+        qh |= ((q0 >> 4) & 1u) << j;
+        qh |= ((q1 >> 4) & 1u) << (j + kQK / 2);
+      }
+      store_u32(b + (has_min ? 4 : 2), qh);
+    }
+  }
   return true;
 }
 

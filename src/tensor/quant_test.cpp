@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -751,6 +753,53 @@ TEST(QuantStructure, RowsAreIndependentBlocks) {
           << dtype_name(t) << " block " << k;
     }
   }
+}
+
+// llama-quantize --imatrix's bytes for three rows of a 512-wide matrix, one
+// per weighted type (tests/golden/imatrix_quant: llama-quantize's output from
+// an f16 model and an importance matrix, with the script that extracted them).
+// The same rows through the reference quantizer must differ (the weights act).
+TEST(WeightedQuantizers, MatchLlamaQuantize) {
+  const char* src = std::getenv("HERD_SOURCE_DIR");
+  const std::string path = std::string(src ? src : ".") + "/tests/golden/imatrix_quant/weighted_rows.bin";
+  FILE* f = std::fopen(path.c_str(), "rb");
+  ASSERT_NE(f, nullptr) << path;
+  std::vector<uint8_t> bytes(1 << 16);
+  bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
+  std::fclose(f);
+  int32_t rows, cols;
+  std::memcpy(&rows, bytes.data(), 4);
+  std::memcpy(&cols, bytes.data() + 4, 4);
+  ASSERT_EQ(rows, 3);
+  ASSERT_EQ(cols, 512);
+  std::vector<float> x(static_cast<size_t>(rows * cols)), importance(static_cast<size_t>(cols));
+  size_t at = 8;
+  std::memcpy(x.data(), bytes.data() + at, x.size() * 4);
+  at += x.size() * 4;
+  std::memcpy(importance.data(), bytes.data() + at, importance.size() * 4);
+  at += importance.size() * 4;
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    const int64_t rb = row_bytes(t, cols);
+    ASSERT_LE(at + static_cast<size_t>(rows * rb), bytes.size()) << dtype_name(t);
+    std::vector<uint8_t> got(static_cast<size_t>(rb)), plain(static_cast<size_t>(rb));
+    bool any_differs = false;
+    for (int r = 0; r < rows; ++r) {
+      const float* xr = x.data() + r * cols;
+      quantize_row_weighted(t, xr, got.data(), cols, importance.data());
+      EXPECT_EQ(0, std::memcmp(got.data(), bytes.data() + at + r * rb, static_cast<size_t>(rb)))
+          << dtype_name(t) << " row " << r;
+      quantize_row_ref(t, xr, plain.data(), cols);
+      any_differs = any_differs || std::memcmp(plain.data(), got.data(), static_cast<size_t>(rb)) != 0;
+    }
+    EXPECT_TRUE(any_differs) << dtype_name(t) << ": the importance weights changed nothing";
+    at += static_cast<size_t>(rows * rb);
+  }
+  EXPECT_EQ(at, bytes.size());
+  // A null importance is the reference quantizer.
+  std::vector<uint8_t> a(static_cast<size_t>(row_bytes(DType::kQ4_K, cols))), b(a.size());
+  quantize_row_weighted(DType::kQ4_K, x.data(), a.data(), cols, nullptr);
+  quantize_row_ref(DType::kQ4_K, x.data(), b.data(), cols);
+  EXPECT_EQ(a, b);
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #    tolerance per column and has a negative control (without the BOS replacement it fails);
 #  - -b 50 with -c 64 leaves a 14-token batch per chunk: skipped, as llama-imatrix skips it;
 #  - the file is llama-imatrix's format (read by tests/reference/imatrix_np.py, independent
-#    of herd); a short text and -b too small for any statistics are refused, leaving no file.
+#    of herd); a short text and -b too small for any statistics are refused, leaving no file;
+#  - herd quantize --imatrix: the matrices weighted, llama-quantize's Q4_0 ffn_down guard, and
+#    an imatrix of another model refused (the weighted bytes themselves: tensor_test).
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -41,6 +43,28 @@ e40, _, _ = imatrix_np.read('$tmp/b40.dat')
 ok = chunks == 6 and name.endswith('text.txt') and e['blk.0.attn_q.weight'][0] == 6 and e40['blk.0.attn_q.weight'][0] == 12
 sys.exit(0 if ok else 1)" && pass "the trailer (6 chunks, the text's name); ncall 6 with -b 50 (tails skipped), 12 with -b 40" ||
   fail "imatrix trailer / ncall"
+
+# Quantizing with it (the weighted quantizers' bytes are checked against llama-quantize's in
+# tensor_test's WeightedQuantizers.MatchLlamaQuantize): Q4_0 with the matrix keeps the
+# first eighth's ffn_down in Q4_1 as llama-quantize does, weights every matrix the file has,
+# and gives other bytes than without it; an imatrix of another model is refused.
+"$H" make-model --shape d_model=128,n_layers=8,n_heads=4,n_kv_heads=2,d_ff=256 --dtype f16 --seed 4 -q -o "$tmp/q.gguf" 2>/dev/null
+"$H" imatrix -m "$tmp/q.gguf" -f "$tmp/text.txt" -c 64 -o "$tmp/q.dat" -q 2>/dev/null
+out=$("$H" quantize --imatrix "$tmp/q.dat" "$tmp/q.gguf" "$tmp/q40i.gguf" Q4_0 2>&1) && "$H" quantize "$tmp/q.gguf" "$tmp/q40.gguf" Q4_0 -q 2>/dev/null &&
+  grep -q "56 with the importance matrix" <<<"$out" && "$PY" -c "
+import sys; sys.path.insert(0, '$here/reference')
+from gguf_np import GGUFFile
+import same_tensors, numpy as np
+a, b = GGUFFile('$tmp/q40i.gguf'), GGUFFile('$tmp/q40.gguf')
+q4_1 = 3  # ggml type id
+ok = a.tensors['blk.0.ffn_down.weight'].type == q4_1 and a.tensors['blk.1.ffn_down.weight'].type != q4_1
+ok = ok and b.tensors['blk.0.ffn_down.weight'].type != q4_1
+ok = ok and not np.array_equal(same_tensors.raw(a, 'blk.3.attn_q.weight'), same_tensors.raw(b, 'blk.3.attn_q.weight'))
+sys.exit(0 if ok else 1)" && pass "quantize --imatrix: 56 matrices weighted, ffn_down of layer 0 in Q4_1, other bytes than without" ||
+  fail "quantize --imatrix" "$out"
+out=$("$H" quantize --imatrix "$tmp/b40.dat" "$tmp/q.gguf" "$tmp/bad.gguf" Q4_K_M 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "has 256 values but the tensor's rows have 128" <<<"$out" && [ ! -e "$tmp/bad.gguf" ] &&
+  pass "an imatrix of another model is refused" || fail "mismatched imatrix (exit $rc)" "$out"
 
 head -c 300 "$tmp/text.txt" > "$tmp/short.txt"
 out=$("$H" imatrix -m "$tmp/m.gguf" -f "$tmp/short.txt" -c 64 -o "$tmp/short.dat" 2>&1); rc=$?
