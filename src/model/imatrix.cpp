@@ -85,8 +85,10 @@ Status write_imatrix_dat(const std::string& path, const ImatrixFile& f) {
 
 Result<ImatrixFile> read_imatrix_dat(const std::string& path) {
   HERD_ASSIGN_OR_RETURN(MappedFile map, MappedFile::open(path));
-  const uint8_t* d = map.data();
-  const size_t n = map.size();
+  return parse_imatrix_dat(map.data(), map.size(), path);
+}
+
+Result<ImatrixFile> parse_imatrix_dat(const uint8_t* d, size_t n, const std::string& path) {
   size_t at = 0;
   auto i32 = [&](const char* what) -> Result<int32_t> {
     if (n - at < 4) return err(ErrorCode::kCorrupt, "%s: ends before %s (byte %zu)", path.c_str(), what, at);

@@ -71,5 +71,7 @@ class ImatrixCollector final : public TapSink {
 
 Status write_imatrix_dat(const std::string& path, const ImatrixFile& f);
 Result<ImatrixFile> read_imatrix_dat(const std::string& path);
+// The same from bytes in memory (not copied); `source` names them in errors.
+Result<ImatrixFile> parse_imatrix_dat(const uint8_t* data, size_t size, const std::string& source);
 
 }  // namespace herd::model
