@@ -152,13 +152,8 @@ def main(argv):
     if kd:
         return kd_compare(d, step, loss, logits, lab, counted, A, B, L)
 
-    p = torch.softmax(logits.detach(), dim=-1)
-    onehot = torch.zeros_like(p)
-    onehot[counted, lab[counted]] = 1.0
-    gh = (p - onehot)[counted]
-    kappa = float(gh.abs().sum(-1).max() / gh.norm(dim=-1).min())
+    kappa, tol = head_tol(ce_head_grad(logits, lab, counted), L)
     V = logits.shape[1]
-    tol = U * math.sqrt(V) * (8 * L + 4) * kappa
     print(f"grad_check: T={T} L={L} V={V} loss torch {float(loss):.9g} herd {step['loss_sum']:.9g}; "
           f"kappa_head {kappa:.3g}, tol {tol:.3g}")
     failures = 0
@@ -201,6 +196,21 @@ def dpo_loss_of_sums(step, logp):
     return total
 
 
+def ce_head_grad(logits, lab, counted):
+    """d(summed cross-entropy)/d logits on the trained rows: softmax - onehot(label)."""
+    p = torch.softmax(logits.detach(), dim=-1)
+    onehot = torch.zeros_like(p)
+    onehot[counted, lab[counted]] = 1.0
+    return (p - onehot)[counted]
+
+
+def head_tol(g, L):
+    """The gradient budget u sqrt(V) (8 L + 4) kappa_head (module docstring), kappa_head
+    = max over rows of |g|_1 / min of |g|_2 for the head gradient g [rows, V]."""
+    kappa = float(g.abs().sum(-1).max() / g.norm(dim=-1).min())
+    return kappa, U * math.sqrt(g.shape[1]) * (8 * L + 4) * kappa
+
+
 def dpo_compare(d, step, loss, logits, lab, counted, A, B, L):
     """herd's DPO loss and adapter gradients against autograd's. The gradient is a weighted sum
     of the per-token cross-entropy gradients, one weight per sequence (w = d loss / d logp), so
@@ -209,11 +219,7 @@ def dpo_compare(d, step, loss, logits, lab, counted, A, B, L):
     their contributions partly cancel. The loss is a function of the four log-prob sums, each
     carrying the budget of a summed cross-entropy loss, so its error is at most
     sum |w_i| times that."""
-    p = torch.softmax(logits.detach(), dim=-1)
-    onehot = torch.zeros_like(p)
-    onehot[counted, lab[counted]] = 1.0
-    gh = (p - onehot)[counted]
-    kappa = float(gh.abs().sum(-1).max() / gh.norm(dim=-1).min())
+    kappa, tol_ce = head_tol(ce_head_grad(logits, lab, counted), L)
     V = logits.shape[1]
     lg = logits.detach()
     nll = torch.where(counted, torch.logsumexp(lg, dim=-1) - lg.gather(1, lab.clamp(min=0)[:, None])[:, 0],
@@ -222,7 +228,7 @@ def dpo_compare(d, step, loss, logits, lab, counted, A, B, L):
                         requires_grad=True)
     w = torch.autograd.grad(dpo_loss_of_sums(step, sums), sums)[0]
     kappa_seq = float(w.abs().sum() / max(abs(float(w.sum())), float(w.abs().max())))
-    tol = U * math.sqrt(V) * (8 * L + 4) * kappa * kappa_seq
+    tol = tol_ce * kappa_seq
     loss_tol = float(w.abs().sum()) * U * math.sqrt(V) * (4 * L + 4) * float(sums.detach().abs().max())
     print(f"grad_check --dpo ({step['type']}): loss torch {float(loss):.9g} herd {step['loss']:.9g}; "
           f"d loss/d logp {[round(float(x), 4) for x in w]}; kappa_seq {kappa_seq:.3g}, tol {tol:.3g}")
@@ -288,9 +294,8 @@ def kd_compare(d, step, loss, logits, lab, counted, A, B, L):
     nll = torch.where(counted, torch.logsumexp(lg, dim=-1) - lg.gather(1, lab.clamp(min=0)[:, None])[:, 0],
                       torch.zeros(lg.shape[0], dtype=lg.dtype))
     g = torch.autograd.grad(kd_loss(step, lg, nll, counted), lg)[0][counted]
-    kappa = float(g.abs().sum(-1).max() / g.norm(dim=-1).min())
+    kappa, tol = head_tol(g, L)
     V = logits.shape[1]
-    tol = U * math.sqrt(V) * (8 * L + 4) * kappa
     loss_tol = U * math.sqrt(V) * (4 * L + 4) * max(1.0, abs(float(loss)))
     print(f"grad_check --kd: loss torch {float(loss):.9g} herd {step['loss']:.9g}; kappa_head {kappa:.3g}, tol {tol:.3g}")
     failures = 0
