@@ -25,6 +25,7 @@
 
 #include "args.h"
 #include "chat/llama3_format.h"
+#include "train/sft_data.h"
 #include "chat/messages.h"
 #include "commands.h"
 #include "engine/engine.h"
@@ -68,12 +69,9 @@ Result<std::vector<PromptRow>> load_prompts(const std::string& path, const token
       if (!t.has_value()) return train::line_error(where, "field \"tools\": " + t.error().message());
       tools = *t;
     }
-    // Rendered as training renders it (the conversation's own system message), then the
-    // assistant header: the completions are what herd finetune will train on.
-    chat::FormatOptions fo;
-    fo.preamble = chat::SystemPreamble::kNone;
-    fo.add_generation_prompt = true;
-    Result<chat::Prompt> p = chat::render_prompt(*msgs, tools, fo);
+    // Rendered as training renders it, then the assistant header: the completions are
+    // what herd finetune will train on.
+    Result<chat::Prompt> p = chat::render_prompt(*msgs, tools, train::training_format(true));
     if (!p.has_value()) return train::line_error(where, p.error().message());
     Result<std::vector<int32_t>> ids = p->ids(tok);
     if (!ids.has_value()) return train::line_error(where, ids.error().message());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "kernels/logit_chunks.h"
 #include "tensor/quant.h"
 
 namespace herd::kernels {
@@ -210,32 +211,19 @@ void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k
 CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
                             const int32_t* labels, double* lse, double* nll, float* scratch) {
   const int64_t V = w.rows();
-  float* logits = scratch;  // [T, kCeChunk]
-  std::vector<double> m(static_cast<size_t>(T), -INFINITY), sum(static_cast<size_t>(T), 0.0),
-      label_logit(static_cast<size_t>(T), 0.0);
+  OnlineLse acc(T);
+  std::vector<double> label_logit(static_cast<size_t>(T), 0.0);
   for (int64_t t = 0; t < T; ++t)
     HERD_CHECK(labels[t] < V, "cross_entropy: label %d of token %lld is outside the vocabulary of %lld", labels[t],
                static_cast<long long>(t), static_cast<long long>(V));
   // The log-sum-exp of every row, a chunk of the vocabulary at a time.
-  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
-    const int64_t n = std::min(kCeChunk, V - c0);
-    matmul(ctx, h, T, w.rows_view(c0, n), logits);
-    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const float* l = logits + t * n;
-        double mx = m[static_cast<size_t>(t)];
-        for (int64_t j = 0; j < n; ++j) mx = std::max(mx, static_cast<double>(l[j]));
-        double s = sum[static_cast<size_t>(t)] * std::exp(m[static_cast<size_t>(t)] - mx);
-        for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(l[j]) - mx);
-        m[static_cast<size_t>(t)] = mx;
-        sum[static_cast<size_t>(t)] = s;
-        if (labels[t] >= c0 && labels[t] < c0 + n) label_logit[static_cast<size_t>(t)] = l[labels[t] - c0];
-      }
-    });
-  }
+  for_each_logit_chunk(ctx, h, T, w, scratch, [&](int64_t t, const float* l, int64_t c0, int64_t n) {
+    acc.add(t, l, n, 1.0);
+    if (labels[t] >= c0 && labels[t] < c0 + n) label_logit[static_cast<size_t>(t)] = l[labels[t] - c0];
+  });
   CeResult r;
   for (int64_t t = 0; t < T; ++t) {
-    lse[t] = m[static_cast<size_t>(t)] + std::log(sum[static_cast<size_t>(t)]);
+    lse[t] = acc.lse(t);
     nll[t] = labels[t] < 0 ? 0.0 : lse[t] - label_logit[static_cast<size_t>(t)];
     if (labels[t] < 0) continue;
     r.loss_sum += nll[t];
@@ -246,31 +234,18 @@ CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, c
 
 void cross_entropy_grad(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, const int32_t* labels,
                         const double* lse, const float* token_scale, float* dh, float* scratch) {
-  const int64_t V = w.rows(), D = w.cols();
-  float* logits = scratch;             // [T, kCeChunk]
-  float* tmp = logits + T * kCeChunk;  // [T, D]
+  float* tmp = scratch + T * kCeChunk;  // [T, D]
   // The logits again, a chunk at a time, turned into g and taken through W back to dh.
-  std::fill(dh, dh + T * D, 0.0f);
-  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
-    const int64_t n = std::min(kCeChunk, V - c0);
-    const TensorView part = w.rows_view(c0, n);
-    matmul(ctx, h, T, part, logits);
-    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        float* l = logits + t * n;
-        if (labels[t] < 0) {
-          std::fill(l, l + n, 0.0f);
-          continue;
-        }
-        const double lt = lse[t];
-        const float gs = token_scale[t];
-        for (int64_t j = 0; j < n; ++j) l[j] = static_cast<float>(std::exp(static_cast<double>(l[j]) - lt)) * gs;
-        if (labels[t] >= c0 && labels[t] < c0 + n) l[labels[t] - c0] -= gs;
-      }
-    });
-    matmul_t(ctx, logits, T, part, tmp);
-    for (int64_t i = 0; i < T * D; ++i) dh[i] += tmp[i];
-  }
+  backprop_logit_chunks(ctx, h, T, w, scratch, tmp, dh, [&](int64_t t, float* l, int64_t c0, int64_t n) {
+    if (labels[t] < 0) {
+      std::fill(l, l + n, 0.0f);
+      return;
+    }
+    const double lt = lse[t];
+    const float gs = token_scale[t];
+    for (int64_t j = 0; j < n; ++j) l[j] = static_cast<float>(std::exp(static_cast<double>(l[j]) - lt)) * gs;
+    if (labels[t] >= c0 && labels[t] < c0 + n) l[labels[t] - c0] -= gs;
+  });
 }
 
 CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "kernels/logit_chunks.h"
 #include "kernels/ops.h"
 #include "tensor/quant.h"
 
@@ -46,29 +47,15 @@ void logits_topk(const ExecContext& ctx, const float* h, int64_t T, const Tensor
   const int64_t V = w.rows();
   HERD_CHECK(k >= 1 && k <= V, "logits_topk: k %lld for a vocabulary of %lld", static_cast<long long>(k),
              static_cast<long long>(V));
-  float* chunk = scratch;  // [T, kCeChunk]
-  std::vector<double> m(static_cast<size_t>(T), -INFINITY), sum(static_cast<size_t>(T), 0.0);
+  OnlineLse acc(T);
   std::vector<int64_t> filled(static_cast<size_t>(T), 0);
   const double inv_t = 1.0 / temperature;
-  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
-    const int64_t n = std::min(kCeChunk, V - c0);
-    matmul(ctx, h, T, w.rows_view(c0, n), chunk);
-    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const float* l = chunk + t * n;
-        auto& mt = m[static_cast<size_t>(t)];
-        double mx = mt;
-        for (int64_t j = 0; j < n; ++j) mx = std::max(mx, l[j] * inv_t);
-        double s = sum[static_cast<size_t>(t)] * std::exp(mt - mx);
-        for (int64_t j = 0; j < n; ++j) s += std::exp(l[j] * inv_t - mx);
-        mt = mx;
-        sum[static_cast<size_t>(t)] = s;
-        for (int64_t j = 0; j < n; ++j)
-          topk_insert(ids + t * k, logits + t * k, k, &filled[static_cast<size_t>(t)], static_cast<int32_t>(c0 + j), l[j]);
-      }
-    });
-  }
-  for (int64_t t = 0; t < T; ++t) lse[t] = m[static_cast<size_t>(t)] + std::log(sum[static_cast<size_t>(t)]);
+  for_each_logit_chunk(ctx, h, T, w, scratch, [&](int64_t t, const float* l, int64_t c0, int64_t n) {
+    acc.add(t, l, n, inv_t);
+    for (int64_t j = 0; j < n; ++j)
+      topk_insert(ids + t * k, logits + t * k, k, &filled[static_cast<size_t>(t)], static_cast<int32_t>(c0 + j), l[j]);
+  });
+  for (int64_t t = 0; t < T; ++t) lse[t] = acc.lse(t);
 }
 
 void logits_topk_ref(const float* h, int64_t T, const TensorView& w, int64_t k, double temperature, int32_t* ids,
@@ -99,7 +86,7 @@ void logits_topk_ref(const float* h, int64_t T, const TensorView& w, int64_t k, 
 
 CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
                             const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch) {
-  const int64_t V = w.rows(), D = w.cols(), K = tg.k;
+  const int64_t V = w.rows(), K = tg.k;
   float* chunk = scratch;              // [T, kCeChunk]
   float* tmp = chunk + T * kCeChunk;   // [T, D]
   const double inv_t = 1.0 / temperature;
@@ -126,36 +113,29 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
   // unlisted ones (walked around the listed ids, not subtracted), and the listed z.
   std::vector<double> m(static_cast<size_t>(T), -INFINITY), all(static_cast<size_t>(T), 0.0),
       tail(static_cast<size_t>(T), 0.0), zl(static_cast<size_t>(T * std::max<int64_t>(K, 1)), 0.0);
-  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
-    const int64_t n = std::min(kCeChunk, V - c0);
-    matmul(ctx, h, T, w.rows_view(c0, n), chunk);
-    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        if (S[static_cast<size_t>(t)] == 0) continue;
-        const float* l = chunk + t * n;
-        const auto ti = static_cast<size_t>(t);
-        double mx = m[ti];
-        for (int64_t j = 0; j < n; ++j) mx = std::max(mx, l[j] * inv_t);
-        const double r = std::exp(m[ti] - mx);
-        double sa = all[ti] * r, st = tail[ti] * r;
-        const auto& L = listed[ti];
-        auto it = std::lower_bound(L.begin(), L.end(), std::make_pair(static_cast<int32_t>(c0), int64_t{-1}));
-        for (int64_t j = 0; j < n; ++j) {
-          const double e = std::exp(l[j] * inv_t - mx);
-          sa += e;
-          if (it != L.end() && it->first == c0 + j) {
-            zl[static_cast<size_t>(t * K + it->second)] = l[j] * inv_t;
-            ++it;
-          } else {
-            st += e;
-          }
-        }
-        m[ti] = mx;
-        all[ti] = sa;
-        tail[ti] = st;
+  for_each_logit_chunk(ctx, h, T, w, chunk, [&](int64_t t, const float* l, int64_t c0, int64_t n) {
+    const auto ti = static_cast<size_t>(t);
+    if (S[ti] == 0) return;
+    double mx = m[ti];
+    for (int64_t j = 0; j < n; ++j) mx = std::max(mx, l[j] * inv_t);
+    const double r = std::exp(m[ti] - mx);
+    double sa = all[ti] * r, st = tail[ti] * r;
+    const auto& L = listed[ti];
+    auto it = std::lower_bound(L.begin(), L.end(), std::make_pair(static_cast<int32_t>(c0), int64_t{-1}));
+    for (int64_t j = 0; j < n; ++j) {
+      const double e = std::exp(l[j] * inv_t - mx);
+      sa += e;
+      if (it != L.end() && it->first == c0 + j) {
+        zl[static_cast<size_t>(t * K + it->second)] = l[j] * inv_t;
+        ++it;
+      } else {
+        st += e;
       }
-    });
-  }
+    }
+    m[ti] = mx;
+    all[ti] = sa;
+    tail[ti] = st;
+  });
   CeResult r;
   std::vector<double> lse(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) {
@@ -170,41 +150,30 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
   }
   if (dh == nullptr) return r;
   // Pass 2: g_tv = grad_scale / temperature (S q_v - target_v), through W back to dh.
-  std::fill(dh, dh + T * D, 0.0f);
   const double gs = grad_scale * inv_t;
-  for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
-    const int64_t n = std::min(kCeChunk, V - c0);
-    const TensorView part = w.rows_view(c0, n);
-    matmul(ctx, h, T, part, chunk);
-    ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        float* l = chunk + t * n;
-        const auto ti = static_cast<size_t>(t);
-        if (S[ti] == 0) {
-          std::fill(l, l + n, 0.0f);
-          continue;
-        }
-        // Unlisted v: S q_v - tail q_v / q_T = q_v (S - tail / q_T), q_v / q_T = exp(z - m) / tail sum.
-        const double tail_w = tg.tail[t], tail_sum = tail[ti];
-        const auto& L = listed[ti];
-        auto it = std::lower_bound(L.begin(), L.end(), std::make_pair(static_cast<int32_t>(c0), int64_t{-1}));
-        for (int64_t j = 0; j < n; ++j) {
-          const double z = l[j] * inv_t;
-          const double q = std::exp(z - lse[ti]);
-          double g;
-          if (it != L.end() && it->first == c0 + j) {
-            g = S[ti] * q - tg.weights[t * K + it->second];
-            ++it;
-          } else {
-            g = S[ti] * q - (tail_w != 0 ? tail_w * std::exp(z - m[ti]) / tail_sum : 0.0);
-          }
-          l[j] = static_cast<float>(gs * g);
-        }
+  backprop_logit_chunks(ctx, h, T, w, chunk, tmp, dh, [&](int64_t t, float* l, int64_t c0, int64_t n) {
+    const auto ti = static_cast<size_t>(t);
+    if (S[ti] == 0) {
+      std::fill(l, l + n, 0.0f);
+      return;
+    }
+    // Unlisted v: S q_v - tail q_v / q_T = q_v (S - tail / q_T), q_v / q_T = exp(z - m) / tail sum.
+    const double tail_w = tg.tail[t], tail_sum = tail[ti];
+    const auto& L = listed[ti];
+    auto it = std::lower_bound(L.begin(), L.end(), std::make_pair(static_cast<int32_t>(c0), int64_t{-1}));
+    for (int64_t j = 0; j < n; ++j) {
+      const double z = l[j] * inv_t;
+      const double q = std::exp(z - lse[ti]);
+      double g;
+      if (it != L.end() && it->first == c0 + j) {
+        g = S[ti] * q - tg.weights[t * K + it->second];
+        ++it;
+      } else {
+        g = S[ti] * q - (tail_w != 0 ? tail_w * std::exp(z - m[ti]) / tail_sum : 0.0);
       }
-    });
-    matmul_t(ctx, chunk, T, part, tmp);
-    for (int64_t i = 0; i < T * D; ++i) dh[i] += tmp[i];
-  }
+      l[j] = static_cast<float>(gs * g);
+    }
+  });
   return r;
 }
 

@@ -24,6 +24,13 @@ constexpr size_t kHeaderTokens = 4;
 
 }  // namespace
 
+chat::FormatOptions training_format(bool add_generation_prompt) {
+  chat::FormatOptions fo;
+  fo.preamble = chat::SystemPreamble::kNone;
+  fo.add_generation_prompt = add_generation_prompt;
+  return fo;
+}
+
 Result<Example> parse_sft_line(const std::string& line, const std::string& where, const tokenizer::Tokenizer& tok,
                                bool train_on_inputs) {
   HERD_ASSIGN_OR_RETURN(nlohmann::json j, parse_jsonl_line(line, where));
@@ -52,9 +59,7 @@ Result<Example> parse_sft_line(const std::string& line, const std::string& where
   bool any_assistant = false;
   for (const chat::Message& m : *msgs) any_assistant |= m.role == "assistant";
   if (!any_assistant && !train_on_inputs) return line_error(where, "field \"messages\": no assistant message to train on");
-  chat::FormatOptions fo;
-  fo.preamble = chat::SystemPreamble::kNone;
-  fo.add_generation_prompt = false;
+  const chat::FormatOptions fo = training_format(false);
   // Render the conversation growing by one message; each message's ids are
   // what its rendering adds (the format renders each message on its own).
   std::vector<chat::Message> prefix;

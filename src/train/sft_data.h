@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "chat/llama3_format.h"
 #include "tokenizer/tokenizer.h"
 
 namespace herd::train {
@@ -46,6 +47,12 @@ struct SftOptions {
   int64_t max_tokens = 2048;
   bool train_on_inputs = false;
 };
+
+// How training renders a conversation (the conversation's own system message
+// verbatim, SystemPreamble::kNone, as torchtune does); with
+// add_generation_prompt, the assistant header a completion follows (herd synth
+// samples the completions herd finetune then trains on).
+chat::FormatOptions training_format(bool add_generation_prompt);
 
 // Reads and renders the whole file.
 Result<SftData> load_sft_jsonl(const std::string& path, const tokenizer::Tokenizer& tok, const SftOptions& o);
