@@ -20,11 +20,7 @@ pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2"; fails=$((fails + 1)); }
 
 "$H" make-model --shape tiny --dtype f32 --seed 3 -q -o "$tmp/m.gguf" 2>/dev/null || { fail make-model; exit 1; }
-"$PY" -c "
-import random
-random.seed(9)
-w = 'the of and to in is was for on that with as by at from his her it an were are which this be or has'.split()
-print(' '.join(random.choice(w) for _ in range(600)))" > "$tmp/text.txt"
+"$PY" "$here/reference/random_words.py" 600 9 > "$tmp/text.txt"
 "$H" tokenize -m "$tmp/m.gguf" --file "$tmp/text.txt" > "$tmp/ids.txt"
 for b in 40 50; do
   if "$H" imatrix -m "$tmp/m.gguf" -f "$tmp/text.txt" -c 64 -b $b --chunks 6 --process-output -o "$tmp/b$b.dat" -q 2>"$tmp/err"; then

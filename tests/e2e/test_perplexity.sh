@@ -18,11 +18,7 @@ pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; [ -n "${2:-}" ] && echo "$2"; fails=$((fails + 1)); }
 
 "$H" make-model --shape tiny --dtype f32 --seed 3 -q -o "$tmp/m.gguf" 2>/dev/null || { fail make-model; exit 1; }
-"$PY" -c "
-import random
-random.seed(7)
-w = 'the of and to in is was for on that with as by at from his her it an were are which this be or has'.split()
-print(' '.join(random.choice(w) for _ in range(700)))" > "$tmp/text.txt"
+"$PY" "$here/reference/random_words.py" 700 7 > "$tmp/text.txt"
 "$H" tokenize -m "$tmp/m.gguf" --file "$tmp/text.txt" > "$tmp/ids.txt"
 if "$H" perplexity -m "$tmp/m.gguf" -f "$tmp/text.txt" -c 64 --chunks 5 --json -ctk f32 -ctv f32 > "$tmp/ppl.json" 2>"$tmp/err"; then
   out=$(cd "$here/reference" && "$PY" perplexity_ref.py "$tmp/m.gguf" "$tmp/ids.txt" 64 "$tmp/ppl.json" --chunks 5 2>&1) &&
