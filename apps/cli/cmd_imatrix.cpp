@@ -3,7 +3,7 @@
 // llama-quantize --imatrix can use herd's file and herd can read theirs.
 //
 //   herd imatrix -m MODEL -f TEXT [-o imatrix.dat] [-c 512] [--chunks N] [-b N]
-//                [--process-output] [--no-ppl] [-t N] [--isa ISA]
+//                [--process-output] [--no-ppl] [-t N] [--isa ISA] [-ctk T -ctv T]
 //
 // The text goes through the model in llama-perplexity's chunks (model/
 // perplexity.h: BOS per chunk, -c tokens each, batches of -b); the inputs of
@@ -18,65 +18,34 @@
 #include <vector>
 
 #include "args.h"
-#include "base/mapped_file.h"
 #include "base/progress.h"
+#include "eval_options.h"
 #include "model/imatrix.h"
-#include "model/model_tokenizer.h"
 #include "model/perplexity.h"
-#include "model/runtime.h"
 
 namespace herd::cli {
 
 int cmd_imatrix(int argc, char** argv) {
   ArgParser p("imatrix", "-m MODEL -f TEXT [-o imatrix.dat] [options]");
-  p.add("-m,--model", "PATH", "the model (GGUF, Hugging Face or Meta native directory), ideally in f16/bf16/f32");
-  p.add("-f,--file", "PATH", "calibration text");
+  add_eval_options(p);
   p.add("-o,--output", "PATH", "the imatrix file to write (default imatrix.dat)");
-  p.add("-c,--ctx-size", "N", "tokens per chunk (default 512, as llama-imatrix)");
-  p.add("--chunks", "N", "use at most N chunks (default: all)");
-  p.add("-b,--batch-size", "N", "tokens per forward call (default: the chunk)");
   p.add("--process-output", "", "also collect output.weight's inputs (llama-imatrix's option)");
   p.add("--no-ppl", "", "do not print the perplexity");
-  p.add("-t,--threads", "N", "threads (default: all cores)");
-  p.add("--isa", "ISA", "kernel ISA: auto (default), avx512bf16, avx512vnni, avx512, avx2, ref");
-  p.add("-q,--quiet", "", "no running estimate");
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
-  if (!p.positionals().empty() || !p.has("--model") || !p.has("--file"))
-    return fail_usage("imatrix", err(ErrorCode::kInvalidArgument, "give -m MODEL and -f TEXT"));
-  Result<int64_t> n_ctx = p.get_int("--ctx-size", 512, 4, 1 << 20);
-  Result<int64_t> chunks = p.get_int("--chunks", -1, -1, 1 << 30);
-  Result<int64_t> threads = p.get_int("--threads", default_threads(), 1, 1024);
-  for (const auto* r : {&n_ctx, &chunks, &threads})
-    if (!r->has_value()) return fail_usage("imatrix", r->error());
-  Result<int64_t> batch = p.get_int("--batch-size", *n_ctx, 1, 1 << 20);
-  if (!batch.has_value()) return fail_usage("imatrix", batch.error());
   const std::string out = p.get("--output", "imatrix.dat");
-  const std::string file = p.get("--file");
-  Result<std::string> text = read_text_file(file, size_t{1} << 30);
-  if (!text.has_value()) return fail_run("imatrix", text.error());
-
-  Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
-  if (!rt.has_value()) return fail_run("imatrix", rt.error());
-  const model::LlamaModel& m = (*rt)->model();
-  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(m);
-  if (!tok.has_value()) return fail_run("imatrix", tok.error());
-  const std::vector<int32_t> ids = tok->encode(*text, true);
-  std::fprintf(stderr, "herd imatrix: %zu tokens, chunks of %lld, %d threads, kernels %s\n", ids.size(),
-               static_cast<long long>(*n_ctx), (*rt)->pool().size(), (*rt)->table().isa);
-
+  EvalRun run;
+  if (int rc = open_eval(p, "imatrix", &run); rc != 0) return rc;
+  const model::LlamaModel& m = run.rt->model();
+  const std::vector<int32_t>& ids = run.ids;
+  const std::string& file = run.file;
   model::ImatrixCollector collector(p.has("--process-output"));
-  model::PerplexityOptions o;
-  o.n_ctx = *n_ctx;
-  o.n_chunks = *chunks;
-  o.batch = *batch;
-  o.bos_id = m.config().bos_id;
+  model::PerplexityOptions o = run.options;
   o.taps = &collector;
   o.before_eval = [&collector](int64_t n) { collector.begin_eval(n); };
   const bool show = !p.has("--quiet") && !p.has("--no-ppl");
   catch_interrupts();
-  Result<model::PerplexityResult> r = model::perplexity(m, ids, o, (*rt)->exec(), [&](int64_t i, double ppl) {
+  Result<model::PerplexityResult> r = model::perplexity(m, ids, o, run.rt->exec(), [&](int64_t i, double ppl) {
     if (show) {
       std::printf("[%lld]%.4f,", static_cast<long long>(i), ppl);
       std::fflush(stdout);

@@ -17,65 +17,28 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
-#include "base/mapped_file.h"
 #include "base/progress.h"
-#include "model/model_tokenizer.h"
+#include "eval_options.h"
 #include "model/perplexity.h"
-#include "model/runtime.h"
 
 namespace herd::cli {
 
 int cmd_perplexity(int argc, char** argv) {
   ArgParser p("perplexity", "-m MODEL -f TEXT [options]");
-  p.add("-m,--model", "PATH", "the model (GGUF, Hugging Face or Meta native directory)");
-  p.add("-f,--file", "PATH", "the text to score (e.g. wikitext-2's wiki.test.raw)");
-  p.add("-c,--ctx-size", "N", "tokens per chunk (default 512, as llama-perplexity)");
-  p.add("--chunks", "N", "score at most N chunks (default: all)");
-  p.add("-b,--batch-size", "N", "tokens per forward call (default: the chunk)");
-  p.add("-t,--threads", "N", "threads (default: all cores)");
-  p.add("--isa", "ISA", "kernel ISA: auto (default), avx512bf16, avx512vnni, avx512, avx2, ref");
+  add_eval_options(p);
   p.add("--json", "", "print one JSON object instead of llama-perplexity's lines");
-  p.add("-q,--quiet", "", "no running estimate");
-  add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
-  if (!p.positionals().empty() || !p.has("--model") || !p.has("--file"))
-    return fail_usage("perplexity", err(ErrorCode::kInvalidArgument, "give -m MODEL and -f TEXT"));
-  Result<int64_t> n_ctx = p.get_int("--ctx-size", 512, 4, 1 << 20);
-  Result<int64_t> chunks = p.get_int("--chunks", -1, -1, 1 << 30);
-  Result<int64_t> threads = p.get_int("--threads", default_threads(), 1, 1024);
-  for (const auto* r : {&n_ctx, &chunks, &threads})
-    if (!r->has_value()) return fail_usage("perplexity", r->error());
-  Result<int64_t> batch = p.get_int("--batch-size", *n_ctx, 1, 1 << 20);
-  if (!batch.has_value()) return fail_usage("perplexity", batch.error());
-  Result<CacheTypes> cache = get_cache_types(p);
-  if (!cache.has_value()) return fail_usage("perplexity", cache.error());
-  Result<std::string> text = read_text_file(p.get("--file"), size_t{1} << 30);
-  if (!text.has_value()) return fail_run("perplexity", text.error());
-
-  Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
-  if (!rt.has_value()) return fail_run("perplexity", rt.error());
-  const model::LlamaModel& m = (*rt)->model();
-  if (Status s = cache_types_fit(*cache, m.config().head_dim); !s.has_value()) return fail_usage("perplexity", s.error());
-  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(m);
-  if (!tok.has_value()) return fail_run("perplexity", tok.error());
-  const std::vector<int32_t> ids = tok->encode(*text, true);
-  std::fprintf(stderr, "herd perplexity: %zu tokens, chunks of %lld, %d threads, kernels %s\n", ids.size(),
-               static_cast<long long>(*n_ctx), (*rt)->pool().size(), (*rt)->table().isa);
-
-  model::PerplexityOptions o;
-  o.n_ctx = *n_ctx;
-  o.n_chunks = *chunks;
-  o.batch = *batch;
-  o.bos_id = m.config().bos_id;
-  o.kv_k = cache->k;
-  o.kv_v = cache->v;
+  EvalRun run;
+  if (int rc = open_eval(p, "perplexity", &run); rc != 0) return rc;
+  const model::PerplexityOptions& o = run.options;
+  const std::vector<int32_t>& ids = run.ids;
+  const model::LlamaModel& m = run.rt->model();
   const bool json = p.has("--json"), quiet = p.has("--quiet") || json;
   catch_interrupts();
   const auto t0 = std::chrono::steady_clock::now();
   Result<model::PerplexityResult> r =
-      model::perplexity(m, ids, o, (*rt)->exec(), [&](int64_t i, double ppl) {
+      model::perplexity(m, ids, o, run.rt->exec(), [&](int64_t i, double ppl) {
         if (!quiet) {
           std::printf("[%lld]%.4f,", static_cast<long long>(i), ppl);
           std::fflush(stdout);
