@@ -200,6 +200,21 @@ void note_ignored_options(const ArgParser& p, const char* command) {
                  command, given.c_str());
 }
 
+void add_fp8_activation_option(ArgParser& p) {
+  p.add("--fp8-activations", "", "FP8 models: quantize activations per token as Meta's fc_dynamic does "
+                                 "(default: weight-only FP8, activations f32)");
+}
+
+model::RuntimeOptions runtime_options(const ArgParser& p, int64_t threads, FILE* progress) {
+  model::RuntimeOptions o;
+  o.model_path = p.get("--model");
+  o.isa = p.get("--isa", "auto");
+  o.threads = static_cast<int>(threads);
+  o.progress = progress;
+  o.fp8_dynamic_activations = p.has("--fp8-activations");
+  return o;
+}
+
 void add_cache_type_options(ArgParser& p) {
   p.add("-ctk,--cache-type-k", "T", "KV cache key type: f16 (default), q8_0 or f32");
   p.add("-ctv,--cache-type-v", "T", "KV cache value type: f16 (default), q8_0 or f32");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "model/runtime.h"
 #include "tensor/dtype.h"
 
 namespace herd::cli {
@@ -91,6 +92,12 @@ void note_ignored_options(const ArgParser& p, const char* command);
 // The KV cache element types, named as llama.cpp names them:
 // -ctk/--cache-type-k and -ctv/--cache-type-v, each f16 (default), q8_0 or f32.
 void add_cache_type_options(ArgParser& p);
+
+// --fp8-activations: on an FP8 checkpoint, Meta's dynamic per-token FP8
+// activations (fc_dynamic) instead of the default weight-only emulation
+// (docs/quantize.md). runtime_options() reads -m/--model, --isa and it.
+void add_fp8_activation_option(ArgParser& p);
+model::RuntimeOptions runtime_options(const ArgParser& p, int64_t threads, FILE* progress);
 struct CacheTypes {
   DType k = DType::kF16;
   DType v = DType::kF16;

@@ -144,6 +144,7 @@ int cmd_bench(int argc, char** argv) {
   add_isa_option(p);
   p.add("--bw-mib", "N", "size of the bandwidth test buffer in MiB (default 256)");
   add_cache_type_options(p);
+  add_fp8_activation_option(p);
   add_llama_cpp_compat_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
@@ -176,7 +177,7 @@ int cmd_bench(int argc, char** argv) {
   }
 
   Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+      model::Runtime::open(runtime_options(p, *threads, stderr));
   if (!rt.has_value()) return fail_run("bench", rt.error());
   model::LlamaModel* model = &(*rt)->model();
   const kernels::KernelTable* table = &(*rt)->table();

@@ -153,6 +153,7 @@ int cmd_chat(int argc, char** argv) {
   p.add("-v,--verbose", "", "print per-turn statistics (tokens prefilled, speed) on stderr");
   add_isa_option(p);
   add_cache_type_options(p);
+  add_fp8_activation_option(p);
   add_llama_cpp_compat_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
@@ -221,7 +222,7 @@ int cmd_chat(int argc, char** argv) {
   }
 
   Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+      model::Runtime::open(runtime_options(p, *threads, stderr));
   if (!rt.has_value()) return fail_run("chat", rt.error());
   model::LlamaModel* model = &(*rt)->model();
   Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), *model);

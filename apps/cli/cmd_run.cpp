@@ -178,6 +178,7 @@ int cmd_run(int argc, char** argv) {
   p.add("--pos-offset", "N", "debug: give the first token absolute position N with an empty prefix");
   add_isa_option(p);
   add_cache_type_options(p);
+  add_fp8_activation_option(p);
   add_llama_cpp_compat_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
@@ -246,7 +247,7 @@ int cmd_run(int argc, char** argv) {
   sp.seed = *seed_arg >= 0 ? static_cast<uint64_t>(*seed_arg) : std::random_device{}();
 
   Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+      model::Runtime::open(runtime_options(p, *threads, stderr));
   if (!rt.has_value()) return fail_run("run", rt.error());
   model::LlamaModel* model = &(*rt)->model();
   Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), *model);

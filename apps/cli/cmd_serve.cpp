@@ -78,6 +78,7 @@ int cmd_serve(int argc, char** argv) {
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   add_isa_option(p);
   add_cache_type_options(p);
+  add_fp8_activation_option(p);
   add_llama_cpp_compat_options(p);
   p.add("-q,--quiet", "", "no per-request log lines");
   int code = 0;
@@ -204,7 +205,7 @@ int cmd_serve(int argc, char** argv) {
   } join_waiter{waiter, drainer, done};
 
   Result<std::unique_ptr<model::Runtime>> opened =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+      model::Runtime::open(runtime_options(p, *threads, stderr));
   if (!opened.has_value()) return fail_run("serve", opened.error());
   rt = std::move(*opened);
   model::LlamaModel* model = &rt->model();

@@ -18,6 +18,7 @@ void add_eval_options(ArgParser& p) {
   p.add("--isa", "ISA", "kernel ISA: auto (default), avx512bf16, avx512vnni, avx512, avx2, ref");
   p.add("-q,--quiet", "", "no running estimate");
   add_cache_type_options(p);
+  add_fp8_activation_option(p);
 }
 
 int open_eval(const ArgParser& p, const char* command, EvalRun* run) {
@@ -37,7 +38,7 @@ int open_eval(const ArgParser& p, const char* command, EvalRun* run) {
   if (!text.has_value()) return fail_run(command, text.error());
 
   Result<std::unique_ptr<model::Runtime>> rt =
-      model::Runtime::open({p.get("--model"), p.get("--isa", "auto"), static_cast<int>(*threads), stderr});
+      model::Runtime::open(runtime_options(p, *threads, stderr));
   if (!rt.has_value()) return fail_run(command, rt.error());
   run->rt = std::move(*rt);
   const model::LlamaModel& m = run->rt->model();

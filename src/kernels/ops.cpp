@@ -164,8 +164,30 @@ void matmul_exact_converted(const ExecContext& ctx, const float* x, int64_t T, c
       16);
 }
 
+void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
+
+// Meta's w8a8 FP8 product (fc_dynamic) emulated: each activation row becomes
+// its e4m3 values q (exact in f32) and scale s_t (quantize_activation_row_fp8);
+// out[t, n] = (fl(sum_k q[t,k] wq[n,k]) * w_scale[n]) * s_t, the sum in f32 as
+// the f32 path computes it (FBGEMM accumulates in f32 in its own order).
+void matmul_fp8_dynamic(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
+  const int64_t N = w.rows(), K = w.cols();
+  std::vector<float> q(static_cast<size_t>(T * K)), s(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t)
+    s[static_cast<size_t>(t)] = quantize_activation_row_fp8(x + t * K, q.data() + t * K, K, w.act_scale_ub);
+  TensorView plain = w;
+  plain.act_scale_ub = 0.0f;
+  matmul_f32(ctx, q.data(), T, plain, out);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) out[t * N + n] *= s[static_cast<size_t>(t)];
+}
+
 void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
+  if (w.act_scale_ub > 0.0f) {
+    matmul_fp8_dynamic(ctx, x, T, w, out);
+    return;
+  }
   const int64_t stride = w.row_stride();
   if (const TileDotF32Fn f32_tile = ctx.table->tile_f32_for(DType::kF32);
       ctx.exact_f32 && ctx.table->tile_f32_for(w.dtype) == nullptr && f32_tile != nullptr) {

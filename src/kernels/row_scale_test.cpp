@@ -143,5 +143,49 @@ TEST_P(RowScaleTest, MatmulAndTransposedProductApplyTheRowScales) {
   }
 }
 
+// Meta's dynamic FP8 activations (act_scale_ub > 0): each activation row is
+// replaced by its e4m3 values q and scale s_t (quantize_activation_row_fp8,
+// checked against a brute-force nearest-code search in tensor_test), and
+// out[t, n] = (fl(sum_k q w) * scale[n]) * s_t. The reference is
+// matmul_outside's bound on q with the row scale scale[n] * s_t (one more
+// rounding: (2K + 2) u); the weight-only result differs (negative control), and
+// the bound of a row past the 1200 bound is the saturated one.
+TEST_P(RowScaleTest, DynamicActivationsQuantizeEachTokenRow) {
+  ThreadPool two(2);
+  const int64_t N = 37, K = 96, T = 5;
+  F8Weight w = make_f8(N, K, 31);
+  std::vector<float> x = normals(32, 5, T * K);
+  for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(3 * K + k)] *= 3000.0f;  // row 3 past the bound
+  F8Weight dyn = w;
+  dyn.view.data = dyn.bytes.data();
+  dyn.view.row_scale = dyn.scale.data();
+  dyn.view.act_scale_ub = 1200.0f;
+  std::vector<float> got(static_cast<size_t>(T * N), NAN), plain(got.size(), NAN);
+  matmul(ExecContext{&two, &table_}, x.data(), T, dyn.view, got.data());
+  matmul(ExecContext{&two, &table_}, x.data(), T, w.view, plain.data());
+  std::vector<float> q(static_cast<size_t>(T * K)), s(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) s[static_cast<size_t>(t)] = quantize_activation_row_fp8(x.data() + t * K, q.data() + t * K, K, 1200.0f);
+  EXPECT_EQ(s[3], 1.0f / (448.0f / 1200.0f)) << "row 3's max is bounded by 1200";
+  int64_t bad = 0, differs = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) {
+      long double exact = 0, abs_sum = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const long double p = static_cast<long double>(f8_e4m3_to_f32(w.bytes[static_cast<size_t>(n * K + k)])) *
+                              q[static_cast<size_t>(t * K + k)];
+        exact += p;
+        abs_sum += std::fabs(p);
+      }
+      const long double sc = static_cast<long double>(w.scale[static_cast<size_t>(n)]) * s[static_cast<size_t>(t)];
+      const float g = got[static_cast<size_t>(t * N + n)];
+      if (!(std::fabs(g - exact * sc) <= (2 * K + 2) * kU * abs_sum * sc)) ++bad;
+      if (g != plain[static_cast<size_t>(t * N + n)]) ++differs;
+    }
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(differs, T * N / 2) << "the activations were not quantized";
+  // Every row of 3000s saturates: its q is +-448 or its e4m3 neighbours, never more.
+  for (int64_t k = 0; k < K; ++k) EXPECT_LE(std::fabs(q[static_cast<size_t>(3 * K + k)]), 448.0f);
+}
+
 }  // namespace
 }  // namespace herd::kernels

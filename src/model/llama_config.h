@@ -35,6 +35,10 @@ struct LlamaConfig {
   int64_t n_ctx_train = 0;
   double rms_eps = 1e-5;
   double rope_theta = 500000.0;
+  // FP8 checkpoints: quantization_config.activation_scale_ub (Meta's 1200), the
+  // bound fc_dynamic puts on an activation row's max (LlamaModel::
+  // use_fp8_dynamic_activations); 0 without FP8 weights.
+  double fp8_activation_scale_ub = 0.0;
   bool tied_embeddings = false;
   // Pair layout of q/k rows: GGUF stores Meta order (interleaved pairs), HF
   // stores permuted rows (halves). Using the matching RoPE formula means the

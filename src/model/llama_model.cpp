@@ -31,6 +31,17 @@ const char* model_format_name(ModelFormat f) {
   return "?";
 }
 
+int LlamaModel::use_fp8_dynamic_activations() {
+  int n = 0;
+  for (LayerWeights& l : layers_)
+    for_each_layer_linear(l, [&](LlamaTensor, Linear& lin) {
+      if (!dtype_info(lin.w.dtype).row_scaled) return;
+      lin.w.act_scale_ub = static_cast<float>(config_.fp8_activation_scale_ub > 0 ? config_.fp8_activation_scale_ub : 1200.0);
+      ++n;
+    });
+  return n;
+}
+
 std::vector<const formats::TorchCheckpoint*> LlamaModel::meta_shards() const {
   std::vector<const formats::TorchCheckpoint*> v;
   for (const auto& p : pth_) v.push_back(p.get());

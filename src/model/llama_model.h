@@ -121,6 +121,13 @@ class LlamaModel final : public CausalLm {
   // Meta's consolidated.NN.pth shards, in rank order.
   std::vector<const formats::TorchCheckpoint*> meta_shards() const;
 
+  // Meta's FP8 activation path (fc_dynamic, spec/llama31.md 7.1) instead of
+  // herd's default weight-only emulation: every FP8 matrix's matmuls quantize
+  // each activation row to e4m3 with a per-token scale, its max bounded by the
+  // checkpoint's activation_scale_ub (kernels: matmul_fp8_dynamic). Returns
+  // the number of matrices switched (0: the model has no FP8 weights).
+  int use_fp8_dynamic_activations();
+
   // Bytes of all weight tensors as stored (after repack_weights: as repacked).
   uint64_t weight_bytes() const;
 

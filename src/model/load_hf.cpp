@@ -52,6 +52,7 @@ Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range) {
   c.name = dir;
   apply_hf_config(*hc, c);
   c.rope_style = kernels::RopeStyle::kHalves;
+  if (hc->fp8) c.fp8_activation_scale_ub = hc->fp8->activation_scale_ub;
 
   // FP8 weights (Meta's fbgemm_fp8 layout, llama31.md 7.1): F8_E4M3 [out, in]
   // with the row scales in "<module>.weight_scale" [out, 1], kept as f32.

@@ -28,6 +28,8 @@ struct RuntimeOptions {
   FILE* progress = nullptr;
   // false: keep the file layout (training reads weights as stored: TrainStep).
   bool repack = true;
+  // FP8 models: Meta's dynamic FP8 activations (LlamaModel::use_fp8_dynamic_activations).
+  bool fp8_dynamic_activations = false;
 };
 
 class Runtime {

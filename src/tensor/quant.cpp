@@ -117,6 +117,15 @@ float quantize_row_f8_e4m3(const float* x, uint8_t* dst, int64_t n) {
   return amax / 448.0f;
 }
 
+float quantize_activation_row_fp8(const float* x, float* q, int64_t n, float ub) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  amax = std::clamp(amax, 1e-12f, ub);
+  const float inv = 448.0f / amax;
+  for (int64_t i = 0; i < n; ++i) q[i] = f8_e4m3_to_f32(f32_to_f8_e4m3(std::clamp(x[i] * inv, -448.0f, 448.0f)));
+  return 1.0f / inv;
+}
+
 double quant_error_bound(DType t) {
   switch (t) {
     case DType::kF32:

@@ -35,6 +35,14 @@ float quantize_row_f8_e4m3(const float* x, uint8_t* dst, int64_t n);
 // weighted form; every other type, or a null importance, is quantize_row_ref.
 void quantize_row_weighted(DType t, const float* x, void* dst, int64_t n, const float* importance);
 
+// Meta's dynamic per-token FP8 activation quantizer (fc_dynamic's
+// quantize_fp8_per_row, spec/llama31.md 7.1): amax = max|x| clamped to
+// [1e-12, ub] (ub: the checkpoint's activation_scale_ub, 1200), inv = 448 /
+// amax, q[i] = e4m3(clamp(x[i] * inv, -448, 448)) written as its exact float
+// value; returns the row's scale 1 / inv (FBGEMM's order), so x ~ q * scale.
+// Values past ub * (1 + 1/16) saturate at +-448 * scale.
+float quantize_activation_row_fp8(const float* x, float* q, int64_t n, float ub);
+
 // row_bytes(t, n) bytes at src -> y[0..n). F8_E4M3 gives the e4m3 values
 // without the row's scale.
 void dequantize_row_ref(DType t, const void* src, float* y, int64_t n);

@@ -802,5 +802,41 @@ TEST(WeightedQuantizers, MatchLlamaQuantize) {
   EXPECT_EQ(a, b);
 }
 
+// Meta's per-token FP8 activation quantizer against a brute-force search: for
+// each x * (448 / amax) the nearest of the 253 finite e4m3 values (ties to the
+// even code), after the clamp to [-448, 448]; the max bounded by ub; the
+// returned scale 1 / (448 / amax).
+TEST(Fp8Activations, NearestCodeWithTheBoundAndTheScale) {
+  std::vector<float> grid;  // every finite non-negative e4m3 value, by code
+  for (int c = 0; c < 0x7f; ++c) grid.push_back(f8_e4m3_to_f32(static_cast<uint8_t>(c)));
+  auto nearest = [&](float v) {
+    const float a = std::fabs(v);
+    int best = 0;
+    for (int c = 1; c < static_cast<int>(grid.size()); ++c) {
+      const float d = std::fabs(grid[static_cast<size_t>(c)] - a), bd = std::fabs(grid[static_cast<size_t>(best)] - a);
+      if (d < bd || (d == bd && (c & 1) == 0)) best = c;
+    }
+    return std::copysign(grid[static_cast<size_t>(best)], v);
+  };
+  Rng rng(5, 1);
+  for (float ub : {1200.0f, 3.0f}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> x(67), q(67);
+      const float mag = std::ldexp(1.0f, trial % 24 - 12);
+      for (float& v : x) v = rng.next_normal() * mag;
+      const float s = quantize_activation_row_fp8(x.data(), q.data(), 67, ub);
+      float amax = 0;
+      for (float v : x) amax = std::max(amax, std::fabs(v));
+      const float inv = 448.0f / std::clamp(amax, 1e-12f, ub);
+      EXPECT_EQ(s, 1.0f / inv);
+      for (size_t i = 0; i < x.size(); ++i)
+        ASSERT_EQ(q[i], nearest(std::clamp(x[i] * inv, -448.0f, 448.0f))) << "ub " << ub << " trial " << trial << " i " << i;
+    }
+  }
+  std::vector<float> zeros(8, 0.0f), q(8);
+  EXPECT_EQ(quantize_activation_row_fp8(zeros.data(), q.data(), 8, 1200.0f), 1.0f / (448.0f / 1e-12f));
+  for (float v : q) EXPECT_EQ(v, 0.0f);
+}
+
 }  // namespace
 }  // namespace herd

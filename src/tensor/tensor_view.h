@@ -25,6 +25,10 @@ struct TensorView {
   // [rows] f32 scales of a row-scaled dtype (dtype_info(dtype).row_scaled:
   // F8_E4M3); null otherwise.
   const float* row_scale = nullptr;
+  // > 0 on a row-scaled weight: its matmuls quantize each activation row to
+  // FP8 first, as Meta's fc_dynamic does, with this bound on the row's max
+  // (quantize_activation_row_fp8); 0: activations stay f32 (weight-only).
+  float act_scale_ub = 0.0f;
 
   int64_t numel() const {
     int64_t n = 1;

@@ -30,6 +30,22 @@ out=$("$PY" "$here/reference/fp8_check.py" "$tmp/bf16" "$tmp/fp8" 2>&1) && pass 
 out=$(HERD_BIN="$H" "$PY" "$here/reference/check_models.py" --model "$tmp/made" 2>&1) &&
   pass "FP8 model against the float64 reference: $(tail -1 <<<"$out" | sed 's/  */ /g')" || fail "FP8 vs reference" "$out"
 out=$("$H" run -m "$tmp/fp8" -p "Hello" -n 4 --temp 0 2>&1) && pass "herd run on the FP8 directory" || fail "run FP8" "$out"
+# Meta's dynamic FP8 activations (--fp8-activations; the quantizer and the product are checked
+# bit-exactly and against a bound in tensor_test and kernels_test): the logits move off the
+# weight-only ones, by less than the activations' e4m3 rounding can explain (2^-4 relative per
+# element, through 2 of the 4 layers: well under 0.3 of the logits' spread), and a model
+# without FP8 weights refuses the option.
+"$H" run -m "$tmp/made" -p "The quick brown fox jumps" -n 0 --logits-out "$tmp/wo.npy" >/dev/null 2>&1 &&
+  "$H" run -m "$tmp/made" -p "The quick brown fox jumps" -n 0 --logits-out "$tmp/dyn.npy" --fp8-activations >/dev/null 2>&1 &&
+  out=$("$PY" -c "
+import numpy as np, sys
+a, b = np.load('$tmp/wo.npy').astype(np.float64), np.load('$tmp/dyn.npy').astype(np.float64)
+rel = float(np.abs(a - b).max() / a.std(axis=1).min())
+print(f'max |dynamic - weight-only| = {rel:.3g} of the logits spread')
+sys.exit(0 if 0 < rel < 0.3 else 1)" 2>&1) && pass "--fp8-activations: $out" || fail "--fp8-activations" "${out:-run failed}"
+expect_fail0() { local out rc; out=$("$@" 2>&1); rc=$?; [ $rc -ne 0 ] && grep -q "has no FP8 weights" <<<"$out"; }
+expect_fail0 "$H" run -m "$tmp/bf16" -p hi -n 1 --fp8-activations && pass "--fp8-activations on a BF16 model is refused" ||
+  fail "--fp8-activations on BF16"
 
 "$H" convert "$tmp/fp8" "$tmp/back.gguf" -q 2>/dev/null &&
   "$PY" -c "
