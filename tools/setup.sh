@@ -18,6 +18,8 @@
 #   libmicrohttpd-dev       the HTTP transport of `herd serve` (apps/server/http_server.h:
 #                           header/body limits and per-connection threads it can enforce)
 #   libcpp-httplib-dev      the HTTP client of the server's unit tests
+#   sentencepiece python3-sentencepiece   spm_train and Google's SentencePiece for Python: the
+#                           reference for herd's unigram tokenizer (Prompt Guard; tests/e2e/test_prompt_guard.sh)
 #   libedit-dev             herd chat's line editing and history file (BSD-licensed;
 #                           apps/cli/turn_reader.h says why not readline or replxx)
 #   pkgconf                 pkg-config, with which tests/e2e/test_install.sh builds the C API
@@ -31,7 +33,7 @@ set -euo pipefail
 
 packages=(g++ cmake make ccache libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev python3-numpy
   python3-torch  libopenblas0-pthread clang libclang-rt-14-dev bubblewrap libmicrohttpd-dev libcpp-httplib-dev chromium libedit-dev
-  pkgconf)
+  pkgconf sentencepiece python3-sentencepiece)
 
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 

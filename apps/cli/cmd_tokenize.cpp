@@ -21,12 +21,17 @@
 // MB/s (10^6 bytes of input per second) with the token count (bench/tokenizer_bench.sh).
 //
 // A .gguf model is opened with the model loader and its tokenizer.ggml.* arrays are used.
+// A tokenizer.json whose model is "Unigram" (Prompt Guard's SentencePiece tokenizer,
+// tokenizer/unigram.h) is encoded with SentencePiece's algorithm; there --no-bos leaves
+// out the [CLS] ... [SEP] template and --special has no effect (special-token text is
+// always text), and pieces print as the vocabulary spells them ("▁" for a space).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,11 +43,13 @@
 #include "model/llama_model.h"
 #include "model/model_tokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unigram.h"
 #include "tokenizer/utf8.h"
 
 namespace herd::cli {
 
 int cmd_tokenize(int argc, char** argv);
+Result<tokenizer::Tokenizer> load_tokenizer_for_cli(const std::string& path);
 
 namespace {
 
@@ -68,6 +75,46 @@ void usage() {
                "  --min-seconds S  how long --bench repeats the encode (default 2)\n");
 }
 
+// The tokenizer a path names: Llama 3's byte-level BPE or a SentencePiece unigram.
+struct CliTokenizer {
+  std::optional<tk::Tokenizer> bpe;
+  std::optional<tk::UnigramTokenizer> unigram;
+
+  std::vector<int32_t> encode(std::string_view text, bool bos, bool special) const {
+    if (bpe) return bpe->encode(text, bos, special);
+    std::vector<int32_t> ids;
+    if (bos) ids = unigram->prefix_ids();
+    const std::vector<int32_t> body = unigram->encode(text);
+    ids.insert(ids.end(), body.begin(), body.end());
+    if (bos) ids.insert(ids.end(), unigram->suffix_ids().begin(), unigram->suffix_ids().end());
+    return ids;
+  }
+  std::string piece(int32_t id) const {
+    std::string p;
+    if (bpe) {
+      tk::append_utf8_lossy(p, bpe->token_bytes(id));
+    } else if (id >= 0 && id < unigram->vocab_size()) {
+      p = unigram->piece(id);
+    }
+    return p;
+  }
+};
+
+// A tokenizer.json whose model.type is "Unigram".
+bool is_unigram_json(const std::string& file) {
+  if (!ends_with(file, ".json")) return false;
+  auto text = read_text_file(file, tk::UnigramTokenizer::kMaxFileBytes);
+  if (!text || !json_depth_within(*text)) return false;
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return false;
+  auto m = j.find("model");
+  if (m == j.end() || !m->is_object()) return false;
+  auto t = m->find("type");
+  return t != m->end() && *t == "Unigram";
+}
+
+Result<CliTokenizer> load_cli_tokenizer(const std::string& path);
+
 std::string ids_json(const std::vector<int32_t>& ids) {
   std::string s = "{\"ids\":[";
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -78,7 +125,7 @@ std::string ids_json(const std::vector<int32_t>& ids) {
 }
 
 // --jsonl: one JSON string per line in, one {"ids":[...]} per line out.
-int run_jsonl(const tk::Tokenizer& tok, const std::string& path, bool bos, bool special) {
+int run_jsonl(const CliTokenizer& tok, const std::string& path, bool bos, bool special) {
   auto bytes = read_text_file(path);
   if (!bytes) {
     std::fprintf(stderr, "herd tokenize: %s\n", bytes.error().to_string().c_str());
@@ -113,7 +160,7 @@ int run_jsonl(const tk::Tokenizer& tok, const std::string& path, bool bos, bool 
 }
 
 // --bench: best-of-N single-thread encode throughput over the whole file as one text.
-int run_bench(const tk::Tokenizer& tok, const std::string& path, bool special, double min_s) {
+int run_bench(const CliTokenizer& tok, const std::string& path, bool special, double min_s) {
   auto bytes = read_text_file(path);
   if (!bytes) {
     std::fprintf(stderr, "herd tokenize: %s\n", bytes.error().to_string().c_str());
@@ -140,9 +187,9 @@ int run_bench(const tk::Tokenizer& tok, const std::string& path, bool special, d
 
 }  // namespace
 
-// Loads a tokenizer from a path the user gave on the command line: a .gguf model,
-// tokenizer.model, tokenizer.json, or a directory (an HF model) holding one.
-Result<tk::Tokenizer> load_tokenizer_for_cli(const std::string& path) {
+// The tokenizer file a path names: itself, or a directory's tokenizer.json or
+// tokenizer.model.
+Result<std::string> tokenizer_file(const std::string& path) {
   std::error_code ec;
   std::string file = path;
   if (std::filesystem::is_directory(path, ec)) {
@@ -157,6 +204,28 @@ Result<tk::Tokenizer> load_tokenizer_for_cli(const std::string& path) {
                  path.c_str());
     }
   }
+  return file;
+}
+
+namespace {
+
+Result<CliTokenizer> load_cli_tokenizer(const std::string& path) {
+  HERD_ASSIGN_OR_RETURN(std::string file, tokenizer_file(path));
+  CliTokenizer t;
+  if (is_unigram_json(file)) {
+    HERD_ASSIGN_OR_RETURN(t.unigram, tk::UnigramTokenizer::load(file));
+  } else {
+    HERD_ASSIGN_OR_RETURN(t.bpe, load_tokenizer_for_cli(path));
+  }
+  return t;
+}
+
+}  // namespace
+
+// Loads a tokenizer from a path the user gave on the command line: a .gguf model,
+// tokenizer.model, tokenizer.json, or a directory (an HF model) holding one.
+Result<tk::Tokenizer> load_tokenizer_for_cli(const std::string& path) {
+  HERD_ASSIGN_OR_RETURN(std::string file, tokenizer_file(path));
   if (ends_with(file, ".gguf")) {
     HERD_ASSIGN_OR_RETURN(model::LlamaModel m, model::LlamaModel::load(file));
     return model::load_model_tokenizer(m);
@@ -224,7 +293,17 @@ int cmd_tokenize(int argc, char** argv) {
     }
     text = std::move(*bytes);
   }
-  auto tok = model_path.empty() ? tk::Tokenizer::llama3() : load_tokenizer_for_cli(model_path);
+  Result<CliTokenizer> tok = CliTokenizer{};
+  if (model_path.empty()) {
+    Result<tk::Tokenizer> llama3 = tk::Tokenizer::llama3();
+    if (llama3) {
+      tok->bpe = std::move(*llama3);
+    } else {
+      tok = std::move(llama3.error());
+    }
+  } else {
+    tok = load_cli_tokenizer(model_path);
+  }
   if (!tok) {
     std::fprintf(stderr, "herd tokenize: %s\n", tok.error().to_string().c_str());
     return 1;
@@ -236,11 +315,7 @@ int cmd_tokenize(int argc, char** argv) {
     nlohmann::json out;
     out["ids"] = ids;
     nlohmann::json pieces = nlohmann::json::array();
-    for (int32_t id : ids) {
-      std::string piece;
-      tk::append_utf8_lossy(piece, tok->token_bytes(id));
-      pieces.push_back(std::move(piece));
-    }
+    for (int32_t id : ids) pieces.push_back(tok->piece(id));
     out["pieces"] = std::move(pieces);
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
