@@ -1,0 +1,147 @@
+// The encoder's operations (encoder_ops.h) against their double references,
+// within bounds derived from the f32 roundings each fast path makes (u = 2^-24):
+//   layer_norm: mean and variance are double sums of the same f32 inputs, so
+//     what differs is the mean and 1/sqrt rounded to f32 (u each) and four f32
+//     operations per element: |y - ref| <= 6u (|xhat w| + |b|) + u |mean| inv |w|.
+//   gelu: erf in f32 is within 2 ulp (glibc), then three roundings:
+//     |gelu - ref| <= 6u |x|.
+//   biased_softmax_rows: z = s scale + bias is rounded twice (2u |z|), the
+//     maximum is exact, exp adds 2u, 1/sum and the product u each; an error
+//     eps_j in exponent j moves p_j by eps_j and the sum by at most max eps:
+//     |p - ref| <= p_ref (2 E + 4u), E = 2u max|z| + 2u.
+// Each test also has a negative control (a perturbed input fails its bound),
+// and the results are the same bits for 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/encoder_ops.h"
+#include "kernels/isa_test.h"
+#include "kernels/kernel_table.h"
+
+namespace herd::kernels {
+namespace {
+
+constexpr double kU = 1.0 / 16777216.0;
+
+struct Ctx {
+  ThreadPool pool;
+  KernelTable table;
+  ExecContext ctx;
+  explicit Ctx(int threads) : pool(threads) {
+    table = select_kernels("ref").value();
+    ctx.pool = &pool;
+    ctx.table = &table;
+  }
+};
+
+int64_t layer_norm_outside(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& b,
+                           const std::vector<float>& got, float eps, int64_t T, int64_t D) {
+  std::vector<double> ref(got.size());
+  layer_norm_ref(x.data(), w.data(), b.data(), eps, T, D, ref.data());
+  int64_t bad = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < D; ++i) mean += x[t * D + i];
+    mean /= D;
+    for (int64_t i = 0; i < D; ++i) var += (x[t * D + i] - mean) * (x[t * D + i] - mean);
+    const double inv = 1 / std::sqrt(var / D + eps);
+    for (int64_t i = 0; i < D; ++i) {
+      const size_t k = static_cast<size_t>(t * D + i);
+      const double xhat_w = std::fabs((x[k] - mean) * inv * w[i]);
+      const double tol = 6 * kU * (xhat_w + std::fabs(b[i])) + kU * std::fabs(mean) * inv * std::fabs(w[i]);
+      if (!(std::fabs(got[k] - ref[k]) <= tol)) ++bad;
+    }
+  }
+  return bad;
+}
+
+TEST(EncoderOps, LayerNormWithinDerivedBound) {
+  const int64_t T = 37, D = 96;
+  std::vector<float> x = normals(1, 1, T * D, 3.0f), w = normals(1, 2, D), b = normals(1, 3, D);
+  for (int64_t i = 0; i < T * D; ++i) x[static_cast<size_t>(i)] += 5.0f;  // a mean far from 0
+  Ctx one(1), two(2);
+  std::vector<float> y1(x.size()), y2(x.size());
+  layer_norm(one.ctx, x.data(), w.data(), b.data(), 1e-7f, T, D, y1.data());
+  layer_norm(two.ctx, x.data(), w.data(), b.data(), 1e-7f, T, D, y2.data());
+  EXPECT_EQ(y1, y2);
+  EXPECT_EQ(layer_norm_outside(x, w, b, y1, 1e-7f, T, D), 0);
+  std::vector<float> bad = y1;
+  bad[5] = std::nextafter(std::nextafter(bad[5], 1e9f), 1e9f) * (1 + 64 * static_cast<float>(kU));
+  EXPECT_GT(layer_norm_outside(x, w, b, bad, 1e-7f, T, D), 0);
+  // In place.
+  std::vector<float> in_place = x;
+  layer_norm(two.ctx, in_place.data(), w.data(), b.data(), 1e-7f, T, D, in_place.data());
+  EXPECT_EQ(in_place, y1);
+}
+
+TEST(EncoderOps, GeluWithinDerivedBound) {
+  std::vector<float> x = normals(2, 1, 50000, 4.0f);
+  x.push_back(0.0f);
+  x.push_back(-30.0f);
+  x.push_back(30.0f);
+  Ctx one(1), two(2);
+  std::vector<float> a = x, b = x;
+  gelu(one.ctx, a.data(), static_cast<int64_t>(a.size()));
+  gelu(two.ctx, b.data(), static_cast<int64_t>(b.size()));
+  EXPECT_EQ(a, b);
+  int64_t bad = 0, bad_control = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double ref = gelu_ref(x[i]);
+    if (!(std::fabs(a[i] - ref) <= 6 * kU * std::fabs(x[i]))) ++bad;
+    // Control: the tanh approximation is not this GELU.
+    const double approx = 0.5 * x[i] * (1 + std::tanh(0.7978845608 * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
+    if (std::fabs(approx - ref) > 6 * kU * std::fabs(x[i])) ++bad_control;
+  }
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(bad_control, 1000);
+}
+
+int64_t softmax_outside(const std::vector<float>& s, const std::vector<float>& bias, const std::vector<float>& got,
+                        int64_t rows, int64_t n, float scale) {
+  std::vector<double> ref(got.size());
+  biased_softmax_rows_ref(s.data(), bias.data(), rows, n, scale, ref.data());
+  int64_t bad = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    double zmax = 0;
+    for (int64_t j = 0; j < n; ++j)
+      zmax = std::max(zmax, std::fabs(s[r * n + j] * static_cast<double>(scale) + bias[r * n + j]));
+    const double e = 2 * kU * zmax + 2 * kU;
+    for (int64_t j = 0; j < n; ++j) {
+      const size_t k = static_cast<size_t>(r * n + j);
+      if (!(std::fabs(got[k] - ref[k]) <= ref[k] * (2 * e + 4 * kU))) ++bad;
+    }
+  }
+  return bad;
+}
+
+TEST(EncoderOps, BiasedSoftmaxWithinDerivedBound) {
+  const int64_t rows = 24, n = 131;
+  const float scale = 0.0721f;
+  std::vector<float> s = normals(3, 1, rows * n, 20.0f), bias = normals(3, 2, rows * n, 2.0f);
+  Ctx one(1), two(2);
+  std::vector<float> a = s, b = s;
+  biased_softmax_rows(one.ctx, a.data(), bias.data(), rows, n, scale);
+  biased_softmax_rows(two.ctx, b.data(), bias.data(), rows, n, scale);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(softmax_outside(s, bias, a, rows, n, scale), 0);
+  // Control: the softmax without its bias is far outside.
+  std::vector<float> no_bias = s;
+  biased_softmax_rows(one.ctx, no_bias.data(), nullptr, rows, n, scale);
+  EXPECT_GT(softmax_outside(s, bias, no_bias, rows, n, scale), rows * n / 2);
+}
+
+TEST(EncoderOps, AddBiasAddsEachRow) {
+  const int64_t T = 5, N = 7;
+  std::vector<float> x = normals(4, 1, T * N), bias = normals(4, 2, N);
+  std::vector<float> y = x;
+  Ctx two(2);
+  add_bias(two.ctx, y.data(), bias.data(), T, N);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < N; ++i) EXPECT_EQ(y[t * N + i], x[t * N + i] + bias[i]);
+}
+
+}  // namespace
+}  // namespace herd::kernels
