@@ -5,6 +5,7 @@
 //              [--exclude S6,S7] [--categories F.json] [--variant 8b|1b]
 //              [--threshold 0.5] [-t N] [--isa ISA]
 //   herd guard [-m MODEL] --messages F.json --print-prompt [--ids] ...
+//   herd guard --prompt-guard DIR (TEXT | --file F | --jsonl F)   (cmd_prompt_guard.cpp)
 //
 // The check is the one `herd serve --guard` runs (apps/server/guard_shield.h),
 // on an engine of this command's own: the released template of the guard's
@@ -35,6 +36,7 @@
 #include "base/result.h"
 #include "chat/llama_guard.h"
 #include "chat/messages.h"
+#include "commands.h"
 #include "engine/engine.h"
 #include "guard_shield.h"
 #include "model/model_tokenizer.h"
@@ -56,6 +58,8 @@ std::string ids_line(const std::vector<int32_t>& ids) {
 }  // namespace
 
 int cmd_guard(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--prompt-guard") return cmd_prompt_guard(argc, argv);  // cmd_prompt_guard.cpp
   ArgParser p("guard", "-m LLAMA_GUARD --messages FILE.json [options]");
   p.add("-m,--model", "PATH", "a Llama Guard 3 model (GGUF or HF directory)");
   p.add("--messages", "FILE", "the conversation: a JSON array of OpenAI-shaped user/assistant messages");

@@ -4,6 +4,7 @@
 #include "args.h"
 #include "base/progress.h"
 #include "commands.h"
+#include "model/deberta/make_prompt_guard.h"
 #include "model/make_model.h"
 
 namespace herd::cli {
@@ -19,11 +20,34 @@ int cmd_make_model(int argc, char** argv) {
   p.add("--guard", "V", "name it a Llama Guard 3 of variant 8b or 1b (herd guard recognises it)");
   p.add("--reply", "TEXT", "test fixture: built (not trained) so its greedy answer to any chat prompt is TEXT "
                            "(escapes like \\n are processed; untied output; see docs/guard.md)");
+  p.add("--prompt-guard", "V", "instead of a Llama: a Prompt Guard directory, variant 86m, 2-86m, 2-22m or tiny "
+                               "(dtype f32, f16 or bf16; default f32)");
+  p.add("--tokenizer", "FILE", "with --prompt-guard: use this unigram tokenizer.json instead of the synthetic one");
+  p.add("--force-label", "N", "with --prompt-guard: a fixture whose verdict is label N, with certainty");
   p.add("--shard-size", "BYTES", "HF: largest shard (default 5368709120 = 5 GiB)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
   p.add("-q,--quiet", "", "do not list tensors as they are written");
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
+  if (p.has("--prompt-guard")) {
+    if (!p.has("--output")) return fail_usage("make-model", err(ErrorCode::kInvalidArgument, "-o DIR is required"));
+    Result<int64_t> seed = p.get_int("--seed", 0, 0, INT64_MAX);
+    Result<int64_t> label = p.get_int("--force-label", -1, -1, 63);
+    if (const Error* e = first_error(seed, label)) return fail_usage("make-model", *e);
+    model::deberta::PromptGuardMakeOptions o;
+    o.variant = p.get("--prompt-guard");
+    o.dtype = p.get("--dtype", "f32");
+    o.out = p.get("--output");
+    o.tokenizer = p.get("--tokenizer");
+    o.seed = static_cast<uint64_t>(*seed);
+    o.force_label = static_cast<int>(*label);
+    Status s = model::deberta::make_prompt_guard(o);
+    if (!s) return s.error().code() == ErrorCode::kInvalidArgument ? fail_usage("make-model", s.error())
+                                                                   : fail_run("make-model", s.error());
+    std::fprintf(stderr, "herd make-model: wrote a random-weight Prompt Guard %s (%s) to %s\n", o.variant.c_str(),
+                 o.dtype.c_str(), o.out.c_str());
+    return 0;
+  }
   if (!p.has("--shape") || !p.has("--output")) {
     std::fprintf(stderr, "herd make-model: --shape and -o are required\n");
     p.print_usage(stderr);

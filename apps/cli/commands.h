@@ -20,6 +20,7 @@ int cmd_quantize(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_export_lora(int argc, char** argv);
 int cmd_guard(int argc, char** argv);
+int cmd_prompt_guard(int argc, char** argv);  // herd guard --prompt-guard
 int cmd_perplexity(int argc, char** argv);
 int cmd_imatrix(int argc, char** argv);
 }  // namespace herd::cli

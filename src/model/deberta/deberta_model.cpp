@@ -1,0 +1,331 @@
+// DeBERTa-v2/v3 classifier: loading and the forward pass (see deberta_model.h).
+#include "model/deberta/deberta_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "base/thread_pool.h"
+#include "kernels/encoder_ops.h"
+#include "kernels/kernel_table.h"
+#include "kernels/ops.h"
+#include "tensor/quant.h"
+
+namespace herd::model::deberta {
+namespace {
+
+namespace fs = std::filesystem;
+using kernels::ExecContext;
+
+std::string shape_str(const std::vector<int64_t>& s) { return shape_string(s); }
+
+// The tensors of one checkpoint, checked as they are taken.
+class Weights {
+ public:
+  explicit Weights(const formats::HfCheckpoint& c) : c_(c) {}
+
+  Result<TensorView> matrix(const std::string& name, int64_t rows, int64_t cols) const {
+    HERD_ASSIGN_OR_RETURN(TensorView v, any(name));
+    if (v.shape != std::vector<int64_t>{rows, cols})
+      return err(ErrorCode::kCorrupt, "%s: tensor %s has shape %s, expected [%lld, %lld]", c_.dir().c_str(),
+                 name.c_str(), shape_str(v.shape).c_str(), static_cast<long long>(rows), static_cast<long long>(cols));
+    return v;
+  }
+  Result<std::vector<float>> vector(const std::string& name, int64_t n) const {
+    HERD_ASSIGN_OR_RETURN(TensorView v, any(name));
+    if (v.shape != std::vector<int64_t>{n})
+      return err(ErrorCode::kCorrupt, "%s: tensor %s has shape %s, expected [%lld]", c_.dir().c_str(), name.c_str(),
+                 shape_str(v.shape).c_str(), static_cast<long long>(n));
+    std::vector<float> out(static_cast<size_t>(n));
+    dequantize_row_ref(v.dtype, v.data, out.data(), n);
+    return out;
+  }
+  bool has(const std::string& name) const { return c_.find(name) != nullptr; }
+
+  Result<DebLinear> linear(const std::string& name, int64_t out, int64_t in, bool bias = true) const {
+    DebLinear l;
+    HERD_ASSIGN_OR_RETURN(l.w, matrix(name + ".weight", out, in));
+    if (bias || has(name + ".bias")) {
+      HERD_ASSIGN_OR_RETURN(l.b, vector(name + ".bias", out));
+    }
+    return l;
+  }
+  Result<DebNorm> norm(const std::string& name, int64_t n) const {
+    DebNorm l;
+    HERD_ASSIGN_OR_RETURN(l.w, vector(name + ".weight", n));
+    HERD_ASSIGN_OR_RETURN(l.b, vector(name + ".bias", n));
+    return l;
+  }
+
+ private:
+  Result<TensorView> any(const std::string& name) const {
+    const formats::StTensor* t = c_.find(name);
+    if (!t) return err(ErrorCode::kCorrupt, "%s: tensor %s is missing", c_.dir().c_str(), name.c_str());
+    std::optional<TensorView> v = t->view();
+    if (!v)
+      return err(ErrorCode::kUnsupported, "%s: tensor %s is %s; herd's DeBERTa reads F32, F16 and BF16",
+                 c_.dir().c_str(), name.c_str(), t->dtype_name.c_str());
+    return *v;
+  }
+  const formats::HfCheckpoint& c_;
+};
+
+TensorView f32_view(const float* data, int64_t rows, int64_t cols) {
+  TensorView v;
+  v.dtype = DType::kF32;
+  v.shape = {rows, cols};
+  v.data = reinterpret_cast<const uint8_t*>(data);
+  return v;
+}
+
+void linear(const ExecContext& ctx, const float* x, int64_t T, const DebLinear& l, float* out) {
+  kernels::matmul(ctx, x, T, l.w, out);
+  if (!l.b.empty()) kernels::add_bias(ctx, out, l.b.data(), T, l.w.shape[0]);
+}
+
+void norm(const ExecContext& ctx, const float* x, const DebNorm& n, double eps, int64_t T, float* y) {
+  kernels::layer_norm(ctx, x, n.w.data(), n.b.data(), static_cast<float>(eps), T,
+                      static_cast<int64_t>(n.w.size()), y);
+}
+
+}  // namespace
+
+Result<DebertaClassifier> DebertaClassifier::load(const std::string& dir) {
+  DebertaClassifier m;
+  HERD_ASSIGN_OR_RETURN(m.config_, load_deberta_config((fs::path(dir) / "config.json").string()));
+  const DebertaConfig& c = m.config_;
+  HERD_ASSIGN_OR_RETURN(m.tok_, tokenizer::UnigramTokenizer::load((fs::path(dir) / "tokenizer.json").string()));
+  if (m.tok_.prefix_ids().empty() || m.tok_.suffix_ids().empty())
+    return err(ErrorCode::kCorrupt, "%s/tokenizer.json: no [CLS] $A [SEP] post_processor template", dir.c_str());
+  for (int32_t id : m.tok_.prefix_ids())
+    if (id >= c.vocab_size) return err(ErrorCode::kCorrupt, "%s: template token id %d >= vocab_size", dir.c_str(), id);
+  for (int32_t id : m.tok_.suffix_ids())
+    if (id >= c.vocab_size) return err(ErrorCode::kCorrupt, "%s: template token id %d >= vocab_size", dir.c_str(), id);
+  if (m.tok_.vocab_size() > c.vocab_size)
+    return err(ErrorCode::kCorrupt, "%s: tokenizer.json has %lld pieces, more than vocab_size %lld", dir.c_str(),
+               static_cast<long long>(m.tok_.vocab_size()), static_cast<long long>(c.vocab_size));
+  if (m.tok_.prefix_ids().size() + m.tok_.suffix_ids().size() >= static_cast<size_t>(c.max_position_embeddings))
+    return err(ErrorCode::kCorrupt, "%s: max_position_embeddings leaves no room for text", dir.c_str());
+
+  HERD_ASSIGN_OR_RETURN(m.ckpt_, formats::HfCheckpoint::open(dir));
+  const Weights w(m.ckpt_);
+  const int64_t H = c.hidden_size, E = c.embedding_size;
+  const std::string e = "deberta.embeddings.";
+  HERD_ASSIGN_OR_RETURN(m.word_, w.matrix(e + "word_embeddings.weight", c.vocab_size, E));
+  if (c.position_biased_input) {
+    HERD_ASSIGN_OR_RETURN(m.pos_, w.matrix(e + "position_embeddings.weight", c.max_position_embeddings, E));
+  }
+  if (c.type_vocab_size > 0) {
+    HERD_ASSIGN_OR_RETURN(m.type_, w.matrix(e + "token_type_embeddings.weight", c.type_vocab_size, E));
+  }
+  if (E != H) {
+    HERD_ASSIGN_OR_RETURN(m.embed_proj_, w.linear(e + "embed_proj", H, E, /*bias=*/false));
+  }
+  HERD_ASSIGN_OR_RETURN(m.emb_ln_, w.norm(e + "LayerNorm", H));
+
+  if (c.relative_attention) {
+    const int64_t rows = 2 * c.att_span();
+    HERD_ASSIGN_OR_RETURN(TensorView rel, w.matrix("deberta.encoder.rel_embeddings.weight", rows, H));
+    m.rel_.resize(static_cast<size_t>(rows * H));
+    for (int64_t r = 0; r < rows; ++r) dequantize_row_ref(rel.dtype, rel.row(r), m.rel_.data() + r * H, H);
+    if (c.norm_rel_ebd_layer_norm) {
+      HERD_ASSIGN_OR_RETURN(DebNorm rel_ln, w.norm("deberta.encoder.LayerNorm", H));
+      ThreadPool pool(1);
+      HERD_ASSIGN_OR_RETURN(kernels::KernelTable table, kernels::select_kernels("ref"));
+      ExecContext ctx;
+      ctx.pool = &pool;
+      ctx.table = &table;
+      norm(ctx, m.rel_.data(), rel_ln, c.layer_norm_eps, rows, m.rel_.data());
+    }
+  }
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "deberta.encoder.layer." + std::to_string(i) + ".";
+    DebLayer L;
+    HERD_ASSIGN_OR_RETURN(L.q, w.linear(p + "attention.self.query_proj", H, H));
+    HERD_ASSIGN_OR_RETURN(L.k, w.linear(p + "attention.self.key_proj", H, H));
+    HERD_ASSIGN_OR_RETURN(L.v, w.linear(p + "attention.self.value_proj", H, H));
+    if (c.relative_attention && !c.share_att_key) {
+      if (c.c2p) {
+        HERD_ASSIGN_OR_RETURN(L.pos_k, w.linear(p + "attention.self.pos_key_proj", H, H));
+      }
+      if (c.p2c) {
+        HERD_ASSIGN_OR_RETURN(L.pos_q, w.linear(p + "attention.self.pos_query_proj", H, H));
+      }
+    }
+    HERD_ASSIGN_OR_RETURN(L.attn_out, w.linear(p + "attention.output.dense", H, H));
+    HERD_ASSIGN_OR_RETURN(L.attn_ln, w.norm(p + "attention.output.LayerNorm", H));
+    HERD_ASSIGN_OR_RETURN(L.inter, w.linear(p + "intermediate.dense", c.intermediate_size, H));
+    HERD_ASSIGN_OR_RETURN(L.out, w.linear(p + "output.dense", H, c.intermediate_size));
+    HERD_ASSIGN_OR_RETURN(L.out_ln, w.norm(p + "output.LayerNorm", H));
+    m.layers_.push_back(std::move(L));
+  }
+  HERD_ASSIGN_OR_RETURN(m.pooler_, w.linear("pooler.dense", c.pooler_hidden_size, H));
+  HERD_ASSIGN_OR_RETURN(m.classifier_, w.linear("classifier", c.num_labels(), c.pooler_hidden_size));
+  return m;
+}
+
+std::vector<std::vector<int32_t>> DebertaClassifier::windows(std::string_view text) const {
+  const std::vector<int32_t> ids = tok_.encode(text);
+  const size_t room = static_cast<size_t>(max_window()) - tok_.prefix_ids().size() - tok_.suffix_ids().size();
+  std::vector<std::vector<int32_t>> out;
+  size_t b = 0;
+  do {
+    const size_t e = std::min(ids.size(), b + room);
+    std::vector<int32_t> w = tok_.prefix_ids();
+    w.insert(w.end(), ids.begin() + static_cast<ptrdiff_t>(b), ids.begin() + static_cast<ptrdiff_t>(e));
+    w.insert(w.end(), tok_.suffix_ids().begin(), tok_.suffix_ids().end());
+    out.push_back(std::move(w));
+    b = e;
+  } while (b < ids.size());
+  return out;
+}
+
+Result<std::vector<std::vector<float>>> DebertaClassifier::classify(
+    const ExecContext& ctx, const std::vector<std::vector<int32_t>>& windows) const {
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const auto& win = windows[i];
+    if (win.empty() || static_cast<int64_t>(win.size()) > max_window())
+      return err(ErrorCode::kInvalidArgument, "window %zu has %zu tokens; the model takes 1..%lld", i, win.size(),
+                 static_cast<long long>(max_window()));
+    for (int32_t id : win)
+      if (id < 0 || id >= config_.vocab_size)
+        return err(ErrorCode::kInvalidArgument, "window %zu: token id %d outside the vocabulary", i, id);
+  }
+  std::vector<std::vector<float>> logits;
+  for (size_t b = 0; b < windows.size(); b += kBatchWindows) {
+    std::vector<const std::vector<int32_t>*> batch;
+    for (size_t i = b; i < std::min(windows.size(), b + kBatchWindows); ++i) batch.push_back(&windows[i]);
+    forward(ctx, batch, &logits);
+  }
+  return logits;
+}
+
+void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const std::vector<int32_t>*>& batch,
+                                std::vector<std::vector<float>>* logits) const {
+  const DebertaConfig& c = config_;
+  const int64_t H = c.hidden_size, E = c.embedding_size, hd = c.head_dim(), heads = c.num_attention_heads;
+  std::vector<int64_t> off = {0};
+  int64_t max_len = 0;
+  for (const auto* w : batch) {
+    off.push_back(off.back() + static_cast<int64_t>(w->size()));
+    max_len = std::max<int64_t>(max_len, static_cast<int64_t>(w->size()));
+  }
+  const int64_t T = off.back();
+
+  // Embeddings.
+  std::vector<float> x(static_cast<size_t>(T * H)), emb(static_cast<size_t>(T * E)), row(static_cast<size_t>(E));
+  for (size_t s = 0; s < batch.size(); ++s) {
+    for (int64_t t = 0; t < static_cast<int64_t>(batch[s]->size()); ++t) {
+      float* er = emb.data() + (off[s] + t) * E;
+      kernels::embedding_row(ctx, word_, (*batch[s])[static_cast<size_t>(t)], er);
+      if (c.position_biased_input) {
+        kernels::embedding_row(ctx, pos_, t, row.data());
+        for (int64_t i = 0; i < E; ++i) er[i] += row[static_cast<size_t>(i)];
+      }
+      if (c.type_vocab_size > 0) {
+        kernels::embedding_row(ctx, type_, 0, row.data());
+        for (int64_t i = 0; i < E; ++i) er[i] += row[static_cast<size_t>(i)];
+      }
+    }
+  }
+  if (E != H) {
+    linear(ctx, emb.data(), T, embed_proj_, x.data());
+  } else {
+    x = emb;
+  }
+  norm(ctx, x.data(), emb_ln_, c.layer_norm_eps, T, x.data());
+
+  // Relative positions: rows r0..r1 of the relative embeddings cover every
+  // (query, key) pair of the longest window.
+  const int64_t span = c.att_span();
+  const auto rel_index = [&](int64_t i, int64_t j) {
+    const int64_t r = deberta_relative_position(i, j, c.position_buckets, c.max_relative_positions) + span;
+    return std::clamp<int64_t>(r, 0, 2 * span - 1);
+  };
+  const int64_t r0 = c.relative_attention ? rel_index(0, max_len - 1) : 0;
+  const int64_t nR = c.relative_attention ? rel_index(max_len - 1, 0) - r0 + 1 : 0;
+  std::vector<int64_t> idx(static_cast<size_t>(max_len * max_len));
+  for (int64_t i = 0; i < max_len && c.relative_attention; ++i)
+    for (int64_t j = 0; j < max_len; ++j) idx[static_cast<size_t>(i * max_len + j)] = rel_index(i, j) - r0;
+  const int scale_factor = 1 + (c.relative_attention && c.c2p) + (c.relative_attention && c.p2c);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd) * scale_factor));
+
+  std::vector<float> q(static_cast<size_t>(T * H)), k(q.size()), v(q.size()), ctxo(q.size()), h1(q.size());
+  std::vector<float> ff(static_cast<size_t>(T * c.intermediate_size));
+  std::vector<float> pk(static_cast<size_t>(nR * H)), pq(pk.size());
+  std::vector<float> qh(static_cast<size_t>(max_len * hd)), kh(qh.size()), vt(qh.size()), oh(qh.size());
+  std::vector<float> pkh(static_cast<size_t>(nR * hd)), pqh(pkh.size());
+  std::vector<float> scores(static_cast<size_t>(max_len * max_len)), bias(scores.size());
+  std::vector<float> c2p(static_cast<size_t>(max_len * nR)), p2c(c2p.size());
+  const float* rel = rel_.data() + r0 * H;
+
+  for (const DebLayer& L : layers_) {
+    linear(ctx, x.data(), T, L.q, q.data());
+    linear(ctx, x.data(), T, L.k, k.data());
+    linear(ctx, x.data(), T, L.v, v.data());
+    if (c.relative_attention) {
+      if (c.c2p) linear(ctx, rel, nR, c.share_att_key ? L.k : L.pos_k, pk.data());
+      if (c.p2c) linear(ctx, rel, nR, c.share_att_key ? L.q : L.pos_q, pq.data());
+    }
+    for (size_t s = 0; s < batch.size(); ++s) {
+      const int64_t n = static_cast<int64_t>(batch[s]->size()), base = off[s];
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t t = 0; t < n; ++t) {
+          for (int64_t d = 0; d < hd; ++d) {
+            const size_t src = static_cast<size_t>((base + t) * H + h * hd + d);
+            qh[static_cast<size_t>(t * hd + d)] = q[src];
+            kh[static_cast<size_t>(t * hd + d)] = k[src];
+            vt[static_cast<size_t>(d * n + t)] = v[src];
+          }
+        }
+        kernels::matmul(ctx, qh.data(), n, f32_view(kh.data(), n, hd), scores.data());
+        const float* bias_ptr = nullptr;
+        if (c.relative_attention && (c.c2p || c.p2c)) {
+          for (int64_t r = 0; r < nR; ++r)
+            for (int64_t d = 0; d < hd; ++d) {
+              pkh[static_cast<size_t>(r * hd + d)] = pk.empty() ? 0 : pk[static_cast<size_t>(r * H + h * hd + d)];
+              pqh[static_cast<size_t>(r * hd + d)] = pq.empty() ? 0 : pq[static_cast<size_t>(r * H + h * hd + d)];
+            }
+          if (c.c2p) kernels::matmul(ctx, qh.data(), n, f32_view(pkh.data(), nR, hd), c2p.data());
+          if (c.p2c) kernels::matmul(ctx, kh.data(), n, f32_view(pqh.data(), nR, hd), p2c.data());
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              const int64_t r = idx[static_cast<size_t>(i * max_len + j)];
+              float b = 0;
+              if (c.c2p) b += c2p[static_cast<size_t>(i * nR + r)];
+              if (c.p2c) b += p2c[static_cast<size_t>(j * nR + r)];
+              bias[static_cast<size_t>(i * n + j)] = b * scale;
+            }
+          bias_ptr = bias.data();
+        }
+        kernels::biased_softmax_rows(ctx, scores.data(), bias_ptr, n, n, scale);
+        kernels::matmul(ctx, scores.data(), n, f32_view(vt.data(), hd, n), oh.data());
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t d = 0; d < hd; ++d)
+            ctxo[static_cast<size_t>((base + t) * H + h * hd + d)] = oh[static_cast<size_t>(t * hd + d)];
+      }
+    }
+    linear(ctx, ctxo.data(), T, L.attn_out, h1.data());
+    for (size_t i = 0; i < h1.size(); ++i) h1[i] += x[i];
+    norm(ctx, h1.data(), L.attn_ln, c.layer_norm_eps, T, h1.data());
+    linear(ctx, h1.data(), T, L.inter, ff.data());
+    kernels::gelu(ctx, ff.data(), static_cast<int64_t>(ff.size()));
+    linear(ctx, ff.data(), T, L.out, x.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += h1[i];
+    norm(ctx, x.data(), L.out_ln, c.layer_norm_eps, T, x.data());
+  }
+
+  // Head: token 0 of each window.
+  const int64_t P = c.pooler_hidden_size, B = static_cast<int64_t>(batch.size());
+  std::vector<float> first(static_cast<size_t>(B * H)), pooled(static_cast<size_t>(B * P)),
+      out(static_cast<size_t>(B * c.num_labels()));
+  for (int64_t s = 0; s < B; ++s)
+    std::copy_n(x.data() + off[static_cast<size_t>(s)] * H, H, first.data() + s * H);
+  linear(ctx, first.data(), B, pooler_, pooled.data());
+  kernels::gelu(ctx, pooled.data(), B * P);
+  linear(ctx, pooled.data(), B, classifier_, out.data());
+  for (int64_t s = 0; s < B; ++s)
+    logits->emplace_back(out.begin() + s * c.num_labels(), out.begin() + (s + 1) * c.num_labels());
+}
+
+}  // namespace herd::model::deberta
