@@ -14,7 +14,8 @@
 // score is the maximum over the windows (model/deberta/prompt_guard.h).
 // "flagged": the chosen check's score is above the threshold (Llama Stack's
 // rule: jailbreak for user turns, injection for third-party text).
-// --bench prints windows/s and the latency of one full 512-token window, with
+// --logits prints each window's ids and raw logits (the reference test's input,
+// tests/reference/deberta_ref.py). --bench prints windows/s and the latency of one full 512-token window, with
 // the share of the machine's f32 peak it reaches (FLOPs counted from the shape).
 #include <algorithm>
 #include <chrono>
@@ -109,6 +110,7 @@ int cmd_prompt_guard(int argc, char** argv) {
   p.add("--check", "C", "jailbreak (user turns, default) or injection (tool results, retrieved text)");
   p.add("--threshold", "P", "flag when the check's score is above P (default 0.9, Llama Stack's)");
   p.add("--temperature", "T", "softmax temperature of the logits (default 1)");
+  p.add("--logits", "", "print each window's token ids and raw logits instead ({\"ids\":[...],\"logits\":[...]} per line)");
   p.add("--bench", "", "print windows/s and the latency of one 512-token window");
   p.add("--seconds", "S", "with --bench: how long to repeat (default 3)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
@@ -171,6 +173,20 @@ int cmd_prompt_guard(int argc, char** argv) {
     texts.push_back(std::move(*in));
   } else {
     texts.push_back(p.positionals()[0]);
+  }
+  if (p.has("--logits")) {
+    std::vector<std::vector<int32_t>> windows;
+    for (const std::string& t : texts)
+      for (auto& w : m->windows(t)) windows.push_back(std::move(w));
+    Result<std::vector<std::vector<float>>> logits = m->classify(ctx, windows);
+    if (!logits) return fail_run("guard", logits.error());
+    for (size_t i = 0; i < windows.size(); ++i) {
+      nlohmann::ordered_json j;
+      j["ids"] = windows[i];
+      j["logits"] = (*logits)[i];
+      std::printf("%s\n", j.dump().c_str());
+    }
+    return 0;
   }
   std::vector<std::string_view> views(texts.begin(), texts.end());
   Result<std::vector<db::PromptGuardScores>> scores = db::prompt_guard_scores(*m, ctx, views, *temperature);
