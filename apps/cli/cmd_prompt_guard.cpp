@@ -28,10 +28,9 @@
 #include "args.h"
 #include "base/json_depth.h"
 #include "base/mapped_file.h"
-#include "base/thread_pool.h"
 #include "commands.h"
-#include "kernels/kernel_table.h"
 #include "model/deberta/prompt_guard.h"
+#include "prompt_guard_model.h"
 
 namespace herd::cli {
 namespace {
@@ -135,16 +134,11 @@ int cmd_prompt_guard(int argc, char** argv) {
   if (inputs != 1)
     return fail_usage("guard", err(ErrorCode::kInvalidArgument, "give exactly one of TEXT, --file F, --jsonl F, --bench"));
 
-  Result<db::DebertaClassifier> m = db::DebertaClassifier::load(p.get("--prompt-guard"));
-  if (!m) return fail_run("guard", m.error());
-  Result<db::PromptGuardLabels> labels = db::prompt_guard_labels(m->config());
-  if (!labels) return fail_run("guard", labels.error().with_context(p.get("--prompt-guard")));
-  Result<kernels::KernelTable> table = kernels::select_kernels(p.get("--isa", "auto"));
-  if (!table) return fail_usage("guard", table.error());
-  ThreadPool pool(static_cast<int>(*threads));
-  kernels::ExecContext ctx;
-  ctx.pool = &pool;
-  ctx.table = &*table;
+  Result<std::unique_ptr<PromptGuardModel>> opened =
+      PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), static_cast<int>(*threads), *threshold);
+  if (!opened) return fail_run("guard", opened.error());
+  const db::DebertaClassifier* m = &(*opened)->classifier();
+  const kernels::ExecContext& ctx = (*opened)->ctx();
   if (p.has("--bench")) return run_bench(*m, ctx, *seconds, static_cast<int>(*threads));
 
   std::vector<std::string> texts;

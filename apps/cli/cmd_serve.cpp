@@ -14,6 +14,7 @@
 #include "args.h"
 #include "commands.h"
 #include "guard_model.h"
+#include "prompt_guard_model.h"
 #include "lora_option.h"
 #include "engine/engine.h"
 #include "kv/kv_cache.h"
@@ -72,6 +73,10 @@ int cmd_serve(int argc, char** argv) {
         "chat model (docs/guard.md)");
   p.add("--guard-shields", "LIST", "which shields: input (user turns before inference), output (non-streamed replies "
         "before release), or input,output (default)");
+  p.add("--prompt-guard", "DIR", "a Prompt Guard (or Prompt Guard 2) directory: each chat request's last user turn is "
+        "checked for a jailbreak and its trailing tool results for an injection before inference; above the "
+        "threshold the request is refused with finish_reason content_filter (docs/guard.md)");
+  p.add("--prompt-guard-threshold", "P", "block when the Prompt Guard score is above P (default 0.9, Llama Stack's)");
   p.add("--guard-variant", "V", "8b or 1b (default: from the guard's name or shape)");
   p.add("--guard-exclude", "CODES", "categories left out of the guard's prompt, e.g. S6,S7");
   p.add("--guard-threshold", "P", "flag when P(unsafe) is at least P and the guard says unsafe (default 0.5)");
@@ -166,6 +171,7 @@ int cmd_serve(int argc, char** argv) {
   // The guard (--guard): its own runtime, engine and tokenizer; the shield
   // the server reads must outlive the server.
   std::unique_ptr<GuardModel> guard;
+  std::unique_ptr<PromptGuardModel> prompt_guard;  // --prompt-guard
   std::optional<server::Server> srv;
   std::atomic<bool> serving{false}, done{false};
   // Before the server runs a stop signal ends the process (a long model load
@@ -274,6 +280,20 @@ int cmd_serve(int argc, char** argv) {
   } else if (p.has("--guard-variant") || p.has("--guard-exclude") || p.has("--guard-threshold") || p.has("--guard-shields")) {
     return fail_usage("serve", err(ErrorCode::kInvalidArgument,
                                    "--guard-variant, --guard-exclude, --guard-threshold and --guard-shields need --guard"));
+  }
+  if (p.has("--prompt-guard")) {
+    Result<double> thr = p.get_double("--prompt-guard-threshold", model::deberta::kPromptGuardThreshold);
+    if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
+      return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold must be a number in [0, 1]"));
+    Result<std::unique_ptr<PromptGuardModel>> pg =
+        PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), static_cast<int>(*threads), *thr);
+    if (!pg) return fail_run("serve", pg.error().with_context("--prompt-guard"));
+    prompt_guard = std::move(*pg);
+    so.prompt_guard = prompt_guard.get();
+    std::fprintf(stderr, "herd serve: prompt guard %s (threshold %g: jailbreak on user turns, injection on tool results)\n",
+                 prompt_guard->model_id().c_str(), prompt_guard->threshold());
+  } else if (p.has("--prompt-guard-threshold")) {
+    return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold needs --prompt-guard"));
   }
   srv.emplace(*eng, *tok, so);
   srv->adopt(std::move(*socket));

@@ -61,6 +61,11 @@ void Metrics::guard_check(const std::string& where, const std::string& outcome) 
   ++guard_[{where, outcome}];
 }
 
+void Metrics::prompt_guard_check(const std::string& check, const std::string& outcome) {
+  std::lock_guard<std::mutex> l(mu_);
+  ++prompt_guard_[{check, outcome}];
+}
+
 std::string Metrics::render(const engine::EngineStats& s) const {
   std::string out;
   {
@@ -79,6 +84,14 @@ std::string Metrics::render(const engine::EngineStats& s) const {
       for (const auto& [k, v] : guard_)
         line(out, "herd_guard_checks_total{where=\"%s\",outcome=\"%s\"} %llu\n", k.first.c_str(), k.second.c_str(),
              static_cast<unsigned long long>(v));
+    }
+    if (!prompt_guard_.empty()) {
+      out += "# HELP herd_prompt_guard_checks_total Prompt Guard checks of chat requests, by check (jailbreak: the "
+             "last user turn; injection: trailing tool results) and outcome (pass, flagged, error).\n"
+             "# TYPE herd_prompt_guard_checks_total counter\n";
+      for (const auto& [k, v] : prompt_guard_)
+        line(out, "herd_prompt_guard_checks_total{check=\"%s\",outcome=\"%s\"} %llu\n", k.first.c_str(),
+             k.second.c_str(), static_cast<unsigned long long>(v));
     }
   }
   gauge(out, "herd_queue_depth", "gauge", "Requests waiting in the engine queue.", s.queued);

@@ -44,6 +44,9 @@ class Metrics {
   // The guard shield (--guard): checks run, by where ("input", "moderation"),
   // and their outcome ("pass", "flagged", "error").
   void guard_check(const std::string& where, const std::string& outcome);
+  // The Prompt Guard shield (--prompt-guard): checks by kind ("jailbreak",
+  // "injection") and outcome ("pass", "flagged", "error").
+  void prompt_guard_check(const std::string& check, const std::string& outcome);
 
   std::string render(const engine::EngineStats& stats) const;
 
@@ -53,6 +56,7 @@ class Metrics {
   int64_t prompt_tokens_ = 0, generated_tokens_ = 0;           // guarded by mu_
   int64_t in_flight_ = 0;                                      // guarded by mu_
   std::map<std::pair<std::string, std::string>, uint64_t> guard_;  // guarded by mu_
+  std::map<std::pair<std::string, std::string>, uint64_t> prompt_guard_;  // guarded by mu_
   Histogram ttft_, itl_;
 };
 

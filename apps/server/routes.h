@@ -103,7 +103,8 @@ nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::Token
 // user turn before inference. true: the request is answered (blocked, in
 // OpenAI's shape with finish_reason "content_filter", streamed as SSE when
 // `stream`, or Ollama's with done_reason "content_filter"; or a 500 when the
-// guard fails: the shield fails closed); false: go on.
+// guard fails: the shield fails closed); false: go on. Prompt Guard
+// (--prompt-guard) runs first, then Llama Guard (--guard).
 enum class ShieldShape { kOpenAi, kOllamaChat, kOllamaGenerate };
 bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res,
                   ShieldShape shape = ShieldShape::kOpenAi);

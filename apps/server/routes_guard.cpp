@@ -1,12 +1,16 @@
-// The Llama Guard routes and shields (herd serve --guard; guard_shield.h):
+// The Llama Guard routes and shields (herd serve --guard; guard_shield.h) and
+// the Prompt Guard shield (--prompt-guard; prompt_shield.h):
 //   POST /v1/moderations (and /moderations): OpenAI's moderation API on the guard.
-//   input_shield(): a chat request's last user turn, checked before inference.
+//   input_shield(): a chat request, checked before inference: Prompt Guard on
+//     its last user turn (jailbreak) and trailing tool results (injection),
+//     then Llama Guard on its last user turn.
 //   output_shield(): a non-streamed reply, checked before it is released.
 #include <chrono>
 #include <string>
 #include <vector>
 
 #include "guard_shield.h"
+#include "prompt_shield.h"
 #include "routes.h"
 #include "sse.h"
 
@@ -122,8 +126,95 @@ void handle_moderations(const http::Request& req, http::Response& res, ServerCon
 
 }  // namespace
 
+namespace {
+
+// Answers a request the input shields blocked: the refusal in OpenAI's shape
+// with finish_reason "content_filter" and herd's "guard" field, or Ollama's
+// (one record, done_reason "content_filter"; one NDJSON line when streamed).
+void send_blocked(ServerContext& ctx, http::Response& res, bool stream, ShieldShape shape, const Json& guard) {
+  if (shape != ShieldShape::kOpenAi) {
+    Json rec = {{"model", ctx.opts.model_id}, {"created_at", rfc3339(std::chrono::system_clock::now())}};
+    if (shape == ShieldShape::kOllamaChat) rec["message"] = {{"role", "assistant"}, {"content", kGuardRefusal}};
+    else rec["response"] = kGuardRefusal;
+    rec["done"] = true;
+    rec["done_reason"] = "content_filter";
+    rec["guard"] = guard;
+    if (stream) res.set_content(rec.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", "application/x-ndjson");
+    else send_json(res, rec);
+    return;
+  }
+  const std::string id = new_id("chatcmpl-");
+  const int64_t created = unix_time();
+  const std::string refusal = kGuardRefusal;
+  if (stream) {
+    auto chunk = [&](Json delta, Json finish) {
+      Json ch = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}};
+      return Json{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", ctx.opts.model_id},
+                  {"system_fingerprint", "herd"}, {"choices", Json::array({ch})}};
+    };
+    Json last = chunk(Json::object(), "content_filter");
+    last["guard"] = guard;
+    res.set_content(sse_data(chunk({{"role", "assistant"}, {"content", refusal}}, nullptr)) + sse_data(last) + sse_done(),
+                    "text/event-stream");
+    return;
+  }
+  Json choice = {{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", refusal}}},
+                 {"logprobs", nullptr},
+                 {"finish_reason", "content_filter"}};
+  send_json(res, {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", ctx.opts.model_id},
+                  {"system_fingerprint", "herd"}, {"choices", Json::array({choice})},
+                  {"usage", {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}},
+                  {"guard", guard}});
+}
+
+// Prompt Guard over the request: the guard field of a block, null to pass,
+// or an error (the caller fails closed).
+Result<Json> prompt_guard_verdict(ServerContext& ctx, const std::vector<chat::Message>& messages) {
+  const PromptShield* pg = ctx.opts.prompt_guard;
+  const PromptShieldInputs in = prompt_shield_inputs(messages);
+  std::vector<std::string> texts = in.user;
+  texts.insert(texts.end(), in.third_party.begin(), in.third_party.end());
+  if (texts.empty()) return Json();
+  Result<std::vector<PromptShieldScores>> scores = pg->score(texts);
+  if (!scores) {
+    if (!in.user.empty()) ctx.metrics.prompt_guard_check("jailbreak", "error");
+    if (!in.third_party.empty()) ctx.metrics.prompt_guard_check("injection", "error");
+    return scores.error();
+  }
+  Json block;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const bool user = i < in.user.size();
+    const double score = user ? (*scores)[i].jailbreak : (*scores)[i].injection;
+    const bool flagged = score > pg->threshold();
+    ctx.metrics.prompt_guard_check(user ? "jailbreak" : "injection", flagged ? "flagged" : "pass");
+    if (flagged && block.is_null())
+      block = {{"flagged", true},
+               {"shield", "prompt-guard"},
+               {"model", pg->model_id()},
+               {"check", user ? "jailbreak" : "injection"},
+               {"message", user ? "user" : "tool"},
+               {"score", score},
+               {"threshold", pg->threshold()}};
+  }
+  return block;
+}
+
+}  // namespace
+
 bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res,
                   ShieldShape shape) {
+  if (ctx.opts.prompt_guard) {
+    Result<Json> block = prompt_guard_verdict(ctx, messages);
+    if (!block) {
+      send_error(res, server_error("prompt guard: " + block.error().to_string()));  // fail closed
+      return true;
+    }
+    if (!block->is_null()) {
+      send_blocked(ctx, res, stream, shape, *block);
+      return true;
+    }
+  }
   const GuardShield* g = ctx.opts.guard_input ? ctx.opts.guard : nullptr;
   if (!g) return false;
   Result<std::vector<chat::Message>> convo = guard_conversation(messages);
@@ -137,44 +228,9 @@ bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages
   }
   ctx.metrics.guard_check("input", r->flagged ? "flagged" : "pass");
   if (!r->flagged) return false;
-  // Blocked: the chat model never sees the request. OpenAI's shape, with the
-  // reason in finish_reason "content_filter" and herd's "guard" field; Ollama's
-  // (one record, done_reason "content_filter"; one NDJSON line when streamed).
-  if (shape != ShieldShape::kOpenAi) {
-    Json rec = {{"model", ctx.opts.model_id}, {"created_at", rfc3339(std::chrono::system_clock::now())}};
-    if (shape == ShieldShape::kOllamaChat) rec["message"] = {{"role", "assistant"}, {"content", kGuardRefusal}};
-    else rec["response"] = kGuardRefusal;
-    rec["done"] = true;
-    rec["done_reason"] = "content_filter";
-    rec["guard"] = {{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}};
-    if (stream) res.set_content(rec.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", "application/x-ndjson");
-    else send_json(res, rec);
-    return true;
-  }
-  const std::string id = new_id("chatcmpl-");
-  const int64_t created = unix_time();
-  const Json guard = {{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}};
-  const std::string refusal = kGuardRefusal;
-  if (stream) {
-    auto chunk = [&](Json delta, Json finish) {
-      Json ch = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}};
-      return Json{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", ctx.opts.model_id},
-                  {"system_fingerprint", "herd"}, {"choices", Json::array({ch})}};
-    };
-    Json last = chunk(Json::object(), "content_filter");
-    last["guard"] = guard;
-    res.set_content(sse_data(chunk({{"role", "assistant"}, {"content", refusal}}, nullptr)) + sse_data(last) + sse_done(),
-                    "text/event-stream");
-    return true;
-  }
-  Json choice = {{"index", 0},
-                 {"message", {{"role", "assistant"}, {"content", refusal}}},
-                 {"logprobs", nullptr},
-                 {"finish_reason", "content_filter"}};
-  send_json(res, {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", ctx.opts.model_id},
-                  {"system_fingerprint", "herd"}, {"choices", Json::array({choice})},
-                  {"usage", {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}},
-                  {"guard", guard}});
+  // Blocked: the chat model never sees the request.
+  send_blocked(ctx, res, stream, shape,
+               {{"flagged", true}, {"unsafe_score", r->unsafe_score}, {"categories", categories_json(*g, *r)}});
   return true;
 }
 

@@ -26,7 +26,8 @@
 
 namespace herd::server {
 
-class GuardShield;  // guard_shield.h
+class GuardShield;   // guard_shield.h
+class PromptShield;  // prompt_shield.h
 
 // The served model as Ollama's listing routes describe it (cmd_serve fills it from
 // the loaded model; the HTTP layer never sees model headers).
@@ -72,6 +73,10 @@ struct ServerOptions {
   const GuardShield* guard = nullptr;
   bool guard_input = true;   // check user turns before inference
   bool guard_output = true;  // check non-streamed replies before they are released
+  // --prompt-guard: the Prompt Guard shield (owned by the caller, outliving the
+  // server): the last user turn and trailing tool results of every chat request
+  // are scored before inference (prompt_shield.h).
+  const PromptShield* prompt_guard = nullptr;
 };
 
 class Server {

@@ -1,0 +1,48 @@
+// A Prompt Guard classifier opened for checks (herd guard --prompt-guard,
+// herd serve --prompt-guard): the DeBERTa model (model/deberta/), its kernel
+// table and threads, and the server's PromptShield interface over them
+// (apps/server/prompt_shield.h). Checks from several threads take turns (one
+// lock); the windows of one check run as one batch.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/thread_pool.h"
+#include "kernels/exec_context.h"
+#include "kernels/kernel_table.h"
+#include "model/deberta/prompt_guard.h"
+#include "prompt_shield.h"
+
+namespace herd::cli {
+
+class PromptGuardModel : public server::PromptShield {
+ public:
+  // Errors: the directory (loading, labels), the ISA.
+  static Result<std::unique_ptr<PromptGuardModel>> open(const std::string& dir, const std::string& isa, int threads,
+                                                        double threshold);
+
+  Result<std::vector<server::PromptShieldScores>> score(const std::vector<std::string>& texts) const override;
+  std::string model_id() const override { return model_id_; }
+  double threshold() const override { return threshold_; }
+
+  // For herd guard: the classifier and a context on this model's threads
+  // (callers hold no lock: one thread).
+  const model::deberta::DebertaClassifier& classifier() const { return model_; }
+  const kernels::ExecContext& ctx() const { return ctx_; }
+
+ private:
+  PromptGuardModel(int threads) : pool_(threads) {}
+  model::deberta::DebertaClassifier model_;
+  kernels::KernelTable table_;
+  ThreadPool pool_;
+  kernels::ExecContext ctx_;
+  std::string model_id_;
+  double threshold_ = model::deberta::kPromptGuardThreshold;
+  mutable std::mutex mu_;
+};
+
+}  // namespace herd::cli
