@@ -251,6 +251,7 @@ Status ChatSession::respond() {
     if (end->interrupted || end->context_full || end->reason == chat::StopReason::kLength) return {};
     std::vector<chat::Message> results = run_tool_calls(msgs_.back());
     if (results.empty()) return {};
+    shield_tool_results(results);
     Status s = prefill_turn(results, /*generation_prompt=*/true);
     if (!s.has_value()) return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
     if (interrupt_ && interrupt_->load()) return {};
@@ -259,7 +260,38 @@ Status ChatSession::respond() {
   return {};
 }
 
+void ChatSession::shield_tool_results(std::vector<chat::Message>& results) {
+  if (!opts_.prompt_guard || results.empty()) return;
+  std::vector<std::string> texts;
+  for (const chat::Message& m : results) texts.push_back(m.content);
+  Result<std::vector<server::PromptShieldScores>> scores = opts_.prompt_guard->score(texts);
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (scores && (*scores)[i].injection <= opts_.prompt_guard->threshold()) continue;
+    char score[32] = "";
+    if (scores) std::snprintf(score, sizeof score, " (injection score %.3f)", (*scores)[i].injection);
+    const std::string why = scores ? std::string("Prompt Guard flagged it as a possible prompt injection") + score
+                                   : "the Prompt Guard check failed: " + scores.error().to_string();
+    print_note(opts_.color, "[tool output withheld: " + why + "]");
+    results[i].content = "[tool output withheld: " + why + "]";
+  }
+}
+
 Status ChatSession::user_turn(const std::string& text) {
+  if (opts_.prompt_guard) {
+    Result<std::vector<server::PromptShieldScores>> r = opts_.prompt_guard->score({text});
+    if (!r) {
+      print_note(opts_.color, "[not sent: the Prompt Guard check failed: " + r.error().to_string() + "]");
+      return {};
+    }
+    if ((*r)[0].jailbreak > opts_.prompt_guard->threshold()) {
+      char note[160];
+      std::snprintf(note, sizeof note,
+                    "[blocked by Prompt Guard: jailbreak score %.3f > %.2f; the model did not see this turn]",
+                    (*r)[0].jailbreak, opts_.prompt_guard->threshold());
+      print_note(opts_.color, note);
+      return {};
+    }
+  }
   Status s = prefill_turn({{"user", text, {}, "", ""}}, /*generation_prompt=*/true);
   if (!s.has_value()) return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
   return respond();
@@ -284,6 +316,7 @@ Status ChatSession::load(std::vector<chat::Message> messages) {
   // A conversation that ends in a tool call: handle the call as if just generated.
   std::vector<chat::Message> results = run_tool_calls(msgs_.back());
   if (results.empty()) return {};
+  shield_tool_results(results);
   s = prefill_turn(results, /*generation_prompt=*/true);
   if (!s.has_value()) return s.error().code() == ErrorCode::kOutOfRange ? Status{} : s;
   return respond();

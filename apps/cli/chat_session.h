@@ -30,6 +30,7 @@
 #include "chat/messages.h"
 #include "chat/stop.h"
 #include "model/llama_context.h"
+#include "prompt_shield.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -45,6 +46,11 @@ struct ChatOptions {
   std::vector<std::string> stop_strings;  // end a reply when its text contains one (not shown)
   chat::FormatOptions format;
   bool color = false;        // notes in color (print_note)
+  // --prompt-guard: each user turn is scored for a jailbreak before the model
+  // sees it (flagged: a note, and the turn is dropped), each tool result for
+  // an injection before it is fed back (flagged: withheld, the model reads a
+  // note instead); a failed check drops the turn (fails closed).
+  const server::PromptShield* prompt_guard = nullptr;
 };
 
 // Prints a note (text that is not the model's: "[interrupted]", "[tool call] ...") and a
@@ -92,6 +98,8 @@ class ChatSession {
   // Runs (allow_tools, code_interpreter only) or declines each call of `assistant`;
   // returns the ipython results to feed back.
   std::vector<chat::Message> run_tool_calls(const chat::Message& assistant);
+  // --prompt-guard on tool results: flagged ones replaced by a note (in place).
+  void shield_tool_results(std::vector<chat::Message>& results);
   void context_full_message(int64_t need) const;
 
   model::LlamaContext& ctx_;

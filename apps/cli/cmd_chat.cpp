@@ -1,6 +1,6 @@
 // herd chat: an interactive multi-turn chat in the terminal, streamed.
 //
-//   herd chat -m MODEL [--system TEXT] [--allow-tools] [sampling options]
+//   herd chat -m MODEL [--system TEXT] [--allow-tools] [--prompt-guard DIR] [sampling options]
 //
 // Turns come from turn_reader.h: on a terminal, libedit line editing with a history file,
 // `"""` blocks and `\` continuation for multi-line turns, a paste as one turn; from a pipe,
@@ -10,7 +10,8 @@
 // Ctrl-C stops the current generation (or running tool code); at the prompt a second
 // Ctrl-C, /quit or end of input (Ctrl-D) exits. With --allow-tools the built-in
 // code_interpreter runs model-written Python in a sandbox (sandbox.h); without it
-// nothing is ever executed.
+// nothing is ever executed. With --prompt-guard, Prompt Guard screens user turns
+// (jailbreak) and tool output (injection) before the model reads them (chat_session.h).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include "args.h"
 #include "base/mapped_file.h"
 #include "chat_session.h"
+#include "prompt_guard_model.h"
 #include "turn_reader.h"
 #include "commands.h"
 #include "lora_option.h"
@@ -136,6 +138,9 @@ int cmd_chat(int argc, char** argv) {
   p.add("--color", "[auto|on|off]", "color the prompt and notes (default auto: when stdout is a terminal and NO_COLOR is unset)");
   p.add("--history", "FILE", "keep the input history in FILE (default $XDG_STATE_HOME/herd/chat_history or ~/.local/state/herd/chat_history; HERD_HISTORY too)");
   p.add("--no-history", "", "keep no history file");
+  p.add("--prompt-guard", "DIR", "Prompt Guard directory: user turns flagged as jailbreaks are not sent, tool output "
+        "flagged as an injection is withheld (docs/guard.md)");
+  p.add("--prompt-guard-threshold", "P", "flag above P (default 0.9)");
   p.add("--allow-tools", "", "run the model's code_interpreter calls (sandboxed python3); off by default");
   p.add("--tool-cpu", "S", "with --allow-tools: CPU seconds a code run may use (default 10; wall clock 3x)");
   p.add("-n,--n-predict", "N", "most tokens per reply (default 1024)");
@@ -184,6 +189,19 @@ int cmd_chat(int argc, char** argv) {
   if (Status s = o.sampling.validate(); !s.has_value()) return fail_usage("chat", s.error());
   o.n_predict = *n_predict;
   o.allow_tools = p.has("--allow-tools");
+  std::unique_ptr<PromptGuardModel> prompt_guard;
+  if (p.has("--prompt-guard")) {
+    Result<double> thr = p.get_double("--prompt-guard-threshold", model::deberta::kPromptGuardThreshold);
+    if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
+      return fail_usage("chat", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold must be a number in [0, 1]"));
+    Result<std::unique_ptr<PromptGuardModel>> pg =
+        PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), static_cast<int>(*threads), *thr);
+    if (!pg) return fail_run("chat", pg.error().with_context("--prompt-guard"));
+    prompt_guard = std::move(*pg);
+    o.prompt_guard = prompt_guard.get();
+  } else if (p.has("--prompt-guard-threshold")) {
+    return fail_usage("chat", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold needs --prompt-guard"));
+  }
   o.tool_cpu_seconds = static_cast<int>(*tool_cpu);
   o.verbose = p.has("--verbose");
   o.ignore_eos = p.has("--ignore-eos");

@@ -18,6 +18,9 @@
 #    streamed and not, and Ollama's) with finish_reason content_filter before any prompt token
 #    reaches the chat model (the metrics say 0); an injection-certain guard lets a user turn
 #    through but blocks a request ending in a tool result; a benign guard blocks nothing;
+#  - herd chat --prompt-guard: a jailbreak-certain guard keeps a turn from the model; with
+#    --allow-tools an injection-certain guard withholds a code_interpreter result (the saved
+#    conversation holds the note instead), a benign one passes it;
 #  - refused with a clear error: a truncated character map, a convolution layer, a missing or
 #    misshapen tensor, a non-Unigram tokenizer.
 set -uo pipefail
@@ -184,6 +187,30 @@ if serve_with "$tmp/pg0"; then
   [ "${a%% *}" != content_filter ] && [ "${b%% *}" != content_filter ] &&
     pass "serve: a benign guard blocks nothing ($a; $b)" || fail "serve with a benign guard: '$a' '$b'"
   stop_server
+fi
+
+# --- herd chat --prompt-guard --------------------------------------------------------------------------
+out=$(printf 'hello there\n/save %s\n' "$tmp/blocked.json" | "$H" chat -m "$tmp/chat.gguf" --prompt-guard "$tmp/pg2" -n 4 2>&1)
+grep -q "blocked by Prompt Guard: jailbreak score" <<<"$out" && [ "$(tr -d ' \n' < "$tmp/blocked.json")" = "[]" ] &&
+  pass "chat: a jailbreak-certain guard keeps the turn from the model" || fail "chat with a jailbreak guard" "$out"
+if command -v bwrap >/dev/null; then
+  cat > "$tmp/conv.json" <<'JEOF'
+[{"role":"user","content":"compute"},{"role":"assistant","content":"","tool_calls":[{"id":"call_0","type":"function","function":{"name":"code_interpreter","arguments":"{\"code\": \"print('sandbox says', 6 * 7)\"}"}}]}]
+JEOF
+  for label in 1 0; do
+    printf '/load %s\n/save %s\n' "$tmp/conv.json" "$tmp/saved$label.json" |
+      "$H" chat -m "$tmp/chat.gguf" --allow-tools --prompt-guard "$tmp/pg$label" -n 4 > "$tmp/chat$label.out" 2>&1
+  done
+  got=$("$PY" -c "
+import json, sys
+for p in sys.argv[1:]:
+    print([m.get('content') or '' for m in json.load(open(p)) if m['role'] == 'ipython'])" "$tmp/saved1.json" "$tmp/saved0.json" 2>&1)
+  grep -q "^\['\[tool output withheld: Prompt Guard flagged it as a possible prompt injection" <<<"$got" &&
+    grep -q "^\['sandbox says 42" <<<"$got" &&
+    pass "chat: an injection-certain guard withholds a tool result, a benign one passes it" ||
+    fail "chat tool results under Prompt Guard" "$got $(cat "$tmp/chat1.out")"
+else
+  missing_tool "bubblewrap"
 fi
 
 # --- refused with a clear error -----------------------------------------------------------------------
