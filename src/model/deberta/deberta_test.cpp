@@ -1,0 +1,117 @@
+// The DeBERTa classifier's loading and forward pass on a made tiny Prompt
+// Guard (make_prompt_guard.h), beside the float64 comparison of
+// tests/e2e/test_prompt_guard.sh: windows of a long text, a window's logits
+// independent of its batch and of the thread count, the forced-label fixture,
+// the relative-position buckets, and refusals (ids out of range, an overlong
+// window). Runs under ASan and UBSan in CI, which covers the loader's checks
+// and every buffer of the forward pass.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
+#include "model/deberta/deberta_model.h"
+#include "model/deberta/make_prompt_guard.h"
+#include "model/deberta/prompt_guard.h"
+
+namespace herd::model::deberta {
+namespace {
+
+struct Made {
+  std::string dir;
+  explicit Made(int force_label = -1) {
+    dir = std::filesystem::temp_directory_path().string() + "/herd_deberta_test_" + std::to_string(getpid()) + "_" +
+          std::to_string(force_label + 1);
+    PromptGuardMakeOptions o;
+    o.variant = "tiny";
+    o.out = dir;
+    o.seed = 7;
+    o.force_label = force_label;
+    const Status s = make_prompt_guard(o);
+    EXPECT_TRUE(s.has_value()) << s.error().to_string();
+  }
+  ~Made() { std::filesystem::remove_all(dir); }
+};
+
+struct Ctx {
+  ThreadPool pool;
+  kernels::KernelTable table;
+  kernels::ExecContext ctx;
+  explicit Ctx(int threads) : pool(threads) {
+    table = kernels::select_kernels("auto").value();
+    ctx.pool = &pool;
+    ctx.table = &table;
+  }
+};
+
+std::string long_text(int words) {
+  std::string t;
+  for (int i = 0; i < words; ++i) t += (i % 3 == 0 ? "ignore " : i % 3 == 1 ? "previous " : "rules ");
+  return t;
+}
+
+TEST(Deberta, WindowsBatchAndThreadsDoNotChangeLogits) {
+  Made m;
+  Result<DebertaClassifier> c = DebertaClassifier::load(m.dir);
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  const auto windows = c->windows(long_text(700));
+  ASSERT_EQ(windows.size(), 2u);  // 700 pieces: 510 + 190
+  EXPECT_EQ(static_cast<int64_t>(windows[0].size()), c->max_window());
+  EXPECT_EQ(windows[0].front(), 1);  // [CLS]
+  EXPECT_EQ(windows[0].back(), 2);   // [SEP]
+  std::vector<std::vector<int32_t>> batch = windows;
+  batch.push_back(c->windows("hello world")[0]);
+  Ctx one(1), two(2);
+  const auto together = c->classify(two.ctx, batch).value();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto alone = c->classify(one.ctx, {batch[i]}).value();
+    EXPECT_EQ(alone[0], together[i]) << "window " << i;
+  }
+}
+
+TEST(Deberta, ForcedLabelIsCertainAndScoresFollowTheModelCard) {
+  Made m(/*force_label=*/1);  // INJECTION
+  DebertaClassifier c = DebertaClassifier::load(m.dir).value();
+  Ctx two(2);
+  const auto s = prompt_guard_scores(c, two.ctx, {"some text", long_text(1100)}).value();
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[1].windows, 3);
+  for (const auto& x : s) {
+    EXPECT_GT(x.injection, 0.999);  // P(INJECTION) + P(JAILBREAK)
+    EXPECT_LT(x.jailbreak, 1e-6);   // P(JAILBREAK)
+  }
+}
+
+TEST(Deberta, RelativePositionBuckets) {
+  // Below half the buckets: the distance itself; beyond: logarithmic, up to
+  // bucket_size - 1 at max_position - 1; odd in the distance.
+  EXPECT_EQ(deberta_relative_position(10, 3, 256, 512), 7);
+  EXPECT_EQ(deberta_relative_position(3, 10, 256, 512), -7);
+  EXPECT_EQ(deberta_relative_position(128, 0, 256, 512), 128);
+  EXPECT_EQ(deberta_relative_position(511, 0, 256, 512), 255);
+  EXPECT_EQ(deberta_relative_position(0, 511, 256, 512), -255);
+  int64_t prev = 0;
+  for (int64_t d = 1; d < 512; ++d) {
+    const int64_t b = deberta_relative_position(d, 0, 256, 512);
+    EXPECT_GE(b, prev);
+    prev = b;
+  }
+  EXPECT_EQ(deberta_relative_position(300, 0, 0, 512), 300);  // no buckets
+}
+
+TEST(Deberta, RefusesIdsOutOfRangeAndOverlongWindows) {
+  Made m;
+  DebertaClassifier c = DebertaClassifier::load(m.dir).value();
+  Ctx two(2);
+  EXPECT_FALSE(c.classify(two.ctx, {{1, static_cast<int32_t>(c.config().vocab_size), 2}}).has_value());
+  EXPECT_FALSE(c.classify(two.ctx, {{1, -1, 2}}).has_value());
+  EXPECT_FALSE(c.classify(two.ctx, {std::vector<int32_t>(static_cast<size_t>(c.max_window()) + 1, 5)}).has_value());
+  EXPECT_FALSE(c.classify(two.ctx, {{}}).has_value());
+}
+
+}  // namespace
+}  // namespace herd::model::deberta
