@@ -138,9 +138,8 @@ int cmd_chat(int argc, char** argv) {
   p.add("--color", "[auto|on|off]", "color the prompt and notes (default auto: when stdout is a terminal and NO_COLOR is unset)");
   p.add("--history", "FILE", "keep the input history in FILE (default $XDG_STATE_HOME/herd/chat_history or ~/.local/state/herd/chat_history; HERD_HISTORY too)");
   p.add("--no-history", "", "keep no history file");
-  p.add("--prompt-guard", "DIR", "Prompt Guard directory: user turns flagged as jailbreaks are not sent, tool output "
+  add_prompt_guard_options(p, "Prompt Guard directory: user turns flagged as jailbreaks are not sent, tool output "
         "flagged as an injection is withheld (docs/guard.md)");
-  p.add("--prompt-guard-threshold", "P", "flag above P (default 0.9)");
   p.add("--allow-tools", "", "run the model's code_interpreter calls (sandboxed python3); off by default");
   p.add("--tool-cpu", "S", "with --allow-tools: CPU seconds a code run may use (default 10; wall clock 3x)");
   p.add("-n,--n-predict", "N", "most tokens per reply (default 1024)");
@@ -190,17 +189,13 @@ int cmd_chat(int argc, char** argv) {
   o.n_predict = *n_predict;
   o.allow_tools = p.has("--allow-tools");
   std::unique_ptr<PromptGuardModel> prompt_guard;
-  if (p.has("--prompt-guard")) {
-    Result<double> thr = p.get_double("--prompt-guard-threshold", model::deberta::kPromptGuardThreshold);
-    if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
-      return fail_usage("chat", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold must be a number in [0, 1]"));
-    Result<std::unique_ptr<PromptGuardModel>> pg =
-        PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), static_cast<int>(*threads), *thr);
-    if (!pg) return fail_run("chat", pg.error().with_context("--prompt-guard"));
+  {
+    Result<std::unique_ptr<PromptGuardModel>> pg = open_prompt_guard_option(p, static_cast<int>(*threads));
+    if (!pg) return pg.error().code() == ErrorCode::kInvalidArgument ? fail_usage("chat", pg.error()) : fail_run("chat", pg.error());
     prompt_guard = std::move(*pg);
+  }
+  if (prompt_guard) {
     o.prompt_guard = prompt_guard.get();
-  } else if (p.has("--prompt-guard-threshold")) {
-    return fail_usage("chat", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold needs --prompt-guard"));
   }
   o.tool_cpu_seconds = static_cast<int>(*tool_cpu);
   o.verbose = p.has("--verbose");

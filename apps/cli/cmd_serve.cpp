@@ -73,10 +73,9 @@ int cmd_serve(int argc, char** argv) {
         "chat model (docs/guard.md)");
   p.add("--guard-shields", "LIST", "which shields: input (user turns before inference), output (non-streamed replies "
         "before release), or input,output (default)");
-  p.add("--prompt-guard", "DIR", "a Prompt Guard (or Prompt Guard 2) directory: each chat request's last user turn is "
+  add_prompt_guard_options(p, "a Prompt Guard (or Prompt Guard 2) directory: each chat request's last user turn is "
         "checked for a jailbreak and its trailing tool results for an injection before inference; above the "
         "threshold the request is refused with finish_reason content_filter (docs/guard.md)");
-  p.add("--prompt-guard-threshold", "P", "block when the Prompt Guard score is above P (default 0.9, Llama Stack's)");
   p.add("--guard-variant", "V", "8b or 1b (default: from the guard's name or shape)");
   p.add("--guard-exclude", "CODES", "categories left out of the guard's prompt, e.g. S6,S7");
   p.add("--guard-threshold", "P", "flag when P(unsafe) is at least P and the guard says unsafe (default 0.5)");
@@ -281,19 +280,15 @@ int cmd_serve(int argc, char** argv) {
     return fail_usage("serve", err(ErrorCode::kInvalidArgument,
                                    "--guard-variant, --guard-exclude, --guard-threshold and --guard-shields need --guard"));
   }
-  if (p.has("--prompt-guard")) {
-    Result<double> thr = p.get_double("--prompt-guard-threshold", model::deberta::kPromptGuardThreshold);
-    if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
-      return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold must be a number in [0, 1]"));
-    Result<std::unique_ptr<PromptGuardModel>> pg =
-        PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), static_cast<int>(*threads), *thr);
-    if (!pg) return fail_run("serve", pg.error().with_context("--prompt-guard"));
+  {
+    Result<std::unique_ptr<PromptGuardModel>> pg = open_prompt_guard_option(p, static_cast<int>(*threads));
+    if (!pg) return pg.error().code() == ErrorCode::kInvalidArgument ? fail_usage("serve", pg.error()) : fail_run("serve", pg.error());
     prompt_guard = std::move(*pg);
+  }
+  if (prompt_guard) {
     so.prompt_guard = prompt_guard.get();
     std::fprintf(stderr, "herd serve: prompt guard %s (threshold %g: jailbreak on user turns, injection on tool results)\n",
                  prompt_guard->model_id().c_str(), prompt_guard->threshold());
-  } else if (p.has("--prompt-guard-threshold")) {
-    return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold needs --prompt-guard"));
   }
   srv.emplace(*eng, *tok, so);
   srv->adopt(std::move(*socket));

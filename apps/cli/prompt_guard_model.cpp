@@ -3,6 +3,8 @@
 
 #include <filesystem>
 
+#include "args.h"
+
 namespace herd::cli {
 
 Result<std::unique_ptr<PromptGuardModel>> PromptGuardModel::open(const std::string& dir, const std::string& isa,
@@ -28,6 +30,30 @@ Result<std::vector<server::PromptShieldScores>> PromptGuardModel::score(const st
   std::vector<server::PromptShieldScores> out;
   for (const auto& x : s) out.push_back({x.jailbreak, x.injection, x.windows});
   return out;
+}
+
+void add_prompt_guard_options(ArgParser& p, const char* use) {
+  p.add("--prompt-guard", "DIR", use);
+  p.add("--prompt-guard-threshold", "P", "flag when the Prompt Guard score is above P (default 0.9, Llama Stack's)");
+}
+
+Result<std::unique_ptr<PromptGuardModel>> open_prompt_guard_option(const ArgParser& p, int threads) {
+  if (!p.has("--prompt-guard")) {
+    if (p.has("--prompt-guard-threshold"))
+      return err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold needs --prompt-guard");
+    return std::unique_ptr<PromptGuardModel>();
+  }
+  Result<double> thr = p.get_double("--prompt-guard-threshold", model::deberta::kPromptGuardThreshold);
+  if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
+    return err(ErrorCode::kInvalidArgument, "--prompt-guard-threshold must be a number in [0, 1]");
+  Result<std::unique_ptr<PromptGuardModel>> pg = PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), threads, *thr);
+  if (!pg) {
+    Error e = std::move(pg.error()).with_context("--prompt-guard");
+    // A model that cannot be opened is a failure while running, not a usage error.
+    if (e.code() == ErrorCode::kInvalidArgument) return Error(ErrorCode::kCorrupt, e.message());
+    return e;
+  }
+  return pg;
 }
 
 }  // namespace herd::cli

@@ -45,4 +45,14 @@ class PromptGuardModel : public server::PromptShield {
   mutable std::mutex mu_;
 };
 
+class ArgParser;
+
+// --prompt-guard DIR and --prompt-guard-threshold P (herd chat, herd serve):
+// add_prompt_guard_options registers them (`use` says what the shield does in
+// that command); open_prompt_guard_option opens the model when --prompt-guard
+// is given (null otherwise). Errors: kInvalidArgument for the options (a usage
+// error), else the model's (a failure while running).
+void add_prompt_guard_options(ArgParser& p, const char* use);
+Result<std::unique_ptr<PromptGuardModel>> open_prompt_guard_option(const ArgParser& p, int threads);
+
 }  // namespace herd::cli
