@@ -146,6 +146,13 @@ int fail_run(const char* command, const Error& e) {
   return e.code() == ErrorCode::kCancelled ? kExitInterrupted : kExitFailure;
 }
 
+std::string basename_of(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
 int default_threads() { return hardware_threads(); }
 
 void add_isa_option(ArgParser& p) {

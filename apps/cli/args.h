@@ -76,6 +76,10 @@ inline constexpr int kExitInterrupted = 130;
 int fail_usage(const char* command, const Error& e);
 int fail_run(const char* command, const Error& e);
 
+// The last component of a path, trailing slashes ignored ("a/b/" -> "b"): the
+// name a server reports for a model file or directory.
+std::string basename_of(const std::string& path);
+
 // Threads to use when -t is not given: the hardware's, at least 1.
 int default_threads();
 

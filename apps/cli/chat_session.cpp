@@ -135,6 +135,13 @@ Status ChatSession::prefill_turn(const std::vector<chat::Message>& turn, bool ge
 
 Result<ChatSession::GenEnd> ChatSession::generate_one() {
   GenEnd end;
+  // --guard's output shield holds the reply back until it is judged.
+  const bool hold = opts_.guard && opts_.guard_output;
+  std::string held;
+  const auto show_text = [&](const std::string& text) {
+    if (hold) held += text;
+    else out(text);
+  };
   tokenizer::StreamDecoder dec(tok_);
   chat::StreamingToolParser parser;
   // User stop strings: text passes through the matcher before the tool parser,
@@ -164,7 +171,7 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
     const chat::StopStringMatcher::Step step = stop_matcher.push(text);
     const std::string show = parser.push(step.text);
     shown += show;
-    out(show);
+    show_text(show);
     return !step.stopped;
   });
   if (!loop.has_value()) return loop.error();
@@ -182,10 +189,10 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
     }
     const std::string show = parser.push(rest);
     shown += show;
-    out(show);
+    show_text(show);
   }
   chat::ParsedOutput po = parser.finish();
-  out(po.content);
+  show_text(po.content);
   po.content = shown + po.content;  // push() results then finish().content = the content
   // Close the message in the cache as the renderer would (eot, or eom for a call).
   if (close_id >= 0) {
@@ -194,6 +201,19 @@ Result<ChatSession::GenEnd> ChatSession::generate_one() {
     cache_ids_.push_back(close_id);
   }
   chat::Message a{"assistant", po.content, po.tool_calls, "", ""};
+  if (hold) {
+    const std::string blocked = output_guard_verdict(a);
+    if (blocked.empty()) {
+      out(held);
+    } else {
+      // The reply never shows; the conversation keeps the refusal, so the
+      // cache (which holds the reply's tokens) must be rebuilt.
+      print_note(opts_.color, blocked);
+      out(server::kGuardRefusal);
+      a = chat::Message{"assistant", server::kGuardRefusal, {}, "", ""};
+      cache_valid_ = false;
+    }
+  }
   std::printf("\n");
   for (const chat::ToolCall& c : a.tool_calls) {
     Result<std::string> call_text = chat::render_tool_call(c, opts_.format.tool_format);
@@ -276,7 +296,42 @@ void ChatSession::shield_tool_results(std::vector<chat::Message>& results) {
   }
 }
 
+std::string ChatSession::output_guard_verdict(const chat::Message& reply) {
+  if (reply.content.empty()) return "";  // a bare tool call: nothing written to judge
+  Result<server::GuardResult> r =
+      opts_.guard->check(server::guard_reply_conversation(messages(), reply.content));
+  if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
+  if (!r) return "[reply withheld: the Llama Guard check failed: " + r.error().to_string() + "]";
+  if (!r->flagged) return "";
+  return guard_note("reply withheld", *r);
+}
+
+std::string ChatSession::guard_note(const char* what, const server::GuardResult& r) {
+  std::string codes;
+  for (const std::string& c : r.counted) codes += (codes.empty() ? "" : ",") + c;
+  char score[32];
+  std::snprintf(score, sizeof score, "%.3f", r.unsafe_score);
+  return std::string("[") + what + ": Llama Guard says unsafe (" + codes + "), P(unsafe) " + score + "]";
+}
+
 Status ChatSession::user_turn(const std::string& text) {
+  if (opts_.guard && opts_.guard_input) {
+    std::vector<chat::Message> convo = messages();
+    convo.push_back({"user", text, {}, "", ""});
+    Result<std::vector<chat::Message>> cut = server::guard_conversation(convo);
+    if (cut) {
+      Result<server::GuardResult> r = opts_.guard->check(*cut);
+      if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
+      if (!r) {
+        print_note(opts_.color, "[not sent: the Llama Guard check failed: " + r.error().to_string() + "]");
+        return {};
+      }
+      if (r->flagged) {
+        print_note(opts_.color, guard_note("blocked; the model did not see this turn", *r));
+        return {};
+      }
+    }
+  }
   if (opts_.prompt_guard) {
     Result<std::vector<server::PromptShieldScores>> r = opts_.prompt_guard->score({text});
     if (!r) {

@@ -13,6 +13,8 @@
 // with allow_tools, and only for the built-in code_interpreter, is anything executed
 // (sandbox.h); its output returns as an ipython message and generation continues.
 //
+// With --guard's output shield a reply is held back until Llama Guard has judged it.
+//
 // Output: the reply streams to stdout; notes ("[tool call] ...", "[context full ...]")
 // go to stdout too, as they are part of the conversation view; with verbose, per-turn
 // statistics ("[prefill N tokens ...]") go to stderr.
@@ -30,6 +32,7 @@
 #include "chat/messages.h"
 #include "chat/stop.h"
 #include "model/llama_context.h"
+#include "guard_shield.h"
 #include "prompt_shield.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -51,6 +54,15 @@ struct ChatOptions {
   // an injection before it is fed back (flagged: withheld, the model reads a
   // note instead); a failed check drops the turn (fails closed).
   const server::PromptShield* prompt_guard = nullptr;
+  // --guard: Llama Guard 3 (apps/server/guard_shield.h). guard_input: each
+  // user turn is judged with the conversation before the model sees it
+  // (flagged: a note, the turn dropped). guard_output: each reply is held back
+  // until judged (shown whole when safe; flagged: the canned refusal is shown
+  // and kept in the conversation instead). A check that fails drops the turn
+  // or withholds the reply (fails closed).
+  const server::GuardShield* guard = nullptr;
+  bool guard_input = true;
+  bool guard_output = true;
 };
 
 // Prints a note (text that is not the model's: "[interrupted]", "[tool call] ...") and a
@@ -98,6 +110,10 @@ class ChatSession {
   // Runs (allow_tools, code_interpreter only) or declines each call of `assistant`;
   // returns the ipython results to feed back.
   std::vector<chat::Message> run_tool_calls(const chat::Message& assistant);
+  // --guard's output shield on a finished reply: "" to show it, else the note
+  // saying why it is withheld.
+  std::string output_guard_verdict(const chat::Message& reply);
+  static std::string guard_note(const char* what, const server::GuardResult& r);
   // --prompt-guard on tool results: flagged ones replaced by a note (in place).
   void shield_tool_results(std::vector<chat::Message>& results);
   void context_full_message(int64_t need) const;

@@ -1,6 +1,6 @@
 // herd chat: an interactive multi-turn chat in the terminal, streamed.
 //
-//   herd chat -m MODEL [--system TEXT] [--allow-tools] [--prompt-guard DIR] [sampling options]
+//   herd chat -m MODEL [--system TEXT] [--allow-tools] [--guard GUARD] [--prompt-guard DIR] [sampling options]
 //
 // Turns come from turn_reader.h: on a terminal, libedit line editing with a history file,
 // `"""` blocks and `\` continuation for multi-line turns, a paste as one turn; from a pipe,
@@ -11,7 +11,8 @@
 // Ctrl-C, /quit or end of input (Ctrl-D) exits. With --allow-tools the built-in
 // code_interpreter runs model-written Python in a sandbox (sandbox.h); without it
 // nothing is ever executed. With --prompt-guard, Prompt Guard screens user turns
-// (jailbreak) and tool output (injection) before the model reads them (chat_session.h).
+// (jailbreak) and tool output (injection) before the model reads them; with --guard,
+// Llama Guard judges user turns before and replies after generation (chat_session.h).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "args.h"
 #include "base/mapped_file.h"
 #include "chat_session.h"
+#include "guard_model.h"
 #include "prompt_guard_model.h"
 #include "turn_reader.h"
 #include "commands.h"
@@ -138,6 +140,8 @@ int cmd_chat(int argc, char** argv) {
   p.add("--color", "[auto|on|off]", "color the prompt and notes (default auto: when stdout is a terminal and NO_COLOR is unset)");
   p.add("--history", "FILE", "keep the input history in FILE (default $XDG_STATE_HOME/herd/chat_history or ~/.local/state/herd/chat_history; HERD_HISTORY too)");
   p.add("--no-history", "", "keep no history file");
+  add_guard_options(p, "a Llama Guard 3 model (GGUF or HF directory): user turns it flags are not sent, replies it "
+        "flags are replaced by a refusal (with the output shield, replies show when complete; docs/guard.md)");
   add_prompt_guard_options(p, "Prompt Guard directory: user turns flagged as jailbreaks are not sent, tool output "
         "flagged as an injection is withheld (docs/guard.md)");
   p.add("--allow-tools", "", "run the model's code_interpreter calls (sandboxed python3); off by default");
@@ -248,6 +252,17 @@ int cmd_chat(int argc, char** argv) {
   const model::LlamaConfig& cfg = model->config();
   if (Status s = cache_types_fit(*cache_types, cfg.head_dim); !s.has_value()) return fail_usage("chat", s.error());
   const int64_t n_ctx = *ctx_arg > 0 ? *ctx_arg : std::min<int64_t>(std::max<int64_t>(cfg.n_ctx_train, 16), 8192);
+
+  // --guard: Llama Guard on its own runtime and engine; a check holds the
+  // guard's prompt and the conversation, at most the chat's context.
+  Result<GuardOption> guard = open_guard_option(p, static_cast<int>(*threads), n_ctx + 512);
+  if (!guard) return guard.error().code() == ErrorCode::kInvalidArgument ? fail_usage("chat", guard.error())
+                                                                        : fail_run("chat", guard.error());
+  if (guard->model) {
+    o.guard = guard->model->shield.get();
+    o.guard_input = guard->input;
+    o.guard_output = guard->output;
+  }
 
   ThreadPool& pool = (*rt)->pool();
   model::LlamaContext ctx(*model, n_ctx, std::min<int64_t>(*batch, n_ctx), (*rt)->exec(), cache_types->k,

@@ -27,17 +27,6 @@
 #include "server.h"
 
 namespace herd::cli {
-namespace {
-
-std::string basename_of(const std::string& path) {
-  std::string p = path;
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  const size_t slash = p.rfind('/');
-  return slash == std::string::npos ? p : p.substr(slash + 1);
-}
-
-}  // namespace
-
 int cmd_serve(int argc, char** argv) {
   ArgParser p("serve", "-m MODEL [options]");
   p.add("-m,--model", "PATH", "model: a .gguf file or a Hugging Face directory (Llama 3.1 Instruct)");
@@ -67,18 +56,13 @@ int cmd_serve(int argc, char** argv) {
   p.add("--request-timeout", "SECONDS", "a request must arrive whole within this many seconds (default 30)");
   p.add("--shutdown-timeout", "SECONDS", "on SIGTERM/SIGINT, how long running generations may go on before they "
         "are ended (default 10)");
-  p.add("--guard", "PATH", "a Llama Guard 3 model (GGUF or HF directory): user turns of /v1/chat/completions are "
+  add_guard_options(p, "a Llama Guard 3 model (GGUF or HF directory): user turns of /v1/chat/completions are "
         "checked before inference and non-streamed replies before release (a flagged one is answered with "
         "finish_reason content_filter), and POST /v1/moderations answers; it runs on its own engine beside the "
         "chat model (docs/guard.md)");
-  p.add("--guard-shields", "LIST", "which shields: input (user turns before inference), output (non-streamed replies "
-        "before release), or input,output (default)");
   add_prompt_guard_options(p, "a Prompt Guard (or Prompt Guard 2) directory: each chat request's last user turn is "
         "checked for a jailbreak and its trailing tool results for an injection before inference; above the "
         "threshold the request is refused with finish_reason content_filter (docs/guard.md)");
-  p.add("--guard-variant", "V", "8b or 1b (default: from the guard's name or shape)");
-  p.add("--guard-exclude", "CODES", "categories left out of the guard's prompt, e.g. S6,S7");
-  p.add("--guard-threshold", "P", "flag when P(unsafe) is at least P and the guard says unsafe (default 0.5)");
   p.add("--date", "DATE", "the 'Today Date:' of the Llama 3.1 system lines, e.g. \"26 July 2024\" (default: today)");
   add_isa_option(p);
   add_cache_type_options(p);
@@ -247,38 +231,22 @@ int cmd_serve(int argc, char** argv) {
   const uint64_t kv_bytes = kv::KvCache::bytes_for(cfg.n_layers, 1, cfg.n_kv_heads * cfg.head_dim, cache_types->k,
                                                    cache_types->v) * static_cast<uint64_t>(eo.n_ctx);
   so.card = model_card(*model, p.get("--model"), kv_bytes);
-  if (p.has("--guard")) {
-    Result<double> thr = p.get_double("--guard-threshold", 0.5);
-    if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
-      return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-threshold must be a number in [0, 1]"));
+  {
     // The guard's engine: a few checks at a time, prompts of a few hundred tokens
     // plus the conversation. One pool of the chat's per-request limit: short
     // checks share it, one as long as a whole chat fits (8B guard, f16: 1 GB).
-    GuardModelOptions gmo;
-    gmo.path = p.get("--guard");
-    gmo.isa = p.get("--isa", "auto");
-    gmo.threads = static_cast<int>(*threads);
-    gmo.variant = p.get("--guard-variant", "");
-    gmo.exclude = p.get("--guard-exclude", "");
-    gmo.threshold = *thr;
-    gmo.model_id = basename_of(p.get("--guard"));
-    gmo.max_seq_len = so.max_seq_len + 512;
-    Result<std::unique_ptr<GuardModel>> gopened = open_guard_model(gmo);
-    if (!gopened.has_value()) return fail_run("serve", gopened.error());
-    guard = std::move(*gopened);
+    Result<GuardOption> g = open_guard_option(p, static_cast<int>(*threads), so.max_seq_len + 512);
+    if (!g) return g.error().code() == ErrorCode::kInvalidArgument ? fail_usage("serve", g.error()) : fail_run("serve", g.error());
+    guard = std::move(g->model);
+    so.guard_input = g->input;
+    so.guard_output = g->output;
+  }
+  if (guard) {
     const server::GuardOptions& go = guard->shield->options();
     so.guard = guard->shield.get();
-    const std::string shields = p.get("--guard-shields", "input,output");
-    so.guard_input = shields == "input" || shields == "input,output" || shields == "output,input";
-    so.guard_output = shields == "output" || shields == "input,output" || shields == "output,input";
-    if (!so.guard_input && !so.guard_output)
-      return fail_usage("serve", err(ErrorCode::kInvalidArgument, "--guard-shields must be input, output or input,output"));
     std::fprintf(stderr, "herd serve: guard %s (Llama Guard 3 %s, threshold %g%s%s)\n", go.model_id.c_str(),
                  chat::guard_variant_name(go.variant), go.threshold, go.excluded.empty() ? "" : ", excluding ",
                  p.get("--guard-exclude").c_str());
-  } else if (p.has("--guard-variant") || p.has("--guard-exclude") || p.has("--guard-threshold") || p.has("--guard-shields")) {
-    return fail_usage("serve", err(ErrorCode::kInvalidArgument,
-                                   "--guard-variant, --guard-exclude, --guard-threshold and --guard-shields need --guard"));
   }
   {
     Result<std::unique_ptr<PromptGuardModel>> pg = open_prompt_guard_option(p, static_cast<int>(*threads));

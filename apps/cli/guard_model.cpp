@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "args.h"
 #include "model/model_tokenizer.h"
 
 namespace herd::cli {
@@ -46,6 +47,44 @@ Result<std::unique_ptr<GuardModel>> open_guard_model(const GuardModelOptions& o)
   Result<server::GuardShield> shield = server::GuardShield::make(*g->engine, *g->tok, go);
   if (!shield.has_value()) return shield.error();
   g->shield = std::make_unique<server::GuardShield>(std::move(*shield));
+  return g;
+}
+
+void add_guard_options(ArgParser& p, const char* use) {
+  p.add("--guard", "PATH", use);
+  p.add("--guard-shields", "LIST", "which shields: input (user turns before inference), output (replies before "
+        "release), or input,output (default)");
+  p.add("--guard-variant", "V", "8b or 1b (default: from the guard's name or shape)");
+  p.add("--guard-exclude", "CODES", "categories left out of the guard's prompt, e.g. S6,S7");
+  p.add("--guard-threshold", "P", "flag when P(unsafe) is at least P and the guard says unsafe (default 0.5)");
+}
+
+Result<GuardOption> open_guard_option(const ArgParser& p, int threads, int64_t max_seq_len) {
+  GuardOption g;
+  if (!p.has("--guard")) {
+    if (p.has("--guard-variant") || p.has("--guard-exclude") || p.has("--guard-threshold") || p.has("--guard-shields"))
+      return err(ErrorCode::kInvalidArgument,
+                 "--guard-variant, --guard-exclude, --guard-threshold and --guard-shields need --guard");
+    return g;
+  }
+  Result<double> thr = p.get_double("--guard-threshold", 0.5);
+  if (!thr.has_value() || !(*thr >= 0 && *thr <= 1))
+    return err(ErrorCode::kInvalidArgument, "--guard-threshold must be a number in [0, 1]");
+  const std::string shields = p.get("--guard-shields", "input,output");
+  g.input = shields == "input" || shields == "input,output" || shields == "output,input";
+  g.output = shields == "output" || shields == "input,output" || shields == "output,input";
+  if (!g.input && !g.output)
+    return err(ErrorCode::kInvalidArgument, "--guard-shields must be input, output or input,output");
+  GuardModelOptions gmo;
+  gmo.path = p.get("--guard");
+  gmo.isa = p.get("--isa", "auto");
+  gmo.threads = threads;
+  gmo.variant = p.get("--guard-variant", "");
+  gmo.exclude = p.get("--guard-exclude", "");
+  gmo.threshold = *thr;
+  gmo.model_id = basename_of(p.get("--guard"));
+  gmo.max_seq_len = max_seq_len;
+  HERD_ASSIGN_OR_RETURN(g.model, open_guard_model(gmo));
   return g;
 }
 

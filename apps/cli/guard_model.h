@@ -38,4 +38,20 @@ struct GuardModel {
 // Errors name the option at fault (--guard, --guard-variant, --guard-exclude).
 Result<std::unique_ptr<GuardModel>> open_guard_model(const GuardModelOptions& o);
 
+class ArgParser;
+
+// The Llama Guard options of herd serve and herd chat: --guard PATH (`use`
+// says what the shields do in that command), --guard-shields, --guard-variant,
+// --guard-exclude, --guard-threshold.
+void add_guard_options(ArgParser& p, const char* use);
+struct GuardOption {
+  std::unique_ptr<GuardModel> model;  // null without --guard
+  bool input = true, output = true;   // --guard-shields
+};
+// Opens --guard when given, on `threads` threads, one check at most
+// max_seq_len tokens. Errors: kInvalidArgument for the options (a usage
+// error: a bad threshold or shield list, a --guard-* option without --guard,
+// a variant or category the model cannot take), else the model's.
+Result<GuardOption> open_guard_option(const ArgParser& p, int threads, int64_t max_seq_len);
+
 }  // namespace herd::cli

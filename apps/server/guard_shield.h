@@ -32,6 +32,10 @@
 
 namespace herd::server {
 
+// Llama Stack's canned answer for a blocked request or reply (herd serve's
+// shields, herd chat's).
+inline constexpr const char* kGuardRefusal = "I can't answer that. Can I help with something else?";
+
 // Reply tokens a check generates at most ("unsafe\nS1,S2" is 7).
 inline constexpr int32_t kGuardMaxReplyTokens = 48;
 

@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "errors.h"
 #include "grammar/json_constraint.h"
+#include "guard_shield.h"  // kGuardRefusal
 #include "metrics.h"
 #include "openai_schema.h"
 #include "server.h"
@@ -114,8 +115,6 @@ bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages
 // nullopt: release it. An error: the guard failed (refuse the reply).
 Result<std::optional<nlohmann::json>> output_shield(ServerContext& ctx, const std::vector<chat::Message>& messages,
                                                     const std::string& reply);
-// Llama Stack's canned answer for a blocked request or reply.
-inline constexpr const char* kGuardRefusal = "I can't answer that. Can I help with something else?";
 
 void add_chat_routes(http::Router& http, ServerContext& ctx);
 void add_guard_routes(http::Router& http, ServerContext& ctx);

@@ -186,6 +186,20 @@ out="$("$HERD" serve -m "$chat_model" --guard-exclude S1 --port 0 2>&1)"; rc=$?
 [ "$rc" -eq 2 ] && grep -q "need --guard" <<<"$out" && pass "serve: --guard-exclude without --guard is a usage error" \
   || fail "serve --guard-exclude alone (exit $rc)" "$out"
 
+# herd chat --guard (stdin as a pipe; the conversation read back with /save): an unsafe guard
+# keeps the turn from the model (input shield) or, output shield only, replaces the reply with
+# the refusal, and the next turn still works (the cache is rebuilt); a safe guard changes nothing.
+chat_guard() {  # NAME GUARD SHIELDS EXPECTED_ROLES NOTE_PATTERN
+  printf 'hello\nagain\n/save %s\n' "$tmp/chat-$1.json" |
+    "$HERD" chat -m "$chat_model" --guard "$2" --guard-shields "$3" -n 4 -t 2 > "$tmp/chat-$1.out" 2>&1
+  roles=$(/usr/bin/python3 -c "import json,sys; print(' '.join(m['role'] + ('*' if m['content'].startswith('I can') else '') for m in json.load(open(sys.argv[1]))))" "$tmp/chat-$1.json" 2>&1)
+  if [ "$roles" = "$4" ] && grep -q "$5" "$tmp/chat-$1.out"; then pass "chat --guard ($1): $roles"
+  else fail "chat --guard ($1): roles '$roles'" "$(cat "$tmp/chat-$1.out")"; fi
+}
+chat_guard input "$tmp/g-unsafe.gguf" input,output "" "blocked; the model did not see this turn: Llama Guard says unsafe (S1)"
+chat_guard output "$tmp/g-output.gguf" output "user assistant* user assistant*" "reply withheld: Llama Guard says unsafe (S1)"
+chat_guard safe "$tmp/g-safe.gguf" input,output "user assistant user assistant" "saved 4 messages"
+
 # Errors.
 echo '[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]' > "$tmp/sys.json"
 out="$("$HERD" guard --variant 8b --messages "$tmp/sys.json" --print-prompt 2>&1)"; rc=$?
