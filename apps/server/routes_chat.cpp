@@ -38,6 +38,7 @@ struct ChatChoice {
   Json logprobs = Json::array();
   std::string finish;
   bool done = false;
+  std::string held;  // stream + output shield: this choice's SSE text until judged
 };
 
 // The response being produced for one request (shared with the content provider).
@@ -49,7 +50,10 @@ class ChatRun {
     const int max_calls = r.parallel_tool_calls ? kMaxParallelCalls : 1;
     for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop, tools_active, max_calls);
     ctx_.metrics.in_flight_add(1);
-    if (ctx.opts.guard && ctx.opts.guard_output && !stream_) messages_ = r.messages;  // for the output shield
+    // The output shield (--guard) judges each reply with its conversation; a
+    // stream then holds a choice's events until its reply is judged.
+    if (ctx.opts.guard && ctx.opts.guard_output) messages_ = r.messages;
+    hold_ = stream_ && ctx.opts.guard && ctx.opts.guard_output;
   }
   ~ChatRun() {
     if (!finished_) set_->cancel_all();
@@ -62,6 +66,7 @@ class ChatRun {
   // Handles one event; in stream mode appends the SSE text to *out.
   void on_event(const GenEvent& ev, std::string* out) {
     ChatChoice& c = choices_[static_cast<size_t>(ev.index)];
+    std::string* sink = hold_ ? &c.held : out;  // where this choice's chunks go
     if (ev.kind == GenEvent::kToken) {
       if (c.done) return;
       ++completion_tokens_;
@@ -78,7 +83,7 @@ class ChatRun {
         if (!st.content.empty() || calls.empty()) delta["content"] = st.content;
         if (!calls.empty()) delta["tool_calls"] = std::move(calls);
         Json lpj = logprobs_ ? Json{{"content", Json::array({lp})}} : Json();
-        *out += sse_data(chunk(ev.index, delta, Json(), lpj));
+        *sink += sse_data(chunk(ev.index, delta, Json(), lpj));
       }
       return;
     }
@@ -100,9 +105,10 @@ class ChatRun {
     for (size_t k = 0; k < tool_calls.size(); ++k) tool_calls[k].id = c.call_ids[static_cast<int>(k)];
     c.finish = openai_finish_reason(ev.reason, c.reply.stopped(), !tool_calls.empty());
     if (stream_) {
-      if (!st.content.empty()) *out += sse_data(chunk(ev.index, Json{{"content", st.content}}, Json(), Json()));
-      if (!calls.empty()) *out += sse_data(chunk(ev.index, Json{{"tool_calls", calls}}, Json(), Json()));
-      *out += sse_data(chunk(ev.index, Json::object(), Json(c.finish), Json()));
+      if (!st.content.empty()) *sink += sse_data(chunk(ev.index, Json{{"content", st.content}}, Json(), Json()));
+      if (!calls.empty()) *sink += sse_data(chunk(ev.index, Json{{"tool_calls", calls}}, Json(), Json()));
+      *sink += sse_data(chunk(ev.index, Json::object(), Json(c.finish), Json()));
+      if (hold_) release_held(ev.index, c, out);
     }
     if (done_count_ == static_cast<int>(choices_.size())) {
       finished_ = true;
@@ -115,6 +121,33 @@ class ChatRun {
         *out += sse_done();
       }
     }
+  }
+
+  // Stream + output shield: a finished choice's held events go out if the
+  // guard passes its reply; a flagged reply goes out as the refusal with
+  // finish_reason content_filter and the "guard" field; a failed check as an
+  // error event (fail closed).
+  void release_held(int index, ChatChoice& c, std::string* out) {
+    std::string held = std::move(c.held);
+    c.held.clear();
+    if (!error_.empty() || c.reply.content().empty()) {  // a failed generation, or tool calls only
+      *out += held;
+      return;
+    }
+    Result<std::optional<Json>> g = output_shield(ctx_, messages_, c.reply.content());
+    if (!g) {
+      *out += "data: " + error_json(server_error("guard: " + g.error().to_string())) + "\n\n";
+      return;
+    }
+    if (!*g) {
+      *out += held;
+      return;
+    }
+    c.finish = "content_filter";
+    *out += sse_data(chunk(index, Json{{"role", "assistant"}, {"content", kGuardRefusal}}, Json(), Json()));
+    Json last = chunk(index, Json::object(), Json(c.finish), Json());
+    last["guard"] = std::move(**g);
+    *out += sse_data(last);
   }
 
   // The non-streaming body.
@@ -210,6 +243,7 @@ class ChatRun {
   int64_t created_;
   std::vector<ChatChoice> choices_;
   std::map<int, bool> role_sent_;
+  bool hold_ = false;  // stream + output shield (release_held)
   std::vector<chat::Message> messages_;  // the request's, when the output shield needs them
   int done_count_ = 0;
   bool finished_ = false;

@@ -15,7 +15,7 @@
 #    code the variant lacks and a non-verdict reply as errors, an HF guard.
 #  * herd serve --guard: /v1/moderations, the input shield of
 #    /v1/chat/completions (plain and streamed) and the output shield
-#    (non-streamed replies) through the openai npm client, with an unsafe and a
+#    (non-streamed and streamed replies) through the openai npm client, with an unsafe and a
 #    safe guard; blocked prompts never reach the chat model.
 #  * Clean errors for bad conversations and options.
 # HERD_BIN names the binary; HERD_SOURCE_DIR the repository root.
@@ -170,13 +170,26 @@ assert b["done_reason"] == "content_filter" and b["response"].startswith("I can"
       pass "metrics: blocked prompts counted, no prompt token reached the chat model" ||
       fail "metrics after blocking" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
   elif [ "$expect" = output ]; then
-    grep -q 'herd_guard_checks_total{where="output",outcome="flagged"} 1' <<<"$metrics" &&
+    grep -q 'herd_guard_checks_total{where="output",outcome="flagged"} 2' <<<"$metrics" &&
       ! grep -q 'where="input"' <<<"$metrics" && ! grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
-      pass "metrics: the output shield flagged the one non-streamed reply; no input check" ||
+      pass "metrics: the output shield flagged the streamed and the non-streamed reply; no input check" ||
       fail "metrics with --guard-shields output" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
+    # A streamed reply is held until judged: only the refusal and content_filter go out.
+    o="$(curl -sN -H 'Content-Type: application/json' "http://127.0.0.1:$port/v1/chat/completions" \
+      -d '{"model": "m", "stream": true, "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]}')"
+    /usr/bin/python3 -c '
+import json, sys
+ev = [l[6:] for l in sys.argv[1].splitlines() if l.startswith("data: ")]
+assert ev[-1] == "[DONE]", ev
+chunks = [json.loads(e) for e in ev[:-1]]
+text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+assert text.startswith("I can") and chunks[-1]["choices"][0]["finish_reason"] == "content_filter", chunks
+assert chunks[-1]["guard"]["categories"][0]["code"] == "S1", chunks[-1]
+' "$o" 2> "$tmp/perr" && pass "a streamed reply is held until judged: only the refusal is sent (content_filter)" \
+      || fail "streamed output shield" "$o $(cat "$tmp/perr")"
   else
     grep -q 'herd_guard_checks_total{where="input",outcome="pass"} 2' <<<"$metrics" &&
-      grep -q 'herd_guard_checks_total{where="output",outcome="pass"} 1' <<<"$metrics" &&
+      grep -q 'herd_guard_checks_total{where="output",outcome="pass"} 2' <<<"$metrics" &&
       ! grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
       pass "metrics: passed prompts counted and served" || fail "metrics after passing" "$(grep -E 'prompt_tokens_total|guard' <<<"$metrics")"
   fi

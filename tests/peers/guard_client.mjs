@@ -49,8 +49,9 @@ if (expect === "output") {
 const s = await client.chat.completions.create({ model: "m", messages: user, max_tokens: 4, temperature: 0, stream: true });
 let finish = null, text = "";
 for await (const ch of s) for (const x of ch.choices) { text += x.delta?.content ?? ""; if (x.finish_reason) finish = x.finish_reason; }
-// Streamed replies are not output-checked (docs/guard.md): in "output" mode the stream passes.
-check(finish === (expect === "unsafe" ? "content_filter" : "length"), "chat stream: finish_reason " + finish);
-if (expect === "unsafe") check(text.startsWith("I can't answer that"), "chat stream: the refusal text", text);
+// Streamed replies are held until the output shield has judged them (docs/guard.md): in
+// "output" mode the stream carries only the refusal.
+check(finish === (expect === "safe" ? "length" : "content_filter"), "chat stream: finish_reason " + finish);
+if (expect !== "safe") check(text.startsWith("I can't answer that"), "chat stream: the refusal text", text);
 
 process.exit(failures ? 1 : 0);
