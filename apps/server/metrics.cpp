@@ -86,8 +86,9 @@ std::string Metrics::render(const engine::EngineStats& s) const {
              static_cast<unsigned long long>(v));
     }
     if (!prompt_guard_.empty()) {
-      out += "# HELP herd_prompt_guard_checks_total Prompt Guard checks of chat requests, by check (jailbreak: the "
-             "last user turn; injection: trailing tool results) and outcome (pass, flagged, error).\n"
+      out += "# HELP herd_prompt_guard_checks_total Prompt Guard checks, by check (jailbreak: a chat request's last "
+             "user turn; injection: its trailing tool results; moderation: a /v1/moderations input) and outcome (pass, "
+             "flagged, error).\n"
              "# TYPE herd_prompt_guard_checks_total counter\n";
       for (const auto& [k, v] : prompt_guard_)
         line(out, "herd_prompt_guard_checks_total{check=\"%s\",outcome=\"%s\"} %llu\n", k.first.c_str(),

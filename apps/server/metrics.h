@@ -45,7 +45,7 @@ class Metrics {
   // and their outcome ("pass", "flagged", "error").
   void guard_check(const std::string& where, const std::string& outcome);
   // The Prompt Guard shield (--prompt-guard): checks by kind ("jailbreak",
-  // "injection") and outcome ("pass", "flagged", "error").
+  // "injection", "moderation") and outcome ("pass", "flagged", "error").
   void prompt_guard_check(const std::string& check, const std::string& outcome);
 
   std::string render(const engine::EngineStats& stats) const;

@@ -80,10 +80,23 @@ Json moderation_result(const GuardShield& g, const GuardResult& r) {
           {"llama_guard_categories", r.flagged ? categories_json(g, r) : Json::array()}};
 }
 
+// The OpenAI result of a text no Llama Guard judged: every category false.
+Json empty_moderation_result() {
+  Json cats = Json::object(), scores = Json::object(), types = Json::object();
+  for (const OpenAiCategory& c : openai_categories()) {
+    cats[c.name] = false;
+    scores[c.name] = 0.0;
+    types[c.name] = Json::array({"text"});
+  }
+  return {{"flagged", false}, {"categories", cats}, {"category_scores", scores}, {"category_applied_input_types", types}};
+}
+
 void handle_moderations(const http::Request& req, http::Response& res, ServerContext& ctx) {
   const GuardShield* g = ctx.opts.guard;
-  if (!g) {
-    ApiError e = bad_request("", "this server has no guard model: start herd serve with --guard LLAMA_GUARD");
+  const PromptShield* pg = ctx.opts.prompt_guard;
+  if (!g && !pg) {
+    ApiError e = bad_request("", "this server has no guard model: start herd serve with --guard LLAMA_GUARD "
+                                 "or --prompt-guard PROMPT_GUARD");
     e.status = 404;
     return send_error(res, e);
   }
@@ -106,22 +119,49 @@ void handle_moderations(const http::Request& req, http::Response& res, ServerCon
   }
   if (body.contains("model") && !body["model"].is_string())
     return send_error(res, bad_request("model", "expected a string"));
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].empty()) return send_error(res, bad_request("input[" + std::to_string(i) + "]", "empty text"));
+  // Prompt Guard: every input in one batch, each scored as a user's own text
+  // (jailbreak) and as third-party text (injection); flagged on the jailbreak
+  // score, as a direct input is.
+  std::vector<PromptShieldScores> pg_scores;
+  if (pg) {
+    Result<std::vector<PromptShieldScores>> sc = pg->score(inputs);
+    if (!sc) {
+      ctx.metrics.prompt_guard_check("moderation", "error");
+      return send_error(res, server_error("prompt guard: " + sc.error().to_string()));
+    }
+    pg_scores = std::move(*sc);
+  }
   Json results = Json::array();
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].empty()) return send_error(res, bad_request("input[" + std::to_string(i) + "]", "empty text"));
-    chat::Message m;
-    m.role = "user";
-    m.content = inputs[i];
-    Result<GuardResult> r = g->check({m});
-    if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
-    if (!r) {
-      ctx.metrics.guard_check("moderation", "error");
-      return send_error(res, server_error("guard: " + r.error().to_string()));
+    Json result = empty_moderation_result();
+    if (g) {
+      chat::Message m;
+      m.role = "user";
+      m.content = inputs[i];
+      Result<GuardResult> r = g->check({m});
+      if (r && !r->error.empty()) r = Error(ErrorCode::kInternal, "no verdict: " + r->error);
+      if (!r) {
+        ctx.metrics.guard_check("moderation", "error");
+        return send_error(res, server_error("guard: " + r.error().to_string()));
+      }
+      ctx.metrics.guard_check("moderation", r->flagged ? "flagged" : "pass");
+      result = moderation_result(*g, *r);
     }
-    ctx.metrics.guard_check("moderation", r->flagged ? "flagged" : "pass");
-    results.push_back(moderation_result(*g, *r));
+    if (pg) {
+      const PromptShieldScores& s = pg_scores[i];
+      const bool flagged = s.jailbreak > pg->threshold();
+      ctx.metrics.prompt_guard_check("moderation", flagged ? "flagged" : "pass");
+      result["prompt_guard"] = {{"flagged", flagged},
+                                {"jailbreak_score", s.jailbreak},
+                                {"injection_score", s.injection},
+                                {"threshold", pg->threshold()}};
+      result["flagged"] = result["flagged"].get<bool>() || flagged;
+    }
+    results.push_back(std::move(result));
   }
-  send_json(res, {{"id", new_id("modr-")}, {"model", g->options().model_id}, {"results", results}});
+  send_json(res, {{"id", new_id("modr-")}, {"model", g ? g->options().model_id : pg->model_id()}, {"results", results}});
 }
 
 }  // namespace

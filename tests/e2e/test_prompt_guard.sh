@@ -165,6 +165,9 @@ if serve_with "$tmp/pg2"; then
   a=$(chat "$user_only" | finish); b=$(chat "${user_only/\"max_tokens\":2,/\"max_tokens\":2,\"stream\":true,}" | grep -c '"finish_reason":"content_filter"')
   c=$(curl -s -X POST "http://127.0.0.1:$port/api/chat" -H 'Content-Type: application/json' -d '{"model":"m","stream":false,"messages":[{"role":"user","content":"hi"}]}' |
       "$PY" -c "import json,sys; print(json.load(sys.stdin)['done_reason'])")
+  mod=$(curl -s -X POST "http://127.0.0.1:$port/v1/moderations" -H 'Content-Type: application/json' -d '{"input":["one","two"]}' |
+        "$PY" -c "import json,sys; r=json.load(sys.stdin)['results']; print(len(r), all(x['flagged'] and x['prompt_guard']['jailbreak_score'] > 0.9 for x in r))")
+  [ "$mod" = "2 True" ] && pass "serve: /v1/moderations flags both inputs with Prompt Guard's scores" || fail "moderations with a jailbreak guard: $mod"
   metrics=$(curl -s "http://127.0.0.1:$port/metrics")
   [ "$a" = "content_filter jailbreak" ] && [ "$b" = 1 ] && [ "$c" = content_filter ] &&
     grep -q '^herd_prompt_tokens_total 0$' <<<"$metrics" &&
@@ -184,6 +187,9 @@ if serve_with "$tmp/pg1"; then
 fi
 if serve_with "$tmp/pg0"; then
   a=$(chat "$user_only" | finish); b=$(chat "$with_tool" | finish)
+  mod=$(curl -s -X POST "http://127.0.0.1:$port/v1/moderations" -H 'Content-Type: application/json' -d '{"input":"one"}' |
+        "$PY" -c "import json,sys; r=json.load(sys.stdin)['results'][0]; print(r['flagged'], r['categories']['violence'])")
+  [ "$mod" = "False False" ] || fail "moderations with a benign guard: $mod"
   [ "${a%% *}" != content_filter ] && [ "${b%% *}" != content_filter ] &&
     pass "serve: a benign guard blocks nothing ($a; $b)" || fail "serve with a benign guard: '$a' '$b'"
   stop_server
