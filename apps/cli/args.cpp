@@ -10,6 +10,10 @@
 #include <thread>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
+#include "base/json_depth.h"
+#include "base/mapped_file.h"
 #include "kernels/ops.h"
 
 namespace herd::cli {
@@ -144,6 +148,26 @@ int fail_usage(const char* command, const Error& e) {
 int fail_run(const char* command, const Error& e) {
   std::fprintf(stderr, "herd %s: %s\n", command, e.to_string().c_str());
   return e.code() == ErrorCode::kCancelled ? kExitInterrupted : kExitFailure;
+}
+
+Result<std::vector<std::string>> read_json_string_lines(const std::string& path) {
+  HERD_ASSIGN_OR_RETURN(std::string in, read_text_file(path));
+  std::vector<std::string> out;
+  size_t line_no = 0, pos = 0;
+  while (pos < in.size()) {
+    size_t end = in.find('\n', pos);
+    if (end == std::string::npos) end = in.size();
+    std::string_view line(in.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    nlohmann::json j = json_depth_within(line) ? nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false)
+                                               : nlohmann::json(nlohmann::json::value_t::discarded);
+    if (!j.is_string()) return err(ErrorCode::kInvalidArgument, "%s:%zu: not a JSON string", path.c_str(), line_no);
+    out.push_back(j.get<std::string>());
+  }
+  return out;
 }
 
 std::string basename_of(const std::string& path) {

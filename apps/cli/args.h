@@ -80,6 +80,12 @@ int fail_run(const char* command, const Error& e);
 // name a server reports for a model file or directory.
 std::string basename_of(const std::string& path);
 
+// A file of one JSON string per line (herd tokenize --jsonl, herd guard
+// --prompt-guard --jsonl): the strings, in order; blank lines hold no record
+// (write "" for an empty text); CRLF is accepted. Errors name the file and
+// the line that is not a JSON string (nesting is bounded first).
+Result<std::vector<std::string>> read_json_string_lines(const std::string& path);
+
 // Threads to use when -t is not given: the hardware's, at least 1.
 int default_threads();
 

@@ -26,7 +26,6 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
-#include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "commands.h"
 #include "model/deberta/prompt_guard.h"
@@ -143,24 +142,9 @@ int cmd_prompt_guard(int argc, char** argv) {
 
   std::vector<std::string> texts;
   if (p.has("--jsonl")) {
-    Result<std::string> in = read_text_file(p.get("--jsonl"), size_t{256} << 20);
+    Result<std::vector<std::string>> in = read_json_string_lines(p.get("--jsonl"));
     if (!in) return fail_run("guard", in.error());
-    size_t pos = 0, line_no = 0;
-    while (pos < in->size()) {
-      size_t end = in->find('\n', pos);
-      if (end == std::string::npos) end = in->size();
-      std::string_view line(in->data() + pos, end - pos);
-      pos = end + 1;
-      ++line_no;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.empty()) continue;
-      const nlohmann::json j = json_depth_within(line) ? nlohmann::json::parse(line, nullptr, false)
-                                                       : nlohmann::json(nlohmann::json::value_t::discarded);
-      if (!j.is_string())
-        return fail_run("guard", err(ErrorCode::kInvalidArgument, "%s:%zu: not a JSON string",
-                                     p.get("--jsonl").c_str(), line_no));
-      texts.push_back(j.get<std::string>());
-    }
+    texts = std::move(*in);
   } else if (p.has("--file")) {
     Result<std::string> in = read_text_file(p.get("--file"), size_t{256} << 20);
     if (!in) return fail_run("guard", in.error());

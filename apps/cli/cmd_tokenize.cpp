@@ -37,6 +37,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "args.h"
 #include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "base/result.h"
@@ -126,29 +127,14 @@ std::string ids_json(const std::vector<int32_t>& ids) {
 
 // --jsonl: one JSON string per line in, one {"ids":[...]} per line out.
 int run_jsonl(const CliTokenizer& tok, const std::string& path, bool bos, bool special) {
-  auto bytes = read_text_file(path);
-  if (!bytes) {
-    std::fprintf(stderr, "herd tokenize: %s\n", bytes.error().to_string().c_str());
+  Result<std::vector<std::string>> texts = read_json_string_lines(path);
+  if (!texts) {
+    std::fprintf(stderr, "herd tokenize: %s\n", texts.error().to_string().c_str());
     return 1;
   }
   std::string out;
-  size_t line_no = 0, pos = 0;
-  const std::string& in = *bytes;
-  while (pos < in.size()) {
-    size_t end = in.find('\n', pos);
-    if (end == std::string::npos) end = in.size();
-    std::string_view line(in.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;  // a blank line holds no record (write "" for an empty text)
-    nlohmann::json j = json_depth_within(line) ? nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false)
-                                               : nlohmann::json(nlohmann::json::value_t::discarded);
-    if (!j.is_string()) {
-      std::fprintf(stderr, "herd tokenize: %s:%zu: not a JSON string\n", path.c_str(), line_no);
-      return 1;
-    }
-    out += ids_json(tok.encode(j.get_ref<const std::string&>(), bos, special));
+  for (const std::string& text : *texts) {
+    out += ids_json(tok.encode(text, bos, special));
     out += '\n';
     if (out.size() > (1u << 20)) {
       std::fwrite(out.data(), 1, out.size(), stdout);
