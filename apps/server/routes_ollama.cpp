@@ -60,6 +60,10 @@ class OllamaRun {
       : ctx_(ctx), generate_(r.generate), stream_(r.stream), raw_(r.raw), set_(std::move(set)),
         reply_(*ctx.tok, r.chat.s.stop, tools_active, /*max_calls=*/8), prompt_(std::move(prompt)), t0_(t0) {
     ctx_.metrics.in_flight_add(1);
+    // The output shield (--guard) judges the reply with its conversation (not
+    // raw prompts: there is no conversation); a stream is held until then.
+    shield_ = ctx.opts.guard && ctx.opts.guard_output && !r.raw;
+    if (shield_) messages_ = r.chat.messages;
   }
   ~OllamaRun() {
     if (!finished_) set_->cancel_all();
@@ -81,7 +85,7 @@ class OllamaRun {
       generated_.push_back(ev.token.id);
       chat::StreamStep st = reply_.push(ev.token.id);
       if (reply_.stopped()) set_->cancel_all();
-      if (stream_ && !st.content.empty()) *out += line(piece(st.content, Json()), false);
+      if (stream_ && !st.content.empty()) *(shield_ ? &held_ : out) += line(piece(st.content, Json()), false);
       return;
     }
     finished_ = true;
@@ -97,7 +101,25 @@ class OllamaRun {
     length_ = (ev.reason == engine::FinishReason::kLength || ev.reason == engine::FinishReason::kContextFull) &&
               !reply_.stopped();
     chat::StreamStep st = reply_.finish();
+    if (shield_ && !reply_.content().empty()) {
+      Result<std::optional<Json>> g = output_shield(ctx_, messages_, reply_.content());
+      if (!g) {  // fail closed
+        error_ = "guard: " + g.error().to_string();
+        if (stream_) *out += Json{{"error", error_}}.dump() + "\n";
+        return;
+      }
+      if (*g) {
+        guard_ = std::move(**g);
+        generated_.clear();  // the returned context must not carry the withheld reply
+      }
+    }
     if (stream_) {
+      if (!guard_.is_null()) {
+        *out += line(piece(kGuardRefusal, Json()), false);
+        *out += line(final_fields(piece("", Json())), true);
+        return;
+      }
+      *out += held_;
       if (!st.content.empty() || !reply_.calls().empty()) *out += line(piece(st.content, calls_json()), false);
       *out += line(final_fields(piece("", Json())), true);
     }
@@ -105,7 +127,9 @@ class OllamaRun {
 
   std::string body() {
     if (!error_.empty()) return Json{{"error", error_}}.dump();
-    return final_fields(piece(reply_.content(), calls_json())).dump(-1, ' ', false, Json::error_handler_t::replace);
+    const Json j = guard_.is_null() ? final_fields(piece(reply_.content(), calls_json()))
+                                    : final_fields(piece(kGuardRefusal, Json()));
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
 
  private:
@@ -133,7 +157,8 @@ class OllamaRun {
   }
   Json final_fields(Json j) const {
     j["done"] = true;
-    j["done_reason"] = ollama_done_reason(length_);
+    j["done_reason"] = guard_.is_null() ? ollama_done_reason(length_) : "content_filter";
+    if (!guard_.is_null()) j["guard"] = guard_;
     if (generate_ && !raw_) {
       std::vector<int32_t> context = prompt_;
       context.insert(context.end(), generated_.begin(), generated_.end());
@@ -162,6 +187,10 @@ class OllamaRun {
   int64_t eval_count_ = 0, prompt_eval_count_ = 0;
   bool finished_ = false, length_ = false;
   std::string error_;
+  bool shield_ = false;                 // the output shield judges this reply
+  std::vector<chat::Message> messages_; // its conversation
+  std::string held_;                    // stream: the reply's records until judged
+  Json guard_;                          // a flagged reply's "guard" field
 };
 
 // The reply to a request without a prompt or messages: Ollama's "load" (or "unload").

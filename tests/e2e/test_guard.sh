@@ -187,6 +187,22 @@ assert text.startswith("I can") and chunks[-1]["choices"][0]["finish_reason"] ==
 assert chunks[-1]["guard"]["categories"][0]["code"] == "S1", chunks[-1]
 ' "$o" 2> "$tmp/perr" && pass "a streamed reply is held until judged: only the refusal is sent (content_filter)" \
       || fail "streamed output shield" "$o $(cat "$tmp/perr")"
+    # Ollama's routes: /api/chat streamed (held, then the refusal) and /api/generate plain,
+    # whose returned context holds the prompt only, never the withheld reply.
+    o="$(curl -s -H 'Content-Type: application/json' "http://127.0.0.1:$port/api/chat" \
+      -d '{"model": "m", "options": {"num_predict": 4}, "messages": [{"role": "user", "content": "Hi"}]}')"
+    o2="$(curl -s -H 'Content-Type: application/json' "http://127.0.0.1:$port/api/generate" \
+      -d '{"model": "m", "prompt": "Hi", "stream": false, "options": {"num_predict": 4}}')"
+    /usr/bin/python3 -c '
+import json, sys
+a = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+text = "".join(r["message"]["content"] for r in a)
+assert text.startswith("I can") and a[-1]["done_reason"] == "content_filter" and a[-1]["guard"]["flagged"], a
+b = json.loads(sys.argv[2])
+assert b["done_reason"] == "content_filter" and b["response"].startswith("I can") and b["eval_count"] == 4, b
+assert b["context"][-1] == 271, b["context"][-4:]  # ends at the assistant header, no reply token
+' "$o" "$o2" 2> "$tmp/perr" && pass "Ollama /api/chat (streamed) and /api/generate: a flagged reply is withheld" \
+      || fail "Ollama output shield" "$o $o2 $(cat "$tmp/perr")"
   else
     grep -q 'herd_guard_checks_total{where="input",outcome="pass"} 2' <<<"$metrics" &&
       grep -q 'herd_guard_checks_total{where="output",outcome="pass"} 2' <<<"$metrics" &&
