@@ -62,6 +62,7 @@ int cmd_guard(int argc, char** argv) {
     if (std::string(argv[i]) == "--prompt-guard") return cmd_prompt_guard(argc, argv);  // cmd_prompt_guard.cpp
   ArgParser p("guard", "-m LLAMA_GUARD --messages FILE.json [options]");
   p.add("-m,--model", "PATH", "a Llama Guard 3 model (GGUF or HF directory)");
+  p.add("--prompt-guard", "DIR", "instead: Prompt Guard scores of a text (see herd guard --prompt-guard DIR --help)");
   p.add("--messages", "FILE", "the conversation: a JSON array of OpenAI-shaped user/assistant messages");
   p.add("--role", "ROLE", "classify the last 'user' message (a prompt) or the last 'agent' message (a reply); "
                           "default: the role of the last message");
