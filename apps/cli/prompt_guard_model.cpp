@@ -22,11 +22,15 @@ Result<std::unique_ptr<PromptGuardModel>> PromptGuardModel::open(const std::stri
   return m;
 }
 
-Result<std::vector<server::PromptShieldScores>> PromptGuardModel::score(const std::vector<std::string>& texts) const {
+Result<std::vector<server::PromptShieldScores>> PromptGuardModel::score(const std::vector<std::string>& texts,
+                                                                       int64_t max_tokens) const {
   std::vector<std::string_view> views(texts.begin(), texts.end());
+  // Windows hold max_window() - 2 pieces each.
+  const int64_t room = model_.max_window() - 2;
+  const int64_t max_windows = max_tokens > 0 ? (max_tokens + room - 1) / room : 0;
   std::lock_guard<std::mutex> l(mu_);
   HERD_ASSIGN_OR_RETURN(std::vector<model::deberta::PromptGuardScores> s,
-                        model::deberta::prompt_guard_scores(model_, ctx_, views));
+                        model::deberta::prompt_guard_scores(model_, ctx_, views, 1.0, max_windows));
   std::vector<server::PromptShieldScores> out;
   for (const auto& x : s) out.push_back({x.jailbreak, x.injection, x.windows});
   return out;

@@ -25,7 +25,8 @@ class PromptGuardModel : public server::PromptShield {
   static Result<std::unique_ptr<PromptGuardModel>> open(const std::string& dir, const std::string& isa, int threads,
                                                         double threshold);
 
-  Result<std::vector<server::PromptShieldScores>> score(const std::vector<std::string>& texts) const override;
+  Result<std::vector<server::PromptShieldScores>> score(const std::vector<std::string>& texts,
+                                                        int64_t max_tokens = 0) const override;
   std::string model_id() const override { return model_id_; }
   double threshold() const override { return threshold_; }
 

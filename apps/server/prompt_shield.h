@@ -30,8 +30,11 @@ struct PromptShieldScores {
 class PromptShield {
  public:
   virtual ~PromptShield() = default;
-  // One result per text, in order.
-  virtual Result<std::vector<PromptShieldScores>> score(const std::vector<std::string>& texts) const = 0;
+  // One result per text, in order. max_tokens > 0 bounds the work: a text of
+  // more tokens than that (counted in the classifier's windows) is refused
+  // with kOutOfRange before anything runs.
+  virtual Result<std::vector<PromptShieldScores>> score(const std::vector<std::string>& texts,
+                                                        int64_t max_tokens = 0) const = 0;
   virtual std::string model_id() const = 0;
   virtual double threshold() const = 0;
 };

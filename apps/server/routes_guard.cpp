@@ -126,9 +126,13 @@ void handle_moderations(const http::Request& req, http::Response& res, ServerCon
   // score, as a direct input is.
   std::vector<PromptShieldScores> pg_scores;
   if (pg) {
-    Result<std::vector<PromptShieldScores>> sc = pg->score(inputs);
+    // Each input at most kModerationMaxTokens (16 windows of the 86M's).
+    constexpr int64_t kModerationMaxTokens = 8192;
+    Result<std::vector<PromptShieldScores>> sc = pg->score(inputs, kModerationMaxTokens);
     if (!sc) {
       ctx.metrics.prompt_guard_check("moderation", "error");
+      if (sc.error().code() == ErrorCode::kOutOfRange)
+        return send_error(res, bad_request("input", "prompt guard: " + sc.error().message()));
       return send_error(res, server_error("prompt guard: " + sc.error().to_string()));
     }
     pg_scores = std::move(*sc);
@@ -216,7 +220,9 @@ Result<Json> prompt_guard_verdict(ServerContext& ctx, const std::vector<chat::Me
   std::vector<std::string> texts = in.user;
   texts.insert(texts.end(), in.third_party.begin(), in.third_party.end());
   if (texts.empty()) return Json();
-  Result<std::vector<PromptShieldScores>> scores = pg->score(texts);
+  // No text the chat model could take is longer than its per-request limit:
+  // scanning more would be work for a request plan_chat refuses anyway.
+  Result<std::vector<PromptShieldScores>> scores = pg->score(texts, ctx.opts.max_seq_len);
   if (!scores) {
     if (!in.user.empty()) ctx.metrics.prompt_guard_check("jailbreak", "error");
     if (!in.third_party.empty()) ctx.metrics.prompt_guard_check("injection", "error");
@@ -247,7 +253,10 @@ bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages
   if (ctx.opts.prompt_guard) {
     Result<Json> block = prompt_guard_verdict(ctx, messages);
     if (!block) {
-      send_error(res, server_error("prompt guard: " + block.error().to_string()));  // fail closed
+      if (block.error().code() == ErrorCode::kOutOfRange)
+        send_error(res, bad_request("messages", "prompt guard: " + block.error().message(), "context_length_exceeded"));
+      else
+        send_error(res, server_error("prompt guard: " + block.error().to_string()));  // fail closed
       return true;
     }
     if (!block->is_null()) {

@@ -190,6 +190,12 @@ if serve_with "$tmp/pg0"; then
   mod=$(curl -s -X POST "http://127.0.0.1:$port/v1/moderations" -H 'Content-Type: application/json' -d '{"input":"one"}' |
         "$PY" -c "import json,sys; r=json.load(sys.stdin)['results'][0]; print(r['flagged'], r['categories']['violence'])")
   [ "$mod" = "False False" ] || fail "moderations with a benign guard: $mod"
+  # Work is bounded: a turn longer than the server's per-request limit is refused before the
+  # shield scans it (400 context_length_exceeded), not scanned window after window.
+  long=$("$PY" -c "import json; print(json.dumps({'model':'m','max_tokens':2,'messages':[{'role':'user','content':'word ' * 6000}]}))")
+  code=$(curl -s -o "$tmp/long.out" -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' -d "$long")
+  [ "$code" = 400 ] && grep -q context_length_exceeded "$tmp/long.out" && pass "serve: a turn longer than the request limit is refused before scanning" ||
+    fail "long turn: HTTP $code" "$(cat "$tmp/long.out")"
   [ "${a%% *}" != content_filter ] && [ "${b%% *}" != content_filter ] &&
     pass "serve: a benign guard blocks nothing ($a; $b)" || fail "serve with a benign guard: '$a' '$b'"
   stop_server

@@ -35,7 +35,7 @@ Result<PromptGuardLabels> prompt_guard_labels(const DebertaConfig& c) {
 
 Result<std::vector<PromptGuardScores>> prompt_guard_scores(const DebertaClassifier& m, const kernels::ExecContext& ctx,
                                                            const std::vector<std::string_view>& texts,
-                                                           double temperature) {
+                                                           double temperature, int64_t max_windows) {
   if (!(temperature > 0 && std::isfinite(temperature)))
     return err(ErrorCode::kInvalidArgument, "the temperature must be positive");
   HERD_ASSIGN_OR_RETURN(PromptGuardLabels labels, prompt_guard_labels(m.config()));
@@ -50,6 +50,10 @@ Result<std::vector<PromptGuardScores>> prompt_guard_scores(const DebertaClassifi
       all.push_back(std::move(w));
     }
     out[i].windows = static_cast<int64_t>(all.size() - first.back());
+    if (max_windows > 0 && out[i].windows > max_windows)
+      return err(ErrorCode::kOutOfRange, "text %zu is %lld tokens, %lld windows of %lld; at most %lld are scanned", i,
+                 static_cast<long long>(out[i].tokens), static_cast<long long>(out[i].windows),
+                 static_cast<long long>(m.max_window()), static_cast<long long>(max_windows));
   }
   HERD_ASSIGN_OR_RETURN(std::vector<std::vector<float>> logits, m.classify(ctx, all));
   for (size_t i = 0; i < texts.size(); ++i) {

@@ -41,9 +41,11 @@ struct PromptGuardLabels {
 Result<PromptGuardLabels> prompt_guard_labels(const DebertaConfig& c);
 
 // Scores each text, every window of every text in one batched classify().
+// max_windows > 0 bounds the work: a text of more windows is refused
+// (kOutOfRange, naming the text) before anything runs.
 Result<std::vector<PromptGuardScores>> prompt_guard_scores(const DebertaClassifier& m, const kernels::ExecContext& ctx,
                                                            const std::vector<std::string_view>& texts,
-                                                           double temperature = 1.0);
+                                                           double temperature = 1.0, int64_t max_windows = 0);
 
 inline double prompt_guard_score(const PromptGuardScores& s, PromptGuardCheck c) {
   return c == PromptGuardCheck::kJailbreak ? s.jailbreak : s.injection;
