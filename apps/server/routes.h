@@ -107,6 +107,10 @@ nlohmann::json chat_logprob(const tokenizer::Tokenizer& tok, const engine::Token
 // guard fails: the shield fails closed); false: go on. Prompt Guard
 // (--prompt-guard) runs first, then Llama Guard (--guard).
 enum class ShieldShape { kOpenAi, kOllamaChat, kOllamaGenerate };
+// The words a blocked request or withheld reply adds to its log line, from
+// its "guard" field: " guard=llama-guard:S1,S10 p=0.998" or
+// " guard=prompt-guard:jailbreak score=0.997".
+std::string guard_log_note(const nlohmann::json& guard);
 bool input_shield(ServerContext& ctx, const std::vector<chat::Message>& messages, bool stream, http::Response& res,
                   ShieldShape shape = ShieldShape::kOpenAi);
 // The output shield (non-streamed replies): `reply` judged as the assistant's

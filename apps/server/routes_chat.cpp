@@ -62,6 +62,7 @@ class ChatRun {
 
   bool finished() const { return finished_; }
   GenerationSet& set() { return *set_; }
+  std::string log_extra() const { return log_extra_; }
 
   // Handles one event; in stream mode appends the SSE text to *out.
   void on_event(const GenEvent& ev, std::string* out) {
@@ -144,6 +145,7 @@ class ChatRun {
       return;
     }
     c.finish = "content_filter";
+    log_extra_ += guard_log_note(**g);
     *out += sse_data(chunk(index, Json{{"role", "assistant"}, {"content", kGuardRefusal}}, Json(), Json()));
     Json last = chunk(index, Json::object(), Json(c.finish), Json());
     last["guard"] = std::move(**g);
@@ -170,6 +172,7 @@ class ChatRun {
     for (size_t i = 0; i < choices_.size(); ++i) {
       ChatChoice& c = choices_[i];
       if (!guards[i].is_null()) {
+        log_extra_ += guard_log_note(guards[i]);
         Json ch = {{"index", i},
                    {"message", {{"role", "assistant"}, {"content", kGuardRefusal}}},
                    {"finish_reason", "content_filter"},
@@ -244,6 +247,7 @@ class ChatRun {
   std::vector<ChatChoice> choices_;
   std::map<int, bool> role_sent_;
   bool hold_ = false;  // stream + output shield (release_held)
+  std::string log_extra_;  // withheld replies, for the log line
   std::vector<chat::Message> messages_;  // the request's, when the output shield needs them
   int done_count_ = 0;
   bool finished_ = false;

@@ -33,6 +33,7 @@ class CompletionRun {
     ctx_.metrics.in_flight_add(-1);
   }
   bool finished() const { return finished_; }
+  std::string log_extra() const { return ""; }  // no shield on completions
   bool stream() const { return stream_; }
   int64_t prompt_tokens() const { return prompt_tokens_; }
   int64_t generated_tokens() const { return completion_tokens_; }

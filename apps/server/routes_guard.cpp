@@ -170,12 +170,26 @@ void handle_moderations(const http::Request& req, http::Response& res, ServerCon
 
 }  // namespace
 
+std::string guard_log_note(const Json& guard) {
+  char num[32];
+  if (guard.value("shield", "") == "prompt-guard") {
+    std::snprintf(num, sizeof num, "%.3f", guard.value("score", 0.0));
+    return " guard=prompt-guard:" + guard.value("check", std::string()) + " score=" + num;
+  }
+  std::string codes;
+  if (guard.contains("categories") && guard["categories"].is_array())
+    for (const Json& c : guard["categories"]) codes += (codes.empty() ? "" : ",") + c.value("code", std::string());
+  std::snprintf(num, sizeof num, "%.3f", guard.value("unsafe_score", 0.0));
+  return " guard=llama-guard:" + codes + " p=" + num;
+}
+
 namespace {
 
 // Answers a request the input shields blocked: the refusal in OpenAI's shape
 // with finish_reason "content_filter" and herd's "guard" field, or Ollama's
 // (one record, done_reason "content_filter"; one NDJSON line when streamed).
 void send_blocked(ServerContext& ctx, http::Response& res, bool stream, ShieldShape shape, const Json& guard) {
+  res.log_note = std::make_shared<std::string>("blocked" + guard_log_note(guard));
   if (shape != ShieldShape::kOpenAi) {
     Json rec = {{"model", ctx.opts.model_id}, {"created_at", rfc3339(std::chrono::system_clock::now())}};
     if (shape == ShieldShape::kOllamaChat) rec["message"] = {{"role", "assistant"}, {"content", kGuardRefusal}};

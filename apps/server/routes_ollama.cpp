@@ -77,6 +77,7 @@ class OllamaRun {
   // blank line would be an invalid NDJSON record.
   StreamFraming framing() const { return {stream_ ? "application/x-ndjson" : "application/json", " "}; }
   GenerationSet& set() { return *set_; }
+  std::string log_extra() const { return guard_.is_null() ? std::string() : guard_log_note(guard_); }
 
   void on_event(const GenEvent& ev, std::string* out) {
     if (finished_) return;

@@ -29,6 +29,8 @@ inline StreamFraming openai_framing(bool stream) {
   return stream ? StreamFraming{"text/event-stream", sse_comment("keep-alive")} : StreamFraming{"application/json", " "};
 }
 
+// A Run also gives log_extra(): words for the request's log line after the
+// token counts (" guard=..." when a shield withheld a reply; empty otherwise).
 // Shared by the chat and completion routes: serves a run as a streamed response. Stream mode writes SSE as events arrive; JSON mode
 // writes the body at the end, and a space every 2 s while waiting (JSON allows
 // leading whitespace) so a client that went away is noticed and cancelled.
@@ -61,7 +63,7 @@ void serve_run(http::Response& res, std::shared_ptr<Run> run, const std::atomic<
         }
         if (run->finished() && !run->stream()) *out += run->body();
         if (run->finished()) *note = "prompt=" + std::to_string(run->prompt_tokens()) +
-                                     " gen=" + std::to_string(run->generated_tokens());
+                                     " gen=" + std::to_string(run->generated_tokens()) + run->log_extra();
         *done = run->finished();
         return true;
       },

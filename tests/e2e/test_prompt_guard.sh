@@ -138,7 +138,7 @@ done
 run "$H" make-model --shape tiny --dtype q4_0 -q -o "$tmp/chat.gguf"
 pid=""
 serve_with() {  # GUARD_DIR
-  "$H" serve -m "$tmp/chat.gguf" --prompt-guard "$1" --host 127.0.0.1 --port 0 -t 2 -q > "$tmp/serve.out" 2> "$tmp/serve.log" &
+  "$H" serve -m "$tmp/chat.gguf" --prompt-guard "$1" --host 127.0.0.1 --port 0 -t 2 > "$tmp/serve.out" 2> "$tmp/serve.log" &
   pid=$!
   port=""
   for _ in $(seq 1 100); do
@@ -174,6 +174,8 @@ if serve_with "$tmp/pg2"; then
     grep -q 'herd_prompt_guard_checks_total{check="jailbreak",outcome="flagged"} 3' <<<"$metrics" &&
     pass "serve: a jailbreak-certain guard blocks (OpenAI, streamed, Ollama); no prompt token reached the chat model" ||
     fail "serve with a jailbreak guard: '$a' '$b' '$c'" "$(grep -E 'prompt_tokens_total|prompt_guard' <<<"$metrics")"
+  grep -q "POST /v1/chat/completions 200 .* blocked guard=prompt-guard:jailbreak score=1.000" "$tmp/serve.log" &&
+    pass "serve: the blocked requests are logged with the shield, check and score" || fail "blocked requests in the log" "$(grep POST "$tmp/serve.log")"
   stop_server
 fi
 if serve_with "$tmp/pg1"; then
