@@ -315,6 +315,22 @@ std::string ChatSession::guard_note(const char* what, const server::GuardResult&
 }
 
 Status ChatSession::user_turn(const std::string& text) {
+  // Prompt Guard first, then Llama Guard, as herd serve runs them.
+  if (opts_.prompt_guard) {
+    Result<std::vector<server::PromptShieldScores>> r = opts_.prompt_guard->score({text});
+    if (!r) {
+      print_note(opts_.color, "[not sent: the Prompt Guard check failed: " + r.error().to_string() + "]");
+      return {};
+    }
+    if ((*r)[0].jailbreak > opts_.prompt_guard->threshold()) {
+      char note[160];
+      std::snprintf(note, sizeof note,
+                    "[blocked by Prompt Guard: jailbreak score %.3f > %.2f; the model did not see this turn]",
+                    (*r)[0].jailbreak, opts_.prompt_guard->threshold());
+      print_note(opts_.color, note);
+      return {};
+    }
+  }
   if (opts_.guard && opts_.guard_input) {
     std::vector<chat::Message> convo = messages();
     convo.push_back({"user", text, {}, "", ""});
@@ -330,21 +346,6 @@ Status ChatSession::user_turn(const std::string& text) {
         print_note(opts_.color, guard_note("blocked; the model did not see this turn", *r));
         return {};
       }
-    }
-  }
-  if (opts_.prompt_guard) {
-    Result<std::vector<server::PromptShieldScores>> r = opts_.prompt_guard->score({text});
-    if (!r) {
-      print_note(opts_.color, "[not sent: the Prompt Guard check failed: " + r.error().to_string() + "]");
-      return {};
-    }
-    if ((*r)[0].jailbreak > opts_.prompt_guard->threshold()) {
-      char note[160];
-      std::snprintf(note, sizeof note,
-                    "[blocked by Prompt Guard: jailbreak score %.3f > %.2f; the model did not see this turn]",
-                    (*r)[0].jailbreak, opts_.prompt_guard->threshold());
-      print_note(opts_.color, note);
-      return {};
     }
   }
   Status s = prefill_turn({{"user", text, {}, "", ""}}, /*generation_prompt=*/true);
