@@ -368,7 +368,11 @@ c.send("/quit")
 c.wait()
 c = Chat("-n", "2", "--no-history")
 c.prompt()
-turn(c, b"\x1b[A\n")                             # nothing to recall: an empty line is no turn
+c.editing()
+c.raw(b"\x1b[A\n")                                # nothing to recall: an empty line is no turn
+mark = c.pos
+check("--no-history: Up recalls nothing, and an empty line is no turn",
+      c.prompt(20) and "[generated" not in c.buf[mark:], c.tail())
 c.send("private words")
 c.expect(r"\[generated")
 c.prompt()
