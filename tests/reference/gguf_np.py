@@ -123,8 +123,8 @@ def deq_q5_k(b):  # 176 B: d @0, dmin @2, scales[12] @4, qh[32] @16, qs[128] @48
 
 def deq_q6_k(b):  # 210 B: ql[128] @0, qh[64] @128, scales int8[16] @192, d @208
     n = b.shape[0]
-    ql = b[:, 0:128].reshape(n, 2, 64).astype(np.int64)          # [n, half, 64]
-    qh = b[:, 128:192].reshape(n, 2, 32).astype(np.int64)        # [n, half, 32]
+    ql = b[:, 0:128].reshape(n, 2, 64).astype(np.int32)          # [n, half, 64]
+    qh = b[:, 128:192].reshape(n, 2, 32).astype(np.int32)        # [n, half, 32]
     sc = b[:, 192:208].view(np.int8).astype(np.float64)          # [n, 16]: one per 16 outputs
     d = _f16(b[:, 208:210])                                      # [n]
     lo, hi = ql[:, :, 0:32], ql[:, :, 32:64]                     # [n, 2, 32] each
@@ -215,7 +215,15 @@ class GGUFFile:
                 arr = np.frombuffer(self._mm, dtype=dt, count=count, offset=self._pos)
                 self._pos += count * dt.itemsize
                 return arr.tolist()
-            return [self._value(etype) for _ in range(count)]  # strings or nested arrays
+            if etype == T_STRING:  # the vocabulary and merges: ~400K strings, one tight loop
+                mm, pos, out = self._mm, self._pos, []
+                for _ in range(count):
+                    n = int.from_bytes(mm[pos:pos + 8], "little")
+                    out.append(mm[pos + 8:pos + 8 + n].decode("utf-8", errors="surrogateescape"))
+                    pos += 8 + n
+                self._pos = pos
+                return out
+            return [self._value(etype) for _ in range(count)]  # nested arrays
         if vtype in _SCALAR_FMT:
             return self._read(_SCALAR_FMT[vtype])
         raise ValueError(f"unknown GGUF metadata value type {vtype}")
