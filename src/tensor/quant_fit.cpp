@@ -4,11 +4,34 @@
 #include "tensor/quant_fit.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace herd::detail {
 
 namespace {
 constexpr float kGroupMaxEps = 1e-15f;  // ggml GROUP_MAX_EPS: below this a group is "all zero"
+constexpr int kMaxLaneN = 32;            // the longest group the lane forms take (K-quant sub-blocks)
+constexpr int V = kFitLanes;
+
+// The lane forms' vectors: one group per lane. These helpers are inlined within this
+// file, so the vector-argument ABI GCC warns about (-Wpsabi) never applies.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float vf __attribute__((vector_size(4 * V)));
+typedef int32_t vi __attribute__((vector_size(4 * V)));
+[[gnu::always_inline]] inline vf splat(float v) { return vf{} + v; }
+[[gnu::always_inline]] inline vf vabs(vf v) { return reinterpret_cast<vf>(reinterpret_cast<vi>(v) & 0x7fffffff); }
+// clamp_int(nearest_int(v), lo, hi) as a float, per lane: nearest_int's bits trick
+// on each lane, then the clamp (the levels are small integers, exact in float).
+[[gnu::always_inline]] inline vf levels(vf v, int lo, int hi) {
+  vi l = (reinterpret_cast<vi>(v + 12582912.0f) & 0x007fffff) - 0x00400000;
+  l = l < lo ? vi{} + lo : l;
+  l = l > hi ? vi{} + hi : l;
+  return __builtin_convertvector(l, vf);
+}
+
+void check_lane_n(int n) {
+  if (n < 1 || n > kMaxLaneN) throw std::logic_error("quant_fit: lane form takes groups of 1..32 values");
+}
 }  // namespace
 
 // Asymmetric fit of x[0..n) to L[i] in [0, nmax]: x ~ scale * L - the_min.
@@ -76,6 +99,133 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
   }
   *the_min = -mn;
   return scale;
+}
+
+// fit_scale_min for V groups, one group per lane of GCC's generic vectors
+// (vf/vi: lowered to whatever vector registers the build's baseline ISA has,
+// lane by lane the scalar operation, IEEE with no contraction). The state the
+// single fit keeps in scalars is one lane per group; its branches are per-lane
+// selects. The levels of the winning candidate are not copied per win: the
+// inverse scale and offset that produced them are kept, and the levels
+// recomputed from them once at the end (the same expression on the same
+// inputs, so the same levels).
+void fit_scale_min_lanes(int n, int nmax, const float* const* x, const float* const* w, uint8_t* const* L,
+                         float* scale_out, float* min_out, float rmin, float rdelta, int nstep) {
+  check_lane_n(n);
+  vf xt[kMaxLaneN] = {}, wt[kMaxLaneN] = {};
+  for (int i = 0; i < n; ++i) {
+    for (int g = 0; g < V; ++g) {
+      xt[i][g] = x[g][i];
+      wt[i][g] = w[g][i];
+    }
+  }
+  vf mn = xt[0], mx = xt[0], sum_w = wt[0], sum_x = wt[0] * xt[0];
+  for (int i = 1; i < n; ++i) {
+    mn = xt[i] < mn ? xt[i] : mn;
+    mx = xt[i] > mx ? xt[i] : mx;
+    sum_w += wt[i];
+    sum_x += wt[i] * xt[i];
+  }
+  const vf zero = splat(0.0f);
+  mn = mn > zero ? zero : mn;
+  const vi flat = mx == mn;
+  const vf flat_min = -mn;
+  const vf fmax = splat(static_cast<float>(nmax));
+  vf lvl_iscale = fmax / (mx - mn);
+  vf lvl_mn = mn;
+  vf scale = splat(1.0f) / lvl_iscale;
+  vf best_error = zero;
+  for (int i = 0; i < n; ++i) {
+    const vf fl = levels(lvl_iscale * (xt[i] - mn), 0, nmax);
+    const vf diff = scale * fl + mn - xt[i];
+    best_error += wt[i] * (diff * diff);
+  }
+  vf lv[kMaxLaneN];
+  for (int is = 0; is <= nstep; ++is) {
+    const vf iscale = splat(rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (mx - mn);
+    vf sum_l = zero, sum_l2 = zero, sum_xl = zero;
+    for (int i = 0; i < n; ++i) {
+      const vf fl = levels(iscale * (xt[i] - mn), 0, nmax);
+      lv[i] = fl;
+      sum_l += wt[i] * fl;
+      sum_l2 += wt[i] * fl * fl;
+      sum_xl += wt[i] * fl * xt[i];
+    }
+    const vf det = sum_w * sum_l2 - sum_l * sum_l;
+    vf this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+    vf this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+    const vi pos_min = this_min > zero;
+    this_min = pos_min ? zero : this_min;
+    this_scale = pos_min ? sum_xl / sum_l2 : this_scale;
+    vf cur_error = zero;
+    for (int i = 0; i < n; ++i) {
+      const vf diff = this_scale * lv[i] + this_min - xt[i];
+      cur_error += wt[i] * (diff * diff);
+    }
+    const vi win = (det > zero) & (cur_error < best_error);
+    best_error = win ? cur_error : best_error;
+    scale = win ? this_scale : scale;
+    lvl_iscale = win ? iscale : lvl_iscale;
+    lvl_mn = win ? mn : lvl_mn;
+    mn = win ? this_min : mn;
+  }
+  for (int i = 0; i < n; ++i) lv[i] = levels(lvl_iscale * (xt[i] - lvl_mn), 0, nmax);
+  for (int g = 0; g < V; ++g) {
+    for (int i = 0; i < n; ++i) L[g][i] = flat[g] ? uint8_t{0} : static_cast<uint8_t>(lv[i][g]);
+    min_out[g] = flat[g] ? flat_min[g] : -mn[g];
+    scale_out[g] = flat[g] ? 0.0f : scale[g];
+  }
+}
+
+// fit_scale_symmetric for V groups, in the manner of fit_scale_min_lanes.
+void fit_scale_symmetric_lanes(int n, int nmax, const float* const* x, int8_t* const* L, const float* const* w,
+                               float* scale_out) {
+  check_lane_n(n);
+  vf xt[kMaxLaneN] = {}, wt[kMaxLaneN] = {};
+  for (int i = 0; i < n; ++i) {
+    for (int g = 0; g < V; ++g) {
+      xt[i][g] = x[g][i];
+      wt[i][g] = w ? w[g][i] : x[g][i] * x[g][i];
+    }
+  }
+  const vf zero = splat(0.0f);
+  vf max = zero, amax = zero;
+  for (int i = 0; i < n; ++i) {
+    const vf ax = vabs(xt[i]);
+    const vi bigger = ax > amax;
+    amax = bigger ? ax : amax;
+    max = bigger ? xt[i] : max;
+  }
+  vf lvl_iscale = splat(static_cast<float>(-nmax)) / max;
+  vf sumlx = zero, suml2 = zero;
+  for (int i = 0; i < n; ++i) {
+    const vf fl = levels(lvl_iscale * xt[i], -nmax, nmax - 1);
+    sumlx += wt[i] * xt[i] * fl;
+    suml2 += wt[i] * fl * fl;
+  }
+  vf scale = suml2 != zero ? sumlx / suml2 : zero;
+  vf best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    const vf iscale = splat(-(static_cast<float>(nmax) + 0.1f * static_cast<float>(is))) / max;
+    sumlx = suml2 = zero;
+    for (int i = 0; i < n; ++i) {
+      const vf fl = levels(iscale * xt[i], -nmax, nmax - 1);
+      sumlx += wt[i] * xt[i] * fl;
+      suml2 += wt[i] * fl * fl;
+    }
+    const vi win = (suml2 > zero) & (sumlx * sumlx > best * suml2);
+    lvl_iscale = win ? iscale : lvl_iscale;
+    scale = win ? sumlx / suml2 : scale;
+    best = win ? scale * sumlx : best;
+  }
+  const vi tiny = amax < splat(kGroupMaxEps);
+  vf lv[kMaxLaneN];
+  for (int i = 0; i < n; ++i) lv[i] = levels(lvl_iscale * xt[i], -nmax, nmax - 1) + splat(static_cast<float>(nmax));
+  for (int g = 0; g < V; ++g) {
+    for (int i = 0; i < n; ++i) L[g][i] = tiny[g] ? int8_t{0} : static_cast<int8_t>(lv[i][g]);
+    scale_out[g] = tiny[g] ? 0.0f : scale[g];
+  }
 }
 
 // Symmetric fit of x[0..n) to L[i] - nmax with L[i] in [0, 2*nmax):

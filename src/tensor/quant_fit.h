@@ -30,6 +30,19 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
                     float rmin, float rdelta, int nstep);
 // Symmetric fit of x[0..n) to L[i] - nmax, weighted by w (x^2 when null).
 float fit_scale_symmetric(int n, int nmax, const float* x, int8_t* L, const float* w = nullptr);
+// The same searches for kLanes independent groups at once (the 8 sub-blocks of a
+// Q4_K/Q5_K block, 8 of Q6_K's 16): group g is x[g], w[g], L[g], scale[g], and
+// the_min[g]. Each group's arithmetic is the single fit's, operation for
+// operation, so the results are bit for bit those of kLanes calls above
+// (quant_test.cpp holds them to it); only the groups' loops are interleaved, so
+// that the searches run as independent chains (and SIMD lanes) rather than one
+// dependent chain of float additions.
+constexpr int kFitLanes = 8;
+void fit_scale_min_lanes(int n, int nmax, const float* const* x, const float* const* w, uint8_t* const* L,
+                         float* scale, float* the_min, float rmin, float rdelta, int nstep);
+// w null: x^2 weights, as fit_scale_symmetric.
+void fit_scale_symmetric_lanes(int n, int nmax, const float* const* x, int8_t* const* L, const float* const* w,
+                               float* scale);
 // Fit of non-negative x[0..n) to L[i] in [0, nmax] (x ~ scale * L), weighted
 // by w: ggml's make_qp_quants, which quantizes the sub-block scales and mins
 // of Q4_K/Q5_K when an importance matrix is given.

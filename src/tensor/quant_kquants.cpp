@@ -95,19 +95,26 @@ void requantize_with_stored_scales(const float* x, const uint8_t* b, uint8_t* L,
 // 12 scale bytes at b[0..16), and leave in L[256] the final levels in [0, nmax].
 void quantize_scales_mins(const float* x, uint8_t* b, uint8_t* L, int nmax, float rmin,
                           float rdelta, int nstep) {
+  static_assert(kFitLanes == 8, "one lane per sub-block");
   float mins[8];
   float scales[8];
-  float weights[32];
-  uint8_t aux[32];
+  float weights[8][32];
+  const float* xs[8];
+  const float* ws[8];
+  uint8_t* levels[8];
+  for (int j = 0; j < 8; ++j) {
+    xs[j] = x + 32 * j;
+    ws[j] = weights[j];
+    levels[j] = L + 32 * j;
+    float sum_x2 = 0.0f;
+    for (int l = 0; l < 32; ++l) sum_x2 += xs[j][l] * xs[j][l];
+    const float av_x = std::sqrt(sum_x2 / 32.0f);
+    for (int l = 0; l < 32; ++l) weights[j][l] = av_x + std::fabs(xs[j][l]);
+  }
+  fit_scale_min_lanes(32, nmax, xs, ws, levels, scales, mins, rmin, rdelta, nstep);
   float max_scale = 0.0f;  // scales are positive: the min is subtracted first
   float max_min = 0.0f;
   for (int j = 0; j < 8; ++j) {
-    const float* xs = x + 32 * j;
-    float sum_x2 = 0.0f;
-    for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-    const float av_x = std::sqrt(sum_x2 / 32.0f);
-    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] = fit_scale_min(32, nmax, xs, weights, L + 32 * j, &mins[j], aux, rmin, rdelta, nstep);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -139,16 +146,22 @@ void quantize_scales_mins_weighted(const float* x, const float* importance, uint
   float sum_x2 = 0.0f;
   for (int l = 0; l < kQK_K; ++l) sum_x2 += x[l] * x[l];
   const float sigma2 = 2 * sum_x2 / kQK_K;
-  float weights[32], sw[8], mins[8], scales[8];
-  uint8_t aux[32], Ls[8], Lm[8];
+  float weights[8][32], sw[8], mins[8], scales[8];
+  uint8_t Ls[8], Lm[8];
+  const float* xs[8];
+  const float* ws[8];
+  uint8_t* levels[8];
   for (int j = 0; j < 8; ++j) {
     const float* qw = importance + 32 * j;
-    for (int l = 0; l < 32; ++l) weights[l] = qw[l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
+    for (int l = 0; l < 32; ++l) weights[j][l] = qw[l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
     float sumw = 0.0f;
-    for (int l = 0; l < 32; ++l) sumw += weights[l];
+    for (int l = 0; l < 32; ++l) sumw += weights[j][l];
     sw[j] = sumw;
-    scales[j] = fit_scale_min(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], aux, -0.9f, 0.05f, 36);
+    xs[j] = x + 32 * j;
+    ws[j] = weights[j];
+    levels[j] = L + 32 * j;
   }
+  fit_scale_min_lanes(32, nmax, xs, ws, levels, scales, mins, -0.9f, 0.05f, 36);
   const float d_block = fit_scale_positive(8, 63, scales, Ls, sw);
   const float m_block = fit_scale_positive(8, 63, mins, Lm, sw);
   uint8_t* sc_bytes = b + 4;
@@ -274,8 +287,18 @@ void quantize_q6_k_weighted(const float* x, uint8_t* b, const float* importance)
   float scales[16];
   float max_scale = 0.0f;  // signed: the sub-block scale of largest magnitude
   float max_abs_scale = 0.0f;
+  for (int ib0 = 0; ib0 < 16; ib0 += kFitLanes) {
+    const float* xs[kFitLanes];
+    const float* ws[kFitLanes];
+    int8_t* levels[kFitLanes];
+    for (int g = 0; g < kFitLanes; ++g) {
+      xs[g] = x + 16 * (ib0 + g);
+      ws[g] = importance ? importance + 16 * (ib0 + g) : nullptr;
+      levels[g] = L + 16 * (ib0 + g);
+    }
+    fit_scale_symmetric_lanes(16, 32, xs, levels, importance ? ws : nullptr, scales + ib0);
+  }
   for (int ib = 0; ib < 16; ++ib) {
-    scales[ib] = fit_scale_symmetric(16, 32, x + 16 * ib, L + 16 * ib, importance ? importance + 16 * ib : nullptr);
     const float abs_scale = std::fabs(scales[ib]);
     if (abs_scale > max_abs_scale) {
       max_abs_scale = abs_scale;

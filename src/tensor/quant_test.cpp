@@ -27,6 +27,7 @@
 #include "base/rng.h"
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
+#include "tensor/quant_fit.h"
 
 namespace herd {
 namespace {
@@ -839,4 +840,106 @@ TEST(Fp8Activations, NearestCodeWithTheBoundAndTheScale) {
 }
 
 }  // namespace
+}  // namespace herd
+
+namespace herd {
+
+// ---------------------------------------------------------------------------
+// The lane forms of the scale searches (quant_fit.h) against the single fits,
+// bit for bit: scale, min and every level, over random groups and the edge
+// cases of each search (all equal, all zero, all positive or negative, one
+// outlier, values near the rounding ties, tiny and large magnitudes). A lane
+// form that differed in one operation's order or in a branch would move a
+// scale by an ulp or a level by one somewhere in these 4000 groups.
+namespace {
+
+std::vector<float> fit_group(Rng& rng, int n, int kind) {
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) x[i] = rng.next_normal();
+  switch (kind % 8) {
+    case 0: break;
+    case 1: std::fill(x.begin(), x.end(), 0.37f); break;          // flat
+    case 2: std::fill(x.begin(), x.end(), 0.0f); break;           // zero
+    case 3: for (float& v : x) v = std::fabs(v); break;           // all positive
+    case 4: for (float& v : x) v = -std::fabs(v); break;          // all negative
+    case 5: x[static_cast<size_t>(kind) % x.size()] = 40.0f; break; // one outlier
+    case 6: for (float& v : x) v = std::round(v * 8.0f) / 8.0f + 1.0f / 16.0f; break;  // ties
+    case 7: for (float& v : x) v *= (kind & 16) ? 1e-20f : 1e6f; break;
+  }
+  return x;
+}
+
+}  // namespace
+
+TEST(QuantFitLanes, MinSearchEqualsSingleFitsBitwise) {
+  Rng rng(41, 0);
+  for (int round = 0; round < 250; ++round) {
+    const int n = round % 3 == 0 ? 16 : 32;
+    const int nmax = round % 2 ? 15 : 31;
+    const bool weighted_by_importance = round % 4 == 1;
+    std::vector<std::vector<float>> xs, ws;
+    for (int g = 0; g < detail::kFitLanes; ++g) {
+      xs.push_back(fit_group(rng, n, round * detail::kFitLanes + g));
+      std::vector<float> w(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i)
+        w[i] = weighted_by_importance ? rng.next_float() : 0.5f + std::fabs(xs.back()[i]);
+      ws.push_back(w);
+    }
+    const float* xp[detail::kFitLanes];
+    const float* wp[detail::kFitLanes];
+    uint8_t lanes_l[detail::kFitLanes][32];
+    uint8_t* lp[detail::kFitLanes];
+    for (int g = 0; g < detail::kFitLanes; ++g) {
+      xp[g] = xs[g].data();
+      wp[g] = ws[g].data();
+      lp[g] = lanes_l[g];
+    }
+    float scale[detail::kFitLanes], mn[detail::kFitLanes];
+    const float rmin = round % 5 ? -1.0f : -0.9f, rdelta = round % 5 ? 0.1f : 0.05f;
+    const int nstep = round % 5 ? 20 : 36;
+    detail::fit_scale_min_lanes(n, nmax, xp, wp, lp, scale, mn, rmin, rdelta, nstep);
+    for (int g = 0; g < detail::kFitLanes; ++g) {
+      uint8_t L[32], aux[32];
+      float want_min;
+      const float want = detail::fit_scale_min(n, nmax, xp[g], wp[g], L, &want_min, aux, rmin, rdelta, nstep);
+      ASSERT_EQ(std::memcmp(&scale[g], &want, 4), 0) << "round " << round << " group " << g << ": scale";
+      ASSERT_EQ(std::memcmp(&mn[g], &want_min, 4), 0) << "round " << round << " group " << g << ": min";
+      ASSERT_EQ(std::memcmp(lanes_l[g], L, static_cast<size_t>(n)), 0) << "round " << round << " group " << g;
+    }
+  }
+}
+
+TEST(QuantFitLanes, SymmetricSearchEqualsSingleFitsBitwise) {
+  Rng rng(43, 0);
+  for (int round = 0; round < 250; ++round) {
+    const int n = round % 3 == 0 ? 32 : 16;
+    const int nmax = round % 2 ? 32 : 8;
+    const bool weighted = round % 2 == 0;
+    std::vector<std::vector<float>> xs, ws;
+    for (int g = 0; g < detail::kFitLanes; ++g) {
+      xs.push_back(fit_group(rng, n, round * detail::kFitLanes + g));
+      std::vector<float> w(static_cast<size_t>(n));
+      for (float& v : w) v = rng.next_float();
+      ws.push_back(w);
+    }
+    const float* xp[detail::kFitLanes];
+    const float* wp[detail::kFitLanes];
+    int8_t lanes_l[detail::kFitLanes][32];
+    int8_t* lp[detail::kFitLanes];
+    for (int g = 0; g < detail::kFitLanes; ++g) {
+      xp[g] = xs[g].data();
+      wp[g] = ws[g].data();
+      lp[g] = lanes_l[g];
+    }
+    float scale[detail::kFitLanes];
+    detail::fit_scale_symmetric_lanes(n, nmax, xp, lp, weighted ? wp : nullptr, scale);
+    for (int g = 0; g < detail::kFitLanes; ++g) {
+      int8_t L[32];
+      const float want = detail::fit_scale_symmetric(n, nmax, xp[g], L, weighted ? wp[g] : nullptr);
+      ASSERT_EQ(std::memcmp(&scale[g], &want, 4), 0) << "round " << round << " group " << g << ": scale";
+      ASSERT_EQ(std::memcmp(lanes_l[g], L, static_cast<size_t>(n)), 0) << "round " << round << " group " << g;
+    }
+  }
+}
+
 }  // namespace herd
