@@ -18,6 +18,16 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// A fast approximately-normal draw from one 64-bit value: sum of its four 16-bit
+// uniforms (Irwin-Hall), centred and scaled to unit variance. Tails are bounded at
+// +-2*sqrt(3), which suits random weights (make-model's writers); exact normality is
+// not what the tests rely on. Use with Rng::at(i) for values in any order or thread.
+inline float approx_normal(uint64_t r) {
+  const uint32_t s = static_cast<uint32_t>(r & 0xffff) + static_cast<uint32_t>((r >> 16) & 0xffff) +
+                     static_cast<uint32_t>((r >> 32) & 0xffff) + static_cast<uint32_t>(r >> 48);
+  return (static_cast<float>(s) * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;
+}
+
 class Rng {
  public:
   Rng(uint64_t seed, uint64_t stream) : key_(mix64(seed ^ mix64(stream + 0x632be59bd9b4e019ull))) {}

@@ -95,15 +95,6 @@ uint64_t name_key(const std::string& s) {
   return h;
 }
 
-// A fast approximately-normal draw: sum of four 16-bit uniforms (Irwin-Hall),
-// centred and scaled to unit variance. Tails are bounded at ±2*sqrt(3), which
-// suits weights; exact normality is not what the tests rely on.
-inline float approx_normal(uint64_t r) {
-  uint32_t s = static_cast<uint32_t>(r & 0xffff) + static_cast<uint32_t>((r >> 16) & 0xffff) +
-               static_cast<uint32_t>((r >> 32) & 0xffff) + static_cast<uint32_t>(r >> 48);
-  return (static_cast<float>(s) * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;
-}
-
 // Row `meta_row` of tensor p as f32 values: the RNG is keyed by the GGUF
 // name, so both formats get the same numbers.
 void random_row(const TensorPlan& p, const ModelShape& sh, uint64_t seed, int64_t meta_row, float* dst) {

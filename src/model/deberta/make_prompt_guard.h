@@ -18,9 +18,10 @@
 // [MASK] after the pieces; or, with `tokenizer`, a given tokenizer.json is
 // copied (its pieces must fit the variant's vocabulary).
 //
-// Weights: N(0, 0.02^2) matrices and embeddings (the releases'
-// initializer_range), biases N(0, 0.02^2), norm weights 1 + N(0, 0.1^2),
-// drawn per tensor from (seed, tensor name). force_label >= 0 builds a
+// Weights: standard deviation 0.02 for matrices, embeddings (the releases'
+// initializer_range) and biases, norm weights 1 + 0.1 x a unit draw; draws are
+// approximately normal (base/rng.h approx_normal), per tensor from (seed,
+// tensor name) and element index. force_label >= 0 builds a
 // fixture whose verdict is certain: the classifier bias of that label is 30.
 #pragma once
 
