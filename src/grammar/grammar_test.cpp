@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "base/sanitizer_build.h"
 #include "grammar/json_grammar.h"
 #include "grammar/schema_validate.h"
 
@@ -479,7 +480,7 @@ TEST(JsonGrammar, RandomWalksEndValid) {
   for (const char* st : kWalkSchemas) {
     const Json sj = Json::parse(st);
     auto g = schema(st, o);
-    for (uint32_t seed = 0; seed < 60; ++seed) {
+    for (uint32_t seed = 0; seed < static_cast<uint32_t>(test_repetitions(60)); ++seed) {
       std::mt19937 rng(seed * 7919u + 13u);
       bool done = false;
       const std::string out = walk(g, rng, 150, &done);
