@@ -10,7 +10,7 @@
 #      (tests/e2e/test_serve_load.sh with HERD_BIN=build-asan/herd)
 #   4. under TSan (build-tsan/, only the test binaries that run threads): the
 #      thread pool, KV pool, engine and server unit tests
-#   5. each fuzz target for a bounded time, one per core at a time (FUZZ_SECONDS, default 20: a smoke run;
+#   5. each fuzz target for a bounded time, one per core at a time (FUZZ_SECONDS, default 10: a smoke run;
 #      longer campaigns: bash tools/run_fuzz.sh SECONDS by hand)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -86,13 +86,13 @@ HERD_SOURCE_DIR="$root" build-tsan/engine_test \
   --gtest_filter='-Engine.PreemptionKeepsResults:Engine.FeedForwardChunksDoNotChangeLogits:EngineBench.*'
 HERD_SOURCE_DIR="$root" build-tsan/apps/server/server_test
 # The real engine and HTTP server together (the unit tests use a fake engine):
-# 16 clients x 6 requests, ~1 min; a race report halts the server, which fails
+# 12 clients x 5 requests, ~45 s; a race report halts the server, which fails
 # the test's clean-exit check.
-LOAD_CLIENTS=16 LOAD_REQUESTS=6 HERD_BIN="$root/build-tsan/herd" bash tests/e2e/test_serve_load.sh
+LOAD_CLIENTS=12 LOAD_REQUESTS=5 HERD_BIN="$root/build-tsan/herd" bash tests/e2e/test_serve_load.sh
 unset TSAN_OPTIONS
 
-stage "fuzz (${FUZZ_SECONDS:-20} s per target)"
+stage "fuzz (${FUZZ_SECONDS:-10} s per target)"
 # The fuzz build defaults to one job (run_fuzz.sh); here every core builds.
-JOBS="${JOBS:-$(nproc)}" bash tools/run_fuzz.sh "${FUZZ_SECONDS:-20}"
+JOBS="${JOBS:-$(nproc)}" bash tools/run_fuzz.sh "${FUZZ_SECONDS:-10}"
 
 echo "== all tests passed in $(( $(date +%s) - start )) s"
