@@ -233,10 +233,10 @@ CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, c
 }
 
 void cross_entropy_grad(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, const int32_t* labels,
-                        const double* lse, const float* token_scale, float* dh, float* scratch) {
+                        const double* lse, const float* token_scale, float* dh, float* scratch, float* dw) {
   float* tmp = scratch + T * kCeChunk;  // [T, D]
   // The logits again, a chunk at a time, turned into g and taken through W back to dh.
-  backprop_logit_chunks(ctx, h, T, w, scratch, tmp, dh, [&](int64_t t, float* l, int64_t c0, int64_t n) {
+  backprop_logit_chunks(ctx, h, T, w, scratch, tmp, dh, dw, [&](int64_t t, float* l, int64_t c0, int64_t n) {
     if (labels[t] < 0) {
       std::fill(l, l + n, 0.0f);
       return;
@@ -259,7 +259,7 @@ CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t 
 }
 
 CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const int32_t* labels, double grad_scale,
-                           double* dh, const double* token_scale, double* nll) {
+                           double* dh, const double* token_scale, double* nll, double* dw) {
   const int64_t V = w.rows(), D = w.cols();
   HERD_CHECK(w.interleave == 1, "cross_entropy_ref: file layout only");
   std::vector<float> row(static_cast<size_t>(D));
@@ -287,11 +287,14 @@ CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const
     r.loss_sum += lse - logit[static_cast<size_t>(labels[t])];
     ++r.counted;
     if (nll != nullptr) nll[t] = lse - logit[static_cast<size_t>(labels[t])];
-    if (dh == nullptr) continue;
+    if (dh == nullptr && dw == nullptr) continue;
     const double gs = token_scale != nullptr ? token_scale[t] : grad_scale;
     for (int64_t v = 0; v < V; ++v) {
       const double g = gs * (std::exp(logit[static_cast<size_t>(v)] - lse) - (v == labels[t] ? 1.0 : 0.0));
-      for (int64_t k = 0; k < D; ++k) dh[t * D + k] += g * wd[static_cast<size_t>(v * D + k)];
+      if (dh != nullptr)
+        for (int64_t k = 0; k < D; ++k) dh[t * D + k] += g * wd[static_cast<size_t>(v * D + k)];
+      if (dw != nullptr)
+        for (int64_t k = 0; k < D; ++k) dw[v * D + k] += g * h[t * D + k];
     }
   }
   return r;
@@ -302,6 +305,28 @@ void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64
     float* row = dtable + static_cast<int64_t>(tokens[t]) * D;
     for (int64_t i = 0; i < D; ++i) row[i] += dx[t * D + i];
   }
+}
+
+void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw) {
+  const AxpyF32Fn axpy = ctx.table->axpy_f32;
+  ctx.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
+    for (int64_t t0 = 0; t0 < T; t0 += kWeightGradTile) {
+      const int64_t t1 = std::min(T, t0 + kWeightGradTile);
+      for (int64_t n = n0; n < n1; ++n) {
+        float* row = dw + n * K;
+        for (int64_t t = t0; t < t1; ++t) {
+          const float g = dy[t * N + n];
+          if (g != 0.0f) axpy(g, x + t * K, row, K);
+        }
+      }
+    }
+  });
+}
+
+void weight_grad_ref(const float* dy, const float* x, int64_t T, int64_t N, int64_t K, double* dw) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t k = 0; k < K; ++k) dw[n * K + k] += static_cast<double>(dy[t * N + n]) * x[t * K + k];
 }
 
 }  // namespace herd::kernels

@@ -94,15 +94,30 @@ CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t 
 // two with every token_scale = grad_scale (the same bits).
 CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
                             const int32_t* labels, double* lse, double* nll, float* scratch);
+// With dw (a [V, D] f32 buffer, full fine-tuning of the head), dw += g^T h
+// too (weight_grad, a chunk of rows at a time).
 void cross_entropy_grad(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, const int32_t* labels,
-                        const double* lse, const float* token_scale, float* dh, float* scratch);
+                        const double* lse, const float* token_scale, float* dh, float* scratch, float* dw = nullptr);
 // In double from the reference dequantization of W; dh may be null. With
 // token_scale, token t's factor is token_scale[t] instead of grad_scale; with
 // nll, each token's loss is written there (0: not counted).
+// With dw ([V, D], added to): the head weight's gradient.
 CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const int32_t* labels, double grad_scale,
-                           double* dh, const double* token_scale = nullptr, double* nll = nullptr);
+                           double* dh, const double* token_scale = nullptr, double* nll = nullptr,
+                           double* dw = nullptr);
 
 // Embedding rows: dtable[tokens[t]] += dx[t] (row length D), in token order.
 void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64_t D, float* dtable);
+
+// The gradient of a linear layer's own weight, y[T, N] = x[T, K] . W^T (full
+// fine-tuning): dw[N, K] += dy^T x, each element accumulated onto what dw
+// holds over t = 0 .. T-1 in order (dw[n] += dy[t, n] x[t] with the table's
+// axpy; a token whose dy[t, n] is 0 adds nothing, so rows of untrained tokens
+// cost nothing), rows of dw split over the pool: the same bits for any
+// thread count. Tokens are taken kWeightGradTile at a time so a tile of x
+// stays in L2 while every row of dw passes it.
+constexpr int64_t kWeightGradTile = 64;
+void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw);
+void weight_grad_ref(const float* dy, const float* x, int64_t T, int64_t N, int64_t K, double* dw);
 
 }  // namespace herd::kernels

@@ -387,6 +387,127 @@ TEST_P(BackwardTest, CrossEntropyChunkedEqualsReference) {
   }
 }
 
+TEST_P(BackwardTest, WeightGradWithinBoundOfReference) {
+  // T = 70 crosses a token tile; K = 37 leaves axpy tails; a zero gradient
+  // (skipped) in every fourth element; dw starts non-zero (it is added to).
+  const int64_t T = 70, N = 9, K = 37;
+  std::vector<float> dy = normals(40, 0, T * N), x = normals(41, 0, T * K), dw0 = normals(42, 0, N * K);
+  for (size_t i = 0; i < dy.size(); i += 4) dy[i] = 0.0f;
+  std::vector<double> ref(dw0.begin(), dw0.end());
+  weight_grad_ref(dy.data(), x.data(), T, N, K, ref.data());
+  // The reference is the gradient of L = <dy, x . W^T> in W.
+  std::vector<double> g(static_cast<size_t>(N * K), 0.0);
+  weight_grad_ref(dy.data(), x.data(), T, N, K, g.data());
+  expect_directional(
+      [&](const std::vector<float>& w) {
+        double l = 0;
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t k = 0; k < K; ++k) l += static_cast<double>(dy[t * N + n]) * x[t * K + k] * w[n * K + k];
+        return l;
+      },
+      dw0, g, 43, "dw");
+  ThreadPool one(1), two(2);
+  std::vector<float> dw1(dw0), dw2(dw0);
+  weight_grad(ctx(one), dy.data(), x.data(), T, N, K, dw1.data());
+  weight_grad(ctx(two), dy.data(), x.data(), T, N, K, dw2.data());
+  EXPECT_EQ(std::memcmp(dw1.data(), dw2.data(), dw1.size() * 4), 0);
+  // Each element sums T + 1 f32 terms in order, a product rounded (or fused)
+  // then added: within gamma_{T+1} = (T + 1) u of the sum of |terms|.
+  // Negative control: token 3's rows left out must fall outside it.
+  std::vector<float> dy_wrong(dy), dw_wrong(dw0);
+  for (int64_t n = 0; n < N; ++n) dy_wrong[static_cast<size_t>(3 * N + n)] = 0.0f;
+  weight_grad(ctx(one), dy_wrong.data(), x.data(), T, N, K, dw_wrong.data());
+  int64_t wrong_outside = 0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      double mag = std::fabs(dw0[static_cast<size_t>(n * K + k)]);
+      for (int64_t t = 0; t < T; ++t) mag += std::fabs(static_cast<double>(dy[t * N + n]) * x[t * K + k]);
+      const double bound = (T + 1) * kU * mag, want = ref[static_cast<size_t>(n * K + k)];
+      EXPECT_LE(std::fabs(dw1[static_cast<size_t>(n * K + k)] - want), bound) << n << "," << k;
+      if (!(std::fabs(dw_wrong[static_cast<size_t>(n * K + k)] - want) <= bound)) ++wrong_outside;
+    }
+  EXPECT_GT(wrong_outside, N * K / 2);
+}
+
+TEST_P(BackwardTest, CrossEntropyHeadWeightGradient) {
+  // Full fine-tuning of the head: cross_entropy_grad's dw against the
+  // reference's, which is checked to be the gradient of the loss in W.
+  const int64_t T = 4, D = 48, V = kCeChunk + 100;
+  const std::vector<int32_t> labels = {5, -100, static_cast<int32_t>(V - 1), static_cast<int32_t>(kCeChunk)};
+  const std::vector<float> h = normals(50, 0, T * D, 0.5f), wv = normals(51, 0, V * D, 0.5f);
+  auto view = [&](const std::vector<float>& values) {
+    TensorView w;
+    w.dtype = DType::kF32;
+    w.shape = {V, D};
+    w.data = reinterpret_cast<const uint8_t*>(values.data());
+    return w;
+  };
+  const double scale = 1.0 / 3;
+  std::vector<double> dw_ref(static_cast<size_t>(V * D), 0.0);
+  cross_entropy_ref(h.data(), T, view(wv), labels.data(), scale, nullptr, nullptr, nullptr, dw_ref.data());
+  expect_directional(
+      [&](const std::vector<float>& ww) {
+        return cross_entropy_ref(h.data(), T, view(ww), labels.data(), scale, nullptr).loss_sum * scale;
+      },
+      wv, dw_ref, 52, "dW");
+  ThreadPool one(1), two(2);
+  ExecContext c1 = ctx(one), c2 = ctx(two);
+  c1.exact_f32 = c2.exact_f32 = true;
+  std::vector<float> scratch(static_cast<size_t>(ce_scratch_floats(T, D))), dh(static_cast<size_t>(T * D));
+  std::vector<double> lse(static_cast<size_t>(T)), nll(static_cast<size_t>(T));
+  cross_entropy_loss(c1, h.data(), T, view(wv), labels.data(), lse.data(), nll.data(), scratch.data());
+  const std::vector<float> token_scale(static_cast<size_t>(T), static_cast<float>(scale));
+  std::vector<float> dw1(static_cast<size_t>(V * D), 0.0f), dw2(dw1), dw_only(dw1);
+  cross_entropy_grad(c1, h.data(), T, view(wv), labels.data(), lse.data(), token_scale.data(), dh.data(),
+                     scratch.data(), dw1.data());
+  cross_entropy_grad(c2, h.data(), T, view(wv), labels.data(), lse.data(), token_scale.data(), dh.data(),
+                     scratch.data(), dw2.data());
+  cross_entropy_grad(c1, h.data(), T, view(wv), labels.data(), lse.data(), token_scale.data(), nullptr,
+                     scratch.data(), dw_only.data());
+  EXPECT_EQ(std::memcmp(dw1.data(), dw2.data(), dw1.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(dw1.data(), dw_only.data(), dw1.size() * 4), 0);  // dh not needed for dw
+  // Bound: g_tv is within scale p_tv (2 e_t + 4u) of its exact value (the
+  // CrossEntropyChunkedEqualsReference derivation; e_t from the logit's row
+  // dot), and dw_vk sums the T terms g_tv h_tk in f32 (gamma_{T+1}).
+  std::vector<double> coef_sum(static_cast<size_t>(V * D), 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    if (labels[static_cast<size_t>(t)] < 0) continue;
+    std::vector<double> lg(static_cast<size_t>(V));
+    double A = 0, mx = -INFINITY;
+    for (int64_t v = 0; v < V; ++v) {
+      double d = 0, a = 0;
+      for (int64_t k = 0; k < D; ++k) {
+        d += static_cast<double>(h[static_cast<size_t>(t * D + k)]) * wv[static_cast<size_t>(v * D + k)];
+        a += std::fabs(static_cast<double>(h[static_cast<size_t>(t * D + k)]) * wv[static_cast<size_t>(v * D + k)]);
+      }
+      lg[static_cast<size_t>(v)] = d;
+      A = std::max(A, a);
+      mx = std::max(mx, d);
+    }
+    double se = 0;
+    for (double l : lg) se += std::exp(l - mx);
+    const double lse_t = mx + std::log(se), e = (2 * D + 2) * kU * A + 2 * kU * std::fabs(lse_t);
+    for (int64_t v = 0; v < V; ++v) {
+      const double p = std::exp(lg[static_cast<size_t>(v)] - lse_t);
+      const double g = scale * (p + (v == labels[static_cast<size_t>(t)] ? 1.0 : 0.0));
+      const double c = scale * p * (2 * e + 4 * kU) + (T + 1) * kU * g;
+      for (int64_t k = 0; k < D; ++k)
+        coef_sum[static_cast<size_t>(v * D + k)] += c * std::fabs(h[static_cast<size_t>(t * D + k)]);
+    }
+  }
+  for (size_t i = 0; i < dw1.size(); ++i) ASSERT_LE(std::fabs(dw1[i] - dw_ref[i]), coef_sum[i]) << i;
+  // Negative control: the gradient of the tokens' labels moved by one is outside the bound.
+  std::vector<int32_t> wrong = labels;
+  wrong[0] = 6;
+  std::vector<float> dw_wrong(static_cast<size_t>(V * D), 0.0f);
+  cross_entropy_grad(c1, h.data(), T, view(wv), wrong.data(), lse.data(), token_scale.data(), nullptr, scratch.data(),
+                     dw_wrong.data());
+  int64_t outside = 0;
+  for (size_t i = 0; i < dw1.size(); ++i) outside += std::fabs(dw_wrong[i] - dw_ref[i]) > coef_sum[i];
+  EXPECT_GE(outside, 2 * D - 4);  // the rows of labels 5 and 6
+}
+
 TEST(Backward, EmbeddingRowsAccumulate) {
   const int64_t D = 3;
   const std::vector<int32_t> tokens = {2, 0, 2};

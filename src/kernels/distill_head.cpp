@@ -85,7 +85,8 @@ void logits_topk_ref(const float* h, int64_t T, const TensorView& w, int64_t k, 
 }
 
 CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
-                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch) {
+                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch,
+                            float* dw) {
   const int64_t V = w.rows(), K = tg.k;
   float* chunk = scratch;              // [T, kCeChunk]
   float* tmp = chunk + T * kCeChunk;   // [T, D]
@@ -151,7 +152,7 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
   if (dh == nullptr) return r;
   // Pass 2: g_tv = grad_scale / temperature (S q_v - target_v), through W back to dh.
   const double gs = grad_scale * inv_t;
-  backprop_logit_chunks(ctx, h, T, w, chunk, tmp, dh, [&](int64_t t, float* l, int64_t c0, int64_t n) {
+  backprop_logit_chunks(ctx, h, T, w, chunk, tmp, dh, dw, [&](int64_t t, float* l, int64_t c0, int64_t n) {
     const auto ti = static_cast<size_t>(t);
     if (S[ti] == 0) {
       std::fill(l, l + n, 0.0f);

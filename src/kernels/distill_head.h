@@ -52,8 +52,11 @@ struct SoftTargets {
 };
 
 // dh = grad_scale x d(sum_t loss_t)/dh. A token's listed ids must be distinct.
+// With dw ([V, D], full fine-tuning of the head; needs dh): dw += the same
+// factor times the head weight's gradient.
 CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
-                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch);
+                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch,
+                            float* dw = nullptr);
 CeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const SoftTargets& tg,
                                 double temperature, double grad_scale, double* dh);
 

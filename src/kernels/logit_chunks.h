@@ -6,8 +6,10 @@
 //     row(t, logits of token t, c0, n) for every token, the tokens split over
 //     the pool;
 //   - backprop_logit_chunks: the same, where row() turns token t's logits into
-//     d loss / d logits in place, and dh[T, D] (zeroed first) accumulates
-//     chunk . W[c0 : c0 + n] chunk by chunk (tmp: [T, D] scratch);
+//     d loss / d logits in place, and dh[T, D] (zeroed first; null: not
+//     wanted) accumulates chunk . W[c0 : c0 + n] chunk by chunk (tmp: [T, D]
+//     scratch); with dw ([V, D], full fine-tuning of the head), dw[c0 : c0 +
+//     n] += chunk^T . h (weight_grad);
 //   - OnlineLse: a per-token log-sum-exp of z = logit * inv_t kept across
 //     chunks (running max and rescaled sum, in double).
 #pragma once
@@ -37,9 +39,9 @@ void for_each_logit_chunk(const ExecContext& ctx, const float* h, int64_t T, con
 
 template <class RowFn>
 void backprop_logit_chunks(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, float* chunk,
-                           float* tmp, float* dh, RowFn&& row) {
+                           float* tmp, float* dh, float* dw, RowFn&& row) {
   const int64_t V = w.rows(), D = w.cols();
-  std::fill(dh, dh + T * D, 0.0f);
+  if (dh != nullptr) std::fill(dh, dh + T * D, 0.0f);
   for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
     const int64_t n = std::min(kCeChunk, V - c0);
     const TensorView part = w.rows_view(c0, n);
@@ -47,6 +49,8 @@ void backprop_logit_chunks(const ExecContext& ctx, const float* h, int64_t T, co
     ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
       for (int64_t t = t0; t < t1; ++t) row(t, chunk + t * n, c0, n);
     });
+    if (dw != nullptr) weight_grad(ctx, chunk, h, T, n, D, dw + c0 * D);
+    if (dh == nullptr) continue;
     matmul_t(ctx, chunk, T, part, tmp);
     for (int64_t i = 0; i < T * D; ++i) dh[i] += tmp[i];
   }
