@@ -116,14 +116,13 @@ int cmd_distill(int argc, char** argv) {
   if (!data.has_value()) return fail_run("distill", data.error());
   Status ok = train::check_teacher_cache(cache, *data, o, tok->fingerprint());
   if (!ok.has_value()) return fail_run("distill", ok.error());
-  Result<train::LoraSet> lora = training_adapter(*s);
-  if (!lora.has_value()) return fail_usage("distill", lora.error());
-  std::fprintf(stderr, "herd distill: %zu examples; top-%lld, temperature %g, kd-ratio %g; LoRA rank %lld alpha %g on %s\n",
-               data->examples.size(), static_cast<long long>(o.top_k), o.temperature, o.kd_ratio,
-               static_cast<long long>(lora->spec().rank), lora->spec().alpha,
-               train::lora_targets_string(lora->spec().targets).c_str());
+  std::string what;
+  Result<std::unique_ptr<train::Trainable>> trained = training_target(*s, &what);
+  if (!trained.has_value()) return fail_usage("distill", trained.error());
+  std::fprintf(stderr, "herd distill: %zu examples; top-%lld, temperature %g, kd-ratio %g; %s\n",
+               data->examples.size(), static_cast<long long>(o.top_k), o.temperature, o.kd_ratio, what.c_str());
   train::DistillObjective objective(*data, cache, o);
-  return run_training("distill", p, *s, *lora, objective);
+  return run_training("distill", p, *s, **trained, objective);
 }
 
 }  // namespace herd::cli

@@ -89,15 +89,14 @@ int cmd_dpo(int argc, char** argv) {
   if (!tok.has_value()) return fail_run("dpo", tok.error());
   Result<train::PrefData> data = train::load_pref_jsonl(p.get("--data"), *tok, s->seq_len);
   if (!data.has_value()) return fail_run("dpo", data.error());
-  Result<train::LoraSet> lora = training_adapter(*s);
-  if (!lora.has_value()) return fail_usage("dpo", lora.error());
+  std::string what;
+  Result<std::unique_ptr<train::Trainable>> trained = training_target(*s, &what);
+  if (!trained.has_value()) return fail_usage("dpo", trained.error());
   std::fprintf(stderr,
                "herd dpo: %zu pairs (%lld cut to %lld tokens, %lld without a counted token dropped); %s loss, beta %g; "
-               "LoRA rank %lld alpha %g on %s: %lld parameters\n",
+               "%s\n",
                data->pairs.size(), static_cast<long long>(data->truncated), static_cast<long long>(s->seq_len),
-               static_cast<long long>(data->dropped), train::dpo_loss_name(o.loss), o.beta,
-               static_cast<long long>(lora->spec().rank), lora->spec().alpha,
-               train::lora_targets_string(lora->spec().targets).c_str(), static_cast<long long>(lora->n_params()));
+               static_cast<long long>(data->dropped), train::dpo_loss_name(o.loss), o.beta, what.c_str());
   train::DpoObjective objective(*data, o);
   if (p.has("--ref-model")) {
     // The same data through the same tokenizer gives the same pairs, in order.
@@ -109,18 +108,19 @@ int cmd_dpo(int argc, char** argv) {
     for (size_t i = 0; i < ref_logps.size(); ++i)
       std::tie(data->pairs[i].ref_chosen, data->pairs[i].ref_rejected) = ref_logps[i];
   } else {
-    // The reference: the model as the run starts (its adapter attached as loaded or new).
+    // The reference: the model as the run starts (its adapter attached as
+    // loaded or new; with --full, the base's weights as the f32 copy holds them).
     int64_t max_pair = 0;
     for (size_t i = 0; i < objective.size(); ++i) max_pair = std::max(max_pair, objective.item_tokens(i));
     model::TrainStep ref_step(m, max_pair * s->fo.batch);
-    Status a = lora->attach(m);
+    Status a = (*trained)->prepare(m);
     if (!a.has_value()) return fail_run("dpo", a.error());
     std::fprintf(stderr, "herd dpo: reference log-probs of %zu pairs\n", objective.size());
     Status r = objective.compute_reference(s->rt->exec(), ref_step, s->fo.batch);
     m.clear_lora();
     if (!r.has_value()) return fail_run("dpo", r.error());
   }
-  return run_training("dpo", p, *s, *lora, objective);
+  return run_training("dpo", p, *s, **trained, objective);
 }
 
 }  // namespace herd::cli

@@ -1,6 +1,7 @@
-// herd finetune: LoRA fine-tuning on the user's data (train/finetune.h with
-// train/objective.h's SftObjective), the result written as a PEFT adapter
-// directory and a GGUF LoRA that herd run/chat (--lora), PEFT and llama.cpp read.
+// herd finetune: LoRA or full fine-tuning on the user's data (train/finetune.h
+// with train/objective.h's SftObjective), the result written as a PEFT adapter
+// directory and a GGUF LoRA that herd run/chat (--lora), PEFT and llama.cpp
+// read, or with --full as a model (GGUF or Hugging Face, as the base).
 #include <cstdio>
 
 #include "commands.h"
@@ -11,7 +12,7 @@
 namespace herd::cli {
 
 int cmd_finetune(int argc, char** argv) {
-  ArgParser p("finetune", "-m MODEL --data FILE.jsonl -o ADAPTER_DIR [options]");
+  ArgParser p("finetune", "-m MODEL --data FILE.jsonl -o OUT_DIR [options]");
   const TrainDefaults defaults;
   add_train_options(p, defaults);
   p.add("--data", "FILE", "JSONL: {\"messages\": [...]} chat examples (loss on assistant turns) or {\"text\": ...}");
@@ -32,16 +33,14 @@ int cmd_finetune(int argc, char** argv) {
   so.train_on_inputs = p.has("--train-on-inputs");
   Result<train::SftData> data = train::load_sft_jsonl(p.get("--data"), *tok, so);
   if (!data.has_value()) return fail_run("finetune", data.error());
-  Result<train::LoraSet> lora = training_adapter(*s);
-  if (!lora.has_value()) return fail_usage("finetune", lora.error());
-  std::fprintf(stderr,
-               "herd finetune: %zu examples (%lld cut to %lld tokens, %lld without a trained token dropped); LoRA rank "
-               "%lld alpha %g on %s: %lld parameters\n",
+  std::string what;
+  Result<std::unique_ptr<train::Trainable>> trained = training_target(*s, &what);
+  if (!trained.has_value()) return fail_usage("finetune", trained.error());
+  std::fprintf(stderr, "herd finetune: %zu examples (%lld cut to %lld tokens, %lld without a trained token dropped); %s\n",
                data->examples.size(), static_cast<long long>(data->truncated), static_cast<long long>(s->seq_len),
-               static_cast<long long>(data->dropped), static_cast<long long>(lora->spec().rank), lora->spec().alpha,
-               train::lora_targets_string(lora->spec().targets).c_str(), static_cast<long long>(lora->n_params()));
+               static_cast<long long>(data->dropped), what.c_str());
   train::SftObjective objective(*data);
-  return run_training("finetune", p, *s, *lora, objective);
+  return run_training("finetune", p, *s, **trained, objective);
 }
 
 }  // namespace herd::cli

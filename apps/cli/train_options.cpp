@@ -7,6 +7,9 @@
 #include <fstream>
 
 #include "commands.h"
+#include "model/convert.h"
+#include "model/file_types.h"
+#include "train/full_weights.h"
 
 namespace herd::cli {
 
@@ -19,6 +22,10 @@ void add_train_options(ArgParser& p, const TrainDefaults& d) {
   p.add("--lora-targets", "LIST", "q,k,v,o,gate,up,down or all (default all)");
   p.add("--rslora", "", "scale = alpha / sqrt(rank)");
   p.add("--lora-init", "PATH", "start from this adapter (PEFT directory or GGUF LoRA) instead of a new one; its rank and targets");
+  p.add("--full", "", "full fine-tuning: train every weight (an f32 copy; 16 bytes per parameter) instead of an adapter; "
+        "OUTPUT gets the model");
+  p.add("--save-type", "TYPE", "with --full: the saved model's file type, any of herd convert's (default: the base's "
+        "f32/f16/bf16; f32 for a quantized base)");
   p.add("--epochs", "N", "passes over the data (default 1)");
   p.add("--max-steps", "N", "stop after N optimizer steps (default: the epochs decide)");
   char lr[32], wd[32];
@@ -85,6 +92,16 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   s->spec.rslora = p.has("--rslora");
   s->seq_len = *seq_len;
   s->lora_init = p.get("--lora-init", "");
+  s->full = p.has("--full");
+  s->save_type = p.get("--save-type", "");
+  if (s->full && (!s->lora_init.empty() || p.has("--lora-rank") || p.has("--lora-targets") || p.has("--rslora"))) {
+    *code = fail_usage(command, Error(ErrorCode::kInvalidArgument, "--full trains every weight: no --lora-* options"));
+    return nullptr;
+  }
+  if (!s->full && !s->save_type.empty()) {
+    *code = fail_usage(command, Error(ErrorCode::kInvalidArgument, "--save-type goes with --full"));
+    return nullptr;
+  }
   train::FinetuneOptions& fo = s->fo;
   fo.epochs = *epochs;
   fo.batch = *batch;
@@ -114,15 +131,59 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
     return nullptr;
   }
   s->rt = std::move(*rt);
+  const model::LlamaModel& m = s->rt->model();
+  s->base_dtype = m.layers().empty() ? DType::kF32 : m.layers()[0].wq.w.dtype;
   return s;
 }
 
-Result<train::LoraSet> training_adapter(const TrainSetup& s) {
-  if (!s.lora_init.empty()) return train::LoraSet::read(s.lora_init, s.rt->model());
-  return train::LoraSet::create(s.rt->model(), s.spec, s.fo.seed);
+Result<std::unique_ptr<train::Trainable>> training_target(const TrainSetup& s, std::string* what) {
+  const model::LlamaModel& m = s.rt->model();
+  char buf[256];
+  if (s.full) {
+    const double gib = static_cast<double>(train::FullWeights::bytes_needed(m)) / (1 << 30);
+    HERD_ASSIGN_OR_RETURN(train::FullWeights f, train::FullWeights::create(m, s.rt->pool()));
+    std::snprintf(buf, sizeof buf, "every weight (full fine-tuning): %lld parameters, %.2f GiB with gradients and AdamW",
+                  static_cast<long long>(f.n_params()), gib);
+    *what = buf;
+    return std::unique_ptr<train::Trainable>(std::make_unique<train::FullWeights>(std::move(f)));
+  }
+  Result<train::LoraSet> l = s.lora_init.empty() ? train::LoraSet::create(m, s.spec, s.fo.seed)
+                                                 : train::LoraSet::read(s.lora_init, m);
+  if (!l.has_value()) return std::move(l.error());
+  std::snprintf(buf, sizeof buf, "LoRA rank %lld alpha %g on %s: %lld parameters", static_cast<long long>(l->spec().rank),
+                l->spec().alpha, train::lora_targets_string(l->spec().targets).c_str(),
+                static_cast<long long>(l->n_params()));
+  *what = buf;
+  return std::unique_ptr<train::Trainable>(std::make_unique<train::LoraSet>(std::move(*l)));
 }
 
-int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::LoraSet& lora,
+namespace {
+
+// --full's result: the trained weights written by herd convert's writer.
+Status write_full_model(const char* command, const TrainSetup& s, const std::string& out, std::string* where) {
+  model::ConvertOptions co;
+  co.in = s.model_path;
+  co.type = !s.save_type.empty() ? s.save_type
+            : s.base_dtype == DType::kF16 ? "f16"
+            : s.base_dtype == DType::kBF16 ? "bf16"
+                                            : "f32";  // the base's float type; f32 holds a quantized base's values
+  const model::FileType* ft = model::file_type_by_name(co.type);
+  if (ft == nullptr)
+    return err(ErrorCode::kInvalidArgument, "--save-type '%s'; expected one of %s", co.type.c_str(),
+               model::file_type_names().c_str());
+  const DTypeInfo& info = dtype_info(ft->base);
+  const bool gguf = s.rt->model().format() == model::ModelFormat::kGguf || (info.quantized && !info.row_scaled);
+  co.out = out + (gguf ? "/model.gguf" : "/model");
+  std::error_code ec;
+  std::filesystem::remove_all(co.out, ec);  // this command's own earlier result (a stopped run's)
+  *where = co.out;
+  Progress progress(std::string("herd ") + command + ": writing the model", 0, stderr);
+  return model::write_converted(s.rt->model(), co, s.rt->pool(), &progress);
+}
+
+}  // namespace
+
+int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::Trainable& trained,
                  train::Objective& objective) {
   model::LlamaModel& m = s.rt->model();
   const std::string out = p.get("--output");
@@ -136,7 +197,7 @@ int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::
   }
   const std::vector<std::string> names = objective.metric_names();
   double elapsed = 0;
-  Result<train::FinetuneResult> res = train::finetune(s.rt->exec(), m, lora, objective, s.fo, [&](const train::StepReport& r) {
+  Result<train::FinetuneResult> res = train::finetune(s.rt->exec(), m, trained, objective, s.fo, [&](const train::StepReport& r) {
     elapsed += r.seconds;
     const double eta = elapsed / static_cast<double>(r.step) * static_cast<double>(r.total_steps - r.step);
     std::string extra;
@@ -175,18 +236,26 @@ int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::
     return !interrupted();
   });
   if (!res.has_value()) return fail_run(command, res.error());
-  // Both formats: PEFT (Hugging Face, vLLM) and, inside the same directory, the
-  // GGUF LoRA that llama.cpp and Ollama take.
-  const std::string& base = s.model_path;
-  Status w = lora.write_peft(out, m, base);
-  if (w.has_value()) w = lora.write_gguf(out + "/adapter.gguf", m, base);
-  if (!w.has_value()) return fail_run(command, w.error());
+  std::string where = out;
+  if (s.full) {
+    Status w = write_full_model(command, s, out, &where);
+    if (!w.has_value()) return fail_run(command, w.error());
+  } else {
+    // Both formats: PEFT (Hugging Face, vLLM) and, inside the same directory, the
+    // GGUF LoRA that llama.cpp and Ollama take.
+    const auto& lora = static_cast<const train::LoraSet&>(trained);
+    const std::string& base = s.model_path;
+    Status w = lora.write_peft(out, m, base);
+    if (w.has_value()) w = lora.write_gguf(out + "/adapter.gguf", m, base);
+    if (!w.has_value()) return fail_run(command, w.error());
+  }
   if (res->resumed_from > 0)
     std::fprintf(stderr, "herd %s: resumed after step %lld\n", command, static_cast<long long>(res->resumed_from));
-  std::fprintf(stderr, "herd %s: %lld steps, loss %.4f -> %.4f%s; adapter written to %s%s\n", command,
+  std::fprintf(stderr, "herd %s: %lld steps, loss %.4f -> %.4f%s; %s written to %s%s\n", command,
                static_cast<long long>(res->steps), res->first_loss, res->last_loss,
-               res->eval_loss >= 0 ? (", eval loss " + std::to_string(res->eval_loss)).c_str() : "", out.c_str(),
-               interrupted() ? " (interrupted: the adapter of the last step; --resume continues)" : "");
+               res->eval_loss >= 0 ? (", eval loss " + std::to_string(res->eval_loss)).c_str() : "",
+               s.full ? "model" : "adapter", where.c_str(),
+               interrupted() ? " (interrupted: the result of the last step; --resume continues)" : "");
   return interrupted() ? kExitInterrupted : 0;
 }
 

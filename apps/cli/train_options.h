@@ -33,6 +33,9 @@ struct TrainSetup {
   train::LoraSpec spec;
   int64_t seq_len = 2048;
   std::string lora_init;  // --lora-init: the adapter to start from ("": a new one)
+  bool full = false;      // --full: every weight trained (train/full_weights.h)
+  std::string save_type;  // --save-type: the trained model's file type ("": the base's float type)
+  DType base_dtype = DType::kF32;  // the base's layer matrices as stored
   std::string model_path;
   std::unique_ptr<model::Runtime> rt;
 };
@@ -41,12 +44,17 @@ struct TrainSetup {
 // On failure prints the error and returns the exit code through *code.
 std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& p, const TrainDefaults& d, int* code);
 
-// The adapter the run trains: --lora-init's (read for this model) or a new one.
-Result<train::LoraSet> training_adapter(const TrainSetup& s);
+// What the run trains: with --full every weight of the model (an f32 master
+// copy), else --lora-init's adapter (read for this model) or a new one.
+// *what describes it for the command's first line ("LoRA rank 8 alpha 16 on
+// q,v: 1234 parameters").
+Result<std::unique_ptr<train::Trainable>> training_target(const TrainSetup& s, std::string* what);
 
 // Runs the training loop with the progress line and --log-jsonl, then writes
-// the adapter (PEFT directory + adapter.gguf in --output). Returns the exit code.
-int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::LoraSet& lora,
+// the result into --output: the adapter (PEFT directory + adapter.gguf), or
+// with --full the model (model.gguf for a GGUF base or a quantized
+// --save-type, else a Hugging Face directory `model`). Returns the exit code.
+int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::Trainable& trained,
                  train::Objective& objective);
 
 }  // namespace herd::cli

@@ -71,25 +71,6 @@ std::string chat_template_of(const LlamaModel& m) {
   return "";
 }
 
-// The stored weight of (t, layer) in `m`: a matrix view, or a norm vector.
-struct Source {
-  const TensorView* w = nullptr;
-  const float* norm = nullptr;
-};
-Source source_of(const LlamaModel& m, LlamaTensor t, int64_t layer) {
-  if (t == LlamaTensor::kTokEmbd) return {&m.tok_embd(), nullptr};
-  if (t == LlamaTensor::kOutput) return {&m.output(), nullptr};
-  if (t == LlamaTensor::kOutputNorm) return {nullptr, m.output_norm()};
-  const LayerWeights& lw = m.layers()[static_cast<size_t>(layer)];
-  if (t == LlamaTensor::kAttnNorm) return {nullptr, lw.attn_norm};
-  if (t == LlamaTensor::kFfnNorm) return {nullptr, lw.ffn_norm};
-  Source s;
-  for_each_layer_matrix(lw, [&](LlamaTensor x, const TensorView& v) {
-    if (x == t) s.w = &v;
-  });
-  return s;
-}
-
 // A value GGUF holds as f32 (rms_eps, rope_theta) as the shortest decimal that reads
 // back as the same f32: 1e-05, not 9.999999747378752e-06.
 double shortest_f32_decimal(double x) {
@@ -106,6 +87,10 @@ double shortest_f32_decimal(double x) {
 
 Status convert_model(const ConvertOptions& o, ThreadPool& pool, Progress* progress) {
   HERD_ASSIGN_OR_RETURN(LlamaModel m, LlamaModel::load(o.in));
+  return write_converted(m, o, pool, progress);
+}
+
+Status write_converted(const LlamaModel& m, const ConvertOptions& o, ThreadPool& pool, Progress* progress) {
   // The output's format by its name: a .gguf file, or else a Hugging Face directory.
   const bool to_hf = !(o.out.size() > 5 && o.out.compare(o.out.size() - 5, 5, ".gguf") == 0);
   const LlamaConfig& c = m.config();
@@ -155,17 +140,10 @@ Status convert_model(const ConvertOptions& o, ThreadPool& pool, Progress* progre
   const bool halves = c.rope_style == kernels::RopeStyle::kHalves;
   const int64_t hd = c.head_dim;
   const RowSource rows = [&m, halves, hd](const TensorPlan& p, int64_t meta_row, float* dst) {
-    const Source s = source_of(m, p.id, p.layer);
-    if (s.norm) {
-      std::memcpy(dst, s.norm, static_cast<size_t>(p.shape.back()) * sizeof(float));
-      return;
-    }
     int64_t row = meta_row;
     if (halves && (p.id == LlamaTensor::kWq || p.id == LlamaTensor::kWk))
       row = meta_row / hd * hd + formats::hf_row_of_meta_row(meta_row % hd, hd);
-    dequantize_row_ref(s.w->dtype, s.w->row(row), dst, s.w->cols());
-    if (s.w->row_scale)  // FP8: the stored values times the row's scale
-      for (int64_t j = 0; j < s.w->cols(); ++j) dst[j] *= s.w->row_scale[row];
+    m.read_row_f32(p.id, p.layer, row, dst);
   };
   if (to_hf) return write_hf_model(plan, rows, vocab, pool, o.out, o.max_shard_bytes, progress);
   return write_gguf_model(plan, rows, vocab, pool, o.out, progress);

@@ -25,6 +25,7 @@
 #include "base/progress.h"
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "model/llama_model.h"
 
 namespace herd::model {
 
@@ -38,5 +39,11 @@ struct ConvertOptions {
 };
 
 Status convert_model(const ConvertOptions& o, ThreadPool& pool, Progress* progress);
+
+// The same from a loaded model, its weights as they are now (herd finetune
+// --full writes its trained f32 weights this way); o.in names the source
+// (general.name of an HF or Meta source, the tokenizer's chat template is
+// the model's). An empty o.type takes the model's current matrix dtype.
+Status write_converted(const LlamaModel& m, const ConvertOptions& o, ThreadPool& pool, Progress* progress);
 
 }  // namespace herd::model

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/check.h"
 #include "base/half.h"
 #include "formats/gguf.h"
 #include "formats/hf_checkpoint.h"
@@ -101,6 +102,56 @@ Status LlamaModel::attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& 
 
 void LlamaModel::clear_lora() {
   for (LayerWeights& l : layers_) for_each_layer_linear(l, [](LlamaTensor, Linear& lin) { lin.adapters.clear(); });
+}
+
+void LlamaModel::read_row_f32(LlamaTensor t, int64_t layer, int64_t row, float* dst) const {
+  const float* norm = nullptr;
+  const TensorView* w = nullptr;
+  if (t == LlamaTensor::kTokEmbd) w = &tok_embd_;
+  else if (t == LlamaTensor::kOutput) w = &output_;
+  else if (t == LlamaTensor::kOutputNorm) norm = output_norm_;
+  else {
+    const LayerWeights& lw = layers_[static_cast<size_t>(layer - range_.first)];
+    if (t == LlamaTensor::kAttnNorm) norm = lw.attn_norm;
+    else if (t == LlamaTensor::kFfnNorm) norm = lw.ffn_norm;
+    else for_each_layer_matrix(lw, [&](LlamaTensor x, const TensorView& v) { if (x == t) w = &v; });
+  }
+  if (norm != nullptr) {
+    std::memcpy(dst, norm, static_cast<size_t>(config_.d_model) * sizeof(float));
+    return;
+  }
+  HERD_CHECK(w != nullptr && w->data != nullptr && w->interleave == 1, "read_row_f32: %s of layer %lld not held",
+             llama_tensor_info(t).field, static_cast<long long>(layer));
+  dequantize_row_ref(w->dtype, w->row(row), dst, w->cols());
+  if (w->row_scale)  // FP8: the stored values times the row's scale
+    for (int64_t j = 0; j < w->cols(); ++j) dst[j] *= w->row_scale[row];
+}
+
+Status LlamaModel::use_f32_weights(const std::function<float*(LlamaTensor, int64_t)>& values) {
+  if (!holds_embedding() || !holds_head())
+    return err(ErrorCode::kInvalidArgument, "full fine-tuning needs the whole model (this one holds a layer range)");
+  if (max_lora_rank() > 0) return err(ErrorCode::kInvalidArgument, "full fine-tuning: adapters are attached");
+  bool repacked = false;
+  for_each_matmul_weight([&](int64_t, LlamaTensor, const TensorView& w) { repacked |= w.interleave != 1; });
+  if (repacked) return err(ErrorCode::kInvalidArgument, "full fine-tuning: the weights are repacked");
+  auto f32 = [](const TensorView& w, const float* p) {
+    TensorView v;
+    v.dtype = DType::kF32;
+    v.shape = w.shape;
+    v.data = reinterpret_cast<const uint8_t*>(p);
+    return v;
+  };
+  tok_embd_ = f32(tok_embd_, values(LlamaTensor::kTokEmbd, -1));
+  for (size_t il = 0; il < layers_.size(); ++il) {
+    LayerWeights& l = layers_[il];
+    const int64_t layer = range_.first + static_cast<int64_t>(il);
+    l.attn_norm = values(LlamaTensor::kAttnNorm, layer);
+    l.ffn_norm = values(LlamaTensor::kFfnNorm, layer);
+    for_each_layer_linear(l, [&](LlamaTensor t, Linear& lin) { lin.w = f32(lin.w, values(t, layer)); });
+  }
+  output_norm_ = values(LlamaTensor::kOutputNorm, -1);
+  output_ = config_.tied_embeddings ? tok_embd_ : f32(output_, values(LlamaTensor::kOutput, -1));
+  return Ok{};
 }
 
 int64_t LlamaModel::max_lora_rank() const {

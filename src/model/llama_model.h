@@ -15,6 +15,7 @@
 // the file, the expected and found shape, and a hint.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -127,6 +128,21 @@ class LlamaModel final : public CausalLm {
   // checkpoint's activation_scale_ub (kernels: matmul_fp8_dynamic). Returns
   // the number of matrices switched (0: the model has no FP8 weights).
   int use_fp8_dynamic_activations();
+
+  // Row `row` of tensor (t, layer) as exact f32 values (dequantized by the
+  // reference; an FP8 row times its scale), in the model's row order; a norm
+  // is one row of d_model. The tensor must be held and in the file layout
+  // (not repacked). Thread-safe.
+  void read_row_f32(LlamaTensor t, int64_t layer, int64_t row, float* dst) const;
+
+  // Full fine-tuning: every weight replaced by an f32 tensor the caller owns
+  // and may change between forward passes. values(t, layer) is tensor t's
+  // buffer ([rows, cols] of a matrix, [d_model] of a norm; layer -1 outside
+  // the layers), in the model's row order; kOutput is not asked for when the
+  // embeddings are tied (the head reads the embedding's buffer). The files
+  // stay open (tokenizer, metadata). Errors: a model holding a layer range,
+  // repacked weights, attached adapters.
+  Status use_f32_weights(const std::function<float*(LlamaTensor, int64_t layer)>& values);
 
   // Bytes of all weight tensors as stored (after repack_weights: as repacked).
   uint64_t weight_bytes() const;

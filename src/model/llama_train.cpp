@@ -116,19 +116,25 @@ void TrainStep::layer_forward(const kernels::ExecContext& exec, const TrainBatch
 }
 
 void TrainStep::layer_backward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x,
-                               float* dx, LayerLoraGrads* g) {
+                               float* dx, LayerGrads* g) {
   const LlamaConfig& c = model_.config();
   const LayerWeights& L = model_.layers()[il];
   const auto T = static_cast<int64_t>(b.tokens.size());
   const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim;
   const auto eps = static_cast<float>(c.rms_eps);
-  // The adapter gradients of one Linear, from its input and output gradient.
+  // The trained gradients of one Linear (its adapter's, its own weight's),
+  // from its input and output gradient.
   auto lora_grads = [&](const Linear& lin, int slot, const float* in, const float* dy) {
-    if (g == nullptr || lin.adapters.empty()) return;
-    const LoraGrad& lg = (*g)[static_cast<size_t>(slot)];
+    if (g == nullptr) return;
+    if (float* dw = g->weight[static_cast<size_t>(slot)])
+      kernels::weight_grad(exec, dy, in, T, lin.w.rows(), lin.w.cols(), dw);
+    if (lin.adapters.empty()) return;
+    const LoraGrad& lg = g->lora[static_cast<size_t>(slot)];
     if (lg.da == nullptr) return;
     lora_backward_weights(exec, lin, 0, in, dy, T, lg.da, lg.db, lora_.data());
   };
+  float* d_attn_norm = g != nullptr ? g->attn_norm : nullptr;
+  float* d_ffn_norm = g != nullptr ? g->ffn_norm : nullptr;
   // dx: the gradient at the layer's output, on entry; at its input, on return.
   // Feed-forward sublayer.
   linear_backward_input(exec, L.w_down, dx, T, dh_.data(), lora_.data());
@@ -139,7 +145,7 @@ void TrainStep::layer_backward(const kernels::ExecContext& exec, const TrainBatc
   linear_backward_input(exec, L.w_gate, dg_.data(), T, dxn_.data(), lora_.data());
   linear_backward_input(exec, L.w_up, du_.data(), T, tmp_.data(), lora_.data());
   add(dxn_.data(), tmp_.data(), T * D);
-  kernels::rms_norm_backward(xmid_.data(), L.ffn_norm, eps, dxn_.data(), T, D, tmp_.data(), nullptr);
+  kernels::rms_norm_backward(xmid_.data(), L.ffn_norm, eps, dxn_.data(), T, D, tmp_.data(), d_ffn_norm);
   add(dx, tmp_.data(), T * D);  // dx is now d xmid
   // Attention sublayer.
   linear_backward_input(exec, L.wo, dx, T, dattn_.data(), lora_.data());
@@ -157,44 +163,45 @@ void TrainStep::layer_backward(const kernels::ExecContext& exec, const TrainBatc
   add(dxn_.data(), tmp_.data(), T * D);
   linear_backward_input(exec, L.wv, dv_.data(), T, tmp_.data(), lora_.data());
   add(dxn_.data(), tmp_.data(), T * D);
-  kernels::rms_norm_backward(x, L.attn_norm, eps, dxn_.data(), T, D, tmp_.data(), nullptr);
+  kernels::rms_norm_backward(x, L.attn_norm, eps, dxn_.data(), T, D, tmp_.data(), d_attn_norm);
   add(dx, tmp_.data(), T * D);
 }
 
 Result<kernels::CeResult> TrainStep::run(kernels::ExecContext exec, const TrainBatch& b, float grad_scale,
-                                         std::vector<LayerLoraGrads>* grads, float* d_input) {
+                                         TrainGrads* grads, float* d_input) {
   return run_weighted(
       exec, b, [grad_scale](std::span<const double>, std::span<float> s) { std::fill(s.begin(), s.end(), grad_scale); },
       grads, d_input);
 }
 
 Result<kernels::CeResult> TrainStep::run_weighted(kernels::ExecContext exec, const TrainBatch& b,
-                                                  const TokenWeigher& weigh, std::vector<LayerLoraGrads>* grads,
+                                                  const TokenWeigher& weigh, TrainGrads* grads,
                                                   float* d_input) {
   // The cross-entropy of every token, its factors, its gradient.
   return run_head(
       exec, b,
-      [&](const kernels::ExecContext& ex, const float* xn, int64_t T, const TensorView& out, float* dxn,
+      [&](const kernels::ExecContext& ex, const float* xn, int64_t T, const TensorView& out, float* dxn, float* dw,
           float* scratch) -> Result<kernels::CeResult> {
         std::vector<double> lse(static_cast<size_t>(T)), nll(static_cast<size_t>(T));
         const kernels::CeResult r =
             kernels::cross_entropy_loss(ex, xn, T, out, b.labels.data(), lse.data(), nll.data(), scratch);
         std::vector<float> scale(static_cast<size_t>(T), 0.0f);
         weigh(nll, scale);
-        if (dxn != nullptr) kernels::cross_entropy_grad(ex, xn, T, out, b.labels.data(), lse.data(), scale.data(), dxn, scratch);
+        if (dxn != nullptr)
+          kernels::cross_entropy_grad(ex, xn, T, out, b.labels.data(), lse.data(), scale.data(), dxn, scratch, dw);
         return r;
       },
       grads, d_input);
 }
 
 Result<kernels::CeResult> TrainStep::run_head(kernels::ExecContext exec, const TrainBatch& b, const Head& head,
-                                              std::vector<LayerLoraGrads>* grads, float* d_input) {
+                                              TrainGrads* grads, float* d_input) {
   HERD_TRY(check(b));
   const LlamaConfig& c = model_.config();
   const auto n_layers = static_cast<size_t>(c.n_layers);
-  if (grads != nullptr && grads->size() != n_layers)
-    return err(ErrorCode::kInvalidArgument, "train: %zu layers of adapter gradients for a %zu-layer model",
-               grads->size(), n_layers);
+  if (grads != nullptr && !grads->layers.empty() && grads->layers.size() != n_layers)
+    return err(ErrorCode::kInvalidArgument, "train: %zu layers of gradients for a %zu-layer model",
+               grads->layers.size(), n_layers);
   exec.exact_f32 = true;
   const auto T = static_cast<int64_t>(b.tokens.size());
   const int64_t D = c.d_model;
@@ -208,14 +215,19 @@ Result<kernels::CeResult> TrainStep::run_head(kernels::ExecContext exec, const T
   kernels::rms_norm(xf, model_.output_norm(), eps, T, D, xn1_.data());
   const bool backward = grads != nullptr || d_input != nullptr;
   HERD_ASSIGN_OR_RETURN(const kernels::CeResult r,
-                        head(exec, xn1_.data(), T, model_.output(), backward ? dxn_.data() : nullptr, ce_.data()));
+                        head(exec, xn1_.data(), T, model_.output(), backward ? dxn_.data() : nullptr,
+                             grads != nullptr ? grads->output : nullptr, ce_.data()));
   if (!backward) return r;
   std::vector<float> dcur(static_cast<size_t>(T * D));
-  kernels::rms_norm_backward(xf, model_.output_norm(), eps, dxn_.data(), T, D, dcur.data(), nullptr);
+  kernels::rms_norm_backward(xf, model_.output_norm(), eps, dxn_.data(), T, D, dcur.data(),
+                             grads != nullptr ? grads->output_norm : nullptr);
+  const bool layer_grads = grads != nullptr && !grads->layers.empty();
   for (size_t il = n_layers; il-- > 0;) {
     layer_forward(exec, b, il, inputs_[il].data(), tmp_.data());  // the layer's intermediates again
-    layer_backward(exec, b, il, inputs_[il].data(), dcur.data(), grads ? &(*grads)[il] : nullptr);
+    layer_backward(exec, b, il, inputs_[il].data(), dcur.data(), layer_grads ? &grads->layers[il] : nullptr);
   }
+  if (grads != nullptr && grads->tok_embd != nullptr)
+    kernels::embedding_backward(b.tokens.data(), T, dcur.data(), D, grads->tok_embd);
   if (d_input != nullptr) std::copy(dcur.begin(), dcur.end(), d_input);
   return r;
 }

@@ -1,7 +1,12 @@
 // The training step of a Llama 3.x model: the loss of a packed batch and
-// its gradients with respect to the attached LoRA adapters (model/linear.h)
-// and the model's input (the hidden states entering the first layer), by
-// backpropagation with per-layer checkpointing.
+// its gradients with respect to the attached LoRA adapters (model/linear.h),
+// for full fine-tuning every weight of the model (embedding, norms, the
+// seven matrices of each layer, the head), and the model's input (the hidden
+// states entering the first layer), by backpropagation with per-layer
+// checkpointing. A matrix's own gradient is kernels::weight_grad of its
+// output gradient and its input (dW = dY^T X), a norm's comes with
+// rms_norm_backward, the embedding's is the input gradient's rows added at
+// the batch's token ids (on top of the head's, when tied).
 //
 // Forward: the layer computation of llama_forward.cpp (same ops, same order,
 // every matmul on the exact f32 path: ExecContext::exact_f32), except that
@@ -48,9 +53,24 @@ struct LoraGrad {
   float* da = nullptr;
   float* db = nullptr;
 };
-// Per held layer, the seven matrices in for_each_layer_linear order (wq, wk,
-// wv, wo, w_gate, w_up, w_down).
-using LayerLoraGrads = std::array<LoraGrad, 7>;
+// What a step's backward adds to in one layer: per matrix, in
+// for_each_layer_linear order (wq, wk, wv, wo, w_gate, w_up, w_down), its
+// adapter's gradients and, for full fine-tuning, the matrix's own dW [N, K];
+// and the two norms' weights [d_model]. Null: not trained.
+struct LayerGrads {
+  std::array<LoraGrad, 7> lora{};
+  std::array<float*, 7> weight{};
+  float* attn_norm = nullptr;
+  float* ffn_norm = nullptr;
+};
+// Everything a step can train: one LayerGrads per layer (or none: nothing in
+// the layers), and the tensors outside them (full fine-tuning; null: frozen).
+struct TrainGrads {
+  std::vector<LayerGrads> layers;
+  float* tok_embd = nullptr;     // [vocab, d_model]: the rows of the batch's tokens
+  float* output_norm = nullptr;  // [d_model]
+  float* output = nullptr;       // [vocab, d_model]; a tied model: the tok_embd buffer
+};
 
 class TrainStep {
  public:
@@ -59,14 +79,15 @@ class TrainStep {
   TrainStep(const LlamaModel& model, int64_t max_tokens);
 
   // The loss of `batch`: returns the sum over counted positions of
-  // -log p(label) and their count. With grads (one LayerLoraGrads per layer),
-  // adds grad_scale times the gradient of that sum with respect to each
-  // trained adapter's A and B; with d_input (a [T, d_model] buffer), writes
-  // the gradient with respect to the hidden states entering layer 0.
+  // -log p(label) and their count. With grads, adds grad_scale times the
+  // gradient of that sum with respect to everything grads names (adapters'
+  // A and B, and for full fine-tuning the weights themselves); with d_input
+  // (a [T, d_model] buffer), writes the gradient with respect to the hidden
+  // states entering layer 0.
   // exec's exact_f32 is set for the step. Errors: a batch too long, ids
   // outside the vocabulary, inconsistent batch fields, a model it cannot train.
   Result<kernels::CeResult> run(kernels::ExecContext exec, const TrainBatch& batch, float grad_scale,
-                                std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
+                                TrainGrads* grads, float* d_input = nullptr);
 
   // The general form of run: after the forward, `weigh` gets each
   // position's loss, -log p(label) (0 where not counted), and sets scale[t],
@@ -77,18 +98,21 @@ class TrainStep {
   // is run_weighted with every factor = scale.
   using TokenWeigher = std::function<void(std::span<const double> nll, std::span<float> scale)>;
   Result<kernels::CeResult> run_weighted(kernels::ExecContext exec, const TrainBatch& batch, const TokenWeigher& weigh,
-                                         std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
+                                         TrainGrads* grads, float* d_input = nullptr);
 
   // The most general form: after the forward, `head` gets the final normed
   // hidden states xn [T, D] and the output weight, returns the loss and, when
   // dxn is set (a backward: grads or d_input given), writes d(loss)/d(xn)
-  // [T, D] there; the backward then runs from it. scratch holds
-  // kernels::ce_scratch_floats(T, D) floats. run_weighted is run_head with
-  // the cross-entropy head; distillation's head is a soft-target one.
+  // [T, D] there and, when dw is set too (the head is trained), adds
+  // d(loss)/d(output) [vocab, D] to dw; the backward then runs from dxn.
+  // scratch holds kernels::ce_scratch_floats(T, D) floats. run_weighted is
+  // run_head with the cross-entropy head; distillation's head is a
+  // soft-target one.
   using Head = std::function<Result<kernels::CeResult>(const kernels::ExecContext& exec, const float* xn, int64_t T,
-                                                       const TensorView& output, float* dxn, float* scratch)>;
+                                                       const TensorView& output, float* dxn, float* dw,
+                                                       float* scratch)>;
   Result<kernels::CeResult> run_head(kernels::ExecContext exec, const TrainBatch& batch, const Head& head,
-                                     std::vector<LayerLoraGrads>* grads, float* d_input = nullptr);
+                                     TrainGrads* grads, float* d_input = nullptr);
 
   // The training forward's logits of every position ([T, vocab], tests:
   // they equal the inference forward's) .
@@ -100,7 +124,7 @@ class TrainStep {
   void layer_forward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x_in,
                      float* x_out);
   void layer_backward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x_in,
-                      float* dx, LayerLoraGrads* g);
+                      float* dx, LayerGrads* g);
 
   const LlamaModel& model_;
   int64_t max_tokens_;

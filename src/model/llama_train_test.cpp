@@ -86,10 +86,10 @@ TEST_F(TrainTest, ForwardIsTheInferenceForward) {
 // every gradient path carries signal.
 struct Adapters {
   std::vector<std::vector<float>> a, b, da, db;
-  std::vector<LayerLoraGrads> grads;
+  TrainGrads grads;
   Adapters(LlamaModel& m, int64_t rank, uint64_t seed, bool zero_b = false) {
     const LlamaConfig& c = m.config();
-    grads.resize(static_cast<size_t>(c.n_layers));
+    grads.layers.resize(static_cast<size_t>(c.n_layers));
     uint64_t s = seed;
     for (int64_t il = 0; il < c.n_layers; ++il) {
       int slot = 0;
@@ -100,7 +100,7 @@ struct Adapters {
         da.emplace_back(static_cast<size_t>(rank * K), 0.0f);
         db.emplace_back(static_cast<size_t>(N * rank), 0.0f);
         EXPECT_TRUE(m.attach_lora(il, t, LoraAdapter{a.back().data(), b.back().data(), rank, 2.0f}).has_value());
-        grads[static_cast<size_t>(il)][static_cast<size_t>(slot++)] = {da.back().data(), db.back().data()};
+        grads.layers[static_cast<size_t>(il)].lora[static_cast<size_t>(slot++)] = {da.back().data(), db.back().data()};
       });
     }
   }

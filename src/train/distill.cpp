@@ -69,7 +69,7 @@ Result<TeacherCache> compute_teacher_cache(kernels::ExecContext exec, model::Tra
     const model::TrainBatch tb = pack(data, nullptr, items, nullptr);
     HERD_TRY(step.run_head(
         exec, tb,
-        [&](const kernels::ExecContext& ex, const float* xn, int64_t T, const TensorView& out, float*,
+        [&](const kernels::ExecContext& ex, const float* xn, int64_t T, const TensorView& out, float*, float*,
             float* scratch) -> Result<kernels::CeResult> {
           if (o.top_k > out.rows())
             return err(ErrorCode::kInvalidArgument, "--top-k %lld: the teacher's vocabulary has %lld entries",
@@ -190,7 +190,7 @@ std::string DistillObjective::fingerprint() const {
 
 Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::TrainStep& step,
                                           std::span<const size_t> items, float grad_scale,
-                                          std::vector<model::LayerLoraGrads>* grads) {
+                                          model::TrainGrads* grads) {
   std::vector<int64_t> rows;
   const model::TrainBatch tb = pack(data_, &cache_, items, &rows);
   const auto T = static_cast<int64_t>(tb.tokens.size());
@@ -221,13 +221,13 @@ Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::Trai
   m.tokens = T;
   HERD_TRY(step.run_head(
       exec, tb,
-      [&](const kernels::ExecContext& ex, const float* xn, int64_t n, const TensorView& out, float* dxn,
+      [&](const kernels::ExecContext& ex, const float* xn, int64_t n, const TensorView& out, float* dxn, float* dw,
           float* scratch) -> Result<kernels::CeResult> {
         const int64_t D = out.cols();
         kernels::CeResult kd;
         if (a > 0)
           kd = kernels::soft_cross_entropy(ex, xn, n, out, tg, static_cast<float>(tau),
-                                           static_cast<float>(grad_scale * kd_w), dxn, scratch);
+                                           static_cast<float>(grad_scale * kd_w), dxn, scratch, dw);
         else if (dxn != nullptr)
           std::fill(dxn, dxn + n * D, 0.0f);
         std::vector<double> lse(static_cast<size_t>(n)), nll(static_cast<size_t>(n));
@@ -236,7 +236,8 @@ Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::Trai
         if (a < 1 && dxn != nullptr) {
           const std::vector<float> scale(static_cast<size_t>(n), static_cast<float>(grad_scale * (1 - a)));
           std::vector<float> dce(static_cast<size_t>(n * D));
-          kernels::cross_entropy_grad(ex, xn, n, out, tb.labels.data(), lse.data(), scale.data(), dce.data(), scratch);
+          kernels::cross_entropy_grad(ex, xn, n, out, tb.labels.data(), lse.data(), scale.data(), dce.data(), scratch,
+                                      dw);
           for (size_t i = 0; i < dce.size(); ++i) dxn[i] += dce[i];
         }
         m.loss_sum = kd_w * kd.loss_sum + (1 - a) * ce.loss_sum;

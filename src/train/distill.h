@@ -81,7 +81,7 @@ class DistillObjective final : public Objective {
   std::vector<std::string> metric_names() const override { return {"kd_kl", "ce"}; }
   std::string fingerprint() const override;
   Result<MicroResult> run(kernels::ExecContext exec, model::TrainStep& step, std::span<const size_t> items,
-                          float grad_scale, std::vector<model::LayerLoraGrads>* grads) override;
+                          float grad_scale, model::TrainGrads* grads) override;
 
  private:
   const SftData& data_;

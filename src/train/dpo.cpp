@@ -135,7 +135,7 @@ Status DpoObjective::compute_reference(kernels::ExecContext exec, model::TrainSt
 }
 
 Result<MicroResult> DpoObjective::run(kernels::ExecContext exec, model::TrainStep& step, std::span<const size_t> items,
-                                      float grad_scale, std::vector<model::LayerLoraGrads>* grads) {
+                                      float grad_scale, model::TrainGrads* grads) {
   std::vector<size_t> starts;
   const model::TrainBatch tb = pack_pairs(data_, items, &starts);
   MicroResult m;

@@ -78,7 +78,7 @@ class DpoObjective final : public Objective {
   std::vector<std::string> metric_names() const override;
   std::string fingerprint() const override;
   Result<MicroResult> run(kernels::ExecContext exec, model::TrainStep& step, std::span<const size_t> items,
-                          float grad_scale, std::vector<model::LayerLoraGrads>* grads) override;
+                          float grad_scale, model::TrainGrads* grads) override;
 
  private:
   PrefData& data_;

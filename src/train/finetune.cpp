@@ -23,26 +23,24 @@ void shuffle(std::vector<size_t>& v, uint64_t seed, uint64_t stream) {
 }
 
 // What shapes a run: a checkpoint resumes only under the same.
-std::string fingerprint(const FinetuneOptions& o, const LoraSpec& l, const Objective& obj) {
+std::string fingerprint(const FinetuneOptions& o, const Trainable& trained, const Objective& obj) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "epochs=%lld batch=%lld accum=%lld max_steps=%lld warmup=%lld clip=%.17g val=%.17g "
-                "seed=%llu lr=%.17g b1=%.17g b2=%.17g eps=%.17g wd=%.17g rank=%lld alpha=%.17g targets=%u rslora=%d",
+                "seed=%llu lr=%.17g b1=%.17g b2=%.17g eps=%.17g wd=%.17g ",
                 static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
                 static_cast<long long>(o.grad_accum), static_cast<long long>(o.max_steps),
                 static_cast<long long>(o.warmup), o.clip, o.val_split, static_cast<unsigned long long>(o.seed),
-                o.adamw.lr, o.adamw.beta1, o.adamw.beta2, o.adamw.eps, o.adamw.weight_decay,
-                static_cast<long long>(l.rank), l.alpha, static_cast<unsigned>(l.targets), l.rslora ? 1 : 0);
-  return obj.fingerprint() + " " + buf;
+                o.adamw.lr, o.adamw.beta1, o.adamw.beta2, o.adamw.eps, o.adamw.weight_decay);
+  return obj.fingerprint() + " " + buf + trained.fingerprint();
 }
 
-Status save_checkpoint(const std::string& path, const std::string& fp, int64_t step, LoraSet& lora, AdamW& opt) {
+Status save_checkpoint(const std::string& path, const std::string& fp, int64_t step, Trainable& trained, AdamW& opt) {
   formats::SafetensorsWriter w;
   w.set_metadata("herd_checkpoint", "1");
   w.set_metadata("run", fp);
   w.set_metadata("step", std::to_string(step));
-  std::vector<std::span<float>> all;
-  for (std::vector<float>* t : lora.tensors()) all.emplace_back(*t);
+  std::vector<std::span<float>> all = trained.values();
   for (std::span<float> t : opt.state()) all.push_back(t);
   for (size_t i = 0; i < all.size(); ++i) {
     const std::span<float> t = all[i];
@@ -55,7 +53,7 @@ Status save_checkpoint(const std::string& path, const std::string& fp, int64_t s
   return w.write(path);
 }
 
-Result<int64_t> load_checkpoint(const std::string& path, const std::string& fp, LoraSet& lora, AdamW& opt) {
+Result<int64_t> load_checkpoint(const std::string& path, const std::string& fp, Trainable& trained, AdamW& opt) {
   HERD_ASSIGN_OR_RETURN(formats::SafetensorsFile f, formats::SafetensorsFile::open(path));
   const auto& md = f.metadata();
   if (md.count("herd_checkpoint") == 0 || md.count("run") == 0 || md.count("step") == 0)
@@ -64,8 +62,7 @@ Result<int64_t> load_checkpoint(const std::string& path, const std::string& fp, 
     return err(ErrorCode::kInvalidArgument,
                "%s: written by a run with other options or data (%s); resume with the same ones (now: %s)", path.c_str(),
                md.at("run").c_str(), fp.c_str());
-  std::vector<std::span<float>> all;
-  for (std::vector<float>* t : lora.tensors()) all.emplace_back(*t);
+  std::vector<std::span<float>> all = trained.values();
   for (std::span<float> t : opt.state()) all.push_back(t);
   for (size_t i = 0; i < all.size(); ++i) {
     const formats::StTensor* t = f.find("t." + std::to_string(i));
@@ -85,7 +82,7 @@ std::span<const size_t> slice(const std::vector<size_t>& order, size_t b, size_t
 
 }  // namespace
 
-Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, LoraSet& lora,
+Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, Trainable& trained,
                                 Objective& obj, const FinetuneOptions& o,
                                 const std::function<bool(const StepReport&)>& on_step) {
   if (o.batch < 1 || o.grad_accum < 1 || o.epochs < 1)
@@ -104,9 +101,9 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
   int64_t max_len = 0;
   for (size_t i = 0; i < obj.size(); ++i) max_len = std::max(max_len, obj.item_tokens(i));
   model::TrainStep step(model, max_len * o.batch);
-  HERD_TRY(lora.attach(model));
+  HERD_TRY(trained.prepare(model));
   AdamW opt(o.adamw);
-  std::vector<Param> params = lora.params();
+  std::vector<Param> params = trained.params();
   for (const Param& p : params) opt.add(p);
   const size_t n_metrics = obj.metric_names().size();
 
@@ -138,11 +135,11 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
     return Ok{};
   };
 
-  const std::string fp = fingerprint(o, lora.spec(), obj);
+  const std::string fp = fingerprint(o, trained, obj);
   int64_t done = 0;
   if (o.resume) {
     if (o.checkpoint.empty()) return err(ErrorCode::kInvalidArgument, "resume: no checkpoint path");
-    HERD_ASSIGN_OR_RETURN(done, load_checkpoint(o.checkpoint, fp, lora, opt));
+    HERD_ASSIGN_OR_RETURN(done, load_checkpoint(o.checkpoint, fp, trained, opt));
     res.resumed_from = done;
   }
   int64_t global = 0;  // optimizer steps visited, done or skipped
@@ -161,13 +158,13 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
         micro.push_back(slice(order, b, std::min(order.size(), b + static_cast<size_t>(o.batch))));
         denom += obj.denominator(micro.back());
       }
-      lora.zero_grads();
+      trained.zero_grads();
       double loss_sum = 0;
       StepReport rep;
       rep.metrics.assign(n_metrics, 0.0);
       for (std::span<const size_t> items : micro) {
         HERD_ASSIGN_OR_RETURN(const MicroResult r,
-                              obj.run(exec, step, items, 1.0f / static_cast<float>(denom), &lora.grads()));
+                              obj.run(exec, step, items, 1.0f / static_cast<float>(denom), &trained.grads()));
         loss_sum += r.loss_sum;
         rep.tokens += r.tokens;
         for (size_t k = 0; k < n_metrics; ++k) rep.metrics[k] += r.metric_sums[k];
@@ -192,7 +189,7 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
       res.steps = done;
       const bool go_on = !on_step || on_step(rep);
       if (!o.checkpoint.empty() && (!go_on || (o.save_every > 0 && done % o.save_every == 0) || done == total))
-        HERD_TRY(save_checkpoint(o.checkpoint, fp, done, lora, opt));
+        HERD_TRY(save_checkpoint(o.checkpoint, fp, done, trained, opt));
       if (!go_on) return res;
     }
   }

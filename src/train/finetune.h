@@ -1,7 +1,7 @@
 // The training loop of `herd finetune` and `herd dpo`: an objective's items
 // (objective.h: SFT examples, preference pairs) through the training step
-// (model/llama_train.h) with LoRA adapters (lora_set.h) and AdamW
-// (optimizer.h).
+// (model/llama_train.h) with what it trains (trainable.h: LoRA adapters, or
+// every weight for full fine-tuning) and AdamW (optimizer.h).
 //
 // An epoch visits every training item once in an order shuffled from the
 // seed; `batch` items are packed into one step (their attention kept apart),
@@ -13,7 +13,7 @@
 // epoch. Everything is a function of the seed and the data: two runs give the
 // same losses bit for bit.
 //
-// Checkpoints: with a checkpoint path, the adapters, the optimizer's moments
+// Checkpoints: with a checkpoint path, the trained values, the optimizer's moments
 // and the step count are written (a safetensors file, atomically) every
 // save_every optimizer steps and when the run is stopped; resuming from one
 // skips the steps it covers (the shuffles and split are the seed's) and
@@ -32,7 +32,7 @@
 #include "base/result.h"
 #include "kernels/exec_context.h"
 #include "model/llama_model.h"
-#include "train/lora_set.h"
+#include "train/trainable.h"
 #include "train/objective.h"
 #include "train/optimizer.h"
 
@@ -73,9 +73,10 @@ struct FinetuneResult {
   int64_t train_examples = 0, eval_examples = 0;
 };
 
-// Trains `lora` (attached to `model`) on `objective`. on_step runs after every
+// Trains `trained` (adapters, or the weights themselves; prepared on
+// `model` first) on `objective`. on_step runs after every
 // optimizer step; returning false stops the run (Ctrl-C) after that step.
-Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, LoraSet& lora,
+Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, Trainable& trained,
                                 Objective& objective, const FinetuneOptions& o,
                                 const std::function<bool(const StepReport&)>& on_step);
 

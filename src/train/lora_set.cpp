@@ -96,9 +96,10 @@ std::string lora_targets_string(LoraTargets t) {
 double LoraSpec::scale() const { return rslora ? alpha / std::sqrt(static_cast<double>(rank)) : alpha / rank; }
 
 void LoraSet::link_grads() {
-  for (auto& g : grads_) g = model::LayerLoraGrads{};
+  for (auto& g : grads_.layers) g = model::LayerGrads{};
   for (Entry& e : entries_)
-    grads_[static_cast<size_t>(e.layer - first_layer_)][static_cast<size_t>(e.slot)] = {e.da.data(), e.db.data()};
+    grads_.layers[static_cast<size_t>(e.layer - first_layer_)].lora[static_cast<size_t>(e.slot)] = {e.da.data(),
+                                                                                                  e.db.data()};
 }
 
 Result<LoraSet> LoraSet::create(const model::LlamaModel& m, const LoraSpec& spec, uint64_t seed) {
@@ -109,7 +110,7 @@ Result<LoraSet> LoraSet::create(const model::LlamaModel& m, const LoraSpec& spec
     return err(ErrorCode::kInvalidArgument, "LoRA training needs the whole model (it holds a layer range)");
   LoraSet s;
   s.spec_ = spec;
-  s.grads_.resize(m.layers().size());
+  s.grads_.layers.resize(m.layers().size());
   for (size_t il = 0; il < m.layers().size(); ++il) {
     for (int slot = 0; slot < 7; ++slot) {
       if (!(spec.targets & (1u << slot))) continue;
@@ -166,6 +167,19 @@ int64_t LoraSet::n_params() const {
   int64_t n = 0;
   for (const Entry& e : entries_) n += static_cast<int64_t>(e.a.size() + e.b.size());
   return n;
+}
+
+std::vector<std::span<float>> LoraSet::values() {
+  std::vector<std::span<float>> v;
+  for (std::vector<float>* t : tensors()) v.emplace_back(*t);
+  return v;
+}
+
+std::string LoraSet::fingerprint() const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "rank=%lld alpha=%.17g targets=%u rslora=%d", static_cast<long long>(spec_.rank),
+                spec_.alpha, static_cast<unsigned>(spec_.targets), spec_.rslora ? 1 : 0);
+  return buf;
 }
 
 std::vector<std::vector<float>*> LoraSet::tensors() {
@@ -308,7 +322,7 @@ Status LoraSet::take(Found& found, const model::LlamaModel& m, int64_t layer, in
 
 Status LoraSet::finish(Found& found, const model::LlamaModel& m, const std::string& path) {
   if (found.empty()) return err(ErrorCode::kInvalidArgument, "%s: no LoRA tensors", path.c_str());
-  grads_.resize(m.layers().size());
+  grads_.layers.resize(m.layers().size());
   first_layer_ = m.layer_range().first;
   spec_.targets = 0;
   for (auto& [key, e] : found) {

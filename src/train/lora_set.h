@@ -29,6 +29,7 @@
 #include "model/llama_model.h"
 #include "model/llama_train.h"
 #include "train/optimizer.h"
+#include "train/trainable.h"
 
 namespace herd::train {
 
@@ -47,7 +48,7 @@ struct LoraSpec {
   double scale() const;
 };
 
-class LoraSet {
+class LoraSet final : public Trainable {
  public:
   // New adapters for every held layer of `model`, initialised from `seed`.
   static Result<LoraSet> create(const model::LlamaModel& model, const LoraSpec& spec, uint64_t seed);
@@ -82,13 +83,18 @@ class LoraSet {
   std::optional<Matrix> matrix(int64_t layer, model::LlamaTensor t) const;
 
   const LoraSpec& spec() const { return spec_; }
-  // The gradient buffers, one LayerLoraGrads per layer (TrainStep::run).
-  std::vector<model::LayerLoraGrads>& grads() { return grads_; }
-  // Every A and B with its gradient (the optimizer's parameters).
-  std::vector<Param> params();
-  void zero_grads();
-  int64_t n_params() const;
-  // Every value, in a fixed order (checkpoints).
+  // Trainable: attach() with weight 1 to set 0; the gradient buffers (the
+  // layers' adapter slots, TrainStep::run); every A and B with its gradient
+  // (the optimizer's parameters); rank, alpha, targets and rsLoRA as the
+  // fingerprint.
+  Status prepare(model::LlamaModel& model) override { return attach(model); }
+  model::TrainGrads& grads() override { return grads_; }
+  std::vector<Param> params() override;
+  void zero_grads() override;
+  int64_t n_params() const override;
+  std::vector<std::span<float>> values() override;
+  std::string fingerprint() const override;
+  // Every A and B, in a fixed order (values() as the vectors).
   std::vector<std::vector<float>*> tensors();
 
  private:
@@ -107,7 +113,7 @@ class LoraSet {
   LoraSpec spec_;
   int64_t first_layer_ = 0;  // the model's index of its first held layer
   std::vector<Entry> entries_;
-  std::vector<model::LayerLoraGrads> grads_;
+  model::TrainGrads grads_;
 };
 
 }  // namespace herd::train

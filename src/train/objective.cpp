@@ -12,7 +12,7 @@ int64_t SftObjective::denominator(std::span<const size_t> items) const {
 std::string SftObjective::fingerprint() const { return "sft examples=" + std::to_string(data_.examples.size()); }
 
 Result<MicroResult> SftObjective::run(kernels::ExecContext exec, model::TrainStep& step, std::span<const size_t> items,
-                                      float grad_scale, std::vector<model::LayerLoraGrads>* grads) {
+                                      float grad_scale, model::TrainGrads* grads) {
   model::TrainBatch tb;
   for (size_t i : items) tb.add_sequence(data_.examples[i].ids, data_.examples[i].trained);
   HERD_ASSIGN_OR_RETURN(const kernels::CeResult r, step.run(exec, tb, grad_scale, grads));

@@ -48,7 +48,7 @@ class Objective {
   // The micro-batch `items`: returns the loss sum and metric sums; with grads,
   // adds grad_scale x d(loss_sum)/d(adapters) to them.
   virtual Result<MicroResult> run(kernels::ExecContext exec, model::TrainStep& step, std::span<const size_t> items,
-                                  float grad_scale, std::vector<model::LayerLoraGrads>* grads) = 0;
+                                  float grad_scale, model::TrainGrads* grads) = 0;
 };
 
 class SftObjective final : public Objective {
@@ -59,7 +59,7 @@ class SftObjective final : public Objective {
   int64_t denominator(std::span<const size_t> items) const override;
   std::string fingerprint() const override;
   Result<MicroResult> run(kernels::ExecContext exec, model::TrainStep& step, std::span<const size_t> items,
-                          float grad_scale, std::vector<model::LayerLoraGrads>* grads) override;
+                          float grad_scale, model::TrainGrads* grads) override;
 
  private:
   const SftData& data_;

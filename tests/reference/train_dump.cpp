@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   const float scale = 2.0f;
   Rng rng(2024, 1);
   std::vector<std::vector<float>> a, b, da, db;
-  std::vector<model::LayerLoraGrads> grads(static_cast<size_t>(m->config().n_layers));
+  model::TrainGrads grads;
+  grads.layers.resize(static_cast<size_t>(m->config().n_layers));
   std::vector<std::string> names;
   for (int64_t il = 0; il < m->config().n_layers; ++il) {
     int slot = 0;
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
       db.emplace_back(b.back().size(), 0.0f);
       Status s = m->attach_lora(il, t, model::LoraAdapter{a.back().data(), b.back().data(), rank, scale});
       if (!s.has_value()) std::fprintf(stderr, "%s\n", s.error().to_string().c_str());
-      grads[static_cast<size_t>(il)][static_cast<size_t>(slot)] = {da.back().data(), db.back().data()};
+      grads.layers[static_cast<size_t>(il)].lora[static_cast<size_t>(slot)] = {da.back().data(), db.back().data()};
       names.push_back(std::to_string(il) + "_" + std::to_string(slot));
       ++slot;
     });
