@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """herd's training gradients against PyTorch autograd in float64.
 
-Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control] [--dpo | --kd]
+Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control] [--dpo | --kd | --full]
 
 DUMPDIR holds what tests/reference/train_dump.cpp (herd_train_dump MODEL DUMPDIR) wrote: one
 packed batch (tokens, labels, RoPE positions, each token's sequence start), rank-r LoRA adapters
@@ -26,6 +26,15 @@ onehot||, at most 2 / ||p - onehot|| per position) the budget is
 about 1e-3 for the tiny model. A wrong formula (a missing LoRA scale, a transposed factor, a
 sign, a leaked packing boundary) gives errors of order 1; --negative-control checks that the same
 comparison fails when herd's dA of one adapter is compared with another's.
+
+With --full, DUMPDIR is what train_dump --full wrote (full fine-tuning: no adapters, every weight
+trained): the same forward without adapters, and every weight's gradient compared with the same
+budget: each layer matrix's dW and its two norms', the final norm's, the head's and the embedding
+table's (a tied model's table gets both the head's and the lookup's, as in herd: one tensor).
+These are sums over the batch's tokens of products of the same backpropagated quantities the
+adapters' gradients are made of (dA = s B^T dY^T X, dW = dY^T X), so the budget is the same;
+--negative-control judges herd's dW of layer 0's wq as wk's transposed-shape sibling (the first
+rows of wk's), which must fail.
 
 With --dpo, DUMPDIR is one of train_dump's dpo_NAME folders: the loss is DPO's (dpo_loss below,
 written from TRL's formulas) over two preference pairs, and the same comparison runs on it
@@ -63,6 +72,7 @@ def main(argv):
     negative = "--negative-control" in argv
     dpo = "--dpo" in argv
     kd = "--kd" in argv
+    full = "--full" in argv
     m = Model(model_path)
     step = json.load(open(os.path.join(d, "dpo.json" if dpo else "kd.json" if kd else "step.json")))
     if kd and negative:  # the teacher's rows one position late (a misaligned cache): must fail
@@ -88,15 +98,25 @@ def main(argv):
                 # on halves), and its adapters' B rows follow that order: so does this forward.
                 w = m.src.get(f"model.layers.{l}.self_attn.{name[-1]}_proj.weight")
             W[b + name] = torch.from_numpy(w)
-    emb = torch.from_numpy(m.get("token_embd.weight", rows=tokens))          # [T, D]
     out_norm = torch.from_numpy(m.get("output_norm.weight"))
-    out_w = torch.from_numpy(m.get(m.output_name))                           # [V, D]
     A, B = {}, {}
-    for l in range(L):
-        for si in range(7):
-            A[l, si] = load(d, f"a_{l}_{si}.npy").requires_grad_(True)
-            B[l, si] = load(d, f"b_{l}_{si}.npy").requires_grad_(True)
-    x0 = emb.clone().requires_grad_(True)
+    if full:  # every weight trained; the lookup from the whole table, tied to the head when the model is
+        for w in W.values():
+            w.requires_grad_(True)
+        out_norm.requires_grad_(True)
+        table = torch.from_numpy(m.get("token_embd.weight")).requires_grad_(True)
+        out_w = table if m.output_name == "token_embd.weight" else \
+            torch.from_numpy(m.get(m.output_name)).requires_grad_(True)
+        x0 = table[torch.from_numpy(tokens)]
+        x0.retain_grad()
+    else:
+        emb = torch.from_numpy(m.get("token_embd.weight", rows=tokens))      # [T, D]
+        out_w = torch.from_numpy(m.get(m.output_name))                       # [V, D]
+        for l in range(L):
+            for si in range(7):
+                A[l, si] = load(d, f"a_{l}_{si}.npy").requires_grad_(True)
+                B[l, si] = load(d, f"b_{l}_{si}.npy").requires_grad_(True)
+        x0 = emb.clone().requires_grad_(True)
 
     ang = torch.from_numpy(pos.astype(np.float64))[:, None] * torch.from_numpy(m.inv_freq)[None, :]
     cos, sin = torch.cos(ang), torch.sin(ang)                                # [T, hd/2]
@@ -116,6 +136,8 @@ def main(argv):
 
     def lin(x, l, si):
         w = W[f"blk.{l}.{SLOTS[si]}"]
+        if full:
+            return x @ w.T
         return x @ w.T + s * (x @ A[l, si].T) @ B[l, si].T
 
     def forward():
@@ -162,11 +184,17 @@ def main(argv):
         print(f"  loss: |diff| {abs(float(loss) - step['loss_sum']):.3g} > {loss_tol:.3g}")
         failures += 1
     pairs = [("d_input", load(d, "d_input.npy"), x0.grad)]
-    pairs += adapter_grads(d, A, B, L)
-    if negative:  # herd's dA of layer 0's wq judged as if it were wk's: must fail
+    if full:
+        pairs += weight_grads(d, W, out_norm, table, out_w, L)
+        if negative:  # herd's dW of layer 0's wq judged as wk's (its first rows): must fail
+            wk = W["blk.0.attn_k"].grad
+            pairs = [("dW 0.attn_k <- herd's 0.attn_q", load(d, "dw_0_0.npy")[:wk.shape[0]], wk)]
+    else:
+        pairs += adapter_grads(d, A, B, L)
+    if negative and not full:  # herd's dA of layer 0's wq judged as if it were wk's: must fail
         pairs = [("dA 0.attn_k <- herd's 0.attn_q", load(d, "da_0_0.npy")[:, :A[0, 1].shape[1]], A[0, 1].grad)]
     failures += compare_grads("grad_check", pairs, tol)
-    if not negative:
+    if not negative and not full:
         failures += adamw_steps(d, forward, A, B, tol)
     return 1 if failures else 0
 
@@ -247,6 +275,21 @@ def adapter_grads(d, A, B, L):
         for si in range(7):
             pairs.append((f"dA {l}.{SLOTS[si]}", load(d, f"da_{l}_{si}.npy"), A[l, si].grad))
             pairs.append((f"dB {l}.{SLOTS[si]}", load(d, f"db_{l}_{si}.npy"), B[l, si].grad))
+    return pairs
+
+
+def weight_grads(d, W, out_norm, table, out_w, L):
+    """(name, herd's gradient, autograd's) for every weight of a full fine-tuning step."""
+    pairs = []
+    for l in range(L):
+        for si in range(7):
+            pairs.append((f"dW {l}.{SLOTS[si]}", load(d, f"dw_{l}_{si}.npy"), W[f"blk.{l}.{SLOTS[si]}"].grad))
+        pairs.append((f"d {l}.attn_norm", load(d, f"dnorm_{l}_attn.npy"), W[f"blk.{l}.attn_norm"].grad))
+        pairs.append((f"d {l}.ffn_norm", load(d, f"dnorm_{l}_ffn.npy"), W[f"blk.{l}.ffn_norm"].grad))
+    pairs.append(("d output_norm", load(d, "d_output_norm.npy"), out_norm.grad))
+    pairs.append(("d token_embd", load(d, "d_tok_embd.npy"), table.grad))
+    if out_w is not table:
+        pairs.append(("d output", load(d, "d_output.npy"), out_w.grad))
     return pairs
 
 

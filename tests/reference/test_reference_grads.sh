@@ -5,6 +5,7 @@
 # steps against torch.optim.AdamW (llm.c's test); DPO's sigmoid (with label smoothing and
 # the chosen-NLL term) and IPO losses and gradients over two preference pairs (train/dpo.h);
 # distillation's loss (top-k teacher bins with a tail, temperature, CE mix; train/distill.h);
+# full fine-tuning's gradients of every weight (train/full_weights.h), tied and untied;
 # and negative controls (one adapter's gradient judged as another's, a DPO step with each
 # pair's reference log-probs swapped, a distillation step with the teacher's rows one position
 # late, must fail).
@@ -48,6 +49,22 @@ mkdir -p "$dir/hf"
 "$DUMP" "$dir/hf/model" "$dir/hf"
 echo "== hf bf16"
 "$PY" "$here/grad_check.py" "$dir/hf/model" "$dir/hf"
+# Full fine-tuning (every weight's gradient): a tied GGUF model (the table gets the lookup's and
+# the head's gradients) and the untied HF one (q/k rows in HF order).
+mkdir -p "$dir/full-tied" "$dir/full-hf"
+"$HERD_BIN" make-model --shape d_model=128,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=256,tied=1 --seed 11 -q \
+  --dtype f16 -o "$dir/full-tied/model" >/dev/null 2>&1
+"$DUMP" "$dir/full-tied/model" "$dir/full-tied" --full
+echo "== full fine-tuning, gguf f16 tied"
+"$PY" "$here/grad_check.py" "$dir/full-tied/model" "$dir/full-tied" --full
+"$DUMP" "$dir/hf/model" "$dir/full-hf" --full
+echo "== full fine-tuning, hf bf16"
+"$PY" "$here/grad_check.py" "$dir/hf/model" "$dir/full-hf" --full
+echo "== full fine-tuning negative control"
+if "$PY" "$here/grad_check.py" "$dir/full-tied/model" "$dir/full-tied" --full --negative-control; then
+  echo "test_reference_grads: the full fine-tuning negative control passed: the comparison cannot fail"
+  exit 1
+fi
 echo "== negative control"
 if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0" --negative-control; then
   echo "test_reference_grads: the negative control passed: the comparison cannot fail"

@@ -21,6 +21,12 @@
 //                 a_/b_, da_/db_ and kd.json {"loss", "temperature", "kd_ratio", "k",
 //                 "ids": [rows][k], "logits": [rows][k], "lse": [rows]} (rows: the trained
 //                 positions in order)
+// herd_train_dump MODEL OUTDIR --full: one full fine-tuning step instead (train/full_weights.h: the
+// model's weights as the f32 master copy the training step reads, no adapters) on the same batch:
+//   batch.npy, d_input.npy, step.json as above ("rank" 0)
+//   dw_L_S.npy    [N, K] herd's gradient of layer L's matrix S
+//   dnorm_L_attn.npy, dnorm_L_ffn.npy, d_output_norm.npy    [d_model] the norms' gradients
+//   d_tok_embd.npy [vocab, d_model]; d_output.npy the same when the head is not tied (tied: all in d_tok_embd)
 // Test code only (a tests/ tool, not part of the herd binary).
 #include <cmath>
 #include <cstdio>
@@ -36,23 +42,100 @@
 #include "model/llama_train.h"
 #include "train/distill.h"
 #include "train/dpo.h"
+#include "train/full_weights.h"
 #include "train/optimizer.h"
 
 using namespace herd;
 
+namespace {
+
+// The two sequences every dump trains on (the second's prompt part not trained, as a chat prompt).
+model::TrainBatch fixed_batch() {
+  model::TrainBatch batch;
+  batch.add_sequence({128000, 791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13});
+  batch.add_sequence({128000, 9906, 1917, 0, 220, 4438, 1120, 6},
+                     {true, false, false, false, true, true, true, true});
+  return batch;
+}
+
+bool write_batch(const std::string& dir, const model::TrainBatch& tb) {
+  std::vector<float> rows;
+  for (int32_t v : tb.tokens) rows.push_back(static_cast<float>(v));
+  for (int32_t v : tb.labels) rows.push_back(static_cast<float>(v));
+  for (int64_t v : tb.pos) rows.push_back(static_cast<float>(v));
+  for (int32_t v : tb.first) rows.push_back(static_cast<float>(v));
+  return formats::write_npy_f32(dir + "/batch.npy", {4, static_cast<int64_t>(tb.tokens.size())}, rows.data())
+      .has_value();
+}
+
+int dump_full(const std::string& path, const std::string& out) {
+  Result<model::LlamaModel> m = model::LlamaModel::load(path);
+  Result<kernels::KernelTable> table = kernels::select_kernels();
+  if (!m.has_value() || !table.has_value()) return 1;
+  ThreadPool pool(2);
+  Result<train::FullWeights> fw = train::FullWeights::create(*m, pool);
+  if (!fw.has_value() || !fw->prepare(*m).has_value()) {
+    std::fprintf(stderr, "herd_train_dump --full: cannot make the master copy\n");
+    return 1;
+  }
+  const model::TrainBatch batch = fixed_batch();
+  const auto T = static_cast<int64_t>(batch.tokens.size());
+  const model::LlamaConfig& c = m->config();
+  const int64_t D = c.d_model, V = c.vocab_size;
+  model::TrainStep step(*m, T);
+  std::vector<float> d_input(static_cast<size_t>(T * D));
+  Result<kernels::CeResult> r =
+      step.run(kernels::ExecContext{&pool, &*table}, batch, 1.0f, &fw->grads(), d_input.data());
+  if (!r.has_value()) {
+    std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
+    return 1;
+  }
+  const model::TrainGrads& g = fw->grads();
+  bool ok = write_batch(out, batch) && formats::write_npy_f32(out + "/d_input.npy", {T, D}, d_input.data()).has_value();
+  for (int64_t il = 0; il < c.n_layers; ++il) {
+    const model::LayerGrads& lg = g.layers[static_cast<size_t>(il)];
+    const std::string l = std::to_string(il);
+    ok = ok && formats::write_npy_f32(out + "/dnorm_" + l + "_attn.npy", {D}, lg.attn_norm).has_value();
+    ok = ok && formats::write_npy_f32(out + "/dnorm_" + l + "_ffn.npy", {D}, lg.ffn_norm).has_value();
+    int slot = 0;
+    model::for_each_layer_linear(m->layers()[static_cast<size_t>(il)], [&](model::LlamaTensor, const model::Linear& lin) {
+      ok = ok && formats::write_npy_f32(out + "/dw_" + l + "_" + std::to_string(slot) + ".npy",
+                                        {lin.w.rows(), lin.w.cols()}, lg.weight[static_cast<size_t>(slot)])
+                     .has_value();
+      ++slot;
+    });
+  }
+  ok = ok && formats::write_npy_f32(out + "/d_output_norm.npy", {D}, g.output_norm).has_value();
+  ok = ok && formats::write_npy_f32(out + "/d_tok_embd.npy", {V, D}, g.tok_embd).has_value();
+  if (!c.tied_embeddings) ok = ok && formats::write_npy_f32(out + "/d_output.npy", {V, D}, g.output).has_value();
+  FILE* f = std::fopen((out + "/step.json").c_str(), "w");
+  if (!ok || f == nullptr) {
+    std::fprintf(stderr, "herd_train_dump: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": 0, \"scale\": 0}\n", r->loss_sum,
+               static_cast<long long>(r->counted));
+  std::fclose(f);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  bool steps = false, dpo = false, kd = false;
+  bool steps = false, dpo = false, kd = false, full = false;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     steps |= a == "--steps";
     dpo |= a == "--dpo";
     kd |= a == "--kd";
-    if (a != "--steps" && a != "--dpo" && a != "--kd") argc = 0;
+    full |= a == "--full";
+    if (a != "--steps" && a != "--dpo" && a != "--kd" && a != "--full") argc = 0;
   }
   if (argc < 3) {
-    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd]\n");
+    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd] | --full\n");
     return 2;
   }
+  if (full) return dump_full(argv[1], argv[2]);
   const std::string out = argv[2];
   Result<model::LlamaModel> m = model::LlamaModel::load(argv[1]);
   if (!m.has_value()) {
@@ -83,11 +166,7 @@ int main(int argc, char** argv) {
       ++slot;
     });
   }
-  model::TrainBatch batch;
-  batch.add_sequence({128000, 791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13});
-  // The second sequence's prompt part is not trained on (as a chat prompt).
-  batch.add_sequence({128000, 9906, 1917, 0, 220, 4438, 1120, 6},
-                     {true, false, false, false, true, true, true, true});
+  const model::TrainBatch batch = fixed_batch();
   const auto T = static_cast<int64_t>(batch.tokens.size());
   const int64_t D = m->config().d_model;
   Result<kernels::KernelTable> table = kernels::select_kernels();
@@ -102,13 +181,7 @@ int main(int argc, char** argv) {
   }
   // The batch, the adapters and their gradients into `dir`.
   auto write_step = [&](const std::string& dir, const model::TrainBatch& tb) {
-    std::vector<float> rows;
-    for (int32_t v : tb.tokens) rows.push_back(static_cast<float>(v));
-    for (int32_t v : tb.labels) rows.push_back(static_cast<float>(v));
-    for (int64_t v : tb.pos) rows.push_back(static_cast<float>(v));
-    for (int32_t v : tb.first) rows.push_back(static_cast<float>(v));
-    bool good = formats::write_npy_f32(dir + "/batch.npy", {4, static_cast<int64_t>(tb.tokens.size())}, rows.data())
-                    .has_value();
+    bool good = write_batch(dir, tb);
     for (size_t i = 0; i < names.size(); ++i) {
       const auto na = static_cast<int64_t>(a[i].size()), nb = static_cast<int64_t>(b[i].size());
       good = good && formats::write_npy_f32(dir + "/a_" + names[i] + ".npy", {rank, na / rank}, a[i].data()).has_value();
