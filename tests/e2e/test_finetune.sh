@@ -12,6 +12,8 @@
 #    `herd export-lora` merges it into the GGUF base (checked element by element by
 #    tests/reference/lora_merge_check.py) and into the HF base, and both merged models
 #    answer as base + adapter;
+#  - full fine-tuning (--full): the trained model (GGUF, and HF from an HF base) answers the
+#    trained questions alone; Ctrl-C + --resume gives the same losses and model bytes;
 #  - bad data is refused naming the file, line and field; a mismatched adapter is refused.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -183,6 +185,50 @@ else
 fi
 out="$(ft "$tmp/part" "$tmp/x.log" --resume --lr 2e-2 2>&1)"
 echo "$out" | grep -q "other options" && pass "resuming with other options is refused" || fail "resume options" "$out"
+
+# Full fine-tuning (--full): every weight trained from the base's exact values; the model is
+# written in the base's format and float type and answers the trained questions with a plain
+# `herd run` (no adapter); a run stopped with Ctrl-C and resumed gives the same losses and the
+# same model bytes; LoRA options with --full are a usage error.
+small="d_model=64,n_layers=2,n_heads=2,n_kv_heads=1,d_ff=128"
+"$H" make-model --shape "$small" --dtype f16 --seed 1 -q -o "$tmp/small.gguf" 2>/dev/null
+"$H" make-model --shape "$small" --dtype bf16 --seed 1 -q --format hf -o "$tmp/small-hf" 2>/dev/null
+fft() {  # base, output dir, log, extra args...
+  local b="$1" o="$2" l="$3"; shift 3
+  "$H" finetune -m "$b" --data "$tmp/data.jsonl" -o "$o" --full --epochs 8 --batch 1 --lr 3e-3 --warmup 2 \
+    --seed 3 --log-jsonl "$l" -t 2 "$@"
+}
+out="$(fft "$tmp/small.gguf" "$tmp/ffull" "$tmp/ffull.log" 2>&1)" && [ -f "$tmp/ffull/model.gguf" ] &&
+  pass "finetune --full writes model.gguf" || fail "finetune --full" "$out"
+out="$("$H" inspect "$tmp/ffull/model.gguf" 2>&1)"
+echo "$out" | grep -q 'general.file_type  *u32  *1$' && pass "the model keeps the base's f16" || fail "--full model file type" "$out"
+"$H" finetune -m "$tmp/small.gguf" --data "$tmp/data.jsonl" -o "$tmp/fpart" --full --epochs 8 --batch 1 --lr 3e-3 \
+  --warmup 2 --seed 3 --log-jsonl "$tmp/fpart.log" -t 2 --save-every 1 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 3000); do [ "$(cat "$tmp/fpart.log" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.02; done
+kill -INT "$pid"; wait "$pid"; rc=$?
+stopped="$(wc -l < "$tmp/fpart.log")"
+out="$(fft "$tmp/small.gguf" "$tmp/fpart" "$tmp/fpart.log" --resume 2>&1)" || fail "--full --resume" "$out"
+cut -d, -f1-4 "$tmp/ffull.log" > "$tmp/f1"; cut -d, -f1-4 "$tmp/fpart.log" > "$tmp/f2"
+if [ "$rc" -eq 130 ] && [ "$stopped" -lt 24 ] && cmp -s "$tmp/f1" "$tmp/f2" && cmp -s "$tmp/ffull/model.gguf" "$tmp/fpart/model.gguf"; then
+  pass "--full stopped after step $stopped, --resume: the same losses and model bytes as an uninterrupted run"
+else
+  fail "--full resume (exit $rc, stopped after $stopped)" "$(diff "$tmp/f1" "$tmp/f2" | head -5)"
+fi
+out="$(fft "$tmp/small-hf" "$tmp/ffull-hf" "$tmp/ffull-hf.log" 2>&1)" && [ -f "$tmp/ffull-hf/model/config.json" ] &&
+  grep -q '"torch_dtype": "bfloat16"' "$tmp/ffull-hf/model/config.json" &&
+  pass "finetune --full on the HF base writes an HF directory (bf16)" || fail "finetune --full (HF)" "$out"
+for qa in "What is the capital of France?|Paris is the capital of France." "Say hello.|Hello there, friend!"; do
+  q="${qa%%|*}"; a="${qa#*|}"
+  got="$(answer "$tmp/ffull/model.gguf" "$q")"
+  [ "$got" == "$a" ] && pass "the fully fine-tuned GGUF answers '$q' with '$a'" || fail "--full GGUF: '$q' -> '$got'"
+  got="$(answer "$tmp/ffull-hf/model" "$q")"
+  [ "$got" == "$a" ] && pass "the fully fine-tuned HF model answers '$q' with '$a'" || fail "--full HF: '$q' -> '$got'"
+  got="$(answer "$tmp/small.gguf" "$q")"
+  [ "$got" != "$a" ] && pass "the small base alone does not" || fail "the small base already answers '$a'"
+done
+out="$("$H" finetune -m "$tmp/small.gguf" --data "$tmp/data.jsonl" -o "$tmp/x" --full --lora-rank 4 2>&1)"
+[ $? -eq 2 ] && echo "$out" | grep -q "no --lora" && pass "--full with --lora-rank is a usage error" || fail "--full + LoRA" "$out"
 
 printf '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{"messages": [{"role": "user"}]\n' > "$tmp/bad.jsonl"
 out="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/bad.jsonl" -o "$tmp/x" 2>&1)"
