@@ -21,6 +21,7 @@ void add_train_options(ArgParser& p, const TrainDefaults& d) {
   p.add("--lora-alpha", "X", "adapter alpha; scale = alpha / rank (default 2 x rank)");
   p.add("--lora-targets", "LIST", "q,k,v,o,gate,up,down or all (default all)");
   p.add("--rslora", "", "scale = alpha / sqrt(rank)");
+  p.add("--lora-dropout", "P", "dropout on the adapters' input while training, as PEFT's lora_dropout (default 0)");
   p.add("--lora-init", "PATH", "start from this adapter (PEFT directory or GGUF LoRA) instead of a new one; its rank and targets");
   p.add("--full", "", "full fine-tuning: train every weight (an f32 copy; 16 bytes per parameter) instead of an adapter; "
         "OUTPUT gets the model");
@@ -62,11 +63,12 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   auto wd = p.get_double("--weight-decay", d.weight_decay);
   auto clip = p.get_double("--clip", 1.0);
   auto val = p.get_double("--val-split", 0.0);
+  auto dropout = p.get_double("--lora-dropout", 0.0);
   if (const Error* e = first_error(rank, epochs, max_steps, warmup, batch, accum, seq_len, seed, threads, save_every)) {
     *code = fail_usage(command, *e);
     return nullptr;
   }
-  if (const Error* e = first_error(lr, wd, clip, val)) {
+  if (const Error* e = first_error(lr, wd, clip, val, dropout)) {
     *code = fail_usage(command, *e);
     return nullptr;
   }
@@ -80,9 +82,10 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
     *code = fail_usage(command, targets.error());
     return nullptr;
   }
-  if (!(*lr > 0) || !(*wd >= 0) || !(*clip >= 0) || !(*val >= 0 && *val < 1)) {
+  if (!(*lr > 0) || !(*wd >= 0) || !(*clip >= 0) || !(*val >= 0 && *val < 1) || !(*dropout >= 0 && *dropout < 1)) {
     *code = fail_usage(command, Error(ErrorCode::kInvalidArgument,
-                                      "--lr > 0, --weight-decay >= 0, --clip >= 0, 0 <= --val-split < 1"));
+                                      "--lr > 0, --weight-decay >= 0, --clip >= 0, 0 <= --val-split < 1, "
+                                      "0 <= --lora-dropout < 1"));
     return nullptr;
   }
   auto s = std::make_unique<TrainSetup>();
@@ -90,11 +93,13 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   s->spec.alpha = *alpha;
   s->spec.targets = *targets;
   s->spec.rslora = p.has("--rslora");
+  s->spec.dropout = *dropout;
   s->seq_len = *seq_len;
   s->lora_init = p.get("--lora-init", "");
   s->full = p.has("--full");
   s->save_type = p.get("--save-type", "");
-  if (s->full && (!s->lora_init.empty() || p.has("--lora-rank") || p.has("--lora-targets") || p.has("--rslora"))) {
+  if (s->full && (!s->lora_init.empty() || p.has("--lora-rank") || p.has("--lora-targets") || p.has("--rslora") ||
+                  p.has("--lora-dropout"))) {
     *code = fail_usage(command, Error(ErrorCode::kInvalidArgument, "--full trains every weight: no --lora-* options"));
     return nullptr;
   }
@@ -150,9 +155,11 @@ Result<std::unique_ptr<train::Trainable>> training_target(const TrainSetup& s, s
   Result<train::LoraSet> l = s.lora_init.empty() ? train::LoraSet::create(m, s.spec, s.fo.seed)
                                                  : train::LoraSet::read(s.lora_init, m);
   if (!l.has_value()) return std::move(l.error());
-  std::snprintf(buf, sizeof buf, "LoRA rank %lld alpha %g on %s: %lld parameters", static_cast<long long>(l->spec().rank),
-                l->spec().alpha, train::lora_targets_string(l->spec().targets).c_str(),
-                static_cast<long long>(l->n_params()));
+  l->set_dropout(s.spec.dropout);
+  std::snprintf(buf, sizeof buf, "LoRA rank %lld alpha %g%s on %s: %lld parameters",
+                static_cast<long long>(l->spec().rank), l->spec().alpha,
+                s.spec.dropout > 0 ? (" dropout " + std::to_string(s.spec.dropout)).c_str() : "",
+                train::lora_targets_string(l->spec().targets).c_str(), static_cast<long long>(l->n_params()));
   *what = buf;
   return std::unique_ptr<train::Trainable>(std::make_unique<train::LoraSet>(std::move(*l)));
 }

@@ -307,7 +307,8 @@ void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64
   }
 }
 
-void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw) {
+void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw,
+                 float scale) {
   const AxpyF32Fn axpy = ctx.table->axpy_f32;
   ctx.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
     for (int64_t t0 = 0; t0 < T; t0 += kWeightGradTile) {
@@ -316,7 +317,7 @@ void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_
         float* row = dw + n * K;
         for (int64_t t = t0; t < t1; ++t) {
           const float g = dy[t * N + n];
-          if (g != 0.0f) axpy(g, x + t * K, row, K);
+          if (g != 0.0f) axpy(scale * g, x + t * K, row, K);
         }
       }
     }

@@ -110,14 +110,16 @@ CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const
 void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64_t D, float* dtable);
 
 // The gradient of a linear layer's own weight, y[T, N] = x[T, K] . W^T (full
-// fine-tuning): dw[N, K] += dy^T x, each element accumulated onto what dw
-// holds over t = 0 .. T-1 in order (dw[n] += dy[t, n] x[t] with the table's
-// axpy; a token whose dy[t, n] is 0 adds nothing, so rows of untrained tokens
-// cost nothing), rows of dw split over the pool: the same bits for any
-// thread count. Tokens are taken kWeightGradTile at a time so a tile of x
-// stays in L2 while every row of dw passes it.
+// fine-tuning; LoRA's A and B are the same product): dw[N, K] += scale dy^T x,
+// each element accumulated onto what dw holds over t = 0 .. T-1 in order
+// (dw[n] += fl(scale dy[t, n]) x[t] with the table's axpy; a token whose
+// dy[t, n] is 0 adds nothing, so rows of untrained tokens cost nothing), rows
+// of dw split over the pool: the same bits for any thread count. Tokens are
+// taken kWeightGradTile at a time so a tile of x stays in L2 while every row
+// of dw passes it.
 constexpr int64_t kWeightGradTile = 64;
-void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw);
+void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw,
+                 float scale = 1.0f);
 void weight_grad_ref(const float* dy, const float* x, int64_t T, int64_t N, int64_t K, double* dw);
 
 }  // namespace herd::kernels

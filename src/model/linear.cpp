@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "kernels/backward.h"
 #include "kernels/ops.h"
 
 namespace herd::model {
@@ -14,18 +15,6 @@ TensorView f32_view(const float* p, int64_t rows, int64_t cols) {
   v.shape = {rows, cols};
   v.data = reinterpret_cast<const uint8_t*>(p);
   return v;
-}
-
-// c[M, P] += s * a^T . b for a [T, M], b [T, P]: rows of c split over the
-// pool; each element a fixed-order f32 sum over t.
-void add_scaled_at_b(const kernels::ExecContext& exec, float s, const float* a, int64_t M, const float* b, int64_t P,
-                     int64_t T, float* c) {
-  exec.pool->parallel_for(M, [&](int64_t m0, int64_t m1, int) {
-    for (int64_t m = m0; m < m1; ++m) {
-      float* row = c + m * P;
-      for (int64_t t = 0; t < T; ++t) exec.table->axpy_f32(s * a[t * M + m], b + t * P, row, P);
-    }
-  });
 }
 
 // out[T, N] += s (x . A^T) . B^T for one adapter over T rows.
@@ -67,7 +56,7 @@ void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const f
 }
 
 void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, const float* dy, int64_t T, float* dx,
-                           float* scratch) {
+                           float* scratch, const float* lora_factor) {
   const int64_t N = l.w.rows(), K = l.w.cols();
   kernels::matmul_t(exec, dy, T, l.w, dx);
   for (const LoraAdapter& ad : l.adapters) {
@@ -76,10 +65,16 @@ void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, co
     float* g = scratch;  // [T, r] = s * dy . B
     kernels::matmul_t(exec, dy, T, f32_view(ad.b, N, r), g);
     for (int64_t i = 0; i < T * r; ++i) g[i] *= ad.scale;
-    // dx[t] += sum_j g[t, j] A_j, tokens split over the pool.
+    // dx[t] += sum_j g[t, j] A_j (times the dropout factors), tokens split over the pool.
+    float* term = scratch + T * r;  // [T, K] with lora_factor
     exec.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t)
-        for (int64_t j = 0; j < r; ++j) exec.table->axpy_f32(g[t * r + j], ad.a + j * K, dx + t * K, K);
+      for (int64_t t = t0; t < t1; ++t) {
+        float* out = lora_factor != nullptr ? term + t * K : dx + t * K;
+        if (lora_factor != nullptr) std::fill(out, out + K, 0.0f);
+        for (int64_t j = 0; j < r; ++j) exec.table->axpy_f32(g[t * r + j], ad.a + j * K, out, K);
+        if (lora_factor != nullptr)
+          for (int64_t k = 0; k < K; ++k) dx[t * K + k] += out[k] * lora_factor[t * K + k];
+      }
     });
   }
 }
@@ -92,8 +87,8 @@ void lora_backward_weights(const kernels::ExecContext& exec, const Linear& l, si
   float* h = scratch + T * ad.rank;  // [T, r] = x . A^T
   kernels::matmul_t(exec, dy, T, f32_view(ad.b, N, ad.rank), g);
   kernels::matmul(exec, x, T, f32_view(ad.a, ad.rank, K), h);
-  add_scaled_at_b(exec, ad.scale, g, ad.rank, x, K, T, da);  // dA += s g^T x
-  add_scaled_at_b(exec, ad.scale, dy, N, h, ad.rank, T, db);  // dB += s dy^T h
+  kernels::weight_grad(exec, g, x, T, ad.rank, K, da, ad.scale);   // dA += s g^T x
+  kernels::weight_grad(exec, dy, h, T, N, ad.rank, db, ad.scale);  // dB += s dy^T h
 }
 
 }  // namespace herd::model

@@ -50,9 +50,11 @@ void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const f
                       float* scratch, const int32_t* row_set = nullptr);
 
 // dx[T, K] = dy[T, N] . W + the terms of the set-0 adapters (training applies
-// those to every row). scratch: T * max_rank() floats.
+// those to every row). With lora_factor [T, K] (LoRA dropout: the adapters saw
+// x * factor), the adapters' terms are multiplied by it element by element.
+// scratch: T * max_rank() floats, plus T * K with lora_factor.
 void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, const float* dy, int64_t T, float* dx,
-                           float* scratch);
+                           float* scratch, const float* lora_factor = nullptr);
 
 // Adds adapter i's gradients for input x[T, K] and output gradient dy[T, N]
 // to da[rank, K] and db[N, rank]. scratch: 2 * T * rank floats.

@@ -11,8 +11,10 @@
 #include "model/llama_train.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
+#include "base/rng.h"
 #include "kernels/ops.h"
 #include "model/llama_tensors.h"
 
@@ -53,6 +55,32 @@ TrainStep::TrainStep(const LlamaModel& model, int64_t max_tokens) : model_(model
   max_rank_ = 0;
 }
 
+void TrainStep::set_lora_dropout(double p, uint64_t seed) {
+  dropout_ = p;
+  dropout_seed_ = seed;
+}
+
+void TrainStep::dropout_factors(size_t layer, int slot, int64_t T, int64_t K, float* out) const {
+  const Rng r(dropout_seed_, dropout_salt_ * 65536 + static_cast<uint64_t>(layer) * 8 + static_cast<uint64_t>(slot));
+  // Dropped when a 24-bit uniform falls below p (in units of 2^-24).
+  const auto drop_below = static_cast<uint64_t>(std::llround(dropout_ * 16777216.0));
+  const auto keep = static_cast<float>(1.0 / (1.0 - dropout_));
+  for (int64_t i = 0; i < T * K; ++i) out[i] = (r.at(static_cast<uint64_t>(i)) >> 40) < drop_below ? 0.0f : keep;
+}
+
+const float* TrainStep::lora_factor(const Linear& lin) const {
+  const bool on = dropout_active_ && dropout_ > 0 &&
+                  std::any_of(lin.adapters.begin(), lin.adapters.end(), [](const LoraAdapter& a) { return a.set == 0; });
+  return on ? drop_f_.data() : nullptr;
+}
+
+const float* TrainStep::lora_input(size_t il, int slot, const Linear& lin, const float* x, int64_t T, int64_t K) {
+  if (!dropout_active_ || dropout_ <= 0 || lora_factor(lin) == nullptr) return x;
+  dropout_factors(il, slot, T, K, drop_f_.data());
+  for (int64_t i = 0; i < T * K; ++i) drop_x_[static_cast<size_t>(i)] = x[i] * drop_f_[static_cast<size_t>(i)];
+  return drop_x_.data();
+}
+
 Status TrainStep::check(const TrainBatch& b) const {
   const auto T = static_cast<int64_t>(b.tokens.size());
   const LlamaConfig& c = model_.config();
@@ -90,28 +118,28 @@ void TrainStep::layer_forward(const kernels::ExecContext& exec, const TrainBatch
   const LlamaConfig& c = model_.config();
   const LayerWeights& L = model_.layers()[il];
   const auto T = static_cast<int64_t>(b.tokens.size());
-  const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim;
+  const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim, Q = c.n_heads * c.head_dim;
   const auto eps = static_cast<float>(c.rms_eps);
   kernels::rms_norm(x, L.attn_norm, eps, T, D, xn1_.data());
   kernels::matmul_shared_input(exec, xn1_.data(), T, {{&L.wq.w, q_.data()}, {&L.wk.w, k_.data()}, {&L.wv.w, v_.data()}});
-  lora_forward_add(exec, L.wq, xn1_.data(), T, q_.data(), lora_.data());
-  lora_forward_add(exec, L.wk, xn1_.data(), T, k_.data(), lora_.data());
-  lora_forward_add(exec, L.wv, xn1_.data(), T, v_.data(), lora_.data());
+  lora_forward_add(exec, L.wq, lora_input(il, 0, L.wq, xn1_.data(), T, D), T, q_.data(), lora_.data());
+  lora_forward_add(exec, L.wk, lora_input(il, 1, L.wk, xn1_.data(), T, D), T, k_.data(), lora_.data());
+  lora_forward_add(exec, L.wv, lora_input(il, 2, L.wv, xn1_.data(), T, D), T, v_.data(), lora_.data());
   kernels::rope(q_.data(), T, c.n_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
   kernels::rope(k_.data(), T, c.n_kv_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
   const kernels::AttnTrainShape s{T, c.n_heads, c.n_kv_heads, hd, b.first.data()};
   kernels::attention_train(exec, s, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data());
   kernels::matmul(exec, attn_.data(), T, L.wo.w, proj_.data());
-  lora_forward_add(exec, L.wo, attn_.data(), T, proj_.data(), lora_.data());
+  lora_forward_add(exec, L.wo, lora_input(il, 3, L.wo, attn_.data(), T, Q), T, proj_.data(), lora_.data());
   for (int64_t i = 0; i < T * D; ++i) xmid_[static_cast<size_t>(i)] = x[i] + proj_[static_cast<size_t>(i)];
   kernels::rms_norm(xmid_.data(), L.ffn_norm, eps, T, D, xn2_.data());
   kernels::matmul_shared_input(exec, xn2_.data(), T, {{&L.w_gate.w, gate_.data()}, {&L.w_up.w, up_.data()}});
-  lora_forward_add(exec, L.w_gate, xn2_.data(), T, gate_.data(), lora_.data());
-  lora_forward_add(exec, L.w_up, xn2_.data(), T, up_.data(), lora_.data());
+  lora_forward_add(exec, L.w_gate, lora_input(il, 4, L.w_gate, xn2_.data(), T, D), T, gate_.data(), lora_.data());
+  lora_forward_add(exec, L.w_up, lora_input(il, 5, L.w_up, xn2_.data(), T, D), T, up_.data(), lora_.data());
   std::copy(gate_.begin(), gate_.begin() + T * F, h_.begin());
   kernels::silu_mul(exec, h_.data(), up_.data(), T * F);
   kernels::matmul(exec, h_.data(), T, L.w_down.w, proj_.data());
-  lora_forward_add(exec, L.w_down, h_.data(), T, proj_.data(), lora_.data());
+  lora_forward_add(exec, L.w_down, lora_input(il, 6, L.w_down, h_.data(), T, F), T, proj_.data(), lora_.data());
   for (int64_t i = 0; i < T * D; ++i) out[i] = xmid_[static_cast<size_t>(i)] + proj_[static_cast<size_t>(i)];
 }
 
@@ -120,48 +148,54 @@ void TrainStep::layer_backward(const kernels::ExecContext& exec, const TrainBatc
   const LlamaConfig& c = model_.config();
   const LayerWeights& L = model_.layers()[il];
   const auto T = static_cast<int64_t>(b.tokens.size());
-  const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim;
+  const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim, Q = c.n_heads * c.head_dim;
   const auto eps = static_cast<float>(c.rms_eps);
-  // The trained gradients of one Linear (its adapter's, its own weight's),
-  // from its input and output gradient.
-  auto lora_grads = [&](const Linear& lin, int slot, const float* in, const float* dy) {
+  // The trained gradients of one Linear (its own weight's from its input,
+  // its adapter's from what the adapter saw: the input after dropout).
+  auto lora_grads = [&](const Linear& lin, int slot, const float* in, const float* lin_in, const float* dy) {
     if (g == nullptr) return;
     if (float* dw = g->weight[static_cast<size_t>(slot)])
       kernels::weight_grad(exec, dy, in, T, lin.w.rows(), lin.w.cols(), dw);
     if (lin.adapters.empty()) return;
     const LoraGrad& lg = g->lora[static_cast<size_t>(slot)];
     if (lg.da == nullptr) return;
-    lora_backward_weights(exec, lin, 0, in, dy, T, lg.da, lg.db, lora_.data());
+    lora_backward_weights(exec, lin, 0, lin_in, dy, T, lg.da, lg.db, lora_.data());
+  };
+  // dx of one Linear into out (its dropout mask drawn again for the adapter's term).
+  auto input_grad = [&](const Linear& lin, int slot, const float* in, int64_t K, const float* dy, float* out) {
+    const float* lin_in = lora_input(il, slot, lin, in, T, K);
+    linear_backward_input(exec, lin, dy, T, out, lora_.data(), lora_factor(lin));
+    return lin_in;
   };
   float* d_attn_norm = g != nullptr ? g->attn_norm : nullptr;
   float* d_ffn_norm = g != nullptr ? g->ffn_norm : nullptr;
   // dx: the gradient at the layer's output, on entry; at its input, on return.
   // Feed-forward sublayer.
-  linear_backward_input(exec, L.w_down, dx, T, dh_.data(), lora_.data());
-  lora_grads(L.w_down, 6, h_.data(), dx);
+  const float* in6 = input_grad(L.w_down, 6, h_.data(), F, dx, dh_.data());
+  lora_grads(L.w_down, 6, h_.data(), in6, dx);
   kernels::silu_mul_backward(exec, gate_.data(), up_.data(), dh_.data(), T * F, dg_.data(), du_.data());
-  lora_grads(L.w_gate, 4, xn2_.data(), dg_.data());
-  lora_grads(L.w_up, 5, xn2_.data(), du_.data());
-  linear_backward_input(exec, L.w_gate, dg_.data(), T, dxn_.data(), lora_.data());
-  linear_backward_input(exec, L.w_up, du_.data(), T, tmp_.data(), lora_.data());
+  const float* in4 = input_grad(L.w_gate, 4, xn2_.data(), D, dg_.data(), dxn_.data());
+  lora_grads(L.w_gate, 4, xn2_.data(), in4, dg_.data());
+  const float* in5 = input_grad(L.w_up, 5, xn2_.data(), D, du_.data(), tmp_.data());
+  lora_grads(L.w_up, 5, xn2_.data(), in5, du_.data());
   add(dxn_.data(), tmp_.data(), T * D);
   kernels::rms_norm_backward(xmid_.data(), L.ffn_norm, eps, dxn_.data(), T, D, tmp_.data(), d_ffn_norm);
   add(dx, tmp_.data(), T * D);  // dx is now d xmid
   // Attention sublayer.
-  linear_backward_input(exec, L.wo, dx, T, dattn_.data(), lora_.data());
-  lora_grads(L.wo, 3, attn_.data(), dx);
+  const float* in3 = input_grad(L.wo, 3, attn_.data(), Q, dx, dattn_.data());
+  lora_grads(L.wo, 3, attn_.data(), in3, dx);
   const kernels::AttnTrainShape s{T, c.n_heads, c.n_kv_heads, hd, b.first.data()};
   kernels::attention_train_backward(exec, s, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data(),
                                     dattn_.data(), dq_.data(), dk_.data(), dv_.data());
   kernels::rope_backward(dq_.data(), T, c.n_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
   kernels::rope_backward(dk_.data(), T, c.n_kv_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
-  lora_grads(L.wq, 0, xn1_.data(), dq_.data());
-  lora_grads(L.wk, 1, xn1_.data(), dk_.data());
-  lora_grads(L.wv, 2, xn1_.data(), dv_.data());
-  linear_backward_input(exec, L.wq, dq_.data(), T, dxn_.data(), lora_.data());
-  linear_backward_input(exec, L.wk, dk_.data(), T, tmp_.data(), lora_.data());
+  const float* in0 = input_grad(L.wq, 0, xn1_.data(), D, dq_.data(), dxn_.data());
+  lora_grads(L.wq, 0, xn1_.data(), in0, dq_.data());
+  const float* in1 = input_grad(L.wk, 1, xn1_.data(), D, dk_.data(), tmp_.data());
+  lora_grads(L.wk, 1, xn1_.data(), in1, dk_.data());
   add(dxn_.data(), tmp_.data(), T * D);
-  linear_backward_input(exec, L.wv, dv_.data(), T, tmp_.data(), lora_.data());
+  const float* in2 = input_grad(L.wv, 2, xn1_.data(), D, dv_.data(), tmp_.data());
+  lora_grads(L.wv, 2, xn1_.data(), in2, dv_.data());
   add(dxn_.data(), tmp_.data(), T * D);
   kernels::rms_norm_backward(x, L.attn_norm, eps, dxn_.data(), T, D, tmp_.data(), d_attn_norm);
   add(dx, tmp_.data(), T * D);
@@ -206,18 +240,28 @@ Result<kernels::CeResult> TrainStep::run_head(kernels::ExecContext exec, const T
   const auto T = static_cast<int64_t>(b.tokens.size());
   const int64_t D = c.d_model;
   const int64_t rank = model_.max_lora_rank();
-  if (static_cast<int64_t>(lora_.size()) < 2 * max_tokens_ * rank) resize(lora_, 2 * max_tokens_ * rank);
+  const bool backward = grads != nullptr || d_input != nullptr;
+  dropout_active_ = backward && dropout_ > 0 && rank > 0;
+  const int64_t widest = std::max(D, std::max(c.d_ff, c.n_heads * c.head_dim));
+  const int64_t lora_floats = 2 * max_tokens_ * rank + (dropout_active_ ? max_tokens_ * widest : 0);
+  if (static_cast<int64_t>(lora_.size()) < lora_floats) resize(lora_, lora_floats);
+  if (dropout_active_ && static_cast<int64_t>(drop_x_.size()) < max_tokens_ * widest) {
+    resize(drop_x_, max_tokens_ * widest);
+    resize(drop_f_, max_tokens_ * widest);
+  }
   embed(exec, b);
   for (size_t il = 0; il < n_layers; ++il) layer_forward(exec, b, il, inputs_[il].data(), inputs_[il + 1].data());
   // Head: the final norm, then the loss and its gradient at the norm's output.
   const float* xf = inputs_[n_layers].data();
   const auto eps = static_cast<float>(c.rms_eps);
   kernels::rms_norm(xf, model_.output_norm(), eps, T, D, xn1_.data());
-  const bool backward = grads != nullptr || d_input != nullptr;
-  HERD_ASSIGN_OR_RETURN(const kernels::CeResult r,
-                        head(exec, xn1_.data(), T, model_.output(), backward ? dxn_.data() : nullptr,
-                             grads != nullptr ? grads->output : nullptr, ce_.data()));
-  if (!backward) return r;
+  Result<kernels::CeResult> hr = head(exec, xn1_.data(), T, model_.output(), backward ? dxn_.data() : nullptr,
+                                      grads != nullptr ? grads->output : nullptr, ce_.data());
+  if (!hr.has_value() || !backward) {
+    dropout_active_ = false;
+    return hr;
+  }
+  const kernels::CeResult r = *hr;
   std::vector<float> dcur(static_cast<size_t>(T * D));
   kernels::rms_norm_backward(xf, model_.output_norm(), eps, dxn_.data(), T, D, dcur.data(),
                              grads != nullptr ? grads->output_norm : nullptr);
@@ -226,6 +270,7 @@ Result<kernels::CeResult> TrainStep::run_head(kernels::ExecContext exec, const T
     layer_forward(exec, b, il, inputs_[il].data(), tmp_.data());  // the layer's intermediates again
     layer_backward(exec, b, il, inputs_[il].data(), dcur.data(), layer_grads ? &grads->layers[il] : nullptr);
   }
+  dropout_active_ = false;
   if (grads != nullptr && grads->tok_embd != nullptr)
     kernels::embedding_backward(b.tokens.data(), T, dcur.data(), D, grads->tok_embd);
   if (d_input != nullptr) std::copy(dcur.begin(), dcur.end(), d_input);

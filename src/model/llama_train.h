@@ -114,6 +114,20 @@ class TrainStep {
   Result<kernels::CeResult> run_head(kernels::ExecContext exec, const TrainBatch& batch, const Head& head,
                                      TrainGrads* grads, float* d_input = nullptr);
 
+  // LoRA dropout (PEFT's lora_dropout): in a pass with a backward, each
+  // attached set-0 adapter sees its input x * factor, factor 0 with
+  // probability p and 1 / (1 - p) otherwise, drawn per (layer, matrix,
+  // token, feature) from a counter-based stream of (seed, salt): the same
+  // mask in the forward, its recomputation and the backward, and the same for
+  // the same salt in another process (the training loop passes the micro-step
+  // number, so a resumed run draws what an unstopped one did). Passes without
+  // a backward (evaluation, reference log-probs, logits) see no dropout.
+  void set_lora_dropout(double p, uint64_t seed);
+  void set_dropout_salt(uint64_t salt) { dropout_salt_ = salt; }
+  // The factors of (layer, slot) for T tokens of K features (tests and the
+  // gradient reference dump them).
+  void dropout_factors(size_t layer, int slot, int64_t T, int64_t K, float* out) const;
+
   // The training forward's logits of every position ([T, vocab], tests:
   // they equal the inference forward's) .
   Status logits(kernels::ExecContext exec, const TrainBatch& batch, std::vector<float>* out);
@@ -126,8 +140,17 @@ class TrainStep {
   void layer_backward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x_in,
                       float* dx, LayerGrads* g);
 
+  // The adapters' input of matrix `slot` of layer il: x itself, or with
+  // dropout active x * factors (written to drop_x_, the factors to drop_f_).
+  const float* lora_input(size_t il, int slot, const Linear& lin, const float* x, int64_t T, int64_t K);
+  const float* lora_factor(const Linear& lin) const;
+
   const LlamaModel& model_;
   int64_t max_tokens_;
+  double dropout_ = 0;
+  uint64_t dropout_seed_ = 0, dropout_salt_ = 0;
+  bool dropout_active_ = false;  // set for the passes of a step with a backward
+  std::vector<float> drop_x_, drop_f_;
   int64_t max_rank_;
   std::vector<std::vector<float>> inputs_;  // [n_layers + 1][T, D]
   // One layer's intermediates (recomputed in the backward).

@@ -174,6 +174,52 @@ TEST_F(TrainTest, ZeroBLeavesTheLossAndAccumulationAdds) {
   for (size_t j = 0; j < once.size(); ++j) EXPECT_NEAR(ad.db[3][j], 2 * once[j], 1e-5f * big) << j;
 }
 
+TEST_F(TrainTest, LoraDropoutMasksAreDeterministicAndOnlyInTraining) {
+  Result<LlamaModel> m = LlamaModel::load(make_test_model("train-dropout.gguf", "tiny", "q8_0", 8));
+  ASSERT_TRUE(m.has_value());
+  Adapters ad(*m, 2, 50);
+  TrainStep step(*m, 32);
+  TrainBatch b;
+  b.add_sequence(kSeqA);
+  b.add_sequence(kSeqB);
+  auto train_loss = [&](uint64_t salt, std::vector<float>* da0 = nullptr) {
+    for (auto& g : ad.da) std::fill(g.begin(), g.end(), 0.0f);
+    for (auto& g : ad.db) std::fill(g.begin(), g.end(), 0.0f);
+    step.set_dropout_salt(salt);
+    const double l = step.run(exec(), b, 1.0f, &ad.grads)->loss_sum;
+    if (da0 != nullptr) *da0 = ad.da[0];
+    return l;
+  };
+  const double plain = train_loss(0);
+  const double eval = step.run(exec(), b, 1.0f, nullptr)->loss_sum;
+  EXPECT_EQ(plain, eval);
+  step.set_lora_dropout(0.25, 9);
+  std::vector<float> g1, g2, g3;
+  const double l1 = train_loss(3, &g1), l2 = train_loss(3, &g2), l3 = train_loss(4, &g3);
+  EXPECT_EQ(l1, l2);  // the same salt: the same masks, the same loss and gradients
+  EXPECT_EQ(g1, g2);
+  EXPECT_NE(l1, plain);
+  EXPECT_NE(l1, l3);  // another micro-step draws other masks
+  EXPECT_NE(g1, g3);
+  // Passes without a backward see no dropout.
+  EXPECT_EQ(step.run(exec(), b, 1.0f, nullptr)->loss_sum, eval);
+  // The factors: 0 or 1 / (1 - p), dropped at rate p (binomial over 19 x 256
+  // draws: within 4 standard deviations), and independent between matrices.
+  const auto T = static_cast<int64_t>(b.tokens.size());
+  const int64_t K = m->config().d_model;
+  std::vector<float> f(static_cast<size_t>(T * K)), f2(f.size());
+  step.dropout_factors(1, 2, T, K, f.data());
+  step.dropout_factors(1, 1, T, K, f2.data());
+  int64_t dropped = 0;
+  for (float v : f) {
+    EXPECT_TRUE(v == 0.0f || v == static_cast<float>(1.0 / 0.75)) << v;
+    dropped += v == 0.0f;
+  }
+  const double n = static_cast<double>(f.size()), sd = std::sqrt(n * 0.25 * 0.75);
+  EXPECT_NEAR(static_cast<double>(dropped), 0.25 * n, 4 * sd);
+  EXPECT_NE(f, f2);
+}
+
 TEST_F(TrainTest, BadBatchesAreRefused) {
   Result<LlamaModel> m = LlamaModel::load(make_test_model("train-bad.gguf", "tiny", "f32", 6));
   ASSERT_TRUE(m.has_value());

@@ -102,6 +102,7 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
   for (size_t i = 0; i < obj.size(); ++i) max_len = std::max(max_len, obj.item_tokens(i));
   model::TrainStep step(model, max_len * o.batch);
   HERD_TRY(trained.prepare(model));
+  step.set_lora_dropout(trained.lora_dropout(), o.seed);
   AdamW opt(o.adamw);
   std::vector<Param> params = trained.params();
   for (const Param& p : params) opt.add(p);
@@ -162,7 +163,10 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
       double loss_sum = 0;
       StepReport rep;
       rep.metrics.assign(n_metrics, 0.0);
-      for (std::span<const size_t> items : micro) {
+      for (size_t mi = 0; mi < micro.size(); ++mi) {
+        const std::span<const size_t> items = micro[mi];
+        // LoRA dropout's masks: a function of the micro-step's place in the run (resume draws the same).
+        step.set_dropout_salt(static_cast<uint64_t>(done * o.grad_accum) + mi);
         HERD_ASSIGN_OR_RETURN(const MicroResult r,
                               obj.run(exec, step, items, 1.0f / static_cast<float>(denom), &trained.grads()));
         loss_sum += r.loss_sum;

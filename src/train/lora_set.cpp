@@ -176,10 +176,15 @@ std::vector<std::span<float>> LoraSet::values() {
 }
 
 std::string LoraSet::fingerprint() const {
-  char buf[160];
+  char buf[192];
   std::snprintf(buf, sizeof buf, "rank=%lld alpha=%.17g targets=%u rslora=%d", static_cast<long long>(spec_.rank),
                 spec_.alpha, static_cast<unsigned>(spec_.targets), spec_.rslora ? 1 : 0);
-  return buf;
+  std::string fp = buf;
+  if (spec_.dropout > 0) {
+    std::snprintf(buf, sizeof buf, " dropout=%.17g", spec_.dropout);
+    fp += buf;
+  }
+  return fp;
 }
 
 std::vector<std::vector<float>*> LoraSet::tensors() {
@@ -224,7 +229,7 @@ Status LoraSet::write_peft(const std::string& dir, const model::LlamaModel& m, c
   c["base_model_name_or_path"] = base_name;
   c["r"] = spec_.rank;
   c["lora_alpha"] = spec_.alpha;
-  c["lora_dropout"] = 0.0;
+  c["lora_dropout"] = spec_.dropout;
   c["use_rslora"] = spec_.rslora;
   c["use_dora"] = false;
   c["bias"] = "none";

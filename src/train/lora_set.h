@@ -45,6 +45,7 @@ struct LoraSpec {
   double alpha = 16;
   LoraTargets targets = kAllTargets;
   bool rslora = false;
+  double dropout = 0.0;  // PEFT's lora_dropout: on the adapters' input while training
   double scale() const;
 };
 
@@ -94,6 +95,10 @@ class LoraSet final : public Trainable {
   int64_t n_params() const override;
   std::vector<std::span<float>> values() override;
   std::string fingerprint() const override;
+  double lora_dropout() const override { return spec_.dropout; }
+  // The dropout of a run that continues from an adapter file (a file's own
+  // lora_dropout is read, but the run's option decides).
+  void set_dropout(double p) { spec_.dropout = p; }
   // Every A and B, in a fixed order (values() as the vectors).
   std::vector<std::vector<float>*> tensors();
 

@@ -35,6 +35,8 @@ class Trainable {
   // Every value, in a fixed order (checkpoints).
   virtual std::vector<std::span<float>> values() = 0;
   virtual std::string fingerprint() const = 0;
+  // LoRA dropout's probability (model::TrainStep::set_lora_dropout); 0: none.
+  virtual double lora_dropout() const { return 0.0; }
 };
 
 }  // namespace herd::train

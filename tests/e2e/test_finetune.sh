@@ -7,7 +7,8 @@
 #    base (make-model's same seed; q/k rows in HF order, B's rows permuted in the
 #    file) gives the same greedy answers;
 #  - two runs with the same seed give the same losses (--log-jsonl), bit for bit; a run
-#    stopped with Ctrl-C and continued with --resume gives the same losses and adapter;
+#    stopped with Ctrl-C and continued with --resume gives the same losses and adapter
+#    (with --lora-dropout: the same masks);
 #  - the GGUF LoRA written beside the PEFT files gives the same logits, bit for bit;
 #    `herd export-lora` merges it into the GGUF base (checked element by element by
 #    tests/reference/lora_merge_check.py) and into the HF base, and both merged models
@@ -157,16 +158,19 @@ else
 fi
 kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
 
-# Ctrl-C, then --resume: the same losses and the same adapter file as a run never stopped.
+# Ctrl-C, then --resume: the same losses and the same adapter file as a run never stopped
+# (with LoRA dropout, so the resumed run must also draw the masks the unstopped one did).
 ft() {  # output dir, log, extra args...
   local o="$1" l="$2"; shift 2
   "$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$o" --epochs 8 --batch 1 --lr 1e-2 --warmup 2 \
-    --seed 3 --log-jsonl "$l" -t 2 "$@"
+    --lora-dropout 0.1 --seed 3 --log-jsonl "$l" -t 2 "$@"
 }
 ft "$tmp/full" "$tmp/full.log" >/dev/null 2>&1 || fail "uninterrupted run"
+grep -q '"lora_dropout": 0.1' "$tmp/full/adapter_config.json" && pass "adapter_config.json records lora_dropout" ||
+  fail "lora_dropout in adapter_config.json" "$(cat "$tmp/full/adapter_config.json")"
 # (herd itself in the background, not a function: a background subshell would ignore SIGINT)
 "$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$tmp/part" --epochs 8 --batch 1 --lr 1e-2 --warmup 2 \
-  --seed 3 --log-jsonl "$tmp/part.log" -t 2 --save-every 1 >/dev/null 2>&1 &
+  --lora-dropout 0.1 --seed 3 --log-jsonl "$tmp/part.log" -t 2 --save-every 1 >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 3000); do [ "$(cat "$tmp/part.log" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.02; done
 kill -INT "$pid"; wait "$pid"; rc=$?

@@ -36,6 +36,11 @@ adapters' gradients are made of (dA = s B^T dY^T X, dW = dY^T X), so the budget 
 --negative-control judges herd's dW of layer 0's wq as wk's transposed-shape sibling (the first
 rows of wk's), which must fail.
 
+train_dump's dropout folder (LoRA dropout) carries each adapter's factors [T, K] (0 or 1/(1 - p),
+drawn by herd): the forward multiplies each adapter's input by them, as PEFT's lora_dropout does,
+and the comparison is the one above; a factor dropped or kept in the wrong place changes the
+adapters' gradients by far more than the budget (--negative-control: every mask one token late).
+
 With --dpo, DUMPDIR is one of train_dump's dpo_NAME folders: the loss is DPO's (dpo_loss below,
 written from TRL's formulas) over two preference pairs, and the same comparison runs on it
 (dpo_compare); its --negative-control swaps each pair's chosen and rejected reference log-probs.
@@ -134,11 +139,18 @@ def main(argv):
         xr, xi = x[..., 0::2], x[..., 1::2]                                  # Meta/GGUF: (x[2i], x[2i+1])
         return torch.stack([xr * c - xi * sn, xr * sn + xi * c], dim=-1).reshape(x.shape)
 
+    masks = {}
+    if "dropout" in step:  # LoRA dropout: each adapter saw its input times herd's factors
+        masks = {(l, si): load(d, f"mask_{l}_{si}.npy") for l in range(L) for si in range(7)}
+        if negative:  # each mask one token late: must fail
+            masks = {k: torch.roll(v, 1, 0) for k, v in masks.items()}
+
     def lin(x, l, si):
         w = W[f"blk.{l}.{SLOTS[si]}"]
         if full:
             return x @ w.T
-        return x @ w.T + s * (x @ A[l, si].T) @ B[l, si].T
+        xa = x * masks[l, si] if masks else x
+        return x @ w.T + s * (xa @ A[l, si].T) @ B[l, si].T
 
     def forward():
         x = x0
@@ -191,10 +203,10 @@ def main(argv):
             pairs = [("dW 0.attn_k <- herd's 0.attn_q", load(d, "dw_0_0.npy")[:wk.shape[0]], wk)]
     else:
         pairs += adapter_grads(d, A, B, L)
-    if negative and not full:  # herd's dA of layer 0's wq judged as if it were wk's: must fail
+    if negative and not full and not masks:  # herd's dA of layer 0's wq judged as if it were wk's: must fail
         pairs = [("dA 0.attn_k <- herd's 0.attn_q", load(d, "da_0_0.npy")[:, :A[0, 1].shape[1]], A[0, 1].grad)]
     failures += compare_grads("grad_check", pairs, tol)
-    if not negative and not full:
+    if not negative and not full and not masks:
         failures += adamw_steps(d, forward, A, B, tol)
     return 1 if failures else 0
 

@@ -5,7 +5,8 @@
 # steps against torch.optim.AdamW (llm.c's test); DPO's sigmoid (with label smoothing and
 # the chosen-NLL term) and IPO losses and gradients over two preference pairs (train/dpo.h);
 # distillation's loss (top-k teacher bins with a tail, temperature, CE mix; train/distill.h);
-# full fine-tuning's gradients of every weight (train/full_weights.h), tied and untied;
+# full fine-tuning's gradients of every weight (train/full_weights.h), tied and untied; LoRA
+# dropout's (herd's masks dumped, applied to the adapters' inputs in torch);
 # and negative controls (one adapter's gradient judged as another's, a DPO step with each
 # pair's reference log-probs swapped, a distillation step with the teacher's rows one position
 # late, must fail).
@@ -24,7 +25,7 @@ for t in f16 q8_0 q4_0 q4_k_s q6_k; do
   mkdir -p "$dir/$t"
   "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype "$t" -o "$dir/$t/model" >/dev/null 2>&1
   # q8_0 also runs llm.c's test (ten AdamW steps give PyTorch's losses), DPO's and distillation's losses.
-  "$DUMP" "$dir/$t/model" "$dir/$t" $([ "$t" = q8_0 ] && echo --steps --dpo --kd)
+  "$DUMP" "$dir/$t/model" "$dir/$t" $([ "$t" = q8_0 ] && echo --steps --dpo --kd --dropout)
   echo "== gguf $t"
   "$PY" "$here/grad_check.py" "$dir/$t/model" "$dir/$t"
 done
@@ -32,6 +33,13 @@ for loss in sigmoid ipo; do
   echo "== gguf q8_0, DPO $loss"
   "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dpo_$loss" --dpo
 done
+echo "== gguf q8_0, LoRA dropout 0.3"
+"$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dropout"
+echo "== LoRA dropout negative control"
+if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dropout" --negative-control; then
+  echo "test_reference_grads: the dropout negative control passed: the comparison cannot fail"
+  exit 1
+fi
 echo "== gguf q8_0, distillation"
 "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd" --kd
 echo "== distillation negative control"

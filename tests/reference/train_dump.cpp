@@ -21,6 +21,9 @@
 //                 a_/b_, da_/db_ and kd.json {"loss", "temperature", "kd_ratio", "k",
 //                 "ids": [rows][k], "logits": [rows][k], "lse": [rows]} (rows: the trained
 //                 positions in order)
+//   dropout/      with --dropout, the same step with LoRA dropout 0.3 (model::TrainStep::set_lora_dropout):
+//                 batch.npy, a_/b_, da_/db_, d_input.npy, step.json (+ "dropout") and mask_L_S.npy [T, K],
+//                 the factors (0 or 1 / (1 - p)) the adapter of layer L, matrix S saw its input multiplied by
 // herd_train_dump MODEL OUTDIR --full: one full fine-tuning step instead (train/full_weights.h: the
 // model's weights as the f32 master copy the training step reads, no adapters) on the same batch:
 //   batch.npy, d_input.npy, step.json as above ("rank" 0)
@@ -122,17 +125,18 @@ int dump_full(const std::string& path, const std::string& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool steps = false, dpo = false, kd = false, full = false;
+  bool steps = false, dpo = false, kd = false, full = false, dropout = false;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     steps |= a == "--steps";
     dpo |= a == "--dpo";
     kd |= a == "--kd";
     full |= a == "--full";
-    if (a != "--steps" && a != "--dpo" && a != "--kd" && a != "--full") argc = 0;
+    dropout |= a == "--dropout";
+    if (a != "--steps" && a != "--dpo" && a != "--kd" && a != "--full" && a != "--dropout") argc = 0;
   }
   if (argc < 3) {
-    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd] | --full\n");
+    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd] [--dropout] | --full\n");
     return 2;
   }
   if (full) return dump_full(argv[1], argv[2]);
@@ -329,6 +333,39 @@ int main(int argc, char** argv) {
                  "\"scale\": %.9g, \"ids\": [%s], \"logits\": [%s], \"lse\": [%s]}\n",
                  kr->loss_sum, o.temperature, o.kd_ratio, static_cast<long long>(o.top_k), static_cast<long long>(rank),
                  static_cast<double>(scale), ids_j.c_str(), logits_j.c_str(), lse_j.c_str());
+    std::fclose(j);
+  }
+  if (dropout) {
+    // LoRA dropout 0.3 (seed 77, salt 5): the same step, and each adapter's factors.
+    for (size_t i = 0; i < a.size(); ++i) {
+      std::fill(da[i].begin(), da[i].end(), 0.0f);
+      std::fill(db[i].begin(), db[i].end(), 0.0f);
+    }
+    step.set_lora_dropout(0.3, 77);
+    step.set_dropout_salt(5);
+    Result<kernels::CeResult> dr =
+        step.run(kernels::ExecContext{&pool, &*table}, batch, 1.0f, &grads, d_input.data());
+    if (!dr.has_value()) return 1;
+    const std::string dir = out + "/dropout";
+    std::filesystem::create_directories(dir);
+    bool good = write_step(dir, batch) &&
+                formats::write_npy_f32(dir + "/d_input.npy", {T, D}, d_input.data()).has_value();
+    size_t i = 0;
+    for (int64_t il = 0; il < m->config().n_layers; ++il) {
+      int slot = 0;
+      model::for_each_layer_linear(m->layers()[static_cast<size_t>(il)], [&](model::LlamaTensor, const model::Linear& lin) {
+        std::vector<float> f(static_cast<size_t>(T * lin.w.cols()));
+        step.dropout_factors(static_cast<size_t>(il), slot++, T, lin.w.cols(), f.data());
+        good = good && formats::write_npy_f32(dir + "/mask_" + names[i++] + ".npy", {T, lin.w.cols()}, f.data())
+                           .has_value();
+      });
+    }
+    step.set_lora_dropout(0.0, 0);
+    FILE* j = std::fopen((dir + "/step.json").c_str(), "w");
+    if (!good || j == nullptr) return 1;
+    std::fprintf(j, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": %lld, \"scale\": %.9g, \"dropout\": 0.3}\n",
+                 dr->loss_sum, static_cast<long long>(dr->counted), static_cast<long long>(rank),
+                 static_cast<double>(scale));
     std::fclose(j);
   }
   if (!steps) return 0;
