@@ -46,13 +46,35 @@ TrainStep::TrainStep(const LlamaModel& model, int64_t max_tokens) : model_(model
   const int64_t T = max_tokens, D = c.d_model, F = c.d_ff, Q = c.n_heads * c.head_dim, KVD = c.n_kv_heads * c.head_dim;
   inputs_.resize(static_cast<size_t>(c.n_layers + 1));
   for (auto& in : inputs_) resize(in, T * D);
-  for (auto* b : {&xn1_, &xmid_, &xn2_, &proj_, &dxn_, &tmp_}) resize(*b, T * std::max(D, std::max(F, Q)));
-  for (auto* b : {&q_, &attn_, &dq_, &dattn_}) resize(*b, T * Q);
-  for (auto* b : {&k_, &v_, &dk_, &dv_}) resize(*b, T * KVD);
-  for (auto* b : {&gate_, &up_, &h_, &dh_, &dg_, &du_}) resize(*b, T * F);
-  resize(lse_, T * c.n_heads);
+  for (auto* b : {&xf_, &proj_, &dxn_, &tmp_}) resize(*b, T * std::max(D, std::max(F, Q)));
+  for (auto* b : {&dq_, &dattn_}) resize(*b, T * Q);
+  for (auto* b : {&dk_, &dv_}) resize(*b, T * KVD);
+  for (auto* b : {&dh_, &dg_, &du_}) resize(*b, T * F);
+  acts_.resize(1);
+  size_acts(acts_[0]);
   resize(ce_, kernels::ce_scratch_floats(T, D));
   max_rank_ = 0;
+}
+
+void TrainStep::size_acts(LayerActs& a) const {
+  const LlamaConfig& c = model_.config();
+  const int64_t T = max_tokens_, D = c.d_model, F = c.d_ff, Q = c.n_heads * c.head_dim, KVD = c.n_kv_heads * c.head_dim;
+  for (auto* b : {&a.xn1, &a.xmid, &a.xn2}) resize(*b, T * D);
+  for (auto* b : {&a.q, &a.attn}) resize(*b, T * Q);
+  for (auto* b : {&a.k, &a.v}) resize(*b, T * KVD);
+  for (auto* b : {&a.gate, &a.up, &a.h}) resize(*b, T * F);
+  resize(a.lse, T * c.n_heads);
+}
+
+void TrainStep::set_activation_checkpointing(bool on) {
+  if (on) {
+    acts_.resize(1);
+    return;
+  }
+  const auto n = static_cast<size_t>(model_.config().n_layers);
+  const size_t had = acts_.size();
+  acts_.resize(std::max<size_t>(n, 1));
+  for (size_t i = had; i < acts_.size(); ++i) size_acts(acts_[i]);
 }
 
 void TrainStep::set_lora_dropout(double p, uint64_t seed) {
@@ -117,36 +139,38 @@ void TrainStep::layer_forward(const kernels::ExecContext& exec, const TrainBatch
                               float* out) {
   const LlamaConfig& c = model_.config();
   const LayerWeights& L = model_.layers()[il];
+  LayerActs& a = acts(il);
   const auto T = static_cast<int64_t>(b.tokens.size());
   const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim, Q = c.n_heads * c.head_dim;
   const auto eps = static_cast<float>(c.rms_eps);
-  kernels::rms_norm(x, L.attn_norm, eps, T, D, xn1_.data());
-  kernels::matmul_shared_input(exec, xn1_.data(), T, {{&L.wq.w, q_.data()}, {&L.wk.w, k_.data()}, {&L.wv.w, v_.data()}});
-  lora_forward_add(exec, L.wq, lora_input(il, 0, L.wq, xn1_.data(), T, D), T, q_.data(), lora_.data());
-  lora_forward_add(exec, L.wk, lora_input(il, 1, L.wk, xn1_.data(), T, D), T, k_.data(), lora_.data());
-  lora_forward_add(exec, L.wv, lora_input(il, 2, L.wv, xn1_.data(), T, D), T, v_.data(), lora_.data());
-  kernels::rope(q_.data(), T, c.n_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
-  kernels::rope(k_.data(), T, c.n_kv_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
+  kernels::rms_norm(x, L.attn_norm, eps, T, D, a.xn1.data());
+  kernels::matmul_shared_input(exec, a.xn1.data(), T, {{&L.wq.w, a.q.data()}, {&L.wk.w, a.k.data()}, {&L.wv.w, a.v.data()}});
+  lora_forward_add(exec, L.wq, lora_input(il, 0, L.wq, a.xn1.data(), T, D), T, a.q.data(), lora_.data());
+  lora_forward_add(exec, L.wk, lora_input(il, 1, L.wk, a.xn1.data(), T, D), T, a.k.data(), lora_.data());
+  lora_forward_add(exec, L.wv, lora_input(il, 2, L.wv, a.xn1.data(), T, D), T, a.v.data(), lora_.data());
+  kernels::rope(a.q.data(), T, c.n_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
+  kernels::rope(a.k.data(), T, c.n_kv_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
   const kernels::AttnTrainShape s{T, c.n_heads, c.n_kv_heads, hd, b.first.data()};
-  kernels::attention_train(exec, s, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data());
-  kernels::matmul(exec, attn_.data(), T, L.wo.w, proj_.data());
-  lora_forward_add(exec, L.wo, lora_input(il, 3, L.wo, attn_.data(), T, Q), T, proj_.data(), lora_.data());
-  for (int64_t i = 0; i < T * D; ++i) xmid_[static_cast<size_t>(i)] = x[i] + proj_[static_cast<size_t>(i)];
-  kernels::rms_norm(xmid_.data(), L.ffn_norm, eps, T, D, xn2_.data());
-  kernels::matmul_shared_input(exec, xn2_.data(), T, {{&L.w_gate.w, gate_.data()}, {&L.w_up.w, up_.data()}});
-  lora_forward_add(exec, L.w_gate, lora_input(il, 4, L.w_gate, xn2_.data(), T, D), T, gate_.data(), lora_.data());
-  lora_forward_add(exec, L.w_up, lora_input(il, 5, L.w_up, xn2_.data(), T, D), T, up_.data(), lora_.data());
-  std::copy(gate_.begin(), gate_.begin() + T * F, h_.begin());
-  kernels::silu_mul(exec, h_.data(), up_.data(), T * F);
-  kernels::matmul(exec, h_.data(), T, L.w_down.w, proj_.data());
-  lora_forward_add(exec, L.w_down, lora_input(il, 6, L.w_down, h_.data(), T, F), T, proj_.data(), lora_.data());
-  for (int64_t i = 0; i < T * D; ++i) out[i] = xmid_[static_cast<size_t>(i)] + proj_[static_cast<size_t>(i)];
+  kernels::attention_train(exec, s, a.q.data(), a.k.data(), a.v.data(), a.attn.data(), a.lse.data());
+  kernels::matmul(exec, a.attn.data(), T, L.wo.w, proj_.data());
+  lora_forward_add(exec, L.wo, lora_input(il, 3, L.wo, a.attn.data(), T, Q), T, proj_.data(), lora_.data());
+  for (int64_t i = 0; i < T * D; ++i) a.xmid[static_cast<size_t>(i)] = x[i] + proj_[static_cast<size_t>(i)];
+  kernels::rms_norm(a.xmid.data(), L.ffn_norm, eps, T, D, a.xn2.data());
+  kernels::matmul_shared_input(exec, a.xn2.data(), T, {{&L.w_gate.w, a.gate.data()}, {&L.w_up.w, a.up.data()}});
+  lora_forward_add(exec, L.w_gate, lora_input(il, 4, L.w_gate, a.xn2.data(), T, D), T, a.gate.data(), lora_.data());
+  lora_forward_add(exec, L.w_up, lora_input(il, 5, L.w_up, a.xn2.data(), T, D), T, a.up.data(), lora_.data());
+  std::copy(a.gate.begin(), a.gate.begin() + T * F, a.h.begin());
+  kernels::silu_mul(exec, a.h.data(), a.up.data(), T * F);
+  kernels::matmul(exec, a.h.data(), T, L.w_down.w, proj_.data());
+  lora_forward_add(exec, L.w_down, lora_input(il, 6, L.w_down, a.h.data(), T, F), T, proj_.data(), lora_.data());
+  for (int64_t i = 0; i < T * D; ++i) out[i] = a.xmid[static_cast<size_t>(i)] + proj_[static_cast<size_t>(i)];
 }
 
 void TrainStep::layer_backward(const kernels::ExecContext& exec, const TrainBatch& b, size_t il, const float* x,
                                float* dx, LayerGrads* g) {
   const LlamaConfig& c = model_.config();
   const LayerWeights& L = model_.layers()[il];
+  LayerActs& a = acts(il);
   const auto T = static_cast<int64_t>(b.tokens.size());
   const int64_t D = c.d_model, F = c.d_ff, hd = c.head_dim, Q = c.n_heads * c.head_dim;
   const auto eps = static_cast<float>(c.rms_eps);
@@ -171,31 +195,31 @@ void TrainStep::layer_backward(const kernels::ExecContext& exec, const TrainBatc
   float* d_ffn_norm = g != nullptr ? g->ffn_norm : nullptr;
   // dx: the gradient at the layer's output, on entry; at its input, on return.
   // Feed-forward sublayer.
-  const float* in6 = input_grad(L.w_down, 6, h_.data(), F, dx, dh_.data());
-  lora_grads(L.w_down, 6, h_.data(), in6, dx);
-  kernels::silu_mul_backward(exec, gate_.data(), up_.data(), dh_.data(), T * F, dg_.data(), du_.data());
-  const float* in4 = input_grad(L.w_gate, 4, xn2_.data(), D, dg_.data(), dxn_.data());
-  lora_grads(L.w_gate, 4, xn2_.data(), in4, dg_.data());
-  const float* in5 = input_grad(L.w_up, 5, xn2_.data(), D, du_.data(), tmp_.data());
-  lora_grads(L.w_up, 5, xn2_.data(), in5, du_.data());
+  const float* in6 = input_grad(L.w_down, 6, a.h.data(), F, dx, dh_.data());
+  lora_grads(L.w_down, 6, a.h.data(), in6, dx);
+  kernels::silu_mul_backward(exec, a.gate.data(), a.up.data(), dh_.data(), T * F, dg_.data(), du_.data());
+  const float* in4 = input_grad(L.w_gate, 4, a.xn2.data(), D, dg_.data(), dxn_.data());
+  lora_grads(L.w_gate, 4, a.xn2.data(), in4, dg_.data());
+  const float* in5 = input_grad(L.w_up, 5, a.xn2.data(), D, du_.data(), tmp_.data());
+  lora_grads(L.w_up, 5, a.xn2.data(), in5, du_.data());
   add(dxn_.data(), tmp_.data(), T * D);
-  kernels::rms_norm_backward(xmid_.data(), L.ffn_norm, eps, dxn_.data(), T, D, tmp_.data(), d_ffn_norm);
+  kernels::rms_norm_backward(a.xmid.data(), L.ffn_norm, eps, dxn_.data(), T, D, tmp_.data(), d_ffn_norm);
   add(dx, tmp_.data(), T * D);  // dx is now d xmid
   // Attention sublayer.
-  const float* in3 = input_grad(L.wo, 3, attn_.data(), Q, dx, dattn_.data());
-  lora_grads(L.wo, 3, attn_.data(), in3, dx);
+  const float* in3 = input_grad(L.wo, 3, a.attn.data(), Q, dx, dattn_.data());
+  lora_grads(L.wo, 3, a.attn.data(), in3, dx);
   const kernels::AttnTrainShape s{T, c.n_heads, c.n_kv_heads, hd, b.first.data()};
-  kernels::attention_train_backward(exec, s, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data(),
+  kernels::attention_train_backward(exec, s, a.q.data(), a.k.data(), a.v.data(), a.attn.data(), a.lse.data(),
                                     dattn_.data(), dq_.data(), dk_.data(), dv_.data());
   kernels::rope_backward(dq_.data(), T, c.n_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
   kernels::rope_backward(dk_.data(), T, c.n_kv_heads, hd, b.pos.data(), c.inv_freq.data(), c.rope_style);
-  const float* in0 = input_grad(L.wq, 0, xn1_.data(), D, dq_.data(), dxn_.data());
-  lora_grads(L.wq, 0, xn1_.data(), in0, dq_.data());
-  const float* in1 = input_grad(L.wk, 1, xn1_.data(), D, dk_.data(), tmp_.data());
-  lora_grads(L.wk, 1, xn1_.data(), in1, dk_.data());
+  const float* in0 = input_grad(L.wq, 0, a.xn1.data(), D, dq_.data(), dxn_.data());
+  lora_grads(L.wq, 0, a.xn1.data(), in0, dq_.data());
+  const float* in1 = input_grad(L.wk, 1, a.xn1.data(), D, dk_.data(), tmp_.data());
+  lora_grads(L.wk, 1, a.xn1.data(), in1, dk_.data());
   add(dxn_.data(), tmp_.data(), T * D);
-  const float* in2 = input_grad(L.wv, 2, xn1_.data(), D, dv_.data(), tmp_.data());
-  lora_grads(L.wv, 2, xn1_.data(), in2, dv_.data());
+  const float* in2 = input_grad(L.wv, 2, a.xn1.data(), D, dv_.data(), tmp_.data());
+  lora_grads(L.wv, 2, a.xn1.data(), in2, dv_.data());
   add(dxn_.data(), tmp_.data(), T * D);
   kernels::rms_norm_backward(x, L.attn_norm, eps, dxn_.data(), T, D, tmp_.data(), d_attn_norm);
   add(dx, tmp_.data(), T * D);
@@ -254,8 +278,8 @@ Result<kernels::CeResult> TrainStep::run_head(kernels::ExecContext exec, const T
   // Head: the final norm, then the loss and its gradient at the norm's output.
   const float* xf = inputs_[n_layers].data();
   const auto eps = static_cast<float>(c.rms_eps);
-  kernels::rms_norm(xf, model_.output_norm(), eps, T, D, xn1_.data());
-  Result<kernels::CeResult> hr = head(exec, xn1_.data(), T, model_.output(), backward ? dxn_.data() : nullptr,
+  kernels::rms_norm(xf, model_.output_norm(), eps, T, D, xf_.data());
+  Result<kernels::CeResult> hr = head(exec, xf_.data(), T, model_.output(), backward ? dxn_.data() : nullptr,
                                       grads != nullptr ? grads->output : nullptr, ce_.data());
   if (!hr.has_value() || !backward) {
     dropout_active_ = false;
@@ -267,7 +291,8 @@ Result<kernels::CeResult> TrainStep::run_head(kernels::ExecContext exec, const T
                              grads != nullptr ? grads->output_norm : nullptr);
   const bool layer_grads = grads != nullptr && !grads->layers.empty();
   for (size_t il = n_layers; il-- > 0;) {
-    layer_forward(exec, b, il, inputs_[il].data(), tmp_.data());  // the layer's intermediates again
+    if (acts_.size() == 1)  // checkpointing: the layer's intermediates again, from its kept input
+      layer_forward(exec, b, il, inputs_[il].data(), tmp_.data());
     layer_backward(exec, b, il, inputs_[il].data(), dcur.data(), layer_grads ? &grads->layers[il] : nullptr);
   }
   dropout_active_ = false;
@@ -288,9 +313,9 @@ Status TrainStep::logits(kernels::ExecContext exec, const TrainBatch& b, std::ve
   const auto n_layers = static_cast<size_t>(c.n_layers);
   for (size_t il = 0; il < n_layers; ++il) layer_forward(exec, b, il, inputs_[il].data(), inputs_[il + 1].data());
   kernels::rms_norm(inputs_[n_layers].data(), model_.output_norm(), static_cast<float>(c.rms_eps), T, c.d_model,
-                    xn1_.data());
+                    xf_.data());
   out->resize(static_cast<size_t>(T * c.vocab_size));
-  kernels::matmul(exec, xn1_.data(), T, model_.output(), out->data());
+  kernels::matmul(exec, xf_.data(), T, model_.output(), out->data());
   return Ok{};
 }
 

@@ -3,7 +3,7 @@
 // for full fine-tuning every weight of the model (embedding, norms, the
 // seven matrices of each layer, the head), and the model's input (the hidden
 // states entering the first layer), by backpropagation with per-layer
-// checkpointing. A matrix's own gradient is kernels::weight_grad of its
+// checkpointing (or, as an option, every layer's intermediates kept). A matrix's own gradient is kernels::weight_grad of its
 // output gradient and its input (dW = dY^T X), a norm's comes with
 // rms_norm_backward, the embedding's is the input gradient's rows added at
 // the batch's token ids (on top of the head's, when tied).
@@ -114,6 +114,14 @@ class TrainStep {
   Result<kernels::CeResult> run_head(kernels::ExecContext exec, const TrainBatch& batch, const Head& head,
                                      TrainGrads* grads, float* d_input = nullptr);
 
+  // Activation checkpointing (on by default): the forward keeps only each
+  // layer's input and the backward recomputes the layer's intermediates
+  // from it. Off: every layer's intermediates are kept from the forward
+  // (no recomputation, about a quarter less work; memory: per layer about
+  // T x (3 d_model + 2 q + 2 kv + 3 d_ff) floats). The results are the same
+  // bits either way.
+  void set_activation_checkpointing(bool on);
+
   // LoRA dropout (PEFT's lora_dropout): in a pass with a backward, each
   // attached set-0 adapter sees its input x * factor, factor 0 with
   // probability p and 1 / (1 - p) otherwise, drawn per (layer, matrix,
@@ -153,8 +161,15 @@ class TrainStep {
   std::vector<float> drop_x_, drop_f_;
   int64_t max_rank_;
   std::vector<std::vector<float>> inputs_;  // [n_layers + 1][T, D]
-  // One layer's intermediates (recomputed in the backward).
-  std::vector<float> xn1_, q_, k_, v_, attn_, lse_, xmid_, xn2_, gate_, up_, h_, proj_;
+  // One layer's intermediates: one set, recomputed in the backward
+  // (checkpointing, the default), or one per layer, kept from the forward.
+  struct LayerActs {
+    std::vector<float> xn1, q, k, v, attn, lse, xmid, xn2, gate, up, h;
+  };
+  void size_acts(LayerActs& a) const;
+  LayerActs& acts(size_t il) { return acts_[acts_.size() == 1 ? 0 : il]; }
+  std::vector<LayerActs> acts_;
+  std::vector<float> xf_, proj_;  // the final norm's output; a projection's output
   // Gradients' scratch.
   std::vector<float> dxn_, dq_, dk_, dv_, dattn_, dh_, dg_, du_, tmp_, lora_, ce_;
 };

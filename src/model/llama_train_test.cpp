@@ -220,6 +220,37 @@ TEST_F(TrainTest, LoraDropoutMasksAreDeterministicAndOnlyInTraining) {
   EXPECT_NE(f, f2);
 }
 
+TEST_F(TrainTest, KeptActivationsGiveTheCheckpointedBits) {
+  // Without checkpointing (every layer's intermediates kept) the loss and
+  // every gradient are the same bits as with it (recomputed), with LoRA
+  // dropout on, so the masks of the forward and the backward agree either way.
+  Result<LlamaModel> m = LlamaModel::load(make_test_model("train-keep.gguf", "tiny", "q8_0", 12));
+  ASSERT_TRUE(m.has_value());
+  Adapters ad(*m, 2, 60);
+  TrainBatch b;
+  b.add_sequence(kSeqA);
+  b.add_sequence(kSeqB);
+  const auto T = static_cast<int64_t>(b.tokens.size());
+  auto run = [&](bool checkpointing, std::vector<float>* d_input) {
+    for (auto& g : ad.da) std::fill(g.begin(), g.end(), 0.0f);
+    for (auto& g : ad.db) std::fill(g.begin(), g.end(), 0.0f);
+    TrainStep step(*m, T);
+    step.set_activation_checkpointing(checkpointing);
+    step.set_lora_dropout(0.2, 4);
+    step.set_dropout_salt(1);
+    d_input->assign(static_cast<size_t>(T * m->config().d_model), 0.0f);
+    return step.run(exec(), b, 1.0f, &ad.grads, d_input->data())->loss_sum;
+  };
+  std::vector<float> dx1, dx2;
+  const double l1 = run(true, &dx1);
+  const std::vector<std::vector<float>> da1 = ad.da, db1 = ad.db;
+  const double l2 = run(false, &dx2);
+  EXPECT_EQ(l1, l2);
+  EXPECT_EQ(dx1, dx2);
+  EXPECT_EQ(da1, ad.da);
+  EXPECT_EQ(db1, ad.db);
+}
+
 TEST_F(TrainTest, BadBatchesAreRefused) {
   Result<LlamaModel> m = LlamaModel::load(make_test_model("train-bad.gguf", "tiny", "f32", 6));
   ASSERT_TRUE(m.has_value());

@@ -103,6 +103,7 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
   model::TrainStep step(model, max_len * o.batch);
   HERD_TRY(trained.prepare(model));
   step.set_lora_dropout(trained.lora_dropout(), o.seed);
+  step.set_activation_checkpointing(o.activation_checkpointing);
   AdamW opt(o.adamw);
   std::vector<Param> params = trained.params();
   for (const Param& p : params) opt.add(p);

@@ -51,6 +51,10 @@ struct FinetuneOptions {
   std::string checkpoint;  // path of the checkpoint file ("" : none)
   int64_t save_every = 0;  // optimizer steps between checkpoints (0: only when stopped)
   bool resume = false;     // continue from `checkpoint`
+  // Recompute each layer's intermediates in the backward (memory) or keep
+  // them (speed); the same results either way, so not part of a checkpoint's
+  // options.
+  bool activation_checkpointing = true;
 };
 
 // One optimizer step's report (the progress line and --log-jsonl).

@@ -354,9 +354,9 @@ int main(int argc, char** argv) {
     for (int64_t il = 0; il < m->config().n_layers; ++il) {
       int slot = 0;
       model::for_each_layer_linear(m->layers()[static_cast<size_t>(il)], [&](model::LlamaTensor, const model::Linear& lin) {
-        std::vector<float> f(static_cast<size_t>(T * lin.w.cols()));
-        step.dropout_factors(static_cast<size_t>(il), slot++, T, lin.w.cols(), f.data());
-        good = good && formats::write_npy_f32(dir + "/mask_" + names[i++] + ".npy", {T, lin.w.cols()}, f.data())
+        std::vector<float> fac(static_cast<size_t>(T * lin.w.cols()));
+        step.dropout_factors(static_cast<size_t>(il), slot++, T, lin.w.cols(), fac.data());
+        good = good && formats::write_npy_f32(dir + "/mask_" + names[i++] + ".npy", {T, lin.w.cols()}, fac.data())
                            .has_value();
       });
     }
