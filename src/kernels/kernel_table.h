@@ -33,6 +33,11 @@ using SiluMulFn = void (*)(float* g, const float* u, int64_t n);
 using DotF32Fn = float (*)(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] (attention value accumulation).
 using AxpyF32Fn = void (*)(float a, const float* x, float* y, int64_t n);
+// y[i] += a[0] x0[i], then a[1] x1[i], ... a[rows - 1] x_{rows-1}[i] (x_r = x +
+// r * x_stride): bit for bit `rows` successive axpy_f32 calls of the same
+// table, with y loaded and stored once per vector instead of once per row
+// (the transposed product of training, kernels/matmul_t.cpp).
+using AxpyRowsF32Fn = void (*)(const float* a, int64_t rows, const float* x, int64_t x_stride, float* y, int64_t n);
 
 constexpr int kMaxDTypeId = kDTypeCount;  // DType is dense (tensor/dtype.h): tables index by it
 
@@ -190,6 +195,7 @@ struct KernelTable {
   RowToF32Fn row_to_f32[kMaxDTypeId] = {};
   DotF32Fn dot_f32 = nullptr;
   AxpyF32Fn axpy_f32 = nullptr;
+  AxpyRowsF32Fn axpy_rows_f32 = nullptr;
   SiluMulFn silu_mul = nullptr;
   F32ToF16Fn f32_to_f16 = nullptr;  // KV cache stores (f16 rows)
   // A faster attention_rows for hd % attn_hd_multiple == 0 and paged blocks

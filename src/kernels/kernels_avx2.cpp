@@ -53,6 +53,35 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// The rows' FMAs into registers holding 32 (then 8) elements of y, in row
+// order; the tail with axpy_f32's own expression, row by row, so every
+// element gets the same operations in the same order as successive axpy_f32 calls.
+void axpy_rows_f32(const float* a, int64_t rows, const float* x, int64_t xs, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256 y0 = _mm256_loadu_ps(y + i), y1 = _mm256_loadu_ps(y + i + 8), y2 = _mm256_loadu_ps(y + i + 16),
+           y3 = _mm256_loadu_ps(y + i + 24);
+    for (int64_t r = 0; r < rows; ++r) {
+      const __m256 va = _mm256_set1_ps(a[r]);
+      const float* xr = x + r * xs + i;
+      y0 = _mm256_fmadd_ps(va, _mm256_loadu_ps(xr), y0);
+      y1 = _mm256_fmadd_ps(va, _mm256_loadu_ps(xr + 8), y1);
+      y2 = _mm256_fmadd_ps(va, _mm256_loadu_ps(xr + 16), y2);
+      y3 = _mm256_fmadd_ps(va, _mm256_loadu_ps(xr + 24), y3);
+    }
+    _mm256_storeu_ps(y + i, y0);
+    _mm256_storeu_ps(y + i + 8, y1);
+    _mm256_storeu_ps(y + i + 16, y2);
+    _mm256_storeu_ps(y + i + 24, y3);
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256 y0 = _mm256_loadu_ps(y + i);
+    for (int64_t r = 0; r < rows; ++r) y0 = _mm256_fmadd_ps(_mm256_set1_ps(a[r]), _mm256_loadu_ps(x + r * xs + i), y0);
+    _mm256_storeu_ps(y + i, y0);
+  }
+  for (int64_t r = 0; r < rows; ++r) axpy_f32(a[r], x + r * xs + i, y + i, n - i);
+}
+
 // vcvtps2ph with imm 0 rounds to nearest even whatever MXCSR says; the tail
 // goes through the scalar conversion (the same rounding).
 void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
@@ -237,6 +266,7 @@ float dot_row_blockwise(const void* w, const float* x, int64_t K) {
 void fill_table(KernelTable* t) {
   t->dot_f32 = dot_f32;
   t->axpy_f32 = axpy_f32;
+  t->axpy_rows_f32 = axpy_rows_f32;
   t->f32_to_f16 = f32_to_f16;
   t->row_dot[static_cast<int>(DType::kF32)] = dot_row<LoadF32>;
   t->row_dot[static_cast<int>(DType::kF16)] = dot_row<LoadF16>;

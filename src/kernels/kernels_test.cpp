@@ -204,6 +204,26 @@ TEST_P(IsaTest, AxpyF32AllTails) {
   }
 }
 
+TEST_P(IsaTest, AxpyRowsF32IsSuccessiveAxpys) {
+  // Every row count up to 9 and every tail: bit for bit the axpy_f32 calls it
+  // replaces (a zero and a negative coefficient included); the guard after y untouched.
+  for (int64_t rows = 1; rows <= 9; ++rows) {
+    for (int64_t n : kTailSizes) {
+      const int64_t xs = n + 3;
+      std::vector<float> x = normals(23, static_cast<uint64_t>(n * 16 + rows), rows * xs);
+      std::vector<float> a = normals(24, static_cast<uint64_t>(rows), rows);
+      a[0] = 0.0f;
+      std::vector<float> y = normals(25, static_cast<uint64_t>(n), n);
+      y.push_back(123.0f);
+      std::vector<float> want = y;
+      for (int64_t r = 0; r < rows; ++r) table_.axpy_f32(a[static_cast<size_t>(r)], x.data() + r * xs, want.data(), n);
+      table_.axpy_rows_f32(a.data(), rows, x.data(), xs, y.data(), n);
+      ASSERT_EQ(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)), 0)
+          << "isa=" << table_.isa << " rows=" << rows << " n=" << n;
+    }
+  }
+}
+
 // --------------------------------------------------------------------------
 // The q8 path: activation quantization and integer tile kernels.
 //
