@@ -818,6 +818,31 @@ TEST_P(IsaTest, TileF32EqualsRowDotsOnEveryShape) {
   }
 }
 
+TEST_P(IsaTest, TileF32LongRowsManyRowsAndTokensEqualRowDots) {
+  // The training forward's shape of call (kernels/ops.cpp matmul_exact_converted:
+  // a block of long rows times every token): rows of 1557 elements (not a
+  // multiple of 16), odd row and token counts: still each row dot bit for bit.
+  for (DType t : {DType::kF32, DType::kF16}) {
+    const TileDotF32Fn tile = table_.tile_f32_for(t);
+    if (tile == nullptr) continue;
+    const int64_t K = 1536 + 16 + 5, R = 35, TT = 100, rb = row_bytes(t, K), xs = K + 3, os = R + 1;
+    std::vector<uint8_t> w(static_cast<size_t>(R * rb));
+    for (int64_t r = 0; r < R; ++r) {
+      const std::vector<float> src = normals(33, static_cast<uint64_t>(r), K);
+      quantize_row_ref(t, src.data(), w.data() + r * rb, K);
+    }
+    const std::vector<float> x = normals(34, 0, TT * xs);
+    std::vector<float> got(static_cast<size_t>(TT * os), NAN);
+    tile(w.data(), rb, R, x.data(), xs, TT, K, got.data(), os);
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t tk = 0; tk < TT; ++tk) {
+        const float want = table_.dot_for(t)(w.data() + r * rb, x.data() + tk * xs, K);
+        ASSERT_EQ(std::memcmp(&want, &got[static_cast<size_t>(tk * os + r)], sizeof(float)), 0)
+            << "isa=" << table_.isa << " " << dtype_name(t) << " r=" << r << " t=" << tk;
+      }
+  }
+}
+
 TEST_P(IsaTest, EmbeddingRowIsDequantizedRow) {
   ThreadPool pool(1);
   ExecContext ctx{&pool, &table_};
