@@ -59,6 +59,8 @@ int cmd_distill(int argc, char** argv) {
   p.add("--top-k", "N", "teacher entries kept per position (default 32; the rest is one tail bin)");
   p.add("--temperature", "X", "softens both distributions; the KD term is scaled by its square (default 1, torchtune's)");
   p.add("--kd-ratio", "X", "weight of the KD term against the labels' cross-entropy (default 0.5, torchtune's)");
+  p.add("--kd-loss", "forward|reverse", "the KD term: forward KL(teacher || student) (default, torchtune's) or reverse "
+        "KL(student || teacher), mode-seeking");
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (!p.has("--student") || !p.has("--data") || !p.has("--output") ||
@@ -80,6 +82,10 @@ int cmd_distill(int argc, char** argv) {
   o.top_k = *k;
   o.temperature = *temp;
   o.kd_ratio = *ratio;
+  const std::string kd_loss = p.get("--kd-loss", "forward");
+  if (kd_loss != "forward" && kd_loss != "reverse")
+    return fail_usage("distill", Error(ErrorCode::kInvalidArgument, "--kd-loss is forward or reverse, not '" + kd_loss + "'"));
+  o.reverse_kl = kd_loss == "reverse";
 
   catch_interrupts();
   const std::string cache_path = p.get("--teacher-cache", "");
@@ -119,8 +125,9 @@ int cmd_distill(int argc, char** argv) {
   std::string what;
   Result<std::unique_ptr<train::Trainable>> trained = training_target(*s, &what);
   if (!trained.has_value()) return fail_usage("distill", trained.error());
-  std::fprintf(stderr, "herd distill: %zu examples; top-%lld, temperature %g, kd-ratio %g; %s\n",
-               data->examples.size(), static_cast<long long>(o.top_k), o.temperature, o.kd_ratio, what.c_str());
+  std::fprintf(stderr, "herd distill: %zu examples; top-%lld, temperature %g, kd-ratio %g, %s KL; %s\n",
+               data->examples.size(), static_cast<long long>(o.top_k), o.temperature, o.kd_ratio,
+               o.reverse_kl ? "reverse" : "forward", what.c_str());
   train::DistillObjective objective(*data, cache, o);
   return run_training("distill", p, *s, **trained, objective);
 }

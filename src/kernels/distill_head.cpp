@@ -139,18 +139,35 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
   });
   CeResult r;
   std::vector<double> lse(static_cast<size_t>(T));
+  // Reverse KL: c_b of each listed id and of the tail, and each token's loss.
+  std::vector<double> c_listed(tg.reverse ? static_cast<size_t>(T * K) : 0), c_tail(static_cast<size_t>(T)),
+      kl(static_cast<size_t>(T));
+  auto log_p = [](double p) { return std::log(std::max(p, kReverseKlFloor)); };
   for (int64_t t = 0; t < T; ++t) {
     const auto ti = static_cast<size_t>(t);
     if (S[ti] == 0) continue;
     lse[ti] = m[ti] + std::log(all[ti]);
+    const double log_qt = std::log(tail[ti]) + m[ti] - lse[ti];
     double loss = 0;
-    for (const auto& [id, j] : listed[ti]) loss -= tg.weights[t * K + j] * (zl[static_cast<size_t>(t * K + j)] - lse[ti]);
-    if (tg.tail[t] != 0) loss -= tg.tail[t] * (std::log(tail[ti]) + m[ti] - lse[ti]);
+    if (tg.reverse) {
+      for (const auto& [id, j] : listed[ti]) {
+        const double lq = zl[static_cast<size_t>(t * K + j)] - lse[ti];
+        c_listed[static_cast<size_t>(t * K + j)] = lq - log_p(tg.weights[t * K + j]);
+        loss += std::exp(lq) * c_listed[static_cast<size_t>(t * K + j)];
+      }
+      c_tail[ti] = log_qt - log_p(tg.tail[t]);
+      if (tail[ti] > 0) loss += std::exp(log_qt) * c_tail[ti];
+      kl[ti] = loss;
+    } else {
+      for (const auto& [id, j] : listed[ti]) loss -= tg.weights[t * K + j] * (zl[static_cast<size_t>(t * K + j)] - lse[ti]);
+      if (tg.tail[t] != 0) loss -= tg.tail[t] * log_qt;
+    }
     r.loss_sum += loss;
     ++r.counted;
   }
   if (dh == nullptr) return r;
-  // Pass 2: g_tv = grad_scale / temperature (S q_v - target_v), through W back to dh.
+  // Pass 2: g_tv = grad_scale / temperature (S q_v - target_v) (reverse:
+  // grad_scale / temperature q_v (c_b(v) - loss_t)), through W back to dh.
   const double gs = grad_scale * inv_t;
   backprop_logit_chunks(ctx, h, T, w, chunk, tmp, dh, dw, [&](int64_t t, float* l, int64_t c0, int64_t n) {
     const auto ti = static_cast<size_t>(t);
@@ -167,8 +184,11 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
       const double q = std::exp(z - lse[ti]);
       double g;
       if (it != L.end() && it->first == c0 + j) {
-        g = S[ti] * q - tg.weights[t * K + it->second];
+        g = tg.reverse ? q * (c_listed[static_cast<size_t>(t * K + it->second)] - kl[ti])
+                       : S[ti] * q - tg.weights[t * K + it->second];
         ++it;
+      } else if (tg.reverse) {
+        g = q * (c_tail[ti] - kl[ti]);
       } else {
         g = S[ti] * q - (tail_w != 0 ? tail_w * std::exp(z - m[ti]) / tail_sum : 0.0);
       }
@@ -213,18 +233,35 @@ CeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, 
       if (!is_listed[static_cast<size_t>(v)]) st += e;
     }
     const double lse = mx + std::log(sa), log_qt = std::log(st) + mx - lse;
+    auto log_p = [](double p) { return std::log(std::max(p, kReverseKlFloor)); };
     double loss = 0;
-    for (int64_t v = 0; v < V; ++v)
-      if (is_listed[static_cast<size_t>(v)]) loss -= target[static_cast<size_t>(v)] * (z[static_cast<size_t>(v)] - lse);
-    if (tg.tail[t] != 0) loss -= tg.tail[t] * log_qt;
+    if (tg.reverse) {  // sum over the bins of q_b (log q_b - log p_b)
+      for (int64_t v = 0; v < V; ++v)
+        if (is_listed[static_cast<size_t>(v)])
+          loss += std::exp(z[static_cast<size_t>(v)] - lse) *
+                  (z[static_cast<size_t>(v)] - lse - log_p(target[static_cast<size_t>(v)]));
+      if (st > 0) loss += std::exp(log_qt) * (log_qt - log_p(tg.tail[t]));
+    } else {
+      for (int64_t v = 0; v < V; ++v)
+        if (is_listed[static_cast<size_t>(v)]) loss -= target[static_cast<size_t>(v)] * (z[static_cast<size_t>(v)] - lse);
+      if (tg.tail[t] != 0) loss -= tg.tail[t] * log_qt;
+    }
     r.loss_sum += loss;
     ++r.counted;
     if (dh == nullptr) continue;
     for (int64_t v = 0; v < V; ++v) {
       const double q = std::exp(z[static_cast<size_t>(v)] - lse);
-      const double tv = is_listed[static_cast<size_t>(v)] ? target[static_cast<size_t>(v)]
-                                                          : tg.tail[t] * std::exp(z[static_cast<size_t>(v)] - mx) / st;
-      const double g = grad_scale / temperature * (S * q - tv);
+      double g;
+      if (tg.reverse) {
+        const double c = is_listed[static_cast<size_t>(v)]
+                             ? z[static_cast<size_t>(v)] - lse - log_p(target[static_cast<size_t>(v)])
+                             : log_qt - log_p(tg.tail[t]);
+        g = grad_scale / temperature * q * (c - loss);
+      } else {
+        const double tv = is_listed[static_cast<size_t>(v)] ? target[static_cast<size_t>(v)]
+                                                            : tg.tail[t] * std::exp(z[static_cast<size_t>(v)] - mx) / st;
+        g = grad_scale / temperature * (S * q - tv);
+      }
       for (int64_t i = 0; i < D; ++i) dh[t * D + i] += g * wd[static_cast<size_t>(v * D + i)];
     }
   }

@@ -49,7 +49,18 @@ struct SoftTargets {
   const int32_t* ids = nullptr;     // [T, k]; < 0: unused
   const float* weights = nullptr;   // [T, k]
   const float* tail = nullptr;      // [T]
+  // The reverse KL of the bins instead, KL(q || p) with p the targets (the
+  // teacher's top-k probabilities and tail) and q the student's binned
+  // distribution (q_j its probability of a listed id, q_T its unlisted mass):
+  //   loss_t = sum_b q_b (log q_b - log p_b)
+  //   d loss_t / d logit_tv = q_v (c_b(v) - loss_t) / temperature,
+  //   c_b = log q_b - log p_b, b(v) the bin of v
+  // (mode-seeking: the student is pushed off what the teacher gives little
+  // mass). A bin with p_b = 0 (only the tail can be: the listed ids held all
+  // of the teacher's mass, to rounding) is taken as p_b = kReverseKlFloor.
+  bool reverse = false;
 };
+constexpr double kReverseKlFloor = 1e-20;
 
 // dh = grad_scale x d(sum_t loss_t)/dh. A token's listed ids must be distinct.
 // With dw ([V, D], full fine-tuning of the head; needs dh): dw += the same

@@ -206,6 +206,92 @@ TEST_P(DistillHeadTest, SoftCrossEntropyWithinBoundOfReference) {
   }
 }
 
+TEST_P(DistillHeadTest, ReverseKlWithinBoundOfItsReference) {
+  Fixture f(DType::kQ8_0);
+  Targets tg;
+  SoftTargets rv = tg.view();
+  rv.reverse = true;
+  const float temp = 2.0f, gs = 0.25f;
+  // The reference is the gradient of sum_t KL(q_t || p_t) (binned), at two temperatures.
+  for (double tp : {1.0, 2.0}) {
+    std::vector<double> dh(static_cast<size_t>(T * D));
+    soft_cross_entropy_ref(f.h.data(), T, f.w, rv, tp, gs, dh.data());
+    expect_directional(
+        [&](const std::vector<float>& hh) {
+          return soft_cross_entropy_ref(hh.data(), T, f.w, rv, tp, gs, nullptr).loss_sum * gs;
+        },
+        f.h, dh, 9, "dh (reverse)");
+  }
+  std::vector<double> dh_ref(static_cast<size_t>(T * D));
+  const CeResult ref = soft_cross_entropy_ref(f.h.data(), T, f.w, rv, temp, gs, dh_ref.data());
+  ThreadPool one(1), two(2);
+  std::vector<float> scratch(static_cast<size_t>(ce_scratch_floats(T, D))), dh(static_cast<size_t>(T * D)), dh2(dh);
+  const CeResult got = soft_cross_entropy(ctx(one), f.h.data(), T, f.w, rv, temp, gs, dh.data(), scratch.data());
+  const CeResult got2 = soft_cross_entropy(ctx(two), f.h.data(), T, f.w, rv, temp, gs, dh2.data(), scratch.data());
+  EXPECT_EQ(got.counted, 3);
+  EXPECT_GT(ref.loss_sum, 0.0);
+  EXPECT_EQ(got.loss_sum, got2.loss_sum);
+  EXPECT_EQ(std::memcmp(dh.data(), dh2.data(), dh.size() * 4), 0);
+  // The forward cross-entropy's gradient (another loss) must fall outside the bound.
+  std::vector<float> dh_fwd(dh.size());
+  soft_cross_entropy(ctx(one), f.h.data(), T, f.w, tg.view(), temp, gs, dh_fwd.data(), scratch.data());
+  // Bound: as the forward's (SoftCrossEntropyWithinBoundOfReference), every log q and
+  // q / q_T is off by <= eps_t; c_b = log q_b - log p_b by eps_t; the loss_t = sum_b q_b
+  // c_b by Q_t eps_t, Q_t = sum_b q_b (|c_b| + 1); so g_tv = gs / temp q_v (c - loss_t)
+  // by gs / temp q_v (|c - loss_t| + 1 + Q_t) eps_t, plus its rounding and dh's sum.
+  double loss_bound = 0;
+  int64_t fwd_outside = 0;
+  for (int64_t tk = 0; tk < T; ++tk) {
+    double S = tg.tail[static_cast<size_t>(tk)];
+    for (int64_t j = 0; j < K; ++j) S += tg.weights[static_cast<size_t>(tk * K + j)];
+    if (S == 0) {
+      for (int64_t k = 0; k < D; ++k) EXPECT_EQ(dh[static_cast<size_t>(tk * D + k)], 0.0f);
+      continue;
+    }
+    double A = 0;
+    const std::vector<double> l = f.logits(tk, &A);
+    const double eps = 2 * ((2 * D + 2) * kU * A / temp + kU) + (V + 8) * kU;
+    double mx = -INFINITY;
+    for (double x : l) mx = std::max(mx, x / temp);
+    std::vector<double> pv(static_cast<size_t>(V), -1.0);  // the listed ids' p
+    for (int64_t j = 0; j < K; ++j)
+      if (tg.ids[static_cast<size_t>(tk * K + j)] >= 0)
+        pv[static_cast<size_t>(tg.ids[static_cast<size_t>(tk * K + j)])] = tg.weights[static_cast<size_t>(tk * K + j)];
+    double se = 0, st = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      const double e = std::exp(l[static_cast<size_t>(v)] / temp - mx);
+      se += e;
+      if (pv[static_cast<size_t>(v)] < 0) st += e;
+    }
+    const double log_qt = std::log(st / se), c_t = log_qt - std::log(tg.tail[static_cast<size_t>(tk)]);
+    double kl = std::exp(log_qt) * c_t, Q = std::exp(log_qt) * (std::fabs(c_t) + 1);
+    for (int64_t v = 0; v < V; ++v)
+      if (pv[static_cast<size_t>(v)] >= 0) {
+        const double lq = l[static_cast<size_t>(v)] / temp - mx - std::log(se), c = lq - std::log(pv[static_cast<size_t>(v)]);
+        kl += std::exp(lq) * c;
+        Q += std::exp(lq) * (std::fabs(c) + 1);
+      }
+    loss_bound += Q * eps;
+    const double gamma = (V + V / kCeChunk + 2) * kU;
+    std::vector<double> coef(static_cast<size_t>(V));
+    for (int64_t v = 0; v < V; ++v) {
+      const double lq = l[static_cast<size_t>(v)] / temp - mx - std::log(se), q = std::exp(lq);
+      const double c = pv[static_cast<size_t>(v)] >= 0 ? lq - std::log(pv[static_cast<size_t>(v)]) : c_t;
+      const double g = gs / temp * q * std::fabs(c - kl);
+      coef[static_cast<size_t>(v)] = gs / temp * q * (std::fabs(c - kl) + 1 + Q) * eps + (4 * kU + gamma) * g;
+    }
+    for (int64_t k = 0; k < D; ++k) {
+      double m = 0;
+      for (int64_t v = 0; v < V; ++v) m += coef[static_cast<size_t>(v)] * std::fabs(f.wd[static_cast<size_t>(v * D + k)]);
+      const double ref_v = dh_ref[static_cast<size_t>(tk * D + k)];
+      EXPECT_LE(std::fabs(dh[static_cast<size_t>(tk * D + k)] - ref_v), m) << "token " << tk << " k " << k;
+      if (!(std::fabs(dh_fwd[static_cast<size_t>(tk * D + k)] - ref_v) <= m)) ++fwd_outside;
+    }
+  }
+  EXPECT_LE(std::fabs(got.loss_sum - ref.loss_sum), loss_bound);
+  EXPECT_GT(fwd_outside, D);
+}
+
 TEST_P(DistillHeadTest, TopKIsTheReferences) {
   Fixture f(DType::kQ8_0);
   const int64_t k = 8;

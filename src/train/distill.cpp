@@ -185,7 +185,7 @@ std::string DistillObjective::fingerprint() const {
   std::snprintf(buf, sizeof buf, "distill examples=%zu k=%lld temperature=%.17g kd_ratio=%.17g data=%s",
                 data_.examples.size(), static_cast<long long>(o_.top_k), o_.temperature, o_.kd_ratio,
                 cache_.data_fingerprint.c_str());
-  return buf;
+  return std::string(buf) + (o_.reverse_kl ? " reverse_kl" : "");
 }
 
 Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::TrainStep& step,
@@ -214,7 +214,8 @@ Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::Trai
     tail[static_cast<size_t>(t)] = static_cast<float>(pt);
     if (pt > 0) teacher_entropy -= pt * std::log(pt);
   }
-  const kernels::SoftTargets tg{K, ids.data(), w.data(), tail.data()};
+  kernels::SoftTargets tg{K, ids.data(), w.data(), tail.data()};
+  tg.reverse = o_.reverse_kl;
   const double a = o_.kd_ratio, tau = o_.temperature, kd_w = a * tau * tau;
   MicroResult m;
   m.metric_sums.assign(2, 0.0);
@@ -241,7 +242,7 @@ Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::Trai
           for (size_t i = 0; i < dce.size(); ++i) dxn[i] += dce[i];
         }
         m.loss_sum = kd_w * kd.loss_sum + (1 - a) * ce.loss_sum;
-        m.metric_sums[0] = a > 0 ? kd.loss_sum - teacher_entropy : 0.0;
+        m.metric_sums[0] = a > 0 ? (o_.reverse_kl ? kd.loss_sum : kd.loss_sum - teacher_entropy) : 0.0;
         m.metric_sums[1] = ce.loss_sum;
         return ce;
       },

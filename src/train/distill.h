@@ -24,7 +24,8 @@
 // the k + 1 bins (the teacher's listed ids and the tail; kernels/distill_head.h);
 // T^2 keeps the gradient's scale (Hinton; T = 1, torchtune's setting, leaves it
 // out). The step's loss is the mean over its trained tokens. Metrics: kd_kl
-// (KL(p || q) over the bins, = H - H(p)), ce (the label's cross-entropy).
+// (KL(p || q) over the bins, = H - H(p); with reverse_kl, KL(q || p), which
+// then replaces H in the loss), ce (the label's cross-entropy).
 // With 0 < kd_ratio < 1 the head runs twice (the KD term at T, the CE at 1).
 //
 // Thread safety: one thread drives it; kernels fan out on the pool.
@@ -46,6 +47,11 @@ struct DistillOptions {
   int64_t top_k = 32;
   double temperature = 1.0;
   double kd_ratio = 0.5;
+  // The KD term as the reverse KL(q_T || p_T) over the same bins
+  // (kernels/distill_head.h SoftTargets::reverse; mode-seeking, as MiniLLM
+  // and GKD use it) instead of the forward cross-entropy; kd_kl then
+  // reports it.
+  bool reverse_kl = false;
 };
 
 struct TeacherCache {

@@ -6,6 +6,8 @@
 #    held-out prompts with the teacher's sentence (greedy), which the base student does not;
 #  - the cached path equals the live path: losses bit for bit whether the teacher runs in
 #    the same command, writes --teacher-cache, or is absent and the cache is read;
+#  - the reverse KL (--kd-loss reverse) keeps a distilled adapter at the teacher; full
+#    fine-tuning (--full) of a smaller student from the cache learns the held-out answer;
 #  - refusals: a cache made with another top-k or for other data, a student whose tokenizer
 #    differs from the teacher's (an HF copy with one special token renamed), a missing cache
 #    with no teacher.
@@ -63,6 +65,30 @@ cmp -s "$tmp/a" "$tmp/b" && cmp -s "$tmp/a" "$tmp/c" &&
   cmp -s "$tmp/live/adapter_model.safetensors" "$tmp/r/adapter_model.safetensors" &&
   pass "live teacher, cache written, cache read: the same losses and adapter, bit for bit" ||
   fail "cached and live paths differ" "$(diff "$tmp/a" "$tmp/c" | head -4)"
+
+# The reverse KL, continuing from the distilled adapter (at a learning rate it is stable at:
+# mode-seeking, it wants the student's unlisted mass down to the teacher's rounded-to-zero
+# tail): the last step's KL is below the first's and near 0, and the answers stay the teacher's. Full fine-tuning of
+# a smaller student from the cache (the soft-target head's weight gradient): it answers a
+# held-out prompt alone.
+out="$("$H" distill -m "$tmp/student.gguf" --data "$tmp/data.jsonl" -o "$tmp/rv" --teacher-cache "$tmp/cache.st" \
+  --kd-loss reverse --lora-init "$tmp/live/adapter.gguf" --epochs 2 --batch 4 --lr 1e-3 --warmup 0 --kd-ratio 1 \
+  --top-k 16 --seed 3 --log-jsonl "$tmp/rv.log" -t 2 2>&1)" || fail "--kd-loss reverse" "$out"
+kls="$(sed 's/.*"kd_kl": \([0-9.e+-]*\).*/\1/' "$tmp/rv.log" | tr '\n' ' ')"
+s1="$(answer "$tmp/student.gguf" "Count to three." "$tmp/rv/adapter.gguf")"
+echo "$kls" | awk '{ exit !(NF == 6 && $6 < $1 && $6 < 0.01) }' && [ "$s1" = "$sentence" ] &&
+  pass "--kd-loss reverse from the distilled adapter: KL(q || p) per step $kls, answers '$s1'" ||
+  fail "reverse KL: $kls, '$s1'" "$out"
+"$H" make-model --shape d_model=64,n_layers=2,n_heads=2,n_kv_heads=1,d_ff=128 --dtype f16 --seed 1 -q \
+  -o "$tmp/small.gguf" >/dev/null 2>&1
+out="$("$H" distill -m "$tmp/small.gguf" --data "$tmp/data.jsonl" -o "$tmp/fd" --full --teacher-cache "$tmp/cache.st" \
+  --top-k 16 --kd-ratio 1 --epochs 6 --batch 4 --lr 3e-3 --warmup 0 --seed 3 -t 2 2>&1)" || fail "distill --full" "$out"
+s1="$(answer "$tmp/fd/model.gguf" "Count to three.")"
+[ "$s1" = "$sentence" ] && pass "distill --full: the student model answers a held-out prompt as the teacher" ||
+  fail "distill --full: '$s1'" "$out"
+out="$(distill "$tmp/x" "$tmp/x.log" --teacher-cache "$tmp/cache.st" --kd-loss sideways 2>&1)"
+[ $? -eq 2 ] && echo "$out" | grep -q "forward or reverse" && pass "an unknown --kd-loss is a usage error" ||
+  fail "--kd-loss sideways" "$out"
 
 # Refusals.
 out="$(distill "$tmp/x" "$tmp/x.log" --teacher-cache "$tmp/cache.st" --top-k 8 2>&1)"

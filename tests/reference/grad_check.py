@@ -324,7 +324,8 @@ def kd_loss(step, logits, nll, counted):
     teacher binned as its top-k entries and a tail (spec A3): at each trained position (in
     order, the rows of kd.json) p_i = exp(teacher_logit_i / T - lse), tail = 1 - sum p_i, the
     student's log q = log_softmax(logits / T) and log q_tail = log sum over the unlisted ids;
-    loss = sum (kd_ratio T^2 H(p, q) + (1 - kd_ratio) CE)."""
+    loss = sum (kd_ratio T^2 H(p, q) + (1 - kd_ratio) CE); with "reverse" in the dump, KL(q || p) over
+    the same k + 1 bins in place of H(p, q) (written from its definition, sum_b q_b (log q_b - log p_b))."""
     T, a, k = step["temperature"], step["kd_ratio"], step["k"]
     rows = torch.nonzero(counted)[:, 0]
     total = (1 - a) * nll[counted].sum()
@@ -335,7 +336,12 @@ def kd_loss(step, logits, nll, counted):
         mask = torch.ones_like(logq, dtype=torch.bool)
         mask[ids] = False
         logq_tail = torch.logsumexp(logq[mask], dim=-1)
-        h = -(p * logq[ids]).sum() - (1 - p.sum()) * logq_tail
+        if step.get("reverse"):  # KL(q || p) over the k + 1 bins (p's tail floored as herd's kReverseKlFloor)
+            logp = torch.cat([torch.log(p), torch.log(torch.clamp(1 - p.sum(), min=1e-20)).reshape(1)])
+            logqb = torch.cat([logq[ids], logq_tail.reshape(1)])
+            h = (torch.exp(logqb) * (logqb - logp)).sum()
+        else:
+            h = -(p * logq[ids]).sum() - (1 - p.sum()) * logq_tail
         total = total + a * T * T * h
     return total
 

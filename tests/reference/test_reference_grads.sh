@@ -42,6 +42,8 @@ if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dropout" --negative-
 fi
 echo "== gguf q8_0, distillation"
 "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd" --kd
+echo "== gguf q8_0, distillation with the reverse KL"
+"$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd_reverse" --kd
 echo "== distillation negative control"
 if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd" --kd --negative-control; then
   echo "test_reference_grads: the distillation negative control passed: the comparison cannot fail"

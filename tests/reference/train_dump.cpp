@@ -20,7 +20,7 @@
 //                 trained position, temperature 2, kd_ratio 0.7) on the batch: batch.npy,
 //                 a_/b_, da_/db_ and kd.json {"loss", "temperature", "kd_ratio", "k",
 //                 "ids": [rows][k], "logits": [rows][k], "lse": [rows]} (rows: the trained
-//                 positions in order)
+//                 positions in order); kd_reverse/ the same with the reverse KL ("reverse": true)
 //   dropout/      with --dropout, the same step with LoRA dropout 0.3 (model::TrainStep::set_lora_dropout):
 //                 batch.npy, a_/b_, da_/db_, d_input.npy, step.json (+ "dropout") and mask_L_S.npy [T, K],
 //                 the factors (0 or 1 / (1 - p)) the adapter of layer L, matrix S saw its input multiplied by
@@ -313,27 +313,31 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, "%s%.17g", row ? ", " : "", c.lse.back());
       lse_j += buf;
     }
-    for (size_t i = 0; i < a.size(); ++i) {
-      std::fill(da[i].begin(), da[i].end(), 0.0f);
-      std::fill(db[i].begin(), db[i].end(), 0.0f);
+    for (const bool reverse : {false, true}) {
+      for (size_t i = 0; i < a.size(); ++i) {
+        std::fill(da[i].begin(), da[i].end(), 0.0f);
+        std::fill(db[i].begin(), db[i].end(), 0.0f);
+      }
+      o.reverse_kl = reverse;
+      train::DistillObjective obj(sd, c, o);
+      const std::vector<size_t> items = {0, 1};
+      Result<train::MicroResult> kr = obj.run(kernels::ExecContext{&pool, &*table}, step, items, 1.0f, &grads);
+      if (!kr.has_value()) {
+        std::fprintf(stderr, "%s\n", kr.error().to_string().c_str());
+        return 1;
+      }
+      const std::string dir = out + (reverse ? "/kd_reverse" : "/kd");
+      std::filesystem::create_directories(dir);
+      FILE* j = std::fopen((dir + "/kd.json").c_str(), "w");
+      if (!write_step(dir, batch) || j == nullptr) return 1;
+      std::fprintf(j,
+                   "{\"loss\": %.17g, \"temperature\": %.17g, \"kd_ratio\": %.17g, \"k\": %lld, \"rank\": %lld, "
+                   "\"scale\": %.9g, \"reverse\": %s, \"ids\": [%s], \"logits\": [%s], \"lse\": [%s]}\n",
+                   kr->loss_sum, o.temperature, o.kd_ratio, static_cast<long long>(o.top_k),
+                   static_cast<long long>(rank), static_cast<double>(scale), reverse ? "true" : "false", ids_j.c_str(),
+                   logits_j.c_str(), lse_j.c_str());
+      std::fclose(j);
     }
-    train::DistillObjective obj(sd, c, o);
-    const std::vector<size_t> items = {0, 1};
-    Result<train::MicroResult> kr = obj.run(kernels::ExecContext{&pool, &*table}, step, items, 1.0f, &grads);
-    if (!kr.has_value()) {
-      std::fprintf(stderr, "%s\n", kr.error().to_string().c_str());
-      return 1;
-    }
-    const std::string dir = out + "/kd";
-    std::filesystem::create_directories(dir);
-    FILE* j = std::fopen((dir + "/kd.json").c_str(), "w");
-    if (!write_step(dir, batch) || j == nullptr) return 1;
-    std::fprintf(j,
-                 "{\"loss\": %.17g, \"temperature\": %.17g, \"kd_ratio\": %.17g, \"k\": %lld, \"rank\": %lld, "
-                 "\"scale\": %.9g, \"ids\": [%s], \"logits\": [%s], \"lse\": [%s]}\n",
-                 kr->loss_sum, o.temperature, o.kd_ratio, static_cast<long long>(o.top_k), static_cast<long long>(rank),
-                 static_cast<double>(scale), ids_j.c_str(), logits_j.c_str(), lse_j.c_str());
-    std::fclose(j);
   }
   if (dropout) {
     // LoRA dropout 0.3 (seed 77, salt 5): the same step, and each adapter's factors.
