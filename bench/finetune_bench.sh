@@ -6,7 +6,8 @@
 #
 #   bench/finetune_bench.sh [SHAPE] [SEQ] [RANK] [TARGETS] [STEPS] [DTYPES]
 #   defaults: 3.2-1b 512 16 q,k,v,o 2 f16,q4_0
-# Environment: HERD_BIN (default build/herd), THREADS (default: all cores).
+# Environment: HERD_BIN (default build/herd), THREADS (default: all cores), HERD_EXTRA (more
+# `herd finetune` options, e.g. --no-activation-checkpointing).
 # Run it on an otherwise idle machine; every figure is one run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,13 +25,13 @@ for dt in ${dtypes//,/ }; do
   "$HERD" make-model --shape "$shape" --dtype "$dt" -q -o "$tmp/m-$dt.gguf" >/dev/null 2>&1
   /usr/bin/time -f "%M" -o "$tmp/rss" "$HERD" finetune -m "$tmp/m-$dt.gguf" --data "$tmp/data.jsonl" -o "$tmp/a" \
     --seq-len "$seq" --batch 1 --max-steps $((steps + 1)) --epochs 1000 --lora-rank "$rank" --lora-targets "$targets" \
-    --log-jsonl "$tmp/log" -t "$threads" >/dev/null 2>&1
+    --log-jsonl "$tmp/log" -t "$threads" ${HERD_EXTRA:-} >/dev/null 2>&1
   # the first step warms up and is not counted
-  python3 - "$tmp/log" "$(cat "$tmp/rss")" "$dt" "$seq" "$rank" "$targets" <<'PY'
+  python3 - "$tmp/log" "$(cat "$tmp/rss")" "$dt" "$seq" "$rank" "$targets" "${HERD_EXTRA:-}" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])][1:]
 tok = sum(r["tokens"] for r in rows); sec = sum(r["seconds"] for r in rows)
-print(f"| herd | {sys.argv[3]} | {sys.argv[4]} | {sys.argv[5]} | {sys.argv[6]} | {tok / sec:.1f} | {sec / len(rows):.2f} | {int(sys.argv[2]) / 1024:.0f} |")
+print(f"| herd{' ' + sys.argv[7] if sys.argv[7] else ''} | {sys.argv[3]} | {sys.argv[4]} | {sys.argv[5]} | {sys.argv[6]} | {tok / sec:.1f} | {sec / len(rows):.2f} | {int(sys.argv[2]) / 1024:.0f} |")
 PY
   rm -f "$tmp/m-$dt.gguf"
 done

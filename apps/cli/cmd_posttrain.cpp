@@ -1,4 +1,4 @@
-// herd posttrain RECIPE.json: rounds of rejection sampling -> SFT -> DPO (the
+// herd posttrain RECIPE.json|RECIPE.yaml: rounds of rejection sampling -> SFT -> DPO (the
 // loop Meta used to post-train Llama 3.1, docs/training.md), each step one of
 // herd's own commands (synth, finetune, dpo) run in this process with the
 // options the recipe gives, each round starting from the previous round's
@@ -19,6 +19,7 @@
 #include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "commands.h"
+#include "formats/yaml_subset.h"
 
 namespace herd::cli {
 namespace {
@@ -97,7 +98,7 @@ int64_t lines_of(const std::string& path) {
 }  // namespace
 
 int cmd_posttrain(int argc, char** argv) {
-  ArgParser p("posttrain", "RECIPE.json -o RUN_DIR");
+  ArgParser p("posttrain", "RECIPE.json|RECIPE.yaml -o RUN_DIR");
   p.add("-o,--output", "DIR", "the run folder: every round's artefacts and manifest.json");
   p.add("-t,--threads", "N", "threads for every step (default: all cores)");
   int code = 0;
@@ -110,9 +111,18 @@ int cmd_posttrain(int argc, char** argv) {
   const std::string recipe_path = p.positionals()[0];
   Result<std::string> text = read_text_file(recipe_path, size_t{1} << 20);
   if (!text.has_value()) return fail_run("posttrain", text.error());
-  if (!json_depth_within(*text)) return fail_run("posttrain", Error(ErrorCode::kInvalidArgument, recipe_path + ": nested too deep"));
-  Json recipe = Json::parse(*text, nullptr, false);
-  if (!recipe.is_object()) return fail_run("posttrain", Error(ErrorCode::kInvalidArgument, recipe_path + ": not a JSON object"));
+  Json recipe;
+  const std::string ext = std::filesystem::path(recipe_path).extension().string();
+  if (ext == ".yaml" || ext == ".yml") {  // the same content in YAML's block style (formats/yaml_subset.h)
+    Result<Json> y = formats::parse_yaml_subset(*text, recipe_path);
+    if (!y.has_value()) return fail_run("posttrain", y.error());
+    recipe = std::move(*y);
+    if (!recipe.is_object()) return fail_run("posttrain", Error(ErrorCode::kInvalidArgument, recipe_path + ": not a mapping of options"));
+  } else {
+    if (!json_depth_within(*text)) return fail_run("posttrain", Error(ErrorCode::kInvalidArgument, recipe_path + ": nested too deep"));
+    recipe = Json::parse(*text, nullptr, false);
+    if (!recipe.is_object()) return fail_run("posttrain", Error(ErrorCode::kInvalidArgument, recipe_path + ": not a JSON object"));
+  }
   for (const char* key : {"model", "prompts", "synth"})
     if (!recipe.contains(key))
       return fail_run("posttrain", Error(ErrorCode::kInvalidArgument, recipe_path + ": no \"" + std::string(key) + "\""));

@@ -87,6 +87,10 @@ TEST_F(TrainTest, ForwardIsTheInferenceForward) {
 struct Adapters {
   std::vector<std::vector<float>> a, b, da, db;
   TrainGrads grads;
+  void zero_grads() {
+    for (auto& g : da) std::fill(g.begin(), g.end(), 0.0f);
+    for (auto& g : db) std::fill(g.begin(), g.end(), 0.0f);
+  }
   Adapters(LlamaModel& m, int64_t rank, uint64_t seed, bool zero_b = false) {
     const LlamaConfig& c = m.config();
     grads.layers.resize(static_cast<size_t>(c.n_layers));
@@ -106,14 +110,20 @@ struct Adapters {
   }
 };
 
+// kSeqA and kSeqB packed into one batch.
+TrainBatch two_sequences() {
+  TrainBatch b;
+  b.add_sequence(kSeqA);
+  b.add_sequence(kSeqB);
+  return b;
+}
+
 TEST_F(TrainTest, GradientsMatchCentralDifferences) {
   Result<LlamaModel> m = LlamaModel::load(make_test_model("train-grad.gguf", "tiny", "q8_0", 4));
   ASSERT_TRUE(m.has_value());
   Adapters ad(*m, 2, 40);
   TrainStep step(*m, 32);
-  TrainBatch b;
-  b.add_sequence(kSeqA);
-  b.add_sequence(kSeqB);
+  const TrainBatch b = two_sequences();
   Result<kernels::CeResult> r = step.run(exec(), b, 1.0f, &ad.grads);
   ASSERT_TRUE(r.has_value()) << r.error().to_string();
   EXPECT_EQ(r->counted, static_cast<int64_t>(kSeqA.size() + kSeqB.size() - 2));
@@ -179,12 +189,9 @@ TEST_F(TrainTest, LoraDropoutMasksAreDeterministicAndOnlyInTraining) {
   ASSERT_TRUE(m.has_value());
   Adapters ad(*m, 2, 50);
   TrainStep step(*m, 32);
-  TrainBatch b;
-  b.add_sequence(kSeqA);
-  b.add_sequence(kSeqB);
+  const TrainBatch b = two_sequences();
   auto train_loss = [&](uint64_t salt, std::vector<float>* da0 = nullptr) {
-    for (auto& g : ad.da) std::fill(g.begin(), g.end(), 0.0f);
-    for (auto& g : ad.db) std::fill(g.begin(), g.end(), 0.0f);
+    ad.zero_grads();
     step.set_dropout_salt(salt);
     const double l = step.run(exec(), b, 1.0f, &ad.grads)->loss_sum;
     if (da0 != nullptr) *da0 = ad.da[0];
@@ -227,13 +234,10 @@ TEST_F(TrainTest, KeptActivationsGiveTheCheckpointedBits) {
   Result<LlamaModel> m = LlamaModel::load(make_test_model("train-keep.gguf", "tiny", "q8_0", 12));
   ASSERT_TRUE(m.has_value());
   Adapters ad(*m, 2, 60);
-  TrainBatch b;
-  b.add_sequence(kSeqA);
-  b.add_sequence(kSeqB);
+  const TrainBatch b = two_sequences();
   const auto T = static_cast<int64_t>(b.tokens.size());
   auto run = [&](bool checkpointing, std::vector<float>* d_input) {
-    for (auto& g : ad.da) std::fill(g.begin(), g.end(), 0.0f);
-    for (auto& g : ad.db) std::fill(g.begin(), g.end(), 0.0f);
+    ad.zero_grads();
     TrainStep step(*m, T);
     step.set_activation_checkpointing(checkpointing);
     step.set_lora_dropout(0.2, 4);

@@ -7,7 +7,7 @@
 #    lists each step's command line and metrics (DPO's first step at ln 2 from its SFT
 #    adapter);
 #  - the artefacts are where the manifest says; the final adapter runs with herd run;
-#  - running the same recipe again reuses every step; another recipe in the same folder,
+#  - running the same recipe again reuses every step (also written as YAML); another recipe in the same folder,
 #    an unknown recipe key and a bad step option are refused (the failing step's exit
 #    status recorded).
 set -uo pipefail
@@ -59,6 +59,37 @@ out="$("$H" run -m "$tmp/base.gguf" --lora "$tmp/run/round1/dpo" -p "Speak." -n 
 
 out="$("$H" posttrain "$tmp/recipe.json" -o "$tmp/run" -t 2 2>&1)"
 [ "$(grep -c "done before" <<<"$out")" -eq 6 ] && pass "the same recipe again reuses all six steps" || fail "rerun" "$out"
+# The same recipe written in YAML (block style, comments, quoting) is read as the same
+# recipe: every step is reused. A YAML error names its line.
+cat > "$tmp/recipe.yaml" <<EOF
+# the recipe above, in YAML
+model: $tmp/base.gguf
+prompts: "$tmp/prompts.jsonl"
+rounds: 2
+synth:
+  judge: "regex:^ [a-z]"   # a word after a space
+  samples: 8
+  max_tokens: 4
+  temp: 1
+  seed: 5
+sft:
+  epochs: 20
+  batch: 4
+  lr: 0.01
+  warmup: 0
+dpo:
+  epochs: 2
+  batch: 2
+  lr: 5e-3
+  warmup: 0
+EOF
+out="$("$H" posttrain "$tmp/recipe.yaml" -o "$tmp/run" -t 2 2>&1)"
+[ "$(grep -c "done before" <<<"$out")" -eq 6 ] && pass "the recipe in YAML is the same recipe: all six steps reused" ||
+  fail "YAML recipe" "$out"
+printf 'model: m.gguf\nsynth:\n  samples: &a 8\n' > "$tmp/bad.yaml"
+out="$("$H" posttrain "$tmp/bad.yaml" -o "$tmp/bad0" 2>&1)"
+[ $? -ne 0 ] && grep -q "bad.yaml:3: anchors" <<<"$out" && pass "a YAML construct outside the subset names its line" ||
+  fail "bad YAML" "$out"
 sed 's/"rounds": 2/"rounds": 3/' "$tmp/recipe.json" > "$tmp/recipe3.json"
 out="$("$H" posttrain "$tmp/recipe3.json" -o "$tmp/run" -t 2 2>&1)"
 [ $? -ne 0 ] && grep -q "another recipe" <<<"$out" && pass "another recipe in the same folder is refused" || fail "recipe change" "$out"
