@@ -1,7 +1,19 @@
-// AVX-512 entries. For now only the f32 dot (attention scores) is widened;
-// the weight row dots keep the AVX2 versions, which are memory-bound at
-// decode. The speed work replaces these with VNNI integer dots.
+// AVX-512 entries: the f32 dot (attention scores) and the f32 tile of F32
+// weights (the training forward's exact products: each weight block is
+// converted to f32 and multiplied through this tile). The weight row dots
+// keep the AVX2 versions, which are memory-bound at decode.
+//
+// The F32 tile gives the AVX2 row dot's bits (kernels_avx2.cpp dot_tile:
+// two 8-lane accumulators over elements 16s..16s+7 and 16s+8..16s+15, their
+// sum's horizontal sum, then the K % 16 tail in order): one zmm accumulator
+// holds both 8-lane halves, so each of its lanes sees the same FMAs in the
+// same order. With 32 registers the tile is 4 rows x 6 tokens (24
+// accumulators), a quarter of the AVX2 2 x 3 tile's loads per FMA: the
+// forward of a 3.2-1B-shaped training step reads its converted rows from L2,
+// where the smaller tile was load-bound.
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "kernels/kernel_table.h"
 
@@ -20,8 +32,77 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// kernels_avx2.cpp's hsum, the same adds in the same order.
+inline float hsum8(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+  return _mm_cvtss_f32(lo);
+}
+
+inline float load_one(const uint8_t* row, int64_t i) {
+  float v;
+  std::memcpy(&v, row + 4 * i, 4);
+  return v;
+}
+
+template <int R, int TT>
+__attribute__((always_inline)) inline void dot_tile_f32(const uint8_t* w, int64_t ws, const float* x, int64_t xs,
+                                                        int64_t K, float* out, int64_t os) {
+  __m512 a[R][TT];
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    #pragma GCC unroll 6
+    for (int t = 0; t < TT; ++t) a[r][t] = _mm512_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 16 <= K; i += 16) {
+    __m512 wv[R];
+    #pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) wv[r] = _mm512_loadu_ps(reinterpret_cast<const float*>(w + r * ws) + i);
+    #pragma GCC unroll 6
+    for (int t = 0; t < TT; ++t) {
+      __m512 xv = _mm512_loadu_ps(x + t * xs + i);
+      asm("" : "+v"(xv));  // one load per token, not one folded into each row's FMA
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) a[r][t] = _mm512_fmadd_ps(wv[r], xv, a[r][t]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < TT; ++t) {
+      const __m256 lo = _mm512_castps512_ps256(a[r][t]);
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[r][t]), 1));
+      float s = hsum8(_mm256_add_ps(lo, hi));
+      for (int64_t j = i; j < K; ++j) s += load_one(w + r * ws, j) * x[t * xs + j];
+      out[t * os + r] = s;
+    }
+  }
+}
+
+// TileDotF32Fn for F32 weights: register tiles of 4 rows x 6 tokens, each
+// group of 4 weight rows used by every token tile before the next.
+void tile_rows_f32(const uint8_t* w, int64_t ws, int64_t n_rows, const float* x, int64_t xs, int64_t n_tok, int64_t K,
+                   float* out, int64_t os) {
+  constexpr int kR = 4, kT = 6;
+  int64_t r = 0;
+  for (; r + kR <= n_rows; r += kR) {
+    int64_t t = 0;
+    for (; t + kT <= n_tok; t += kT) dot_tile_f32<kR, kT>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
+    for (; t < n_tok; ++t) dot_tile_f32<kR, 1>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
+  }
+  for (; r < n_rows; ++r) {
+    int64_t t = 0;
+    for (; t + kT <= n_tok; t += kT) dot_tile_f32<1, kT>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
+    for (; t < n_tok; ++t) dot_tile_f32<1, 1>(w + r * ws, ws, x + t * xs, xs, K, out + t * os + r, os);
+  }
+}
+
 }  // namespace
 
-void fill_table(KernelTable* t) { t->dot_f32 = dot_f32; }
+void fill_table(KernelTable* t) {
+  t->dot_f32 = dot_f32;
+  t->tile_f32[static_cast<int>(DType::kF32)] = tile_rows_f32;
+}
 
 }  // namespace herd::kernels::avx512
