@@ -38,6 +38,12 @@ using AxpyF32Fn = void (*)(float a, const float* x, float* y, int64_t n);
 // table, with y loaded and stored once per vector instead of once per row
 // (the transposed product of training, kernels/matmul_t.cpp).
 using AxpyRowsF32Fn = void (*)(const float* a, int64_t rows, const float* x, int64_t x_stride, float* y, int64_t n);
+// axpy_rows_f32 for n_tok outputs at once: for each t < n_tok,
+//   y_t = out + t * out_stride,  y_t += a_t[0] x_0 + ... (a_t = a + t * a_stride)
+// bit for bit the per-token calls, with each x vector loaded once for
+// several tokens (the transposed product's token tile).
+using AxpyRowsTokensF32Fn = void (*)(const float* a, int64_t a_stride, int64_t rows, const float* x, int64_t x_stride,
+                                     int64_t n_tok, float* out, int64_t out_stride, int64_t n);
 
 constexpr int kMaxDTypeId = kDTypeCount;  // DType is dense (tensor/dtype.h): tables index by it
 
@@ -196,6 +202,7 @@ struct KernelTable {
   DotF32Fn dot_f32 = nullptr;
   AxpyF32Fn axpy_f32 = nullptr;
   AxpyRowsF32Fn axpy_rows_f32 = nullptr;
+  AxpyRowsTokensF32Fn axpy_rows_tokens_f32 = nullptr;
   SiluMulFn silu_mul = nullptr;
   F32ToF16Fn f32_to_f16 = nullptr;  // KV cache stores (f16 rows)
   // A faster attention_rows for hd % attn_hd_multiple == 0 and paged blocks
@@ -262,6 +269,8 @@ void fill_table_r8(KernelTable* t);            // kernels_r8_avx2.cpp
 void fill_table_f32_r8(KernelTable* t);        // tile_f32_r8_avx2.cpp
 void fill_table_silu(KernelTable* t);          // silu_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
+// Its axpy_rows_f32 (the AVX-512 token tile's last elements take exactly its arithmetic).
+void axpy_rows(const float* a, int64_t rows, const float* x, int64_t x_stride, float* y, int64_t n);
 }
 namespace avx512 {
 void fill_table(KernelTable* t);

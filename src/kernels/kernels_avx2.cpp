@@ -82,6 +82,11 @@ void axpy_rows_f32(const float* a, int64_t rows, const float* x, int64_t xs, flo
   for (int64_t r = 0; r < rows; ++r) axpy_f32(a[r], x + r * xs + i, y + i, n - i);
 }
 
+void axpy_rows_tokens_f32(const float* a, int64_t a_stride, int64_t rows, const float* x, int64_t x_stride,
+                          int64_t n_tok, float* out, int64_t out_stride, int64_t n) {
+  for (int64_t t = 0; t < n_tok; ++t) axpy_rows_f32(a + t * a_stride, rows, x, x_stride, out + t * out_stride, n);
+}
+
 // vcvtps2ph with imm 0 rounds to nearest even whatever MXCSR says; the tail
 // goes through the scalar conversion (the same rounding).
 void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
@@ -263,10 +268,15 @@ float dot_row_blockwise(const void* w, const float* x, int64_t K) {
 
 }  // namespace
 
+void axpy_rows(const float* a, int64_t rows, const float* x, int64_t x_stride, float* y, int64_t n) {
+  axpy_rows_f32(a, rows, x, x_stride, y, n);
+}
+
 void fill_table(KernelTable* t) {
   t->dot_f32 = dot_f32;
   t->axpy_f32 = axpy_f32;
   t->axpy_rows_f32 = axpy_rows_f32;
+  t->axpy_rows_tokens_f32 = axpy_rows_tokens_f32;
   t->f32_to_f16 = f32_to_f16;
   t->row_dot[static_cast<int>(DType::kF32)] = dot_row<LoadF32>;
   t->row_dot[static_cast<int>(DType::kF16)] = dot_row<LoadF16>;

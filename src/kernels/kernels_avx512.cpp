@@ -98,11 +98,67 @@ void tile_rows_f32(const uint8_t* w, int64_t ws, int64_t n_rows, const float* x,
   }
 }
 
+// axpy_rows for 4 tokens at a time over 64 elements (16 zmm accumulators):
+// each x vector is loaded once for the 4 tokens. Every element of y_t gets
+// fma(a_t[r], x_r, y_t) for r in order, the AVX2 axpy_rows' operations; the
+// elements past the last multiple of 16 go through AVX2's axpy_rows_f32
+// (its exact tail arithmetic).
+void axpy_rows_tokens_f32(const float* a, int64_t a_stride, int64_t rows, const float* x, int64_t xs, int64_t n_tok,
+                          float* out, int64_t os, int64_t n) {
+  const int64_t n16 = n / 16 * 16;
+  int64_t t = 0;
+  for (; t + 4 <= n_tok; t += 4) {
+    int64_t i = 0;
+    for (; i + 64 <= n16; i += 64) {
+      __m512 y[4][4];
+      #pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) y[k][j] = _mm512_loadu_ps(out + (t + k) * os + i + 16 * j);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        __m512 xv[4];
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) xv[j] = _mm512_loadu_ps(x + r * xs + i + 16 * j);
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          const __m512 av = _mm512_set1_ps(a[(t + k) * a_stride + r]);
+          #pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) y[k][j] = _mm512_fmadd_ps(av, xv[j], y[k][j]);
+        }
+      }
+      #pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        #pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) _mm512_storeu_ps(out + (t + k) * os + i + 16 * j, y[k][j]);
+      }
+    }
+    for (; i < n16; i += 16)
+      for (int k = 0; k < 4; ++k) {
+        __m512 yv = _mm512_loadu_ps(out + (t + k) * os + i);
+        for (int64_t r = 0; r < rows; ++r)
+          yv = _mm512_fmadd_ps(_mm512_set1_ps(a[(t + k) * a_stride + r]), _mm512_loadu_ps(x + r * xs + i), yv);
+        _mm512_storeu_ps(out + (t + k) * os + i, yv);
+      }
+  }
+  for (; t < n_tok; ++t) {
+    for (int64_t i = 0; i < n16; i += 16) {
+      __m512 yv = _mm512_loadu_ps(out + t * os + i);
+      for (int64_t r = 0; r < rows; ++r)
+        yv = _mm512_fmadd_ps(_mm512_set1_ps(a[t * a_stride + r]), _mm512_loadu_ps(x + r * xs + i), yv);
+      _mm512_storeu_ps(out + t * os + i, yv);
+    }
+  }
+  if (n16 < n)
+    for (int64_t tt = 0; tt < n_tok; ++tt) avx2::axpy_rows(a + tt * a_stride, rows, x + n16, xs, out + tt * os + n16, n - n16);
+}
+
 }  // namespace
 
 void fill_table(KernelTable* t) {
   t->dot_f32 = dot_f32;
   t->tile_f32[static_cast<int>(DType::kF32)] = tile_rows_f32;
+  t->axpy_rows_tokens_f32 = axpy_rows_tokens_f32;
 }
 
 }  // namespace herd::kernels::avx512

@@ -50,6 +50,11 @@ void axpy_rows_f32_ref(const float* a, int64_t rows, const float* x, int64_t x_s
   for (int64_t r = 0; r < rows; ++r) axpy_f32_ref(a[r], x + r * x_stride, y, n);
 }
 
+void axpy_rows_tokens_f32_ref(const float* a, int64_t a_stride, int64_t rows, const float* x, int64_t x_stride,
+                              int64_t n_tok, float* out, int64_t out_stride, int64_t n) {
+  for (int64_t t = 0; t < n_tok; ++t) axpy_rows_f32_ref(a + t * a_stride, rows, x, x_stride, out + t * out_stride, n);
+}
+
 // silu(z) * u with libm's expf (within 1 ulp): z / (1 + exp(-z)) * u.
 void silu_mul_ref(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
@@ -334,6 +339,7 @@ KernelTable ref_kernels() {
   t.dot_f32 = dot_f32_ref;
   t.axpy_f32 = axpy_f32_ref;
   t.axpy_rows_f32 = axpy_rows_f32_ref;
+  t.axpy_rows_tokens_f32 = axpy_rows_tokens_f32_ref;
   t.silu_mul = silu_mul_ref;
   t.f32_to_f16 = f32_to_f16_ref;
   t.quantize_q8 = quantize_q8_ref;

@@ -224,6 +224,27 @@ TEST_P(IsaTest, AxpyRowsF32IsSuccessiveAxpys) {
   }
 }
 
+TEST_P(IsaTest, AxpyRowsTokensIsAxpyRowsPerToken) {
+  // Token counts around the 4-token group, row counts 1..8, lengths with every
+  // tail (past 64- and 16-element blocks): bit for bit the per-token calls.
+  for (int64_t n_tok : {1, 3, 4, 5, 9}) {
+    for (int64_t rows : {1, 3, 8}) {
+      for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{64}, int64_t{100}, int64_t{256}, int64_t{259}}) {
+        const int64_t xs = n + 5, os = n + 3, as = rows + 2;
+        const std::vector<float> x = normals(26, static_cast<uint64_t>(n * 100 + rows), rows * xs);
+        const std::vector<float> a = normals(27, static_cast<uint64_t>(n_tok), n_tok * as);
+        std::vector<float> got = normals(28, static_cast<uint64_t>(n), n_tok * os);
+        std::vector<float> want = got;
+        for (int64_t t = 0; t < n_tok; ++t)
+          table_.axpy_rows_f32(a.data() + t * as, rows, x.data(), xs, want.data() + t * os, n);
+        table_.axpy_rows_tokens_f32(a.data(), as, rows, x.data(), xs, n_tok, got.data(), os, n);
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+            << "isa=" << table_.isa << " tokens=" << n_tok << " rows=" << rows << " n=" << n;
+      }
+    }
+  }
+}
+
 // --------------------------------------------------------------------------
 // The q8 path: activation quantization and integer tile kernels.
 //

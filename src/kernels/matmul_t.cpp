@@ -5,9 +5,10 @@
 // at a time is converted to f32 (the table's row_to_f32; an r8-repacked row
 // is first unpacked to the file layout, tensor/repack_r8.h), then each token
 // adds dy[t, n] * W[n, chunk] of the 8 rows to its output chunk with the
-// table's axpy_rows_f32 (the 8 axpys' arithmetic, the output chunk loaded and
-// stored once instead of 8 times: a 3.2-1B Q4_0 LoRA step at sequence 256
-// took 26.2 s with 8 axpy calls, 21.7 s with axpy_rows_f32, same bits). The
+// table's axpy_rows_tokens_f32 (the 8 axpys' arithmetic, the output chunk
+// loaded and stored once instead of 8 times, and on AVX-512 each weight
+// vector loaded once for 4 tokens: a 3.2-1B Q4_0 LoRA step at sequence 256
+// took 26.2 s with 8 axpy calls, 21.7 s with one pass per token; same bits). The
 // work is split by column chunks of kColChunk elements (a multiple of every
 // block size and r8 unit), tokens in tiles of kTokenTile so a tile's output
 // chunk stays in L2 while the weight chunk is converted once per tile (128
@@ -48,7 +49,7 @@ const uint8_t* file_row_chunk(const TensorView& w, int64_t n, int64_t k0, int64_
 void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
   const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
-  const AxpyRowsF32Fn axpy_rows = ctx.table->axpy_rows_f32;
+  const AxpyRowsTokensF32Fn axpy_rows_tokens = ctx.table->axpy_rows_tokens_f32;
   HERD_CHECK(to_f32 != nullptr, "matmul_t: no transposed product for %s", dtype_name(w.dtype));
   HERD_CHECK(w.row_scale == nullptr || w.interleave == 1, "matmul_t: row scales on an r8 weight");
   const float* scale = w.row_scale;
@@ -56,6 +57,7 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
   const int64_t n_chunks = (K + kColChunk - 1) / kColChunk;
   ctx.pool->parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
     float wbuf[kRowBlock * kColChunk];
+    float coef[kTokenTile * kRowBlock];  // the token tile's dy (times the row scales) of the 8 rows
     uint8_t raw[kColChunk * 4];  // one row chunk in the file layout: at most 4 bytes an element (F32)
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t k0 = c * kColChunk, kc = std::min(kColChunk, K - k0);
@@ -67,10 +69,9 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
           for (int64_t r = 0; r < rn; ++r) to_f32(file_row_chunk(w, n0 + r, k0, kc, raw), wbuf + r * kColChunk, kc);
           for (int64_t t = t0; t < t0 + tn; ++t) {
             const float* g = dy + t * N + n0;
-            float gs[kRowBlock];
-            for (int64_t r = 0; r < rn; ++r) gs[r] = scale ? g[r] * scale[n0 + r] : g[r];
-            axpy_rows(gs, rn, wbuf, kColChunk, out + t * K + k0, kc);
+            for (int64_t r = 0; r < rn; ++r) coef[(t - t0) * kRowBlock + r] = scale ? g[r] * scale[n0 + r] : g[r];
           }
+          axpy_rows_tokens(coef, kRowBlock, rn, wbuf, kColChunk, tn, out + t0 * K + k0, K, kc);
         }
       }
     }
