@@ -47,10 +47,15 @@ awk -v f="$first" -v l="$last" 'BEGIN { exit !(f > 5 && l < 0.05) }' && pass "lo
 
 # Each trained question, rendered as in training (the conversation's own messages, no
 # Meta preamble), answered greedily with the adapter.
+question_ids() {  # question -> its token ids, comma-separated (a file per call: some run at once)
+  local q
+  q="$(mktemp "$tmp/q.XXXXXX")"
+  printf '[{"role":"user","content":"%s"}]' "$1" > "$q"
+  "$H" template --messages "$q" --ids --no-preamble | tr -s ' \n' ',' | sed 's/,$//'
+}
 answer() {  # model, question, [adapter]
   local ids
-  printf '[{"role":"user","content":"%s"}]' "$2" > "$tmp/q.json"
-  ids="$("$H" template --messages "$tmp/q.json" --ids --no-preamble | tr -s ' \n' ',' | sed 's/,$//')"
+  ids="$(question_ids "$2")"
   if [ -n "${3:-}" ]; then
     "$H" run -m "$1" --lora "$3" --tokens "$ids" --temp 0 -n 12 -t 2 2>/dev/null
   else
@@ -134,8 +139,7 @@ for _ in $(seq 1 100); do
 done
 serve_answer() {  # model name, question -> the completion text
   local ids
-  printf '[{"role":"user","content":"%s"}]' "$2" > "$tmp/sq.json"
-  ids="$("$H" template --messages "$tmp/sq.json" --ids --no-preamble | tr -s ' \n' ',' | sed 's/,$//')"
+  ids="$(question_ids "$2")"
   curl -s "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
     -d "{\"model\": \"$1\", \"prompt\": [$ids], \"max_tokens\": 12, \"temperature\": 0}" |
     "${PYTHON:-/usr/bin/python3}" -c 'import json, sys; print(json.load(sys.stdin)["choices"][0]["text"])'
