@@ -32,6 +32,7 @@
 
 #include "kernels/exp_avx2_inl.h"
 #include "kernels/kernel_table.h"
+#include "kernels/simd_x86_inl.h"
 
 namespace herd::kernels::avx2 {
 namespace {
@@ -72,9 +73,7 @@ struct Q8Rows {
   }
   static void load32(const uint8_t* row, int64_t c0, __m256& x0, __m256& x1, __m256& x2, __m256& x3) {
     const uint8_t* b = row + c0 / 32 * 34;
-    uint16_t dh;
-    std::memcpy(&dh, b, 2);
-    const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
+    const __m256 d = _mm256_set1_ps(load_f16(b));
     x0 = cvt(d, b + 2);
     x1 = cvt(d, b + 10);
     x2 = cvt(d, b + 18);
@@ -82,9 +81,7 @@ struct Q8Rows {
   }
   static __m256 load8(const uint8_t* row, int64_t c) {
     const uint8_t* b = row + c / 32 * 34;
-    uint16_t dh;
-    std::memcpy(&dh, b, 2);
-    return cvt(_mm256_set1_ps(_cvtsh_ss(dh)), b + 2 + c % 32);
+    return cvt(_mm256_set1_ps(load_f16(b)), b + 2 + c % 32);
   }
   static constexpr int64_t bytes(int64_t n) { return n / 32 * 34; }
 };

@@ -24,6 +24,7 @@
 #include <cstring>
 
 #include "kernels/kernel_table.h"
+#include "kernels/simd_x86_inl.h"
 
 namespace herd::kernels::avx512 {
 namespace {
@@ -95,9 +96,7 @@ struct F16Rows {
 // fl(d) * q, exact in f32 (an 11-bit significand times a 7-bit integer).
 struct Q8Rows {
   static __m512 scale(const uint8_t* b) {
-    uint16_t dh;
-    std::memcpy(&dh, b, 2);
-    return _mm512_set1_ps(_cvtsh_ss(dh));
+    return _mm512_set1_ps(load_f16(b));
   }
   static __m512 cvt(__m512 d, const uint8_t* p) {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kernels/kernel_table.h"
+#include "kernels/simd_x86_inl.h"
 
 namespace herd::kernels::avx512 {
 namespace {
@@ -33,14 +34,6 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 }
 
 // kernels_avx2.cpp's hsum, the same adds in the same order.
-inline float hsum8(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
-
 inline float load_one(const uint8_t* row, int64_t i) {
   float v;
   std::memcpy(&v, row + 4 * i, 4);
@@ -73,7 +66,7 @@ __attribute__((always_inline)) inline void dot_tile_f32(const uint8_t* w, int64_
     for (int t = 0; t < TT; ++t) {
       const __m256 lo = _mm512_castps512_ps256(a[r][t]);
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[r][t]), 1));
-      float s = hsum8(_mm256_add_ps(lo, hi));
+      float s = hsum(_mm256_add_ps(lo, hi));
       for (int64_t j = i; j < K; ++j) s += load_one(w + r * ws, j) * x[t * xs + j];
       out[t * os + r] = s;
     }

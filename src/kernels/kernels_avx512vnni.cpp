@@ -21,24 +21,11 @@
 #include <cstring>
 
 #include "kernels/kernel_table.h"
+#include "kernels/simd_x86_inl.h"
 #include "kernels/tile_q8.h"
 
 namespace herd::kernels::avx512vnni {
 namespace {
-
-inline float hsum(__m256 v) {  // the same order as the AVX2 file's
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
-
-inline float load_f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
 
 struct MicroQ4_0 {
   template <int R, int TT>
