@@ -3,7 +3,10 @@
 // Prints the format's metadata (GGUF key/values, or config.json), the tensor
 // table (name, dtype, shape, bytes), the dtype mix, and a memory plan:
 // weights as stored (mmapped, paged in on use), the f32 KV cache per token
-// and at a few context sizes, and the activation buffers for a batch.
+// and at a few context sizes, and the activation buffers for a batch; for an
+// FP8 model what FP8 saves against BF16; and at each context whether one
+// machine of --node-memory (default: this host's) holds it all, or how many
+// would, each holding a range of layers (model/rank_plan.h).
 #include <cstdio>
 #include <algorithm>
 #include <cmath>
@@ -22,11 +25,26 @@
 #include "model/activations.h"
 #include "model/llama_model.h"
 #include "model/model_tokenizer.h"
+#include "model/rank_plan.h"
 
 namespace herd::cli {
 namespace {
 
 double mib(uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); }
+double gib(uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0 * 1024.0); }
+
+// This host's memory (MemTotal), 0 if unknown.
+uint64_t host_memory_bytes() {
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  unsigned long long kib = 0;
+  char line[256];
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemTotal: %llu kB", &kib) == 1) break;
+  std::fclose(f);
+  return static_cast<uint64_t>(kib) * 1024;
+}
+uint64_t held_bytes(const TensorView& w) { return static_cast<uint64_t>(w.held_bytes()); }
 
 struct TensorRow {
   std::string name, dtype, shape;
@@ -42,6 +60,7 @@ int cmd_inspect(int argc, char** argv) {
   p.add("--max-elems", "N", "array elements shown per metadata value (default 8)");
   p.add("-c,--ctx-size", "N", "context size for the memory plan (default 4096 and the trained context)");
   p.add("-b,--batch-size", "N", "batch size for the activation plan (default 64)");
+  p.add("--node-memory", "GIB", "memory of one machine for the plan of how many it takes (default: this host's)");
   add_cache_type_options(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
@@ -61,6 +80,11 @@ int cmd_inspect(int argc, char** argv) {
       std::fprintf(stderr, "herd inspect: %s\n", r->error().to_string().c_str());
       return 2;
     }
+  auto node_gib = p.get_double("--node-memory", 0.0);
+  if (!node_gib.has_value() || !(*node_gib >= 0.0 && *node_gib <= 1e9)) {
+    std::fprintf(stderr, "herd inspect: --node-memory takes a size in GiB above 0\n");
+    return 2;
+  }
   auto cache_types = get_cache_types(p);
   if (!cache_types.has_value()) {
     std::fprintf(stderr, "herd inspect: %s\n", cache_types.error().to_string().c_str());
@@ -168,6 +192,67 @@ int cmd_inspect(int argc, char** argv) {
     std::printf("  ctx %-8lld      KV %9.1f MiB + activations (batch %lld) %.1f MiB + logits %.1f MiB -> total %.1f MiB\n",
                 static_cast<long long>(n), mib(kvb), static_cast<long long>(B), mib(act), mib(logits),
                 mib(m->weight_bytes() + kvb + act + logits));
+  }
+
+  // FP8 (Meta's fp8_mixed): what its F8_E4M3 matrices take, and the same model in BF16.
+  uint64_t fp8_bytes = 0, fp8_elems = 0, all_elems = 0;
+  int fp8_count = 0, matrix_count = 0;
+  m->for_each_matmul_weight([&](int64_t, model::LlamaTensor, const TensorView& w) {
+    ++matrix_count;
+    all_elems += static_cast<uint64_t>(w.numel());
+    if (!dtype_info(w.dtype).row_scaled) return;
+    ++fp8_count;
+    fp8_bytes += held_bytes(w);
+    fp8_elems += static_cast<uint64_t>(w.numel());
+  });
+  if (fp8_count > 0) {
+    const uint64_t bf16_all = m->weight_bytes() - fp8_bytes + 2 * fp8_elems;
+    std::printf("  FP8: %d of %d matrices in F8_E4M3 with row scales, %.2f GiB (%.1f%% of the matrices' weights); "
+                "in BF16 the model would take %.2f GiB, FP8 saves %.2f GiB\n",
+                fp8_count, matrix_count, gib(fp8_bytes), 100.0 * static_cast<double>(fp8_elems) / static_cast<double>(all_elems),
+                gib(bf16_all), gib(bf16_all - m->weight_bytes()));
+  }
+
+  // How many machines: each rank a contiguous range of layers (model/rank_plan.h).
+  const uint64_t node = *node_gib > 0 ? static_cast<uint64_t>(*node_gib * 1024.0 * 1024.0 * 1024.0) : host_memory_bytes();
+  if (node == 0) {
+    std::printf("\nnode plan: this host's memory is unknown (give --node-memory GIB)\n");
+    return 0;
+  }
+  model::RankPlanInput in;
+  const uint64_t norm_bytes = static_cast<uint64_t>(c.d_model) * 4;
+  for (const model::LayerWeights& l : m->layers()) {
+    uint64_t b = 2 * norm_bytes;
+    model::for_each_layer_matrix(l, [&](model::LlamaTensor, const TensorView& w) { b += held_bytes(w); });
+    in.layer_bytes.push_back(b);
+  }
+  in.embedding_bytes = held_bytes(m->tok_embd());
+  in.tied = c.tied_embeddings;
+  in.tied_bytes = in.tied ? in.embedding_bytes : 0;
+  std::printf("\nnode plan (one machine of %.1f GiB%s; ranks split by layers, as MPI pipeline ranks would hold them):\n",
+              gib(node), *node_gib > 0 ? ", --node-memory" : ", this host");
+  for (int64_t n : ctxs) {
+    model::RankPlanInput at = in;
+    const uint64_t kv_layer = per_tok * static_cast<uint64_t>(n) / static_cast<uint64_t>(std::max<int64_t>(c.n_layers, 1));
+    for (uint64_t& b : at.layer_bytes) b += kv_layer;
+    at.rank_bytes = model::Activations::planned_bytes(*m, *table, B, n, default_threads());
+    at.head_bytes = norm_bytes + held_bytes(m->output()) + static_cast<uint64_t>(c.vocab_size) * 4 * static_cast<uint64_t>(B);
+    const uint64_t one = model::single_rank_bytes(at);
+    Result<std::vector<model::RankSpan>> ranks = model::plan_ranks(at, node);
+    if (!ranks.has_value()) {
+      std::printf("  ctx %-8lld needs %.1f GiB on one machine; no split by layers fits %.1f GiB machines: %s\n",
+                  static_cast<long long>(n), gib(one), gib(node), ranks.error().message().c_str());
+      continue;
+    }
+    if (ranks->size() == 1) {
+      std::printf("  ctx %-8lld fits one machine: %.1f of %.1f GiB\n", static_cast<long long>(n), gib(one), gib(node));
+      continue;
+    }
+    std::printf("  ctx %-8lld needs %.1f GiB: more than one machine; %zu machines of %.1f GiB, layers per rank:\n",
+                static_cast<long long>(n), gib(one), ranks->size(), gib(node));
+    for (size_t r = 0; r < ranks->size(); ++r)
+      std::printf("    rank %-3zu layers %3lld-%-3lld %8.1f GiB\n", r, static_cast<long long>((*ranks)[r].first),
+                  static_cast<long long>((*ranks)[r].last - 1), gib((*ranks)[r].bytes));
   }
   return 0;
 }
