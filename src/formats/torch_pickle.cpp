@@ -29,7 +29,7 @@ constexpr TorchStorageInfo kStorages[] = {
     {TorchStorageType::kBool, "BoolStorage", "bool", 1, std::nullopt},
     // e4m3 without a row scale is not a dtype herd computes with; the FP8
     // loaders pair it with its scales.
-    {TorchStorageType::kFloat8E4M3fn, "Float8_e4m3fnStorage", "float8_e4m3fn", 1, std::nullopt},
+    {TorchStorageType::kFloat8E4M3fn, "Float8_e4m3fnStorage", "float8_e4m3fn", 1, DType::kF8_E4M3},
     {TorchStorageType::kFloat8E5M2, "Float8_e5m2Storage", "float8_e5m2", 1, std::nullopt},
 };
 

@@ -262,6 +262,7 @@ CeResult cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const
                            double* dh, const double* token_scale, double* nll, double* dw) {
   const int64_t V = w.rows(), D = w.cols();
   HERD_CHECK(w.interleave == 1, "cross_entropy_ref: file layout only");
+  HERD_CHECK(w.scale_groups == 1, "an LM head with column-group scales");
   std::vector<float> row(static_cast<size_t>(D));
   std::vector<double> wd(static_cast<size_t>(V * D)), logit(static_cast<size_t>(V));
   for (int64_t v = 0; v < V; ++v) {

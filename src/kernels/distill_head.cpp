@@ -17,6 +17,7 @@ namespace {
 std::vector<double> dequantized(const TensorView& w) {
   const int64_t V = w.rows(), D = w.cols();
   HERD_CHECK(w.interleave == 1, "distill head reference: file layout only");
+  HERD_CHECK(w.scale_groups == 1, "an LM head with column-group scales");
   std::vector<float> row(static_cast<size_t>(D));
   std::vector<double> wd(static_cast<size_t>(V * D));
   for (int64_t v = 0; v < V; ++v) {

@@ -54,13 +54,19 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
   HERD_CHECK(w.row_scale == nullptr || w.interleave == 1, "matmul_t: row scales on an r8 weight");
   const float* scale = w.row_scale;
   HERD_CHECK(w.interleave == 1 || N % 8 == 0, "matmul_t: r8 weight with %lld rows", static_cast<long long>(N));
-  const int64_t n_chunks = (K + kColChunk - 1) / kColChunk;
-  ctx.pool->parallel_for(n_chunks, [&](int64_t c0, int64_t c1, int) {
+  // Column chunks never straddle a scale group (TensorView::scale_groups): each
+  // chunk's rows have one scale.
+  const int64_t G = w.scale_groups, width = K / G;
+  HERD_CHECK(G >= 1 && width * G == K, "matmul_t: %lld scale groups over %lld columns", static_cast<long long>(G),
+             static_cast<long long>(K));
+  const int64_t per_group = (width + kColChunk - 1) / kColChunk;
+  ctx.pool->parallel_for(G * per_group, [&](int64_t c0, int64_t c1, int) {
     float wbuf[kRowBlock * kColChunk];
     float coef[kTokenTile * kRowBlock];  // the token tile's dy (times the row scales) of the 8 rows
     uint8_t raw[kColChunk * 4];  // one row chunk in the file layout: at most 4 bytes an element (F32)
     for (int64_t c = c0; c < c1; ++c) {
-      const int64_t k0 = c * kColChunk, kc = std::min(kColChunk, K - k0);
+      const int64_t g = c / per_group, k0 = g * width + c % per_group * kColChunk;
+      const int64_t kc = std::min(kColChunk, (g + 1) * width - k0);
       for (int64_t t0 = 0; t0 < T; t0 += kTokenTile) {
         const int64_t tn = std::min(kTokenTile, T - t0);
         for (int64_t t = t0; t < t0 + tn; ++t) std::fill(out + t * K + k0, out + t * K + k0 + kc, 0.0f);
@@ -68,8 +74,8 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
           const int64_t rn = std::min(kRowBlock, N - n0);
           for (int64_t r = 0; r < rn; ++r) to_f32(file_row_chunk(w, n0 + r, k0, kc, raw), wbuf + r * kColChunk, kc);
           for (int64_t t = t0; t < t0 + tn; ++t) {
-            const float* g = dy + t * N + n0;
-            for (int64_t r = 0; r < rn; ++r) coef[(t - t0) * kRowBlock + r] = scale ? g[r] * scale[n0 + r] : g[r];
+            const float* dyr = dy + t * N + n0;
+            for (int64_t r = 0; r < rn; ++r) coef[(t - t0) * kRowBlock + r] = scale ? dyr[r] * scale[(n0 + r) * G + g] : dyr[r];
           }
           axpy_rows_tokens(coef, kRowBlock, rn, wbuf, kColChunk, tn, out + t0 * K + k0, K, kc);
         }
@@ -93,14 +99,13 @@ void matmul_t_ref(const float* dy, int64_t T, const TensorView& w, double* out, 
       src = raw.data();
     }
     dequantize_row_ref(w.dtype, src, row.data(), K);
-    const double s = w.row_scale ? w.row_scale[n] : 1.0;
-    for (int64_t t = 0; t < T; ++t) {
-      const double g = dy[t * N + n] * s;
+    const int64_t G = w.scale_groups, width = K / G;
+    for (int64_t t = 0; t < T; ++t)
       for (int64_t k = 0; k < K; ++k) {
+        const double g = dy[t * N + n] * (w.row_scale ? w.row_scale[n * G + k / width] : 1.0);
         out[t * K + k] += g * row[static_cast<size_t>(k)];
         if (abs_sum) abs_sum[t * K + k] += std::fabs(g * row[static_cast<size_t>(k)]);
       }
-    }
   }
 }
 

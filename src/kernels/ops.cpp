@@ -182,8 +182,60 @@ void matmul_fp8_dynamic(const ExecContext& ctx, const float* x, int64_t T, const
     for (int64_t n = 0; n < N; ++n) out[t * N + n] *= s[static_cast<size_t>(t)];
 }
 
+// FP8 weights whose row scale differs per column group (TensorView::scale_groups:
+// Meta's native checkpoint merged from model-parallel ranks, each of which quantized
+// its own columns of w2). Each group is a product of its own, as each rank computes
+// its partial sum, times its rows' scales (with dynamic activations, each token's
+// slice of the group quantized on its own, as each rank quantizes its slice); the
+// groups are summed in order, as the ranks' partial sums are all-reduced:
+// out[t, n] = sum_g (fl(dot_g(row n, x_t)) * s[n, g]) [* s_t,g].
+void matmul_f32_groups(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
+  const int64_t N = w.rows(), K = w.cols(), G = w.scale_groups, width = K / G;
+  HERD_CHECK(w.row_scale != nullptr && width * G == K && w.interleave == 1,
+             "matmul: %lld scale groups over %lld columns", static_cast<long long>(G), static_cast<long long>(K));
+  const float* xs = x;
+  std::vector<float> q, act_scale;
+  if (w.act_scale_ub > 0.0f) {
+    q.resize(static_cast<size_t>(T * K));
+    act_scale.resize(static_cast<size_t>(T * G));
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t g = 0; g < G; ++g)
+        act_scale[static_cast<size_t>(t * G + g)] =
+            quantize_activation_row_fp8(x + t * K + g * width, q.data() + t * K + g * width, width, w.act_scale_ub);
+    xs = q.data();
+  }
+  const int64_t stride = w.row_stride(), group_bytes = row_bytes(w.dtype, width);
+  const TileDotF32Fn tile = ctx.table->tile_f32_for(w.dtype);
+  const RowDotFn dot = ctx.table->dot_for(w.dtype);
+  HERD_CHECK(tile != nullptr || dot != nullptr, "no product for %s", dtype_name(w.dtype));
+  for_rows_and_token_chunks(ctx, N, 16, T, f32_token_chunk(width), [&](int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
+    const int64_t rn = n1 - n0;
+    std::vector<float> part(static_cast<size_t>(tn * rn));
+    for (int64_t g = 0; g < G; ++g) {
+      const uint8_t* wg = w.data + n0 * stride + g * group_bytes;
+      if (tile != nullptr) {
+        tile(wg, stride, rn, xs + t0 * K + g * width, K, tn, width, part.data(), rn);
+      } else {
+        for (int64_t t = 0; t < tn; ++t)
+          for (int64_t r = 0; r < rn; ++r) part[static_cast<size_t>(t * rn + r)] = dot(wg + r * stride, xs + (t0 + t) * K + g * width, width);
+      }
+      for (int64_t t = 0; t < tn; ++t)
+        for (int64_t r = 0; r < rn; ++r) {
+          float v = part[static_cast<size_t>(t * rn + r)] * w.row_scale[(n0 + r) * G + g];
+          if (!act_scale.empty()) v *= act_scale[static_cast<size_t>((t0 + t) * G + g)];
+          float& o = out[(t0 + t) * N + n0 + r];
+          o = g == 0 ? v : o + v;
+        }
+    }
+  });
+}
+
 void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
+  if (w.scale_groups > 1) {
+    matmul_f32_groups(ctx, x, T, w, out);
+    return;
+  }
   if (w.act_scale_ub > 0.0f) {
     matmul_fp8_dynamic(ctx, x, T, w, out);
     return;

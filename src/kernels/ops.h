@@ -25,7 +25,9 @@ namespace herd::kernels {
 // (W.interleave == 8, avx2..avx512vnni), by the f32 outer-product tile.
 // With ctx.exact_f32 (training) every weight takes the f32 path.
 // F8_E4M3 (weight-only: x stays f32) takes the f32 path, each output then
-// multiplied by its row's scale (W.row_scale; none: 1). Each output element
+// multiplied by its row's scale (W.row_scale; none: 1); with column-group scales
+// (W.scale_groups > 1) each group is a product of its own, scaled, and the groups
+// summed in order (ops.cpp matmul_f32_groups). Each output element
 // is one fixed-order reduction on every path: identical for any thread count
 // and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
@@ -33,7 +35,7 @@ void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView&
 // The transposed product: out[T, K] = dy[T, N] . W[N, K] (the input gradient
 // of a linear layer through a frozen weight), for every stored dtype in the
 // file layout or repacked to r8, and row-scaled F8_E4M3. W's values are its
-// exact f32 dequantization (times the row scale, if any); each out[t, k] is
+// exact f32 dequantization (times the row scale, if any, of the column's group); each out[t, k] is
 // an f32 reduction over n = 0..N-1 in order (kernels/matmul_t.cpp), identical
 // for any thread count and T, within gamma_N * sum_n |dy[t,n] W[n,k]| of the
 // exact sum (u = 2^-24, gamma_N = N u / (1 - N u)); gamma_{N+1} with row

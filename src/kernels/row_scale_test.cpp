@@ -7,7 +7,11 @@
 //    row dots' 2K u bound, kernels_test.cpp, plus the scale's rounding);
 //  - matmul_t against matmul_t_ref (which scales in double): gamma_{N+1};
 //  - the same bits for 1 and 2 threads and for one token alone;
-//  - negative control: one row's scale off by 1/64 breaks both bounds.
+//  - negative control: one row's scale off by 1/64 breaks both bounds;
+//  - column-group scales (scale_groups > 1, Meta's native FP8 merged from
+//    model-parallel ranks): each group's partial sum scaled on its own, with
+//    weight-only and dynamic activations (each group's slice quantized on its
+//    own), against the exact sums; a group's scale off fails them.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -100,6 +104,36 @@ int64_t matmul_outside(const F8Weight& w, const std::vector<float>& x, int64_t T
   return bad;
 }
 
+// A copy whose view points at its own bytes and scales.
+F8Weight clone(const F8Weight& w) {
+  F8Weight c = w;
+  c.view.data = c.bytes.data();
+  c.view.row_scale = c.scale.data();
+  return c;
+}
+
+// matmul_t of dy [T, N] with 1 and 2 threads (the same bits, checked); the result.
+std::vector<float> transposed(const KernelTable& table, const TensorView& w, const std::vector<float>& dy, int64_t T) {
+  ThreadPool one(1), two(2);
+  std::vector<float> g1(static_cast<size_t>(T * w.cols()), NAN), g2 = g1;
+  matmul_t(ExecContext{&one, &table}, dy.data(), T, w, g1.data());
+  matmul_t(ExecContext{&two, &table}, dy.data(), T, w, g2.data());
+  EXPECT_EQ(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)), 0) << "1 vs 2 threads";
+  return g1;
+}
+
+// Elements of `got` outside gamma_{N+1} * sum|dy W| of matmul_t_ref on w.
+int64_t transposed_outside(const TensorView& w, const std::vector<float>& dy, int64_t T, const std::vector<float>& got) {
+  const int64_t N = w.rows();
+  std::vector<double> want(got.size()), abs_sum(got.size());
+  matmul_t_ref(dy.data(), T, w, want.data(), abs_sum.data());
+  const double gamma = (N + 1) * kU / (1 - (N + 1) * kU);
+  int64_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= gamma * abs_sum[i])) ++bad;
+  return bad;
+}
+
 TEST_P(RowScaleTest, MatmulAndTransposedProductApplyTheRowScales) {
   ThreadPool one(1), two(2);
   const int64_t N = 45, K = 300;
@@ -117,29 +151,14 @@ TEST_P(RowScaleTest, MatmulAndTransposedProductApplyTheRowScales) {
     EXPECT_EQ(std::memcmp(last.data(), y1.data() + (T - 1) * N, last.size() * sizeof(float)), 0) << "alone vs batch";
 
     const std::vector<float> dy = normals(23, static_cast<uint64_t>(T), T * N);
-    std::vector<double> want(static_cast<size_t>(T * K)), abs_sum(want.size());
-    matmul_t_ref(dy.data(), T, w.view, want.data(), abs_sum.data());
-    std::vector<float> g1(want.size(), NAN), g2 = g1;
-    matmul_t(ExecContext{&one, &table_}, dy.data(), T, w.view, g1.data());
-    matmul_t(ExecContext{&two, &table_}, dy.data(), T, w.view, g2.data());
-    const double gamma = (N + 1) * kU / (1 - (N + 1) * kU);
-    int64_t bad = 0;
-    for (size_t i = 0; i < want.size(); ++i)
-      if (!(std::fabs(g1[i] - want[i]) <= gamma * abs_sum[i])) ++bad;
-    EXPECT_EQ(bad, 0);
-    EXPECT_EQ(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)), 0) << "1 vs 2 threads";
+    const std::vector<float> g1 = transposed(table_, w.view, dy, T);
+    EXPECT_EQ(transposed_outside(w.view, dy, T, g1), 0);
 
     // Negative control: the references with row 5's scale off by 1/64.
-    F8Weight off = w;
-    off.view.data = off.bytes.data();
-    off.view.row_scale = off.scale.data();
+    F8Weight off = clone(w);
     off.scale[5] *= 1.0f + 1.0f / 64;
     EXPECT_GT(matmul_outside(off, x, T, y1), 0);
-    matmul_t_ref(dy.data(), T, off.view, want.data(), abs_sum.data());
-    bad = 0;
-    for (size_t i = 0; i < want.size(); ++i)
-      if (!(std::fabs(g1[i] - want[i]) <= gamma * abs_sum[i])) ++bad;
-    EXPECT_GT(bad, 0);
+    EXPECT_GT(transposed_outside(off.view, dy, T, g1), 0);
   }
 }
 
@@ -156,9 +175,7 @@ TEST_P(RowScaleTest, DynamicActivationsQuantizeEachTokenRow) {
   F8Weight w = make_f8(N, K, 31);
   std::vector<float> x = normals(32, 5, T * K);
   for (int64_t k = 0; k < K; ++k) x[static_cast<size_t>(3 * K + k)] *= 3000.0f;  // row 3 past the bound
-  F8Weight dyn = w;
-  dyn.view.data = dyn.bytes.data();
-  dyn.view.row_scale = dyn.scale.data();
+  F8Weight dyn = clone(w);
   dyn.view.act_scale_ub = 1200.0f;
   std::vector<float> got(static_cast<size_t>(T * N), NAN), plain(got.size(), NAN);
   matmul(ExecContext{&two, &table_}, x.data(), T, dyn.view, got.data());
@@ -185,6 +202,104 @@ TEST_P(RowScaleTest, DynamicActivationsQuantizeEachTokenRow) {
   EXPECT_GT(differs, T * N / 2) << "the activations were not quantized";
   // Every row of 3000s saturates: its q is +-448 or its e4m3 neighbours, never more.
   for (int64_t k = 0; k < K; ++k) EXPECT_LE(std::fabs(q[static_cast<size_t>(3 * K + k)]), 448.0f);
+}
+
+// N x K weights whose rows are quantized per column group of K / G, as each
+// model-parallel rank quantizes its own columns: scale [N, G].
+F8Weight make_f8_groups(int64_t N, int64_t K, int64_t G, uint64_t seed) {
+  F8Weight w;
+  std::vector<float> src = normals(seed, 3, N * K);
+  const int64_t W = K / G;
+  w.bytes.resize(static_cast<size_t>(N * K));
+  w.scale.resize(static_cast<size_t>(N * G));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < G; ++g) {
+      float* part = src.data() + n * K + g * W;
+      for (int64_t k = 0; k < W; ++k) part[k] *= std::ldexp(1.0f, static_cast<int>((n + 3 * g) % 9) - 6);
+      w.scale[static_cast<size_t>(n * G + g)] = quantize_row_f8_e4m3(part, w.bytes.data() + n * K + g * W, W);
+    }
+  w.view.dtype = DType::kF8_E4M3;
+  w.view.shape = {N, K};
+  w.view.data = w.bytes.data();
+  w.view.row_scale = w.scale.data();
+  w.view.scale_groups = G;
+  return w;
+}
+
+// Outputs outside (2W + G + 2) u * sum_g scale_g * sum|w x|_g of the exact
+// sum_g scale_g * dot_g (each group's row dot, its scale, the sum of G
+// partials, and with activation scales act [T, G] one more rounding).
+int64_t grouped_outside(const F8Weight& w, const std::vector<float>& x, int64_t T, const float* act,
+                        const std::vector<float>& got) {
+  const int64_t N = w.view.rows(), K = w.view.cols(), G = w.view.scale_groups, W = K / G;
+  int64_t bad = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) {
+      long double exact = 0, bound = 0;
+      for (int64_t g = 0; g < G; ++g) {
+        long double dot = 0, abs_sum = 0;
+        for (int64_t k = g * W; k < (g + 1) * W; ++k) {
+          const long double p = static_cast<long double>(f8_e4m3_to_f32(w.bytes[static_cast<size_t>(n * K + k)])) *
+                                x[static_cast<size_t>(t * K + k)];
+          dot += p;
+          abs_sum += std::fabs(p);
+        }
+        long double sc = w.scale[static_cast<size_t>(n * G + g)];
+        if (act) sc *= act[t * G + g];
+        exact += dot * sc;
+        bound += abs_sum * sc;
+      }
+      if (!(std::fabs(got[static_cast<size_t>(t * N + n)] - exact) <= (2 * W + G + 2) * kU * bound)) ++bad;
+    }
+  return bad;
+}
+
+TEST_P(RowScaleTest, ColumnGroupScales) {
+  ThreadPool one(1), two(2);
+  const int64_t N = 29, K = 384, G = 3, W = K / G;
+  F8Weight w = make_f8_groups(N, K, G, 41);
+  for (int64_t T : {1, 6}) {
+    SCOPED_TRACE("T " + std::to_string(T));
+    const std::vector<float> x = normals(42, static_cast<uint64_t>(T), T * K);
+    std::vector<float> y1(static_cast<size_t>(T * N), NAN), y2 = y1;
+    matmul(ExecContext{&one, &table_}, x.data(), T, w.view, y1.data());
+    matmul(ExecContext{&two, &table_}, x.data(), T, w.view, y2.data());
+    EXPECT_EQ(grouped_outside(w, x, T, nullptr, y1), 0);
+    EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)), 0) << "1 vs 2 threads";
+    std::vector<float> last(static_cast<size_t>(N));
+    matmul(ExecContext{&two, &table_}, x.data() + (T - 1) * K, 1, w.view, last.data());
+    EXPECT_EQ(std::memcmp(last.data(), y1.data() + (T - 1) * N, last.size() * sizeof(float)), 0) << "alone vs batch";
+
+    // Dynamic activations: each token's slice of each group quantized on its own.
+    F8Weight dyn = clone(w);
+    dyn.view.act_scale_ub = 1200.0f;
+    std::vector<float> xb = x;
+    for (int64_t k = W; k < 2 * W; ++k) xb[static_cast<size_t>(k)] *= 3000.0f;  // token 0's group 1 past the bound
+    std::vector<float> got(y1.size(), NAN), q(static_cast<size_t>(T * K)), act(static_cast<size_t>(T * G));
+    matmul(ExecContext{&two, &table_}, xb.data(), T, dyn.view, got.data());
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t g = 0; g < G; ++g)
+        act[static_cast<size_t>(t * G + g)] =
+            quantize_activation_row_fp8(xb.data() + t * K + g * W, q.data() + t * K + g * W, W, 1200.0f);
+    EXPECT_EQ(act[1], 1.0f / (448.0f / 1200.0f)) << "token 0's group 1 is bounded by 1200";
+    EXPECT_EQ(grouped_outside(w, q, T, act.data(), got), 0);
+    // Quantized over the whole row instead of per group: not what was computed.
+    for (int64_t t = 0; t < T; ++t) {
+      const float s = quantize_activation_row_fp8(xb.data() + t * K, q.data() + t * K, K, 1200.0f);
+      for (int64_t g = 0; g < G; ++g) act[static_cast<size_t>(t * G + g)] = s;
+    }
+    EXPECT_GT(grouped_outside(w, q, T, act.data(), got), 0);
+
+    const std::vector<float> dy = normals(43, static_cast<uint64_t>(T), T * N);
+    const std::vector<float> g1 = transposed(table_, w.view, dy, T);
+    EXPECT_EQ(transposed_outside(w.view, dy, T, g1), 0);
+
+    // Negative control: every row's group 1 scale off by 1/64 in the references.
+    F8Weight off = clone(w);
+    for (int64_t n = 0; n < N; ++n) off.scale[static_cast<size_t>(n * G + 1)] *= 1.0f + 1.0f / 64;
+    EXPECT_GT(grouped_outside(off, x, T, nullptr, y1), 0);
+    EXPECT_GT(transposed_outside(off.view, dy, T, g1), 0);
+  }
 }
 
 }  // namespace

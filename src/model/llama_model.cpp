@@ -76,8 +76,8 @@ Result<std::unique_ptr<BatchRunner>> LlamaModel::batch_runner(kv::BlockPool& kv,
 
 uint64_t LlamaModel::weight_bytes() const {
   const bool embd_counted = holds_head() && config_.tied_embeddings;  // as the LM head
-  uint64_t total = holds_embedding() && !embd_counted ? static_cast<uint64_t>(tok_embd_.nbytes()) : 0;
-  for_each_matmul_weight([&](int64_t, LlamaTensor, const TensorView& w) { total += static_cast<uint64_t>(w.nbytes()); });
+  uint64_t total = holds_embedding() && !embd_counted ? static_cast<uint64_t>(tok_embd_.held_bytes()) : 0;
+  for_each_matmul_weight([&](int64_t, LlamaTensor, const TensorView& w) { total += static_cast<uint64_t>(w.held_bytes()); });
   total += static_cast<uint64_t>(config_.d_model) * 4 * (2 * layers_.size() + (holds_head() ? 1 : 0));
   return total;
 }
@@ -123,8 +123,10 @@ void LlamaModel::read_row_f32(LlamaTensor t, int64_t layer, int64_t row, float* 
   HERD_CHECK(w != nullptr && w->data != nullptr && w->interleave == 1, "read_row_f32: %s of layer %lld not held",
              llama_tensor_info(t).field, static_cast<long long>(layer));
   dequantize_row_ref(w->dtype, w->row(row), dst, w->cols());
-  if (w->row_scale)  // FP8: the stored values times the row's scale
-    for (int64_t j = 0; j < w->cols(); ++j) dst[j] *= w->row_scale[row];
+  if (w->row_scale) {  // FP8: the stored values times the row's scale (of each column group)
+    const int64_t G = w->scale_groups, width = w->cols() / G;
+    for (int64_t j = 0; j < w->cols(); ++j) dst[j] *= w->row_scale[row * G + j / width];
+  }
 }
 
 Status LlamaModel::use_f32_weights(const std::function<float*(LlamaTensor, int64_t)>& values) {

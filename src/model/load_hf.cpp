@@ -8,6 +8,7 @@
 #include "formats/hf_checkpoint.h"
 #include "formats/hf_config.h"
 #include "formats/safetensors.h"
+#include "model/fp8_scales.h"
 #include "model/model_builder.h"
 #include "tensor/quant.h"
 
@@ -68,22 +69,12 @@ Result<LlamaModel> load_hf_model(const std::string& dir, LayerRange range) {
       const std::string sname = name + "_scale";
       const formats::StTensor* s = ck.find(sname);
       std::optional<TensorView> sv = s ? s->view() : std::nullopt;
-      if (!sv || dtype_info(sv->dtype).quantized || sv->numel() != v->rows() ||
-          (sv->shape.size() == 2 && sv->shape[1] != 1) || sv->shape.size() > 2)
+      if (!sv)
         return err(ErrorCode::kCorrupt, "FP8 tensor '%s' needs '%s' of shape [%lld, 1] in F32, BF16 or F16%s",
                    name.c_str(), sname.c_str(), static_cast<long long>(v->rows()), s ? "" : " (it is missing)");
-      if (sv->dtype == DType::kF32) {
-        v->row_scale = reinterpret_cast<const float*>(sv->data);
-      } else {
-        std::vector<float> f(static_cast<size_t>(v->rows()));
-        dequantize_row_ref(sv->dtype, sv->data, f.data(), v->rows());
-        scales.push_back(std::move(f));
-        v->row_scale = scales.back().data();
-      }
-      for (int64_t r = 0; r < v->rows(); ++r)
-        if (!(std::isfinite(v->row_scale[r]) && v->row_scale[r] >= 0))
-          return err(ErrorCode::kCorrupt, "'%s' row %lld is %g, not a finite non-negative scale", sname.c_str(),
-                     static_cast<long long>(r), static_cast<double>(v->row_scale[r]));
+      HERD_ASSIGN_OR_RETURN(std::vector<float> f, read_row_scales(*sv, v->rows(), sname));
+      scales.push_back(std::move(f));
+      v->row_scale = scales.back().data();
     }
     return v;
   };

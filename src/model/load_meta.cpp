@@ -12,9 +12,19 @@
 // row-parallel ones (wo, w2) side by side along columns, and norms, which each
 // rank holds whole, must be byte-identical. Merging needs memory for the
 // merged weights (a converter's cost too); convert such a checkpoint once.
+//
+// Meta's FP8 checkpoints (405B "fp8_mixed", llama31.md 7.1) hold the FFN
+// weights of layers 1 .. L-2 as float8_e4m3fn tensors and, per rank, an
+// fp8_scales_N.pt of their row scales keyed "{layer}_feed_forward.{w1|w3|w2}_{N}".
+// w1 and w3 are split by rows, so their scales stack with them; each rank
+// quantized its own columns of w2, so a merged w2 keeps one scale per rank and
+// row (TensorView::scale_groups = ranks): each rank's columns are a product of
+// their own, as the ranks' partial sums are, and exact as shipped.
 #include <dirent.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -22,6 +32,7 @@
 #include "base/mapped_file.h"
 #include "formats/meta_params.h"
 #include "formats/torch_checkpoint.h"
+#include "model/fp8_scales.h"
 #include "model/model_builder.h"
 
 namespace herd::model {
@@ -55,6 +66,18 @@ Result<std::vector<std::string>> shard_files(const std::string& dir) {
   return files;
 }
 
+// Meta's key in fp8_scales_N.pt for "layers.L.feed_forward.wX.weight" of rank N:
+// "L_feed_forward.wX_N"; nullopt for any other tensor.
+std::optional<std::string> fp8_scale_key(const std::string& name, size_t rank) {
+  long layer = -1;
+  char w = 0;
+  int end = 0;
+  if (std::sscanf(name.c_str(), "layers.%ld.feed_forward.w%c.weight%n", &layer, &w, &end) != 2 ||
+      static_cast<size_t>(end) != name.size() || layer < 0 || (w != '1' && w != '2' && w != '3'))
+    return std::nullopt;
+  return std::to_string(layer) + "_feed_forward.w" + w + "_" + std::to_string(rank);
+}
+
 }  // namespace
 
 Result<LlamaModel> load_meta_model(const std::string& dir, LayerRange range) {
@@ -69,6 +92,21 @@ Result<LlamaModel> load_meta_model(const std::string& dir, LayerRange range) {
     HERD_ASSIGN_OR_RETURN(formats::TorchCheckpoint c, formats::TorchCheckpoint::open(f));
     ModelBuilder::pth(m).push_back(std::make_unique<formats::TorchCheckpoint>(std::move(c)));
     shards.push_back(ModelBuilder::pth(m).back().get());
+  }
+  // FP8 row scales: fp8_scales_N.pt beside each shard, or none at all.
+  std::vector<std::unique_ptr<formats::TorchCheckpoint>> scale_files;
+  for (size_t r = 0; r < files.size(); ++r) {
+    const std::string f = dir + "/fp8_scales_" + std::to_string(r) + ".pt";
+    if (access(f.c_str(), F_OK) != 0) {
+      if (!scale_files.empty())
+        return err(ErrorCode::kNotFound, "%s is missing (fp8_scales_0.pt is there: one per model-parallel shard)",
+                   f.c_str());
+      continue;
+    }
+    if (scale_files.size() != r)
+      return err(ErrorCode::kNotFound, "%s/fp8_scales_0.pt is missing (%s is there)", dir.c_str(), f.c_str());
+    HERD_ASSIGN_OR_RETURN(formats::TorchCheckpoint sc, formats::TorchCheckpoint::open(f));
+    scale_files.push_back(std::make_unique<formats::TorchCheckpoint>(std::move(sc)));
   }
   ModelBuilder::set_format(m, ModelFormat::kMeta, dir);
   LlamaConfig& c = ModelBuilder::config(m);
@@ -87,8 +125,12 @@ Result<LlamaModel> load_meta_model(const std::string& dir, LayerRange range) {
     split[meta_tensor_name(t, layer)] = llama_tensor_info(t).meta_split;
   });
   std::vector<std::unique_ptr<uint8_t[]>> merged;
-  ModelBuilder::Lookup lookup = [&shards, &split, &merged](const std::string& name) -> Result<std::optional<TensorView>> {
+  std::vector<std::vector<float>> scales;  // FP8 row scales as f32, merged
+  bool any_fp8 = false;
+  ModelBuilder::Lookup lookup = [&shards, &split, &merged, &scale_files, &scales, &any_fp8](
+                                    const std::string& name) -> Result<std::optional<TensorView>> {
     std::vector<TensorView> parts;
+    std::vector<std::vector<float>> part_scales;  // an FP8 tensor's, per rank
     const bool in_first = shards.front()->find(name) != nullptr;  // every rank has it, or none does
     for (const formats::TorchCheckpoint* s : shards) {
       const formats::TorchTensor* t = s->find(name);
@@ -98,18 +140,45 @@ Result<LlamaModel> load_meta_model(const std::string& dir, LayerRange range) {
       if (!t) continue;
       std::optional<TensorView> v = t->view();
       if (!v)
-        return err(ErrorCode::kUnsupported, "%s: tensor '%s' is %s; herd reads float32, float16 and bfloat16 weights",
+        return err(ErrorCode::kUnsupported,
+                   "%s: tensor '%s' is %s; herd reads float32, float16, bfloat16 and float8_e4m3fn weights",
                    s->path().c_str(), name.c_str(), formats::torch_storage_info(t->type).dtype);
+      if (dtype_info(v->dtype).row_scaled) {
+        const size_t rank = parts.size();
+        const std::optional<std::string> key = fp8_scale_key(name, rank);
+        if (!key)
+          return err(ErrorCode::kUnsupported, "%s: '%s' is float8_e4m3fn; Meta's FP8 checkpoints hold only the "
+                     "feed-forward weights in FP8", s->path().c_str(), name.c_str());
+        if (scale_files.empty())
+          return err(ErrorCode::kNotFound, "%s: '%s' is float8_e4m3fn but fp8_scales_%zu.pt (its row scales) is missing",
+                     s->path().c_str(), name.c_str(), rank);
+        const formats::TorchTensor* st = scale_files[rank]->find(*key);
+        std::optional<TensorView> sv = st ? st->view() : std::nullopt;
+        if (!sv)
+          return err(ErrorCode::kNotFound, "%s has no float row scales '%s' for '%s'",
+                     scale_files[rank]->path().c_str(), key->c_str(), name.c_str());
+        HERD_ASSIGN_OR_RETURN(std::vector<float> f, read_row_scales(*sv, v->rows(), scale_files[rank]->path() + ":" + *key));
+        part_scales.push_back(std::move(f));
+        any_fp8 = true;
+      }
       if (!parts.empty() && (v->dtype != parts[0].dtype || v->shape.size() != parts[0].shape.size()))
         return err(ErrorCode::kCorrupt, "'%s' has another dtype or rank in %s than in shard 0", name.c_str(),
                    s->path().c_str());
       parts.push_back(*v);
     }
     if (parts.empty()) return std::optional<TensorView>();
-    if (parts.size() == 1) return std::optional<TensorView>(parts[0]);
+    if (parts.size() == 1) {
+      if (!part_scales.empty()) {
+        scales.push_back(std::move(part_scales[0]));
+        parts[0].row_scale = scales.back().data();
+      }
+      return std::optional<TensorView>(parts[0]);
+    }
     auto it = split.find(name);
     const int how = it == split.end() ? -1 : it->second;
     const TensorView& p0 = parts[0];
+    if (how < 0 && !part_scales.empty())
+      return err(ErrorCode::kCorrupt, "'%s' is FP8 and not split across ranks", name.c_str());
     if (how < 0) {  // replicated: every rank holds the same bytes
       for (const TensorView& p : parts)
         if (p.shape != p0.shape || std::memcmp(p.data, p0.data, static_cast<size_t>(p0.nbytes())) != 0)
@@ -148,11 +217,33 @@ Result<LlamaModel> load_meta_model(const std::string& dir, LayerRange range) {
     }
     out.data = buf.get();
     merged.push_back(std::move(buf));
+    if (!part_scales.empty()) {  // FP8: rows stack their scales; w2's columns keep one per rank (see the top)
+      std::vector<float> f;
+      if (how == 0) {
+        for (const std::vector<float>& p : part_scales) f.insert(f.end(), p.begin(), p.end());
+      } else {
+        for (const TensorView& p : parts)
+          if (p.shape[1] != p0.shape[1])
+            return err(ErrorCode::kCorrupt, "the FP8 model-parallel parts of '%s' have unequal widths (%s and %s)",
+                       name.c_str(), shape_string(p0.shape).c_str(), shape_string(p.shape).c_str());
+        const size_t G = part_scales.size();
+        f.resize(static_cast<size_t>(keep) * G);
+        for (int64_t r = 0; r < keep; ++r)
+          for (size_t g = 0; g < G; ++g) f[static_cast<size_t>(r) * G + g] = part_scales[g][static_cast<size_t>(r)];
+        out.scale_groups = static_cast<int64_t>(G);
+      }
+      scales.push_back(std::move(f));
+      out.row_scale = scales.back().data();
+    }
     return std::optional<TensorView>(out);
   };
   Result<LlamaModel> r = ModelBuilder::build(std::move(m), lookup, meta_tensor_name, range);
-  if (r.has_value())
+  if (r.has_value()) {
     for (auto& b : merged) ModelBuilder::owned_bytes(*r).push_back(std::move(b));
+    for (std::vector<float>& f : scales) ModelBuilder::owned_f32(*r).push_back(std::move(f));
+    // Meta's loader bounds the activations' max at 1200 (fp8_activation_scale_ub).
+    if (any_fp8) ModelBuilder::config(*r).fp8_activation_scale_ub = 1200.0;
+  }
   return r;
 }
 

@@ -23,7 +23,7 @@ TensorView TensorView::rows_view(int64_t r0, int64_t n) const {
   } else {
     v.data = data + r0 * row_stride();
   }
-  if (row_scale != nullptr) v.row_scale = row_scale + r0;
+  if (row_scale != nullptr) v.row_scale = row_scale + r0 * scale_groups;
   return v;
 }
 

@@ -22,9 +22,12 @@ struct TensorView {
   std::vector<int64_t> shape;  // outermost first
   const uint8_t* data = nullptr;
   int interleave = 1;  // 1: the file's row layout; 8: repack_r8.h's layout
-  // [rows] f32 scales of a row-scaled dtype (dtype_info(dtype).row_scaled:
-  // F8_E4M3); null otherwise.
+  // [rows, scale_groups] f32 scales of a row-scaled dtype (dtype_info(dtype).row_scaled:
+  // F8_E4M3); null otherwise. With scale_groups G > 1 a row's columns fall into G
+  // equal groups, group g scaled by row_scale[n * G + g]: Meta's native FP8 checkpoint
+  // merged from model-parallel ranks that each quantized their own columns (w2).
   const float* row_scale = nullptr;
+  int64_t scale_groups = 1;
   // > 0 on a row-scaled weight: its matmuls quantize each activation row to
   // FP8 first, as Meta's fc_dynamic does, with this bound on the row's max
   // (quantize_activation_row_fp8); 0: activations stay f32 (weight-only).
@@ -39,6 +42,8 @@ struct TensorView {
   int64_t rows() const { return shape.empty() ? 1 : cols() == 0 ? 0 : numel() / cols(); }
   int64_t row_stride() const { return row_bytes(dtype, cols()); }
   int64_t nbytes() const;  // layout-aware
+  // What the weight takes in memory: nbytes() and, if row-scaled, its f32 row scales.
+  int64_t held_bytes() const { return nbytes() + (row_scale ? rows() * scale_groups * 4 : 0); }
   const uint8_t* row(int64_t r) const { return data + r * row_stride(); }
   // Rows r0 .. r0 + n - 1 of a 2-D view as a view of their own (either
   // layout: r0 and n multiples of 8 for interleave 8), row scales included.

@@ -7,6 +7,10 @@
 #    every activation matches the float64 reference fed the dequantized weights (W = q *
 #    scale; herd's documented emulation: weights FP8, activations f32);
 #  - an FP8 model converts back to a BF16 GGUF that runs;
+#  - Meta's native FP8 layout (float8 .pth + fp8_scales_N.pt), one rank and two (w2's
+#    per-rank scales), against the F32 values it holds; a wrong-rank negative control;
+#  - herd inspect plans Meta's 405B FP8 (a sparse directory of that shape): the FP8 share, the
+#    BF16 equivalent, one large machine or several small ones by layer ranges;
 #  - refusals: FP8 in a GGUF, a missing or negative weight_scale, another quant_method.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -54,6 +58,91 @@ from gguf_np import GGUFFile, GGML_TYPES
 g = GGUFFile('$tmp/back.gguf')
 sys.exit(0 if GGML_TYPES[g.tensors['blk.1.ffn_up.weight'].type][0] == 'BF16' else 1)" &&
   "$H" run -m "$tmp/back.gguf" -p "Hello" -n 2 --temp 0 >/dev/null 2>&1 && pass "FP8 -> BF16 GGUF runs" || fail "FP8 -> GGUF"
+
+# Meta's native FP8 layout (consolidated.NN.pth with float8_e4m3fn FFN weights, fp8_scales_N.pt),
+# written from the FP8 directory by tests/reference/write_meta_checkpoint.py with, beside it, an HF
+# F32 directory of exactly the values it holds. One rank, and two: w1/w3 split by rows keep their
+# scales, each rank's columns of w2 carry their own (scale groups). herd's logits on the native
+# directory match its logits on the F32 one within 1e-4 of the logits' spread: the same values
+# multiplied in another f32 order (fl(dot(q, x)) x scale against dot(fl(q x scale), x), and the
+# two RoPE pairings), a few u (2^-24) per product through 4 layers (measured ~4e-6); a checkpoint
+# whose rank 1 w2 scales are rank 0's moves them by ~0.3. Both runs on --isa avx2 with an f32 KV
+# cache, where every weight takes the f32 path: AVX512_BF16 would round activations to bf16 for
+# the BF16 weights (2^-9) and an f16 cache each K and V (2^-11), hiding what is checked here.
+logits() { "$H" run -m "$1" -p "The quick brown fox jumps" -n 0 --logits-out "$2" --isa avx2 -ctk f32 -ctv f32 "${@:3}" >/dev/null 2>&1; }
+spread_diff() {  # a.npy b.npy -> max |a - b| over the smallest row spread of a
+  "$PY" -c "
+import numpy as np, sys
+a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
+print(f'{float(np.abs(a - b).max() / a.std(axis=1).min()):.3g}')" "$1" "$2"
+}
+W="$here/reference/write_meta_checkpoint.py"
+for mp in 1 2; do
+  if "$PY" "$W" "$tmp/made" "$tmp/meta$mp" --mp $mp --dequantized-out "$tmp/deq$mp" >/dev/null 2>&1 &&
+    logits "$tmp/meta$mp" "$tmp/meta$mp.npy" && logits "$tmp/deq$mp" "$tmp/deq$mp.npy"; then
+    d=$(spread_diff "$tmp/deq$mp.npy" "$tmp/meta$mp.npy")
+    "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1e-4 else 1)" "$d" &&
+      pass "Meta native FP8, $mp rank(s): the logits of the values it holds ($d of the spread)" ||
+      fail "Meta native FP8, $mp rank(s): $d of the spread off"
+  else
+    fail "Meta native FP8 with $mp rank(s) does not run" "$("$H" run -m "$tmp/meta$mp" -p hi -n 1 2>&1 | tail -3)"
+  fi
+done
+if "$PY" "$W" "$tmp/made" "$tmp/metabad" --mp 2 --w2-rank0-scales >/dev/null 2>&1 && logits "$tmp/metabad" "$tmp/bad.npy"; then
+  d=$(spread_diff "$tmp/deq2.npy" "$tmp/bad.npy")
+  "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) > 1e-2 else 1)" "$d" &&
+    pass "negative control: rank 1's w2 read with rank 0's scales moves the logits ($d of the spread)" ||
+    fail "negative control: w2 scales of the wrong rank move the logits by only $d"
+else
+  fail "the negative-control checkpoint does not run"
+fi
+logits "$tmp/meta2" "$tmp/meta2dyn.npy" --fp8-activations && d=$(spread_diff "$tmp/meta2.npy" "$tmp/meta2dyn.npy") &&
+  "$PY" -c "import sys; sys.exit(0 if 0 < float(sys.argv[1]) < 0.3 else 1)" "$d" &&
+  pass "Meta native FP8 with --fp8-activations: $d of the spread off weight-only" || fail "native FP8 --fp8-activations"
+"$H" convert "$tmp/meta2" "$tmp/meta2.gguf" -q 2>/dev/null && logits "$tmp/meta2.gguf" "$tmp/meta2gguf.npy" &&
+  d=$(spread_diff "$tmp/meta2.npy" "$tmp/meta2gguf.npy") &&
+  "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) < 0.05 else 1)" "$d" &&
+  pass "Meta native FP8 (2 ranks) converts to a BF16 GGUF: $d of the spread (bf16 rounding)" || fail "native FP8 -> GGUF"
+cp -r "$tmp/meta2" "$tmp/noscales" && rm "$tmp/noscales/fp8_scales_1.pt"
+out=$("$H" run -m "$tmp/noscales" -p hi -n 1 2>&1); [ $? -ne 0 ] && grep -q "fp8_scales_1.pt is missing" <<<"$out" &&
+  pass "native FP8 without one rank's fp8_scales_N.pt is refused" || fail "missing fp8_scales_1.pt" "$out"
+cp -r "$tmp/meta1" "$tmp/noscales1" && rm "$tmp/noscales1/fp8_scales_0.pt"
+out=$("$H" run -m "$tmp/noscales1" -p hi -n 1 2>&1); [ $? -ne 0 ] && grep -q "fp8_scales_0.pt (its row scales) is missing" <<<"$out" &&
+  pass "native FP8 without fp8_scales_0.pt is refused" || fail "missing fp8_scales_0.pt" "$out"
+
+# herd inspect's plan for Meta's 405B FP8 (126 layers, d 16384, d_ff 53248, 128/8 heads), from a
+# directory whose tensor bytes are a sparse hole: the FP8 share and the BF16 equivalent as the
+# script counts them independently, one 512 GiB machine holding it at 4096 tokens, and 24 GiB
+# machines each holding a range of layers that together cover all 126 in order.
+if stats=$("$PY" "$here/reference/sparse_fp8_checkpoint.py" "$tmp/made" "$tmp/405b" 16384 126 128 8 53248 2>&1); then
+  big=$("$H" inspect "$tmp/405b" --no-tensors --node-memory 512 -c 4096 2>&1)
+  small=$("$H" inspect "$tmp/405b" --no-tensors --node-memory 24 -c 4096 2>&1)
+  out=$("$PY" - "$stats" "$big" "$small" <<'PY'
+import json, re, sys
+st, big, small = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+g = lambda b: b / 2**30
+m = re.search(r"FP8: (\d+) of (\d+) matrices in F8_E4M3 with row scales, ([\d.]+) GiB .* in BF16 the model would take ([\d.]+) GiB", big)
+assert m, big
+assert (int(m[1]), int(m[2])) == (st["fp8_matrices"], st["matrices"]) == (372, 883), m.groups()
+assert abs(float(m[3]) - g(st["fp8_bytes"])) < 0.006, (m[3], g(st["fp8_bytes"]))
+assert abs(float(m[4]) - g(st["bf16_bytes"])) < 0.006, (m[4], g(st["bf16_bytes"]))
+w = re.search(r"weights +([\d.]+) MiB", big)
+assert abs(float(w[1]) - st["weight_bytes"] / 2**20) < 0.06, (w[1], st["weight_bytes"] / 2**20)
+one = re.search(r"ctx 4096 +fits one machine: ([\d.]+) of 512.0 GiB", big)
+assert one and g(st["weight_bytes"]) < float(one[1]) < 512, big
+n = re.search(r"ctx 4096 +needs ([\d.]+) GiB: more than one machine; (\d+) machines of 24.0 GiB", small)
+assert n and abs(float(n[1]) - float(one[1])) < 0.06, small
+ranks = [tuple(map(float, r)) for r in re.findall(r"rank \d+ +layers +(\d+)- *(\d+) +([\d.]+) GiB", small)]
+assert len(ranks) == int(n[2]) >= float(n[1]) / 24, (len(ranks), n[2])
+assert ranks[0][0] == 0 and ranks[-1][1] == 125 and all(a[1] + 1 == b[0] for a, b in zip(ranks, ranks[1:])), ranks
+assert all(r[2] <= 24 for r in ranks), ranks
+print(f"{st['fp8_matrices']} FP8 matrices, {g(st['weight_bytes']):.1f} GiB (BF16 {g(st['bf16_bytes']):.1f}); "
+      f"one 512 GiB machine at {float(one[1]):.1f} GiB, or {len(ranks)} of 24 GiB")
+PY
+  ) && pass "inspect plans the 405B FP8: $out" || fail "inspect 405B FP8 plan" "$out"
+else
+  fail "sparse 405B FP8 directory" "$stats"
+fi
 
 expect_fail() {  # label, pattern, command...
   local label="$1" pat="$2" out rc; shift 2

@@ -15,6 +15,16 @@ The inverse of transformers' convert_llama_weights_to_hf.py, written from the la
   - tokenizer.model: the tiktoken rank file rebuilt from tokenizer.json (byte-level strings
     mapped back to bytes; rank = id).
 
+An FP8 directory (Meta's fp8_mixed as Hugging Face ships it: F8_E4M3 FFN weights with
+"<name>_scale" [out, 1]) becomes Meta's native FP8 layout (llama31.md 7.1): the FFN weights as
+float8_e4m3fn tensors in consolidated.NN.pth and their row scales [out] in fp8_scales_NN.pt under
+"{layer}_feed_forward.{w1|w3|w2}_{rank}". w1/w3 split by rows keep their codes and scales; each
+rank's columns of w2 are quantized on their own (fp8_check.py's quantize_fp8 of codes x scales),
+as Meta's quantizer ran on each rank's shard. Options for FP8:
+  --dequantized-out DIR  an HF directory of F32 weights equal to what the checkpoint holds
+                         (codes x their rank's scale), the reference for herd's run of it;
+  --w2-rank0-scales      every rank's w2 scales replaced by rank 0's (a negative control).
+
 --hostile writes one bad checkpoint file: 'system' (a pickle that would call os.system),
 'huge_storage' (a storage declaring 2^60 elements), 'bad_offset' (a tensor past the end of
 its storage), 'nested' (a state dict inside a state dict), 'legacy' (torch's pre-1.6
@@ -26,12 +36,15 @@ import collections
 import json
 import os
 import pickle
+import shutil
 import struct
 import sys
 import zipfile
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 HF_TO_META = [
     ("model.embed_tokens", "tok_embeddings", 0), ("model.norm", "norm", -1), ("lm_head", "output", 0),
@@ -41,7 +54,8 @@ HF_TO_META = [
     ("mlp.gate_proj", "feed_forward.w1", 0), ("mlp.up_proj", "feed_forward.w3", 0),
     ("mlp.down_proj", "feed_forward.w2", 1),
 ]
-ST_DTYPES = {"BF16": (np.uint16, torch.bfloat16), "F16": (np.float16, torch.float16), "F32": (np.float32, torch.float32)}
+ST_DTYPES = {"BF16": (np.uint16, torch.bfloat16), "F16": (np.float16, torch.float16), "F32": (np.float32, torch.float32),
+             "F8_E4M3": (np.uint8, torch.uint8)}  # FP8 codes: saved under Meta's float8 storage type (save_fp8)
 
 
 def read_safetensors(d):
@@ -113,7 +127,47 @@ def write_tokenizer_model(hf_dir, out):
             f.write(base64.b64encode(bytes(dec[c] for c in s)).decode() + f" {i}\n")
 
 
-def convert(hf_dir, out_dir, mp):
+def save_fp8(sd, path):
+    """torch.save with every uint8 tensor (only FP8 codes here) stored as torch 2's
+    float8_e4m3fn: storage type torch.Float8_e4m3fnStorage, the codes as the bytes.
+    torch 1.13 has no float8 dtype; only the storage's type name differs."""
+    stub = type("Float8_e4m3fnStorage", (), {"__module__": "torch"})
+    saved = getattr(torch, "Float8_e4m3fnStorage", None)
+    torch.Float8_e4m3fnStorage = stub
+    orig = torch.storage.TypedStorage.pickle_storage_type
+    torch.storage.TypedStorage.pickle_storage_type = \
+        lambda self: "Float8_e4m3fnStorage" if self.dtype == torch.uint8 else orig(self)
+    try:
+        torch.save(sd, path)
+    finally:
+        torch.storage.TypedStorage.pickle_storage_type = orig
+        if saved is None:
+            del torch.Float8_e4m3fnStorage
+
+
+def write_f32_dir(hf_dir, out_dir, tensors):
+    """An HF directory of F32 weights (config without quantization_config, the tokenizer files)."""
+    os.makedirs(out_dir)
+    cfg = json.load(open(os.path.join(hf_dir, "config.json")))
+    cfg.pop("quantization_config", None)
+    cfg["torch_dtype"] = "float32"
+    json.dump(cfg, open(os.path.join(out_dir, "config.json"), "w"), indent=2)
+    for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        if os.path.exists(os.path.join(hf_dir, f)):
+            shutil.copy(os.path.join(hf_dir, f), out_dir)
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], dtype=np.float32)
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        blobs.append(a.tobytes())
+        off += a.nbytes
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(os.path.join(out_dir, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def convert(hf_dir, out_dir, mp, dequantized_out=None, w2_rank0_scales=False):
     cfg = json.load(open(os.path.join(hf_dir, "config.json")))
     dim, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     kv = cfg.get("num_key_value_heads", heads)
@@ -130,8 +184,39 @@ def convert(hf_dir, out_dir, mp):
     json.dump(params, open(os.path.join(out_dir, "params.json"), "w"), indent=2)
     write_tokenizer_model(hf_dir, os.path.join(out_dir, "tokenizer.model"))
     shards = [collections.OrderedDict() for _ in range(mp)]
-    for hf, t in read_safetensors(hf_dir).items():
+    scales = [collections.OrderedDict() for _ in range(mp)]
+    tensors = read_safetensors(hf_dir)
+    effective = {}  # HF name -> the f32 values the checkpoint holds (for --dequantized-out)
+    for hf, t in tensors.items():
+        if hf.endswith(".weight_scale"):
+            continue
         name, split = meta_name(hf)
+        if t.dtype == torch.uint8:  # FP8 codes with their row scales
+            from fp8_check import e4m3_table, quantize_fp8
+            table = np.concatenate([e4m3_table(), [np.nan]])
+            codes = t.numpy()
+            scale = tensors[hf + "_scale"].numpy().reshape(-1).astype(np.float32)
+            values = (table[codes & 0x7F] * np.where(codes & 0x80, -1.0, 1.0)).astype(np.float32) * scale[:, None]
+            layer, w = name.split(".")[1], name.split(".")[3]
+            parts = []
+            for r in range(mp):
+                if split == 0:
+                    rows = codes.shape[0] // mp
+                    q, sc = codes[r * rows:(r + 1) * rows], scale[r * rows:(r + 1) * rows]
+                else:
+                    cols = codes.shape[1] // mp
+                    q, sc = quantize_fp8(values[:, r * cols:(r + 1) * cols])
+                    sc = sc.reshape(-1).astype(np.float32)
+                parts.append((q, sc))
+            if w == "w2" and w2_rank0_scales:
+                parts = [(q, parts[0][1]) for q, _ in parts]
+            deq = [(table[q & 0x7F] * np.where(q & 0x80, -1.0, 1.0)).astype(np.float32) * sc[:, None] for q, sc in parts]
+            effective[hf] = np.concatenate(deq, axis=split)
+            for r, (q, sc) in enumerate(parts):
+                shards[r][name] = torch.from_numpy(np.ascontiguousarray(q))
+                scales[r][f"{layer}_feed_forward.{w}_{r}"] = torch.from_numpy(np.ascontiguousarray(sc))
+            continue
+        effective[hf] = t.float().numpy()
         if name.endswith("attention.wq.weight"):
             t = unpermute(t, heads)
         elif name.endswith("attention.wk.weight"):
@@ -139,7 +224,11 @@ def convert(hf_dir, out_dir, mp):
         for r in range(mp):
             shards[r][name] = t.clone() if split < 0 else t.chunk(mp, dim=split)[r].clone()
     for r, sd in enumerate(shards):
-        torch.save(sd, os.path.join(out_dir, f"consolidated.{r:02d}.pth"))
+        save_fp8(sd, os.path.join(out_dir, f"consolidated.{r:02d}.pth"))
+        if scales[r]:
+            torch.save(scales[r], os.path.join(out_dir, f"fp8_scales_{r}.pt"))
+    if dequantized_out:
+        write_f32_dir(hf_dir, dequantized_out, effective)
 
 
 class StorageRef:
@@ -208,7 +297,8 @@ def main(argv):
         hostile(argv[1], argv[2])
         return
     mp = int(argv[argv.index("--mp") + 1]) if "--mp" in argv else 1
-    convert(argv[0], argv[1], mp)
+    deq = argv[argv.index("--dequantized-out") + 1] if "--dequantized-out" in argv else None
+    convert(argv[0], argv[1], mp, deq, "--w2-rank0-scales" in argv)
 
 
 if __name__ == "__main__":
