@@ -6,6 +6,8 @@
 #  - learning works: on a toy preference set the reward accuracy reaches 1 and the margin
 #    rises from 0 to above 2 while the loss falls below 0.1;
 #  - the adapter is written in both formats and `herd run --lora` loads it;
+#  - --full (every weight trained, the frozen base as the reference) starts at ln 2, learns,
+#    and writes a model herd runs;
 #  - a run stopped with Ctrl-C and continued with --resume gives the same losses and adapter
 #    as an uninterrupted one (the reference log-probs are recomputed the same way);
 #  - --ref-model: the base file gives the default run, another model another start, another
@@ -48,6 +50,15 @@ awk -v a="$acc" -v m="$mar" -v l="$los" 'BEGIN { exit !(a == 1 && m > 2 && l < 0
   fail "adapter files"
 out="$("$H" run -m "$tmp/base.gguf" --lora "$tmp/a/adapter.gguf" -p "Name a fruit." -n 4 --temp 0 -t 2 2>&1)" &&
   pass "herd run --lora loads the DPO adapter" || fail "run --lora" "$out"
+
+# Full fine-tuning (--full): every weight trained, the reference the frozen base (its own copy):
+# step 1 is ln 2 again, the margin grows, and the model is written as a GGUF that herd runs.
+out="$(dpo "$tmp/full" "$tmp/full.log" --full --lr 1e-3 --max-steps 6 2>&1)" || fail "dpo --full" "$out"
+lf="$(field "$tmp/full.log" 1 loss)"; mf="$(tail -1 "$tmp/full.log" | sed 's/.*"rewards\/margins": \([-0-9.e+]*\).*/\1/')"
+[ "$lf" = "0.693147181" ] && awk -v m="$mf" 'BEGIN { exit !(m > 0) }' &&
+  pass "dpo --full: step 1 at ln 2, margin $mf after 6 steps" || fail "dpo --full: step 1 $lf, last margin $mf" "$out"
+out="$("$H" run -m "$tmp/full/model.gguf" -p "Name a fruit." -n 4 --temp 0 -t 2 2>&1)" &&
+  pass "dpo --full writes model.gguf, which herd run loads" || fail "run the dpo --full model" "$out"
 
 # IPO: h = 0 at the start, loss (0 - 1/(2 beta))^2 = 25 for beta 0.1.
 out="$(dpo "$tmp/ipo" "$tmp/ipo.log" --loss ipo --max-steps 2 2>&1)" || fail "dpo --loss ipo" "$out"
