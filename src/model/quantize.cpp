@@ -76,15 +76,12 @@ Result<QuantizeReport> quantize_gguf(const QuantizeOptions& o, ThreadPool& pool,
                o.in.c_str());
   HERD_ASSIGN_OR_RETURN(GgufFile in, GgufFile::open(o.in));
   const LlamaConfig& c = model.config();
-  // The importance matrix as llama-quantize uses it: each entry's values / ncall.
+  // The importance matrix as llama-quantize uses it (either file format: imatrix_importance).
   std::map<std::string, std::vector<float>> importance;
   if (!o.imatrix.empty()) {
-    Result<ImatrixFile> im = read_imatrix_dat(o.imatrix);
+    Result<ImatrixFile> im = read_imatrix(o.imatrix);
     if (!im.has_value()) return std::move(im.error().with_context("--imatrix"));
-    for (ImatrixEntry& e : im->entries) {
-      for (float& v : e.values) v /= static_cast<float>(e.ncall);
-      importance[e.name] = std::move(e.values);
-    }
+    for (const ImatrixEntry& e : im->entries) importance[e.name] = imatrix_importance(*im, e);
   }
   QuantMixModel mix{c.n_layers, c.n_heads, c.n_kv_heads, in.find_tensor("output.weight") != nullptr};
   mix.has_imatrix = !o.imatrix.empty();
