@@ -302,29 +302,33 @@ void tile(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64
   }
   const bool split = K > kKBlock;
   float* carry = split ? carry_buffer() : nullptr;
-  const int64_t group = split ? kCarryTokens : std::max<int64_t>(kToks, kGroupBytes / (2 * K) / kToks * kToks);
+  // Token groups of at most kGroupBytes of activations (kCarryTokens with a
+  // split K), of even sizes: 128 tokens (the feed-forward's chunk) at K = 2048
+  // are 2 groups of 66 + 62, not 126 + a 2-token group of half-empty tiles.
+  const int64_t most = split ? kCarryTokens : std::max<int64_t>(kToks, kGroupBytes / (2 * K) / kToks * kToks);
+  const int64_t n_groups = (n_tok + most - 1) / most;
+  const int64_t group = ((n_tok + n_groups - 1) / n_groups + kToks - 1) / kToks * kToks;
   for (int64_t g0 = 0; g0 < n_tok; g0 += group) {
     const int64_t gn = std::min(group, n_tok - g0);
     for (int64_t r0 = 0; r0 < n_rows; r0 += kRowBlock) {
       const int64_t rn = std::min(kRowBlock, n_rows - r0);
       for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
         const int64_t kn = std::min(kKBlock, K - k0);
-        if constexpr (!std::is_void_v<Staged>) {
+        // Staged only when K is not split: with K > kKBlock (w_down) a block
+        // serves one carried group of kCarryTokens, and converting it first,
+        // from memory and not overlapped with any product, measured slower
+        // than converting in the tile (kernels_bench F16 2048x8192, T 128,
+        // 2 threads: 406 against 470 GFLOP/s; K = 2048: 572 against 533).
+        if constexpr (!std::is_void_v<Staged>) if (!split) {
           // This block as bf16 rows, then the BF16 walk over it.
           uint8_t* b = staged_buffer();
           for (int64_t r = 0; r < rn; ++r) Staged::convert(w + (r0 + r) * ws + 2 * k0, kn, b + r * kStagedStride);
           for (int64_t t = 0; t < gn; t += kToks) {
             for (int64_t r = 0; r < rn; r += kRows) {
-              Carry c;
-              if (split) {
-                c.row = gn;
-                if (k0 > 0) c.in = carry + (r * gn + t) * 16;
-                if (k0 + kn < K) c.out = carry + (r * gn + t) * 16;
-              }
               const int64_t tok = g0 + t;
               run_rn<Micro<LoadBF16>, kRows>(std::min<int64_t>(kRows, rn - r), std::min<int64_t>(kToks, gn - t),
-                                             b + r * kStagedStride, kStagedStride, x + tok * xs + k0, xs, kn,
-                                             out + tok * os + r0 + r, os, false, c);
+                                             b + r * kStagedStride, kStagedStride, x + tok * xs, xs, K,
+                                             out + tok * os + r0 + r, os, false, {});
             }
           }
           continue;
