@@ -200,6 +200,10 @@ int cmd_serve(int argc, char** argv) {
   model::LlamaModel* model = &rt->model();
   Result<std::vector<std::unique_ptr<train::LoraSet>>> loras = attach_lora_options(p.get_all("--lora"), *model);
   if (!loras.has_value()) return fail_run("serve", loras.error());
+  for (const std::string& v : p.get_all("--lora")) {
+    const auto [path, scale] = parse_lora_option(v);
+    so.loras.push_back({path, scale});
+  }
   Result<std::vector<std::unique_ptr<train::LoraSet>>> modules =
       attach_lora_modules(p.get_all("--lora-module"), *model, &so.lora_modules);
   if (!modules.has_value()) return fail_run("serve", modules.error());

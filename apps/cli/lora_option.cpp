@@ -24,7 +24,7 @@ Result<std::vector<std::unique_ptr<train::LoraSet>>> attach_lora_options(const s
     Result<train::LoraSet> s = train::LoraSet::read(dir, model);
     if (!s.has_value()) return s.error().with_context("--lora " + dir);
     auto p = std::make_unique<train::LoraSet>(std::move(*s));
-    HERD_TRY(p->attach(model, weight));
+    HERD_TRY(p->attach(model, weight, 0, static_cast<int32_t>(out.size())));
     out.push_back(std::move(p));
   }
   return out;

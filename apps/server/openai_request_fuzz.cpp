@@ -24,8 +24,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!std::holds_alternative<nlohmann::json>(j)) return 0;
   if (!herd::json_depth_within(body)) std::abort();  // parse_body let a deep body through
   const nlohmann::json& b = std::get<nlohmann::json>(j);
-  const SchemaLimits limits{16, 128256};
+  const SchemaLimits limits{16, 128256, 4};
   Parsed<ChatRequest> chat = parse_chat_request(b, limits);
+  if (const ChatRequest* r = std::get_if<ChatRequest>(&chat); r != nullptr && r->s.lora) {
+    // An accepted "lora" list gives one bounded weight per adapter.
+    if (r->s.lora->size() != 4) std::abort();
+    for (float w : *r->s.lora)
+      if (!(w >= -100.0f && w <= 100.0f)) std::abort();
+  }
   if (const ChatRequest* r = std::get_if<ChatRequest>(&chat); r != nullptr && !r->response_schema.is_null()) {
     std::string path;
     (void)herd::grammar::Grammar::from_schema(r->response_schema, {}, &path);

@@ -88,6 +88,14 @@ bool parse_sampling(const Json& body, const SchemaLimits& limits, bool chat, Che
       s.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(b));
     }
   }
+  if (auto it = body.find("lora"); it != body.end() && !it->is_null()) {
+    Parsed<std::vector<float>> w = parse_lora_list(*it, limits.n_lora, "lora");
+    if (auto* e = std::get_if<ApiError>(&w)) {
+      if (!c.error) c.error = *e;
+      return false;
+    }
+    s.lora = std::move(std::get<std::vector<float>>(w));
+  }
   if (chat) {
     bool logprobs = false;
     if (!c.boolean(body, "logprobs", "logprobs", &logprobs)) return false;
@@ -105,6 +113,33 @@ bool parse_sampling(const Json& body, const SchemaLimits& limits, bool chat, Che
 
 }  // namespace
 
+Parsed<std::vector<float>> parse_lora_list(const Json& v, int32_t n_lora, const std::string& path) {
+  if (!v.is_array()) return bad_request(path, std::string("expected array of {\"id\", \"scale\"}, got ") + json_type_name(v));
+  if (!v.empty() && n_lora == 0) return bad_request(path, "this server loaded no LoRA adapter (--lora PATH)");
+  if (v.size() > static_cast<size_t>(n_lora))
+    return bad_request(path, "at most " + std::to_string(n_lora) + " entries (one per --lora adapter), got " +
+                                 std::to_string(v.size()));
+  std::vector<float> w(static_cast<size_t>(n_lora), 0.0f);
+  std::vector<bool> seen(static_cast<size_t>(n_lora), false);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    const Json& e = v[i];
+    if (!e.is_object()) return bad_request(at, std::string("expected object, got ") + json_type_name(e));
+    auto id = e.find("id");
+    if (id == e.end() || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() >= n_lora)
+      return bad_request(at + ".id", "expected an adapter id in [0, " + std::to_string(n_lora) + ")");
+    auto scale = e.find("scale");
+    if (scale == e.end() || !scale->is_number()) return bad_request(at + ".scale", "expected a number");
+    const double s = scale->get<double>();
+    if (!(s >= -100 && s <= 100)) return bad_request(at + ".scale", "must be in [-100, 100]");
+    const auto k = static_cast<size_t>(id->get<int64_t>());
+    if (seen[k]) return bad_request(at + ".id", "adapter " + std::to_string(k) + " is listed twice");
+    seen[k] = true;
+    w[k] = static_cast<float>(s);
+  }
+  return w;
+}
+
 const char* json_type_name(const Json& v) {
   switch (v.type()) {
     case Json::value_t::null: return "null";
@@ -119,14 +154,14 @@ const char* json_type_name(const Json& v) {
   }
 }
 
-Parsed<Json> parse_body(const std::string& body) {
+Parsed<Json> parse_body(const std::string& body, bool object_only) {
   // Before parsing: copying or dumping a deeper value would recurse once per level.
   if (!json_depth_within(body))
     return bad_request("", "the request body nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth) +
                                " levels");
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad_request("", "the request body is not valid JSON");
-  if (!j.is_object()) return bad_request("", std::string("the request body must be a JSON object, got ") + json_type_name(j));
+  if (object_only && !j.is_object()) return bad_request("", std::string("the request body must be a JSON object, got ") + json_type_name(j));
   return j;
 }
 

@@ -38,6 +38,10 @@ struct SamplingFields {
   bool stream = false;
   bool include_usage = false;           // stream_options.include_usage
   int32_t top_logprobs = -1;            // -1: no logprobs
+  // llama-server's "lora": [{"id": I, "scale": S}, ...], the weights of the --lora
+  // adapters for this request, one per adapter in id order (unlisted: 0); absent:
+  // the server's current weights (GET/POST /lora-adapters).
+  std::optional<std::vector<float>> lora;
 };
 
 enum class ToolChoice { kAuto, kNone, kRequired, kNamed };
@@ -70,9 +74,17 @@ using Parsed = std::variant<T, ApiError>;
 struct SchemaLimits {
   int max_n = 16;
   int32_t vocab_size = 0;  // logit_bias keys and prompt ids must be below it
+  int32_t n_lora = 0;      // --lora adapters: a "lora" list's ids must be below it
 };
 
-Parsed<nlohmann::json> parse_body(const std::string& body);
+// A "lora" list as llama-server takes it (a request's field, POST /lora-adapters'
+// body): at most n_lora objects {"id": integer in [0, n_lora), "scale": number in
+// [-100, 100]}, each id once. Returns n_lora weights (unlisted ids 0), or the 400
+// naming `path` and the element at fault.
+Parsed<std::vector<float>> parse_lora_list(const nlohmann::json& v, int32_t n_lora, const std::string& path);
+
+// A request body: depth-bounded JSON, an object unless object_only is false.
+Parsed<nlohmann::json> parse_body(const std::string& body, bool object_only = true);
 Parsed<ChatRequest> parse_chat_request(const nlohmann::json& body, const SchemaLimits& limits);
 Parsed<CompletionRequest> parse_completion_request(const nlohmann::json& body, const SchemaLimits& limits);
 

@@ -41,7 +41,12 @@ struct ServerContext {
   }
   std::mutex grammar_mu;
   std::shared_ptr<const grammar::VocabIndex> vocab_index_;
-  SchemaLimits limits() const { return SchemaLimits{opts.max_n, vocab_size}; }
+  SchemaLimits limits() const { return SchemaLimits{opts.max_n, vocab_size, static_cast<int32_t>(opts.loras.size())}; }
+  // The --lora adapters' scales for requests without a "lora" list: as loaded
+  // until POST /lora-adapters sets them (then `lora_set` is true).
+  std::mutex lora_mu;
+  std::vector<float> lora_scales;
+  bool lora_set = false;
   // Shutdown (Server::shutdown): draining refuses new requests (503); ending cancels
   // the generations still running so their streams end with a last event.
   std::atomic<bool> draining{false};
@@ -71,7 +76,7 @@ std::optional<ApiError> check_context(const ServerContext& ctx, int64_t prompt_t
 // One engine request from the validated fields (the server's default temperature and
 // top_p where the request has none), and its n copies with consecutive seeds, each
 // with its own constraint state when a grammar is given.
-engine::GenerationRequest generation_request(const ServerContext& ctx, const SamplingFields& s,
+engine::GenerationRequest generation_request(ServerContext& ctx, const SamplingFields& s,
                                              std::vector<int32_t> prompt, int64_t max_tokens);
 std::vector<engine::GenerationRequest> choice_requests(ServerContext& ctx, const engine::GenerationRequest& base,
                                                        const SamplingFields& s,

@@ -93,7 +93,7 @@ std::optional<ApiError> check_context(const ServerContext& ctx, int64_t prompt_t
   return std::nullopt;
 }
 
-engine::GenerationRequest generation_request(const ServerContext& ctx, const SamplingFields& s,
+engine::GenerationRequest generation_request(ServerContext& ctx, const SamplingFields& s,
                                              std::vector<int32_t> prompt, int64_t max_tokens) {
   engine::GenerationRequest r;
   r.prompt = std::move(prompt);
@@ -110,6 +110,12 @@ engine::GenerationRequest generation_request(const ServerContext& ctx, const Sam
   r.top_logprobs = s.top_logprobs;
   r.stop_ids = ctx.stop_tokens.ids();
   r.adapter = std::max<int32_t>(0, adapter_for_model(ctx, s.model));
+  if (s.lora) {
+    r.lora_weights = *s.lora;
+  } else {
+    std::lock_guard<std::mutex> lock(ctx.lora_mu);
+    if (ctx.lora_set) r.lora_weights = ctx.lora_scales;
+  }
   return r;
 }
 
@@ -189,6 +195,28 @@ void add_misc_routes(http::Router& http, ServerContext& ctx) {
                       {"parent", ctx.opts.model_id}, {"max_model_len", ctx.opts.max_seq_len}});
     send_json(res, {{"object", "list"}, {"data", data}});
   };
+  // llama-server's adapter routes: the --lora adapters with their current
+  // scales; a POST sets the scales of requests without a "lora" list (unlisted
+  // adapters 0), for requests made after it.
+  http.get("/lora-adapters", [&ctx](const http::Request&, http::Response& res) {
+    Json list = Json::array();
+    std::lock_guard<std::mutex> lock(ctx.lora_mu);
+    for (size_t i = 0; i < ctx.opts.loras.size(); ++i)
+      list.push_back({{"id", i}, {"path", ctx.opts.loras[i].path}, {"scale", ctx.lora_scales[i]}});
+    send_json(res, list);
+  });
+  http.post("/lora-adapters", [&ctx](const http::Request& req, http::Response& res) {
+    Parsed<Json> parsed = parse_body(req.body, /*object_only=*/false);  // llama-server's body is an array
+    if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+    Parsed<std::vector<float>> w = parse_lora_list(std::get<Json>(parsed), static_cast<int32_t>(ctx.opts.loras.size()), "body");
+    if (auto* e = std::get_if<ApiError>(&w)) return send_error(res, *e);
+    {
+      std::lock_guard<std::mutex> lock(ctx.lora_mu);
+      ctx.lora_scales = std::get<std::vector<float>>(w);
+      ctx.lora_set = true;
+    }
+    send_json(res, {{"success", true}});
+  });
   http.get("/v1/models", models);
   http.get("/models", models);
   http.post("/tokenize", [&ctx](const http::Request& req, http::Response& res) {

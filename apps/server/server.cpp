@@ -36,7 +36,7 @@ std::string lower(std::string s) {
 std::string route_label(const std::string& path) {
   static const char* kRoutes[] = {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions",
                                   "/v1/models", "/models", "/tokenize", "/detokenize", "/health", "/metrics", "/",
-                                  "/v1/moderations", "/moderations",
+                                  "/v1/moderations", "/moderations", "/lora-adapters",
                                   "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version"};
   for (const char* r : kRoutes)
     if (path == r) return r;
@@ -202,6 +202,7 @@ Server::Server(engine::Engine& engine, const tokenizer::Tokenizer& tok, ServerOp
   ctx.opts = std::move(options);
   ctx.stop_tokens = chat::StopTokens::for_model(&tok, ctx.opts.model_eos_ids);
   ctx.vocab_size = tok.n_vocab();
+  for (const ServerOptions::LoraAdapterInfo& a : ctx.opts.loras) ctx.lora_scales.push_back(a.scale);
   add_chat_routes(impl_->router, ctx);
   add_completion_routes(impl_->router, ctx);
   add_misc_routes(impl_->router, ctx);

@@ -55,6 +55,14 @@ struct ServerOptions {
   // Adapters requests choose by name: lora_modules[i] is the engine's adapter set
   // i + 1 (engine::GenerationRequest::adapter), named "NAME" or "model_id+NAME".
   std::vector<std::string> lora_modules;
+  // The --lora adapters (applied to every request), in id order: what GET
+  // /lora-adapters lists, the ids of a request's "lora" list and of POST
+  // /lora-adapters (llama-server's), with the scales they were loaded with.
+  struct LoraAdapterInfo {
+    std::string path;
+    float scale = 1.0f;
+  };
+  std::vector<LoraAdapterInfo> loras;
   float default_temperature = 0.6f;     // where a request has none (Meta's generation_config.json)
   float default_top_p = 0.9f;
   ModelCard card;                       // what Ollama's /api/tags, /api/show and /api/ps say

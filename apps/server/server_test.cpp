@@ -512,6 +512,59 @@ TEST_F(ServerTest, LoraModulesChosenPerRequest) {
   EXPECT_EQ(models[2]["parent"], "tiny");
 }
 
+// --lora adapters' weights per request, as llama-server takes them: "lora":
+// [{"id", "scale"}] gives the engine one weight per adapter (unlisted 0); without
+// it a request gets none (the loaded scales) until POST /lora-adapters sets them;
+// GET /lora-adapters lists them; malformed lists are 400s naming the element.
+TEST_F(ServerTest, LoraWeightsPerRequestAndLoraAdaptersRoutes) {
+  ServerOptions o;
+  o.model_id = "tiny";
+  o.loras = {{"a.gguf", 1.0f}, {"b-peft", 0.5f}};
+  start(o);
+  ASSERT_EQ(post("/v1/chat/completions", chat("hi"))->status, 200);
+  EXPECT_TRUE(engine_.last_request().lora_weights.empty());
+  ASSERT_EQ(post("/v1/chat/completions", chat("hi", {{"lora", Json::array({{{"id", 1}, {"scale", 0.25}}})}}))->status, 200);
+  EXPECT_EQ(engine_.last_request().lora_weights, (std::vector<float>{0.0f, 0.25f}));
+  ASSERT_EQ(post("/v1/completions", Json{{"prompt", "hi"}, {"max_tokens", 2}, {"lora", Json::array()}})->status, 200);
+  EXPECT_EQ(engine_.last_request().lora_weights, (std::vector<float>{0.0f, 0.0f}));
+  const std::pair<Json, const char*> bad[] = {
+      {Json::object(), "lora"},
+      {Json::array({1}), "lora[0]"},
+      {Json::array({{{"id", 2}, {"scale", 1}}}), "lora[0].id"},
+      {Json::array({{{"id", -1}, {"scale", 1}}}), "lora[0].id"},
+      {Json::array({{{"id", 0}}}), "lora[0].scale"},
+      {Json::array({{{"id", 0}, {"scale", "1"}}}), "lora[0].scale"},
+      {Json::array({{{"id", 0}, {"scale", 1e9}}}), "lora[0].scale"},
+      {Json::array({{{"id", 0}, {"scale", 1}}, {{"id", 0}, {"scale", 2}}}), "lora[1].id"},
+      {Json::array({{{"id", 0}, {"scale", 1}}, {{"id", 1}, {"scale", 2}}, {{"id", 1}, {"scale", 2}}}), "lora"},
+  };
+  for (const auto& [list, param] : bad) {
+    auto r = post("/v1/chat/completions", chat("hi", {{"lora", list}}));
+    ASSERT_EQ(r->status, 400) << list.dump();
+    EXPECT_EQ(Json::parse(r->body)["error"]["param"], param) << list.dump();
+  }
+  Json listed = Json::parse(client_->Get("/lora-adapters")->body);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1]["id"], 1);
+  EXPECT_EQ(listed[1]["path"], "b-peft");
+  EXPECT_EQ(listed[1]["scale"], 0.5);
+  auto set = client_->Post("/lora-adapters", Json::array({{{"id", 0}, {"scale", 2}}}).dump(), "application/json");
+  ASSERT_EQ(set->status, 200) << set->body;
+  EXPECT_EQ(Json::parse(client_->Get("/lora-adapters")->body)[0]["scale"], 2.0);
+  ASSERT_EQ(post("/v1/chat/completions", chat("hi"))->status, 200);
+  EXPECT_EQ(engine_.last_request().lora_weights, (std::vector<float>{2.0f, 0.0f}));
+  EXPECT_EQ(client_->Post("/lora-adapters", Json{{"id", 0}}.dump(), "application/json")->status, 400);
+}
+
+// A server without --lora adapters refuses a non-empty "lora" list.
+TEST_F(ServerTest, LoraWeightsWithoutAdaptersRefused) {
+  start();
+  auto r = post("/v1/chat/completions", chat("hi", {{"lora", Json::array({{{"id", 0}, {"scale", 1}}})}}));
+  ASSERT_EQ(r->status, 400);
+  EXPECT_EQ(Json::parse(r->body)["error"]["param"], "lora");
+  EXPECT_EQ(post("/v1/chat/completions", chat("hi", {{"lora", Json::array()}}))->status, 200);
+}
+
 // The NDJSON records of an Ollama stream.
 std::vector<Json> ndjson(const std::string& body) {
   std::vector<Json> out;

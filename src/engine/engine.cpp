@@ -94,7 +94,7 @@ class BatchEngine final : public Engine {
       return err(ErrorCode::kInvalidArgument, "n: %lld choices exceed the request queue (%d slots; each choice takes one)",
                  static_cast<long long>(n), opt_.max_queued);
     for (const GenerationRequest& r : requests) {
-      Status st = validate_request(r, shape_.vocab_size, opt_);
+      Status st = validate_request(r, shape_.vocab_size, shape_.n_lora_weights, opt_);
       if (!st) return st.error();
     }
     std::vector<uint64_t> ids;
@@ -291,6 +291,10 @@ class BatchEngine final : public Engine {
       c.block_table = s->blocks.data();
       c.want_logits = s->n_computed + n == static_cast<int64_t>(s->tokens.size());
       c.adapter = s->req.adapter;
+      if (!s->req.lora_weights.empty()) {
+        c.lora_weights = s->req.lora_weights.data();
+        c.n_lora_weights = static_cast<int32_t>(s->req.lora_weights.size());
+      }
       chunks_.push_back(c);
       chunk_seqs_.push_back(s);
     }

@@ -58,6 +58,11 @@ struct GenerationRequest {
   // loaded; k > 0 the adapters attached with set k. Requests with different sets
   // share each step; their prefix-cache entries are kept apart.
   int32_t adapter = 0;
+  // Weights of the model's numbered --lora adapters for this request, one per
+  // adapter in order (llama-server's "lora": [{"id", "scale"}], unlisted ones 0);
+  // empty: the weights they were loaded with. Requests with other weights share
+  // each step too; their prefix-cache entries are kept apart.
+  std::vector<float> lora_weights;
 };
 
 struct TokenEvent {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -607,8 +608,9 @@ TEST(Engine, WatchedTokensReportTheirLogprobs) {
 // every layer, attached as sets 1 and 2 of one model (values owned here).
 struct TwoAdapters {
   std::vector<std::vector<float>> mem;
-  // Attaches adapter `which` (1 or 2) as `set` (0: for every request).
-  void attach(model::LlamaModel& m, int which, int32_t set) {
+  // Attaches adapter `which` (1 or 2) as `set` (0: for every request), with
+  // --lora's `id` and `weight` when id >= 0 (scale 2 x weight).
+  void attach(model::LlamaModel& m, int which, int32_t set, int32_t id = -1, float weight = 1.0f) {
     for (size_t il = 0; il < m.layers().size(); ++il)
       model::for_each_layer_linear(m.layers()[il], [&](model::LlamaTensor t, const model::Linear& lin) {
         const int64_t r = 4, n = lin.w.rows(), k = lin.w.cols();
@@ -618,7 +620,8 @@ struct TwoAdapters {
         for (float& v : b) v = static_cast<float>(rng.next_double() - 0.5) * 0.2f;
         mem.push_back(std::move(a));
         mem.push_back(std::move(b));
-        const model::LoraAdapter ad{mem[mem.size() - 2].data(), mem.back().data(), r, 2.0f, set};
+        const model::LoraAdapter ad{mem[mem.size() - 2].data(), mem.back().data(), r,   static_cast<float>(2.0 * weight),
+                                    set,                        id,                2.0, weight};
         HERD_CHECK(m.attach_lora(static_cast<int64_t>(il), t, ad).has_value(), "attach");
       });
   }
@@ -682,6 +685,75 @@ TEST(Engine, MixedAdaptersBatchedEqualAlone) {
   ASSERT_EQ(everyone.events.size(), alone[1].events.size());
   for (size_t i = 0; i < everyone.events.size(); ++i)
     EXPECT_EQ(std::memcmp(&everyone.events[i].logprob, &alone[1].events[i].logprob, sizeof(float)), 0) << i;
+  wait_idle(*e);
+  EXPECT_EQ(e->stats().kv_tokens_used, 0);
+}
+
+// llama-server's per-request "lora" weights of the --lora adapters: each request
+// gets, bit for bit, what it gets alone, in any batch; weights equal to the loaded
+// ones give the loaded model's tokens, weights 0 the base model's; a prompt
+// cached under other weights is not reused; malformed weights are refused.
+TEST(Engine, PerRequestLoraWeightsBatchedEqualAlone) {
+  model::LlamaModel m = load_tiny();
+  TwoAdapters ad;
+  ad.attach(m, 1, 0, 0, 1.0f);
+  ad.attach(m, 2, 0, 1, 0.5f);
+  ASSERT_EQ(m.lora_weights(), (std::vector<float>{1.0f, 0.5f}));
+  auto made = make_engine(m, best_table(), small_options());
+  ASSERT_TRUE(made.has_value());
+  std::unique_ptr<Engine> e = std::move(*made);
+  const std::vector<std::vector<float>> weights = {{}, {1.0f, 0.5f}, {0.0f, 0.0f}, {0.25f, -1.0f}};
+  auto target = [&](size_t k) {
+    GenerationRequest r = request(prompt_of(45, 9), 12, 0.9f, 77);
+    r.lora_weights = weights[k];
+    return r;
+  };
+  auto same = [](const Collected& a, const Collected& b, const char* what) {
+    ASSERT_EQ(a.events.size(), b.events.size()) << what;
+    for (size_t i = 0; i < a.events.size(); ++i) {
+      EXPECT_EQ(a.events[i].id, b.events[i].id) << what << " " << i;
+      EXPECT_EQ(std::memcmp(&a.events[i].logprob, &b.events[i].logprob, sizeof(float)), 0) << what << " " << i;
+    }
+  };
+  Collected alone[4];
+  for (size_t k = 0; k < 4; ++k) {
+    ASSERT_TRUE(e->submit(target(k), alone[k].callbacks()).has_value());
+    alone[k].wait();
+    ASSERT_EQ(alone[k].events.size(), 12u);
+    if (k == 3) {
+      EXPECT_EQ(alone[k].usage.cached_prompt_tokens, 0);  // other weights: no reuse
+    }
+  }
+  same(alone[1], alone[0], "loaded weights given");
+  EXPECT_NE(alone[3].events[0].logprob, alone[0].events[0].logprob);
+  EXPECT_NE(alone[2].events[0].logprob, alone[0].events[0].logprob);
+
+  Collected together[4], other;
+  ASSERT_TRUE(e->submit(request(prompt_of(60, 3), 20, 0.8f, 5), other.callbacks()).has_value());
+  for (size_t k : {3u, 0u, 2u, 1u}) ASSERT_TRUE(e->submit(target(k), together[k].callbacks()).has_value());
+  other.wait();
+  for (size_t k = 0; k < 4; ++k) {
+    together[k].wait();
+    same(together[k], alone[k], "batched");
+  }
+
+  model::LlamaModel base = load_tiny();
+  auto eb = make_engine(base, best_table(), small_options());
+  ASSERT_TRUE(eb.has_value());
+  Collected plain;
+  ASSERT_TRUE((*eb)->submit(request(prompt_of(45, 9), 12, 0.9f, 77), plain.callbacks()).has_value());
+  plain.wait();
+  same(alone[2], plain, "weights 0 = base model");
+
+  Collected c;
+  GenerationRequest bad = target(0);
+  bad.lora_weights = {1.0f};
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+  bad.lora_weights = {1.0f, std::nanf("")};
+  EXPECT_FALSE(e->submit(bad, c.callbacks()).has_value());
+  GenerationRequest none = target(0);
+  none.lora_weights = {1.0f};
+  EXPECT_FALSE((*eb)->submit(none, c.callbacks()).has_value());  // no --lora adapters there
   wait_idle(*e);
   EXPECT_EQ(e->stats().kv_tokens_used, 0);
 }

@@ -1,15 +1,31 @@
 // Per-sequence KV block bookkeeping (engine/seq_blocks.h).
 #include "engine/seq_blocks.h"
 
+#include <cstring>
+#include <vector>
+
 namespace herd::engine {
+namespace {
+
+// The chain starts from the request's adapter set and LoRA weights: the same
+// tokens under another adapter or weight have other keys and values, so they
+// never match (set 0 with the loaded weights: root 0, as before).
+uint64_t chain_root(const GenerationRequest& r) {
+  uint64_t root = static_cast<uint64_t>(static_cast<uint32_t>(r.adapter)) * 0x9E3779B97F4A7C15ull;
+  if (!r.lora_weights.empty()) {
+    std::vector<int32_t> bits(r.lora_weights.size());
+    std::memcpy(bits.data(), r.lora_weights.data(), bits.size() * sizeof(int32_t));
+    root = kv::BlockPool::chain_hash(root ^ 0x6C6F7261ull, bits.data(), static_cast<int64_t>(bits.size()));
+  }
+  return root;
+}
+
+}  // namespace
 
 void SequenceBlocks::hashes_upto(Sequence& s, int64_t n) {
   while (static_cast<int64_t>(s.block_hashes.size()) < n) {
     const int64_t i = static_cast<int64_t>(s.block_hashes.size());
-    // The chain starts from the request's adapter set: the same tokens under another
-    // adapter have other keys and values, so they never match (set 0: root 0, as before).
-    const uint64_t root = static_cast<uint64_t>(static_cast<uint32_t>(s.req.adapter)) * 0x9E3779B97F4A7C15ull;
-    const uint64_t parent = i == 0 ? root : s.block_hashes.back();
+    const uint64_t parent = i == 0 ? chain_root(s.req) : s.block_hashes.back();
     s.block_hashes.push_back(kv::BlockPool::chain_hash(parent, s.tokens.data() + i * bs_, bs_));
   }
 }

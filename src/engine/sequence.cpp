@@ -27,7 +27,7 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-Status validate_request(const GenerationRequest& r, int64_t vocab, const EngineOptions& o) {
+Status validate_request(const GenerationRequest& r, int64_t vocab, int32_t n_lora_weights, const EngineOptions& o) {
   const auto n = static_cast<int64_t>(r.prompt.size());
   if (n == 0) return err(ErrorCode::kInvalidArgument, "prompt: empty (at least one token, BOS included, is needed)");
   const int64_t limit = seq_limit(o);
@@ -44,6 +44,12 @@ Status validate_request(const GenerationRequest& r, int64_t vocab, const EngineO
   }
   if (r.max_tokens < 1)
     return err(ErrorCode::kInvalidArgument, "max_tokens: %d must be >= 1", r.max_tokens);
+  if (!r.lora_weights.empty() && r.lora_weights.size() != static_cast<size_t>(n_lora_weights))
+    return err(ErrorCode::kInvalidArgument, "lora_weights: %zu weights for %d numbered LoRA adapters (--lora)",
+               r.lora_weights.size(), n_lora_weights);
+  for (size_t i = 0; i < r.lora_weights.size(); ++i)
+    if (!std::isfinite(r.lora_weights[i]))
+      return err(ErrorCode::kInvalidArgument, "lora_weights[%zu]: not a finite number", i);
   if (r.watch_ids.size() > 16) return err(ErrorCode::kInvalidArgument, "watch_ids: %zu ids, at most 16", r.watch_ids.size());
   for (int32_t id : r.watch_ids)
     if (id < 0 || id >= vocab)

@@ -81,8 +81,9 @@ TokenOutcome apply_token(Sequence& s, SampledToken& t);
 // Both phases for one sequence.
 TokenOutcome process_logits(Sequence& s, std::span<float> logits, std::vector<float>* scratch);
 
-// Validates a request against the model and the options.
-Status validate_request(const GenerationRequest& r, int64_t vocab, const EngineOptions& o);
+// Validates a request against the model (its vocabulary, its numbered --lora
+// adapters) and the options.
+Status validate_request(const GenerationRequest& r, int64_t vocab, int32_t n_lora_weights, const EngineOptions& o);
 
 // Context limit of one sequence: min(max_seq_len, n_ctx).
 inline int64_t seq_limit(const EngineOptions& o) { return o.max_seq_len < o.n_ctx ? o.max_seq_len : o.n_ctx; }

@@ -55,6 +55,11 @@ Activations::Activations(const LlamaModel& model, const kernels::KernelTable& ta
   idx.resize(z.tokens);
   tables.resize(z.tokens);
   lora_set.assign(z.tokens, 0);
+  lora_n_weights = static_cast<int32_t>(model.lora_weights().size());
+  lora_weight.resize(z.tokens * model.lora_weights().size());
+  for (size_t t = 0; t < z.tokens; ++t)
+    std::copy(model.lora_weights().begin(), model.lora_weights().end(),
+              lora_weight.begin() + static_cast<ptrdiff_t>(t * model.lora_weights().size()));
   out_rows.reserve(z.tokens);
   for (std::vector<float>* buf : {&x, &xn, &proj}) buf->resize(z.x);
   for (std::vector<float>* buf : {&q, &attn}) buf->resize(z.q);

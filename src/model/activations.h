@@ -57,6 +57,14 @@ class Activations {
   std::vector<const int32_t*> tables;  // its sequence's block table, null for a contiguous cache
   std::vector<int64_t> out_rows;       // tokens whose logits are wanted, in output order
   std::vector<int32_t> lora_set;       // its adapter set (model/linear.h; 0: the model's own adapters only)
+  // [T, lora_n_weights]: its weights of the model's numbered --lora adapters
+  // (LlamaModel::lora_weights(); a serve request's "lora" list). The caller
+  // fills them when lora_n_weights > 0.
+  std::vector<float> lora_weight;
+  int32_t lora_n_weights = 0;
+  LoraRows lora_rows() const {
+    return {lora_set.data(), lora_n_weights > 0 ? lora_weight.data() : nullptr, lora_n_weights};
+  }
 
   // [T, *] buffers; gate and up hold one feed-forward chunk (model/feed_forward.h).
   std::vector<float> x, xn, q, k, v, attn, proj, gate, up;

@@ -6,12 +6,12 @@
 namespace herd::model {
 
 void feed_forward(const kernels::ExecContext& exec, const LayerWeights& L, const float* xn, int64_t T, int64_t d_model,
-                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch, const int32_t* lora_set,
+                  int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch, const LoraRows& lora_rows,
                   const std::function<void(const float*, int64_t)>* down_input) {
   for (int64_t t0 = 0; t0 < T; t0 += kFfnChunkTokens) {
     const int64_t n = std::min(kFfnChunkTokens, T - t0);
     const float* x = xn + t0 * d_model;
-    const int32_t* sets = lora_set ? lora_set + t0 : nullptr;
+    const LoraRows sets = lora_rows.from(t0);
     // One activation quantization for the two projections of the same input.
     kernels::matmul_shared_input(exec, x, n, {{&L.w_gate.w, gate}, {&L.w_up.w, up}});
     lora_forward_add(exec, L.w_gate, x, n, gate, lora_scratch, sets);

@@ -27,12 +27,12 @@ inline int64_t ffn_rows(int64_t max_tokens) { return std::min(max_tokens, kFfnCh
 
 // out[T, d_model] = the sublayer of xn[T, d_model]; gate and up are scratch of
 // ffn_rows(T) x d_ff floats each; lora_scratch: ffn_rows(T) x the largest
-// adapter rank (model/linear.h; unused without adapters); lora_set: each
-// token's adapter set (nullable: 0 for every token). down_input (nullable):
+// adapter rank (model/linear.h; unused without adapters); lora_rows: each
+// token's adapter set and weights (default: set 0, the adapters' own weights). down_input (nullable):
 // called with each chunk's input to W_down (rows x d_ff), for matmul-input taps.
 void feed_forward(const kernels::ExecContext& exec, const LayerWeights& L, const float* xn, int64_t T, int64_t d_model,
                   int64_t d_ff, float* gate, float* up, float* out, float* lora_scratch,
-                  const int32_t* lora_set = nullptr,
+                  const LoraRows& lora_rows = {},
                   const std::function<void(const float*, int64_t)>* down_input = nullptr);
 
 }  // namespace herd::model

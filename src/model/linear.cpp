@@ -18,12 +18,12 @@ TensorView f32_view(const float* p, int64_t rows, int64_t cols) {
 }
 
 // out[T, N] += s (x . A^T) . B^T for one adapter over T rows.
-void lora_rows_add(const kernels::ExecContext& exec, const LoraAdapter& ad, int64_t N, int64_t K, const float* x,
-                   int64_t T, float* out, float* scratch) {
+void lora_rows_add(const kernels::ExecContext& exec, const LoraAdapter& ad, float scale, int64_t N, int64_t K,
+                   const float* x, int64_t T, float* out, float* scratch) {
   const int64_t r = ad.rank;
   float* h = scratch;  // [T, r] = s * x . A^T
   kernels::matmul(exec, x, T, f32_view(ad.a, r, K), h);
-  for (int64_t i = 0; i < T * r; ++i) h[i] *= ad.scale;
+  for (int64_t i = 0; i < T * r; ++i) h[i] *= scale;
   // out[t, n] += h_t . B_n, output columns split over the pool.
   exec.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
     for (int64_t n = n0; n < n1; ++n)
@@ -34,22 +34,27 @@ void lora_rows_add(const kernels::ExecContext& exec, const LoraAdapter& ad, int6
 }  // namespace
 
 void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const float* x, int64_t T, float* out,
-                      float* scratch, const int32_t* row_set) {
+                      float* scratch, const LoraRows& rows) {
   const int64_t N = l.w.rows(), K = l.w.cols();
   for (const LoraAdapter& ad : l.adapters) {
-    if (ad.set == 0) {
-      lora_rows_add(exec, ad, N, K, x, T, out, scratch);
+    const bool weighted = ad.set == 0 && ad.id >= 0 && ad.id < rows.n_weights && rows.weight != nullptr;
+    if (ad.set == 0 && !weighted) {
+      lora_rows_add(exec, ad, ad.scale, N, K, x, T, out, scratch);
       continue;
     }
-    if (row_set == nullptr) continue;
+    if (ad.set != 0 && rows.set == nullptr) continue;
+    // The rows the adapter applies to, in runs of one scale.
+    auto key = [&](int64_t t) { return weighted ? rows.weight[t * rows.n_weights + ad.id] : 0.0f; };
+    auto applies = [&](int64_t t) { return weighted ? key(t) != 0.0f : rows.set[t] == ad.set; };
     for (int64_t t0 = 0; t0 < T;) {
-      if (row_set[t0] != ad.set) {
+      if (!applies(t0)) {
         ++t0;
         continue;
       }
       int64_t t1 = t0 + 1;
-      while (t1 < T && row_set[t1] == ad.set) ++t1;
-      lora_rows_add(exec, ad, N, K, x + t0 * K, t1 - t0, out + t0 * N, scratch);
+      while (t1 < T && applies(t1) && key(t1) == key(t0)) ++t1;
+      const float scale = weighted ? static_cast<float>(ad.unit * key(t0)) : ad.scale;
+      lora_rows_add(exec, ad, scale, N, K, x + t0 * K, t1 - t0, out + t0 * N, scratch);
       t0 = t1;
     }
   }

@@ -29,6 +29,27 @@ struct LoraAdapter {
   // the rows whose adapter set is k (herd serve's per-request adapters, so requests
   // with different adapters share one pass over the base weights).
   int32_t set = 0;
+  // A set-0 adapter given on the command line (--lora) is number `id` (0, 1, ...
+  // in order; -1 otherwise), the id llama-server's per-request "lora" list names.
+  // Its scale is float(unit * weight): unit = alpha / r (or rsLoRA's), weight the
+  // user's SCALE. A row with a weight of its own (LoraRows) uses float(unit * w).
+  int32_t id = -1;
+  double unit = 0.0;
+  float weight = 1.0f;
+};
+
+// Per-row adapter choices of a batch (herd serve): set[t] is row t's adapter set
+// (null: every row 0); weight[t * n_weights + id] is row t's weight of the --lora
+// adapter `id` (null: each adapter's own weight). A row's result depends only on
+// its own set and weights.
+struct LoraRows {
+  const int32_t* set = nullptr;
+  const float* weight = nullptr;
+  int32_t n_weights = 0;
+  // The same choices from row t0 on.
+  LoraRows from(int64_t t0) const {
+    return {set ? set + t0 : nullptr, weight ? weight + t0 * n_weights : nullptr, n_weights};
+  }
 };
 
 struct Linear {
@@ -42,12 +63,13 @@ struct Linear {
 };
 
 // out[T, N] += the adapters' terms for input x[T, K]; nothing when there are
-// none. row_set[T] (nullable: every row 0) names each row's adapter set: an
-// adapter of set k > 0 is applied to each run of consecutive rows of set k as a
-// pass of its own, so a row's result does not depend on the other rows.
+// none. rows names each row's adapter set and weights: an adapter of set k > 0
+// is applied to each run of consecutive rows of set k as a pass of its own, a
+// set-0 adapter with per-row weights to each run of rows of equal weight (none
+// where the weight is 0), so a row's result does not depend on the other rows.
 // scratch: T * max_rank() floats.
 void lora_forward_add(const kernels::ExecContext& exec, const Linear& l, const float* x, int64_t T, float* out,
-                      float* scratch, const int32_t* row_set = nullptr);
+                      float* scratch, const LoraRows& rows = {});
 
 // dx[T, K] = dy[T, N] . W + the terms of the set-0 adapters (training applies
 // those to every row). With lora_factor [T, K] (LoRA dropout: the adapters saw

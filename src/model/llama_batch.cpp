@@ -3,6 +3,8 @@
 // table into the BlockPool.
 #include "model/llama_batch.h"
 
+#include <algorithm>
+
 #include "model/llama_forward.h"
 
 namespace herd::model {
@@ -25,6 +27,10 @@ Status LlamaBatch::eval(std::span<const BatchChunk> chunks, std::vector<float>* 
   acts_.out_rows.clear();
   int64_t t = 0;
   for (const BatchChunk& ch : chunks) {
+    const int32_t nw = acts_.lora_n_weights;
+    if (ch.lora_weights != nullptr && ch.n_lora_weights != nw)
+      return err(ErrorCode::kInvalidArgument, "batch eval: %d LoRA weights for a model with %d numbered adapters",
+                 ch.n_lora_weights, nw);
     if (ch.n_past + ch.n > max_seq_len_)
       return err(ErrorCode::kOutOfRange, "batch eval: %lld cached + %lld new tokens exceed %lld",
                  static_cast<long long>(ch.n_past), static_cast<long long>(ch.n), static_cast<long long>(max_seq_len_));
@@ -34,6 +40,8 @@ Status LlamaBatch::eval(std::span<const BatchChunk> chunks, std::vector<float>* 
       acts_.pos[r] = acts_.idx[r] = ch.n_past + i;
       acts_.tables[r] = ch.block_table;
       acts_.lora_set[r] = ch.adapter;
+      const float* w = ch.lora_weights != nullptr ? ch.lora_weights : model_.lora_weights().data();
+      std::copy(w, w + nw, acts_.lora_weight.begin() + static_cast<ptrdiff_t>(r) * nw);
     }
     if (ch.want_logits) acts_.out_rows.push_back(t - 1);
   }

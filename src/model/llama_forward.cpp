@@ -37,9 +37,9 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   for (LlamaTensor t : {LlamaTensor::kWq, LlamaTensor::kWk, LlamaTensor::kWv}) tap_input(t, xn, T, D);
   // One activation quantization for the three projections of the same input.
   kernels::matmul_shared_input(exec, xn, T, {{&L.wq.w, a.q.data()}, {&L.wk.w, a.k.data()}, {&L.wv.w, a.v.data()}});
-  lora_forward_add(exec, L.wq, xn, T, a.q.data(), a.lora.data(), a.lora_set.data());
-  lora_forward_add(exec, L.wk, xn, T, a.k.data(), a.lora.data(), a.lora_set.data());
-  lora_forward_add(exec, L.wv, xn, T, a.v.data(), a.lora.data(), a.lora_set.data());
+  lora_forward_add(exec, L.wq, xn, T, a.q.data(), a.lora.data(), a.lora_rows());
+  lora_forward_add(exec, L.wk, xn, T, a.k.data(), a.lora.data(), a.lora_rows());
+  lora_forward_add(exec, L.wv, xn, T, a.v.data(), a.lora.data(), a.lora_rows());
   kernels::rope(a.q.data(), T, H, hd, a.pos.data(), c.inv_freq.data(), c.rope_style);
   kernels::rope(a.k.data(), T, KV, hd, a.pos.data(), c.inv_freq.data(), c.rope_style);
   uint8_t* kc = kv.k(kv_layer);
@@ -60,7 +60,7 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   kernels::attention_seqs(exec, a.q.data(), T, H, KV, hd, cache, a.tiles.data(), a.score_ptrs.data(), a.attn.data());
   tap_input(LlamaTensor::kWo, a.attn.data(), T, H * hd);
   kernels::matmul(exec, a.attn.data(), T, L.wo.w, proj);
-  lora_forward_add(exec, L.wo, a.attn.data(), T, proj, a.lora.data(), a.lora_set.data());
+  lora_forward_add(exec, L.wo, a.attn.data(), T, proj, a.lora.data(), a.lora_rows());
   tap("attn_out", proj, D);
   for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];
   tap("ffn_inp", x, D);
@@ -71,7 +71,7 @@ void llama_layer(const kernels::ExecContext& exec, const LlamaConfig& c, const L
   const std::function<void(const float*, int64_t)> down_input = [&](const float* p, int64_t rows) {
     tap_input(LlamaTensor::kWDown, p, rows, c.d_ff);
   };
-  feed_forward(exec, L, xn, T, D, c.d_ff, a.gate.data(), a.up.data(), proj, a.lora.data(), a.lora_set.data(),
+  feed_forward(exec, L, xn, T, D, c.d_ff, a.gate.data(), a.up.data(), proj, a.lora.data(), a.lora_rows(),
                mm_in ? &down_input : nullptr);
   tap("ffn_out", proj, D);
   for (int64_t i = 0; i < T * D; ++i) x[i] += proj[i];

@@ -63,7 +63,7 @@ Result<LlamaModel> LlamaModel::load(const std::string& path, LayerRange range) {
 
 CausalLmShape LlamaModel::lm_shape() const {
   return CausalLmShape{config_.vocab_size, static_cast<int64_t>(layers_.size()), config_.n_kv_heads * config_.head_dim,
-                       config_.head_dim};
+                       config_.head_dim, static_cast<int32_t>(lora_weights_.size())};
 }
 
 Result<std::unique_ptr<BatchRunner>> LlamaModel::batch_runner(kv::BlockPool& kv, int64_t max_tokens, int64_t max_seq_len,
@@ -86,8 +86,8 @@ Status LlamaModel::attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& 
   if (layer < range_.first || layer >= range_.last)
     return err(ErrorCode::kInvalidArgument, "LoRA adapter for layer %lld; this model holds layers [%lld, %lld)",
                static_cast<long long>(layer), static_cast<long long>(range_.first), static_cast<long long>(range_.last));
-  if (a.rank < 1 || a.a == nullptr || a.b == nullptr || a.set < 0)
-    return err(ErrorCode::kInvalidArgument, "LoRA adapter with rank %lld, set %d or no A/B matrix", static_cast<long long>(a.rank), a.set);
+  if (a.rank < 1 || a.a == nullptr || a.b == nullptr || a.set < 0 || (a.id >= 0 && (a.set != 0 || a.id >= 1024)))
+    return err(ErrorCode::kInvalidArgument, "LoRA adapter with rank %lld, set %d, id %d or no A/B matrix", static_cast<long long>(a.rank), a.set, a.id);
   bool found = false;
   for_each_layer_linear(layers_[static_cast<size_t>(layer - range_.first)], [&](LlamaTensor id, Linear& l) {
     if (id != t) return;
@@ -97,11 +97,16 @@ Status LlamaModel::attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& 
   if (!found)
     return err(ErrorCode::kInvalidArgument, "LoRA adapters go on wq, wk, wv, wo, w_gate, w_up or w_down, not %s",
                llama_tensor_info(t).field);
+  if (a.id >= 0) {
+    if (static_cast<size_t>(a.id) >= lora_weights_.size()) lora_weights_.resize(static_cast<size_t>(a.id) + 1, 0.0f);
+    lora_weights_[static_cast<size_t>(a.id)] = a.weight;
+  }
   return Ok{};
 }
 
 void LlamaModel::clear_lora() {
   for (LayerWeights& l : layers_) for_each_layer_linear(l, [](LlamaTensor, Linear& lin) { lin.adapters.clear(); });
+  lora_weights_.clear();
 }
 
 void LlamaModel::read_row_f32(LlamaTensor t, int64_t layer, int64_t row, float* dst) const {

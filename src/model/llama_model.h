@@ -115,6 +115,9 @@ class LlamaModel final : public CausalLm {
   Status attach_lora(int64_t layer, LlamaTensor t, const LoraAdapter& a);
   void clear_lora();
   int64_t max_lora_rank() const;
+  // The weights of the numbered --lora adapters (LoraAdapter::id), by id: what a
+  // row without weights of its own uses (LoraRows). Empty when none is numbered.
+  const std::vector<float>& lora_weights() const { return lora_weights_; }
 
   // The underlying files (one of the three is non-empty), for inspect and tokenizer loading.
   const formats::GgufFile* gguf() const { return gguf_.get(); }
@@ -167,6 +170,7 @@ class LlamaModel final : public CausalLm {
   const float* output_norm_ = nullptr;
   TensorView output_;
   std::vector<LayerWeights> layers_;
+  std::vector<float> lora_weights_;  // by LoraAdapter::id
   std::unique_ptr<formats::GgufFile> gguf_;
   std::unique_ptr<formats::HfCheckpoint> hf_;
   std::vector<std::unique_ptr<formats::TorchCheckpoint>> pth_;

@@ -31,6 +31,10 @@ struct BatchChunk {
   const int32_t* block_table = nullptr;  // blocks covering indices 0 .. n_past + n - 1
   bool want_logits = false;              // logits of the chunk's last token
   int32_t adapter = 0;                   // its adapter set (0: the model's own adapters only; model/linear.h)
+  // Its weights of the model's numbered --lora adapters, one per adapter in id
+  // order (null: the weights they were loaded with; model/linear.h LoraRows).
+  const float* lora_weights = nullptr;
+  int32_t n_lora_weights = 0;
 };
 
 class BatchRunner {
@@ -48,6 +52,7 @@ struct CausalLmShape {
   int64_t kv_layers = 0;  // layers whose keys and values the pool holds
   int64_t kv_dim = 0;     // elements of one token's K (or V) row in a layer
   int64_t head_dim = 0;   // the KV cache types' constraint (kernels::kv_type_fits)
+  int32_t n_lora_weights = 0;  // numbered --lora adapters a request may weigh (BatchChunk::lora_weights)
 };
 
 class CausalLm {

@@ -133,9 +133,10 @@ Result<LoraSet> LoraSet::create(const model::LlamaModel& m, const LoraSpec& spec
   return s;
 }
 
-Status LoraSet::attach(model::LlamaModel& m, float weight, int32_t set) const {
+Status LoraSet::attach(model::LlamaModel& m, float weight, int32_t set, int32_t id) const {
   for (const Entry& e : entries_) {
-    const model::LoraAdapter ad{e.a.data(), e.b.data(), spec_.rank, static_cast<float>(spec_.scale() * weight), set};
+    const model::LoraAdapter ad{e.a.data(), e.b.data(), spec_.rank, static_cast<float>(spec_.scale() * weight), set,
+                                id,         spec_.scale(), weight};
     HERD_TRY(m.attach_lora(e.layer, kTensor[e.slot], ad));
   }
   return Ok{};

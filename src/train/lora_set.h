@@ -65,8 +65,10 @@ class LoraSet final : public Trainable {
   // Attaches every adapter to `model` (their memory stays this object's; it
   // must outlive the model's use of them), multiplying its scale by `weight`;
   // set 0 applies it to every token, set k > 0 only to requests that name set k
-  // (model/linear.h; herd serve's per-request adapters).
-  Status attach(model::LlamaModel& model, float weight = 1.0f, int32_t set = 0) const;
+  // (model/linear.h; herd serve's per-request adapters); id >= 0 numbers a
+  // set-0 adapter given on the command line (--lora), whose weight a request
+  // may change (LoraAdapter::id).
+  Status attach(model::LlamaModel& model, float weight = 1.0f, int32_t set = 0, int32_t id = -1) const;
   // Writes the PEFT directory (created if missing; files written whole and
   // renamed into place). base_name goes to base_model_name_or_path.
   Status write_peft(const std::string& dir, const model::LlamaModel& model, const std::string& base_name) const;

@@ -130,18 +130,22 @@ out="$("$H" export-lora -m "$tmp/base-hf" --lora "$tmp/adapter" -o "$tmp/merged-
 
 # herd serve with the adapter as a module: requests choose it by name and get the
 # trained answers; the base and the adapter, asked at once, each answer as alone.
+# The same adapter also as --lora with scale 0 (adapter 0): requests without a
+# "lora" list get the base; with llama-server's "lora": [{"id": 0, "scale": 1}], the
+# trained answers.
 "$H" serve -m "$tmp/base.gguf" --host 127.0.0.1 --port 0 --parallel 4 --lora-module "ft=$tmp/adapter/adapter.gguf" \
+  --lora "$tmp/adapter/adapter.gguf:0" \
   >"$tmp/srv.out" 2>"$tmp/srv.log" &
 spid=$!
 port=""
 for _ in $(seq 1 100); do
   port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/srv.out")"; [ -n "$port" ] && break; sleep 0.1
 done
-serve_answer() {  # model name, question -> the completion text
+serve_answer() {  # model name, question[, extra JSON fields] -> the completion text
   local ids
   ids="$(question_ids "$2")"
   curl -s "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
-    -d "{\"model\": \"$1\", \"prompt\": [$ids], \"max_tokens\": 12, \"temperature\": 0}" |
+    -d "{\"model\": \"$1\", \"prompt\": [$ids], \"max_tokens\": 12, \"temperature\": 0${3:+, $3}}" |
     "${PYTHON:-/usr/bin/python3}" -c 'import json, sys; print(json.load(sys.stdin)["choices"][0]["text"])'
 }
 if [ -n "$port" ]; then
@@ -157,6 +161,18 @@ if [ -n "$port" ]; then
   [ "$(cat "$tmp/c1")" == "$a" ] && [ "$(cat "$tmp/c3")" == "$a" ] && [ "$(cat "$tmp/c2")" == "$base_alone" ] &&
     pass "concurrent requests with and without the adapter each answer as alone" ||
     fail "concurrent mixed requests" "$(cat "$tmp/c1" "$tmp/c2" "$tmp/c3")"
+  got="$(serve_answer base "$q" '"lora": [{"id": 0, "scale": 1}]')"
+  [ "$got" == "$a" ] && pass "serve --lora ADAPTER:0 with \"lora\": [{\"id\": 0, \"scale\": 1}] answers '$a'" ||
+    fail "per-request lora weight 1: '$got'"
+  serve_answer base "$q" '"lora": [{"id": 0, "scale": 1}]' > "$tmp/c1" & c1=$!
+  serve_answer base "$q" > "$tmp/c2" & c2=$!
+  wait "$c1" "$c2"
+  [ "$(cat "$tmp/c1")" == "$a" ] && [ "$(cat "$tmp/c2")" == "$base_alone" ] &&
+    pass "concurrent requests with lora weights 1 and 0 each answer as alone" ||
+    fail "concurrent lora weights" "$(cat "$tmp/c1" "$tmp/c2")"
+  listed="$(curl -s "http://127.0.0.1:$port/lora-adapters")"
+  echo "$listed" | grep -q '"scale":0.0' && pass "GET /lora-adapters lists the adapter at scale 0" ||
+    fail "GET /lora-adapters" "$listed"
 else
   fail "herd serve --lora-module did not start" "$(cat "$tmp/srv.log")"
 fi
