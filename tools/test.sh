@@ -96,11 +96,12 @@ HERD_SOURCE_DIR="$root" build-tsan/kv_test
 # (single-threaded scheduling logic, 80 s under TSan), FeedForwardChunksDoNotChangeLogits
 # (model arithmetic over 300-token prefills, 58 s), and three tests whose subject is
 # arithmetic or a load-time refusal through the engine's one submit path, which the
-# kept tests drive concurrently: MixedAdaptersBatchedEqualAlone (31 s),
+# kept tests drive concurrently: MixedAdaptersBatchedEqualAlone (31 s) and
+# PerRequestLoraWeightsBatchedEqualAlone (its twin for per-request LoRA weights),
 # PagedCacheEqualsContiguousForEachKvType (10 s), RefusesAModelHoldingALayerRange (13 s).
 # Every engine test with concurrent submit/cancel/stats runs.
 HERD_SOURCE_DIR="$root" build-tsan/engine_test \
-  --gtest_filter='-Engine.PreemptionKeepsResults:Engine.FeedForwardChunksDoNotChangeLogits:Engine.MixedAdaptersBatchedEqualAlone:Engine.PagedCacheEqualsContiguousForEachKvType:Engine.RefusesAModelHoldingALayerRange:EngineBench.*'
+  --gtest_filter='-Engine.PreemptionKeepsResults:Engine.FeedForwardChunksDoNotChangeLogits:Engine.MixedAdaptersBatchedEqualAlone:Engine.PerRequestLoraWeightsBatchedEqualAlone:Engine.PagedCacheEqualsContiguousForEachKvType:Engine.RefusesAModelHoldingALayerRange:EngineBench.*'
 HERD_SOURCE_DIR="$root" build-tsan/apps/server/server_test
 # The real engine and HTTP server together (the unit tests use a fake engine):
 # 12 clients x 5 requests, ~45 s; a race report halts the server, which fails
