@@ -8,7 +8,10 @@
 // read-only, so the pages simply leave this process; the page cache may keep
 // them), so peak resident memory is the file plus one tensor, not twice the
 // file. A tied output table is repacked once and serves the embedding lookup
-// too (kernels::embedding_row unpacks one row).
+// too (kernels::embedding_row unpacks one row). F16/BF16 weights that the
+// bf16 path reads in the file layout are copied unchanged into huge-page
+// memory the same way (copy_to_huge_pages), so the count repack_weights
+// returns includes them.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -51,6 +54,30 @@ void advise_huge_pages(uint8_t* p, int64_t n) {
   if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
 }
 
+// F16/BF16 weights on the bf16 path keep the file's layout (the tile reads it
+// as stored), but not the file's pages: a file mapping has 4 KiB pages, and a
+// decode step streaming 2.5 GB through them misses the TLB every 4 KiB. The
+// bytes are copied unchanged into memory advised for huge pages, in 16 MiB
+// slices whose file pages are released at once (peak RSS: the file plus one
+// slice). Measured on 1B F16, tg64, 2 threads (Zen 4): 13.1 -> 15.4 and up to
+// 17-18.5 tokens/s against the file mapping; kernels_bench's T:1 streams
+// (anonymous memory) read 46-52 GB/s against the model's 33 GB/s before.
+void copy_to_huge_pages(TensorView* t, ThreadPool& pool, std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+  const int64_t bytes = row_bytes(t->dtype, t->cols()) * t->rows();
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[static_cast<size_t>(bytes)]);  // not zeroed: no page touched yet
+  advise_huge_pages(buf.get(), bytes);
+  const int64_t slice = int64_t{16} << 20;
+  for (int64_t s0 = 0; s0 < bytes; s0 += slice) {
+    const int64_t n = std::min(slice, bytes - s0);
+    pool.parallel_for(n, [&](int64_t b0, int64_t b1, int) {
+      std::memcpy(buf.get() + s0 + b0, t->data + s0 + b0, static_cast<size_t>(b1 - b0));
+    }, int64_t{1} << 20);
+    release_pages(t->data + s0, n);
+  }
+  t->data = buf.get();
+  owned->push_back(std::move(buf));
+}
+
 }  // namespace
 
 int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& pool, Progress* progress) {
@@ -65,6 +92,11 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
   }
   auto repack = [&](TensorView* t) {
     if (progress) progress->add(row_bytes(t->dtype, t->cols()) * t->rows());
+    if (t->interleave == 1 && table.tile_bf16_for(t->dtype) != nullptr) {
+      copy_to_huge_pages(t, pool, &owned_packed_);
+      ++n;
+      return;
+    }
     if (t->interleave != 1 || !has_r8_layout(t->dtype) || !table.repacks(t->dtype)) return;
     if (t->rows() % 8 != 0 || t->cols() % 32 != 0) return;
     const int64_t K = t->cols(), groups = t->rows() / 8, gb = r8_group_bytes(t->dtype, K);
