@@ -80,7 +80,7 @@ constexpr MatmulShape kShapes[] = {
     {128256, 2048, true},   // output
 };
 constexpr DType kDTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
-                             DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+                             DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF8_E4M3};
 // 128: the feed-forward's token chunk (model/feed_forward.h), the T most prefill FLOPs run at.
 constexpr int64_t kTokens[] = {1, 64, 128, 512};
 constexpr int64_t kHeads = 32, kKvHeads = 8, kHeadDim = 64;

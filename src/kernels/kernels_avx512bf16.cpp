@@ -1,6 +1,6 @@
-// AVX-512 BF16 tile kernels for F16 and BF16 weights: the bf16 path of
-// kernel_table.h (TileDotBf16Fn), built on 512-bit vdpbf16ps (32 bf16 pairs,
-// two exact products added into each of 16 f32 lanes per instruction).
+// AVX-512 BF16 tile kernels for F16, BF16 and FP8 e4m3 weights: the bf16
+// path of kernel_table.h (TileDotBf16Fn), built on 512-bit vdpbf16ps (32 bf16
+// pairs, two exact products added into each of 16 f32 lanes per instruction).
 //
 //   BF16 weights: one 64-byte load is one operand (32 elements).
 //   F16 weights:  two vcvtph2ps (exact) and one vcvtne2ps2bf16 (RNE) make the
@@ -8,6 +8,10 @@
 //                 register tile. F16 values are f32-normal, so the
 //                 instruction's DAZ does not apply: the result is f32_to_bf16
 //                 of the exact value, the reference's rounding.
+//   FP8 weights:  32 codes widened to 16 bits and rebuilt as bf16 in integer
+//                 arithmetic (LoadF8E4M3): exact, every e4m3 value being a
+//                 bf16 normal (the row scale is applied by the caller), so
+//                 DAZ does not apply either.
 //   Activations:  rounded once per matmul by round_bf16, in integer arithmetic
 //                 (vcvtneps2bf16 would flush f32 subnormals; base/half.h
 //                 rounds them), so it equals the reference bit for bit.
@@ -65,13 +69,16 @@ void round_bf16(const float* x, uint16_t* y, int64_t K) {
 inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh&>(v); }
 inline __m512i as_si(__m512bh v) { return reinterpret_cast<__m512i&>(v); }
 
-// One 32-element weight operand at p (64 bytes for both dtypes); the masked
-// forms read only the first n < 32 elements and zero the rest.
+// One 32-element weight operand at p (kBytes per element: 64 bytes for F16
+// and BF16, 32 for FP8); the masked forms read only the first n < 32
+// elements and zero the rest.
 struct LoadBF16 {
+  static constexpr int64_t kBytes = 2;
   static __m512bh full(const uint8_t* p) { return as_bh(_mm512_loadu_si512(p)); }
   static __m512bh part(const uint8_t* p, __mmask32 m) { return as_bh(_mm512_maskz_loadu_epi16(m, p)); }
 };
 struct LoadF16 {
+  static constexpr int64_t kBytes = 2;
   static __m512bh full(const uint8_t* p) {
     const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
@@ -81,6 +88,35 @@ struct LoadF16 {
     const __m512 lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>(m), p));
     const __m512 hi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>(m >> 16), p + 32));
     return _mm512_cvtne2ps_pbh(hi, lo);
+  }
+};
+// e4m3 (bias 7, no infinities, 0x7f/0xff NaN) -> bf16 (bias 127), one code
+// per 16-bit lane, sign-extended (bits 15..7 = the sign): a normal code's 7
+// magnitude bits shifted into place with the bias difference 120 << 7 added;
+// the codes whose exponent field is 0 (m * 2^-9, m < 8) and the NaN codes from
+// a table indexed by (magnitude + 1) mod 128 (NaN -> entry 0, the quiet NaN
+// 0x7fc0; 1..8 -> m * 2^-9); then the sign into bit 15. 7 instructions per 32
+// codes after the load. The reference's
+// f32_to_bf16(f8_e4m3_to_f32) for every one of the 256 codes
+// (row_scale_test.cpp, kernels_bf16_test.cpp).
+struct LoadF8E4M3 {
+  static constexpr int64_t kBytes = 1;
+  static __m512i convert(__m512i code) {
+    const __m512i special = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             0x3c60, 0x3c40, 0x3c20, 0x3c00, 0x3bc0, 0x3b80, 0x3b00, 0, 0x7fc0);
+    // idx = (magnitude + 1) mod 128: 1..8 for exponent field 0, 0 for NaN, and
+    // magnitude + 1 for every normal code (at most 127).
+    const __m512i idx = _mm512_and_si512(_mm512_add_epi16(code, _mm512_set1_epi16(1)), _mm512_set1_epi16(0x7f));
+    __m512i v = _mm512_add_epi16(_mm512_slli_epi16(idx, 4), _mm512_set1_epi16((120 << 7) - (1 << 4)));
+    v = _mm512_mask_permutexvar_epi16(v, _mm512_cmplt_epu16_mask(idx, _mm512_set1_epi16(9)), idx, special);
+    // v | (code & 0x8000)
+    return _mm512_ternarylogic_epi32(v, code, _mm512_set1_epi16(static_cast<int16_t>(0x8000)), 0xf8);
+  }
+  static __m512bh full(const uint8_t* p) {
+    return as_bh(convert(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))));
+  }
+  static __m512bh part(const uint8_t* p, __mmask32 m) {
+    return as_bh(convert(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, p))));  // code 0 is +0
   }
 };
 
@@ -115,6 +151,7 @@ struct Carry {
 
 template <class W>
 struct Micro {
+  static constexpr int64_t kBytes = W::kBytes;  // per weight element
   // out[t * os + r] (r < R, t < TT) = the dot of weight row r (w + r * ws,
   // bytes) and activation row t (x + t * xs, elements) over K elements, or its
   // partial sums per Carry. `prefetch`: fetch, per row and 64-byte step, the
@@ -134,8 +171,9 @@ struct Micro {
       __m512bh wv[R];
       #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        const uint8_t* p = w + r * ws + 2 * k;
-        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(p + R * ws), _MM_HINT_T0);
+        const uint8_t* p = w + r * ws + kBytes * k;
+        // One prefetch per 64-byte line (FP8: every other step).
+        if (prefetch && (kBytes == 2 || k % 64 == 0)) _mm_prefetch(reinterpret_cast<const char*>(p + R * ws), _MM_HINT_T0);
         wv[r] = W::full(p);
       }
       #pragma GCC unroll 16
@@ -149,7 +187,7 @@ struct Micro {
       const __mmask32 m = static_cast<__mmask32>((uint64_t{1} << (K - k)) - 1);
       __m512bh wv[R];
       #pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) wv[r] = W::part(w + r * ws + 2 * k, m);
+      for (int r = 0; r < R; ++r) wv[r] = W::part(w + r * ws + kBytes * k, m);
       #pragma GCC unroll 16
       for (int t = 0; t < TT; ++t) {
         const __m512bh xv = as_bh(_mm512_maskz_loadu_epi16(m, x + t * xs + k));
@@ -234,16 +272,24 @@ uint8_t* staged_buffer() {
   return b.p;
 }
 
-// One F16 row piece of n <= kKBlock elements -> bf16 at dst, by LoadF16's own
-// conversion (the tail zero-filled to the 32-element step, as LoadF16::part
-// gives it).
-struct StageF16 {
+// One row piece of n <= kKBlock elements of L's dtype -> bf16 at dst, by L's
+// own conversion (the tail zero-filled to the 32-element step, as L::part
+// gives it). kWhenSplit: also for K > kKBlock, where a block serves one
+// carried group of kCarryTokens; converting it first, from memory and not
+// overlapped with any product, measured slower there for F16 than converting
+// in the tile (kernels_bench F16 2048x8192, T 128, 2 threads: 406 against 470
+// GFLOP/s; K = 2048: 572 against 533), while FP8's conversion (10
+// instructions per 32 weights against F16's 3) gains: FP8 2048x8192, 2
+// threads, 438 against 397 GFLOP/s at T 128, 475 against 390 at T 512.
+template <class L, bool WhenSplit>
+struct Stage {
+  static constexpr bool kWhenSplit = WhenSplit;
   static void convert(const uint8_t* src, int64_t n, uint8_t* dst) {
     int64_t k = 0;
-    for (; k + 32 <= n; k += 32) _mm512_store_si512(dst + 2 * k, as_si(LoadF16::full(src + 2 * k)));
+    for (; k + 32 <= n; k += 32) _mm512_store_si512(dst + 2 * k, as_si(L::full(src + L::kBytes * k)));
     if (k < n) {
       const __mmask32 m = static_cast<__mmask32>((uint64_t{1} << (n - k)) - 1);
-      _mm512_store_si512(dst + 2 * k, as_si(LoadF16::part(src + 2 * k, m)));
+      _mm512_store_si512(dst + 2 * k, as_si(L::part(src + L::kBytes * k, m)));
     }
   }
 };
@@ -285,14 +331,13 @@ inline void run_rn(int64_t rr, int64_t n, const uint8_t* w, int64_t ws, const ui
 //    order (carried across K blocks), and the same final tree: identical to
 //    the decode walk's, bit for bit.
 //
-// F16 weights in prefill: each block of kRowBlock rows x kKBlock columns is
-// first converted to bf16 into a per-thread buffer (Staged below), with the
-// same conversion LoadF16 makes, and every token tile of the group then reads
-// it as BF16 weights. The operands are the same bf16 values in the same
-// order, so the results are the bits of the direct walk, while the
-// conversion (3 instructions per 32 weights) runs once per group instead of
-// once per token tile: F16 prefill at the BF16 tile's speed, with no second
-// copy of the weights.
+// F16 and FP8 weights in prefill: each block of kRowBlock rows x kKBlock
+// columns is first converted to bf16 into a per-thread buffer (Staged below),
+// with the same conversion their loader makes, and every token tile of the
+// group then reads it as BF16 weights. The operands are the same bf16 values
+// in the same order, so the results are the bits of the direct walk, while
+// the conversion runs once per group instead of once per token tile: prefill
+// at the BF16 tile's speed, with no second copy of the weights.
 template <class M, class Staged = void>
 void tile(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64_t xs, int64_t n_tok, int64_t K,
           float* out, int64_t os) {
@@ -308,30 +353,22 @@ void tile(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64
   const int64_t most = split ? kCarryTokens : std::max<int64_t>(kToks, kGroupBytes / (2 * K) / kToks * kToks);
   const int64_t n_groups = (n_tok + most - 1) / most;
   const int64_t group = ((n_tok + n_groups - 1) / n_groups + kToks - 1) / kToks * kToks;
+  bool staged = false;
+  if constexpr (!std::is_void_v<Staged>) staged = Staged::kWhenSplit || !split;
   for (int64_t g0 = 0; g0 < n_tok; g0 += group) {
     const int64_t gn = std::min(group, n_tok - g0);
     for (int64_t r0 = 0; r0 < n_rows; r0 += kRowBlock) {
       const int64_t rn = std::min(kRowBlock, n_rows - r0);
       for (int64_t k0 = 0; k0 < K; k0 += kKBlock) {
         const int64_t kn = std::min(kKBlock, K - k0);
-        // Staged only when K is not split: with K > kKBlock (w_down) a block
-        // serves one carried group of kCarryTokens, and converting it first,
-        // from memory and not overlapped with any product, measured slower
-        // than converting in the tile (kernels_bench F16 2048x8192, T 128,
-        // 2 threads: 406 against 470 GFLOP/s; K = 2048: 572 against 533).
-        if constexpr (!std::is_void_v<Staged>) if (!split) {
-          // This block as bf16 rows, then the BF16 walk over it.
-          uint8_t* b = staged_buffer();
-          for (int64_t r = 0; r < rn; ++r) Staged::convert(w + (r0 + r) * ws + 2 * k0, kn, b + r * kStagedStride);
-          for (int64_t t = 0; t < gn; t += kToks) {
-            for (int64_t r = 0; r < rn; r += kRows) {
-              const int64_t tok = g0 + t;
-              run_rn<Micro<LoadBF16>, kRows>(std::min<int64_t>(kRows, rn - r), std::min<int64_t>(kToks, gn - t),
-                                             b + r * kStagedStride, kStagedStride, x + tok * xs, xs, K,
-                                             out + tok * os + r0 + r, os, false, {});
-            }
+        // This block as bf16 rows, then the BF16 walk over it.
+        uint8_t* b = nullptr;
+        if constexpr (!std::is_void_v<Staged>) {
+          if (staged) {
+            b = staged_buffer();
+            for (int64_t r = 0; r < rn; ++r)
+              Staged::convert(w + (r0 + r) * ws + M::kBytes * k0, kn, b + r * kStagedStride);
           }
-          continue;
         }
         for (int64_t t = 0; t < gn; t += kToks) {
           const int64_t tn = std::min<int64_t>(kToks, gn - t);
@@ -342,9 +379,13 @@ void tile(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64
               if (k0 > 0) c.in = carry + (r * gn + t) * 16;
               if (k0 + kn < K) c.out = carry + (r * gn + t) * 16;
             }
-            const int64_t row = r0 + r, tok = g0 + t;
-            run_rn<M, kRows>(std::min<int64_t>(kRows, rn - r), tn, w + row * ws + 2 * k0, ws, x + tok * xs + k0, xs, kn,
-                             out + tok * os + row, os, t == 0, c);
+            const int64_t row = r0 + r, tok = g0 + t, rr = std::min<int64_t>(kRows, rn - r);
+            if (b != nullptr)
+              run_rn<Micro<LoadBF16>, kRows>(rr, tn, b + r * kStagedStride, kStagedStride, x + tok * xs + k0, xs, kn,
+                                             out + tok * os + row, os, false, c);
+            else
+              run_rn<M, kRows>(rr, tn, w + row * ws + M::kBytes * k0, ws, x + tok * xs + k0, xs, kn,
+                               out + tok * os + row, os, t == 0, c);
           }
         }
       }
@@ -358,7 +399,11 @@ void tile_bf16(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, 
 }
 void tile_f16(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64_t xs, int64_t n_tok,
               int64_t K, float* out, int64_t os) {
-  tile<Micro<LoadF16>, StageF16>(w, ws, n_rows, x, xs, n_tok, K, out, os);
+  tile<Micro<LoadF16>, Stage<LoadF16, false>>(w, ws, n_rows, x, xs, n_tok, K, out, os);
+}
+void tile_f8_e4m3(const uint8_t* w, int64_t ws, int64_t n_rows, const uint16_t* x, int64_t xs, int64_t n_tok,
+                  int64_t K, float* out, int64_t os) {
+  tile<Micro<LoadF8E4M3>, Stage<LoadF8E4M3, true>>(w, ws, n_rows, x, xs, n_tok, K, out, os);
 }
 
 }  // namespace
@@ -367,6 +412,7 @@ void fill_table(KernelTable* t) {
   t->round_bf16 = round_bf16;
   t->tile_bf16[static_cast<int>(DType::kBF16)] = tile_bf16;
   t->tile_bf16[static_cast<int>(DType::kF16)] = tile_f16;
+  t->tile_bf16[static_cast<int>(DType::kF8_E4M3)] = tile_f8_e4m3;
 }
 
 }  // namespace herd::kernels::avx512bf16

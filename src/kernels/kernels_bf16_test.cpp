@@ -59,12 +59,16 @@ constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 
 bool has_bf16_path(const std::string& isa) { return isa == "ref" || isa == "avx512bf16"; }
 
+// The dtypes with a bf16 tile (FP8 e4m3 without its row scale: matmul applies
+// that afterwards, row_scale_test.cpp).
+constexpr DType kBf16Dtypes[] = {DType::kF16, DType::kBF16, DType::kF8_E4M3};
+
 class Bf16Test : public IsaTableTest {};
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, Bf16Test, ::testing::ValuesIn(all_isas()), isa_test_name);
 
 TEST_P(Bf16Test, PathPresentExactlyWhereTheIsaHasIt) {
-  for (DType t : {DType::kF16, DType::kBF16}) {
+  for (DType t : kBf16Dtypes) {
     EXPECT_EQ(table_.tile_bf16_for(t) != nullptr, has_bf16_path(GetParam())) << GetParam() << " " << dtype_name(t);
   }
   EXPECT_EQ(table_.round_bf16 != nullptr, has_bf16_path(GetParam())) << GetParam();
@@ -72,7 +76,7 @@ TEST_P(Bf16Test, PathPresentExactlyWhereTheIsaHasIt) {
   int n = 0;
   const DTypeInfo* all = all_dtypes(&n);
   for (int i = 0; i < n; ++i) {
-    if (all[i].dtype != DType::kF16 && all[i].dtype != DType::kBF16) {
+    if (std::find(std::begin(kBf16Dtypes), std::end(kBf16Dtypes), all[i].dtype) == std::end(kBf16Dtypes)) {
       EXPECT_EQ(table_.tile_bf16_for(all[i].dtype), nullptr) << dtype_name(all[i].dtype);
     }
   }
@@ -177,7 +181,7 @@ TEST_P(Bf16Test, TileMatchesReferenceOnEveryTileShape) {
   // tiles and a remainder of 5. K: every tail length class of the 32-element
   // step (and K < 32: only a tail), up to 4096.
   const int64_t R = 11, TT = 17;
-  for (DType t : {DType::kF16, DType::kBF16}) {
+  for (DType t : kBf16Dtypes) {
     for (int64_t K : {1, 2, 31, 32, 33, 63, 96, 100, 257, 2064, 4096}) {
       for (int coherent = 0; coherent < 2; ++coherent) {
         const Bf16Case c = make_case(t, R, TT, K, 900 + static_cast<uint64_t>(K), coherent != 0);
@@ -252,7 +256,7 @@ TEST_P(Bf16Test, TileMatchesReferenceOnEveryTileShape) {
 // bit, with rows, tokens and K that leave a remainder at every level.
 TEST_P(Bf16Test, BlockedPrefillEqualsDecodeBitwise) {
   if (!has_bf16_path(GetParam())) GTEST_SKIP() << "no bf16 path in " << GetParam();
-  for (DType t : {DType::kF16, DType::kBF16}) {
+  for (DType t : kBf16Dtypes) {
     for (int64_t K : {2048, 2087, 6150}) {
       const int64_t R = 141, TT = GetParam() == "ref" ? 7 : 101;  // the scalar reference is slow
       const Bf16Case c = make_case(t, R, TT, K, 1300 + static_cast<uint64_t>(K), false);
@@ -280,7 +284,7 @@ TEST_P(Bf16Test, BlockedPrefillEqualsDecodeBitwise) {
 // between K blocks.
 TEST_P(Bf16Test, TileStaysInsideItsOperands) {
   if (!has_bf16_path(GetParam())) GTEST_SKIP() << "no bf16 path in " << GetParam();
-  for (DType t : {DType::kF16, DType::kBF16}) {
+  for (DType t : kBf16Dtypes) {
     for (int64_t K : {1, 33, 64, 2087}) {
       for (int64_t R : {1, 2, 3, 4, 11}) {
         for (int64_t TT : {1, 2, 5, 6, 7, 17}) {
@@ -311,7 +315,7 @@ TEST_P(Bf16Test, TileStaysInsideItsOperands) {
 // 1x1 result on the rounded row: independent of T and of the thread count.
 TEST_P(Bf16Test, MatmulUsesThePathForAnyKAndIsDeterministic) {
   const int64_t N = 70, T = 13;  // 70 rows, grain 16: 1, 2 and 3 thread ranges with remainders
-  for (DType t : {DType::kF16, DType::kBF16}) {
+  for (DType t : kBf16Dtypes) {
     for (int64_t K : {100, 256}) {
       std::vector<uint8_t> bytes(static_cast<size_t>(N * row_bytes(t, K)));
       const std::vector<float> src = normals(61, static_cast<uint64_t>(K), N * K, 0.5f);

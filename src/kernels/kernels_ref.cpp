@@ -258,8 +258,10 @@ void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const Block
 }
 
 // The bf16 path's specification (kernel_table.h, TileDotBf16Fn): activations
-// rounded to bf16 (RNE), weights BF16 as stored or F16 rounded to bf16 (RNE of
-// the exact f32 value), each product exact (8 x 8 significant bits), the sum
+// rounded to bf16 (RNE), weights BF16 as stored, F16 rounded to bf16 (RNE of
+// the exact f32 value) or FP8 e4m3 (exact in bf16: 4 significant bits, and
+// its exponents 2^-9 .. 2^8 inside bf16's normal range; a row scale, if any,
+// is the caller's), each product exact (8 x 8 significant bits), the sum
 // in double (error <= K 2^-53 sum|x w|, far below the f32 rounding) and
 // rounded once to f32.
 void round_bf16_ref(const float* x, uint16_t* y, int64_t K) {
@@ -268,6 +270,7 @@ void round_bf16_ref(const float* x, uint16_t* y, int64_t K) {
 
 template <DType T>
 float weight_as_bf16(const uint8_t* row, int64_t j) {
+  if constexpr (T == DType::kF8_E4M3) return bf16_to_f32(f32_to_bf16(f8_e4m3_to_f32(row[j])));
   uint16_t h;
   std::memcpy(&h, row + 2 * j, 2);
   if constexpr (T == DType::kF16) return bf16_to_f32(f32_to_bf16(f16_to_f32(h)));
@@ -354,6 +357,7 @@ KernelTable ref_kernels() {
   t.round_bf16 = round_bf16_ref;
   t.tile_bf16[static_cast<int>(DType::kF16)] = tile_bf16_ref<DType::kF16>;
   t.tile_bf16[static_cast<int>(DType::kBF16)] = tile_bf16_ref<DType::kBF16>;
+  t.tile_bf16[static_cast<int>(DType::kF8_E4M3)] = tile_bf16_ref<DType::kF8_E4M3>;
   return t;
 }
 

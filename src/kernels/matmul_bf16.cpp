@@ -10,6 +10,12 @@ bool takes_bf16_path(const ExecContext& ctx, const TensorView& w) {
   return matmul_path(*ctx.table, w) == MatmulPath::kBf16;
 }
 
+void apply_row_scale(const TensorView& w, float* out, int64_t N, int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
+  if (w.row_scale == nullptr) return;
+  for (int64_t t = t0; t < t0 + tn; ++t)
+    for (int64_t n = n0; n < n1; ++n) out[t * N + n] *= w.row_scale[n];
+}
+
 int matmul_bf16(const ExecContext& ctx, const float* x, int64_t T, std::initializer_list<MatmulOut> outs,
                 Bf16Input* in) {
   // The weights on the path, as consecutive row ranges [start, start + N) of
@@ -23,7 +29,9 @@ int matmul_bf16(const ExecContext& ctx, const float* x, int64_t T, std::initiali
   int n = 0;
   int64_t total = 0;
   for (const MatmulOut& m : outs) {
-    if (!takes_bf16_path(ctx, *m.w)) continue;
+    // Dynamic FP8 activations are quantized for their weight alone (ops.cpp
+    // matmul_fp8_dynamic, which comes back here with them).
+    if (!takes_bf16_path(ctx, *m.w) || m.w->act_scale_ub > 0.0f) continue;
     HERD_CHECK(n < 8, "matmul_bf16: more than 8 weights share one input");
     parts[n++] = {m.w, m.out, total};
     total += m.w->rows();
@@ -54,6 +62,7 @@ int matmul_bf16(const ExecContext& ctx, const float* x, int64_t T, std::initiali
           if (b >= e) continue;
           const int64_t stride = p.w->row_stride();
           ctx.table->tile_bf16_for(p.w->dtype)(p.w->data + b * stride, stride, e - b, xb, K, T, K, p.out + b, N);
+          apply_row_scale(*p.w, p.out, N, b, e, 0, T);
         }
       },
       16);

@@ -130,15 +130,6 @@ int64_t f32_token_chunk(int64_t K) {
   return std::clamp<int64_t>(fit / 3 * 3, 3, 48);
 }
 
-// A row-scaled weight's outputs (F8_E4M3, TensorView::row_scale):
-// out[t, n] = fl(dot(row n, x_t)) * scale[n], rows n0 .. n1 - 1 of tokens
-// t0 .. t0 + tn - 1, right after the thread computed them.
-void apply_row_scale(const TensorView& w, float* out, int64_t N, int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
-  if (w.row_scale == nullptr) return;
-  for (int64_t t = t0; t < t0 + tn; ++t)
-    for (int64_t n = n0; n < n1; ++n) out[t * N + n] *= w.row_scale[n];
-}
-
 // The exact f32 path (ExecContext::exact_f32) for a weight without an f32
 // tile kernel (the block-quantized types): each thread converts kExactRows
 // rows at a time to their exact f32 values and runs the F32 tile kernel on
@@ -158,7 +149,7 @@ void matmul_exact_converted(const ExecContext& ctx, const float* x, int64_t T, c
           const int64_t rn = std::min(kExactRows, n1 - r0);
           for (int64_t r = 0; r < rn; ++r) to_f32(w.data + (r0 + r) * stride, rows.data() + r * K, K);
           tile(reinterpret_cast<const uint8_t*>(rows.data()), K * 4, rn, x, K, T, K, out + r0, N);
-          apply_row_scale(w, out, N, r0, r0 + rn, 0, T);
+          detail::apply_row_scale(w, out, N, r0, r0 + rn, 0, T);
         }
       },
       16);
@@ -167,9 +158,11 @@ void matmul_exact_converted(const ExecContext& ctx, const float* x, int64_t T, c
 void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
 
 // Meta's w8a8 FP8 product (fc_dynamic) emulated: each activation row becomes
-// its e4m3 values q (exact in f32) and scale s_t (quantize_activation_row_fp8);
-// out[t, n] = (fl(sum_k q[t,k] wq[n,k]) * w_scale[n]) * s_t, the sum in f32 as
-// the f32 path computes it (FBGEMM accumulates in f32 in its own order).
+// its e4m3 values q (exact in f32 and in bf16) and scale s_t
+// (quantize_activation_row_fp8); out[t, n] = (fl(sum_k q[t,k] wq[n,k]) *
+// w_scale[n]) * s_t, each product exact and the sum in f32 as the weight's own
+// path (f32 or bf16: the same exact products, in that path's order) computes
+// it (FBGEMM accumulates in f32 in its own order).
 void matmul_fp8_dynamic(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
   std::vector<float> q(static_cast<size_t>(T * K)), s(static_cast<size_t>(T));
@@ -177,7 +170,10 @@ void matmul_fp8_dynamic(const ExecContext& ctx, const float* x, int64_t T, const
     s[static_cast<size_t>(t)] = quantize_activation_row_fp8(x + t * K, q.data() + t * K, K, w.act_scale_ub);
   TensorView plain = w;
   plain.act_scale_ub = 0.0f;
-  matmul_f32(ctx, q.data(), T, plain, out);
+  if (ctx.exact_f32)
+    matmul_f32(ctx, q.data(), T, plain, out);
+  else
+    matmul_shared_input(ctx, q.data(), T, {MatmulOut{&plain, out}});
   for (int64_t t = 0; t < T; ++t)
     for (int64_t n = 0; n < N; ++n) out[t * N + n] *= s[static_cast<size_t>(t)];
 }
@@ -249,7 +245,7 @@ void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorV
   if (const TileDotF32Fn tile = ctx.table->tile_f32_for(w.dtype); tile != nullptr) {
     for_rows_and_token_chunks(ctx, N, 16, T, f32_token_chunk(K), [&](int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
       tile(w.data + n0 * stride, stride, n1 - n0, x + t0 * K, K, tn, K, out + t0 * N + n0, N);
-      apply_row_scale(w, out, N, n0, n1, t0, tn);
+      detail::apply_row_scale(w, out, N, n0, n1, t0, tn);
     });
     return;
   }
@@ -263,7 +259,7 @@ void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorV
           const uint8_t* row = w.data + n * stride;
           for (int64_t t = 0; t < T; ++t) out[t * N + n] = dot(row, x + t * K, K);
         }
-        apply_row_scale(w, out, N, n0, n1, 0, T);
+        detail::apply_row_scale(w, out, N, n0, n1, 0, T);
       },
       16);
 }
@@ -292,12 +288,13 @@ void matmul_f32_r8(const ExecContext& ctx, const float* x, int64_t T, const Tens
 }  // namespace
 
 MatmulPath matmul_path(const KernelTable& table, const TensorView& w) {
-  // Row scales are applied on the f32 path only (apply_row_scale): a dtype
-  // that carries them never takes another.
+  // Row scales are applied on the f32 and bf16 paths only (apply_row_scale):
+  // a dtype that carries them never takes another.
   HERD_CHECK(w.row_scale == nullptr || (dtype_info(w.dtype).row_scaled && w.interleave == 1 &&
-                                        table.tile_bf16_for(w.dtype) == nullptr && table.tile_q8_for(w.dtype) == nullptr),
+                                        table.tile_q8_for(w.dtype) == nullptr),
              "row scales on a %s weight (only row-scaled dtypes in the file layout carry them)", dtype_name(w.dtype));
-  if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1) return MatmulPath::kBf16;
+  // Column-group scales (matmul_f32_groups) stay on the f32 path.
+  if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1 && w.scale_groups <= 1) return MatmulPath::kBf16;
   if (w.interleave == 8) {
     if (table.tile_f32_r8_for(w.dtype) != nullptr) return MatmulPath::kF32R8;
     // A weight repacked at load needs the table it was repacked for.
@@ -349,6 +346,10 @@ void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std:
   for (const MatmulOut& m : outs) {
     const TensorView& w = *m.w;
     const MatmulPath path = matmul_path(*ctx.table, w);
+    if (w.act_scale_ub > 0.0f && w.scale_groups <= 1) {  // its own activations (quantized)
+      matmul_fp8_dynamic(ctx, x, T, w, m.out);
+      continue;
+    }
     if (path == MatmulPath::kBf16) continue;  // done above by matmul_bf16
     if (path == MatmulPath::kF32R8) {
       matmul_f32_r8(ctx, x, T, w, m.out, ctx.table->tile_f32_r8_for(w.dtype));

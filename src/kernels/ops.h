@@ -24,10 +24,14 @@ namespace herd::kernels {
 // are multiplied with x rounded once to bf16 (matmul_bf16.h); repacked to r8
 // (W.interleave == 8, avx2..avx512vnni), by the f32 outer-product tile.
 // With ctx.exact_f32 (training) every weight takes the f32 path.
-// F8_E4M3 (weight-only: x stays f32) takes the f32 path, each output then
-// multiplied by its row's scale (W.row_scale; none: 1); with column-group scales
-// (W.scale_groups > 1) each group is a product of its own, scaled, and the groups
-// summed in order (ops.cpp matmul_f32_groups). Each output element
+// F8_E4M3 (weight-only) takes the bf16 path where the table has it (its
+// values are exact in bf16: only x is rounded) and the f32 path elsewhere
+// (x stays f32), each output then multiplied by its row's scale (W.row_scale;
+// none: 1); with dynamic activations (W.act_scale_ub > 0, Meta's fc_dynamic)
+// each x row is quantized to e4m3 first (exact on either path); with
+// column-group scales (W.scale_groups > 1) each group is a product of its own
+// on the f32 path, scaled, and the groups summed in order (ops.cpp
+// matmul_f32_groups). Each output element
 // is one fixed-order reduction on every path: identical for any thread count
 // and any T.
 void matmul(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
@@ -52,7 +56,7 @@ void matmul_t_ref(const float* dy, int64_t T, const TensorView& w, double* out, 
 // (--taps-out DIR/run.json) so that tests learn the arithmetic from herd
 // instead of inferring it from an ISA name.
 enum class MatmulPath {
-  kBf16,   // x and W rounded to bf16, f32 sums (TileDotBf16Fn)
+  kBf16,   // x and W rounded to bf16 (FP8 W: exact), f32 sums (TileDotBf16Fn)
   kF32R8,  // f32 x, W repacked to r8 (TileDotF32R8Fn)
   kQ8R8,   // x quantized to Q8 blocks, W repacked to r8 (TileDotQ8R8Fn)
   kQ8,     // x quantized to Q8 blocks, W in the file layout (TileDotQ8Fn)

@@ -1,10 +1,15 @@
 // Row-scaled FP8 weights (F8_E4M3 with TensorView::row_scale, Meta's
 // "fp8_mixed" feed-forward weights) on every ISA the host has:
-//  - the row dot and the f32 tile read every one of the 256 codes as
-//    f8_e4m3_to_f32 gives it (NaN codes give NaN);
+//  - the row dot, the f32 tile and the bf16 tile (where the ISA has the bf16
+//    path) read every one of the 256 codes as f8_e4m3_to_f32 gives it (NaN
+//    codes give NaN);
 //  - matmul: out[t, n] = fl(dot(row n, x_t)) * scale[n], against the exact
 //    sum in long double: |err| <= (2K + 1) u * scale[n] * sum_k |w x| (the
-//    row dots' 2K u bound, kernels_test.cpp, plus the scale's rounding);
+//    row dots' 2K u bound, kernels_test.cpp, plus the scale's rounding); on
+//    the bf16 path (matmul_path says which) x_t is its bf16 rounding, and
+//    the bf16 tile's own bound, (2 ceil(K/32) + 6) u sum|w x|
+//    (kernels_bf16_test.cpp), is far inside the same (2K + 1) u; in a shared
+//    input with an F16 weight, the bits of matmul alone;
 //  - matmul_t against matmul_t_ref (which scales in double): gamma_{N+1};
 //  - the same bits for 1 and 2 threads and for one token alone;
 //  - negative control: one row's scale off by 1/64 breaks both bounds;
@@ -49,13 +54,19 @@ TEST_P(RowScaleTest, EveryCodeIsReadAsItsValue) {
     x[static_cast<size_t>(at)] = 1.0f;
     const float want = f8_e4m3_to_f32(static_cast<uint8_t>(c));
     const float got = dot(row.data(), x.data(), K);
-    float got_tile = got;
+    float got_tile = got, got_bf16 = got;
     if (tile) tile(row.data(), K, 1, x.data(), K, 1, K, &got_tile, 1);
+    if (const TileDotBf16Fn bf16 = table_.tile_bf16_for(DType::kF8_E4M3)) {
+      std::vector<uint16_t> xb(K, 0);
+      xb[static_cast<size_t>(at)] = f32_to_bf16(1.0f);
+      bf16(row.data(), K, 1, xb.data(), K, 1, K, &got_bf16, 1);
+    }
     if (std::isnan(want)) {
-      EXPECT_TRUE(std::isnan(got) && std::isnan(got_tile)) << "code " << c;
+      EXPECT_TRUE(std::isnan(got) && std::isnan(got_tile) && std::isnan(got_bf16)) << "code " << c;
     } else {
       EXPECT_EQ(got, want) << "code " << c;
       EXPECT_EQ(got_tile, want) << "code " << c;
+      EXPECT_EQ(got_bf16, want) << "code " << c;
     }
   }
 }
@@ -144,11 +155,28 @@ TEST_P(RowScaleTest, MatmulAndTransposedProductApplyTheRowScales) {
     std::vector<float> y1(static_cast<size_t>(T * N), NAN), y2 = y1;
     matmul(ExecContext{&one, &table_}, x.data(), T, w.view, y1.data());
     matmul(ExecContext{&two, &table_}, x.data(), T, w.view, y2.data());
-    EXPECT_EQ(matmul_outside(w, x, T, y1), 0);
+    // The operands the path multiplies: x itself, or its bf16 rounding.
+    std::vector<float> xp = x;
+    if (matmul_path(table_, w.view) == MatmulPath::kBf16)
+      for (float& v : xp) v = bf16_to_f32(f32_to_bf16(v));
+    EXPECT_EQ(matmul_outside(w, xp, T, y1), 0) << matmul_path_name(matmul_path(table_, w.view));
     EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)), 0) << "1 vs 2 threads";
     std::vector<float> last(static_cast<size_t>(N));
     matmul(ExecContext{&two, &table_}, x.data() + (T - 1) * K, 1, w.view, last.data());
     EXPECT_EQ(std::memcmp(last.data(), y1.data() + (T - 1) * N, last.size() * sizeof(float)), 0) << "alone vs batch";
+    // Beside other paths' weights of the same input (the feed-forward's gate/up
+    // share one): the bits it gets alone, theirs too.
+    {
+      std::vector<uint8_t> fb(static_cast<size_t>(N * row_bytes(DType::kF16, K)));
+      const std::vector<float> src = normals(24, 0, N * K);
+      for (int64_t n = 0; n < N; ++n) quantize_row_ref(DType::kF16, src.data() + n * K, fb.data() + n * row_bytes(DType::kF16, K), K);
+      const TensorView f16{DType::kF16, {N, K}, fb.data()};
+      std::vector<float> s1(y1.size(), NAN), s2(y1.size(), NAN), a2(y1.size(), NAN);
+      matmul(ExecContext{&two, &table_}, x.data(), T, f16, a2.data());
+      matmul_shared_input(ExecContext{&two, &table_}, x.data(), T, {{&f16, s2.data()}, {&w.view, s1.data()}});
+      EXPECT_EQ(std::memcmp(s1.data(), y1.data(), y1.size() * sizeof(float)), 0) << "shared input vs alone";
+      EXPECT_EQ(std::memcmp(s2.data(), a2.data(), a2.size() * sizeof(float)), 0) << "F16 beside it vs alone";
+    }
 
     const std::vector<float> dy = normals(23, static_cast<uint64_t>(T), T * N);
     const std::vector<float> g1 = transposed(table_, w.view, dy, T);
@@ -167,7 +195,9 @@ TEST_P(RowScaleTest, MatmulAndTransposedProductApplyTheRowScales) {
 // checked against a brute-force nearest-code search in tensor_test), and
 // out[t, n] = (fl(sum_k q w) * scale[n]) * s_t. The reference is
 // matmul_outside's bound on q with the row scale scale[n] * s_t (one more
-// rounding: (2K + 2) u); the weight-only result differs (negative control), and
+// rounding: (2K + 2) u; q is exact in bf16, so the bf16 path multiplies the
+// same q); the weight-only result differs (negative control), each keeps its
+// bits in one shared input, and
 // the bound of a row past the 1200 bound is the saturated one.
 TEST_P(RowScaleTest, DynamicActivationsQuantizeEachTokenRow) {
   ThreadPool two(2);
@@ -200,6 +230,11 @@ TEST_P(RowScaleTest, DynamicActivationsQuantizeEachTokenRow) {
     }
   EXPECT_EQ(bad, 0);
   EXPECT_GT(differs, T * N / 2) << "the activations were not quantized";
+  // In one shared input with the weight-only view: each gets its own activations.
+  std::vector<float> got2(got.size(), NAN), plain2(got.size(), NAN);
+  matmul_shared_input(ExecContext{&two, &table_}, x.data(), T, {{&w.view, plain2.data()}, {&dyn.view, got2.data()}});
+  EXPECT_EQ(std::memcmp(got2.data(), got.data(), got.size() * sizeof(float)), 0) << "dynamic, shared input vs alone";
+  EXPECT_EQ(std::memcmp(plain2.data(), plain.data(), got.size() * sizeof(float)), 0) << "weight-only, shared vs alone";
   // Every row of 3000s saturates: its q is +-448 or its e4m3 neighbours, never more.
   for (int64_t k = 0; k < K; ++k) EXPECT_LE(std::fabs(q[static_cast<size_t>(3 * K + k)]), 448.0f);
 }
