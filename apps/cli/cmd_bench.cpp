@@ -34,6 +34,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 
@@ -115,8 +116,9 @@ uint64_t n_params(const model::LlamaModel& m) {
   return n;
 }
 
-// "llama 8B Q4_0"-style description: the dtype of the largest matrix kind
-// (w_gate), as llama-bench names a file by its dominant type.
+// "llama 8B Q4_0"-style description: the dtype holding the most matrix
+// elements, as llama-bench names a file by its dominant type (an FP8
+// checkpoint keeps layer 0's feed-forward in BF16: F8_E4M3, not BF16).
 std::string model_type(const model::LlamaModel& m, uint64_t params) {
   char size[32];
   const double p = static_cast<double>(params);
@@ -124,7 +126,10 @@ std::string model_type(const model::LlamaModel& m, uint64_t params) {
     std::snprintf(size, sizeof size, "%.0fB", p / 1e9);
   else
     std::snprintf(size, sizeof size, "%.0fM", p / 1e6);
-  std::string t = m.layers().empty() ? "?" : dtype_name(m.layers()[0].w_gate.w.dtype);
+  std::map<DType, int64_t> elems;
+  m.for_each_matmul_weight([&](int64_t, model::LlamaTensor, const TensorView& w) { elems[w.dtype] += w.numel(); });
+  const auto most = std::max_element(elems.begin(), elems.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::string t = most == elems.end() ? "?" : dtype_name(most->first);
   for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return std::string("llama ") + size + " " + t;
 }
