@@ -2,8 +2,10 @@
 # herd perplexity and herd imatrix beside llama.cpp's llama-perplexity and llama-imatrix on
 # the same GGUF and text: both final perplexity estimates with f16 and f32 KV caches;
 # whether the two imatrix files hold the same entries and ncall and how far their values
-# are apart (tests/reference/imatrix_np.py); each tool's seconds. Not a test (llama.cpp is
-# built outside the project).
+# are apart (tests/reference/imatrix_np.py); the KL-divergence base files each tool writes
+# read by the other (the model against a Q4_0 round trip of itself: each tool's mean KLD and
+# same-top share on either file); each tool's seconds. Not a test (llama.cpp is built
+# outside the project).
 #   LLAMA_BIN=/path/to/llama.cpp/build/bin bash bench/eval_peer.sh [MODEL.gguf] [TEXT] [CTX] [BATCH]
 # Without MODEL, a random-weight tiny f32 model is made; without TEXT, 3,000 random words
 # (tests/reference/random_words.py).
@@ -31,7 +33,7 @@ echo "host: $(lscpu | sed -n 's/^Model name: *//p'), $threads threads; model $mo
 for kv in f16 f32; do
   s=$(date +%s.%N)
   l=$("$LB/llama-perplexity" -m "$model" -f "$text" -c "$ctx" -b "$batch" -t "$threads" -ctk $kv -ctv $kv 2>&1 |
-    grep "Final estimate")
+    grep "Final estimate" || echo "(failed)")
   m=$(date +%s.%N)
   h=$("$HERD" perplexity -m "$model" -f "$text" -c "$ctx" -b "$batch" -t "$threads" -ctk $kv -ctv $kv -q 2>/dev/null)
   e=$(date +%s.%N)
@@ -46,4 +48,18 @@ for extra in "" "--process-output"; do
   e=$(date +%s.%N)
   printf "imatrix %s | llama.cpp %.2f s | herd %.2f s | %s\n" "${extra:-(layers only)}" "$(secs "$s" "$m")" \
     "$(secs "$m" "$e")" "$(/usr/bin/python3 "$root/tests/reference/imatrix_np.py" "$tmp/h.dat" "$tmp/l.dat" --rtol 1 2>&1)"
+done
+# KL divergence: base files from both tools, each read by both, against the model's Q4_0
+# round trip (quantized and written back as F32).
+"$HERD" quantize "$model" "$tmp/q.gguf" q4_0 -q 2>/dev/null
+"$HERD" quantize "$tmp/q.gguf" "$tmp/back.gguf" f32 -q --allow-requantize 2>/dev/null
+"$LB/llama-perplexity" -m "$model" -f "$text" -c "$ctx" -b "$batch" -t "$threads" --kl-divergence-base "$tmp/l.kld" >/dev/null 2>&1
+"$HERD" perplexity -m "$model" -f "$text" -c "$ctx" -b "$batch" -t "$threads" -q --kl-divergence-base "$tmp/h.kld" >/dev/null 2>&1
+kld_line() { grep -E '^(Mean    KLD|Same top p)' | tr '\n' ' '; }
+for base in l h; do
+  l=$("$LB/llama-perplexity" -m "$tmp/back.gguf" -c "$ctx" -b "$batch" -t "$threads" --kl-divergence-base "$tmp/$base.kld" \
+    --kl-divergence 2>/dev/null | kld_line)
+  h=$("$HERD" perplexity -m "$tmp/back.gguf" -t "$threads" --kl-divergence-base "$tmp/$base.kld" --kl-divergence 2>/dev/null |
+    kld_line)
+  printf "KL divergence, base file by %s | llama.cpp: %s | herd: %s\n" "$([ $base = l ] && echo llama.cpp || echo herd)" "$l" "$h"
 done

@@ -21,8 +21,8 @@ void add_eval_options(ArgParser& p) {
   add_fp8_activation_option(p);
 }
 
-int open_eval(const ArgParser& p, const char* command, EvalRun* run) {
-  if (!p.positionals().empty() || !p.has("--model") || !p.has("--file"))
+int open_eval(const ArgParser& p, const char* command, EvalRun* run, bool need_text) {
+  if (!p.positionals().empty() || !p.has("--model") || (need_text && !p.has("--file")))
     return fail_usage(command, err(ErrorCode::kInvalidArgument, "give -m MODEL and -f TEXT"));
   Result<int64_t> n_ctx = p.get_int("--ctx-size", 512, 4, 1 << 20);
   Result<int64_t> chunks = p.get_int("--chunks", -1, -1, 1 << 30);
@@ -33,9 +33,13 @@ int open_eval(const ArgParser& p, const char* command, EvalRun* run) {
   if (!batch.has_value()) return fail_usage(command, batch.error());
   Result<CacheTypes> cache = get_cache_types(p);
   if (!cache.has_value()) return fail_usage(command, cache.error());
-  run->file = p.get("--file");
-  Result<std::string> text = read_text_file(run->file, size_t{1} << 30);
-  if (!text.has_value()) return fail_run(command, text.error());
+  std::string text;
+  if (need_text) {
+    run->file = p.get("--file");
+    Result<std::string> t = read_text_file(run->file, size_t{1} << 30);
+    if (!t.has_value()) return fail_run(command, t.error());
+    text = std::move(*t);
+  }
 
   Result<std::unique_ptr<model::Runtime>> rt =
       model::Runtime::open(runtime_options(p, *threads, stderr));
@@ -43,11 +47,13 @@ int open_eval(const ArgParser& p, const char* command, EvalRun* run) {
   run->rt = std::move(*rt);
   const model::LlamaModel& m = run->rt->model();
   if (Status s = cache_types_fit(*cache, m.config().head_dim); !s.has_value()) return fail_usage(command, s.error());
-  Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(m);
-  if (!tok.has_value()) return fail_run(command, tok.error());
-  run->ids = tok->encode(*text, true);
-  std::fprintf(stderr, "herd %s: %zu tokens, chunks of %lld, %d threads, kernels %s\n", command, run->ids.size(),
-               static_cast<long long>(*n_ctx), run->rt->pool().size(), run->rt->table().isa);
+  if (need_text) {
+    Result<tokenizer::Tokenizer> tok = model::load_model_tokenizer(m);
+    if (!tok.has_value()) return fail_run(command, tok.error());
+    run->ids = tok->encode(text, true);
+    std::fprintf(stderr, "herd %s: %zu tokens, chunks of %lld, %d threads, kernels %s\n", command, run->ids.size(),
+                 static_cast<long long>(*n_ctx), run->rt->pool().size(), run->rt->table().isa);
+  }
   model::PerplexityOptions& o = run->options;
   o.n_ctx = *n_ctx;
   o.n_chunks = *chunks;

@@ -25,6 +25,8 @@ struct EvalRun {
 };
 
 // Returns the exit code of a failure (after printing it), or 0 with `run` filled.
-int open_eval(const ArgParser& p, const char* command, EvalRun* run);
+// need_text false: -f is not required, and not read if absent (herd perplexity
+// --kl-divergence takes its tokens from the base file); ids stay empty.
+int open_eval(const ArgParser& p, const char* command, EvalRun* run, bool need_text = true);
 
 }  // namespace herd::cli

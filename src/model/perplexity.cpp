@@ -23,10 +23,12 @@ Result<PerplexityResult> perplexity(const LlamaModel& model, std::span<const int
   if (n_ctx < 4) return err(ErrorCode::kInvalidArgument, "the context (-c) must be at least 4 tokens, not %lld",
                             static_cast<long long>(n_ctx));
   const int64_t n_tok = static_cast<int64_t>(tokens.size());
-  if (n_tok < 2 * n_ctx)
+  const int64_t min_chunks = std::max<int64_t>(1, o.min_chunks);
+  if (n_tok < min_chunks * n_ctx)
     return err(ErrorCode::kInvalidArgument,
-               "the text is %lld tokens; perplexity with a context of %lld needs at least %lld (two chunks)",
-               static_cast<long long>(n_tok), static_cast<long long>(n_ctx), static_cast<long long>(2 * n_ctx));
+               "the text is %lld tokens; perplexity with a context of %lld needs at least %lld (%s)",
+               static_cast<long long>(n_tok), static_cast<long long>(n_ctx), static_cast<long long>(min_chunks * n_ctx),
+               min_chunks == 2 ? "two chunks" : "its chunks");
   const int64_t vocab = model.config().vocab_size;
   for (int32_t t : tokens)
     if (t < 0 || t >= vocab) return err(ErrorCode::kInvalidArgument, "token id %d is outside the vocabulary", t);
@@ -57,9 +59,11 @@ Result<PerplexityResult> perplexity(const LlamaModel& model, std::span<const int
       for (int64_t k = 0; scored && k < nb; ++k) {
         const int64_t pos = b + k;  // its logits predict chunk[pos + 1]
         if (pos < first || pos + 1 >= n_ctx) continue;
-        const double v = token_nll(std::span<const float>(logits).subspan(static_cast<size_t>(k * vocab),
-                                                                          static_cast<size_t>(vocab)),
-                                   chunk[static_cast<size_t>(pos + 1)]);
+        const std::span<const float> row =
+            std::span<const float>(logits).subspan(static_cast<size_t>(k * vocab), static_cast<size_t>(vocab));
+        const int32_t next = chunk[static_cast<size_t>(pos + 1)];
+        if (o.on_scored) HERD_TRY(o.on_scored(row, next));
+        const double v = token_nll(row, next);
         nll += v;
         nll2 += v * v;
         ++r.count;

@@ -3,7 +3,8 @@
 // across the two tools:
 //   - the text is tokenized once with BOS in front (the caller does that);
 //   - it is cut into n_chunk = floor(n_tokens / n_ctx) chunks of n_ctx tokens
-//     (the tail is dropped; fewer than 2 * n_ctx tokens is an error);
+//     (the tail is dropped; fewer than 2 * n_ctx tokens is an error, or
+//     min_chunks * n_ctx);
 //   - each chunk is evaluated from an empty cache with its first token
 //     replaced by BOS;
 //   - only the second half is scored: the logits at positions
@@ -32,6 +33,8 @@ struct PerplexityOptions {
   int64_t n_ctx = 512;     // tokens per chunk (llama-perplexity's -c default)
   int64_t n_chunks = -1;   // at most this many chunks; -1: all
   int64_t batch = 512;     // tokens per forward call
+  int64_t min_chunks = 2;  // a text of fewer chunks is refused (llama-perplexity's rule;
+                           // its KL-divergence mode takes a base file of one)
   int32_t bos_id = 128000;
   DType kv_k = DType::kF16, kv_v = DType::kF16;  // as llama.cpp's default cache
   // llama-imatrix's pass over the same chunks: every eval computes all logits
@@ -40,6 +43,10 @@ struct PerplexityOptions {
   // to `taps`.
   TapSink* taps = nullptr;
   std::function<void(int64_t)> before_eval;
+  // Called for every scored position, in order (chunk by chunk, position by
+  // position): its logits and the token they predict. The KL-divergence
+  // mode's writer and reader (kl_divergence.h). An error stops the run.
+  std::function<Status(std::span<const float>, int32_t)> on_scored;
 };
 
 struct PerplexityResult {
