@@ -151,12 +151,15 @@ class LlamaModel final : public CausalLm {
   uint64_t weight_bytes() const;
 
   // Repacks, once, every matmul weight whose dtype has an r8 kernel in
-  // `table` (tensor/repack_r8.h) into owned memory and gives the file's pages
-  // of those tensors back to the OS, so resident memory stays about the file
-  // size. Call before any LlamaContext runs; contexts must then use a table
-  // with the same r8 kernels. HERD_REPACK=0 in the environment, or a table
-  // without r8 kernels (HERD_ISA=ref), keeps the file layout. Returns the
-  // number of tensors repacked.
+  // `table` (tensor/repack_r8.h) into owned memory, and copies every weight
+  // the table's bf16 path reads in the file layout (F16/BF16/FP8 on
+  // avx512bf16) unchanged into huge-page memory; either way it gives the
+  // file's pages of those tensors back to the OS, so resident memory stays
+  // about the file size. Call before any LlamaContext runs; contexts must then
+  // use a table with the same r8 kernels. HERD_REPACK=0 in the environment
+  // keeps every weight in the file mapping; a table without r8 kernels
+  // (HERD_ISA=ref) repacks nothing. Returns the number of tensors repacked or
+  // copied.
   // `progress` (nullable) counts the bytes of every matmul weight as it is passed.
   int repack_weights(const kernels::KernelTable& table, ThreadPool& pool, Progress* progress = nullptr);
 

@@ -8,7 +8,7 @@
 // read-only, so the pages simply leave this process; the page cache may keep
 // them), so peak resident memory is the file plus one tensor, not twice the
 // file. A tied output table is repacked once and serves the embedding lookup
-// too (kernels::embedding_row unpacks one row). F16/BF16 weights that the
+// too (kernels::embedding_row unpacks one row). F16/BF16/FP8 weights that the
 // bf16 path reads in the file layout are copied unchanged into huge-page
 // memory the same way (copy_to_huge_pages), so the count repack_weights
 // returns includes them.
@@ -54,7 +54,7 @@ void advise_huge_pages(uint8_t* p, int64_t n) {
   if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
 }
 
-// F16/BF16 weights on the bf16 path keep the file's layout (the tile reads it
+// F16/BF16/FP8 weights on the bf16 path keep the file's layout (the tile reads it
 // as stored), but not the file's pages: a file mapping has 4 KiB pages, and a
 // decode step streaming 2.5 GB through them misses the TLB every 4 KiB. The
 // bytes are copied unchanged into memory advised for huge pages, in 16 MiB
