@@ -117,7 +117,7 @@ int cmd_synth(int argc, char** argv) {
   p.add("--lora", "PATH[:SCALE]", kLoraOptionHelp);
   p.add("--prompts", "FILE", "JSONL: {\"messages\": [...]} or {\"prompt\": \"...\"} per line (other fields, e.g. \"answer\", go to the judge)");
   p.add("-o,--output", "DIR", "where samples.jsonl, sft.jsonl, prefs.jsonl and progress.json go");
-  p.add("--judge", "JUDGE", "regex:PATTERN, json, json-schema:FILE, exact (the row's \"answer\"), cmd:COMMAND or llm:RUBRIC_FILE");
+  p.add("--judge", "JUDGE", "regex:PATTERN, json, json-schema:FILE, exact (the row's \"answer\"), cmd:COMMAND, python[:TESTS_FILE] (the code passes the tests and the row's \"tests\" in the sandbox) or llm:RUBRIC_FILE");
   p.add("--judge-model", "PATH", "with --judge llm:RUBRIC_FILE: the judge model (default: the model itself, adapters included)");
   p.add("-n,--samples", "N", "completions per prompt (default 8)");
   p.add("--temp", "X", "sampling temperature (default 1.0)");

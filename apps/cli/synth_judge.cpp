@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -20,6 +21,7 @@
 #include "chat/llama3_format.h"
 #include "grammar/regex.h"
 #include "grammar/schema_validate.h"
+#include "sandbox.h"
 
 namespace herd::cli {
 namespace {
@@ -183,6 +185,75 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
 }
 
+// The code of a completion: the first fenced block (``` with no language, python,
+// python3 or py; one left open by a truncated completion runs to the end), else
+// the whole completion.
+std::string code_of(const std::string& c) {
+  // The line starting at `at` opens or closes a fence: its info string (after ```), or null.
+  auto fence = [&](size_t at, size_t eol, std::string* info) {
+    const size_t lead = c.find_first_not_of(" \t", at);
+    if (lead == std::string::npos || lead >= eol || c.compare(lead, 3, "```") != 0) return false;
+    *info = c.substr(lead + 3, eol - lead - 3);
+    info->erase(0, info->find_first_not_of(" \t"));
+    info->erase(info->find_last_not_of(" \t\r") + 1);
+    return true;
+  };
+  size_t at = 0;
+  std::string info, ignored;
+  while (at < c.size()) {
+    const size_t eol = std::min(c.find('\n', at), c.size());
+    if (!fence(at, eol, &info)) {
+      at = eol + 1;
+      continue;
+    }
+    // A block: its body runs to the next fence line (or the end of a truncated completion).
+    const size_t body = std::min(eol + 1, c.size());
+    size_t end = body;
+    while (end < c.size()) {
+      const size_t e = std::min(c.find('\n', end), c.size());
+      if (fence(end, e, &ignored)) break;
+      end = e + 1;
+    }
+    end = std::min(end, c.size());
+    if (info.empty() || info == "python" || info == "python3" || info == "py") return c.substr(body, end - body);
+    at = std::min(c.find('\n', end), c.size()) + 1;  // past another language's closing fence
+  }
+  return c;
+}
+
+class PythonJudge final : public SynthJudge {
+ public:
+  explicit PythonJudge(std::string tests) : tests_(std::move(tests)) {}
+  Result<double> score(const nlohmann::json& row, const std::string& c) override {
+    std::string tests = tests_;
+    if (row.is_object() && row.contains("tests")) {
+      const nlohmann::json& t = row["tests"];
+      if (t.is_string()) {
+        tests += "\n" + t.get<std::string>();
+      } else if (t.is_array()) {
+        for (const nlohmann::json& line : t) {
+          if (!line.is_string()) return err(ErrorCode::kInvalidArgument, "--judge python: \"tests\" holds a non-string");
+          tests += "\n" + line.get<std::string>();
+        }
+      } else {
+        return err(ErrorCode::kInvalidArgument, "--judge python: \"tests\" must be a string or a list of strings");
+      }
+    }
+    if (tests.find_first_not_of(" \t\r\n") == std::string::npos)
+      return err(ErrorCode::kInvalidArgument,
+                 "--judge python: no tests (give python:TESTS_FILE or a \"tests\" field in the prompt row)");
+    SandboxLimits limits;
+    limits.cpu_seconds = 10;
+    limits.wall_seconds = 10;
+    const SandboxResult r = run_python_sandboxed(code_of(c) + "\n\n# the judge's tests\n" + tests + "\n", limits);
+    if (!r.ran) return err(ErrorCode::kUnsupported, "--judge python: the sandbox did not run the code: %s", r.output.c_str());
+    return r.exit_code == 0 && r.signal == 0 && !r.timed_out ? 1.0 : 0.0;
+  }
+
+ private:
+  std::string tests_;
+};
+
 class LlmJudge final : public SynthJudge {
  public:
   LlmJudge(std::string rubric, engine::Engine& e, const tokenizer::Tokenizer& t)
@@ -274,6 +345,8 @@ Result<std::unique_ptr<SynthJudge>> make_llm_judge(const std::string& rubric_pat
   return std::unique_ptr<SynthJudge>(new LlmJudge(ss.str(), engine, tok));
 }
 
+std::string completion_code(const std::string& completion) { return code_of(completion); }
+
 Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec) {
   if (spec.rfind("regex:", 0) == 0) {
     // Lengths tabulated to the most the automaton allows: a state is kept when an accepting
@@ -294,8 +367,19 @@ Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec) {
   }
   if (spec == "exact") return std::unique_ptr<SynthJudge>(new ExactJudge());
   if (spec.rfind("cmd:", 0) == 0 && spec.size() > 4) return std::unique_ptr<SynthJudge>(new CommandJudge(spec.substr(4)));
+  if (spec == "python") return std::unique_ptr<SynthJudge>(new PythonJudge(""));
+  if (spec.rfind("python:", 0) == 0) {
+    const std::string path = spec.substr(7);
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (!f) return err(ErrorCode::kNotFound, "--judge python: cannot read %s", path.c_str());
+    if (ss.str().size() > (size_t{1} << 20)) return err(ErrorCode::kInvalidArgument, "--judge python: %s is over 1 MiB", path.c_str());
+    return std::unique_ptr<SynthJudge>(new PythonJudge(ss.str()));
+  }
   return err(ErrorCode::kInvalidArgument,
-             "--judge %s: one of regex:PATTERN, json, json-schema:FILE, exact, cmd:COMMAND, llm:RUBRIC_FILE",
+             "--judge %s: one of regex:PATTERN, json, json-schema:FILE, exact, cmd:COMMAND, python[:TESTS_FILE], "
+             "llm:RUBRIC_FILE",
              spec.c_str());
 }
 

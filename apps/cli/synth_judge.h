@@ -10,13 +10,19 @@
 //                    prompt row (JSON) in HERD_SYNTH_PROMPT; the score is the number its
 //                    standard output starts with, else 1 for exit status 0 and 0 otherwise;
 //                    10 s and 64 KiB of output at most (then 0)
+//   python[:TESTS_FILE]  1 when the completion's code (its first ```python or plain
+//                    fenced block, else all of it) followed by the tests (TESTS_FILE's text,
+//                    then the prompt row's "tests": a string or a list of strings, e.g.
+//                    asserts) exits 0 in the sandbox of herd chat's code interpreter
+//                    (sandbox.h: no network, CPU/memory/file limits, 10 s); 0 otherwise;
+//                    an error when there are no tests or the sandbox cannot run
 //   llm:RUBRIC_FILE  an LLM as judge (make_llm_judge): the rubric, with {prompt} and
 //                    {completion} replaced (appended when it has no {completion}), as one
 //                    user turn; the judge's greedy reply (32 tokens at most) gives the
 //                    number after its first "Score:" (else its first number); a reply
 //                    with none leaves the completion unscored (never kept)
-// Errors: an unknown judge, a pattern the regex engine refuses, a schema file
-// that cannot be read; cmd judges report a command that cannot start.
+// Errors: an unknown judge, a pattern the regex engine refuses, a schema or tests
+// file that cannot be read; cmd judges report a command that cannot start.
 //
 // Thread safety: a judge is used from one thread.
 #pragma once
@@ -50,5 +56,7 @@ Result<std::unique_ptr<SynthJudge>> make_llm_judge(const std::string& rubric_pat
                                                    const tokenizer::Tokenizer& tok);
 // The score an LLM judge's reply gives (kUnscored: none). Exposed for tests.
 double parse_judge_score(const std::string& reply);
+// The code a python judge runs from a completion. Exposed for tests.
+std::string completion_code(const std::string& completion);
 
 }  // namespace herd::cli

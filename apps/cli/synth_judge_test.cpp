@@ -1,6 +1,7 @@
 // herd synth's judges (synth_judge.h): each accepts what it should and refuses
 // the rest; regex reads invalid UTF-8 and non-BMP characters as U+FFFD; the
-// command judge takes its exit status or the number it prints.
+// command judge takes its exit status or the number it prints; the python judge
+// runs a completion's code with its tests in the sandbox (no network).
 #include "synth_judge.h"
 
 #include <gtest/gtest.h>
@@ -55,6 +56,37 @@ TEST(SynthJudge, Command) {
   EXPECT_EQ(score("cmd:echo \"$HERD_SYNTH_PROMPT\" | grep -q '\"answer\":\"7\"'", "x", {{"answer", "7"}}), 1.0);
   Result<std::unique_ptr<SynthJudge>> j = make_synth_judge("cmd:/nonexistent/judge");
   EXPECT_FALSE((*j)->score(nlohmann::json::object(), "x").has_value());
+}
+
+TEST(SynthJudge, PythonCodeOfACompletion) {
+  EXPECT_EQ(completion_code("def f(x):\n    return x + 1\n"), "def f(x):\n    return x + 1\n");
+  EXPECT_EQ(completion_code("Here it is:\n```python\ndef f(x):\n    return 1\n```\nDone.\n```python\nx = 2\n```"),
+            "def f(x):\n    return 1\n");
+  EXPECT_EQ(completion_code("```\nprint(1)\n```"), "print(1)\n");
+  EXPECT_EQ(completion_code("```js\nno()\n```\n```py\nyes()\n```"), "yes()\n");  // another language is skipped
+  EXPECT_EQ(completion_code("Sure.\n  ```python\ncut(\n"), "cut(\n");                 // a truncated completion
+}
+
+TEST(SynthJudge, PythonTestsInTheSandbox) {
+  const std::string good = "```python\ndef add(a, b):\n    return a + b\n```";
+  const std::string bad = "```python\ndef add(a, b):\n    return a - b\n```";
+  const nlohmann::json row = {{"prompt", "add"}, {"tests", {"assert add(2, 3) == 5", "assert add(-1, 1) == 0"}}};
+  EXPECT_EQ(score("python", good, row), 1.0);
+  EXPECT_EQ(score("python", bad, row), 0.0);
+  EXPECT_EQ(score("python", "def add(a, b):\n    return a +", row), 0.0);  // a syntax error
+  EXPECT_EQ(score("python", "import socket\nsocket.create_connection(('1.1.1.1', 53), 2)\ndef add(a, b): return a + b",
+                  row), 0.0) << "no network in the sandbox";
+  const std::string path = (std::filesystem::temp_directory_path() / "herd_synth_tests.py").string();
+  std::ofstream(path) << "assert add(10, 5) == 15\n";
+  EXPECT_EQ(score("python:" + path, good), 1.0);  // the file's tests alone
+  EXPECT_EQ(score("python:" + path, "def add(a, b):\n    return 15", {{"tests", "assert add(1, 1) == 2"}}), 0.0)
+      << "the file's tests and the row's both run";
+  std::filesystem::remove(path);
+  EXPECT_FALSE(make_synth_judge("python:/nonexistent/tests.py").has_value());
+  Result<std::unique_ptr<SynthJudge>> j = make_synth_judge("python");
+  ASSERT_TRUE(j.has_value());
+  EXPECT_FALSE((*j)->score(nlohmann::json::object(), good).has_value());            // no tests anywhere
+  EXPECT_FALSE((*j)->score({{"tests", 5}}, good).has_value());                       // tests of another type
 }
 
 TEST(SynthJudge, LlmReplyScores) {

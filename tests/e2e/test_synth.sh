@@ -12,6 +12,8 @@
 #    unscored completion never kept;
 #  - Llama Guard as a filter: completions it flags are dropped (and marked), a guard that
 #    answers "safe" changes nothing;
+#  - a Python test as the judge: a model built to answer a right add() passes the rows' asserts in
+#    the sandbox and is kept, one with a wrong add() fails them;
 #  - bad prompt files are refused naming the line; an unknown judge is a usage error.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -110,6 +112,21 @@ done
   [ ! -s "$tmp/jno/sft.jsonl" ] && [ ! -s "$tmp/jno/prefs.jsonl" ] &&
   pass "--judge llm: 'Score: 7' scores every completion 7 (all kept at --min-score 5); a reply with no number leaves them unscored and unkept" ||
   fail "llm judge" "$(head -2 "$tmp/j7/samples.jsonl" "$tmp/jno/samples.jsonl")"
+
+# A Python test as the judge (--judge python): models built to answer with a right and a wrong
+# add(); each prompt row carries its asserts (a list, and one string of lines). The right one
+# passes every test in the sandbox, the wrong one none.
+printf '%s\n' '{"prompt": "Write add(a, b).", "tests": ["assert add(2, 3) == 5", "assert add(-1, 1) == 0"]}' \
+  '{"prompt": "Write add again.", "tests": "assert add(0, 0) == 0\nassert add(1, 2) == 3"}' > "$tmp/code.jsonl"
+for v in 'right:add=lambda p,q:p+q' 'wrong:add=lambda p,q:p-q'; do
+  "$H" make-model --shape tiny --dtype q8_0 --seed 4 -q --reply "${v#*:}" -o "$tmp/${v%%:*}.gguf" 2>/dev/null
+  out="$("$H" synth -m "$tmp/${v%%:*}.gguf" --prompts "$tmp/code.jsonl" --judge python -n 2 --max-tokens 16 --temp 0 \
+    -o "$tmp/py-${v%%:*}" -t 2 2>&1)" || fail "--judge python, ${v%%:*}" "$out"
+done
+[ "$(grep -c '"score":1.0' "$tmp/py-right/samples.jsonl")" -eq 2 ] && [ "$(wc -l < "$tmp/py-right/sft.jsonl")" -eq 2 ] &&
+  [ "$(grep -c '"score":0.0' "$tmp/py-wrong/samples.jsonl")" -eq 2 ] && [ ! -s "$tmp/py-wrong/sft.jsonl" ] &&
+  pass "--judge python: the right add() passes its asserts in the sandbox and is kept, the wrong one fails them" ||
+  fail "--judge python" "$(cat "$tmp/py-right/samples.jsonl" "$tmp/py-wrong/samples.jsonl" 2>&1)"
 
 # Bad input.
 printf '%s\n' '{"prompt": "ok"}' '{"promt": "typo"}' > "$tmp/bad.jsonl"
