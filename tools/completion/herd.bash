@@ -17,7 +17,7 @@ _herd_bash() {
     return
   fi
   case "$prev" in
-    -m|--model|-o|--output|-f|--file|--messages|--tools|--stop-file|--history|-jf|--json-schema-file|--api-key-file|--taps-out|--logits-out|--data|--lora|--lora-init|--log-jsonl|--teacher|--teacher-cache|--student|--guard|--prompt-guard|--jsonl|--tokenizer)
+    -m|--model|-o|--output|-f|--file|--messages|--tools|--stop-file|--history|-jf|--json-schema-file|--api-key-file|--taps-out|--logits-out|--data|--lora|--lora-init|--log-jsonl|--teacher|--teacher-cache|--student|--guard|--prompt-guard|--jsonl|--tokenizer|--kl-divergence-base|--prompts|--imatrix)
       compopt -o filenames 2>/dev/null
       COMPREPLY=($(compgen -f -- "$cur"))
       return ;;
