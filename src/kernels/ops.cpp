@@ -165,10 +165,15 @@ void matmul_f32(const ExecContext& ctx, const float* x, int64_t T, const TensorV
 // it (FBGEMM accumulates in f32 in its own order).
 void matmul_fp8_dynamic(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out) {
   const int64_t N = w.rows(), K = w.cols();
-  std::vector<float> q(static_cast<size_t>(T * K)), s(static_cast<size_t>(T));
+  // The caller thread's buffers, grown to the largest call seen (decode allocates
+  // nothing; the view's shape is assigned into the same storage).
+  thread_local std::vector<float> q, s;
+  thread_local TensorView plain;
+  if (q.size() < static_cast<size_t>(T * K)) q.resize(static_cast<size_t>(T * K));
+  if (s.size() < static_cast<size_t>(T)) s.resize(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t)
     s[static_cast<size_t>(t)] = quantize_activation_row_fp8(x + t * K, q.data() + t * K, K, w.act_scale_ub);
-  TensorView plain = w;
+  plain = w;
   plain.act_scale_ub = 0.0f;
   if (ctx.exact_f32)
     matmul_f32(ctx, q.data(), T, plain, out);
@@ -190,23 +195,28 @@ void matmul_f32_groups(const ExecContext& ctx, const float* x, int64_t T, const 
   HERD_CHECK(w.row_scale != nullptr && width * G == K && w.interleave == 1,
              "matmul: %lld scale groups over %lld columns", static_cast<long long>(G), static_cast<long long>(K));
   const float* xs = x;
-  std::vector<float> q, act_scale;
-  if (w.act_scale_ub > 0.0f) {
-    q.resize(static_cast<size_t>(T * K));
-    act_scale.resize(static_cast<size_t>(T * G));
+  thread_local std::vector<float> q, act_scale;  // grown, never shrunk: decode allocates nothing
+  const bool dynamic = w.act_scale_ub > 0.0f;
+  if (dynamic) {
+    if (q.size() < static_cast<size_t>(T * K)) q.resize(static_cast<size_t>(T * K));
+    if (act_scale.size() < static_cast<size_t>(T * G)) act_scale.resize(static_cast<size_t>(T * G));
     for (int64_t t = 0; t < T; ++t)
       for (int64_t g = 0; g < G; ++g)
         act_scale[static_cast<size_t>(t * G + g)] =
             quantize_activation_row_fp8(x + t * K + g * width, q.data() + t * K + g * width, width, w.act_scale_ub);
     xs = q.data();
   }
+  // The workers below see their own thread_locals: they get the caller's through this pointer.
+  const float* act = dynamic ? act_scale.data() : nullptr;
   const int64_t stride = w.row_stride(), group_bytes = row_bytes(w.dtype, width);
   const TileDotF32Fn tile = ctx.table->tile_f32_for(w.dtype);
   const RowDotFn dot = ctx.table->dot_for(w.dtype);
   HERD_CHECK(tile != nullptr || dot != nullptr, "no product for %s", dtype_name(w.dtype));
   for_rows_and_token_chunks(ctx, N, 16, T, f32_token_chunk(width), [&](int64_t n0, int64_t n1, int64_t t0, int64_t tn) {
     const int64_t rn = n1 - n0;
-    std::vector<float> part(static_cast<size_t>(tn * rn));
+    // One buffer per thread, grown to the largest tile seen (decode allocates nothing).
+    thread_local std::vector<float> part;
+    if (part.size() < static_cast<size_t>(tn * rn)) part.resize(static_cast<size_t>(tn * rn));
     for (int64_t g = 0; g < G; ++g) {
       const uint8_t* wg = w.data + n0 * stride + g * group_bytes;
       if (tile != nullptr) {
@@ -218,7 +228,7 @@ void matmul_f32_groups(const ExecContext& ctx, const float* x, int64_t T, const 
       for (int64_t t = 0; t < tn; ++t)
         for (int64_t r = 0; r < rn; ++r) {
           float v = part[static_cast<size_t>(t * rn + r)] * w.row_scale[(n0 + r) * G + g];
-          if (!act_scale.empty()) v *= act_scale[static_cast<size_t>((t0 + t) * G + g)];
+          if (act != nullptr) v *= act[(t0 + t) * G + g];
           float& o = out[(t0 + t) * N + n0 + r];
           o = g == 0 ? v : o + v;
         }

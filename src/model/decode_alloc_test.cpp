@@ -94,5 +94,39 @@ TEST(DecodeAlloc, DecodeStepsAllocateNothing) {
   }
 }
 
+// FP8 (Meta's layer selection, HF only): the bf16 path's row scales where the
+// ISA has it, the f32 tile elsewhere; weight-only and dynamic activations.
+TEST(DecodeAlloc, Fp8DecodeStepsAllocateNothing) {
+  MakeModelOptions o;
+  // Four layers: Meta's selection leaves the first and last feed-forward in BF16.
+  Result<ModelShape> shape = parse_model_shape("d_model=256,n_layers=4,n_heads=4,n_kv_heads=2,d_ff=512");
+  ASSERT_TRUE(shape.has_value());
+  o.shape = *shape;
+  o.dtype = "fp8";
+  o.format = "hf";
+  o.seed = 3;
+  o.out = test_model_dir() + "/alloc-tiny-fp8";
+  {
+    ThreadPool one(1);
+    ASSERT_TRUE(make_model(o, one, nullptr).has_value());
+  }
+  for (const std::string& isa : kernels::all_isas()) {
+    if (!kernels::isa_runs_here(isa)) continue;
+    Result<kernels::KernelTable> table = kernels::select_kernels(isa);
+    ASSERT_TRUE(table.has_value()) << isa;
+    for (bool dynamic : {false, true}) {
+      Result<LlamaModel> m = LlamaModel::load(o.out);
+      ASSERT_TRUE(m.has_value()) << m.error().to_string();
+      ThreadPool pool(2);
+      m->repack_weights(*table, pool);
+      if (dynamic) {
+        ASSERT_GT(m->use_fp8_dynamic_activations(), 0);
+      }
+      EXPECT_EQ(news_during_decode(*m, *table, pool, DType::kF16, 6), 0)
+          << "fp8 isa " << isa << (dynamic ? " dynamic activations" : " weight-only");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace herd::model
