@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdarg>
 #include <cmath>
 #include <cstring>
 #include <sys/stat.h>
@@ -59,16 +58,6 @@ double covariance(double sum_a, double sum_b, double sum_ab, int64_t count) {
   if (count < 10) return 0;
   const double n = static_cast<double>(count);
   return (sum_ab / n - (sum_a / n) * (sum_b / n)) / (n - 1);
-}
-
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
 }
 
 }  // namespace
@@ -161,13 +150,13 @@ std::string kld_chunk_line(int64_t chunk, const KldStats& s) {
   const double rms = std::sqrt(mse.mean), rms_unc = rms > 0 ? 0.5 / rms * mse.unc : 0;
   const double top = static_cast<double>(s.same_top) / static_cast<double>(s.count);
   const double top_unc = s.count > 1 ? std::sqrt(top * (1 - top) / static_cast<double>(s.count - 1)) : 0;
-  std::string out = format("%4lld", static_cast<long long>(chunk));
-  out += format("    %9.4lf \u00b1 %9.4lf", ppl, ppl * lp.unc);
-  out += format("    %10.5lf \u00b1 %10.5lf", lp.mean - lb.mean,
+  std::string out = str_printf("%4lld", static_cast<long long>(chunk));
+  out += str_printf("    %9.4lf \u00b1 %9.4lf", ppl, ppl * lp.unc);
+  out += str_printf("    %10.5lf \u00b1 %10.5lf", lp.mean - lb.mean,
                 std::sqrt(std::max(0.0, lp.unc * lp.unc + lb.unc * lb.unc - 2 * cov)));
-  out += format("    %10.5lf \u00b1 %10.5lf", kl.mean, kl.unc);
-  out += format("    %6.3lf \u00b1 %6.3lf %%", 100 * rms, 100 * rms_unc);
-  out += format("    %6.3lf \u00b1 %6.3lf %%", 100 * top, 100 * top_unc);
+  out += str_printf("    %10.5lf \u00b1 %10.5lf", kl.mean, kl.unc);
+  out += str_printf("    %6.3lf \u00b1 %6.3lf %%", 100 * rms, 100 * rms_unc);
+  out += str_printf("    %6.3lf \u00b1 %6.3lf %%", 100 * top, 100 * top_unc);
   return out + "\n";
 }
 
@@ -186,50 +175,50 @@ std::string kld_report(const KldStats& s) {
   const double ratio_unc = std::sqrt(std::max(0.0, lp.unc * lp.unc + lb.unc * lb.unc - 2 * cov));
   const double ppl_cov = ppl * ppl_base * cov;
   std::string o = "====== Perplexity statistics ======\n";
-  o += format("Mean PPL(Q)                   : %10.6lf \u00b1 %10.6lf\n", ppl, ppl_unc);
-  o += format("Mean PPL(base)                : %10.6lf \u00b1 %10.6lf\n", ppl_base, ppl_base_unc);
-  o += format("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2lf%%\n", 100 * cor);
-  o += format("Mean ln(PPL(Q)/PPL(base))     : %10.6lf \u00b1 %10.6lf\n", ratio, ratio_unc);
-  o += format("Mean PPL(Q)/PPL(base)         : %10.6lf \u00b1 %10.6lf\n", std::exp(ratio), std::exp(ratio) * ratio_unc);
-  o += format("Mean PPL(Q)-PPL(base)         : %10.6lf \u00b1 %10.6lf\n", ppl - ppl_base,
+  o += str_printf("Mean PPL(Q)                   : %10.6lf \u00b1 %10.6lf\n", ppl, ppl_unc);
+  o += str_printf("Mean PPL(base)                : %10.6lf \u00b1 %10.6lf\n", ppl_base, ppl_base_unc);
+  o += str_printf("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2lf%%\n", 100 * cor);
+  o += str_printf("Mean ln(PPL(Q)/PPL(base))     : %10.6lf \u00b1 %10.6lf\n", ratio, ratio_unc);
+  o += str_printf("Mean PPL(Q)/PPL(base)         : %10.6lf \u00b1 %10.6lf\n", std::exp(ratio), std::exp(ratio) * ratio_unc);
+  o += str_printf("Mean PPL(Q)-PPL(base)         : %10.6lf \u00b1 %10.6lf\n", ppl - ppl_base,
               std::sqrt(std::max(0.0, ppl_unc * ppl_unc + ppl_base_unc * ppl_base_unc - 2 * ppl_cov)));
   o += "\n====== KL divergence statistics ======\n";
   const MeanUnc kl = mean_and_uncertainty(s.sum_kld, s.sum_kld2, s.count);
-  o += format("Mean    KLD: %10.6lf \u00b1 %10.6lf\n", kl.mean, kl.unc);
-  o += format("Maximum KLD: %10.6f\n", static_cast<double>(kld.back()));
+  o += str_printf("Mean    KLD: %10.6lf \u00b1 %10.6lf\n", kl.mean, kl.unc);
+  o += str_printf("Maximum KLD: %10.6f\n", static_cast<double>(kld.back()));
   const struct {
     const char* label;
     double f;
   } kld_at[] = {{"99.9%", 0.999}, {"99.0%", 0.990}, {"95.0%", 0.950}, {"90.0%", 0.900}};
-  for (const auto& q : kld_at) o += format("%-8sKLD: %10.6f\n", q.label, percentile(kld, q.f));
-  o += format("Median  KLD: %10.6f\n", median(kld));
+  for (const auto& q : kld_at) o += str_printf("%-8sKLD: %10.6f\n", q.label, percentile(kld, q.f));
+  o += str_printf("Median  KLD: %10.6f\n", median(kld));
   const struct {
     const char* label;
     double f;
   } kld_low[] = {{"10.0%", 0.100}, {" 5.0%", 0.050}, {" 1.0%", 0.010}, {" 0.1%", 0.001}};
-  for (const auto& q : kld_low) o += format("%-8sKLD: %10.6f\n", q.label, percentile(kld, q.f));
-  o += format("Minimum KLD: %10.6f\n", static_cast<double>(kld.front()));
+  for (const auto& q : kld_low) o += str_printf("%-8sKLD: %10.6f\n", q.label, percentile(kld, q.f));
+  o += str_printf("Minimum KLD: %10.6f\n", static_cast<double>(kld.front()));
   o += "\n====== Token probability statistics ======\n";
   const MeanUnc d = mean_and_uncertainty(s.sum_dp, s.sum_dp2, s.count);
-  o += format("Mean    \u0394p: %6.3lf \u00b1 %5.3lf %%\n", 100 * d.mean, 100 * d.unc);
-  o += format("Maximum \u0394p: %6.3lf%%\n", 100.0 * dp.back());
+  o += str_printf("Mean    \u0394p: %6.3lf \u00b1 %5.3lf %%\n", 100 * d.mean, 100 * d.unc);
+  o += str_printf("Maximum \u0394p: %6.3lf%%\n", 100.0 * dp.back());
   const struct {
     const char* label;
     double f;
   } dp_high[] = {{"99.9%", 0.999}, {"99.0%", 0.990}, {"95.0%", 0.950}, {"90.0%", 0.900}, {"75.0%", 0.750}};
-  for (const auto& q : dp_high) o += format("%-8s\u0394p: %6.3lf%%\n", q.label, 100 * percentile(dp, q.f));
-  o += format("Median  \u0394p: %6.3lf%%\n", 100 * median(dp));
+  for (const auto& q : dp_high) o += str_printf("%-8s\u0394p: %6.3lf%%\n", q.label, 100 * percentile(dp, q.f));
+  o += str_printf("Median  \u0394p: %6.3lf%%\n", 100 * median(dp));
   const struct {
     const char* label;
     double f;
   } dp_low[] = {{"25.0%", 0.250}, {"10.0%", 0.100}, {" 5.0%", 0.050}, {" 1.0%", 0.010}, {" 0.1%", 0.001}};
-  for (const auto& q : dp_low) o += format("%-8s\u0394p: %6.3lf%%\n", q.label, 100 * percentile(dp, q.f));
-  o += format("Minimum \u0394p: %6.3lf%%\n", 100.0 * dp.front());
+  for (const auto& q : dp_low) o += str_printf("%-8s\u0394p: %6.3lf%%\n", q.label, 100 * percentile(dp, q.f));
+  o += str_printf("Minimum \u0394p: %6.3lf%%\n", 100.0 * dp.front());
   const MeanUnc mse = mean_and_uncertainty(s.sum_dp2, s.sum_dp4, s.count);
   const double rms = std::sqrt(mse.mean);
-  o += format("RMS \u0394p    : %6.3lf \u00b1 %5.3lf %%\n", 100 * rms, rms > 0 ? 100 * 0.5 / rms * mse.unc : 0.0);
+  o += str_printf("RMS \u0394p    : %6.3lf \u00b1 %5.3lf %%\n", 100 * rms, rms > 0 ? 100 * 0.5 / rms * mse.unc : 0.0);
   const double top = static_cast<double>(s.same_top) / static_cast<double>(s.count);
-  o += format("Same top p: %6.3lf \u00b1 %5.3lf %%\n", 100 * top,
+  o += str_printf("Same top p: %6.3lf \u00b1 %5.3lf %%\n", 100 * top,
               100 * std::sqrt(top * (1 - top) / static_cast<double>(s.count - 1)));
   return o;
 }
