@@ -228,7 +228,7 @@ Status write_log_prob_header(std::FILE* f, const std::string& path, uint32_t n_c
   const size_t n_tok = static_cast<size_t>(n_chunk) * n_ctx;
   HERD_CHECK(tokens.size() >= n_tok, "write_log_prob_header: %zu tokens for %zu", tokens.size(), n_tok);
   if (std::fwrite(kMagic, 1, 8, f) != 8 || std::fwrite(&n_ctx, 4, 1, f) != 1 || std::fwrite(&n_vocab, 4, 1, f) != 1 ||
-      std::fwrite(&n_chunk, 4, 1, f) != 1 || std::fwrite(tokens.data(), 4, n_tok, f) != n_tok)
+      std::fwrite(&n_chunk, 4, 1, f) != 1 || (n_tok > 0 && std::fwrite(tokens.data(), 4, n_tok, f) != n_tok))
     return err(ErrorCode::kIo, "%s: write failed: %s", path.c_str(), std::strerror(errno));
   return Ok{};
 }

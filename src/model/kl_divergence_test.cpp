@@ -141,10 +141,10 @@ void write_file(const std::string& path, uint32_t n_ctx, int32_t V, int32_t n_ch
   std::fwrite(&n_ctx, 4, 1, f);
   std::fwrite(&V, 4, 1, f);
   std::fwrite(&n_chunk, 4, 1, f);
-  std::fwrite(tokens.data(), 4, tokens.size(), f);
+  if (!tokens.empty()) std::fwrite(tokens.data(), 4, tokens.size(), f);
   const long rows = static_cast<long>(n_chunk) * (static_cast<long>(n_ctx) - 1 - n_ctx / 2);
   std::vector<char> zero(static_cast<size_t>(std::max(0L, 2 * rows * log_prob_row_u16(V) + extra)), 0);
-  std::fwrite(zero.data(), 1, zero.size(), f);
+  if (!zero.empty()) std::fwrite(zero.data(), 1, zero.size(), f);
   std::fclose(f);
 }
 
