@@ -2,6 +2,11 @@
 """herd's training gradients against PyTorch autograd in float64.
 
 Usage: /usr/bin/python3 tests/reference/grad_check.py MODEL DUMPDIR [--negative-control] [--dpo | --kd | --full]
+       /usr/bin/python3 tests/reference/grad_check.py --batch FILE
+
+--batch runs many checks in one process (torch is imported once): each line of FILE is
+"pass|fail TITLE|MODEL DUMPDIR [options]", the outcome expected ("fail": a negative control,
+whose comparison must fail); the exit status is 1 when any check's outcome differs.
 
 DUMPDIR holds what tests/reference/train_dump.cpp (herd_train_dump MODEL DUMPDIR) wrote: one
 packed batch (tokens, labels, RoPE positions, each token's sequence start), rank-r LoRA adapters
@@ -399,5 +404,27 @@ def adamw_steps(d, forward, A, B, tol):
     return failures
 
 
+def batch(path):
+    """Every line's check in this process; 1 when any outcome is not the one expected."""
+    import traceback
+    bad = 0
+    for line in open(path):
+        if not line.strip():
+            continue
+        expect, rest = line.split(" ", 1)
+        title, args = rest.split("|", 1)
+        print(f"== {title.strip()}", flush=True)
+        try:
+            rc = main(["grad_check.py"] + args.split())
+        except Exception:  # noqa: BLE001 - a crash is a failed check, reported, and the batch goes on
+            traceback.print_exc()
+            rc = 1
+        if (rc == 0) != (expect == "pass"):
+            print(f"grad_check: {title.strip()}: expected to {expect}, "
+                  f"{'passed' if rc == 0 else 'failed'}" + (": the comparison cannot fail" if expect == "fail" else ""))
+            bad += 1
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(batch(sys.argv[2]) if sys.argv[1:2] == ["--batch"] else main(sys.argv))

@@ -9,7 +9,8 @@
 # dropout's (herd's masks dumped, applied to the adapters' inputs in torch);
 # and negative controls (one adapter's gradient judged as another's, a DPO step with each
 # pair's reference log-probs swapped, a distillation step with the teacher's rows one position
-# late, must fail).
+# late, must fail). The 18 comparisons run in one python process (grad_check.py --batch: torch
+# is imported once, not 18 times).
 set -euo pipefail
 PY="${PYTHON:-/usr/bin/python3}"
 DUMP="${HERD_TRAIN_DUMP:?set by ctest: the herd_train_dump tool}"
@@ -21,63 +22,40 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   [ "${CI:-}" = "true" ] && exit 1
   exit 77
 fi
+# The dumps first (herd's side), then every comparison in one python process (torch imported once:
+# grad_check.py --batch; "fail" lines are negative controls, which must fail).
+checks="$dir/checks.txt"
+: > "$checks"
+check() { echo "$1 $2|${*:3}" >> "$checks"; }  # check pass|fail TITLE MODEL DUMPDIR [options]
 for t in f16 q8_0 q4_0 q4_k_s q6_k; do
   mkdir -p "$dir/$t"
   "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype "$t" -o "$dir/$t/model" >/dev/null 2>&1
   # q8_0 also runs llm.c's test (ten AdamW steps give PyTorch's losses), DPO's and distillation's losses.
   "$DUMP" "$dir/$t/model" "$dir/$t" $([ "$t" = q8_0 ] && echo --steps --dpo --kd --dropout)
-  echo "== gguf $t"
-  "$PY" "$here/grad_check.py" "$dir/$t/model" "$dir/$t"
+  check pass "gguf $t" "$dir/$t/model" "$dir/$t"
 done
-for loss in sigmoid ipo; do
-  echo "== gguf q8_0, DPO $loss"
-  "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dpo_$loss" --dpo
-done
-echo "== gguf q8_0, LoRA dropout 0.3"
-"$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dropout"
-echo "== LoRA dropout negative control"
-if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dropout" --negative-control; then
-  echo "test_reference_grads: the dropout negative control passed: the comparison cannot fail"
-  exit 1
-fi
-echo "== gguf q8_0, distillation"
-"$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd" --kd
-echo "== gguf q8_0, distillation with the reverse KL"
-"$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd_reverse" --kd
-echo "== distillation negative control"
-if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/kd" --kd --negative-control; then
-  echo "test_reference_grads: the distillation negative control passed: the comparison cannot fail"
-  exit 1
-fi
-echo "== DPO negative control"
-if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0/dpo_sigmoid" --dpo --negative-control; then
-  echo "test_reference_grads: the DPO negative control passed: the comparison cannot fail"
-  exit 1
-fi
+Q="$dir/q8_0"
+for loss in sigmoid ipo; do check pass "gguf q8_0, DPO $loss" "$Q/model" "$Q/dpo_$loss" --dpo; done
+check pass "gguf q8_0, LoRA dropout 0.3" "$Q/model" "$Q/dropout"
+check fail "LoRA dropout negative control" "$Q/model" "$Q/dropout" --negative-control
+check pass "gguf q8_0, distillation" "$Q/model" "$Q/kd" --kd
+check pass "gguf q8_0, distillation with the reverse KL" "$Q/model" "$Q/kd_reverse" --kd
+check fail "distillation negative control" "$Q/model" "$Q/kd" --kd --negative-control
+check fail "DPO negative control" "$Q/model" "$Q/dpo_sigmoid" --dpo --negative-control
 mkdir -p "$dir/hf"
 "$HERD_BIN" make-model --shape tiny --seed 11 -q --dtype bf16 --format hf -o "$dir/hf/model" >/dev/null 2>&1
 "$DUMP" "$dir/hf/model" "$dir/hf"
-echo "== hf bf16"
-"$PY" "$here/grad_check.py" "$dir/hf/model" "$dir/hf"
+check pass "hf bf16" "$dir/hf/model" "$dir/hf"
 # Full fine-tuning (every weight's gradient): a tied GGUF model (the table gets the lookup's and
 # the head's gradients) and the untied HF one (q/k rows in HF order).
 mkdir -p "$dir/full-tied" "$dir/full-hf"
 "$HERD_BIN" make-model --shape d_model=128,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=256,tied=1 --seed 11 -q \
   --dtype f16 -o "$dir/full-tied/model" >/dev/null 2>&1
 "$DUMP" "$dir/full-tied/model" "$dir/full-tied" --full
-echo "== full fine-tuning, gguf f16 tied"
-"$PY" "$here/grad_check.py" "$dir/full-tied/model" "$dir/full-tied" --full
+check pass "full fine-tuning, gguf f16 tied" "$dir/full-tied/model" "$dir/full-tied" --full
 "$DUMP" "$dir/hf/model" "$dir/full-hf" --full
-echo "== full fine-tuning, hf bf16"
-"$PY" "$here/grad_check.py" "$dir/hf/model" "$dir/full-hf" --full
-echo "== full fine-tuning negative control"
-if "$PY" "$here/grad_check.py" "$dir/full-tied/model" "$dir/full-tied" --full --negative-control; then
-  echo "test_reference_grads: the full fine-tuning negative control passed: the comparison cannot fail"
-  exit 1
-fi
-echo "== negative control"
-if "$PY" "$here/grad_check.py" "$dir/q8_0/model" "$dir/q8_0" --negative-control; then
-  echo "test_reference_grads: the negative control passed: the comparison cannot fail"
-  exit 1
-fi
+check pass "full fine-tuning, hf bf16" "$dir/hf/model" "$dir/full-hf" --full
+check fail "full fine-tuning negative control" "$dir/full-tied/model" "$dir/full-tied" --full --negative-control
+check fail "negative control" "$Q/model" "$Q" --negative-control
+"$PY" "$here/grad_check.py" --batch "$checks" || { echo "test_reference_grads: FAILED"; exit 1; }
 echo "test_reference_grads: ok"
