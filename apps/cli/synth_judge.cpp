@@ -14,10 +14,10 @@
 #include <condition_variable>
 #include <mutex>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include "base/json_depth.h"
+#include "base/mapped_file.h"
 #include "chat/llama3_format.h"
 #include "grammar/regex.h"
 #include "grammar/schema_validate.h"
@@ -30,6 +30,16 @@ std::string trimmed(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// A judge's own file (a rubric, a schema, Python tests): at most 1 MiB, refused before it is
+// read whole, the error naming the --judge kind and the path.
+constexpr size_t kMaxJudgeFileBytes = size_t{1} << 20;
+
+Result<std::string> read_judge_file(const char* kind, const std::string& path) {
+  Result<std::string> text = read_text_file(path, kMaxJudgeFileBytes);
+  if (!text.has_value()) return err(text.error().code(), "--judge %s: %s", kind, text.error().message().c_str());
+  return text;
 }
 
 Result<nlohmann::json> parse_json(const std::string& text) {
@@ -337,12 +347,8 @@ double parse_judge_score(const std::string& reply) {
 
 Result<std::unique_ptr<SynthJudge>> make_llm_judge(const std::string& rubric_path, engine::Engine& engine,
                                                    const tokenizer::Tokenizer& tok) {
-  std::ifstream f(rubric_path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  if (!f) return err(ErrorCode::kNotFound, "--judge llm: cannot read the rubric %s", rubric_path.c_str());
-  if (ss.str().size() > (size_t{1} << 20)) return err(ErrorCode::kInvalidArgument, "--judge llm: the rubric is over 1 MiB");
-  return std::unique_ptr<SynthJudge>(new LlmJudge(ss.str(), engine, tok));
+  HERD_ASSIGN_OR_RETURN(std::string rubric, read_judge_file("llm", rubric_path));
+  return std::unique_ptr<SynthJudge>(new LlmJudge(std::move(rubric), engine, tok));
 }
 
 std::string completion_code(const std::string& completion) { return code_of(completion); }
@@ -357,11 +363,8 @@ Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec) {
   if (spec == "json") return std::unique_ptr<SynthJudge>(new JsonJudge(nullptr));
   if (spec.rfind("json-schema:", 0) == 0) {
     const std::string path = spec.substr(12);
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (!f) return err(ErrorCode::kNotFound, "--judge json-schema: cannot read %s", path.c_str());
-    Result<nlohmann::json> s = parse_json(ss.str());
+    HERD_ASSIGN_OR_RETURN(std::string text, read_judge_file("json-schema", path));
+    Result<nlohmann::json> s = parse_json(text);
     if (!s.has_value()) return err(ErrorCode::kInvalidArgument, "--judge json-schema: %s: %s", path.c_str(), s.error().message().c_str());
     return std::unique_ptr<SynthJudge>(new JsonJudge(std::move(*s)));
   }
@@ -370,12 +373,8 @@ Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec) {
   if (spec == "python") return std::unique_ptr<SynthJudge>(new PythonJudge(""));
   if (spec.rfind("python:", 0) == 0) {
     const std::string path = spec.substr(7);
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (!f) return err(ErrorCode::kNotFound, "--judge python: cannot read %s", path.c_str());
-    if (ss.str().size() > (size_t{1} << 20)) return err(ErrorCode::kInvalidArgument, "--judge python: %s is over 1 MiB", path.c_str());
-    return std::unique_ptr<SynthJudge>(new PythonJudge(ss.str()));
+    HERD_ASSIGN_OR_RETURN(std::string tests, read_judge_file("python", path));
+    return std::unique_ptr<SynthJudge>(new PythonJudge(std::move(tests)));
   }
   return err(ErrorCode::kInvalidArgument,
              "--judge %s: one of regex:PATTERN, json, json-schema:FILE, exact, cmd:COMMAND, python[:TESTS_FILE], "

@@ -48,6 +48,24 @@ TEST(SynthJudge, JsonSchemaAndExact) {
   EXPECT_FALSE(make_synth_judge("vibes").has_value());
 }
 
+// A judge's file over 1 MiB is refused (the size is checked while reading, not after), a
+// missing one is named, for every kind that reads a file.
+TEST(SynthJudge, JudgeFilesAreBounded) {
+  const std::string path = (std::filesystem::temp_directory_path() / "herd_synth_big_judge_file").string();
+  std::ofstream(path) << "{\"type\": \"object\"" << std::string((size_t{1} << 20), ' ') << "}";
+  for (const char* kind : {"json-schema:", "python:"}) {
+    Result<std::unique_ptr<SynthJudge>> j = make_synth_judge(kind + path);
+    ASSERT_FALSE(j.has_value()) << kind;
+    EXPECT_EQ(j.error().code(), ErrorCode::kOutOfRange) << kind;
+    EXPECT_NE(j.error().message().find(path), std::string::npos) << j.error().message();
+    Result<std::unique_ptr<SynthJudge>> missing = make_synth_judge(std::string(kind) + "/nonexistent/judge_file");
+    ASSERT_FALSE(missing.has_value()) << kind;
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound) << kind;
+    EXPECT_NE(missing.error().message().find("--judge"), std::string::npos) << missing.error().message();
+  }
+  std::filesystem::remove(path);
+}
+
 TEST(SynthJudge, Command) {
   EXPECT_EQ(score("cmd:grep -q blue", "the sky is blue"), 1.0);
   EXPECT_EQ(score("cmd:grep -q blue", "the sky is grey"), 0.0);
