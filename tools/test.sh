@@ -8,7 +8,8 @@
 #      benchmarks: the herd binary too):
 #      the unit tests, a reference subset, and the serve load test
 #      (tests/e2e/test_serve_load.sh with HERD_BIN=build-asan/herd)
-#   4. under TSan (build-tsan/, only the test binaries that run threads): the
+#   4. under TSan (build-tsan/, only the test binaries that run threads; the engine tests in two
+#      shards side by side): the
 #      thread pool, KV pool, engine and server unit tests
 #   5. each fuzz target for a bounded time, one per core at a time (FUZZ_SECONDS, default 10: a smoke run;
 #      longer campaigns: bash tools/run_fuzz.sh SECONDS by hand)
@@ -18,6 +19,24 @@ cd "$root"
 source tools/ccache_env.sh
 start=$(date +%s)
 stage() { echo "== $1 ($(( $(date +%s) - start )) s so far)"; }
+# together CMD... : runs each argument (a shell command line) at the same time, each one's
+# output kept apart and printed when all have ended; fails if any failed. For sanitizer steps
+# that keep only one core busy (measured below), run side by side on the 2-core host.
+together() {
+  local dir pids=() i=0 rc=0
+  dir="$(mktemp -d)"
+  for c in "$@"; do
+    bash -c "$c" >"$dir/$i" 2>&1 &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { rc=1; echo "FAILED: ${*:$((i + 1)):1}"; }
+    cat "$dir/$i"
+  done
+  rm -rf "$dir"
+  return $rc
+}
 bash tools/setup.sh
 bash tools/build.sh build
 
@@ -68,20 +87,21 @@ stage "ASan + UBSan: unit tests, a reference subset, the serve load test"
 # 379 -> 108 s, reference subset 440 -> 179 s, serve load 244 -> 82 s).
 bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1 \
   -DHERD_SANITIZE=address,undefined -DHERD_BUILD_BENCH=OFF
-# Two unit tests are left out here, both measuring cost rather than memory safety, and both
-# run by the Release ctest above: JsonConstraint.MaskCostOnLlama3Vocab (the mask's work on
-# the real 128K vocabulary, 29 s under ASan; the features its schema combines, $ref,
-# patterns, formats, anyOf and number ranges, run under ASan in RandomLogitsAlwaysYieldValidJson) and DecodeAlloc.DecodeStepsAllocateNothing (counts
-# allocations per decode step, 28 s; the decode path runs under ASan in the engine and
-# model tests).
-GTEST_FILTER='-JsonConstraint.MaskCostOnLlama3Vocab:DecodeAlloc.DecodeStepsAllocateNothing' \
+# Unit tests left out here, each measuring cost rather than memory safety, and each run by
+# the Release ctest above: JsonConstraint.MaskCostOnLlama3Vocab (the mask's work on the real
+# 128K vocabulary, 29 s under ASan; the features its schema combines, $ref, patterns,
+# formats, anyOf and number ranges, run under ASan in RandomLogitsAlwaysYieldValidJson) and
+# the DecodeAlloc tests (they count allocations per decode step, 28 s and 8 s for FP8; the
+# decode paths run under ASan in the engine and model tests).
+GTEST_FILTER='-JsonConstraint.MaskCostOnLlama3Vocab:DecodeAlloc.*' \
   ctest --test-dir build-asan --output-on-failure -L unit -j "$jobs_tests"
-HERD_BIN="$root/build-asan/herd" /usr/bin/python3 tests/reference/check_models.py --quick
 # `herd serve` under load, under ASan: every request answered
 # or refused cleanly, KV back to idle, clean SIGTERM exit, no sanitizer report.
 # 24 clients x 8 requests (the Release ctest runs 64 x 20; more than --parallel 8, so
 # admission, preemption and disconnects all occur): ~30 s instead of 82 s at 64 x 20.
-LOAD_CLIENTS=24 LOAD_REQUESTS=8 HERD_BIN="$root/build-asan/herd" bash tests/e2e/test_serve_load.sh
+# The reference subset (60 s, 1.45 cores busy) and the load test (17 s, 1.6) side by side.
+together "HERD_BIN='$root/build-asan/herd' /usr/bin/python3 tests/reference/check_models.py --quick" \
+  "LOAD_CLIENTS=24 LOAD_REQUESTS=8 HERD_BIN='$root/build-asan/herd' bash tests/e2e/test_serve_load.sh"
 
 stage "TSan: thread pool, KV pool, engine and server unit tests; herd serve under load"
 unset HERD_SPIN_US  # the pool's default spin-then-sleep hand-off, under TSan
@@ -100,8 +120,10 @@ HERD_SOURCE_DIR="$root" build-tsan/kv_test
 # PerRequestLoraWeightsBatchedEqualAlone (its twin for per-request LoRA weights),
 # PagedCacheEqualsContiguousForEachKvType (10 s), RefusesAModelHoldingALayerRange (13 s).
 # Every engine test with concurrent submit/cancel/stats runs.
-HERD_SOURCE_DIR="$root" build-tsan/engine_test \
-  --gtest_filter='-Engine.PreemptionKeepsResults:Engine.FeedForwardChunksDoNotChangeLogits:Engine.MixedAdaptersBatchedEqualAlone:Engine.PerRequestLoraWeightsBatchedEqualAlone:Engine.PagedCacheEqualsContiguousForEachKvType:Engine.RefusesAModelHoldingALayerRange:EngineBench.*'
+# Under TSan the engine tests keep one core busy (90 s wall, 90 s CPU): two gtest shards run
+# side by side (43 s).
+engine_tsan="HERD_SOURCE_DIR='$root' build-tsan/engine_test --gtest_filter='-Engine.PreemptionKeepsResults:Engine.FeedForwardChunksDoNotChangeLogits:Engine.MixedAdaptersBatchedEqualAlone:Engine.PerRequestLoraWeightsBatchedEqualAlone:Engine.PagedCacheEqualsContiguousForEachKvType:Engine.RefusesAModelHoldingALayerRange:EngineBench.*'"
+together "GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=0 $engine_tsan" "GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=1 $engine_tsan"
 HERD_SOURCE_DIR="$root" build-tsan/apps/server/server_test
 # The real engine and HTTP server together (the unit tests use a fake engine):
 # 12 clients x 5 requests, ~45 s; a race report halts the server, which fails
