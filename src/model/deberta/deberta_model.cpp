@@ -253,11 +253,34 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   std::vector<float> q(static_cast<size_t>(T * H)), k(q.size()), v(q.size()), ctxo(q.size()), h1(q.size());
   std::vector<float> ff(static_cast<size_t>(T * c.intermediate_size));
   std::vector<float> pk(static_cast<size_t>(nR * H)), pq(pk.size());
-  std::vector<float> qh(static_cast<size_t>(max_len * hd)), kh(qh.size()), vt(qh.size()), oh(qh.size());
-  std::vector<float> pkh(static_cast<size_t>(nR * hd)), pqh(pkh.size());
-  std::vector<float> scores(static_cast<size_t>(max_len * max_len)), bias(scores.size());
-  std::vector<float> c2p(static_cast<size_t>(max_len * nR)), p2c(c2p.size());
   const float* rel = rel_.data() + r0 * H;
+  // Attention runs one (window, head) pair per task, the pairs split over the pool's
+  // threads, each with its own scratch and a one-thread context: the per-head products
+  // are small (512 x 512 x 64), and splitting each of them across threads cost more in
+  // hand-offs than it gained, while the gathers and the bias loop ran on one thread.
+  // Every product is the same fixed-order reduction whatever the thread count
+  // (kernels/ops.h matmul), so the logits do not depend on the split.
+  struct HeadScratch {
+    std::vector<float> qh, kh, vt, oh, pkh, pqh, scores, bias, c2p, p2c;
+  };
+  std::vector<HeadScratch> scratch(static_cast<size_t>(ctx.pool->size()));
+  for (HeadScratch& w : scratch) {
+    w.qh.resize(static_cast<size_t>(max_len * hd));
+    w.kh.resize(w.qh.size());
+    w.vt.resize(w.qh.size());
+    w.oh.resize(w.qh.size());
+    w.pkh.resize(static_cast<size_t>(nR * hd));
+    w.pqh.resize(w.pkh.size());
+    w.scores.resize(static_cast<size_t>(max_len * max_len));
+    w.bias.resize(w.scores.size());
+    w.c2p.resize(static_cast<size_t>(max_len * nR));
+    w.p2c.resize(w.c2p.size());
+  }
+  ThreadPool one(1);
+  ExecContext head_ctx;
+  head_ctx.pool = &one;
+  head_ctx.table = ctx.table;
+  head_ctx.exact_f32 = ctx.exact_f32;
 
   for (const DebLayer& L : layers_) {
     linear(ctx, x.data(), T, L.q, q.data());
@@ -267,44 +290,47 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
       if (c.c2p) linear(ctx, rel, nR, c.share_att_key ? L.k : L.pos_k, pk.data());
       if (c.p2c) linear(ctx, rel, nR, c.share_att_key ? L.q : L.pos_q, pq.data());
     }
-    for (size_t s = 0; s < batch.size(); ++s) {
-      const int64_t n = static_cast<int64_t>(batch[s]->size()), base = off[s];
-      for (int64_t h = 0; h < heads; ++h) {
+    const int64_t n_tasks = static_cast<int64_t>(batch.size()) * heads;
+    ctx.pool->parallel_for(n_tasks, [&](int64_t t0, int64_t t1, int worker) {
+      HeadScratch& w = scratch[static_cast<size_t>(worker)];
+      for (int64_t task = t0; task < t1; ++task) {
+        const size_t s = static_cast<size_t>(task / heads);
+        const int64_t h = task % heads, n = static_cast<int64_t>(batch[s]->size()), base = off[s];
         for (int64_t t = 0; t < n; ++t) {
           for (int64_t d = 0; d < hd; ++d) {
             const size_t src = static_cast<size_t>((base + t) * H + h * hd + d);
-            qh[static_cast<size_t>(t * hd + d)] = q[src];
-            kh[static_cast<size_t>(t * hd + d)] = k[src];
-            vt[static_cast<size_t>(d * n + t)] = v[src];
+            w.qh[static_cast<size_t>(t * hd + d)] = q[src];
+            w.kh[static_cast<size_t>(t * hd + d)] = k[src];
+            w.vt[static_cast<size_t>(d * n + t)] = v[src];
           }
         }
-        kernels::matmul(ctx, qh.data(), n, f32_view(kh.data(), n, hd), scores.data());
+        kernels::matmul(head_ctx, w.qh.data(), n, f32_view(w.kh.data(), n, hd), w.scores.data());
         const float* bias_ptr = nullptr;
         if (c.relative_attention && (c.c2p || c.p2c)) {
           for (int64_t r = 0; r < nR; ++r)
             for (int64_t d = 0; d < hd; ++d) {
-              pkh[static_cast<size_t>(r * hd + d)] = pk.empty() ? 0 : pk[static_cast<size_t>(r * H + h * hd + d)];
-              pqh[static_cast<size_t>(r * hd + d)] = pq.empty() ? 0 : pq[static_cast<size_t>(r * H + h * hd + d)];
+              w.pkh[static_cast<size_t>(r * hd + d)] = pk.empty() ? 0 : pk[static_cast<size_t>(r * H + h * hd + d)];
+              w.pqh[static_cast<size_t>(r * hd + d)] = pq.empty() ? 0 : pq[static_cast<size_t>(r * H + h * hd + d)];
             }
-          if (c.c2p) kernels::matmul(ctx, qh.data(), n, f32_view(pkh.data(), nR, hd), c2p.data());
-          if (c.p2c) kernels::matmul(ctx, kh.data(), n, f32_view(pqh.data(), nR, hd), p2c.data());
+          if (c.c2p) kernels::matmul(head_ctx, w.qh.data(), n, f32_view(w.pkh.data(), nR, hd), w.c2p.data());
+          if (c.p2c) kernels::matmul(head_ctx, w.kh.data(), n, f32_view(w.pqh.data(), nR, hd), w.p2c.data());
           for (int64_t i = 0; i < n; ++i)
             for (int64_t j = 0; j < n; ++j) {
               const int64_t r = idx[static_cast<size_t>(i * max_len + j)];
               float b = 0;
-              if (c.c2p) b += c2p[static_cast<size_t>(i * nR + r)];
-              if (c.p2c) b += p2c[static_cast<size_t>(j * nR + r)];
-              bias[static_cast<size_t>(i * n + j)] = b * scale;
+              if (c.c2p) b += w.c2p[static_cast<size_t>(i * nR + r)];
+              if (c.p2c) b += w.p2c[static_cast<size_t>(j * nR + r)];
+              w.bias[static_cast<size_t>(i * n + j)] = b * scale;
             }
-          bias_ptr = bias.data();
+          bias_ptr = w.bias.data();
         }
-        kernels::biased_softmax_rows(ctx, scores.data(), bias_ptr, n, n, scale);
-        kernels::matmul(ctx, scores.data(), n, f32_view(vt.data(), hd, n), oh.data());
+        kernels::biased_softmax_rows(head_ctx, w.scores.data(), bias_ptr, n, n, scale);
+        kernels::matmul(head_ctx, w.scores.data(), n, f32_view(w.vt.data(), hd, n), w.oh.data());
         for (int64_t t = 0; t < n; ++t)
           for (int64_t d = 0; d < hd; ++d)
-            ctxo[static_cast<size_t>((base + t) * H + h * hd + d)] = oh[static_cast<size_t>(t * hd + d)];
+            ctxo[static_cast<size_t>((base + t) * H + h * hd + d)] = w.oh[static_cast<size_t>(t * hd + d)];
       }
-    }
+    });
     linear(ctx, ctxo.data(), T, L.attn_out, h1.data());
     for (size_t i = 0; i < h1.size(); ++i) h1[i] += x[i];
     norm(ctx, h1.data(), L.attn_ln, c.layer_norm_eps, T, h1.data());
