@@ -342,6 +342,7 @@ void fill_table_attention(KernelTable* t) {
   t->attn_tokens = attn_tokens;
   t->attn_hd_multiple = 32;
   t->attn_block_multiple = 8;
+  t->softmax_row = softmax_row;
 }
 
 void exp8_for_test(const float* x, float* y) { _mm256_storeu_ps(y, exp_ps(_mm256_loadu_ps(x))); }

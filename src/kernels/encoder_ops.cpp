@@ -82,19 +82,13 @@ void biased_softmax_rows(const ExecContext& ctx, float* s, const float* bias, in
       [&](int64_t r0, int64_t r1, int) {
         for (int64_t r = r0; r < r1; ++r) {
           float* row = s + r * n;
-          const float* br = bias ? bias + r * n : nullptr;
-          float m = -INFINITY;
-          for (int64_t j = 0; j < n; ++j) {
-            row[j] = row[j] * scale + (br ? br[j] : 0.0f);
-            m = std::max(m, row[j]);
+          if (bias != nullptr) {
+            const float* br = bias + r * n;
+            for (int64_t j = 0; j < n; ++j) row[j] = row[j] * scale + br[j];
+          } else {
+            for (int64_t j = 0; j < n; ++j) row[j] = row[j] * scale;
           }
-          double sum = 0;
-          for (int64_t j = 0; j < n; ++j) {
-            row[j] = std::exp(row[j] - m);
-            sum += row[j];
-          }
-          const float inv = static_cast<float>(1.0 / sum);
-          for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+          ctx.table->softmax_row(row, n);
         }
       },
       row_grain(n));

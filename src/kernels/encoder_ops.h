@@ -32,8 +32,10 @@ void gelu(const ExecContext& ctx, float* x, int64_t n);
 double gelu_ref(double x);
 
 // Each of `rows` rows of n scores: s[r, j] = softmax_j(s[r, j] * scale +
-// bias[r, j]) in place; bias null: none. The maximum is subtracted, exp in
-// f32, the sum in double, each p = fl(e * fl(1 / sum)).
+// bias[r, j]) in place; bias null: none. The row itself is the table's
+// softmax_row (kernel_table.h): the maximum subtracted, exp in f32 (libm's
+// expf in ref, exp_ps within 2 u from AVX2 up), the sum in double, each
+// p = fl(e * fl(1 / sum)).
 void biased_softmax_rows(const ExecContext& ctx, float* s, const float* bias, int64_t rows, int64_t n, float scale);
 void biased_softmax_rows_ref(const float* s, const float* bias, int64_t rows, int64_t n, double scale, double* p);
 

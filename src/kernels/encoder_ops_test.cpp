@@ -14,10 +14,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "base/thread_pool.h"
 #include "kernels/encoder_ops.h"
+#include "kernels/guarded_buffer.h"
 #include "kernels/isa_test.h"
 #include "kernels/kernel_table.h"
 
@@ -117,11 +120,17 @@ int64_t softmax_outside(const std::vector<float>& s, const std::vector<float>& b
   return bad;
 }
 
-TEST(EncoderOps, BiasedSoftmaxWithinDerivedBound) {
+// On every ISA: the softmax row is the table's (libm's expf in ref, exp_ps from AVX2 up,
+// both within the 2 u the bound takes for exp).
+class EncoderKernels : public IsaTableTest {};
+
+TEST_P(EncoderKernels, BiasedSoftmaxWithinDerivedBound) {
   const int64_t rows = 24, n = 131;
   const float scale = 0.0721f;
   std::vector<float> s = normals(3, 1, rows * n, 20.0f), bias = normals(3, 2, rows * n, 2.0f);
   Ctx one(1), two(2);
+  one.table = table_;
+  two.table = table_;
   std::vector<float> a = s, b = s;
   biased_softmax_rows(one.ctx, a.data(), bias.data(), rows, n, scale);
   biased_softmax_rows(two.ctx, b.data(), bias.data(), rows, n, scale);
@@ -131,7 +140,73 @@ TEST(EncoderOps, BiasedSoftmaxWithinDerivedBound) {
   std::vector<float> no_bias = s;
   biased_softmax_rows(one.ctx, no_bias.data(), nullptr, rows, n, scale);
   EXPECT_GT(softmax_outside(s, bias, no_bias, rows, n, scale), rows * n / 2);
+  // A row of 2 (shorter than a vector, all tail) and of 8 (one vector, no tail).
+  for (const int64_t m : {int64_t{2}, int64_t{8}}) {
+    std::vector<float> sm(s.begin(), s.begin() + m), bm(bias.begin(), bias.begin() + m), got = sm;
+    biased_softmax_rows(one.ctx, got.data(), bm.data(), 1, m, scale);
+    EXPECT_EQ(softmax_outside(sm, bm, got, 1, m, scale), 0) << m;
+  }
 }
+
+// gemm_nn_f32 on every ISA: the reference's fma chain bit for bit, for row and column tails
+// of every width, strided operands, K = 0, operands ending at an inaccessible page and an
+// output whose gaps between rows must stay untouched; the reference itself within the
+// bound of a K-step chain, |c - exact| <= K u sum_k |a_k b_k| (one rounding per step),
+// with a control (the largest term dropped) far outside it.
+TEST_P(EncoderKernels, GemmNnF32IsTheReferenceChain) {
+  const KernelTable ref = select_kernels("ref").value();
+  int64_t cases = 0;
+  for (const int64_t M : {1, 4, 5, 6, 7, 13})
+    for (const int64_t N : {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 70})
+      for (const int64_t K : {0, 1, 64, 67})
+        for (const int64_t pad : {0, 3}) {
+          const int64_t lda = K + pad, ldb = N + 2 * pad, ldc = N + pad;
+          const std::vector<float> a = normals(7, static_cast<uint64_t>(M * 1000 + K), M * lda);
+          const std::vector<float> b = normals(8, static_cast<uint64_t>(N * 1000 + K), K * ldb);
+          GuardedBuffer<float> ga(a.size()), gb(b.size()), gc(static_cast<size_t>(M * ldc), NAN);
+          std::memcpy(ga.data(), a.data(), a.size() * sizeof(float));
+          std::memcpy(gb.data(), b.data(), b.size() * sizeof(float));
+          std::vector<float> want(static_cast<size_t>(M * ldc), NAN);
+          ref.gemm_nn_f32(a.data(), lda, b.data(), ldb, want.data(), ldc, M, N, K);
+          table_.gemm_nn_f32(ga.data(), lda, gb.data(), ldb, gc.data(), ldc, M, N, K);
+          const std::string where = GetParam() + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                                    " K=" + std::to_string(K) + " pad=" + std::to_string(pad);
+          ASSERT_TRUE(ga.canary_intact() && gb.canary_intact() && gc.canary_intact()) << where;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const float got = gc[static_cast<size_t>(i * ldc + j)], w = want[static_cast<size_t>(i * ldc + j)];
+              if (j < N)
+                ASSERT_EQ(std::memcmp(&got, &w, sizeof got), 0) << where << " at " << i << "," << j;
+              else
+                ASSERT_TRUE(std::isnan(got)) << where << ": wrote between rows at " << i << "," << j;
+            }
+          ++cases;
+        }
+  EXPECT_EQ(cases, 6 * 11 * 4 * 2);
+  // The reference against long double.
+  const int64_t M = 3, N = 5, K = 512;
+  const std::vector<float> a = normals(9, 1, M * K), b = normals(9, 2, K * N);
+  std::vector<float> c(static_cast<size_t>(M * N));
+  ref.gemm_nn_f32(a.data(), K, b.data(), N, c.data(), N, M, N, K);
+  int64_t outside = 0, control_outside = 0;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      long double exact = 0, mag = 0, first = 0;  // first: the largest product
+      for (int64_t k = 0; k < K; ++k) {
+        const long double p = static_cast<long double>(a[i * K + k]) * b[k * N + j];
+        exact += p;
+        mag += std::fabs(p);
+        if (std::fabs(p) > std::fabs(first)) first = p;
+      }
+      const long double bound = K * kU * mag;
+      outside += std::fabs(c[i * N + j] - exact) > bound;
+      control_outside += std::fabs(c[i * N + j] - first - exact) > bound;
+    }
+  EXPECT_EQ(outside, 0);
+  EXPECT_EQ(control_outside, M * N);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, EncoderKernels, ::testing::ValuesIn(all_isas()), isa_test_name);
 
 TEST(EncoderOps, AddBiasAddsEachRow) {
   const int64_t T = 5, N = 7;

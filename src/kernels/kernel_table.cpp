@@ -46,6 +46,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     avx2::fill_table_r8(&t);
     avx2::fill_table_f32_r8(&t);
     avx2::fill_table_silu(&t);
+    avx2::fill_table_gemm_nn(&t);
     // No bf16 kernels below avx512bf16: F16/BF16 matmuls use the f32 row dots
     // (the reference's scalar bf16 tile stays for ISA "ref" only).
     t.round_bf16 = nullptr;
@@ -56,6 +57,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
         return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX-512 F/BW/VL", isa.c_str());
       avx512::fill_table(&t);
       avx512::fill_table_attention(&t);
+      avx512::fill_table_gemm_nn(&t);
       t.isa = "avx512";
     }
     if (isa == "avx512vnni" || isa == "avx512bf16") {

@@ -29,6 +29,18 @@ using RowToF32Fn = void (*)(const void* src, float* dst, int64_t K);
 // elementwise: each element's result depends only on g[i] and u[i], never on
 // n or its place, so callers may split the array freely.
 using SiluMulFn = void (*)(float* g, const float* u, int64_t n);
+// One softmax row in place: s[j] = fl(exp(s[j] - max) * fl(1 / sum)), the
+// exponentials summed in double. A row depends on nothing else, so callers may
+// split rows across threads freely (the encoder's attention, encoder_ops.h).
+using SoftmaxRowFn = void (*)(float* s, int64_t n);
+// C = A B for row-major f32 A [M, K] (row stride lda), B [K, N] (ldb) and C
+// [M, N] (ldc), every C[i, j] the chain c = fma(A[i, k], B[k, j], c) over
+// k = 0..K-1 from c = 0 (fused, rounded once per step): the same bits on every
+// ISA and for any split of M or N. Single-threaded; small products with a
+// short K (the encoder's per-head attention, hd = 64), where a row dot's
+// horizontal sum would cost as much as the dot.
+using GemmNnF32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                             int64_t M, int64_t N, int64_t K);
 // Dot of two f32 vectors (attention scores).
 using DotF32Fn = float (*)(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] (attention value accumulation).
@@ -204,6 +216,8 @@ struct KernelTable {
   AxpyRowsF32Fn axpy_rows_f32 = nullptr;
   AxpyRowsTokensF32Fn axpy_rows_tokens_f32 = nullptr;
   SiluMulFn silu_mul = nullptr;
+  SoftmaxRowFn softmax_row = nullptr;
+  GemmNnF32Fn gemm_nn_f32 = nullptr;
   F32ToF16Fn f32_to_f16 = nullptr;  // KV cache stores (f16 rows)
   // A faster attention_rows for hd % attn_hd_multiple == 0 and paged blocks
   // of a multiple of attn_block_multiple rows (attention_avx2.cpp: 32 and 8;
@@ -268,6 +282,7 @@ void fill_table_attention(KernelTable* t);     // attention_avx2.cpp
 void fill_table_r8(KernelTable* t);            // kernels_r8_avx2.cpp
 void fill_table_f32_r8(KernelTable* t);        // tile_f32_r8_avx2.cpp
 void fill_table_silu(KernelTable* t);          // silu_avx2.cpp
+void fill_table_gemm_nn(KernelTable* t);       // gemm_nn_f32_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 // Its axpy_rows_f32 (the AVX-512 token tile's last elements take exactly its arithmetic).
 void axpy_rows(const float* a, int64_t rows, const float* x, int64_t x_stride, float* y, int64_t n);
@@ -275,6 +290,7 @@ void axpy_rows(const float* a, int64_t rows, const float* x, int64_t x_stride, f
 namespace avx512 {
 void fill_table(KernelTable* t);
 void fill_table_attention(KernelTable* t);  // attention_avx512.cpp
+void fill_table_gemm_nn(KernelTable* t);    // gemm_nn_f32_avx512.cpp
 void exp16_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 }
 namespace avx512vnni {

@@ -60,6 +60,29 @@ void silu_mul_ref(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+// The softmax row with libm's expf (within 1 ulp) and a double sum.
+void softmax_row_ref(float* s, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+  double sum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    s[j] = std::exp(s[j] - m);
+    sum += s[j];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+}
+
+void gemm_nn_f32_ref(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
+                     int64_t N, int64_t K) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc = std::fma(a[i * lda + k], b[k * ldb + j], acc);
+      c[i * ldc + j] = acc;
+    }
+}
+
 void f32_to_f16_ref(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
@@ -344,6 +367,8 @@ KernelTable ref_kernels() {
   t.axpy_rows_f32 = axpy_rows_f32_ref;
   t.axpy_rows_tokens_f32 = axpy_rows_tokens_f32_ref;
   t.silu_mul = silu_mul_ref;
+  t.softmax_row = softmax_row_ref;
+  t.gemm_nn_f32 = gemm_nn_f32_ref;
   t.f32_to_f16 = f32_to_f16_ref;
   t.quantize_q8 = quantize_q8_ref;
   t.tile_q8[static_cast<int>(DType::kQ8_0)] = tile_q8_ref<DType::kQ8_0>;

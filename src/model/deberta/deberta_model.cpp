@@ -70,13 +70,9 @@ class Weights {
   const formats::HfCheckpoint& c_;
 };
 
-TensorView f32_view(const float* data, int64_t rows, int64_t cols) {
-  TensorView v;
-  v.dtype = DType::kF32;
-  v.shape = {rows, cols};
-  v.data = reinterpret_cast<const uint8_t*>(data);
-  return v;
-}
+// Attention-score rows whose relative-position bias is gathered at once (forward()).
+constexpr int64_t kBiasRows = 16;
+
 
 void linear(const ExecContext& ctx, const float* x, int64_t T, const DebLinear& l, float* out) {
   kernels::matmul(ctx, x, T, l.w, out);
@@ -258,21 +254,21 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   // threads, each with its own scratch and a one-thread context: the per-head products
   // are small (512 x 512 x 64), and splitting each of them across threads cost more in
   // hand-offs than it gained, while the gathers and the bias loop ran on one thread.
-  // Every product is the same fixed-order reduction whatever the thread count
-  // (kernels/ops.h matmul), so the logits do not depend on the split.
+  // Every product is one fma chain per output (gemm_nn_f32) whatever the thread count,
+  // so the logits do not depend on the split.
   struct HeadScratch {
-    std::vector<float> qh, kh, vt, oh, pkh, pqh, scores, bias, c2p, p2c;
+    std::vector<float> qh, kh, kt, vh, pkt, pqt, scores, bias, c2p, p2c;
   };
   std::vector<HeadScratch> scratch(static_cast<size_t>(ctx.pool->size()));
   for (HeadScratch& w : scratch) {
     w.qh.resize(static_cast<size_t>(max_len * hd));
     w.kh.resize(w.qh.size());
-    w.vt.resize(w.qh.size());
-    w.oh.resize(w.qh.size());
-    w.pkh.resize(static_cast<size_t>(nR * hd));
-    w.pqh.resize(w.pkh.size());
+    w.kt.resize(w.qh.size());
+    w.vh.resize(w.qh.size());
+    w.pkt.resize(static_cast<size_t>(nR * hd));
+    w.pqt.resize(w.pkt.size());
     w.scores.resize(static_cast<size_t>(max_len * max_len));
-    w.bias.resize(w.scores.size());
+    w.bias.resize(static_cast<size_t>(kBiasRows * max_len));
     w.c2p.resize(static_cast<size_t>(max_len * nR));
     w.p2c.resize(w.c2p.size());
   }
@@ -281,6 +277,9 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   head_ctx.pool = &one;
   head_ctx.table = ctx.table;
   head_ctx.exact_f32 = ctx.exact_f32;
+  // The per-head products (kernel_table.h gemm_nn_f32: each output one fma chain over
+  // k): short K = hd products, where a row dot's horizontal sum cost as much as the dot.
+  const kernels::GemmNnF32Fn gemm = ctx.table->gemm_nn_f32;
 
   for (const DebLayer& L : layers_) {
     linear(ctx, x.data(), T, L.q, q.data());
@@ -301,34 +300,55 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
             const size_t src = static_cast<size_t>((base + t) * H + h * hd + d);
             w.qh[static_cast<size_t>(t * hd + d)] = q[src];
             w.kh[static_cast<size_t>(t * hd + d)] = k[src];
-            w.vt[static_cast<size_t>(d * n + t)] = v[src];
+            w.kt[static_cast<size_t>(d * n + t)] = k[src];
+            w.vh[static_cast<size_t>(t * hd + d)] = v[src];
           }
         }
-        kernels::matmul(head_ctx, w.qh.data(), n, f32_view(w.kh.data(), n, hd), w.scores.data());
-        const float* bias_ptr = nullptr;
+        gemm(w.qh.data(), hd, w.kt.data(), n, w.scores.data(), n, n, n, hd);  // Q K^T
         if (c.relative_attention && (c.c2p || c.p2c)) {
           for (int64_t r = 0; r < nR; ++r)
             for (int64_t d = 0; d < hd; ++d) {
-              w.pkh[static_cast<size_t>(r * hd + d)] = pk.empty() ? 0 : pk[static_cast<size_t>(r * H + h * hd + d)];
-              w.pqh[static_cast<size_t>(r * hd + d)] = pq.empty() ? 0 : pq[static_cast<size_t>(r * H + h * hd + d)];
+              w.pkt[static_cast<size_t>(d * nR + r)] = pk.empty() ? 0 : pk[static_cast<size_t>(r * H + h * hd + d)];
+              w.pqt[static_cast<size_t>(d * nR + r)] = pq.empty() ? 0 : pq[static_cast<size_t>(r * H + h * hd + d)];
             }
-          if (c.c2p) kernels::matmul(head_ctx, w.qh.data(), n, f32_view(w.pkh.data(), nR, hd), w.c2p.data());
-          if (c.p2c) kernels::matmul(head_ctx, w.kh.data(), n, f32_view(w.pqh.data(), nR, hd), w.p2c.data());
-          for (int64_t i = 0; i < n; ++i)
-            for (int64_t j = 0; j < n; ++j) {
-              const int64_t r = idx[static_cast<size_t>(i * max_len + j)];
-              float b = 0;
-              if (c.c2p) b += w.c2p[static_cast<size_t>(i * nR + r)];
-              if (c.p2c) b += w.p2c[static_cast<size_t>(j * nR + r)];
-              w.bias[static_cast<size_t>(i * n + j)] = b * scale;
+          if (c.c2p) gemm(w.qh.data(), hd, w.pkt.data(), nR, w.c2p.data(), nR, n, nR, hd);  // Q Kr^T
+          if (c.p2c) gemm(w.kh.data(), hd, w.pqt.data(), nR, w.p2c.data(), nR, n, nR, hd);  // K Qr^T
+          // The bias of kBiasRows rows at a time (16 x 512 floats: 32 KB, in L1), each block
+          // softmaxed at once: a whole [n, n] bias was one more megabyte per head beside the
+          // scores and the c2p/p2c tables.
+          for (int64_t i0 = 0; i0 < n; i0 += kBiasRows) {
+            const int64_t rows = std::min(kBiasRows, n - i0);
+            for (int64_t i = i0; i < i0 + rows; ++i) {
+              // Local pointers and one loop per term set: the compiler otherwise reloads
+              // every vector's data pointer and the flags for each element.
+              const int64_t* ir = idx.data() + i * max_len;
+              const float* ci = w.c2p.data() + i * nR;
+              const float* p2c = w.p2c.data();
+              float* bi = w.bias.data() + (i - i0) * n;
+              const float sc = scale;
+              if (c.c2p && c.p2c) {
+                for (int64_t j = 0; j < n; ++j) {
+                  float b = 0;
+                  b += ci[ir[j]];
+                  b += p2c[j * nR + ir[j]];
+                  bi[j] = b * sc;
+                }
+              } else {
+                for (int64_t j = 0; j < n; ++j) {
+                  float b = 0;
+                  if (c.c2p) b += ci[ir[j]];
+                  if (c.p2c) b += p2c[j * nR + ir[j]];
+                  bi[j] = b * sc;
+                }
+              }
             }
-          bias_ptr = w.bias.data();
+            kernels::biased_softmax_rows(head_ctx, w.scores.data() + i0 * n, w.bias.data(), rows, n, scale);
+          }
+        } else {
+          kernels::biased_softmax_rows(head_ctx, w.scores.data(), nullptr, n, n, scale);
         }
-        kernels::biased_softmax_rows(head_ctx, w.scores.data(), bias_ptr, n, n, scale);
-        kernels::matmul(head_ctx, w.scores.data(), n, f32_view(w.vt.data(), hd, n), w.oh.data());
-        for (int64_t t = 0; t < n; ++t)
-          for (int64_t d = 0; d < hd; ++d)
-            ctxo[static_cast<size_t>((base + t) * H + h * hd + d)] = w.oh[static_cast<size_t>(t * hd + d)];
+        // P V, into this head's columns of the context rows.
+        gemm(w.scores.data(), n, w.vh.data(), hd, ctxo.data() + base * H + h * hd, H, n, hd, n);
       }
     });
     linear(ctx, ctxo.data(), T, L.attn_out, h1.data());
