@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/count_dispatch_inl.h"
 #include "kernels/kernel_table.h"
 
 namespace herd::kernels::avx512 {
@@ -44,18 +45,6 @@ inline void block(const float* a, int64_t lda, const float* b, int64_t ldb, floa
   }
 }
 
-// block<R> for a run-time rows in 1..R.
-template <int R>
-inline void block_n(int64_t rows, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-                    int64_t K, __mmask16 m0, __mmask16 m1) {
-  if constexpr (R >= 1) {
-    if (rows == R)
-      block<R>(a, lda, b, ldb, c, ldc, K, m0, m1);
-    else
-      block_n<R - 1>(rows, a, lda, b, ldb, c, ldc, K, m0, m1);
-  }
-}
-
 void gemm_nn_f32(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
                  int64_t N, int64_t K) {
   for (int64_t j = 0; j < N; j += 32) {
@@ -63,7 +52,9 @@ void gemm_nn_f32(const float* a, int64_t lda, const float* b, int64_t ldb, float
     const auto m0 = static_cast<__mmask16>(w >= 16 ? 0xffff : (1u << w) - 1);
     const auto m1 = static_cast<__mmask16>(w >= 32 ? 0xffff : w > 16 ? (1u << (w - 16)) - 1 : 0);
     for (int64_t i = 0; i < M; i += kRows)
-      block_n<kRows>(std::min<int64_t>(kRows, M - i), a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, K, m0, m1);
+      dispatch_count<kRows>(std::min<int64_t>(kRows, M - i), [&](auto rows) {
+        block<decltype(rows)::value>(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, K, m0, m1);
+      });
   }
 }
 
