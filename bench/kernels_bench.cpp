@@ -32,7 +32,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +45,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/result.h"
 #include "base/rng.h"
 #include "base/thread_pool.h"
 #include "kernels/exec_context.h"
@@ -363,16 +363,6 @@ void bench_stream_read(benchmark::State& state, Env env) {
   set_rate(state, "GB", static_cast<double>(kStreamBytes) / 1e9);
 }
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[256];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
-
 template <typename Fn>
 void add(const std::string& name, Fn&& fn) {
   benchmark::RegisterBenchmark(name.c_str(), std::forward<Fn>(fn))->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -384,7 +374,7 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
                   const std::vector<std::string>& isas, const std::vector<std::unique_ptr<ThreadPool>>& pools) {
   for (const auto& p : pools) {
     const Env env{fx, nullptr, p.get()};
-    add(fmt("stream_read/pool:%d", p->size()), [=](benchmark::State& s) { bench_stream_read(s, env); });
+    add(str_printf("stream_read/pool:%d", p->size()), [=](benchmark::State& s) { bench_stream_read(s, env); });
   }
   for (const MatmulShape& sh : kShapes) {
     for (DType dt : kDTypes) {
@@ -400,7 +390,7 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
             const Env env{fx, table, p.get()};
             for (bool r8 : {false, true}) {
               if (r8 && (!table->repacks(dt) || sh.N % 8 != 0)) continue;
-              add(fmt("matmul/%s/%s/%s/%lldx%lld/T:%lld/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
+              add(str_printf("matmul/%s/%s/%s/%lldx%lld/T:%lld/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
                       static_cast<long long>(sh.N), static_cast<long long>(sh.K), static_cast<long long>(T), p->size()),
                   [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul(s, env, dt, N, K, T, r8); });
             }
@@ -420,7 +410,7 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
           for (bool r8 : {false, true}) {
             if (r8 && (!table->repacks(dt) || sh.N % 8 != 0)) continue;
             const Env env{fx, table, p.get()};
-            add(fmt("matmul_t/%s/%s/%s/%lldx%lld/T:512/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
+            add(str_printf("matmul_t/%s/%s/%s/%lldx%lld/T:512/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
                     static_cast<long long>(sh.N), static_cast<long long>(sh.K), p->size()),
                 [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul_t(s, env, dt, N, K, 512, r8); });
           }
@@ -432,7 +422,7 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
       for (const std::string& isa : isas)
         for (const auto& p : pools) {
           const Env env{fx, &tables.at(isa), p.get()};
-          add(fmt("attention/%s/kv:%s/T:%lld/n_past:%lld/pool:%d", isa.c_str(), dtype_name(kv),
+          add(str_printf("attention/%s/kv:%s/T:%lld/n_past:%lld/pool:%d", isa.c_str(), dtype_name(kv),
                   static_cast<long long>(T), static_cast<long long>(n_past), p->size()),
               [=, T = T, n_past = n_past](benchmark::State& s) { bench_attention(s, env, T, n_past, kv); });
         }
@@ -440,7 +430,7 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
   for (auto [T, K] : quant)
     for (const std::string& isa : isas) {
       const Env env{fx, &tables.at(isa), pools[0].get()};
-      add(fmt("quantize_q8/%s/T:%lld/K:%lld", isa.c_str(), static_cast<long long>(T), static_cast<long long>(K)),
+      add(str_printf("quantize_q8/%s/T:%lld/K:%lld", isa.c_str(), static_cast<long long>(T), static_cast<long long>(K)),
           [=, T = T, K = K](benchmark::State& s) { bench_quantize_q8(s, env, T, K); });
     }
 }
