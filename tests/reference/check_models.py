@@ -21,6 +21,9 @@ Then the exactness properties that need no reference, compared bit for bit:
 Usage: check_models.py [--quick] [--only SUBSTRING]   (HERD_BIN names the herd binary)
        check_models.py --model PATH   (one given model file or directory, e.g. a `herd quantize`
                                        output: herd against the reference on its weights)
+                       [--kv-type T] [--herd-arg=ARG ...] [--ref-arg=ARG ...]   (herd's KV
+                                       cache type, options for each side, e.g.
+                                       --fp8-activations on both)
 Exit 0 when every case passes.
 """
 import argparse
@@ -80,7 +83,8 @@ def herd_logits(model, tokens, extra=(), env=None):
 # that term, so the check is not dominated by it.
 # q8_0 works the same way: the reference quantizes its float32-rounded keys and values to Q8_0
 # blocks as herd's cache does, and compare.py's q8_0 term budgets the whole block rounding.
-def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None, dtype=None, kv="f16", refs=None):
+def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None, dtype=None, kv="f16", refs=None,
+                   herd_args=(), ref_args=()):
     """herd's taps against the reference's for one model, position and KV type. refs (a dict)
     keeps the reference's taps across cases: the reference does not depend on herd's ISA, so
     the cases that differ only in --isa share one reference run."""
@@ -88,13 +92,14 @@ def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None, dty
     toks = ",".join(map(str, tokens))
     extra = (["--isa", isa] if isa else []) + ["-ctk", kv, "-ctv", kv]
     run([HERD, "run", "-m", model, "--tokens", toks, "-n", "0", "--taps-out", hd, "--pos-offset",
-         str(pos_offset)] + extra)
+         str(pos_offset)] + extra + list(herd_args))
     key = (model, pos_offset, toks, kv)
     rd = refs.get(key) if refs is not None else None
     if rd is None:
         rd = os.path.join(tmp, label + ".ref")
         run([PY, os.path.join(HERE, "llama_ref.py"), model, "--tokens", toks, "--pos-offset", str(pos_offset),
-             "--logits-out", os.path.join(tmp, label + ".ref.npy"), "--taps-out", rd, "--kv-type", kv])
+             "--logits-out", os.path.join(tmp, label + ".ref.npy"), "--taps-out", rd, "--kv-type", kv]
+            + list(ref_args))
         if refs is not None:
             refs[key] = rd
     act = act_flags(os.path.join(hd, "run.json"))
@@ -109,10 +114,19 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a representative subset (for sanitizer runs)")
     ap.add_argument("--only", default="")
     ap.add_argument("--model", help="check only this model (a GGUF file or an HF directory)")
+    ap.add_argument("--kv-type", choices=["f16", "f32", "q8_0"], default="f16",
+                    help="with --model: herd's KV cache type (the reference emulates it)")
+    ap.add_argument("--herd-arg", action="append", default=[], metavar="ARG",
+                    help="with --model: one more argument for herd run (repeatable)")
+    ap.add_argument("--ref-arg", action="append", default=[], metavar="ARG",
+                    help="with --model: one more argument for llama_ref.py (repeatable)")
     args = ap.parse_args()
+    if (args.herd_arg or args.ref_arg) and not args.model:
+        ap.error("--herd-arg and --ref-arg go with --model")
     if args.model:
         with tempfile.TemporaryDirectory(prefix="herd-ref-") as tmp:
-            ok, last, full = reference_case(tmp, "model", args.model)
+            ok, last, full = reference_case(tmp, "model", args.model, kv=args.kv_type, herd_args=args.herd_arg,
+                                            ref_args=args.ref_arg)
             print("%-24s %s  %s" % (os.path.basename(args.model), "ok  " if ok else "FAIL", last), flush=True)
             if not ok:
                 print(full)

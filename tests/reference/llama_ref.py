@@ -314,6 +314,21 @@ class Model:
         return y
 
 
+def quantize_activations_fp8(x, ub):
+    """Meta's dynamic FP8 activations (llama31.md 7.1), per row as herd's
+    quantize_activation_row_fp8 computes them in float32 (tests' own arithmetic, written from the
+    spec): amax = clamp(max|x|, 1e-12, ub), inv = 448 / amax, codes = e4m3(clamp(x * inv, +-448))
+    rounded to nearest even, value = codes * (1 / inv). x [T, K] float64 -> float64."""
+    from fp8_check import e4m3_table, to_e4m3
+    f32 = np.float32
+    x32 = x.astype(f32)
+    amax = np.clip(np.abs(x32).max(axis=1, keepdims=True), f32(1e-12), f32(ub)).astype(f32)
+    inv = (f32(448.0) / amax).astype(f32)
+    codes = to_e4m3(np.clip((x32 * inv).astype(f32), f32(-448.0), f32(448.0)))
+    vals = e4m3_table()[codes & 0x7F] * np.where(codes & 0x80, -1.0, 1.0)
+    return vals * (f32(1.0) / inv).astype(f32).astype(np.float64)
+
+
 # ----------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------
@@ -335,6 +350,11 @@ def main(argv=None):
                     help="negative controls only: use this RMSNorm epsilon instead of the file's")
     ap.add_argument("--perturb-weights", type=float, default=0.0,
                     help="negative controls only: scale every layer's matrix weights by (1 + this)")
+    ap.add_argument("--fp8-activations", action="store_true",
+                    help="an FP8 (fbgemm_fp8) directory: quantize each input row of its F8_E4M3 "
+                         "weights to e4m3 first, with a per-row scale capped by the checkpoint's "
+                         "activation_scale_ub, as Meta's fp8_mixed inference does (herd run "
+                         "--fp8-activations; llama31.md 7.1)")
     ap.add_argument("--kv-type", choices=["f32", "f16", "q8_0"], default="f32",
                     help="f16, q8_0: round keys and values as herd's KV cache of that type stores them")
     args = ap.parse_args(argv)
@@ -348,6 +368,21 @@ def main(argv=None):
             w = _get(name, rows)
             return w * _scale if w.ndim == 2 and name.startswith("blk.") else w
         m.get = perturbed
+    if args.fp8_activations:
+        if m.kind != "hf":
+            ap.error("--fp8-activations needs a Hugging Face FP8 directory")
+        with open(os.path.join(args.model, "config.json")) as f:
+            qc = json.load(f).get("quantization_config") or {}
+        if qc.get("quant_method") != "fbgemm_fp8":
+            ap.error("--fp8-activations: config.json's quant_method is not fbgemm_fp8")
+        ub = float(qc.get("activation_scale_ub", 1200.0))
+
+        def linear_fp8(x, name, _linear=m.linear):
+            hf = hf_name(name)
+            if m.src.has(hf) and m.src.dtype(hf) == "F8_E4M3":
+                x = quantize_activations_fp8(x, ub)
+            return _linear(x, name)
+        m.linear = linear_fp8
     assert all(0 <= t < m.V for t in tokens), "token id out of range"
     if args.logits_last is not None and args.logits_last < 1:
         ap.error("--logits-last must be >= 1")

@@ -93,6 +93,10 @@ class HFDir:
     def shape(self, name):
         return tuple(self._where[name].header[name]["shape"])
 
+    def dtype(self, name):
+        """The stored dtype as the header names it ("F8_E4M3", "BF16", ...)."""
+        return self._where[name].header[name]["dtype"]
+
     def get(self, name, rows=None):
         """float64 values; an F8_E4M3 weight (Meta's FP8, llama31.md 7.1) times its row scales
         "<name>_scale" [out, 1]."""
