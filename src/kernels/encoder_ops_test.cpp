@@ -13,6 +13,7 @@
 // and the results are the same bits for 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -164,8 +165,8 @@ TEST_P(EncoderKernels, GemmNnF32IsTheReferenceChain) {
           const std::vector<float> a = normals(7, static_cast<uint64_t>(M * 1000 + K), M * lda);
           const std::vector<float> b = normals(8, static_cast<uint64_t>(N * 1000 + K), K * ldb);
           GuardedBuffer<float> ga(a.size()), gb(b.size()), gc(static_cast<size_t>(M * ldc), NAN);
-          std::memcpy(ga.data(), a.data(), a.size() * sizeof(float));
-          std::memcpy(gb.data(), b.data(), b.size() * sizeof(float));
+          std::copy(a.begin(), a.end(), ga.data());  // not memcpy: K = 0 leaves b empty (a null data())
+          std::copy(b.begin(), b.end(), gb.data());
           std::vector<float> want(static_cast<size_t>(M * ldc), NAN);
           ref.gemm_nn_f32(a.data(), lda, b.data(), ldb, want.data(), ldc, M, N, K);
           table_.gemm_nn_f32(ga.data(), lda, gb.data(), ldb, gc.data(), ldc, M, N, K);
