@@ -71,7 +71,8 @@ Result<KernelTable> select_kernels(const std::string& requested) {
       if (!has_avx512bf16(f))
         return err(ErrorCode::kUnsupported, "ISA avx512bf16 requested but this CPU lacks AVX512_BF16");
       avx512bf16::fill_table(&t);
-      // F16/BF16 take the bf16 path in the file layout: not repacked.
+      avx512bf16::fill_table_r16(&t);
+      // F16/BF16 take the bf16 path (r16 layout), not the f32 r8 tile.
       for (TileDotF32R8Fn& e : t.tile_f32_r8) e = nullptr;
       t.isa = "avx512bf16";
     }

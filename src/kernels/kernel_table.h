@@ -175,6 +175,28 @@ using RoundBf16Fn = void (*)(const float* x, uint16_t* y, int64_t K);
 using TileDotBf16Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_rows, const uint16_t* x,
                                int64_t x_stride, int64_t n_tok, int64_t K, float* out, int64_t out_stride);
 
+// The bf16 path's outer-product tile for F16 and BF16 weights repacked at
+// load to the r16 pair layout (tensor/repack_r16.h): n_groups groups of 16
+// rows (w: the first group, the next ones r16_group_bytes(K) bytes apart)
+// times n_tok bf16 activation rows (x_stride elements apart), K even:
+//   out[t * out_stride + 16 g + j] = sum_k bf16(w[16 g + j][k]) * x[t][k]
+// with F16 weights rounded to bf16 (RNE) as TileDotBf16Fn does. Order, the
+// same whatever the tile shape (prefill == decode bit for bit): K is cut in
+// blocks of kBf16R16Block elements (the last one shorter); within a block
+// each output is one f32 lane fed by one vdpbf16ps per pair, in order, from
+// +0; the block sums are added in order, s = b_0, s = s + b_i. A product
+// passes at most 2 kBf16R16Block / 2 roundings in its block's chain (two per
+// vdpbf16ps in Intel's pseudo-code) and ceil(K / kBf16R16Block) - 1 block
+// additions, so |simd - exact| <= gamma_n sum_k |x_k w_k| with
+// n = kBf16R16Block + ceil(K / kBf16R16Block) (kernels_bf16_test.cpp); at
+// K = 2048 that is 264 u, beside the file-layout tile's 134 u. vdpbf16ps's
+// DAZ/FTZ caveat (TileDotBf16Fn) applies alike. The scalar specification is
+// the file-layout reference (kernels_ref.cpp's tile_bf16) on the unpacked
+// rows; the ISA "ref" keeps the file layout.
+constexpr int64_t kBf16R16Block = 256;
+using TileDotBf16R16Fn = void (*)(const uint8_t* w, int64_t n_groups, const uint16_t* x, int64_t x_stride,
+                                  int64_t n_tok, int64_t K, float* out, int64_t out_stride);
+
 // The f32 path's tile (F16, BF16, F32 weights; f32 activations): a tile of
 // weight rows (w_stride bytes apart) times a tile of activation rows:
 //   out[t * out_stride + r] = row_dot[dtype](w + r * w_stride, x + t * x_stride, K)
@@ -240,12 +262,15 @@ struct KernelTable {
   // F16/BF16 matmuls then keep the f32 row dots.
   RoundBf16Fn round_bf16 = nullptr;
   TileDotBf16Fn tile_bf16[kMaxDTypeId] = {};
+  // Set where this ISA has the r16 outer-product tile of the dtype (F16,
+  // BF16 on avx512bf16); those weights are then repacked at load.
+  TileDotBf16R16Fn tile_bf16_r16[kMaxDTypeId] = {};
   // Where set, matmul's f32 path uses it instead of one row dot per output
   // (kernels_avx2.cpp: F32, F16, BF16). Null in ref: the row dots are the spec.
   TileDotF32Fn tile_f32[kMaxDTypeId] = {};
   // Set where this ISA has an outer-product tile for the r8 layout of F16 /
   // BF16 (kernels/tile_f32_r8_avx2.cpp); those weights are then repacked at
-  // load. Cleared on avx512bf16, whose bf16 path takes the file layout.
+  // load. Cleared on avx512bf16, whose bf16 path takes them (r16 layout).
   TileDotF32R8Fn tile_f32_r8[kMaxDTypeId] = {};
 
   RowDotFn dot_for(DType t) const { return row_dot[static_cast<int>(t)]; }
@@ -253,10 +278,13 @@ struct KernelTable {
   TileDotQ8Fn tile_q8_for(DType t) const { return tile_q8[static_cast<int>(t)]; }
   TileDotQ8R8Fn tile_q8_r8_for(DType t) const { return tile_q8_r8[static_cast<int>(t)]; }
   TileDotBf16Fn tile_bf16_for(DType t) const { return tile_bf16[static_cast<int>(t)]; }
+  TileDotBf16R16Fn tile_bf16_r16_for(DType t) const { return tile_bf16_r16[static_cast<int>(t)]; }
   TileDotF32Fn tile_f32_for(DType t) const { return tile_f32[static_cast<int>(t)]; }
   TileDotF32R8Fn tile_f32_r8_for(DType t) const { return tile_f32_r8[static_cast<int>(t)]; }
   // True when weights of dtype t are repacked to its r8 layout at load for this table.
   bool repacks(DType t) const { return tile_q8_r8_for(t) != nullptr || tile_f32_r8_for(t) != nullptr; }
+  // True when they are repacked to the r16 layout (the bf16 path's outer-product tile).
+  bool repacks_r16(DType t) const { return tile_bf16_r16_for(t) != nullptr; }
 };
 
 // The scalar reference table (always available).
@@ -298,7 +326,8 @@ void fill_table(KernelTable* t);     // kernels_avx512vnni.cpp
 void fill_table_r8(KernelTable* t);  // kernels_r8_avx512vnni.cpp
 }
 namespace avx512bf16 {
-void fill_table(KernelTable* t);  // kernels_avx512bf16.cpp
+void fill_table(KernelTable* t);      // kernels_avx512bf16.cpp
+void fill_table_r16(KernelTable* t);  // tile_bf16_r16_avx512bf16.cpp
 }
 
 }  // namespace herd::kernels

@@ -39,6 +39,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "kernels/bf16_operands_avx512bf16_inl.h"
 #include "kernels/kernel_table.h"
 
 namespace herd::kernels::avx512bf16 {
@@ -66,30 +67,6 @@ void round_bf16(const float* x, uint16_t* y, int64_t K) {
   }
 }
 
-inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh&>(v); }
-inline __m512i as_si(__m512bh v) { return reinterpret_cast<__m512i&>(v); }
-
-// One 32-element weight operand at p (kBytes per element: 64 bytes for F16
-// and BF16, 32 for FP8); the masked forms read only the first n < 32
-// elements and zero the rest.
-struct LoadBF16 {
-  static constexpr int64_t kBytes = 2;
-  static __m512bh full(const uint8_t* p) { return as_bh(_mm512_loadu_si512(p)); }
-  static __m512bh part(const uint8_t* p, __mmask32 m) { return as_bh(_mm512_maskz_loadu_epi16(m, p)); }
-};
-struct LoadF16 {
-  static constexpr int64_t kBytes = 2;
-  static __m512bh full(const uint8_t* p) {
-    const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
-    return _mm512_cvtne2ps_pbh(hi, lo);  // elements 0-15 from lo, 16-31 from hi
-  }
-  static __m512bh part(const uint8_t* p, __mmask32 m) {
-    const __m512 lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>(m), p));
-    const __m512 hi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>(m >> 16), p + 32));
-    return _mm512_cvtne2ps_pbh(hi, lo);
-  }
-};
 // e4m3 (bias 7, no infinities, 0x7f/0xff NaN) -> bf16 (bias 127), one code
 // per 16-bit lane, sign-extended (bits 15..7 = the sign): a normal code's 7
 // magnitude bits shifted into place with the bias difference 120 << 7 added;

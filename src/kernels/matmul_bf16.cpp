@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "tensor/repack_r16.h"
 
 namespace herd::kernels::detail {
 
@@ -18,8 +19,9 @@ void apply_row_scale(const TensorView& w, float* out, int64_t N, int64_t n0, int
 
 int matmul_bf16(const ExecContext& ctx, const float* x, int64_t T, std::initializer_list<MatmulOut> outs,
                 Bf16Input* in) {
-  // The weights on the path, as consecutive row ranges [start, start + N) of
-  // one concatenated "matrix" that the threads split.
+  // The weights on the path, as consecutive ranges of units of 16 rows (one
+  // r16 group; file-layout weights are cut the same way) [start, start +
+  // ceil(N / 16)) of one concatenated "matrix" that the threads split.
   struct Part {
     const TensorView* w;
     float* out;
@@ -34,7 +36,7 @@ int matmul_bf16(const ExecContext& ctx, const float* x, int64_t T, std::initiali
     if (!takes_bf16_path(ctx, *m.w) || m.w->act_scale_ub > 0.0f) continue;
     HERD_CHECK(n < 8, "matmul_bf16: more than 8 weights share one input");
     parts[n++] = {m.w, m.out, total};
-    total += m.w->rows();
+    total += (m.w->rows() + kR16Rows - 1) / kR16Rows;
   }
   if (n == 0) return 0;
   const int64_t K = parts[0].w->cols();
@@ -51,21 +53,26 @@ int matmul_bf16(const ExecContext& ctx, const float* x, int64_t T, std::initiali
     in->xb = xb;
   }
   const uint16_t* xb = in->xb;
-  // Each thread takes a static range of the concatenated rows and every token;
-  // the tile kernel does its own cache blocking (kernels_avx512bf16.cpp).
-  ctx.pool->parallel_for(
-      total,
-      [&](int64_t r0, int64_t r1, int) {
-        for (int i = 0; i < n; ++i) {
-          const Part& p = parts[i];
-          const int64_t N = p.w->rows(), b = std::max(r0, p.start) - p.start, e = std::min(r1, p.start + N) - p.start;
-          if (b >= e) continue;
-          const int64_t stride = p.w->row_stride();
-          ctx.table->tile_bf16_for(p.w->dtype)(p.w->data + b * stride, stride, e - b, xb, K, T, K, p.out + b, N);
-          apply_row_scale(*p.w, p.out, N, b, e, 0, T);
-        }
-      },
-      16);
+  // Each thread takes a static range of the concatenated units and every
+  // token; the tile kernels do their own cache blocking
+  // (kernels_avx512bf16.cpp, tile_bf16_r16_avx512bf16.cpp).
+  ctx.pool->parallel_for(total, [&](int64_t u0, int64_t u1, int) {
+    for (int i = 0; i < n; ++i) {
+      const Part& p = parts[i];
+      const int64_t N = p.w->rows(), units = (N + kR16Rows - 1) / kR16Rows;
+      const int64_t ub = std::max(u0, p.start) - p.start, ue = std::min(u1, p.start + units) - p.start;
+      if (ub >= ue) continue;
+      const int64_t b = ub * kR16Rows, e = std::min(N, ue * kR16Rows);
+      if (p.w->interleave == kR16Rows) {
+        ctx.table->tile_bf16_r16_for(p.w->dtype)(p.w->data + ub * r16_group_bytes(K), ue - ub, xb, K, T, K, p.out + b,
+                                                 N);
+      } else {
+        const int64_t stride = p.w->row_stride();
+        ctx.table->tile_bf16_for(p.w->dtype)(p.w->data + b * stride, stride, e - b, xb, K, T, K, p.out + b, N);
+      }
+      apply_row_scale(*p.w, p.out, N, b, e, 0, T);
+    }
+  });
   return n;
 }
 

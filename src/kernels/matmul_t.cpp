@@ -2,8 +2,8 @@
 // frozen linear layer; kernels/ops.h matmul_t), and its scalar reference.
 //
 // W [N, K] is read in its stored dtype and layout: a column chunk of 8 rows
-// at a time is converted to f32 (the table's row_to_f32; an r8-repacked row
-// is first unpacked to the file layout, tensor/repack_r8.h), then each token
+// at a time is converted to f32 (the table's row_to_f32; a repacked row
+// is first unpacked to the file layout by TensorView::file_row), then each token
 // adds dy[t, n] * W[n, chunk] of the 8 rows to its output chunk with the
 // table's axpy_rows_tokens_f32 (the 8 axpys' arithmetic, the output chunk
 // loaded and stored once instead of 8 times, and on AVX-512 each weight
@@ -25,7 +25,6 @@
 #include "base/check.h"
 #include "kernels/ops.h"
 #include "tensor/quant.h"
-#include "tensor/repack_r8.h"
 
 namespace herd::kernels {
 namespace {
@@ -34,16 +33,6 @@ constexpr int64_t kColChunk = 256;   // elements: Q*_K super-blocks are 256
 constexpr int64_t kRowBlock = 8;     // weight rows converted at once (one r8 group)
 constexpr int64_t kTokenTile = 128;  // 128 x 256 floats of output: 128 KB (L2)
 
-// Row n of w, columns [k0, k0 + kc), in the file's byte layout: a pointer
-// into w (interleave 1) or unpacked into buf (r8).
-const uint8_t* file_row_chunk(const TensorView& w, int64_t n, int64_t k0, int64_t kc, uint8_t* buf) {
-  if (w.interleave == 1) return w.row(n) + row_bytes(w.dtype, k0);
-  const int64_t K = w.cols();
-  const uint8_t* group = w.data + n / 8 * r8_group_bytes(w.dtype, K) + r8_group_bytes(w.dtype, k0);
-  unpack_row_r8(w.dtype, group, kc, static_cast<int>(n % 8), buf);
-  return buf;
-}
-
 }  // namespace
 
 void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorView& w, float* out) {
@@ -51,9 +40,9 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
   const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
   const AxpyRowsTokensF32Fn axpy_rows_tokens = ctx.table->axpy_rows_tokens_f32;
   HERD_CHECK(to_f32 != nullptr, "matmul_t: no transposed product for %s", dtype_name(w.dtype));
-  HERD_CHECK(w.row_scale == nullptr || w.interleave == 1, "matmul_t: row scales on an r8 weight");
+  HERD_CHECK(w.row_scale == nullptr || w.interleave == 1, "matmul_t: row scales on a repacked weight");
   const float* scale = w.row_scale;
-  HERD_CHECK(w.interleave == 1 || N % 8 == 0, "matmul_t: r8 weight with %lld rows", static_cast<long long>(N));
+  HERD_CHECK(N % w.interleave == 0, "matmul_t: r%d weight with %lld rows", w.interleave, static_cast<long long>(N));
   // Column chunks never straddle a scale group (TensorView::scale_groups): each
   // chunk's rows have one scale.
   const int64_t G = w.scale_groups, width = K / G;
@@ -72,7 +61,7 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
         for (int64_t t = t0; t < t0 + tn; ++t) std::fill(out + t * K + k0, out + t * K + k0 + kc, 0.0f);
         for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
           const int64_t rn = std::min(kRowBlock, N - n0);
-          for (int64_t r = 0; r < rn; ++r) to_f32(file_row_chunk(w, n0 + r, k0, kc, raw), wbuf + r * kColChunk, kc);
+          for (int64_t r = 0; r < rn; ++r) to_f32(w.file_row(n0 + r, k0, kc, raw), wbuf + r * kColChunk, kc);
           for (int64_t t = t0; t < t0 + tn; ++t) {
             const float* dyr = dy + t * N + n0;
             for (int64_t r = 0; r < rn; ++r) coef[(t - t0) * kRowBlock + r] = scale ? dyr[r] * scale[(n0 + r) * G + g] : dyr[r];
@@ -91,13 +80,7 @@ void matmul_t_ref(const float* dy, int64_t T, const TensorView& w, double* out, 
   std::fill(out, out + T * K, 0.0);
   if (abs_sum) std::fill(abs_sum, abs_sum + T * K, 0.0);
   for (int64_t n = 0; n < N; ++n) {
-    const uint8_t* src = w.row(0);  // replaced below for r8
-    if (w.interleave == 1) {
-      src = w.row(n);
-    } else {
-      unpack_row_r8(w.dtype, w.data + n / 8 * r8_group_bytes(w.dtype, K), K, static_cast<int>(n % 8), raw.data());
-      src = raw.data();
-    }
+    const uint8_t* src = w.file_row(n, 0, K, raw.data());
     dequantize_row_ref(w.dtype, src, row.data(), K);
     const int64_t G = w.scale_groups, width = K / G;
     for (int64_t t = 0; t < T; ++t)

@@ -1,6 +1,6 @@
 // matmul_t (the transposed product dY . W, kernels/ops.h) against its scalar
 // reference on every ISA the host has, every dtype with kernels, the file
-// layout and the r8 repacked layout:
+// layout and the r8 and r16 repacked layouts:
 //   |got - exact| <= gamma_N * sum_n |dy[t,n] W[n,k]|,  gamma_N = N u / (1 - N u),
 // the worst case of N f32 additions of products each rounded once (or fused):
 // the reference is exact (double sums of the reference dequantization, whose
@@ -19,6 +19,7 @@
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/quant.h"
+#include "tensor/repack_r16.h"
 #include "tensor/repack_r8.h"
 
 namespace herd::kernels {
@@ -31,8 +32,9 @@ struct Stored {
   TensorView view;
 };
 
-// N x K random weights in dtype t, in the file layout or repacked to r8.
-Stored make_weight(DType t, int64_t N, int64_t K, bool r8, uint64_t seed) {
+// N x K random weights in dtype t, in the file layout (interleave 1) or
+// repacked to r8 or r16 (interleave 8, 16).
+Stored make_weight(DType t, int64_t N, int64_t K, int interleave, uint64_t seed) {
   const std::vector<float> w = normals(seed, 7, N * K);
   const int64_t rb = row_bytes(t, K);
   std::vector<uint8_t> file(static_cast<size_t>(N * rb));
@@ -40,13 +42,16 @@ Stored make_weight(DType t, int64_t N, int64_t K, bool r8, uint64_t seed) {
   Stored s;
   s.view.dtype = t;
   s.view.shape = {N, K};
-  if (!r8) {
+  if (interleave == 1) {
     s.bytes = std::move(file);
-  } else {
+  } else if (interleave == 8) {
     s.bytes.resize(static_cast<size_t>(N / 8 * r8_group_bytes(t, K)));
     repack_r8(t, file.data(), N, K, s.bytes.data());
-    s.view.interleave = 8;
+  } else {
+    s.bytes.resize(static_cast<size_t>(N / kR16Rows * r16_group_bytes(K)));
+    repack_r16(t, file.data(), N, K, s.bytes.data());
   }
+  s.view.interleave = interleave;
   s.view.data = s.bytes.data();
   return s;
 }
@@ -72,11 +77,11 @@ TEST_P(MatmulTTest, EqualsExactProductWithinBoundOnEveryDtypeAndLayout) {
   // in the file layout.
   for (DType t : dtypes_with_kernels()) {
     const int64_t K = dtype_info(t).block_elems == 256 ? 1024 : 800;
-    for (bool r8 : {false, true}) {
-      if (r8 && !has_r8_layout(t)) continue;
-      const int64_t N = r8 ? 40 : 43;
-      SCOPED_TRACE(std::string(dtype_name(t)) + (r8 ? " r8" : " file layout"));
-      const Stored w = make_weight(t, N, K, r8, 17 + static_cast<uint64_t>(t));
+    for (int il : {1, 8, 16}) {
+      if ((il == 8 && !has_r8_layout(t)) || (il == 16 && !has_r16_layout(t))) continue;
+      const int64_t N = il == 1 ? 43 : 48;
+      SCOPED_TRACE(std::string(dtype_name(t)) + " interleave " + std::to_string(il));
+      const Stored w = make_weight(t, N, K, il, 17 + static_cast<uint64_t>(t));
       for (int64_t T : {1, 5, 37, 133}) {  // 133: two token tiles, the second partial
         const std::vector<float> dy = normals(99 + static_cast<uint64_t>(T), 7, T * N);
         std::vector<double> want(static_cast<size_t>(T * K)), abs_sum(want.size());
@@ -100,8 +105,8 @@ TEST_P(MatmulTTest, EqualsExactProductWithinBoundOnEveryDtypeAndLayout) {
 TEST_P(MatmulTTest, BoundCatchesAWrongRow) {
   ThreadPool pool(2);
   const int64_t N = 16, K = 256, T = 4;
-  const Stored w = make_weight(DType::kQ8_0, N, K, false, 5);
-  Stored other = make_weight(DType::kQ8_0, N, K, false, 6);
+  const Stored w = make_weight(DType::kQ8_0, N, K, 1, 5);
+  Stored other = make_weight(DType::kQ8_0, N, K, 1, 6);
   std::memcpy(other.bytes.data(), w.bytes.data(), other.bytes.size());
   const int64_t rb = row_bytes(DType::kQ8_0, K);
   other.bytes[static_cast<size_t>(3 * rb + 2)] ^= 0x10;  // one quant of row 3

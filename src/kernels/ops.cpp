@@ -305,6 +305,12 @@ MatmulPath matmul_path(const KernelTable& table, const TensorView& w) {
              "row scales on a %s weight (only row-scaled dtypes in the file layout carry them)", dtype_name(w.dtype));
   // Column-group scales (matmul_f32_groups) stay on the f32 path.
   if (table.tile_bf16_for(w.dtype) != nullptr && w.interleave == 1 && w.scale_groups <= 1) return MatmulPath::kBf16;
+  if (w.interleave == 16) {
+    // A weight repacked at load needs the table it was repacked for.
+    HERD_CHECK(table.tile_bf16_r16_for(w.dtype) != nullptr,
+               "weight repacked to the r16 layout of %s but ISA %s has no kernel for it", dtype_name(w.dtype), table.isa);
+    return MatmulPath::kBf16;
+  }
   if (w.interleave == 8) {
     if (table.tile_f32_r8_for(w.dtype) != nullptr) return MatmulPath::kF32R8;
     // A weight repacked at load needs the table it was repacked for.
@@ -403,15 +409,12 @@ void rms_norm(const float* x, const float* weight, float eps, int64_t T, int64_t
 }
 
 void embedding_row(const ExecContext& ctx, const TensorView& table, int64_t r, float* dst) {
-  if (table.interleave == 8) {  // a tied output table repacked at load
-    uint8_t row[32768];         // a row of a repacked dtype: at most 2 bytes per element (F16, d_model 16384)
-    const int64_t K = table.cols();
-    HERD_CHECK(row_bytes(table.dtype, K) <= static_cast<int64_t>(sizeof row), "embedding row too long");
-    unpack_row_r8(table.dtype, table.data + r / 8 * r8_group_bytes(table.dtype, K), K, static_cast<int>(r % 8), row);
-    ctx.table->to_f32_for(table.dtype)(row, dst, K);
-    return;
-  }
-  ctx.table->to_f32_for(table.dtype)(table.row(r), dst, table.cols());
+  // A tied output table repacked at load is read back through file_row.
+  uint8_t row[32768];  // a row of a repacked dtype: at most 2 bytes per element (F16, d_model 16384)
+  const int64_t K = table.cols();
+  HERD_CHECK(table.interleave == 1 || row_bytes(table.dtype, K) <= static_cast<int64_t>(sizeof row),
+             "embedding row too long");
+  ctx.table->to_f32_for(table.dtype)(table.file_row(r, 0, K, row), dst, K);
 }
 
 namespace {

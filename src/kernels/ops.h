@@ -21,8 +21,10 @@ namespace herd::kernels {
 // activations: each x row is quantized once to BlockQ8 (into ctx.q8) and the
 // products are integer (kernel_table.h); the others use the f32 row dots or
 // tiles. F16/BF16 weights, where the table has the bf16 path (avx512bf16, ref),
-// are multiplied with x rounded once to bf16 (matmul_bf16.h); repacked to r8
-// (W.interleave == 8, avx2..avx512vnni), by the f32 outer-product tile.
+// are multiplied with x rounded once to bf16 (matmul_bf16.h), repacked at
+// load to the r16 pair layout (W.interleave == 16) by its outer-product tile;
+// repacked to r8 (W.interleave == 8, avx2..avx512vnni), by the f32
+// outer-product tile.
 // With ctx.exact_f32 (training) every weight takes the f32 path.
 // F8_E4M3 (weight-only) takes the bf16 path where the table has it (its
 // values are exact in bf16: only x is rounded) and the f32 path elsewhere

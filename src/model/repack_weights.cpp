@@ -1,17 +1,19 @@
 // LlamaModel::repack_weights: the load-time conversion of matmul weights to
-// the row-interleaved r8 layouts the integer kernels and the F16/BF16
-// outer-product tiles stream (tensor/repack_r8.h, kernels/tile_r8_inl.h,
-// kernels/tile_f32_r8_avx2.cpp).
+// the row-interleaved layouts the kernels stream: r8 for the integer kernels
+// and the f32 path's F16/BF16 outer-product tile (tensor/repack_r8.h,
+// kernels/tile_r8_inl.h, kernels/tile_f32_r8_avx2.cpp), r16 for the bf16
+// path's F16/BF16 outer-product tile (tensor/repack_r16.h,
+// kernels/tile_bf16_r16_avx512bf16.cpp).
 //
 // Memory: each tensor is repacked into its own heap buffer and the file's
 // pages under it are then dropped with MADV_DONTNEED (the mapping is
 // read-only, so the pages simply leave this process; the page cache may keep
 // them), so peak resident memory is the file plus one tensor, not twice the
 // file. A tied output table is repacked once and serves the embedding lookup
-// too (kernels::embedding_row unpacks one row). F16/BF16/FP8 weights that the
-// bf16 path reads in the file layout are copied unchanged into huge-page
-// memory the same way (copy_to_huge_pages), so the count repack_weights
-// returns includes them.
+// too (kernels::embedding_row unpacks one row). Weights that the bf16 path
+// reads in the file layout (FP8; F16/BF16 whose shape has no r16 layout) are
+// copied unchanged into huge-page memory the same way (copy_to_huge_pages),
+// so the count repack_weights returns includes them.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include <cstring>
 
 #include "model/llama_model.h"
+#include "tensor/repack_r16.h"
 #include "tensor/repack_r8.h"
 
 namespace herd::model {
@@ -90,17 +93,10 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
     if (holds_head()) total += row_bytes(output_.dtype, output_.cols()) * output_.rows();
     progress->set_total(total);
   }
-  auto repack = [&](TensorView* t) {
-    if (progress) progress->add(row_bytes(t->dtype, t->cols()) * t->rows());
-    if (t->interleave == 1 && table.tile_bf16_for(t->dtype) != nullptr) {
-      copy_to_huge_pages(t, pool, &owned_packed_);
-      ++n;
-      return;
-    }
-    if (t->interleave != 1 || !has_r8_layout(t->dtype) || !table.repacks(t->dtype)) return;
-    if (t->rows() % 8 != 0 || t->cols() % 32 != 0) return;
-    const int64_t K = t->cols(), groups = t->rows() / 8, gb = r8_group_bytes(t->dtype, K);
-    const int64_t rb = row_bytes(t->dtype, K);
+  // t in groups of `il` rows, each group gb bytes, rearranged by fn(src,
+  // rows, dst) from the file's rows.
+  auto repack_groups = [&](TensorView* t, int il, int64_t gb, auto&& fn) {
+    const int64_t groups = t->rows() / il, rb = row_bytes(t->dtype, t->cols());
     std::unique_ptr<uint8_t[]> buf(new uint8_t[static_cast<size_t>(groups * gb)]);  // not zeroed: no page touched yet
     advise_huge_pages(buf.get(), groups * gb);
     uint8_t* dst = buf.get();
@@ -110,18 +106,37 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
     // 128256-row output table is 200+ MB). Both formats' tensors are views
     // of a read-only MAP_PRIVATE file mapping (base/mapped_file.cpp), never
     // written, so dropping their pages loses nothing.
-    const int64_t slice = std::max<int64_t>(1, (int64_t{16} << 20) / (8 * rb));
+    const int64_t slice = std::max<int64_t>(1, (int64_t{16} << 20) / (il * rb));
     for (int64_t s0 = 0; s0 < groups; s0 += slice) {
       const int64_t s1 = std::min(groups, s0 + slice);
       pool.parallel_for(s1 - s0, [&](int64_t g0, int64_t g1, int) {
-        repack_r8(t->dtype, src + (s0 + g0) * 8 * rb, (g1 - g0) * 8, K, dst + (s0 + g0) * gb);
+        fn(src + (s0 + g0) * il * rb, (g1 - g0) * il, dst + (s0 + g0) * gb);
       });
-      release_pages(src + s0 * 8 * rb, (s1 - s0) * 8 * rb);
+      release_pages(src + s0 * il * rb, (s1 - s0) * il * rb);
     }
     t->data = dst;
-    t->interleave = 8;
+    t->interleave = il;
     owned_packed_.push_back(std::move(buf));
     ++n;
+  };
+  auto repack = [&](TensorView* t) {
+    if (progress) progress->add(row_bytes(t->dtype, t->cols()) * t->rows());
+    if (t->interleave != 1) return;
+    const DType dt = t->dtype;
+    const int64_t K = t->cols();
+    if (table.repacks_r16(dt) && t->rows() % kR16Rows == 0 && K % 2 == 0) {
+      repack_groups(t, kR16Rows, r16_group_bytes(K),
+                    [&](const uint8_t* src, int64_t rows, uint8_t* dst) { repack_r16(dt, src, rows, K, dst); });
+      return;
+    }
+    if (table.tile_bf16_for(dt) != nullptr) {
+      copy_to_huge_pages(t, pool, &owned_packed_);
+      ++n;
+      return;
+    }
+    if (!has_r8_layout(dt) || !table.repacks(dt) || t->rows() % 8 != 0 || K % 32 != 0) return;
+    repack_groups(t, 8, r8_group_bytes(dt, K),
+                  [&](const uint8_t* src, int64_t rows, uint8_t* dst) { repack_r8(dt, src, rows, K, dst); });
   };
   for (LayerWeights& l : layers_) for_each_layer_matrix(l, [&](LlamaTensor, TensorView& w) { repack(&w); });
   if (holds_head()) {

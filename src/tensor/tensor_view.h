@@ -3,10 +3,11 @@
 // Shapes are outermost first, last dimension contiguous ([rows, cols] for a
 // weight [out_features, in_features]); never ggml's reversed ne[] order.
 // Rows are packed: row r of a 2-D view starts at data + r * row_bytes(dtype, cols),
-// unless the view is in a row-interleaved layout (interleave == 8, set when a
-// weight is repacked at load; tensor/repack_r8.h): then rows come in groups
-// of 8, group g at data + g * r8_group_bytes(dtype, cols), and row()/row_stride()
-// must not be used.
+// unless the view is in a row-interleaved layout (set when a weight is
+// repacked at load): interleave == 8, tensor/repack_r8.h, rows in groups of 8,
+// group g at data + g * r8_group_bytes(dtype, cols); interleave == 16,
+// tensor/repack_r16.h, groups of 16 at data + g * r16_group_bytes(cols). Then
+// row()/row_stride() must not be used: file_row() reads a row in either layout.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@ struct TensorView {
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;  // outermost first
   const uint8_t* data = nullptr;
-  int interleave = 1;  // 1: the file's row layout; 8: repack_r8.h's layout
+  int interleave = 1;  // 1: the file's row layout; 8: repack_r8.h's; 16: repack_r16.h's
   // [rows, scale_groups] f32 scales of a row-scaled dtype (dtype_info(dtype).row_scaled:
   // F8_E4M3); null otherwise. With scale_groups G > 1 a row's columns fall into G
   // equal groups, group g scaled by row_scale[n * G + g]: Meta's native FP8 checkpoint
@@ -46,8 +47,13 @@ struct TensorView {
   int64_t held_bytes() const { return nbytes() + (row_scale ? rows() * scale_groups * 4 : 0); }
   const uint8_t* row(int64_t r) const { return data + r * row_stride(); }
   // Rows r0 .. r0 + n - 1 of a 2-D view as a view of their own (either
-  // layout: r0 and n multiples of 8 for interleave 8), row scales included.
+  // layout: r0 and n multiples of the interleave), row scales included.
   TensorView rows_view(int64_t r0, int64_t n) const;
+  // Columns [k0, k0 + n) of row r in the file's byte layout: a pointer into
+  // data (interleave 1), or the row unpacked into buf (row_bytes(dtype, n)
+  // bytes), which is returned. For a repacked view k0 must start a unit of its
+  // layout (a multiple of the block size; even for r16).
+  const uint8_t* file_row(int64_t r, int64_t k0, int64_t n, uint8_t* buf) const;
 };
 
 // "[4096, 14336]"

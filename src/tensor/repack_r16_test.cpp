@@ -1,0 +1,49 @@
+// The r16 pair layout (repack_r16.h): where each row's elements land, the
+// round trip, and TensorView's layout-aware size, row ranges and file_row.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "tensor/repack_r16.h"
+#include "tensor/tensor_view.h"
+
+namespace herd {
+namespace {
+
+TEST(RepackR16, LanesHoldPairsOfTheirRowAndRoundTrip) {
+  const int64_t R = 32, K = 10;
+  std::vector<uint16_t> file(static_cast<size_t>(R * K));
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t k = 0; k < K; ++k) file[static_cast<size_t>(r * K + k)] = static_cast<uint16_t>(r * 256 + k);
+  std::vector<uint8_t> packed(static_cast<size_t>(R / kR16Rows * r16_group_bytes(K)), 0xee);
+  repack_r16(DType::kBF16, reinterpret_cast<const uint8_t*>(file.data()), R, K, packed.data());
+  ASSERT_EQ(r16_group_bytes(K), 16 * K * 2);
+  for (int64_t g = 0; g < R / kR16Rows; ++g)
+    for (int64_t p = 0; p < K / 2; ++p)
+      for (int64_t j = 0; j < kR16Rows; ++j) {
+        uint16_t lane[2];
+        std::memcpy(lane, packed.data() + g * r16_group_bytes(K) + p * 64 + j * 4, 4);
+        ASSERT_EQ(lane[0], (g * 16 + j) * 256 + 2 * p) << "group " << g << " pair " << p << " lane " << j;
+        ASSERT_EQ(lane[1], (g * 16 + j) * 256 + 2 * p + 1) << "group " << g << " pair " << p << " lane " << j;
+      }
+  TensorView v{DType::kF16, {R, K}, packed.data(), kR16Rows};
+  EXPECT_EQ(v.nbytes(), R * K * 2);
+  std::vector<uint16_t> row(static_cast<size_t>(K));
+  for (int64_t r = 0; r < R; ++r) {
+    const auto* got = reinterpret_cast<const uint16_t*>(v.file_row(r, 0, K, reinterpret_cast<uint8_t*>(row.data())));
+    ASSERT_EQ(std::memcmp(got, file.data() + r * K, static_cast<size_t>(K) * 2), 0) << "row " << r;
+    // Columns 4..9 alone.
+    got = reinterpret_cast<const uint16_t*>(v.file_row(r, 4, 6, reinterpret_cast<uint8_t*>(row.data())));
+    ASSERT_EQ(std::memcmp(got, file.data() + r * K + 4, 12), 0) << "row " << r << " from column 4";
+  }
+  const TensorView second = v.rows_view(16, 16);
+  EXPECT_EQ(second.data, packed.data() + r16_group_bytes(K));
+  std::vector<uint16_t> r0(static_cast<size_t>(K));
+  second.file_row(3, 0, K, reinterpret_cast<uint8_t*>(r0.data()));
+  EXPECT_EQ(std::memcmp(r0.data(), file.data() + 19 * K, static_cast<size_t>(K) * 2), 0);
+  EXPECT_DEATH(v.rows_view(8, 16), "rows_view");
+}
+
+}  // namespace
+}  // namespace herd
