@@ -3,8 +3,9 @@
 // each for every ISA this host supports (kernels::supported_isas()).
 //
 // Names (filter them with --benchmark_filter, a regex; a leading '-' negates):
-//   matmul/ISA/DTYPE/LAYOUT/NxK/T:T/pool:P     LAYOUT file | r8 (tensor/repack_r8.h),
-//                                               r8 only where the ISA has its kernel;
+//   matmul/ISA/DTYPE/LAYOUT/NxK/T:T/pool:P     LAYOUT file | r8 (tensor/repack_r8.h) |
+//                                               r16 (tensor/repack_r16.h), each only
+//                                               where the ISA repacks the dtype to it;
 //                                               ISA ref only at T <= 64
 //   matmul_t/ISA/DTYPE/LAYOUT/NxK/T:512/pool:P  the transposed product dY . W (training)
 //   attention/ISA/T:T/n_past:P/pool:P           H 32, KV 8, hd 64
@@ -53,6 +54,7 @@
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
+#include "tensor/repack_r16.h"
 #include "tensor/repack_r8.h"
 #include "tensor/tensor_view.h"
 
@@ -101,22 +103,23 @@ Bytes alloc_bytes(int64_t n) {
 
 int64_t copies_for(int64_t bytes) { return std::max<int64_t>(1, (kColdBytes + bytes - 1) / bytes); }
 
-// `copies` matrices [N, K] of one dtype in the file layout, and in the r8 layout when
-// the dtype has one.
+// `copies` matrices [N, K] of one dtype in the file layout, and in the repacked
+// layout (r8 or r16) the table uses for it.
 struct WeightSet {
   DType dtype = DType::kF32;
   int64_t N = 0, K = 0;
   int64_t copies = 0;
   int64_t file_bytes = 0;  // one matrix, file layout
-  int64_t r8_bytes = 0;    // one matrix, r8 layout (0 until made)
-  Bytes file;              // [copies][file_bytes]
-  Bytes r8;                // [copies][r8_bytes]
+  int64_t packed_bytes = 0;  // one matrix, repacked (0 until made)
+  int interleave = 1;        // of `packed`: 8 (r8) or 16 (r16)
+  Bytes file;                // [copies][file_bytes]
+  Bytes packed;              // [copies][packed_bytes]
 
-  std::vector<TensorView> views(bool interleaved) const {
+  std::vector<TensorView> views(bool repacked) const {
     std::vector<TensorView> v;
     for (int64_t c = 0; c < copies; ++c) {
-      const uint8_t* base = interleaved ? r8.get() + c * r8_bytes : file.get() + c * file_bytes;
-      v.push_back(TensorView{dtype, {N, K}, base, interleaved ? 8 : 1});
+      const uint8_t* base = repacked ? packed.get() + c * packed_bytes : file.get() + c * file_bytes;
+      v.push_back(TensorView{dtype, {N, K}, base, repacked ? interleave : 1});
     }
     return v;
   }
@@ -128,19 +131,26 @@ float uniform(Rng& rng) { return 2.0f * rng.next_float() - 1.0f; }
 // time on the main thread (their kernels use the pools).
 class Fixtures {
  public:
-  // Weights of (dtype, N, K), with the r8 copies if `want_r8`. One set is kept at a
-  // time: asking for another frees the previous one first.
-  const WeightSet& weights(DType dt, int64_t N, int64_t K, bool want_r8) {
-    if (!w_ || w_->dtype != dt || w_->N != N || w_->K != K) {
+  // Weights of (dtype, N, K), with copies repacked to interleave `il` (8 or 16) if
+  // il > 1. One set is kept at a time: asking for another frees the previous one first.
+  const WeightSet& weights(DType dt, int64_t N, int64_t K, int il) {
+    if (!w_ || w_->dtype != dt || w_->N != N || w_->K != K || (il > 1 && w_->packed && w_->interleave != il)) {
       w_.reset();
       w_ = make_weights(dt, N, K);
     }
-    if (want_r8 && !w_->r8) {
+    if (il > 1 && !w_->packed) {
       WeightSet& w = *w_;
-      w.r8_bytes = N / 8 * r8_group_bytes(dt, K);
-      w.r8 = alloc_bytes(w.copies * w.r8_bytes);
-      for (int64_t c = 0; c < w.copies; ++c)
-        repack_r8(dt, w.file.get() + c * w.file_bytes, N, K, w.r8.get() + c * w.r8_bytes);
+      w.interleave = il;
+      w.packed_bytes = il == 8 ? N / 8 * r8_group_bytes(dt, K) : N / kR16Rows * r16_group_bytes(K);
+      w.packed = alloc_bytes(w.copies * w.packed_bytes);
+      for (int64_t c = 0; c < w.copies; ++c) {
+        const uint8_t* src = w.file.get() + c * w.file_bytes;
+        uint8_t* dst = w.packed.get() + c * w.packed_bytes;
+        if (il == 8)
+          repack_r8(dt, src, N, K, dst);
+        else
+          repack_r16(dt, src, N, K, dst);
+      }
     }
     return *w_;
   }
@@ -254,12 +264,18 @@ struct Env {
 
 double elapsed_s(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// The layout the table repacks dtype t to at load (8: r8, 16: r16), 0 if none.
+int packed_interleave(const KernelTable& table, DType t) {
+  return table.repacks(t) ? 8 : table.repacks_r16(t) ? static_cast<int>(kR16Rows) : 0;
+}
+const char* layout_name(int il) { return il == 1 ? "file" : il == 8 ? "r8" : "r16"; }
+
 void set_rate(benchmark::State& state, const char* name, double per_iteration) {
   state.counters[name] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t K, int64_t T, bool r8) {
-  const std::vector<TensorView> views = env.fx->weights(dt, N, K, r8).views(r8);
+void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t K, int64_t T, int il) {
+  const std::vector<TensorView> views = env.fx->weights(dt, N, K, il).views(il > 1);
   const std::vector<float>& x = env.fx->activations(T, K);
   std::vector<float> out(static_cast<size_t>(T * N));
   // The scratch LlamaContext preallocates, so the timed loop allocates nothing.
@@ -293,8 +309,8 @@ void bench_matmul(benchmark::State& state, Env env, DType dt, int64_t N, int64_t
 // The transposed product dY[T, N] . W[N, K] (backward through a frozen
 // weight; kernels/ops.h matmul_t): the same FLOPs as the forward matmul of
 // that shape, so its GFLOP/s compare directly.
-void bench_matmul_t(benchmark::State& state, Env env, DType dt, int64_t N, int64_t K, int64_t T, bool r8) {
-  const std::vector<TensorView> views = env.fx->weights(dt, N, K, r8).views(r8);
+void bench_matmul_t(benchmark::State& state, Env env, DType dt, int64_t N, int64_t K, int64_t T, int il) {
+  const std::vector<TensorView> views = env.fx->weights(dt, N, K, il).views(il > 1);
   const std::vector<float>& dy = env.fx->activations(T, N);
   std::vector<float> out(static_cast<size_t>(T * K));
   const ExecContext ctx{.pool = env.pool, .table = env.table};
@@ -388,11 +404,11 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
           const KernelTable* table = &tables.at(isa);
           for (const auto& p : pools) {
             const Env env{fx, table, p.get()};
-            for (bool r8 : {false, true}) {
-              if (r8 && (!table->repacks(dt) || sh.N % 8 != 0)) continue;
-              add(str_printf("matmul/%s/%s/%s/%lldx%lld/T:%lld/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
+            for (int il : {1, packed_interleave(*table, dt)}) {
+              if (il == 0 || sh.N % il != 0) continue;
+              add(str_printf("matmul/%s/%s/%s/%lldx%lld/T:%lld/pool:%d", isa.c_str(), dtype_name(dt), layout_name(il),
                       static_cast<long long>(sh.N), static_cast<long long>(sh.K), static_cast<long long>(T), p->size()),
-                  [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul(s, env, dt, N, K, T, r8); });
+                  [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul(s, env, dt, N, K, T, il); });
             }
           }
         }
@@ -407,12 +423,12 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
         if (isa == "ref") continue;
         const KernelTable* table = &tables.at(isa);
         for (const auto& p : pools)
-          for (bool r8 : {false, true}) {
-            if (r8 && (!table->repacks(dt) || sh.N % 8 != 0)) continue;
+          for (int il : {1, packed_interleave(*table, dt)}) {
+            if (il == 0 || sh.N % il != 0) continue;
             const Env env{fx, table, p.get()};
-            add(str_printf("matmul_t/%s/%s/%s/%lldx%lld/T:512/pool:%d", isa.c_str(), dtype_name(dt), r8 ? "r8" : "file",
+            add(str_printf("matmul_t/%s/%s/%s/%lldx%lld/T:512/pool:%d", isa.c_str(), dtype_name(dt), layout_name(il),
                     static_cast<long long>(sh.N), static_cast<long long>(sh.K), p->size()),
-                [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul_t(s, env, dt, N, K, 512, r8); });
+                [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul_t(s, env, dt, N, K, 512, il); });
           }
       }
   }
