@@ -149,7 +149,7 @@ class Fixtures {
         if (il == 8)
           repack_r8(dt, src, N, K, dst);
         else
-          repack_r16(dt, src, N, K, dst);
+          repack_r16(dt, src, N, K, dst, dt);
       }
     }
     return *w_;

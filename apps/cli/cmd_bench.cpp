@@ -127,7 +127,7 @@ std::string model_type(const model::LlamaModel& m, uint64_t params) {
   else
     std::snprintf(size, sizeof size, "%.0fM", p / 1e6);
   std::map<DType, int64_t> elems;
-  m.for_each_matmul_weight([&](int64_t, model::LlamaTensor, const TensorView& w) { elems[w.dtype] += w.numel(); });
+  m.for_each_matmul_weight([&](int64_t, model::LlamaTensor, const TensorView& w) { elems[w.file_dtype()] += w.numel(); });
   const auto most = std::max_element(elems.begin(), elems.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
   std::string t = most == elems.end() ? "?" : dtype_name(most->first);
   for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));

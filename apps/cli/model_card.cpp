@@ -110,7 +110,7 @@ server::ModelCard model_card(const model::LlamaModel& m, const std::string& path
     add_file(m.path() + "/params.json", card);
   }
   if (card.quantization.empty() && !m.layers().empty()) {
-    std::string d = dtype_name(m.layers()[0].wq.w.dtype);
+    std::string d = dtype_name(m.layers()[0].wq.w.file_dtype());
     for (char& ch : d) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     card.quantization = d;
   }

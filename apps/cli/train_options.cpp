@@ -140,7 +140,7 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   }
   s->rt = std::move(*rt);
   const model::LlamaModel& m = s->rt->model();
-  s->base_dtype = m.layers().empty() ? DType::kF32 : m.layers()[0].wq.w.dtype;
+  s->base_dtype = m.layers().empty() ? DType::kF32 : m.layers()[0].wq.w.file_dtype();
   return s;
 }
 

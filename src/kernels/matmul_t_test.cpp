@@ -49,7 +49,7 @@ Stored make_weight(DType t, int64_t N, int64_t K, int interleave, uint64_t seed)
     repack_r8(t, file.data(), N, K, s.bytes.data());
   } else {
     s.bytes.resize(static_cast<size_t>(N / kR16Rows * r16_group_bytes(K)));
-    repack_r16(t, file.data(), N, K, s.bytes.data());
+    repack_r16(t, file.data(), N, K, s.bytes.data(), t);
   }
   s.view.interleave = interleave;
   s.view.data = s.bytes.data();

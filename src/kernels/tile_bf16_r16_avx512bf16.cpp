@@ -124,6 +124,18 @@ void tile(const uint8_t* w, int64_t n_groups, const uint16_t* x, int64_t xs, int
               _mm512_store_si512(staged + r * kBlockBytes + 32 * k, as_si(W::full(b + r * gb + 32 * k)));
           b = staged;
           bs = kBlockBytes;
+          // The next block (this tile's next K block, or the next tile's first)
+          // into L2 while this one is multiplied: staging reads memory with no
+          // products to overlap.
+          const int64_t nk = k0 + kBf16R16Block < K ? k0 + kBf16R16Block : 0;
+          const int64_t ng = nk > 0 ? g : g + kGroups;
+          if (ng < n_groups) {
+            const int64_t nrv = std::min<int64_t>(kGroups, n_groups - ng);
+            const int64_t nbytes = 32 * std::min(kBf16R16Block, K - nk);
+            for (int64_t r = 0; r < nrv; ++r)
+              for (int64_t o = 0; o < nbytes; o += 64)
+                _mm_prefetch(reinterpret_cast<const char*>(w + (ng + r) * gb + 32 * nk + o), _MM_HINT_T1);
+          }
         }
         for (int64_t t = 0; t < tg; t += kToks)
           block_n<LoadBF16, kGroups, kToks>(rv, std::min<int64_t>(kToks, tg - t), b, bs, x + (t0 + t) * xs + k0, xs, kn,

@@ -67,7 +67,7 @@ R16Case make_case(DType t, int64_t G, int64_t n_tok, int64_t K, uint64_t seed, b
     for (int64_t i = 0; i < K; ++i) c.wb[static_cast<size_t>(r * K + i)] = bf16_to_f32(f32_to_bf16(v[static_cast<size_t>(i)]));
   }
   c.packed.resize(static_cast<size_t>(G * r16_group_bytes(K)));
-  repack_r16(t, c.file.data(), R, K, c.packed.data());
+  repack_r16(t, c.file.data(), R, K, c.packed.data(), t);
   const std::vector<float> xf = normals(seed + 1, 0, n_tok * K);
   c.x.resize(xf.size());
   for (size_t i = 0; i < xf.size(); ++i) {
@@ -187,6 +187,29 @@ TEST(Bf16R16, EveryWalkGivesTheSameBits) {
               << where << ": group " << g << " alone, token " << tk;
       }
     }
+  }
+}
+
+// F16 weights converted to BF16 at load (repack_r16 with to = BF16, what
+// repack_weights does for every F16 matrix but a tied output table) give the
+// bits of the F16 tile, which rounds in registers: prefill and decode, with
+// F16 subnormals, the largest finite value (rounds up to 2^16) and -0 among
+// the weights.
+TEST(Bf16R16, F16ConvertedAtLoadGivesTheSameBits) {
+  HERD_ISA_OR_SKIP("avx512bf16");
+  const int64_t G = 5, R = G * kR16Rows, K = 514;
+  for (int64_t TT : {1, 3, 17}) {
+    R16Case c = make_case(DType::kF16, G, TT, K, 77, false);
+    auto* h = reinterpret_cast<uint16_t*>(c.file.data());
+    const uint16_t special[] = {0x0001, 0x03ff, 0x8001, 0x7bff, 0xfbff, 0x8000, 0x3c01, 0x0400};
+    for (size_t i = 0; i < std::size(special); ++i) h[i * 97 % static_cast<size_t>(R * K)] = special[i];
+    std::vector<uint8_t> f16(c.packed.size()), bf16(c.packed.size());
+    repack_r16(DType::kF16, c.file.data(), R, K, f16.data(), DType::kF16);
+    repack_r16(DType::kF16, c.file.data(), R, K, bf16.data(), DType::kBF16);
+    std::vector<float> a(static_cast<size_t>(R * TT), NAN), b(a.size(), NAN);
+    run(DType::kF16, f16.data(), G, c.x.data(), TT, K, a.data(), R);
+    run(DType::kBF16, bf16.data(), G, c.x.data(), TT, K, b.data(), R);
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "tokens " << TT;
   }
 }
 

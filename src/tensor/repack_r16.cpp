@@ -2,22 +2,45 @@
 #include "tensor/repack_r16.h"
 
 #include <cstring>
+#include <vector>
 
 #include "base/check.h"
+#include "base/half.h"
 
 namespace herd {
+namespace {
+
+// bf16 of every F16 code (128 KB, made once): a load-time conversion of
+// gigabytes at table speed.
+const uint16_t* f16_to_bf16_table() {
+  static const std::vector<uint16_t> t = [] {
+    std::vector<uint16_t> v(65536);
+    for (uint32_t h = 0; h < 65536; ++h) v[h] = f32_to_bf16(f16_to_f32(static_cast<uint16_t>(h)));
+    return v;
+  }();
+  return t.data();
+}
+
+}  // namespace
 
 bool has_r16_layout(DType t) { return t == DType::kF16 || t == DType::kBF16; }
 
-void repack_r16(DType t, const uint8_t* src, int64_t rows, int64_t K, uint8_t* dst) {
-  HERD_CHECK(has_r16_layout(t) && rows % kR16Rows == 0 && K % 2 == 0, "repack_r16: %s [%lld, %lld]", dtype_name(t),
-             static_cast<long long>(rows), static_cast<long long>(K));
+void repack_r16(DType t, const uint8_t* src, int64_t rows, int64_t K, uint8_t* dst, DType to) {
+  HERD_CHECK(has_r16_layout(t) && rows % kR16Rows == 0 && K % 2 == 0 &&
+                 (to == t || (t == DType::kF16 && to == DType::kBF16)),
+             "repack_r16: %s [%lld, %lld] to %s", dtype_name(t), static_cast<long long>(rows),
+             static_cast<long long>(K), dtype_name(to));
   for (int64_t g = 0; g < rows / kR16Rows; ++g) {
     uint8_t* gd = dst + g * r16_group_bytes(K);
     const uint8_t* gs = src + g * kR16Rows * K * 2;
     // Written in address order, read from 16 row streams.
     for (int64_t p = 0; p < K / 2; ++p)
       for (int64_t j = 0; j < kR16Rows; ++j) std::memcpy(gd + p * 64 + j * 4, gs + j * K * 2 + p * 4, 4);
+    if (to != t) {
+      const uint16_t* lut = f16_to_bf16_table();
+      auto* v = reinterpret_cast<uint16_t*>(gd);
+      for (int64_t i = 0; i < r16_group_bytes(K) / 2; ++i) v[i] = lut[v[i]];
+    }
   }
 }
 

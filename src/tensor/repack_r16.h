@@ -12,9 +12,11 @@
 // 16 g + j: element 2p in the low 16 bits, 2p + 1 in the high 16 bits (the
 // operand order of vdpbf16ps). Columns [k0, k0 + n) of a group (k0 even) are
 // therefore the bytes at 32 k0, themselves a group of n columns. The values
-// are the file's bits (F16 stays F16: a tied output table is also the
-// embedding table, whose rows must be exact); unpack_row_r16() gives a row
-// back in the file layout.
+// are the file's bits, or F16 values rounded to bf16 (`to` = BF16: what the
+// bf16 path multiplies anyway, converted once at load instead of in every
+// prefill; not for a tied output table, which is also the embedding table
+// and must stay exact); unpack_row_r16() gives a row back in the layout's
+// dtype.
 #pragma once
 
 #include <cstdint>
@@ -32,8 +34,10 @@ bool has_r16_layout(DType t);
 inline int64_t r16_group_bytes(int64_t K) { return kR16Rows * K * 2; }
 
 // src: `rows` rows of K elements of t in the file layout, rows % 16 == 0 and
-// K % 2 == 0; dst: rows / 16 * r16_group_bytes(K) bytes.
-void repack_r16(DType t, const uint8_t* src, int64_t rows, int64_t K, uint8_t* dst);
+// K % 2 == 0; dst: rows / 16 * r16_group_bytes(K) bytes of dtype `to`: t
+// itself, or BF16 from F16 (base/half.h f32_to_bf16 of the exact value, the
+// rounding of the bf16 path's F16 loads).
+void repack_r16(DType t, const uint8_t* src, int64_t rows, int64_t K, uint8_t* dst, DType to);
 
 // Row j (0..15) of one r16 group of K columns back into the file layout
 // (2 K bytes).

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/half.h"
 #include "tensor/repack_r16.h"
 #include "tensor/tensor_view.h"
 
@@ -17,7 +18,7 @@ TEST(RepackR16, LanesHoldPairsOfTheirRowAndRoundTrip) {
   for (int64_t r = 0; r < R; ++r)
     for (int64_t k = 0; k < K; ++k) file[static_cast<size_t>(r * K + k)] = static_cast<uint16_t>(r * 256 + k);
   std::vector<uint8_t> packed(static_cast<size_t>(R / kR16Rows * r16_group_bytes(K)), 0xee);
-  repack_r16(DType::kBF16, reinterpret_cast<const uint8_t*>(file.data()), R, K, packed.data());
+  repack_r16(DType::kBF16, reinterpret_cast<const uint8_t*>(file.data()), R, K, packed.data(), DType::kBF16);
   ASSERT_EQ(r16_group_bytes(K), 16 * K * 2);
   for (int64_t g = 0; g < R / kR16Rows; ++g)
     for (int64_t p = 0; p < K / 2; ++p)
@@ -43,6 +44,30 @@ TEST(RepackR16, LanesHoldPairsOfTheirRowAndRoundTrip) {
   second.file_row(3, 0, K, reinterpret_cast<uint8_t*>(r0.data()));
   EXPECT_EQ(std::memcmp(r0.data(), file.data() + 19 * K, static_cast<size_t>(K) * 2), 0);
   EXPECT_DEATH(v.rows_view(8, 16), "rows_view");
+}
+
+// F16 to BF16 on the way (to = BF16): each value is base/half.h's
+// f32_to_bf16 of the exact F16 value, every one of the 65536 codes, placed
+// as without the conversion.
+TEST(RepackR16, F16ToBf16RoundsEveryCodeAsHalfDoes) {
+  const int64_t R = 16, K = 4096;  // 65536 elements: each code once
+  std::vector<uint16_t> file(static_cast<size_t>(R * K));
+  for (size_t i = 0; i < file.size(); ++i) file[i] = static_cast<uint16_t>(i);
+  std::vector<uint16_t> packed(file.size()), plain(file.size());
+  repack_r16(DType::kF16, reinterpret_cast<const uint8_t*>(file.data()), R, K, reinterpret_cast<uint8_t*>(packed.data()),
+             DType::kBF16);
+  repack_r16(DType::kF16, reinterpret_cast<const uint8_t*>(file.data()), R, K, reinterpret_cast<uint8_t*>(plain.data()),
+             DType::kF16);
+  for (size_t i = 0; i < packed.size(); ++i)
+    ASSERT_EQ(packed[i], f32_to_bf16(f16_to_f32(plain[i]))) << "code " << plain[i];
+  // Known values: 1.0, the largest finite F16 (65504 rounds up to 2^16), -0, the smallest subnormal.
+  EXPECT_EQ(f32_to_bf16(f16_to_f32(0x3c00)), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(f16_to_f32(0x7bff)), 0x4780);
+  EXPECT_EQ(f32_to_bf16(f16_to_f32(0x8000)), 0x8000);
+  EXPECT_EQ(f32_to_bf16(f16_to_f32(0x0001)), 0x3380);
+  EXPECT_DEATH(repack_r16(DType::kBF16, reinterpret_cast<const uint8_t*>(file.data()), R, K,
+                          reinterpret_cast<uint8_t*>(packed.data()), DType::kF16),
+               "repack_r16");
 }
 
 }  // namespace

@@ -33,12 +33,18 @@ struct TensorView {
   // FP8 first, as Meta's fc_dynamic does, with this bound on the row's max
   // (quantize_activation_row_fp8); 0: activations stay f32 (weight-only).
   float act_scale_ub = 0.0f;
+  // Set by the load-time repacking (model/repack_weights.cpp) when F16 rows
+  // were rounded to BF16 there, the bf16 path's rounding done once: dtype is
+  // then kBF16 and file_dtype() kF16, what the file holds (model names, the
+  // rounding a reference comparison budgets for).
+  bool rounded_from_f16 = false;
 
   int64_t numel() const {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     return n;
   }
+  DType file_dtype() const { return rounded_from_f16 ? DType::kF16 : dtype; }
   int64_t cols() const { return shape.empty() ? 1 : shape.back(); }
   int64_t rows() const { return shape.empty() ? 1 : cols() == 0 ? 0 : numel() / cols(); }
   int64_t row_stride() const { return row_bytes(dtype, cols()); }
