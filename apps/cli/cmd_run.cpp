@@ -62,13 +62,15 @@ class NpyTapSink : public model::TapSink {
 
 // --run-json FILE, and DIR/run.json beside --taps-out: what herd computed with, for tests to read
 // instead of parsing the log: the kernel table's ISA, the KV cache types, the
-// threads, and each weight's dtype (as the file holds it: TensorView::file_dtype) and matmul path (kernels/ops.h MatmulPath),
+// threads, and each weight's dtype (as the file holds it: TensorView::file_dtype), matmul path (kernels/ops.h MatmulPath)
+// and layout (interleave: 1 the file's, 8 r8, 16 r16),
 // which decides the rounding a reference comparison must budget for.
 Status write_run_json(const std::string& path, const model::LlamaModel& model, const kernels::KernelTable& table,
                       DType kv_k, DType kv_v, int threads) {
   auto weight = [&](const TensorView& w) {
     return nlohmann::json{{"dtype", dtype_name(w.file_dtype())},
-                          {"path", kernels::matmul_path_name(kernels::matmul_path(table, w))}};
+                          {"path", kernels::matmul_path_name(kernels::matmul_path(table, w))},
+                          {"interleave", w.interleave}};
   };
   nlohmann::json layers = nlohmann::json::array();
   nlohmann::json matmul = nlohmann::json::object();
