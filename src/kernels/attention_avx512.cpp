@@ -10,6 +10,10 @@
 //     in kernels_test.cpp's ExpPsWithinBound), the sum in double lanes.
 //   values: out += fl(e_j * inv) v_j for 4 rows x 64 columns held in 16 zmm
 //     accumulators, each v_j chunk loaded once for the 4 rows.
+// Prefill runs the same arithmetic for a tile of consecutive tokens at once
+// (attn_tokens, kernels/ops.h attention): key blocks outermost, each block's
+// f16 or q8_0 rows widened to f32 once for the tile instead of converted once
+// per token and row.
 // Keys and values are f32, f16 or q8_0 (each its own template parameter, a
 // row loader below): f16 rows are widened with vcvtph2ps as they are loaded
 // and q8_0 elements become fl(d) * q (both exact), so the arithmetic is the
@@ -22,7 +26,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
+#include "kernels/count_dispatch_inl.h"
 #include "kernels/kernel_table.h"
 #include "kernels/simd_x86_inl.h"
 
@@ -121,22 +127,27 @@ constexpr int key_of(int i) { return 4 * (i % 4) + i / 4; }
 template <typename KL>
 inline void score_block(const float* q, int64_t hd, const uint8_t* k0, int64_t stride, int nk, float scale,
                         float* s) {
+  // The 16 keys' chains side by side (each over the columns in order, so
+  // each key's bits are those of its chain alone), the query chunk loaded
+  // once for all of them.
   __m512 v[16];
-  for (int i = 0; i < 16; ++i) {
-    const int key = key_of(i);
-    __m512 a = _mm512_setzero_ps();
-    if (key < nk) {
-      const uint8_t* kr = k0 + key * stride;
-      for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+  #pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) v[i] = _mm512_setzero_ps();
+  for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+    const __m512 q0 = _mm512_loadu_ps(q + c0), q1 = _mm512_loadu_ps(q + c0 + 16);
+    const __m512 q2 = _mm512_loadu_ps(q + c0 + 32), q3 = _mm512_loadu_ps(q + c0 + 48);
+    #pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      const int key = key_of(i);
+      if (key < nk) {
         __m512 x0, x1, x2, x3;
-        KL::load64(kr, c0, x0, x1, x2, x3);
-        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0), x0, a);
-        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0 + 16), x1, a);
-        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0 + 32), x2, a);
-        a = _mm512_fmadd_ps(_mm512_loadu_ps(q + c0 + 48), x3, a);
+        KL::load64(k0 + key * stride, c0, x0, x1, x2, x3);
+        v[i] = _mm512_fmadd_ps(q0, x0, v[i]);
+        v[i] = _mm512_fmadd_ps(q1, x1, v[i]);
+        v[i] = _mm512_fmadd_ps(q2, x2, v[i]);
+        v[i] = _mm512_fmadd_ps(q3, x3, v[i]);
       }
     }
-    v[i] = a;
   }
   const __m512 d = _mm512_mul_ps(reduce16(v), _mm512_set1_ps(scale));
   _mm512_mask_storeu_ps(s, static_cast<__mmask16>((1u << nk) - 1), d);
@@ -170,6 +181,32 @@ void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
 }
 
+// Row s[0..n): s = fl(exp(s - max) * fl(1 / sum)), the sum in double lanes.
+void softmax_row(float* s, int64_t n) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + j));
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
+  mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, s + j));
+  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();
+  for (j = 0; j + 16 <= n; j += 16) {
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), m));
+    _mm512_storeu_ps(s + j, e);
+    sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+  }
+  if (j < n) {
+    const __m512 e = _mm512_maskz_mov_ps(tail, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + j), m)));
+    _mm512_mask_storeu_ps(s + j, tail, e);
+    sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1))));
+  for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
+  if (j < n) _mm512_mask_storeu_ps(s + j, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, s + j), inv));
+}
+
 template <typename KL, typename VL>
 void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
                  float* out) {
@@ -185,31 +222,7 @@ void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_
       score_block<KL>(q + r * hd, hd, k0, kv.k_stride, nk, scale, scratch + r * n + j0);
   }
   // Softmax per row: max, exp, sum in double, then the weights fl(e * inv).
-  for (int64_t r = 0; r < g; ++r) {
-    float* s = scratch + r * n;
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    int64_t j = 0;
-    for (; j + 16 <= n; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + j));
-    const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
-    mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, s + j));
-    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();
-    for (j = 0; j + 16 <= n; j += 16) {
-      const __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), m));
-      _mm512_storeu_ps(s + j, e);
-      sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-      sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    if (j < n) {
-      const __m512 e = _mm512_maskz_mov_ps(tail, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + j), m)));
-      _mm512_mask_storeu_ps(s + j, tail, e);
-      sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-      sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1))));
-    for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), inv));
-    if (j < n) _mm512_mask_storeu_ps(s + j, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, s + j), inv));
-  }
+  for (int64_t r = 0; r < g; ++r) softmax_row(scratch + r * n, n);
   // Values: up to 4 rows x 64 columns per pass over the value rows.
   for (int64_t c0 = 0; c0 < hd; c0 += 64) {
     int64_t r = 0;
@@ -220,6 +233,129 @@ void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_
       case 1: values_chunk<1, VL>(scratch + r * n, n, kv, c0, out + r * hd, hd); break;
       default: break;
     }
+  }
+}
+
+// values_chunk's arithmetic for one block of nk keys starting at key j0:
+// each output element's chain of FMAs continues from where the previous
+// block left it in out (from +0 at j0 == 0), so the blocks in order give the
+// bits of one values_chunk pass over all keys. p: row 0's weights, the RR
+// rows ps floats apart; v0: key j0's value row, the next ones stride bytes on.
+template <int RR, typename VL>
+void values_block(const float* p, int64_t ps, int64_t j0, const uint8_t* v0, int64_t stride, int nk, int64_t c0,
+                  float* out, int64_t hd) {
+  __m512 acc[RR][4];
+  for (int r = 0; r < RR; ++r)
+    for (int c = 0; c < 4; ++c) acc[r][c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + r * hd + c0 + 16 * c);
+  for (int jj = 0; jj < nk; ++jj) {
+    __m512 x0, x1, x2, x3;
+    VL::load64(v0 + jj * stride, c0, x0, x1, x2, x3);
+    for (int r = 0; r < RR; ++r) {
+      const __m512 w = _mm512_set1_ps(p[r * ps + j0 + jj]);
+      acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(w, x1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(w, x2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(w, x3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < RR; ++r)
+    for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
+}
+
+// The nk rows at rows (stride bytes apart) as f32 into buf[nk][hd] (exact).
+template <typename L>
+void widen_block(const uint8_t* rows, int64_t stride, int nk, int64_t hd, float* buf) {
+  for (int i = 0; i < nk; ++i)
+    for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+      __m512 x0, x1, x2, x3;
+      L::load64(rows + i * stride, c0, x0, x1, x2, x3);
+      float* o = buf + i * hd + c0;
+      _mm512_storeu_ps(o, x0);
+      _mm512_storeu_ps(o + 16, x1);
+      _mm512_storeu_ps(o + 32, x2);
+      _mm512_storeu_ps(o + 48, x3);
+    }
+}
+
+constexpr int64_t kMaxWidenHd = 256;  // a widened block: 16 rows x 256 floats = 16 KB
+
+// B consecutive tokens (AttnTokensFn, prefill): token i's g rows at q + i qs,
+// its keys 0..n0 + i - 1, its scores at scratch + (i g + r) nmax. Key blocks
+// of 16 outermost, tokens inside: a block's f16 or q8_0 rows are widened to
+// f32 once for the B x g rows that see them (exact, so score_block on them
+// is the arithmetic of attn_rows' score_block on the cache rows), and each
+// score, softmax and value chain is attn_rows' per-token arithmetic (every
+// block starts at a multiple of 16 for every token; values_block continues
+// each chain through out), so the outputs are B attn_rows calls' bits.
+template <typename KL, typename VL>
+void attn_tokens_t(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
+                   float scale, float* scratch, float* out, int64_t os) {
+  const int64_t nmax = n0 + B - 1;
+  const bool widen_k = hd <= kMaxWidenHd && !std::is_same_v<KL, F32Rows>;
+  const bool widen_v = hd <= kMaxWidenHd && !std::is_same_v<VL, F32Rows>;
+  alignas(64) float buf[16 * kMaxWidenHd];
+  const auto wbuf = reinterpret_cast<const uint8_t*>(buf);
+  for (int64_t j0 = 0; j0 < nmax; j0 += 16) {
+    const int nk_max = static_cast<int>(nmax - j0 < 16 ? nmax - j0 : 16);
+    const uint8_t* k0 = kv.k_row(j0);
+    if (j0 + 16 < nmax)
+      prefetch_rows(kv.k_row(j0 + 16), kv.k_stride, nmax - j0 - 16 < 16 ? nmax - j0 - 16 : 16, KL::bytes(hd));
+    if (widen_k) widen_block<KL>(k0, kv.k_stride, nk_max, hd, buf);
+    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {  // the tokens that see key j0
+      const int nk = static_cast<int>(n0 + i - j0 < 16 ? n0 + i - j0 : 16);
+      for (int64_t r = 0; r < g; ++r) {
+        float* sc = scratch + (i * g + r) * nmax + j0;
+        if (widen_k)
+          score_block<F32Rows>(q + i * qs + r * hd, hd, wbuf, 4 * hd, nk, scale, sc);
+        else
+          score_block<KL>(q + i * qs + r * hd, hd, k0, kv.k_stride, nk, scale, sc);
+      }
+    }
+  }
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t r = 0; r < g; ++r) softmax_row(scratch + (i * g + r) * nmax, n0 + i);
+  for (int64_t j0 = 0; j0 < nmax; j0 += 16) {
+    const int nk_max = static_cast<int>(nmax - j0 < 16 ? nmax - j0 : 16);
+    const uint8_t* v0 = kv.v_row(j0);
+    if (j0 + 16 < nmax)
+      prefetch_rows(kv.v_row(j0 + 16), kv.v_stride, nmax - j0 - 16 < 16 ? nmax - j0 - 16 : 16, VL::bytes(hd));
+    if (widen_v) widen_block<VL>(v0, kv.v_stride, nk_max, hd, buf);
+    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {
+      const int nk = static_cast<int>(n0 + i - j0 < 16 ? n0 + i - j0 : 16);
+      const float* p = scratch + i * g * nmax;
+      float* o = out + i * os;
+      for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+        int64_t r = 0;
+        auto run = [&](auto rr) {
+          constexpr int RR = decltype(rr)::value;
+          if (widen_v)
+            values_block<RR, F32Rows>(p + r * nmax, nmax, j0, wbuf, 4 * hd, nk, c0, o + r * hd, hd);
+          else
+            values_block<RR, VL>(p + r * nmax, nmax, j0, v0, kv.v_stride, nk, c0, o + r * hd, hd);
+        };
+        for (; r + 4 <= g; r += 4) run(std::integral_constant<int, 4>{});
+        dispatch_count<3>(g - r, run);
+      }
+    }
+  }
+}
+
+template <typename KL>
+void attn_tokens_k(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
+                   float scale, float* scratch, float* out, int64_t os) {
+  switch (kv.vt) {
+    case DType::kF16: return attn_tokens_t<KL, F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    case DType::kQ8_0: return attn_tokens_t<KL, Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    default: return attn_tokens_t<KL, F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+  }
+}
+
+void attn_tokens(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
+                 float scale, float* scratch, float* out, int64_t os) {
+  switch (kv.kt) {
+    case DType::kF16: return attn_tokens_k<F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    case DType::kQ8_0: return attn_tokens_k<Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+    default: return attn_tokens_k<F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
   }
 }
 
@@ -246,7 +382,7 @@ void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t 
 
 void fill_table_attention(KernelTable* t) {
   t->attn_rows = attn_rows;
-  t->attn_tokens = nullptr;  // AVX2's would not give this file's bits: one call per token
+  t->attn_tokens = attn_tokens;
   t->attn_hd_multiple = 64;
   t->attn_block_multiple = 16;
 }
