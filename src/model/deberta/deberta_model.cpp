@@ -249,6 +249,9 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   std::vector<float> q(static_cast<size_t>(T * H)), k(q.size()), v(q.size()), ctxo(q.size()), h1(q.size());
   std::vector<float> ff(static_cast<size_t>(T * c.intermediate_size));
   std::vector<float> pk(static_cast<size_t>(nR * H)), pq(pk.size());
+  // pk and pq per head as [hd, nR] (the right operand of Q Kr^T and K Qr^T),
+  // gathered once per layer for every window of the batch.
+  std::vector<float> pkt(pk.size()), pqt(pk.size());
   const float* rel = rel_.data() + r0 * H;
   // Attention runs one (window, head) pair per task, the pairs split over the pool's
   // threads, each with its own scratch and a one-thread context: the per-head products
@@ -257,7 +260,7 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   // Every product is one fma chain per output (gemm_nn_f32) whatever the thread count,
   // so the logits do not depend on the split.
   struct HeadScratch {
-    std::vector<float> qh, kh, kt, vh, pkt, pqt, scores, bias, c2p, p2c;
+    std::vector<float> qh, kh, kt, vh, scores, bias, c2p, p2c;
   };
   std::vector<HeadScratch> scratch(static_cast<size_t>(ctx.pool->size()));
   for (HeadScratch& w : scratch) {
@@ -265,8 +268,6 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
     w.kh.resize(w.qh.size());
     w.kt.resize(w.qh.size());
     w.vh.resize(w.qh.size());
-    w.pkt.resize(static_cast<size_t>(nR * hd));
-    w.pqt.resize(w.pkt.size());
     w.scores.resize(static_cast<size_t>(max_len * max_len));
     w.bias.resize(static_cast<size_t>(kBiasRows * max_len));
     w.c2p.resize(static_cast<size_t>(max_len * nR));
@@ -289,6 +290,17 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
       if (c.c2p) linear(ctx, rel, nR, c.share_att_key ? L.k : L.pos_k, pk.data());
       if (c.p2c) linear(ctx, rel, nR, c.share_att_key ? L.q : L.pos_q, pq.data());
     }
+    if (c.relative_attention && (c.c2p || c.p2c)) {
+      ctx.pool->parallel_for(heads, [&](int64_t h0, int64_t h1, int) {
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t d = 0; d < hd; ++d)
+            for (int64_t r = 0; r < nR; ++r) {
+              const size_t dst = static_cast<size_t>((h * hd + d) * nR + r), src = static_cast<size_t>(r * H + h * hd + d);
+              pkt[dst] = c.c2p ? pk[src] : 0;
+              pqt[dst] = c.p2c ? pq[src] : 0;
+            }
+      });
+    }
     const int64_t n_tasks = static_cast<int64_t>(batch.size()) * heads;
     ctx.pool->parallel_for(n_tasks, [&](int64_t t0, int64_t t1, int worker) {
       HeadScratch& w = scratch[static_cast<size_t>(worker)];
@@ -306,13 +318,9 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
         }
         gemm(w.qh.data(), hd, w.kt.data(), n, w.scores.data(), n, n, n, hd);  // Q K^T
         if (c.relative_attention && (c.c2p || c.p2c)) {
-          for (int64_t r = 0; r < nR; ++r)
-            for (int64_t d = 0; d < hd; ++d) {
-              w.pkt[static_cast<size_t>(d * nR + r)] = pk.empty() ? 0 : pk[static_cast<size_t>(r * H + h * hd + d)];
-              w.pqt[static_cast<size_t>(d * nR + r)] = pq.empty() ? 0 : pq[static_cast<size_t>(r * H + h * hd + d)];
-            }
-          if (c.c2p) gemm(w.qh.data(), hd, w.pkt.data(), nR, w.c2p.data(), nR, n, nR, hd);  // Q Kr^T
-          if (c.p2c) gemm(w.kh.data(), hd, w.pqt.data(), nR, w.p2c.data(), nR, n, nR, hd);  // K Qr^T
+          const size_t ph = static_cast<size_t>(h * hd * nR);
+          if (c.c2p) gemm(w.qh.data(), hd, pkt.data() + ph, nR, w.c2p.data(), nR, n, nR, hd);  // Q Kr^T
+          if (c.p2c) gemm(w.kh.data(), hd, pqt.data() + ph, nR, w.p2c.data(), nR, n, nR, hd);  // K Qr^T
           // The bias of kBiasRows rows at a time (16 x 512 floats: 32 KB, in L1), each block
           // softmaxed at once: a whole [n, n] bias was one more megabyte per head beside the
           // scores and the c2p/p2c tables.
