@@ -30,6 +30,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/attention_tokens_walk_inl.h"
 #include "kernels/exp_avx2_inl.h"
 #include "kernels/kernel_table.h"
 #include "kernels/simd_x86_inl.h"
@@ -251,83 +252,48 @@ void softmax_row(float* s, int64_t n) {
 // converts as it goes, a tile of tokens (prefill) widens each block once.
 constexpr int64_t kWidenF16Rows = 8;
 
-// B consecutive tokens (AttnTokensFn; attn_rows is B = 1): token i's g rows at
-// q + i * qs, its keys 0..n0 + i - 1, its scores at scratch + (i g + r) nmax.
-// Key blocks of 8 outermost, tokens inside: a block's rows (and their widened
-// copy) serve every token that sees them, and each score, softmax and value
-// sum is the per-token arithmetic (every key block starts at a multiple of 8
-// for every token, and a token's last, partial block scores its keys as a
-// full one would), so the outputs are B calls of the one-token kernel's bits.
+// This file's kernels for the shared prefill walk (attention_tokens_walk_inl.h).
+struct Kernels {
+  static constexpr int64_t kBlock = 8;
+  using F32 = F32Rows;
+  using F16 = F16Rows;
+  using Q8 = Q8Rows;
+  template <typename L>
+  static void widen(const uint8_t* rows, int64_t stride, int nk, int64_t hd, float* buf) {
+    widen_block<L>(rows, stride, nk, hd, buf);
+  }
+  template <typename L>
+  static void score(const float* q, int64_t hd, const uint8_t* k0, int64_t stride, int nk, float scale, float* s) {
+    score_block<L>(q, hd, k0, stride, nk, scale, s);
+  }
+  static void softmax(float* s, int64_t n) { softmax_row(s, n); }
+  template <typename L>
+  static void values(const float* p, int64_t ps, int64_t j0, const uint8_t* v0, int64_t stride, int nk, int64_t g,
+                     float* out, int64_t hd) {
+    values_rows<L>(p, ps, j0, v0, stride, nk, g, out, hd);
+  }
+};
+
+// B consecutive tokens (AttnTokensFn; attn_rows is B = 1) through the shared
+// walk: a GQA group of one token (decode) converts f16 as it goes, a tile of
+// tokens (prefill) widens each block once.
 template <typename KL, typename VL>
 void attn_tokens_t(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
                    float scale, float* scratch, float* out, int64_t os) {
-  // Scores: key blocks of 8 (a paged block holds a whole number of them),
-  // the next block's rows prefetched while this one is scored (the rows of
-  // one KV head are strided: every KV head's row lies in between).
-  const int64_t nmax = n0 + B - 1;
   constexpr bool kQ8K = std::is_same_v<KL, Q8Rows>, kQ8V = std::is_same_v<VL, Q8Rows>;
   constexpr bool kF16K = std::is_same_v<KL, F16Rows>, kF16V = std::is_same_v<VL, F16Rows>;
   const bool fits = hd <= kMaxWidenHd;
   const bool widen_k = fits && ((kQ8K && B * g > 1) || (kF16K && B * g >= kWidenF16Rows));
   const bool widen_v = fits && ((kQ8V && B * g > 1) || (kF16V && B * g >= kWidenF16Rows));
   alignas(32) float buf[8 * kMaxWidenHd];
-  const auto wbuf = reinterpret_cast<const uint8_t*>(buf);
-  for (int64_t j0 = 0; j0 < nmax; j0 += 8) {
-    const int nk_max = static_cast<int>(nmax - j0 < 8 ? nmax - j0 : 8);
-    const uint8_t* k0 = kv.k_row(j0);
-    if (j0 + 8 < nmax)
-      prefetch_rows(kv.k_row(j0 + 8), kv.k_stride, nmax - j0 - 8 < 8 ? nmax - j0 - 8 : 8, KL::bytes(hd));
-    if (widen_k) widen_block<KL>(k0, kv.k_stride, nk_max, hd, buf);
-    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {  // the tokens that see key j0
-      const int nk = static_cast<int>(n0 + i - j0 < 8 ? n0 + i - j0 : 8);
-      for (int64_t r = 0; r < g; ++r) {
-        float* s = scratch + (i * g + r) * nmax + j0;
-        if (widen_k)
-          score_block<F32Rows>(q + i * qs + r * hd, hd, wbuf, 4 * hd, nk, scale, s);
-        else
-          score_block<KL>(q + i * qs + r * hd, hd, k0, kv.k_stride, nk, scale, s);
-      }
-    }
-  }
-  for (int64_t i = 0; i < B; ++i)
-    for (int64_t r = 0; r < g; ++r) softmax_row(scratch + (i * g + r) * nmax, n0 + i);
-  // Values: block by block, up to 2 rows x 32 columns at a time.
-  for (int64_t i = 0; i < B; ++i)
-    for (int64_t e = 0; e < g * hd; ++e) out[i * os + e] = 0.0f;
-  for (int64_t j0 = 0; j0 < nmax; j0 += 8) {
-    const int nk_max = static_cast<int>(nmax - j0 < 8 ? nmax - j0 : 8);
-    const uint8_t* v0 = kv.v_row(j0);
-    if (j0 + 8 < nmax)
-      prefetch_rows(kv.v_row(j0 + 8), kv.v_stride, nmax - j0 - 8 < 8 ? nmax - j0 - 8 : 8, VL::bytes(hd));
-    if (widen_v) widen_block<VL>(v0, kv.v_stride, nk_max, hd, buf);
-    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {
-      const int nk = static_cast<int>(n0 + i - j0 < 8 ? n0 + i - j0 : 8);
-      const float* p = scratch + i * g * nmax;
-      if (widen_v)
-        values_rows<F32Rows>(p, nmax, j0, wbuf, 4 * hd, nk, g, out + i * os, hd);
-      else
-        values_rows<VL>(p, nmax, j0, v0, kv.v_stride, nk, g, out + i * os, hd);
-    }
-  }
-}
-
-template <typename KL>
-void attn_tokens_k(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
-                   float scale, float* scratch, float* out, int64_t os) {
-  switch (kv.vt) {
-    case DType::kF16: return attn_tokens_t<KL, F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    case DType::kQ8_0: return attn_tokens_t<KL, Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    default: return attn_tokens_t<KL, F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-  }
+  attn_tokens_walk<Kernels, KL, VL>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os, widen_k, widen_v, buf);
 }
 
 void attn_tokens(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
                  float scale, float* scratch, float* out, int64_t os) {
-  switch (kv.kt) {
-    case DType::kF16: return attn_tokens_k<F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    case DType::kQ8_0: return attn_tokens_k<Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    default: return attn_tokens_k<F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-  }
+  with_kv_loaders<Kernels>(kv.kt, kv.vt, [&](auto kl, auto vl) {
+    attn_tokens_t<decltype(kl), decltype(vl)>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+  });
 }
 
 void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,

@@ -28,6 +28,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/attention_tokens_walk_inl.h"
 #include "kernels/count_dispatch_inl.h"
 #include "kernels/kernel_table.h"
 #include "kernels/simd_x86_inl.h"
@@ -238,15 +239,15 @@ void attn_rows_t(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_
 
 // values_chunk's arithmetic for one block of nk keys starting at key j0:
 // each output element's chain of FMAs continues from where the previous
-// block left it in out (from +0 at j0 == 0), so the blocks in order give the
-// bits of one values_chunk pass over all keys. p: row 0's weights, the RR
+// block left it in out (the walk zeroes out first), so the blocks in order
+// give the bits of one values_chunk pass over all keys. p: row 0's weights, the RR
 // rows ps floats apart; v0: key j0's value row, the next ones stride bytes on.
 template <int RR, typename VL>
 void values_block(const float* p, int64_t ps, int64_t j0, const uint8_t* v0, int64_t stride, int nk, int64_t c0,
                   float* out, int64_t hd) {
   __m512 acc[RR][4];
   for (int r = 0; r < RR; ++r)
-    for (int c = 0; c < 4; ++c) acc[r][c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + r * hd + c0 + 16 * c);
+    for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_loadu_ps(out + r * hd + c0 + 16 * c);
   for (int jj = 0; jj < nk; ++jj) {
     __m512 x0, x1, x2, x3;
     VL::load64(v0 + jj * stride, c0, x0, x1, x2, x3);
@@ -279,103 +280,63 @@ void widen_block(const uint8_t* rows, int64_t stride, int nk, int64_t hd, float*
 
 constexpr int64_t kMaxWidenHd = 256;  // a widened block: 16 rows x 256 floats = 16 KB
 
-// B consecutive tokens (AttnTokensFn, prefill): token i's g rows at q + i qs,
-// its keys 0..n0 + i - 1, its scores at scratch + (i g + r) nmax. Key blocks
-// of 16 outermost, tokens inside: a block's f16 or q8_0 rows are widened to
-// f32 once for the B x g rows that see them (exact, so score_block on them
-// is the arithmetic of attn_rows' score_block on the cache rows), and each
-// score, softmax and value chain is attn_rows' per-token arithmetic (every
-// block starts at a multiple of 16 for every token; values_block continues
-// each chain through out), so the outputs are B attn_rows calls' bits.
+// This file's kernels for the shared prefill walk (attention_tokens_walk_inl.h):
+// blocks of 16 keys; the same score_block and softmax_row as attn_rows and
+// values_block continuing values_chunk's chains, so each token of a tile gets
+// attn_rows' bits.
+struct Kernels {
+  static constexpr int64_t kBlock = 16;
+  using F32 = F32Rows;
+  using F16 = F16Rows;
+  using Q8 = Q8Rows;
+  template <typename L>
+  static void widen(const uint8_t* rows, int64_t stride, int nk, int64_t hd, float* buf) {
+    widen_block<L>(rows, stride, nk, hd, buf);
+  }
+  template <typename L>
+  static void score(const float* q, int64_t hd, const uint8_t* k0, int64_t stride, int nk, float scale, float* s) {
+    score_block<L>(q, hd, k0, stride, nk, scale, s);
+  }
+  static void softmax(float* s, int64_t n) { softmax_row(s, n); }
+  // The g rows, 64 columns and up to 4 rows at a time.
+  template <typename L>
+  static void values(const float* p, int64_t ps, int64_t j0, const uint8_t* v0, int64_t stride, int nk, int64_t g,
+                     float* out, int64_t hd) {
+    for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+      int64_t r = 0;
+      auto run = [&](auto rr) {
+        values_block<decltype(rr)::value, L>(p + r * ps, ps, j0, v0, stride, nk, c0, out + r * hd, hd);
+      };
+      for (; r + 4 <= g; r += 4) run(std::integral_constant<int, 4>{});
+      dispatch_count<3>(g - r, run);
+    }
+  }
+};
+
+// B consecutive tokens (AttnTokensFn, prefill; decode keeps attn_rows, whose
+// value chains stay in registers over all keys): f16 and q8_0 blocks widened
+// to f32 once per tile (exact).
 template <typename KL, typename VL>
 void attn_tokens_t(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
                    float scale, float* scratch, float* out, int64_t os) {
-  const int64_t nmax = n0 + B - 1;
   const bool widen_k = hd <= kMaxWidenHd && !std::is_same_v<KL, F32Rows>;
   const bool widen_v = hd <= kMaxWidenHd && !std::is_same_v<VL, F32Rows>;
   alignas(64) float buf[16 * kMaxWidenHd];
-  const auto wbuf = reinterpret_cast<const uint8_t*>(buf);
-  for (int64_t j0 = 0; j0 < nmax; j0 += 16) {
-    const int nk_max = static_cast<int>(nmax - j0 < 16 ? nmax - j0 : 16);
-    const uint8_t* k0 = kv.k_row(j0);
-    if (j0 + 16 < nmax)
-      prefetch_rows(kv.k_row(j0 + 16), kv.k_stride, nmax - j0 - 16 < 16 ? nmax - j0 - 16 : 16, KL::bytes(hd));
-    if (widen_k) widen_block<KL>(k0, kv.k_stride, nk_max, hd, buf);
-    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {  // the tokens that see key j0
-      const int nk = static_cast<int>(n0 + i - j0 < 16 ? n0 + i - j0 : 16);
-      for (int64_t r = 0; r < g; ++r) {
-        float* sc = scratch + (i * g + r) * nmax + j0;
-        if (widen_k)
-          score_block<F32Rows>(q + i * qs + r * hd, hd, wbuf, 4 * hd, nk, scale, sc);
-        else
-          score_block<KL>(q + i * qs + r * hd, hd, k0, kv.k_stride, nk, scale, sc);
-      }
-    }
-  }
-  for (int64_t i = 0; i < B; ++i)
-    for (int64_t r = 0; r < g; ++r) softmax_row(scratch + (i * g + r) * nmax, n0 + i);
-  for (int64_t j0 = 0; j0 < nmax; j0 += 16) {
-    const int nk_max = static_cast<int>(nmax - j0 < 16 ? nmax - j0 : 16);
-    const uint8_t* v0 = kv.v_row(j0);
-    if (j0 + 16 < nmax)
-      prefetch_rows(kv.v_row(j0 + 16), kv.v_stride, nmax - j0 - 16 < 16 ? nmax - j0 - 16 : 16, VL::bytes(hd));
-    if (widen_v) widen_block<VL>(v0, kv.v_stride, nk_max, hd, buf);
-    for (int64_t i = j0 < n0 ? 0 : j0 - n0 + 1; i < B; ++i) {
-      const int nk = static_cast<int>(n0 + i - j0 < 16 ? n0 + i - j0 : 16);
-      const float* p = scratch + i * g * nmax;
-      float* o = out + i * os;
-      for (int64_t c0 = 0; c0 < hd; c0 += 64) {
-        int64_t r = 0;
-        auto run = [&](auto rr) {
-          constexpr int RR = decltype(rr)::value;
-          if (widen_v)
-            values_block<RR, F32Rows>(p + r * nmax, nmax, j0, wbuf, 4 * hd, nk, c0, o + r * hd, hd);
-          else
-            values_block<RR, VL>(p + r * nmax, nmax, j0, v0, kv.v_stride, nk, c0, o + r * hd, hd);
-        };
-        for (; r + 4 <= g; r += 4) run(std::integral_constant<int, 4>{});
-        dispatch_count<3>(g - r, run);
-      }
-    }
-  }
-}
-
-template <typename KL>
-void attn_tokens_k(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
-                   float scale, float* scratch, float* out, int64_t os) {
-  switch (kv.vt) {
-    case DType::kF16: return attn_tokens_t<KL, F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    case DType::kQ8_0: return attn_tokens_t<KL, Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    default: return attn_tokens_t<KL, F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-  }
+  attn_tokens_walk<Kernels, KL, VL>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os, widen_k, widen_v, buf);
 }
 
 void attn_tokens(const float* q, int64_t qs, int64_t B, int64_t g, int64_t hd, const KvRows& kv, int64_t n0,
                  float scale, float* scratch, float* out, int64_t os) {
-  switch (kv.kt) {
-    case DType::kF16: return attn_tokens_k<F16Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    case DType::kQ8_0: return attn_tokens_k<Q8Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-    default: return attn_tokens_k<F32Rows>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
-  }
-}
-
-template <typename KL>
-void attn_rows_k(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
-                 float* out) {
-  switch (kv.vt) {
-    case DType::kF16: return attn_rows_t<KL, F16Rows>(q, g, hd, kv, n, scale, scratch, out);
-    case DType::kQ8_0: return attn_rows_t<KL, Q8Rows>(q, g, hd, kv, n, scale, scratch, out);
-    default: return attn_rows_t<KL, F32Rows>(q, g, hd, kv, n, scale, scratch, out);
-  }
+  with_kv_loaders<Kernels>(kv.kt, kv.vt, [&](auto kl, auto vl) {
+    attn_tokens_t<decltype(kl), decltype(vl)>(q, qs, B, g, hd, kv, n0, scale, scratch, out, os);
+  });
 }
 
 void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t n, float scale, float* scratch,
                float* out) {
-  switch (kv.kt) {
-    case DType::kF16: return attn_rows_k<F16Rows>(q, g, hd, kv, n, scale, scratch, out);
-    case DType::kQ8_0: return attn_rows_k<Q8Rows>(q, g, hd, kv, n, scale, scratch, out);
-    default: return attn_rows_k<F32Rows>(q, g, hd, kv, n, scale, scratch, out);
-  }
+  with_kv_loaders<Kernels>(kv.kt, kv.vt, [&](auto kl, auto vl) {
+    attn_rows_t<decltype(kl), decltype(vl)>(q, g, hd, kv, n, scale, scratch, out);
+  });
 }
 
 }  // namespace
