@@ -154,6 +154,26 @@ inline void score_block(const float* q, int64_t hd, const uint8_t* k0, int64_t s
   _mm512_mask_storeu_ps(s, static_cast<__mmask16>((1u << nk) - 1), d);
 }
 
+// acc[r][c] += p[r * ps + j0 + jj] * v_{j0+jj}[c0 + 16 c ..] for the nk value
+// rows at v0 (stride bytes apart), keys in order: the value chains of
+// values_chunk (decode, registers across all keys) and values_block (the
+// prefill tile, through out between blocks).
+template <int RR, typename VL>
+inline void add_value_rows(__m512 (&acc)[RR][4], const float* p, int64_t ps, int64_t j0, const uint8_t* v0,
+                           int64_t stride, int nk, int64_t c0) {
+  for (int jj = 0; jj < nk; ++jj) {
+    __m512 x0, x1, x2, x3;
+    VL::load64(v0 + jj * stride, c0, x0, x1, x2, x3);
+    for (int r = 0; r < RR; ++r) {
+      const __m512 w = _mm512_set1_ps(p[r * ps + j0 + jj]);
+      acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(w, x1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(w, x2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(w, x3, acc[r][3]);
+    }
+  }
+}
+
 // out[rows][64-column chunk c0] += sum_j p[r][j] v_j[c0..c0+63] for RR rows.
 template <int RR, typename VL>
 void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float* out, int64_t hd) {
@@ -165,18 +185,7 @@ void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float
     const uint8_t* v0 = kv.v_row(j0);
     if (j0 + 16 < n)
       prefetch_rows(kv.v_row(j0 + 16) + VL::bytes(c0), kv.v_stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, VL::bytes(64));
-    for (int jj = 0; jj < nk; ++jj) {
-      const uint8_t* vr = v0 + jj * kv.v_stride;
-      __m512 x0, x1, x2, x3;
-      VL::load64(vr, c0, x0, x1, x2, x3);
-      for (int r = 0; r < RR; ++r) {
-        const __m512 w = _mm512_set1_ps(p[r * n + j0 + jj]);
-        acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(w, x1, acc[r][1]);
-        acc[r][2] = _mm512_fmadd_ps(w, x2, acc[r][2]);
-        acc[r][3] = _mm512_fmadd_ps(w, x3, acc[r][3]);
-      }
-    }
+    add_value_rows<RR, VL>(acc, p, n, j0, v0, kv.v_stride, nk, c0);
   }
   for (int r = 0; r < RR; ++r)
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
@@ -248,17 +257,7 @@ void values_block(const float* p, int64_t ps, int64_t j0, const uint8_t* v0, int
   __m512 acc[RR][4];
   for (int r = 0; r < RR; ++r)
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_loadu_ps(out + r * hd + c0 + 16 * c);
-  for (int jj = 0; jj < nk; ++jj) {
-    __m512 x0, x1, x2, x3;
-    VL::load64(v0 + jj * stride, c0, x0, x1, x2, x3);
-    for (int r = 0; r < RR; ++r) {
-      const __m512 w = _mm512_set1_ps(p[r * ps + j0 + jj]);
-      acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(w, x1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(w, x2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(w, x3, acc[r][3]);
-    }
-  }
+  add_value_rows<RR, VL>(acc, p, ps, j0, v0, stride, nk, c0);
   for (int r = 0; r < RR; ++r)
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
 }

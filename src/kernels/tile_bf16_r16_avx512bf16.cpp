@@ -127,7 +127,8 @@ void tile(const uint8_t* w, int64_t n_groups, const uint16_t* x, int64_t xs, int
           bs = kBlockBytes;
           // The next block (this tile's next K block, or the next tile's first)
           // into L2 while this one is multiplied: staging reads memory with no
-          // products to overlap.
+          // products to overlap (kernels_bench f16 r16 8192 x 2048, T 128, 2
+          // threads, two alternating rounds: 617 / 632 GFLOP/s without it, 660 / 677 with).
           const int64_t nk = k0 + kBf16R16Block < K ? k0 + kBf16R16Block : 0;
           const int64_t ng = nk > 0 ? g : g + kGroups;
           if (ng < n_groups) {
