@@ -311,6 +311,7 @@ void fill_table_r8(KernelTable* t);            // kernels_r8_avx2.cpp
 void fill_table_f32_r8(KernelTable* t);        // tile_f32_r8_avx2.cpp
 void fill_table_silu(KernelTable* t);          // silu_avx2.cpp
 void fill_table_gemm_nn(KernelTable* t);       // gemm_nn_f32_avx2.cpp
+void fill_table_row_to_f32(KernelTable* t);    // row_to_f32_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 // Its axpy_rows_f32 (the AVX-512 token tile's last elements take exactly its arithmetic).
 void axpy_rows(const float* a, int64_t rows, const float* x, int64_t x_stride, float* y, int64_t n);
