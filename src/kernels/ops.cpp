@@ -134,13 +134,18 @@ int64_t f32_token_chunk(int64_t K) {
 // tile kernel (the block-quantized types): each thread converts kExactRows
 // rows at a time to their exact f32 values and runs the F32 tile kernel on
 // them for every token, instead of re-expanding a row's blocks once per
-// token in a row dot. out[t, n] = the F32 row dot of the converted row n.
+// token in a row dot; the tokens in f32_token_chunk passes, so a pass's
+// activations stay in L2 while the tile walks the converted rows four at a
+// time (all 256 tokens of a 3.2-1B training step, 2 MB, were re-read from L3
+// for every four rows: the Q4_0 LoRA step took 12.3 s, 11.0 s in passes).
+// out[t, n] = the F32 row dot of the converted row n.
 constexpr int64_t kExactRows = 16;
 void matmul_exact_converted(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out,
                             TileDotF32Fn tile) {
   const int64_t N = w.rows(), K = w.cols();
   const int64_t stride = w.row_stride();
   const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
+  const int64_t chunk = f32_token_chunk(K);
   ctx.pool->parallel_for(
       N,
       [&](int64_t n0, int64_t n1, int) {
@@ -148,7 +153,9 @@ void matmul_exact_converted(const ExecContext& ctx, const float* x, int64_t T, c
         for (int64_t r0 = n0; r0 < n1; r0 += kExactRows) {
           const int64_t rn = std::min(kExactRows, n1 - r0);
           for (int64_t r = 0; r < rn; ++r) to_f32(w.data + (r0 + r) * stride, rows.data() + r * K, K);
-          tile(reinterpret_cast<const uint8_t*>(rows.data()), K * 4, rn, x, K, T, K, out + r0, N);
+          for (int64_t t0 = 0; t0 < T; t0 += chunk)
+            tile(reinterpret_cast<const uint8_t*>(rows.data()), K * 4, rn, x + t0 * K, K, std::min(chunk, T - t0), K,
+                 out + t0 * N + r0, N);
           detail::apply_row_scale(w, out, N, r0, r0 + rn, 0, T);
         }
       },

@@ -1,14 +1,14 @@
 // AVX2 (F16C) row_to_f32 entries: a stored row's exact f32 values for the
 // dtypes the training step converts most (kernels/matmul_t.cpp converts every
 // weight chunk of the transposed product; ops.cpp's exact f32 path every
-// block-quantized row of the forward). The reference's scalar loops
+// block-quantized row of the forward; Q6_K is llama.cpp's usual output head). The reference's scalar loops
 // (tensor/quant.cpp dequantize_row_ref) spent 15-29% of a 3.2-1B LoRA step
 // on them (F16 base, perf, 2 threads).
 //
 // Each value is the reference's bits: F16 and BF16 widen exactly (F16C's
-// vcvtph2ps, a 16-bit shift), and Q8_0 / Q4_0 compute float(q) * d with d
+// vcvtph2ps, a 16-bit shift), Q8_0 / Q4_0 compute float(q) * d with d
 // the block's f16 scale widened exactly, one rounding, as the reference's
-// `static_cast<float>(v) * d` does. kernels_test RowToF32EqualsReferenceDequantizer
+// `static_cast<float>(v) * d` does, and Q6_K fl(d * scale) * q likewise. kernels_test RowToF32EqualsReferenceDequantizer
 // checks every ISA bit for bit.
 #include <immintrin.h>
 
@@ -81,6 +81,42 @@ void q4_0_to_f32_row(const void* src, float* dst, int64_t K) {
   }
 }
 
+// Q6_K super-block (210 bytes, 256 elements): ql[128] low nibbles, qh[64]
+// two high bits each, int8 scales[16], f16 d. Element groups of 16 share
+// scale (d * scale); each value is fl(d * scale) * (q - 32), the reference's
+// order (tensor/quant_kquants.cpp, as ggml).
+void q6_k_to_f32_row(const void* src, float* dst, int64_t K) {
+  const auto* b = static_cast<const uint8_t*>(src);
+  const __m128i low = _mm_set1_epi8(0x0f), three = _mm_set1_epi8(3), bias = _mm_set1_epi8(32);
+  for (int64_t i = 0; i < K; i += 256, b += 210) {
+    const float d = widen_f16(b + 208);
+    const uint8_t* ql = b;
+    const uint8_t* qh = b + 128;
+    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+    float* y = dst + i;
+    for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+      for (int l = 0; l < 32; l += 16) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l));
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l + 32));
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qh + l));
+        // The four quarter-values of these 16 l's, as in the reference's q1..q4.
+        const __m128i hbits[4] = {_mm_and_si128(h, three), _mm_and_si128(_mm_srli_epi16(h, 2), three),
+                                  _mm_and_si128(_mm_srli_epi16(h, 4), three), _mm_and_si128(_mm_srli_epi16(h, 6), three)};
+        const __m128i lbits[4] = {_mm_and_si128(a, low), _mm_and_si128(c, low), _mm_and_si128(_mm_srli_epi16(a, 4), low),
+                                  _mm_and_si128(_mm_srli_epi16(c, 4), low)};
+        const int is = l / 16;
+        for (int qn = 0; qn < 4; ++qn) {
+          const __m128i q = _mm_sub_epi8(_mm_or_si128(lbits[qn], _mm_slli_epi16(hbits[qn], 4)), bias);
+          const __m256 ds = _mm256_set1_ps(d * static_cast<float>(sc[is + 2 * qn]));
+          float* o = y + 32 * qn + l;
+          _mm256_storeu_ps(o, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+          _mm256_storeu_ps(o + 8, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)))));
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void fill_table_row_to_f32(KernelTable* t) {
@@ -88,6 +124,7 @@ void fill_table_row_to_f32(KernelTable* t) {
   t->row_to_f32[static_cast<int>(DType::kBF16)] = bf16_to_f32_row;
   t->row_to_f32[static_cast<int>(DType::kQ8_0)] = q8_0_to_f32_row;
   t->row_to_f32[static_cast<int>(DType::kQ4_0)] = q4_0_to_f32_row;
+  t->row_to_f32[static_cast<int>(DType::kQ6_K)] = q6_k_to_f32_row;
 }
 
 }  // namespace herd::kernels::avx2
