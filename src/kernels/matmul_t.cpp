@@ -1,12 +1,12 @@
 // The transposed product of a stored weight, dX = dY . W (backward through a
 // frozen linear layer; kernels/ops.h matmul_t), and its scalar reference.
 //
-// W [N, K] is read in its stored dtype and layout: a column chunk of 8 rows
+// W [N, K] is read in its stored dtype and layout: a column chunk of 32 rows
 // at a time is converted to f32 (the table's row_to_f32; a repacked row
 // is first unpacked to the file layout by TensorView::file_row), then each token
-// adds dy[t, n] * W[n, chunk] of the 8 rows to its output chunk with the
-// table's axpy_rows_tokens_f32 (the 8 axpys' arithmetic, the output chunk
-// loaded and stored once instead of 8 times, and on AVX-512 each weight
+// adds dy[t, n] * W[n, chunk] of the 32 rows to its output chunk with the
+// table's axpy_rows_tokens_f32 (the 32 axpys' arithmetic, the output chunk
+// loaded and stored once instead of 32 times, and on AVX-512 each weight
 // vector loaded once for 4 tokens: a 3.2-1B Q4_0 LoRA step at sequence 256
 // took 26.2 s with 8 axpy calls, 21.7 s with one pass per token; same bits). The
 // work is split by column chunks of kColChunk elements (a multiple of every
@@ -15,6 +15,11 @@
 // tokens: a 3.2-1B LoRA step at sequence 256 took 26.6 s instead of 32.4 s
 // with 32-token tiles, whose weight conversions, 4x as many, cost more than
 // the output staying in L1 saved; 256 measured the same as 128).
+// 32 rows per pass instead of 8 (one r8 group) read and write each output
+// chunk a quarter as often: kernels_bench matmul_t avx512bf16, 2 threads,
+// T 512, F16 and Q4_0 2048x2048 / 8192x2048 / 2048x8192, two alternating
+// rounds: 163-212 -> 209-272 GFLOP/s; 64 rows measured no better than 32;
+// AVX2 unchanged within noise (71-98 GFLOP/s either way).
 // Every out[t, k] is the same f32 reduction over n = 0..N-1 in order,
 // whatever the thread count, T or layout. A row-scaled weight (F8_E4M3)
 // scales each dy[t, n] by the row's scale first: fl(dy s) * W[n, k].
@@ -30,7 +35,7 @@ namespace herd::kernels {
 namespace {
 
 constexpr int64_t kColChunk = 256;   // elements: Q*_K super-blocks are 256
-constexpr int64_t kRowBlock = 8;     // weight rows converted at once (one r8 group)
+constexpr int64_t kRowBlock = 32;    // weight rows converted at once (four r8 groups, two r16)
 constexpr int64_t kTokenTile = 128;  // 128 x 256 floats of output: 128 KB (L2)
 
 }  // namespace
@@ -51,7 +56,7 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
   const int64_t per_group = (width + kColChunk - 1) / kColChunk;
   ctx.pool->parallel_for(G * per_group, [&](int64_t c0, int64_t c1, int) {
     float wbuf[kRowBlock * kColChunk];
-    float coef[kTokenTile * kRowBlock];  // the token tile's dy (times the row scales) of the 8 rows
+    float coef[kTokenTile * kRowBlock];  // the token tile's dy (times the row scales) of the block's rows
     uint8_t raw[kColChunk * 4];  // one row chunk in the file layout: at most 4 bytes an element (F32)
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t g = c / per_group, k0 = g * width + c % per_group * kColChunk;
