@@ -119,15 +119,18 @@ void matmul_q8_r8_fused(const ExecContext& ctx, const BlockQ8* xq, int64_t T, st
   });
 }
 
-// Tokens per pass of the f32 path's tile kernel: as many activation rows as
-// fit about 512 KB, 3 to 48, a multiple of the 3-token register tile. Each
-// pass streams the thread's weight rows once; measured on a 2-core AVX2 host
-// (kernels_bench f16 T:64, 1 thread), 512 KB beat 24, 48 and 96 KB on the
-// 8192x2048 and 2048x8192 shapes (weights from DRAM) by 15-45% and was within
-// noise on 2048x2048.
+// Tokens per pass of the f32 path's tile kernel: about 512 KB of activation
+// rows, rounded up to a multiple of 6 (the AVX-512 register tile, twice
+// AVX2's), 6 to 48. Each pass streams the thread's weight rows once; measured
+// on a 2-core AVX2 host (kernels_bench f16 T:64, 1 thread), 512 KB beat 24, 48
+// and 96 KB on the 8192x2048 and 2048x8192 shapes (weights from DRAM) by
+// 15-45% and was within noise on 2048x2048. At K 8192 the rounding gives 18
+// tokens where 15 (a multiple of 3) left three to the 1-token tile on AVX-512:
+// kernels_bench matmul f16 file 2048x8192 T:512, 2 threads, Zen 5, alternating
+// rounds: AVX-512 193/197 -> 217/217 GFLOP/s, AVX2 106/106 -> 112/111.
 int64_t f32_token_chunk(int64_t K) {
   const int64_t fit = (int64_t{512} << 10) / (K * static_cast<int64_t>(sizeof(float)));
-  return std::clamp<int64_t>(fit / 3 * 3, 3, 48);
+  return std::clamp<int64_t>((fit + 5) / 6 * 6, 6, 48);
 }
 
 // The exact f32 path (ExecContext::exact_f32) for a weight without an f32
