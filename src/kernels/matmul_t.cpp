@@ -69,6 +69,13 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
           for (int64_t r = 0; r < rn; ++r) to_f32(w.file_row(n0 + r, k0, kc, raw), wbuf + r * kColChunk, kc);
           for (int64_t t = t0; t < t0 + tn; ++t) {
             const float* dyr = dy + t * N + n0;
+            // The next block's coefficients (a 128-byte run per token, N floats apart), fetched
+            // while this block's products run: the plain loads missed for every column chunk
+            // (7.1% -> 2.8% of an F16 3.2-1B LoRA step in matmul_t itself, perf).
+            if (n0 + 2 * kRowBlock <= N) {
+              __builtin_prefetch(dyr + kRowBlock);
+              __builtin_prefetch(dyr + kRowBlock + 16);
+            }
             for (int64_t r = 0; r < rn; ++r) coef[(t - t0) * kRowBlock + r] = scale ? dyr[r] * scale[(n0 + r) * G + g] : dyr[r];
           }
           axpy_rows_tokens(coef, kRowBlock, rn, wbuf, kColChunk, tn, out + t0 * K + k0, K, kc);
