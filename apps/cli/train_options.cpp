@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/host_memory.h"
 #include "commands.h"
 #include "model/convert.h"
 #include "model/file_types.h"
+#include "model/llama_train.h"
 #include "train/full_weights.h"
 
 namespace herd::cli {
@@ -44,8 +46,10 @@ void add_train_options(ArgParser& p, const TrainDefaults& d) {
   p.add("--log-jsonl", "FILE", "one JSON line per optimizer step (appended to when resuming)");
   p.add("--save-every", "N", "write OUTPUT/checkpoint.safetensors every N optimizer steps (it is also written at the end and on Ctrl-C)");
   p.add("--resume", "", "continue from OUTPUT/checkpoint.safetensors (same data and options): the same losses and adapter as an uninterrupted run");
-  p.add("--no-activation-checkpointing", "", "keep every layer's intermediates instead of recomputing them in the "
-        "backward: about a quarter less work, more memory (the same results)");
+  p.add("--activation-checkpointing", "on|off|auto", "recompute each layer's intermediates in the backward (on) or "
+        "keep them (off: about a quarter less work, more memory; the same results); auto (default): off when they "
+        "take at most a quarter of the memory available");
+  p.add("--no-activation-checkpointing", "", "the same as --activation-checkpointing off");
   p.add("-t,--threads", "N", "threads (default: all cores)");
   p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
 }
@@ -123,7 +127,17 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   fo.checkpoint = p.get("--output") + "/checkpoint.safetensors";
   fo.save_every = *save_every;
   fo.resume = p.has("--resume");
-  fo.activation_checkpointing = !p.has("--no-activation-checkpointing");
+  const std::string ckpt = p.has("--no-activation-checkpointing") ? "off" : p.get("--activation-checkpointing", "auto");
+  if (ckpt != "on" && ckpt != "off" && ckpt != "auto") {
+    *code = fail_usage(command, Error(ErrorCode::kInvalidArgument,
+                                      "--activation-checkpointing: expected on, off or auto, got '" + ckpt + "'"));
+    return nullptr;
+  }
+  if (p.has("--no-activation-checkpointing") && p.has("--activation-checkpointing")) {
+    *code = fail_usage(command, Error(ErrorCode::kInvalidArgument,
+                                      "--no-activation-checkpointing and --activation-checkpointing: give one"));
+    return nullptr;
+  }
 
   catch_interrupts();
   model::RuntimeOptions ro;
@@ -141,6 +155,17 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   s->rt = std::move(*rt);
   const model::LlamaModel& m = s->rt->model();
   s->base_dtype = m.layers().empty() ? DType::kF32 : m.layers()[0].wq.w.file_dtype();
+  // The longest step is --batch sequences of --seq-len tokens (an upper bound on the data's).
+  const int64_t kept = model::TrainStep::kept_intermediate_bytes(m.config(), s->seq_len * fo.batch);
+  const std::optional<int64_t> avail = available_memory_bytes();
+  const train::Checkpointing mode =
+      ckpt == "on" ? train::Checkpointing::kOn : ckpt == "off" ? train::Checkpointing::kOff : train::Checkpointing::kAuto;
+  fo.activation_checkpointing = train::use_activation_checkpointing(mode, kept, avail);
+  char note[200];
+  std::snprintf(note, sizeof note, "activation checkpointing %s (%s; every layer's intermediates: up to %.2f GiB%s)",
+                fo.activation_checkpointing ? "on" : "off", ckpt.c_str(), static_cast<double>(kept) / (1 << 30),
+                avail ? ("; " + std::to_string(*avail >> 30) + " GiB available").c_str() : "");
+  std::fprintf(stderr, "herd %s: %s\n", command, note);
   return s;
 }
 

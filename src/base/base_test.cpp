@@ -24,6 +24,7 @@
 
 #include "base/checked_math.h"
 #include "base/half.h"
+#include "base/host_memory.h"
 #include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "base/progress.h"
@@ -584,6 +585,21 @@ TEST(Progress, CaughtInterruptSetsTheFlag) {
   raise(SIGINT);
   EXPECT_TRUE(interrupted());
   signal(SIGINT, SIG_DFL);
+}
+
+TEST(HostMemory, ParsesMemAvailable) {
+  EXPECT_EQ(parse_mem_available("MemTotal:       24589012 kB\nMemFree:         1000 kB\nMemAvailable:   20000000 kB\n"),
+            int64_t{20000000} * 1024);
+  EXPECT_EQ(parse_mem_available("MemAvailable: 7 kB"), 7 * 1024);  // last line, no newline
+  EXPECT_EQ(parse_mem_available("MemTotal: 5 kB\n"), std::nullopt);  // missing
+  EXPECT_EQ(parse_mem_available("MemAvailable: kB\n"), std::nullopt);
+  EXPECT_EQ(parse_mem_available("MemAvailable: 12 MB\n"), std::nullopt);  // not the kernel's unit
+  EXPECT_EQ(parse_mem_available("MemAvailable: 99999999999999999999 kB\n"), std::nullopt);  // overflow
+  EXPECT_EQ(parse_mem_available("XMemAvailable: 5 kB\n"), std::nullopt);
+  // This host's own: Linux CI has /proc/meminfo, and some memory is available.
+  const std::optional<int64_t> here = available_memory_bytes();
+  ASSERT_TRUE(here.has_value());
+  EXPECT_GT(*here, 0);
 }
 
 }  // namespace

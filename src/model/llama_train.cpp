@@ -56,6 +56,17 @@ TrainStep::TrainStep(const LlamaModel& model, int64_t max_tokens) : model_(model
   max_rank_ = 0;
 }
 
+// One layer's kept intermediates per token, in floats: what size_acts gives a
+// LayerActs for each of its tokens.
+static int64_t layer_act_floats_per_token(const LlamaConfig& c) {
+  const int64_t Q = c.n_heads * c.head_dim, KVD = c.n_kv_heads * c.head_dim;
+  return 3 * c.d_model + 2 * Q + 2 * KVD + 3 * c.d_ff + c.n_heads;
+}
+
+int64_t TrainStep::kept_intermediate_bytes(const LlamaConfig& c, int64_t tokens) {
+  return c.n_layers * tokens * layer_act_floats_per_token(c) * static_cast<int64_t>(sizeof(float));
+}
+
 void TrainStep::size_acts(LayerActs& a) const {
   const LlamaConfig& c = model_.config();
   const int64_t T = max_tokens_, D = c.d_model, F = c.d_ff, Q = c.n_heads * c.head_dim, KVD = c.n_kv_heads * c.head_dim;
@@ -64,6 +75,9 @@ void TrainStep::size_acts(LayerActs& a) const {
   for (auto* b : {&a.k, &a.v}) resize(*b, T * KVD);
   for (auto* b : {&a.gate, &a.up, &a.h}) resize(*b, T * F);
   resize(a.lse, T * c.n_heads);
+  HERD_DCHECK(static_cast<int64_t>(a.xn1.size() * 3 + a.q.size() * 2 + a.k.size() * 2 + a.gate.size() * 3 + a.lse.size()) ==
+                  T * layer_act_floats_per_token(c),
+              "layer_act_floats_per_token does not match size_acts");
 }
 
 void TrainStep::set_activation_checkpointing(bool on) {

@@ -118,9 +118,12 @@ class TrainStep {
   // layer's input and the backward recomputes the layer's intermediates
   // from it. Off: every layer's intermediates are kept from the forward
   // (no recomputation, about a quarter less work; memory: per layer about
-  // T x (3 d_model + 2 q + 2 kv + 3 d_ff) floats). The results are the same
+  // T x (3 d_model + 2 q + 2 kv + 3 d_ff + n_heads) floats). The results are the same
   // bits either way.
   void set_activation_checkpointing(bool on);
+  // The memory that turning checkpointing off adds for steps of `tokens`
+  // tokens: every layer's kept intermediates, in bytes.
+  static int64_t kept_intermediate_bytes(const LlamaConfig& c, int64_t tokens);
 
   // LoRA dropout (PEFT's lora_dropout): in a pass with a backward, each
   // attached set-0 adapter sees its input x * factor, factor 0 with

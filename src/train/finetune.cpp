@@ -82,6 +82,11 @@ std::span<const size_t> slice(const std::vector<size_t>& order, size_t b, size_t
 
 }  // namespace
 
+bool use_activation_checkpointing(Checkpointing mode, int64_t kept_bytes, std::optional<int64_t> available_bytes) {
+  if (mode != Checkpointing::kAuto) return mode == Checkpointing::kOn;
+  return !available_bytes.has_value() || kept_bytes > *available_bytes / 4;
+}
+
 Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, Trainable& trained,
                                 Objective& obj, const FinetuneOptions& o,
                                 const std::function<bool(const StepReport&)>& on_step) {

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,9 +54,19 @@ struct FinetuneOptions {
   bool resume = false;     // continue from `checkpoint`
   // Recompute each layer's intermediates in the backward (memory) or keep
   // them (speed); the same results either way, so not part of a checkpoint's
-  // options.
+  // options. Callers decide (use_activation_checkpointing below).
   bool activation_checkpointing = true;
 };
+
+// --activation-checkpointing on | off | auto.
+enum class Checkpointing { kAuto, kOn, kOff };
+// Whether to checkpoint: kOn / kOff as asked; kAuto keeps the intermediates
+// (off) when they take at most a quarter of the memory available
+// (kept_bytes: model::TrainStep::kept_intermediate_bytes at the longest step;
+// available: host_memory.h), and checkpoints when that is unknown. A 3.2-1B
+// LoRA step at sequence 256 then keeps 0.6 GB and runs ~25% faster (a
+// quarter less work); an 8B at sequence 2048 (17 GB) checkpoints on 24 GB.
+bool use_activation_checkpointing(Checkpointing mode, int64_t kept_bytes, std::optional<int64_t> available_bytes);
 
 // One optimizer step's report (the progress line and --log-jsonl).
 struct StepReport {

@@ -8,7 +8,8 @@
 #    file) gives the same greedy answers;
 #  - two runs with the same seed give the same losses (--log-jsonl), bit for bit; a run
 #    stopped with Ctrl-C and continued with --resume gives the same losses and adapter
-#    (with --lora-dropout: the same masks);
+#    (with --lora-dropout: the same masks; resumed with activation checkpointing, which
+#    the uninterrupted run's auto choice left off);
 #  - the GGUF LoRA written beside the PEFT files gives the same logits, bit for bit;
 #    `herd export-lora` merges it into the GGUF base (checked element by element by
 #    tests/reference/lora_merge_check.py) and into the HF base, and both merged models
@@ -185,7 +186,11 @@ ft() {  # output dir, log, extra args...
   "$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$o" --epochs 8 --batch 1 --lr 1e-2 --warmup 2 \
     --lora-dropout 0.1 --seed 3 --log-jsonl "$l" -t 2 "$@"
 }
-ft "$tmp/full" "$tmp/full.log" >/dev/null 2>&1 || fail "uninterrupted run"
+out="$(ft "$tmp/full" "$tmp/full.log" 2>&1)" || fail "uninterrupted run" "$out"
+# The tiny model's intermediates fit: auto keeps them (the resumed run below checkpoints,
+# so the same losses and adapter also show that the choice changes no bit).
+echo "$out" | grep -q "activation checkpointing off (auto;" && pass "auto keeps the intermediates when they fit" ||
+  fail "activation checkpointing auto" "$(echo "$out" | head -3)"
 grep -q '"lora_dropout": 0.1' "$tmp/full/adapter_config.json" && pass "adapter_config.json records lora_dropout" ||
   fail "lora_dropout in adapter_config.json" "$(cat "$tmp/full/adapter_config.json")"
 # (herd itself in the background, not a function: a background subshell would ignore SIGINT)
@@ -199,16 +204,19 @@ stopped="$(wc -l < "$tmp/part.log")"
 head -n "$stopped" "$tmp/full.log" | cut -d, -f1-4 > "$tmp/l1"; cut -d, -f1-4 "$tmp/part.log" > "$tmp/l2"
 [ "$stopped" -ge 3 ] && cmp -s "$tmp/l1" "$tmp/l2" && pass "the same seed gives the same losses ($stopped steps, two processes)" ||
   fail "runs with the same seed differ" "$(diff "$tmp/l1" "$tmp/l2" | head -4)"
-out="$(ft "$tmp/part" "$tmp/part.log" --resume 2>&1)" || fail "--resume" "$out"
+out="$(ft "$tmp/part" "$tmp/part.log" --resume --activation-checkpointing on 2>&1)" || fail "--resume" "$out"
 cut -d, -f1-4 "$tmp/full.log" > "$tmp/f1"; cut -d, -f1-4 "$tmp/part.log" > "$tmp/f2"
 if [ "$rc" -eq 130 ] && [ "$stopped" -lt 24 ] && cmp -s "$tmp/f1" "$tmp/f2" &&
   cmp -s "$tmp/full/adapter_model.safetensors" "$tmp/part/adapter_model.safetensors"; then
-  pass "stopped after step $stopped (exit $rc), --resume: the same losses and adapter as an uninterrupted run"
+  pass "stopped after step $stopped (exit $rc), --resume (checkpointing on): the same losses and adapter as an uninterrupted run"
 else
   fail "resume (exit $rc, stopped after $stopped)" "$(diff "$tmp/f1" "$tmp/f2" | head -5)"
 fi
 out="$(ft "$tmp/part" "$tmp/x.log" --resume --lr 2e-2 2>&1)"
 echo "$out" | grep -q "other options" && pass "resuming with other options is refused" || fail "resume options" "$out"
+out="$(ft "$tmp/part" "$tmp/x.log" --activation-checkpointing sometimes 2>&1)"
+echo "$out" | grep -q "expected on, off or auto, got 'sometimes'" && pass "a bad --activation-checkpointing is refused" ||
+  fail "--activation-checkpointing sometimes" "$out"
 
 # Full fine-tuning (--full): every weight trained from the base's exact values; the model is
 # written in the base's format and float type and answers the trained questions with a plain
