@@ -20,6 +20,7 @@ int cmd_dpo(int argc, char** argv) {
   TrainDefaults defaults;
   defaults.lr = 5e-4;
   defaults.weight_decay = 0.05;
+  defaults.sequences_per_item = 2;  // a pair
   add_train_options(p, defaults);
   p.add("--data", "FILE",
         "JSONL preference pairs: {\"prompt\": [...] or \"...\", \"chosen\": [...] or \"...\", \"rejected\": ...} (TRL's layouts)");

@@ -155,8 +155,9 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   s->rt = std::move(*rt);
   const model::LlamaModel& m = s->rt->model();
   s->base_dtype = m.layers().empty() ? DType::kF32 : m.layers()[0].wq.w.file_dtype();
-  // The longest step is --batch sequences of --seq-len tokens (an upper bound on the data's).
-  const int64_t kept = model::TrainStep::kept_intermediate_bytes(m.config(), s->seq_len * fo.batch);
+  // The longest step is --batch items of --seq-len-token sequences (an upper bound on the data's).
+  const int64_t kept =
+      model::TrainStep::kept_intermediate_bytes(m.config(), s->seq_len * fo.batch * d.sequences_per_item);
   const std::optional<int64_t> avail = available_memory_bytes();
   const train::Checkpointing mode =
       ckpt == "on" ? train::Checkpointing::kOn : ckpt == "off" ? train::Checkpointing::kOff : train::Checkpointing::kAuto;

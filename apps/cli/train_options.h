@@ -24,6 +24,8 @@ struct TrainDefaults {
   double lr = 3e-4;
   double weight_decay = 0.01;
   int64_t batch = 2;
+  // Sequences in one --data item (herd dpo: a chosen and a rejected one), each up to --seq-len tokens.
+  int64_t sequences_per_item = 1;
 };
 
 void add_train_options(ArgParser& p, const TrainDefaults& d);
