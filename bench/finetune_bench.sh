@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Fine-tuning benchmark (printed, not asserted, not in CI): LoRA training tokens/s and peak
-# RSS of `herd finetune` and of PyTorch (bench/finetune_torch.py, float32 base, Debian's
-# python3-torch) side by side on the same CPU, same shape, sequence length, batch 1 and LoRA
-# rank/targets. herd runs on a random-weight model of the shape in each dtype given.
+# Training benchmark (printed, not asserted, not in CI): LoRA training tokens/s and peak
+# RSS of `herd finetune` (or `herd dpo`, `herd distill`) and of PyTorch
+# (bench/finetune_torch.py, float32 base, Debian's python3-torch) side by side on the same
+# CPU, same shape, sequence length, one item per step and LoRA rank/targets. herd runs on a
+# random-weight model of the shape in each dtype given.
 #
 #   bench/finetune_bench.sh [SHAPE] [SEQ] [RANK] [TARGETS] [STEPS] [DTYPES]
 #   defaults: 3.2-1b 512 16 q,k,v,o 2 f16,q4_0
 # Environment: HERD_BIN (default build/herd), THREADS (default: all cores), HERD_EXTRA (more
-# `herd finetune` options, e.g. --no-activation-checkpointing).
+# herd options, e.g. --no-activation-checkpointing), OBJECTIVE: sft (default: herd finetune,
+# one text sequence of SEQ tokens), dpo (herd dpo, one pair: a short prompt and two
+# completions cut to SEQ tokens each, the reference computed once before the steps) or
+# distill (herd distill, the model as its own teacher, its top-32 cache written before the
+# steps). Tokens/s counts every token a step trains on (a pair's two sequences for dpo); the
+# reference pass and the teacher cache are not timed, on either side.
 # Run it on an otherwise idle machine; every figure is one run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,24 +21,43 @@ HERD="${HERD_BIN:-$root/build/herd}"
 shape="${1:-3.2-1b}"; seq="${2:-512}"; rank="${3:-16}"; targets="${4:-q,k,v,o}"; steps="${5:-2}"
 dtypes="${6:-f16,q4_0}"
 threads="${THREADS:-$(nproc)}"
+objective="${OBJECTIVE:-sft}"
+case "$objective" in sft|dpo|distill) ;; *) echo "OBJECTIVE must be sft, dpo or distill" >&2; exit 2 ;; esac
 tmp="$(mktemp -d /tmp/herd-ftbench.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 # A text example of about SEQ tokens (every token trained).
-python3 -c "import json; print(json.dumps({'text': ' '.join(['the quick brown fox jumps over the lazy dog'] * ($seq // 9 + 2))}))" > "$tmp/data.jsonl"
-echo "| engine | base | seq | rank | targets | tokens/s | s/step | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|"
+# dpo: a pair whose prompt is about SEQ/4 tokens and whose completions fill the rest.
+python3 - "$seq" "$objective" > "$tmp/data.jsonl" <<'PY'
+import json, sys
+seq, objective = int(sys.argv[1]), sys.argv[2]
+words = lambda n, w: " ".join([w] * n)
+if objective == "dpo":
+    print(json.dumps({"prompt": words(seq // 4, "question"), "chosen": words(seq, "yes"), "rejected": words(seq, "no")}))
+else:
+    print(json.dumps({"text": " ".join(["the quick brown fox jumps over the lazy dog"] * (seq // 9 + 2))}))
+PY
+case "$objective" in
+  sft) cmd=(finetune) ;;
+  dpo) cmd=(dpo) ;;
+  distill) cmd=(distill --teacher-cache "$tmp/cache.safetensors") ;;
+esac
+echo "| engine | objective | base | seq | rank | targets | tokens/s | s/step | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for dt in ${dtypes//,/ }; do
   "$HERD" make-model --shape "$shape" --dtype "$dt" -q -o "$tmp/m-$dt.gguf" >/dev/null 2>&1
-  /usr/bin/time -f "%M" -o "$tmp/rss" "$HERD" finetune -m "$tmp/m-$dt.gguf" --data "$tmp/data.jsonl" -o "$tmp/a" \
+  teacher=(); [ "$objective" = distill ] && teacher=(--teacher "$tmp/m-$dt.gguf")
+  rm -f "$tmp/cache.safetensors"
+  /usr/bin/time -f "%M" -o "$tmp/rss" "$HERD" "${cmd[@]}" "${teacher[@]}" -m "$tmp/m-$dt.gguf" --data "$tmp/data.jsonl" -o "$tmp/a" \
     --seq-len "$seq" --batch 1 --max-steps $((steps + 1)) --epochs 1000 --lora-rank "$rank" --lora-targets "$targets" \
     --log-jsonl "$tmp/log" -t "$threads" ${HERD_EXTRA:-} >/dev/null 2>&1
   # the first step warms up and is not counted
-  python3 - "$tmp/log" "$(cat "$tmp/rss")" "$dt" "$seq" "$rank" "$targets" "${HERD_EXTRA:-}" <<'PY'
+  python3 - "$tmp/log" "$(cat "$tmp/rss")" "$dt" "$seq" "$rank" "$targets" "${HERD_EXTRA:-}" "$objective" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])][1:]
 tok = sum(r["tokens"] for r in rows); sec = sum(r["seconds"] for r in rows)
-print(f"| herd{' ' + sys.argv[7] if sys.argv[7] else ''} | {sys.argv[3]} | {sys.argv[4]} | {sys.argv[5]} | {sys.argv[6]} | {tok / sec:.1f} | {sec / len(rows):.2f} | {int(sys.argv[2]) / 1024:.0f} |")
+print(f"| herd{' ' + sys.argv[7] if sys.argv[7] else ''} | {sys.argv[8]} | {sys.argv[3]} | {sys.argv[4]} | {sys.argv[5]} | {sys.argv[6]} | {tok / sec:.1f} | {sec / len(rows):.2f} | {int(sys.argv[2]) / 1024:.0f} |")
 PY
+  rm -f "$tmp/log"
   rm -f "$tmp/m-$dt.gguf"
 done
 read -r D L H KV F V < <("$HERD" make-model --help >/dev/null; python3 - "$shape" <<'PY'
@@ -42,10 +67,10 @@ shapes = {"3.2-1b": (2048, 16, 32, 8, 8192), "3.2-3b": (3072, 28, 24, 8, 8192), 
 print(*shapes[sys.argv[1]], 128256)
 PY
 )
-out="$(/usr/bin/python3 "$root/bench/finetune_torch.py" "$D" "$L" "$H" "$KV" "$F" "$V" "$seq" "$rank" "$targets" "$steps" "$threads")"
+out="$(/usr/bin/python3 "$root/bench/finetune_torch.py" "$D" "$L" "$H" "$KV" "$F" "$V" "$seq" "$rank" "$targets" "$steps" "$threads" "$objective")"
 tv="$(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
-python3 - "$out" "$seq" "$rank" "$targets" "$tv" <<'PY'
+python3 - "$out" "$seq" "$rank" "$targets" "$tv" "$objective" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
-print(f"| PyTorch {sys.argv[5]} | f32 | {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {r['tokens_per_s']:.1f} | {r['step_s']:.2f} | {r['peak_rss_mib']:.0f} |")
+print(f"| PyTorch {sys.argv[5]} | {sys.argv[6]} | f32 | {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {r['tokens_per_s']:.1f} | {r['step_s']:.2f} | {r['peak_rss_mib']:.0f} |")
 PY

@@ -85,16 +85,20 @@ void logits_topk_ref(const float* h, int64_t T, const TensorView& w, int64_t k, 
   }
 }
 
-CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
-                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch,
-                            float* dw) {
+SoftCeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                                const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch,
+                                float* dw) {
   const int64_t V = w.rows(), K = tg.k;
   float* chunk = scratch;              // [T, kCeChunk]
   float* tmp = chunk + T * kCeChunk;   // [T, D]
   const double inv_t = 1.0 / temperature;
+  // The label term at temperature 1 has its own log-sum-exp unless the bins' is at 1 too.
+  const bool own_lse1 = tg.labels != nullptr && inv_t != 1.0;
+  auto label_of = [&](int64_t t) { return tg.labels != nullptr ? tg.labels[t] : -1; };
   // Each token's listed ids, sorted, with their entry index (for walking a chunk in order).
   std::vector<std::vector<std::pair<int32_t, int64_t>>> listed(static_cast<size_t>(T));
   std::vector<double> S(static_cast<size_t>(T), 0.0);
+  std::vector<char> active(static_cast<size_t>(T), 0);
   for (int64_t t = 0; t < T; ++t) {
     auto& L = listed[static_cast<size_t>(t)];
     for (int64_t j = 0; j < K; ++j) {
@@ -110,14 +114,23 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
       HERD_CHECK(L[i].first != L[i - 1].first, "soft_cross_entropy: id %d listed twice for token %lld", L[i].first,
                  static_cast<long long>(t));
     S[static_cast<size_t>(t)] += tg.tail[t];
+    HERD_CHECK(label_of(t) < V, "soft_cross_entropy: label %d of token %lld is outside the vocabulary of %lld",
+               label_of(t), static_cast<long long>(t), static_cast<long long>(V));
+    active[static_cast<size_t>(t)] = S[static_cast<size_t>(t)] != 0 || label_of(t) >= 0;
   }
   // Pass 1: per token the max m, the sums of exp(z - m) over all ids and over the
-  // unlisted ones (walked around the listed ids, not subtracted), and the listed z.
+  // unlisted ones (walked around the listed ids, not subtracted), the listed z,
+  // the label's logit and (own_lse1) the log-sum-exp at temperature 1.
   std::vector<double> m(static_cast<size_t>(T), -INFINITY), all(static_cast<size_t>(T), 0.0),
-      tail(static_cast<size_t>(T), 0.0), zl(static_cast<size_t>(T * std::max<int64_t>(K, 1)), 0.0);
+      tail(static_cast<size_t>(T), 0.0), zl(static_cast<size_t>(T * std::max<int64_t>(K, 1)), 0.0),
+      label_logit(static_cast<size_t>(T), 0.0);
+  OnlineLse lse1_acc(own_lse1 ? T : 0);
   for_each_logit_chunk(ctx, h, T, w, chunk, [&](int64_t t, const float* l, int64_t c0, int64_t n) {
     const auto ti = static_cast<size_t>(t);
-    if (S[ti] == 0) return;
+    if (!active[ti]) return;
+    const int32_t label = label_of(t);
+    if (label >= c0 && label < c0 + n) label_logit[ti] = l[label - c0];
+    if (own_lse1) lse1_acc.add(t, l, n, 1.0);
     double mx = m[ti];
     for (int64_t j = 0; j < n; ++j) mx = std::max(mx, l[j] * inv_t);
     const double r = std::exp(m[ti] - mx);
@@ -138,16 +151,22 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
     all[ti] = sa;
     tail[ti] = st;
   });
-  CeResult r;
-  std::vector<double> lse(static_cast<size_t>(T));
+  SoftCeResult r;
+  std::vector<double> lse(static_cast<size_t>(T)), lse1(static_cast<size_t>(T));
   // Reverse KL: c_b of each listed id and of the tail, and each token's loss.
   std::vector<double> c_listed(tg.reverse ? static_cast<size_t>(T * K) : 0), c_tail(static_cast<size_t>(T)),
       kl(static_cast<size_t>(T));
   auto log_p = [](double p) { return std::log(std::max(p, kReverseKlFloor)); };
   for (int64_t t = 0; t < T; ++t) {
     const auto ti = static_cast<size_t>(t);
-    if (S[ti] == 0) continue;
+    if (!active[ti]) continue;
     lse[ti] = m[ti] + std::log(all[ti]);
+    lse1[ti] = own_lse1 ? lse1_acc.lse(t) : lse[ti];
+    if (label_of(t) >= 0) {
+      r.label_loss_sum += lse1[ti] - label_logit[ti];
+      ++r.label_counted;
+    }
+    if (S[ti] == 0) continue;
     const double log_qt = std::log(tail[ti]) + m[ti] - lse[ti];
     double loss = 0;
     if (tg.reverse) {
@@ -168,11 +187,13 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
   }
   if (dh == nullptr) return r;
   // Pass 2: g_tv = grad_scale / temperature (S q_v - target_v) (reverse:
-  // grad_scale / temperature q_v (c_b(v) - loss_t)), through W back to dh.
-  const double gs = grad_scale * inv_t;
+  // grad_scale / temperature q_v (c_b(v) - loss_t)), plus label_scale (p1_v -
+  // [v == label]), through W back to dh.
+  const double gs = grad_scale * inv_t, ls = tg.label_scale;
   backprop_logit_chunks(ctx, h, T, w, chunk, tmp, dh, dw, [&](int64_t t, float* l, int64_t c0, int64_t n) {
     const auto ti = static_cast<size_t>(t);
-    if (S[ti] == 0) {
+    const bool bins = S[ti] != 0, label_term = label_of(t) >= 0 && ls != 0;
+    if (!bins && !label_term) {
       std::fill(l, l + n, 0.0f);
       return;
     }
@@ -180,33 +201,39 @@ CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, c
     const double tail_w = tg.tail[t], tail_sum = tail[ti];
     const auto& L = listed[ti];
     auto it = std::lower_bound(L.begin(), L.end(), std::make_pair(static_cast<int32_t>(c0), int64_t{-1}));
+    const int64_t label_j = label_term ? label_of(t) - c0 : -1;
     for (int64_t j = 0; j < n; ++j) {
       const double z = l[j] * inv_t;
       const double q = std::exp(z - lse[ti]);
-      double g;
-      if (it != L.end() && it->first == c0 + j) {
+      const bool is_listed = it != L.end() && it->first == c0 + j;
+      double g = 0;
+      if (!bins) {
+      } else if (is_listed) {
         g = tg.reverse ? q * (c_listed[static_cast<size_t>(t * K + it->second)] - kl[ti])
                        : S[ti] * q - tg.weights[t * K + it->second];
-        ++it;
       } else if (tg.reverse) {
         g = q * (c_tail[ti] - kl[ti]);
       } else {
         g = S[ti] * q - (tail_w != 0 ? tail_w * std::exp(z - m[ti]) / tail_sum : 0.0);
       }
-      l[j] = static_cast<float>(gs * g);
+      if (is_listed) ++it;
+      g *= gs;
+      if (label_term)
+        g += ls * ((own_lse1 ? std::exp(static_cast<double>(l[j]) - lse1[ti]) : q) - (j == label_j ? 1.0 : 0.0));
+      l[j] = static_cast<float>(g);
     }
   });
   return r;
 }
 
-CeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const SoftTargets& tg,
-                                double temperature, double grad_scale, double* dh) {
+SoftCeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const SoftTargets& tg,
+                                    double temperature, double grad_scale, double* dh) {
   const int64_t V = w.rows(), D = w.cols(), K = tg.k;
   const std::vector<double> wd = dequantized(w);
-  std::vector<double> z(static_cast<size_t>(V));
+  std::vector<double> z(static_cast<size_t>(V)), raw(static_cast<size_t>(V));
   std::vector<char> is_listed(static_cast<size_t>(V));
   std::vector<double> target(static_cast<size_t>(V));
-  CeResult r;
+  SoftCeResult r;
   if (dh != nullptr) std::fill(dh, dh + T * D, 0.0);
   for (int64_t t = 0; t < T; ++t) {
     double S = tg.tail[t];
@@ -219,14 +246,31 @@ CeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, 
       target[static_cast<size_t>(id)] = tg.weights[t * K + j];
       S += tg.weights[t * K + j];
     }
-    if (S == 0) continue;
-    double mx = -INFINITY;
+    const int32_t label = tg.labels != nullptr ? tg.labels[t] : -1;
+    if (S == 0 && label < 0) continue;
+    double mx = -INFINITY, mx1 = -INFINITY;
     for (int64_t v = 0; v < V; ++v) {
       double d = 0;
       for (int64_t i = 0; i < D; ++i) d += static_cast<double>(h[t * D + i]) * wd[static_cast<size_t>(v * D + i)];
+      raw[static_cast<size_t>(v)] = d;
       z[static_cast<size_t>(v)] = d / temperature;
       mx = std::max(mx, z[static_cast<size_t>(v)]);
+      mx1 = std::max(mx1, d);
     }
+    // The label's cross-entropy at temperature 1.
+    double s1 = 0;
+    for (int64_t v = 0; v < V; ++v) s1 += std::exp(raw[static_cast<size_t>(v)] - mx1);
+    const double lse1 = mx1 + std::log(s1);
+    if (label >= 0) {
+      r.label_loss_sum += lse1 - raw[static_cast<size_t>(label)];
+      ++r.label_counted;
+      if (dh != nullptr)
+        for (int64_t v = 0; v < V; ++v) {
+          const double g = tg.label_scale * (std::exp(raw[static_cast<size_t>(v)] - lse1) - (v == label ? 1.0 : 0.0));
+          for (int64_t i = 0; i < D; ++i) dh[t * D + i] += g * wd[static_cast<size_t>(v * D + i)];
+        }
+    }
+    if (S == 0) continue;
     double sa = 0, st = 0;
     for (int64_t v = 0; v < V; ++v) {
       const double e = std::exp(z[static_cast<size_t>(v)] - mx);

@@ -20,10 +20,16 @@
 // is the cross-entropy H(p, q) of the teacher's and student's distributions
 // over k + 1 bins (the listed ids and the tail); KL(p || q) = H(p, q) - H(p),
 // the same gradient (torchtune reports H(p, q) as its KD loss, spec A3).
-// A one-hot weight on the label is the plain cross-entropy, so a mix of
-// both (1 - kd_ratio on the label) is one call when the temperatures agree.
-// Tokens whose weights and tail are all 0 are not counted (0 gradient rows).
-// dh [T, D] is overwritten; dh null: the loss only.
+// A one-hot weight on the label is the plain cross-entropy. The mix of both
+// that distillation trains on (1 - kd_ratio on the label, at temperature 1
+// whatever the bins' temperature) is one call: with labels, each labelled
+// token also gets its label's cross-entropy from the same logits,
+//   ce_t = -log softmax(h_t . W^T)_label,   d ce_t / d logit_tv = p1_v - [v == label_t]
+// (p1: the softmax at temperature 1), reported apart (label_loss_sum) and
+// added to the gradient with its own factor label_scale, so the head's two
+// passes over W serve both terms.
+// Tokens with no bin weight, no tail and no label are not counted (0 gradient
+// rows). dh [T, D] is overwritten; dh null: the loss only.
 //
 // Each has a double-precision reference beside it (dequantized W).
 //
@@ -59,16 +65,28 @@ struct SoftTargets {
   // mass). A bin with p_b = 0 (only the tail can be: the listed ids held all
   // of the teacher's mass, to rounding) is taken as p_b = kReverseKlFloor.
   bool reverse = false;
+  // Optional: each token's label (< 0: none) for the cross-entropy term above,
+  // whose gradient is label_scale (p1_v - [v == label_t]) (absolute: grad_scale
+  // does not apply to it).
+  const int32_t* labels = nullptr;  // [T]
+  float label_scale = 0;
 };
 constexpr double kReverseKlFloor = 1e-20;
+
+// The bins' loss (loss_sum over the tokens with a bin weight or a tail,
+// counted) and the labels' cross-entropy (over the labelled tokens).
+struct SoftCeResult : CeResult {
+  double label_loss_sum = 0;
+  int64_t label_counted = 0;
+};
 
 // dh = grad_scale x d(sum_t loss_t)/dh. A token's listed ids must be distinct.
 // With dw ([V, D], full fine-tuning of the head; needs dh): dw += the same
 // factor times the head weight's gradient.
-CeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
-                            const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch,
-                            float* dw = nullptr);
-CeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const SoftTargets& tg,
-                                double temperature, double grad_scale, double* dh);
+SoftCeResult soft_cross_entropy(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
+                                const SoftTargets& tg, float temperature, float grad_scale, float* dh, float* scratch,
+                                float* dw = nullptr);
+SoftCeResult soft_cross_entropy_ref(const float* h, int64_t T, const TensorView& w, const SoftTargets& tg,
+                                    double temperature, double grad_scale, double* dh);
 
 }  // namespace herd::kernels

@@ -5,14 +5,18 @@
 //  - the f32 kernels are within a bound of their references derived from the
 //    cross-entropy's (backward_test.cpp), stated below;
 //  - logits_topk returns the reference's ids and values, largest first;
-//  - 1 and 2 threads give the same bits; a negative control (targets moved to
-//    another id) falls outside the bound.
+//  - the labels' cross-entropy term of the reference is cross_entropy_ref's
+//    (1e-12) and the gradient of its loss; the f32 kernel with it is within
+//    the sum of both bounds, at the bins' temperature 1 and 2;
+//  - 1 and 2 threads give the same bits; negative controls (targets moved to
+//    another id, a label moved by one) fall outside the bound.
 #include "kernels/distill_head.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -134,64 +138,140 @@ TEST(DistillHead, ReferenceIsTheGradientAndOneHotIsCrossEntropy) {
   for (size_t i = 0; i < dh_ce.size(); ++i) EXPECT_NEAR(dh_soft[i], dh_ce[i], 1e-12 + 1e-12 * std::fabs(dh_ce[i]));
 }
 
+// The labels' cross-entropy term (SoftTargets::labels): token 0's label is one
+// of its listed ids, token 1 has no bins, only a label, token 2's label is in
+// its tail, token 3 has none.
+const std::vector<int32_t> kLabels = {900, 5, static_cast<int32_t>(V - 1), -1};
+
+TEST(DistillHead, ReferenceLabelTermIsTheCrossEntropy) {
+  Fixture f(DType::kQ8_0);
+  Targets tg;
+  const double gs = 0.25, ls = 0.3;
+  for (double temp : {1.0, 2.0}) {
+    SCOPED_TRACE(temp);
+    SoftTargets with = tg.view();
+    with.labels = kLabels.data();
+    with.label_scale = static_cast<float>(ls);
+    std::vector<double> dh_with(static_cast<size_t>(T * D)), dh_bins(dh_with.size()), dh_ce(dh_with.size());
+    const SoftCeResult a = soft_cross_entropy_ref(f.h.data(), T, f.w, with, temp, gs, dh_with.data());
+    const SoftCeResult b = soft_cross_entropy_ref(f.h.data(), T, f.w, tg.view(), temp, gs, dh_bins.data());
+    const CeResult c = cross_entropy_ref(f.h.data(), T, f.w, kLabels.data(), static_cast<float>(ls), dh_ce.data());
+    EXPECT_EQ(a.counted, b.counted);
+    EXPECT_EQ(a.loss_sum, b.loss_sum);
+    EXPECT_EQ(a.label_counted, 3);
+    EXPECT_EQ(b.label_counted, 0);
+    EXPECT_NEAR(a.label_loss_sum, c.loss_sum, 1e-12 * std::fabs(c.loss_sum));
+    for (size_t i = 0; i < dh_with.size(); ++i)
+      EXPECT_NEAR(dh_with[i], dh_bins[i] + dh_ce[i], 1e-12 + 1e-12 * std::fabs(dh_with[i]));
+    // And it is the gradient of gs x bins + ls x labels.
+    expect_directional(
+        [&](const std::vector<float>& hh) {
+          const SoftCeResult r = soft_cross_entropy_ref(hh.data(), T, f.w, with, temp, gs, nullptr);
+          return r.loss_sum * gs + r.label_loss_sum * static_cast<double>(static_cast<float>(ls));
+        },
+        f.h, dh_with, 13, "dh (labels)");
+  }
+}
+
 TEST_P(DistillHeadTest, SoftCrossEntropyWithinBoundOfReference) {
-  for (DType t : {DType::kF32, DType::kQ4_K}) {
-    SCOPED_TRACE(dtype_name(t));
-    Fixture f(t);
+  struct Case {
+    DType type;
+    float temp;
+    bool labels;
+  };
+  // Without labels; with them at another temperature (their own log-sum-exp) and at 1 (shared).
+  for (const Case cs : {Case{DType::kF32, 2.0f, false}, Case{DType::kQ4_K, 2.0f, false},
+                        Case{DType::kQ4_K, 2.0f, true}, Case{DType::kF32, 1.0f, true}}) {
+    SCOPED_TRACE(std::string(dtype_name(cs.type)) + " temperature " + std::to_string(cs.temp) +
+                 (cs.labels ? " with labels" : ""));
+    Fixture f(cs.type);
     Targets tg;
-    const float temp = 2.0f, gs = 0.25f;
+    const float temp = cs.temp, gs = 0.25f, ls = cs.labels ? 0.3f : 0.0f;
+    SoftTargets view = tg.view();
+    if (cs.labels) {
+      view.labels = kLabels.data();
+      view.label_scale = ls;
+    }
     std::vector<double> dh_ref(static_cast<size_t>(T * D));
-    const CeResult ref = soft_cross_entropy_ref(f.h.data(), T, f.w, tg.view(), temp, gs, dh_ref.data());
+    const SoftCeResult ref = soft_cross_entropy_ref(f.h.data(), T, f.w, view, temp, gs, dh_ref.data());
     ThreadPool one(1), two(2);
     std::vector<float> scratch(static_cast<size_t>(ce_scratch_floats(T, D))), dh(static_cast<size_t>(T * D)), dh2(dh);
-    const CeResult got = soft_cross_entropy(ctx(one), f.h.data(), T, f.w, tg.view(), temp, gs, dh.data(), scratch.data());
-    const CeResult got2 = soft_cross_entropy(ctx(two), f.h.data(), T, f.w, tg.view(), temp, gs, dh2.data(), scratch.data());
+    const SoftCeResult got = soft_cross_entropy(ctx(one), f.h.data(), T, f.w, view, temp, gs, dh.data(), scratch.data());
+    const SoftCeResult got2 = soft_cross_entropy(ctx(two), f.h.data(), T, f.w, view, temp, gs, dh2.data(), scratch.data());
     EXPECT_EQ(got.counted, 3);
+    EXPECT_EQ(got.label_counted, cs.labels ? 3 : 0);
     EXPECT_EQ(got.loss_sum, got2.loss_sum);
+    EXPECT_EQ(got.label_loss_sum, got2.label_loss_sum);
     EXPECT_EQ(std::memcmp(dh.data(), dh2.data(), dh.size() * 4), 0);
-    // Negative control: token 0's first target moved to another id.
+    // Negative controls: token 0's first target moved to another id; token 1's label moved by one.
     Targets moved;
     moved.ids[0] = 4;
-    std::vector<float> dh_moved(dh.size());
-    soft_cross_entropy(ctx(one), f.h.data(), T, f.w, moved.view(), temp, gs, dh_moved.data(), scratch.data());
+    SoftTargets moved_view = moved.view();
+    moved_view.labels = view.labels;
+    moved_view.label_scale = ls;
+    std::vector<int32_t> moved_labels = kLabels;
+    ++moved_labels[1];
+    SoftTargets label_moved = view;
+    label_moved.labels = moved_labels.data();
+    std::vector<float> dh_moved(dh.size()), dh_label_moved(dh.size());
+    soft_cross_entropy(ctx(one), f.h.data(), T, f.w, moved_view, temp, gs, dh_moved.data(), scratch.data());
+    soft_cross_entropy(ctx(one), f.h.data(), T, f.w, label_moved, temp, gs, dh_label_moved.data(), scratch.data());
     // Bound (the cross-entropy's, backward_test.cpp, carried through 1 / temperature):
     // each logit is off by <= e_t = (2D + 2) u A_t, each z = logit / temp by e_t / temp
     // + u, so each lse, log q and q / q_T by <= eps_t = 2 (e_t / temp + u) + (V + 8) u
     // (the sums of V exponentials), and each g_tv = gs / temp (S q_v - target_v) by
     // gs / temp (S q_v + target_v) eps_t plus its own rounding; dh sums V products in
     // f32 over the chunks (gamma_{V + chunks + 1}). The loss is off by sum_t S_t eps_t
-    // (each log-prob weighted by its target weight).
-    double loss_bound = 0;
-    int64_t moved_outside = 0;
+    // (each log-prob weighted by its target weight). The label term at temperature 1
+    // is the cross-entropy's: p1 and its log-sum-exp off by eps1_t = 2 (e_t + u) +
+    // (V + 8) u, its g = ls (p1_v - [label]) by ls p1_v eps1_t + its rounding, its
+    // loss by eps1_t per labelled token.
+    double loss_bound = 0, label_loss_bound = 0;
+    int64_t moved_outside = 0, label_moved_outside = 0;
     for (int64_t tk = 0; tk < T; ++tk) {
       double A = 0;
       const std::vector<double> l = f.logits(tk, &A);
       double S = tg.tail[static_cast<size_t>(tk)];
       for (int64_t j = 0; j < K; ++j) S += tg.weights[static_cast<size_t>(tk * K + j)];
-      if (S == 0) {
+      const int32_t label = cs.labels ? kLabels[static_cast<size_t>(tk)] : -1;
+      if (S == 0 && label < 0) {
         for (int64_t k = 0; k < D; ++k) EXPECT_EQ(dh[static_cast<size_t>(tk * D + k)], 0.0f);
         continue;
       }
       const double eps = 2 * ((2 * D + 2) * kU * A / temp + kU) + (V + 8) * kU;
-      loss_bound += S * eps;
-      double mx = -INFINITY;
-      for (double x : l) mx = std::max(mx, x / temp);
-      double se = 0, st = 0;
-      std::vector<char> listed(static_cast<size_t>(V), 0);
-      for (int64_t j = 0; j < K; ++j)
-        if (tg.ids[static_cast<size_t>(tk * K + j)] >= 0) listed[static_cast<size_t>(tg.ids[static_cast<size_t>(tk * K + j)])] = 1;
-      for (int64_t v = 0; v < V; ++v) {
-        se += std::exp(l[static_cast<size_t>(v)] / temp - mx);
-        if (!listed[static_cast<size_t>(v)]) st += std::exp(l[static_cast<size_t>(v)] / temp - mx);
-      }
+      const double eps1 = 2 * ((2 * D + 2) * kU * A + kU) + (V + 8) * kU;
       const double gamma = (V + V / kCeChunk + 2) * kU;
-      std::vector<double> coef(static_cast<size_t>(V));
-      for (int64_t v = 0; v < V; ++v) {
-        const double q = std::exp(l[static_cast<size_t>(v)] / temp - mx) / se;
-        // (a listed id's target is at most 0.3, the largest weight)
-        double tv = listed[static_cast<size_t>(v)] ? 0.3 : tg.tail[static_cast<size_t>(tk)] * std::exp(l[static_cast<size_t>(v)] / temp - mx) / st;
-        const double g = gs / temp * (S * q + tv);
-        coef[static_cast<size_t>(v)] = g * (eps + 4 * kU) + gamma * g;
+      std::vector<double> coef(static_cast<size_t>(V), 0.0);
+      if (S != 0) {
+        loss_bound += S * eps;
+        double mx = -INFINITY;
+        for (double x : l) mx = std::max(mx, x / temp);
+        double se = 0, st = 0;
+        std::vector<char> listed(static_cast<size_t>(V), 0);
+        for (int64_t j = 0; j < K; ++j)
+          if (tg.ids[static_cast<size_t>(tk * K + j)] >= 0) listed[static_cast<size_t>(tg.ids[static_cast<size_t>(tk * K + j)])] = 1;
+        for (int64_t v = 0; v < V; ++v) {
+          se += std::exp(l[static_cast<size_t>(v)] / temp - mx);
+          if (!listed[static_cast<size_t>(v)]) st += std::exp(l[static_cast<size_t>(v)] / temp - mx);
+        }
+        for (int64_t v = 0; v < V; ++v) {
+          const double q = std::exp(l[static_cast<size_t>(v)] / temp - mx) / se;
+          // (a listed id's target is at most 0.3, the largest weight)
+          double tv = listed[static_cast<size_t>(v)] ? 0.3 : tg.tail[static_cast<size_t>(tk)] * std::exp(l[static_cast<size_t>(v)] / temp - mx) / st;
+          const double g = gs / temp * (S * q + tv);
+          coef[static_cast<size_t>(v)] += g * (eps + 4 * kU) + gamma * g;
+        }
+      }
+      if (label >= 0) {
+        label_loss_bound += eps1;
+        double mx = -INFINITY, se = 0;
+        for (double x : l) mx = std::max(mx, x);
+        for (double x : l) se += std::exp(x - mx);
+        for (int64_t v = 0; v < V; ++v) {
+          const double p1 = std::exp(l[static_cast<size_t>(v)] - mx) / se;
+          const double g = ls * (p1 + (v == label ? 1.0 : 0.0));
+          coef[static_cast<size_t>(v)] += ls * p1 * eps1 + g * 4 * kU + gamma * g;
+        }
       }
       for (int64_t k = 0; k < D; ++k) {
         double m = 0;
@@ -199,10 +279,13 @@ TEST_P(DistillHeadTest, SoftCrossEntropyWithinBoundOfReference) {
         const double ref_v = dh_ref[static_cast<size_t>(tk * D + k)];
         EXPECT_LE(std::fabs(dh[static_cast<size_t>(tk * D + k)] - ref_v), m) << "token " << tk << " k " << k;
         if (tk == 0 && !(std::fabs(dh_moved[static_cast<size_t>(k)] - ref_v) <= m)) ++moved_outside;
+        if (tk == 1 && !(std::fabs(dh_label_moved[static_cast<size_t>(D + k)] - ref_v) <= m)) ++label_moved_outside;
       }
     }
     EXPECT_LE(std::fabs(got.loss_sum - ref.loss_sum), loss_bound);
+    EXPECT_LE(std::fabs(got.label_loss_sum - ref.label_loss_sum), label_loss_bound);
     EXPECT_GT(moved_outside, D / 2);
+    if (cs.labels) EXPECT_GT(label_moved_outside, D / 2);
   }
 }
 

@@ -217,6 +217,10 @@ Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::Trai
   kernels::SoftTargets tg{K, ids.data(), w.data(), tail.data()};
   tg.reverse = o_.reverse_kl;
   const double a = o_.kd_ratio, tau = o_.temperature, kd_w = a * tau * tau;
+  // One head call for both terms: the bins (weight kd_w, at tau) and the labels'
+  // cross-entropy (weight 1 - a, at temperature 1), over the same logits.
+  tg.labels = tb.labels.data();
+  tg.label_scale = static_cast<float>(grad_scale * (1 - a));
   MicroResult m;
   m.metric_sums.assign(2, 0.0);
   m.tokens = T;
@@ -224,23 +228,9 @@ Result<MicroResult> DistillObjective::run(kernels::ExecContext exec, model::Trai
       exec, tb,
       [&](const kernels::ExecContext& ex, const float* xn, int64_t n, const TensorView& out, float* dxn, float* dw,
           float* scratch) -> Result<kernels::CeResult> {
-        const int64_t D = out.cols();
-        kernels::CeResult kd;
-        if (a > 0)
-          kd = kernels::soft_cross_entropy(ex, xn, n, out, tg, static_cast<float>(tau),
-                                           static_cast<float>(grad_scale * kd_w), dxn, scratch, dw);
-        else if (dxn != nullptr)
-          std::fill(dxn, dxn + n * D, 0.0f);
-        std::vector<double> lse(static_cast<size_t>(n)), nll(static_cast<size_t>(n));
-        const kernels::CeResult ce =
-            kernels::cross_entropy_loss(ex, xn, n, out, tb.labels.data(), lse.data(), nll.data(), scratch);
-        if (a < 1 && dxn != nullptr) {
-          const std::vector<float> scale(static_cast<size_t>(n), static_cast<float>(grad_scale * (1 - a)));
-          std::vector<float> dce(static_cast<size_t>(n * D));
-          kernels::cross_entropy_grad(ex, xn, n, out, tb.labels.data(), lse.data(), scale.data(), dce.data(), scratch,
-                                      dw);
-          for (size_t i = 0; i < dce.size(); ++i) dxn[i] += dce[i];
-        }
+        const kernels::SoftCeResult kd = kernels::soft_cross_entropy(
+            ex, xn, n, out, tg, static_cast<float>(tau), static_cast<float>(grad_scale * kd_w), dxn, scratch, dw);
+        const kernels::CeResult ce{kd.label_loss_sum, kd.label_counted};
         m.loss_sum = kd_w * kd.loss_sum + (1 - a) * ce.loss_sum;
         m.metric_sums[0] = a > 0 ? (o_.reverse_kl ? kd.loss_sum : kd.loss_sum - teacher_entropy) : 0.0;
         m.metric_sums[1] = ce.loss_sum;

@@ -26,7 +26,8 @@
 // out). The step's loss is the mean over its trained tokens. Metrics: kd_kl
 // (KL(p || q) over the bins, = H - H(p); with reverse_kl, KL(q || p), which
 // then replaces H in the loss), ce (the label's cross-entropy).
-// With 0 < kd_ratio < 1 the head runs twice (the KD term at T, the CE at 1).
+// Both terms come from one head call (kernels/distill_head.h: the KD term at
+// T and the CE at 1 from the same logits).
 //
 // Thread safety: one thread drives it; kernels fan out on the pool.
 #pragma once
