@@ -3,7 +3,9 @@
 # sampling on a random-weight model, one completion at a time (--parallel 1 -n 1 over
 # PROMPTS prompts, single stream) against N completions per prompt sampled together
 # (continuous batching: N sequences share each step), same model, same tokens per
-# completion, the judge a cheap regex (its cost is not what is measured).
+# completion, the judge a cheap regex (its cost is not what is measured). Then the same two
+# runs with the model as its own LLM judge (--judge llm:RUBRIC): completions judged per second,
+# one judge request at a time against a group's judge requests submitted together.
 #
 #   bench/synth_bench.sh [SHAPE] [DTYPE] [N] [MAX_TOKENS] [PROMPTS]
 #   defaults: 3.2-1b q4_0 16 64 4
@@ -28,3 +30,16 @@ echo "| run | samples per prompt | prompts together | tokens | seconds | tokens/
 echo "|---|---|---|---|---|---|"
 run single-stream 1 1
 run batched "$n" 1
+printf 'Rate the response from 1 to 10. Reply as "Score: N".\n\nQuestion: {prompt}\nResponse: {completion}\n' > "$tmp/rubric.txt"
+judge_run() {  # label, samples per prompt
+  local out
+  out="$("$HERD" synth -m "$tmp/m.gguf" --prompts "$tmp/p.jsonl" --judge "llm:$tmp/rubric.txt" -n "$2" --parallel 1 \
+    --max-tokens "$max_tokens" --temp 1 -o "$tmp/j-$1" -t "$threads" 2>&1 | tail -1)"
+  echo "| $1 | $2 | $(sed -E 's/.*; ([0-9]+) distinct completions judged in ([0-9.]+) s.*/\1 | \2/' <<<"$out") | $(
+    sed -E 's/.*; ([0-9]+) distinct completions judged in ([0-9.]+) s.*/\1 \2/' <<<"$out" | awk '{printf "%.2f", $1 / $2}') |"
+}
+echo
+echo "| LLM judge (the model itself, 32 reply tokens at most) | samples per prompt | completions judged | judge seconds | completions/s |"
+echo "|---|---|---|---|---|"
+judge_run one-at-a-time 1
+judge_run batched "$n"

@@ -85,6 +85,11 @@ Result<std::vector<PromptRow>> load_prompts(const std::string& path, const token
   return out;
 }
 
+// The KV pool of a --judge-model or --guard engine: this many of its longest
+// requests (a group's checks are submitted together; shorter ones share the
+// pool, and the engine admits what fits).
+constexpr int kJudgeKvSequences = 4;
+
 struct Sample {
   std::vector<int32_t> tokens;
   std::string finish;
@@ -252,16 +257,20 @@ int cmd_synth(int argc, char** argv) {
       judge_tok = std::make_unique<tokenizer::Tokenizer>(std::move(*t));
       engine::EngineOptions je_o;
       je_o.threads = static_cast<int>(*threads);
-      je_o.max_running = 1;
+      // Sized as the sampling engine for running and queued requests (a group's judge
+      // requests are submitted together), its KV pool for kJudgeKvSequences of the longest.
+      je_o.max_running = eo.max_running;
+      je_o.max_queued = eo.max_queued;
       je_o.max_seq_len = std::min<int64_t>(judge_rt->model().config().n_ctx_train, eo.max_seq_len + 2048);
-      je_o.n_ctx = je_o.max_seq_len;
+      je_o.n_ctx = je_o.max_seq_len * std::min(eo.max_running, kJudgeKvSequences);
       Result<std::unique_ptr<engine::Engine>> e = engine::make_engine(judge_rt->model(), judge_rt->table(), je_o, &judge_rt->pool());
       if (!e.has_value()) return fail_run("synth", e.error().with_context("--judge-model"));
       judge_eng = std::move(*e);
       je = judge_eng.get();
       jt = judge_tok.get();
     }
-    Result<std::unique_ptr<SynthJudge>> j = make_llm_judge(p.get("--judge").substr(4), *je, *jt);
+    Result<std::unique_ptr<SynthJudge>> j =
+        make_llm_judge(p.get("--judge").substr(4), *je, *jt, static_cast<size_t>(eo.max_queued));
     if (!j.has_value()) return fail_usage("synth", j.error());
     judge = std::move(*j);
   }
@@ -275,7 +284,9 @@ int cmd_synth(int argc, char** argv) {
     gmo.threshold = *guard_thr;
     gmo.model_id = p.get("--guard");
     gmo.max_seq_len = eo.max_seq_len + 1024;  // the guard's prompt adds its categories
-    gmo.max_running = 1;
+    gmo.max_running = eo.max_running;
+    gmo.max_queued = eo.max_queued;
+    gmo.kv_sequences = std::min(eo.max_running, kJudgeKvSequences);
     Result<std::unique_ptr<GuardModel>> g = open_guard_model(gmo);
     if (!g.has_value()) return fail_run("synth", g.error());
     guard = std::move(*g);
@@ -285,7 +296,8 @@ int cmd_synth(int argc, char** argv) {
     if (const int32_t id = tok->special_id(s); id >= 0) stops.push_back(id);
 
   std::set<std::pair<std::string, std::string>> seen;  // (prompt, completion) of kept rows: dedup
-  int64_t n_samples = 0, n_pass = 0, n_sft = 0, n_prefs = 0, n_tokens = 0, n_unsafe = 0, n_unscored = 0;
+  int64_t n_samples = 0, n_pass = 0, n_sft = 0, n_prefs = 0, n_tokens = 0, n_unsafe = 0, n_unscored = 0, n_judged = 0;
+  double judge_secs = 0, guard_secs = 0;  // the judge's and the guard's share of the time
   const auto t0 = std::chrono::steady_clock::now();
   const auto N = static_cast<size_t>(*n);
   for (auto g = static_cast<size_t>(done); g < prompts->size() && !interrupted(); g += static_cast<size_t>(*parallel)) {
@@ -330,69 +342,96 @@ int cmd_synth(int argc, char** argv) {
         return true;
       });
     }
-    // Judge and write, prompt by prompt, in order.
+    // The distinct completions of each prompt (duplicates are judged once), then every
+    // judge and guard check of the group submitted together (the engines batch them),
+    // then the rows, prompt by prompt, in order.
+    struct Distinct {
+      size_t prompt, first;  // first: the sample that gave it first
+      std::string text;
+    };
+    std::vector<Distinct> distinct;
+    std::vector<size_t> of_sample(out.size());     // sample -> distinct index
+    std::vector<size_t> prompt_begin(g_end - g + 1); // each prompt's distinct range
     for (size_t i = g; i < g_end; ++i) {
-      const PromptRow& pr = (*prompts)[i];
-      std::vector<std::string> texts;
-      std::vector<double> scores;
-      std::vector<size_t> first;  // the sample index of each distinct completion
-      std::vector<char> unsafe;   // flagged by --guard: dropped
-      std::vector<nlohmann::json> rows;  // samples.jsonl's, one per distinct completion
+      prompt_begin[i - g] = distinct.size();
       for (size_t j = 0; j < N; ++j) {
         const Sample& s = out[(i - g) * N + j];
         n_tokens += static_cast<int64_t>(s.tokens.size());
-        const std::string text = tok->decode(s.tokens);
         ++n_samples;
-        size_t k = 0;
-        while (k < texts.size() && texts[k] != text) ++k;
-        const bool fresh = k == texts.size();
-        if (fresh) {
-          Result<double> sc = (*judge)->score(pr.row, text);
-          if (!sc.has_value()) return fail_run("synth", sc.error().with_context("prompt " + std::to_string(i + 1)));
-          texts.push_back(text);
-          scores.push_back(*sc);
-          n_unscored += *sc == kUnscored ? 1 : 0;
-          first.push_back(j);
-          bool flagged = false;
-          if (guard) {
-            // Fails closed: a reply that is no verdict drops the completion too.
-            Result<server::GuardResult> gr = guard->shield->check(server::guard_reply_conversation(pr.parsed, text));
-            if (!gr.has_value()) return fail_run("synth", gr.error().with_context("--guard"));
-            flagged = gr->flagged || !gr->error.empty();
-            n_unsafe += flagged ? 1 : 0;
-          }
-          unsafe.push_back(flagged ? 1 : 0);
-        }
+        std::string text = tok->decode(s.tokens);
+        size_t k = prompt_begin[i - g];
+        while (k < distinct.size() && distinct[k].text != text) ++k;
+        if (k == distinct.size()) distinct.push_back({i, j, std::move(text)});
+        of_sample[(i - g) * N + j] = k;
+      }
+    }
+    prompt_begin[g_end - g] = distinct.size();
+    std::vector<JudgeItem> items;
+    for (const Distinct& d : distinct) items.push_back({&(*prompts)[d.prompt].row, &d.text});
+    const auto tj = std::chrono::steady_clock::now();
+    std::vector<Result<double>> judged = (*judge)->score_all(items);
+    judge_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - tj).count();
+    n_judged += static_cast<int64_t>(items.size());
+    std::vector<double> scores(distinct.size());
+    for (size_t k = 0; k < distinct.size(); ++k) {
+      if (!judged[k].has_value())
+        return fail_run("synth", judged[k].error().with_context("prompt " + std::to_string(distinct[k].prompt + 1)));
+      scores[k] = *judged[k];
+      n_unscored += scores[k] == kUnscored ? 1 : 0;
+    }
+    std::vector<char> unsafe(distinct.size(), 0);  // flagged by --guard: dropped
+    if (guard) {
+      std::vector<std::vector<chat::Message>> convs;
+      for (const Distinct& d : distinct)
+        convs.push_back(server::guard_reply_conversation((*prompts)[d.prompt].parsed, d.text));
+      const auto tg = std::chrono::steady_clock::now();
+      std::vector<Result<server::GuardResult>> checked = guard->shield->check_all(convs);
+      guard_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count();
+      for (size_t k = 0; k < distinct.size(); ++k) {
+        if (!checked[k].has_value()) return fail_run("synth", checked[k].error().with_context("--guard"));
+        // Fails closed: a reply that is no verdict drops the completion too.
+        unsafe[k] = checked[k]->flagged || !checked[k]->error.empty() ? 1 : 0;
+        n_unsafe += unsafe[k];
+      }
+    }
+    for (size_t i = g; i < g_end; ++i) {
+      const PromptRow& pr = (*prompts)[i];
+      const size_t k0 = prompt_begin[i - g], k1 = prompt_begin[i - g + 1];
+      std::vector<nlohmann::json> rows;  // samples.jsonl's, one per distinct completion
+      for (size_t k = k0; k < k1; ++k) {
+        const Distinct& d = distinct[k];
+        const Sample& s = out[(i - g) * N + d.first];
+        nlohmann::json row = {{"prompt_index", i},         {"sample", d.first},   {"seed", *seed},
+                              {"stream", i * N + d.first}, {"completion", d.text},
+                              {"score", scores[k] == kUnscored ? nlohmann::json(nullptr) : nlohmann::json(scores[k])},
+                              {"tokens", s.tokens.size()}, {"finish", s.finish}, {"count", 0}};
+        if (guard) row["unsafe"] = unsafe[k] != 0;
+        rows.push_back(std::move(row));
+      }
+      for (size_t j = 0; j < N; ++j) {
+        const size_t k = of_sample[(i - g) * N + j];
         n_pass += scores[k] >= *min_score ? 1 : 0;
-        if (fresh) {
-          nlohmann::json row = {{"prompt_index", i},        {"sample", j},         {"seed", *seed},
-                                {"stream", i * N + j},      {"completion", text},
-                                {"score", scores[k] == kUnscored ? nlohmann::json(nullptr) : nlohmann::json(scores[k])},
-                                {"tokens", s.tokens.size()}, {"finish", s.finish}, {"count", 0}};
-          if (guard) row["unsafe"] = unsafe[k] != 0;
-          rows.push_back(std::move(row));
-        }
-        rows[k]["count"] = rows[k]["count"].get<int64_t>() + 1;  // samples that gave this completion
+        rows[k - k0]["count"] = rows[k - k0]["count"].get<int64_t>() + 1;  // samples that gave this completion
       }
       for (const nlohmann::json& row : rows)
         samples_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       // Best and worst among the completions the guard did not flag and the judge scored.
-      size_t best = texts.size(), worst = texts.size();
-      for (size_t k = 0; k < texts.size(); ++k) {
+      size_t best = k1, worst = k1;
+      for (size_t k = k0; k < k1; ++k) {
         if (unsafe[k] || scores[k] == kUnscored) continue;
-        if (best == texts.size() || scores[k] > scores[best]) best = k;
-        if (worst == texts.size() || scores[k] < scores[worst]) worst = k;
+        if (best == k1 || scores[k] > scores[best]) best = k;
+        if (worst == k1 || scores[k] < scores[worst]) worst = k;
       }
-      if (best == texts.size()) continue;  // every completion flagged
+      if (best == k1) continue;  // every completion flagged
       auto provenance = [&](size_t k) {
-        return nlohmann::json{{"model", p.get("--model")}, {"prompt_index", i}, {"sample", first[k]},
-                              {"seed", *seed},             {"stream", i * N + first[k]}, {"score", scores[k]},
+        return nlohmann::json{{"model", p.get("--model")}, {"prompt_index", i}, {"sample", distinct[k].first},
+                              {"seed", *seed},             {"stream", i * N + distinct[k].first}, {"score", scores[k]},
                               {"judge", p.get("--judge")}};
       };
       const std::string prompt_key = pr.messages.dump();
-      if (scores[best] >= *min_score && seen.insert({prompt_key, texts[best]}).second) {
+      if (scores[best] >= *min_score && seen.insert({prompt_key, distinct[best].text}).second) {
         nlohmann::json msgs = pr.messages;
-        msgs.push_back({{"role", "assistant"}, {"content", texts[best]}});
+        msgs.push_back({{"role", "assistant"}, {"content", distinct[best].text}});
         nlohmann::json row = {{"messages", msgs}};
         if (pr.row.contains("tools")) row["tools"] = pr.row["tools"];
         row["provenance"] = provenance(best);
@@ -401,11 +440,11 @@ int cmd_synth(int argc, char** argv) {
       }
       if (scores[best] - scores[worst] >= *min_gap) {
         nlohmann::json row = {{"prompt", pr.messages},
-                              {"chosen", nlohmann::json::array({{{"role", "assistant"}, {"content", texts[best]}}})},
-                              {"rejected", nlohmann::json::array({{{"role", "assistant"}, {"content", texts[worst]}}})}};
+                              {"chosen", nlohmann::json::array({{{"role", "assistant"}, {"content", distinct[best].text}}})},
+                              {"rejected", nlohmann::json::array({{{"role", "assistant"}, {"content", distinct[worst].text}}})}};
         if (pr.row.contains("tools")) row["tools"] = pr.row["tools"];
         row["provenance"] = provenance(best);
-        row["provenance"]["rejected_sample"] = first[worst];
+        row["provenance"]["rejected_sample"] = distinct[worst].first;
         row["provenance"]["rejected_score"] = scores[worst];
         prefs_f << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         ++n_prefs;
@@ -432,7 +471,14 @@ int cmd_synth(int argc, char** argv) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string notes;
-  if (guard) notes += "; " + std::to_string(n_unsafe) + " distinct completions flagged by the guard";
+  char timing[160];
+  std::snprintf(timing, sizeof timing, "; %lld distinct completions judged in %.2f s", static_cast<long long>(n_judged),
+                judge_secs);
+  notes += timing;
+  if (guard) {
+    std::snprintf(timing, sizeof timing, " and checked by the guard in %.2f s", guard_secs);
+    notes += timing + ("; " + std::to_string(n_unsafe) + " flagged");
+  }
   if (llm_judge) notes += "; " + std::to_string(n_unscored) + " left unscored by the judge";
   std::fprintf(stderr,
                "herd synth: %lld samples this run, %.1f%% scored >= %g%s; %lld SFT rows, %lld preference pairs; %lld "

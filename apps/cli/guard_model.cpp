@@ -38,9 +38,9 @@ Result<std::unique_ptr<GuardModel>> open_guard_model(const GuardModelOptions& o)
   engine::EngineOptions ge;
   ge.threads = o.threads;
   ge.max_seq_len = std::min<int64_t>(std::max<int64_t>(gm.config().n_ctx_train, 16), o.max_seq_len);
-  ge.n_ctx = ge.max_seq_len;
+  ge.n_ctx = ge.max_seq_len * std::max(o.kv_sequences, 1);
   ge.max_running = o.max_running;
-  ge.max_queued = 64;
+  ge.max_queued = o.max_queued;
   Result<std::unique_ptr<engine::Engine>> e = engine::make_engine(gm, g->rt->table(), ge, &g->rt->pool());
   if (!e.has_value()) return e.error().with_context("--guard");
   g->engine = std::move(*e);

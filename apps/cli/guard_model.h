@@ -23,8 +23,10 @@ struct GuardModelOptions {
   std::string exclude;  // category codes left out, comma-separated
   double threshold = 0.5;
   std::string model_id;    // what /v1/moderations reports
-  int64_t max_seq_len = 0;  // one check at most (prompt + reply); also the KV pool
-  int max_running = 4;
+  int64_t max_seq_len = 0;  // one check at most (prompt + reply)
+  int max_running = 4;      // checks sharing a step
+  int max_queued = 64;      // checks waiting beyond those
+  int kv_sequences = 1;     // the KV pool holds this many max_seq_len checks (shorter ones share it)
 };
 
 struct GuardModel {

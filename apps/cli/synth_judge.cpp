@@ -12,8 +12,10 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <cstdlib>
+#include <span>
 #include <sstream>
 
 #include "base/json_depth.h"
@@ -266,17 +268,34 @@ class PythonJudge final : public SynthJudge {
 
 class LlmJudge final : public SynthJudge {
  public:
-  LlmJudge(std::string rubric, engine::Engine& e, const tokenizer::Tokenizer& t)
-      : rubric_(std::move(rubric)), engine_(e), tok_(t) {
+  LlmJudge(std::string rubric, engine::Engine& e, const tokenizer::Tokenizer& t, size_t max_group)
+      : rubric_(std::move(rubric)), engine_(e), tok_(t), max_group_(std::max<size_t>(max_group, 1)) {
     for (const char* s : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
       if (const int32_t id = tok_.special_id(s); id >= 0) stops_.push_back(id);
   }
   Result<double> score(const nlohmann::json& row, const std::string& completion) override {
+    const JudgeItem item{&row, &completion};
+    std::vector<Result<double>> r = score_all(std::span<const JudgeItem>(&item, 1));
+    return std::move(r[0]);
+  }
+  // Submitted max_group_ at a time, so the engine batches them; each reply is what it is alone.
+  std::vector<Result<double>> score_all(std::span<const JudgeItem> items) override {
+    std::vector<Result<double>> out;
+    out.reserve(items.size());
+    for (size_t g = 0; g < items.size(); g += max_group_) {
+      const std::span<const JudgeItem> part = items.subspan(g, std::min(max_group_, items.size() - g));
+      for (Result<double>& r : score_group(part)) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+ private:
+  Result<engine::GenerationRequest> request(const JudgeItem& item) const {
     std::string text = rubric_;
     if (text.find("{completion}") == std::string::npos) text += "\n\nPrompt:\n{prompt}\n\nResponse:\n{completion}";
     // The completion last, so text in the prompt cannot pose as a placeholder.
-    replace_all(text, "{prompt}", conversation_text(row));
-    replace_all(text, "{completion}", completion);
+    replace_all(text, "{prompt}", conversation_text(*item.row));
+    replace_all(text, "{completion}", *item.completion);
     chat::Message u;
     u.role = "user";
     u.content = text;
@@ -290,33 +309,73 @@ class LlmJudge final : public SynthJudge {
     r.max_tokens = 32;
     r.stop_ids = stops_;
     r.sampling.temperature = 0.0f;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::vector<int32_t> out;
-    std::string failure;
-    engine::RequestCallbacks cb;
-    cb.on_token = [&](const engine::TokenEvent& e) {
-      out.push_back(e.id);
-      return true;
-    };
-    cb.on_done = [&](engine::FinishReason, int32_t, const engine::Usage&, const Error* e) {
-      std::lock_guard<std::mutex> l(mu);
-      if (e != nullptr) failure = e->to_string();
-      done = true;
-      cv.notify_all();
-    };
-    HERD_TRY(engine_.submit(std::move(r), std::move(cb)));
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [&] { return done; });
-    if (!failure.empty()) return err(ErrorCode::kInternal, "--judge llm: %s", failure.c_str());
-    return parse_judge_score(tok_.decode(out));
+    return r;
   }
 
- private:
+  std::vector<Result<double>> score_group(std::span<const JudgeItem> items) {
+    // Shared with the callbacks: a group the engine refuses part-way has its
+    // submitted requests cancelled, and their on_done may run after this returns.
+    struct Replies {
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t pending = 0;
+      std::vector<std::vector<int32_t>> tokens;
+      std::vector<std::string> failure;
+    };
+    auto st = std::make_shared<Replies>();
+    st->tokens.resize(items.size());
+    st->failure.resize(items.size());
+    std::vector<Result<double>> out(items.size(), Result<double>(0.0));
+    std::vector<engine::GenerationRequest> reqs;
+    std::vector<engine::RequestCallbacks> cbs;
+    std::vector<size_t> submitted;
+    for (size_t i = 0; i < items.size(); ++i) {
+      Result<engine::GenerationRequest> r = request(items[i]);
+      if (!r.has_value()) {
+        out[i] = r.error();
+        continue;
+      }
+      engine::RequestCallbacks cb;
+      cb.on_token = [st, i](const engine::TokenEvent& e) {
+        std::lock_guard<std::mutex> l(st->mu);
+        st->tokens[i].push_back(e.id);
+        return true;
+      };
+      cb.on_done = [st, i](engine::FinishReason, int32_t, const engine::Usage&, const Error* e) {
+        std::lock_guard<std::mutex> l(st->mu);
+        if (e != nullptr) st->failure[i] = e->to_string();
+        --st->pending;
+        st->cv.notify_all();
+      };
+      reqs.push_back(std::move(*r));
+      cbs.push_back(std::move(cb));
+      submitted.push_back(i);
+    }
+    if (submitted.empty()) return out;
+    {
+      std::lock_guard<std::mutex> l(st->mu);
+      st->pending = submitted.size();
+    }
+    Result<std::vector<uint64_t>> ids = engine_.submit_all(std::move(reqs), std::move(cbs));
+    if (!ids.has_value()) {
+      for (size_t i : submitted) out[i] = ids.error();
+      return out;
+    }
+    std::unique_lock<std::mutex> l(st->mu);
+    st->cv.wait(l, [&] { return st->pending == 0; });
+    for (size_t i : submitted) {
+      if (!st->failure[i].empty())
+        out[i] = err(ErrorCode::kInternal, "--judge llm: %s", st->failure[i].c_str());
+      else
+        out[i] = parse_judge_score(tok_.decode(st->tokens[i]));
+    }
+    return out;
+  }
+
   std::string rubric_;
   engine::Engine& engine_;
   const tokenizer::Tokenizer& tok_;
+  size_t max_group_;
   std::vector<int32_t> stops_;
 };
 
@@ -346,9 +405,16 @@ double parse_judge_score(const std::string& reply) {
 }
 
 Result<std::unique_ptr<SynthJudge>> make_llm_judge(const std::string& rubric_path, engine::Engine& engine,
-                                                   const tokenizer::Tokenizer& tok) {
+                                                   const tokenizer::Tokenizer& tok, size_t max_group) {
   HERD_ASSIGN_OR_RETURN(std::string rubric, read_judge_file("llm", rubric_path));
-  return std::unique_ptr<SynthJudge>(new LlmJudge(std::move(rubric), engine, tok));
+  return std::unique_ptr<SynthJudge>(new LlmJudge(std::move(rubric), engine, tok, max_group));
+}
+
+std::vector<Result<double>> SynthJudge::score_all(std::span<const JudgeItem> items) {
+  std::vector<Result<double>> out;
+  out.reserve(items.size());
+  for (const JudgeItem& it : items) out.push_back(score(*it.row, *it.completion));
+  return out;
 }
 
 std::string completion_code(const std::string& completion) { return code_of(completion); }

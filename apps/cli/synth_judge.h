@@ -28,7 +28,9 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,11 +40,21 @@
 
 namespace herd::cli {
 
+// One completion to score and its prompt's row.
+struct JudgeItem {
+  const nlohmann::json* row;
+  const std::string* completion;
+};
+
 class SynthJudge {
  public:
   virtual ~SynthJudge() = default;
   // row: the prompt's JSONL object (for "answer" and the command's environment).
   virtual Result<double> score(const nlohmann::json& row, const std::string& completion) = 0;
+  // Every item's score (or error), in order: what score() gives for each. The
+  // default scores them one at a time; the LLM judge submits them together, so
+  // its engine batches them.
+  virtual std::vector<Result<double>> score_all(std::span<const JudgeItem> items);
 };
 
 // The score of an unscored completion (an LLM judge that gave no number): below any --min-score.
@@ -51,9 +63,10 @@ inline constexpr double kUnscored = -1e300;
 // Every judge but llm:.
 Result<std::unique_ptr<SynthJudge>> make_synth_judge(const std::string& spec);
 // llm:RUBRIC_FILE on `engine` (the judge model's, or the sampling model's) with its
-// tokenizer; both must outlive the judge.
+// tokenizer; both must outlive the judge. score_all submits at most max_group
+// requests at a time (no more than the engine's queue holds).
 Result<std::unique_ptr<SynthJudge>> make_llm_judge(const std::string& rubric_path, engine::Engine& engine,
-                                                   const tokenizer::Tokenizer& tok);
+                                                   const tokenizer::Tokenizer& tok, size_t max_group = 1);
 // The score an LLM judge's reply gives (kUnscored: none). Exposed for tests.
 double parse_judge_score(const std::string& reply);
 // The code a python judge runs from a completion. Exposed for tests.

@@ -1,13 +1,17 @@
 // herd synth's judges (synth_judge.h): each accepts what it should and refuses
 // the rest; regex reads invalid UTF-8 and non-BMP characters as U+FFFD; the
 // command judge takes its exit status or the number it prints; the python judge
-// runs a completion's code with its tests in the sandbox (no network).
+// runs a completion's code with its tests in the sandbox (no network); the LLM
+// judge's score_all (against a scripted engine) gives each item what score()
+// gives it alone, in order, with the requests side by side, at most max_group at once.
 #include "synth_judge.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "engine/scripted_engine.h"
 
 namespace herd::cli {
 namespace {
@@ -115,6 +119,56 @@ TEST(SynthJudge, LlmReplyScores) {
   EXPECT_EQ(parse_judge_score("I cannot say."), kUnscored);
   EXPECT_EQ(parse_judge_score("Score: none"), kUnscored);
   EXPECT_FALSE(make_synth_judge("llm:rubric.txt").has_value());  // made with an engine (make_llm_judge)
+}
+
+const tokenizer::Tokenizer& llama3_tok() {
+  static const tokenizer::Tokenizer* t = new tokenizer::Tokenizer(std::move(*tokenizer::Tokenizer::llama3()));
+  return *t;
+}
+
+// A judge that scores a response by its length in bytes, and says more first for
+// some (so its replies finish out of submission order).
+std::string length_judge(const std::string& prompt, const engine::GenerationRequest&) {
+  const size_t at = prompt.find("Response: ");
+  const size_t end = prompt.find("<|eot_id|>", at);
+  if (at == std::string::npos || end == std::string::npos) return "no idea";
+  const size_t n = end - at - 10;
+  return std::string(n % 3 == 0 ? "Having read it closely, " : "") + "Score: " + std::to_string(n);
+}
+
+TEST(SynthJudge, LlmScoreAllIsEachScoreAloneInOrder) {
+  const std::string dir = testing::TempDir() + "/llm_judge";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/rubric.txt") << "Rate it.\nQuestion: {prompt}\nResponse: {completion}";
+  const nlohmann::json row = {{"prompt", "Say something."}};
+  const std::vector<std::string> texts = {"a", "bbbb", "cc", "dddddd", "", "eee", "fffff"};
+  std::vector<JudgeItem> items;
+  for (const std::string& t : texts) items.push_back({&row, &t});
+  for (size_t group : {size_t{64}, size_t{2}}) {
+    SCOPED_TRACE(group);
+    engine::ScriptedEngine eng(llama3_tok(), length_judge);
+    Result<std::unique_ptr<SynthJudge>> j = make_llm_judge(dir + "/rubric.txt", eng, llama3_tok(), group);
+    ASSERT_TRUE(j.has_value());
+    const std::vector<Result<double>> all = (*j)->score_all(items);
+    ASSERT_EQ(all.size(), texts.size());
+    EXPECT_GE(eng.most_running(), 2);
+    EXPECT_LE(eng.most_running(), static_cast<int64_t>(group));
+    for (size_t i = 0; i < texts.size(); ++i) {
+      ASSERT_TRUE(all[i].has_value()) << i;
+      EXPECT_EQ(*all[i], static_cast<double>(texts[i].size())) << i;
+      Result<double> one = (*j)->score(row, texts[i]);
+      ASSERT_TRUE(one.has_value());
+      EXPECT_EQ(*one, *all[i]) << i;
+    }
+  }
+  // A group the engine refuses (more than it queues): every item's error.
+  engine::ScriptedEngine eng(llama3_tok(), length_judge);
+  eng.max_jobs = 3;
+  Result<std::unique_ptr<SynthJudge>> j = make_llm_judge(dir + "/rubric.txt", eng, llama3_tok(), 64);
+  ASSERT_TRUE(j.has_value());
+  const std::vector<Result<double>> refused = (*j)->score_all(items);
+  ASSERT_EQ(refused.size(), texts.size());
+  for (const Result<double>& r : refused) EXPECT_FALSE(r.has_value());
 }
 
 }  // namespace

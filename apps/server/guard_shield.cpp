@@ -26,57 +26,96 @@ Result<GuardShield> GuardShield::make(engine::Engine& engine, const tokenizer::T
 }
 
 Result<GuardResult> GuardShield::check(const std::vector<chat::Message>& conversation) const {
-  chat::GuardPromptOptions po;
-  po.variant = opts_.variant;
-  po.categories = opts_.categories;
-  po.excluded = opts_.excluded;
-  po.header_separator = true;
-  HERD_ASSIGN_OR_RETURN(chat::GuardPrompt prompt, chat::render_guard_prompt(conversation, po));
-  HERD_ASSIGN_OR_RETURN(std::vector<int32_t> ids, prompt.prompt.ids(*tok_));
-  engine::GenerationRequest req;
-  req.prompt = std::move(ids);
-  req.sampling.temperature = 0.0f;
-  req.max_tokens = kGuardMaxReplyTokens;
-  req.stop_ids = stop_ids_;
-  req.watch_ids = {unsafe_id_};
+  std::vector<Result<GuardResult>> r = check_all({conversation});
+  return std::move(r[0]);
+}
 
+std::vector<Result<GuardResult>> GuardShield::check_all(const std::vector<std::vector<chat::Message>>& conversations) const {
   struct State {
-    std::mutex mu;
-    std::condition_variable cv;
     std::vector<int32_t> reply;
     double p_unsafe = -1;
     bool done = false, stopped = false;
     std::string error;
   };
-  auto st = std::make_shared<State>();
-  engine::RequestCallbacks cb;
-  cb.on_token = [st](const engine::TokenEvent& ev) {
-    std::lock_guard<std::mutex> lk(st->mu);
-    if (st->p_unsafe < 0 && !ev.watched.empty()) st->p_unsafe = std::exp(static_cast<double>(ev.watched[0]));
-    st->reply.push_back(ev.id);
-    return true;
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
   };
-  cb.on_done = [st](engine::FinishReason r, int32_t stop_id, const engine::Usage&, const Error* e) {
-    std::lock_guard<std::mutex> lk(st->mu);
-    st->done = true;
-    st->stopped = r == engine::FinishReason::kStop && stop_id >= 0;
-    if (e) st->error = e->to_string();
-    else if (r != engine::FinishReason::kStop && r != engine::FinishReason::kLength)
-      st->error = std::string("guard generation ended: ") + engine::finish_reason_name(r);
-    st->cv.notify_all();
-  };
-  HERD_ASSIGN_OR_RETURN(uint64_t id, engine_->submit(std::move(req), std::move(cb)));
-  (void)id;
-  std::unique_lock<std::mutex> lk(st->mu);
-  st->cv.wait(lk, [&] { return st->done; });
+  const size_t n = conversations.size();
+  std::vector<Result<GuardResult>> out(n, Result<GuardResult>(GuardResult{}));
+  auto sh = std::make_shared<Shared>();
+  std::vector<std::shared_ptr<State>> st(n);
+  std::vector<engine::GenerationRequest> reqs;
+  std::vector<engine::RequestCallbacks> cbs;
+  std::vector<size_t> submitted;  // the conversations whose prompt rendered
+  for (size_t i = 0; i < n; ++i) {
+    chat::GuardPromptOptions po;
+    po.variant = opts_.variant;
+    po.categories = opts_.categories;
+    po.excluded = opts_.excluded;
+    po.header_separator = true;
+    Result<chat::GuardPrompt> prompt = chat::render_guard_prompt(conversations[i], po);
+    Result<std::vector<int32_t>> ids = prompt.has_value() ? prompt->prompt.ids(*tok_) : Result<std::vector<int32_t>>(prompt.error());
+    if (!ids.has_value()) {
+      out[i] = ids.error();
+      continue;
+    }
+    engine::GenerationRequest req;
+    req.prompt = std::move(*ids);
+    req.sampling.temperature = 0.0f;
+    req.max_tokens = kGuardMaxReplyTokens;
+    req.stop_ids = stop_ids_;
+    req.watch_ids = {unsafe_id_};
+    auto s = st[i] = std::make_shared<State>();
+    engine::RequestCallbacks cb;
+    cb.on_token = [s, sh](const engine::TokenEvent& ev) {
+      std::lock_guard<std::mutex> lk(sh->mu);
+      if (s->p_unsafe < 0 && !ev.watched.empty()) s->p_unsafe = std::exp(static_cast<double>(ev.watched[0]));
+      s->reply.push_back(ev.id);
+      return true;
+    };
+    cb.on_done = [s, sh](engine::FinishReason r, int32_t stop_id, const engine::Usage&, const Error* e) {
+      std::lock_guard<std::mutex> lk(sh->mu);
+      s->done = true;
+      s->stopped = r == engine::FinishReason::kStop && stop_id >= 0;
+      if (e) s->error = e->to_string();
+      else if (r != engine::FinishReason::kStop && r != engine::FinishReason::kLength)
+        s->error = std::string("guard generation ended: ") + engine::finish_reason_name(r);
+      --sh->pending;
+      sh->cv.notify_all();
+    };
+    reqs.push_back(std::move(req));
+    cbs.push_back(std::move(cb));
+    submitted.push_back(i);
+  }
+  if (submitted.empty()) return out;
+  {
+    std::lock_guard<std::mutex> lk(sh->mu);
+    sh->pending = submitted.size();
+  }
+  // All at once, so the guard's engine batches them (one queue slot each).
+  Result<std::vector<uint64_t>> ids = engine_->submit_all(std::move(reqs), std::move(cbs));
+  if (!ids.has_value()) {
+    for (size_t i : submitted) out[i] = ids.error();
+    return out;
+  }
+  std::unique_lock<std::mutex> lk(sh->mu);
+  sh->cv.wait(lk, [&] { return sh->pending == 0; });
+  for (size_t i : submitted) out[i] = result_of(st[i]->reply, st[i]->p_unsafe, st[i]->stopped, st[i]->error);
+  return out;
+}
+
+Result<GuardResult> GuardShield::result_of(const std::vector<int32_t>& reply, double p_unsafe, bool stopped,
+                                           const std::string& error) const {
   GuardResult out;
-  out.reply = tok_->decode(st->reply);
-  out.reply_tokens = static_cast<int>(st->reply.size());
-  if (!st->error.empty()) return err(ErrorCode::kInternal, "%s", st->error.c_str());
+  out.reply = tok_->decode(reply);
+  out.reply_tokens = static_cast<int>(reply.size());
+  if (!error.empty()) return err(ErrorCode::kInternal, "%s", error.c_str());
   // A stop token as the very first token carries no logprobs: P(unsafe) is then
   // unknown but the reply (empty) is no verdict anyway.
-  out.unsafe_score = std::max(0.0, st->p_unsafe);
-  if (!st->stopped) {
+  out.unsafe_score = std::max(0.0, p_unsafe);
+  if (!stopped) {
     out.error = "the reply did not end within " + std::to_string(kGuardMaxReplyTokens) + " tokens";
     return out;
   }

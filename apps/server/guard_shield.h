@@ -69,11 +69,18 @@ class GuardShield {
   // the engine's refusal (a full queue is kOutOfRange), a failed generation. A
   // reply that is no verdict is a result with `error` set.
   Result<GuardResult> check(const std::vector<chat::Message>& conversation) const;
+  // Each conversation's check, in order, submitted together so the engine
+  // batches them (the engine's tokens do not depend on what shares a step, so
+  // each result is what check() gives alone). A refused group (more requests
+  // than the engine's queue holds) is every result's error.
+  std::vector<Result<GuardResult>> check_all(const std::vector<std::vector<chat::Message>>& conversations) const;
 
   const GuardOptions& options() const { return opts_; }
   const std::vector<chat::GuardCategory>& categories() const { return cats_; }
 
  private:
+  Result<GuardResult> result_of(const std::vector<int32_t>& reply, double p_unsafe, bool stopped,
+                                const std::string& error) const;
   GuardShield(engine::Engine& e, const tokenizer::Tokenizer& t, GuardOptions o)
       : engine_(&e), tok_(&t), opts_(std::move(o)) {}
   engine::Engine* engine_;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth.h"
+#include "engine/scripted_engine.h"
 #include "generation.h"
 #include "server.h"
 
@@ -33,105 +34,16 @@ const tokenizer::Tokenizer& tok() {
 }
 
 // Replies with a scripted text chosen by the prompt (and the seed), one token per 2 ms.
-class FakeEngine : public engine::Engine {
+std::string scripted_reply(const std::string& prompt, const engine::GenerationRequest& r) {
+  if (prompt.find("get_weather") != std::string::npos && prompt.find("<|start_header_id|>ipython") == std::string::npos)
+    return "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}";
+  if (prompt.find("forever") != std::string::npos) return std::string(2000, 'a');
+  return "Hello world! Seed " + std::to_string(r.sampling.seed % 100) + ".";
+}
+
+class FakeEngine : public engine::ScriptedEngine {
  public:
-  FakeEngine() : thread_([this] { loop(); }) {}
-  ~FakeEngine() override {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      quit_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  Result<uint64_t> submit(engine::GenerationRequest r, engine::RequestCallbacks cb) override {
-    std::lock_guard<std::mutex> l(mu_);
-    if (static_cast<int>(jobs_.size()) >= max_jobs) return err(ErrorCode::kOutOfRange, "queue full");
-    Job j;
-    j.id = ++next_id_;
-    const std::string prompt = tok().decode(r.prompt);
-    std::string reply = "Hello world! Seed " + std::to_string(r.sampling.seed % 100) + ".";
-    if (prompt.find("get_weather") != std::string::npos && prompt.find("<|start_header_id|>ipython") == std::string::npos)
-      reply = "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}";
-    if (prompt.find("forever") != std::string::npos) reply = std::string(2000, 'a');
-    j.ids = tok().encode(reply, false, true);
-    last = r;
-    j.req = std::move(r);
-    j.cb = std::move(cb);
-    jobs_.push_back(std::move(j));
-    cv_.notify_all();
-    return jobs_.back().id;
-  }
-  void cancel(uint64_t id) override {
-    std::lock_guard<std::mutex> l(mu_);
-    for (Job& j : jobs_)
-      if (j.id == id) j.cancelled = true;
-    ++cancels;
-  }
-  engine::EngineStats stats() const override {
-    std::lock_guard<std::mutex> l(mu_);
-    engine::EngineStats s;
-    s.running = static_cast<int64_t>(jobs_.size());
-    return s;
-  }
-
-  int max_jobs = 64;
-  std::atomic<int> cancels{0};
-  engine::GenerationRequest last;  // the last request submitted (guarded by mu_ while running)
-  engine::GenerationRequest last_request() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return last;
-  }
-
- private:
-  struct Job {
-    uint64_t id = 0;
-    engine::GenerationRequest req;
-    engine::RequestCallbacks cb;
-    std::vector<int32_t> ids;
-    size_t pos = 0;
-    bool cancelled = false;
-  };
-  void loop() {
-    std::unique_lock<std::mutex> l(mu_);
-    while (!quit_) {
-      if (jobs_.empty()) {
-        cv_.wait(l);
-        continue;
-      }
-      for (auto it = jobs_.begin(); it != jobs_.end();) {
-        Job& j = *it;
-        engine::FinishReason reason = engine::FinishReason::kStop;
-        bool done = j.cancelled;
-        if (done) reason = engine::FinishReason::kCancelled;
-        else if (static_cast<int32_t>(j.pos) >= j.req.max_tokens) done = true, reason = engine::FinishReason::kLength;
-        else if (j.pos >= j.ids.size()) done = true;
-        if (!done) {
-          engine::TokenEvent ev;
-          ev.id = j.ids[j.pos++];
-          ev.logprob = -0.5f;
-          for (int k = 0; k < j.req.top_logprobs; ++k) ev.top.push_back({ev.id + k, -0.5f - k});
-          if (!j.cb.on_token(ev)) j.cancelled = true;
-          ++it;
-          continue;
-        }
-        engine::Usage u;
-        u.prompt_tokens = static_cast<int64_t>(j.req.prompt.size());
-        u.completion_tokens = static_cast<int64_t>(j.pos);
-        j.cb.on_done(reason, reason == engine::FinishReason::kStop ? tok().special_id("<|eot_id|>") : -1, u, nullptr);
-        it = jobs_.erase(it);
-      }
-      l.unlock();
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      l.lock();
-    }
-  }
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  uint64_t next_id_ = 0;
-  bool quit_ = false;
-  std::thread thread_;
+  FakeEngine() : ScriptedEngine(tok(), scripted_reply) {}
 };
 
 class ServerTest : public ::testing::Test {

@@ -9,7 +9,8 @@
 #  - --resume after a stop (progress rolled back, a half-written row left) gives the files
 #    of an uninterrupted run; an existing run is not overwritten without it;
 #  - an LLM as judge (judges built to answer "Score: 7" and no number): the score parsed, an
-#    unscored completion never kept;
+#    unscored completion never kept; the model as its own judge, its requests batched, gives
+#    the same scores with --parallel 4 and 1;
 #  - Llama Guard as a filter: completions it flags are dropped (and marked), a guard that
 #    answers "safe" changes nothing;
 #  - a Python test as the judge: a model built to answer a right add() passes the rows' asserts in
@@ -112,6 +113,19 @@ done
   [ ! -s "$tmp/jno/sft.jsonl" ] && [ ! -s "$tmp/jno/prefs.jsonl" ] &&
   pass "--judge llm: 'Score: 7' scores every completion 7 (all kept at --min-score 5); a reply with no number leaves them unscored and unkept" ||
   fail "llm judge" "$(head -2 "$tmp/j7/samples.jsonl" "$tmp/jno/samples.jsonl")"
+
+# The sampling model as its own LLM judge (random weights: its replies hold numbers for
+# some completions, none for others): the judge requests of a group are submitted together,
+# 32 with --parallel 4 and 8 with --parallel 1, and give the same scores (the engine's
+# tokens do not depend on what shares a step).
+for par in 4 1; do
+  out="$(synth "$tmp/self$par" --judge "llm:$tmp/rubric.txt" --parallel "$par" 2>&1)" || fail "llm judge on the model itself" "$out"
+done
+n_scored="$(grep -c '"score":[0-9]' "$tmp/self4/samples.jsonl")"
+cmp -s "$tmp/self4/samples.jsonl" "$tmp/self1/samples.jsonl" && [ "$n_scored" -gt 0 ] &&
+  [ "$n_scored" -lt "$(wc -l < "$tmp/self4/samples.jsonl")" ] &&
+  pass "--judge llm on the model itself: batched judge requests give the same scores with --parallel 4 and 1 ($n_scored scored)" ||
+  fail "llm judge batched" "$(diff "$tmp/self4/samples.jsonl" "$tmp/self1/samples.jsonl" | head -4)"
 
 # A Python test as the judge (--judge python): models built to answer with a right and a wrong
 # add(); each prompt row carries its asserts (a list, and one string of lines). The right one
