@@ -50,6 +50,9 @@ void set_limit(int resource, rlim_t soft, rlim_t hard) {
 
 // Runs argv with /dev/null for all streams; true when it exits 0.
 bool runs_ok(const std::vector<std::string>& args) {
+  std::vector<char*> av;  // made before fork: the child of a threaded process must not allocate
+  for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return false;
   if (pid == 0) {
@@ -59,9 +62,6 @@ bool runs_ok(const std::vector<std::string>& args) {
       dup2(null, 1);
       dup2(null, 2);
     }
-    std::vector<char*> av;
-    for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
-    av.push_back(nullptr);
     execv(av[0], av.data());
     _exit(127);
   }
@@ -153,7 +153,9 @@ SandboxResult run_python_sandboxed(const std::string& code, const SandboxLimits&
     std::fclose(f);
   }
   int fds[2];
-  if (pipe(fds) != 0) {
+  // Close-on-exec: a sandbox started by another thread at the same moment must not
+  // inherit this one's write end (its reader would then never see the end).
+  if (pipe2(fds, O_CLOEXEC) != 0) {
     remove_tree(dir);
     r.output = "[not run: pipe failed]";
     return r;
@@ -166,6 +168,11 @@ SandboxResult run_python_sandboxed(const std::string& code, const SandboxLimits&
   const std::string home = "HOME=" + dir;
   std::vector<std::string> env = {"PATH=/usr/bin:/bin", home, "LANG=C.UTF-8", "PYTHONIOENCODING=utf-8",
                                   "PYTHONDONTWRITEBYTECODE=1"};
+  std::vector<char*> av, ev;  // made before fork: the child of a threaded process must not allocate
+  for (auto& a : args) av.push_back(a.data());
+  av.push_back(nullptr);
+  for (auto& e : env) ev.push_back(e.data());
+  ev.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -189,11 +196,6 @@ SandboxResult run_python_sandboxed(const std::string& code, const SandboxLimits&
     set_limit(RLIMIT_FSIZE, limits.file_size, limits.file_size);
     set_limit(RLIMIT_NOFILE, 64, 64);
     set_limit(RLIMIT_CORE, 0, 0);
-    std::vector<char*> av, ev;
-    for (auto& a : args) av.push_back(a.data());
-    av.push_back(nullptr);
-    for (auto& e : env) ev.push_back(e.data());
-    ev.push_back(nullptr);
     execve(av[0], av.data(), ev.data());
     _exit(127);
   }

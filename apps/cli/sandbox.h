@@ -11,7 +11,9 @@
 // security boundary against hostile code (outside the temp dir the file system is
 // still readable, and writable where the user may write).
 //
-// Thread safety: run_python_sandboxed forks; call it from one thread at a time.
+// Thread safety: run_python_sandboxed may run on several threads at once (herd synth's
+// python judge does): nothing is allocated between fork and exec, and the output pipe
+// is close-on-exec, so one sandbox never holds another's pipe open.
 #pragma once
 
 #include <atomic>

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -15,8 +16,10 @@
 #include <memory>
 #include <mutex>
 #include <cstdlib>
+#include <cstring>
 #include <span>
 #include <sstream>
+#include <thread>
 
 #include "base/json_depth.h"
 #include "base/mapped_file.h"
@@ -114,9 +117,29 @@ class ExactJudge final : public SynthJudge {
   }
 };
 
+// The items' score() calls on up to hardware_concurrency threads at once, the
+// results in order: for the judges that run a process per completion (cmd, python),
+// whose time is mostly the process's own.
+std::vector<Result<double>> score_concurrently(SynthJudge& j, std::span<const JudgeItem> items) {
+  std::vector<Result<double>> out(items.size(), Result<double>(0.0));
+  const size_t workers = std::min<size_t>(items.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < items.size(); i = next++) out[i] = j.score(*items[i].row, *items[i].completion);
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  return out;
+}
+
 class CommandJudge final : public SynthJudge {
  public:
   explicit CommandJudge(std::string cmd) : cmd_(std::move(cmd)) {}
+  std::vector<Result<double>> score_all(std::span<const JudgeItem> items) override {
+    return score_concurrently(*this, items);
+  }
   Result<double> score(const nlohmann::json& row, const std::string& c) override {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0) return err(ErrorCode::kIo, "--judge cmd: pipe failed");
@@ -125,14 +148,24 @@ class CommandJudge final : public SynthJudge {
       close(in[1]);
       return err(ErrorCode::kIo, "--judge cmd: pipe failed");
     }
-    const std::string prompt = row.dump();
+    // The environment and arguments are made before fork: the child of a threaded
+    // process (the engine's, other judges') must not allocate.
+    std::vector<std::string> env = {"HERD_SYNTH_PROMPT=" + row.dump()};
+    for (char** e = environ; *e != nullptr; ++e)
+      if (std::strncmp(*e, "HERD_SYNTH_PROMPT=", 18) != 0) env.emplace_back(*e);
+    std::vector<char*> ev;
+    for (std::string& e : env) ev.push_back(e.data());
+    ev.push_back(nullptr);
+    char* const av[] = {const_cast<char*>("sh"), const_cast<char*>("-c"), const_cast<char*>(cmd_.c_str()), nullptr};
     const pid_t pid = fork();
-    if (pid < 0) return err(ErrorCode::kIo, "--judge cmd: fork failed");
+    if (pid < 0) {
+      for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
+      return err(ErrorCode::kIo, "--judge cmd: fork failed");
+    }
     if (pid == 0) {
       dup2(in[0], 0);
       dup2(out[1], 1);
-      setenv("HERD_SYNTH_PROMPT", prompt.c_str(), 1);
-      execl("/bin/sh", "sh", "-c", cmd_.c_str(), static_cast<char*>(nullptr));
+      execve("/bin/sh", av, ev.data());
       _exit(127);
     }
     close(in[0]);
@@ -236,6 +269,9 @@ std::string code_of(const std::string& c) {
 class PythonJudge final : public SynthJudge {
  public:
   explicit PythonJudge(std::string tests) : tests_(std::move(tests)) {}
+  std::vector<Result<double>> score_all(std::span<const JudgeItem> items) override {
+    return score_concurrently(*this, items);
+  }
   Result<double> score(const nlohmann::json& row, const std::string& c) override {
     std::string tests = tests_;
     if (row.is_object() && row.contains("tests")) {

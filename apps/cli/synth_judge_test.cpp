@@ -1,7 +1,8 @@
 // herd synth's judges (synth_judge.h): each accepts what it should and refuses
 // the rest; regex reads invalid UTF-8 and non-BMP characters as U+FFFD; the
 // command judge takes its exit status or the number it prints; the python judge
-// runs a completion's code with its tests in the sandbox (no network); the LLM
+// runs a completion's code with its tests in the sandbox (no network); the process
+// judges' score_all runs them side by side, results in order; the LLM
 // judge's score_all (against a scripted engine) gives each item what score()
 // gives it alone, in order, with the requests side by side, at most max_group at once.
 #include "synth_judge.h"
@@ -10,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "engine/scripted_engine.h"
 
@@ -78,6 +80,44 @@ TEST(SynthJudge, Command) {
   EXPECT_EQ(score("cmd:echo \"$HERD_SYNTH_PROMPT\" | grep -q '\"answer\":\"7\"'", "x", {{"answer", "7"}}), 1.0);
   Result<std::unique_ptr<SynthJudge>> j = make_synth_judge("cmd:/nonexistent/judge");
   EXPECT_FALSE((*j)->score(nlohmann::json::object(), "x").has_value());
+}
+
+// The process judges' score_all runs their processes side by side, the results in order.
+TEST(SynthJudge, ProcessJudgesScoreAllInOrderSideBySide) {
+  const nlohmann::json row = {{"prompt", "add"}, {"tests", {"assert add(2, 3) == 5"}}};
+  const std::vector<std::string> code = {"def add(a, b): return a + b", "def add(a, b): return a - b",
+                                         "def add(a, b): return 5", "def add(a, b):\n    return a +",
+                                         "def add(a, b): return b + a"};
+  std::vector<JudgeItem> items;
+  for (const std::string& c : code) items.push_back({&row, &c});
+  Result<std::unique_ptr<SynthJudge>> py = make_synth_judge("python");
+  ASSERT_TRUE(py.has_value());
+  const std::vector<Result<double>> got = (*py)->score_all(items);
+  const double want[] = {1, 0, 1, 0, 1};
+  ASSERT_EQ(got.size(), code.size());
+  for (size_t i = 0; i < code.size(); ++i) {
+    ASSERT_TRUE(got[i].has_value()) << i << ": " << got[i].error().message();
+    EXPECT_EQ(*got[i], want[i]) << i;
+  }
+  // A command judge that scores 1 when it finds another one running (a directory as the
+  // marker) and its input's length + 10 otherwise: with two or more cores some overlap.
+  const std::string dir = testing::TempDir() + "/judge_overlap";
+  std::filesystem::remove_all(dir);
+  Result<std::unique_ptr<SynthJudge>> cmd = make_synth_judge(
+      "cmd:n=$(wc -c); if mkdir " + dir + " 2>/dev/null; then sleep 0.5; rmdir " + dir + "; echo $((n + 10)); else echo 1; fi");
+  ASSERT_TRUE(cmd.has_value());
+  const std::vector<std::string> texts = {"a", "bb", "ccc", "dddd"};
+  std::vector<JudgeItem> t_items;
+  for (const std::string& t : texts) t_items.push_back({&row, &t});
+  const std::vector<Result<double>> scores = (*cmd)->score_all(t_items);
+  ASSERT_EQ(scores.size(), texts.size());
+  int overlapped = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_TRUE(scores[i].has_value()) << i;
+    if (*scores[i] == 1.0) ++overlapped;
+    else EXPECT_EQ(*scores[i], static_cast<double>(texts[i].size() + 10)) << i;  // in order
+  }
+  if (std::thread::hardware_concurrency() >= 2) EXPECT_GE(overlapped, 1);
 }
 
 TEST(SynthJudge, PythonCodeOfACompletion) {
