@@ -16,6 +16,9 @@ OBJECTIVE (default sft) is the step's loss, each as herd computes it:
            torchtune's KD recipe mixes, 0.5 CE + 0.5 forward KL over the 32 listed ids and the
            tail, at temperature 1.
 
+TARGETS "full" trains every weight instead (full fine-tuning: embedding, norms, every
+linear layer; no adapters), as torchtune's full recipes pass all of model.parameters().
+
 Usage: finetune_torch.py D_MODEL N_LAYERS N_HEADS N_KV_HEADS D_FF VOCAB SEQ RANK TARGETS STEPS THREADS [OBJECTIVE]
 """
 import json
@@ -32,6 +35,7 @@ objective = sys.argv[12] if len(sys.argv) > 12 else "sft"
 if objective not in ("sft", "dpo", "distill"):
     sys.exit(f"finetune_torch.py: unknown objective {objective!r} (sft, dpo or distill)")
 B = 2 if objective == "dpo" else 1  # sequences per step
+full = targets == ["full"]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 hd = D // H
@@ -40,7 +44,7 @@ hd = D // H
 class Lin(torch.nn.Module):
     def __init__(self, n, k, lora):
         super().__init__()
-        self.w = torch.nn.Parameter(torch.randn(n, k) * 0.02, requires_grad=False)
+        self.w = torch.nn.Parameter(torch.randn(n, k) * 0.02, requires_grad=full)
         self.a = torch.nn.Parameter(torch.randn(R, k) / math.sqrt(k)) if lora else None
         self.b = torch.nn.Parameter(torch.zeros(n, R)) if lora else None
 
@@ -60,8 +64,8 @@ class Layer(torch.nn.Module):
         self.q, self.k = Lin(H * hd, D, "q" in t), Lin(KV * hd, D, "k" in t)
         self.v, self.o = Lin(KV * hd, D, "v" in t), Lin(D, H * hd, "o" in t)
         self.g, self.u, self.d = Lin(F, D, "gate" in t), Lin(F, D, "up" in t), Lin(D, F, "down" in t)
-        self.n1 = torch.nn.Parameter(torch.ones(D), requires_grad=False)
-        self.n2 = torch.nn.Parameter(torch.ones(D), requires_grad=False)
+        self.n1 = torch.nn.Parameter(torch.ones(D), requires_grad=full)
+        self.n2 = torch.nn.Parameter(torch.ones(D), requires_grad=full)
 
     def forward(self, x, cos, sin):
         h = rms(x, self.n1)
@@ -88,9 +92,9 @@ class Layer(torch.nn.Module):
 class Model(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.emb = torch.nn.Parameter(torch.randn(V, D) * 0.02, requires_grad=False)
+        self.emb = torch.nn.Parameter(torch.randn(V, D) * 0.02, requires_grad=full)
         self.layers = torch.nn.ModuleList(Layer() for _ in range(L))
-        self.norm = torch.nn.Parameter(torch.ones(D), requires_grad=False)
+        self.norm = torch.nn.Parameter(torch.ones(D), requires_grad=full)
 
     def forward(self, tokens):
         pos = torch.arange(S, dtype=torch.float32)[:, None]

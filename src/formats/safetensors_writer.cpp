@@ -147,6 +147,12 @@ Status SafetensorsWriter::write(const std::string& path) {
   std::memcpy(out.map + 8, header.data(), header.size());
   uint8_t* data = out.map + 8 + header.size();
   uint64_t offset = 0;
+  // The pages before the next tensor are complete: dropped from this process's
+  // mapping after each tensor (their data stays in the page cache, dirty, and
+  // reaches the file as munmap would write it), so a multi-GB file (a full
+  // fine-tuning checkpoint) does not add its size to the process's resident memory.
+  const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t released = 0;  // bytes from the map's start
   for (const Pending& t : tensors_) {
     Status s = t.fill(data + offset, t.nbytes);
     if (!s.has_value()) {
@@ -154,6 +160,11 @@ Status SafetensorsWriter::write(const std::string& path) {
           str_printf("writing tensor '%s' to %s", t.name.c_str(), path.c_str()));
     }
     offset += t.nbytes;
+    const uint64_t done = (8 + header.size() + offset) / page * page;
+    if (done > released) {
+      madvise(out.map + released, done - released, MADV_DONTNEED);
+      released = done;
+    }
   }
   if (msync(out.map, out.size, MS_SYNC) != 0 || munmap(out.map, out.size) != 0) {
     out.map = nullptr;

@@ -7,8 +7,9 @@
 // herd's files). Tensor bytes are never staged in a heap buffer: the output
 // file is sized with posix_fallocate (so a full disk is an error, not a
 // SIGBUS), mapped, and each fill callback writes straight into the mapping;
-// resident memory is bounded by the page cache, which makes multi-GB files
-// cheap. The file appears atomically: it is written to "<path>.tmp" and
+// the pages of each finished tensor leave the process's mapping (the page
+// cache keeps them until written back), so a multi-GB file adds about one
+// tensor to resident memory. The file appears atomically: it is written to "<path>.tmp" and
 // renamed over `path` only after every fill succeeded.
 //
 // write_hf_safetensors() packs tensors, in order, into shards no larger than
