@@ -27,6 +27,8 @@ Usage: check_models.py [--quick] [--only SUBSTRING]   (HERD_BIN names the herd b
 Exit 0 when every case passes.
 """
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -35,10 +37,11 @@ import tempfile
 
 import numpy as np
 
+import compare
+import llama_ref
 from act_flags import act_flags
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PY = sys.executable
 HERD = os.environ.get("HERD_BIN", os.path.join(HERE, "..", "..", "build", "herd"))
 
 ALL_ISAS = ["ref", "avx2", "avx512", "avx512vnni", "avx512bf16"]  # kernels/kernel_table.h all_isas()
@@ -56,6 +59,29 @@ def run(cmd, with_stderr=False, **kw):
     if r.returncode != 0:
         raise RuntimeError("command failed (%d): %s\n%s%s" % (r.returncode, " ".join(cmd), r.stdout, r.stderr))
     return (r.stdout, r.stderr) if with_stderr else r.stdout
+
+
+def in_process(main, argv):
+    """A reference script's main(argv) run in this process, as its command line would run it
+    (the ~0.3 s of a new interpreter and numpy import saved on each of ~100 calls): (exit
+    status, what it printed)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 1
+        except Exception as e:  # noqa: BLE001 -- reported as the script's failure
+            print("%s: %s" % (type(e).__name__, e))
+            rc = 1
+    return rc or 0, out.getvalue()
+
+
+def reference(argv):
+    """llama_ref.py with these arguments; raises on failure, as run() does."""
+    rc, text = in_process(llama_ref.main, argv)
+    if rc != 0:
+        raise RuntimeError("llama_ref.py failed (%d): %s\n%s" % (rc, " ".join(argv), text))
 
 
 def make(tmp, name, shape, dtype, fmt, seed=1):
@@ -97,16 +123,15 @@ def reference_case(tmp, label, model, pos_offset=0, tokens=TOKENS, isa=None, dty
     rd = refs.get(key) if refs is not None else None
     if rd is None:
         rd = os.path.join(tmp, label + ".ref")
-        run([PY, os.path.join(HERE, "llama_ref.py"), model, "--tokens", toks, "--pos-offset", str(pos_offset),
-             "--logits-out", os.path.join(tmp, label + ".ref.npy"), "--taps-out", rd, "--kv-type", kv]
-            + list(ref_args))
+        reference([model, "--tokens", toks, "--pos-offset", str(pos_offset),
+                   "--logits-out", os.path.join(tmp, label + ".ref.npy"), "--taps-out", rd, "--kv-type", kv]
+                  + list(ref_args))
         if refs is not None:
             refs[key] = rd
     act = act_flags(os.path.join(hd, "run.json"))
-    r = subprocess.run([PY, os.path.join(HERE, "compare.py"), hd, rd, "--kv-type", kv] + act, capture_output=True,
-                       text=True)
-    last = (r.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return r.returncode == 0, last, r.stdout + r.stderr
+    rc, text = in_process(compare.main, [hd, rd, "--kv-type", kv] + act)
+    last = (text.strip().splitlines() or ["(no output)"])[-1]
+    return rc == 0, last, text
 
 
 def main():
@@ -231,14 +256,14 @@ def main():
                 for control, extra in [("eps 1e-5", ["--override-eps", "1e-5"]),
                                        ("layer weights +2%", ["--perturb-weights", "0.02"])]:
                     rd = os.path.join(tmp, label + ".ctl")
-                    run([PY, os.path.join(HERE, "llama_ref.py"), model, "--tokens", ",".join(map(str, TOKENS)),
-                         "--logits-out", os.path.join(tmp, "ctl.npy"), "--taps-out", rd] + extra)
-                    r = subprocess.run([PY, os.path.join(HERE, "compare.py"), hd, rd, "--kv-type", "f32"]
-                                       + act_flags(os.path.join(hd, "run.json")), capture_output=True, text=True)
-                    caught = r.returncode != 0
+                    reference([model, "--tokens", ",".join(map(str, TOKENS)),
+                               "--logits-out", os.path.join(tmp, "ctl.npy"), "--taps-out", rd] + extra)
+                    rc, text = in_process(compare.main, [hd, rd, "--kv-type", "f32"]
+                                          + act_flags(os.path.join(hd, "run.json")))
+                    caught = rc != 0
                     print("%-24s %s  negative control: reference with %s must fail (%s)" % (
                         label, "ok  " if caught else "FAIL", control,
-                        (r.stdout.strip().splitlines() or ["?"])[-1]), flush=True)
+                        (text.strip().splitlines() or ["?"])[-1]), flush=True)
                     failures += 0 if caught else 1
 
         # Not in the sanitizer subset (--quick): these two blocks check values (the rope
