@@ -191,8 +191,21 @@ void axpy_rows_tokens_f32(const float* a, int64_t a_stride, int64_t rows, const 
 
 }  // namespace
 
+// row_to_f32 (matmul_t's weight conversion) through the tile's loaders: 16 exact
+// widenings per instruction where AVX2's take 8; the same bits (the loaders are
+// exact, as the reference's widening is).
+template <class Load>
+void row_to_f32_rows(const void* src, float* dst, int64_t K) {
+  const auto* row = static_cast<const uint8_t*>(src);
+  int64_t i = 0;
+  for (; i + 16 <= K; i += 16) _mm512_storeu_ps(dst + i, Load::v16(row, i));
+  for (; i < K; ++i) dst[i] = Load::one(row, i);
+}
+
 void fill_table(KernelTable* t) {
   t->dot_f32 = dot_f32;
+  t->row_to_f32[static_cast<int>(DType::kF16)] = row_to_f32_rows<LoadF16>;
+  t->row_to_f32[static_cast<int>(DType::kBF16)] = row_to_f32_rows<LoadBf16>;
   t->tile_f32[static_cast<int>(DType::kF32)] = tile_rows_f32<LoadF32>;
   t->tile_f32[static_cast<int>(DType::kF16)] = tile_rows_f32<LoadF16>;
   t->tile_f32[static_cast<int>(DType::kBF16)] = tile_rows_f32<LoadBf16>;
