@@ -12,7 +12,9 @@
 #    as an uninterrupted one (the reference log-probs are recomputed the same way);
 #  - --ref-model: the base file gives the default run, another model another start, another
 #    tokenizer is refused;
-#  - bad preference data is refused naming the file, line and field.
+#  - bad preference data is refused naming the file, line and field;
+#  - --activation-checkpointing auto sizes a step's kept intermediates for a pair's two
+#    sequences: twice what herd finetune reports at the same --batch and --seq-len.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
 tmp="$(mktemp -d /tmp/herd-dpo.XXXXXX)"
@@ -122,6 +124,17 @@ for c in "bad1.jsonl:2|\"rejected\"" "bad2.jsonl:1|are the same" "bad3.jsonl:1|n
 done
 out="$("$H" dpo -m "$tmp/base.gguf" --data "$tmp/prefs.jsonl" -o "$tmp/bad" --loss kto 2>&1)"
 [ $? -eq 2 ] && echo "$out" | grep -q "sigmoid" && pass "an unknown --loss is a usage error" || fail "--loss kto" "$out"
+
+# The automatic checkpointing choice counts a pair's two sequences (the first line's size).
+kept() { sed -n 's/.*intermediates: up to \([0-9.]*\) GiB.*/\1/p' <<<"$1" | head -1; }
+python3 -c "import json; print(json.dumps({'text': 'hello world ' * 40}))" > "$tmp/text.jsonl"
+ft="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/text.jsonl" -o "$tmp/kft" --batch 2 --seq-len 8192 --max-steps 1 -t 2 2>&1)"
+dp="$("$H" dpo -m "$tmp/base.gguf" --data "$tmp/prefs.jsonl" -o "$tmp/kdpo" --batch 2 --seq-len 8192 --max-steps 1 -t 2 2>&1)"
+kf="$(kept "$ft")"; kd="$(kept "$dp")"
+[ -n "$kf" ] && [ -n "$kd" ] && python3 -c "import sys; f, d = map(float, sys.argv[1:]); sys.exit(0 if f > 0 and abs(d - 2 * f) <= 0.011 else 1)" "$kf" "$kd" &&
+  pass "auto checkpointing: dpo sizes a step's intermediates for two sequences per pair ($kd GiB vs finetune's $kf)" ||
+  fail "dpo's kept-intermediates size" "finetune: $(head -1 <<<"$ft")
+dpo: $(head -1 <<<"$dp")"
 
 [ "$fails" -eq 0 ] && echo "test_dpo: ok" || echo "test_dpo: $fails failure(s)"
 exit $((fails > 0))
