@@ -45,7 +45,7 @@ the key \\fBherd serve\\fR requires of clients, instead of \\-\\-api\\-key.
 the file where \\fBherd chat\\fR keeps its input history.
 .TP
 .B HERD_ISA
-the kernels to use when \\-\\-isa is auto (ref, avx2, avx512, avx512vnni, avx512bf16).
+the kernels to use when \\-\\-isa is auto (ref, avx2, avx512, avx512vnni, avx512bf16, amx).
 .TP
 .B NO_COLOR
 no colors in \\fBherd chat\\fR.

@@ -180,7 +180,7 @@ std::string basename_of(const std::string& path) {
 int default_threads() { return hardware_threads(); }
 
 void add_isa_option(ArgParser& p) {
-  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
+  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16, amx");
 }
 
 std::string process_escapes(const std::string& s) {

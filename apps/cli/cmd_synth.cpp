@@ -137,7 +137,7 @@ int cmd_synth(int argc, char** argv) {
   p.add("--parallel", "N", "prompts sampled together (default 4); does not change the output");
   p.add("--resume", "", "continue the run in DIR (same model, prompts and options)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
-  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
+  add_isa_option(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
   if (!p.has("--model") || !p.has("--prompts") || !p.has("--output") || !p.has("--judge")) {

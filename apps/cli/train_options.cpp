@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "base/host_memory.h"
+#include "args.h"
 #include "commands.h"
 #include "model/convert.h"
 #include "model/file_types.h"
@@ -51,7 +52,7 @@ void add_train_options(ArgParser& p, const TrainDefaults& d) {
         "take at most a quarter of the memory available");
   p.add("--no-activation-checkpointing", "", "the same as --activation-checkpointing off");
   p.add("-t,--threads", "N", "threads (default: all cores)");
-  p.add("--isa", "ISA", "kernels: auto (default), ref, avx2, avx512, avx512vnni, avx512bf16");
+  add_isa_option(p);
 }
 
 std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& p, const TrainDefaults& d, int* code) {

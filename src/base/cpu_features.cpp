@@ -4,6 +4,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace herd {
 
@@ -20,8 +24,25 @@ CpuFeatures detect_cpu_features() {
   unsigned a, b, c, d;
   if (__get_cpuid(1, &a, &b, &c, &d)) f.f16c = (c >> 29) & 1u;
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = (a >> 5) & 1u;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    f.amx_tile = (d >> 24) & 1u;
+    f.amx_int8 = (d >> 25) & 1u;
+  }
 #endif
   return f;
+}
+
+bool amx_tile_state_granted() {
+#if defined(__x86_64__) && defined(__linux__)
+  static const bool granted = [] {
+    if (!detect_cpu_features().amx_tile) return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;  // asm/prctl.h, the XSAVE feature number
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return granted;
+#else
+  return false;
+#endif
 }
 
 }  // namespace herd

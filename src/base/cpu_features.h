@@ -12,9 +12,17 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512vnni = false;
   bool avx512bf16 = false;
+  bool amx_tile = false;  // CPUID: tile registers (AMX-TILE)
+  bool amx_int8 = false;  // CPUID: int8 tile products (AMX-INT8)
 };
 
 // Detected once per call (cheap); the kernel table calls it at start-up.
 CpuFeatures detect_cpu_features();
+
+// Linux hands a process the AMX tile state only on request
+// (arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)); a tile instruction before that
+// faults. True when the request succeeded (made once per process; the grant
+// is process-wide), false without AMX-TILE or where the kernel refuses.
+bool amx_tile_state_granted();
 
 }  // namespace herd

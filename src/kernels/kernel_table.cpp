@@ -15,6 +15,9 @@ static bool has_avx512(const CpuFeatures& f) {
 }
 static bool has_avx512vnni(const CpuFeatures& f) { return has_avx512(f) && f.avx512vnni; }
 static bool has_avx512bf16(const CpuFeatures& f) { return has_avx512vnni(f) && f.avx512bf16; }
+static bool has_amx(const CpuFeatures& f) {
+  return has_avx512bf16(f) && f.amx_tile && f.amx_int8 && amx_tile_state_granted();
+}
 
 std::vector<std::string> supported_isas() {
   CpuFeatures f = detect_cpu_features();
@@ -23,10 +26,11 @@ std::vector<std::string> supported_isas() {
   if (has_avx512(f)) out.push_back("avx512");
   if (has_avx512vnni(f)) out.push_back("avx512vnni");
   if (has_avx512bf16(f)) out.push_back("avx512bf16");
+  if (has_amx(f)) out.push_back("amx");
   return out;
 }
 
-std::vector<std::string> all_isas() { return {"ref", "avx2", "avx512", "avx512vnni", "avx512bf16"}; }
+std::vector<std::string> all_isas() { return {"ref", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx"}; }
 
 Result<KernelTable> select_kernels(const std::string& requested) {
   std::string isa = requested;
@@ -35,10 +39,10 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     isa = env && *env ? env : "auto";
   }
   CpuFeatures f = detect_cpu_features();
-  if (isa == "auto") isa = has_avx512bf16(f) ? "avx512bf16" : has_avx512vnni(f) ? "avx512vnni" : has_avx512(f) ? "avx512" : has_avx2(f) ? "avx2" : "ref";
+  if (isa == "auto") isa = has_amx(f) ? "amx" : has_avx512bf16(f) ? "avx512bf16" : has_avx512vnni(f) ? "avx512vnni" : has_avx512(f) ? "avx512" : has_avx2(f) ? "avx2" : "ref";
   KernelTable t = ref_kernels();
   if (isa == "ref") return t;
-  if (isa == "avx2" || isa == "avx512" || isa == "avx512vnni" || isa == "avx512bf16") {
+  if (isa == "avx2" || isa == "avx512" || isa == "avx512vnni" || isa == "avx512bf16" || isa == "amx") {
     if (!has_avx2(f)) return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX2/FMA/F16C", isa.c_str());
     avx2::fill_table(&t);
     avx2::fill_table_q8(&t);
@@ -61,25 +65,33 @@ Result<KernelTable> select_kernels(const std::string& requested) {
       avx512::fill_table_gemm_nn(&t);
       t.isa = "avx512";
     }
-    if (isa == "avx512vnni" || isa == "avx512bf16") {
+    if (isa == "avx512vnni" || isa == "avx512bf16" || isa == "amx") {
       if (!has_avx512vnni(f))
         return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX512_VNNI", isa.c_str());
       avx512vnni::fill_table(&t);
       avx512vnni::fill_table_r8(&t);
       t.isa = "avx512vnni";
     }
-    if (isa == "avx512bf16") {
+    if (isa == "avx512bf16" || isa == "amx") {
       if (!has_avx512bf16(f))
-        return err(ErrorCode::kUnsupported, "ISA avx512bf16 requested but this CPU lacks AVX512_BF16");
+        return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX512_BF16", isa.c_str());
       avx512bf16::fill_table(&t);
       avx512bf16::fill_table_r16(&t);
       // F16/BF16 take the bf16 path (r16 layout), not the f32 r8 tile.
       for (TileDotF32R8Fn& e : t.tile_f32_r8) e = nullptr;
       t.isa = "avx512bf16";
     }
+    if (isa == "amx") {
+      if (!f.amx_tile || !f.amx_int8)
+        return err(ErrorCode::kUnsupported, "ISA amx requested but this CPU lacks AMX-TILE/AMX-INT8");
+      if (!amx_tile_state_granted())
+        return err(ErrorCode::kUnsupported, "ISA amx requested but the kernel did not grant the AMX tile state (arch_prctl)");
+      amx::fill_table_r8(&t);
+      t.isa = "amx";
+    }
     return t;
   }
-  return err(ErrorCode::kInvalidArgument, "unknown ISA '%s' (expected ref, avx2, avx512, avx512vnni, avx512bf16 or auto)", isa.c_str());
+  return err(ErrorCode::kInvalidArgument, "unknown ISA '%s' (expected ref, avx2, avx512, avx512vnni, avx512bf16, amx or auto)", isa.c_str());
 }
 
 }  // namespace herd::kernels

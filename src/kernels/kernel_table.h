@@ -290,10 +290,12 @@ struct KernelTable {
 // The scalar reference table (always available).
 KernelTable ref_kernels();
 
-// "ref", "avx2", "avx512", "avx512vnni", "avx512bf16" or "auto" (best
+// "ref", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx" or "auto" (best
 // supported; HERD_ISA overrides auto). avx512vnni = avx512 plus the VNNI
 // integer dots; it needs AVX512_VNNI, checked separately. avx512bf16 =
-// avx512vnni plus the bf16 path for F16/BF16 weights (AVX512_BF16).
+// avx512vnni plus the bf16 path for F16/BF16 weights (AVX512_BF16). amx =
+// avx512bf16 plus int8 tile products for the r8 prefill tiles (AMX-TILE,
+// AMX-INT8 and the kernel's grant of the tile state; same bits).
 // Errors name the ISA the CPU lacks.
 Result<KernelTable> select_kernels(const std::string& isa = "auto");
 
@@ -329,6 +331,9 @@ void fill_table_r8(KernelTable* t);  // kernels_r8_avx512vnni.cpp
 namespace avx512bf16 {
 void fill_table(KernelTable* t);      // kernels_avx512bf16.cpp
 void fill_table_r16(KernelTable* t);  // tile_bf16_r16_avx512bf16.cpp
+}
+namespace amx {
+void fill_table_r8(KernelTable* t);  // tile_r8_amx.cpp
 }
 
 }  // namespace herd::kernels

@@ -57,7 +57,7 @@ namespace {
 
 constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 
-bool has_bf16_path(const std::string& isa) { return isa == "ref" || isa == "avx512bf16"; }
+bool has_bf16_path(const std::string& isa) { return isa == "ref" || isa == "avx512bf16" || isa == "amx"; }
 
 // The dtypes with a bf16 tile (FP8 e4m3 without its row scale: matmul applies
 // that afterwards, row_scale_test.cpp).

@@ -656,6 +656,43 @@ TEST_P(IsaTest, MatmulOfRepackedWeightsEqualsR8Tiles) {
   }
 }
 
+// The AMX tile (tile_r8_amx.cpp) gives the avx512vnni tile's bits: the same
+// exact block integers, added to the accumulators by the same format code in
+// the same order. The shapes cross its walk: 1 to 5 groups (pairs and an odd
+// last one), tokens below, at and past its 16-token tile (15, 16, 17, 40, 64),
+// K from one block to 8192 (its per-thread buffer grows between calls). The
+// integer extremes run on every ISA in TileQ8R8IsExactAtTheIntegerExtremes.
+TEST(AmxTile, GivesTheVnniTilesBits) {
+  HERD_ISA_OR_SKIP("amx");
+  Result<KernelTable> amx = select_kernels("amx"), vnni = select_kernels("avx512vnni");
+  ASSERT_TRUE(amx.has_value() && vnni.has_value());
+  int own = 0;  // formats the AMX table runs on its own tile
+  for (DType t : every_dtype()) {
+    const TileDotQ8R8Fn a = amx->tile_q8_r8_for(t), v = vnni->tile_q8_r8_for(t);
+    if (v == nullptr) continue;
+    own += a != v;
+    const int64_t be = dtype_info(t).block_elems;
+    for (int64_t K : {be, int64_t{2048}, int64_t{8192}}) {
+      const int64_t R = 40, T = 64, nb = K / 32;
+      const TileCase c = make_tile_case(t, R, T, K, 500 + static_cast<uint64_t>(K));
+      std::vector<uint8_t> packed(static_cast<size_t>(R / 8 * r8_group_bytes(t, K)));
+      repack_r8(t, c.w.data(), R, K, packed.data());
+      for (int64_t groups : {1, 2, 5}) {
+        for (int64_t n_tok : {15, 16, 17, 40, 64}) {
+          std::vector<float> got(static_cast<size_t>(T * R), NAN), want(got.size(), NAN);
+          a(packed.data(), groups, c.x.data(), nb, n_tok, K, got.data(), R);
+          v(packed.data(), groups, c.x.data(), nb, n_tok, K, want.data(), R);
+          for (int64_t tk = 0; tk < n_tok; ++tk) {
+            ASSERT_EQ(std::memcmp(got.data() + tk * R, want.data() + tk * R, static_cast<size_t>(8 * groups) * sizeof(float)), 0)
+                << dtype_name(t) << " K=" << K << " groups=" << groups << " tokens=" << n_tok << " token " << tk;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(own, 7) << "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q5_K have an AMX tile (Q6_K keeps the VNNI one)";
+}
+
 // matmul_shared_input runs several repacked weights in one parallel region
 // over their groups numbered one after another; each output is what matmul
 // gives alone, for every way 1-3 threads split the joint range across the

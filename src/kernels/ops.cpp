@@ -42,10 +42,12 @@ constexpr int64_t kQ8TokenChunk = 32;
 // The r8 path streams each group's weights once per chunk of tokens, so a
 // larger chunk means fewer passes over the weights from memory: as many
 // tokens as fit about 512 KB of quantized activations (half of a Zen 4 L2),
-// 32 to 256 of them, a multiple of the 8-token register tile.
+// 32 to 256 of them, a multiple of the AMX tile's 16 tokens (and so of the
+// VNNI tile's 8): a chunk of 200 left 8 tokens of every chunk to the slower
+// tile (tile_r8_amx.cpp).
 int64_t r8_token_chunk(int64_t nb) {
   const int64_t fit = (int64_t{512} << 10) / (nb * static_cast<int64_t>(sizeof(BlockQ8)));
-  return std::clamp<int64_t>(fit / 8 * 8, 32, 256);
+  return std::clamp<int64_t>(fit / 16 * 16, 32, 256);
 }
 
 // x[T, K] -> xq[T, K/32] (BlockQ8), one row per task.

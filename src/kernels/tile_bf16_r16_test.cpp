@@ -99,12 +99,12 @@ void run(DType t, const uint8_t* w, int64_t G, const uint16_t* x, int64_t T, int
 
 constexpr DType kDtypes[] = {DType::kF16, DType::kBF16};
 
-TEST(Bf16R16, OnlyAvx512Bf16HasTheTile) {
+TEST(Bf16R16, OnlyAvx512Bf16AndAboveHaveTheTile) {
   for (const std::string& isa : all_isas()) {
     Result<KernelTable> table = select_kernels(isa);
     if (!table) continue;
     for (DType t : kDtypes)
-      EXPECT_EQ(table->tile_bf16_r16_for(t) != nullptr, isa == "avx512bf16") << isa << " " << dtype_name(t);
+      EXPECT_EQ(table->tile_bf16_r16_for(t) != nullptr, isa == "avx512bf16" || isa == "amx") << isa << " " << dtype_name(t);
     EXPECT_EQ(table->tile_bf16_r16_for(DType::kF8_E4M3), nullptr) << isa << ": FP8 keeps the file layout";
   }
 }

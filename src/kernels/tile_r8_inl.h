@@ -134,7 +134,17 @@ template <int TT>
 inline constexpr int kDotChains = TT <= 2 ? 2 : 1;
 
 // Per format: Unit bytes/elements, and block<V, TT>(p, gb, b, ...) unpacks
-// block b (of the group at p, and for a two-group unit of the one at p + gb).
+// block b (of the group at p, and for a two-group unit of the one at p + gb)
+// and adds it to the TT accumulators. block() is written from three parts
+// that another tile (kernels/tile_r8_amx.cpp) uses on its own:
+//   weights<V>(gp, gb, b, q): block b's 8 operand registers (q[i]: elements
+//       4i..4i+3 of every row lane), each byte the element's integer value
+//       plus kOffset, so sum_i (q[i] . x[4i..]) - kOffset * s is the block's
+//       exact integer dot (Q8_0's operand is ISA-specific: q8_0_prepare);
+//   scales<V>(gp, gb, b): the block's per-row factors (Scales<V>);
+//   add<V>(scales, isum, xb, acc): acc plus the block's contribution, isum
+//       being that exact integer dot with activation block xb.
+// So every tile that gets the same isum gives the same bits.
 
 // The 32-element formats with 4-bit nibbles: Q4_0 (q - 8), Q4_1 (d q + m),
 // Q5_0 (q - 16 with a fifth bit) and Q5_1 (d q + m with a fifth bit). Unit:
@@ -145,13 +155,16 @@ struct Q32 {
   static constexpr int64_t kQh = 16 + (kMin ? 16 : 0), kQs = kQh + (kFifth ? 32 : 0);
   static constexpr int64_t kUnitElems = 32, kUnitBytes = kQs + 128;
   static constexpr int kOffset = kMin ? 0 : kFifth ? 16 : 8;
-  template <class V, int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
-                                                   int64_t xs, typename V::F* acc) {
+  static constexpr int kMaxQ = kFifth ? 31 : 15;
+  template <class V>
+  struct Scales {
+    typename V::F dw, dm;
+  };
+  template <class V>
+  __attribute__((always_inline)) static void weights(const uint8_t* gp, int64_t gb, int64_t b, typename V::I* q) {
     using I = typename V::I;
     const uint8_t* p = gp + b * kUnitBytes;
     const I m4 = V::set1_8(0x0f);
-    I q[8];
     #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const I v = V::ld(p + kQs + 32 * c, gb);
@@ -172,16 +185,29 @@ struct Q32 {
         q[c + 4] = V::or_(q[c + 4], V::if_bits(V::byte_of_lane(qh, 2 + (c >> 1)), bit, h16));
       }
     }
-    const typename V::F dw = V::f16(p, gb);
+  }
+  template <class V>
+  __attribute__((always_inline)) static Scales<V> scales(const uint8_t* gp, int64_t gb, int64_t b) {
+    const uint8_t* p = gp + b * kUnitBytes;
+    return {V::f16(p, gb), kMin ? V::f16(p + 16, gb) : V::zero_f()};
+  }
+  template <class V>
+  __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
+                                                          typename V::F acc) {
+    acc = V::fmadd(V::cvt(isum), V::mul(s.dw, V::set1(xb.d)), acc);
+    if constexpr (kMin) acc = V::fmadd(V::set1(static_cast<float>(xb.s)), V::mul(s.dm, V::set1(xb.d)), acc);
+    return acc;
+  }
+  template <class V, int TT>
+  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
+                                                   int64_t xs, typename V::F* acc) {
+    typename V::I q[8];
+    weights<V>(gp, gb, b, q);
+    const Scales<V> s = scales<V>(gp, gb, b);
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const I isum = dot_groups<V, kFifth ? 31 : 15, 8, kDotChains<TT>>(V::set1_32(-kOffset * xb.s), q, xb.qs);
-      acc[t] = V::fmadd(V::cvt(isum), V::mul(dw, V::set1(xb.d)), acc[t]);
-      if constexpr (kMin) {
-        const typename V::F dm = V::mul(V::f16(p + 16, gb), V::set1(xb.d));
-        acc[t] = V::fmadd(V::set1(static_cast<float>(xb.s)), dm, acc[t]);
-      }
+      acc[t] = add<V>(s, dot_groups<V, kMaxQ, 8, kDotChains<TT>>(V::set1_32(-kOffset * xb.s), q, xb.qs), xb, acc[t]);
     }
   }
 };
@@ -192,18 +218,33 @@ using Q5_1 = Q32<true, true>;
 
 struct Q8_0 {
   static constexpr int64_t kUnitElems = 32, kUnitBytes = 272;
+  template <class V>
+  struct Scales {
+    typename V::F dw;
+  };
+  template <class V>
+  __attribute__((always_inline)) static void weights(const uint8_t* gp, int64_t gb, int64_t b, typename V::I* q) {
+    q8_0_prepare<V>(gp + b * kUnitBytes + 16, gb, q);
+  }
+  template <class V>
+  __attribute__((always_inline)) static Scales<V> scales(const uint8_t* gp, int64_t gb, int64_t b) {
+    return {V::f16(gp + b * kUnitBytes, gb)};
+  }
+  template <class V>
+  __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
+                                                          typename V::F acc) {
+    return V::fmadd(V::cvt(isum), V::mul(s.dw, V::set1(xb.d)), acc);
+  }
   template <class V, int TT>
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
                                                    int64_t xs, typename V::F* acc) {
-    const uint8_t* p = gp + b * kUnitBytes;
     typename V::I q[8];
-    q8_0_prepare<V>(p + 16, gb, q);
-    const typename V::F dw = V::f16(p, gb);
+    weights<V>(gp, gb, b, q);
+    const Scales<V> s = scales<V>(gp, gb, b);
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const typename V::I isum = q8_0_isum<V, kDotChains<TT>>(q, p + 16, xb);
-      acc[t] = V::fmadd(V::cvt(isum), V::mul(dw, V::set1(xb.d)), acc[t]);
+      acc[t] = add<V>(s, q8_0_isum<V, kDotChains<TT>>(q, gp + b * kUnitBytes + 16, xb), xb, acc[t]);
     }
   }
 };
@@ -213,17 +254,20 @@ struct Q8_0 {
 template <bool kFifthBit>
 struct Q45_K {
   static constexpr int64_t kUnitElems = 256, kUnitBytes = kFifthBit ? 1440 : 1184;
-  template <class V, int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
-                                                   int64_t xs, typename V::F* acc) {
+  static constexpr int kOffset = 0;
+  static constexpr int kMaxQ = kFifthBit ? 31 : 15;
+  template <class V>
+  struct Scales {
+    typename V::F dsc, dmn;
+  };
+  template <class V>
+  __attribute__((always_inline)) static void weights(const uint8_t* gp, int64_t gb, int64_t b, typename V::I* q) {
     using I = typename V::I;
-    using F = typename V::F;
     const uint8_t* p = gp + (b >> 3) * kUnitBytes;
     const int k = static_cast<int>(b & 7);
     const __m128i shift = _mm_cvtsi32_si128(4 * (k & 1));
     const I m4 = V::set1_8(0x0f);
     const uint8_t* qs = p + 160 + 32 * 8 * (k >> 1);
-    I q[8];
     #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) q[i] = V::and_(V::srl16(V::ld(qs + 32 * i, gb), shift), m4);
     if constexpr (kFifthBit) {
@@ -235,16 +279,31 @@ struct Q45_K {
         q[i] = V::or_(q[i], V::slli16_4(h));
       }
     }
+  }
+  template <class V>
+  __attribute__((always_inline)) static Scales<V> scales(const uint8_t* gp, int64_t gb, int64_t b) {
+    const uint8_t* p = gp + (b >> 3) * kUnitBytes;
+    const int k = static_cast<int>(b & 7);
     // Exact f32 products: 11-bit d times a 6-bit scale.
-    const F dsc = V::mul(V::f16(p, gb), V::u8(p + 32 + 8 * k, gb));
-    const F dmn = V::mul(V::f16(p + 16, gb), V::u8(p + 96 + 8 * k, gb));
+    return {V::mul(V::f16(p, gb), V::u8(p + 32 + 8 * k, gb)), V::mul(V::f16(p + 16, gb), V::u8(p + 96 + 8 * k, gb))};
+  }
+  template <class V>
+  __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
+                                                          typename V::F acc) {
+    const typename V::F dx = V::set1(xb.d);
+    const typename V::F a = V::fmadd(V::cvt(isum), V::mul(s.dsc, dx), acc);
+    return V::fnmadd(V::set1(static_cast<float>(xb.s)), V::mul(s.dmn, dx), a);
+  }
+  template <class V, int TT>
+  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
+                                                   int64_t xs, typename V::F* acc) {
+    typename V::I q[8];
+    weights<V>(gp, gb, b, q);
+    const Scales<V> s = scales<V>(gp, gb, b);
     #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) {
       const BlockQ8& xb = x[t * xs + b];
-      const F dx = V::set1(xb.d);
-      const I isum = dot_groups<V, kFifthBit ? 31 : 15, 8, kDotChains<TT>>(V::zero(), q, xb.qs);
-      const F a = V::fmadd(V::cvt(isum), V::mul(dsc, dx), acc[t]);
-      acc[t] = V::fnmadd(V::set1(static_cast<float>(xb.s)), V::mul(dmn, dx), a);
+      acc[t] = add<V>(s, dot_groups<V, kMaxQ, 8, kDotChains<TT>>(V::zero(), q, xb.qs), xb, acc[t]);
     }
   }
 };

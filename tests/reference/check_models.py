@@ -44,7 +44,7 @@ from act_flags import act_flags
 HERE = os.path.dirname(os.path.abspath(__file__))
 HERD = os.environ.get("HERD_BIN", os.path.join(HERE, "..", "..", "build", "herd"))
 
-ALL_ISAS = ["ref", "avx2", "avx512", "avx512vnni", "avx512bf16"]  # kernels/kernel_table.h all_isas()
+ALL_ISAS = ["ref", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx"]  # kernels/kernel_table.h all_isas()
 TINY = "tiny"  # d_model 256, 2 layers, 4 heads, 2 kv heads, d_ff 512
 TINY_SHAPE = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512"  # the same, as a custom shape
 TIED = "d_model=256,n_layers=2,n_heads=4,n_kv_heads=2,d_ff=512,tied=1,rope_factor=32"

@@ -1,0 +1,181 @@
+// AMX prefill tile for the r8 weight layouts (TileDotQ8R8Fn in
+// kernel_table.h; tensor/repack_r8.h): the block's integer dot of 16 tokens
+// x 16 rows in one tile product (tdpbssd), instead of 8 vpdpbusd per token
+// and row pair. Formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K; Q6_K
+// (two 16-element halves per block, each with its own scale) keeps the VNNI
+// tile, as does every call with fewer than 16 tokens (decode).
+//
+// Same bits as the avx512vnni tile, by construction: AMX-INT8 sums int8
+// products exactly in int32, so each 32-block's integer dot is the same
+// integer the VNNI tile computes, and the block is then added to the f32
+// accumulator by the same format code (tile_r8_inl.h's scales/add, with the
+// VNNI file's two-group unit V16: lane n = row n of the pair of groups), in
+// the same block order. Prefill == decode and any thread split keep holding
+// (kernels/tile_r8_amx_test.cpp checks the tile against the avx512vnni
+// table's bit for bit).
+//
+// Walk, per call (a task's groups x a chunk of at most 256 tokens, ops.cpp):
+// for each pair of groups (16 rows), its weights are unpacked once into a
+// per-thread buffer as the tile operand B (per block: 8 rows of 64 bytes,
+// row i = elements 4i..4i+3 of the 16 rows, as signed bytes q - offset) with
+// the block's scales (at K = 8192, 128 KB + 16-32 KB: in L2), then every
+// 16-token tile runs along K: per block, tile A = the 16 tokens' 32 quantized
+// activations, read in place from the BlockQ8 rows (stride 40 bytes), one
+// tdpbssd into a zeroed C, C stored (1 KB, L1) and its 16 rows added to the
+// 16 token accumulators (zmm: the 16 rows of one token) by the format's add.
+// Two C tiles alternate so the tile unit runs ahead of the AVX-512 adds.
+// The tokens past the last full 16 and an odd last group take the VNNI tile.
+#include <immintrin.h>
+
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+#include "tensor/repack_r8.h"
+
+namespace herd::kernels::amx {
+namespace {
+
+#include "kernels/r8_avx512vnni_inl.h"
+
+constexpr int kTileTok = 16;  // tokens per tile (rows of A and C)
+
+// ldtilecfg's 64-byte operand (palette 1).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Two tile sets (even and odd blocks): C in 0 and 1 (16 tokens x 16 int32),
+// A in 2 and 3 (16 tokens x 32 bytes), B in 4 and 5 (8 rows x 64 bytes).
+void configure_tiles() {
+  TileConfig c;
+  for (int i = 0; i < 2; ++i) {
+    c.colsb[i] = 64;
+    c.rows[i] = kTileTok;
+    c.colsb[2 + i] = 32;
+    c.rows[2 + i] = kTileTok;
+    c.colsb[4 + i] = 64;
+    c.rows[4 + i] = 8;
+  }
+  // Not _tile_loadconfig: GCC 12 declares it as reading only the pointer's
+  // first 8 bytes, and dropped the stores of colsb and rows above as dead.
+  asm volatile("ldtilecfg %0" : : "m"(c));
+}
+
+// The per-thread operand buffer of one pair of groups: B of every block,
+// then the blocks' scales. Grown to the longest K seen, never shrunk.
+struct PairBuffer {
+  std::vector<__m512i> words;
+  template <class Scales>
+  void size_for(int64_t nb) {
+    const size_t need = static_cast<size_t>(nb) * (8 + (sizeof(Scales) + 63) / 64);
+    if (words.size() < need) words.resize(need);
+  }
+};
+thread_local PairBuffer t_pair;
+
+// The signed operand offset: the VNNI operand is element + kOffset; Q8_0's
+// (q8_0_prepare in r8_avx512vnni_inl.h) is q + 128.
+template <class F>
+constexpr int operand_offset() {
+  if constexpr (std::is_same_v<F, Q8_0>) {
+    return 128;
+  } else {
+    return F::kOffset;
+  }
+}
+
+template <class F>
+using Scales = typename F::template Scales<V16>;
+
+// Unpacks the pair of groups at gp (the second gb bytes further) for nb blocks.
+template <class F>
+void pack_pair(const uint8_t* gp, int64_t gb, int64_t nb, __m512i* b_tiles, Scales<F>* scales) {
+  const __m512i off = _mm512_set1_epi8(static_cast<char>(operand_offset<F>()));
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i q[8];
+    F::template weights<V16>(gp, gb, b, q);
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) _mm512_store_si512(b_tiles + 8 * b + i, _mm512_sub_epi8(q[i], off));
+    scales[b] = F::template scales<V16>(gp, gb, b);
+  }
+}
+
+// 16 tokens (x, stride xs blocks) x the packed pair over nb blocks -> out
+// (16 floats per token, stride os).
+template <class F>
+void token_tile(const __m512i* b_tiles, const Scales<F>* scales, const BlockQ8* x, int64_t xs, int64_t nb, float* out,
+                int64_t os) {
+  alignas(64) int32_t c[3][kTileTok][16];
+  __m512 acc[kTileTok];
+  #pragma GCC unroll 16
+  for (int t = 0; t < kTileTok; ++t) acc[t] = _mm512_setzero_ps();
+  const int64_t a_stride = xs * static_cast<int64_t>(sizeof(BlockQ8));
+  auto product = [&](int64_t b) {  // block b's integer dots into c[b & 1], with tile set b & 1
+    if (b & 1) {
+      _tile_loadd(3, x[b].qs, a_stride);
+      _tile_loadd(5, b_tiles + 8 * b, 64);
+      _tile_zero(1);
+      _tile_dpbssd(1, 3, 5);
+      _tile_stored(1, c[b % 3], 64);
+    } else {
+      _tile_loadd(2, x[b].qs, a_stride);
+      _tile_loadd(4, b_tiles + 8 * b, 64);
+      _tile_zero(0);
+      _tile_dpbssd(0, 2, 4);
+      _tile_stored(0, c[b % 3], 64);
+    }
+  };
+  product(0);
+  if (nb > 1) product(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    if (b + 2 < nb) product(b + 2);
+    const Scales<F> s = scales[b];
+    const int32_t(*cb)[16] = c[b % 3];
+    #pragma GCC unroll 16
+    for (int t = 0; t < kTileTok; ++t)
+      acc[t] = F::template add<V16>(s, _mm512_load_si512(cb[t]), x[t * xs + b], acc[t]);
+  }
+  #pragma GCC unroll 16
+  for (int t = 0; t < kTileTok; ++t) _mm512_storeu_ps(out + t * os, acc[t]);
+}
+
+template <class F>
+void tile_amx(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, int64_t n_tok, int64_t K, float* out,
+              int64_t os) {
+  const int64_t amx_tok = n_tok / kTileTok * kTileTok, pairs = n_groups / 2;
+  if (amx_tok == 0 || pairs == 0) return tile_r8<F, V16>(w, n_groups, x, xs, n_tok, K, out, os);
+  const int64_t nb = K / 32, gb = K / F::kUnitElems * F::kUnitBytes;
+  PairBuffer& buf = t_pair;
+  buf.size_for<Scales<F>>(nb);
+  __m512i* b_tiles = buf.words.data();
+  auto* scales = reinterpret_cast<Scales<F>*>(b_tiles + 8 * nb);
+  configure_tiles();
+  for (int64_t p = 0; p < pairs; ++p) {
+    pack_pair<F>(w + 2 * p * gb, gb, nb, b_tiles, scales);
+    for (int64_t t = 0; t < amx_tok; t += kTileTok)
+      token_tile<F>(b_tiles, scales, x + t * xs, xs, nb, out + t * os + 16 * p, os);
+  }
+  _tile_release();
+  if (amx_tok < n_tok) tile_r8<F, V16>(w, 2 * pairs, x + amx_tok * xs, xs, n_tok - amx_tok, K, out + amx_tok * os, os);
+  if (n_groups > 2 * pairs) tile_r8<F, V16>(w + 2 * pairs * gb, 1, x, xs, n_tok, K, out + 16 * pairs, os);
+}
+
+}  // namespace
+
+void fill_table_r8(KernelTable* t) {
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_0)] = tile_amx<Q4_0>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_1)] = tile_amx<Q4_1>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_0)] = tile_amx<Q5_0>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_1)] = tile_amx<Q5_1>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_amx<Q8_0>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_amx<Q4_K>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_amx<Q5_K>;
+}
+
+}  // namespace herd::kernels::amx
