@@ -24,6 +24,7 @@ CpuFeatures detect_cpu_features() {
   unsigned a, b, c, d;
   if (__get_cpuid(1, &a, &b, &c, &d)) f.f16c = (c >> 29) & 1u;
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = (a >> 5) & 1u;
+  if (__get_cpuid(0, &a, &b, &c, &d)) f.intel = b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu;  // "Genu" "ineI" "ntel"
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
     f.amx_tile = (d >> 24) & 1u;
     f.amx_int8 = (d >> 25) & 1u;

@@ -2,6 +2,7 @@
 // override the entries it implements.
 #include "kernels/kernel_table.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -17,6 +18,19 @@ static bool has_avx512vnni(const CpuFeatures& f) { return has_avx512(f) && f.avx
 static bool has_avx512bf16(const CpuFeatures& f) { return has_avx512vnni(f) && f.avx512bf16; }
 static bool has_amx(const CpuFeatures& f) {
   return has_avx512bf16(f) && f.amx_tile && f.amx_int8 && amx_tile_state_granted();
+}
+
+int64_t r8_prefetch_bytes() {
+  static const int64_t bytes = [] {
+    if (const char* env = std::getenv("HERD_R8_PREFETCH"); env != nullptr && *env != '\0') {
+      char* end = nullptr;
+      const long long v = std::strtoll(env, &end, 10);
+      if (*end == '\0' && v >= 0 && v <= (1 << 20)) return static_cast<int64_t>(v) / 64 * 64;
+      std::fprintf(stderr, "herd: ignoring HERD_R8_PREFETCH=%s (expected bytes, 0 to 1048576)\n", env);
+    }
+    return int64_t{detect_cpu_features().intel ? 768 : 4096};
+  }();
+  return bytes;
 }
 
 std::vector<std::string> supported_isas() {

@@ -299,6 +299,12 @@ KernelTable ref_kernels();
 // Errors name the ISA the CPU lacks.
 Result<KernelTable> select_kernels(const std::string& isa = "auto");
 
+// How far ahead (bytes) the r8 tiles prefetch a group's weight stream
+// (kernels/tile_r8_inl.h): 4096 on AMD, 768 on Intel, where 4096 kept the
+// decode 30% slower (docs/kernels.md, "r8 prefetch distance");
+// HERD_R8_PREFETCH=N overrides it (0: none). Read once per process.
+int64_t r8_prefetch_bytes();
+
 // Names of the ISAs this host can run, best last ("ref", "avx2", ...).
 std::vector<std::string> supported_isas();
 // Every ISA compiled into herd, in the same order (what tests iterate over, so an

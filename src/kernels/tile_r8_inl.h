@@ -348,10 +348,6 @@ struct Q6_K {
   }
 };
 
-// 4 KB ahead: of 576 B, 2, 4 and 8 KB, the best decode figures on the
-// development host (1B Q4_0, 1 and 2 threads; noisy, docs/kernels.md).
-constexpr int64_t kPrefetchBytes = 4096;
-
 // One unit of V::kGroups groups of 8 rows (the first at gp, the next gb
 // bytes further) times TT tokens over all nb blocks.
 template <class F, class V, int TT>
@@ -360,14 +356,15 @@ void group_tile(const uint8_t* gp, int64_t gb, const BlockQ8* x, int64_t xs, int
   #pragma GCC unroll 8
   for (int t = 0; t < TT; ++t) acc[t] = V::zero_f();
   const int64_t blocks_per_unit = F::kUnitElems / 32;
+  const int64_t ahead_bytes = r8_prefetch_bytes();
   for (int64_t b = 0; b < nb; ++b) {
     // The stream of one group is contiguous: every cache line of the unit
-    // kPrefetchBytes ahead is prefetched, so decode keeps enough reads in
-    // flight to cover DRAM latency (docs/kernels.md).
-    if (b % blocks_per_unit == 0) {
+    // ahead_bytes ahead is prefetched, so decode keeps enough reads in
+    // flight to cover DRAM latency (kernel_table.h r8_prefetch_bytes).
+    if (ahead_bytes > 0 && b % blocks_per_unit == 0) {
       #pragma GCC unroll 2
       for (int h = 0; h < V::kGroups; ++h) {
-        const uint8_t* ahead = gp + h * gb + (b / blocks_per_unit) * F::kUnitBytes + kPrefetchBytes;
+        const uint8_t* ahead = gp + h * gb + (b / blocks_per_unit) * F::kUnitBytes + ahead_bytes;
         for (int64_t o = 0; o < F::kUnitBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + o), _MM_HINT_T0);
       }
     }
