@@ -23,11 +23,13 @@
 // activations, read in place from the BlockQ8 rows (stride 40 bytes), one
 // tdpbssd into a zeroed C, C stored (1 KB, L1) and its 16 rows added to the
 // 16 token accumulators (zmm: the 16 rows of one token) by the format's add.
-// Two C tiles alternate so the tile unit runs ahead of the AVX-512 adds.
+// Two tile sets alternate and the products run two blocks ahead of the adds
+// (three C buffers in memory), so the tile unit works while the adds run.
 // The tokens past the last full 16 and an odd last group take the VNNI tile.
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -67,18 +69,6 @@ void configure_tiles() {
   asm volatile("ldtilecfg %0" : : "m"(c));
 }
 
-// The per-thread operand buffer of one pair of groups: B of every block,
-// then the blocks' scales. Grown to the longest K seen, never shrunk.
-struct PairBuffer {
-  std::vector<__m512i> words;
-  template <class Scales>
-  void size_for(int64_t nb) {
-    const size_t need = static_cast<size_t>(nb) * (8 + (sizeof(Scales) + 63) / 64);
-    if (words.size() < need) words.resize(need);
-  }
-};
-thread_local PairBuffer t_pair;
-
 // The signed operand offset: the VNNI operand is element + kOffset; Q8_0's
 // (q8_0_prepare in r8_avx512vnni_inl.h) is q + 128.
 template <class F>
@@ -93,15 +83,34 @@ constexpr int operand_offset() {
 template <class F>
 using Scales = typename F::template Scales<V16>;
 
+// One row of a B tile: elements 4i..4i+3 of the 16 rows.
+struct alignas(64) BRow {
+  int8_t bytes[64];
+};
+
+// The per-thread buffers of one pair of groups: B of every block (8 rows)
+// and the blocks' scales. Grown to the longest K seen, never shrunk.
+inline std::vector<BRow>& b_buffer(int64_t nb) {
+  thread_local std::vector<BRow> v;
+  if (v.size() < static_cast<size_t>(8 * nb)) v.resize(static_cast<size_t>(8 * nb));
+  return v;
+}
+template <class F>
+std::vector<Scales<F>>& scales_buffer(int64_t nb) {
+  thread_local std::vector<Scales<F>> v;
+  if (v.size() < static_cast<size_t>(nb)) v.resize(static_cast<size_t>(nb));
+  return v;
+}
+
 // Unpacks the pair of groups at gp (the second gb bytes further) for nb blocks.
 template <class F>
-void pack_pair(const uint8_t* gp, int64_t gb, int64_t nb, __m512i* b_tiles, Scales<F>* scales) {
+void pack_pair(const uint8_t* gp, int64_t gb, int64_t nb, BRow* b_tiles, Scales<F>* scales) {
   const __m512i off = _mm512_set1_epi8(static_cast<char>(operand_offset<F>()));
   for (int64_t b = 0; b < nb; ++b) {
     __m512i q[8];
     F::template weights<V16>(gp, gb, b, q);
     #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) _mm512_store_si512(b_tiles + 8 * b + i, _mm512_sub_epi8(q[i], off));
+    for (int i = 0; i < 8; ++i) _mm512_store_si512(b_tiles[8 * b + i].bytes, _mm512_sub_epi8(q[i], off));
     scales[b] = F::template scales<V16>(gp, gb, b);
   }
 }
@@ -109,14 +118,14 @@ void pack_pair(const uint8_t* gp, int64_t gb, int64_t nb, __m512i* b_tiles, Scal
 // 16 tokens (x, stride xs blocks) x the packed pair over nb blocks -> out
 // (16 floats per token, stride os).
 template <class F>
-void token_tile(const __m512i* b_tiles, const Scales<F>* scales, const BlockQ8* x, int64_t xs, int64_t nb, float* out,
+void token_tile(const BRow* b_tiles, const Scales<F>* scales, const BlockQ8* x, int64_t xs, int64_t nb, float* out,
                 int64_t os) {
   alignas(64) int32_t c[3][kTileTok][16];
   __m512 acc[kTileTok];
   #pragma GCC unroll 16
   for (int t = 0; t < kTileTok; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t a_stride = xs * static_cast<int64_t>(sizeof(BlockQ8));
-  auto product = [&](int64_t b) {  // block b's integer dots into c[b & 1], with tile set b & 1
+  auto product = [&](int64_t b) {  // block b's integer dots into c[b % 3], with tile set b & 1
     if (b & 1) {
       _tile_loadd(3, x[b].qs, a_stride);
       _tile_loadd(5, b_tiles + 8 * b, 64);
@@ -151,10 +160,8 @@ void tile_amx(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, 
   const int64_t amx_tok = n_tok / kTileTok * kTileTok, pairs = n_groups / 2;
   if (amx_tok == 0 || pairs == 0) return tile_r8<F, V16>(w, n_groups, x, xs, n_tok, K, out, os);
   const int64_t nb = K / 32, gb = K / F::kUnitElems * F::kUnitBytes;
-  PairBuffer& buf = t_pair;
-  buf.size_for<Scales<F>>(nb);
-  __m512i* b_tiles = buf.words.data();
-  auto* scales = reinterpret_cast<Scales<F>*>(b_tiles + 8 * nb);
+  BRow* b_tiles = b_buffer(nb).data();
+  Scales<F>* scales = scales_buffer<F>(nb).data();
   configure_tiles();
   for (int64_t p = 0; p < pairs; ++p) {
     pack_pair<F>(w + 2 * p * gb, gb, nb, b_tiles, scales);
