@@ -690,7 +690,7 @@ TEST(AmxTile, GivesTheVnniTilesBits) {
       }
     }
   }
-  EXPECT_EQ(own, 7) << "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q5_K have an AMX tile (Q6_K keeps the VNNI one)";
+  EXPECT_EQ(own, 8) << "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K have an AMX tile";
 }
 
 // matmul_shared_input runs several repacked weights in one parallel region

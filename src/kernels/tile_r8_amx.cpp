@@ -1,9 +1,10 @@
 // AMX prefill tile for the r8 weight layouts (TileDotQ8R8Fn in
 // kernel_table.h; tensor/repack_r8.h): the block's integer dot of 16 tokens
 // x 16 rows in one tile product (tdpbssd), instead of 8 vpdpbusd per token
-// and row pair. Formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K; Q6_K
-// (two 16-element halves per block, each with its own scale) keeps the VNNI
-// tile, as does every call with fewer than 16 tokens (decode).
+// and row pair. Formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, and Q6_K,
+// whose two 16-element halves per block (each with its own scale) are two
+// products of K = 16. Calls with fewer than 16 tokens (decode) keep the VNNI
+// tile.
 //
 // Same bits as the avx512vnni tile, by construction: AMX-INT8 sums int8
 // products exactly in int32, so each 32-block's integer dot is the same
@@ -19,10 +20,11 @@
 // per-thread buffer as the tile operand B (per block: 8 rows of 64 bytes,
 // row i = elements 4i..4i+3 of the 16 rows, as signed bytes q - offset) with
 // the block's scales (at K = 8192, 128 KB + 16-32 KB: in L2), then every
-// 16-token tile runs along K: per block, tile A = the 16 tokens' 32 quantized
-// activations, read in place from the BlockQ8 rows (stride 40 bytes), one
-// tdpbssd into a zeroed C, C stored (1 KB, L1) and its 16 rows added to the
-// 16 token accumulators (zmm: the 16 rows of one token) by the format's add.
+// 16-token tile runs along K: per block (per part: Q6_K's halves), tile A =
+// the 16 tokens' quantized activations, read in place from the BlockQ8 rows
+// (stride 40 bytes), one tdpbssd into a zeroed C, C stored (1 KB, L1) and its
+// 16 rows added to the 16 token accumulators (zmm: the 16 rows of one token)
+// by the format's add.
 // Two tile sets alternate and the products run two blocks ahead of the adds
 // (three C buffers in memory), so the tile unit works while the adds run.
 // The tokens past the last full 16 and an odd last group take the VNNI tile.
@@ -52,17 +54,18 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Two tile sets (even and odd blocks): C in 0 and 1 (16 tokens x 16 int32),
-// A in 2 and 3 (16 tokens x 32 bytes), B in 4 and 5 (8 rows x 64 bytes).
-void configure_tiles() {
+// Two tile sets (even and odd steps): C in 0 and 1 (16 tokens x 16 int32),
+// A in 2 and 3 (16 tokens x 32 / parts bytes), B in 4 and 5 (8 / parts rows x
+// 64 bytes).
+void configure_tiles(int parts) {
   TileConfig c;
   for (int i = 0; i < 2; ++i) {
     c.colsb[i] = 64;
     c.rows[i] = kTileTok;
-    c.colsb[2 + i] = 32;
+    c.colsb[2 + i] = static_cast<uint16_t>(32 / parts);
     c.rows[2 + i] = kTileTok;
     c.colsb[4 + i] = 64;
-    c.rows[4 + i] = 8;
+    c.rows[4 + i] = static_cast<uint8_t>(8 / parts);
   }
   // Not _tile_loadconfig: GCC 12 declares it as reading only the pointer's
   // first 8 bytes, and dropped the stores of colsb and rows above as dead.
@@ -83,6 +86,16 @@ constexpr int operand_offset() {
 template <class F>
 using Scales = typename F::template Scales<V16>;
 
+// Parts of a 32-block with their own scale: Q6_K's two halves, else one.
+template <class F>
+constexpr int parts() {
+  if constexpr (requires { F::kParts; }) {
+    return F::kParts;
+  } else {
+    return 1;
+  }
+}
+
 // One row of a B tile: elements 4i..4i+3 of the 16 rows.
 struct alignas(64) BRow {
   int8_t bytes[64];
@@ -96,22 +109,31 @@ inline std::vector<BRow>& b_buffer(int64_t nb) {
   return v;
 }
 template <class F>
-std::vector<Scales<F>>& scales_buffer(int64_t nb) {
+std::vector<Scales<F>>& scales_buffer(int64_t steps) {
   thread_local std::vector<Scales<F>> v;
-  if (v.size() < static_cast<size_t>(nb)) v.resize(static_cast<size_t>(nb));
+  if (v.size() < static_cast<size_t>(steps)) v.resize(static_cast<size_t>(steps));
   return v;
 }
 
-// Unpacks the pair of groups at gp (the second gb bytes further) for nb blocks.
+// Unpacks the pair of groups at gp (the second gb bytes further) for nb
+// blocks: step s = b * parts + h is part h of block b, its B rows from
+// 8 / parts * s on, its scales at s.
 template <class F>
 void pack_pair(const uint8_t* gp, int64_t gb, int64_t nb, BRow* b_tiles, Scales<F>* scales) {
   const __m512i off = _mm512_set1_epi8(static_cast<char>(operand_offset<F>()));
   for (int64_t b = 0; b < nb; ++b) {
     __m512i q[8];
-    F::template weights<V16>(gp, gb, b, q);
+    if constexpr (parts<F>() == 1) {
+      F::template weights<V16>(gp, gb, b, q);
+      scales[b] = F::template scales<V16>(gp, gb, b);
+    } else {
+      for (int h = 0; h < parts<F>(); ++h) {
+        F::template weights<V16>(gp, gb, b, h, q + h * 8 / parts<F>());
+        scales[b * parts<F>() + h] = F::template scales<V16>(gp, gb, b, h);
+      }
+    }
     #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) _mm512_store_si512(b_tiles[8 * b + i].bytes, _mm512_sub_epi8(q[i], off));
-    scales[b] = F::template scales<V16>(gp, gb, b);
   }
 }
 
@@ -125,30 +147,34 @@ void token_tile(const BRow* b_tiles, const Scales<F>* scales, const BlockQ8* x, 
   #pragma GCC unroll 16
   for (int t = 0; t < kTileTok; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t a_stride = xs * static_cast<int64_t>(sizeof(BlockQ8));
-  auto product = [&](int64_t b) {  // block b's integer dots into c[b % 3], with tile set b & 1
-    if (b & 1) {
-      _tile_loadd(3, x[b].qs, a_stride);
-      _tile_loadd(5, b_tiles + 8 * b, 64);
+  constexpr int P = parts<F>(), kPartElems = 32 / P, kPartRows = 8 / P;
+  const int64_t steps = nb * P;
+  auto product = [&](int64_t st) {  // step st's integer dots into c[st % 3], with tile set st & 1
+    const int8_t* a = x[st / P].qs + kPartElems * (st % P);
+    const BRow* bt = b_tiles + kPartRows * st;
+    if (st & 1) {
+      _tile_loadd(3, a, a_stride);
+      _tile_loadd(5, bt, 64);
       _tile_zero(1);
       _tile_dpbssd(1, 3, 5);
-      _tile_stored(1, c[b % 3], 64);
+      _tile_stored(1, c[st % 3], 64);
     } else {
-      _tile_loadd(2, x[b].qs, a_stride);
-      _tile_loadd(4, b_tiles + 8 * b, 64);
+      _tile_loadd(2, a, a_stride);
+      _tile_loadd(4, bt, 64);
       _tile_zero(0);
       _tile_dpbssd(0, 2, 4);
-      _tile_stored(0, c[b % 3], 64);
+      _tile_stored(0, c[st % 3], 64);
     }
   };
   product(0);
-  if (nb > 1) product(1);
-  for (int64_t b = 0; b < nb; ++b) {
-    if (b + 2 < nb) product(b + 2);
-    const Scales<F> s = scales[b];
-    const int32_t(*cb)[16] = c[b % 3];
+  if (steps > 1) product(1);
+  for (int64_t st = 0; st < steps; ++st) {
+    if (st + 2 < steps) product(st + 2);
+    const Scales<F> s = scales[st];
+    const int32_t(*cb)[16] = c[st % 3];
+    const BlockQ8* xb = x + st / P;
     #pragma GCC unroll 16
-    for (int t = 0; t < kTileTok; ++t)
-      acc[t] = F::template add<V16>(s, _mm512_load_si512(cb[t]), x[t * xs + b], acc[t]);
+    for (int t = 0; t < kTileTok; ++t) acc[t] = F::template add<V16>(s, _mm512_load_si512(cb[t]), xb[t * xs], acc[t]);
   }
   #pragma GCC unroll 16
   for (int t = 0; t < kTileTok; ++t) _mm512_storeu_ps(out + t * os, acc[t]);
@@ -161,8 +187,8 @@ void tile_amx(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, 
   if (amx_tok == 0 || pairs == 0) return tile_r8<F, V16>(w, n_groups, x, xs, n_tok, K, out, os);
   const int64_t nb = K / 32, gb = K / F::kUnitElems * F::kUnitBytes;
   BRow* b_tiles = b_buffer(nb).data();
-  Scales<F>* scales = scales_buffer<F>(nb).data();
-  configure_tiles();
+  Scales<F>* scales = scales_buffer<F>(nb * parts<F>()).data();
+  configure_tiles(parts<F>());
   for (int64_t p = 0; p < pairs; ++p) {
     pack_pair<F>(w + 2 * p * gb, gb, nb, b_tiles, scales);
     for (int64_t t = 0; t < amx_tok; t += kTileTok)
@@ -183,6 +209,7 @@ void fill_table_r8(KernelTable* t) {
   t->tile_q8_r8[static_cast<int>(DType::kQ8_0)] = tile_amx<Q8_0>;
   t->tile_q8_r8[static_cast<int>(DType::kQ4_K)] = tile_amx<Q4_K>;
   t->tile_q8_r8[static_cast<int>(DType::kQ5_K)] = tile_amx<Q5_K>;
+  t->tile_q8_r8[static_cast<int>(DType::kQ6_K)] = tile_amx<Q6_K>;
 }
 
 }  // namespace herd::kernels::amx

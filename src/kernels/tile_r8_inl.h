@@ -144,7 +144,8 @@ inline constexpr int kDotChains = TT <= 2 ? 2 : 1;
 //   scales<V>(gp, gb, b): the block's per-row factors (Scales<V>);
 //   add<V>(scales, isum, xb, acc): acc plus the block's contribution, isum
 //       being that exact integer dot with activation block xb.
-// So every tile that gets the same isum gives the same bits.
+// Q6_K has them per 16-element half (kParts = 2, an extra half argument).
+// So every tile that gets the same integers gives the same bits.
 
 // The 32-element formats with 4-bit nibbles: Q4_0 (q - 8), Q4_1 (d q + m),
 // Q5_0 (q - 16 with a fifth bit) and Q5_1 (d q + m with a fifth bit). Unit:
@@ -310,12 +311,22 @@ struct Q45_K {
 using Q4_K = Q45_K<false>;
 using Q5_K = Q45_K<true>;
 
+// Q6_K: two halves of 16 elements per 32-block, each with its own scale, so
+// its parts (kParts = 2) take weights/scales per half: weights gives the
+// half's 4 operand registers (elements 16h + 4i .. of every row lane, value
+// q in 0..63; the exact dot is the plain one minus 32 times the half's
+// activation sum).
 struct Q6_K {
   static constexpr int64_t kUnitElems = 256, kUnitBytes = 1680;
   static constexpr int kTileTokens = kTTHalfBlock;  // 4 operand registers live, not 8
-  template <class V, int TT>
-  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
-                                                   int64_t xs, typename V::F* acc) {
+  static constexpr int kParts = 2, kOffset = 32;
+  template <class V>
+  struct Scales {
+    typename V::F dsc;
+  };
+  template <class V>
+  __attribute__((always_inline)) static void weights(const uint8_t* gp, int64_t gb, int64_t b, int h,
+                                                     typename V::I* q) {
     using I = typename V::I;
     const uint8_t* p = gp + (b >> 3) * kUnitBytes;
     const int k = static_cast<int>(b & 7), n = k >> 2, g = k & 3;
@@ -323,26 +334,39 @@ struct Q6_K {
     const I m4 = V::set1_8(0x0f), m2 = V::set1_8(3);
     const uint8_t* ql = p + 144 + 32 * (16 * n + 8 * (g & 1));
     const uint8_t* qh = p + 144 + 1024 + 32 * (8 * n);
-    const typename V::F d = V::f16(p, gb);
-    // Halves of 16 elements (groups 0-3, 4-7), each with its own scale, one
-    // after the other: 4 operand registers live.
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const I lo = V::and_(V::srl16(V::ld(ql + 32 * (4 * h + i), gb), lo_shift), m4);
+      const I hi = V::and_(V::srl16(V::ld(qh + 32 * (4 * h + i), gb), hi_shift), m2);
+      q[i] = V::or_(lo, V::slli16_4(hi));
+    }
+  }
+  template <class V>
+  __attribute__((always_inline)) static Scales<V> scales(const uint8_t* gp, int64_t gb, int64_t b, int h) {
+    const uint8_t* p = gp + (b >> 3) * kUnitBytes;
+    const int k = static_cast<int>(b & 7), n = k >> 2, g = k & 3;
+    return {V::mul(V::f16(p, gb), V::i8(p + 16 + 8 * (8 * n + 2 * g + h), gb))};  // exact: 11 x 8 bits
+  }
+  template <class V>
+  __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
+                                                          typename V::F acc) {
+    return V::fmadd(V::cvt(isum), V::mul(s.dsc, V::set1(xb.d)), acc);
+  }
+  template <class V, int TT>
+  __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
+                                                   int64_t xs, typename V::F* acc) {
+    // The halves one after the other: 4 operand registers live.
     #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      I q[4];
-      #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        const I lo = V::and_(V::srl16(V::ld(ql + 32 * (4 * h + i), gb), lo_shift), m4);
-        const I hi = V::and_(V::srl16(V::ld(qh + 32 * (4 * h + i), gb), hi_shift), m2);
-        q[i] = V::or_(lo, V::slli16_4(hi));
-      }
-      const typename V::F dsc = V::mul(d, V::i8(p + 16 + 8 * (8 * n + 2 * g + h), gb));  // exact: 11 x 8 bits
+      typename V::I q[4];
+      weights<V>(gp, gb, b, h, q);
+      const Scales<V> s = scales<V>(gp, gb, b, h);
       #pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) {
         const BlockQ8& xb = x[t * xs + b];
         const int32_t s0 = half_sum(xb.qs);
         const int32_t sh = h == 0 ? s0 : xb.s - s0;
-        const I isum = dot_groups<V, 63, 4, kDotChains<TT>>(V::set1_32(-32 * sh), q, xb.qs + 16 * h);
-        acc[t] = V::fmadd(V::cvt(isum), V::mul(dsc, V::set1(xb.d)), acc[t]);
+        acc[t] = add<V>(s, dot_groups<V, 63, 4, kDotChains<TT>>(V::set1_32(-32 * sh), q, xb.qs + 16 * h), xb, acc[t]);
       }
     }
   }
