@@ -40,8 +40,8 @@ set(HERD_AVX512VNNI_FLAGS ${HERD_AVX512_FLAGS} -mavx512vnni)
 # when select_kernels() has seen its CPUID bit (and VNNI's: the ISA level
 # avx512bf16 sits above avx512vnni).
 set(HERD_AVX512BF16_FLAGS ${HERD_AVX512VNNI_FLAGS} -mavx512bf16)
-# AMX (tile registers, int8 tile products): *_amx.cpp entries are used only
-# when select_kernels() has seen AMX-TILE and AMX-INT8 and the kernel has
-# granted this process the tile state (the ISA level amx sits above
-# avx512bf16).
-set(HERD_AMX_FLAGS ${HERD_AVX512BF16_FLAGS} -mamx-tile -mamx-int8)
+# AMX (tile registers, int8 and bf16 tile products): *_amx.cpp entries are
+# used only when select_kernels() has seen AMX-TILE, AMX-INT8 and AMX-BF16 and
+# the kernel has granted this process the tile state (the ISA level amx sits
+# above avx512bf16).
+set(HERD_AMX_FLAGS ${HERD_AVX512BF16_FLAGS} -mamx-tile -mamx-int8 -mamx-bf16)

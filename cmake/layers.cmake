@@ -5,7 +5,7 @@
 #   src/NAME/*_avx512.cpp     -> compiled with AVX-512 flags only
 #   src/NAME/*_avx512vnni.cpp -> compiled with AVX-512 + VNNI flags only
 #   src/NAME/*_avx512bf16.cpp -> compiled with AVX-512 + VNNI + BF16 flags only
-#   src/NAME/*_amx.cpp        -> compiled with AVX-512 + VNNI + BF16 + AMX-TILE/INT8 flags only
+#   src/NAME/*_amx.cpp        -> compiled with AVX-512 + VNNI + BF16 + AMX-TILE/INT8/BF16 flags only
 #   src/NAME/*_fuzz.cpp       -> libFuzzer targets when HERD_FUZZ is on
 # Includes are written "NAME/file.h" relative to src/; a layer sees only its DEPS.
 find_package(GTest REQUIRED)

@@ -53,7 +53,7 @@ host_isas() {
   has avx512f avx512bw avx512vl && out="$out,avx512"
   has avx512f avx512bw avx512vl avx512_vnni && out="$out,avx512vnni"
   has avx512f avx512bw avx512vl avx512_vnni avx512_bf16 && out="$out,avx512bf16"
-  has avx512f avx512bw avx512vl avx512_vnni avx512_bf16 amx_tile amx_int8 && out="$out,amx"
+  has avx512f avx512bw avx512vl avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16 && out="$out,amx"
   echo "${out#,}"
 }
 export HERD_REQUIRE_ISAS="${HERD_REQUIRE_ISAS:-$(host_isas)}"

@@ -28,6 +28,7 @@ CpuFeatures detect_cpu_features() {
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
     f.amx_tile = (d >> 24) & 1u;
     f.amx_int8 = (d >> 25) & 1u;
+    f.amx_bf16 = (d >> 22) & 1u;
   }
 #endif
   return f;

@@ -14,6 +14,7 @@ struct CpuFeatures {
   bool avx512bf16 = false;
   bool amx_tile = false;  // CPUID: tile registers (AMX-TILE)
   bool amx_int8 = false;  // CPUID: int8 tile products (AMX-INT8)
+  bool amx_bf16 = false;  // CPUID: bf16 tile products (AMX-BF16)
   bool intel = false;     // CPUID vendor "GenuineIntel" (tuning choices only, never correctness)
 };
 

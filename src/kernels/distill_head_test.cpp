@@ -285,7 +285,9 @@ TEST_P(DistillHeadTest, SoftCrossEntropyWithinBoundOfReference) {
     EXPECT_LE(std::fabs(got.loss_sum - ref.loss_sum), loss_bound);
     EXPECT_LE(std::fabs(got.label_loss_sum - ref.label_loss_sum), label_loss_bound);
     EXPECT_GT(moved_outside, D / 2);
-    if (cs.labels) EXPECT_GT(label_moved_outside, D / 2);
+    if (cs.labels) {
+      EXPECT_GT(label_moved_outside, D / 2);
+    }
   }
 }
 

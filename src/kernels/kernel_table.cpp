@@ -17,7 +17,7 @@ static bool has_avx512(const CpuFeatures& f) {
 static bool has_avx512vnni(const CpuFeatures& f) { return has_avx512(f) && f.avx512vnni; }
 static bool has_avx512bf16(const CpuFeatures& f) { return has_avx512vnni(f) && f.avx512bf16; }
 static bool has_amx(const CpuFeatures& f) {
-  return has_avx512bf16(f) && f.amx_tile && f.amx_int8 && amx_tile_state_granted();
+  return has_avx512bf16(f) && f.amx_tile && f.amx_int8 && f.amx_bf16 && amx_tile_state_granted();
 }
 
 int64_t r8_prefetch_bytes() {
@@ -96,11 +96,12 @@ Result<KernelTable> select_kernels(const std::string& requested) {
       t.isa = "avx512bf16";
     }
     if (isa == "amx") {
-      if (!f.amx_tile || !f.amx_int8)
-        return err(ErrorCode::kUnsupported, "ISA amx requested but this CPU lacks AMX-TILE/AMX-INT8");
+      if (!f.amx_tile || !f.amx_int8 || !f.amx_bf16)
+        return err(ErrorCode::kUnsupported, "ISA amx requested but this CPU lacks AMX-TILE/AMX-INT8/AMX-BF16");
       if (!amx_tile_state_granted())
         return err(ErrorCode::kUnsupported, "ISA amx requested but the kernel did not grant the AMX tile state (arch_prctl)");
       amx::fill_table_r8(&t);
+      amx::fill_table_r16(&t);
       t.isa = "amx";
     }
     return t;

@@ -193,6 +193,12 @@ using TileDotBf16Fn = void (*)(const uint8_t* w, int64_t w_stride, int64_t n_row
 // DAZ/FTZ caveat (TileDotBf16Fn) applies alike. The scalar specification is
 // the file-layout reference (kernels_ref.cpp's tile_bf16) on the unpacked
 // rows; the ISA "ref" keeps the file layout.
+// ISA amx (tile_bf16_r16_amx.cpp) has its own order for BF16 weights (F16
+// matrices converted at load) where K % 32 == 0: each output one tile
+// element from 0, one tdpbf16ps per 32 elements of K in order, whose internal
+// sums Intel does not specify: |tile - exact| <= gamma_K sum_k |x_k w_k|, the
+// same bits for any token count and group split. F16 in r16 (a tied output
+// table) and other K keep the avx512bf16 tile and its order.
 constexpr int64_t kBf16R16Block = 256;
 using TileDotBf16R16Fn = void (*)(const uint8_t* w, int64_t n_groups, const uint16_t* x, int64_t x_stride,
                                   int64_t n_tok, int64_t K, float* out, int64_t out_stride);
@@ -294,8 +300,9 @@ KernelTable ref_kernels();
 // supported; HERD_ISA overrides auto). avx512vnni = avx512 plus the VNNI
 // integer dots; it needs AVX512_VNNI, checked separately. avx512bf16 =
 // avx512vnni plus the bf16 path for F16/BF16 weights (AVX512_BF16). amx =
-// avx512bf16 plus int8 tile products for the r8 prefill tiles (AMX-TILE,
-// AMX-INT8 and the kernel's grant of the tile state; same bits).
+// avx512bf16 plus AMX tiles (AMX-TILE, AMX-INT8, AMX-BF16 and the kernel's
+// grant of the tile state): int8 tile products for the r8 prefill tiles (the
+// same bits) and bf16 tile products for the r16 tile (its own order, below).
 // Errors name the ISA the CPU lacks.
 Result<KernelTable> select_kernels(const std::string& isa = "auto");
 
@@ -339,7 +346,8 @@ void fill_table(KernelTable* t);      // kernels_avx512bf16.cpp
 void fill_table_r16(KernelTable* t);  // tile_bf16_r16_avx512bf16.cpp
 }
 namespace amx {
-void fill_table_r8(KernelTable* t);  // tile_r8_amx.cpp
+void fill_table_r8(KernelTable* t);   // tile_r8_amx.cpp
+void fill_table_r16(KernelTable* t);  // tile_bf16_r16_amx.cpp
 }
 
 }  // namespace herd::kernels

@@ -1,8 +1,9 @@
 // Tests of the bf16 path's r16 outer-product tile (TileDotBf16R16Fn,
-// kernel_table.h; tile_bf16_r16_avx512bf16.cpp): F16 and BF16 weights
-// repacked to the r16 pair layout (tensor/repack_r16.h), bf16 activations.
-// Only avx512bf16 has the tile (the ISA "ref" keeps the file layout), so the
-// tests run where the host has AVX512_BF16 and skip (recorded) elsewhere.
+// kernel_table.h; tile_bf16_r16_avx512bf16.cpp, and the AMX tile
+// tile_bf16_r16_amx.cpp): F16 and BF16 weights repacked to the r16 pair
+// layout (tensor/repack_r16.h), bf16 activations. The avx512bf16 and amx
+// tables have the tile (the ISA "ref" keeps the file layout); each test runs
+// for both where the host has them and skips (recorded) elsewhere.
 //
 // The specification is the exact dot of the bf16 operands (long double: the
 // products of two 8-bit significands are exact, and their sums here are too;
@@ -18,7 +19,10 @@
 // weight's sign, so the dot is sum|p|) the test asserts that every block's
 // share of sum|p| exceeds the bound: a block skipped or added twice cannot
 // hide in it. Every walk (prefill tiles, decode, token groups, any thread
-// split) must give the same bits.
+// split) must give the same bits. The amx tile (K % 32 == 0) sums each output
+// in one tile element over all of K in an order Intel leaves open: its bound
+// is gamma_K sum|p| (K - 1 additions in any order), and every 256-element
+// block still outweighs it in the witness.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -79,19 +83,39 @@ R16Case make_case(DType t, int64_t G, int64_t n_tok, int64_t K, uint64_t seed, b
   return c;
 }
 
+// The ISA whose tile the running test checks (Bf16R16Tile's parameter).
+std::string g_isa = "avx512bf16";
+
 double gamma_bound(int64_t K) {
-  const double n = static_cast<double>(kBf16R16Block + (K + kBf16R16Block - 1) / kBf16R16Block);
+  const double n = g_isa == "amx" && K % 32 == 0
+                       ? static_cast<double>(K)
+                       : static_cast<double>(kBf16R16Block + (K + kBf16R16Block - 1) / kBf16R16Block);
   return n * kU / (1 - n * kU);
 }
 
 const KernelTable& bf16_table() {
-  static const KernelTable t = [] {
+  static const KernelTable vdp = [] {
     Result<KernelTable> r = select_kernels("avx512bf16");
     HERD_CHECK(r.has_value(), "avx512bf16 table");
     return *r;
   }();
-  return t;
+  if (g_isa != "amx") return vdp;
+  static const KernelTable amx = [] {
+    Result<KernelTable> r = select_kernels("amx");
+    HERD_CHECK(r.has_value(), "amx table");
+    return *r;
+  }();
+  return amx;
 }
+
+class Bf16R16Tile : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    HERD_ISA_OR_SKIP(GetParam());
+    g_isa = GetParam();
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Isas, Bf16R16Tile, ::testing::Values("avx512bf16", "amx"), isa_test_name);
 
 void run(DType t, const uint8_t* w, int64_t G, const uint16_t* x, int64_t T, int64_t K, float* out, int64_t os) {
   bf16_table().tile_bf16_r16_for(t)(w, G, x, K, T, K, out, os);
@@ -106,17 +130,22 @@ TEST(Bf16R16, OnlyAvx512Bf16AndAboveHaveTheTile) {
     for (DType t : kDtypes)
       EXPECT_EQ(table->tile_bf16_r16_for(t) != nullptr, isa == "avx512bf16" || isa == "amx") << isa << " " << dtype_name(t);
     EXPECT_EQ(table->tile_bf16_r16_for(DType::kF8_E4M3), nullptr) << isa << ": FP8 keeps the file layout";
+    if (isa == "amx") {  // BF16 on its own tile; F16 (a tied table) on avx512bf16's
+      const Result<KernelTable> vdp = select_kernels("avx512bf16");
+      ASSERT_TRUE(vdp.has_value());
+      EXPECT_NE(table->tile_bf16_r16_for(DType::kBF16), vdp->tile_bf16_r16_for(DType::kBF16));
+      EXPECT_EQ(table->tile_bf16_r16_for(DType::kF16), vdp->tile_bf16_r16_for(DType::kF16));
+    }
   }
 }
 
 // Against the exact dot within gamma_n sum|p|, on 9 groups (two 4-group
 // register tiles and a remainder) x 17 tokens (two 6-token tiles and 5), K
 // from one pair to beyond one block with and without a short last block.
-TEST(Bf16R16, TileWithinItsBoundOfTheExactDot) {
-  HERD_ISA_OR_SKIP("avx512bf16");
-  const int64_t G = 9, TT = 17, R = G * kR16Rows;
+TEST_P(Bf16R16Tile, TileWithinItsBoundOfTheExactDot) {
+  const int64_t G = 9, TT = 37, R = G * kR16Rows;  // 37: two 16-token AMX tiles and 5
   for (DType t : kDtypes) {
-    for (int64_t K : {2, 30, 256, 258, 1000, 2048, 4096}) {
+    for (int64_t K : {2, 30, 32, 256, 258, 1000, 2048, 4096}) {
       for (int coherent = 0; coherent < 2; ++coherent) {
         const R16Case c = make_case(t, G, TT, K, 500 + static_cast<uint64_t>(K), coherent != 0);
         std::vector<float> got(static_cast<size_t>(R * TT), NAN);
@@ -158,12 +187,11 @@ TEST(Bf16R16, TileWithinItsBoundOfTheExactDot) {
 // The prefill walk (register tiles, K blocks staged, token groups of 512)
 // equals the decode walk (fewer than 6 tokens), every token range and every
 // group alone, bit for bit.
-TEST(Bf16R16, EveryWalkGivesTheSameBits) {
-  HERD_ISA_OR_SKIP("avx512bf16");
+TEST_P(Bf16R16Tile, EveryWalkGivesTheSameBits) {
   struct Shape {
     int64_t G, TT, K;
   };
-  for (const Shape s : {Shape{9, 17, 2050}, Shape{3, 530, 64}}) {
+  for (const Shape s : {Shape{9, 17, 2050}, Shape{3, 530, 64}, Shape{5, 50, 2048}}) {
     const int64_t R = s.G * kR16Rows;
     for (DType t : kDtypes) {
       const R16Case c = make_case(t, s.G, s.TT, s.K, 900 + static_cast<uint64_t>(s.TT), false);
@@ -171,7 +199,7 @@ TEST(Bf16R16, EveryWalkGivesTheSameBits) {
                                 std::to_string(s.TT) + " K=" + std::to_string(s.K);
       std::vector<float> all(static_cast<size_t>(R * s.TT), NAN);
       run(t, c.packed.data(), s.G, c.x.data(), s.TT, s.K, all.data(), R);
-      for (int64_t tn : {int64_t{1}, int64_t{5}, int64_t{6}, int64_t{7}, s.TT}) {
+      for (int64_t tn : {int64_t{1}, int64_t{5}, int64_t{6}, int64_t{7}, int64_t{16}, int64_t{17}, s.TT}) {
         for (int64_t t0 = 0; t0 + tn <= s.TT; t0 += tn) {
           std::vector<float> part(static_cast<size_t>(R * tn), NAN);
           run(t, c.packed.data(), s.G, c.x.data() + t0 * s.K, tn, s.K, part.data(), R);
@@ -194,34 +222,43 @@ TEST(Bf16R16, EveryWalkGivesTheSameBits) {
 // repack_weights does for every F16 matrix but a tied output table) give the
 // bits of the F16 tile, which rounds in registers: prefill and decode, with
 // F16 subnormals, the largest finite value (rounds up to 2^16) and -0 among
-// the weights.
-TEST(Bf16R16, F16ConvertedAtLoadGivesTheSameBits) {
-  HERD_ISA_OR_SKIP("avx512bf16");
-  const int64_t G = 5, R = G * kR16Rows, K = 514;
-  for (int64_t TT : {1, 3, 17}) {
-    R16Case c = make_case(DType::kF16, G, TT, K, 77, false);
-    auto* h = reinterpret_cast<uint16_t*>(c.file.data());
-    const uint16_t special[] = {0x0001, 0x03ff, 0x8001, 0x7bff, 0xfbff, 0x8000, 0x3c01, 0x0400};
-    for (size_t i = 0; i < std::size(special); ++i) h[i * 97 % static_cast<size_t>(R * K)] = special[i];
-    std::vector<uint8_t> f16(c.packed.size()), bf16(c.packed.size());
-    repack_r16(DType::kF16, c.file.data(), R, K, f16.data(), DType::kF16);
-    repack_r16(DType::kF16, c.file.data(), R, K, bf16.data(), DType::kBF16);
-    std::vector<float> a(static_cast<size_t>(R * TT), NAN), b(a.size(), NAN);
-    run(DType::kF16, f16.data(), G, c.x.data(), TT, K, a.data(), R);
-    run(DType::kBF16, bf16.data(), G, c.x.data(), TT, K, b.data(), R);
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "tokens " << TT;
+// the weights. On amx, where BF16 with K % 32 == 0 takes the AMX tile and F16
+// keeps the avx512bf16 tile, the F16 tile gives the avx512bf16 BF16 tile's
+// bits.
+TEST_P(Bf16R16Tile, F16ConvertedAtLoadGivesTheSameBits) {
+  const int64_t G = 5, R = G * kR16Rows;
+  for (int64_t K : {514, 512}) {
+    for (int64_t TT : {1, 3, 17, 33}) {
+      R16Case c = make_case(DType::kF16, G, TT, K, 77, false);
+      auto* h = reinterpret_cast<uint16_t*>(c.file.data());
+      const uint16_t special[] = {0x0001, 0x03ff, 0x8001, 0x7bff, 0xfbff, 0x8000, 0x3c01, 0x0400};
+      for (size_t i = 0; i < std::size(special); ++i) h[i * 97 % static_cast<size_t>(R * K)] = special[i];
+      std::vector<uint8_t> f16(c.packed.size()), bf16(c.packed.size());
+      repack_r16(DType::kF16, c.file.data(), R, K, f16.data(), DType::kF16);
+      repack_r16(DType::kF16, c.file.data(), R, K, bf16.data(), DType::kBF16);
+      std::vector<float> a(static_cast<size_t>(R * TT), NAN), b(a.size(), NAN);
+      run(DType::kF16, f16.data(), G, c.x.data(), TT, K, a.data(), R);
+      if (g_isa == "amx" && K % 32 == 0) {
+        const std::string isa = g_isa;
+        g_isa = "avx512bf16";
+        run(DType::kBF16, bf16.data(), G, c.x.data(), TT, K, b.data(), R);
+        g_isa = isa;
+      } else {
+        run(DType::kBF16, bf16.data(), G, c.x.data(), TT, K, b.data(), R);
+      }
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "K " << K << " tokens " << TT;
+    }
   }
 }
 
 // Weights, activations and output each end where an inaccessible page
 // begins (guarded_buffer.h): a read or write past any of them faults, and the
 // results equal the same call on ordinary vectors.
-TEST(Bf16R16, TileStaysInsideItsOperands) {
-  HERD_ISA_OR_SKIP("avx512bf16");
+TEST_P(Bf16R16Tile, TileStaysInsideItsOperands) {
   for (DType t : kDtypes)
-    for (int64_t K : {2, 258})
+    for (int64_t K : {2, 258, 64})
       for (int64_t G : {1, 5})
-        for (int64_t TT : {1, 5, 6, 7}) {
+        for (int64_t TT : {1, 5, 6, 7, 16, 33}) {
           const int64_t R = G * kR16Rows;
           const R16Case c = make_case(t, G, TT, K, 1700 + static_cast<uint64_t>(K + G), false);
           GuardedBuffer<uint8_t> w(c.packed.size());
@@ -244,9 +281,8 @@ TEST(Bf16R16, TileStaysInsideItsOperands) {
 // 13, 1, 2 and 3 threads splitting 9 groups), a list mixing an r16 weight with
 // file-layout F16 (70 rows: no r16 layout), Q8_0 and F32 weights gives each
 // what it gives alone, and embedding_row reads a tied table's row back exactly.
-TEST(Bf16R16, MatmulAndEmbeddingOnARepackedWeight) {
-  HERD_ISA_OR_SKIP("avx512bf16");
-  const int64_t G = 9, N = G * kR16Rows, K = 384, T = 13;
+TEST_P(Bf16R16Tile, MatmulAndEmbeddingOnARepackedWeight) {
+  const int64_t G = 9, N = G * kR16Rows, K = 384, T = 37;
   for (DType t : kDtypes) {
     const R16Case c = make_case(t, G, 1, K, 40, false);
     const TensorView view{t, {N, K}, c.packed.data(), kR16Rows};

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/amx_tile_config.h"
 #include "kernels/kernel_table.h"
 #include "tensor/repack_r8.h"
 
@@ -45,20 +46,11 @@ namespace {
 
 constexpr int kTileTok = 16;  // tokens per tile (rows of A and C)
 
-// ldtilecfg's 64-byte operand (palette 1).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // Two tile sets (even and odd steps): C in 0 and 1 (16 tokens x 16 int32),
 // A in 2 and 3 (16 tokens x 32 / parts bytes), B in 4 and 5 (8 / parts rows x
 // 64 bytes).
 void configure_tiles(int parts) {
-  TileConfig c;
+  AmxTileConfig c;
   for (int i = 0; i < 2; ++i) {
     c.colsb[i] = 64;
     c.rows[i] = kTileTok;
@@ -67,9 +59,7 @@ void configure_tiles(int parts) {
     c.colsb[4 + i] = 64;
     c.rows[4 + i] = static_cast<uint8_t>(8 / parts);
   }
-  // Not _tile_loadconfig: GCC 12 declares it as reading only the pointer's
-  // first 8 bytes, and dropped the stores of colsb and rows above as dead.
-  asm volatile("ldtilecfg %0" : : "m"(c));
+  load_tile_config(c);
 }
 
 // The signed operand offset: the VNNI operand is element + kOffset; Q8_0's

@@ -291,8 +291,8 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
       if (c.p2c) linear(ctx, rel, nR, c.share_att_key ? L.q : L.pos_q, pq.data());
     }
     if (c.relative_attention && (c.c2p || c.p2c)) {
-      ctx.pool->parallel_for(heads, [&](int64_t h0, int64_t h1, int) {
-        for (int64_t h = h0; h < h1; ++h)
+      ctx.pool->parallel_for(heads, [&](int64_t h_begin, int64_t h_end, int) {
+        for (int64_t h = h_begin; h < h_end; ++h)
           for (int64_t d = 0; d < hd; ++d)
             for (int64_t r = 0; r < nR; ++r) {
               const size_t dst = static_cast<size_t>((h * hd + d) * nR + r), src = static_cast<size_t>(r * H + h * hd + d);
