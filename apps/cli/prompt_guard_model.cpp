@@ -14,6 +14,7 @@ Result<std::unique_ptr<PromptGuardModel>> PromptGuardModel::open(const std::stri
   Result<model::deberta::PromptGuardLabels> labels = model::deberta::prompt_guard_labels(m->model_.config());
   if (!labels) return std::move(labels.error()).with_context(dir);
   HERD_ASSIGN_OR_RETURN(m->table_, kernels::select_kernels(isa));
+  m->model_.repack_weights(m->table_, m->pool_);
   m->ctx_.pool = &m->pool_;
   m->ctx_.table = &m->table_;
   m->threshold_ = threshold;

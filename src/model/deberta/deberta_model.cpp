@@ -9,6 +9,7 @@
 #include "kernels/encoder_ops.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
+#include "model/repack_matrix.h"
 #include "tensor/quant.h"
 
 namespace herd::model::deberta {
@@ -158,6 +159,20 @@ Result<DebertaClassifier> DebertaClassifier::load(const std::string& dir) {
   HERD_ASSIGN_OR_RETURN(m.pooler_, w.linear("pooler.dense", c.pooler_hidden_size, H));
   HERD_ASSIGN_OR_RETURN(m.classifier_, w.linear("classifier", c.num_labels(), c.pooler_hidden_size));
   return m;
+}
+
+int DebertaClassifier::repack_weights(const kernels::KernelTable& table, ThreadPool& pool) {
+  if (repack_disabled()) return 0;
+  int n = 0;
+  auto repack = [&](DebLinear& l) {
+    if (l.w.data != nullptr && repack_matrix(&l.w, table, pool, /*keep_bits=*/false, &packed_)) ++n;
+  };
+  repack(embed_proj_);
+  for (DebLayer& L : layers_)
+    for (DebLinear* l : {&L.q, &L.k, &L.v, &L.pos_k, &L.pos_q, &L.attn_out, &L.inter, &L.out}) repack(*l);
+  repack(pooler_);
+  repack(classifier_);
+  return n;
 }
 
 std::vector<std::vector<int32_t>> DebertaClassifier::windows(std::string_view text) const {

@@ -26,13 +26,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread_pool.h"
 #include "formats/hf_checkpoint.h"
 #include "kernels/exec_context.h"
+#include "kernels/kernel_table.h"
 #include "model/deberta/deberta_config.h"
 #include "tensor/tensor_view.h"
 #include "tokenizer/unigram.h"
@@ -58,6 +61,11 @@ class DebertaClassifier {
   static constexpr int64_t kBatchWindows = 8;
 
   static Result<DebertaClassifier> load(const std::string& dir);
+
+  // The linear layers' weights rearranged for `table` (model/repack_matrix.h:
+  // BF16/F16 to the r16 layout the bf16 path's tiles stream, AMX's included);
+  // the model then runs only with that table. Returns how many moved.
+  int repack_weights(const kernels::KernelTable& table, ThreadPool& pool);
 
   DebertaClassifier() = default;
   DebertaClassifier(DebertaClassifier&&) noexcept = default;
@@ -89,6 +97,7 @@ class DebertaClassifier {
   std::vector<float> rel_;  // [2 span, hidden]: rel_embeddings, LayerNorm-ed when norm_rel_ebd
   std::vector<DebLayer> layers_;
   DebLinear pooler_, classifier_;
+  std::vector<std::unique_ptr<uint8_t[]>> packed_;  // repack_weights' buffers
 };
 
 }  // namespace herd::model::deberta
