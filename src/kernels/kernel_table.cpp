@@ -2,8 +2,10 @@
 // override the entries it implements.
 #include "kernels/kernel_table.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 #include <vector>
 
 #include "base/cpu_features.h"
@@ -32,6 +34,30 @@ int64_t r8_prefetch_bytes() {
   }();
   return bytes;
 }
+
+namespace {
+// -1: not read yet; 0 / 1 (relaxed: a tile reads it once per call, and a
+// switch in a test happens between calls).
+std::atomic<int> g_r8_wide_decode{-1};
+}  // namespace
+
+bool r8_wide_decode() {
+  int v = g_r8_wide_decode.load(std::memory_order_relaxed);
+  if (v >= 0) return v == 1;
+  v = detect_cpu_features().intel ? 1 : 0;
+  if (const char* env = std::getenv("HERD_R8_WIDE_DECODE"); env != nullptr && *env != '\0') {
+    if (std::string_view(env) == "0" || std::string_view(env) == "1") {
+      v = *env - '0';
+    } else {
+      std::fprintf(stderr, "herd: ignoring HERD_R8_WIDE_DECODE=%s (expected 0 or 1)\n", env);
+    }
+  }
+  int unset = -1;
+  g_r8_wide_decode.compare_exchange_strong(unset, v, std::memory_order_relaxed);
+  return g_r8_wide_decode.load(std::memory_order_relaxed) == 1;
+}
+
+void set_r8_wide_decode(bool wide) { g_r8_wide_decode.store(wide ? 1 : 0, std::memory_order_relaxed); }
 
 std::vector<std::string> supported_isas() {
   CpuFeatures f = detect_cpu_features();

@@ -312,6 +312,16 @@ Result<KernelTable> select_kernels(const std::string& isa = "auto");
 // HERD_R8_PREFETCH=N overrides it (0: none). Read once per process.
 int64_t r8_prefetch_bytes();
 
+// Whether the r8 tiles run decode tiles (1-2 tokens) in the ISA's two-group
+// unit (kernels/tile_r8_inl.h tile_r8) as well as prefill tiles: on Intel,
+// where a zmm operation is one full-width issue; not on AMD, where it is two
+// halves and the one-group unit measured faster. HERD_R8_WIDE_DECODE=0|1
+// overrides it (read once per process); set_r8_wide_decode switches it, for
+// the tests that run both. Either way every output has the same bits (each
+// lane does the same operations in either unit).
+bool r8_wide_decode();
+void set_r8_wide_decode(bool wide);
+
 // Names of the ISAs this host can run, best last ("ref", "avx2", ...).
 std::vector<std::string> supported_isas();
 // Every ISA compiled into herd, in the same order (what tests iterate over, so an

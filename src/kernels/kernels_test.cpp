@@ -535,15 +535,29 @@ void check_r8_tile(const KernelTable& table, DType t, const TileCase& c, int64_t
         << what << " " << dtype_name(t) << " K=" << K << " row " << r << ": unpack(repack(row)) differs";
   }
   std::vector<float> got(static_cast<size_t>(R * TT), NAN), want(got.size(), NAN);
+  const bool wide_default = r8_wide_decode();
+  set_r8_wide_decode(false);
   r8(packed.data(), R / 8, c.x.data(), nb, TT, K, got.data(), R);
   ref.tile_q8_for(t)(c.w.data(), c.rb, R, c.x.data(), nb, TT, K, want.data(), R);
+  // Decode tiles (1-2 tokens) in the one-group unit and, where the ISA has
+  // one, the two-group unit (r8_wide_decode): the same floats.
+  for (bool wide : {false, true}) {
+    set_r8_wide_decode(wide);
+    std::vector<float> again(got.size(), NAN);
+    r8(packed.data(), R / 8, c.x.data(), nb, TT, K, again.data(), R);
+    EXPECT_EQ(std::memcmp(again.data(), got.data(), got.size() * sizeof(float)), 0)
+        << what << " isa=" << table.isa << " " << dtype_name(t) << " K=" << K << " wide decode " << wide;
+    for (int64_t tk = 0; tk < TT; ++tk) {
+      // One token alone (decode) gives the same floats as the whole tile.
+      std::vector<float> one(static_cast<size_t>(R), NAN);
+      r8(packed.data(), R / 8, c.x.data() + tk * nb, nb, 1, K, one.data(), R);
+      ASSERT_EQ(std::memcmp(one.data(), got.data() + tk * R, static_cast<size_t>(R) * sizeof(float)), 0)
+          << what << " isa=" << table.isa << " " << dtype_name(t) << " K=" << K << " t=" << tk << " wide decode "
+          << wide << ": the token-tile size changes the result";
+    }
+  }
+  set_r8_wide_decode(wide_default);
   for (int64_t tk = 0; tk < TT; ++tk) {
-    // One token alone (decode) gives the same floats as the whole tile.
-    std::vector<float> one(static_cast<size_t>(R), NAN);
-    r8(packed.data(), R / 8, c.x.data() + tk * nb, nb, 1, K, one.data(), R);
-    ASSERT_EQ(std::memcmp(one.data(), got.data() + tk * R, static_cast<size_t>(R) * sizeof(float)), 0)
-        << what << " isa=" << table.isa << " " << dtype_name(t) << " K=" << K << " t=" << tk
-        << ": the token-tile size changes the result";
     for (int64_t r = 0; r < R; ++r) {
       double lane_mag, term_mag, abs_mag;
       long double exact;

@@ -424,12 +424,15 @@ void unit_tokens(const uint8_t* gp, int64_t gb, const BlockQ8* x, int64_t xs, in
 }
 
 // Groups of 8 rows in units of Wide (two groups at a time where the ISA has
-// a two-group unit). The wide unit runs prefill tiles only: the tokens of
-// whole tiles and a remainder of 3 or more. Decode tiles (1-2 tokens: one
-// token's loads and dot chains, memory-bound) measured faster in V8 on a
-// Zen 4 (kernels_bench q4_0 r8 T:1, 1 thread: 54 GFLOP/s in the wide unit
-// against 58-73 in V8), and an odd last group has no partner. Each lane does
-// the same operations in either unit, so the split changes no bit.
+// a two-group unit). The wide unit runs the tokens of whole tiles and a
+// remainder of 3 or more; decode tiles (1-2 tokens) only where
+// r8_wide_decode() says so (Intel). On a Zen 4, whose zmm operations are two
+// 256-bit halves, V8 measured faster for them (kernels_bench q4_0 r8 T:1, 1
+// thread: 54 GFLOP/s in the wide unit against 58-73 in V8); on the Intel
+// host with AMX the wide unit is faster (2 threads, 8192x2048 T:1: Q4_0
+// 77 -> 101-114, Q8_0 47 -> 68, Q4_K 60 -> 87-94, Q6_K 39 -> 57 GFLOP/s).
+// An odd last group has no partner. Each lane does the same operations in
+// either unit, so the split changes no bit.
 template <class F, class Wide>
 void tile_r8(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, int64_t n_tok, int64_t K, float* out,
              int64_t os) {
@@ -437,7 +440,7 @@ void tile_r8(const uint8_t* w, int64_t n_groups, const BlockQ8* x, int64_t xs, i
   constexpr int kTile = tile_tokens<F>();
   // Tokens the wide unit takes: whole tiles, and the remainder if >= 3.
   const int64_t rem = n_tok % kTile;
-  const int64_t wide_tok = Wide::kGroups == 1 ? 0 : n_tok - (rem >= 3 ? 0 : rem);
+  const int64_t wide_tok = Wide::kGroups == 1 ? 0 : n_tok - (rem >= 3 || r8_wide_decode() ? 0 : rem);
   int64_t g = 0;
   if constexpr (Wide::kGroups == 2) {
     for (; wide_tok > 0 && g + 2 <= n_groups; g += 2) {
