@@ -62,8 +62,10 @@ params = L * (2 * D * H * hd + 2 * D * KV * hd + 3 * D * F) + V * D  # linear la
 print(D, L, H, KV, F, V, (6 if sys.argv[2] == "full" else 4) * params)
 PY
 )
-share() {  # tokens/s -> " | x% |" of PEAK_GFLOPS, or nothing
-  [ -n "${PEAK_GFLOPS:-}" ] && python3 -c "import sys; print(' %.0f%% |' % (100 * $FLOPS * float(sys.argv[1]) / ($PEAK_GFLOPS * 1e9)), end='')" "$1"
+share() {  # tokens/s -> " | x% |" of PEAK_GFLOPS, or nothing (status 0 either way: set -e)
+  if [ -n "${PEAK_GFLOPS:-}" ]; then
+    python3 -c "import sys; print(' %.0f%% |' % (100 * $FLOPS * float(sys.argv[1]) / ($PEAK_GFLOPS * 1e9)), end='')" "$1"
+  fi
 }
 echo "| engine | objective | base | seq | rank | targets | tokens/s | s/step | peak RSS MiB |${PEAK_GFLOPS:+ FLOP share of $PEAK_GFLOPS GFLOP/s |}"
 echo "|---|---|---|---|---|---|---|---|---|${PEAK_GFLOPS:+---|}"

@@ -28,6 +28,7 @@
 #include "args.h"
 #include "base/mapped_file.h"
 #include "commands.h"
+#include "kernels/ops.h"
 #include "model/deberta/prompt_guard.h"
 #include "prompt_guard_model.h"
 
@@ -87,9 +88,12 @@ int run_bench(const db::DebertaClassifier& m, const kernels::ExecContext& ctx, d
     ++runs;
   }
   const double flops = window_flops(m.config(), static_cast<int64_t>(win.size()));
+  const TensorView& w = m.first_linear();
   std::printf("prompt guard: %lld layers, hidden %lld, window %zu tokens, %d threads, best of %d runs\n",
               static_cast<long long>(m.config().num_hidden_layers), static_cast<long long>(m.config().hidden_size),
               win.size(), threads, runs);
+  std::printf("  linear layers: %s weights on the %s path, ISA %s\n", dtype_name(w.dtype),
+              kernels::matmul_path_name(kernels::matmul_path(*ctx.table, w)), ctx.table->isa);
   std::printf("  one window:   %.1f ms  (%.1f GFLOP/s)\n", best_one * 1e3, flops / best_one / 1e9);
   std::printf("  batch of %lld: %.2f windows/s  (%.1f GFLOP/s)\n",
               static_cast<long long>(db::DebertaClassifier::kBatchWindows),
@@ -112,6 +116,7 @@ int cmd_prompt_guard(int argc, char** argv) {
   p.add("--bench", "", "print windows/s and the latency of one 512-token window");
   p.add("--seconds", "S", "with --bench: how long to repeat (default 3)");
   p.add("-t,--threads", "N", "threads (default: all cores)");
+  add_prompt_guard_bf16_option(p);
   add_isa_option(p);
   int code = 0;
   if (!p.parse(argc, argv, &code)) return code;
@@ -134,7 +139,8 @@ int cmd_prompt_guard(int argc, char** argv) {
     return fail_usage("guard", err(ErrorCode::kInvalidArgument, "give exactly one of TEXT, --file F, --jsonl F, --bench"));
 
   Result<std::unique_ptr<PromptGuardModel>> opened =
-      PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), static_cast<int>(*threads), *threshold);
+      PromptGuardModel::open(p.get("--prompt-guard"), p.get("--isa", "auto"), static_cast<int>(*threads), *threshold,
+                             p.has("--prompt-guard-bf16"));
   if (!opened) return fail_run("guard", opened.error());
   const db::DebertaClassifier* m = &(*opened)->classifier();
   const kernels::ExecContext& ctx = (*opened)->ctx();

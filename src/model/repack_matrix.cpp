@@ -97,10 +97,18 @@ bool repack_disabled() {
 }
 
 bool repack_matrix(TensorView* t, const kernels::KernelTable& table, ThreadPool& pool, bool keep_bits,
-                   PackedBuffers* owned) {
+                   PackedBuffers* owned, bool f32_to_bf16) {
   if (t->interleave != 1) return false;
   const DType dt = t->dtype;
   const int64_t K = t->cols();
+  if (f32_to_bf16 && dt == DType::kF32 && t->row_scale == nullptr && table.repacks_r16(DType::kBF16) &&
+      t->rows() % kR16Rows == 0 && K % 2 == 0) {
+    repack_groups(t, pool, kR16Rows, r16_group_bytes(K), owned, [&](const uint8_t* src, int64_t rows, uint8_t* dst) {
+      repack_r16(dt, src, rows, K, dst, DType::kBF16);
+    });
+    t->dtype = DType::kBF16;
+    return true;
+  }
   if (table.repacks_r16(dt) && t->rows() % kR16Rows == 0 && K % 2 == 0) {
     // F16 becomes BF16 here, the rounding the bf16 path applies to every F16
     // operand anyway: the same products, without converting each block again

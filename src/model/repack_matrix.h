@@ -37,7 +37,10 @@ bool repack_disabled();
 // Rearranges *t (file layout, interleave 1) for `table`, the new bytes
 // appended to *owned; returns whether it moved. A weight the table has no
 // layout for, or whose shape does not fit one, is left as it is.
+// f32_to_bf16: an F32 weight is rounded to BF16 in the r16 layout where the
+// table has that tile (the model's owner asked for bf16 products; otherwise
+// F32 keeps the exact f32 path).
 bool repack_matrix(TensorView* t, const kernels::KernelTable& table, ThreadPool& pool, bool keep_bits,
-                   PackedBuffers* owned);
+                   PackedBuffers* owned, bool f32_to_bf16 = false);
 
 }  // namespace herd::model

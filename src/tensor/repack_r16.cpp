@@ -26,10 +26,25 @@ const uint16_t* f16_to_bf16_table() {
 bool has_r16_layout(DType t) { return t == DType::kF16 || t == DType::kBF16; }
 
 void repack_r16(DType t, const uint8_t* src, int64_t rows, int64_t K, uint8_t* dst, DType to) {
-  HERD_CHECK(has_r16_layout(t) && rows % kR16Rows == 0 && K % 2 == 0 &&
-                 (to == t || (t == DType::kF16 && to == DType::kBF16)),
+  const bool from_f32 = t == DType::kF32 && to == DType::kBF16;
+  HERD_CHECK(rows % kR16Rows == 0 && K % 2 == 0 &&
+                 (from_f32 || (has_r16_layout(t) && (to == t || (t == DType::kF16 && to == DType::kBF16)))),
              "repack_r16: %s [%lld, %lld] to %s", dtype_name(t), static_cast<long long>(rows),
              static_cast<long long>(K), dtype_name(to));
+  if (from_f32) {
+    for (int64_t g = 0; g < rows / kR16Rows; ++g) {
+      auto* gd = reinterpret_cast<uint16_t*>(dst + g * r16_group_bytes(K));
+      const uint8_t* gs = src + g * kR16Rows * K * 4;
+      for (int64_t p = 0; p < K / 2; ++p)
+        for (int64_t j = 0; j < kR16Rows; ++j)
+          for (int64_t e = 0; e < 2; ++e) {
+            float v;
+            std::memcpy(&v, gs + (j * K + 2 * p + e) * 4, 4);
+            gd[(p * kR16Rows + j) * 2 + e] = f32_to_bf16(v);
+          }
+    }
+    return;
+  }
   for (int64_t g = 0; g < rows / kR16Rows; ++g) {
     uint8_t* gd = dst + g * r16_group_bytes(K);
     const uint8_t* gs = src + g * kR16Rows * K * 2;

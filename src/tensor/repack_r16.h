@@ -36,7 +36,9 @@ inline int64_t r16_group_bytes(int64_t K) { return kR16Rows * K * 2; }
 // src: `rows` rows of K elements of t in the file layout, rows % 16 == 0 and
 // K % 2 == 0; dst: rows / 16 * r16_group_bytes(K) bytes of dtype `to`: t
 // itself, or BF16 from F16 (base/half.h f32_to_bf16 of the exact value, the
-// rounding of the bf16 path's F16 loads).
+// rounding of the bf16 path's F16 loads), or BF16 from F32 (the same
+// rounding; a model asked to run its F32 weights in bf16, e.g.
+// `--prompt-guard-bf16`).
 void repack_r16(DType t, const uint8_t* src, int64_t rows, int64_t K, uint8_t* dst, DType to);
 
 // Row j (0..15) of one r16 group of K columns back into the file layout

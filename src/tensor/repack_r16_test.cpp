@@ -70,5 +70,33 @@ TEST(RepackR16, F16ToBf16RoundsEveryCodeAsHalfDoes) {
                "repack_r16");
 }
 
+// F32 to BF16 (a model asked for bf16 products of its F32 weights): each
+// value is f32_to_bf16 of the F32 value, in the place the BF16 layout puts
+// it; known roundings (to nearest, ties to even) and an F32 source with no
+// BF16 target refused.
+TEST(RepackR16, F32ToBf16RoundsEachValueInPlace) {
+  const int64_t R = 32, K = 6;
+  std::vector<float> file(static_cast<size_t>(R * K));
+  for (size_t i = 0; i < file.size(); ++i)
+    file[i] = (i % 2 ? -1.0f : 1.0f) * (1.0f + static_cast<float>(i) / 977.0f) * static_cast<float>(1 + i % 5);
+  std::vector<uint16_t> packed(file.size(), 0xeeee);
+  repack_r16(DType::kF32, reinterpret_cast<const uint8_t*>(file.data()), R, K, reinterpret_cast<uint8_t*>(packed.data()),
+             DType::kBF16);
+  TensorView v{DType::kBF16, {R, K}, reinterpret_cast<const uint8_t*>(packed.data()), kR16Rows};
+  std::vector<uint16_t> row(static_cast<size_t>(K));
+  for (int64_t r = 0; r < R; ++r) {
+    const auto* got = reinterpret_cast<const uint16_t*>(v.file_row(r, 0, K, reinterpret_cast<uint8_t*>(row.data())));
+    for (int64_t k = 0; k < K; ++k)
+      ASSERT_EQ(got[k], f32_to_bf16(file[static_cast<size_t>(r * K + k)])) << "row " << r << " column " << k;
+  }
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);               // a tie: to even (down)
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-7f + 0x1p-8f), 0x3f82);     // a tie: to even (up)
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);    // above the tie
+  EXPECT_DEATH(repack_r16(DType::kF32, reinterpret_cast<const uint8_t*>(file.data()), R, K,
+                          reinterpret_cast<uint8_t*>(packed.data()), DType::kF32),
+               "repack_r16");
+}
+
 }  // namespace
 }  // namespace herd

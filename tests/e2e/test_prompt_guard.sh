@@ -101,6 +101,23 @@ for m in tiny tiny_spm tiny_bf16 tiny_f16; do
   out=$("$PY" "$R" "$tmp/$m" "$tmp/$m.logits" 2>&1) && pass "$m: logits within tolerance ($(echo "$out" | tail -1))" ||
     fail "$m: logits against the reference" "$out"
 done
+# --prompt-guard-bf16: the released F32 weights rounded to bf16 at load, within the same bound;
+# refused with a clear error on an ISA without the bf16 path.
+if "$H" guard --prompt-guard "$tmp/tiny" --prompt-guard-bf16 --logits --jsonl "$tmp/texts.jsonl" > "$tmp/tiny.bf16.logits" 2>"$tmp/err"; then
+  out=$("$PY" "$R" "$tmp/tiny" "$tmp/tiny.bf16.logits" --herd-bf16 2>&1) &&
+    pass "tiny with --prompt-guard-bf16: logits within tolerance ($(echo "$out" | tail -1))" ||
+    fail "tiny with --prompt-guard-bf16: logits against the reference" "$out"
+  # ... and the products were bf16's: the same logits miss the f32 bound.
+  out=$("$PY" "$R" "$tmp/tiny" "$tmp/tiny.bf16.logits" --expect-fail 2 2>&1) &&
+    pass "--prompt-guard-bf16 ran bf16 products: $(echo "$out" | tail -1)" || fail "--prompt-guard-bf16 stayed f32" "$out"
+  "$H" guard --prompt-guard "$tmp/tiny" --prompt-guard-bf16 --bench --seconds 0 2>&1 | grep -q "bf16 weights on the bf16 path" &&
+    pass "--prompt-guard-bf16: the bench reports BF16 weights on the bf16 path" || fail "--prompt-guard-bf16 bench report"
+else
+  grep -q "needs the bf16 path" "$tmp/err" && pass "--prompt-guard-bf16 refused on this host's ISA: $(cat "$tmp/err")" ||
+    fail "--prompt-guard-bf16" "$(cat "$tmp/err")"
+fi
+out=$("$H" guard --prompt-guard "$tmp/tiny" --prompt-guard-bf16 --isa avx2 "text" 2>&1) && fail "--prompt-guard-bf16 on avx2 ran" "$out" ||
+  { echo "$out" | grep -q "needs the bf16 path" && pass "--prompt-guard-bf16 on ISA avx2: a clear error" || fail "--prompt-guard-bf16 on avx2" "$out"; }
 for v in no-p2c linear-positions no-rel-norm; do
   out=$("$PY" "$R" "$tmp/tiny" "$tmp/tiny.logits" --variant $v --expect-fail 2 2>&1) && pass "negative control: $(echo "$out" | tail -1)" ||
     fail "negative control $v" "$out"

@@ -12,13 +12,14 @@ safetensors_np.py.
 
 Usage:
   /usr/bin/python3 tests/reference/deberta_ref.py MODEL_DIR HERD.jsonl [--variant V]
-      [--expect-fail MARGIN]
+      [--expect-fail MARGIN] [--herd-bf16]
 
   HERD.jsonl  `herd guard --prompt-guard MODEL_DIR --logits ...`: {"ids": [...], "logits": [...]}
               per window. Each window is recomputed here and herd's logits compared.
   --variant   a deliberately wrong architecture for the negative controls: no-p2c (drop the
               position-to-content term), linear-positions (no log buckets), no-rel-norm (skip
               the relative embeddings' LayerNorm). Default: the real one.
+  --herd-bf16 herd ran the F32 weights with --prompt-guard-bf16 (the bound below).
 
 Tolerance. herd computes in float32 with float32 accumulation (src/kernels/ops.h), the
 reference in float64, from the same weights (stored F32 here, so nothing is rounded going in).
@@ -44,7 +45,8 @@ relative to the result, to the linear layer's u sqrt(K) kappa. The reference rea
 stored weights (exact in float64) and adds U_BF16 to every layer's term; where herd runs those
 weights on the exact f32 path the bound is then loose, never wrong. F16 weights are compared
 against the reference computed from the F16 values; herd's rounding of them to bf16 is one more
-relative U_BF16 on the weight side, so F16 takes 2 U_BF16.
+relative U_BF16 on the weight side, so F16 takes 2 U_BF16; so do F32 weights that herd ran with
+--prompt-guard-bf16 (rounded to bf16 at load): --herd-bf16.
 """
 import argparse
 import json
@@ -79,7 +81,7 @@ def log_bucket(rel, bucket_size, max_position):
 
 
 class Deberta:
-    def __init__(self, path, variant):
+    def __init__(self, path, variant, herd_bf16=False):
         self.d = HFDir(path)
         c = self.d.config
         self.c, self.variant = c, variant
@@ -100,6 +102,8 @@ class Deberta:
         self.share = c.get("share_att_key", False)
         stored = self.d.dtype("deberta.encoder.layer.0.attention.self.query_proj.weight")
         self.u_in = {"BF16": U_BF16, "F16": 2 * U_BF16}.get(stored, 0.0)  # see the docstring
+        if herd_bf16:
+            self.u_in = max(self.u_in, 2 * U_BF16)
 
     def w(self, name):
         return torch.from_numpy(self.d.get(name))
@@ -194,8 +198,9 @@ def main(argv=None):
     ap.add_argument("herd_jsonl")
     ap.add_argument("--variant", default="real", choices=["real", "no-p2c", "linear-positions", "no-rel-norm"])
     ap.add_argument("--expect-fail", type=float, default=None, metavar="MARGIN")
+    ap.add_argument("--herd-bf16", action="store_true", help="herd ran with --prompt-guard-bf16")
     a = ap.parse_args(argv)
-    m = Deberta(a.model, a.variant)
+    m = Deberta(a.model, a.variant, a.herd_bf16)
     worst = 0.0
     n = 0
     for line in open(a.herd_jsonl):

@@ -161,11 +161,11 @@ Result<DebertaClassifier> DebertaClassifier::load(const std::string& dir) {
   return m;
 }
 
-int DebertaClassifier::repack_weights(const kernels::KernelTable& table, ThreadPool& pool) {
+int DebertaClassifier::repack_weights(const kernels::KernelTable& table, ThreadPool& pool, bool f32_to_bf16) {
   if (repack_disabled()) return 0;
   int n = 0;
   auto repack = [&](DebLinear& l) {
-    if (l.w.data != nullptr && repack_matrix(&l.w, table, pool, /*keep_bits=*/false, &packed_)) ++n;
+    if (l.w.data != nullptr && repack_matrix(&l.w, table, pool, /*keep_bits=*/false, &packed_, f32_to_bf16)) ++n;
   };
   repack(embed_proj_);
   for (DebLayer& L : layers_)

@@ -63,9 +63,10 @@ class DebertaClassifier {
   static Result<DebertaClassifier> load(const std::string& dir);
 
   // The linear layers' weights rearranged for `table` (model/repack_matrix.h:
-  // BF16/F16 to the r16 layout the bf16 path's tiles stream, AMX's included);
-  // the model then runs only with that table. Returns how many moved.
-  int repack_weights(const kernels::KernelTable& table, ThreadPool& pool);
+  // BF16/F16 to the r16 layout the bf16 path's tiles stream, AMX's included;
+  // with f32_to_bf16, F32 too, rounded to bf16); the model then runs only
+  // with that table. Returns how many moved.
+  int repack_weights(const kernels::KernelTable& table, ThreadPool& pool, bool f32_to_bf16 = false);
 
   DebertaClassifier() = default;
   DebertaClassifier(DebertaClassifier&&) noexcept = default;
@@ -74,6 +75,9 @@ class DebertaClassifier {
   const DebertaConfig& config() const { return config_; }
   const tokenizer::UnigramTokenizer& tokenizer() const { return tok_; }
   int64_t max_window() const { return config_.max_position_embeddings; }
+  // The first layer's query weight, as loaded and repacked (what the linear
+  // layers' dtype and path are, for reports).
+  const TensorView& first_linear() const { return layers_.front().q.w; }
 
   // The text's pieces in windows of at most max_window() - 2, each wrapped in
   // the tokenizer's template ([CLS] ... [SEP]); one window for empty text.
