@@ -20,6 +20,9 @@
 // concurrency 1; the steady decode rate c / (ITL p50), what the engine sustains
 // once all c sequences decode together (no prefill in the step), and its ratio;
 // TTFT and ITL p50/p90/p99 in milliseconds.
+// Environment: CHAT=1 sends the prompt as one user message to /v1/chat/completions
+// instead; RESPONSE_FORMAT (a JSON object, e.g. a json_schema response_format) adds
+// it to each chat request (CHAT implied), for the cost of constrained decoding.
 // Output: a markdown table on stdout.
 const [base, concArg, maxTokArg, roundsArg] = process.argv.slice(2);
 const CONC = (concArg ?? "1,4,16").split(",").map(Number);
@@ -35,12 +38,19 @@ function prompt() {
   return `Request ${salt}: ${w.join(" ")}`;
 }
 
+const RESPONSE_FORMAT = process.env.RESPONSE_FORMAT ? JSON.parse(process.env.RESPONSE_FORMAT) : null;
+const CHAT = process.env.CHAT === "1" || RESPONSE_FORMAT !== null;
+
 async function one() {
   const t0 = performance.now();
-  const res = await fetch(base + "/v1/completions", {
+  const common = { max_tokens: MAX_TOKENS, temperature: 1, top_p: 1, stream: true, stream_options: { include_usage: true } };
+  const body = CHAT
+    ? { messages: [{ role: "user", content: prompt() }], ...common, ...(RESPONSE_FORMAT ? { response_format: RESPONSE_FORMAT } : {}) }
+    : { prompt: prompt(), ...common };
+  const res = await fetch(base + (CHAT ? "/v1/chat/completions" : "/v1/completions"), {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ prompt: prompt(), max_tokens: MAX_TOKENS, temperature: 1, top_p: 1, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify(body),
   });
   if (res.status !== 200) throw new Error("status " + res.status + ": " + (await res.text()));
   const reader = res.body.getReader();
@@ -58,7 +68,7 @@ async function one() {
       if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
       const j = JSON.parse(ev.slice(6));
       if (j.usage) { tokens = j.usage.completion_tokens; continue; }
-      if (!j.choices?.[0]?.text) continue;
+      if (!(CHAT ? j.choices?.[0]?.delta?.content : j.choices?.[0]?.text)) continue;
       const now = performance.now();
       if (first === null) first = now;
       else gaps.push(now - last);

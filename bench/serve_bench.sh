@@ -10,7 +10,9 @@
 #   defaults: /tmp/m/1b-q4_0.gguf (made with `herd make-model --shape 3.2-1b --dtype
 #   q4_0` if missing), 1,4,16, 64, 3.
 # Environment: HERD_BIN (default build/herd), THREADS (default: all cores),
-# PARALLEL (--parallel, default 16), SERVE_ARGS (extra `herd serve` flags).
+# PARALLEL (--parallel, default 16), SERVE_ARGS (extra `herd serve` flags); CHAT=1 and
+# RESPONSE_FORMAT='{"type":"json_schema",...}' go to the client (chat route; constrained
+# decoding), e.g. the same run with and without RESPONSE_FORMAT for its overhead.
 # Run it on an otherwise idle machine: other load skews every figure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
