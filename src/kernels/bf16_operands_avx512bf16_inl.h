@@ -1,8 +1,9 @@
 // The bf16 path's weight operands on AVX-512 BF16, shared by the file-layout
 // tile (kernels_avx512bf16.cpp) and the r16 outer-product tile
 // (tile_bf16_r16_avx512bf16.cpp): 32 elements of BF16 or F16 weights as one
-// vdpbf16ps operand, in their memory order. Included only by *_avx512bf16.cpp
-// files (compiled with -mavx512bf16).
+// vdpbf16ps operand, in their memory order; and round16, the activations'
+// rounding (also gemm_nn_bf16_amx.cpp's). Included only by *_avx512bf16.cpp
+// and *_amx.cpp files (compiled with -mavx512bf16).
 #pragma once
 
 #include <immintrin.h>
@@ -10,6 +11,19 @@
 #include <cstdint>
 
 namespace herd::kernels::avx512bf16 {
+
+// 16 floats -> 16 bf16, round to nearest even; NaN -> quiet NaN. Exactly
+// base/half.h f32_to_bf16, lane by lane, in integer arithmetic
+// (vcvtneps2bf16 would flush f32 subnormals; base/half.h rounds them).
+inline __m256i round16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
+}
 
 inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh&>(v); }
 inline __m512i as_si(__m512bh v) { return reinterpret_cast<__m512i&>(v); }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/encoder_ops.h"
 #include "kernels/guarded_buffer.h"
@@ -205,6 +206,91 @@ TEST_P(EncoderKernels, GemmNnF32IsTheReferenceChain) {
     }
   EXPECT_EQ(outside, 0);
   EXPECT_EQ(control_outside, M * N);
+}
+
+// gemm_nn_bf16 where the ISA has one (amx): within gamma_K sum|p| of the specification
+// (gemm_nn_bf16_ref: the bf16-rounded operands' products summed in double), gamma_K =
+// K u / (1 - K u), for row and column tails, strided operands, K not a multiple of 32,
+// operands ending at an inaccessible page and gaps between output rows left untouched;
+// the same bits for a row or column block computed alone (any split of M or N). Controls:
+// the f32 product of the unrounded operands misses the bound (so the operands were rounded),
+// and the specification is within its own rounding of long double.
+TEST_P(EncoderKernels, GemmNnBf16WithinItsBoundOfTheSpecification) {
+  if (table_.gemm_nn_bf16 == nullptr) GTEST_SKIP() << "no bf16 tile product on " << GetParam();
+  int64_t cases = 0, control_outside = 0, control_total = 0;
+  for (const int64_t M : {1, 15, 16, 17, 40})
+    for (const int64_t N : {1, 15, 16, 17, 70})
+      for (const int64_t K : {1, 31, 64, 100, 512})
+        for (const int64_t pad : {0, 3}) {
+          const int64_t lda = K + pad, ldb = N + 2 * pad, ldc = N + pad;
+          const std::vector<float> a = normals(17, static_cast<uint64_t>(M * 1000 + K), M * lda);
+          const std::vector<float> b = normals(18, static_cast<uint64_t>(N * 1000 + K), K * ldb);
+          GuardedBuffer<float> ga(a.size()), gb(b.size()), gc(static_cast<size_t>(M * ldc), NAN);
+          std::copy(a.begin(), a.end(), ga.data());
+          std::copy(b.begin(), b.end(), gb.data());
+          std::vector<float> spec(static_cast<size_t>(M * ldc), NAN), f32(spec.size(), NAN);
+          gemm_nn_bf16_ref(a.data(), lda, b.data(), ldb, spec.data(), ldc, M, N, K);
+          table_.gemm_nn_f32(a.data(), lda, b.data(), ldb, f32.data(), ldc, M, N, K);
+          table_.gemm_nn_bf16(ga.data(), lda, gb.data(), ldb, gc.data(), ldc, M, N, K);
+          const std::string where = GetParam() + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                                    " K=" + std::to_string(K) + " pad=" + std::to_string(pad);
+          ASSERT_TRUE(ga.canary_intact() && gb.canary_intact() && gc.canary_intact()) << where;
+          const double gamma = K * kU / (1 - K * kU);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const float got = gc[static_cast<size_t>(i * ldc + j)];
+              if (j >= N) {
+                ASSERT_TRUE(std::isnan(got)) << where << ": wrote between rows at " << i << "," << j;
+                continue;
+              }
+              double mag = 0;
+              for (int64_t k = 0; k < K; ++k)
+                mag += std::fabs(static_cast<double>(bf16_to_f32(f32_to_bf16(a[i * lda + k]))) *
+                                 bf16_to_f32(f32_to_bf16(b[k * ldb + j])));
+              const double w = spec[static_cast<size_t>(i * ldc + j)];
+              // The spec is the double sum rounded once to f32: half an ulp more.
+              const double bound = gamma * mag + kU * std::fabs(w);
+              ASSERT_LE(std::fabs(got - w), bound) << where << " at " << i << "," << j;
+              ++control_total;
+              control_outside += std::fabs(f32[static_cast<size_t>(i * ldc + j)] - w) > bound;
+            }
+          // Rows 0..M-1 from row r on alone, and columns from 7 on alone: the same bits.
+          for (const int64_t r : {int64_t{0}, M / 2, M - 1}) {
+            std::vector<float> part(static_cast<size_t>((M - r) * ldc), NAN);
+            table_.gemm_nn_bf16(a.data() + r * lda, lda, b.data(), ldb, part.data(), ldc, M - r, N, K);
+            for (int64_t i = r; i < M; ++i)
+              ASSERT_EQ(std::memcmp(part.data() + (i - r) * ldc, gc.data() + i * ldc, static_cast<size_t>(N) * 4), 0)
+                  << where << " rows from " << r;
+          }
+          if (N > 7) {
+            std::vector<float> cols(static_cast<size_t>(M * ldc), NAN);
+            table_.gemm_nn_bf16(a.data(), lda, b.data() + 7, ldb, cols.data(), ldc, M, N - 7, K);
+            for (int64_t i = 0; i < M; ++i)
+              ASSERT_EQ(std::memcmp(cols.data() + i * ldc, gc.data() + i * ldc + 7, static_cast<size_t>(N - 7) * 4), 0)
+                  << where << " columns from 7";
+          }
+          ++cases;
+        }
+  EXPECT_EQ(cases, 5 * 5 * 5 * 2);
+  // Unrounded f32 operands give other sums: most outputs outside the bound.
+  EXPECT_GT(control_outside, control_total / 2);
+  // The specification against long double: exact products of the rounded operands, one
+  // rounding of a double sum.
+  const int64_t M = 3, N = 5, K = 512;
+  const std::vector<float> a = normals(19, 1, M * K), b = normals(19, 2, K * N);
+  std::vector<float> c(static_cast<size_t>(M * N));
+  gemm_nn_bf16_ref(a.data(), K, b.data(), N, c.data(), N, M, N, K);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      long double exact = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const long double p = static_cast<long double>(bf16_to_f32(f32_to_bf16(a[i * K + k]))) *
+                              bf16_to_f32(f32_to_bf16(b[k * N + j]));
+        exact += p;
+        mag += std::fabs(p);
+      }
+      EXPECT_LE(std::fabs(c[i * N + j] - exact), K * 1.2e-16L * mag + kU * std::fabs(exact)) << i << "," << j;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, EncoderKernels, ::testing::ValuesIn(all_isas()), isa_test_name);

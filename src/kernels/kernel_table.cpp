@@ -128,6 +128,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
         return err(ErrorCode::kUnsupported, "ISA amx requested but the kernel did not grant the AMX tile state (arch_prctl)");
       amx::fill_table_r8(&t);
       amx::fill_table_r16(&t);
+      amx::fill_table_gemm_nn_bf16(&t);
       t.isa = "amx";
     }
     return t;

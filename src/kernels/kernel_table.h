@@ -235,6 +235,14 @@ using TileDotF32R8Fn = void (*)(const uint8_t* w, int64_t n_groups, const float*
 void tile_f32_r8_ref(DType t, const uint8_t* w, int64_t n_groups, const float* x, int64_t x_stride, int64_t n_tok,
                      int64_t K, float* out, int64_t out_stride);
 
+// gemm_nn_bf16's specification: C = A B with every element of A and B first
+// rounded to bf16 (base/half.h f32_to_bf16), the products (exact in f32)
+// summed in double and rounded once to f32. Not in ref_kernels(): an ISA
+// without a bf16 tile product keeps gemm_nn_f32 (kernel_table.h
+// gemm_nn_bf16).
+void gemm_nn_bf16_ref(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
+                      int64_t N, int64_t K);
+
 struct KernelTable {
   const char* isa = "ref";
   RowDotFn row_dot[kMaxDTypeId] = {};
@@ -246,6 +254,14 @@ struct KernelTable {
   SiluMulFn silu_mul = nullptr;
   SoftmaxRowFn softmax_row = nullptr;
   GemmNnF32Fn gemm_nn_f32 = nullptr;
+  // The same product with A and B rounded to bf16 first (gemm_nn_bf16_ref),
+  // for a model that runs in bf16 (the encoder's attention when its linear
+  // layers are bf16): the products are exact, their f32 sum is in an order the
+  // hardware does not specify, so |C - spec| <= gamma_K sum_k |a_k b_k| (of the
+  // rounded operands). Each C[i, j] depends only on row i of A and column j of
+  // B: the same bits for any split of M or N. Null where the ISA has no bf16
+  // tile product (all but amx: gemm_nn_bf16_amx.cpp).
+  GemmNnF32Fn gemm_nn_bf16 = nullptr;
   F32ToF16Fn f32_to_f16 = nullptr;  // KV cache stores (f16 rows)
   // A faster attention_rows for hd % attn_hd_multiple == 0 and paged blocks
   // of a multiple of attn_block_multiple rows (attention_avx2.cpp: 32 and 8;
@@ -358,6 +374,7 @@ void fill_table_r16(KernelTable* t);  // tile_bf16_r16_avx512bf16.cpp
 namespace amx {
 void fill_table_r8(KernelTable* t);   // tile_r8_amx.cpp
 void fill_table_r16(KernelTable* t);  // tile_bf16_r16_amx.cpp
+void fill_table_gemm_nn_bf16(KernelTable* t);  // gemm_nn_bf16_amx.cpp
 }
 
 }  // namespace herd::kernels

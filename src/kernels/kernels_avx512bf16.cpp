@@ -45,18 +45,6 @@
 namespace herd::kernels::avx512bf16 {
 namespace {
 
-// 16 floats -> 16 bf16, round to nearest even; NaN -> quiet NaN. Exactly
-// base/half.h f32_to_bf16, lane by lane.
-inline __m256i round16(__m512 v) {
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
-  const __mmask16 nan =
-      _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-  const __m512i q = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q));
-}
-
 void round_bf16(const float* x, uint16_t* y, int64_t K) {
   int64_t j = 0;
   for (; j + 16 <= K; j += 16)

@@ -386,4 +386,16 @@ KernelTable ref_kernels() {
   return t;
 }
 
+void gemm_nn_bf16_ref(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
+                      int64_t N, int64_t K) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0.0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += static_cast<double>(bf16_to_f32(f32_to_bf16(a[i * lda + k]))) *
+               static_cast<double>(bf16_to_f32(f32_to_bf16(b[k * ldb + j])));
+      c[i * ldc + j] = static_cast<float>(acc);
+    }
+}
+
 }  // namespace herd::kernels

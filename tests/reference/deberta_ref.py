@@ -41,12 +41,12 @@ BF16 and F16 weights. Where an ISA has a bf16 path herd multiplies them with eac
 input rounded once to bf16 (src/kernels/matmul_bf16.h; F16 weights are rounded to bf16 at load,
 src/model/repack_matrix.h), so each product carries one more relative error, up to U_BF16 =
 2^-8, independent from product to product: that adds U_BF16 * ||p||_2, i.e. U_BF16 * kappa
-relative to the result, to the linear layer's u sqrt(K) kappa. The reference reads the same
-stored weights (exact in float64) and adds U_BF16 to every layer's term; where herd runs those
-weights on the exact f32 path the bound is then loose, never wrong. F16 weights are compared
-against the reference computed from the F16 values; herd's rounding of them to bf16 is one more
-relative U_BF16 on the weight side, so F16 takes 2 U_BF16; so do F32 weights that herd ran with
---prompt-guard-bf16 (rounded to bf16 at load): --herd-bf16.
+relative to the result, to the linear layer's u sqrt(K) kappa. Where the ISA has a bf16 tile
+product (AMX) the attention products (Q K^T, c2p, p2c, P V) take both operands rounded to bf16,
+two such errors per product; so do F16 weights (the stored value and the input both rounded) and
+F32 weights that herd ran with --prompt-guard-bf16 (--herd-bf16 here). The reference reads the
+same stored weights (exact in float64) and adds 2 U_BF16 to every layer's term for all of these;
+where herd runs a product in f32 the bound is then loose, never wrong.
 """
 import argparse
 import json
@@ -101,9 +101,7 @@ class Deberta:
         self.span = self.buckets if self.buckets > 0 else self.max_rel
         self.share = c.get("share_att_key", False)
         stored = self.d.dtype("deberta.encoder.layer.0.attention.self.query_proj.weight")
-        self.u_in = {"BF16": U_BF16, "F16": 2 * U_BF16}.get(stored, 0.0)  # see the docstring
-        if herd_bf16:
-            self.u_in = max(self.u_in, 2 * U_BF16)
+        self.u_in = 2 * U_BF16 if stored in ("BF16", "F16") or herd_bf16 else 0.0  # see the docstring
 
     def w(self, name):
         return torch.from_numpy(self.d.get(name))

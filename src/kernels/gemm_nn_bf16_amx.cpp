@@ -1,0 +1,108 @@
+// AMX-BF16 gemm_nn_bf16 (kernel_table.h; gemm_nn_bf16_ref in kernels_ref.cpp
+// is its specification): C [M, N] = bf16(A [M, K]) bf16(B [K, N]) with f32
+// sums, for the encoder's per-head attention products when its model runs in
+// bf16 (model/deberta: Q Kᵀ, the c2p and p2c terms, P V; M and N up to 512,
+// K = 64 or 512).
+//
+// The operands are packed once per call: A into rows of K rounded up to 32
+// bf16 (zero-filled), B into tdpbf16ps's pair form (pair p of rows 2p, 2p + 1:
+// for each column n the two bf16 side by side, 16 columns = one 64-byte tile
+// row), both rounded with round16 (base/half.h f32_to_bf16 exactly). Then
+// every 16 x 16 block of C is one tile from zero, fed by one tdpbf16ps per 32
+// elements of K in order and stored once (a last partial block of columns
+// through a small buffer; a last partial block of rows with tiles configured
+// for its rows). Each C element depends only on its row of A and column of
+// B, so any split of M or N gives the same bits. The products of bf16 are
+// exact; the tile sums them in an order Intel does not specify, hence the
+// contract's gamma_K bound rather than the reference's bits. Like vdpbf16ps,
+// tdpbf16ps treats bf16 subnormals (|x| < 2^-126) as zero: at most 2^-126 |b|
+// per product from the specification.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/amx_tile_config.h"
+#include "kernels/bf16_operands_avx512bf16_inl.h"
+#include "kernels/kernel_table.h"
+
+namespace herd::kernels::amx {
+namespace {
+
+using avx512bf16::round16;
+
+// C in tile 0 and A in tile 1 with m rows; B in tile 2 (16 pairs).
+void configure(int m) {
+  AmxTileConfig c;
+  for (int i = 0; i < 2; ++i) {
+    c.colsb[i] = 64;
+    c.rows[i] = static_cast<uint8_t>(m);
+  }
+  c.colsb[2] = 64;
+  c.rows[2] = 16;
+  load_tile_config(c);
+}
+
+// 16 floats at p (the first n of them; the rest read as zero) as 16 bf16.
+inline __m256i bf16x16(const float* p, int64_t n) {
+  if (n >= 16) return round16(_mm512_loadu_ps(p));
+  return round16(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
+}
+
+void gemm_nn_bf16(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
+                  int64_t N, int64_t K) {
+  if (M <= 0 || N <= 0) return;
+  const int64_t Kp = std::max<int64_t>(32, (K + 31) / 32 * 32), Np = (N + 15) / 16 * 16;
+  thread_local std::vector<uint16_t> ap, bp;
+  ap.resize(static_cast<size_t>(M * Kp));
+  bp.resize(static_cast<size_t>(Kp * Np));
+  for (int64_t i = 0; i < M; ++i) {
+    uint16_t* row = ap.data() + i * Kp;
+    for (int64_t k = 0; k < Kp; k += 16) {
+      const __m256i v = k < K ? bf16x16(a + i * lda + k, K - k) : _mm256_setzero_si256();
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + k), v);
+    }
+  }
+  for (int64_t p = 0; p < Kp / 2; ++p) {
+    const int64_t k0 = 2 * p, k1 = 2 * p + 1;
+    for (int64_t n = 0; n < Np; n += 16) {
+      const __m256i lo = k0 < K ? bf16x16(b + k0 * ldb + n, N - n) : _mm256_setzero_si256();
+      const __m256i hi = k1 < K ? bf16x16(b + k1 * ldb + n, N - n) : _mm256_setzero_si256();
+      const __m512i pair = _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+      _mm512_storeu_si512(bp.data() + (p * Np + n) * 2, pair);
+    }
+  }
+  alignas(64) float part[16 * 16];
+  int configured = -1;
+  for (int64_t i0 = 0; i0 < M; i0 += 16) {
+    const int m = static_cast<int>(std::min<int64_t>(16, M - i0));
+    if (m != configured) {
+      configure(m);
+      configured = m;
+    }
+    for (int64_t j0 = 0; j0 < N; j0 += 16) {
+      _tile_zero(0);
+      for (int64_t k = 0; k < Kp; k += 32) {
+        _tile_loadd(1, ap.data() + i0 * Kp + k, Kp * 2);
+        _tile_loadd(2, bp.data() + (k / 2 * Np + j0) * 2, Np * 4);
+        _tile_dpbf16ps(0, 1, 2);
+      }
+      if (j0 + 16 <= N) {
+        _tile_stored(0, c + i0 * ldc + j0, ldc * 4);
+      } else {
+        _tile_stored(0, part, 64);
+        for (int r = 0; r < m; ++r)
+          std::memcpy(c + (i0 + r) * ldc + j0, part + r * 16, static_cast<size_t>(N - j0) * sizeof(float));
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace
+
+void fill_table_gemm_nn_bf16(KernelTable* t) { t->gemm_nn_bf16 = gemm_nn_bf16; }
+
+}  // namespace herd::kernels::amx
