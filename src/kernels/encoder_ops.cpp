@@ -67,11 +67,25 @@ void add_bias(const ExecContext& ctx, float* x, const float* bias, int64_t T, in
 
 void gelu(const ExecContext& ctx, float* x, int64_t n) {
   constexpr int64_t kChunk = 4096;
-  constexpr float kInvSqrt2 = 0.70710678118654752440f;
+  const GeluFn fn = ctx.table->gelu;
   ctx.pool->parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1, int) {
-    const int64_t e = std::min(n, c1 * kChunk);
-    for (int64_t i = c0 * kChunk; i < e; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+    const int64_t b = c0 * kChunk, e = std::min(n, c1 * kChunk);
+    fn(x + b, e - b);
   });
+}
+
+void add_bias_gelu(const ExecContext& ctx, float* x, const float* bias, int64_t T, int64_t N) {
+  const GeluFn fn = ctx.table->gelu;
+  ctx.pool->parallel_for(
+      T,
+      [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) {
+          float* r = x + t * N;
+          for (int64_t i = 0; i < N; ++i) r[i] += bias[i];
+          fn(r, N);
+        }
+      },
+      row_grain(N));
 }
 
 double gelu_ref(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }

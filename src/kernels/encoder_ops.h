@@ -27,9 +27,14 @@ void layer_norm_ref(const float* x, const float* w, const float* b, double eps, 
 void add_bias(const ExecContext& ctx, float* x, const float* bias, int64_t T, int64_t N);
 
 // x[n] = x * (1 + erf(x / sqrt 2)) / 2 in place (torch's default GELU), in f32
-// with std::erf; the reference in double.
+// by the kernel table's gelu (libm's erff on ref, a vector erf from AVX2 up:
+// kernels/gelu_avx2.cpp); the reference in double.
 void gelu(const ExecContext& ctx, float* x, int64_t n);
 double gelu_ref(double x);
+
+// add_bias then gelu in one pass over x[T, N] (each row while it is in cache):
+// the same bits as the two calls.
+void add_bias_gelu(const ExecContext& ctx, float* x, const float* bias, int64_t T, int64_t N);
 
 // Each of `rows` rows of n scores: s[r, j] = softmax_j(s[r, j] * scale +
 // bias[r, j]) in place; bias null: none. The row itself is the table's

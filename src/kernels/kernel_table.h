@@ -33,6 +33,11 @@ using SiluMulFn = void (*)(float* g, const float* u, int64_t n);
 // exponentials summed in double. A row depends on nothing else, so callers may
 // split rows across threads freely (the encoder's attention, encoder_ops.h).
 using SoftmaxRowFn = void (*)(float* s, int64_t n);
+// x[i] = x * (1 + erf(x / sqrt 2)) / 2 in place (the exact GELU), each
+// element depending only on itself (callers split the array freely). The
+// reference is libm's erff per element; the vector form (gelu_avx2.cpp) has
+// its own erf, within 3.5 u |x| of the exact value as derived there.
+using GeluFn = void (*)(float* x, int64_t n);
 // C = A B for row-major f32 A [M, K] (row stride lda), B [K, N] (ldb) and C
 // [M, N] (ldc), every C[i, j] the chain c = fma(A[i, k], B[k, j], c) over
 // k = 0..K-1 from c = 0 (fused, rounded once per step): the same bits on every
@@ -253,6 +258,7 @@ struct KernelTable {
   AxpyRowsTokensF32Fn axpy_rows_tokens_f32 = nullptr;
   SiluMulFn silu_mul = nullptr;
   SoftmaxRowFn softmax_row = nullptr;
+  GeluFn gelu = nullptr;
   GemmNnF32Fn gemm_nn_f32 = nullptr;
   // The same product with A and B rounded to bf16 first (gemm_nn_bf16_ref),
   // for a model that runs in bf16 (the encoder's attention when its linear
@@ -352,6 +358,7 @@ void fill_table_r8(KernelTable* t);            // kernels_r8_avx2.cpp
 void fill_table_f32_r8(KernelTable* t);        // tile_f32_r8_avx2.cpp
 void fill_table_silu(KernelTable* t);          // silu_avx2.cpp
 void fill_table_gemm_nn(KernelTable* t);       // gemm_nn_f32_avx2.cpp
+void fill_table_gelu(KernelTable* t);          // gelu_avx2.cpp
 void fill_table_row_to_f32(KernelTable* t);    // row_to_f32_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 // Its axpy_rows_f32 (the AVX-512 token tile's last elements take exactly its arithmetic).

@@ -73,6 +73,11 @@ void softmax_row_ref(float* s, int64_t n) {
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
 }
 
+void gelu_f32_ref(float* x, int64_t n) {
+  constexpr float kInvSqrt2 = 0.70710678118654752440f;
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+}
+
 void gemm_nn_f32_ref(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
                      int64_t N, int64_t K) {
   for (int64_t i = 0; i < M; ++i)
@@ -368,6 +373,7 @@ KernelTable ref_kernels() {
   t.axpy_rows_tokens_f32 = axpy_rows_tokens_f32_ref;
   t.silu_mul = silu_mul_ref;
   t.softmax_row = softmax_row_ref;
+  t.gelu = gelu_f32_ref;
   t.gemm_nn_f32 = gemm_nn_f32_ref;
   t.f32_to_f16 = f32_to_f16_ref;
   t.quantize_q8 = quantize_q8_ref;

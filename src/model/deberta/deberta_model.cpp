@@ -80,6 +80,16 @@ void linear(const ExecContext& ctx, const float* x, int64_t T, const DebLinear& 
   if (!l.b.empty()) kernels::add_bias(ctx, out, l.b.data(), T, l.w.shape[0]);
 }
 
+// gelu(x W^T + b): the bias and the GELU in one pass over the output.
+void linear_gelu(const ExecContext& ctx, const float* x, int64_t T, const DebLinear& l, float* out) {
+  kernels::matmul(ctx, x, T, l.w, out);
+  if (l.b.empty()) {
+    kernels::gelu(ctx, out, T * l.w.shape[0]);
+  } else {
+    kernels::add_bias_gelu(ctx, out, l.b.data(), T, l.w.shape[0]);
+  }
+}
+
 void norm(const ExecContext& ctx, const float* x, const DebNorm& n, double eps, int64_t T, float* y) {
   kernels::layer_norm(ctx, x, n.w.data(), n.b.data(), static_cast<float>(eps), T,
                       static_cast<int64_t>(n.w.size()), y);
@@ -382,8 +392,7 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
     linear(ctx, ctxo.data(), T, L.attn_out, h1.data());
     for (size_t i = 0; i < h1.size(); ++i) h1[i] += x[i];
     norm(ctx, h1.data(), L.attn_ln, c.layer_norm_eps, T, h1.data());
-    linear(ctx, h1.data(), T, L.inter, ff.data());
-    kernels::gelu(ctx, ff.data(), static_cast<int64_t>(ff.size()));
+    linear_gelu(ctx, h1.data(), T, L.inter, ff.data());
     linear(ctx, ff.data(), T, L.out, x.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += h1[i];
     norm(ctx, x.data(), L.out_ln, c.layer_norm_eps, T, x.data());
@@ -395,8 +404,7 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
       out(static_cast<size_t>(B * c.num_labels()));
   for (int64_t s = 0; s < B; ++s)
     std::copy_n(x.data() + off[static_cast<size_t>(s)] * H, H, first.data() + s * H);
-  linear(ctx, first.data(), B, pooler_, pooled.data());
-  kernels::gelu(ctx, pooled.data(), B * P);
+  linear_gelu(ctx, first.data(), B, pooler_, pooled.data());
   linear(ctx, pooled.data(), B, classifier_, out.data());
   for (int64_t s = 0; s < B; ++s)
     logits->emplace_back(out.begin() + s * c.num_labels(), out.begin() + (s + 1) * c.num_labels());
