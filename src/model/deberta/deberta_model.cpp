@@ -265,9 +265,11 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   };
   const int64_t r0 = c.relative_attention ? rel_index(0, max_len - 1) : 0;
   const int64_t nR = c.relative_attention ? rel_index(max_len - 1, 0) - r0 + 1 : 0;
-  std::vector<int64_t> idx(static_cast<size_t>(max_len * max_len));
-  for (int64_t i = 0; i < max_len && c.relative_attention; ++i)
-    for (int64_t j = 0; j < max_len; ++j) idx[static_cast<size_t>(i * max_len + j)] = rel_index(i, j) - r0;
+  // The relative-embedding row of (query i, key j) depends on i - j only
+  // (deberta_relative_position): rel_row[i - j + max_len - 1].
+  std::vector<int64_t> rel_row(static_cast<size_t>(std::max<int64_t>(1, 2 * max_len - 1)));
+  for (int64_t d = -(max_len - 1); d < max_len && c.relative_attention; ++d)
+    rel_row[static_cast<size_t>(d + max_len - 1)] = rel_index(d, 0) - r0;
   const int scale_factor = 1 + (c.relative_attention && c.c2p) + (c.relative_attention && c.p2c);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd) * scale_factor));
 
@@ -284,15 +286,14 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   // hand-offs than it gained, while the gathers and the bias loop ran on one thread.
   // Every product is one fma chain per output (gemm_nn_f32) whatever the thread count,
   // so the logits do not depend on the split.
+  // The products read a head's Q, K and V columns in place (row stride H); only Kᵀ is
+  // gathered (the right operand of Q Kᵀ).
   struct HeadScratch {
-    std::vector<float> qh, kh, kt, vh, scores, bias, c2p, p2c;
+    std::vector<float> kt, scores, bias, c2p, p2c;
   };
   std::vector<HeadScratch> scratch(static_cast<size_t>(ctx.pool->size()));
   for (HeadScratch& w : scratch) {
-    w.qh.resize(static_cast<size_t>(max_len * hd));
-    w.kh.resize(w.qh.size());
-    w.kt.resize(w.qh.size());
-    w.vh.resize(w.qh.size());
+    w.kt.resize(static_cast<size_t>(max_len * hd));
     w.scores.resize(static_cast<size_t>(max_len * max_len));
     w.bias.resize(static_cast<size_t>(kBiasRows * max_len));
     w.c2p.resize(static_cast<size_t>(max_len * nR));
@@ -337,47 +338,39 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
       for (int64_t task = t0; task < t1; ++task) {
         const size_t s = static_cast<size_t>(task / heads);
         const int64_t h = task % heads, n = static_cast<int64_t>(batch[s]->size()), base = off[s];
-        for (int64_t t = 0; t < n; ++t) {
-          for (int64_t d = 0; d < hd; ++d) {
-            const size_t src = static_cast<size_t>((base + t) * H + h * hd + d);
-            w.qh[static_cast<size_t>(t * hd + d)] = q[src];
-            w.kh[static_cast<size_t>(t * hd + d)] = k[src];
-            w.kt[static_cast<size_t>(d * n + t)] = k[src];
-            w.vh[static_cast<size_t>(t * hd + d)] = v[src];
-          }
-        }
-        gemm(w.qh.data(), hd, w.kt.data(), n, w.scores.data(), n, n, n, hd);  // Q K^T
+        const float* qh = q.data() + base * H + h * hd;
+        const float* kh = k.data() + base * H + h * hd;
+        const float* vh = v.data() + base * H + h * hd;
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t d = 0; d < hd; ++d) w.kt[static_cast<size_t>(d * n + t)] = kh[t * H + d];
+        gemm(qh, H, w.kt.data(), n, w.scores.data(), n, n, n, hd);  // Q K^T
         if (c.relative_attention && (c.c2p || c.p2c)) {
           const size_t ph = static_cast<size_t>(h * hd * nR);
-          if (c.c2p) gemm(w.qh.data(), hd, pkt.data() + ph, nR, w.c2p.data(), nR, n, nR, hd);  // Q Kr^T
-          if (c.p2c) gemm(w.kh.data(), hd, pqt.data() + ph, nR, w.p2c.data(), nR, n, nR, hd);  // K Qr^T
+          if (c.c2p) gemm(qh, H, pkt.data() + ph, nR, w.c2p.data(), nR, n, nR, hd);  // Q Kr^T
+          if (c.p2c) gemm(kh, H, pqt.data() + ph, nR, w.p2c.data(), nR, n, nR, hd);  // K Qr^T
           // The bias of kBiasRows rows at a time (16 x 512 floats: 32 KB, in L1), each block
           // softmaxed at once: a whole [n, n] bias was one more megabyte per head beside the
           // scores and the c2p/p2c tables.
           for (int64_t i0 = 0; i0 < n; i0 += kBiasRows) {
             const int64_t rows = std::min(kBiasRows, n - i0);
-            for (int64_t i = i0; i < i0 + rows; ++i) {
-              // Local pointers and one loop per term set: the compiler otherwise reloads
-              // every vector's data pointer and the flags for each element.
-              const int64_t* ir = idx.data() + i * max_len;
-              const float* ci = w.c2p.data() + i * nR;
-              const float* p2c = w.p2c.data();
-              float* bi = w.bias.data() + (i - i0) * n;
-              const float sc = scale;
-              if (c.c2p && c.p2c) {
-                for (int64_t j = 0; j < n; ++j) {
-                  float b = 0;
-                  b += ci[ir[j]];
-                  b += p2c[j * nR + ir[j]];
-                  bi[j] = b * sc;
-                }
-              } else {
-                for (int64_t j = 0; j < n; ++j) {
-                  float b = 0;
-                  if (c.c2p) b += ci[ir[j]];
-                  if (c.p2c) b += p2c[j * nR + ir[j]];
-                  bi[j] = b * sc;
-                }
+            // Key j outermost: key j's p2c row is read at the rows of i0 - j .. i0 + rows - 1 - j,
+            // a cache line or two (query-major, each key was a new line: a diagonal walk), and
+            // the block's c2p rows and bias stay in L1. Local pointers and one loop per term
+            // set: the compiler otherwise reloads every vector's data pointer per element.
+            const float* c2p = w.c2p.data();
+            const float* p2c = w.p2c.data();
+            float* bias = w.bias.data();
+            const float sc = scale;
+            const bool has_c2p = c.c2p, has_p2c = c.p2c;
+            for (int64_t j = 0; j < n; ++j) {
+              const int64_t* rj = rel_row.data() + (max_len - 1) - j;  // rj[i]: the row of (i, j)
+              const float* pj = p2c + j * nR;
+              for (int64_t i = i0; i < i0 + rows; ++i) {
+                const int64_t r = rj[i];
+                float b = 0;
+                if (has_c2p) b += c2p[i * nR + r];
+                if (has_p2c) b += pj[r];
+                bias[(i - i0) * n + j] = b * sc;
               }
             }
             kernels::biased_softmax_rows(head_ctx, w.scores.data() + i0 * n, w.bias.data(), rows, n, scale);
@@ -386,7 +379,7 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
           kernels::biased_softmax_rows(head_ctx, w.scores.data(), nullptr, n, n, scale);
         }
         // P V, into this head's columns of the context rows.
-        gemm(w.scores.data(), n, w.vh.data(), hd, ctxo.data() + base * H + h * hd, H, n, hd, n);
+        gemm(w.scores.data(), n, vh, H, ctxo.data() + base * H + h * hd, H, n, hd, n);
       }
     });
     linear(ctx, ctxo.data(), T, L.attn_out, h1.data());
