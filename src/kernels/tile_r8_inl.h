@@ -151,6 +151,15 @@ inline constexpr int kDotChains = TT <= 2 ? 2 : 1;
 // Q5_0 (q - 16 with a fifth bit) and Q5_1 (d q + m with a fifth bit). Unit:
 // f16 d[8], f16 m[8] (kMin), u32 qh[8] (kFifth: bit j is element j's fifth
 // bit), 4 chunks of qs.
+// acc + isum * (scale * d_x): a block's integer sum (row lanes) times its
+// weight scale(s) and the activation block's scale, the step every format's
+// add() starts with.
+template <class V>
+__attribute__((always_inline)) inline typename V::F scaled_add(typename V::F scale, typename V::I isum,
+                                                              const BlockQ8& xb, typename V::F acc) {
+  return V::fmadd(V::cvt(isum), V::mul(scale, V::set1(xb.d)), acc);
+}
+
 template <bool kMin, bool kFifth>
 struct Q32 {
   static constexpr int64_t kQh = 16 + (kMin ? 16 : 0), kQs = kQh + (kFifth ? 32 : 0);
@@ -195,7 +204,7 @@ struct Q32 {
   template <class V>
   __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
                                                           typename V::F acc) {
-    acc = V::fmadd(V::cvt(isum), V::mul(s.dw, V::set1(xb.d)), acc);
+    acc = scaled_add<V>(s.dw, isum, xb, acc);
     if constexpr (kMin) acc = V::fmadd(V::set1(static_cast<float>(xb.s)), V::mul(s.dm, V::set1(xb.d)), acc);
     return acc;
   }
@@ -234,7 +243,7 @@ struct Q8_0 {
   template <class V>
   __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
                                                           typename V::F acc) {
-    return V::fmadd(V::cvt(isum), V::mul(s.dw, V::set1(xb.d)), acc);
+    return scaled_add<V>(s.dw, isum, xb, acc);
   }
   template <class V, int TT>
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
@@ -291,9 +300,8 @@ struct Q45_K {
   template <class V>
   __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
                                                           typename V::F acc) {
-    const typename V::F dx = V::set1(xb.d);
-    const typename V::F a = V::fmadd(V::cvt(isum), V::mul(s.dsc, dx), acc);
-    return V::fnmadd(V::set1(static_cast<float>(xb.s)), V::mul(s.dmn, dx), a);
+    const typename V::F a = scaled_add<V>(s.dsc, isum, xb, acc);
+    return V::fnmadd(V::set1(static_cast<float>(xb.s)), V::mul(s.dmn, V::set1(xb.d)), a);
   }
   template <class V, int TT>
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
@@ -350,7 +358,7 @@ struct Q6_K {
   template <class V>
   __attribute__((always_inline)) static typename V::F add(const Scales<V>& s, typename V::I isum, const BlockQ8& xb,
                                                           typename V::F acc) {
-    return V::fmadd(V::cvt(isum), V::mul(s.dsc, V::set1(xb.d)), acc);
+    return scaled_add<V>(s.dsc, isum, xb, acc);
   }
   template <class V, int TT>
   __attribute__((always_inline)) static void block(const uint8_t* gp, int64_t gb, int64_t b, const BlockQ8* x,
