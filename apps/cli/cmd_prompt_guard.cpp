@@ -56,11 +56,13 @@ nlohmann::ordered_json result_json(const db::DebertaClassifier& m, const db::Pro
 }
 
 // FLOPs of one window of n tokens (2 per multiply-add): the linear layers,
-// the relative projections, QK^T, the c2p and p2c products, PV, and the head.
-double window_flops(const db::DebertaConfig& c, int64_t n) {
+// the relative projections (unless made once at load: with_rel false), QK^T,
+// the c2p and p2c products, PV, and the head.
+double window_flops(const db::DebertaConfig& c, int64_t n, bool with_rel) {
   const double H = static_cast<double>(c.hidden_size), F = static_cast<double>(c.intermediate_size);
   const double N = static_cast<double>(n), R = std::min<double>(2.0 * c.att_span(), 2.0 * N - 1);
-  const double per_layer = 2 * N * (4 * H * H + 2 * H * F) + 2 * R * 2 * H * H + 2 * N * N * H * 4;
+  const double per_layer =
+      2 * N * (4 * H * H + 2 * H * F) + (with_rel ? 2 * R * 2 * H * H : 0.0) + 2 * N * N * H * 4;
   return per_layer * static_cast<double>(c.num_hidden_layers) + 2 * H * H + 2 * H * c.num_labels();
 }
 
@@ -87,7 +89,7 @@ int run_bench(const db::DebertaClassifier& m, const kernels::ExecContext& ctx, d
     total += a + b;
     ++runs;
   }
-  const double flops = window_flops(m.config(), static_cast<int64_t>(win.size()));
+  const double flops = window_flops(m.config(), static_cast<int64_t>(win.size()), !m.relative_projections_cached());
   const TensorView& w = m.first_linear();
   std::printf("prompt guard: %lld layers, hidden %lld, window %zu tokens, %d threads, best of %d runs\n",
               static_cast<long long>(m.config().num_hidden_layers), static_cast<long long>(m.config().hidden_size),

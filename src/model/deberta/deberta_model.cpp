@@ -182,7 +182,42 @@ int DebertaClassifier::repack_weights(const kernels::KernelTable& table, ThreadP
     for (DebLinear* l : {&L.q, &L.k, &L.v, &L.pos_k, &L.pos_q, &L.attn_out, &L.inter, &L.out}) repack(*l);
   repack(pooler_);
   repack(classifier_);
+  // The relative-position projections depend on the weights alone: once here,
+  // with the table the model will run with (each row's products are the same
+  // bits whatever the number of rows, so forward() taking its rows from here
+  // changes nothing but the time: 2 x 512 x 768 x 768 x 2 FLOP per layer of
+  // Prompt Guard 86M, a tenth of a window's work).
+  const DebertaConfig& c = config_;
+  if (c.relative_attention && (c.c2p || c.p2c)) {
+    const int64_t rows = 2 * c.att_span(), H = c.hidden_size;
+    ExecContext ctx;
+    ctx.pool = &pool;
+    ctx.table = &table;
+    std::vector<float> pk(static_cast<size_t>(rows * H)), pq(pk.size());
+    rel_pkt_.assign(layers_.size(), std::vector<float>(pk.size()));
+    rel_pqt_.assign(layers_.size(), std::vector<float>(pk.size()));
+    for (size_t l = 0; l < layers_.size(); ++l)
+      relative_projections(ctx, layers_[l], rel_.data(), rows, pk.data(), pq.data(), rel_pkt_[l].data(),
+                           rel_pqt_[l].data());
+  }
   return n;
+}
+
+void DebertaClassifier::relative_projections(const ExecContext& ctx, const DebLayer& L, const float* rel,
+                                             int64_t rows, float* pk, float* pq, float* pkt, float* pqt) const {
+  const DebertaConfig& c = config_;
+  const int64_t H = c.hidden_size, hd = c.head_dim(), heads = c.num_attention_heads;
+  if (c.c2p) linear(ctx, rel, rows, c.share_att_key ? L.k : L.pos_k, pk);
+  if (c.p2c) linear(ctx, rel, rows, c.share_att_key ? L.q : L.pos_q, pq);
+  ctx.pool->parallel_for(heads, [&](int64_t h_begin, int64_t h_end, int) {
+    for (int64_t h = h_begin; h < h_end; ++h)
+      for (int64_t d = 0; d < hd; ++d)
+        for (int64_t r = 0; r < rows; ++r) {
+          const size_t dst = static_cast<size_t>((h * hd + d) * rows + r), src = static_cast<size_t>(r * H + h * hd + d);
+          pkt[dst] = c.c2p ? pk[src] : 0;
+          pqt[dst] = c.p2c ? pq[src] : 0;
+        }
+  });
 }
 
 std::vector<std::vector<int32_t>> DebertaClassifier::windows(std::string_view text) const {
@@ -275,9 +310,11 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
 
   std::vector<float> q(static_cast<size_t>(T * H)), k(q.size()), v(q.size()), ctxo(q.size()), h1(q.size());
   std::vector<float> ff(static_cast<size_t>(T * c.intermediate_size));
-  std::vector<float> pk(static_cast<size_t>(nR * H)), pq(pk.size());
   // pk and pq per head as [hd, nR] (the right operand of Q Kr^T and K Qr^T),
-  // gathered once per layer for every window of the batch.
+  // gathered once per layer for every window of the batch, unless repack_weights
+  // made them for every row already.
+  const bool rel_cached = !rel_pkt_.empty();
+  std::vector<float> pk(static_cast<size_t>(rel_cached ? 0 : nR * H)), pq(pk.size());
   std::vector<float> pkt(pk.size()), pqt(pk.size());
   const float* rel = rel_.data() + r0 * H;
   // Attention runs one (window, head) pair per task, the pairs split over the pool's
@@ -317,20 +354,20 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
     linear(ctx, x.data(), T, L.q, q.data());
     linear(ctx, x.data(), T, L.k, k.data());
     linear(ctx, x.data(), T, L.v, v.data());
-    if (c.relative_attention) {
-      if (c.c2p) linear(ctx, rel, nR, c.share_att_key ? L.k : L.pos_k, pk.data());
-      if (c.p2c) linear(ctx, rel, nR, c.share_att_key ? L.q : L.pos_q, pq.data());
-    }
+    // The relative projections' columns r0 .. r0 + nR - 1: from repack_weights' tables
+    // (row stride 2 span) or made here for those rows alone (row stride nR).
+    const float* pk_cols = pkt.data();
+    const float* pq_cols = pqt.data();
+    int64_t pld = nR;
+    const size_t li = static_cast<size_t>(&L - layers_.data());
     if (c.relative_attention && (c.c2p || c.p2c)) {
-      ctx.pool->parallel_for(heads, [&](int64_t h_begin, int64_t h_end, int) {
-        for (int64_t h = h_begin; h < h_end; ++h)
-          for (int64_t d = 0; d < hd; ++d)
-            for (int64_t r = 0; r < nR; ++r) {
-              const size_t dst = static_cast<size_t>((h * hd + d) * nR + r), src = static_cast<size_t>(r * H + h * hd + d);
-              pkt[dst] = c.c2p ? pk[src] : 0;
-              pqt[dst] = c.p2c ? pq[src] : 0;
-            }
-      });
+      if (rel_cached) {
+        pld = 2 * span;
+        pk_cols = rel_pkt_[li].data() + r0;
+        pq_cols = rel_pqt_[li].data() + r0;
+      } else {
+        relative_projections(ctx, L, rel, nR, pk.data(), pq.data(), pkt.data(), pqt.data());
+      }
     }
     const int64_t n_tasks = static_cast<int64_t>(batch.size()) * heads;
     ctx.pool->parallel_for(n_tasks, [&](int64_t t0, int64_t t1, int worker) {
@@ -345,9 +382,9 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
           for (int64_t d = 0; d < hd; ++d) w.kt[static_cast<size_t>(d * n + t)] = kh[t * H + d];
         gemm(qh, H, w.kt.data(), n, w.scores.data(), n, n, n, hd);  // Q K^T
         if (c.relative_attention && (c.c2p || c.p2c)) {
-          const size_t ph = static_cast<size_t>(h * hd * nR);
-          if (c.c2p) gemm(qh, H, pkt.data() + ph, nR, w.c2p.data(), nR, n, nR, hd);  // Q Kr^T
-          if (c.p2c) gemm(kh, H, pqt.data() + ph, nR, w.p2c.data(), nR, n, nR, hd);  // K Qr^T
+          const size_t ph = static_cast<size_t>(h * hd * pld);
+          if (c.c2p) gemm(qh, H, pk_cols + ph, pld, w.c2p.data(), nR, n, nR, hd);  // Q Kr^T
+          if (c.p2c) gemm(kh, H, pq_cols + ph, pld, w.p2c.data(), nR, n, nR, hd);  // K Qr^T
           // The bias of kBiasRows rows at a time (16 x 512 floats: 32 KB, in L1), each block
           // softmaxed at once: a whole [n, n] bias was one more megabyte per head beside the
           // scores and the c2p/p2c tables.

@@ -78,6 +78,9 @@ class DebertaClassifier {
   // The first layer's query weight, as loaded and repacked (what the linear
   // layers' dtype and path are, for reports).
   const TensorView& first_linear() const { return layers_.front().q.w; }
+  // Whether repack_weights made the relative-position projections (forward
+  // then does not).
+  bool relative_projections_cached() const { return !rel_pkt_.empty(); }
 
   // The text's pieces in windows of at most max_window() - 2, each wrapped in
   // the tokenizer's template ([CLS] ... [SEP]); one window for empty text.
@@ -91,6 +94,12 @@ class DebertaClassifier {
   // One batch of windows through the encoder and the head.
   void forward(const kernels::ExecContext& ctx, const std::vector<const std::vector<int32_t>*>& batch,
                std::vector<std::vector<float>>* logits) const;
+  // Layer L's relative-position projections of `rows` rows of relative
+  // embeddings (rel: the first of them) per head, transposed: pkt and pqt
+  // [H, rows] (row h * hd + d; the right operands of Q Krᵀ and K Qrᵀ), zero
+  // where the model has no c2p / p2c term. pk, pq: [rows, H] scratch.
+  void relative_projections(const kernels::ExecContext& ctx, const DebLayer& L, const float* rel, int64_t rows,
+                            float* pk, float* pq, float* pkt, float* pqt) const;
 
   DebertaConfig config_;
   formats::HfCheckpoint ckpt_;
@@ -102,6 +111,10 @@ class DebertaClassifier {
   std::vector<DebLayer> layers_;
   DebLinear pooler_, classifier_;
   std::vector<std::unique_ptr<uint8_t[]>> packed_;  // repack_weights' buffers
+  // Per layer, relative_projections of all 2 span relative embeddings, made by
+  // repack_weights with its table (they do not depend on the input); empty:
+  // forward() computes the rows it needs.
+  std::vector<std::vector<float>> rel_pkt_, rel_pqt_;
 };
 
 }  // namespace herd::model::deberta

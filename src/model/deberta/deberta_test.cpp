@@ -90,6 +90,23 @@ TEST(Deberta, WindowsBatchAndThreadsDoNotChangeLogits) {
   }
 }
 
+// repack_weights makes every layer's relative-position projections once; a model
+// without them computes the rows each batch needs. F32 weights are not repacked,
+// so that is the only difference: the logits must be the same bits, on every ISA.
+TEST(Deberta, PrecomputedRelativeProjectionsChangeNoBit) {
+  Made m;
+  for (const std::string& isa : kernels::all_isas()) {
+    if (!kernels::isa_runs_here(isa)) continue;
+    DebertaClassifier plain = DebertaClassifier::load(m.dir).value();
+    DebertaClassifier cached = DebertaClassifier::load(m.dir).value();
+    Ctx two(2, isa);
+    EXPECT_EQ(cached.repack_weights(two.table, two.pool), 0) << isa;  // F32: nothing moves
+    std::vector<std::vector<int32_t>> batch = plain.windows(long_text(300));
+    batch.push_back(plain.windows("short")[0]);
+    EXPECT_EQ(plain.classify(two.ctx, batch).value(), cached.classify(two.ctx, batch).value()) << isa;
+  }
+}
+
 TEST(Deberta, ForcedLabelIsCertainAndScoresFollowTheModelCard) {
   Made m(/*force_label=*/1);  // INJECTION
   DebertaClassifier c = DebertaClassifier::load(m.dir).value();
