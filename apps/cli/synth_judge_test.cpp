@@ -114,10 +114,15 @@ TEST(SynthJudge, ProcessJudgesScoreAllInOrderSideBySide) {
   int overlapped = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
     ASSERT_TRUE(scores[i].has_value()) << i;
-    if (*scores[i] == 1.0) ++overlapped;
-    else EXPECT_EQ(*scores[i], static_cast<double>(texts[i].size() + 10)) << i;  // in order
+    if (*scores[i] == 1.0) {
+      ++overlapped;
+    } else {
+      EXPECT_EQ(*scores[i], static_cast<double>(texts[i].size() + 10)) << i;  // in order
+    }
   }
-  if (std::thread::hardware_concurrency() >= 2) EXPECT_GE(overlapped, 1);
+  if (std::thread::hardware_concurrency() >= 2) {
+    EXPECT_GE(overlapped, 1);
+  }
 }
 
 TEST(SynthJudge, PythonCodeOfACompletion) {

@@ -45,7 +45,7 @@ struct ChatChoice {
 class ChatRun {
  public:
   ChatRun(ServerContext& ctx, const ChatRequest& r, bool tools_active, std::unique_ptr<GenerationSet> set)
-      : ctx_(ctx), stream_(r.s.stream), include_usage_(r.s.include_usage), tools_(tools_active),
+      : ctx_(ctx), stream_(r.s.stream), include_usage_(r.s.include_usage),
         logprobs_(r.s.top_logprobs >= 0), set_(std::move(set)), id_(new_id("chatcmpl-")), created_(unix_time()) {
     const int max_calls = r.parallel_tool_calls ? kMaxParallelCalls : 1;
     for (int i = 0; i < set_->size(); ++i) choices_.emplace_back(*ctx.tok, r.s.stop, tools_active, max_calls);
@@ -240,7 +240,7 @@ class ChatRun {
   }
 
   ServerContext& ctx_;
-  bool stream_, include_usage_, tools_, logprobs_;
+  bool stream_, include_usage_, logprobs_;
   std::unique_ptr<GenerationSet> set_;
   std::string id_;
   int64_t created_;
