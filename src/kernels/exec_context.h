@@ -42,6 +42,12 @@ struct ExecContext {
   // so the forward pass is exactly the function whose gradient the backward
   // passes compute. Weights must be in the file layout (not repacked).
   bool exact_f32 = false;
+  // With exact_f32: the products through weights (matmul, matmul_t: the
+  // frozen base's, the head's, full fine-tuning's) take both operands rounded
+  // to bf16 with f32 sums instead (kernels/matmul_bf16_products.cpp; herd
+  // finetune --bf16). Needs the table's gemm_bf16_pairs. Adapters' products
+  // and every weight gradient stay f32 (model/linear.cpp clears it for them).
+  bool bf16_products = false;
 };
 
 }  // namespace herd::kernels

@@ -8,10 +8,8 @@
 // bf16 (zero-filled), B into tdpbf16ps's pair form (pair p of rows 2p, 2p + 1:
 // for each column n the two bf16 side by side, 16 columns = one 64-byte tile
 // row), both rounded with round16 (base/half.h f32_to_bf16 exactly). Then
-// every 16 x 16 block of C is one tile from zero, fed by one tdpbf16ps per 32
-// elements of K in order and stored once (a last partial block of columns
-// through a small buffer; a last partial block of rows with tiles configured
-// for its rows). Each C element depends only on its row of A and column of
+// gemm_bf16_pairs (gemm_bf16_pairs_amx.cpp) runs the tiles: every C element
+// one accumulator from zero, one tdpbf16ps per 32 elements of K in order. Each C element depends only on its row of A and column of
 // B, so any split of M or N gives the same bits. The products of bf16 are
 // exact; the tile sums them in an order Intel does not specify, hence the
 // contract's gamma_K bound rather than the reference's bits. Like vdpbf16ps,
@@ -24,7 +22,6 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/amx_tile_config.h"
 #include "kernels/bf16_operands_avx512bf16_inl.h"
 #include "kernels/kernel_table.h"
 
@@ -32,18 +29,6 @@ namespace herd::kernels::amx {
 namespace {
 
 using avx512bf16::round16;
-
-// C in tile 0 and A in tile 1 with m rows; B in tile 2 (16 pairs).
-void configure(int m) {
-  AmxTileConfig c;
-  for (int i = 0; i < 2; ++i) {
-    c.colsb[i] = 64;
-    c.rows[i] = static_cast<uint8_t>(m);
-  }
-  c.colsb[2] = 64;
-  c.rows[2] = 16;
-  load_tile_config(c);
-}
 
 // 16 floats at p (the first n of them; the rest read as zero) as 16 bf16.
 inline __m256i bf16x16(const float* p, int64_t n) {
@@ -56,7 +41,7 @@ void gemm_nn_bf16(const float* a, int64_t lda, const float* b, int64_t ldb, floa
   if (M <= 0 || N <= 0) return;
   const int64_t Kp = std::max<int64_t>(32, (K + 31) / 32 * 32), Np = (N + 15) / 16 * 16;
   thread_local std::vector<uint16_t> ap, bp;
-  ap.resize(static_cast<size_t>(M * Kp));
+  ap.resize(static_cast<size_t>((M + 15) / 16 * 16 * Kp));  // rows past M: read, never used
   bp.resize(static_cast<size_t>(Kp * Np));
   for (int64_t i = 0; i < M; ++i) {
     uint16_t* row = ap.data() + i * Kp;
@@ -74,31 +59,7 @@ void gemm_nn_bf16(const float* a, int64_t lda, const float* b, int64_t ldb, floa
       _mm512_storeu_si512(bp.data() + (p * Np + n) * 2, pair);
     }
   }
-  alignas(64) float part[16 * 16];
-  int configured = -1;
-  for (int64_t i0 = 0; i0 < M; i0 += 16) {
-    const int m = static_cast<int>(std::min<int64_t>(16, M - i0));
-    if (m != configured) {
-      configure(m);
-      configured = m;
-    }
-    for (int64_t j0 = 0; j0 < N; j0 += 16) {
-      _tile_zero(0);
-      for (int64_t k = 0; k < Kp; k += 32) {
-        _tile_loadd(1, ap.data() + i0 * Kp + k, Kp * 2);
-        _tile_loadd(2, bp.data() + (k / 2 * Np + j0) * 2, Np * 4);
-        _tile_dpbf16ps(0, 1, 2);
-      }
-      if (j0 + 16 <= N) {
-        _tile_stored(0, c + i0 * ldc + j0, ldc * 4);
-      } else {
-        _tile_stored(0, part, 64);
-        for (int r = 0; r < m; ++r)
-          std::memcpy(c + (i0 + r) * ldc + j0, part + r * 16, static_cast<size_t>(N - j0) * sizeof(float));
-      }
-    }
-  }
-  _tile_release();
+  gemm_bf16_pairs(ap.data(), Kp, reinterpret_cast<const uint32_t*>(bp.data()), Np, c, ldc, M, N, Kp, false);
 }
 
 }  // namespace

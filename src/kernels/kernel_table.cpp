@@ -97,6 +97,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     // (the reference's scalar bf16 tile stays for ISA "ref" only).
     t.round_bf16 = nullptr;
     for (TileDotBf16Fn& e : t.tile_bf16) e = nullptr;
+    t.gemm_bf16_pairs = nullptr;
     t.isa = "avx2";
     if (isa != "avx2") {
       if (!has_avx512(f))
@@ -118,6 +119,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
         return err(ErrorCode::kUnsupported, "ISA %s requested but this CPU lacks AVX512_BF16", isa.c_str());
       avx512bf16::fill_table(&t);
       avx512bf16::fill_table_r16(&t);
+      avx512bf16::fill_table_gemm_bf16_pairs(&t);
       // F16/BF16 take the bf16 path (r16 layout), not the f32 r8 tile.
       for (TileDotF32R8Fn& e : t.tile_f32_r8) e = nullptr;
       t.isa = "avx512bf16";
@@ -130,6 +132,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
       amx::fill_table_r8(&t);
       amx::fill_table_r16(&t);
       amx::fill_table_gemm_nn_bf16(&t);
+      amx::fill_table_gemm_bf16_pairs(&t);
       t.isa = "amx";
     }
     return t;

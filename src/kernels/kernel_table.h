@@ -46,6 +46,23 @@ using GeluFn = void (*)(float* x, int64_t n);
 // horizontal sum would cost as much as the dot.
 using GemmNnF32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                              int64_t M, int64_t N, int64_t K);
+// C [M, N] = A B with A [M, Kp] in bf16 (row stride lda elements) and B in
+// the pair form that tdpbf16ps and vdpbf16ps read: Kp / 2 rows of ldb 32-bit
+// words, word (p, n) holding B[2p][n] in its low half and B[2p + 1][n] in
+// its high half; C f32 (row stride ldc), overwritten, or added to when
+// `accumulate` (C = C + A B; in the hardware kernels, whose f32 accumulator
+// is stored and reloaded exactly, a reduction cut in blocks gives the same
+// bits as one call; the specification rounds each call's sum once). Kp is a
+// multiple of 32 (callers zero-pad); A must be readable for M rounded up to
+// 16 rows and B for N rounded up to 16 columns (what lies there feeds only
+// outputs that are not written). The products of bf16 are exact, their sum
+// is f32 in an order the hardware does not specify: |C - spec| <= gamma_Kp
+// sum_k |a_k b_k| (spec: gemm_bf16_pairs_ref), and each C[i, j] depends only
+// on row i of A and column j of B: any split of M or N gives the same bits.
+// Single-threaded. The frozen products of training with --bf16
+// (kernels/matmul_bf16_products.cpp) and gemm_nn_bf16 run on it.
+using GemmBf16PairsFn = void (*)(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c,
+                                 int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate);
 // Dot of two f32 vectors (attention scores).
 using DotF32Fn = float (*)(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] (attention value accumulation).
@@ -248,6 +265,13 @@ void tile_f32_r8_ref(DType t, const uint8_t* w, int64_t n_groups, const float* x
 void gemm_nn_bf16_ref(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
                       int64_t N, int64_t K);
 
+// gemm_bf16_pairs's specification: each C[i, j] (plus C's value when
+// accumulating) the exact products summed in double, rounded once to f32.
+// In ref_kernels() (ISA ref runs it: the bf16 products of training anywhere,
+// slowly); the AVX2 and AVX-512 tables without BF16 clear it.
+void gemm_bf16_pairs_ref(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc,
+                         int64_t M, int64_t N, int64_t Kp, bool accumulate);
+
 struct KernelTable {
   const char* isa = "ref";
   RowDotFn row_dot[kMaxDTypeId] = {};
@@ -268,6 +292,10 @@ struct KernelTable {
   // B: the same bits for any split of M or N. Null where the ISA has no bf16
   // tile product (all but amx: gemm_nn_bf16_amx.cpp).
   GemmNnF32Fn gemm_nn_bf16 = nullptr;
+  // bf16 products with f32 sums on the pair form (GemmBf16PairsFn): ref (the
+  // specification), avx512bf16 (vdpbf16ps), amx (tdpbf16ps); null on avx2,
+  // avx512 and avx512vnni, whose CPUs have no bf16 product.
+  GemmBf16PairsFn gemm_bf16_pairs = nullptr;
   F32ToF16Fn f32_to_f16 = nullptr;  // KV cache stores (f16 rows)
   // A faster attention_rows for hd % attn_hd_multiple == 0 and paged blocks
   // of a multiple of attn_block_multiple rows (attention_avx2.cpp: 32 and 8;
@@ -377,11 +405,16 @@ void fill_table_r8(KernelTable* t);  // kernels_r8_avx512vnni.cpp
 namespace avx512bf16 {
 void fill_table(KernelTable* t);      // kernels_avx512bf16.cpp
 void fill_table_r16(KernelTable* t);  // tile_bf16_r16_avx512bf16.cpp
+void fill_table_gemm_bf16_pairs(KernelTable* t);  // gemm_bf16_pairs_avx512bf16.cpp
 }
 namespace amx {
 void fill_table_r8(KernelTable* t);   // tile_r8_amx.cpp
 void fill_table_r16(KernelTable* t);  // tile_bf16_r16_amx.cpp
 void fill_table_gemm_nn_bf16(KernelTable* t);  // gemm_nn_bf16_amx.cpp
+void fill_table_gemm_bf16_pairs(KernelTable* t);  // gemm_bf16_pairs_amx.cpp
+// The pair-form tile product itself (gemm_nn_bf16 packs its operands for it).
+void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
+                     int64_t N, int64_t Kp, bool accumulate);
 }
 
 }  // namespace herd::kernels

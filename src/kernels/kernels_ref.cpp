@@ -375,6 +375,7 @@ KernelTable ref_kernels() {
   t.softmax_row = softmax_row_ref;
   t.gelu = gelu_f32_ref;
   t.gemm_nn_f32 = gemm_nn_f32_ref;
+  t.gemm_bf16_pairs = gemm_bf16_pairs_ref;
   t.f32_to_f16 = f32_to_f16_ref;
   t.quantize_q8 = quantize_q8_ref;
   t.tile_q8[static_cast<int>(DType::kQ8_0)] = tile_q8_ref<DType::kQ8_0>;
@@ -400,6 +401,20 @@ void gemm_nn_bf16_ref(const float* a, int64_t lda, const float* b, int64_t ldb, 
       for (int64_t k = 0; k < K; ++k)
         acc += static_cast<double>(bf16_to_f32(f32_to_bf16(a[i * lda + k]))) *
                static_cast<double>(bf16_to_f32(f32_to_bf16(b[k * ldb + j])));
+      c[i * ldc + j] = static_cast<float>(acc);
+    }
+}
+
+void gemm_bf16_pairs_ref(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc,
+                         int64_t M, int64_t N, int64_t Kp, bool accumulate) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = accumulate ? static_cast<double>(c[i * ldc + j]) : 0.0;
+      for (int64_t k = 0; k < Kp; ++k) {
+        const uint32_t word = b[(k / 2) * ldb + j];
+        const auto bk = static_cast<uint16_t>(k % 2 == 0 ? word & 0xffffu : word >> 16);
+        acc += static_cast<double>(bf16_to_f32(a[i * lda + k])) * static_cast<double>(bf16_to_f32(bk));
+      }
       c[i * ldc + j] = static_cast<float>(acc);
     }
 }

@@ -41,6 +41,10 @@ constexpr int64_t kTokenTile = 128;  // 128 x 256 floats of output: 128 KB (L2)
 }  // namespace
 
 void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorView& w, float* out) {
+  if (ctx.bf16_products) {
+    matmul_t_bf16_products(ctx, dy, T, w, out);
+    return;
+  }
   const int64_t N = w.rows(), K = w.cols();
   const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
   const AxpyRowsTokensF32Fn axpy_rows_tokens = ctx.table->axpy_rows_tokens_f32;

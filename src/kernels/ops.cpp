@@ -356,7 +356,10 @@ void matmul_shared_input(const ExecContext& ctx, const float* x, int64_t T, std:
     for (const MatmulOut& m : outs) {
       HERD_CHECK(m.w->interleave == 1, "matmul: exact f32 products need the file layout (a %s weight is repacked)",
                  dtype_name(m.w->dtype));
-      matmul_f32(ctx, x, T, *m.w, m.out);
+      if (ctx.bf16_products)
+        matmul_bf16_products(ctx, x, T, *m.w, m.out);
+      else
+        matmul_f32(ctx, x, T, *m.w, m.out);
     }
     return;
   }

@@ -53,6 +53,22 @@ void matmul_t(const ExecContext& ctx, const float* dy, int64_t T, const TensorVi
 // element (the scale of the rounding bound). out, abs_sum: [T, K].
 void matmul_t_ref(const float* dy, int64_t T, const TensorView& w, double* out, double* abs_sum);
 
+// The same two products with both operands rounded to bf16 (base/half.h
+// f32_to_bf16 of the weight's exact f32 value and of x or dy; with row scales,
+// of fl(dy[t, n] s[n]) in matmul_t) and the products summed in f32 by the
+// table's gemm_bf16_pairs: within gamma_K (forward) or gamma_N (transposed)
+// times the sum of |products| of the bf16 specification, the same bits for
+// any thread count and T. matmul and matmul_t call them under
+// ExecContext::bf16_products; weights with column-group scales or dynamic FP8
+// activations keep the exact f32 path.
+void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, const TensorView& w, float* out);
+void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, const TensorView& w, float* out);
+// Their specification in double: out [T, N] = x . W^T (transposed: x is dy
+// [T, N] and out [T, K] = dy . W) from the bf16-rounded operands, and when
+// abs_sum is set the sum of |products| per element.
+void matmul_bf16_products_ref(const float* x, int64_t T, const TensorView& w, double* out, double* abs_sum,
+                              bool transposed);
+
 // Which of matmul's paths (above) a weight takes with a kernel table: the one
 // place that decides it, read by matmul_shared_input and reported by `herd run`
 // (--taps-out DIR/run.json) so that tests learn the arithmetic from herd

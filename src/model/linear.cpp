@@ -17,12 +17,20 @@ TensorView f32_view(const float* p, int64_t rows, int64_t cols) {
   return v;
 }
 
+// Adapters' own products stay exact f32 under --bf16 (ExecContext::
+// bf16_products covers the base's products only).
+kernels::ExecContext adapter_exec(const kernels::ExecContext& exec) {
+  kernels::ExecContext e = exec;
+  e.bf16_products = false;
+  return e;
+}
+
 // out[T, N] += s (x . A^T) . B^T for one adapter over T rows.
 void lora_rows_add(const kernels::ExecContext& exec, const LoraAdapter& ad, float scale, int64_t N, int64_t K,
                    const float* x, int64_t T, float* out, float* scratch) {
   const int64_t r = ad.rank;
   float* h = scratch;  // [T, r] = s * x . A^T
-  kernels::matmul(exec, x, T, f32_view(ad.a, r, K), h);
+  kernels::matmul(adapter_exec(exec), x, T, f32_view(ad.a, r, K), h);
   for (int64_t i = 0; i < T * r; ++i) h[i] *= scale;
   // out[t, n] += h_t . B_n, output columns split over the pool.
   exec.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
@@ -68,7 +76,7 @@ void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, co
     if (ad.set != 0) continue;  // per-request serving adapters take no part in training
     const int64_t r = ad.rank;
     float* g = scratch;  // [T, r] = s * dy . B
-    kernels::matmul_t(exec, dy, T, f32_view(ad.b, N, r), g);
+    kernels::matmul_t(adapter_exec(exec), dy, T, f32_view(ad.b, N, r), g);
     for (int64_t i = 0; i < T * r; ++i) g[i] *= ad.scale;
     // dx[t] += sum_j g[t, j] A_j (times the dropout factors), tokens split over the pool.
     float* term = scratch + T * r;  // [T, K] with lora_factor
@@ -90,8 +98,8 @@ void lora_backward_weights(const kernels::ExecContext& exec, const Linear& l, si
   const int64_t N = l.w.rows(), K = l.w.cols();
   float* g = scratch;                // [T, r] = dy . B
   float* h = scratch + T * ad.rank;  // [T, r] = x . A^T
-  kernels::matmul_t(exec, dy, T, f32_view(ad.b, N, ad.rank), g);
-  kernels::matmul(exec, x, T, f32_view(ad.a, ad.rank, K), h);
+  kernels::matmul_t(adapter_exec(exec), dy, T, f32_view(ad.b, N, ad.rank), g);
+  kernels::matmul(adapter_exec(exec), x, T, f32_view(ad.a, ad.rank, K), h);
   kernels::weight_grad(exec, g, x, T, ad.rank, K, da, ad.scale);   // dA += s g^T x
   kernels::weight_grad(exec, dy, h, T, N, ad.rank, db, ad.scale);  // dB += s dy^T h
 }
