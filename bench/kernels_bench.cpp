@@ -8,6 +8,9 @@
 //                                               where the ISA repacks the dtype to it;
 //                                               ISA ref only at T <= 64
 //   matmul_t/ISA/DTYPE/LAYOUT/NxK/T:512/pool:P  the transposed product dY . W (training)
+//   train/ISA/DTYPE/NxK/T:256/pool:P/DIR_PROD   training's products: DIR fwd (x . W^T) or
+//                                               bwd (dY . W), PROD f32 (exact_f32) or bf16
+//                                               (bf16_products; ISAs with gemm_bf16_pairs)
 //   attention/ISA/T:T/n_past:P/pool:P           H 32, KV 8, hd 64
 //   quantize_q8/ISA/T:T/K:K                     one thread, the table's quantize_q8
 //   stream_read/pool:P                          the bandwidth the decode shares refer to
@@ -325,6 +328,31 @@ void bench_matmul_t(benchmark::State& state, Env env, DType dt, int64_t N, int64
   set_rate(state, "GB", static_cast<double>(views[0].nbytes()) / 1e9);
 }
 
+// One of training's products through weight W in the file layout (the exact
+// path or the bf16 products, ExecContext::exact_f32 / bf16_products):
+// forward out[T, N] = x . W^T, or backward dY[T, N] . W.
+void bench_train_product(benchmark::State& state, Env env, DType dt, int64_t N, int64_t K, int64_t T, bool backward,
+                         bool bf16) {
+  const std::vector<TensorView> views = env.fx->weights(dt, N, K, 1).views(false);
+  const std::vector<float>& in = env.fx->activations(T, backward ? N : K);
+  std::vector<float> out(static_cast<size_t>(T * (backward ? K : N)));
+  ExecContext ctx{.pool = env.pool, .table = env.table};
+  ctx.exact_f32 = true;
+  ctx.bf16_products = bf16;
+  size_t i = 0;
+  for (auto _ : state) {
+    if (backward)
+      matmul_t(ctx, in.data(), T, views[i], out.data());
+    else
+      matmul(ctx, in.data(), T, views[i], out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+    if (++i == views.size()) i = 0;
+  }
+  set_rate(state, "GFLOP", 2.0 * static_cast<double>(N * K * T) / 1e9);
+  set_rate(state, "GB", static_cast<double>(views[0].nbytes()) / 1e9);
+}
+
 // The KV cache is f32, f16 or q8_0 (kt == vt == t), its rows the random f32
 // rows as kv_store writes them.
 void bench_attention(benchmark::State& state, Env env, int64_t T, int64_t n_past, DType t) {
@@ -430,6 +458,27 @@ void register_all(Fixtures* fx, const std::map<std::string, KernelTable>& tables
                     static_cast<long long>(sh.N), static_cast<long long>(sh.K), p->size()),
                 [=, N = sh.N, K = sh.K](benchmark::State& s) { bench_matmul_t(s, env, dt, N, K, 512, il); });
           }
+      }
+  }
+  // Training's products at a 3.2-1B LoRA step's 256 tokens, exact f32 and bf16.
+  for (const MatmulShape& sh : kShapes) {
+    if (sh.output) continue;
+    for (DType dt : kDTypes)
+      for (const std::string& isa : isas) {
+        if (isa == "ref") continue;
+        const KernelTable* table = &tables.at(isa);
+        for (const auto& p : pools)
+          for (bool backward : {false, true})
+            for (bool bf16 : {false, true}) {
+              if (bf16 && table->gemm_bf16_pairs == nullptr) continue;
+              const Env env{fx, table, p.get()};
+              add(str_printf("train/%s/%s/%lldx%lld/T:256/pool:%d/%s_%s", isa.c_str(), dtype_name(dt),
+                      static_cast<long long>(sh.N), static_cast<long long>(sh.K), p->size(), backward ? "bwd" : "fwd",
+                      bf16 ? "bf16" : "f32"),
+                  [=, N = sh.N, K = sh.K](benchmark::State& s) {
+                    bench_train_product(s, env, dt, N, K, 256, backward, bf16);
+                  });
+            }
       }
   }
   const std::pair<int64_t, int64_t> attn[] = {{512, 0}, {1, 4096}};  // (T, n_past)

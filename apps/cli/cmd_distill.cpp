@@ -27,6 +27,8 @@ Result<train::TeacherCache> teacher_pass(const ArgParser& p, const train::Distil
   ro.progress = stderr;
   ro.repack = false;
   HERD_ASSIGN_OR_RETURN(std::unique_ptr<model::Runtime> rt, model::Runtime::open(ro));
+  const bool bf16 = p.has("--bf16");  // the teacher's products as the student's
+  HERD_TRY(check_bf16(*rt, bf16));
   HERD_ASSIGN_OR_RETURN(const tokenizer::Tokenizer tok, model::load_model_tokenizer(rt->model()));
   train::SftOptions so;
   so.max_tokens = seq_len;
@@ -38,7 +40,7 @@ Result<train::TeacherCache> teacher_pass(const ArgParser& p, const train::Distil
   std::fprintf(stderr, "herd distill: teacher pass over %zu examples (top-%lld, temperature %g)\n", data.examples.size(),
                static_cast<long long>(o.top_k), o.temperature);
   HERD_ASSIGN_OR_RETURN(train::TeacherCache c,
-                        train::compute_teacher_cache(rt->exec(), step, data, o, batch, ro.model_path));
+                        train::compute_teacher_cache(train_exec(*rt, bf16), step, data, o, batch, ro.model_path));
   c.tokenizer_fingerprint = tok.fingerprint();
   return c;
 }

@@ -78,7 +78,8 @@ int cmd_dpo(int argc, char** argv) {
     for (size_t i = 0; i < robj.size(); ++i) max_pair = std::max(max_pair, robj.item_tokens(i));
     model::TrainStep ref_step((*rrt)->model(), max_pair * *batch);
     std::fprintf(stderr, "herd dpo: reference log-probs of %zu pairs from %s\n", robj.size(), ro.model_path.c_str());
-    Status r = robj.compute_reference((*rrt)->exec(), ref_step, *batch);
+    if (Status b = check_bf16(**rrt, p.has("--bf16")); !b.has_value()) return fail_usage("dpo", b.error());
+    Status r = robj.compute_reference(train_exec(**rrt, p.has("--bf16")), ref_step, *batch);
     if (!r.has_value()) return fail_run("dpo", r.error());
     for (const train::PrefPair& pp : rdata->pairs) ref_logps.emplace_back(pp.ref_chosen, pp.ref_rejected);
   }
@@ -117,7 +118,7 @@ int cmd_dpo(int argc, char** argv) {
     Status a = (*trained)->prepare(m);
     if (!a.has_value()) return fail_run("dpo", a.error());
     std::fprintf(stderr, "herd dpo: reference log-probs of %zu pairs\n", objective.size());
-    Status r = objective.compute_reference(s->rt->exec(), ref_step, s->fo.batch);
+    Status r = objective.compute_reference(s->exec(), ref_step, s->fo.batch);
     m.clear_lora();
     if (!r.has_value()) return fail_run("dpo", r.error());
   }

@@ -30,6 +30,13 @@ struct TrainDefaults {
 
 void add_train_options(ArgParser& p, const TrainDefaults& d);
 
+// rt's pool and table, with the bf16 products when bf16 (--bf16; checked
+// against the table by check_bf16 when the run opens).
+kernels::ExecContext train_exec(model::Runtime& rt, bool bf16);
+// --bf16 needs a bf16 product in the table (AVX512_BF16 or AMX, or ISA ref's
+// scalar specification): an error naming the ISA otherwise.
+Status check_bf16(const model::Runtime& rt, bool bf16);
+
 struct TrainSetup {
   train::FinetuneOptions fo;
   train::LoraSpec spec;
@@ -40,6 +47,9 @@ struct TrainSetup {
   DType base_dtype = DType::kF32;  // the base's layer matrices as stored
   std::string model_path;
   std::unique_ptr<model::Runtime> rt;
+  bool bf16 = false;  // --bf16: the base's products in bf16 (kernels::ExecContext::bf16_products)
+  // The runtime's pool and table with --bf16 applied: what every pass of the run uses.
+  kernels::ExecContext exec() const { return train_exec(*rt, bf16); }
 };
 
 // Reads the shared options and opens the model (file layout, for training).

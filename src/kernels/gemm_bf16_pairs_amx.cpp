@@ -4,7 +4,7 @@
 // frozen products of training with --bf16 (matmul_bf16_products.cpp) and of
 // gemm_nn_bf16 (which packs its f32 operands and calls this).
 //
-// C is walked in blocks of 32 x 32 outputs: four accumulator tiles (0-3),
+// C is walked in blocks of 32 x 32 outputs, columns outer: four accumulator tiles (0-3),
 // two A tiles of 16 rows (4, 5) and two B tiles of 16 columns (6, 7), so each
 // step of 32 elements of K loads four tiles for four tdpbf16ps (a last block
 // of 16 rows or columns uses the tiles it needs). Every accumulator starts
@@ -46,10 +46,11 @@ void configure() {
 
 // Accumulator tile `tile` of the block at c (its first m rows and n columns valid).
 inline void load_c(int tile, const float* c, int64_t ldc, int m, int n, bool accumulate) {
-  alignas(64) float part[16 * 16] = {};
+  alignas(64) float part[16 * 16];
   const float* src = c;
   int64_t stride = ldc * 4;
   if (accumulate && (m < 16 || n < 16)) {
+    std::memset(part, 0, sizeof part);
     for (int r = 0; r < m; ++r) std::memcpy(part + r * 16, c + r * ldc, static_cast<size_t>(n) * sizeof(float));
     src = part;
     stride = 64;
@@ -111,12 +112,14 @@ void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t 
                      int64_t N, int64_t Kp, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   configure();
-  for (int64_t i0 = 0; i0 < M; i0 += 32) {
-    const int m[2] = {static_cast<int>(std::min<int64_t>(16, M - i0)),
-                      static_cast<int>(std::clamp<int64_t>(M - i0 - 16, 0, 16))};
-    for (int64_t j0 = 0; j0 < N; j0 += 32) {
-      const int n[2] = {static_cast<int>(std::min<int64_t>(16, N - j0)),
-                        static_cast<int>(std::clamp<int64_t>(N - j0 - 16, 0, 16))};
+  // Columns outer: a block of B's columns is read once for all of A's rows
+  // (the forward's panel of weight rows stays in L2 while the tokens pass).
+  for (int64_t j0 = 0; j0 < N; j0 += 32) {
+    const int n[2] = {static_cast<int>(std::min<int64_t>(16, N - j0)),
+                      static_cast<int>(std::clamp<int64_t>(N - j0 - 16, 0, 16))};
+    for (int64_t i0 = 0; i0 < M; i0 += 32) {
+      const int m[2] = {static_cast<int>(std::min<int64_t>(16, M - i0)),
+                        static_cast<int>(std::clamp<int64_t>(M - i0 - 16, 0, 16))};
       const uint16_t* ai = a + i0 * lda;
       const uint32_t* bj = b + j0;
       float* cij = c + i0 * ldc + j0;

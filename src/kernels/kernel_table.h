@@ -25,6 +25,12 @@ namespace herd::kernels {
 using RowDotFn = float (*)(const void* w_row, const float* x, int64_t K);
 // Converts one row of dtype t to f32 (embedding lookup, norms).
 using RowToF32Fn = void (*)(const void* src, float* dst, int64_t K);
+// The same row's exact f32 values rounded to bf16 (base/half.h f32_to_bf16)
+// in one pass: the weights of the bf16 products of training
+// (kernels/matmul_bf16_products.cpp). Set only where a fused conversion
+// exists (row_to_bf16_avx512bf16.cpp); elsewhere the caller rounds
+// row_to_f32's output (the same bits).
+using RowToBf16Fn = void (*)(const void* src, uint16_t* dst, int64_t K);
 // g[i] = silu(g[i]) * u[i], silu(z) = z / (1 + exp(-z)) (the SwiGLU gate),
 // elementwise: each element's result depends only on g[i] and u[i], never on
 // n or its place, so callers may split the array freely.
@@ -276,6 +282,7 @@ struct KernelTable {
   const char* isa = "ref";
   RowDotFn row_dot[kMaxDTypeId] = {};
   RowToF32Fn row_to_f32[kMaxDTypeId] = {};
+  RowToBf16Fn row_to_bf16[kMaxDTypeId] = {};  // null: row_to_f32, then round
   DotF32Fn dot_f32 = nullptr;
   AxpyF32Fn axpy_f32 = nullptr;
   AxpyRowsF32Fn axpy_rows_f32 = nullptr;
@@ -331,6 +338,7 @@ struct KernelTable {
 
   RowDotFn dot_for(DType t) const { return row_dot[static_cast<int>(t)]; }
   RowToF32Fn to_f32_for(DType t) const { return row_to_f32[static_cast<int>(t)]; }
+  RowToBf16Fn to_bf16_for(DType t) const { return row_to_bf16[static_cast<int>(t)]; }
   TileDotQ8Fn tile_q8_for(DType t) const { return tile_q8[static_cast<int>(t)]; }
   TileDotQ8R8Fn tile_q8_r8_for(DType t) const { return tile_q8_r8[static_cast<int>(t)]; }
   TileDotBf16Fn tile_bf16_for(DType t) const { return tile_bf16[static_cast<int>(t)]; }
@@ -406,6 +414,7 @@ namespace avx512bf16 {
 void fill_table(KernelTable* t);      // kernels_avx512bf16.cpp
 void fill_table_r16(KernelTable* t);  // tile_bf16_r16_avx512bf16.cpp
 void fill_table_gemm_bf16_pairs(KernelTable* t);  // gemm_bf16_pairs_avx512bf16.cpp
+void fill_table_row_to_bf16(KernelTable* t);      // row_to_bf16_avx512bf16.cpp
 }
 namespace amx {
 void fill_table_r8(KernelTable* t);   // tile_r8_amx.cpp

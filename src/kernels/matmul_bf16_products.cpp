@@ -4,8 +4,8 @@
 // and f32 sums, on the table's gemm_bf16_pairs (tdpbf16ps on AMX, vdpbf16ps
 // on AVX512_BF16, the scalar specification on ISA ref). Declared in ops.h.
 //
-// The weight is read in its stored dtype (the table's row_to_f32: its exact
-// f32 values) and rounded to bf16 on the fly, a panel at a time, so no bf16
+// The weight is read in its stored dtype (its exact f32 values, by the
+// table's row_to_bf16 or row_to_f32) and rounded to bf16 on the fly, a panel at a time, so no bf16
 // copy of the model is kept (a QLoRA base stays 4-bit in memory):
 //   forward   C = W_panel x^T: A = kPanelRows weight rows as bf16 rows (no
 //             reordering), B = x in pair form, packed once per call and shared
@@ -36,8 +36,9 @@ namespace herd::kernels {
 namespace {
 
 constexpr int64_t kPanelRows = 32;      // weight rows per forward panel (two tiles of 16)
-constexpr int64_t kColChunk = 256;      // backward: columns per task (a multiple of every block size)
-constexpr int64_t kReduceBlock = 1024;  // backward: rows of W per pass over a chunk
+constexpr int64_t kSliceTokens = 32;    // tokens per tile-product call between prefetches
+constexpr int64_t kColChunk = 1024;     // backward: columns per task (a multiple of every block size)
+constexpr int64_t kReduceBlock = 256;   // backward: rows of W per pass over a chunk
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -47,6 +48,18 @@ void round_row(const KernelTable& t, const float* x, uint16_t* y, int64_t n) {
   } else {
     for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
   }
+}
+
+// n values of a stored row (its file layout) as bf16: the table's fused
+// conversion where it has one, else its row_to_f32 into f (n floats) and
+// round_row: the same bits.
+void row_bf16(const KernelTable& t, DType dt, const uint8_t* src, uint16_t* dst, int64_t n, float* f) {
+  if (const RowToBf16Fn fused = t.to_bf16_for(dt); fused != nullptr) {
+    fused(src, dst, n);
+    return;
+  }
+  t.to_f32_for(dt)(src, f, n);
+  round_row(t, f, dst, n);
 }
 
 uint32_t pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16; }
@@ -69,15 +82,19 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
   }
   const GemmBf16PairsFn gemm = gemm_of(ctx);
   const int64_t N = w.rows(), K = w.cols(), Kp = round_up(K, 32), Tp = round_up(T, 16);
-  const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
-  HERD_CHECK(to_f32 != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
-  // x in pair form: word (p, t) = (x[t][2p], x[t][2p + 1]); columns past T zero.
+  HERD_CHECK(ctx.table->to_f32_for(w.dtype) != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
+  // x in pair form: word (p, t) = (x[t][2p], x[t][2p + 1]); columns past T
+  // zero. Sixteen tokens at a time, so each p's words are one 64-byte run.
   std::vector<uint32_t> xb(static_cast<size_t>(Kp / 2 * Tp), 0u);
-  ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-    std::vector<uint16_t> row(static_cast<size_t>(Kp), 0);
-    for (int64_t t = t0; t < t1; ++t) {
-      round_row(*ctx.table, x + t * K, row.data(), K);
-      for (int64_t p = 0; p < Kp / 2; ++p) xb[static_cast<size_t>(p * Tp + t)] = pair(row[2 * p], row[2 * p + 1]);
+  ctx.pool->parallel_for(Tp / 16, [&](int64_t b0, int64_t b1, int) {
+    std::vector<uint16_t> rows(static_cast<size_t>(16 * Kp), 0);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t0 = blk * 16, tn = std::min<int64_t>(16, T - t0);
+      for (int64_t t = 0; t < tn; ++t) round_row(*ctx.table, x + (t0 + t) * K, rows.data() + t * Kp, K);
+      for (int64_t p = 0; p < Kp / 2; ++p) {
+        uint32_t* dst = xb.data() + p * Tp + t0;
+        for (int64_t t = 0; t < tn; ++t) dst[t] = pair(rows[static_cast<size_t>(t * Kp + 2 * p)], rows[static_cast<size_t>(t * Kp + 2 * p + 1)]);
+      }
     }
   });
   const int64_t panels = (N + kPanelRows - 1) / kPanelRows;
@@ -89,11 +106,22 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
     std::vector<uint8_t> raw(static_cast<size_t>(w.interleave == 1 ? 0 : stride));
     for (int64_t pi = p0; pi < p1; ++pi) {
       const int64_t r0 = pi * kPanelRows, rn = std::min(kPanelRows, N - r0);
-      for (int64_t r = 0; r < rn; ++r) {
-        to_f32(w.file_row(r0 + r, 0, K, raw.data()), f.data(), K);
-        round_row(*ctx.table, f.data(), a.data() + r * Kp, K);
+      for (int64_t r = 0; r < rn; ++r)
+        row_bf16(*ctx.table, w.dtype, w.file_row(r0 + r, 0, K, raw.data()), a.data() + r * Kp, K, f.data());
+      // The tile products in slices of tokens, each followed by prefetches of a
+      // share of the next panel's weight bytes into L2: the memory reads overlap
+      // the products instead of stalling the next panel's conversion.
+      const int64_t next_r0 = r0 + kPanelRows, next_rn = pi + 1 < p1 ? std::min(kPanelRows, N - next_r0) : 0;
+      const int64_t slices = std::max<int64_t>(1, Tp / kSliceTokens);
+      for (int64_t sl = 0; sl < slices; ++sl) {
+        const int64_t j0 = sl * kSliceTokens, jn = sl + 1 < slices ? kSliceTokens : T - j0;
+        if (jn > 0) gemm(a.data(), Kp, xb.data() + j0, Tp, c.data() + j0, Tp, rn, jn, Kp, false);
+        if (next_rn > 0 && w.interleave == 1) {
+          const uint8_t* base = w.data + next_r0 * stride;
+          const int64_t bytes = next_rn * stride, share = (bytes + slices - 1) / slices;
+          for (int64_t off = sl * share; off < std::min(bytes, (sl + 1) * share); off += 64) __builtin_prefetch(base + off, 0, 2);
+        }
       }
-      gemm(a.data(), Kp, xb.data(), Tp, c.data(), Tp, rn, T, Kp, false);
       for (int64_t t = 0; t < T; ++t) {
         float* o = out + t * N + r0;
         for (int64_t r = 0; r < rn; ++r) o[r] = c[static_cast<size_t>(r * Tp + t)];
@@ -112,8 +140,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
   }
   const GemmBf16PairsFn gemm = gemm_of(ctx);
   const int64_t N = w.rows(), K = w.cols(), Np = round_up(N, 32), Tp = round_up(T, 16);
-  const RowToF32Fn to_f32 = ctx.table->to_f32_for(w.dtype);
-  HERD_CHECK(to_f32 != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
+  HERD_CHECK(ctx.table->to_f32_for(w.dtype) != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
   // dy as bf16 rows [Tp, Np] (times the row scales first, if any); padding zero.
   std::vector<uint16_t> a(static_cast<size_t>(Tp * Np), 0);
   ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
@@ -128,31 +155,49 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
     }
   });
   const int64_t chunks = (K + kColChunk - 1) / kColChunk;
+  const int64_t stride = w.row_stride();
+  // Prefetches into L2 of share `sl` of `slices` of the weight bytes that
+  // block (ci, n0) will convert: rows n0 .. n0 + kReduceBlock, chunk ci's columns.
+  auto prefetch_block = [&](int64_t ci, int64_t n0, int64_t sl, int64_t slices) {
+    if (w.interleave != 1 || ci * kColChunk >= K || n0 >= N) return;
+    const int64_t k0 = ci * kColChunk, kc = std::min(kColChunk, K - k0);
+    const int64_t off = row_bytes(w.dtype, k0), len = row_bytes(w.dtype, kc);
+    const int64_t rows = std::min(kReduceBlock, N - n0), share = (rows + slices - 1) / slices;
+    for (int64_t n = n0 + sl * share; n < std::min(n0 + rows, n0 + (sl + 1) * share); ++n)
+      for (int64_t b = 0; b < len; b += 64) __builtin_prefetch(w.data + n * stride + off + b, 0, 2);
+  };
   ctx.pool->parallel_for(chunks, [&](int64_t c0, int64_t c1, int) {
-    std::vector<uint32_t> b(static_cast<size_t>(Np / 2 * kColChunk));
-    std::vector<float> lo(static_cast<size_t>(kColChunk)), hi(static_cast<size_t>(kColChunk));
+    std::vector<uint32_t> b(static_cast<size_t>(kReduceBlock / 2 * kColChunk));
+    std::vector<float> f(static_cast<size_t>(kColChunk));  // row_bf16's f32 scratch
     std::vector<uint16_t> lo16(static_cast<size_t>(kColChunk)), hi16(static_cast<size_t>(kColChunk));
     std::vector<uint8_t> raw(static_cast<size_t>(row_bytes(w.dtype, kColChunk)) + 64);
     for (int64_t ci = c0; ci < c1; ++ci) {
       const int64_t k0 = ci * kColChunk, kc = std::min(kColChunk, K - k0);
-      for (int64_t p = 0; p < Np / 2; ++p) {
-        for (int h = 0; h < 2; ++h) {
-          const int64_t n = 2 * p + h;
-          std::vector<uint16_t>& dst = h == 0 ? lo16 : hi16;
-          if (n < N) {
-            std::vector<float>& f = h == 0 ? lo : hi;
-            to_f32(w.file_row(n, k0, kc, raw.data()), f.data(), kc);
-            round_row(*ctx.table, f.data(), dst.data(), kc);
-          } else {
-            std::fill(dst.begin(), dst.begin() + kc, uint16_t{0});
-          }
-        }
-        uint32_t* row = b.data() + p * kColChunk;
-        for (int64_t j = 0; j < kc; ++j) row[j] = pair(lo16[static_cast<size_t>(j)], hi16[static_cast<size_t>(j)]);
-      }
       for (int64_t n0 = 0; n0 < Np; n0 += kReduceBlock) {
         const int64_t nb = std::min(kReduceBlock, Np - n0);
-        gemm(a.data() + n0, Np, b.data() + n0 / 2 * kColChunk, kColChunk, out + k0, K, T, kc, nb, n0 > 0);
+        // This block of W's rows in pair form: rows n0 + 2q and n0 + 2q + 1 interleaved.
+        for (int64_t q = 0; q < nb / 2; ++q) {
+          for (int h = 0; h < 2; ++h) {
+            const int64_t n = n0 + 2 * q + h;
+            std::vector<uint16_t>& dst = h == 0 ? lo16 : hi16;
+            if (n < N)
+              row_bf16(*ctx.table, w.dtype, w.file_row(n, k0, kc, raw.data()), dst.data(), kc, f.data());
+            else
+              std::fill(dst.begin(), dst.begin() + kc, uint16_t{0});
+          }
+          uint32_t* row = b.data() + q * kColChunk;
+          for (int64_t j = 0; j < kc; ++j) row[j] = pair(lo16[static_cast<size_t>(j)], hi16[static_cast<size_t>(j)]);
+        }
+        // The products in slices of tokens, the next block's bytes prefetched between them.
+        const bool last = n0 + kReduceBlock >= Np;
+        const int64_t next_ci = last ? ci + 1 : ci, next_n0 = last ? 0 : n0 + kReduceBlock;
+        const bool has_next = !last || ci + 1 < c1;
+        const int64_t slices = std::max<int64_t>(1, (T + kSliceTokens - 1) / kSliceTokens);
+        for (int64_t sl = 0; sl < slices; ++sl) {
+          const int64_t t0 = sl * kSliceTokens, tn = std::min(kSliceTokens, T - t0);
+          gemm(a.data() + t0 * Np + n0, Np, b.data(), kColChunk, out + t0 * K + k0, K, tn, kc, nb, n0 > 0);
+          if (has_next) prefetch_block(next_ci, next_n0, sl, slices);
+        }
       }
     }
   });

@@ -232,6 +232,37 @@ TEST_P(MatmulBf16ProductsTest, ForwardAndTransposedWithinBoundOnEveryDtype) {
   }
 }
 
+// The fused conversions (row_to_bf16) give f32_to_bf16 of the reference
+// dequantization bit for bit, for every dtype an ISA has one for; F32 rows
+// include ties, subnormals, infinities and NaN.
+TEST_P(MatmulBf16ProductsTest, RowToBf16EqualsRoundedReference) {
+  int checked = 0;
+  for (DType t : dtypes_with_kernels()) {
+    const RowToBf16Fn fused = table_.to_bf16_for(t);
+    if (fused == nullptr) continue;
+    SCOPED_TRACE(dtype_name(t));
+    const int64_t K = dtype_info(t).block_elems == 256 ? 512 : 96 + (t == DType::kF32 || t == DType::kF16 || t == DType::kBF16 ? 7 : 0);
+    std::vector<float> v = normals(7 + static_cast<uint64_t>(t), 3, K);
+    if (t == DType::kF32) {
+      const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0x00000001u, 0x80400000u, 0x7f800000u, 0xff800000u,
+                                  0x7fc00001u, 0x7f800001u, 0x7f7fffffu};  // ties (even, odd), subnormals, inf, NaNs, max
+      for (size_t i = 0; i < std::size(special); ++i) std::memcpy(&v[i], &special[i], 4);
+    }
+    const Stored w = make_weight(t, 1, K, 0);
+    std::vector<uint8_t> raw(w.bytes);
+    if (t == DType::kF32) std::memcpy(raw.data(), v.data(), raw.size());  // the specials as stored
+    std::vector<float> f(static_cast<size_t>(K));
+    dequantize_row_ref(t, raw.data(), f.data(), K);
+    std::vector<uint16_t> got(static_cast<size_t>(K), 0xdead);
+    fused(raw.data(), got.data(), K);
+    for (int64_t i = 0; i < K; ++i) {
+      EXPECT_EQ(got[static_cast<size_t>(i)], f32_to_bf16(f[static_cast<size_t>(i)])) << i;
+    }
+    ++checked;
+  }
+  if (GetParam() == "avx512bf16" || GetParam() == "amx") EXPECT_GE(checked, 5);
+}
+
 // ISAs without a bf16 product have no entry (herd finetune --bf16 refuses there).
 TEST_P(MatmulBf16ProductsTest, EntryWhereTheIsaHasABf16Product) {
   const std::string isa = GetParam();

@@ -84,7 +84,7 @@ void linear_backward_input(const kernels::ExecContext& exec, const Linear& l, co
       for (int64_t t = t0; t < t1; ++t) {
         float* out = lora_factor != nullptr ? term + t * K : dx + t * K;
         if (lora_factor != nullptr) std::fill(out, out + K, 0.0f);
-        for (int64_t j = 0; j < r; ++j) exec.table->axpy_f32(g[t * r + j], ad.a + j * K, out, K);
+        exec.table->axpy_rows_f32(g + t * r, r, ad.a, K, out, K);  // the r axpys' bits, out loaded once
         if (lora_factor != nullptr)
           for (int64_t k = 0; k < K; ++k) dx[t * K + k] += out[k] * lora_factor[t * K + k];
       }

@@ -27,11 +27,12 @@ std::string fingerprint(const FinetuneOptions& o, const Trainable& trained, cons
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "epochs=%lld batch=%lld accum=%lld max_steps=%lld warmup=%lld clip=%.17g val=%.17g "
-                "seed=%llu lr=%.17g b1=%.17g b2=%.17g eps=%.17g wd=%.17g ",
+                "seed=%llu lr=%.17g b1=%.17g b2=%.17g eps=%.17g wd=%.17g %s",
                 static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
                 static_cast<long long>(o.grad_accum), static_cast<long long>(o.max_steps),
                 static_cast<long long>(o.warmup), o.clip, o.val_split, static_cast<unsigned long long>(o.seed),
-                o.adamw.lr, o.adamw.beta1, o.adamw.beta2, o.adamw.eps, o.adamw.weight_decay);
+                o.adamw.lr, o.adamw.beta1, o.adamw.beta2, o.adamw.eps, o.adamw.weight_decay,
+                o.bf16_products ? "bf16 " : "");
   return obj.fingerprint() + " " + buf + trained.fingerprint();
 }
 
@@ -90,6 +91,7 @@ bool use_activation_checkpointing(Checkpointing mode, int64_t kept_bytes, std::o
 Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& model, Trainable& trained,
                                 Objective& obj, const FinetuneOptions& o,
                                 const std::function<bool(const StepReport&)>& on_step) {
+  exec.bf16_products = o.bf16_products;
   if (o.batch < 1 || o.grad_accum < 1 || o.epochs < 1)
     return err(ErrorCode::kInvalidArgument, "--batch, --grad-accum and --epochs must be >= 1");
   if (!(o.val_split >= 0 && o.val_split < 1)) return err(ErrorCode::kInvalidArgument, "--val-split must be in [0, 1)");

@@ -56,6 +56,9 @@ struct FinetuneOptions {
   // them (speed); the same results either way, so not part of a checkpoint's
   // options. Callers decide (use_activation_checkpointing below).
   bool activation_checkpointing = true;
+  // --bf16: the model's products in bf16 (kernels::ExecContext::bf16_products);
+  // part of a checkpoint's options (it changes every loss).
+  bool bf16_products = false;
 };
 
 // --activation-checkpointing on | off | auto.

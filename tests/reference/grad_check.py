@@ -46,6 +46,21 @@ drawn by herd): the forward multiplies each adapter's input by them, as PEFT's l
 and the comparison is the one above; a factor dropped or kept in the wrong place changes the
 adapters' gradients by far more than the budget (--negative-control: every mask one token late).
 
+With --bf16, DUMPDIR is what train_dump --bf16 wrote (herd finetune --bf16: every product
+through a model weight, the layers' and the head's, takes both operands rounded to bf16 with
+f32 sums; adapters and weight gradients stay f32): the forward rounds the same operands (x and
+W before x W^T; dY and W before dY W in the backward, through an autograd Function; f64 -> f32
+-> bf16, round to nearest even as herd rounds its f32 values), and the budget grows by what
+rounding adds: where herd's and torch's operands differ by delta (relative) before rounding, a
+value that close to a bf16 rounding boundary rounds the other way, with probability at most
+2 delta / 2^-8 per element, and then moves by one bf16 step (2^-8 relative), so the flips leave
+a relative rms error of at most sqrt(2 delta / 2^-8) 2^-8 = sqrt(2 delta 2^-8) after the
+product. That error is the next product's delta: the flips cascade through the layers, and the
+map delta -> sqrt(2 delta 2^-8) rises towards its fixed point 2 2^-8 = 2^-7 from below, so at
+any depth rounding adds at most 2^-7: the budget is tol + 2^-7 (about 9e-3 for the tiny model),
+the loss's likewise. It also checks that herd really rounded: its gradients are farther from the exact
+(unrounded) reference than that reference's own budget tol allows.
+
 With --dpo, DUMPDIR is one of train_dump's dpo_NAME folders: the loss is DPO's (dpo_loss below,
 written from TRL's formulas) over two preference pairs, and the same comparison runs on it
 (dpo_compare); its --negative-control swaps each pair's chosen and rejected reference log-probs.
@@ -69,6 +84,33 @@ except ImportError:
     print("grad_check: python3-torch is not installed (tools/setup.sh installs it)", file=sys.stderr)
     sys.exit(77)
 
+def bf16(t):
+    """t rounded as herd rounds an operand: to f32, then to bf16 (nearest even), back to f64."""
+    return t.to(torch.float32).to(torch.bfloat16).to(torch.float64)
+
+
+class Bf16Product(torch.autograd.Function):
+    """y = bf16(x) bf16(W)^T; dx = bf16(dy) bf16(W); dW = dy^T x unrounded (herd's weight_grad
+    is f32): the arithmetic of herd's bf16 products (kernels/matmul_bf16_products.cpp)."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return bf16(x) @ bf16(w).T
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        dx = bf16(dy) @ bf16(w) if ctx.needs_input_grad[0] else None
+        dw = dy.T @ x if ctx.needs_input_grad[1] else None
+        return dx, dw
+
+
+def bf16_budget(tol):
+    """The exact budget plus what bf16 rounding flips add at any depth (module docstring)."""
+    return tol + 2.0 ** -7
+
+
 SLOTS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]  # herd's slot order
 U = 2.0 ** -24
 
@@ -83,8 +125,14 @@ def main(argv):
     dpo = "--dpo" in argv
     kd = "--kd" in argv
     full = "--full" in argv
+    rounded = "--bf16" in argv
+    exact_reference = "--exact-reference" in argv  # rounding_seen's second pass: the gradients only
     m = Model(model_path)
     step = json.load(open(os.path.join(d, "dpo.json" if dpo else "kd.json" if kd else "step.json")))
+    if not dpo and not kd and not exact_reference and bool(step.get("bf16", False)) != rounded:
+        print(f"grad_check: the dump {'was' if step.get('bf16') else 'was not'} made with --bf16; "
+              f"pass --bf16 {'too' if step.get('bf16') else 'only then'}")
+        return 1
     if kd and negative:  # the teacher's rows one position late (a misaligned cache): must fail
         for key in ("ids", "logits", "lse"):
             step[key] = step[key][-1:] + step[key][:-1]
@@ -150,12 +198,15 @@ def main(argv):
         if negative:  # each mask one token late: must fail
             masks = {k: torch.roll(v, 1, 0) for k, v in masks.items()}
 
+    def prod(x, w):  # a product through a model weight
+        return Bf16Product.apply(x, w) if rounded else x @ w.T
+
     def lin(x, l, si):
         w = W[f"blk.{l}.{SLOTS[si]}"]
         if full:
-            return x @ w.T
+            return prod(x, w)
         xa = x * masks[l, si] if masks else x
-        return x @ w.T + s * (xa @ A[l, si].T) @ B[l, si].T
+        return prod(x, w) + s * (xa @ A[l, si].T) @ B[l, si].T
 
     def forward():
         x = x0
@@ -172,7 +223,7 @@ def main(argv):
             h = rms(x, W[b + "ffn_norm"])
             g, u = lin(h, l, 4), lin(h, l, 5)
             x = x + lin(torch.nn.functional.silu(g) * u, l, 6)
-        logits = rms(x, out_norm) @ out_w.T                                       # [T, V]
+        logits = prod(rms(x, out_norm), out_w)                                     # [T, V]
         lab = torch.from_numpy(labels)
         counted = lab >= 0
         lse = torch.logsumexp(logits, dim=-1)
@@ -192,11 +243,15 @@ def main(argv):
         return kd_compare(d, step, loss, logits, lab, counted, A, B, L)
 
     kappa, tol = head_tol(ce_head_grad(logits, lab, counted), L)
+    exact_tol = tol
     V = logits.shape[1]
-    print(f"grad_check: T={T} L={L} V={V} loss torch {float(loss):.9g} herd {step['loss_sum']:.9g}; "
-          f"kappa_head {kappa:.3g}, tol {tol:.3g}")
-    failures = 0
     loss_tol = U * math.sqrt(V) * (4 * L + 4) * max(1.0, abs(float(loss)))
+    if rounded:
+        tol = bf16_budget(tol)
+        loss_tol = bf16_budget(loss_tol / max(1.0, abs(float(loss)))) * max(1.0, abs(float(loss)))
+    print(f"grad_check{' --bf16' if rounded else ''}: T={T} L={L} V={V} loss torch {float(loss):.9g} "
+          f"herd {step['loss_sum']:.9g}; kappa_head {kappa:.3g}, tol {tol:.3g}")
+    failures = 0
     if not abs(float(loss) - step["loss_sum"]) <= loss_tol:
         print(f"  loss: |diff| {abs(float(loss) - step['loss_sum']):.3g} > {loss_tol:.3g}")
         failures += 1
@@ -208,12 +263,41 @@ def main(argv):
             pairs = [("dW 0.attn_k <- herd's 0.attn_q", load(d, "dw_0_0.npy")[:wk.shape[0]], wk)]
     else:
         pairs += adapter_grads(d, A, B, L)
+    if exact_reference:
+        _REFERENCE.clear()
+        _REFERENCE.update({name: want for name, _, want in pairs})
+        return 0
     if negative and not full and not masks:  # herd's dA of layer 0's wq judged as if it were wk's: must fail
         pairs = [("dA 0.attn_k <- herd's 0.attn_q", load(d, "da_0_0.npy")[:, :A[0, 1].shape[1]], A[0, 1].grad)]
     failures += compare_grads("grad_check", pairs, tol)
+    if rounded and not negative:
+        failures += rounding_seen(argv, pairs, exact_tol)
     if not negative and not full and not masks:
         failures += adamw_steps(d, forward, A, B, tol)
     return 1 if failures else 0
+
+
+_REFERENCE = {}  # name -> torch's gradient, from the last main(... --exact-reference)
+
+
+def exact_grads(argv):
+    main(argv + ["--exact-reference"])
+    return dict(_REFERENCE)
+
+
+def rounding_seen(argv, pairs, exact_tol):
+    """herd's --bf16 gradients against the exact reference (the same check without --bf16):
+    the worst relative error must exceed the exact budget, or herd did not round (1 if so)."""
+    import io
+    import contextlib
+    herd = [(name, got) for name, got, _ in pairs]
+    with contextlib.redirect_stdout(io.StringIO()):
+        exact = exact_grads([a for a in argv if a != "--bf16"])
+    worst = max(float((got - exact[name]).norm() / max(float(exact[name].norm()), 1e-300)) for name, got in herd)
+    ok = worst > exact_tol
+    print(f"  against the exact reference: worst relative error {worst:.3g} "
+          f"({'above' if ok else 'NOT above'} its budget {exact_tol:.3g}: {'rounded' if ok else 'not rounded'})")
+    return 0 if ok else 1
 
 
 def dpo_loss(step, nll):

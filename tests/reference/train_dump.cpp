@@ -52,6 +52,22 @@ using namespace herd;
 
 namespace {
 
+// --bf16: every step runs with the bf16 products (kernels::ExecContext::bf16_products),
+// recorded as "bf16": true in step.json; grad_check.py --bf16 emulates them.
+bool g_bf16 = false;
+// The host's best table; with --bf16 on a CPU without a bf16 product, ISA ref
+// (its scalar specification: the same function, slowly).
+Result<kernels::KernelTable> train_table() {
+  Result<kernels::KernelTable> t = kernels::select_kernels();
+  if (g_bf16 && t.has_value() && t->gemm_bf16_pairs == nullptr) return kernels::select_kernels("ref");
+  return t;
+}
+kernels::ExecContext exec_of(ThreadPool* pool, const kernels::KernelTable* table) {
+  kernels::ExecContext e{pool, table};
+  e.bf16_products = g_bf16;
+  return e;
+}
+
 // The two sequences every dump trains on (the second's prompt part not trained, as a chat prompt).
 model::TrainBatch fixed_batch() {
   model::TrainBatch batch;
@@ -73,7 +89,7 @@ bool write_batch(const std::string& dir, const model::TrainBatch& tb) {
 
 int dump_full(const std::string& path, const std::string& out) {
   Result<model::LlamaModel> m = model::LlamaModel::load(path);
-  Result<kernels::KernelTable> table = kernels::select_kernels();
+  Result<kernels::KernelTable> table = train_table();
   if (!m.has_value() || !table.has_value()) return 1;
   ThreadPool pool(2);
   Result<train::FullWeights> fw = train::FullWeights::create(*m, pool);
@@ -88,7 +104,7 @@ int dump_full(const std::string& path, const std::string& out) {
   model::TrainStep step(*m, T);
   std::vector<float> d_input(static_cast<size_t>(T * D));
   Result<kernels::CeResult> r =
-      step.run(kernels::ExecContext{&pool, &*table}, batch, 1.0f, &fw->grads(), d_input.data());
+      step.run(exec_of(&pool, &*table), batch, 1.0f, &fw->grads(), d_input.data());
   if (!r.has_value()) {
     std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
     return 1;
@@ -116,8 +132,8 @@ int dump_full(const std::string& path, const std::string& out) {
     std::fprintf(stderr, "herd_train_dump: cannot write %s\n", out.c_str());
     return 1;
   }
-  std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": 0, \"scale\": 0}\n", r->loss_sum,
-               static_cast<long long>(r->counted));
+  std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": 0, \"scale\": 0, \"bf16\": %s}\n", r->loss_sum,
+               static_cast<long long>(r->counted), g_bf16 ? "true" : "false");
   std::fclose(f);
   return 0;
 }
@@ -133,10 +149,11 @@ int main(int argc, char** argv) {
     kd |= a == "--kd";
     full |= a == "--full";
     dropout |= a == "--dropout";
-    if (a != "--steps" && a != "--dpo" && a != "--kd" && a != "--full" && a != "--dropout") argc = 0;
+    g_bf16 |= a == "--bf16";
+    if (a != "--steps" && a != "--dpo" && a != "--kd" && a != "--full" && a != "--dropout" && a != "--bf16") argc = 0;
   }
   if (argc < 3) {
-    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd] [--dropout] | --full\n");
+    std::fprintf(stderr, "usage: herd_train_dump MODEL OUTDIR [--steps] [--dpo] [--kd] [--dropout] | --full [--bf16]\n");
     return 2;
   }
   if (full) return dump_full(argv[1], argv[2]);
@@ -173,12 +190,12 @@ int main(int argc, char** argv) {
   const model::TrainBatch batch = fixed_batch();
   const auto T = static_cast<int64_t>(batch.tokens.size());
   const int64_t D = m->config().d_model;
-  Result<kernels::KernelTable> table = kernels::select_kernels();
+  Result<kernels::KernelTable> table = train_table();
   if (!table.has_value()) return 1;
   ThreadPool pool(2);
   model::TrainStep step(*m, T);
   std::vector<float> d_input(static_cast<size_t>(T * D));
-  Result<kernels::CeResult> r = step.run(kernels::ExecContext{&pool, &*table}, batch, 1.0f, &grads, d_input.data());
+  Result<kernels::CeResult> r = step.run(exec_of(&pool, &*table), batch, 1.0f, &grads, d_input.data());
   if (!r.has_value()) {
     std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
     return 1;
@@ -202,8 +219,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "herd_train_dump: cannot write %s\n", out.c_str());
     return 1;
   }
-  std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": %lld, \"scale\": %.9g}\n", r->loss_sum,
-               static_cast<long long>(r->counted), static_cast<long long>(rank), static_cast<double>(scale));
+  std::fprintf(f, "{\"loss_sum\": %.17g, \"counted\": %lld, \"rank\": %lld, \"scale\": %.9g, \"bf16\": %s}\n", r->loss_sum,
+               static_cast<long long>(r->counted), static_cast<long long>(rank), static_cast<double>(scale),
+               g_bf16 ? "true" : "false");
   std::fclose(f);
   if (dpo) {
     // Two pairs of the batch's two sequences, with reference log-probs that make h non-zero.
@@ -251,7 +269,7 @@ int main(int argc, char** argv) {
       }
       train::DpoObjective obj(pd, c.o);
       const std::vector<size_t> items = {0, 1};
-      Result<train::MicroResult> dr = obj.run(kernels::ExecContext{&pool, &*table}, dstep, items, 1.0f, &grads);
+      Result<train::MicroResult> dr = obj.run(exec_of(&pool, &*table), dstep, items, 1.0f, &grads);
       if (!dr.has_value()) {
         std::fprintf(stderr, "%s\n", dr.error().to_string().c_str());
         return 1;
@@ -321,7 +339,7 @@ int main(int argc, char** argv) {
       o.reverse_kl = reverse;
       train::DistillObjective obj(sd, c, o);
       const std::vector<size_t> items = {0, 1};
-      Result<train::MicroResult> kr = obj.run(kernels::ExecContext{&pool, &*table}, step, items, 1.0f, &grads);
+      Result<train::MicroResult> kr = obj.run(exec_of(&pool, &*table), step, items, 1.0f, &grads);
       if (!kr.has_value()) {
         std::fprintf(stderr, "%s\n", kr.error().to_string().c_str());
         return 1;
@@ -348,7 +366,7 @@ int main(int argc, char** argv) {
     step.set_lora_dropout(0.3, 77);
     step.set_dropout_salt(5);
     Result<kernels::CeResult> dr =
-        step.run(kernels::ExecContext{&pool, &*table}, batch, 1.0f, &grads, d_input.data());
+        step.run(exec_of(&pool, &*table), batch, 1.0f, &grads, d_input.data());
     if (!dr.has_value()) return 1;
     const std::string dir = out + "/dropout";
     std::filesystem::create_directories(dir);
@@ -388,7 +406,7 @@ int main(int argc, char** argv) {
       std::fill(da[i].begin(), da[i].end(), 0.0f);
       std::fill(db[i].begin(), db[i].end(), 0.0f);
     }
-    Result<kernels::CeResult> rs = step.run(kernels::ExecContext{&pool, &*table}, batch,
+    Result<kernels::CeResult> rs = step.run(exec_of(&pool, &*table), batch,
                                             1.0f / static_cast<float>(r->counted), &grads);
     if (!rs.has_value()) return 1;
     char buf[64];
