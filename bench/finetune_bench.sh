@@ -15,7 +15,8 @@
 # gradients of full fine-tuning) x the linear layers' and the head's parameters, x tokens/s,
 # over the peak (adapters, attention and the recomputed forward of checkpointing not counted).
 # Environment: HERD_BIN (default build/herd), THREADS (default: all cores), HERD_EXTRA (more
-# herd options, e.g. --no-activation-checkpointing), OBJECTIVE: sft (default: herd finetune,
+# herd options, e.g. --no-activation-checkpointing or --bf16), TORCH_BF16=1 (a second PyTorch
+# row under torch.autocast("cpu", bfloat16), the counterpart of herd's --bf16), OBJECTIVE: sft (default: herd finetune,
 # one text sequence of SEQ tokens), dpo (herd dpo, one pair: a short prompt and two
 # completions cut to SEQ tokens each, the reference computed once before the steps) or
 # distill (herd distill, the model as its own teacher, its top-32 cache written before the
@@ -89,12 +90,15 @@ PY
   rm -f "$tmp/log"
   rm -f "$tmp/m-$dt.gguf"
 done
-out="$(/usr/bin/python3 "$root/bench/finetune_torch.py" "$D" "$L" "$H" "$KV" "$F" "$V" "$seq" "$rank" "$targets" "$steps" "$threads" "$objective")"
 tv="$(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
-python3 - "$out" "$seq" "$rank" "$targets" "$tv" "$objective" <<'PY'
+for mode in f32 ${TORCH_BF16:+bf16}; do
+  out="$(/usr/bin/python3 "$root/bench/finetune_torch.py" "$D" "$L" "$H" "$KV" "$F" "$V" "$seq" "$rank" "$targets" "$steps" "$threads" "$objective" "$mode")"
+  python3 - "$out" "$seq" "$rank" "$targets" "$tv" "$objective" "$mode" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
-print(f"| PyTorch {sys.argv[5]} | {sys.argv[6]} | f32 | {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {r['tokens_per_s']:.1f} | {r['step_s']:.2f} | {r['peak_rss_mib']:.0f} |", end="")
+name = f"PyTorch {sys.argv[5]}" + (" autocast bf16" if sys.argv[7] == "bf16" else "")
+print(f"| {name} | {sys.argv[6]} | f32 | {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {r['tokens_per_s']:.1f} | {r['step_s']:.2f} | {r['peak_rss_mib']:.0f} |", end="")
 PY
-share "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['tokens_per_s'])" "$out")"
-echo
+  share "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['tokens_per_s'])" "$out")"
+  echo
+done

@@ -32,6 +32,7 @@ import torch
 D, L, H, KV, F, V, S, R = (int(a) for a in sys.argv[1:9])
 targets, steps, threads = sys.argv[9].split(","), int(sys.argv[10]), int(sys.argv[11])
 objective = sys.argv[12] if len(sys.argv) > 12 else "sft"
+autocast = len(sys.argv) > 13 and sys.argv[13] == "bf16"  # torch.autocast("cpu", bfloat16) around the forward
 if objective not in ("sft", "dpo", "distill"):
     sys.exit(f"finetune_torch.py: unknown objective {objective!r} (sft, dpo or distill)")
 B = 2 if objective == "dpo" else 1  # sequences per step
@@ -154,7 +155,11 @@ def step_loss():
 times = []
 for i in range(steps + 1):  # the first step warms up and is not timed
     t0 = time.time()
-    loss = step_loss()
+    if autocast:  # PyTorch's mixed precision on CPU: matmuls in bf16 (herd's --bf16 counterpart)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = step_loss()
+    else:
+        loss = step_loss()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     opt.step()

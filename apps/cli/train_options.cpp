@@ -157,6 +157,7 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
     return nullptr;
   }
   s->rt = std::move(*rt);
+  s->rt->model().move_weights_to_huge_pages(s->rt->pool());
   s->bf16 = p.has("--bf16");
   fo.bf16_products = s->bf16;
   if (Status b = check_bf16(*s->rt, s->bf16); !b.has_value()) {

@@ -310,15 +310,26 @@ void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64
 
 void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw,
                  float scale) {
-  const AxpyF32Fn axpy = ctx.table->axpy_f32;
+  // Each run of consecutive tokens with dy != 0 is one axpy_rows_f32 call:
+  // the run's axpys bit for bit, the row of dw loaded and stored once per run
+  // (the adapters' dB rows are only r = 16 floats long: one call per token and
+  // row cost more than the arithmetic).
+  const AxpyRowsF32Fn axpy_rows = ctx.table->axpy_rows_f32;
   ctx.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
+    float coef[kWeightGradTile];
     for (int64_t t0 = 0; t0 < T; t0 += kWeightGradTile) {
       const int64_t t1 = std::min(T, t0 + kWeightGradTile);
       for (int64_t n = n0; n < n1; ++n) {
         float* row = dw + n * K;
-        for (int64_t t = t0; t < t1; ++t) {
-          const float g = dy[t * N + n];
-          if (g != 0.0f) axpy(scale * g, x + t * K, row, K);
+        for (int64_t t = t0; t < t1;) {
+          if (dy[t * N + n] == 0.0f) {
+            ++t;
+            continue;
+          }
+          int64_t e = t;
+          for (; e < t1 && dy[e * N + n] != 0.0f; ++e) coef[e - t] = scale * dy[e * N + n];
+          axpy_rows(coef, e - t, x + t * K, K, row, K);
+          t = e;
         }
       }
     }

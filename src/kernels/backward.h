@@ -112,7 +112,8 @@ void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64
 // The gradient of a linear layer's own weight, y[T, N] = x[T, K] . W^T (full
 // fine-tuning; LoRA's A and B are the same product): dw[N, K] += scale dy^T x,
 // each element accumulated onto what dw holds over t = 0 .. T-1 in order
-// (dw[n] += fl(scale dy[t, n]) x[t] with the table's axpy; a token whose
+// (dw[n] += fl(scale dy[t, n]) x[t] with the table's axpy, a run of
+// consecutive tokens in one axpy_rows_f32 call: the same bits; a token whose
 // dy[t, n] is 0 adds nothing, so rows of untrained tokens cost nothing), rows
 // of dw split over the pool: the same bits for any thread count. Tokens are
 // taken kWeightGradTile at a time so a tile of x stays in L2 while every row

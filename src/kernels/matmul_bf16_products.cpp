@@ -37,8 +37,9 @@ namespace {
 
 constexpr int64_t kPanelRows = 32;      // weight rows per forward panel (two tiles of 16)
 constexpr int64_t kSliceTokens = 32;    // tokens per tile-product call between prefetches
-constexpr int64_t kColChunk = 1024;     // backward: columns per task (a multiple of every block size)
-constexpr int64_t kReduceBlock = 256;   // backward: rows of W per pass over a chunk
+constexpr int64_t kColChunk = 512;      // backward: columns per task (a multiple of every block size)
+constexpr int64_t kPad = 64;           // bytes added to the packed operands' row strides
+constexpr int64_t kReduceBlock = 512;   // backward: rows of W per pass over a chunk
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -82,17 +83,20 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
   }
   const GemmBf16PairsFn gemm = gemm_of(ctx);
   const int64_t N = w.rows(), K = w.cols(), Kp = round_up(K, 32), Tp = round_up(T, 16);
+  // Row strides of the packed operands 64 bytes past a multiple of 4 KB (kPad):
+  // 16 tile rows 4 KB apart would share one L1 set.
+  const int64_t lda = Kp + kPad / 2, ldx = Tp + kPad / 4;
   HERD_CHECK(ctx.table->to_f32_for(w.dtype) != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
   // x in pair form: word (p, t) = (x[t][2p], x[t][2p + 1]); columns past T
   // zero. Sixteen tokens at a time, so each p's words are one 64-byte run.
-  std::vector<uint32_t> xb(static_cast<size_t>(Kp / 2 * Tp), 0u);
+  std::vector<uint32_t> xb(static_cast<size_t>(Kp / 2 * ldx), 0u);
   ctx.pool->parallel_for(Tp / 16, [&](int64_t b0, int64_t b1, int) {
     std::vector<uint16_t> rows(static_cast<size_t>(16 * Kp), 0);
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t t0 = blk * 16, tn = std::min<int64_t>(16, T - t0);
       for (int64_t t = 0; t < tn; ++t) round_row(*ctx.table, x + (t0 + t) * K, rows.data() + t * Kp, K);
       for (int64_t p = 0; p < Kp / 2; ++p) {
-        uint32_t* dst = xb.data() + p * Tp + t0;
+        uint32_t* dst = xb.data() + p * ldx + t0;
         for (int64_t t = 0; t < tn; ++t) dst[t] = pair(rows[static_cast<size_t>(t * Kp + 2 * p)], rows[static_cast<size_t>(t * Kp + 2 * p + 1)]);
       }
     }
@@ -101,13 +105,13 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
   const int64_t stride = w.row_stride();
   ctx.pool->parallel_for(panels, [&](int64_t p0, int64_t p1, int) {
     std::vector<float> f(static_cast<size_t>(K));
-    std::vector<uint16_t> a(static_cast<size_t>(kPanelRows * Kp), 0);
-    std::vector<float> c(static_cast<size_t>(kPanelRows * Tp));
+    std::vector<uint16_t> a(static_cast<size_t>(kPanelRows * lda), 0);
+    std::vector<float> c(static_cast<size_t>(kPanelRows * ldx));
     std::vector<uint8_t> raw(static_cast<size_t>(w.interleave == 1 ? 0 : stride));
     for (int64_t pi = p0; pi < p1; ++pi) {
       const int64_t r0 = pi * kPanelRows, rn = std::min(kPanelRows, N - r0);
       for (int64_t r = 0; r < rn; ++r)
-        row_bf16(*ctx.table, w.dtype, w.file_row(r0 + r, 0, K, raw.data()), a.data() + r * Kp, K, f.data());
+        row_bf16(*ctx.table, w.dtype, w.file_row(r0 + r, 0, K, raw.data()), a.data() + r * lda, K, f.data());
       // The tile products in slices of tokens, each followed by prefetches of a
       // share of the next panel's weight bytes into L2: the memory reads overlap
       // the products instead of stalling the next panel's conversion.
@@ -115,7 +119,7 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
       const int64_t slices = std::max<int64_t>(1, Tp / kSliceTokens);
       for (int64_t sl = 0; sl < slices; ++sl) {
         const int64_t j0 = sl * kSliceTokens, jn = sl + 1 < slices ? kSliceTokens : T - j0;
-        if (jn > 0) gemm(a.data(), Kp, xb.data() + j0, Tp, c.data() + j0, Tp, rn, jn, Kp, false);
+        if (jn > 0) gemm(a.data(), lda, xb.data() + j0, ldx, c.data() + j0, ldx, rn, jn, Kp, false);
         if (next_rn > 0 && w.interleave == 1) {
           const uint8_t* base = w.data + next_r0 * stride;
           const int64_t bytes = next_rn * stride, share = (bytes + slices - 1) / slices;
@@ -124,7 +128,7 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
       }
       for (int64_t t = 0; t < T; ++t) {
         float* o = out + t * N + r0;
-        for (int64_t r = 0; r < rn; ++r) o[r] = c[static_cast<size_t>(r * Tp + t)];
+        for (int64_t r = 0; r < rn; ++r) o[r] = c[static_cast<size_t>(r * ldx + t)];
       }
       detail::apply_row_scale(w, out, N, r0, r0 + rn, 0, T);
     }
@@ -140,9 +144,10 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
   }
   const GemmBf16PairsFn gemm = gemm_of(ctx);
   const int64_t N = w.rows(), K = w.cols(), Np = round_up(N, 32), Tp = round_up(T, 16);
+  const int64_t lda = Np + kPad / 2, ldb = kColChunk + kPad / 4;  // as the forward's (kPad)
   HERD_CHECK(ctx.table->to_f32_for(w.dtype) != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
   // dy as bf16 rows [Tp, Np] (times the row scales first, if any); padding zero.
-  std::vector<uint16_t> a(static_cast<size_t>(Tp * Np), 0);
+  std::vector<uint16_t> a(static_cast<size_t>(Tp * lda), 0);
   ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
     std::vector<float> scaled(static_cast<size_t>(w.row_scale != nullptr ? N : 0));
     for (int64_t t = t0; t < t1; ++t) {
@@ -151,7 +156,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
         for (int64_t n = 0; n < N; ++n) scaled[static_cast<size_t>(n)] = src[n] * w.row_scale[n];
         src = scaled.data();
       }
-      round_row(*ctx.table, src, a.data() + t * Np, N);
+      round_row(*ctx.table, src, a.data() + t * lda, N);
     }
   });
   const int64_t chunks = (K + kColChunk - 1) / kColChunk;
@@ -167,7 +172,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
       for (int64_t b = 0; b < len; b += 64) __builtin_prefetch(w.data + n * stride + off + b, 0, 2);
   };
   ctx.pool->parallel_for(chunks, [&](int64_t c0, int64_t c1, int) {
-    std::vector<uint32_t> b(static_cast<size_t>(kReduceBlock / 2 * kColChunk));
+    std::vector<uint32_t> b(static_cast<size_t>(kReduceBlock / 2 * ldb));
     std::vector<float> f(static_cast<size_t>(kColChunk));  // row_bf16's f32 scratch
     std::vector<uint16_t> lo16(static_cast<size_t>(kColChunk)), hi16(static_cast<size_t>(kColChunk));
     std::vector<uint8_t> raw(static_cast<size_t>(row_bytes(w.dtype, kColChunk)) + 64);
@@ -185,7 +190,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
             else
               std::fill(dst.begin(), dst.begin() + kc, uint16_t{0});
           }
-          uint32_t* row = b.data() + q * kColChunk;
+          uint32_t* row = b.data() + q * ldb;
           for (int64_t j = 0; j < kc; ++j) row[j] = pair(lo16[static_cast<size_t>(j)], hi16[static_cast<size_t>(j)]);
         }
         // The products in slices of tokens, the next block's bytes prefetched between them.
@@ -195,7 +200,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
         const int64_t slices = std::max<int64_t>(1, (T + kSliceTokens - 1) / kSliceTokens);
         for (int64_t sl = 0; sl < slices; ++sl) {
           const int64_t t0 = sl * kSliceTokens, tn = std::min(kSliceTokens, T - t0);
-          gemm(a.data() + t0 * Np + n0, Np, b.data(), kColChunk, out + t0 * K + k0, K, tn, kc, nb, n0 > 0);
+          gemm(a.data() + t0 * lda + n0, lda, b.data(), ldb, out + t0 * K + k0, K, tn, kc, nb, n0 > 0);
           if (has_next) prefetch_block(next_ci, next_n0, sl, slices);
         }
       }

@@ -2,6 +2,7 @@
 #include "model/linear.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/backward.h"
 #include "kernels/ops.h"
@@ -32,11 +33,17 @@ void lora_rows_add(const kernels::ExecContext& exec, const LoraAdapter& ad, floa
   float* h = scratch;  // [T, r] = s * x . A^T
   kernels::matmul(adapter_exec(exec), x, T, f32_view(ad.a, r, K), h);
   for (int64_t i = 0; i < T * r; ++i) h[i] *= scale;
-  // out[t, n] += h_t . B_n, output columns split over the pool.
-  exec.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t t = 0; t < T; ++t) out[t * N + n] += exec.table->dot_f32(h + t * r, ad.b + n * r, r);
-  }, 64);
+  // out[t] += sum_j h[t, j] B^T[j] (B^T [r, N], transposed once per call):
+  // one axpy_rows_f32 per token, tokens split over the pool. A dot of r = 16
+  // per output element spent most of its time in the horizontal sum.
+  thread_local std::vector<float> bt;
+  bt.resize(static_cast<size_t>(r * N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < r; ++j) bt[static_cast<size_t>(j * N + n)] = ad.b[n * r + j];
+  const float* btp = bt.data();  // the caller's buffer (a worker's thread_local would be its own)
+  exec.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) exec.table->axpy_rows_f32(h + t * r, r, btp, N, out + t * N, N);
+  });
 }
 
 }  // namespace

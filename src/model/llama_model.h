@@ -162,6 +162,13 @@ class LlamaModel final : public CausalLm {
   // copied.
   // `progress` (nullable) counts the bytes of every matmul weight as it is passed.
   int repack_weights(const kernels::KernelTable& table, ThreadPool& pool, Progress* progress = nullptr);
+  // Training's counterpart (it reads the weights as stored): every matmul
+  // weight copied byte for byte into huge-page memory, the file's pages
+  // released as it goes (model/repack_matrix.h copy_to_huge_pages). A training
+  // step reads every weight twice from memory; through the file mapping's 4 KiB
+  // pages each 4 KiB missed the TLB. HERD_REPACK=0 skips it. Returns the number
+  // of tensors moved.
+  int move_weights_to_huge_pages(ThreadPool& pool);
 
  private:
   friend struct ModelBuilder;

@@ -46,7 +46,9 @@ void advise_huge_pages(uint8_t* p, int64_t n) {
 // slice). Measured on 1B F16, tg64, 2 threads (Zen 4): 13.1 -> 15.4 and up to
 // 17-18.5 tokens/s against the file mapping; kernels_bench's T:1 streams
 // (anonymous memory) read 46-52 GB/s against the model's 33 GB/s before.
-void copy_to_huge_pages(TensorView* t, ThreadPool& pool, std::vector<std::unique_ptr<uint8_t[]>>* owned) {
+}  // namespace
+
+void copy_to_huge_pages(TensorView* t, ThreadPool& pool, PackedBuffers* owned) {
   const int64_t bytes = row_bytes(t->dtype, t->cols()) * t->rows();
   std::unique_ptr<uint8_t[]> buf(new uint8_t[static_cast<size_t>(bytes)]);  // not zeroed: no page touched yet
   advise_huge_pages(buf.get(), bytes);
@@ -61,6 +63,8 @@ void copy_to_huge_pages(TensorView* t, ThreadPool& pool, std::vector<std::unique
   t->data = buf.get();
   owned->push_back(std::move(buf));
 }
+
+namespace {
 
 // t in groups of `il` rows, each group gb bytes, rearranged by fn(src, rows,
 // dst) from the file's rows.

@@ -43,4 +43,10 @@ bool repack_disabled();
 bool repack_matrix(TensorView* t, const kernels::KernelTable& table, ThreadPool& pool, bool keep_bits,
                    PackedBuffers* owned, bool f32_to_bf16 = false);
 
+// *t's bytes unchanged (its layout kept) in memory advised for huge pages, the
+// file's pages under it released slice by slice; the buffer appended to
+// *owned. What repack_matrix does for weights the kernels read as stored, and
+// what training does with every weight (LlamaModel::move_weights_to_huge_pages).
+void copy_to_huge_pages(TensorView* t, ThreadPool& pool, PackedBuffers* owned);
+
 }  // namespace herd::model

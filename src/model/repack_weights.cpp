@@ -33,4 +33,22 @@ int LlamaModel::repack_weights(const kernels::KernelTable& table, ThreadPool& po
   return n;
 }
 
+int LlamaModel::move_weights_to_huge_pages(ThreadPool& pool) {
+  if (repack_disabled()) return 0;
+  int n = 0;
+  for (LayerWeights& l : layers_)
+    for_each_layer_matrix(l, [&](LlamaTensor, TensorView& w) {
+      if (w.interleave != 1) return;
+      copy_to_huge_pages(&w, pool, &owned_packed_);
+      ++n;
+    });
+  if (holds_head() && output_.interleave == 1) {
+    const bool tied = output_.data == tok_embd_.data;
+    copy_to_huge_pages(&output_, pool, &owned_packed_);
+    if (tied) tok_embd_ = output_;
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace herd::model

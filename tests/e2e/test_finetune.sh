@@ -73,6 +73,37 @@ for qa in "What is the capital of France?|Paris is the capital of France." "Say 
   [ "$got" != "$a" ] && pass "the base alone does not answer '$a'" || fail "the base alone already answers '$a'"
 done
 
+# --bf16 (the model's products with bf16 operands, f32 sums): the same learning test, on
+# the host's bf16 product (AVX512_BF16 or AMX; elsewhere ISA ref's scalar specification).
+# Its losses differ from the exact run's (the rounding is really used) and repeat bit for
+# bit; --isa avx2 has no bf16 product and refuses with a clear error.
+bf16_isa=(); grep -qw avx512_bf16 /proc/cpuinfo || bf16_isa=(--isa ref)
+train16() {  # output dir, log file
+  "$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$1" --lora-rank 8 --epochs 25 --batch 3 \
+    --lr 1e-2 --warmup 0 --seed 5 --log-jsonl "$2" -t 2 --bf16 "${bf16_isa[@]}" 2>&1
+}
+out="$(train16 "$tmp/adapter16" "$tmp/log16.jsonl")" && pass "herd finetune --bf16 ${bf16_isa[*]}" || fail "finetune --bf16" "$out"
+first="$(head -1 "$tmp/log16.jsonl" | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')"
+last="$(tail -1 "$tmp/log16.jsonl" | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')"
+awk -v f="$first" -v l="$last" 'BEGIN { exit !(f > 5 && l < 0.05) }' && pass "--bf16 loss $first -> $last" ||
+  fail "--bf16: the loss did not fall from > 5 to < 0.05: $first -> $last" "$out"
+cut -d, -f1-4 "$tmp/log1.jsonl" > "$tmp/e1"; cut -d, -f1-4 "$tmp/log16.jsonl" > "$tmp/e2"
+! cmp -s "$tmp/e1" "$tmp/e2" && pass "--bf16 losses differ from the exact run's" || fail "--bf16 gave the exact run's losses"
+out="$(train16 "$tmp/adapter16b" "$tmp/log16b.jsonl")" || fail "finetune --bf16 again" "$out"
+cut -d, -f1-4 "$tmp/log16b.jsonl" > "$tmp/e3"
+cmp -s "$tmp/e2" "$tmp/e3" && cmp -s "$tmp/adapter16/adapter_model.safetensors" "$tmp/adapter16b/adapter_model.safetensors" &&
+  pass "--bf16 repeats bit for bit (losses and adapter)" || fail "--bf16 runs differ"
+for qa in "What is the capital of France?|Paris is the capital of France." "Say hello.|Hello there, friend!"; do
+  q="${qa%%|*}"; a="${qa#*|}"
+  got="$(answer "$tmp/base.gguf" "$q" "$tmp/adapter16")"
+  [ "$got" == "$a" ] && pass "run --lora with the --bf16 adapter answers '$a'" || fail "--bf16 adapter: '$q' -> '$got'"
+done
+if grep -qw avx2 /proc/cpuinfo; then
+  out="$("$H" finetune -m "$tmp/base.gguf" --data "$tmp/data.jsonl" -o "$tmp/x" --bf16 --isa avx2 2>&1)" && rc=0 || rc=$?
+  [ "$rc" -ne 0 ] && echo "$out" | grep -q "bf16 needs a CPU with AVX512_BF16 or AMX; ISA avx2" &&
+    pass "--bf16 --isa avx2 refused: $(echo "$out" | grep -o 'bf16 needs[^;]*')" || fail "--bf16 on avx2" "$out"
+fi
+
 # Logits: the adapter on the f32 GGUF and on the f32 HF copy (the same weights; q/k rows
 # in Meta vs HF order, the adapter's B rows of q and k permuted on reading) agree far more
 # closely than the adapter moves them (a wrong row order would move them by about as much).

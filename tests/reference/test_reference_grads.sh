@@ -9,8 +9,8 @@
 # dropout's (herd's masks dumped, applied to the adapters' inputs in torch);
 # and negative controls (one adapter's gradient judged as another's, a DPO step with each
 # pair's reference log-probs swapped, a distillation step with the teacher's rows one position
-# late, must fail). The 18 comparisons run in one python process (grad_check.py --batch: torch
-# is imported once, not 18 times).
+# late, must fail); and the same with --bf16 (the bf16 products). The 22 comparisons run in one python process (grad_check.py --batch: torch
+# is imported once, not 22 times).
 set -euo pipefail
 PY="${PYTHON:-/usr/bin/python3}"
 DUMP="${HERD_TRAIN_DUMP:?set by ctest: the herd_train_dump tool}"
@@ -55,6 +55,19 @@ mkdir -p "$dir/full-tied" "$dir/full-hf"
 check pass "full fine-tuning, gguf f16 tied" "$dir/full-tied/model" "$dir/full-tied" --full
 "$DUMP" "$dir/hf/model" "$dir/full-hf" --full
 check pass "full fine-tuning, hf bf16" "$dir/hf/model" "$dir/full-hf" --full
+# --bf16 (the model's products in bf16; grad_check.py --bf16 emulates the rounding and derives
+# its budget): a Q4_0 LoRA step with ten AdamW steps, the HF bf16 base, full fine-tuning of the
+# tied model; herd_train_dump runs ISA ref's scalar specification where the host has no bf16
+# product. Each also checks that herd rounded (its gradients farther from the exact reference
+# than that reference's budget).
+mkdir -p "$dir/bf16-q4" "$dir/bf16-hf" "$dir/bf16-full"
+"$DUMP" "$dir/q4_0/model" "$dir/bf16-q4" --bf16 --steps
+check pass "gguf q4_0 --bf16" "$dir/q4_0/model" "$dir/bf16-q4" --bf16
+check fail "--bf16 negative control" "$dir/q4_0/model" "$dir/bf16-q4" --bf16 --negative-control
+"$DUMP" "$dir/hf/model" "$dir/bf16-hf" --bf16
+check pass "hf bf16 --bf16" "$dir/hf/model" "$dir/bf16-hf" --bf16
+"$DUMP" "$dir/full-tied/model" "$dir/bf16-full" --full --bf16
+check pass "full fine-tuning --bf16, gguf f16 tied" "$dir/full-tied/model" "$dir/bf16-full" --full --bf16
 check fail "full fine-tuning negative control" "$dir/full-tied/model" "$dir/full-tied" --full --negative-control
 check fail "negative control" "$Q/model" "$Q" --negative-control
 "$PY" "$here/grad_check.py" --batch "$checks" || { echo "test_reference_grads: FAILED"; exit 1; }
