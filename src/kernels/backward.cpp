@@ -209,7 +209,7 @@ void attention_train_ref(const AttnTrainShape& s, const float* q, const float* k
 }
 
 CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,
-                            const int32_t* labels, double* lse, double* nll, float* scratch) {
+                            const int32_t* labels, double* lse, double* nll, float* scratch, float* keep_logits) {
   const int64_t V = w.rows();
   OnlineLse acc(T);
   std::vector<double> label_logit(static_cast<size_t>(T), 0.0);
@@ -220,7 +220,7 @@ CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, c
   for_each_logit_chunk(ctx, h, T, w, scratch, [&](int64_t t, const float* l, int64_t c0, int64_t n) {
     acc.add(t, l, n, 1.0);
     if (labels[t] >= c0 && labels[t] < c0 + n) label_logit[static_cast<size_t>(t)] = l[labels[t] - c0];
-  });
+  }, keep_logits);
   CeResult r;
   for (int64_t t = 0; t < T; ++t) {
     lse[t] = acc.lse(t);
@@ -233,7 +233,8 @@ CeResult cross_entropy_loss(const ExecContext& ctx, const float* h, int64_t T, c
 }
 
 void cross_entropy_grad(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, const int32_t* labels,
-                        const double* lse, const float* token_scale, float* dh, float* scratch, float* dw) {
+                        const double* lse, const float* token_scale, float* dh, float* scratch, float* dw,
+                        float* kept_logits) {
   float* tmp = scratch + T * kCeChunk;  // [T, D]
   // The logits again, a chunk at a time, turned into g and taken through W back to dh.
   backprop_logit_chunks(ctx, h, T, w, scratch, tmp, dh, dw, [&](int64_t t, float* l, int64_t c0, int64_t n) {
@@ -245,7 +246,7 @@ void cross_entropy_grad(const ExecContext& ctx, const float* h, int64_t T, const
     const float gs = token_scale[t];
     for (int64_t j = 0; j < n; ++j) l[j] = static_cast<float>(std::exp(static_cast<double>(l[j]) - lt)) * gs;
     if (labels[t] >= c0 && labels[t] < c0 + n) l[labels[t] - c0] -= gs;
-  });
+  }, kept_logits);
 }
 
 CeResult cross_entropy_backward(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w,

@@ -4,12 +4,16 @@
 // in distill_head.cpp), so that no [tokens, vocabulary] float matrix exists:
 //   - for_each_logit_chunk: chunk[T, n] = h . W[c0 : c0 + n]^T, then
 //     row(t, logits of token t, c0, n) for every token, the tokens split over
-//     the pool;
+//     the pool; with keep ([T, V] floats), each chunk is written there
+//     (chunk-major: chunk c0's [T, n] block at keep + c0 T) instead of chunk,
+//     so a second pass need not compute it again;
 //   - backprop_logit_chunks: the same, where row() turns token t's logits into
 //     d loss / d logits in place, and dh[T, D] (zeroed first; null: not
 //     wanted) accumulates chunk . W[c0 : c0 + n] chunk by chunk (tmp: [T, D]
 //     scratch); with dw ([V, D], full fine-tuning of the head), dw[c0 : c0 +
-//     n] += chunk^T . h (weight_grad);
+//     n] += chunk^T . h (weight_grad); with kept (what for_each_logit_chunk's
+//     keep holds), each chunk is read from there (and overwritten) instead of
+//     computed: the same bits, the products being deterministic;
 //   - OnlineLse: a per-token log-sum-exp of z = logit * inv_t kept across
 //     chunks (running max and rescaled sum, in double).
 #pragma once
@@ -26,26 +30,28 @@ namespace herd::kernels {
 
 template <class RowFn>
 void for_each_logit_chunk(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, float* chunk,
-                          RowFn&& row) {
+                          RowFn&& row, float* keep = nullptr) {
   const int64_t V = w.rows();
   for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
     const int64_t n = std::min(kCeChunk, V - c0);
-    matmul(ctx, h, T, w.rows_view(c0, n), chunk);
+    float* c = keep != nullptr ? keep + c0 * T : chunk;
+    matmul(ctx, h, T, w.rows_view(c0, n), c);
     ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) row(t, chunk + t * n, c0, n);
+      for (int64_t t = t0; t < t1; ++t) row(t, c + t * n, c0, n);
     });
   }
 }
 
 template <class RowFn>
-void backprop_logit_chunks(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, float* chunk,
-                           float* tmp, float* dh, float* dw, RowFn&& row) {
+void backprop_logit_chunks(const ExecContext& ctx, const float* h, int64_t T, const TensorView& w, float* chunk_buf,
+                           float* tmp, float* dh, float* dw, RowFn&& row, float* kept = nullptr) {
   const int64_t V = w.rows(), D = w.cols();
   if (dh != nullptr) std::fill(dh, dh + T * D, 0.0f);
   for (int64_t c0 = 0; c0 < V; c0 += kCeChunk) {
     const int64_t n = std::min(kCeChunk, V - c0);
     const TensorView part = w.rows_view(c0, n);
-    matmul(ctx, h, T, part, chunk);
+    float* chunk = kept != nullptr ? kept + c0 * T : chunk_buf;
+    if (kept == nullptr) matmul(ctx, h, T, part, chunk);
     ctx.pool->parallel_for(T, [&](int64_t t0, int64_t t1, int) {
       for (int64_t t = t0; t < t1; ++t) row(t, chunk + t * n, c0, n);
     });

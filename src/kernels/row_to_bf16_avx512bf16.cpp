@@ -6,7 +6,7 @@
 // (row_to_f32 + round_bf16) took 17% of a 3.2-1B Q4_0 LoRA step with --bf16
 // (perf, AMX host). The f32 values are the reference's bits (as
 // row_to_f32_avx2.cpp computes them: F16 widened exactly, Q8_0 / Q4_0
-// float(q) * d with one rounding); BF16 rows are copied (bf16 -> f32 -> bf16
+// float(q) * d with one rounding, Q6_K fl(d * scale) * q); BF16 rows are copied (bf16 -> f32 -> bf16
 // is the identity). kernels_test RowToBf16EqualsRoundedReference checks every
 // ISA bit for bit.
 #include <immintrin.h>
@@ -75,6 +75,40 @@ void q4_0_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
   }
 }
 
+// Q6_K super-block (210 bytes, 256 elements): ql[128] low nibbles, qh[64]
+// two high bits each, int8 scales[16], f16 d; each value fl(d * scale) * (q -
+// 32), the reference's order (tensor/quant_kquants.cpp), as
+// row_to_f32_avx2.cpp's q6_k_to_f32_row. llama.cpp's usual output head: the
+// biggest matrix a Q4_0 or Q4_K_M file's training step converts.
+void q6_k_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
+  const auto* b = static_cast<const uint8_t*>(src);
+  const __m128i low = _mm_set1_epi8(0x0f), three = _mm_set1_epi8(3), bias = _mm_set1_epi8(32);
+  for (int64_t i = 0; i < K; i += 256, b += 210) {
+    const float d = widen_f16(b + 208);
+    const uint8_t* ql = b;
+    const uint8_t* qh = b + 128;
+    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+    uint16_t* y = dst + i;
+    for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+      for (int l = 0; l < 32; l += 16) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l));
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l + 32));
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qh + l));
+        const __m128i hbits[4] = {_mm_and_si128(h, three), _mm_and_si128(_mm_srli_epi16(h, 2), three),
+                                  _mm_and_si128(_mm_srli_epi16(h, 4), three), _mm_and_si128(_mm_srli_epi16(h, 6), three)};
+        const __m128i lbits[4] = {_mm_and_si128(a, low), _mm_and_si128(c, low), _mm_and_si128(_mm_srli_epi16(a, 4), low),
+                                  _mm_and_si128(_mm_srli_epi16(c, 4), low)};
+        const int is = l / 16;
+        for (int qn = 0; qn < 4; ++qn) {
+          const __m128i q = _mm_sub_epi8(_mm_or_si128(lbits[qn], _mm_slli_epi16(hbits[qn], 4)), bias);
+          const __m512 ds = _mm512_set1_ps(d * static_cast<float>(sc[is + 2 * qn]));
+          store16(y + 32 * qn + l, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))));
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void fill_table_row_to_bf16(KernelTable* t) {
@@ -83,6 +117,7 @@ void fill_table_row_to_bf16(KernelTable* t) {
   t->row_to_bf16[static_cast<int>(DType::kBF16)] = bf16_to_bf16_row;
   t->row_to_bf16[static_cast<int>(DType::kQ8_0)] = q8_0_to_bf16_row;
   t->row_to_bf16[static_cast<int>(DType::kQ4_0)] = q4_0_to_bf16_row;
+  t->row_to_bf16[static_cast<int>(DType::kQ6_K)] = q6_k_to_bf16_row;
 }
 
 }  // namespace herd::kernels::avx512bf16

@@ -64,7 +64,9 @@ static int64_t layer_act_floats_per_token(const LlamaConfig& c) {
 }
 
 int64_t TrainStep::kept_intermediate_bytes(const LlamaConfig& c, int64_t tokens) {
-  return c.n_layers * tokens * layer_act_floats_per_token(c) * static_cast<int64_t>(sizeof(float));
+  const int64_t logits = tokens * c.vocab_size * static_cast<int64_t>(sizeof(float));
+  return c.n_layers * tokens * layer_act_floats_per_token(c) * static_cast<int64_t>(sizeof(float)) +
+         (logits <= kKeptLogitsBytes ? logits : 0);
 }
 
 void TrainStep::size_acts(LayerActs& a) const {
@@ -255,12 +257,22 @@ Result<kernels::CeResult> TrainStep::run_weighted(kernels::ExecContext exec, con
       [&](const kernels::ExecContext& ex, const float* xn, int64_t T, const TensorView& out, float* dxn, float* dw,
           float* scratch) -> Result<kernels::CeResult> {
         std::vector<double> lse(static_cast<size_t>(T)), nll(static_cast<size_t>(T));
+        // With the intermediates kept (speed over memory), the logits are kept
+        // too, up to kKeptLogitsBytes: the gradient pass reads them instead of
+        // computing them again (the same bits).
+        float* keep = nullptr;
+        const int64_t keep_floats = kernels::logits_keep_floats(T, out.rows());
+        if (dxn != nullptr && acts_.size() > 1 && keep_floats * static_cast<int64_t>(sizeof(float)) <= kKeptLogitsBytes) {
+          if (static_cast<int64_t>(kept_logits_.size()) < keep_floats) resize(kept_logits_, keep_floats);
+          keep = kept_logits_.data();
+        }
         const kernels::CeResult r =
-            kernels::cross_entropy_loss(ex, xn, T, out, b.labels.data(), lse.data(), nll.data(), scratch);
+            kernels::cross_entropy_loss(ex, xn, T, out, b.labels.data(), lse.data(), nll.data(), scratch, keep);
         std::vector<float> scale(static_cast<size_t>(T), 0.0f);
         weigh(nll, scale);
         if (dxn != nullptr)
-          kernels::cross_entropy_grad(ex, xn, T, out, b.labels.data(), lse.data(), scale.data(), dxn, scratch, dw);
+          kernels::cross_entropy_grad(ex, xn, T, out, b.labels.data(), lse.data(), scale.data(), dxn, scratch, dw,
+                                      keep);
         return r;
       },
       grads, d_input);

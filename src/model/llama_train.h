@@ -122,7 +122,11 @@ class TrainStep {
   // bits either way.
   void set_activation_checkpointing(bool on);
   // The memory that turning checkpointing off adds for steps of `tokens`
-  // tokens: every layer's kept intermediates, in bytes.
+  // tokens: every layer's kept intermediates, and the head's logits (run and
+  // run_weighted keep them between the loss and the gradient pass when they
+  // take at most kKeptLogitsBytes: a third less of the head's work, the same
+  // bits), in bytes.
+  static constexpr int64_t kKeptLogitsBytes = int64_t{512} << 20;
   static int64_t kept_intermediate_bytes(const LlamaConfig& c, int64_t tokens);
 
   // LoRA dropout (PEFT's lora_dropout): in a pass with a backward, each
@@ -175,6 +179,7 @@ class TrainStep {
   std::vector<float> xf_, proj_;  // the final norm's output; a projection's output
   // Gradients' scratch.
   std::vector<float> dxn_, dq_, dk_, dv_, dattn_, dh_, dg_, du_, tmp_, lora_, ce_;
+  std::vector<float> kept_logits_;  // run_weighted's logits between its two passes (intermediates kept)
 };
 
 }  // namespace herd::model
