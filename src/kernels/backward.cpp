@@ -311,6 +311,10 @@ void embedding_backward(const int32_t* tokens, int64_t T, const float* dx, int64
 
 void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw,
                  float scale) {
+  if (ctx.bf16_products) {
+    weight_grad_bf16_products(ctx, dy, x, T, N, K, dw, scale);
+    return;
+  }
   // Each run of consecutive tokens with dy != 0 is one axpy_rows_f32 call:
   // the run's axpys bit for bit, the row of dw loaded and stored once per run
   // (the adapters' dB rows are only r = 16 floats long: one call per token and

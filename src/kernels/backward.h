@@ -129,5 +129,14 @@ constexpr int64_t kWeightGradTile = 64;
 void weight_grad(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N, int64_t K, float* dw,
                  float scale = 1.0f);
 void weight_grad_ref(const float* dy, const float* x, int64_t T, int64_t N, int64_t K, double* dw);
+// Under ExecContext::bf16_products (herd finetune --full --bf16) weight_grad
+// runs this instead: dw[N, K] += bf16(fl(scale dy))^T bf16(x), the products
+// exact, each element's sum over the tokens in f32 by the table's
+// gemm_bf16_pairs onto what dw holds (kernels/matmul_bf16_products.cpp):
+// within gamma_{Tp + 1} (|dw| + sum_t |products|), Tp = T rounded up to 32,
+// the same bits for any thread count. Adapters' gradients stay f32
+// (model/linear.cpp clears the flag for them).
+void weight_grad_bf16_products(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N,
+                               int64_t K, float* dw, float scale = 1.0f);
 
 }  // namespace herd::kernels

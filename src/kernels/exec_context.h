@@ -45,8 +45,9 @@ struct ExecContext {
   // With exact_f32: the products through weights (matmul, matmul_t: the
   // frozen base's, the head's, full fine-tuning's) take both operands rounded
   // to bf16 with f32 sums instead (kernels/matmul_bf16_products.cpp; herd
-  // finetune --bf16). Needs the table's gemm_bf16_pairs. Adapters' products
-  // and every weight gradient stay f32 (model/linear.cpp clears it for them).
+  // finetune --bf16), and so do the weights' own gradients (weight_grad:
+  // full fine-tuning). Needs the table's gemm_bf16_pairs. Adapters' products
+  // and gradients stay f32 (model/linear.cpp clears it for them).
   bool bf16_products = false;
 };
 

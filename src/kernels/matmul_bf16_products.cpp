@@ -28,6 +28,7 @@
 
 #include "base/check.h"
 #include "base/half.h"
+#include "kernels/backward.h"
 #include "kernels/matmul_bf16.h"
 #include "kernels/ops.h"
 #include "tensor/quant.h"
@@ -204,6 +205,42 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
           if (has_next) prefetch_block(next_ci, next_n0, sl, slices);
         }
       }
+    }
+  });
+}
+
+void weight_grad_bf16_products(const ExecContext& ctx, const float* dy, const float* x, int64_t T, int64_t N,
+                               int64_t K, float* dw, float scale) {
+  if (T <= 0 || N <= 0 || K <= 0) return;
+  const GemmBf16PairsFn gemm = gemm_of(ctx);
+  const int64_t Tp = round_up(T, 32), Np = round_up(N, 16), Kp = round_up(K, 16);
+  const int64_t lda = Tp + kPad / 2, ldb = Kp + kPad / 4;
+  // A = (scale dy)^T as bf16 rows [Np, Tp]: a[n][t] = bf16(fl(scale dy[t, n])); padding zero.
+  std::vector<uint16_t> a(static_cast<size_t>(Np * lda), 0);
+  ctx.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t n = n0; n < n1; ++n) a[static_cast<size_t>(n * lda + t)] = f32_to_bf16(scale * dy[t * N + n]);
+  });
+  // B = x in pair form along the tokens: word (p, k) = (x[2p][k], x[2p + 1][k]).
+  std::vector<uint32_t> b(static_cast<size_t>(Tp / 2 * ldb), 0u);
+  ctx.pool->parallel_for(Tp / 2, [&](int64_t p0, int64_t p1, int) {
+    std::vector<uint16_t> lo(static_cast<size_t>(K)), hi(static_cast<size_t>(K));
+    for (int64_t p = p0; p < p1; ++p) {
+      if (2 * p >= T) break;
+      round_row(*ctx.table, x + 2 * p * K, lo.data(), K);
+      if (2 * p + 1 < T)
+        round_row(*ctx.table, x + (2 * p + 1) * K, hi.data(), K);
+      else
+        std::fill(hi.begin(), hi.end(), uint16_t{0});
+      uint32_t* row = b.data() + p * ldb;
+      for (int64_t k = 0; k < K; ++k) row[k] = pair(lo[static_cast<size_t>(k)], hi[static_cast<size_t>(k)]);
+    }
+  });
+  const int64_t blocks = (N + 31) / 32;
+  ctx.pool->parallel_for(blocks, [&](int64_t b0, int64_t b1, int) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t n0 = blk * 32, nn = std::min<int64_t>(32, N - n0);
+      gemm(a.data() + n0 * lda, lda, b.data(), ldb, dw + n0 * K, K, nn, K, Tp, true);
     }
   });
 }

@@ -22,6 +22,7 @@
 
 #include "base/half.h"
 #include "base/thread_pool.h"
+#include "kernels/backward.h"
 #include "kernels/isa_test.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
@@ -262,6 +263,43 @@ TEST_P(MatmulBf16ProductsTest, RowToBf16EqualsRoundedReference) {
   }
   if (GetParam() == "avx512bf16" || GetParam() == "amx") {
     EXPECT_GE(checked, 6);
+  }
+}
+
+// weight_grad under bf16_products (full fine-tuning with --bf16): dw += bf16(fl(s
+// dy))^T bf16(x) within gamma_{Tp + 1} (|dw| + sum |products|) of the
+// specification in double; 1 and 2 threads give the same bits; the f32
+// weight_grad (unrounded) falls outside the bound.
+TEST_P(MatmulBf16ProductsTest, WeightGradWithinBoundOfBf16Spec) {
+  if (table_.gemm_bf16_pairs == nullptr) GTEST_SKIP() << "no bf16 product on " << GetParam();
+  ThreadPool one(1), two(2);
+  const auto bf = [](float v) { return static_cast<double>(bf16_to_f32(f32_to_bf16(v))); };
+  for (int64_t T : {1, 17, 40, 70}) {
+    const int64_t N = 37, K = 50;
+    const float s = 0.75f;
+    SCOPED_TRACE("T " + std::to_string(T));
+    const std::vector<float> dy = normals(31 + static_cast<uint64_t>(T), 1, T * N);
+    const std::vector<float> x = normals(41 + static_cast<uint64_t>(T), 2, T * K);
+    const std::vector<float> dw0 = normals(51, 3, N * K);
+    std::vector<double> spec(dw0.begin(), dw0.end()), mag(dw0.size());
+    for (size_t i = 0; i < dw0.size(); ++i) mag[i] = std::fabs(dw0[i]);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t k = 0; k < K; ++k) {
+          const double p = bf(s * dy[static_cast<size_t>(t * N + n)]) * bf(x[static_cast<size_t>(t * K + k)]);
+          spec[static_cast<size_t>(n * K + k)] += p;
+          mag[static_cast<size_t>(n * K + k)] += std::fabs(p);
+        }
+    std::vector<float> got1(dw0), got2(dw0), exact(dw0);
+    ExecContext c1{&one, &table_}, c2{&two, &table_};
+    c1.bf16_products = c2.bf16_products = true;
+    weight_grad(c1, dy.data(), x.data(), T, N, K, got1.data(), s);
+    weight_grad(c2, dy.data(), x.data(), T, N, K, got2.data(), s);
+    const int64_t m = (T + 31) / 32 * 32 + 1;
+    EXPECT_EQ(outside(got1, spec, mag, m), 0);
+    EXPECT_EQ(std::memcmp(got1.data(), got2.data(), got1.size() * sizeof(float)), 0) << "1 vs 2 threads";
+    weight_grad(ExecContext{&two, &table_}, dy.data(), x.data(), T, N, K, exact.data(), s);
+    EXPECT_GT(outside(exact, spec, mag, m), 0) << "the f32 weight_grad inside the bf16 bound";
   }
 }
 

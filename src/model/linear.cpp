@@ -18,8 +18,8 @@ TensorView f32_view(const float* p, int64_t rows, int64_t cols) {
   return v;
 }
 
-// Adapters' own products stay exact f32 under --bf16 (ExecContext::
-// bf16_products covers the base's products only).
+// Adapters' own products and gradients stay exact f32 under --bf16
+// (ExecContext::bf16_products covers the model's own weights only).
 kernels::ExecContext adapter_exec(const kernels::ExecContext& exec) {
   kernels::ExecContext e = exec;
   e.bf16_products = false;
@@ -107,8 +107,8 @@ void lora_backward_weights(const kernels::ExecContext& exec, const Linear& l, si
   float* h = scratch + T * ad.rank;  // [T, r] = x . A^T
   kernels::matmul_t(adapter_exec(exec), dy, T, f32_view(ad.b, N, ad.rank), g);
   kernels::matmul(adapter_exec(exec), x, T, f32_view(ad.a, ad.rank, K), h);
-  kernels::weight_grad(exec, g, x, T, ad.rank, K, da, ad.scale);   // dA += s g^T x
-  kernels::weight_grad(exec, dy, h, T, N, ad.rank, db, ad.scale);  // dB += s dy^T h
+  kernels::weight_grad(adapter_exec(exec), g, x, T, ad.rank, K, da, ad.scale);   // dA += s g^T x
+  kernels::weight_grad(adapter_exec(exec), dy, h, T, N, ad.rank, db, ad.scale);  // dB += s dy^T h
 }
 
 }  // namespace herd::model

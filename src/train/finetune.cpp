@@ -186,9 +186,9 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
       rep.epoch = epoch + 1;
       rep.loss = loss_sum / static_cast<double>(denom);
       for (double& m : rep.metrics) m /= static_cast<double>(denom);
-      rep.grad_norm = clip_grad_norm(params, o.clip);
+      rep.grad_norm = clip_grad_norm(params, o.clip, exec.pool);
       rep.lr = cosine_lr(o.adamw.lr, done, warmup, total);
-      opt.step(rep.lr);
+      opt.step(rep.lr, exec.pool);
       ++done;
       if (done == res.resumed_from + 1) res.first_loss = rep.loss;
       res.last_loss = rep.loss;

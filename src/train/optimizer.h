@@ -13,6 +13,8 @@
 // Thread safety: an AdamW is used by one thread.
 #pragma once
 
+#include "base/thread_pool.h"
+
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -42,7 +44,9 @@ class AdamW {
   explicit AdamW(AdamWOptions o) : o_(o) {}
   void add(Param p);
   // One step with learning rate lr (the schedule's value for this step).
-  void step(double lr);
+  // With pool, each tensor's elements are split over it (each element's
+  // update depends only on itself: the same bits).
+  void step(double lr, ThreadPool* pool = nullptr);
   int64_t steps() const { return t_; }
   const AdamWOptions& options() const { return o_; }
   // The moments and the step count, for checkpoints (resume continues bit-identically).
@@ -63,7 +67,10 @@ double cosine_lr(double peak, int64_t step, int64_t warmup, int64_t total);
 
 // Scales every gradient by min(1, max_norm / (norm + 1e-6)) when the global
 // L2 norm exceeds max_norm; returns the norm before clipping (computed in
-// double). max_norm <= 0: no clipping, the norm is still returned.
-double clip_grad_norm(std::span<const Param> params, double max_norm);
+// double: each block of kNormBlock elements of a tensor summed in order, the
+// block sums added in order, so the pool, when given, changes no bit).
+// max_norm <= 0: no clipping, the norm is still returned.
+constexpr int64_t kNormBlock = int64_t{1} << 16;
+double clip_grad_norm(std::span<const Param> params, double max_norm, ThreadPool* pool = nullptr);
 
 }  // namespace herd::train

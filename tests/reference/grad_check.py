@@ -48,8 +48,9 @@ adapters' gradients by far more than the budget (--negative-control: every mask 
 
 With --bf16, DUMPDIR is what train_dump --bf16 wrote (herd finetune --bf16: every product
 through a model weight, the layers' and the head's, takes both operands rounded to bf16 with
-f32 sums; adapters and weight gradients stay f32): the forward rounds the same operands (x and
-W before x W^T; dY and W before dY W in the backward, through an autograd Function; f64 -> f32
+f32 sums, and with --full the weights' gradients dY^T x; adapters stay f32): the forward rounds the same operands (x and
+W before x W^T; dY and W before dY W in the backward, dY and x before dW = dY^T x with --full,
+through an autograd Function; f64 -> f32
 -> bf16, round to nearest even as herd rounds its f32 values), and the budget grows by what
 rounding adds: where herd's and torch's operands differ by delta (relative) before rounding, a
 value that close to a bf16 rounding boundary rounds the other way, with probability at most
@@ -90,8 +91,9 @@ def bf16(t):
 
 
 class Bf16Product(torch.autograd.Function):
-    """y = bf16(x) bf16(W)^T; dx = bf16(dy) bf16(W); dW = dy^T x unrounded (herd's weight_grad
-    is f32): the arithmetic of herd's bf16 products (kernels/matmul_bf16_products.cpp)."""
+    """y = bf16(x) bf16(W)^T; dx = bf16(dy) bf16(W); dW = bf16(dy)^T bf16(x) (full fine-tuning:
+    herd's weight_grad under --bf16): the arithmetic of herd's bf16 products
+    (kernels/matmul_bf16_products.cpp)."""
 
     @staticmethod
     def forward(ctx, x, w):
@@ -102,7 +104,7 @@ class Bf16Product(torch.autograd.Function):
     def backward(ctx, dy):
         x, w = ctx.saved_tensors
         dx = bf16(dy) @ bf16(w) if ctx.needs_input_grad[0] else None
-        dw = dy.T @ x if ctx.needs_input_grad[1] else None
+        dw = bf16(dy).T @ bf16(x) if ctx.needs_input_grad[1] else None
         return dx, dw
 
 
