@@ -17,6 +17,7 @@
 #include "base/half.h"
 #include "kernels/bf16_operands_avx512bf16_inl.h"
 #include "kernels/kernel_table.h"
+#include "kernels/q6_k_unpack_inl.h"
 
 namespace herd::kernels::avx512bf16 {
 namespace {
@@ -82,7 +83,6 @@ void q4_0_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
 // biggest matrix a Q4_0 or Q4_K_M file's training step converts.
 void q6_k_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
   const auto* b = static_cast<const uint8_t*>(src);
-  const __m128i low = _mm_set1_epi8(0x0f), three = _mm_set1_epi8(3), bias = _mm_set1_epi8(32);
   for (int64_t i = 0; i < K; i += 256, b += 210) {
     const float d = widen_f16(b + 208);
     const uint8_t* ql = b;
@@ -91,18 +91,11 @@ void q6_k_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
     uint16_t* y = dst + i;
     for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
       for (int l = 0; l < 32; l += 16) {
-        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l));
-        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l + 32));
-        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qh + l));
-        const __m128i hbits[4] = {_mm_and_si128(h, three), _mm_and_si128(_mm_srli_epi16(h, 2), three),
-                                  _mm_and_si128(_mm_srli_epi16(h, 4), three), _mm_and_si128(_mm_srli_epi16(h, 6), three)};
-        const __m128i lbits[4] = {_mm_and_si128(a, low), _mm_and_si128(c, low), _mm_and_si128(_mm_srli_epi16(a, 4), low),
-                                  _mm_and_si128(_mm_srli_epi16(c, 4), low)};
-        const int is = l / 16;
+        __m128i q[4];
+        q6_k_quarters(ql, qh, l, q);
         for (int qn = 0; qn < 4; ++qn) {
-          const __m128i q = _mm_sub_epi8(_mm_or_si128(lbits[qn], _mm_slli_epi16(hbits[qn], 4)), bias);
-          const __m512 ds = _mm512_set1_ps(d * static_cast<float>(sc[is + 2 * qn]));
-          store16(y + 32 * qn + l, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))));
+          const __m512 ds = _mm512_set1_ps(d * static_cast<float>(sc[l / 16 + 2 * qn]));
+          store16(y + 32 * qn + l, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q[qn]))));
         }
       }
     }

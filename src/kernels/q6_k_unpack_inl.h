@@ -1,0 +1,29 @@
+// Q6_K's quants unpacked 16 at a time (SSE2), shared by the row conversions
+// that read Q6_K weights as values (row_to_f32_avx2.cpp's q6_k_to_f32_row,
+// row_to_bf16_avx512bf16.cpp's q6_k_to_bf16_row). A super-block's half (128
+// elements) holds ql[64] (low nibbles), qh[32] (two high bits each) and eight
+// scales; element 32 qn + l + i (qn = 0..3, l = 0 or 16, i < 16) is
+// (low nibble | high bits << 4) - 32, the reference's q1..q4
+// (tensor/quant_kquants.cpp), scaled by scale[l / 16 + 2 qn].
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace herd::kernels {
+
+// q[qn] = the 16 int8 values of quarter qn at offset l of the half (ql, qh).
+inline void q6_k_quarters(const uint8_t* ql, const uint8_t* qh, int l, __m128i q[4]) {
+  const __m128i low = _mm_set1_epi8(0x0f), three = _mm_set1_epi8(3), bias = _mm_set1_epi8(32);
+  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l));
+  const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ql + l + 32));
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qh + l));
+  const __m128i hbits[4] = {_mm_and_si128(h, three), _mm_and_si128(_mm_srli_epi16(h, 2), three),
+                            _mm_and_si128(_mm_srli_epi16(h, 4), three), _mm_and_si128(_mm_srli_epi16(h, 6), three)};
+  const __m128i lbits[4] = {_mm_and_si128(a, low), _mm_and_si128(c, low), _mm_and_si128(_mm_srli_epi16(a, 4), low),
+                            _mm_and_si128(_mm_srli_epi16(c, 4), low)};
+  for (int qn = 0; qn < 4; ++qn) q[qn] = _mm_sub_epi8(_mm_or_si128(lbits[qn], _mm_slli_epi16(hbits[qn], 4)), bias);
+}
+
+}  // namespace herd::kernels
