@@ -17,7 +17,7 @@
 #include "base/half.h"
 #include "kernels/bf16_operands_avx512bf16_inl.h"
 #include "kernels/kernel_table.h"
-#include "kernels/q6_k_unpack_inl.h"
+#include "kernels/quant_unpack_inl.h"
 
 namespace herd::kernels::avx512bf16 {
 namespace {
@@ -61,16 +61,13 @@ void q8_0_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
   }
 }
 
-// Q4_0 block (18 bytes): f16 d, then 16 bytes whose low nibbles are elements
-// 0..15 and high nibbles 16..31, each value nibble - 8.
+// Q4_0 block (18 bytes, kernels/quant_unpack_inl.h): each value (nibble - 8) * d.
 void q4_0_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
   const auto* b = static_cast<const uint8_t*>(src);
-  const __m128i low = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
   for (int64_t i = 0; i < K; i += 32, b += 18) {
     const __m512 d = _mm512_set1_ps(widen_f16(b));
-    const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
-    const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, low), eight);
-    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), low), eight);
+    __m128i lo, hi;
+    q4_0_values(b + 2, &lo, &hi);
     store16(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
     store16(dst + i + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
   }

@@ -1,6 +1,11 @@
-// Q6_K's quants unpacked 16 at a time (SSE2), shared by the row conversions
-// that read Q6_K weights as values (row_to_f32_avx2.cpp's q6_k_to_f32_row,
-// row_to_bf16_avx512bf16.cpp's q6_k_to_bf16_row). A super-block's half (128
+// Block quants unpacked 16 at a time (SSE2) as int8 values, shared by the row
+// conversions that read weights as values (row_to_f32_avx2.cpp,
+// row_to_bf16_avx512bf16.cpp).
+//
+// Q4_0 (18-byte block: f16 d, then 16 bytes whose low nibbles are elements
+// 0..15 and high nibbles 16..31): each value nibble - 8.
+//
+// Q6_K: a super-block's half (128
 // elements) holds ql[64] (low nibbles), qh[32] (two high bits each) and eight
 // scales; element 32 qn + l + i (qn = 0..3, l = 0 or 16, i < 16) is
 // (low nibble | high bits << 4) - 32, the reference's q1..q4
@@ -12,6 +17,14 @@
 #include <cstdint>
 
 namespace herd::kernels {
+
+// The 32 values of a Q4_0 block's quants qs: elements 0..15 in lo, 16..31 in hi.
+inline void q4_0_values(const uint8_t* qs, __m128i* lo, __m128i* hi) {
+  const __m128i low = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  *lo = _mm_sub_epi8(_mm_and_si128(q, low), eight);
+  *hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), low), eight);
+}
 
 // q[qn] = the 16 int8 values of quarter qn at offset l of the half (ql, qh).
 inline void q6_k_quarters(const uint8_t* ql, const uint8_t* qh, int l, __m128i q[4]) {
