@@ -5,7 +5,8 @@
 // gemm_nn_bf16 (which packs its f32 operands and calls this).
 //
 // C is walked in blocks of 32 x 32 outputs, columns outer: four accumulator tiles (0-3),
-// two A tiles of 16 rows (4, 5) and two B tiles of 16 columns (6, 7), so each
+// two A tiles of 16 rows (4, 5) and two B tiles of 16 columns (6, 7, each
+// from its panel of 16 columns: one contiguous kilobyte in the panel form), so each
 // step of 32 elements of K loads four tiles for four tdpbf16ps (a last block
 // of 16 rows or columns uses the tiles it needs). Every accumulator starts
 // from zero (or from C when accumulating) and takes K in order, 32 elements
@@ -81,17 +82,16 @@ inline void store_c(int tile, float* c, int64_t ldc, int m, int n) {
 
 // One block of kMb x kNb tiles at (i0, j0); m0/m1 and n0/n1 the valid rows and columns of each tile.
 template <int kMb, int kNb>
-void block(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc, int64_t Kp,
-           const int m[2], const int n[2], bool accumulate) {
+void block(const uint16_t* a, int64_t lda, const uint32_t* b0, const uint32_t* b1, int64_t ldb, float* c, int64_t ldc,
+           int64_t Kp, const int m[2], const int n[2], bool accumulate) {
   load_c(0, c, ldc, m[0], n[0], accumulate);
   if constexpr (kNb == 2) load_c(1, c + 16, ldc, m[0], n[1], accumulate);
   if constexpr (kMb == 2) load_c(2, c + 16 * ldc, ldc, m[1], n[0], accumulate);
   if constexpr (kMb == 2 && kNb == 2) load_c(3, c + 16 * ldc + 16, ldc, m[1], n[1], accumulate);
   for (int64_t k = 0; k < Kp; k += 32) {
-    const uint32_t* bk = b + (k / 2) * ldb;
     _tile_loadd(4, a + k, lda * 2);
-    _tile_loadd(6, bk, ldb * 4);
-    if constexpr (kNb == 2) _tile_loadd(7, bk + 16, ldb * 4);
+    _tile_loadd(6, b0 + (k / 2) * ldb, ldb * 4);
+    if constexpr (kNb == 2) _tile_loadd(7, b1 + (k / 2) * ldb, ldb * 4);
     _tile_dpbf16ps(0, 4, 6);
     if constexpr (kNb == 2) _tile_dpbf16ps(1, 4, 7);
     if constexpr (kMb == 2) {
@@ -108,8 +108,8 @@ void block(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float
 
 }  // namespace
 
-void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
-                     int64_t N, int64_t Kp, bool accumulate) {
+void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t b_panel, float* c,
+                     int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   configure();
   // Columns outer: a block of B's columns is read once for all of A's rows
@@ -121,16 +121,17 @@ void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t 
       const int m[2] = {static_cast<int>(std::min<int64_t>(16, M - i0)),
                         static_cast<int>(std::clamp<int64_t>(M - i0 - 16, 0, 16))};
       const uint16_t* ai = a + i0 * lda;
-      const uint32_t* bj = b + j0;
+      const uint32_t* b0 = b + (j0 / 16) * b_panel;
+      const uint32_t* b1 = b0 + b_panel;
       float* cij = c + i0 * ldc + j0;
       if (m[1] > 0 && n[1] > 0)
-        block<2, 2>(ai, lda, bj, ldb, cij, ldc, Kp, m, n, accumulate);
+        block<2, 2>(ai, lda, b0, b1, ldb, cij, ldc, Kp, m, n, accumulate);
       else if (m[1] > 0)
-        block<2, 1>(ai, lda, bj, ldb, cij, ldc, Kp, m, n, accumulate);
+        block<2, 1>(ai, lda, b0, b1, ldb, cij, ldc, Kp, m, n, accumulate);
       else if (n[1] > 0)
-        block<1, 2>(ai, lda, bj, ldb, cij, ldc, Kp, m, n, accumulate);
+        block<1, 2>(ai, lda, b0, b1, ldb, cij, ldc, Kp, m, n, accumulate);
       else
-        block<1, 1>(ai, lda, bj, ldb, cij, ldc, Kp, m, n, accumulate);
+        block<1, 1>(ai, lda, b0, b1, ldb, cij, ldc, Kp, m, n, accumulate);
     }
   }
   _tile_release();

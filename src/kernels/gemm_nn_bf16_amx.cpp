@@ -7,7 +7,7 @@
 // The operands are packed once per call: A into rows of K rounded up to 32
 // bf16 (zero-filled), B into tdpbf16ps's pair form (pair p of rows 2p, 2p + 1:
 // for each column n the two bf16 side by side, 16 columns = one 64-byte tile
-// row), both rounded with round16 (base/half.h f32_to_bf16 exactly). Then
+// row; the panel form, each 16 columns' rows contiguous), both rounded with round16 (base/half.h f32_to_bf16 exactly). Then
 // gemm_bf16_pairs (gemm_bf16_pairs_amx.cpp) runs the tiles: every C element
 // one accumulator from zero, one tdpbf16ps per 32 elements of K in order. Each C element depends only on its row of A and column of
 // B, so any split of M or N gives the same bits. The products of bf16 are
@@ -42,7 +42,8 @@ void gemm_nn_bf16(const float* a, int64_t lda, const float* b, int64_t ldb, floa
   const int64_t Kp = std::max<int64_t>(32, (K + 31) / 32 * 32), Np = (N + 15) / 16 * 16;
   thread_local std::vector<uint16_t> ap, bp;
   ap.resize(static_cast<size_t>((M + 15) / 16 * 16 * Kp));  // rows past M: read, never used
-  bp.resize(static_cast<size_t>(Kp * Np));
+  const int64_t panel = Kp / 2 * 16 + 16;  // words; 64 bytes past a multiple of 4 KB
+  bp.resize(static_cast<size_t>(Np / 16 * panel * 2));
   for (int64_t i = 0; i < M; ++i) {
     uint16_t* row = ap.data() + i * Kp;
     for (int64_t k = 0; k < Kp; k += 16) {
@@ -56,10 +57,10 @@ void gemm_nn_bf16(const float* a, int64_t lda, const float* b, int64_t ldb, floa
       const __m256i lo = k0 < K ? bf16x16(b + k0 * ldb + n, N - n) : _mm256_setzero_si256();
       const __m256i hi = k1 < K ? bf16x16(b + k1 * ldb + n, N - n) : _mm256_setzero_si256();
       const __m512i pair = _mm512_or_si512(_mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
-      _mm512_storeu_si512(bp.data() + (p * Np + n) * 2, pair);
+      _mm512_storeu_si512(bp.data() + ((n / 16) * panel + p * 16) * 2, pair);
     }
   }
-  gemm_bf16_pairs(ap.data(), Kp, reinterpret_cast<const uint32_t*>(bp.data()), Np, c, ldc, M, N, Kp, false);
+  gemm_bf16_pairs(ap.data(), Kp, reinterpret_cast<const uint32_t*>(bp.data()), 16, panel, c, ldc, M, N, Kp, false);
 }
 
 }  // namespace

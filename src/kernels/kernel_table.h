@@ -53,9 +53,13 @@ using GeluFn = void (*)(float* x, int64_t n);
 using GemmNnF32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                              int64_t M, int64_t N, int64_t K);
 // C [M, N] = A B with A [M, Kp] in bf16 (row stride lda elements) and B in
-// the pair form that tdpbf16ps and vdpbf16ps read: Kp / 2 rows of ldb 32-bit
-// words, word (p, n) holding B[2p][n] in its low half and B[2p + 1][n] in
-// its high half; C f32 (row stride ldc), overwritten, or added to when
+// the pair form that tdpbf16ps and vdpbf16ps read: word (p, n) holds
+// B[2p][n] in its low half and B[2p + 1][n] in its high half and lies at
+// b[p * ldb + (n / 16) * b_panel + n % 16], so B is Kp / 2 rows of ldb
+// words when b_panel is 16, or panels of 16 columns b_panel words apart,
+// each Kp / 2 rows of 16 words when ldb is 16 (the panel form: every 16 x 16
+// tile of B one contiguous kilobyte; AMX's tile loads of B rows far apart ran
+// about a third slower on an Intel AMX host); C f32 (row stride ldc), overwritten, or added to when
 // `accumulate` (C = C + A B; in the hardware kernels, whose f32 accumulator
 // is stored and reloaded exactly, a reduction cut in blocks gives the same
 // bits as one call; the specification rounds each call's sum once). Kp is a
@@ -67,8 +71,8 @@ using GemmNnF32Fn = void (*)(const float* a, int64_t lda, const float* b, int64_
 // on row i of A and column j of B: any split of M or N gives the same bits.
 // Single-threaded. The frozen products of training with --bf16
 // (kernels/matmul_bf16_products.cpp) and gemm_nn_bf16 run on it.
-using GemmBf16PairsFn = void (*)(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c,
-                                 int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate);
+using GemmBf16PairsFn = void (*)(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t b_panel,
+                                 float* c, int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate);
 // Dot of two f32 vectors (attention scores).
 using DotF32Fn = float (*)(const float* a, const float* b, int64_t n);
 // y[i] += a * x[i] (attention value accumulation).
@@ -275,8 +279,8 @@ void gemm_nn_bf16_ref(const float* a, int64_t lda, const float* b, int64_t ldb, 
 // accumulating) the exact products summed in double, rounded once to f32.
 // In ref_kernels() (ISA ref runs it: the bf16 products of training anywhere,
 // slowly); the AVX2 and AVX-512 tables without BF16 clear it.
-void gemm_bf16_pairs_ref(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc,
-                         int64_t M, int64_t N, int64_t Kp, bool accumulate);
+void gemm_bf16_pairs_ref(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t b_panel, float* c,
+                         int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate);
 
 struct KernelTable {
   const char* isa = "ref";
@@ -422,8 +426,8 @@ void fill_table_r16(KernelTable* t);  // tile_bf16_r16_amx.cpp
 void fill_table_gemm_nn_bf16(KernelTable* t);  // gemm_nn_bf16_amx.cpp
 void fill_table_gemm_bf16_pairs(KernelTable* t);  // gemm_bf16_pairs_amx.cpp
 // The pair-form tile product itself (gemm_nn_bf16 packs its operands for it).
-void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc, int64_t M,
-                     int64_t N, int64_t Kp, bool accumulate);
+void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t b_panel, float* c,
+                     int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate);
 }
 
 }  // namespace herd::kernels

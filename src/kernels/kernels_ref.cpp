@@ -405,13 +405,13 @@ void gemm_nn_bf16_ref(const float* a, int64_t lda, const float* b, int64_t ldb, 
     }
 }
 
-void gemm_bf16_pairs_ref(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc,
-                         int64_t M, int64_t N, int64_t Kp, bool accumulate) {
+void gemm_bf16_pairs_ref(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t b_panel, float* c,
+                         int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double acc = accumulate ? static_cast<double>(c[i * ldc + j]) : 0.0;
       for (int64_t k = 0; k < Kp; ++k) {
-        const uint32_t word = b[(k / 2) * ldb + j];
+        const uint32_t word = b[(k / 2) * ldb + (j / 16) * b_panel + j % 16];
         const auto bk = static_cast<uint16_t>(k % 2 == 0 ? word & 0xffffu : word >> 16);
         acc += static_cast<double>(bf16_to_f32(a[i * lda + k])) * static_cast<double>(bf16_to_f32(bk));
       }

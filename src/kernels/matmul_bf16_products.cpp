@@ -16,6 +16,10 @@
 //             kColChunk columns per task, the reduction over N cut in blocks
 //             of kReduceBlock rows so A's block and the chunk stay in L2
 //             (gemm_bf16_pairs's accumulate: the same bits as one pass).
+// Every B is packed in gemm_bf16_pairs's panel form (16 columns' pairs
+// contiguous, panels kPad bytes past a multiple of 4 KB apart: each tile of B
+// one kilobyte), which the AMX tile loads read a third faster than rows of
+// the whole width (kernels_bench train/ rows, Intel AMX host).
 // Every output is one gemm_bf16_pairs chain over its reduction in order:
 // the same bits for any thread count and any T. A row-scaled weight (FP8)
 // scales each output (forward) or each dy[t, n] (backward: fl(dy s), then
@@ -66,6 +70,20 @@ void row_bf16(const KernelTable& t, DType dt, const uint8_t* src, uint16_t* dst,
 
 uint32_t pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16; }
 
+// Words between the panels of a panel-form B of `pair_rows` rows (kPad past
+// 16 words a row).
+int64_t panel_words(int64_t pair_rows) { return pair_rows * 16 + kPad / 4; }
+
+// One pair row of a panel-form B: words (lo[j], hi[j]) for j < n, each run of
+// 16 into its panel (dst points at the row in the first panel).
+void pack_panels(const uint16_t* lo, const uint16_t* hi, int64_t n, uint32_t* dst, int64_t panel) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    uint32_t* d = dst + j0 / 16 * panel;
+    const int64_t m = std::min<int64_t>(16, n - j0);
+    for (int64_t j = 0; j < m; ++j) d[j] = pair(lo[j0 + j], hi[j0 + j]);
+  }
+}
+
 bool exact_only(const TensorView& w) { return w.scale_groups > 1 || w.act_scale_ub > 0.0f; }
 
 GemmBf16PairsFn gemm_of(const ExecContext& ctx) {
@@ -86,18 +104,18 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
   const int64_t N = w.rows(), K = w.cols(), Kp = round_up(K, 32), Tp = round_up(T, 16);
   // Row strides of the packed operands 64 bytes past a multiple of 4 KB (kPad):
   // 16 tile rows 4 KB apart would share one L1 set.
-  const int64_t lda = Kp + kPad / 2, ldx = Tp + kPad / 4;
+  const int64_t lda = Kp + kPad / 2, ldx = Tp + kPad / 4, xpanel = panel_words(Kp / 2);
   HERD_CHECK(ctx.table->to_f32_for(w.dtype) != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
-  // x in pair form: word (p, t) = (x[t][2p], x[t][2p + 1]); columns past T
-  // zero. Sixteen tokens at a time, so each p's words are one 64-byte run.
-  std::vector<uint32_t> xb(static_cast<size_t>(Kp / 2 * ldx), 0u);
+  // x in the panel form: word (p, t) = (x[t][2p], x[t][2p + 1]); columns past
+  // T zero. Sixteen tokens (one panel) at a time.
+  std::vector<uint32_t> xb(static_cast<size_t>(Tp / 16 * xpanel), 0u);
   ctx.pool->parallel_for(Tp / 16, [&](int64_t b0, int64_t b1, int) {
     std::vector<uint16_t> rows(static_cast<size_t>(16 * Kp), 0);
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t t0 = blk * 16, tn = std::min<int64_t>(16, T - t0);
       for (int64_t t = 0; t < tn; ++t) round_row(*ctx.table, x + (t0 + t) * K, rows.data() + t * Kp, K);
       for (int64_t p = 0; p < Kp / 2; ++p) {
-        uint32_t* dst = xb.data() + p * ldx + t0;
+        uint32_t* dst = xb.data() + blk * xpanel + p * 16;
         for (int64_t t = 0; t < tn; ++t) dst[t] = pair(rows[static_cast<size_t>(t * Kp + 2 * p)], rows[static_cast<size_t>(t * Kp + 2 * p + 1)]);
       }
     }
@@ -120,7 +138,7 @@ void matmul_bf16_products(const ExecContext& ctx, const float* x, int64_t T, con
       const int64_t slices = std::max<int64_t>(1, Tp / kSliceTokens);
       for (int64_t sl = 0; sl < slices; ++sl) {
         const int64_t j0 = sl * kSliceTokens, jn = sl + 1 < slices ? kSliceTokens : T - j0;
-        if (jn > 0) gemm(a.data(), lda, xb.data() + j0, ldx, c.data() + j0, ldx, rn, jn, Kp, false);
+        if (jn > 0) gemm(a.data(), lda, xb.data() + j0 / 16 * xpanel, 16, xpanel, c.data() + j0, ldx, rn, jn, Kp, false);
         if (next_rn > 0 && w.interleave == 1) {
           const uint8_t* base = w.data + next_r0 * stride;
           const int64_t bytes = next_rn * stride, share = (bytes + slices - 1) / slices;
@@ -145,7 +163,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
   }
   const GemmBf16PairsFn gemm = gemm_of(ctx);
   const int64_t N = w.rows(), K = w.cols(), Np = round_up(N, 32), Tp = round_up(T, 16);
-  const int64_t lda = Np + kPad / 2, ldb = kColChunk + kPad / 4;  // as the forward's (kPad)
+  const int64_t lda = Np + kPad / 2, bpanel = panel_words(kReduceBlock / 2);  // as the forward's (kPad)
   HERD_CHECK(ctx.table->to_f32_for(w.dtype) != nullptr, "bf16 products: no conversion of %s", dtype_name(w.dtype));
   // dy as bf16 rows [Tp, Np] (times the row scales first, if any); padding zero.
   std::vector<uint16_t> a(static_cast<size_t>(Tp * lda), 0);
@@ -173,7 +191,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
       for (int64_t b = 0; b < len; b += 64) __builtin_prefetch(w.data + n * stride + off + b, 0, 2);
   };
   ctx.pool->parallel_for(chunks, [&](int64_t c0, int64_t c1, int) {
-    std::vector<uint32_t> b(static_cast<size_t>(kReduceBlock / 2 * ldb));
+    std::vector<uint32_t> b(static_cast<size_t>(kColChunk / 16 * bpanel));
     std::vector<float> f(static_cast<size_t>(kColChunk));  // row_bf16's f32 scratch
     std::vector<uint16_t> lo16(static_cast<size_t>(kColChunk)), hi16(static_cast<size_t>(kColChunk));
     std::vector<uint8_t> raw(static_cast<size_t>(row_bytes(w.dtype, kColChunk)) + 64);
@@ -181,7 +199,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
       const int64_t k0 = ci * kColChunk, kc = std::min(kColChunk, K - k0);
       for (int64_t n0 = 0; n0 < Np; n0 += kReduceBlock) {
         const int64_t nb = std::min(kReduceBlock, Np - n0);
-        // This block of W's rows in pair form: rows n0 + 2q and n0 + 2q + 1 interleaved.
+        // This block of W's rows in the panel form: rows n0 + 2q and n0 + 2q + 1 interleaved.
         for (int64_t q = 0; q < nb / 2; ++q) {
           for (int h = 0; h < 2; ++h) {
             const int64_t n = n0 + 2 * q + h;
@@ -191,8 +209,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
             else
               std::fill(dst.begin(), dst.begin() + kc, uint16_t{0});
           }
-          uint32_t* row = b.data() + q * ldb;
-          for (int64_t j = 0; j < kc; ++j) row[j] = pair(lo16[static_cast<size_t>(j)], hi16[static_cast<size_t>(j)]);
+          pack_panels(lo16.data(), hi16.data(), kc, b.data() + q * 16, bpanel);
         }
         // The products in slices of tokens, the next block's bytes prefetched between them.
         const bool last = n0 + kReduceBlock >= Np;
@@ -201,7 +218,7 @@ void matmul_t_bf16_products(const ExecContext& ctx, const float* dy, int64_t T, 
         const int64_t slices = std::max<int64_t>(1, (T + kSliceTokens - 1) / kSliceTokens);
         for (int64_t sl = 0; sl < slices; ++sl) {
           const int64_t t0 = sl * kSliceTokens, tn = std::min(kSliceTokens, T - t0);
-          gemm(a.data() + t0 * lda + n0, lda, b.data(), ldb, out + t0 * K + k0, K, tn, kc, nb, n0 > 0);
+          gemm(a.data() + t0 * lda + n0, lda, b.data(), 16, bpanel, out + t0 * K + k0, K, tn, kc, nb, n0 > 0);
           if (has_next) prefetch_block(next_ci, next_n0, sl, slices);
         }
       }
@@ -214,15 +231,15 @@ void weight_grad_bf16_products(const ExecContext& ctx, const float* dy, const fl
   if (T <= 0 || N <= 0 || K <= 0) return;
   const GemmBf16PairsFn gemm = gemm_of(ctx);
   const int64_t Tp = round_up(T, 32), Np = round_up(N, 16), Kp = round_up(K, 16);
-  const int64_t lda = Tp + kPad / 2, ldb = Kp + kPad / 4;
+  const int64_t lda = Tp + kPad / 2, bpanel = panel_words(Tp / 2);
   // A = (scale dy)^T as bf16 rows [Np, Tp]: a[n][t] = bf16(fl(scale dy[t, n])); padding zero.
   std::vector<uint16_t> a(static_cast<size_t>(Np * lda), 0);
   ctx.pool->parallel_for(N, [&](int64_t n0, int64_t n1, int) {
     for (int64_t t = 0; t < T; ++t)
       for (int64_t n = n0; n < n1; ++n) a[static_cast<size_t>(n * lda + t)] = f32_to_bf16(scale * dy[t * N + n]);
   });
-  // B = x in pair form along the tokens: word (p, k) = (x[2p][k], x[2p + 1][k]).
-  std::vector<uint32_t> b(static_cast<size_t>(Tp / 2 * ldb), 0u);
+  // B = x in the panel form along the tokens: word (p, k) = (x[2p][k], x[2p + 1][k]).
+  std::vector<uint32_t> b(static_cast<size_t>(Kp / 16 * bpanel), 0u);
   ctx.pool->parallel_for(Tp / 2, [&](int64_t p0, int64_t p1, int) {
     std::vector<uint16_t> lo(static_cast<size_t>(K)), hi(static_cast<size_t>(K));
     for (int64_t p = p0; p < p1; ++p) {
@@ -232,15 +249,14 @@ void weight_grad_bf16_products(const ExecContext& ctx, const float* dy, const fl
         round_row(*ctx.table, x + (2 * p + 1) * K, hi.data(), K);
       else
         std::fill(hi.begin(), hi.end(), uint16_t{0});
-      uint32_t* row = b.data() + p * ldb;
-      for (int64_t k = 0; k < K; ++k) row[k] = pair(lo[static_cast<size_t>(k)], hi[static_cast<size_t>(k)]);
+      pack_panels(lo.data(), hi.data(), K, b.data() + p * 16, bpanel);
     }
   });
   const int64_t blocks = (N + 31) / 32;
   ctx.pool->parallel_for(blocks, [&](int64_t b0, int64_t b1, int) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t n0 = blk * 32, nn = std::min<int64_t>(32, N - n0);
-      gemm(a.data() + n0 * lda, lda, b.data(), ldb, dw + n0 * K, K, nn, K, Tp, true);
+      gemm(a.data() + n0 * lda, lda, b.data(), 16, bpanel, dw + n0 * K, K, nn, K, Tp, true);
     }
   });
 }

@@ -45,12 +45,35 @@ std::vector<uint16_t> bf16_normals(uint64_t seed, int64_t n) {
 class GemmBf16PairsTest : public IsaTableTest {};
 INSTANTIATE_TEST_SUITE_P(AllIsas, GemmBf16PairsTest, ::testing::ValuesIn(all_isas()), isa_test_name);
 
+// B in the pair form, as rows (panel 16) or as panels of 16 columns (ldb 16).
+struct PairB {
+  std::vector<uint32_t> w;
+  int64_t ldb = 0, panel = 0;
+  uint32_t at(int64_t p, int64_t j) const { return w[static_cast<size_t>(p * ldb + j / 16 * panel + j % 16)]; }
+};
+
+// Random bf16 normals for Kp / 2 pair rows of Np columns (a multiple of 16),
+// the same values in either layout; panels spaced by 16 words more than
+// they need, rows by 16 words more than Np.
+PairB pair_b(uint64_t seed, int64_t Kp, int64_t Np, bool panels) {
+  const std::vector<uint16_t> h = bf16_normals(seed, Kp * Np);
+  PairB b;
+  b.ldb = panels ? 16 : Np + 16;
+  b.panel = panels ? Kp / 2 * 16 + 16 : 16;
+  b.w.resize(static_cast<size_t>(panels ? Np / 16 * b.panel : Kp / 2 * b.ldb));
+  for (int64_t p = 0; p < Kp / 2; ++p)
+    for (int64_t j = 0; j < Np; ++j) {
+      const size_t e = static_cast<size_t>(2 * (p * Np + j));
+      b.w[static_cast<size_t>(p * b.ldb + j / 16 * b.panel + j % 16)] = h[e] | static_cast<uint32_t>(h[e + 1]) << 16;
+    }
+  return b;
+}
+
 // sum_k |a_k b_k| of C[i, j] (the bound's scale), from the operands.
-double abs_sum(const std::vector<uint16_t>& a, int64_t lda, const std::vector<uint32_t>& b, int64_t ldb, int64_t i,
-               int64_t j, int64_t Kp) {
+double abs_sum(const std::vector<uint16_t>& a, int64_t lda, const PairB& b, int64_t i, int64_t j, int64_t Kp) {
   double s = 0;
   for (int64_t k = 0; k < Kp; ++k) {
-    const uint32_t w = b[static_cast<size_t>(k / 2 * ldb + j)];
+    const uint32_t w = b.at(k / 2, j);
     const auto bk = static_cast<uint16_t>(k % 2 == 0 ? w & 0xffffu : w >> 16);
     s += std::fabs(static_cast<double>(bf16_to_f32(a[static_cast<size_t>(i * lda + k)])) * bf16_to_f32(bk));
   }
@@ -60,25 +83,29 @@ double abs_sum(const std::vector<uint16_t>& a, int64_t lda, const std::vector<ui
 TEST_P(GemmBf16PairsTest, WithinGammaOfTheSpecificationAndSplitInvariant) {
   const GemmBf16PairsFn gemm = table_.gemm_bf16_pairs;
   if (gemm == nullptr) GTEST_SKIP() << "no bf16 product on " << GetParam();
-  for (int64_t Kp : {32, 64, 1024}) {
+  const int64_t kKps[] = {32, 64, 1024};
+  for (int64_t round = 0; round < 6; ++round) {  // each Kp with B as rows, then in the panel form
+    const bool panels = round >= 3;
+    const int64_t Kp = kKps[round % 3];
     for (int64_t M : {1, 15, 16, 17, 33, 40}) {
       for (int64_t N : {1, 16, 17, 31, 48}) {
-        SCOPED_TRACE("Kp " + std::to_string(Kp) + " M " + std::to_string(M) + " N " + std::to_string(N));
+        SCOPED_TRACE("Kp " + std::to_string(Kp) + " M " + std::to_string(M) + " N " + std::to_string(N) +
+                     (panels ? " panel form" : " rows"));
         const int64_t Mp = (M + 15) / 16 * 16, Np = (N + 15) / 16 * 16;
-        const int64_t lda = Kp + 32, ldb = Np + 16, ldc = N + 3;  // strides wider than the operands
+        const int64_t lda = Kp + 32, ldc = N + 3;  // strides wider than the operands
         const std::vector<uint16_t> a = bf16_normals(static_cast<uint64_t>(Kp * 1000 + M), Mp * lda);
-        const std::vector<uint16_t> bh = bf16_normals(static_cast<uint64_t>(Kp * 1000 + N + 500), Kp * ldb);
-        std::vector<uint32_t> b(static_cast<size_t>(Kp / 2 * ldb));
-        for (size_t i = 0; i < b.size(); ++i) b[i] = bh[2 * i] | static_cast<uint32_t>(bh[2 * i + 1]) << 16;
+        const PairB pb = pair_b(static_cast<uint64_t>(Kp * 1000 + N + 500), Kp, Np, panels);
+        const uint32_t* b = pb.w.data();
+        const int64_t ldb = pb.ldb, bp = pb.panel;
         const std::vector<float> c0 = normals(static_cast<uint64_t>(M * N), 5, M * ldc);
         std::vector<float> spec(c0), got(c0), acc(c0);
-        gemm_bf16_pairs_ref(a.data(), lda, b.data(), ldb, spec.data(), ldc, M, N, Kp, false);
-        gemm(a.data(), lda, b.data(), ldb, got.data(), ldc, M, N, Kp, false);
+        gemm_bf16_pairs_ref(a.data(), lda, b, ldb, bp, spec.data(), ldc, M, N, Kp, false);
+        gemm(a.data(), lda, b, ldb, bp, got.data(), ldc, M, N, Kp, false);
         int64_t bad = 0;
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
             const size_t e = static_cast<size_t>(i * ldc + j);
-            if (!(std::fabs(static_cast<double>(got[e]) - spec[e]) <= gamma(Kp) * abs_sum(a, lda, b, ldb, i, j, Kp))) ++bad;
+            if (!(std::fabs(static_cast<double>(got[e]) - spec[e]) <= gamma(Kp) * abs_sum(a, lda, pb, i, j, Kp))) ++bad;
           }
         EXPECT_EQ(bad, 0);
         for (int64_t i = 0; i < M; ++i)  // the padding columns of C untouched
@@ -86,13 +113,13 @@ TEST_P(GemmBf16PairsTest, WithinGammaOfTheSpecificationAndSplitInvariant) {
             EXPECT_EQ(got[static_cast<size_t>(i * ldc + j)], c0[static_cast<size_t>(i * ldc + j)]);
         // Accumulating onto C: within gamma_{Kp + 1} of C + spec.
         std::vector<float> spec_acc(c0);
-        gemm_bf16_pairs_ref(a.data(), lda, b.data(), ldb, spec_acc.data(), ldc, M, N, Kp, true);
-        gemm(a.data(), lda, b.data(), ldb, acc.data(), ldc, M, N, Kp, true);
+        gemm_bf16_pairs_ref(a.data(), lda, b, ldb, bp, spec_acc.data(), ldc, M, N, Kp, true);
+        gemm(a.data(), lda, b, ldb, bp, acc.data(), ldc, M, N, Kp, true);
         bad = 0;
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
             const size_t e = static_cast<size_t>(i * ldc + j);
-            const double scale = abs_sum(a, lda, b, ldb, i, j, Kp) + std::fabs(c0[e]);
+            const double scale = abs_sum(a, lda, pb, i, j, Kp) + std::fabs(c0[e]);
             if (!(std::fabs(static_cast<double>(acc[e]) - spec_acc[e]) <= gamma(Kp + 1) * scale)) ++bad;
           }
         EXPECT_EQ(bad, 0);
@@ -100,16 +127,16 @@ TEST_P(GemmBf16PairsTest, WithinGammaOfTheSpecificationAndSplitInvariant) {
         // (the hardware kernels; the specification rounds each call's sum).
         if (Kp >= 64 && GetParam() != "ref") {
           std::vector<float> blocks(c0);
-          gemm(a.data(), lda, b.data(), ldb, blocks.data(), ldc, M, N, 32, false);
-          gemm(a.data() + 32, lda, b.data() + 16 * ldb, ldb, blocks.data(), ldc, M, N, Kp - 32, true);
+          gemm(a.data(), lda, b, ldb, bp, blocks.data(), ldc, M, N, 32, false);
+          gemm(a.data() + 32, lda, b + 16 * ldb, ldb, bp, blocks.data(), ldc, M, N, Kp - 32, true);
           EXPECT_EQ(std::memcmp(blocks.data(), got.data(), got.size() * sizeof(float)), 0);
         }
         // Rows from 16 on and columns from 16 on computed apart: the same bits.
         if (M > 16 && N > 16) {
           std::vector<float> split(c0);
-          gemm(a.data(), lda, b.data(), ldb, split.data(), ldc, 16, N, Kp, false);
-          gemm(a.data() + 16 * lda, lda, b.data(), ldb, split.data() + 16 * ldc, ldc, M - 16, 16, Kp, false);
-          gemm(a.data() + 16 * lda, lda, b.data() + 16, ldb, split.data() + 16 * ldc + 16, ldc, M - 16, N - 16, Kp,
+          gemm(a.data(), lda, b, ldb, bp, split.data(), ldc, 16, N, Kp, false);
+          gemm(a.data() + 16 * lda, lda, b, ldb, bp, split.data() + 16 * ldc, ldc, M - 16, 16, Kp, false);
+          gemm(a.data() + 16 * lda, lda, b + bp, ldb, bp, split.data() + 16 * ldc + 16, ldc, M - 16, N - 16, Kp,
                false);
           EXPECT_EQ(std::memcmp(split.data(), got.data(), got.size() * sizeof(float)), 0);
         }
@@ -124,22 +151,21 @@ TEST_P(GemmBf16PairsTest, BoundCatchesSwappedPairHalves) {
   const GemmBf16PairsFn gemm = table_.gemm_bf16_pairs;
   if (gemm == nullptr) GTEST_SKIP() << "no bf16 product on " << GetParam();
   const int64_t M = 16, N = 16, Kp = 64;
-  const std::vector<uint16_t> a = bf16_normals(1, M * Kp), bh = bf16_normals(2, Kp * N);
-  std::vector<uint32_t> b(static_cast<size_t>(Kp / 2 * N)), swapped;
-  for (size_t i = 0; i < b.size(); ++i) b[i] = bh[2 * i] | static_cast<uint32_t>(bh[2 * i + 1]) << 16;
-  swapped = b;
+  const std::vector<uint16_t> a = bf16_normals(1, M * Kp);
+  const PairB b = pair_b(2, Kp, N, true);
+  PairB swapped = b;
   for (int64_t j = 0; j < N; ++j) {
-    uint32_t& w = swapped[static_cast<size_t>(5 * N + j)];
+    uint32_t& w = swapped.w[static_cast<size_t>(5 * swapped.ldb + j / 16 * swapped.panel + j % 16)];
     w = w >> 16 | w << 16;
   }
   std::vector<float> spec(static_cast<size_t>(M * N)), got(spec.size());
-  gemm_bf16_pairs_ref(a.data(), Kp, swapped.data(), N, spec.data(), N, M, N, Kp, false);
-  gemm(a.data(), Kp, b.data(), N, got.data(), N, M, N, Kp, false);
+  gemm_bf16_pairs_ref(a.data(), Kp, swapped.w.data(), swapped.ldb, swapped.panel, spec.data(), N, M, N, Kp, false);
+  gemm(a.data(), Kp, b.w.data(), b.ldb, b.panel, got.data(), N, M, N, Kp, false);
   int64_t bad = 0;
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j)
       if (!(std::fabs(static_cast<double>(got[static_cast<size_t>(i * N + j)]) - spec[static_cast<size_t>(i * N + j)]) <=
-            gamma(Kp) * abs_sum(a, Kp, swapped, N, i, j, Kp)))
+            gamma(Kp) * abs_sum(a, Kp, swapped, i, j, Kp)))
         ++bad;
   EXPECT_GT(bad, 0);
 }
