@@ -30,6 +30,18 @@ float widen_f16(const uint8_t* p) {
 
 void store16(uint16_t* dst, __m512 v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), round16(v)); }
 
+// store16 for values that are never f32 subnormals (zeros, normals,
+// infinities, NaNs): every value of an F16, Q8_0, Q4_0 or Q6_K row, whose
+// smallest nonzero magnitude is 2^-24 (an f16 subnormal scale times 1). On
+// them vcvtneps2bf16 is f32_to_bf16 exactly (its treating of subnormal inputs
+// as zero never applies; nearest even; a NaN keeps its top half with the
+// quiet bit set) in one instruction where round16 takes nine: the F16 row
+// conversion ran at 12.7 GB/s from L2 with round16 on an Intel AMX host.
+void store16_normals(uint16_t* dst, __m512 v) {
+  const __m256bh b = _mm512_cvtneps_pbh(v);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), reinterpret_cast<const __m256i&>(b));
+}
+
 void f32_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
   const auto* p = static_cast<const float*>(src);
   int64_t i = 0;
@@ -41,7 +53,7 @@ void f16_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
   const auto* p = static_cast<const uint8_t*>(src);
   int64_t i = 0;
   for (; i + 16 <= K; i += 16)
-    store16(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i))));
+    store16_normals(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i))));
   for (; i < K; ++i) dst[i] = f32_to_bf16(widen_f16(p + 2 * i));
 }
 
@@ -56,7 +68,7 @@ void q8_0_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
     const __m512 d = _mm512_set1_ps(widen_f16(b));
     for (int j = 0; j < 32; j += 16) {
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + j));
-      store16(dst + i + j, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d));
+      store16_normals(dst + i + j, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d));
     }
   }
 }
@@ -68,8 +80,8 @@ void q4_0_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
     const __m512 d = _mm512_set1_ps(widen_f16(b));
     __m128i lo, hi;
     q4_0_values(b + 2, &lo, &hi);
-    store16(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
-    store16(dst + i + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+    store16_normals(dst + i, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
+    store16_normals(dst + i + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
   }
 }
 
@@ -92,7 +104,7 @@ void q6_k_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
         q6_k_quarters(ql, qh, l, q);
         for (int qn = 0; qn < 4; ++qn) {
           const __m512 ds = _mm512_set1_ps(d * static_cast<float>(sc[l / 16 + 2 * qn]));
-          store16(y + 32 * qn + l, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q[qn]))));
+          store16_normals(y + 32 * qn + l, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q[qn]))));
         }
       }
     }
