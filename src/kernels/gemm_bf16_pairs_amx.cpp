@@ -4,7 +4,7 @@
 // frozen products of training with --bf16 (matmul_bf16_products.cpp) and of
 // gemm_nn_bf16 (which packs its f32 operands and calls this).
 //
-// C is walked in blocks of 32 x 32 outputs, columns outer: four accumulator tiles (0-3),
+// C is walked in blocks of 32 x 32 outputs, rows outer: four accumulator tiles (0-3),
 // two A tiles of 16 rows (4, 5) and two B tiles of 16 columns (6, 7, each
 // from its panel of 16 columns: one contiguous kilobyte in the panel form), so each
 // step of 32 elements of K loads four tiles for four tdpbf16ps (a last block
@@ -112,14 +112,16 @@ void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t 
                      int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   configure();
-  // Columns outer: a block of B's columns is read once for all of A's rows
-  // (the forward's panel of weight rows stays in L2 while the tokens pass).
-  for (int64_t j0 = 0; j0 < N; j0 += 32) {
-    const int n[2] = {static_cast<int>(std::min<int64_t>(16, N - j0)),
-                      static_cast<int>(std::clamp<int64_t>(N - j0 - 16, 0, 16))};
-    for (int64_t i0 = 0; i0 < M; i0 += 32) {
-      const int m[2] = {static_cast<int>(std::min<int64_t>(16, M - i0)),
-                        static_cast<int>(std::clamp<int64_t>(M - i0 - 16, 0, 16))};
+  // Rows outer: C is written a strip of 32 rows at a time (gemm_nn_bf16's
+  // [512, 512] score blocks of a short K are store-bound: walking C by columns
+  // made the tile stores a tenth of a Prompt Guard window). The training
+  // products call with at most 32 rows, where the order is the same.
+  for (int64_t i0 = 0; i0 < M; i0 += 32) {
+    const int m[2] = {static_cast<int>(std::min<int64_t>(16, M - i0)),
+                      static_cast<int>(std::clamp<int64_t>(M - i0 - 16, 0, 16))};
+    for (int64_t j0 = 0; j0 < N; j0 += 32) {
+      const int n[2] = {static_cast<int>(std::min<int64_t>(16, N - j0)),
+                        static_cast<int>(std::clamp<int64_t>(N - j0 - 16, 0, 16))};
       const uint16_t* ai = a + i0 * lda;
       const uint32_t* b0 = b + (j0 / 16) * b_panel;
       const uint32_t* b1 = b0 + b_panel;
