@@ -23,11 +23,13 @@
 // (attention_rows checks and otherwise takes the generic path).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#include "base/check.h"
 #include "kernels/attention_tokens_walk_inl.h"
 #include "kernels/count_dispatch_inl.h"
 #include "kernels/kernel_table.h"
@@ -338,10 +340,70 @@ void attn_rows(const float* q, int64_t g, int64_t hd, const KvRows& kv, int64_t 
   });
 }
 
+// kernel_table.h AttnBackwardRowsFn: per block of 16 keys, each row's scores
+// and dots go_h . v_j by score_block (the transpose-and-add tree), then key by
+// key: dk_j and dv_j held in registers while the G rows update them.
+template <int V>  // hd / 16
+void backward_rows(const float* q, const float* go, const float* d, const double* l, int64_t G, float scale,
+                   const float* k, const float* v, int64_t stride, int64_t n, float* dq, float* dk, float* dv) {
+  constexpr int64_t hd = 16 * V;
+  constexpr int64_t kMaxRows = 16;
+  HERD_CHECK(G <= kMaxRows, "attn_backward_rows: %lld rows share a KV head (at most %lld)", static_cast<long long>(G),
+             static_cast<long long>(kMaxRows));
+  std::fill(dq, dq + G * hd, 0.0f);
+  alignas(64) float s[kMaxRows][16], dp[kMaxRows][16];
+  const auto* kb = reinterpret_cast<const uint8_t*>(k);
+  const auto* vb = reinterpret_cast<const uint8_t*>(v);
+  const int64_t bytes = stride * static_cast<int64_t>(sizeof(float));
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int nk = static_cast<int>(std::min<int64_t>(16, n - j0));
+    for (int64_t h = 0; h < G; ++h) {
+      score_block<F32Rows>(q + h * hd, hd, kb + j0 * bytes, bytes, nk, scale, s[h]);
+      score_block<F32Rows>(go + h * hd, hd, vb + j0 * bytes, bytes, nk, 1.0f, dp[h]);
+    }
+    for (int jj = 0; jj < nk; ++jj) {
+      const int64_t off = (j0 + jj) * stride;
+      __m512 kj[V], dkj[V], dvj[V];
+      for (int c = 0; c < V; ++c) {
+        kj[c] = _mm512_loadu_ps(k + off + 16 * c);
+        dkj[c] = _mm512_loadu_ps(dk + off + 16 * c);
+        dvj[c] = _mm512_loadu_ps(dv + off + 16 * c);
+      }
+      for (int64_t h = 0; h < G; ++h) {
+        const float p = static_cast<float>(std::exp(static_cast<double>(s[h][jj]) - l[h]));
+        const __m512 a = _mm512_set1_ps(scale * (p * (dp[h][jj] - d[h]))), pv = _mm512_set1_ps(p);
+        float* dqh = dq + h * hd;
+        for (int c = 0; c < V; ++c) {
+          _mm512_storeu_ps(dqh + 16 * c, _mm512_fmadd_ps(a, kj[c], _mm512_loadu_ps(dqh + 16 * c)));
+          dkj[c] = _mm512_fmadd_ps(a, _mm512_loadu_ps(q + h * hd + 16 * c), dkj[c]);
+          dvj[c] = _mm512_fmadd_ps(pv, _mm512_loadu_ps(go + h * hd + 16 * c), dvj[c]);
+        }
+      }
+      for (int c = 0; c < V; ++c) {
+        _mm512_storeu_ps(dk + off + 16 * c, dkj[c]);
+        _mm512_storeu_ps(dv + off + 16 * c, dvj[c]);
+      }
+    }
+  }
+}
+
+void attn_backward_rows(const float* q, const float* go, const float* d, const double* l, int64_t G, float scale,
+                        const float* k, const float* v, int64_t stride, int64_t n, int64_t hd, float* dq, float* dk,
+                        float* dv) {
+  switch (hd) {
+    case 64: backward_rows<4>(q, go, d, l, G, scale, k, v, stride, n, dq, dk, dv); return;
+    case 128: backward_rows<8>(q, go, d, l, G, scale, k, v, stride, n, dq, dk, dv); return;
+    default:
+      HERD_CHECK(false, "attn_backward_rows: hd %lld (64 or 128 here; the caller takes the generic loop otherwise)",
+                 static_cast<long long>(hd));
+  }
+}
+
 }  // namespace
 
 void fill_table_attention(KernelTable* t) {
   t->attn_rows = attn_rows;
+  t->attn_backward_rows = attn_backward_rows;
   t->attn_tokens = attn_tokens;
   t->attn_hd_multiple = 64;
   t->attn_block_multiple = 16;

@@ -124,8 +124,10 @@ void attention_train_backward(const ExecContext& ctx, const AttnTrainShape& s, c
   check_shape(s);
   const int64_t group = s.H / s.KV, hd = s.hd;
   const float scale = attention_scale(hd);
+  const bool fused = ctx.table->attn_backward_rows != nullptr && (hd == 64 || hd == 128) && group <= 16;
   ctx.pool->parallel_for(s.KV, [&](int64_t g0, int64_t g1, int) {
-    std::vector<float> scores(static_cast<size_t>(s.T));
+    std::vector<float> scores(static_cast<size_t>(s.T)), dd(static_cast<size_t>(group));
+    std::vector<double> ll(static_cast<size_t>(group));
     for (int64_t g = g0; g < g1; ++g) {
       for (int64_t j = 0; j < s.T; ++j) {
         std::fill(dk + (j * s.KV + g) * hd, dk + (j * s.KV + g + 1) * hd, 0.0f);
@@ -133,6 +135,16 @@ void attention_train_backward(const ExecContext& ctx, const AttnTrainShape& s, c
       }
       for (int64_t t = 0; t < s.T; ++t) {
         const int64_t j0 = first_key(s, t);
+        if (fused) {  // the group's rows together (kernel_table.h AttnBackwardRowsFn)
+          const int64_t r0 = t * s.H + g * group, at = (j0 * s.KV + g) * hd;
+          for (int64_t h = 0; h < group; ++h) {
+            dd[static_cast<size_t>(h)] = ctx.table->dot_f32(dout + (r0 + h) * hd, out + (r0 + h) * hd, hd);
+            ll[static_cast<size_t>(h)] = lse[r0 + h];
+          }
+          ctx.table->attn_backward_rows(q + r0 * hd, dout + r0 * hd, dd.data(), ll.data(), group, scale, k + at, v + at,
+                                        s.KV * hd, t - j0 + 1, hd, dq + r0 * hd, dk + at, dv + at);
+          continue;
+        }
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
           const float* qrow = q + (t * s.H + h) * hd;
           const float* go = dout + (t * s.H + h) * hd;

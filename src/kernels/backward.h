@@ -58,8 +58,11 @@ void attention_train(const ExecContext& ctx, const AttnTrainShape& s, const floa
 // D_t = dout_t . out_t, p_j = exp(s_j - lse_t), ds_j = p_j (dout_t . v_j - D_t):
 //   dq_t = scale sum_j ds_j k_j, dk_j = scale sum_t ds_tj q_t, dv_j = sum_t p_tj dout_t
 // (dq [T, H, hd], dk and dv [T, KV, hd], overwritten). Split over KV heads,
-// each summing in token order: the same bits for any thread count. Memory:
-// one row of T scores per worker.
+// each summing in token order: the same bits for any thread count. Each
+// token's group of query rows goes through the table's attn_backward_rows
+// where it has one (AVX-512, hd 64 or 128: 16 keys' dots at a time, each key's
+// dk and dv rows updated in registers by the whole group), else dot_f32 /
+// axpy_f32 per key. Memory: one row of T scores per worker.
 void attention_train_backward(const ExecContext& ctx, const AttnTrainShape& s, const float* q, const float* k,
                               const float* v, const float* out, const float* lse, const float* dout, float* dq,
                               float* dk, float* dv);

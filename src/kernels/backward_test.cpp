@@ -152,6 +152,17 @@ struct AttnCase {
     s.T = T, s.H = H, s.KV = KV, s.hd = hd, s.first = first.data();
     return s;
   }
+  // Sequences of 37 and 16 tokens with hd 128: whole blocks of 16 keys and
+  // tails in the fused AVX-512 backward (attn_backward_row), 8B's head size.
+  static AttnCase longer() {
+    AttnCase c;
+    c.T = 53, c.hd = 128;
+    c.first.assign(37, 0);
+    c.first.resize(53, 37);
+    c.q = normals(20, 1, c.T * c.H * c.hd), c.k = normals(21, 1, c.T * c.KV * c.hd);
+    c.v = normals(22, 1, c.T * c.KV * c.hd), c.dout = normals(23, 1, c.T * c.H * c.hd);
+    return c;
+  }
 };
 
 TEST_P(BackwardTest, AttentionReferenceIsTheGradient) {
@@ -171,84 +182,88 @@ TEST_P(BackwardTest, AttentionReferenceIsTheGradient) {
 }
 
 TEST_P(BackwardTest, AttentionWithinBoundOfReference) {
-  AttnCase c;
-  const AttnTrainShape s = c.shape();
-  const size_t nq = c.q.size(), nk = c.k.size();
-  std::vector<double> out_ref(nq), lse_ref(static_cast<size_t>(c.T * c.H)), dq_ref(nq), dk_ref(nk), dv_ref(nk);
-  attention_train_ref(s, c.q.data(), c.k.data(), c.v.data(), out_ref.data(), lse_ref.data(), c.dout.data(),
-                      dq_ref.data(), dk_ref.data(), dv_ref.data());
-  ThreadPool one(1), two(2);
-  std::vector<float> out(nq), lse(lse_ref.size()), dq(nq), dk(nk), dv(nk);
-  attention_train(ctx(one), s, c.q.data(), c.k.data(), c.v.data(), out.data(), lse.data());
-  attention_train_backward(ctx(one), s, c.q.data(), c.k.data(), c.v.data(), out.data(), lse.data(), c.dout.data(),
-                           dq.data(), dk.data(), dv.data());
-  std::vector<float> dq2(nq), dk2(nk), dv2(nk);
-  attention_train_backward(ctx(two), s, c.q.data(), c.k.data(), c.v.data(), out.data(), lse.data(), c.dout.data(),
-                           dq2.data(), dk2.data(), dv2.data());
-  EXPECT_EQ(std::memcmp(dk.data(), dk2.data(), nk * 4), 0);
-  EXPECT_EQ(std::memcmp(dq.data(), dq2.data(), nq * 4), 0);
-  // Error budget. A score s_j = scale fl(q.k_j) is off by <= hd u S_j, S_j =
-  // scale sum|q k_j|; lse by <= (hd u S + n u) (S = max_j S_j, n keys: the
-  // double sum and the f32 rounding of lse); so p_j = exp(s_j - lse) is off
-  // relatively by e_p <= 2 (hd u S + n u) + 2u. Every gradient element is a
-  // sum over at most n terms of products of p (or ds) with f32 operands, each
-  // rounded a few times: budget (n + hd + 8) u plus e_p, times the sum of the
-  // absolute terms (with |ds_j| bounded by p_j (|dout.v_j| + |D|) and its own
-  // dot products' hd u). A single wrong sign or a missing term exceeds this.
-  const int64_t group = c.H / c.KV;
-  std::vector<double> mq(nq, 0.0), mk(nk, 0.0), mv(nk, 0.0), mo(nq, 0.0), ep(static_cast<size_t>(c.T * c.H));
-  for (int64_t t = 0; t < c.T; ++t)
-    for (int64_t h = 0; h < c.H; ++h) {
-      const int64_t g = h / group, j0 = c.first[static_cast<size_t>(t)], n = t - j0 + 1;
-      const float* qr = c.q.data() + (t * c.H + h) * c.hd;
-      const float* go = c.dout.data() + (t * c.H + h) * c.hd;
-      double S = 0, D = 0;
-      for (int64_t i = 0; i < c.hd; ++i) D += std::fabs(go[i] * out_ref[static_cast<size_t>((t * c.H + h) * c.hd + i)]);
-      for (int64_t j = j0; j <= t; ++j) {
-        double sj = 0;
-        for (int64_t i = 0; i < c.hd; ++i) sj += std::fabs(qr[i] * c.k[static_cast<size_t>((j * c.KV + g) * c.hd + i)]);
-        S = std::max(S, sj * attention_scale(c.hd));
-      }
-      const double e = 2 * (c.hd * kU * S + n * kU) + 2 * kU + (n + c.hd + 8) * kU;
-      ep[static_cast<size_t>(t * c.H + h)] = e;
-      for (int64_t j = j0; j <= t; ++j) {
-        double sc = 0, dpa = 0;
-        for (int64_t i = 0; i < c.hd; ++i) {
-          sc += static_cast<double>(qr[i]) * c.k[static_cast<size_t>((j * c.KV + g) * c.hd + i)];
-          dpa += std::fabs(go[i] * c.v[static_cast<size_t>((j * c.KV + g) * c.hd + i)]);
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "13 tokens, hd 64" : "53 tokens (full 16-key blocks), hd 128");
+    AttnCase c;
+    if (round == 1) c = AttnCase::longer();
+    const AttnTrainShape s = c.shape();
+    const size_t nq = c.q.size(), nk = c.k.size();
+    std::vector<double> out_ref(nq), lse_ref(static_cast<size_t>(c.T * c.H)), dq_ref(nq), dk_ref(nk), dv_ref(nk);
+    attention_train_ref(s, c.q.data(), c.k.data(), c.v.data(), out_ref.data(), lse_ref.data(), c.dout.data(),
+                        dq_ref.data(), dk_ref.data(), dv_ref.data());
+    ThreadPool one(1), two(2);
+    std::vector<float> out(nq), lse(lse_ref.size()), dq(nq), dk(nk), dv(nk);
+    attention_train(ctx(one), s, c.q.data(), c.k.data(), c.v.data(), out.data(), lse.data());
+    attention_train_backward(ctx(one), s, c.q.data(), c.k.data(), c.v.data(), out.data(), lse.data(), c.dout.data(),
+                             dq.data(), dk.data(), dv.data());
+    std::vector<float> dq2(nq), dk2(nk), dv2(nk);
+    attention_train_backward(ctx(two), s, c.q.data(), c.k.data(), c.v.data(), out.data(), lse.data(), c.dout.data(),
+                             dq2.data(), dk2.data(), dv2.data());
+    EXPECT_EQ(std::memcmp(dk.data(), dk2.data(), nk * 4), 0);
+    EXPECT_EQ(std::memcmp(dq.data(), dq2.data(), nq * 4), 0);
+    // Error budget. A score s_j = scale fl(q.k_j) is off by <= hd u S_j, S_j =
+    // scale sum|q k_j|; lse by <= (hd u S + n u) (S = max_j S_j, n keys: the
+    // double sum and the f32 rounding of lse); so p_j = exp(s_j - lse) is off
+    // relatively by e_p <= 2 (hd u S + n u) + 2u. Every gradient element is a
+    // sum over at most n terms of products of p (or ds) with f32 operands, each
+    // rounded a few times: budget (n + hd + 8) u plus e_p, times the sum of the
+    // absolute terms (with |ds_j| bounded by p_j (|dout.v_j| + |D|) and its own
+    // dot products' hd u). A single wrong sign or a missing term exceeds this.
+    const int64_t group = c.H / c.KV;
+    std::vector<double> mq(nq, 0.0), mk(nk, 0.0), mv(nk, 0.0), mo(nq, 0.0), ep(static_cast<size_t>(c.T * c.H));
+    for (int64_t t = 0; t < c.T; ++t)
+      for (int64_t h = 0; h < c.H; ++h) {
+        const int64_t g = h / group, j0 = c.first[static_cast<size_t>(t)], n = t - j0 + 1;
+        const float* qr = c.q.data() + (t * c.H + h) * c.hd;
+        const float* go = c.dout.data() + (t * c.H + h) * c.hd;
+        double S = 0, D = 0;
+        for (int64_t i = 0; i < c.hd; ++i) D += std::fabs(go[i] * out_ref[static_cast<size_t>((t * c.H + h) * c.hd + i)]);
+        for (int64_t j = j0; j <= t; ++j) {
+          double sj = 0;
+          for (int64_t i = 0; i < c.hd; ++i) sj += std::fabs(qr[i] * c.k[static_cast<size_t>((j * c.KV + g) * c.hd + i)]);
+          S = std::max(S, sj * attention_scale(c.hd));
         }
-        const double p = std::exp(sc * attention_scale(c.hd) - lse_ref[static_cast<size_t>(t * c.H + h)]);
-        const double dsa = p * (dpa + D);
-        for (int64_t i = 0; i < c.hd; ++i) {
-          const size_t qi = static_cast<size_t>((t * c.H + h) * c.hd + i), ki = static_cast<size_t>((j * c.KV + g) * c.hd + i);
-          mo[qi] += e * p * std::fabs(c.v[ki]);
-          mq[qi] += e * attention_scale(c.hd) * dsa * std::fabs(c.k[ki]);
-          mk[ki] += e * attention_scale(c.hd) * dsa * std::fabs(qr[i]);
-          mv[ki] += e * p * std::fabs(go[i]);
+        const double e = 2 * (c.hd * kU * S + n * kU) + 2 * kU + (n + c.hd + 8) * kU;
+        ep[static_cast<size_t>(t * c.H + h)] = e;
+        for (int64_t j = j0; j <= t; ++j) {
+          double sc = 0, dpa = 0;
+          for (int64_t i = 0; i < c.hd; ++i) {
+            sc += static_cast<double>(qr[i]) * c.k[static_cast<size_t>((j * c.KV + g) * c.hd + i)];
+            dpa += std::fabs(go[i] * c.v[static_cast<size_t>((j * c.KV + g) * c.hd + i)]);
+          }
+          const double p = std::exp(sc * attention_scale(c.hd) - lse_ref[static_cast<size_t>(t * c.H + h)]);
+          const double dsa = p * (dpa + D);
+          for (int64_t i = 0; i < c.hd; ++i) {
+            const size_t qi = static_cast<size_t>((t * c.H + h) * c.hd + i), ki = static_cast<size_t>((j * c.KV + g) * c.hd + i);
+            mo[qi] += e * p * std::fabs(c.v[ki]);
+            mq[qi] += e * attention_scale(c.hd) * dsa * std::fabs(c.k[ki]);
+            mk[ki] += e * attention_scale(c.hd) * dsa * std::fabs(qr[i]);
+            mv[ki] += e * p * std::fabs(go[i]);
+          }
         }
       }
-    }
-  auto outside = [](const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& m) {
-    int64_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i)
-      if (!(std::fabs(got[i] - want[i]) <= m[i] + 1e-30)) ++bad;
-    return bad;
-  };
-  EXPECT_EQ(outside(out, out_ref, mo), 0);
-  EXPECT_EQ(outside(dq, dq_ref, mq), 0);
-  EXPECT_EQ(outside(dk, dk_ref, mk), 0);
-  EXPECT_EQ(outside(dv, dv_ref, mv), 0);
-  for (size_t i = 0; i < lse.size(); ++i) EXPECT_NEAR(lse[i], lse_ref[i], 1e-5 * (1 + std::fabs(lse_ref[i])));
-  // Negative control: without the packing boundary (every token sees keys
-  // from 0), the second sequence's gradients move far outside the bound.
-  AttnTrainShape joined = s;
-  joined.first = nullptr;
-  std::vector<float> o3(nq), l3(lse.size()), dq3(nq), dk3(nk), dv3(nk);
-  attention_train(ctx(one), joined, c.q.data(), c.k.data(), c.v.data(), o3.data(), l3.data());
-  attention_train_backward(ctx(one), joined, c.q.data(), c.k.data(), c.v.data(), o3.data(), l3.data(),
-                           c.dout.data(), dq3.data(), dk3.data(), dv3.data());
-  EXPECT_GT(outside(dq3, dq_ref, mq), 0);
-  EXPECT_GT(outside(dk3, dk_ref, mk), 0);
+    auto outside = [](const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& m) {
+      int64_t bad = 0;
+      for (size_t i = 0; i < got.size(); ++i)
+        if (!(std::fabs(got[i] - want[i]) <= m[i] + 1e-30)) ++bad;
+      return bad;
+    };
+    EXPECT_EQ(outside(out, out_ref, mo), 0);
+    EXPECT_EQ(outside(dq, dq_ref, mq), 0);
+    EXPECT_EQ(outside(dk, dk_ref, mk), 0);
+    EXPECT_EQ(outside(dv, dv_ref, mv), 0);
+    for (size_t i = 0; i < lse.size(); ++i) EXPECT_NEAR(lse[i], lse_ref[i], 1e-5 * (1 + std::fabs(lse_ref[i])));
+    // Negative control: without the packing boundary (every token sees keys
+    // from 0), the second sequence's gradients move far outside the bound.
+    AttnTrainShape joined = s;
+    joined.first = nullptr;
+    std::vector<float> o3(nq), l3(lse.size()), dq3(nq), dk3(nk), dv3(nk);
+    attention_train(ctx(one), joined, c.q.data(), c.k.data(), c.v.data(), o3.data(), l3.data());
+    attention_train_backward(ctx(one), joined, c.q.data(), c.k.data(), c.v.data(), o3.data(), l3.data(),
+                             c.dout.data(), dq3.data(), dk3.data(), dv3.data());
+    EXPECT_GT(outside(dq3, dq_ref, mq), 0);
+    EXPECT_GT(outside(dk3, dk_ref, mk), 0);
+  }
 }
 
 // Weights of each kind the loss head may have, over three vocabulary chunks.

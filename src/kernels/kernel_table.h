@@ -141,6 +141,22 @@ using AttnRowsFn = void (*)(const float* q, int64_t g, int64_t hd, const KvRows&
 using AttnTokensFn = void (*)(const float* q, int64_t q_stride, int64_t B, int64_t g, int64_t hd, const KvRows& kv,
                               int64_t n0, float scale, float* scratch, float* out, int64_t out_stride);
 
+// Training's attention backward for the G query rows of one token that share
+// a KV head (kernels/backward.cpp attention_train_backward gives the
+// arithmetic) over keys j = 0..n-1, rows k + j * stride, v + j * stride (f32,
+// hd elements; dk and dv rows at the same offsets). Row h < G of q, go, dq
+// (hd apart) has d[h] = go_h . out_h and l[h] its log-sum-exp: s_j = fl(q_h .
+// k_j) scale, p_j = (float) exp((double) s_j - l[h]), ds_j = p_j (fl(go_h .
+// v_j) - d[h]); dq_h = sum_j (scale ds_j) k_j in key order (overwritten), and
+// for each key, rows h in order, dk_j += (scale ds_j) q_h, dv_j += p_j go_h,
+// each a fused multiply-add per element: so dk_j and dv_j are read and written
+// once per token, not once per row. The dots' order is the ISA's own. For hd
+// 64 and 128 (the Llama heads); callers take the generic loop of dot_f32 /
+// axpy_f32 calls for other hd and where the entry is null.
+using AttnBackwardRowsFn = void (*)(const float* q, const float* go, const float* d, const double* l, int64_t G,
+                                    float scale, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
+                                    float* dq, float* dk, float* dv);
+
 // Integer dot products (the "q8" path). An activation row x[K] (K % 32 == 0)
 // is quantized once per matmul to K/32 blocks of 32 int8, as ggml's Q8_0:
 //   d = max|x_j| / 127 (f32), q_j = round_half_even(x_j * (1/d)) in [-127, 127]
@@ -312,6 +328,7 @@ struct KernelTable {
   // of a multiple of attn_block_multiple rows (attention_avx2.cpp: 32 and 8;
   // attention_avx512.cpp: 64 and 16); null: the generic one.
   AttnRowsFn attn_rows = nullptr;
+  AttnBackwardRowsFn attn_backward_rows = nullptr;  // attention_avx512.cpp; null: dot_f32 / axpy_f32 per key
   // attn_rows' multi-token form, from the same ISA file (prefill tiles of
   // tokens; kernels/ops.h attention); null: one attn_rows call per token.
   AttnTokensFn attn_tokens = nullptr;
