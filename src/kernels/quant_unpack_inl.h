@@ -15,6 +15,9 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
+
+#include "base/half.h"
 
 namespace herd::kernels {
 
@@ -37,6 +40,29 @@ inline void q6_k_quarters(const uint8_t* ql, const uint8_t* qh, int l, __m128i q
   const __m128i lbits[4] = {_mm_and_si128(a, low), _mm_and_si128(c, low), _mm_and_si128(_mm_srli_epi16(a, 4), low),
                             _mm_and_si128(_mm_srli_epi16(c, 4), low)};
   for (int qn = 0; qn < 4; ++qn) q[qn] = _mm_sub_epi8(_mm_or_si128(lbits[qn], _mm_slli_epi16(hbits[qn], 4)), bias);
+}
+
+// Every group of 16 values of a Q6_K row of K elements (K % 256 == 0; 210-byte
+// super-blocks, f16 d last), in element order: fn(i, s, q) with i the group's
+// first element, s = fl(d * scale) its factor and q its 16 int8 values (each
+// value fl(s * q), the reference's order).
+template <class Fn>
+inline void for_each_q6_k_group(const uint8_t* b, int64_t K, Fn&& fn) {
+  for (int64_t i = 0; i < K; i += 256, b += 210) {
+    uint16_t dh;
+    std::memcpy(&dh, b + 208, sizeof dh);
+    const float d = f16_to_f32(dh);
+    const uint8_t* ql = b;
+    const uint8_t* qh = b + 128;
+    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+    for (int64_t n = 0; n < 256; n += 128, ql += 64, qh += 32, sc += 8) {
+      for (int l = 0; l < 32; l += 16) {
+        __m128i q[4];
+        q6_k_quarters(ql, qh, l, q);
+        for (int qn = 0; qn < 4; ++qn) fn(i + n + 32 * qn + l, d * static_cast<float>(sc[l / 16 + 2 * qn]), q[qn]);
+      }
+    }
+  }
 }
 
 }  // namespace herd::kernels

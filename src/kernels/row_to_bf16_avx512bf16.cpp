@@ -91,24 +91,9 @@ void q4_0_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
 // row_to_f32_avx2.cpp's q6_k_to_f32_row. llama.cpp's usual output head: the
 // biggest matrix a Q4_0 or Q4_K_M file's training step converts.
 void q6_k_to_bf16_row(const void* src, uint16_t* dst, int64_t K) {
-  const auto* b = static_cast<const uint8_t*>(src);
-  for (int64_t i = 0; i < K; i += 256, b += 210) {
-    const float d = widen_f16(b + 208);
-    const uint8_t* ql = b;
-    const uint8_t* qh = b + 128;
-    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
-    uint16_t* y = dst + i;
-    for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; l += 16) {
-        __m128i q[4];
-        q6_k_quarters(ql, qh, l, q);
-        for (int qn = 0; qn < 4; ++qn) {
-          const __m512 ds = _mm512_set1_ps(d * static_cast<float>(sc[l / 16 + 2 * qn]));
-          store16_normals(y + 32 * qn + l, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q[qn]))));
-        }
-      }
-    }
-  }
+  for_each_q6_k_group(static_cast<const uint8_t*>(src), K, [dst](int64_t i, float s, __m128i q) {
+    store16_normals(dst + i, _mm512_mul_ps(_mm512_set1_ps(s), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))));
+  });
 }
 
 }  // namespace

@@ -84,26 +84,11 @@ void q4_0_to_f32_row(const void* src, float* dst, int64_t K) {
 // scale (d * scale); each value is fl(d * scale) * (q - 32), the reference's
 // order (tensor/quant_kquants.cpp, as ggml).
 void q6_k_to_f32_row(const void* src, float* dst, int64_t K) {
-  const auto* b = static_cast<const uint8_t*>(src);
-  for (int64_t i = 0; i < K; i += 256, b += 210) {
-    const float d = widen_f16(b + 208);
-    const uint8_t* ql = b;
-    const uint8_t* qh = b + 128;
-    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
-    float* y = dst + i;
-    for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; l += 16) {
-        __m128i q[4];
-        q6_k_quarters(ql, qh, l, q);
-        for (int qn = 0; qn < 4; ++qn) {
-          const __m256 ds = _mm256_set1_ps(d * static_cast<float>(sc[l / 16 + 2 * qn]));
-          float* o = y + 32 * qn + l;
-          _mm256_storeu_ps(o, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q[qn]))));
-          _mm256_storeu_ps(o + 8, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q[qn], 8)))));
-        }
-      }
-    }
-  }
+  for_each_q6_k_group(static_cast<const uint8_t*>(src), K, [dst](int64_t i, float s, __m128i q) {
+    const __m256 ds = _mm256_set1_ps(s);
+    _mm256_storeu_ps(dst + i, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+    _mm256_storeu_ps(dst + i + 8, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)))));
+  });
 }
 
 }  // namespace
