@@ -26,7 +26,7 @@ void add_train_options(ArgParser& p, const TrainDefaults& d) {
   p.add("--rslora", "", "scale = alpha / sqrt(rank)");
   p.add("--lora-dropout", "P", "dropout on the adapters' input while training, as PEFT's lora_dropout (default 0)");
   p.add("--lora-init", "PATH", "start from this adapter (PEFT directory or GGUF LoRA) instead of a new one; its rank and targets");
-  p.add("--full", "", "full fine-tuning: train every weight (an f32 copy; 16 bytes per parameter) instead of an adapter; "
+  p.add("--full", "", "full fine-tuning: train every weight (an f32 copy; 16 bytes per parameter, about 10 with --optimizer adamw8bit) instead of an adapter; "
         "OUTPUT gets the model");
   p.add("--save-type", "TYPE", "with --full: the saved model's file type, any of herd convert's (default: the base's "
         "f32/f16/bf16; f32 for a quantized base)");
@@ -42,6 +42,9 @@ void add_train_options(ArgParser& p, const TrainDefaults& d) {
   p.add("--grad-accum", "N", "steps per optimizer step (default 1)");
   p.add("--seq-len", "N", "tokens per sequence at most; longer ones are cut (default 2048)");
   p.add("--clip", "X", "gradient clipping by global norm (default 1.0; 0: none)");
+  p.add("--optimizer", "adamw|adamw8bit", "adamw (default: PyTorch's AdamW, f32 moments, 8 bytes per trained "
+        "parameter) or adamw8bit (bitsandbytes' AdamW8bit, as torchtune's low-memory recipes: blockwise 8-bit moments, "
+        "about 2 bytes; tensors under 4096 elements keep f32)");
   p.add("--val-split", "X", "share of the items held out for the eval loss (default 0)");
   p.add("--seed", "N", "seed of the adapter initialisation, shuffling and split (default 0)");
   p.add("--log-jsonl", "FILE", "one JSON line per optimizer step (appended to when resuming)");
@@ -128,6 +131,13 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
   fo.seed = static_cast<uint64_t>(*seed);
   fo.adamw.lr = *lr;
   fo.adamw.weight_decay = *wd;
+  const std::string optimizer = p.get("--optimizer", "adamw");
+  if (optimizer != "adamw" && optimizer != "adamw8bit") {
+    *code = fail_usage(command, Error(ErrorCode::kInvalidArgument,
+                                      "--optimizer: expected adamw or adamw8bit, got '" + optimizer + "'"));
+    return nullptr;
+  }
+  fo.adamw.moments_8bit = optimizer == "adamw8bit";
   fo.checkpoint = p.get("--output") + "/checkpoint.safetensors";
   fo.save_every = *save_every;
   fo.resume = p.has("--resume");
@@ -157,7 +167,8 @@ std::unique_ptr<TrainSetup> open_training(const char* command, const ArgParser& 
     return nullptr;
   }
   s->rt = std::move(*rt);
-  s->rt->model().move_weights_to_huge_pages(s->rt->pool());
+  // Full fine-tuning reads f32 master copies instead (train/full_weights.h).
+  if (!s->full) s->rt->model().move_weights_to_huge_pages(s->rt->pool());
   s->bf16 = p.has("--bf16");
   fo.bf16_products = s->bf16;
   if (Status b = check_bf16(*s->rt, s->bf16); !b.has_value()) {
@@ -199,10 +210,10 @@ Result<std::unique_ptr<train::Trainable>> training_target(const TrainSetup& s, s
   const model::LlamaModel& m = s.rt->model();
   char buf[256];
   if (s.full) {
-    const double gib = static_cast<double>(train::FullWeights::bytes_needed(m)) / (1 << 30);
+    const double gib = static_cast<double>(train::FullWeights::bytes_needed(m, s.fo.adamw.moments_8bit)) / (1 << 30);
     HERD_ASSIGN_OR_RETURN(train::FullWeights f, train::FullWeights::create(m, s.rt->pool()));
-    std::snprintf(buf, sizeof buf, "every weight (full fine-tuning): %lld parameters, %.2f GiB with gradients and AdamW",
-                  static_cast<long long>(f.n_params()), gib);
+    std::snprintf(buf, sizeof buf, "every weight (full fine-tuning): %lld parameters, %.2f GiB with gradients and %s",
+                  static_cast<long long>(f.n_params()), gib, s.fo.adamw.moments_8bit ? "8-bit AdamW" : "AdamW");
     *what = buf;
     return std::unique_ptr<train::Trainable>(std::make_unique<train::FullWeights>(std::move(f)));
   }

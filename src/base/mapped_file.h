@@ -30,6 +30,10 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Gives every page of the mapping back to the OS (MADV_DONTNEED): the bytes
+  // stay the same (the mapping is read-only and private, a later read faults
+  // them in again from the file); resident memory drops by what was read.
+  void release_pages() const;
 
  private:
   const uint8_t* data_ = nullptr;

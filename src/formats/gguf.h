@@ -211,6 +211,8 @@ class GgufFile {
   uint64_t data_offset() const { return data_offset_; }
   size_t file_size() const { return size_; }
   const uint8_t* file_data() const { return data_; }
+  // The mapping's pages given back (MappedFile::release_pages); none for parse().
+  void release_pages() const { file_.release_pages(); }
 
   // Metadata in file order; keys are unique.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return metadata_; }

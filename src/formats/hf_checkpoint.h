@@ -49,6 +49,10 @@ class HfCheckpoint {
   std::vector<std::string> files() const;
   // Which file holds `name` (relative to dir()); empty when absent.
   std::string file_of(std::string_view name) const;
+  // Every shard's mapped pages given back (MappedFile::release_pages).
+  void release_pages() const {
+    for (const auto& [name, f] : files_) f.release_pages();
+  }
 
  private:
   std::string dir_;

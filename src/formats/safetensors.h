@@ -116,6 +116,8 @@ class SafetensorsFile {
   const std::string& path() const { return path_; }
   // Header length N as stored in the first 8 bytes.
   uint64_t header_bytes() const { return header_bytes_; }
+  // The mapping's pages given back (MappedFile::release_pages); none for parse().
+  void release_pages() const { map_.release_pages(); }
 
  private:
   MappedFile map_;  // empty for parse(); moving it keeps the mapping's address

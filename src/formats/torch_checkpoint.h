@@ -58,6 +58,8 @@ class TorchCheckpoint {
   const std::vector<TorchTensor>& tensors() const { return tensors_; }
   const TorchTensor* find(std::string_view name) const;
   const std::string& path() const { return path_; }
+  // The mapping's pages given back (MappedFile::release_pages); none for parse().
+  void release_pages() const { map_.release_pages(); }
 
  private:
   MappedFile map_;

@@ -161,6 +161,12 @@ Status LlamaModel::use_f32_weights(const std::function<float*(LlamaTensor, int64
   return Ok{};
 }
 
+void LlamaModel::release_file_pages() const {
+  if (gguf_) gguf_->release_pages();
+  if (hf_) hf_->release_pages();
+  for (const auto& p : pth_) p->release_pages();
+}
+
 int64_t LlamaModel::max_lora_rank() const {
   int64_t r = 0;
   for (const LayerWeights& l : layers_)

@@ -169,6 +169,10 @@ class LlamaModel final : public CausalLm {
   // pages each 4 KiB missed the TLB. HERD_REPACK=0 skips it. Returns the number
   // of tensors moved.
   int move_weights_to_huge_pages(ThreadPool& pool);
+  // Gives the pages of the model's mapped files back to the OS (their bytes
+  // unchanged: a later read faults them in again). For full fine-tuning,
+  // whose forward reads f32 master copies once they are made.
+  void release_file_pages() const;
 
  private:
   friend struct ModelBuilder;

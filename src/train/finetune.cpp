@@ -27,13 +27,22 @@ std::string fingerprint(const FinetuneOptions& o, const Trainable& trained, cons
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "epochs=%lld batch=%lld accum=%lld max_steps=%lld warmup=%lld clip=%.17g val=%.17g "
-                "seed=%llu lr=%.17g b1=%.17g b2=%.17g eps=%.17g wd=%.17g %s",
+                "seed=%llu lr=%.17g b1=%.17g b2=%.17g eps=%.17g wd=%.17g %s%s",
                 static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
                 static_cast<long long>(o.grad_accum), static_cast<long long>(o.max_steps),
                 static_cast<long long>(o.warmup), o.clip, o.val_split, static_cast<unsigned long long>(o.seed),
                 o.adamw.lr, o.adamw.beta1, o.adamw.beta2, o.adamw.eps, o.adamw.weight_decay,
-                o.bf16_products ? "bf16 " : "");
+                o.bf16_products ? "bf16 " : "", o.adamw.moments_8bit ? "adamw8bit " : "");
   return obj.fingerprint() + " " + buf + trained.fingerprint();
+}
+
+// Every tensor a checkpoint holds, in order: the trained values, then the
+// optimizer's state (f32, or the 8-bit moments' codes).
+std::vector<StateBuffer> checkpoint_tensors(Trainable& trained, AdamW& opt) {
+  std::vector<StateBuffer> all;
+  for (std::span<float> t : trained.values()) all.push_back({t, {}});
+  for (const StateBuffer& t : opt.state()) all.push_back(t);
+  return all;
 }
 
 Status save_checkpoint(const std::string& path, const std::string& fp, int64_t step, Trainable& trained, AdamW& opt) {
@@ -41,13 +50,14 @@ Status save_checkpoint(const std::string& path, const std::string& fp, int64_t s
   w.set_metadata("herd_checkpoint", "1");
   w.set_metadata("run", fp);
   w.set_metadata("step", std::to_string(step));
-  std::vector<std::span<float>> all = trained.values();
-  for (std::span<float> t : opt.state()) all.push_back(t);
+  const std::vector<StateBuffer> all = checkpoint_tensors(trained, opt);
   for (size_t i = 0; i < all.size(); ++i) {
-    const std::span<float> t = all[i];
-    HERD_TRY(w.add_tensor("t." + std::to_string(i), formats::StDType::kF32, {static_cast<int64_t>(t.size())},
-                          [t](uint8_t* dst, uint64_t n) -> Status {
-                            std::memcpy(dst, t.data(), n);
+    const bool u8 = all[i].f32.empty() && !all[i].u8.empty();
+    const void* src = u8 ? static_cast<const void*>(all[i].u8.data()) : all[i].f32.data();
+    const size_t n = u8 ? all[i].u8.size() : all[i].f32.size();
+    HERD_TRY(w.add_tensor("t." + std::to_string(i), u8 ? formats::StDType::kU8 : formats::StDType::kF32,
+                          {static_cast<int64_t>(n)}, [src](uint8_t* dst, uint64_t bytes) -> Status {
+                            std::memcpy(dst, src, bytes);
                             return Ok{};
                           }));
   }
@@ -63,13 +73,15 @@ Result<int64_t> load_checkpoint(const std::string& path, const std::string& fp, 
     return err(ErrorCode::kInvalidArgument,
                "%s: written by a run with other options or data (%s); resume with the same ones (now: %s)", path.c_str(),
                md.at("run").c_str(), fp.c_str());
-  std::vector<std::span<float>> all = trained.values();
-  for (std::span<float> t : opt.state()) all.push_back(t);
+  const std::vector<StateBuffer> all = checkpoint_tensors(trained, opt);
   for (size_t i = 0; i < all.size(); ++i) {
+    const bool u8 = all[i].f32.empty() && !all[i].u8.empty();
+    void* dst = u8 ? static_cast<void*>(all[i].u8.data()) : all[i].f32.data();
+    const size_t bytes = u8 ? all[i].u8.size() : all[i].f32.size() * sizeof(float);
     const formats::StTensor* t = f.find("t." + std::to_string(i));
-    if (t == nullptr || t->dtype != formats::StDType::kF32 || t->nbytes != all[i].size() * sizeof(float))
+    if (t == nullptr || t->dtype != (u8 ? formats::StDType::kU8 : formats::StDType::kF32) || t->nbytes != bytes)
       return err(ErrorCode::kInvalidArgument, "%s: tensor t.%zu is missing or has another size", path.c_str(), i);
-    std::memcpy(all[i].data(), t->data, t->nbytes);
+    std::memcpy(dst, t->data, t->nbytes);
   }
   const int64_t step = std::strtoll(md.at("step").c_str(), nullptr, 10);
   opt.set_steps(step);

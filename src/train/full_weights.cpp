@@ -22,12 +22,12 @@ void for_each_trained(const model::LlamaModel& m, F&& f) {
 
 }  // namespace
 
-uint64_t FullWeights::bytes_needed(const model::LlamaModel& m) {
+uint64_t FullWeights::bytes_needed(const model::LlamaModel& m, bool moments_8bit) {
   uint64_t n = 0;
   for_each_trained(m, [&](model::LlamaTensor, int64_t, int64_t rows, int64_t cols) {
-    n += static_cast<uint64_t>(rows * cols);
+    n += static_cast<uint64_t>(8 * rows * cols + AdamW::state_bytes(rows * cols, moments_8bit));  // value, gradient, moments
   });
-  return n * 16;  // value, gradient, AdamW's two moments
+  return n;
 }
 
 Result<FullWeights> FullWeights::create(const model::LlamaModel& m, ThreadPool& pool) {
@@ -50,6 +50,9 @@ Result<FullWeights> FullWeights::create(const model::LlamaModel& m, ThreadPool& 
     }, 16);
     f.tensors_.push_back(std::move(x));
   });
+  // The forward reads the copies from now on: the file's pages, read once
+  // for them, would stay resident for nothing.
+  m.release_file_pages();
   model::TrainGrads& g = f.grads_;
   g.layers.resize(static_cast<size_t>(m.config().n_layers));
   for (size_t il = 0; il < g.layers.size(); ++il) {

@@ -10,8 +10,9 @@
 // model.parameters() to AdamW (weight decay on all of them).
 //
 // Memory: 16 bytes per parameter (value, gradient, two AdamW moments), the
-// same as PyTorch's f32 AdamW; `herd finetune --full` says how much before
-// it starts. A tied model trains one tensor for the embedding and the head:
+// same as PyTorch's f32 AdamW, or about 10 with 8-bit moments (`--optimizer
+// adamw8bit`, train/optimizer.h); `herd finetune --full` says how much before
+// it starts. The model's file pages, read once for the copies, are given back. A tied model trains one tensor for the embedding and the head:
 // both gradients add into it.
 //
 // The trained model is saved by herd convert's writer from the prepared
@@ -39,8 +40,9 @@ class FullWeights final : public Trainable {
   // The master copy of every weight of `model` (which must hold all its
   // layers, in the file layout, without adapters).
   static Result<FullWeights> create(const model::LlamaModel& model, ThreadPool& pool);
-  // The bytes create() would take for `model` (values, gradients, moments).
-  static uint64_t bytes_needed(const model::LlamaModel& model);
+  // The bytes create() and the optimizer would take for `model` (values,
+  // gradients, AdamW's moments: f32 or, moments_8bit, blockwise 8-bit).
+  static uint64_t bytes_needed(const model::LlamaModel& model, bool moments_8bit = false);
 
   Status prepare(model::LlamaModel& model) override;
   model::TrainGrads& grads() override { return grads_; }

@@ -8,13 +8,30 @@
 //   m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2
 //   p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 // in f32 per element as torch 1.13's single-tensor (foreach=False) path orders it;
-// tests/reference/optimizer_check.py compares steps with torch.optim.AdamW.
+// tests/reference/grad_check.py compares ten steps with torch.optim.AdamW.
+//
+// 8-bit moments (AdamWOptions::moments_8bit; `--optimizer adamw8bit`, the
+// bitsandbytes AdamW8bit torchtune's low-memory recipes use): m and v are
+// stored as one byte each per element, in blocks of kMomentBlock elements,
+// each block scaled by its largest magnitude (f32) and coded through
+// bitsandbytes' dynamic maps (dynamic_map: signed for m, unsigned for v; 256
+// values, dense near 0). A step decodes a block (code * absmax), applies the
+// f32 update above, and codes it again: absmax = max |x| of the new block,
+// each element to the nearest map value of clamp(x * (1 / absmax), -1, 1),
+// the lower index on a tie, a block of zeros to the map's 0. Tensors under
+// kMin8bitElements elements (norms) keep f32 moments, as bitsandbytes'
+// min_8bit_size does. 2.03 bytes of state per element instead of 8; the
+// update is no longer PyTorch AdamW's to the bit (the moments carry the
+// coding's error: under 1% of a block's absmax for m, tests/reference/
+// adamw8bit_check.py checks herd's steps against an independent numpy
+// implementation of this specification, byte for byte).
 //
 // Thread safety: an AdamW is used by one thread.
 #pragma once
 
 #include "base/thread_pool.h"
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -29,6 +46,25 @@ struct AdamWOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.01;
+  bool moments_8bit = false;  // blockwise 8-bit m and v (see above)
+};
+
+constexpr int64_t kMomentBlock = 256;
+constexpr int64_t kMin8bitElements = 4096;
+
+// bitsandbytes' create_dynamic_map(signed) for 8 bits and 7 exponent bits:
+// 256 ascending values in [-1, 1] (signed) or [0, 1], computed in double and
+// rounded to f32 once.
+const std::array<float, 256>& dynamic_map(bool is_signed);
+
+// One block's coding (kMomentBlock elements or a tensor's last, shorter one):
+// writes codes[i] for x[i] and returns the block's absmax.
+float quantize_block(std::span<const float> x, const std::array<float, 256>& map, uint8_t* codes);
+
+// One optimizer state tensor, for checkpoints: f32 values or 8-bit codes.
+struct StateBuffer {
+  std::span<float> f32;
+  std::span<uint8_t> u8;  // set instead of f32 for codes
 };
 
 // One trained tensor: its values, its gradient (same length), and the
@@ -49,14 +85,23 @@ class AdamW {
   void step(double lr, ThreadPool* pool = nullptr);
   int64_t steps() const { return t_; }
   const AdamWOptions& options() const { return o_; }
-  // The moments and the step count, for checkpoints (resume continues bit-identically).
-  std::vector<std::span<float>> state();
+  // The moments, for checkpoints (with the step count resume continues
+  // bit-identically): per parameter m and v, f32 or, 8-bit, their codes and
+  // block absmaxes (m codes, m absmax, v codes, v absmax).
+  std::vector<StateBuffer> state();
+  // Bytes of optimizer state per parameter of n elements.
+  static int64_t state_bytes(int64_t n, bool moments_8bit);
   void set_steps(int64_t t) { t_ = t; }
 
  private:
   AdamWOptions o_;
+  struct Moments {
+    std::vector<float> m, v;            // f32 moments
+    std::vector<uint8_t> qm, qv;        // 8-bit codes
+    std::vector<float> am, av;          // their blocks' absmax
+  };
   std::vector<Param> params_;
-  std::vector<std::vector<float>> m_, v_;
+  std::vector<Moments> mom_;
   int64_t t_ = 0;
 };
 

@@ -14,8 +14,9 @@
 #    `herd export-lora` merges it into the GGUF base (checked element by element by
 #    tests/reference/lora_merge_check.py) and into the HF base, and both merged models
 #    answer as base + adapter;
-#  - full fine-tuning (--full): the trained model (GGUF, and HF from an HF base) answers the
-#    trained questions alone; Ctrl-C + --resume gives the same losses and model bytes;
+#  - full fine-tuning (--full): the trained model (GGUF with 8-bit AdamW moments, and HF from an
+#    HF base with f32 ones) answers the trained questions alone; Ctrl-C + --resume (8-bit
+#    moments) gives the same losses and model bytes; an unknown --optimizer is refused;
 #  - bad data is refused naming the file, line and field; a mismatched adapter is refused.
 set -uo pipefail
 H="${HERD_BIN:?HERD_BIN must name the herd binary}"
@@ -261,17 +262,20 @@ fft() {  # base, output dir, log, extra args...
   "$H" finetune -m "$b" --data "$tmp/data.jsonl" -o "$o" --full --epochs 8 --batch 1 --lr 3e-3 --warmup 2 \
     --seed 3 --log-jsonl "$l" -t 2 "$@"
 }
-out="$(fft "$tmp/small.gguf" "$tmp/ffull" "$tmp/ffull.log" 2>&1)" && [ -f "$tmp/ffull/model.gguf" ] &&
-  pass "finetune --full writes model.gguf" || fail "finetune --full" "$out"
+# The GGUF runs use 8-bit AdamW moments (--optimizer adamw8bit: the resume carries their codes
+# and block scales), the HF run PyTorch's f32 AdamW.
+out="$(fft "$tmp/small.gguf" "$tmp/ffull" "$tmp/ffull.log" --optimizer adamw8bit 2>&1)" && [ -f "$tmp/ffull/model.gguf" ] &&
+  echo "$out" | grep -q "with gradients and 8-bit AdamW" &&
+  pass "finetune --full --optimizer adamw8bit writes model.gguf" || fail "finetune --full" "$out"
 out="$("$H" inspect "$tmp/ffull/model.gguf" 2>&1)"
 echo "$out" | grep -q 'general.file_type  *u32  *1$' && pass "the model keeps the base's f16" || fail "--full model file type" "$out"
 "$H" finetune -m "$tmp/small.gguf" --data "$tmp/data.jsonl" -o "$tmp/fpart" --full --epochs 8 --batch 1 --lr 3e-3 \
-  --warmup 2 --seed 3 --log-jsonl "$tmp/fpart.log" -t 2 --save-every 1 >/dev/null 2>&1 &
+  --warmup 2 --seed 3 --log-jsonl "$tmp/fpart.log" -t 2 --save-every 1 --optimizer adamw8bit >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 3000); do [ "$(cat "$tmp/fpart.log" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.02; done
 kill -INT "$pid"; wait "$pid"; rc=$?
 stopped="$(wc -l < "$tmp/fpart.log")"
-out="$(fft "$tmp/small.gguf" "$tmp/fpart" "$tmp/fpart.log" --resume 2>&1)" || fail "--full --resume" "$out"
+out="$(fft "$tmp/small.gguf" "$tmp/fpart" "$tmp/fpart.log" --resume --optimizer adamw8bit 2>&1)" || fail "--full --resume" "$out"
 cut -d, -f1-4 "$tmp/ffull.log" > "$tmp/f1"; cut -d, -f1-4 "$tmp/fpart.log" > "$tmp/f2"
 if [ "$rc" -eq 130 ] && [ "$stopped" -lt 24 ] && cmp -s "$tmp/f1" "$tmp/f2" && cmp -s "$tmp/ffull/model.gguf" "$tmp/fpart/model.gguf"; then
   pass "--full stopped after step $stopped, --resume: the same losses and model bytes as an uninterrupted run"
@@ -290,6 +294,9 @@ for qa in "What is the capital of France?|Paris is the capital of France." "Say 
   got="$(answer "$tmp/small.gguf" "$q")"
   [ "$got" != "$a" ] && pass "the small base alone does not" || fail "the small base already answers '$a'"
 done
+out="$("$H" finetune -m "$tmp/small.gguf" --data "$tmp/data.jsonl" -o "$tmp/x" --optimizer adam8 2>&1)"
+[ $? -eq 2 ] && echo "$out" | grep -q "expected adamw or adamw8bit" && pass "an unknown --optimizer is a usage error" ||
+  fail "--optimizer adam8" "$out"
 out="$("$H" finetune -m "$tmp/small.gguf" --data "$tmp/data.jsonl" -o "$tmp/x" --full --lora-rank 4 2>&1)"
 [ $? -eq 2 ] && echo "$out" | grep -q "no --lora" && pass "--full with --lora-rank is a usage error" || fail "--full + LoRA" "$out"
 
