@@ -308,6 +308,7 @@ int run_training(const char* command, const ArgParser& p, TrainSetup& s, train::
     return !interrupted();
   });
   if (!res.has_value()) return fail_run(command, res.error());
+  trained.release_gradients();  // the writers below need room more than gradients (full fine-tuning: as large as the model)
   std::string where = out;
   if (s.full) {
     Status w = write_full_model(command, s, out, &where);

@@ -458,6 +458,30 @@ TEST(SafetensorsWriterTest, RoundTrip) {
   EXPECT_EQ(text->size(), 8 + f->header_bytes() + 45);
 }
 
+TEST(SafetensorsWriterTest, TensorBytesFromMemoryInSlices) {
+  // add_tensor_bytes copies in 16 MiB slices: a tensor of 20 MiB + 3 bytes
+  // (two slices, the last one short) between two filled ones.
+  TempDir dir;
+  std::vector<uint8_t> big((size_t{20} << 20) + 3);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
+  SafetensorsWriter w;
+  ASSERT_TRUE(w.add_tensor("before", StDType::kF32, {3}, pattern_fill(1)).has_value());
+  ASSERT_TRUE(w.add_tensor_bytes("big", StDType::kU8, {static_cast<int64_t>(big.size())}, big.data()).has_value());
+  ASSERT_TRUE(w.add_tensor_bytes("none", StDType::kF32, {0}, nullptr).has_value());
+  EXPECT_FALSE(w.add_tensor_bytes("null", StDType::kF32, {2}, nullptr).has_value());
+  ASSERT_TRUE(w.add_tensor("after", StDType::kF16, {5}, pattern_fill(2)).has_value());
+  ASSERT_TRUE(w.write(dir.file("b.safetensors")).has_value());
+  auto f = SafetensorsFile::open(dir.file("b.safetensors"));
+  ASSERT_TRUE(f.has_value()) << f.error().to_string();
+  const StTensor* b = f->find("big");
+  ASSERT_NE(b, nullptr);
+  ASSERT_EQ(b->nbytes, big.size());
+  EXPECT_EQ(std::memcmp(b->data, big.data(), big.size()), 0);
+  EXPECT_TRUE(has_pattern(f->find("before")->data, 12, 1));
+  EXPECT_TRUE(has_pattern(f->find("after")->data, 10, 2));
+  EXPECT_EQ(f->find("null"), nullptr);
+}
+
 TEST(SafetensorsWriterTest, MovedFileKeepsData) {
   TempDir dir;
   SafetensorsWriter w;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -85,6 +86,15 @@ Status SafetensorsWriter::add_tensor(std::string name, StDType dtype, std::vecto
   return Ok{};
 }
 
+Status SafetensorsWriter::add_tensor_bytes(std::string name, StDType dtype, std::vector<int64_t> shape,
+                                           const void* src) {
+  HERD_ASSIGN_OR_RETURN(const uint64_t nbytes, tensor_nbytes(name, dtype, shape));
+  if (src == nullptr && nbytes > 0) return err(ErrorCode::kInvalidArgument, "tensor '%s' has no bytes", name.c_str());
+  HERD_TRY(add_tensor(std::move(name), dtype, std::move(shape), [](uint8_t*, uint64_t) -> Status { return Ok{}; }));
+  tensors_.back().src = static_cast<const uint8_t*>(src);
+  return Ok{};
+}
+
 Status SafetensorsWriter::write(const std::string& path) {
   // Header: __metadata__ first, then tensors in layout order (ordered_json
   // keeps insertion order, so the header reads like the file).
@@ -153,18 +163,30 @@ Status SafetensorsWriter::write(const std::string& path) {
   // fine-tuning checkpoint) does not add its size to the process's resident memory.
   const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   uint64_t released = 0;  // bytes from the map's start
-  for (const Pending& t : tensors_) {
-    Status s = t.fill(data + offset, t.nbytes);
-    if (!s.has_value()) {
-      return std::move(s).error().with_context(
-          str_printf("writing tensor '%s' to %s", t.name.c_str(), path.c_str()));
-    }
-    offset += t.nbytes;
-    const uint64_t done = (8 + header.size() + offset) / page * page;
+  auto release_to = [&](uint64_t data_end) {
+    const uint64_t done = (8 + header.size() + data_end) / page * page;
     if (done > released) {
       madvise(out.map + released, done - released, MADV_DONTNEED);
       released = done;
     }
+  };
+  constexpr uint64_t kSlice = uint64_t{16} << 20;
+  for (const Pending& t : tensors_) {
+    if (t.src != nullptr) {
+      for (uint64_t b = 0; b < t.nbytes; b += kSlice) {
+        const uint64_t n = std::min(kSlice, t.nbytes - b);
+        std::memcpy(data + offset + b, t.src + b, n);
+        release_to(offset + b + n);
+      }
+    } else {
+      Status s = t.fill(data + offset, t.nbytes);
+      if (!s.has_value()) {
+        return std::move(s).error().with_context(
+            str_printf("writing tensor '%s' to %s", t.name.c_str(), path.c_str()));
+      }
+    }
+    offset += t.nbytes;
+    release_to(offset);
   }
   if (msync(out.map, out.size, MS_SYNC) != 0 || munmap(out.map, out.size) != 0) {
     out.map = nullptr;

@@ -46,6 +46,11 @@ class SafetensorsWriter {
   // Validates the name (non-empty, not "__metadata__", not already added) and
   // the shape (non-negative dims, byte size without 64-bit overflow).
   Status add_tensor(std::string name, StDType dtype, std::vector<int64_t> shape, FillFn fill);
+  // A tensor whose bytes are already in memory (src must stay valid until
+  // write() returns): copied in slices of 16 MiB, each slice's pages released
+  // as it is done, so even a tensor of several GB (a full fine-tuning
+  // checkpoint's embedding table) adds only a slice to resident memory.
+  Status add_tensor_bytes(std::string name, StDType dtype, std::vector<int64_t> shape, const void* src);
   // Writes the file. Can be called again (fill callbacks run again).
   Status write(const std::string& path);
 
@@ -60,6 +65,7 @@ class SafetensorsWriter {
     std::vector<int64_t> shape;
     uint64_t nbytes;
     FillFn fill;
+    const uint8_t* src = nullptr;  // add_tensor_bytes: copied from here instead of fill
   };
   std::map<std::string, std::string> metadata_;
   std::vector<Pending> tensors_;  // insertion order == layout order

@@ -55,11 +55,8 @@ Status save_checkpoint(const std::string& path, const std::string& fp, int64_t s
     const bool u8 = all[i].f32.empty() && !all[i].u8.empty();
     const void* src = u8 ? static_cast<const void*>(all[i].u8.data()) : all[i].f32.data();
     const size_t n = u8 ? all[i].u8.size() : all[i].f32.size();
-    HERD_TRY(w.add_tensor("t." + std::to_string(i), u8 ? formats::StDType::kU8 : formats::StDType::kF32,
-                          {static_cast<int64_t>(n)}, [src](uint8_t* dst, uint64_t bytes) -> Status {
-                            std::memcpy(dst, src, bytes);
-                            return Ok{};
-                          }));
+    HERD_TRY(w.add_tensor_bytes("t." + std::to_string(i), u8 ? formats::StDType::kU8 : formats::StDType::kF32,
+                                {static_cast<int64_t>(n)}, src));
   }
   return w.write(path);
 }

@@ -91,6 +91,11 @@ void FullWeights::zero_grads() {
   for (Tensor& t : tensors_) std::fill(t.grad.begin(), t.grad.end(), 0.0f);
 }
 
+void FullWeights::release_gradients() {
+  for (Tensor& t : tensors_) std::vector<float>().swap(t.grad);
+  grads_ = model::TrainGrads{};
+}
+
 int64_t FullWeights::n_params() const {
   int64_t n = 0;
   for (const Tensor& t : tensors_) n += static_cast<int64_t>(t.value.size());

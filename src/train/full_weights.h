@@ -48,6 +48,8 @@ class FullWeights final : public Trainable {
   model::TrainGrads& grads() override { return grads_; }
   std::vector<Param> params() override;
   void zero_grads() override;
+  // Full fine-tuning's gradients are as large as the weights: freed before the model is written.
+  void release_gradients() override;
   int64_t n_params() const override;
   std::vector<std::span<float>> values() override;
   std::string fingerprint() const override { return "full"; }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -38,23 +39,82 @@ const std::array<float, 256>& dynamic_map(bool is_signed) {
   return is_signed ? s : u;
 }
 
+namespace {
+
+// f32 bits made monotone as unsigned integers (larger value, larger key).
+inline uint32_t monotone_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  // Negative: every bit flipped; positive: the sign bit set. Without a branch
+  // (the moments' signs are random: a branch would miss half the time).
+  return u ^ (static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u);
+}
+
+// For a map, lower_bound's answer for the smallest float of each range of
+// 2^16 monotone keys: a search starts there and moves up at most `steps`
+// codes (the maps' values are at least 0.7% apart where a range is 0.8%
+// wide: two at most), compares without branches instead of eight
+// unpredictable ones.
+struct MapIndex {
+  std::array<uint8_t, 65536> start{};
+  int steps = 0;
+  explicit MapIndex(const std::array<float, 256>& map) {
+    for (uint32_t k = 0; k < 65536; ++k) {
+      const uint32_t m = k << 16;
+      const uint32_t u = (m & 0x80000000u) != 0 ? m & 0x7fffffffu : ~m;
+      float lo, hi;
+      std::memcpy(&lo, &u, 4);
+      const uint32_t v = (m & 0x80000000u) != 0 ? (m | 0xffffu) & 0x7fffffffu : ~(m | 0xffffu);
+      std::memcpy(&hi, &v, 4);
+      if (std::isnan(lo) || std::isnan(hi)) continue;
+      const auto a = static_cast<size_t>(std::lower_bound(map.begin(), map.end(), lo) - map.begin());
+      const auto b = static_cast<size_t>(std::lower_bound(map.begin(), map.end(), hi) - map.begin());
+      start[k] = static_cast<uint8_t>(std::min<size_t>(a, map.size() - 1));
+      if (lo >= -1.0f && hi <= 1.0f) steps = std::max(steps, static_cast<int>(b - a));
+    }
+  }
+};
+
+const MapIndex& map_index(const std::array<float, 256>& map) {
+  static const MapIndex s(dynamic_map(true)), u(dynamic_map(false));
+  return &map == &dynamic_map(true) ? s : u;
+}
+
+}  // namespace
+
 float quantize_block(std::span<const float> x, const std::array<float, 256>& map, uint8_t* codes) {
-  float amax = 0.0f;
-  for (float e : x) amax = std::max(amax, std::fabs(e));
+  float amax4[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // four running maxima (the loop vectorizes)
+  size_t i = 0;
+  for (; i + 4 <= x.size(); i += 4)
+    for (size_t k = 0; k < 4; ++k) {
+      const float a = std::fabs(x[i + k]);
+      amax4[k] = a > amax4[k] ? a : amax4[k];
+    }
+  for (; i < x.size(); ++i) amax4[0] = std::max(amax4[0], std::fabs(x[i]));
+  const float amax = std::max(std::max(amax4[0], amax4[1]), std::max(amax4[2], amax4[3]));
   if (amax == 0.0f) {
     const auto zero = static_cast<uint8_t>(std::lower_bound(map.begin(), map.end(), 0.0f) - map.begin());
     std::fill(codes, codes + x.size(), zero);
     return 0.0f;
   }
+  const bool indexed = &map == &dynamic_map(true) || &map == &dynamic_map(false);
+  const MapIndex* index = indexed ? &map_index(map) : nullptr;
   const float r = 1.0f / amax;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float s = std::clamp(x[i] * r, -1.0f, 1.0f);
-    // The nearest map value: the first >= s or the one before it (ties: the lower).
-    auto hi = static_cast<size_t>(std::lower_bound(map.begin(), map.end(), s) - map.begin());
-    if (hi == map.size()) hi = map.size() - 1;
-    size_t q = hi;
-    if (hi > 0 && std::fabs(s - map[hi - 1]) <= std::fabs(s - map[hi])) q = hi - 1;
-    codes[i] = static_cast<uint8_t>(q);
+  for (size_t j = 0; j < x.size(); ++j) {
+    const float y = x[j] * r;  // clamped to [-1, 1] without branches
+    const float s = std::min(1.0f, std::max(-1.0f, y));
+    // hi = lower_bound(map, s): the first value >= s (every map ends with 1 >= s).
+    size_t hi;
+    if (index != nullptr) {
+      hi = index->start[monotone_bits(s) >> 16];
+      hi += static_cast<size_t>(map[hi] < s);  // steps is 1 for both maps (checked when built)
+      for (int k = 1; k < index->steps; ++k) hi += static_cast<size_t>(map[hi] < s);
+    } else {
+      hi = std::min<size_t>(static_cast<size_t>(std::lower_bound(map.begin(), map.end(), s) - map.begin()), 255);
+    }
+    // The nearest is it or the one before it (ties: the lower index).
+    const size_t lo = hi > 0 ? hi - 1 : 0;
+    codes[j] = static_cast<uint8_t>(hi - static_cast<size_t>(hi > 0 && std::fabs(s - map[lo]) <= std::fabs(s - map[hi])));
   }
   return amax;
 }

@@ -35,6 +35,9 @@ class Trainable {
   // Every value, in a fixed order (checkpoints).
   virtual std::vector<std::span<float>> values() = 0;
   virtual std::string fingerprint() const = 0;
+  // After the last step: gives the gradients' memory back (the values stay,
+  // for saving). grads() must not be used after it.
+  virtual void release_gradients() {}
   // LoRA dropout's probability (model::TrainStep::set_lora_dropout); 0: none.
   virtual double lora_dropout() const { return 0.0; }
 };
