@@ -92,6 +92,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
     avx2::fill_table_silu(&t);
     avx2::fill_table_gemm_nn(&t);
     avx2::fill_table_gelu(&t);
+    avx2::fill_table_adamw(&t);
     avx2::fill_table_row_to_f32(&t);
     // No bf16 kernels below avx512bf16: F16/BF16 matmuls use the f32 row dots
     // (the reference's scalar bf16 tile stays for ISA "ref" only).

@@ -44,6 +44,14 @@ using SoftmaxRowFn = void (*)(float* s, int64_t n);
 // reference is libm's erff per element; the vector form (gelu_avx2.cpp) has
 // its own erf, within 3.5 u |x| of the exact value as derived there.
 using GeluFn = void (*)(float* x, int64_t n);
+// AdamW's f32 update of n elements (kernels/adamw.h adamw_f32_ref, bit for
+// bit), each element on its own: callers split the array freely.
+struct AdamWConsts;
+using AdamWF32Fn = void (*)(const AdamWConsts& c, float* p, const float* g, float* m, float* v, int64_t n);
+// One block (n <= kMomentBlock) of AdamW with 8-bit moments (adamw.h
+// adamw_8bit_block_ref, bit for bit): codes qm, qv and scales *am, *av updated.
+using AdamW8bitBlockFn = void (*)(const AdamWConsts& c, float* p, const float* g, uint8_t* qm, float* am, uint8_t* qv,
+                                  float* av, int64_t n);
 // C = A B for row-major f32 A [M, K] (row stride lda), B [K, N] (ldb) and C
 // [M, N] (ldc), every C[i, j] the chain c = fma(A[i, k], B[k, j], c) over
 // k = 0..K-1 from c = 0 (fused, rounded once per step): the same bits on every
@@ -310,6 +318,8 @@ struct KernelTable {
   SiluMulFn silu_mul = nullptr;
   SoftmaxRowFn softmax_row = nullptr;
   GeluFn gelu = nullptr;
+  AdamWF32Fn adamw_f32 = nullptr;            // ref: adamw.cpp; avx2 and up: adamw_avx2.cpp
+  AdamW8bitBlockFn adamw_8bit_block = nullptr;
   GemmNnF32Fn gemm_nn_f32 = nullptr;
   // The same product with A and B rounded to bf16 first (gemm_nn_bf16_ref),
   // for a model that runs in bf16 (the encoder's attention when its linear
@@ -416,6 +426,7 @@ void fill_table_f32_r8(KernelTable* t);        // tile_f32_r8_avx2.cpp
 void fill_table_silu(KernelTable* t);          // silu_avx2.cpp
 void fill_table_gemm_nn(KernelTable* t);       // gemm_nn_f32_avx2.cpp
 void fill_table_gelu(KernelTable* t);          // gelu_avx2.cpp
+void fill_table_adamw(KernelTable* t);         // adamw_avx2.cpp
 void fill_table_row_to_f32(KernelTable* t);    // row_to_f32_avx2.cpp
 void exp8_for_test(const float* x, float* y);  // its vector exp, for kernels_test's bound check
 // Its axpy_rows_f32 (the AVX-512 token tile's last elements take exactly its arithmetic).

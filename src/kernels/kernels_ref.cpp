@@ -9,6 +9,7 @@
 #include "base/check.h"
 #include "base/half.h"
 
+#include "kernels/adamw.h"
 #include "kernels/kernel_table.h"
 #include "tensor/quant.h"
 
@@ -372,6 +373,8 @@ KernelTable ref_kernels() {
   t.axpy_rows_f32 = axpy_rows_f32_ref;
   t.axpy_rows_tokens_f32 = axpy_rows_tokens_f32_ref;
   t.silu_mul = silu_mul_ref;
+  t.adamw_f32 = adamw_f32_ref;
+  t.adamw_8bit_block = adamw_8bit_block_ref;
   t.softmax_row = softmax_row_ref;
   t.gelu = gelu_f32_ref;
   t.gemm_nn_f32 = gemm_nn_f32_ref;

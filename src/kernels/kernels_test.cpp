@@ -40,6 +40,7 @@
 #include "kernels/guarded_buffer.h"
 #include "kernels/isa_coverage.h"
 #include "kernels/isa_test.h"
+#include "kernels/adamw.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
 #include "tensor/dtype.h"
@@ -1331,6 +1332,55 @@ TEST_P(IsaTest, AttentionIsCausal) {
 // the result may flush to -0 (absolute error below |g u| e^g < 1e-36), hence
 // the absolute floor. Through ops.h silu_mul (the pool split in chunks), any
 // split gives the same bits: 1 and 2 threads, and the elements one by one.
+TEST_P(IsaTest, AdamWKernelsEqualReference) {
+  // Every ISA's adamw_f32 and adamw_8bit_block give the scalar specification's
+  // bits (kernels/adamw.h), over lengths with and without a vector tail and
+  // moments from zero blocks to gradients over ten decades.
+  AdamWConsts c;
+  c.decay = 0.999f;
+  c.b1 = 0.9f;
+  c.one_b1 = 0.1f;
+  c.b2 = 0.999f;
+  c.one_b2 = 0.001f;
+  c.step_size = 3e-4f;
+  c.bc2_sqrt = 0.0447f;
+  c.eps = 1e-8f;
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{37}, int64_t{256}}) {
+    std::vector<float> p = normals(5000 + static_cast<uint64_t>(n), 0, n), g = normals(6000 + static_cast<uint64_t>(n), 0, n);
+    std::vector<float> m = normals(7000 + static_cast<uint64_t>(n), 0, n), v = normals(8000 + static_cast<uint64_t>(n), 0, n);
+    for (int64_t i = 0; i < n; ++i) {
+      g[static_cast<size_t>(i)] *= std::pow(10.0f, static_cast<float>(i % 11) - 8.0f);
+      v[static_cast<size_t>(i)] = v[static_cast<size_t>(i)] * v[static_cast<size_t>(i)] * 1e-6f;
+    }
+    std::vector<float> p1 = p, m1 = m, v1 = v, p2 = p, m2 = m, v2 = v;
+    adamw_f32_ref(c, p1.data(), g.data(), m1.data(), v1.data(), n);
+    table_.adamw_f32(c, p2.data(), g.data(), m2.data(), v2.data(), n);
+    EXPECT_EQ(std::memcmp(p1.data(), p2.data(), p1.size() * 4), 0) << "n " << n;
+    EXPECT_EQ(std::memcmp(m1.data(), m2.data(), m1.size() * 4), 0) << "n " << n;
+    EXPECT_EQ(std::memcmp(v1.data(), v2.data(), v1.size() * 4), 0) << "n " << n;
+    // 8-bit: three steps from zero moments (the first block all zero), then codes and scales compared.
+    for (bool zero_grad : {false, true}) {
+      std::vector<uint8_t> qm(static_cast<size_t>(n), 127), qv(static_cast<size_t>(n), 0);
+      std::vector<uint8_t> qm2 = qm, qv2 = qv;
+      float am = 0, av = 0, am2 = 0, av2 = 0;
+      std::vector<float> pa = p, pb = p, gz = zero_grad ? std::vector<float>(static_cast<size_t>(n), 0.0f) : g;
+      for (int step = 0; step < 3; ++step) {
+        adamw_8bit_block_ref(c, pa.data(), gz.data(), qm.data(), &am, qv.data(), &av, n);
+        table_.adamw_8bit_block(c, pb.data(), gz.data(), qm2.data(), &am2, qv2.data(), &av2, n);
+      }
+      EXPECT_EQ(std::memcmp(pa.data(), pb.data(), pa.size() * 4), 0) << "n " << n;
+      EXPECT_EQ(qm, qm2) << "n " << n;
+      EXPECT_EQ(qv, qv2) << "n " << n;
+      EXPECT_EQ(am, am2);
+      EXPECT_EQ(av, av2);
+      if (zero_grad) EXPECT_EQ(am, 0.0f);
+      else EXPECT_GT(am, 0.0f);
+    }
+  }
+  EXPECT_EQ(moment_map_index(true).steps, 1);
+  EXPECT_EQ(moment_map_index(false).steps, 1);
+}
+
 TEST_P(IsaTest, SiluMulWithinBound) {
   std::vector<float> g, u;
   for (int i = -400; i <= 400; ++i) {

@@ -197,7 +197,7 @@ Result<FinetuneResult> finetune(kernels::ExecContext exec, model::LlamaModel& mo
       for (double& m : rep.metrics) m /= static_cast<double>(denom);
       rep.grad_norm = clip_grad_norm(params, o.clip, exec.pool);
       rep.lr = cosine_lr(o.adamw.lr, done, warmup, total);
-      opt.step(rep.lr, exec.pool);
+      opt.step(rep.lr, exec.pool, exec.table);
       ++done;
       if (done == res.resumed_from + 1) res.first_loss = rep.loss;
       res.last_loss = rep.loss;

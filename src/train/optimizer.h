@@ -18,7 +18,8 @@
 // values, dense near 0). A step decodes a block (code * absmax), applies the
 // f32 update above, and codes it again: absmax = max |x| of the new block,
 // each element to the nearest map value of clamp(x * (1 / absmax), -1, 1),
-// the lower index on a tie, a block of zeros to the map's 0. Tensors under
+// the lower index on a tie, a block of zeros to the map's 0 (kernels/adamw.h
+// has the arithmetic and the maps). Tensors under
 // kMin8bitElements elements (norms) keep f32 moments, as bitsandbytes'
 // min_8bit_size does. 2.03 bytes of state per element instead of 8; the
 // update is no longer PyTorch AdamW's to the bit (the moments carry the
@@ -30,6 +31,8 @@
 #pragma once
 
 #include "base/thread_pool.h"
+#include "kernels/adamw.h"
+#include "kernels/kernel_table.h"
 
 #include <array>
 #include <cstdint>
@@ -49,17 +52,8 @@ struct AdamWOptions {
   bool moments_8bit = false;  // blockwise 8-bit m and v (see above)
 };
 
-constexpr int64_t kMomentBlock = 256;
+constexpr int64_t kMomentBlock = kernels::kMomentBlock;
 constexpr int64_t kMin8bitElements = 4096;
-
-// bitsandbytes' create_dynamic_map(signed) for 8 bits and 7 exponent bits:
-// 256 ascending values in [-1, 1] (signed) or [0, 1], computed in double and
-// rounded to f32 once.
-const std::array<float, 256>& dynamic_map(bool is_signed);
-
-// One block's coding (kMomentBlock elements or a tensor's last, shorter one):
-// writes codes[i] for x[i] and returns the block's absmax.
-float quantize_block(std::span<const float> x, const std::array<float, 256>& map, uint8_t* codes);
 
 // One optimizer state tensor, for checkpoints: f32 values or 8-bit codes.
 struct StateBuffer {
@@ -80,9 +74,11 @@ class AdamW {
   explicit AdamW(AdamWOptions o) : o_(o) {}
   void add(Param p);
   // One step with learning rate lr (the schedule's value for this step).
-  // With pool, each tensor's elements are split over it (each element's
-  // update depends only on itself: the same bits).
-  void step(double lr, ThreadPool* pool = nullptr);
+  // With pool, each tensor's elements (8-bit: blocks) are split over it (each
+  // depends only on itself: the same bits). The arithmetic is the table's
+  // adamw_f32 / adamw_8bit_block (kernels/adamw.h: every ISA gives the
+  // reference's bits); no table: the reference.
+  void step(double lr, ThreadPool* pool = nullptr, const kernels::KernelTable* table = nullptr);
   int64_t steps() const { return t_; }
   const AdamWOptions& options() const { return o_; }
   // The moments, for checkpoints (with the step count resume continues

@@ -3,8 +3,9 @@ numpy, written from the specification (bitsandbytes' AdamW8bit as its CPU path c
 it: create_dynamic_map, quantize_blockwise with block 256, the f32 AdamW update between
 decoding and coding), against herd's steps byte for byte.
 
-Every operation is one IEEE single-precision operation in both (herd's optimizer.cpp is
-compiled without FMA contraction; numpy rounds each float32 operation), so the values,
+Every operation is one IEEE single-precision operation in both (herd's AdamW
+kernels (kernels/adamw.h: the scalar reference and the AVX2 form, which herd_adamw_dump
+runs both) use no fused multiply-add; numpy rounds each float32 operation), so the values,
 codes and block scales must be equal, not close. The check covers: full blocks and a
 tensor's shorter last block, a block whose gradient is always 0 (its moments stay 0:
 absmax 0), gradients spanning ten decades (the map's small values), a tensor under 4096

@@ -9,8 +9,9 @@
 //        DIR/out_s_J.bin  optimizer state tensor J (AdamW::state() order: f32
 //                         m, v, or u8 m codes, f32 m absmax, u8 v codes, f32 v absmax)
 //        DIR/map_signed.f32, DIR/map_unsigned.f32  the two dynamic maps
-// The steps run twice, on a 2-thread pool and on none; the tool fails unless
-// both give the same bytes. Step k uses lr * (k + 1) / STEPS (a schedule).
+// The steps run three times: with the host's kernel table on a 2-thread pool,
+// on none, and with the scalar reference (kernels/adamw.h); the tool fails
+// unless all give the same bytes. Step k uses lr * (k + 1) / STEPS (a schedule).
 // Test code only (a tests/ tool, not part of the herd binary).
 #include <algorithm>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/kernel_table.h"
 #include "train/optimizer.h"
 
 namespace {
@@ -55,7 +57,8 @@ std::vector<float> floats(const std::string& path, int64_t n) {
 
 // Runs the steps; returns every output's bytes (values, then state).
 std::vector<std::vector<char>> run(const std::string& dir, int steps, double lr, double wd,
-                                   const std::vector<int64_t>& sizes, herd::ThreadPool* pool) {
+                                   const std::vector<int64_t>& sizes, herd::ThreadPool* pool,
+                                   const herd::kernels::KernelTable* table) {
   herd::train::AdamWOptions o;
   o.lr = lr;
   o.weight_decay = wd;
@@ -72,7 +75,7 @@ std::vector<std::vector<char>> run(const std::string& dir, int steps, double lr,
       const std::vector<float> gk = floats(dir + "/g_" + std::to_string(i) + "_" + std::to_string(k) + ".f32", sizes[i]);
       std::copy(gk.begin(), gk.end(), g[i].begin());
     }
-    opt.step(lr * (k + 1) / steps, pool);
+    opt.step(lr * (k + 1) / steps, pool, table);
   }
   std::vector<std::vector<char>> out;
   for (const std::vector<float>& v : p) {
@@ -103,17 +106,27 @@ int main(int argc, char** argv) {
   std::vector<int64_t> sizes;
   for (int64_t n; spec >> n;) sizes.push_back(n);
   herd::ThreadPool pool(2);
-  const std::vector<std::vector<char>> a = run(dir, steps, lr, wd, sizes, &pool);
-  const std::vector<std::vector<char>> b = run(dir, steps, lr, wd, sizes, nullptr);
-  if (a != b) {
-    std::fprintf(stderr, "herd_adamw_dump: the 2-thread pool and one thread gave different bytes\n");
+  herd::Result<herd::kernels::KernelTable> table = herd::kernels::select_kernels("auto");
+  if (!table.has_value()) {
+    std::fprintf(stderr, "herd_adamw_dump: %s\n", table.error().to_string().c_str());
     return 1;
   }
+  const std::vector<std::vector<char>> a = run(dir, steps, lr, wd, sizes, &pool, &*table);
+  const std::vector<std::vector<char>> b = run(dir, steps, lr, wd, sizes, nullptr, &*table);
+  const std::vector<std::vector<char>> r = run(dir, steps, lr, wd, sizes, nullptr, nullptr);
+  if (a != b || a != r) {
+    if (a != b)
+      std::fprintf(stderr, "herd_adamw_dump: the 2-thread pool and one thread gave different bytes\n");
+    else
+      std::fprintf(stderr, "herd_adamw_dump: ISA %s and the reference gave different bytes\n", table->isa);
+    return 1;
+  }
+  std::printf("herd_adamw_dump: ISA %s, 2 threads, 1 thread and the reference agree\n", table->isa);
   for (size_t i = 0; i < sizes.size(); ++i)
     write_all(dir + "/out_p_" + std::to_string(i) + ".f32", a[i].data(), a[i].size());
   for (size_t j = sizes.size(); j < a.size(); ++j)
     write_all(dir + "/out_s_" + std::to_string(j - sizes.size()) + ".bin", a[j].data(), a[j].size());
-  write_all(dir + "/map_signed.f32", herd::train::dynamic_map(true).data(), 256 * sizeof(float));
-  write_all(dir + "/map_unsigned.f32", herd::train::dynamic_map(false).data(), 256 * sizeof(float));
+  write_all(dir + "/map_signed.f32", herd::kernels::dynamic_map(true).data(), 256 * sizeof(float));
+  write_all(dir + "/map_unsigned.f32", herd::kernels::dynamic_map(false).data(), 256 * sizeof(float));
   return 0;
 }
