@@ -34,7 +34,6 @@
 #include "kernels/adamw.h"
 #include "kernels/kernel_table.h"
 
-#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
