@@ -32,21 +32,31 @@ void block(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64
     const int64_t cols = std::clamp<int64_t>(n - 16 * q, 0, 16);
     mask[q] = static_cast<__mmask16>((1u << cols) - 1);
   }
+  // Every loop over r and q unrolled (the build's -O2 leaves an 8-trip loop
+  // rolled, and then keeps acc on the stack: a store and a load around every
+  // vdpbf16ps, 2.7x slower on Zen 4).
   __m512 acc[R][Q];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
     for (int q = 0; q < Q; ++q)
       acc[r][q] = accumulate ? _mm512_maskz_loadu_ps(mask[q], c + r * ldc + 16 * q) : _mm512_setzero_ps();
   for (int64_t p = 0; p < Kp / 2; ++p) {
     __m512bh bv[Q];
+#pragma GCC unroll 2
     for (int q = 0; q < Q; ++q) bv[q] = (__m512bh)_mm512_loadu_si512(b + p * ldb + q * b_panel);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       int32_t pr;
       std::memcpy(&pr, a + r * lda + 2 * p, sizeof(pr));
       const __m512bh av = (__m512bh)_mm512_set1_epi32(pr);
+#pragma GCC unroll 2
       for (int q = 0; q < Q; ++q) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, bv[q]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
     for (int q = 0; q < Q; ++q) _mm512_mask_storeu_ps(c + r * ldc + 16 * q, mask[q], acc[r][q]);
 }
 
