@@ -58,14 +58,31 @@ inline __m256i code8(__m256 x, __m256 r, const float* map, const uint8_t* start,
   const __m256i flip = _mm256_or_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(static_cast<int>(0x80000000u)));
   const __m256i key = _mm256_srli_epi32(_mm256_xor_si256(bits, flip), 16);
   __m256i hi = _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(start), key, 1), _mm256_set1_epi32(0xff));
-  __m256 vhi = _mm256_i32gather_ps(map, hi, 4);
-  for (int k = 0; k < steps; ++k) {
-    const __m256i below = _mm256_castps_si256(_mm256_cmp_ps(vhi, s, _CMP_LT_OQ));  // map[hi] < s: -1
-    hi = _mm256_sub_epi32(hi, below);
+  const __m256i one = _mm256_set1_epi32(1);
+  __m256 vhi, vlo;
+  if (steps == 1) {
+    // The maps' case: hi moves at most one place, so map[hi - 1], map[hi] and
+    // map[hi + 1] (indices clamped to the map) are gathered side by side and
+    // the step picks among them: two dependent gathers instead of four, the
+    // same values as the loop below.
+    const __m256i down = _mm256_max_epi32(_mm256_sub_epi32(hi, one), _mm256_setzero_si256());
+    const __m256i up = _mm256_min_epi32(_mm256_add_epi32(hi, one), _mm256_set1_epi32(255));
+    const __m256 v0 = _mm256_i32gather_ps(map, down, 4), v1 = _mm256_i32gather_ps(map, hi, 4);
+    const __m256 v2 = _mm256_i32gather_ps(map, up, 4);
+    const __m256 below = _mm256_cmp_ps(v1, s, _CMP_LT_OQ);  // map[hi] < s: all ones
+    hi = _mm256_sub_epi32(hi, _mm256_castps_si256(below));
+    vhi = _mm256_blendv_ps(v1, v2, below);
+    vlo = _mm256_blendv_ps(v0, v1, below);
+  } else {
     vhi = _mm256_i32gather_ps(map, hi, 4);
+    for (int k = 0; k < steps; ++k) {
+      const __m256i below = _mm256_castps_si256(_mm256_cmp_ps(vhi, s, _CMP_LT_OQ));  // map[hi] < s: -1
+      hi = _mm256_sub_epi32(hi, below);
+      vhi = _mm256_i32gather_ps(map, hi, 4);
+    }
+    const __m256i lo = _mm256_max_epi32(_mm256_sub_epi32(hi, one), _mm256_setzero_si256());
+    vlo = _mm256_i32gather_ps(map, lo, 4);
   }
-  const __m256i lo = _mm256_max_epi32(_mm256_sub_epi32(hi, _mm256_set1_epi32(1)), _mm256_setzero_si256());
-  const __m256 vlo = _mm256_i32gather_ps(map, lo, 4);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 dlo = _mm256_and_ps(_mm256_sub_ps(s, vlo), abs_mask);
   const __m256 dhi = _mm256_and_ps(_mm256_sub_ps(s, vhi), abs_mask);
