@@ -71,6 +71,67 @@ const MomentMapIndex& moment_map_index(bool is_signed) {
   return is_signed ? s : u;
 }
 
+uint8_t moment_code_ref(float s, bool is_signed) {
+  const std::array<float, 256>& map = dynamic_map(is_signed);
+  const MomentMapIndex& ix = moment_map_index(is_signed);
+  // hi = lower_bound(map, s): the first value >= s (each map ends with 1 >= s).
+  size_t hi = ix.start[moment_key(bits_of(s))];
+  for (int k = 0; k < ix.steps; ++k) hi += static_cast<size_t>(map[hi] < s);
+  // The nearest is it or the one before it (ties: the lower index).
+  const size_t lo = hi > 0 ? hi - 1 : 0;
+  return static_cast<uint8_t>(hi - static_cast<size_t>(hi > 0 && std::fabs(s - map[lo]) <= std::fabs(s - map[hi])));
+}
+
+namespace {
+
+float from_order(uint32_t u) {
+  const uint32_t bits = (u & 0x80000000u) != 0 ? u & 0x7fffffffu : ~u;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+MomentCodeCuts build_cuts(bool is_signed) {
+  MomentCodeCuts t;
+  t.ok = true;
+  const uint32_t lo_all = moment_order(bits_of(-1.0f)), hi_all = moment_order(bits_of(1.0f));
+  for (uint32_t k = 0; k < 65536; ++k) {
+    t.cuts[k] = 0xffffffffu;
+    // The key's lows whose value lies in [-1, 1] (the values a clamped s takes).
+    const uint32_t a = std::max(k << 16, lo_all), b = std::min(k << 16 | 0xffffu, hi_all);
+    if (a > b) continue;  // none: first 0, no steps (the reference's code of NaN)
+    auto code = [&](uint32_t low) { return moment_code_ref(from_order(k << 16 | low), is_signed); };
+    const uint32_t la = a & 0xffffu, lb = b & 0xffffu;
+    const uint8_t c0 = code(la), cb = code(lb);
+    t.first[k] = c0;
+    if (cb - c0 > 2) {
+      t.ok = false;
+      continue;
+    }
+    // The last low whose code is at most c (code(la) <= c < code(lb)).
+    auto last_at_most = [&](uint8_t c) {
+      uint32_t x = la, y = lb;  // code(x) <= c < code(y)
+      while (y - x > 1) {
+        const uint32_t mid = x + (y - x) / 2;
+        (code(mid) <= c ? x : y) = mid;
+      }
+      return x;
+    };
+    uint32_t cuts = 0xffffffffu;
+    if (cb > c0) cuts = (cuts & 0xffff0000u) | last_at_most(c0);
+    if (cb > c0 + 1) cuts = (cuts & 0x0000ffffu) | last_at_most(static_cast<uint8_t>(c0 + 1)) << 16;
+    t.cuts[k] = cuts;
+  }
+  return t;
+}
+
+}  // namespace
+
+const MomentCodeCuts& moment_code_cuts(bool is_signed) {
+  static const MomentCodeCuts s = build_cuts(true), u = build_cuts(false);
+  return is_signed ? s : u;
+}
+
 void adamw_f32_ref(const AdamWConsts& c, float* p, const float* g, float* m, float* v, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {
     p[j] *= c.decay;                                  // param.mul_(1 - lr * wd)
@@ -90,17 +151,8 @@ float quantize_moment_block_ref(const float* x, int64_t n, bool is_signed, uint8
     std::fill(codes, codes + n, zero);
     return 0.0f;
   }
-  const MomentMapIndex& ix = moment_map_index(is_signed);
   const float r = 1.0f / amax;
-  for (int64_t i = 0; i < n; ++i) {
-    const float s = std::min(1.0f, std::max(-1.0f, x[i] * r));
-    // hi = lower_bound(map, s): the first value >= s (each map ends with 1 >= s).
-    size_t hi = ix.start[moment_key(bits_of(s))];
-    for (int k = 0; k < ix.steps; ++k) hi += static_cast<size_t>(map[hi] < s);
-    // The nearest is it or the one before it (ties: the lower index).
-    const size_t lo = hi > 0 ? hi - 1 : 0;
-    codes[i] = static_cast<uint8_t>(hi - static_cast<size_t>(hi > 0 && std::fabs(s - map[lo]) <= std::fabs(s - map[hi])));
-  }
+  for (int64_t i = 0; i < n; ++i) codes[i] = moment_code_ref(std::min(1.0f, std::max(-1.0f, x[i] * r)), is_signed);
   return amax;
 }
 

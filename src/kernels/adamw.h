@@ -46,8 +46,29 @@ struct MomentMapIndex {
 };
 const MomentMapIndex& moment_map_index(bool is_signed);
 
-// The top 16 bits of x's bits made monotone (larger value, larger key).
-inline uint32_t moment_key(uint32_t bits) { return (bits ^ (static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u)) >> 16; }
+// x's bits made monotone (larger value, larger word); the top 16 bits are its key.
+inline uint32_t moment_order(uint32_t bits) { return bits ^ (static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u); }
+inline uint32_t moment_key(uint32_t bits) { return moment_order(bits) >> 16; }
+
+// The code quantize_moment_block_ref gives one value s = min(1, max(-1, x * r)).
+uint8_t moment_code_ref(float s, bool is_signed);
+
+// The same codes from the key alone plus two compares: for each key, the code
+// of its range's smallest value in [-1, 1] (first) and the low 16 bits of
+// moment_order where the code steps up inside the range (cuts: the last low
+// bits before the first step, bits 0-15, and before the second, bits 16-31;
+// 0xffff where there is none), so that
+//   code = first[key] + (low > cut0) + (low > cut1),  low = moment_order(bits) & 0xffff.
+// Built from moment_code_ref (its steps found by bisection: the code is
+// monotone in s); ok is false if a range held more than two steps (then the
+// vector forms search the map as the reference does). A gather of each table,
+// side by side, replaces the map search's chain of dependent ones.
+struct MomentCodeCuts {
+  std::array<uint8_t, 65536 + 4> first{};
+  std::array<uint32_t, 65536> cuts{};
+  bool ok = false;
+};
+const MomentCodeCuts& moment_code_cuts(bool is_signed);
 
 void adamw_f32_ref(const AdamWConsts& c, float* p, const float* g, float* m, float* v, int64_t n);
 // Codes x[0, n) through map `is_signed` into codes; returns the block's absmax.

@@ -51,38 +51,42 @@ void adamw_f32(const AdamWConsts& c, float* p, const float* g, float* m, float* 
   adamw_f32_ref(c, p + j, g + j, m + j, v + j, n - j);
 }
 
-// quantize_moment_block_ref on 8 lanes: codes of s = min(1, max(-1, x * r)).
-inline __m256i code8(__m256 x, __m256 r, const float* map, const uint8_t* start, int steps) {
-  const __m256 s = _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(_mm256_set1_ps(-1.0f), _mm256_mul_ps(x, r)));
+// quantize_moment_block_ref on 8 lanes: codes of s = min(1, max(-1, x * r)),
+// by the key's first code and its two cuts (adamw.h MomentCodeCuts).
+// s = min(1, max(-1, x * r)) and its moment_order bits.
+inline __m256i order8(__m256 x, __m256 r, __m256& s) {
+  s = _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(_mm256_set1_ps(-1.0f), _mm256_mul_ps(x, r)));
   const __m256i bits = _mm256_castps_si256(s);
   const __m256i flip = _mm256_or_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(static_cast<int>(0x80000000u)));
-  const __m256i key = _mm256_srli_epi32(_mm256_xor_si256(bits, flip), 16);
+  return _mm256_xor_si256(bits, flip);
+}
+
+inline __m256i code8_cuts(__m256 x, __m256 r, const MomentCodeCuts& t) {
+  __m256 s;
+  const __m256i order = order8(x, r, s);
+  const __m256i key = _mm256_srli_epi32(order, 16), low = _mm256_and_si256(order, _mm256_set1_epi32(0xffff));
+  const __m256i first = _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(t.first.data()), key, 1),
+                                         _mm256_set1_epi32(0xff));
+  const __m256i cuts = _mm256_i32gather_epi32(reinterpret_cast<const int*>(t.cuts.data()), key, 4);
+  const __m256i step0 = _mm256_cmpgt_epi32(low, _mm256_and_si256(cuts, _mm256_set1_epi32(0xffff)));
+  const __m256i step1 = _mm256_cmpgt_epi32(low, _mm256_srli_epi32(cuts, 16));
+  return _mm256_sub_epi32(_mm256_sub_epi32(first, step0), step1);  // a step is -1
+}
+
+// The same by searching the map as the reference does (for maps whose cuts
+// do not fit two per key; both of bitsandbytes' maps fit).
+inline __m256i code8_search(__m256 x, __m256 r, const float* map, const uint8_t* start, int steps) {
+  __m256 s;
+  const __m256i key = _mm256_srli_epi32(order8(x, r, s), 16);
   __m256i hi = _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(start), key, 1), _mm256_set1_epi32(0xff));
-  const __m256i one = _mm256_set1_epi32(1);
-  __m256 vhi, vlo;
-  if (steps == 1) {
-    // The maps' case: hi moves at most one place, so map[hi - 1], map[hi] and
-    // map[hi + 1] (indices clamped to the map) are gathered side by side and
-    // the step picks among them: two dependent gathers instead of four, the
-    // same values as the loop below.
-    const __m256i down = _mm256_max_epi32(_mm256_sub_epi32(hi, one), _mm256_setzero_si256());
-    const __m256i up = _mm256_min_epi32(_mm256_add_epi32(hi, one), _mm256_set1_epi32(255));
-    const __m256 v0 = _mm256_i32gather_ps(map, down, 4), v1 = _mm256_i32gather_ps(map, hi, 4);
-    const __m256 v2 = _mm256_i32gather_ps(map, up, 4);
-    const __m256 below = _mm256_cmp_ps(v1, s, _CMP_LT_OQ);  // map[hi] < s: all ones
-    hi = _mm256_sub_epi32(hi, _mm256_castps_si256(below));
-    vhi = _mm256_blendv_ps(v1, v2, below);
-    vlo = _mm256_blendv_ps(v0, v1, below);
-  } else {
+  __m256 vhi = _mm256_i32gather_ps(map, hi, 4);
+  for (int k = 0; k < steps; ++k) {
+    const __m256i below = _mm256_castps_si256(_mm256_cmp_ps(vhi, s, _CMP_LT_OQ));  // map[hi] < s: -1
+    hi = _mm256_sub_epi32(hi, below);
     vhi = _mm256_i32gather_ps(map, hi, 4);
-    for (int k = 0; k < steps; ++k) {
-      const __m256i below = _mm256_castps_si256(_mm256_cmp_ps(vhi, s, _CMP_LT_OQ));  // map[hi] < s: -1
-      hi = _mm256_sub_epi32(hi, below);
-      vhi = _mm256_i32gather_ps(map, hi, 4);
-    }
-    const __m256i lo = _mm256_max_epi32(_mm256_sub_epi32(hi, one), _mm256_setzero_si256());
-    vlo = _mm256_i32gather_ps(map, lo, 4);
   }
+  const __m256i lo = _mm256_max_epi32(_mm256_sub_epi32(hi, _mm256_set1_epi32(1)), _mm256_setzero_si256());
+  const __m256 vlo = _mm256_i32gather_ps(map, lo, 4);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 dlo = _mm256_and_ps(_mm256_sub_ps(s, vlo), abs_mask);
   const __m256 dhi = _mm256_and_ps(_mm256_sub_ps(s, vhi), abs_mask);
@@ -104,18 +108,22 @@ float quantize_block(const float* x, int64_t n, bool is_signed, uint8_t* codes) 
   if (amax == 0.0f) return quantize_moment_block_ref(x, n, is_signed, codes);  // the map's 0 everywhere
   const std::array<float, 256>& map = dynamic_map(is_signed);
   const MomentMapIndex& ix = moment_map_index(is_signed);
+  const MomentCodeCuts& cuts = moment_code_cuts(is_signed);
   const float rs = 1.0f / amax;
   const __m256 r = _mm256_set1_ps(rs);
+  auto code8 = [&](__m256 v) {
+    return cuts.ok ? code8_cuts(v, r, cuts) : code8_search(v, r, map.data(), ix.start.data(), ix.steps);
+  };
   alignas(32) int32_t q[8];
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_loadu_ps(x + j), r, map.data(), ix.start.data(), ix.steps));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_loadu_ps(x + j)));
     for (int k = 0; k < 8; ++k) codes[j + k] = static_cast<uint8_t>(q[k]);
   }
   if (j < n) {  // the tail through the same lanes, padded with zeros
     alignas(32) float t[8] = {};
     std::copy(x + j, x + n, t);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_load_ps(t), r, map.data(), ix.start.data(), ix.steps));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_load_ps(t)));
     for (int64_t k = 0; k < n - j; ++k) codes[j + k] = static_cast<uint8_t>(q[k]);
   }
   return amax;

@@ -1381,6 +1381,52 @@ TEST_P(IsaTest, AdamWKernelsEqualReference) {
   EXPECT_EQ(moment_map_index(false).steps, 1);
 }
 
+TEST(MomentCodeCuts, GiveTheReferenceCodes) {
+  // adamw.h's key-and-cuts table against moment_code_ref: at both ends of
+  // every key's range in [-1, 1] and on both sides of each cut (where the
+  // code steps: bisection's answers), and at every value of one key in 509
+  // (the code is monotone, so these pin it down; the sample checks that).
+  auto value = [](uint32_t order) {
+    const uint32_t bits = (order & 0x80000000u) != 0 ? order & 0x7fffffffu : ~order;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  };
+  auto order_of = [](float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return moment_order(b);
+  };
+  const uint32_t lo_all = order_of(-1.0f), hi_all = order_of(1.0f);
+  for (bool sgn : {true, false}) {
+    const MomentCodeCuts& t = moment_code_cuts(sgn);
+    ASSERT_TRUE(t.ok) << "signed " << sgn;
+    auto table_code = [&](uint32_t order) {
+      const uint32_t k = order >> 16, low = order & 0xffffu;
+      return static_cast<uint8_t>(t.first[k] + (low > (t.cuts[k] & 0xffffu)) + (low > (t.cuts[k] >> 16)));
+    };
+    int64_t checked = 0, steps = 0;
+    for (uint32_t k = lo_all >> 16; k <= hi_all >> 16; ++k) {
+      const uint32_t a = std::max(k << 16, lo_all), b = std::min(k << 16 | 0xffffu, hi_all);
+      std::vector<uint32_t> at = {a, b};
+      for (uint32_t cut : {t.cuts[k] & 0xffffu, t.cuts[k] >> 16})
+        if (cut != 0xffffu) {
+          at.push_back(k << 16 | cut);
+          at.push_back((k << 16 | cut) + 1);
+          ++steps;
+        }
+      if (k % 509 == 0)
+        for (uint32_t o = a; o <= b; ++o) at.push_back(o);
+      for (uint32_t o : at) {
+        ASSERT_EQ(table_code(o), moment_code_ref(value(o), sgn)) << "signed " << sgn << " value " << value(o);
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 100000);
+    EXPECT_GT(steps, 100);  // most code boundaries fall inside a key's range
+  }
+}
+
 TEST_P(IsaTest, SiluMulWithinBound) {
   std::vector<float> g, u;
   for (int i = -400; i <= 400; ++i) {
