@@ -166,6 +166,7 @@ inline void add_value_rows(__m512 (&acc)[RR][4], const float* p, int64_t ps, int
   for (int jj = 0; jj < nk; ++jj) {
     __m512 x0, x1, x2, x3;
     VL::load64(v0 + jj * stride, c0, x0, x1, x2, x3);
+#pragma GCC unroll 4
     for (int r = 0; r < RR; ++r) {
       const __m512 w = _mm512_set1_ps(p[r * ps + j0 + jj]);
       acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
@@ -180,7 +181,9 @@ inline void add_value_rows(__m512 (&acc)[RR][4], const float* p, int64_t ps, int
 template <int RR, typename VL>
 void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float* out, int64_t hd) {
   __m512 acc[RR][4];
+#pragma GCC unroll 4
   for (int r = 0; r < RR; ++r)
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int nk = static_cast<int>(n - j0 < 16 ? n - j0 : 16);
@@ -189,7 +192,9 @@ void values_chunk(const float* p, int64_t n, const KvRows& kv, int64_t c0, float
       prefetch_rows(kv.v_row(j0 + 16) + VL::bytes(c0), kv.v_stride, n - j0 - 16 < 16 ? n - j0 - 16 : 16, VL::bytes(64));
     add_value_rows<RR, VL>(acc, p, n, j0, v0, kv.v_stride, nk, c0);
   }
+#pragma GCC unroll 4
   for (int r = 0; r < RR; ++r)
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
 }
 
@@ -257,10 +262,14 @@ template <int RR, typename VL>
 void values_block(const float* p, int64_t ps, int64_t j0, const uint8_t* v0, int64_t stride, int nk, int64_t c0,
                   float* out, int64_t hd) {
   __m512 acc[RR][4];
+#pragma GCC unroll 4
   for (int r = 0; r < RR; ++r)
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_loadu_ps(out + r * hd + c0 + 16 * c);
   add_value_rows<RR, VL>(acc, p, ps, j0, v0, stride, nk, c0);
+#pragma GCC unroll 4
   for (int r = 0; r < RR; ++r)
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) _mm512_storeu_ps(out + r * hd + c0 + 16 * c, acc[r][c]);
 }
 
