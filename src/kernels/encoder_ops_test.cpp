@@ -186,7 +186,7 @@ TEST_P(EncoderKernels, GemmNnF32IsTheReferenceChain) {
   EXPECT_EQ(control_outside, M * N);
 }
 
-// gemm_nn_bf16 where the ISA has one (amx): within gamma_K sum|p| of the specification
+// gemm_nn_bf16 where the ISA has one (avx512bf16, amx): within gamma_K sum|p| of the specification
 // (gemm_nn_bf16_ref: the bf16-rounded operands' products summed in double), gamma_K =
 // K u / (1 - K u), for row and column tails, strided operands, K not a multiple of 32,
 // operands ending at an inaccessible page and gaps between output rows left untouched;

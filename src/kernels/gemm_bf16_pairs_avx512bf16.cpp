@@ -91,13 +91,13 @@ void rows(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_
   }
 }
 
+}  // namespace
+
 void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t b_panel, float* c,
                      int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate) {
   for (int64_t i0 = 0; i0 < M; i0 += kR)
     rows<kR>(a + i0 * lda, lda, b, ldb, b_panel, c + i0 * ldc, ldc, std::min<int64_t>(kR, M - i0), N, Kp, accumulate);
 }
-
-}  // namespace
 
 void fill_table_gemm_bf16_pairs(KernelTable* t) { t->gemm_bf16_pairs = gemm_bf16_pairs; }
 

@@ -122,6 +122,7 @@ Result<KernelTable> select_kernels(const std::string& requested) {
       avx512bf16::fill_table_r16(&t);
       avx512bf16::fill_table_gemm_bf16_pairs(&t);
       avx512bf16::fill_table_row_to_bf16(&t);
+      avx512bf16::fill_table_gemm_nn_bf16(&t);
       // F16/BF16 take the bf16 path (r16 layout), not the f32 r8 tile.
       for (TileDotF32R8Fn& e : t.tile_f32_r8) e = nullptr;
       t.isa = "avx512bf16";

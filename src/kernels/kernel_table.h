@@ -326,8 +326,9 @@ struct KernelTable {
   // layers are bf16): the products are exact, their f32 sum is in an order the
   // hardware does not specify, so |C - spec| <= gamma_K sum_k |a_k b_k| (of the
   // rounded operands). Each C[i, j] depends only on row i of A and column j of
-  // B: the same bits for any split of M or N. Null where the ISA has no bf16
-  // tile product (all but amx: gemm_nn_bf16_amx.cpp).
+  // B: the same bits for any split of M or N. avx512bf16 (vdpbf16ps,
+  // gemm_nn_bf16_avx512bf16.cpp) and amx (tdpbf16ps, gemm_nn_bf16_amx.cpp);
+  // null where the ISA has no bf16 product.
   GemmNnF32Fn gemm_nn_bf16 = nullptr;
   // bf16 products with f32 sums on the pair form (GemmBf16PairsFn): ref (the
   // specification), avx512bf16 (vdpbf16ps), amx (tdpbf16ps); null on avx2,
@@ -447,6 +448,13 @@ void fill_table(KernelTable* t);      // kernels_avx512bf16.cpp
 void fill_table_r16(KernelTable* t);  // tile_bf16_r16_avx512bf16.cpp
 void fill_table_gemm_bf16_pairs(KernelTable* t);  // gemm_bf16_pairs_avx512bf16.cpp
 void fill_table_row_to_bf16(KernelTable* t);      // row_to_bf16_avx512bf16.cpp
+void fill_table_gemm_nn_bf16(KernelTable* t);     // gemm_nn_bf16_avx512bf16.cpp
+// The pair-form product (vdpbf16ps) and gemm_nn_bf16's packing around a given
+// pair-form product (this ISA's, or amx's tiles).
+void gemm_bf16_pairs(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t b_panel, float* c,
+                     int64_t ldc, int64_t M, int64_t N, int64_t Kp, bool accumulate);
+void gemm_nn_bf16_packed(GemmBf16PairsFn pairs, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                         int64_t ldc, int64_t M, int64_t N, int64_t K);
 }
 namespace amx {
 void fill_table_r8(KernelTable* t);   // tile_r8_amx.cpp

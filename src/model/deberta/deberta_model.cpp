@@ -345,7 +345,7 @@ void DebertaClassifier::forward(const ExecContext& ctx, const std::vector<const 
   // k): short K = hd products, where a row dot's horizontal sum cost as much as the dot.
   // A model whose linear layers run on the bf16 path (BF16/F16 weights, or F32 with
   // --prompt-guard-bf16) takes them in bf16 too where the ISA has a bf16 tile product
-  // (gemm_nn_bf16: AMX), as torch runs a bf16 model's attention; else in f32.
+  // (gemm_nn_bf16: AVX512_BF16 or AMX), as torch runs a bf16 model's attention; else in f32.
   const bool bf16_model = kernels::matmul_path(*ctx.table, first_linear()) == kernels::MatmulPath::kBf16;
   const kernels::GemmNnF32Fn gemm =
       bf16_model && ctx.table->gemm_nn_bf16 != nullptr ? ctx.table->gemm_nn_bf16 : ctx.table->gemm_nn_f32;
