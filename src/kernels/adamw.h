@@ -60,13 +60,12 @@ uint8_t moment_code_ref(float s, bool is_signed);
 // 0xffff where there is none), so that
 //   code = first[key] + (low > cut0) + (low > cut1),  low = moment_order(bits) & 0xffff.
 // Built from moment_code_ref (its steps found by bisection: the code is
-// monotone in s); ok is false if a range held more than two steps (then the
-// vector forms search the map as the reference does). A gather of each table,
-// side by side, replaces the map search's chain of dependent ones.
+// monotone in s); both maps have at most two steps per key (checked while
+// building). A gather of each table, side by side, replaces the map search's
+// chain of dependent ones; first has 4 bytes of padding for a 32-bit gather.
 struct MomentCodeCuts {
   std::array<uint8_t, 65536 + 4> first{};
   std::array<uint32_t, 65536> cuts{};
-  bool ok = false;
 };
 const MomentCodeCuts& moment_code_cuts(bool is_signed);
 

@@ -1,8 +1,9 @@
 // AVX2 forms of AdamW's f32 update and its 8-bit block (adamw.h has the
 // scalar specification; these run the same IEEE operations lane by lane, so
-// they equal it bit for bit): 8 elements at a time, the 8-bit maps and their
-// index read with gathers. A block's tail (under 8 elements) runs the
-// reference's loop, the same operations one lane at a time.
+// they equal it bit for bit): 8 elements at a time, the maps (decoding) and
+// the code cuts (coding, adamw.h MomentCodeCuts) read with gathers. A block's
+// tail (under 8 elements) runs the reference's loop, the same operations one
+// lane at a time.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -51,19 +52,13 @@ void adamw_f32(const AdamWConsts& c, float* p, const float* g, float* m, float* 
   adamw_f32_ref(c, p + j, g + j, m + j, v + j, n - j);
 }
 
-// quantize_moment_block_ref on 8 lanes: codes of s = min(1, max(-1, x * r)),
+// quantize_moment_block_ref on 8 lanes: the codes of s = min(1, max(-1, x * r))
 // by the key's first code and its two cuts (adamw.h MomentCodeCuts).
-// s = min(1, max(-1, x * r)) and its moment_order bits.
-inline __m256i order8(__m256 x, __m256 r, __m256& s) {
-  s = _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(_mm256_set1_ps(-1.0f), _mm256_mul_ps(x, r)));
+inline __m256i code8(__m256 x, __m256 r, const MomentCodeCuts& t) {
+  const __m256 s = _mm256_min_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(_mm256_set1_ps(-1.0f), _mm256_mul_ps(x, r)));
   const __m256i bits = _mm256_castps_si256(s);
   const __m256i flip = _mm256_or_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(static_cast<int>(0x80000000u)));
-  return _mm256_xor_si256(bits, flip);
-}
-
-inline __m256i code8_cuts(__m256 x, __m256 r, const MomentCodeCuts& t) {
-  __m256 s;
-  const __m256i order = order8(x, r, s);
+  const __m256i order = _mm256_xor_si256(bits, flip);  // moment_order
   const __m256i key = _mm256_srli_epi32(order, 16), low = _mm256_and_si256(order, _mm256_set1_epi32(0xffff));
   const __m256i first = _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(t.first.data()), key, 1),
                                          _mm256_set1_epi32(0xff));
@@ -71,28 +66,6 @@ inline __m256i code8_cuts(__m256 x, __m256 r, const MomentCodeCuts& t) {
   const __m256i step0 = _mm256_cmpgt_epi32(low, _mm256_and_si256(cuts, _mm256_set1_epi32(0xffff)));
   const __m256i step1 = _mm256_cmpgt_epi32(low, _mm256_srli_epi32(cuts, 16));
   return _mm256_sub_epi32(_mm256_sub_epi32(first, step0), step1);  // a step is -1
-}
-
-// The same by searching the map as the reference does (for maps whose cuts
-// do not fit two per key; both of bitsandbytes' maps fit).
-inline __m256i code8_search(__m256 x, __m256 r, const float* map, const uint8_t* start, int steps) {
-  __m256 s;
-  const __m256i key = _mm256_srli_epi32(order8(x, r, s), 16);
-  __m256i hi = _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(start), key, 1), _mm256_set1_epi32(0xff));
-  __m256 vhi = _mm256_i32gather_ps(map, hi, 4);
-  for (int k = 0; k < steps; ++k) {
-    const __m256i below = _mm256_castps_si256(_mm256_cmp_ps(vhi, s, _CMP_LT_OQ));  // map[hi] < s: -1
-    hi = _mm256_sub_epi32(hi, below);
-    vhi = _mm256_i32gather_ps(map, hi, 4);
-  }
-  const __m256i lo = _mm256_max_epi32(_mm256_sub_epi32(hi, _mm256_set1_epi32(1)), _mm256_setzero_si256());
-  const __m256 vlo = _mm256_i32gather_ps(map, lo, 4);
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256 dlo = _mm256_and_ps(_mm256_sub_ps(s, vlo), abs_mask);
-  const __m256 dhi = _mm256_and_ps(_mm256_sub_ps(s, vhi), abs_mask);
-  const __m256i take_lo = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(dlo, dhi, _CMP_LE_OQ)),
-                                           _mm256_cmpgt_epi32(hi, _mm256_setzero_si256()));
-  return _mm256_add_epi32(hi, take_lo);  // take_lo is -1 where the lower index wins
 }
 
 float quantize_block(const float* x, int64_t n, bool is_signed, uint8_t* codes) {
@@ -106,24 +79,18 @@ float quantize_block(const float* x, int64_t n, bool is_signed, uint8_t* codes) 
   for (float l : lanes) amax = std::max(amax, l);
   for (; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   if (amax == 0.0f) return quantize_moment_block_ref(x, n, is_signed, codes);  // the map's 0 everywhere
-  const std::array<float, 256>& map = dynamic_map(is_signed);
-  const MomentMapIndex& ix = moment_map_index(is_signed);
   const MomentCodeCuts& cuts = moment_code_cuts(is_signed);
-  const float rs = 1.0f / amax;
-  const __m256 r = _mm256_set1_ps(rs);
-  auto code8 = [&](__m256 v) {
-    return cuts.ok ? code8_cuts(v, r, cuts) : code8_search(v, r, map.data(), ix.start.data(), ix.steps);
-  };
+  const __m256 r = _mm256_set1_ps(1.0f / amax);
   alignas(32) int32_t q[8];
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_loadu_ps(x + j)));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_loadu_ps(x + j), r, cuts));
     for (int k = 0; k < 8; ++k) codes[j + k] = static_cast<uint8_t>(q[k]);
   }
   if (j < n) {  // the tail through the same lanes, padded with zeros
     alignas(32) float t[8] = {};
     std::copy(x + j, x + n, t);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_load_ps(t)));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q), code8(_mm256_load_ps(t), r, cuts));
     for (int64_t k = 0; k < n - j; ++k) codes[j + k] = static_cast<uint8_t>(q[k]);
   }
   return amax;

@@ -1400,7 +1400,6 @@ TEST(MomentCodeCuts, GiveTheReferenceCodes) {
   const uint32_t lo_all = order_of(-1.0f), hi_all = order_of(1.0f);
   for (bool sgn : {true, false}) {
     const MomentCodeCuts& t = moment_code_cuts(sgn);
-    ASSERT_TRUE(t.ok) << "signed " << sgn;
     auto table_code = [&](uint32_t order) {
       const uint32_t k = order >> 16, low = order & 0xffffu;
       return static_cast<uint8_t>(t.first[k] + (low > (t.cuts[k] & 0xffffu)) + (low > (t.cuts[k] >> 16)));
