@@ -169,12 +169,15 @@ using AttnBackwardRowsFn = void (*)(const float* q, const float* go, const float
 // is quantized once per matmul to K/32 blocks of 32 int8, as ggml's Q8_0:
 //   d = max|x_j| / 127 (f32), q_j = round_half_even(x_j * (1/d)) in [-127, 127]
 //   (q = 0 when d == 0), s = sum_j q_j (so offset-encoded weights can be
-//   corrected exactly: sum (w+c) q = sum w q + c s).
+//   corrected exactly: sum (w+c) q = sum w q + c s), ds = fl(d * s) (the
+//   block's sum in activation units, for the formats with a min term: stored
+//   so a tile takes it with one broadcast instead of a conversion and a
+//   product per token and block).
 // A weight row of a dtype with a q8 kernel is then dotted block by block in
 // exact int32 arithmetic:
 //   dot = sum_b (d_w[b] * d_x[b]) * isum_b,   isum_b = sum_j qw_j * q_j,
 // the scale product rounded to f32 (K-quants: Q6_K has one scale per 16-element
-// half, fl(d sc_h d_x) * isum_h; Q4_K subtracts fl(dmin m d_x) * s; see
+// half, fl(d sc_h d_x) * isum_h; Q4_K's r8 tiles subtract (dmin m) * ds; see
 // kernels_ref.cpp), the sum over blocks in f32 (SIMD: in 8
 // lanes, each lane taking one quarter-group of 4 elements of every block, then
 // one fixed horizontal sum; reference: in double). The error against the
@@ -184,8 +187,9 @@ struct BlockQ8 {
   float d;           // scale
   int32_t s;         // sum of qs
   int8_t qs[32];     // quantized values
+  float ds;          // fl(d * s)
 };
-static_assert(sizeof(BlockQ8) == 40);
+static_assert(sizeof(BlockQ8) == 44);
 
 // x[K] -> y[K/32].
 using QuantizeQ8Fn = void (*)(const float* x, BlockQ8* y, int64_t K);

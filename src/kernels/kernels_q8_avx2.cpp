@@ -47,6 +47,7 @@ void quantize_q8(const float* x, BlockQ8* y, int64_t K) {
     p = _mm256_permutevar8x32_epi32(p, order);
     y[b].d = d;
     y[b].s = _mm_cvtsi128_si32(s4);
+    y[b].ds = d * static_cast<float>(y[b].s);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), p);
   }
 }

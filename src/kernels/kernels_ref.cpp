@@ -112,6 +112,7 @@ void quantize_q8_ref(const float* x, BlockQ8* y, int64_t K) {
     }
     y[b].d = d;
     y[b].s = s;
+    y[b].ds = d * static_cast<float>(s);  // s is exact in f32 (|s| <= 32 * 127)
   }
 }
 
@@ -262,7 +263,10 @@ void weight_block_ints<DType::kQ5_K>(const uint8_t* row, int64_t b, WeightInts* 
 // out = sum_b sum_h fl(dsc_h * d_x[b]) * isum_bh (isum_bh = sum over the 16
 // elements of half h of q_j * qx_j, exact), summed in double; for Q8_0/Q4_0
 // both halves share one scale, so this is sum_b fl(d_w d_x) isum_b. The
-// formats with a min (Q4_1, Q5_1, Q4_K, Q5_K) subtract fl(dmin * d_x[b]) * s_b (s_b = sum of the block's qx).
+// formats with a min (Q4_1, Q5_1, Q4_K, Q5_K) subtract dmin * ds_b (ds_b =
+// fl(d_x[b] * s_b), s_b the sum of the block's qx), as the r8 tiles do; the
+// file-layout tiles take fl(dmin * d_x[b]) times per-lane sums of qx instead,
+// one rounding per block apart, inside the same derived bound.
 template <DType T>
 void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const BlockQ8* x, int64_t x_stride,
                  int64_t n_tok, int64_t K, float* out, int64_t out_stride) {
@@ -279,7 +283,9 @@ void tile_q8_ref(const uint8_t* w, int64_t w_stride, int64_t n_rows, const Block
         // (24 x 17 bits) and their sum are exact: the two scales of a Q6_K
         // block differ by at most 2^8, so the sum needs < 53 bits.
         acc += static_cast<double>(wi.dsc[0] * xb[b].d) * isum[0] + static_cast<double>(wi.dsc[1] * xb[b].d) * isum[1];
-        if (wi.dmin != 0.0f) acc -= static_cast<double>(wi.dmin * xb[b].d) * xb[b].s;
+        // The min term as the r8 tiles round it: dmin times the block's stored
+        // fl(d_x * s), the product exact in double (24 x 24 bits).
+        if (wi.dmin != 0.0f) acc -= static_cast<double>(wi.dmin) * static_cast<double>(xb[b].ds);
       }
       out[t * out_stride + r] = static_cast<float>(acc);
     }

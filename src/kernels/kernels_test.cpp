@@ -276,7 +276,7 @@ TEST_P(IsaTest, AxpyRowsTokensIsAxpyRowsPerToken) {
 //
 // Tolerances (u = 2^-24):
 //  * quantize_q8 is specified exactly (d = amax/127, q = round-half-even of
-//    x * (1/d), s = sum q), and every ISA computes the same float operations,
+//    x * (1/d), s = sum q, ds = fl(d * s)), and every ISA computes the same float operations,
 //    so it must equal the reference bit for bit.
 //  * A tile output is sum_b c_b * isum_b with c_b = fl(d_w * d_x) and isum_b an
 //    exact integer. The reference sums in double (error below u * |result|
@@ -332,6 +332,7 @@ TEST_P(IsaTest, QuantizeQ8EqualsReference) {
     for (size_t i = 0; i < a.size(); ++i) {
       ASSERT_EQ(a[i].d, b[i].d) << "isa=" << table_.isa << " K=" << K << " block " << i;
       ASSERT_EQ(a[i].s, b[i].s) << "isa=" << table_.isa << " K=" << K << " block " << i;
+      ASSERT_EQ(a[i].ds, b[i].ds) << "isa=" << table_.isa << " K=" << K << " block " << i;
       ASSERT_EQ(std::memcmp(a[i].qs, b[i].qs, 32), 0) << "isa=" << table_.isa << " K=" << K << " block " << i;
       int32_t s = 0;
       for (int j = 0; j < 32; ++j) {
@@ -341,6 +342,7 @@ TEST_P(IsaTest, QuantizeQ8EqualsReference) {
         ASSERT_LE(std::fabs(b[i].d * b[i].qs[j] - xj), 0.5f * b[i].d * (1.0f + 1e-5f) + 1e-38f);
       }
       ASSERT_EQ(s, b[i].s);
+      ASSERT_EQ(b[i].ds, b[i].d * static_cast<float>(s));
     }
   }
 }
@@ -630,6 +632,7 @@ TEST_P(IsaTest, TileQ8R8IsExactAtTheIntegerExtremes) {
           xb.qs[i] = static_cast<int8_t>(127 * sign);
           xb.s += xb.qs[i];
         }
+        xb.ds = xb.d * static_cast<float>(xb.s);
       }
     }
     check_r8_tile(table_, t, c, R, TT, K, "extremes");
