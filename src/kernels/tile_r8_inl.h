@@ -389,17 +389,25 @@ void group_tile(const uint8_t* gp, int64_t gb, const BlockQ8* x, int64_t xs, int
   typename V::F acc[TT];
   #pragma GCC unroll 8
   for (int t = 0; t < TT; ++t) acc[t] = V::zero_f();
-  const int64_t blocks_per_unit = F::kUnitElems / 32;
+  constexpr int64_t kBlocksPerUnit = F::kUnitElems / 32;
+  // The unit's cache lines, and how many of them each of its blocks prefetches.
+  constexpr int64_t kLines = (F::kUnitBytes + 63) / 64, kLinesPerBlock = (kLines + kBlocksPerUnit - 1) / kBlocksPerUnit;
   const int64_t ahead_bytes = r8_prefetch_bytes();
   for (int64_t b = 0; b < nb; ++b) {
     // The stream of one group is contiguous: every cache line of the unit
     // ahead_bytes ahead is prefetched, so decode keeps enough reads in
-    // flight to cover DRAM latency (kernel_table.h r8_prefetch_bytes).
-    if (ahead_bytes > 0 && b % blocks_per_unit == 0) {
+    // flight to cover DRAM latency (kernel_table.h r8_prefetch_bytes). A
+    // K-quant unit's lines are spread over its 8 blocks (at most 4 per
+    // block) rather than issued at once: a burst of 19-27 prefetches outruns
+    // the core's miss buffers, and the tile then stalls on them.
+    if (ahead_bytes > 0) {
+      const int64_t k = b % kBlocksPerUnit, l1 = std::min(kLines, (k + 1) * kLinesPerBlock);
       #pragma GCC unroll 2
       for (int h = 0; h < V::kGroups; ++h) {
-        const uint8_t* ahead = gp + h * gb + (b / blocks_per_unit) * F::kUnitBytes + ahead_bytes;
-        for (int64_t o = 0; o < F::kUnitBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + o), _MM_HINT_T0);
+        const uint8_t* ahead = gp + h * gb + (b / kBlocksPerUnit) * F::kUnitBytes + ahead_bytes;
+        #pragma GCC unroll 8
+        for (int64_t l = k * kLinesPerBlock; l < l1; ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + 64 * l), _MM_HINT_T0);
       }
     }
     F::template block<V, TT>(gp, gb, b, x, xs, acc);
