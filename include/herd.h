@@ -75,8 +75,9 @@ typedef struct herd_generate_params {
 HERD_API herd_generate_params herd_generate_default_params(void);
 
 /* Receives each piece of the reply as it is generated: whole UTF-8 characters (a
- * character split across tokens arrives once complete). Return 0 to go on, non-zero
- * to stop generating. */
+ * character split across tokens arrives once complete); special (control) tokens
+ * add no text, as in `herd run`'s output. Return 0 to go on, non-zero to stop
+ * generating. */
 typedef int (*herd_piece_callback)(const char* piece, size_t len, void* user_data);
 
 /* Generates a reply to prompt, streaming it to on_piece (may be NULL). Returns the

@@ -201,7 +201,7 @@ int64_t herd_generate(herd_model* model, const char* prompt, const herd_generate
     lo.max_tokens = p.max_tokens < 0 ? n_ctx : p.max_tokens;
     bool stopped = false;
     auto end = herd::cli::generation_loop(ctx, sampler, ids, logits, stops, lo, [&](int32_t id) {
-      const std::string piece = dec.push(id);
+      const std::string piece = dec.push_text(id);
       if (on_piece && !piece.empty() && on_piece(piece.data(), piece.size(), user_data) != 0) stopped = true;
       return !stopped;
     });

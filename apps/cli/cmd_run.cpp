@@ -445,7 +445,7 @@ int cmd_run(int argc, char** argv) {
   const auto t1 = std::chrono::steady_clock::now();
   Result<LoopEnd> end = generation_loop(ctx, sampler, history, logits, stops, lo, [&](int32_t id) {
     if (dec) {
-      const std::string piece = tok->is_special(id) ? std::string() : dec->push(id);
+      const std::string piece = dec->push_text(id);
       const chat::StopStringMatcher::Step st = stop_strings.push(piece);
       std::fwrite(st.text.data(), 1, st.text.size(), stdout);
       stopped_by_string = st.stopped;

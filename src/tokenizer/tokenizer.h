@@ -88,6 +88,10 @@ class StreamDecoder {
   // The text that became complete with this id (may be empty).
   std::string push(int32_t id);
 
+  // push() for a reply's visible text, as `herd run` and the C API print it: a
+  // special (control) token adds nothing (llama.cpp's default, too).
+  std::string push_text(int32_t id) { return tokenizer_->is_special(id) ? std::string() : push(id); }
+
   // Whatever is still held back, as U+FFFD for an incomplete sequence; resets the state.
   std::string flush();
 

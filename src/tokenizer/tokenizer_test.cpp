@@ -214,6 +214,20 @@ TEST(StreamDecoder, ConcatenationEqualsDecodeAndIsAlwaysValid) {
   EXPECT_EQ(all, text);
 }
 
+// A reply's visible text (herd run, the C API): control tokens add nothing, and
+// the text around them is push()'s.
+TEST(StreamDecoder, PushTextDropsSpecialTokens) {
+  const std::vector<int32_t> ids =
+      llama3().encode("Hello<|reserved_special_token_154|> world<|eot_id|>", false, true);
+  ASSERT_EQ(ids.size(), 4u);
+  StreamDecoder d(llama3());
+  std::string all;
+  for (int32_t id : ids) all += d.push_text(id);
+  EXPECT_EQ(all, "Hello world");
+  StreamDecoder raw(llama3());
+  EXPECT_EQ(raw.push(ids[1]), "<|reserved_special_token_154|>");
+}
+
 TEST(StreamDecoder, InvalidBytesBecomeReplacementChars) {
   StreamDecoder d(llama3());
   std::vector<int32_t> ids = llama3().encode("a\xFF" "b\xF0\x9F", false);
