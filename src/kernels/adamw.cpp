@@ -41,11 +41,7 @@ MomentMapIndex build_index(const std::array<float, 256>& map) {
   for (uint32_t k = 0; k < 65536; ++k) {
     // The range's smallest and largest value (negative keys count down).
     const uint32_t m = k << 16, top = m | 0xffffu;
-    const uint32_t ulo = (m & 0x80000000u) != 0 ? m & 0x7fffffffu : ~m;
-    const uint32_t uhi = (top & 0x80000000u) != 0 ? top & 0x7fffffffu : ~top;
-    float lo, hi;
-    std::memcpy(&lo, &ulo, 4);
-    std::memcpy(&hi, &uhi, 4);
+    const float lo = moment_value_of(m), hi = moment_value_of(top);
     if (std::isnan(lo) || std::isnan(hi)) continue;
     const auto a = static_cast<size_t>(std::lower_bound(map.begin(), map.end(), lo) - map.begin());
     const auto b = static_cast<size_t>(std::lower_bound(map.begin(), map.end(), hi) - map.begin());
@@ -53,12 +49,6 @@ MomentMapIndex build_index(const std::array<float, 256>& map) {
     if (lo >= -1.0f && hi <= 1.0f) ix.steps = std::max(ix.steps, static_cast<int>(b - a));
   }
   return ix;
-}
-
-uint32_t bits_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return u;
 }
 
 }  // namespace
@@ -77,7 +67,7 @@ uint8_t moment_code_ref(float s, bool is_signed) {
   const std::array<float, 256>& map = dynamic_map(is_signed);
   const MomentMapIndex& ix = moment_map_index(is_signed);
   // hi = lower_bound(map, s): the first value >= s (each map ends with 1 >= s).
-  size_t hi = ix.start[moment_key(bits_of(s))];
+  size_t hi = ix.start[moment_order_of(s) >> 16];
   for (int k = 0; k < ix.steps; ++k) hi += static_cast<size_t>(map[hi] < s);
   // The nearest is it or the one before it (ties: the lower index).
   const size_t lo = hi > 0 ? hi - 1 : 0;
@@ -86,22 +76,15 @@ uint8_t moment_code_ref(float s, bool is_signed) {
 
 namespace {
 
-float from_order(uint32_t u) {
-  const uint32_t bits = (u & 0x80000000u) != 0 ? u & 0x7fffffffu : ~u;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 MomentCodeCuts build_cuts(bool is_signed) {
   MomentCodeCuts t;
-  const uint32_t lo_all = moment_order(bits_of(-1.0f)), hi_all = moment_order(bits_of(1.0f));
+  const uint32_t lo_all = moment_order_of(-1.0f), hi_all = moment_order_of(1.0f);
   for (uint32_t k = 0; k < 65536; ++k) {
     t.cuts[k] = 0xffffffffu;
     // The key's lows whose value lies in [-1, 1] (the values a clamped s takes).
     const uint32_t a = std::max(k << 16, lo_all), b = std::min(k << 16 | 0xffffu, hi_all);
     if (a > b) continue;  // none: first 0, no steps (the reference's code of NaN)
-    auto code = [&](uint32_t low) { return moment_code_ref(from_order(k << 16 | low), is_signed); };
+    auto code = [&](uint32_t low) { return moment_code_ref(moment_value_of(k << 16 | low), is_signed); };
     const uint32_t la = a & 0xffffu, lb = b & 0xffffu;
     const uint8_t c0 = code(la), cb = code(lb);
     t.first[k] = c0;

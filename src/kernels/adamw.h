@@ -20,6 +20,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace herd::kernels {
 
@@ -36,7 +37,7 @@ struct AdamWConsts {
 const std::array<float, 256>& dynamic_map(bool is_signed);
 
 // For a map, lower_bound's answer for the smallest float of each range of 2^16
-// monotone keys (moment_key): the nearest-value search starts there and moves
+// floats of one key (the top 16 bits of moment_order): the nearest-value search starts there and moves
 // up at most `steps` places (1 for both maps: their values are at least 0.7%
 // apart where a range is 0.8% wide). 4 bytes of padding let a vector form read
 // a 32-bit word at any index.
@@ -48,7 +49,18 @@ const MomentMapIndex& moment_map_index(bool is_signed);
 
 // x's bits made monotone (larger value, larger word); the top 16 bits are its key.
 inline uint32_t moment_order(uint32_t bits) { return bits ^ (static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u); }
-inline uint32_t moment_key(uint32_t bits) { return moment_order(bits) >> 16; }
+// A float's moment_order, and the float of an order word (its inverse).
+inline uint32_t moment_order_of(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return moment_order(u);
+}
+inline float moment_value_of(uint32_t order) {
+  const uint32_t bits = (order & 0x80000000u) != 0 ? order & 0x7fffffffu : ~order;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
 
 // The code quantize_moment_block_ref gives one value s = min(1, max(-1, x * r)).
 uint8_t moment_code_ref(float s, bool is_signed);

@@ -1389,18 +1389,7 @@ TEST(MomentCodeCuts, GiveTheReferenceCodes) {
   // every key's range in [-1, 1] and on both sides of each cut (where the
   // code steps: bisection's answers), and at every value of one key in 509
   // (the code is monotone, so these pin it down; the sample checks that).
-  auto value = [](uint32_t order) {
-    const uint32_t bits = (order & 0x80000000u) != 0 ? order & 0x7fffffffu : ~order;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  };
-  auto order_of = [](float f) {
-    uint32_t b;
-    std::memcpy(&b, &f, 4);
-    return moment_order(b);
-  };
-  const uint32_t lo_all = order_of(-1.0f), hi_all = order_of(1.0f);
+  const uint32_t lo_all = moment_order_of(-1.0f), hi_all = moment_order_of(1.0f);
   for (bool sgn : {true, false}) {
     const MomentCodeCuts& t = moment_code_cuts(sgn);
     auto table_code = [&](uint32_t order) {
@@ -1420,7 +1409,7 @@ TEST(MomentCodeCuts, GiveTheReferenceCodes) {
       if (k % 509 == 0)
         for (uint32_t o = a; o <= b; ++o) at.push_back(o);
       for (uint32_t o : at) {
-        ASSERT_EQ(table_code(o), moment_code_ref(value(o), sgn)) << "signed " << sgn << " value " << value(o);
+        ASSERT_EQ(table_code(o), moment_code_ref(moment_value_of(o), sgn)) << "signed " << sgn << " value " << moment_value_of(o);
         ++checked;
       }
     }
