@@ -399,14 +399,19 @@ void group_tile(const uint8_t* gp, int64_t gb, const BlockQ8* x, int64_t xs, int
     // flight to cover DRAM latency (kernel_table.h r8_prefetch_bytes). A
     // K-quant unit's lines are spread over its 8 blocks (at most 4 per
     // block) rather than issued at once: a burst of 19-27 prefetches outruns
-    // the core's miss buffers, and the tile then stalls on them.
+    // the core's miss buffers, and the tile then stalls on them. Every block
+    // issues the same kLinesPerBlock prefetches, the last block's reaching
+    // into the next unit (prefetches never fault): a count that depends on
+    // the block took compares and branches around each prefetch, and on
+    // Zen 3 those scalar instructions held the K-quant tiles back.
     if (ahead_bytes > 0) {
-      const int64_t k = b % kBlocksPerUnit, l1 = std::min(kLines, (k + 1) * kLinesPerBlock);
+      const int64_t k = b % kBlocksPerUnit;
       #pragma GCC unroll 2
       for (int h = 0; h < V::kGroups; ++h) {
-        const uint8_t* ahead = gp + h * gb + (b / kBlocksPerUnit) * F::kUnitBytes + ahead_bytes;
+        const uint8_t* ahead =
+            gp + h * gb + (b / kBlocksPerUnit) * F::kUnitBytes + ahead_bytes + 64 * kLinesPerBlock * k;
         #pragma GCC unroll 8
-        for (int64_t l = k * kLinesPerBlock; l < l1; ++l)
+        for (int64_t l = 0; l < kLinesPerBlock; ++l)
           _mm_prefetch(reinterpret_cast<const char*>(ahead + 64 * l), _MM_HINT_T0);
       }
     }
